@@ -1,0 +1,485 @@
+/*
+ * array.c — the array and its storage: allocation, reference counts,
+ * scopes, descriptors for kernels, and the properties of the public API.
+ *
+ * Ownership model (DESIGN.md §3): each npg_array has a refcount; a scope
+ * frame holds one reference to every array created while it is innermost.
+ * Storage is refcounted separately and shared by views.
+ */
+#include "internal.h"
+
+/* Live object counters (for leak checks in tests; relaxed atomics). */
+static int64_t g_live_arrays, g_live_storages;
+int64_t npg__live_arrays(void) { return __atomic_load_n(&g_live_arrays, __ATOMIC_RELAXED); }
+int64_t npg__live_storages(void) { return __atomic_load_n(&g_live_storages, __ATOMIC_RELAXED); }
+
+/* ------------------------------------------------------------------------
+ * Storage
+ * ------------------------------------------------------------------------ */
+
+static npg_storage *storage_new(const char *fn, const npg_backend *be, int dev, size_t nbytes) {
+    npg_storage *s = calloc(1, sizeof *s);
+    if (!s) {
+        npg__set_error(NPG_ERR_OOM, "%s: out of host memory", fn);
+        return NULL;
+    }
+    s->backend = be;
+    s->dev = dev;
+    s->nbytes = nbytes;
+    s->refcount = 1;
+    __atomic_add_fetch(&g_live_storages, 1, __ATOMIC_RELAXED);
+    if (nbytes > 0) {
+        npg_status st = be->alloc(dev, nbytes, &s->data);
+        if (st != NPG_OK) {
+            __atomic_sub_fetch(&g_live_storages, 1, __ATOMIC_RELAXED);
+            free(s);
+            /* the backend set the error; make sure it names the function */
+            char msg[512];
+            snprintf(msg, sizeof msg, "%s", npg_last_error());
+            npg__set_error(st, "%s: cannot allocate %zu bytes on %s: %s", fn, nbytes, be->name, msg);
+            return NULL;
+        }
+    }
+    return s;
+}
+
+static void storage_release(npg_storage *s) {
+    if (!s || --s->refcount > 0) return;
+    if (s->deleter)
+        s->deleter(s->data, s->deleter_ctx);
+    else if (s->data)
+        s->backend->free(s->dev, s->data);
+    __atomic_sub_fetch(&g_live_storages, 1, __ATOMIC_RELAXED);
+    free(s);
+}
+
+/* ------------------------------------------------------------------------
+ * Scopes: one stack of frames per thread, each a growable list of arrays.
+ * ------------------------------------------------------------------------ */
+
+typedef struct scope_frame {
+    npg_array **items;
+    int64_t len, cap;
+} scope_frame;
+
+static _Thread_local scope_frame *tl_frames; /* tl_frames[1..tl_depth] */
+static _Thread_local int tl_depth, tl_frames_cap;
+
+static void array_release(npg_array *x);
+
+npg_scope npg_scope_begin(void) {
+    if (tl_depth + 1 >= tl_frames_cap) {
+        int cap = tl_frames_cap ? tl_frames_cap * 2 : 16;
+        scope_frame *f = realloc(tl_frames, sizeof *f * (size_t)cap);
+        if (!f) {
+            npg__log(NPG_LOG_ERROR, "npg_scope_begin: out of memory; arrays go to the enclosing scope");
+            return (npg_scope){tl_depth};
+        }
+        memset(f + tl_frames_cap, 0, sizeof *f * (size_t)(cap - tl_frames_cap));
+        tl_frames = f;
+        tl_frames_cap = cap;
+    }
+    tl_depth++;
+    tl_frames[tl_depth].len = 0;
+    return (npg_scope){tl_depth};
+}
+
+void npg_scope_end(npg_scope s) {
+    int target = s.depth - 1;
+    if (target < 0) target = 0;
+    while (tl_depth > target) {
+        scope_frame *f = &tl_frames[tl_depth];
+        /* release in reverse creation order; releasing never adds items */
+        for (int64_t i = f->len - 1; i >= 0; i--) {
+            npg_array *x = f->items[i];
+            if (!x) continue;
+            f->items[i] = NULL;
+            x->scope_slot = -1;
+            x->scope_depth = 0;
+            array_release(x);
+        }
+        f->len = 0;
+        if (f->cap > 4096) { /* do not keep a huge list alive forever */
+            free(f->items);
+            f->items = NULL;
+            f->cap = 0;
+        }
+        tl_depth--;
+    }
+}
+
+static bool frame_push(int depth, npg_array *x) {
+    scope_frame *f = &tl_frames[depth];
+    if (f->len == f->cap) {
+        int64_t cap = f->cap ? f->cap * 2 : 64;
+        npg_array **items = realloc(f->items, sizeof *items * (size_t)cap);
+        if (!items) return false;
+        f->items = items;
+        f->cap = cap;
+    }
+    x->scope_slot = f->len;
+    x->scope_depth = depth;
+    f->items[f->len++] = x;
+    return true;
+}
+
+void npg__scope_adopt(npg_array *x) {
+    if (!x || tl_depth == 0 || x->scope_slot >= 0) return;
+    if (!frame_push(tl_depth, x)) npg__log(NPG_LOG_WARN, "scope: out of memory; an array is left to the caller");
+}
+
+void npg__unscope(npg_array *x) {
+    if (!x || x->scope_slot < 0) return;
+    if (x->scope_depth >= 1 && x->scope_depth <= tl_depth) {
+        scope_frame *f = &tl_frames[x->scope_depth];
+        if (x->scope_slot < f->len && f->items[x->scope_slot] == x) f->items[x->scope_slot] = NULL;
+    }
+    x->scope_slot = -1;
+    x->scope_depth = 0;
+}
+
+npg_array *npg_keep(npg_array *x) {
+    if (!x || x->scope_slot < 0) return x;
+    int parent = x->scope_depth - 1;
+    npg__unscope(x);
+    if (parent >= 1 && !frame_push(parent, x))
+        npg__log(NPG_LOG_WARN, "npg_keep: out of memory; the array is left to the caller");
+    return x;
+}
+
+/* ------------------------------------------------------------------------
+ * Arrays
+ * ------------------------------------------------------------------------ */
+
+static npg_array *array_struct_new(const char *fn) {
+    npg_array *x = calloc(1, sizeof *x);
+    if (!x) {
+        npg__set_error(NPG_ERR_OOM, "%s: out of host memory", fn);
+        return NULL;
+    }
+    x->refcount = 1;
+    x->scope_slot = -1;
+    __atomic_add_fetch(&g_live_arrays, 1, __ATOMIC_RELAXED);
+    return x;
+}
+
+static void array_release(npg_array *x) {
+    if (!x) return;
+    NPG_ASSERT(x->refcount > 0);
+    if (--x->refcount > 0) return;
+    npg__unscope(x);
+    storage_release(x->storage);
+    if (x->grad) array_release(x->grad);
+    if (x->grad_fn) npg__node_release(x->grad_fn);
+    if (x->acc) npg__leafacc_detach(x->acc);
+    __atomic_sub_fetch(&g_live_arrays, 1, __ATOMIC_RELAXED);
+    free(x);
+}
+
+void npg_free(npg_array *x) {
+    if (!x) return;
+    if (x->scope_slot >= 0) npg__unscope(x);
+    array_release(x);
+}
+
+/* Internal: release a reference that is not the scope's (e.g. a node's). */
+void npg__release(npg_array *x);
+void npg__release(npg_array *x) { array_release(x); }
+
+npg_array *npg_retain(npg_array *x) {
+    if (x) x->refcount++;
+    return x;
+}
+
+static bool check_shape(const char *fn, int ndim, const int64_t *shape, size_t itemsize, size_t *nbytes) {
+    if (ndim < 0 || ndim > NPG_MAX_DIMS) {
+        npg__set_error(NPG_ERR_SHAPE, "%s: %d dimensions requested; at most %d are supported", fn, ndim, NPG_MAX_DIMS);
+        return false;
+    }
+    uint64_t n = 1;
+    bool overflow = false, zero = false;
+    for (int i = 0; i < ndim; i++) {
+        if (shape[i] < 0) {
+            char sb[NPG_SHAPE_BUF];
+            npg__set_error(NPG_ERR_SHAPE, "%s: negative dimension in shape %s", fn,
+                           npg__shape_str(sb, sizeof sb, ndim, shape));
+            return false;
+        }
+        if (shape[i] == 0) zero = true;
+        if (shape[i] && n > UINT64_MAX / (uint64_t)shape[i]) overflow = true;
+        n *= (uint64_t)shape[i];
+    }
+    if (zero) {
+        overflow = false;
+        n = 0;
+    }
+    if (overflow || n > (uint64_t)INT64_MAX / 8) {
+        char sb[NPG_SHAPE_BUF];
+        npg__set_error(NPG_ERR_OOM, "%s: shape %s is too large", fn, npg__shape_str(sb, sizeof sb, ndim, shape));
+        return false;
+    }
+    *nbytes = (size_t)(n * itemsize);
+    return true;
+}
+
+npg_array *npg__alloc(const char *fn, npg_dtype dtype, int ndim, const int64_t *shape, npg_device device) {
+    const npg_backend *be;
+    npg_device dev;
+    size_t nbytes;
+    if (!npg__dtype_valid(dtype)) {
+        npg__set_error(NPG_ERR_DTYPE, "%s: invalid dtype %d", fn, (int)dtype);
+        return NULL;
+    }
+    if (!check_shape(fn, ndim, shape, npg__dtype_size(dtype), &nbytes)) return NULL;
+    if (!npg__resolve_device(fn, device, &dev, &be)) return NULL;
+    npg_array *x = array_struct_new(fn);
+    if (!x) return NULL;
+    x->storage = storage_new(fn, be, dev.index, nbytes);
+    if (!x->storage) {
+        __atomic_sub_fetch(&g_live_arrays, 1, __ATOMIC_RELAXED);
+        free(x);
+        return NULL;
+    }
+    x->dtype = dtype;
+    x->ndim = ndim;
+    if (ndim) memcpy(x->shape, shape, sizeof(int64_t) * (size_t)ndim);
+    npg__contiguous_strides(ndim, shape, x->strides);
+    npg__scope_adopt(x);
+    return x;
+}
+
+npg_array *npg__alloc_like_dev(const char *fn, npg_dtype dtype, int ndim, const int64_t *shape, const npg_array *x) {
+    return npg__alloc(fn, dtype, ndim, shape, npg__device_of(x));
+}
+
+npg_array *npg__view_raw(npg_array *x, int ndim, const int64_t *shape, const int64_t *strides, int64_t offset) {
+    npg_array *v = array_struct_new("view");
+    if (!v) return NULL;
+    v->dtype = x->dtype;
+    v->ndim = ndim;
+    if (ndim) {
+        memcpy(v->shape, shape, sizeof(int64_t) * (size_t)ndim);
+        memcpy(v->strides, strides, sizeof(int64_t) * (size_t)ndim);
+    }
+    v->offset = offset;
+    v->storage = x->storage;
+    v->storage->refcount++;
+    v->flags = x->flags;
+    /* a view with a 0 stride over a dim > 1 overlaps itself: read-only */
+    for (int i = 0; i < ndim; i++)
+        if (strides[i] == 0 && shape[i] > 1) v->flags |= NPG_AF_READONLY;
+    npg__scope_adopt(v);
+    return v;
+}
+
+const npg_backend *npg__backend_of(const npg_array *x) { return x->storage->backend; }
+
+npg_device npg__device_of(const npg_array *x) {
+    return (npg_device){x->storage->backend->type, x->storage->dev};
+}
+
+bool npg__same_device(const npg_array *a, const npg_array *b) {
+    return a->storage->backend == b->storage->backend && a->storage->dev == b->storage->dev;
+}
+
+/* ------------------------------------------------------------------------
+ * Descriptors
+ * ------------------------------------------------------------------------ */
+
+void npg__desc(const npg_array *x, npg_tdesc *d) {
+    memset(d, 0, sizeof *d);
+    d->data = x->storage->data ? (char *)x->storage->data + x->offset * (int64_t)npg__dtype_size(x->dtype) : NULL;
+    d->dtype = x->dtype;
+    d->ndim = x->ndim;
+    for (int i = 0; i < x->ndim; i++) {
+        d->shape[i] = x->shape[i];
+        d->strides[i] = x->strides[i];
+    }
+}
+
+void npg__desc_scalar(npg_dtype dtype, double v, npg_tdesc *d) {
+    memset(d, 0, sizeof *d);
+    d->dtype = dtype;
+    d->is_scalar = true;
+    d->scalar = v;
+    if (dtype == NPG_BOOL)
+        d->iscalar = v != 0;
+    else if (npg_is_integer(dtype))
+        d->iscalar = dtype == NPG_UINT8 ? (int64_t)(uint8_t)(int64_t)(v != v ? 0 : v)
+                                        : (v != v ? 0 : (v >= 9.2e18 ? INT64_MAX : (v <= -9.2e18 ? INT64_MIN : (int64_t)v)));
+    if (dtype == NPG_INT32) d->iscalar = (int32_t)(uint32_t)(uint64_t)d->iscalar;
+    if (npg_is_integer(dtype) || dtype == NPG_BOOL) d->scalar = (double)d->iscalar;
+    if (dtype == NPG_FLOAT32) d->scalar = (double)(float)v;
+}
+
+void npg__desc_bcast(const npg_array *x, int ndim, const int64_t *shape, npg_tdesc *d) {
+    npg__desc(x, d);
+    int off = ndim - x->ndim;
+    NPG_ASSERT(off >= 0);
+    d->ndim = ndim;
+    for (int i = ndim - 1; i >= 0; i--) {
+        int j = i - off;
+        d->shape[i] = shape[i];
+        d->strides[i] = (j >= 0 && x->shape[j] == shape[i] && shape[i] != 1) ? x->strides[j] : 0;
+        if (j >= 0 && x->shape[j] == shape[i] && shape[i] == 1) d->strides[i] = 0;
+    }
+}
+
+void npg__coalesce(int n, npg_tdesc **descs) {
+    npg_tdesc *ref = NULL;
+    for (int k = 0; k < n; k++)
+        if (!descs[k]->is_scalar) ref = descs[k];
+    if (!ref) return;
+    int ndim = ref->ndim;
+    int64_t shape[NPG_MAX_DIMS];
+    int64_t st[8][NPG_MAX_DIMS];
+    int m = 0;
+    for (int i = 0; i < ndim; i++) {
+        if (ref->shape[i] == 1) continue; /* drop length-1 dims */
+        if (m > 0) {
+            bool merge = true;
+            for (int k = 0; k < n && merge; k++) {
+                if (descs[k]->is_scalar) continue;
+                if (st[k][m - 1] != descs[k]->strides[i] * ref->shape[i]) merge = false;
+            }
+            if (merge) {
+                shape[m - 1] *= ref->shape[i];
+                for (int k = 0; k < n; k++) st[k][m - 1] = descs[k]->is_scalar ? 0 : descs[k]->strides[i];
+                continue;
+            }
+        }
+        shape[m] = ref->shape[i];
+        for (int k = 0; k < n; k++) st[k][m] = descs[k]->is_scalar ? 0 : descs[k]->strides[i];
+        m++;
+    }
+    for (int k = 0; k < n; k++) {
+        if (descs[k]->is_scalar) continue;
+        descs[k]->ndim = m;
+        for (int i = 0; i < m; i++) {
+            descs[k]->shape[i] = shape[i];
+            descs[k]->strides[i] = st[k][i];
+        }
+    }
+}
+
+bool npg__check_writable(const char *fn, const npg_array *x) {
+    if (x->flags & NPG_AF_READONLY) {
+        npg__set_error(NPG_ERR_INPLACE, "%s: the array is a broadcast view whose elements overlap; it cannot be written",
+                       fn);
+        return false;
+    }
+    if (npg__grad_enabled() && (x->requires_grad || x->grad_fn)) {
+        npg__set_error(NPG_ERR_INPLACE,
+                       "%s: in-place write into an array that requires grad (use npg_no_grad_begin/end, or "
+                       "compute out of place)",
+                       fn);
+        return false;
+    }
+    return true;
+}
+
+/* ------------------------------------------------------------------------
+ * Properties
+ * ------------------------------------------------------------------------ */
+
+#define NULL_GUARD(x, ret)                  \
+    do {                                    \
+        if (!(x)) {                         \
+            npg__null_arg(__func__);        \
+            return ret;                     \
+        }                                   \
+    } while (0)
+
+int npg_ndim(const npg_array *x) {
+    NULL_GUARD(x, 0);
+    return x->ndim;
+}
+
+npg_shape npg_shape_of(const npg_array *x) {
+    npg_shape s = {0};
+    NULL_GUARD(x, s);
+    s.ndim = x->ndim;
+    for (int i = 0; i < x->ndim; i++) s.dims[i] = x->shape[i];
+    return s;
+}
+
+int64_t npg_dim(const npg_array *x, int axis) {
+    NULL_GUARD(x, -1);
+    int a;
+    if (!npg__norm_axis("npg_dim", axis, x->ndim, &a)) return -1;
+    return x->shape[a];
+}
+
+int64_t npg_size(const npg_array *x) {
+    NULL_GUARD(x, 0);
+    return npg__numel(x->ndim, x->shape);
+}
+
+npg_dtype npg_dtype_of(const npg_array *x) {
+    NULL_GUARD(x, NPG_DTYPE_DEFAULT);
+    return x->dtype;
+}
+
+npg_device npg_device_of(const npg_array *x) {
+    NULL_GUARD(x, NPG_DEFAULT_DEVICE);
+    return npg__device_of(x);
+}
+
+size_t npg_itemsize(const npg_array *x) {
+    NULL_GUARD(x, 0);
+    return npg__dtype_size(x->dtype);
+}
+
+size_t npg_nbytes(const npg_array *x) {
+    NULL_GUARD(x, 0);
+    return (size_t)npg__numel(x->ndim, x->shape) * npg__dtype_size(x->dtype);
+}
+
+npg_status npg_strides(const npg_array *x, int64_t *out) {
+    if (!x || !out) {
+        npg__null_arg("npg_strides");
+        return NPG_ERR_NULL_ARG;
+    }
+    for (int i = 0; i < x->ndim; i++) out[i] = x->strides[i] * (int64_t)npg__dtype_size(x->dtype);
+    return NPG_OK;
+}
+
+bool npg_is_contiguous(const npg_array *x) {
+    NULL_GUARD(x, false);
+    return npg__is_contiguous(x);
+}
+
+uint64_t npg_version(const npg_array *x) {
+    NULL_GUARD(x, 0);
+    return x->storage->version;
+}
+
+bool npg_requires_grad(const npg_array *x) {
+    NULL_GUARD(x, false);
+    return x->requires_grad;
+}
+
+bool npg_is_leaf(const npg_array *x) {
+    NULL_GUARD(x, false);
+    return x->grad_fn == NULL;
+}
+
+npg_array *npg_grad(const npg_array *x) {
+    NULL_GUARD(x, NULL);
+    if (!x->grad) return NULL;
+    /* a new array object sharing the gradient's storage, so the caller's
+     * reference can be owned by a scope like any other result */
+    return npg__alias(x->grad);
+}
+
+const char *npg_grad_fn_name(const npg_array *x) {
+    NULL_GUARD(x, NULL);
+    return x->grad_fn ? x->grad_fn->name : NULL;
+}
+
+void *npg_data(const npg_array *x) {
+    NULL_GUARD(x, NULL);
+    npg_tdesc d;
+    npg__desc(x, &d);
+    return d.data;
+}

@@ -1,0 +1,634 @@
+/*
+ * autograd.c — the graph engine (DESIGN.md §6).
+ *
+ * An op whose inputs require grad records a node: op, edges to the nodes
+ * that produced its inputs (or to the accumulators of leaves), saved arrays
+ * with the storage versions seen at save time, and scalar parameters. Every
+ * node has exactly one output. npg_backward orders the reachable nodes
+ * (iteratively: deep graphs do not touch the C stack), sums gradients that
+ * meet before a node runs, and stages leaf gradients so that a failed
+ * backward changes no .grad. Gradient rules are in grad_rules.c.
+ *
+ * Not here: in-place ops are not recorded (they are refused on arrays that
+ * require grad); a node has one output.
+ */
+#include "internal.h"
+
+/* ------------------------------------------------------------------------
+ * Grad mode
+ * ------------------------------------------------------------------------ */
+
+static _Thread_local int tl_no_grad_depth;
+
+void npg_no_grad_begin(void) { tl_no_grad_depth++; }
+void npg_no_grad_end(void) {
+    if (tl_no_grad_depth > 0) tl_no_grad_depth--;
+}
+bool npg_is_grad_enabled(void) { return tl_no_grad_depth == 0; }
+bool npg__grad_enabled(void) { return tl_no_grad_depth == 0; }
+
+bool npg__needs_grad(int n, npg_array *const *inputs) {
+    if (tl_no_grad_depth) return false;
+    for (int i = 0; i < n; i++)
+        if (inputs[i] && inputs[i]->requires_grad) return true;
+    return false;
+}
+
+/* ------------------------------------------------------------------------
+ * Nodes
+ * ------------------------------------------------------------------------ */
+
+static uint64_t g_seq; /* creation order (only compared, never shared across threads meaningfully) */
+
+static npg_leafacc *leafacc_of(npg_array *leaf) {
+    if (!leaf->acc) {
+        leaf->acc = calloc(1, sizeof *leaf->acc);
+        if (!leaf->acc) return NULL;
+        leaf->acc->refcount = 1; /* the leaf's own reference */
+        leaf->acc->leaf = leaf;
+    }
+    leaf->acc->refcount++;
+    return leaf->acc;
+}
+
+static void leafacc_release(npg_leafacc *acc) {
+    if (!acc || --acc->refcount > 0) return;
+    if (acc->staged) npg__release(acc->staged);
+    free(acc);
+}
+
+void npg__leafacc_detach(npg_leafacc *acc) {
+    acc->leaf = NULL;
+    leafacc_release(acc);
+}
+
+npg_node *npg__record(npg_op op, npg_array *out, int n, npg_array *const *inputs) {
+    return npg__record_ex(op, out, n, inputs, false);
+}
+
+npg_node *npg__record_ex(npg_op op, npg_array *out, int n, npg_array *const *inputs, bool has_scalar) {
+    size_t size = sizeof(npg_node) + (size_t)n * (sizeof(npg_edge) + sizeof(npg_meta));
+    npg_node *node = calloc(1, size);
+    if (!node) {
+        npg__set_error(NPG_ERR_OOM, "%s: out of memory recording the graph", npg__op_name(op));
+        return NULL;
+    }
+    node->op = op;
+    node->name = npg__op_name(op);
+    node->backward = npg__backward_fn(op);
+    node->refcount = 1; /* held by out */
+    node->seq = ++g_seq;
+    node->n_in = n;
+    node->edges = (npg_edge *)(node + 1);
+    node->in_meta = (npg_meta *)(node->edges + n);
+    for (int i = 0; i < n; i++) {
+        npg_array *x = inputs[i];
+        npg_meta *m = &node->in_meta[i];
+        m->dtype = x->dtype;
+        m->ndim = x->ndim;
+        memcpy(m->shape, x->shape, sizeof m->shape);
+        m->device = npg__device_of(x);
+        if (x->grad_fn) {
+            node->edges[i].node = x->grad_fn;
+            x->grad_fn->refcount++;
+        } else if (x->requires_grad) {
+            node->edges[i].acc = leafacc_of(x);
+        }
+    }
+    node->out_meta.dtype = out->dtype;
+    node->out_meta.ndim = out->ndim;
+    memcpy(node->out_meta.shape, out->shape, sizeof node->out_meta.shape);
+    node->out_meta.device = npg__device_of(out);
+    NPG_ASSERT(out->grad_fn == NULL);
+    out->grad_fn = node;
+    out->requires_grad = true;
+    /* save what the gradient rule reads (its mask lives with the rule) */
+    node->has_scalar = has_scalar;
+    unsigned mask = npg__save_mask(op, has_scalar);
+    for (int i = 0; i < n && i < 3; i++)
+        if (mask & (1u << i)) npg__save(node, i, inputs[i], false);
+    if (mask & (1u << NPG_SAVE_OUT)) npg__save(node, NPG_SAVE_OUT, out, true);
+    return node;
+}
+
+/* Make a detached alias (same storage and geometry, no graph, unscoped). */
+static npg_array *detached_alias(npg_array *x) {
+    npg_array *a = npg__view_raw(x, x->ndim, x->shape, x->strides, x->offset);
+    if (!a) return NULL;
+    npg__unscope(a);
+    a->flags = x->flags;
+    return a;
+}
+
+bool npg__save(npg_node *n, int slot, npg_array *x, bool is_output) {
+    NPG_ASSERT(slot >= 0 && slot < NPG_MAX_SAVED);
+    if (n->saved[slot].arr) npg__release(n->saved[slot].arr);
+    /* an output refers to its node: save an alias to avoid a cycle */
+    npg_array *a = is_output ? detached_alias(x) : npg_retain(x);
+    if (!a) return false;
+    n->saved[slot].arr = a;
+    n->saved[slot].version = x->storage->version;
+    n->saved[slot].is_output = is_output;
+    return true;
+}
+
+npg_array *npg__unpack(npg_node *n, int slot) {
+    npg_saved *s = &n->saved[slot];
+    if (n->released || !s->arr) {
+        npg__set_error(NPG_ERR_AUTOGRAD,
+                       "npg_backward: the graph through '%s' was already freed by an earlier backward (pass "
+                       "retain_graph to backward through it again)",
+                       n->name);
+        return NULL;
+    }
+    if (s->arr->storage->version != s->version) {
+        npg__set_error(NPG_ERR_INPLACE,
+                       "npg_backward: an array needed to compute the gradient of '%s' was modified by an in-place "
+                       "operation (its version is %llu, expected %llu)",
+                       n->name, (unsigned long long)s->arr->storage->version, (unsigned long long)s->version);
+        return NULL;
+    }
+    if (s->is_output && npg__grad_enabled()) {
+        /* create_graph: the saved output must carry its node again */
+        npg_array *a = npg__view_raw(s->arr, s->arr->ndim, s->arr->shape, s->arr->strides, s->arr->offset);
+        if (!a) return NULL;
+        a->grad_fn = n;
+        a->requires_grad = true;
+        n->refcount++;
+        return a;
+    }
+    return s->arr;
+}
+
+static void release_saved(npg_node *n) {
+    for (int i = 0; i < NPG_MAX_SAVED; i++) {
+        if (n->saved[i].arr) {
+            npg__release(n->saved[i].arr);
+            n->saved[i].arr = NULL;
+        }
+    }
+}
+
+/* Iterative release: releasing a node can release arrays that release
+ * nodes...; a thread-local work list keeps the C stack flat. */
+static _Thread_local npg_node **tl_rel;
+static _Thread_local int64_t tl_rel_len, tl_rel_cap;
+static _Thread_local bool tl_releasing;
+
+void npg__node_release(npg_node *n) {
+    if (!n || --n->refcount > 0) return;
+    if (tl_rel_len == tl_rel_cap) {
+        int64_t cap = tl_rel_cap ? tl_rel_cap * 2 : 256;
+        npg_node **p = realloc(tl_rel, sizeof *p * (size_t)cap);
+        if (!p) {
+            npg__log(NPG_LOG_ERROR, "autograd: out of memory freeing a graph; %s node leaked", n->name);
+            return;
+        }
+        tl_rel = p;
+        tl_rel_cap = cap;
+    }
+    tl_rel[tl_rel_len++] = n;
+    if (tl_releasing) return;
+    tl_releasing = true;
+    while (tl_rel_len > 0) {
+        npg_node *m = tl_rel[--tl_rel_len];
+        release_saved(m);
+        if (m->grad_acc) npg__release(m->grad_acc);
+        for (int i = 0; i < m->n_in; i++) {
+            if (m->edges[i].node) npg__node_release(m->edges[i].node);
+            if (m->edges[i].acc) leafacc_release(m->edges[i].acc);
+        }
+        free(m->extra);
+        free(m);
+    }
+    tl_releasing = false;
+}
+
+/* ------------------------------------------------------------------------
+ * Backward
+ * ------------------------------------------------------------------------ */
+
+typedef struct vec {
+    void **p;
+    int64_t len, cap;
+} vec;
+
+static bool vec_push(vec *v, void *x) {
+    if (v->len == v->cap) {
+        int64_t cap = v->cap ? v->cap * 2 : 64;
+        void **p = realloc(v->p, sizeof *p * (size_t)cap);
+        if (!p) return false;
+        v->p = p;
+        v->cap = cap;
+    }
+    v->p[v->len++] = x;
+    return true;
+}
+
+static int g_mark; /* traversal id */
+
+/* Take a reference to a gradient: steal it from the backward's own scope
+ * when nothing else holds it, else share it. */
+static _Thread_local int tl_bw_depth;
+static npg_array *take(npg_array *g) {
+    if (g->scope_slot >= 0 && g->scope_depth == tl_bw_depth && g->refcount == 1) {
+        npg__unscope(g); /* steal the scope's reference */
+        return g;
+    }
+    return npg_retain(g);
+}
+
+/* Accumulate g into *slot (owned). */
+static bool accumulate(npg_array **slot, npg_array *g) {
+    if (!*slot) {
+        *slot = take(g);
+        return true;
+    }
+    npg_array *sum = npg_add(*slot, g);
+    if (!sum) return false;
+    npg__release(*slot);
+    *slot = take(sum);
+    return true;
+}
+
+static bool meta_matches(const npg_meta *m, const npg_array *g) {
+    if (m->ndim != g->ndim || m->dtype != g->dtype) return false;
+    for (int i = 0; i < m->ndim; i++)
+        if (m->shape[i] != g->shape[i]) return false;
+    return true;
+}
+
+typedef struct bw_capture {
+    int n;
+    npg_array *const *inputs;
+    npg_array **results; /* owned refs, filled as found */
+} bw_capture;
+
+static npg_status run_backward(npg_array *const *roots, npg_array *const *grads, int nroots, bool retain, bool create,
+                               bw_capture *cap) {
+    const char *fn = cap ? "npg_grad_of" : "npg_backward";
+    npg_status st = NPG_OK;
+    vec order = {0}, stack = {0}, ready = {0}, accs = {0};
+    int mark = ++g_mark;
+    bool grad_was = npg__grad_enabled();
+    int saved_depth = tl_no_grad_depth;
+    tl_no_grad_depth = create ? 0 : 1;
+    npg_scope scope = npg_scope_begin();
+    int saved_bw_depth = tl_bw_depth;
+    tl_bw_depth = scope.depth;
+
+    /* 1. validate roots and seed gradients */
+    for (int r = 0; r < nroots; r++) {
+        npg_array *root = roots[r];
+        if (!root) {
+            npg__null_arg(fn);
+            st = npg_last_status() ? npg_last_status() : NPG_ERR_NULL_ARG;
+            goto done;
+        }
+        if (!root->requires_grad) {
+            st = npg__set_error(NPG_ERR_AUTOGRAD, "%s: the array does not require grad and has no grad_fn", fn);
+            goto done;
+        }
+        npg_array *g = grads ? grads[r] : NULL;
+        if (!g) {
+            if (npg__numel(root->ndim, root->shape) != 1) {
+                char sb[NPG_SHAPE_BUF];
+                st = npg__set_error(NPG_ERR_AUTOGRAD,
+                                    "%s: grad can be implicitly created only for scalar outputs (shape %s); pass a "
+                                    "gradient",
+                                    fn, npg__shape_str(sb, sizeof sb, root->ndim, root->shape));
+                goto done;
+            }
+            g = npg_ones_like(root, NULL);
+            if (!g) {
+                st = npg_last_status();
+                goto done;
+            }
+        } else {
+            if (g->ndim != root->ndim || memcmp(g->shape, root->shape, sizeof(int64_t) * (size_t)g->ndim) != 0) {
+                char sa[NPG_SHAPE_BUF], sb[NPG_SHAPE_BUF];
+                st = npg__set_error(NPG_ERR_SHAPE, "%s: gradient shape %s does not match the output's shape %s", fn,
+                                    npg__shape_str(sa, sizeof sa, g->ndim, g->shape),
+                                    npg__shape_str(sb, sizeof sb, root->ndim, root->shape));
+                goto done;
+            }
+            if (!npg__same_device(g, root)) {
+                st = npg__set_error(NPG_ERR_DEVICE, "%s: the gradient is on a different device than the output", fn);
+                goto done;
+            }
+            if (g->dtype != root->dtype) {
+                g = npg_astype(g, root->dtype);
+                if (!g) {
+                    st = npg_last_status();
+                    goto done;
+                }
+            }
+        }
+        if (root->grad_fn) {
+            npg_node *n = root->grad_fn;
+            if (n->released) {
+                st = npg__set_error(NPG_ERR_AUTOGRAD,
+                                    "%s: the graph through '%s' was already freed by an earlier backward (pass "
+                                    "retain_graph to backward through it again)",
+                                    fn, n->name);
+                goto done;
+            }
+            if (!accumulate(&n->grad_acc, g)) {
+                st = npg_last_status();
+                goto done;
+            }
+            if (n->mark != mark) {
+                n->mark = mark;
+                n->pending = 0;
+                if (!vec_push(&stack, n) || !vec_push(&order, n)) goto oom;
+            }
+        } else {
+            npg_leafacc *acc = leafacc_of(root);
+            if (!acc) goto oom;
+            leafacc_release(acc); /* leafacc_of took a ref for an edge; the leaf holds one */
+            if (acc->mark != mark) {
+                acc->mark = mark;
+                if (acc->staged) npg__release(acc->staged);
+                acc->staged = NULL;
+                if (!vec_push(&accs, acc)) goto oom;
+            }
+            if (!accumulate(&acc->staged, g)) {
+                st = npg_last_status();
+                goto done;
+            }
+        }
+    }
+
+    /* 2. discover reachable nodes and count their consumers */
+    while (stack.len > 0) {
+        npg_node *n = stack.p[--stack.len];
+        for (int i = 0; i < n->n_in; i++) {
+            npg_node *m = n->edges[i].node;
+            npg_leafacc *acc = n->edges[i].acc;
+            if (m) {
+                if (m->mark != mark) {
+                    m->mark = mark;
+                    m->pending = 0;
+                    if (!vec_push(&stack, m) || !vec_push(&order, m)) goto oom;
+                }
+                m->pending++;
+            } else if (acc && acc->mark != mark) {
+                acc->mark = mark;
+                if (acc->staged) npg__release(acc->staged);
+                acc->staged = NULL;
+                if (!vec_push(&accs, acc)) goto oom;
+            }
+        }
+    }
+
+    /* 3. run nodes whose consumers have all delivered (Kahn's algorithm) */
+    for (int64_t i = 0; i < order.len; i++) {
+        npg_node *n = order.p[i];
+        if (n->pending == 0 && !vec_push(&ready, n)) goto oom;
+    }
+    while (ready.len > 0) {
+        npg_node *n = ready.p[--ready.len];
+        npg_array *g = n->grad_acc;
+        n->grad_acc = NULL;
+        if (cap) {
+            for (int k = 0; k < cap->n; k++) {
+                if (cap->inputs[k] && cap->inputs[k]->grad_fn == n && g && !cap->results[k])
+                    cap->results[k] = npg_retain(g);
+            }
+        }
+        npg_array *gin[64] = {0};
+        npg_array **gins = n->n_in <= 64 ? gin : calloc((size_t)n->n_in, sizeof *gins);
+        if (!gins) goto oom;
+        if (g) {
+            if (n->released) {
+                st = npg__set_error(NPG_ERR_AUTOGRAD,
+                                    "%s: the graph through '%s' was already freed by an earlier backward (pass "
+                                    "retain_graph to backward through it again)",
+                                    fn, n->name);
+            } else if (!n->backward) {
+                st = npg__set_error(NPG_ERR_INTERNAL, "%s: op '%s' has no gradient rule", fn, n->name);
+            } else {
+                st = n->backward(n, g, gins);
+                if (st != NPG_OK && npg_last_status() != NPG_OK) st = npg_last_status();
+            }
+        }
+        for (int k = 0; st == NPG_OK && k < n->n_in; k++) {
+            npg_array *gi = gins[k];
+            npg_edge *e = &n->edges[k];
+            if (gi && !meta_matches(&n->in_meta[k], gi)) {
+                char sa[NPG_SHAPE_BUF], sb[NPG_SHAPE_BUF];
+                st = npg__set_error(NPG_ERR_INTERNAL,
+                                    "%s: the gradient rule of '%s' returned shape %s dtype %s for input %d (expected "
+                                    "%s %s)",
+                                    fn, n->name, npg__shape_str(sa, sizeof sa, gi->ndim, gi->shape),
+                                    npg_dtype_name(gi->dtype), k,
+                                    npg__shape_str(sb, sizeof sb, n->in_meta[k].ndim, n->in_meta[k].shape),
+                                    npg_dtype_name(n->in_meta[k].dtype));
+                break;
+            }
+            if (e->node) {
+                if (gi && !accumulate(&e->node->grad_acc, gi)) {
+                    st = npg_last_status();
+                    break;
+                }
+                if (--e->node->pending == 0 && !vec_push(&ready, e->node)) {
+                    st = npg__set_error(NPG_ERR_OOM, "%s: out of memory", fn);
+                    break;
+                }
+            } else if (e->acc && gi) {
+                if (!accumulate(&e->acc->staged, gi)) {
+                    st = npg_last_status();
+                    break;
+                }
+            }
+        }
+        if (gins != gin) free(gins);
+        if (g) npg__release(g); /* after distributing: a rule may pass g through */
+        if (st != NPG_OK) goto done;
+        if (!retain) {
+            release_saved(n);
+            n->released = true;
+        }
+    }
+
+    /* 4. commit: leaf gradients (or captured results) */
+    if (cap) {
+        for (int k = 0; k < cap->n; k++) {
+            npg_array *x = cap->inputs[k];
+            if (!cap->results[k] && x && !x->grad_fn && x->acc && x->acc->mark == mark && x->acc->staged)
+                cap->results[k] = npg_retain(x->acc->staged);
+        }
+    } else {
+        for (int64_t i = 0; i < accs.len; i++) {
+            npg_leafacc *acc = accs.p[i];
+            npg_array *leaf = acc->leaf, *g = acc->staged;
+            if (!leaf || !g) continue;
+            if (leaf->grad && !create && !leaf->grad->grad_fn && leaf->grad->dtype == g->dtype &&
+                npg__is_contiguous(leaf->grad)) {
+                /* accumulate in place, like PyTorch without create_graph */
+                npg_tdesc o, a, b;
+                npg__desc(leaf->grad, &o);
+                a = o;
+                npg__desc(g, &b);
+                npg_tdesc *ds[3] = {&o, &a, &b};
+                npg__coalesce(3, ds);
+                if (npg__numel(o.ndim, o.shape) > 0) {
+                    st = npg__backend_of(leaf)->binary(leaf->storage->dev, NPG_OP_ADD, &o, &a, &b);
+                    if (st != NPG_OK) goto done;
+                }
+                npg__bump_version(leaf->grad);
+            } else if (leaf->grad) {
+                npg_array *sum = npg_add(leaf->grad, g);
+                if (!sum) {
+                    st = npg_last_status();
+                    goto done;
+                }
+                npg__release(leaf->grad);
+                leaf->grad = take(sum);
+            } else {
+                /* a gradient shared with another consumer must not be aliased by .grad */
+                bool exclusive = g->refcount == 1 && g->storage->refcount == 1 && npg__is_contiguous(g);
+                if (exclusive) {
+                    leaf->grad = g;
+                    acc->staged = NULL;
+                    continue;
+                }
+                npg_array *c = npg_copy(g);
+                if (!c) {
+                    st = npg_last_status();
+                    goto done;
+                }
+                leaf->grad = take(c);
+            }
+        }
+    }
+    goto done;
+
+oom:
+    st = npg__set_error(NPG_ERR_OOM, "%s: out of memory", fn);
+done:
+    /* drop what is left: staged leaf grads and pending node grads */
+    for (int64_t i = 0; i < accs.len; i++) {
+        npg_leafacc *acc = accs.p[i];
+        if (acc->staged) {
+            npg__release(acc->staged);
+            acc->staged = NULL;
+        }
+    }
+    for (int64_t i = 0; i < order.len; i++) {
+        npg_node *n = order.p[i];
+        if (n->grad_acc) {
+            npg__release(n->grad_acc);
+            n->grad_acc = NULL;
+        }
+    }
+    npg_scope_end(scope);
+    tl_bw_depth = saved_bw_depth;
+    tl_no_grad_depth = saved_depth;
+    (void)grad_was;
+    free(order.p);
+    free(stack.p);
+    free(ready.p);
+    free(accs.p);
+    return st;
+}
+
+npg_status npg_backward(npg_array *root, npg_array *grad) { return npg_backward_ex(root, grad, NULL); }
+
+npg_status npg_backward_ex(npg_array *root, npg_array *grad, const npg_backward_opts *opts) {
+    if (!root) {
+        npg__null_arg("npg_backward");
+        return npg_last_status();
+    }
+    bool create = opts && opts->create_graph;
+    bool retain = create || (opts && opts->retain_graph);
+    npg_array *grads[1] = {grad};
+    return run_backward(&root, grad ? grads : NULL, 1, retain, create, NULL);
+}
+
+npg_status npg_grad_of(npg_array *const *outputs, int n_outputs, npg_array *const *grad_outputs,
+                       npg_array *const *inputs, int n_inputs, npg_array **results, const npg_backward_opts *opts) {
+    const char *fn = "npg_grad_of";
+    if (!outputs || !inputs || !results || n_outputs <= 0 || n_inputs <= 0) {
+        if (!outputs || !inputs || !results) {
+            npg__null_arg(fn);
+            return npg_last_status();
+        }
+        return npg__set_error(NPG_ERR_INVALID_ARG, "%s: need at least one output and one input", fn);
+    }
+    for (int k = 0; k < n_inputs; k++) {
+        results[k] = NULL;
+        if (!inputs[k]) {
+            npg__null_arg(fn);
+            return npg_last_status();
+        }
+        if (!inputs[k]->requires_grad)
+            return npg__set_error(NPG_ERR_AUTOGRAD, "%s: input %d does not require grad", fn, k);
+    }
+    bool create = opts && opts->create_graph;
+    bool retain = create || (opts && opts->retain_graph);
+    bw_capture cap = {n_inputs, inputs, results};
+    npg_status st = run_backward(outputs, grad_outputs, n_outputs, retain, create, &cap);
+    for (int k = 0; k < n_inputs; k++) {
+        if (st != NPG_OK) {
+            if (results[k]) npg__release(results[k]);
+            results[k] = NULL;
+            continue;
+        }
+        if (!results[k]) {
+            results[k] = npg_zeros_like(inputs[k], NULL);
+            if (!results[k]) st = npg_last_status();
+        } else if (results[k]->scope_slot < 0 && results[k]->refcount == 1) {
+            npg__scope_adopt(results[k]); /* the caller's reference, like any result */
+        } else {
+            /* shared (with the caller's own arrays or the graph): hand out an
+             * array object of its own */
+            npg_array *a = npg__alias(results[k]);
+            npg__release(results[k]);
+            results[k] = a;
+            if (!a) st = npg_last_status();
+        }
+    }
+    return st;
+}
+
+/* ------------------------------------------------------------------------
+ * requires_grad, detach, zero_grad
+ * ------------------------------------------------------------------------ */
+
+npg_status npg_set_requires_grad(npg_array *x, bool requires_grad) {
+    if (!x) {
+        npg__null_arg("npg_set_requires_grad");
+        return npg_last_status();
+    }
+    if (x->grad_fn)
+        return npg__set_error(NPG_ERR_AUTOGRAD,
+                              "npg_set_requires_grad: only leaves can be changed (this array was produced by '%s'; "
+                              "use npg_detach)",
+                              x->grad_fn->name);
+    if (requires_grad && !npg_is_floating(x->dtype))
+        return npg__set_error(NPG_ERR_DTYPE, "npg_set_requires_grad: only floating-point arrays can require grad (dtype %s)",
+                              npg_dtype_name(x->dtype));
+    x->requires_grad = requires_grad;
+    return NPG_OK;
+}
+
+npg_array *npg_detach(npg_array *x) {
+    if (!x) {
+        npg__null_arg("npg_detach");
+        return NULL;
+    }
+    return npg__view_raw(x, x->ndim, x->shape, x->strides, x->offset);
+}
+
+npg_status npg_zero_grad(npg_array *x) {
+    if (!x) {
+        npg__null_arg("npg_zero_grad");
+        return npg_last_status();
+    }
+    if (x->grad) {
+        npg__release(x->grad);
+        x->grad = NULL;
+    }
+    return NPG_OK;
+}

@@ -1,0 +1,225 @@
+/*
+ * backend.h — the interface between src/common and a device backend.
+ *
+ * A backend is one `const npg_backend` struct of function pointers plus one
+ * registration line in dispatch.c. Entries are per op FAMILY; the op code is
+ * passed in. Kernels receive plain descriptors (npg_tdesc: pointer, dtype,
+ * shape, element strides), never npg_array: backends know nothing of
+ * autograd, refcounts or scopes.
+ *
+ * What src/common guarantees before any kernel call (so kernels need not
+ * re-check): dtypes are valid for the op (see each entry), shapes are
+ * consistent, outputs are freshly allocated or validated writable (no two
+ * output elements alias), every pointer is on the backend's device `dev`,
+ * and n-element loops with n == 0 are never issued (empty results are
+ * handled in common). Descriptors are already coalesced where that helps
+ * (adjacent dims merged when strides allow), but kernels must accept any
+ * ndim from 0 to NPG_MAX_DIMS and any strides, including 0 (broadcast) and
+ * negative ones.
+ *
+ * Errors: return NPG_OK or a negative npg_status after calling
+ * npg__set_error(status, "fmt", ...) with a message naming the op. CUDA
+ * kernels run asynchronously; an out-of-range index found by a CUDA kernel
+ * is recorded in a device flag and reported by the next synchronising call.
+ *
+ * Shapes in comments follow llm.c: out: (B, M, N) means out has that shape.
+ */
+#ifndef NPG_BACKEND_H
+#define NPG_BACKEND_H
+
+#include "npg.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* The op enum, generated from ops.def. */
+typedef enum npg_op {
+#define NPG_OP(ID, name, family, arity, diff, rule) NPG_OP_##ID,
+#include "ops.def"
+#undef NPG_OP
+    NPG_OP_COUNT
+} npg_op;
+
+/* A tensor descriptor as kernels see it.
+ *   data     pointer to the element at index (0, ..., 0) — already offset;
+ *            a device pointer for device backends
+ *   strides  in ELEMENTS (not bytes); may be 0 or negative
+ *   is_scalar  when true the operand is a weak scalar: data is NULL, shape
+ *            and strides are meaningless (treat as broadcast), and the value
+ *            is `scalar` converted to `dtype` (for integer and bool dtypes
+ *            use `iscalar`, which common fills with the exact value).     */
+typedef struct npg_tdesc {
+    void *data;
+    npg_dtype dtype;
+    int ndim;
+    int64_t shape[NPG_MAX_DIMS];
+    int64_t strides[NPG_MAX_DIMS];
+    bool is_scalar;
+    double scalar;
+    int64_t iscalar;
+} npg_tdesc;
+
+/* Small per-call parameters (meaning per op in ops.def comments). */
+typedef struct npg_kparams {
+    double f[4];
+    int64_t i[4];
+} npg_kparams;
+
+/* Device information. */
+typedef struct npg_device_info {
+    char name[128];
+    size_t total_bytes;
+    size_t free_bytes;
+} npg_device_info;
+
+typedef struct npg_backend {
+    const char *name;     /* "cpu", "cuda" */
+    npg_device_type type;
+
+    /* ---- devices ---- */
+    /* Number of usable devices (0 if none: the backend is then unavailable). */
+    int (*device_count)(void);
+    npg_status (*device_info)(int dev, npg_device_info *info);
+    /* Block until all work queued on dev is complete; reports deferred
+     * kernel errors (CUDA index flag). */
+    npg_status (*synchronize)(int dev);
+
+    /* ---- memory ---- */
+    /* Allocate nbytes (> 0) on dev, 64-byte aligned at least. OOM must be
+     * NPG_ERR_OOM, never a crash. */
+    npg_status (*alloc)(int dev, size_t nbytes, void **out_ptr);
+    void (*free)(int dev, void *ptr);
+    /* Contiguous byte copies. h2d/d2h are synchronous with respect to the
+     * host buffer (d2h returns when dst holds the data). */
+    npg_status (*copy_h2d)(int dev, void *dst, const void *src, size_t nbytes);
+    npg_status (*copy_d2h)(int dev, void *dst, const void *src, size_t nbytes);
+    npg_status (*copy_d2d)(int dev, void *dst, const void *src, size_t nbytes);
+
+    /* ---- families ---- */
+
+    /* out[i] = value, out any strides (no aliasing), any dtype. The value is
+     * `value` for floating dtypes, `ivalue` for integers, ivalue != 0 for
+     * bool. */
+    npg_status (*fill)(int dev, const npg_tdesc *out, double value, int64_t ivalue);
+
+    /* out[i] = (out.dtype) in[i]; same shape (in may have 0 strides); any
+     * dtype pair. Conversions: float->int truncates toward zero (NaN -> 0,
+     * out of range -> saturates to the target's min/max); anything->bool is
+     * x != 0; bool->number is 0/1; int->narrower int wraps (two's
+     * complement). Never undefined behaviour. */
+    npg_status (*copy)(int dev, const npg_tdesc *out, const npg_tdesc *in);
+
+    /* out[i] = op(in[i]); same shape. in.dtype is the compute dtype, out is
+     * contiguous; out.dtype is in.dtype except bool for ISNAN, ISINF,
+     * ISFINITE, LOGICAL_NOT. Only float dtypes reach FLOAT-rule ops; integer
+     * dtypes reach ARITH/ROUND/BITWISE ops (ROUND-rule ops on integers are
+     * the identity; ROUND with negative decimals on integers rounds half to
+     * even at 10^-decimals). LOGICAL_NOT/TEST ops may get any dtype. */
+    npg_status (*unary)(int dev, npg_op op, const npg_tdesc *out, const npg_tdesc *in, const npg_kparams *p);
+
+    /* out[i] = op(a[i], b[i]); a, b have out's shape (broadcast strides 0)
+     * and the same dtype (the compute dtype); either may be is_scalar.
+     * out.dtype is bool for CMP and LOGICAL ops (LOGICAL ops get any input
+     * dtype and read them as truth values), else the compute dtype. out is
+     * contiguous. */
+    npg_status (*binary)(int dev, npg_op op, const npg_tdesc *out, const npg_tdesc *a, const npg_tdesc *b);
+
+    /* out[i] = cond[i] ? a[i] : b[i]; cond is bool; a, b have out's dtype
+     * and shape (broadcast strides); a or b may be is_scalar. */
+    npg_status (*where)(int dev, const npg_tdesc *out, const npg_tdesc *cond, const npg_tdesc *a, const npg_tdesc *b);
+
+    /* Reduction over the LAST `nred` axes of in.
+     *   in: (K..., R...) with in.ndim = out.ndim + nred; out: (K...)
+     *   contiguous. nred >= 0 (nred == 0 copies), the reduced count may be
+     *   0 (SUM -> 0, PROD -> 1, MEAN -> NaN, ALL -> true, ANY -> false; MAX,
+     *   MIN, ARGMAX, ARGMIN never get an empty reduction).
+     * dtypes: SUM, PROD: in.dtype == out.dtype (int64 or floating); float32
+     *   must accumulate in float64 or pairwise (results are compared with
+     *   float64 references at ~1e-5 relative). MEAN: floating, same dtype.
+     *   MAX, MIN: same dtype, any numeric or bool; NaN propagates.
+     *   ALL, ANY: in bool, out bool. ARGMAX, ARGMIN: any numeric/bool in,
+     *   out int64, the index is the flat index within the reduced block
+     *   (row-major over the R axes), first occurrence wins, NaN counts as
+     *   the maximum (and minimum) like NumPy. */
+    npg_status (*reduce)(int dev, npg_op op, const npg_tdesc *out, const npg_tdesc *in, int nred);
+
+    /* Inclusive scan (CUMSUM, CUMPROD) along `axis`; out and in same shape
+     * and dtype (int64 or floating); out contiguous. */
+    npg_status (*scan)(int dev, npg_op op, const npg_tdesc *out, const npg_tdesc *in, int axis);
+
+    /* GATHER:  out[i_0..i_{n-1}] = in[i_0, .., idx[i_0..i_{n-1}], .., i_{n-1}]
+     *          (the index replaces coordinate `axis`). out, idx same shape
+     *          (idx may have 0 strides); in.ndim == out.ndim; on axes other
+     *          than `axis` in.shape == out.shape. idx int64; values in
+     *          [-in.shape[axis], in.shape[axis]) (negatives wrap); anything
+     *          else is NPG_ERR_INDEX (CPU: returned; CUDA: deferred flag,
+     *          element set to 0). out contiguous, any dtype.
+     * SCATTER_ADD: out[i_0, .., idx[i_0..], .., i_{n-1}] += src[i_0..i_{n-1}]
+     *          (the inverse of GATHER: `in` is the src with idx's shape, out
+     *          is the accumulator, already initialised, with out.ndim ==
+     *          src.ndim). Dtypes: int32, int64, float32, float64; duplicate
+     *          indices accumulate (atomics on CUDA). */
+    npg_status (*gather)(int dev, const npg_tdesc *out, const npg_tdesc *in, const npg_tdesc *idx, int axis);
+    npg_status (*scatter_add)(int dev, const npg_tdesc *out, const npg_tdesc *src, const npg_tdesc *idx, int axis);
+
+    /* Batched matrix product.
+     *   out: (B..., M, N) contiguous; a: (B..., M, K); b: (B..., K, N) with
+     *   the same ndim >= 2 and the same batch dims (batch strides may be 0).
+     *   For each of a and b, common guarantees one of the last two strides
+     *   is 1 (row- or column-major matrix) with the other >= max(1, that
+     *   matrix dim), so BLAS can take it with a transpose flag. dtype: all
+     *   three the same; floats through BLAS (sgemm/dgemm; cuBLAS honours the
+     *   TF32 setting passed in allow_tf32), integer dtypes (uint8, int32,
+     *   int64, wrapping) and bool (logical or-of-ands) by a plain kernel.
+     *   K may be 0 (out = 0). */
+    npg_status (*matmul)(int dev, const npg_tdesc *out, const npg_tdesc *a, const npg_tdesc *b, bool allow_tf32);
+
+    /* Random numbers into contiguous out, Philox-4x32-10 (see rng.h for the
+     * exact word->value mapping that both backends implement):
+     *   RAND_UNIFORM  float32/float64 in [p.f[0], p.f[1])
+     *   RAND_NORMAL   float32/float64, mean p.f[0], std p.f[1]
+     *   RAND_INT      int32/int64/uint8 in [p.i[0], p.i[1]) (p.i[1] > p.i[0]) */
+    npg_status (*random)(int dev, npg_op op, const npg_tdesc *out, uint64_t seed, uint64_t offset,
+                         const npg_kparams *p);
+
+    /* Stable sort of each row along the LAST axis of in (contiguous rows:
+     * in.strides[ndim-1] == 1 and rows laid out contiguously, i.e. in is
+     * C-contiguous). values: same shape/dtype as in, contiguous (may be
+     * NULL when only indices are wanted); indices: int64, same shape,
+     * contiguous (may be NULL). NaN sorts last ascending, first descending;
+     * equal elements keep their order in both directions. ndim >= 1. */
+    npg_status (*sort)(int dev, const npg_tdesc *values, const npg_tdesc *indices, const npg_tdesc *in, bool descending);
+
+    /* Coordinates of nonzero elements of contiguous `in` (ndim >= 1),
+     * row-major order, into out: int64 (in.ndim, count) contiguous, where
+     * count is exactly the number of nonzeros (common counts first). */
+    npg_status (*nonzero)(int dev, const npg_tdesc *out, const npg_tdesc *in);
+} npg_backend;
+
+/* Error helpers shared with backends (error.c). */
+npg_status npg__set_error(npg_status status, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 2, 3)))
+#endif
+    ;
+
+/* Helpers for backends. */
+size_t npg__dtype_size(npg_dtype dtype);
+const char *npg__op_name(npg_op op);
+/* Number of elements of a descriptor (product of shape; 1 for ndim 0). */
+int64_t npg__desc_numel(const npg_tdesc *d);
+/* True if d is C-contiguous (ignoring is_scalar). */
+bool npg__desc_contiguous(const npg_tdesc *d);
+
+/* Registered backends (NULL when not compiled in). */
+extern const npg_backend npg_cpu_backend;
+#ifdef NPG_HAVE_CUDA
+extern const npg_backend npg_cuda_backend;
+#endif
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* NPG_BACKEND_H */

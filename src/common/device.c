@@ -1,0 +1,203 @@
+/*
+ * device.c — the backend registry, the process default device (from
+ * NPG_DEVICE), device queries, and thread control.
+ */
+#define _POSIX_C_SOURCE 200809L
+#include "internal.h"
+
+#include <ctype.h>
+#include <pthread.h>
+
+/* One registration line per backend. */
+static const npg_backend *const g_backends[NPG_DEVICE_TYPE_COUNT] = {
+    [NPG_DEVICE_CPU] = &npg_cpu_backend,
+#ifdef NPG_HAVE_CUDA
+    [NPG_DEVICE_CUDA] = &npg_cuda_backend,
+#endif
+};
+
+static const char *type_name(npg_device_type t) {
+    return t == NPG_DEVICE_CPU ? "cpu" : t == NPG_DEVICE_CUDA ? "cuda" : "default";
+}
+
+static int backend_count(const npg_backend *be) {
+    /* device_count can be slow (driver init): cache per backend */
+    static int cached[NPG_DEVICE_TYPE_COUNT] = {-1, -1, -1};
+    int t = (int)be->type;
+    int c = __atomic_load_n(&cached[t], __ATOMIC_ACQUIRE);
+    if (c < 0) {
+        c = be->device_count();
+        if (c < 0) c = 0;
+        __atomic_store_n(&cached[t], c, __ATOMIC_RELEASE);
+    }
+    return c;
+}
+
+npg_status npg_parse_device(const char *text, npg_device *out) {
+    if (!text || !out) {
+        npg__null_arg("npg_parse_device");
+        return NPG_ERR_NULL_ARG;
+    }
+    char buf[32];
+    size_t n = 0;
+    for (const char *p = text; *p && n + 1 < sizeof buf; p++)
+        if (!isspace((unsigned char)*p)) buf[n++] = (char)tolower((unsigned char)*p);
+    buf[n] = '\0';
+    if (!strcmp(buf, "cpu")) {
+        *out = NPG_CPU;
+        return NPG_OK;
+    }
+    if (!strcmp(buf, "auto") || !strcmp(buf, "")) {
+        *out = npg_cuda_available() ? NPG_CUDA(0) : NPG_CPU;
+        return NPG_OK;
+    }
+    if (!strncmp(buf, "cuda", 4) || !strncmp(buf, "gpu", 3)) {
+        const char *rest = buf + (buf[0] == 'c' ? 4 : 3);
+        int idx = 0;
+        if (*rest == ':') {
+            char *end;
+            long v = strtol(rest + 1, &end, 10);
+            if (end == rest + 1 || *end || v < 0 || v > 1024) goto bad;
+            idx = (int)v;
+        } else if (*rest) {
+            goto bad;
+        }
+        *out = NPG_CUDA(idx);
+        return NPG_OK;
+    }
+bad:
+    return npg__set_error(NPG_ERR_INVALID_ARG, "npg_parse_device: unknown device '%s' (expected cpu, cuda, cuda:N or auto)",
+                          text);
+}
+
+static npg_device g_default;
+static pthread_once_t g_default_once = PTHREAD_ONCE_INIT;
+static bool g_default_set; /* by npg_set_default_device */
+
+static void init_default(void) {
+    const char *env = getenv("NPG_DEVICE");
+    npg_device d = NPG_CPU;
+    if (env && *env) {
+        npg_status saved = npg_last_status();
+        char msg[512];
+        snprintf(msg, sizeof msg, "%s", npg_last_error());
+        if (npg_parse_device(env, &d) != NPG_OK) {
+            npg__log(NPG_LOG_WARN, "NPG_DEVICE='%s' is not a device (cpu, cuda, cuda:N, auto); using cpu", env);
+            d = NPG_CPU;
+        }
+        /* parsing must not leave an error behind for the caller */
+        if (saved == NPG_OK)
+            npg_clear_error();
+        else
+            npg__set_error(saved, "%s", msg);
+    }
+    if (!g_default_set) g_default = d;
+}
+
+npg_device npg_default_device(void) {
+    pthread_once(&g_default_once, init_default);
+    return g_default;
+}
+
+npg_status npg_set_default_device(npg_device d) {
+    const npg_backend *be;
+    npg_device r;
+    pthread_once(&g_default_once, init_default);
+    if (d.type == NPG_DEVICE_DEFAULT) {
+        g_default_set = false;
+        return NPG_OK;
+    }
+    if (!npg__resolve_device("npg_set_default_device", d, &r, &be)) return npg_last_status();
+    g_default = r;
+    g_default_set = true;
+    return NPG_OK;
+}
+
+bool npg__resolve_device(const char *fn, npg_device d, npg_device *out, const npg_backend **be) {
+    if (d.type == NPG_DEVICE_DEFAULT) d = npg_default_device();
+    if ((int)d.type <= 0 || d.type >= NPG_DEVICE_TYPE_COUNT) {
+        npg__set_error(NPG_ERR_DEVICE, "%s: invalid device type %d", fn, (int)d.type);
+        return false;
+    }
+    const npg_backend *b = g_backends[d.type];
+    if (!b) {
+        npg__set_error(NPG_ERR_DEVICE, "%s: %s support is not compiled into this build of npg", fn, type_name(d.type));
+        return false;
+    }
+    int count = backend_count(b);
+    if (d.index < 0 || d.index >= count) {
+        if (count == 0)
+            npg__set_error(NPG_ERR_DEVICE, "%s: no %s device is available", fn, type_name(d.type));
+        else
+            npg__set_error(NPG_ERR_DEVICE, "%s: %s:%d does not exist (%d device%s)", fn, type_name(d.type), d.index,
+                           count, count == 1 ? "" : "s");
+        return false;
+    }
+    *out = d;
+    *be = b;
+    return true;
+}
+
+bool npg_cuda_available(void) {
+    const npg_backend *b = g_backends[NPG_DEVICE_CUDA];
+    return b && backend_count(b) > 0;
+}
+
+int npg_device_count(npg_device_type type) {
+    if ((int)type <= 0 || type >= NPG_DEVICE_TYPE_COUNT || !g_backends[type]) return 0;
+    return backend_count(g_backends[type]);
+}
+
+npg_status npg_device_name(npg_device device, char *buf, size_t len) {
+    const npg_backend *be;
+    npg_device d;
+    if (!buf) {
+        npg__null_arg("npg_device_name");
+        return NPG_ERR_NULL_ARG;
+    }
+    if (!npg__resolve_device("npg_device_name", device, &d, &be)) return npg_last_status();
+    npg_device_info info;
+    memset(&info, 0, sizeof info);
+    npg_status st = be->device_info(d.index, &info);
+    if (st != NPG_OK) return st;
+    if (d.type == NPG_DEVICE_CPU)
+        snprintf(buf, len, "%s", info.name);
+    else
+        snprintf(buf, len, "%s:%d (%s)", type_name(d.type), d.index, info.name);
+    return NPG_OK;
+}
+
+npg_status npg_device_memory(npg_device device, size_t *free_bytes, size_t *total_bytes) {
+    const npg_backend *be;
+    npg_device d;
+    if (!npg__resolve_device("npg_device_memory", device, &d, &be)) return npg_last_status();
+    npg_device_info info;
+    memset(&info, 0, sizeof info);
+    npg_status st = be->device_info(d.index, &info);
+    if (st != NPG_OK) return st;
+    if (free_bytes) *free_bytes = info.free_bytes;
+    if (total_bytes) *total_bytes = info.total_bytes;
+    return NPG_OK;
+}
+
+npg_status npg_synchronize(npg_device device) {
+    const npg_backend *be;
+    npg_device d;
+    if (!npg__resolve_device("npg_synchronize", device, &d, &be)) return npg_last_status();
+    return be->synchronize(d.index);
+}
+
+/* CPU threads: the CPU backend owns the pool (OpenMP shared with OpenBLAS). */
+void npg__cpu_set_num_threads(int n);
+int npg__cpu_get_num_threads(void);
+void npg_set_num_threads(int n) {
+    if (n >= 1) npg__cpu_set_num_threads(n);
+}
+int npg_get_num_threads(void) { return npg__cpu_get_num_threads(); }
+
+bool npg__tf32 = false;
+bool npg_set_allow_tf32(bool allow) {
+    bool prev = npg__tf32;
+    npg__tf32 = allow;
+    return prev;
+}

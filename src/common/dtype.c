@@ -1,0 +1,84 @@
+/*
+ * dtype.c — dtypes, the op-info table generated from ops.def, and the type
+ * promotion rules (array API: decided by dtypes alone, never by values).
+ */
+#include "internal.h"
+
+const npg_op_info npg__op_info[NPG_OP_COUNT] = {
+#define NPG_OP(ID, name, family, arity, diff, rule) \
+    [NPG_OP_##ID] = {#name, NPG_FAM_##family, arity, diff, NPG_RULE_##rule},
+#include "ops.def"
+#undef NPG_OP
+};
+
+const char *npg__op_name(npg_op op) {
+    return (unsigned)op < NPG_OP_COUNT ? npg__op_info[op].name : "?";
+}
+
+static const size_t g_sizes[NPG_DTYPE_COUNT] = {
+    [NPG_BOOL] = 1, [NPG_UINT8] = 1, [NPG_INT32] = 4, [NPG_INT64] = 8, [NPG_FLOAT32] = 4, [NPG_FLOAT64] = 8,
+};
+static const char *const g_names[NPG_DTYPE_COUNT] = {
+    [NPG_DTYPE_DEFAULT] = "default", [NPG_BOOL] = "bool",       [NPG_UINT8] = "uint8",     [NPG_INT32] = "int32",
+    [NPG_INT64] = "int64",           [NPG_FLOAT32] = "float32", [NPG_FLOAT64] = "float64",
+};
+
+bool npg__dtype_valid(npg_dtype d) { return d > NPG_DTYPE_DEFAULT && d < NPG_DTYPE_COUNT; }
+size_t npg__dtype_size(npg_dtype d) { return (unsigned)d < NPG_DTYPE_COUNT ? g_sizes[d] : 0; }
+size_t npg_dtype_size(npg_dtype d) { return npg__dtype_size(d); }
+const char *npg_dtype_name(npg_dtype d) { return (unsigned)d < NPG_DTYPE_COUNT ? g_names[d] : "invalid"; }
+bool npg_is_floating(npg_dtype d) { return d == NPG_FLOAT32 || d == NPG_FLOAT64; }
+bool npg_is_integer(npg_dtype d) { return d == NPG_UINT8 || d == NPG_INT32 || d == NPG_INT64; }
+npg_dtype npg__default_float(void) { return NPG_FLOAT32; }
+
+/* Promotion lattice: bool < uint8 < int32 < int64 < float32 < float64, with
+ * the array API's mixed-kind choice made PyTorch's way: an integer with a
+ * float gives that float (int64 + float32 -> float32). */
+npg_dtype npg_result_type(npg_dtype a, npg_dtype b) {
+    if (!npg__dtype_valid(a) || !npg__dtype_valid(b)) return NPG_DTYPE_DEFAULT;
+    return a > b ? a : b;
+}
+
+bool npg__elementwise_dtypes(npg_op op, const char *fn, npg_dtype in, npg_dtype *compute, npg_dtype *out) {
+    npg_rule rule = npg__op_info[op].rule;
+    bool fl = npg_is_floating(in), integer = npg_is_integer(in), b = in == NPG_BOOL;
+    switch (rule) {
+    case NPG_RULE_ARITH:
+        if (b) goto bad;
+        *compute = *out = in;
+        if (op == NPG_OP_LEAKY_RELU && !fl) *compute = *out = npg__default_float();
+        return true;
+    case NPG_RULE_ANY:
+        *compute = *out = in;
+        return true;
+    case NPG_RULE_FLOAT:
+        *compute = *out = fl ? in : npg__default_float();
+        return true;
+    case NPG_RULE_CMP:
+        *compute = in;
+        *out = NPG_BOOL;
+        return true;
+    case NPG_RULE_LOGICAL:
+    case NPG_RULE_TEST:
+        *compute = in;
+        *out = NPG_BOOL;
+        return true;
+    case NPG_RULE_BITWISE:
+        if (fl) goto bad;
+        *compute = *out = in;
+        return true;
+    case NPG_RULE_SHIFT:
+        if (!integer) goto bad;
+        *compute = *out = in;
+        return true;
+    case NPG_RULE_ROUND:
+        if (b) goto bad;
+        *compute = *out = in;
+        return true;
+    case NPG_RULE_NONE:
+        break;
+    }
+bad:
+    npg__set_error(NPG_ERR_DTYPE, "%s: dtype %s is not supported", fn, npg_dtype_name(in));
+    return false;
+}

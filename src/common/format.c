@@ -1,0 +1,381 @@
+/*
+ * format.c — NumPy-style printing (the output of Python's print(ndarray)):
+ * nested brackets, aligned columns, floats with at most 8 fractional digits
+ * ("1." for whole numbers, scientific when magnitudes call for it), and
+ * arrays over 1000 elements summarised with "..." (3 edge items per axis).
+ * Lines wrap at 75 characters like NumPy's default linewidth.
+ */
+#include "internal.h"
+
+#include <math.h>
+#include <stdio.h>
+
+#define THRESHOLD 1000
+#define EDGE 3
+#define LINEWIDTH 75
+
+typedef struct sbuf {
+    char *p;
+    size_t len, cap;
+    bool oom;
+} sbuf;
+
+static void sb_putn(sbuf *b, const char *s, size_t n) {
+    if (b->oom) return;
+    if (b->len + n + 1 > b->cap) {
+        size_t cap = b->cap ? b->cap * 2 : 256;
+        while (cap < b->len + n + 1) cap *= 2;
+        char *p = realloc(b->p, cap);
+        if (!p) {
+            b->oom = true;
+            return;
+        }
+        b->p = p;
+        b->cap = cap;
+    }
+    memcpy(b->p + b->len, s, n);
+    b->len += n;
+    b->p[b->len] = '\0';
+}
+static void sb_puts(sbuf *b, const char *s) { sb_putn(b, s, strlen(s)); }
+
+typedef struct fmt {
+    npg_dtype dtype;
+    const void *data; /* host copy, contiguous */
+    int ndim;
+    const int64_t *shape;
+    int64_t strides[NPG_MAX_DIMS];
+    bool summarise;
+    /* float formatting */
+    bool sci;
+    int frac;      /* fractional digits (positional) / mantissa digits (sci) */
+    int int_width; /* width of the integer part (positional) */
+    int width;     /* total element width */
+} fmt;
+
+static double get_f(const fmt *f, int64_t i) {
+    switch (f->dtype) {
+    case NPG_FLOAT32: return ((const float *)f->data)[i];
+    case NPG_FLOAT64: return ((const double *)f->data)[i];
+    default: return 0;
+    }
+}
+
+static int64_t get_i(const fmt *f, int64_t i) {
+    switch (f->dtype) {
+    case NPG_BOOL:
+    case NPG_UINT8: return ((const uint8_t *)f->data)[i];
+    case NPG_INT32: return ((const int32_t *)f->data)[i];
+    case NPG_INT64: return ((const int64_t *)f->data)[i];
+    default: return 0;
+    }
+}
+
+/* Format one float positionally with `frac` digits after the point,
+ * trimming trailing zeros (keeping the point). */
+static _Thread_local bool g_f32; /* the array being formatted is float32 */
+
+/* Does text parse back to v in the array's precision? */
+static bool roundtrips(const char *text, double v) {
+    double r = strtod(text, NULL);
+    return g_f32 ? (float)r == (float)v : r == v;
+}
+
+static int fmt_pos(char *out, size_t n, double v, int frac, bool trim) {
+    if (v != v) return snprintf(out, n, "nan");
+    if (isinf(v)) return snprintf(out, n, v < 0 ? "-inf" : "inf");
+    if (trim) { /* the fewest digits (up to frac) that identify v, like NumPy's maxprec */
+        for (int p = 0; p < frac; p++) {
+            snprintf(out, n, "%.*f", p, v);
+            if (roundtrips(out, v)) {
+                frac = p;
+                break;
+            }
+        }
+    }
+    int k = snprintf(out, n, "%.*f", frac, v);
+    if (trim && k > 0 && (size_t)k < n && strchr(out, '.')) {
+        while (k > 0 && out[k - 1] == '0') out[--k] = '\0';
+    }
+    if (k > 0 && (size_t)k + 1 < n && !strchr(out, '.') && !strchr(out, 'n')) {
+        out[k++] = '.';
+        out[k] = '\0';
+    }
+    return k;
+}
+
+static int fmt_sci(char *out, size_t n, double v, int digits) {
+    if (v != v) return snprintf(out, n, "nan");
+    if (isinf(v)) return snprintf(out, n, v < 0 ? "-inf" : "inf");
+    char tmp[64];
+    for (int p = 0; p < digits; p++) {
+        snprintf(tmp, sizeof tmp, "%.*e", p, v);
+        if (roundtrips(tmp, v)) {
+            digits = p;
+            break;
+        }
+    }
+    snprintf(tmp, sizeof tmp, "%.*e", digits, v);
+    /* trim mantissa zeros: 1.500e+00 -> 1.5e+00, 1.000e+00 -> 1.e+00 */
+    char *e = strchr(tmp, 'e');
+    char mant[64];
+    size_t ml = e ? (size_t)(e - tmp) : strlen(tmp);
+    memcpy(mant, tmp, ml);
+    mant[ml] = '\0';
+    if (strchr(mant, '.'))
+        while (ml > 0 && mant[ml - 1] == '0') mant[--ml] = '\0';
+    else {
+        mant[ml++] = '.';
+        mant[ml] = '\0';
+    }
+    return snprintf(out, n, "%s%s", mant, e ? e : "");
+}
+
+/* Visit the shown elements (respecting summarisation). */
+typedef void (*visit_fn)(fmt *f, int64_t flat, void *ctx);
+static void visit(fmt *f, int dim, int64_t base, visit_fn fnc, void *ctx) {
+    if (dim == f->ndim) {
+        fnc(f, base, ctx);
+        return;
+    }
+    int64_t n = f->shape[dim];
+    for (int64_t i = 0; i < n; i++) {
+        if (f->summarise && n > 2 * EDGE && i == EDGE) i = n - EDGE;
+        visit(f, dim + 1, base + i * f->strides[dim], fnc, ctx);
+    }
+}
+
+typedef struct fstats {
+    bool any_finite, all_int;
+    double max_abs, min_abs_nz;
+    int frac_needed, int_width, width;
+} fstats;
+
+static void stats_fn(fmt *f, int64_t i, void *ctx) {
+    fstats *s = ctx;
+    double v = get_f(f, i);
+    if (v != v || isinf(v)) return;
+    double a = fabs(v);
+    if (!s->any_finite || a > s->max_abs) s->max_abs = a;
+    if (a > 0 && (s->min_abs_nz == 0 || a < s->min_abs_nz)) s->min_abs_nz = a;
+    s->any_finite = true;
+    if (v != floor(v)) s->all_int = false;
+}
+
+static void width_fn(fmt *f, int64_t i, void *ctx) {
+    fstats *s = ctx;
+    char buf[128];
+    double v = get_f(f, i);
+    int len;
+    if (f->sci) {
+        len = fmt_sci(buf, sizeof buf, v, f->frac);
+        if (len > s->width) s->width = len;
+        return;
+    }
+    len = fmt_pos(buf, sizeof buf, v, 8, true);
+    if (v != v || isinf(v)) { /* only the column width */
+        if (len > s->width) s->width = len;
+        return;
+    }
+    char *dot = strchr(buf, '.');
+    int ip = dot ? (int)(dot - buf) : len;
+    int fp = dot ? len - ip - 1 : 0;
+    if (ip > s->int_width) s->int_width = ip;
+    if (fp > s->frac_needed) s->frac_needed = fp;
+    if (len > s->width) s->width = len;
+}
+
+static void sci_digits_fn(fmt *f, int64_t i, void *ctx) {
+    fstats *s = ctx;
+    double v = get_f(f, i);
+    if (v != v || isinf(v)) return;
+    char buf[64];
+    int len = fmt_sci(buf, sizeof buf, v, 8);
+    char *dot = strchr(buf, '.'), *e = strchr(buf, 'e');
+    int d = (dot && e) ? (int)(e - dot - 1) : 0;
+    (void)len;
+    if (d > s->frac_needed) s->frac_needed = d;
+}
+
+static void int_width_fn(fmt *f, int64_t i, void *ctx) {
+    fstats *s = ctx;
+    char buf[32];
+    int len = f->dtype == NPG_BOOL ? (get_i(f, i) ? 4 : 5) : snprintf(buf, sizeof buf, "%lld", (long long)get_i(f, i));
+    if (len > s->width) s->width = len;
+}
+
+static void format_elem(const fmt *f, int64_t i, char *out, size_t n) {
+    char buf[128];
+    if (f->dtype == NPG_BOOL) {
+        snprintf(out, n, "%*s", f->width, get_i(f, i) ? "True" : "False");
+        return;
+    }
+    if (!npg_is_floating(f->dtype)) {
+        snprintf(out, n, "%*lld", f->width, (long long)get_i(f, i));
+        return;
+    }
+    double v = get_f(f, i);
+    if (f->sci) {
+        fmt_sci(buf, sizeof buf, v, f->frac);
+        snprintf(out, n, "%*s", f->width, buf);
+        return;
+    }
+    int len = fmt_pos(buf, sizeof buf, v, f->frac, true);
+    if (v != v || isinf(v)) { /* right-aligned in the column, like NumPy */
+        snprintf(out, n, "%*s", f->width, buf);
+        return;
+    }
+    char *dot = strchr(buf, '.');
+    int ip = dot ? (int)(dot - buf) : len, fp = dot ? len - ip - 1 : 0;
+    char cell[160];
+    snprintf(cell, sizeof cell, "%*s%s%*s", f->int_width - ip, "", buf, f->frac - fp, "");
+    snprintf(out, n, "%*s", f->width, cell);
+}
+
+static void emit(sbuf *b, fmt *f, int dim, int64_t base, int indent, size_t *linestart) {
+    if (dim == f->ndim) {
+        char buf[160];
+        format_elem(f, base, buf, sizeof buf);
+        sb_puts(b, buf);
+        return;
+    }
+    sb_puts(b, "[");
+    int64_t n = f->shape[dim];
+    bool inner = dim == f->ndim - 1;
+    for (int64_t i = 0; i < n; i++) {
+        if (f->summarise && n > 2 * EDGE && i == EDGE) {
+            if (inner) {
+                sb_puts(b, "...");
+                sb_puts(b, " ");
+            } else {
+                sb_puts(b, "...\n");
+                for (int k = 0; k <= indent; k++) sb_puts(b, " ");
+                *linestart = b->len - (size_t)indent - 1;
+            }
+            i = n - EDGE;
+        }
+        if (inner && i > 0 && !(f->summarise && n > 2 * EDGE && i == n - EDGE)) {
+            /* wrap long rows */
+            if (b->len - *linestart + (size_t)f->width + 2 > LINEWIDTH) {
+                sb_puts(b, "\n");
+                *linestart = b->len;
+                for (int k = 0; k <= indent; k++) sb_puts(b, " ");
+            }
+        }
+        emit(b, f, dim + 1, base + i * f->strides[dim], indent + 1, linestart);
+        if (i < n - 1) {
+            if (inner) {
+                sb_puts(b, " ");
+            } else {
+                sb_puts(b, "\n");
+                for (int k = 0; k < f->ndim - dim - 2; k++) sb_puts(b, "\n");
+                *linestart = b->len;
+                for (int k = 0; k <= indent; k++) sb_puts(b, " ");
+            }
+        }
+    }
+    sb_puts(b, "]");
+}
+
+static bool format_to(const npg_array *x, sbuf *b) {
+    int64_t n = npg__numel(x->ndim, x->shape);
+    if (n == 0) {
+        sb_puts(b, "[]");
+        return !b->oom;
+    }
+    size_t nb = (size_t)n * npg__dtype_size(x->dtype);
+    void *host = malloc(nb);
+    if (!host) {
+        npg__set_error(NPG_ERR_OOM, "npg_format: out of host memory");
+        return false;
+    }
+    if (npg_copy_to_host(x, host, nb) != NPG_OK) {
+        free(host);
+        return false;
+    }
+    g_f32 = x->dtype == NPG_FLOAT32;
+    fmt f = {.dtype = x->dtype, .data = host, .ndim = x->ndim, .shape = x->shape, .summarise = n > THRESHOLD};
+    npg__contiguous_strides(x->ndim, x->shape, f.strides);
+    fstats s = {.all_int = true};
+    if (npg_is_floating(x->dtype)) {
+        visit(&f, 0, 0, stats_fn, &s);
+        f.sci = s.any_finite && (s.max_abs >= 1e8 || (s.min_abs_nz > 0 && s.min_abs_nz < 1e-4 && !s.all_int));
+        if (f.sci) {
+            visit(&f, 0, 0, sci_digits_fn, &s);
+            f.frac = s.frac_needed;
+            s.width = 0;
+            visit(&f, 0, 0, width_fn, &s);
+            f.width = s.width;
+        } else {
+            visit(&f, 0, 0, width_fn, &s);
+            f.frac = s.frac_needed;
+            f.int_width = s.int_width;
+            f.width = s.int_width + 1 + s.frac_needed;
+            if (s.width > f.width) f.width = s.width; /* nan / -inf may be wider */
+        }
+    } else {
+        visit(&f, 0, 0, int_width_fn, &s);
+        f.width = s.width;
+    }
+    size_t linestart = b->len;
+    if (x->ndim == 0) {
+        char buf[160];
+        if (npg_is_floating(x->dtype)) { /* like a Python float: shortest repr, "5.0" */
+            double v = get_f(&f, 0);
+            int p = 1;
+            for (; p < 17; p++) {
+                snprintf(buf, sizeof buf, "%.*g", p, v);
+                if (roundtrips(buf, v)) break;
+            }
+            snprintf(buf, sizeof buf, "%.*g", p, v);
+            if (!strpbrk(buf, ".eni")) strcat(buf, ".0");
+        } else {
+            f.width = 0;
+            format_elem(&f, 0, buf, sizeof buf);
+        }
+        sb_puts(b, buf);
+    } else {
+        emit(b, &f, 0, 0, 0, &linestart);
+    }
+    free(host);
+    if (b->oom) npg__set_error(NPG_ERR_OOM, "npg_format: out of host memory");
+    return !b->oom;
+}
+
+int64_t npg_format(const npg_array *x, char *buf, size_t len) {
+    if (!x) {
+        npg__null_arg("npg_format");
+        return -1;
+    }
+    sbuf b = {0};
+    if (!format_to(x, &b)) {
+        free(b.p);
+        return -1;
+    }
+    if (buf && len > 0) {
+        size_t k = b.len < len - 1 ? b.len : len - 1;
+        memcpy(buf, b.p ? b.p : "", k);
+        buf[k] = '\0';
+    }
+    int64_t need = (int64_t)b.len;
+    free(b.p);
+    return need;
+}
+
+npg_status npg_fprint(FILE *fp, const npg_array *x) {
+    if (!x || !fp) {
+        npg__null_arg("npg_fprint");
+        return npg_last_status();
+    }
+    sbuf b = {0};
+    if (!format_to(x, &b)) {
+        free(b.p);
+        return npg_last_status();
+    }
+    fputs(b.p ? b.p : "", fp);
+    fputc('\n', fp);
+    free(b.p);
+    return NPG_OK;
+}
+
+npg_status npg_print(const npg_array *x) { return npg_fprint(stdout, x); }

@@ -1,0 +1,267 @@
+/*
+ * internal.h — the array, storage and autograd structs and the helpers that
+ * src/common shares. Not installed; backends include backend.h only.
+ */
+#ifndef NPG_INTERNAL_H
+#define NPG_INTERNAL_H
+
+#include "backend.h"
+#include "npg.h"
+
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- asserts: broken invariants are bugs, reported with file and line ---- */
+void npg__assert_fail(const char *expr, const char *file, int line);
+#define NPG_ASSERT(e) ((e) ? (void)0 : npg__assert_fail(#e, __FILE__, __LINE__))
+
+#define NPG_LN2 0.69314718055994530942
+#define NPG_LN10 2.30258509299404568402
+#define NPG_SQRT1_2 0.70710678118654752440
+
+/* ---- storage ---- */
+typedef struct npg_storage {
+    const npg_backend *backend;
+    int dev;            /* device index within the backend */
+    void *data;         /* NULL only when nbytes == 0 */
+    size_t nbytes;
+    int refcount;
+    uint64_t version;   /* bumped by every in-place write */
+    void (*deleter)(void *data, void *ctx); /* for memory npg did not allocate (optional) */
+    void *deleter_ctx;
+} npg_storage;
+
+/* ---- flags ---- */
+enum {
+    NPG_AF_READONLY = 1u << 0, /* broadcast (self-overlapping) view: writes refused */
+};
+
+struct npg_node;
+
+struct npg_array {
+    npg_dtype dtype;
+    int ndim;
+    int64_t shape[NPG_MAX_DIMS];
+    int64_t strides[NPG_MAX_DIMS]; /* elements */
+    int64_t offset;                /* elements */
+    npg_storage *storage;
+    int refcount;
+    uint32_t flags;
+    bool requires_grad;
+    npg_array *grad;           /* owned reference (no scope) */
+    struct npg_leafacc *acc;   /* owned; created when first used as a leaf edge */
+    struct npg_node *grad_fn;  /* owned reference */
+    int64_t scope_slot;        /* index in its scope frame, -1 if none */
+    int scope_depth;           /* depth of that frame (1 = outermost) */
+};
+
+/* Live arrays / storages in the process (leak checks in tests). */
+int64_t npg__live_arrays(void);
+int64_t npg__live_storages(void);
+
+/* ---- errors ---- */
+/* npg__set_error is in backend.h. Records the NULL-input error without
+ * overwriting a pending one. */
+void npg__null_arg(const char *fn);
+/* True if any of the n arrays is NULL (and records NPG_ERR_NULL_ARG unless
+ * an error is already pending from the call that produced the NULL). */
+bool npg__any_null(const char *fn, int n, ...);
+void npg__log(npg_log_level level, const char *fmt, ...);
+/* Text of a shape "(3,4)" into buf. Returns buf. */
+char *npg__shape_str(char *buf, size_t len, int ndim, const int64_t *shape);
+#define NPG_SHAPE_BUF 96
+
+/* ---- dtype rules (dtype.c) ---- */
+typedef enum npg_rule {
+    NPG_RULE_ARITH, NPG_RULE_ANY, NPG_RULE_FLOAT, NPG_RULE_CMP, NPG_RULE_LOGICAL,
+    NPG_RULE_BITWISE, NPG_RULE_SHIFT, NPG_RULE_ROUND, NPG_RULE_TEST, NPG_RULE_NONE
+} npg_rule;
+typedef enum npg_family {
+    NPG_FAM_UNARY, NPG_FAM_UNARY_P, NPG_FAM_BINARY, NPG_FAM_WHERE, NPG_FAM_REDUCE, NPG_FAM_SCAN, NPG_FAM_COPY,
+    NPG_FAM_COMPOSITE, NPG_FAM_VIEW, NPG_FAM_INDEX, NPG_FAM_SORT, NPG_FAM_MATMUL, NPG_FAM_RANDOM
+} npg_family;
+typedef struct npg_op_info {
+    const char *name;
+    npg_family family;
+    int arity;
+    bool differentiable;
+    npg_rule rule;
+} npg_op_info;
+extern const npg_op_info npg__op_info[NPG_OP_COUNT];
+
+npg_dtype npg__default_float(void);
+bool npg__dtype_valid(npg_dtype d);
+/* Resolve compute and output dtypes for an elementwise op on inputs of
+ * dtype `in` (already promoted). Returns false (with error set, naming fn)
+ * when the op does not accept that dtype. */
+bool npg__elementwise_dtypes(npg_op op, const char *fn, npg_dtype in, npg_dtype *compute, npg_dtype *out);
+
+/* ---- shapes (shape.c) ---- */
+int64_t npg__numel(int ndim, const int64_t *shape);
+void npg__contiguous_strides(int ndim, const int64_t *shape, int64_t *strides);
+bool npg__is_contiguous(const npg_array *x);
+/* Broadcast two shapes into out (error names fn). */
+bool npg__broadcast_shapes(const char *fn, int na, const int64_t *a, int nb, const int64_t *b, int *nout, int64_t *out);
+/* Normalise an axis into [0, ndim); false and NPG_ERR_AXIS on error. */
+bool npg__norm_axis(const char *fn, int axis, int ndim, int *out);
+/* Normalise a set of axes into a bitmask (all axes when axes.n == 0). */
+bool npg__axes_mask(const char *fn, npg_axes axes, int ndim, uint32_t *mask);
+
+/* ---- arrays and storage (array.c) ---- */
+/* Resolve the device (default -> process default) and find its backend;
+ * errors name fn. */
+bool npg__resolve_device(const char *fn, npg_device d, npg_device *out, const npg_backend **be);
+const npg_backend *npg__backend_of(const npg_array *x);
+npg_device npg__device_of(const npg_array *x);
+bool npg__same_device(const npg_array *a, const npg_array *b);
+/* A new contiguous array with uninitialised data, registered in the current
+ * scope (refcount 1). */
+npg_array *npg__alloc(const char *fn, npg_dtype dtype, int ndim, const int64_t *shape, npg_device device);
+/* Like npg__alloc on x's device. */
+npg_array *npg__alloc_like_dev(const char *fn, npg_dtype dtype, int ndim, const int64_t *shape, const npg_array *x);
+/* A new array struct viewing x's storage with the given geometry (storage
+ * retained, scope-registered, no grad info). */
+npg_array *npg__view_raw(npg_array *x, int ndim, const int64_t *shape, const int64_t *strides, int64_t offset);
+/* Remove x from its scope without releasing it: the caller now owns the
+ * reference. */
+void npg__unscope(npg_array *x);
+/* Register an unscoped array in the current scope (if any). */
+void npg__scope_adopt(npg_array *x);
+/* Build a kernel descriptor for x. */
+void npg__desc(const npg_array *x, npg_tdesc *d);
+void npg__desc_scalar(npg_dtype dtype, double v, npg_tdesc *d);
+/* Descriptor of x broadcast to (ndim, shape) (x's shape must broadcast). */
+void npg__desc_bcast(const npg_array *x, int ndim, const int64_t *shape, npg_tdesc *d);
+/* Merge adjacent dims that are contiguous in every descriptor. */
+void npg__coalesce(int n, npg_tdesc **descs);
+/* Bump x's storage version. */
+static inline void npg__bump_version(npg_array *x) { x->storage->version++; }
+/* Check that x may be written in place by fn (not read-only, not a leaf
+ * requiring grad outside no-grad mode). */
+bool npg__check_writable(const char *fn, const npg_array *x);
+
+/* A new array object viewing all of x (same geometry), differentiable. */
+npg_array *npg__alias(npg_array *x);
+/* Release a reference held by library code (not the scope's). */
+void npg__release(npg_array *x);
+
+/* ---- core ops used internally (ops_*.c); all scope-registered [new] ---- */
+/* x itself (borrowed: no new reference) if it already has dtype, else a
+ * converted copy [new]; differentiable between floats. */
+npg_array *npg__cast(npg_array *x, npg_dtype dtype);
+npg_array *npg__unary(npg_op op, const char *fn, npg_array *x, const npg_kparams *p);
+npg_array *npg__binary(npg_op op, const char *fn, npg_array *a, npg_array *b);
+npg_array *npg__binary_scalar(npg_op op, const char *fn, npg_array *a, double s, bool scalar_first);
+npg_array *npg__reduce(npg_op op, const char *fn, npg_array *x, npg_axes axes, bool keepdims);
+/* Sum grad g down to shape (ndim, shape) (undo broadcasting). */
+npg_array *npg__sum_to(npg_array *g, int ndim, const int64_t *shape);
+/* strided scatter: zeros(shape) with view(geometry) = g. */
+npg_array *npg__strided_scatter(npg_array *g, int ndim, const int64_t *shape, int vndim, const int64_t *vshape,
+                                const int64_t *vstrides, int64_t voffset);
+/* A view of contiguous-equivalent x with the given geometry (relative to a
+ * C-contiguous layout of x). Differentiable. */
+npg_array *npg__strided_view(npg_array *x, int vndim, const int64_t *vshape, const int64_t *vstrides,
+                             int64_t voffset);
+npg_array *npg__scatter_add(npg_array *base, npg_array *src, npg_array *idx, int axis);
+npg_array *npg__gather(npg_array *x, npg_array *idx, int axis);
+
+/* ---- autograd (autograd.c) ---- */
+typedef struct npg_meta {
+    npg_dtype dtype;
+    int ndim;
+    int64_t shape[NPG_MAX_DIMS];
+    npg_device device;
+} npg_meta;
+
+/* A leaf's gradient accumulator: edges point here, not at the leaf, so a
+ * graph stored in x.grad (create_graph) does not keep x alive. */
+typedef struct npg_leafacc {
+    int refcount;
+    npg_array *leaf;      /* weak: cleared when the leaf is freed */
+    npg_array *staged;    /* gradient gathered during one backward */
+    int mark;
+} npg_leafacc;
+
+typedef struct npg_edge {
+    struct npg_node *node; /* producer of the input (owned ref), or NULL */
+    npg_leafacc *acc;      /* accumulator of a leaf requiring grad (owned ref), or NULL */
+} npg_edge;
+
+typedef struct npg_saved {
+    npg_array *arr;   /* owned reference (unscoped) */
+    uint64_t version; /* storage version at save time */
+    bool is_output;   /* saved output: re-attached to the node on unpack */
+} npg_saved;
+
+#define NPG_MAX_SAVED 4
+
+struct npg_node;
+/* A backward rule: given the output gradient, produce one gradient per
+ * input (NULL where the input needs none or the rule gives none). Written
+ * with public ops. Returns NPG_OK or an error. */
+typedef npg_status (*npg_backward_fn)(struct npg_node *n, npg_array *gout, npg_array **gin);
+
+typedef struct npg_node {
+    npg_op op;
+    const char *name;
+    npg_backward_fn backward;
+    int refcount;
+    uint64_t seq;          /* creation order */
+    bool released;         /* saved arrays freed by a backward */
+    int n_in;
+    npg_edge *edges;       /* n_in */
+    npg_meta *in_meta;     /* n_in */
+    npg_meta out_meta;
+    npg_saved saved[NPG_MAX_SAVED]; /* slot i < 3: input i; slot 3: the output */
+    /* op parameters */
+    bool has_scalar;               /* binary op with a weak scalar operand */
+    bool scalar_first;             /* s OP x rather than x OP s */
+    double scalar;
+    npg_kparams p;
+    npg_axes axes;
+    bool keepdims;
+    int axis;
+    int vndim;                     /* strided-view geometry (views) */
+    int64_t vshape[NPG_MAX_DIMS];
+    int64_t vstrides[NPG_MAX_DIMS];
+    int64_t voffset;
+    void *extra;                   /* owned, freed with free() */
+    /* backward bookkeeping */
+    npg_array *grad_acc;
+    int pending;
+    int mark;
+} npg_node;
+
+bool npg__grad_enabled(void);
+/* True if any input requires grad and grad mode is on (and the op is
+ * differentiable). */
+bool npg__needs_grad(int n, npg_array *const *inputs);
+/* Create a node for op with inputs; attaches it to out (out->grad_fn,
+ * out->requires_grad). Returns the node for saving/params or NULL on OOM
+ * (error set; out is left without a graph). */
+npg_node *npg__record(npg_op op, npg_array *out, int n, npg_array *const *inputs);
+/* The same for a binary op with a weak scalar operand (the rule's save mask
+ * for that form applies). */
+npg_node *npg__record_ex(npg_op op, npg_array *out, int n, npg_array *const *inputs, bool has_scalar);
+/* Save x into slot (0..2 inputs, 3 output) for backward; done by
+ * npg__record from the op's save mask, callable for extra arrays. */
+bool npg__save(npg_node *n, int slot, npg_array *x, bool is_output);
+#define NPG_SAVE_OUT 3
+/* Saved array of a slot, checking its version (error names the op).
+ * [borrowed] — or, for a saved output while grad mode is on (create_graph),
+ * a scope-owned alias attached to the node. NULL on error. */
+npg_array *npg__unpack(npg_node *n, int slot);
+/* Which slots an op saves: bit i = input i, bit 3 = output. */
+unsigned npg__save_mask(npg_op op, bool has_scalar);
+/* Does input i of n need a gradient? */
+static inline bool npg__needs_input_grad(const npg_node *n, int i) { return n->edges[i].node || n->edges[i].acc; }
+void npg__node_release(npg_node *n);
+/* The leaf is going away: clear the accumulator's weak pointer, drop the leaf's reference. */
+void npg__leafacc_detach(npg_leafacc *acc);
+npg_backward_fn npg__backward_fn(npg_op op);
+
+/* ---- dispatch helpers ---- */
+extern bool npg__tf32; /* process-wide TF32 permission (npg_set_allow_tf32) */
+
+#endif /* NPG_INTERNAL_H */

@@ -1,0 +1,287 @@
+/*
+ * scalar_ops.h — the per-element meaning of every elementwise op, for every
+ * dtype, as inline functions that C (src/cpu) and CUDA (src/cuda) both
+ * include. One definition, so the devices cannot disagree on semantics:
+ * integer wrap-around, division by zero, NaN propagation, rounding.
+ *
+ * Naming: npg_s_<op>_<t>, t in b (bool as uint8_t 0/1), u8, i32, i64, f32,
+ * f64. Integer arithmetic goes through unsigned types: never undefined
+ * behaviour, two's-complement wrap.
+ *
+ * What is not here: transcendental functions on integers (common casts them
+ * to float32 first) and ops defined for floats only.
+ */
+#ifndef NPG_SCALAR_OPS_H
+#define NPG_SCALAR_OPS_H
+
+#include <math.h>
+#include <stdint.h>
+
+#include "rng.h" /* NPG_HD */
+
+#if defined(__CUDACC__)
+#define NPG_SINF sinf
+#else
+#define NPG_SINF sinf
+#endif
+
+/* ---- conversions (the COPY family) ----------------------------------- */
+/* float -> integer: truncate toward zero, NaN -> 0, saturate out of range. */
+NPG_HD int64_t npg_s_f64_to_i64(double x) {
+    if (x != x) return 0;
+    if (x >= 9223372036854775807.0) return INT64_MAX;
+    if (x <= -9223372036854775808.0) return INT64_MIN;
+    return (int64_t)x;
+}
+NPG_HD int32_t npg_s_f64_to_i32(double x) {
+    if (x != x) return 0;
+    if (x >= 2147483647.0) return INT32_MAX;
+    if (x <= -2147483648.0) return INT32_MIN;
+    return (int32_t)x;
+}
+NPG_HD uint8_t npg_s_f64_to_u8(double x) {
+    if (x != x) return 0;
+    if (x >= 255.0) return 255;
+    if (x <= 0.0) return 0;
+    return (uint8_t)x;
+}
+/* integer -> narrower integer: wrap (two's complement). */
+NPG_HD int32_t npg_s_i64_to_i32(int64_t x) { return (int32_t)(uint32_t)(uint64_t)x; }
+NPG_HD uint8_t npg_s_i64_to_u8(int64_t x) { return (uint8_t)(uint64_t)x; }
+
+/* ---- integer helpers --------------------------------------------------- */
+#define NPG_S_INT_OPS(T, U, t, TMIN, BITS)                                                    \
+    NPG_HD T npg_s_add_##t(T a, T b) { return (T)((U)a + (U)b); }                           \
+    NPG_HD T npg_s_subtract_##t(T a, T b) { return (T)((U)a - (U)b); }                      \
+    NPG_HD T npg_s_multiply_##t(T a, T b) { return (T)((U)a * (U)b); }                      \
+    NPG_HD T npg_s_negative_##t(T a) { return (T)(0 - (U)a); }                              \
+    NPG_HD T npg_s_abs_##t(T a) { return a < 0 ? (T)(0 - (U)a) : a; }                       \
+    NPG_HD T npg_s_square_##t(T a) { return (T)((U)a * (U)a); }                             \
+    NPG_HD T npg_s_sign_##t(T a) { return (T)((a > 0) - (a < 0)); }                         \
+    /* Python floor division; x/0 -> 0; MIN/-1 wraps to MIN. */                             \
+    NPG_HD T npg_s_floor_divide_##t(T a, T b) {                                             \
+        if (b == 0) return 0;                                                               \
+        if (b == -1) return (T)(0 - (U)a);                                                  \
+        T q = a / b, r = a % b;                                                             \
+        if (r != 0 && ((r < 0) != (b < 0))) q--;                                            \
+        return q;                                                                           \
+    }                                                                                       \
+    /* Python modulo (sign of b); x%0 -> 0. */                                              \
+    NPG_HD T npg_s_remainder_##t(T a, T b) {                                                \
+        if (b == 0 || b == -1) return 0;                                                    \
+        T r = a % b;                                                                        \
+        if (r != 0 && ((r < 0) != (b < 0))) r = (T)((U)r + (U)b);                           \
+        return r;                                                                           \
+    }                                                                                       \
+    /* Integer power; negative exponents give 0 (1 for base 1, +-1 for -1). */              \
+    NPG_HD T npg_s_pow_##t(T a, T b) {                                                      \
+        if (b < 0) return a == 1 ? 1 : (a == -1 ? ((b & 1) ? -1 : 1) : 0);                 \
+        U r = 1, base = (U)a;                                                               \
+        while (b) {                                                                         \
+            if (b & 1) r *= base;                                                           \
+            base *= base;                                                                   \
+            b >>= 1;                                                                        \
+        }                                                                                   \
+        return (T)r;                                                                        \
+    }                                                                                       \
+    NPG_HD T npg_s_maximum_##t(T a, T b) { return a > b ? a : b; }                          \
+    NPG_HD T npg_s_minimum_##t(T a, T b) { return a < b ? a : b; }                          \
+    NPG_HD T npg_s_bitwise_and_##t(T a, T b) { return (T)(a & b); }                         \
+    NPG_HD T npg_s_bitwise_or_##t(T a, T b) { return (T)(a | b); }                          \
+    NPG_HD T npg_s_bitwise_xor_##t(T a, T b) { return (T)(a ^ b); }                         \
+    NPG_HD T npg_s_bitwise_invert_##t(T a) { return (T)(~(U)a); }                           \
+    /* shifts by >= width (or negative): left -> 0, right -> sign fill. */                  \
+    NPG_HD T npg_s_bitwise_left_shift_##t(T a, T b) {                                       \
+        if (b < 0 || b >= BITS) return 0;                                                   \
+        return (T)((U)a << b);                                                              \
+    }                                                                                       \
+    NPG_HD T npg_s_bitwise_right_shift_##t(T a, T b) {                                      \
+        if (b < 0 || b >= BITS) return a < 0 ? (T)-1 : 0;                                   \
+        return a < 0 ? (T)(~(~(U)a >> b)) : (T)((U)a >> b);                                 \
+    }                                                                                       \
+    NPG_HD T npg_s_relu_##t(T a) { return a > 0 ? a : 0; }                                  \
+    /* Round half to even at 10^-d for d < 0 (identity for d >= 0). */                      \
+    NPG_HD T npg_s_round_##t(T a, int64_t d) {                                              \
+        if (d >= 0) return a;                                                               \
+        U f = 1;                                                                            \
+        for (int64_t k = 0; k < -d && k < 19; k++) f *= 10;                                 \
+        if (-d >= (BITS == 64 ? 19 : (BITS == 32 ? 10 : 3))) return 0;                      \
+        T fs = (T)f;                                                                        \
+        T q = npg_s_floor_divide_##t(a, fs);                                                \
+        T r = (T)((U)a - (U)q * (U)fs);                                                     \
+        if ((U)r * 2 > (U)fs || ((U)r * 2 == (U)fs && (q & 1))) q = (T)((U)q + 1);          \
+        return (T)((U)q * (U)fs);                                                           \
+    }                                                                                       \
+    NPG_HD T npg_s_clip_##t(T a, double lo, double hi) {                                    \
+        double x = (double)a;                                                               \
+        if (lo == lo && x < lo) return (T)lo;                                               \
+        if (hi == hi && x > hi) return (T)hi;                                               \
+        return a;                                                                           \
+    }
+
+NPG_S_INT_OPS(int32_t, uint32_t, i32, INT32_MIN, 32)
+NPG_S_INT_OPS(int64_t, uint64_t, i64, INT64_MIN, 64)
+
+/* uint8: unsigned arithmetic wraps modulo 256. */
+NPG_HD uint8_t npg_s_add_u8(uint8_t a, uint8_t b) { return (uint8_t)(a + b); }
+NPG_HD uint8_t npg_s_subtract_u8(uint8_t a, uint8_t b) { return (uint8_t)(a - b); }
+NPG_HD uint8_t npg_s_multiply_u8(uint8_t a, uint8_t b) { return (uint8_t)((unsigned)a * (unsigned)b); }
+NPG_HD uint8_t npg_s_negative_u8(uint8_t a) { return (uint8_t)(0u - a); }
+NPG_HD uint8_t npg_s_abs_u8(uint8_t a) { return a; }
+NPG_HD uint8_t npg_s_square_u8(uint8_t a) { return (uint8_t)((unsigned)a * (unsigned)a); }
+NPG_HD uint8_t npg_s_sign_u8(uint8_t a) { return (uint8_t)(a > 0); }
+NPG_HD uint8_t npg_s_floor_divide_u8(uint8_t a, uint8_t b) { return b ? (uint8_t)(a / b) : 0; }
+NPG_HD uint8_t npg_s_remainder_u8(uint8_t a, uint8_t b) { return b ? (uint8_t)(a % b) : 0; }
+NPG_HD uint8_t npg_s_pow_u8(uint8_t a, uint8_t b) {
+    unsigned r = 1, base = a;
+    while (b) {
+        if (b & 1) r = (r * base) & 0xFFu;
+        base = (base * base) & 0xFFu;
+        b >>= 1;
+    }
+    return (uint8_t)r;
+}
+NPG_HD uint8_t npg_s_maximum_u8(uint8_t a, uint8_t b) { return a > b ? a : b; }
+NPG_HD uint8_t npg_s_minimum_u8(uint8_t a, uint8_t b) { return a < b ? a : b; }
+NPG_HD uint8_t npg_s_bitwise_and_u8(uint8_t a, uint8_t b) { return a & b; }
+NPG_HD uint8_t npg_s_bitwise_or_u8(uint8_t a, uint8_t b) { return a | b; }
+NPG_HD uint8_t npg_s_bitwise_xor_u8(uint8_t a, uint8_t b) { return a ^ b; }
+NPG_HD uint8_t npg_s_bitwise_invert_u8(uint8_t a) { return (uint8_t)~a; }
+NPG_HD uint8_t npg_s_bitwise_left_shift_u8(uint8_t a, uint8_t b) { return b >= 8 ? 0 : (uint8_t)(a << b); }
+NPG_HD uint8_t npg_s_bitwise_right_shift_u8(uint8_t a, uint8_t b) { return b >= 8 ? 0 : (uint8_t)(a >> b); }
+NPG_HD uint8_t npg_s_relu_u8(uint8_t a) { return a; }
+NPG_HD uint8_t npg_s_round_u8(uint8_t a, int64_t d) {
+    if (d >= 0) return a;
+    if (d < -2) return 0;
+    unsigned f = d == -1 ? 10u : 100u, q = a / f, r = a % f;
+    if (r * 2 > f || (r * 2 == f && (q & 1))) q++;
+    return (uint8_t)(q * f);
+}
+NPG_HD uint8_t npg_s_clip_u8(uint8_t a, double lo, double hi) {
+    double x = (double)a;
+    if (lo == lo && x < lo) return npg_s_f64_to_u8(lo);
+    if (hi == hi && x > hi) return npg_s_f64_to_u8(hi);
+    return a;
+}
+
+/* bool (stored as uint8_t 0/1): only the ops whose rule admits bool. */
+NPG_HD uint8_t npg_s_maximum_b(uint8_t a, uint8_t b) { return a | b; }
+NPG_HD uint8_t npg_s_minimum_b(uint8_t a, uint8_t b) { return a & b; }
+NPG_HD uint8_t npg_s_bitwise_and_b(uint8_t a, uint8_t b) { return a & b; }
+NPG_HD uint8_t npg_s_bitwise_or_b(uint8_t a, uint8_t b) { return a | b; }
+NPG_HD uint8_t npg_s_bitwise_xor_b(uint8_t a, uint8_t b) { return a ^ b; }
+NPG_HD uint8_t npg_s_bitwise_invert_b(uint8_t a) { return !a; }
+
+/* ---- floating point ------------------------------------------------------ */
+/* F: C type, t: suffix, S: function suffix (f for float, empty for double). */
+#define NPG_S_FLOAT_OPS(F, t, S)                                                             \
+    NPG_HD F npg_s_add_##t(F a, F b) { return a + b; }                                       \
+    NPG_HD F npg_s_subtract_##t(F a, F b) { return a - b; }                                  \
+    NPG_HD F npg_s_multiply_##t(F a, F b) { return a * b; }                                  \
+    NPG_HD F npg_s_divide_##t(F a, F b) { return a / b; }                                    \
+    NPG_HD F npg_s_negative_##t(F a) { return -a; }                                          \
+    NPG_HD F npg_s_abs_##t(F a) { return fabs##S(a); }                                       \
+    NPG_HD F npg_s_square_##t(F a) { return a * a; }                                         \
+    NPG_HD F npg_s_sign_##t(F a) { return a != a ? a : (F)((a > 0) - (a < 0)); }            \
+    /* NumPy's npy_divmod: floor division consistent with the remainder. */                  \
+    NPG_HD F npg_s_floor_divide_##t(F a, F b) {                                              \
+        if (b == 0) return a / b;                                                            \
+        F mod = fmod##S(a, b);                                                               \
+        F div = (a - mod) / b;                                                               \
+        if (mod != 0 && ((b < 0) != (mod < 0))) div -= 1;                                    \
+        F fl;                                                                                \
+        if (div != 0) {                                                                      \
+            fl = floor##S(div);                                                              \
+            if (div - fl > (F)0.5) fl += 1;                                                  \
+        } else {                                                                             \
+            fl = copysign##S((F)0, a / b);                                                   \
+        }                                                                                    \
+        return fl;                                                                           \
+    }                                                                                        \
+    NPG_HD F npg_s_remainder_##t(F a, F b) {                                                 \
+        if (b == 0) return fmod##S(a, b);                                                    \
+        F mod = fmod##S(a, b);                                                               \
+        if (mod != 0) {                                                                      \
+            if ((b < 0) != (mod < 0)) mod += b;                                              \
+        } else {                                                                             \
+            mod = copysign##S((F)0, b);                                                      \
+        }                                                                                    \
+        return mod;                                                                          \
+    }                                                                                        \
+    NPG_HD F npg_s_pow_##t(F a, F b) { return pow##S(a, b); }                                \
+    NPG_HD F npg_s_atan2_##t(F a, F b) { return atan2##S(a, b); }                            \
+    NPG_HD F npg_s_logaddexp_##t(F a, F b) {                                                 \
+        if (a == b) return a + (F)0.69314718055994530942; /* also +-inf */                  \
+        F d = a - b;                                                                         \
+        if (d != d) return d;                                                                \
+        return d > 0 ? a + log1p##S(exp##S(-d)) : b + log1p##S(exp##S(d));                   \
+    }                                                                                        \
+    NPG_HD F npg_s_maximum_##t(F a, F b) { return (a != a || a > b) ? a : (b != b ? b : (a == b ? a : b)); } \
+    NPG_HD F npg_s_minimum_##t(F a, F b) { return (a != a || a < b) ? a : (b != b ? b : (a == b ? a : b)); } \
+    NPG_HD F npg_s_sqrt_##t(F a) { return sqrt##S(a); }                                      \
+    NPG_HD F npg_s_exp_##t(F a) { return exp##S(a); }                                        \
+    NPG_HD F npg_s_expm1_##t(F a) { return expm1##S(a); }                                    \
+    NPG_HD F npg_s_log_##t(F a) { return log##S(a); }                                        \
+    NPG_HD F npg_s_log1p_##t(F a) { return log1p##S(a); }                                    \
+    NPG_HD F npg_s_log2_##t(F a) { return log2##S(a); }                                      \
+    NPG_HD F npg_s_log10_##t(F a) { return log10##S(a); }                                    \
+    NPG_HD F npg_s_sin_##t(F a) { return sin##S(a); }                                        \
+    NPG_HD F npg_s_cos_##t(F a) { return cos##S(a); }                                        \
+    NPG_HD F npg_s_tan_##t(F a) { return tan##S(a); }                                        \
+    NPG_HD F npg_s_asin_##t(F a) { return asin##S(a); }                                      \
+    NPG_HD F npg_s_acos_##t(F a) { return acos##S(a); }                                      \
+    NPG_HD F npg_s_atan_##t(F a) { return atan##S(a); }                                      \
+    NPG_HD F npg_s_sinh_##t(F a) { return sinh##S(a); }                                      \
+    NPG_HD F npg_s_cosh_##t(F a) { return cosh##S(a); }                                      \
+    NPG_HD F npg_s_tanh_##t(F a) { return tanh##S(a); }                                      \
+    NPG_HD F npg_s_asinh_##t(F a) { return asinh##S(a); }                                    \
+    NPG_HD F npg_s_acosh_##t(F a) { return acosh##S(a); }                                    \
+    NPG_HD F npg_s_atanh_##t(F a) { return atanh##S(a); }                                    \
+    NPG_HD F npg_s_erf_##t(F a) { return erf##S(a); }                                        \
+    NPG_HD F npg_s_floor_##t(F a) { return floor##S(a); }                                    \
+    NPG_HD F npg_s_ceil_##t(F a) { return ceil##S(a); }                                      \
+    NPG_HD F npg_s_trunc_##t(F a) { return trunc##S(a); }                                    \
+    /* NumPy's around: half to even at `d` decimals. */                                      \
+    NPG_HD F npg_s_round_##t(F a, int64_t d) {                                               \
+        if (d == 0) return rint##S(a);                                                       \
+        F f = (F)1;                                                                          \
+        for (int64_t k = 0; k < (d > 0 ? d : -d) && k < 400; k++) f *= (F)10;               \
+        return d > 0 ? rint##S(a * f) / f : rint##S(a / f) * f;                              \
+    }                                                                                        \
+    NPG_HD F npg_s_reciprocal_##t(F a) { return (F)1 / a; }                                  \
+    NPG_HD F npg_s_clip_##t(F a, double lo, double hi) {                                     \
+        if (a != a) return a;                                                                \
+        if (lo == lo && a < (F)lo) a = (F)lo;                                                \
+        if (hi == hi && a > (F)hi) a = (F)hi;                                                \
+        return a;                                                                            \
+    }                                                                                        \
+    NPG_HD F npg_s_relu_##t(F a) { return a > 0 ? a : (a != a ? a : (F)0); }                 \
+    NPG_HD F npg_s_leaky_relu_##t(F a, double slope) { return a > 0 ? a : a * (F)slope; }    \
+    NPG_HD F npg_s_sigmoid_##t(F a) {                                                        \
+        if (a >= 0) return (F)1 / ((F)1 + exp##S(-a));                                       \
+        F e = exp##S(a);                                                                     \
+        return e / ((F)1 + e);                                                               \
+    }                                                                                        \
+    NPG_HD F npg_s_silu_##t(F a) { return a * npg_s_sigmoid_##t(a); }                        \
+    NPG_HD F npg_s_gelu_##t(F a) { return (F)0.5 * a * ((F)1 + erf##S(a * (F)0.70710678118654752440)); } \
+    NPG_HD F npg_s_gelu_tanh_##t(F a) {                                                      \
+        F inner = (F)0.79788456080286535588 * (a + (F)0.044715 * a * a * a);                 \
+        return (F)0.5 * a * ((F)1 + tanh##S(inner));                                         \
+    }                                                                                        \
+    NPG_HD F npg_s_softplus_##t(F a) {                                                       \
+        if (a != a) return a;                                                                \
+        return (a > 0 ? a : (F)0) + log1p##S(exp##S(-fabs##S(a)));                           \
+    }
+
+NPG_S_FLOAT_OPS(float, f32, f)
+NPG_S_FLOAT_OPS(double, f64, )
+
+/* Tests (any dtype read as double): */
+NPG_HD uint8_t npg_s_isnan_f64(double a) { return a != a; }
+NPG_HD uint8_t npg_s_isinf_f64(double a) { return a == INFINITY || a == -INFINITY; }
+NPG_HD uint8_t npg_s_isfinite_f64(double a) { return !(a != a) && a != INFINITY && a != -INFINITY; }
+NPG_HD uint8_t npg_s_isnan_f32(float a) { return a != a; }
+NPG_HD uint8_t npg_s_isinf_f32(float a) { return a == INFINITY || a == -INFINITY; }
+NPG_HD uint8_t npg_s_isfinite_f32(float a) { return !(a != a) && a != INFINITY && a != -INFINITY; }
+
+#endif /* NPG_SCALAR_OPS_H */

@@ -1,0 +1,152 @@
+/*
+ * backend.c — the CPU backend's vtable, device description, memory and
+ * thread control. Memory is plain 64-byte-aligned heap memory; "device"
+ * copies are memcpy (split across threads when large). The op families live
+ * in one file each (elementwise.c, reduce.c, index.c, sort.c, matmul.c,
+ * random.c). OpenMP and OpenBLAS share one thread count.
+ */
+#define _POSIX_C_SOURCE 200809L
+#include "cpu.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include <cblas.h>
+
+npg_status npg__cpu_unsupported(npg_op op, npg_dtype dt) {
+    return npg__set_error(NPG_ERR_UNSUPPORTED, "cpu %s: dtype %s not supported", npg__op_name(op),
+                          npg_dtype_name(dt));
+}
+
+/* ---- threads ---------------------------------------------------------------- */
+
+int npg__cpu_threads(void) {
+#ifdef NPG_HAVE_OPENMP
+    return omp_get_max_threads();
+#else
+    return 1;
+#endif
+}
+
+/* n <= 0 restores the default (one thread per processor). */
+void npg__cpu_set_num_threads(int n) {
+#ifdef NPG_HAVE_OPENMP
+    if (n <= 0) n = omp_get_num_procs();
+    omp_set_num_threads(n);
+#else
+    if (n <= 0) n = 1;
+#endif
+    openblas_set_num_threads(n);
+}
+
+int npg__cpu_get_num_threads(void) { return npg__cpu_threads(); }
+
+/* ---- devices ---------------------------------------------------------------- */
+
+static int cpu_device_count(void) { return 1; }
+
+/* The value of "key : value" lines in a /proc file, or false. */
+static bool proc_field(const char *path, const char *key, char *val, size_t len) {
+    FILE *f = fopen(path, "r");
+    if (!f) return false;
+    char line[512];
+    size_t klen = strlen(key);
+    bool found = false;
+    while (fgets(line, sizeof line, f)) {
+        if (strncmp(line, key, klen) != 0) continue;
+        char *colon = strchr(line + klen, ':');
+        if (!colon) continue;
+        colon++;
+        while (*colon == ' ' || *colon == '\t') colon++;
+        size_t n = strcspn(colon, "\n");
+        if (n >= len) n = len - 1;
+        memcpy(val, colon, n);
+        val[n] = '\0';
+        found = true;
+        break;
+    }
+    fclose(f);
+    return found;
+}
+
+static npg_status cpu_device_info(int dev, npg_device_info *info) {
+    char model[96];
+    memset(info, 0, sizeof *info);
+    if (proc_field("/proc/cpuinfo", "model name", model, sizeof model))
+        snprintf(info->name, sizeof info->name, "cpu (%s, %d threads)", model, npg__cpu_threads());
+    else
+        snprintf(info->name, sizeof info->name, "cpu (%d threads)", npg__cpu_threads());
+    long pages = sysconf(_SC_PHYS_PAGES), avail = sysconf(_SC_AVPHYS_PAGES), psize = sysconf(_SC_PAGESIZE);
+    if (pages > 0 && psize > 0) info->total_bytes = (size_t)pages * (size_t)psize;
+    if (avail > 0 && psize > 0) info->free_bytes = (size_t)avail * (size_t)psize;
+    /* MemAvailable counts reclaimable page cache too: what a user means by free. */
+    char kb[64];
+    if (proc_field("/proc/meminfo", "MemAvailable", kb, sizeof kb)) {
+        unsigned long long v = strtoull(kb, NULL, 10);
+        if (v > 0) info->free_bytes = (size_t)v * 1024u;
+    }
+    return NPG_OK;
+}
+
+static npg_status cpu_synchronize(int dev) { return NPG_OK; }
+
+/* ---- memory ----------------------------------------------------------------- */
+
+static npg_status cpu_alloc(int dev, size_t nbytes, void **out_ptr) {
+    void *p = NULL;
+    *out_ptr = NULL;
+    if (posix_memalign(&p, 64, nbytes ? nbytes : 1) != 0 || !p)
+        return npg__set_error(NPG_ERR_OOM, "cpu: out of memory allocating %zu bytes", nbytes);
+    *out_ptr = p;
+    return NPG_OK;
+}
+
+static void cpu_free(int dev, void *ptr) { free(ptr); }
+
+/* memcpy split across threads for large buffers (one core cannot saturate
+ * the memory bus on most machines). */
+void npg__cpu_memcpy(void *dst, const void *src, size_t nbytes) {
+    const size_t min_par = (size_t)1 << 20;
+    int64_t parts = nbytes >= min_par ? npg__cpu_threads() : 1;
+    if (parts <= 1) {
+        memcpy(dst, src, nbytes);
+        return;
+    }
+    NPG_OMP_FOR(parts > 1)
+    for (int64_t k = 0; k < parts; k++) {
+        int64_t lo = npg__cpu_split((int64_t)nbytes, parts, k), hi = npg__cpu_split((int64_t)nbytes, parts, k + 1);
+        memcpy((char *)dst + lo, (const char *)src + lo, (size_t)(hi - lo));
+    }
+}
+
+static npg_status cpu_copy(int dev, void *dst, const void *src, size_t nbytes) {
+    if (nbytes && dst != src) npg__cpu_memcpy(dst, src, nbytes);
+    return NPG_OK;
+}
+
+const npg_backend npg_cpu_backend = {
+    .name = "cpu",
+    .type = NPG_DEVICE_CPU,
+    .device_count = cpu_device_count,
+    .device_info = cpu_device_info,
+    .synchronize = cpu_synchronize,
+    .alloc = cpu_alloc,
+    .free = cpu_free,
+    .copy_h2d = cpu_copy,
+    .copy_d2h = cpu_copy,
+    .copy_d2d = cpu_copy,
+    .fill = npg__cpu_fill,
+    .copy = npg__cpu_copy,
+    .unary = npg__cpu_unary,
+    .binary = npg__cpu_binary,
+    .where = npg__cpu_where,
+    .reduce = npg__cpu_reduce,
+    .scan = npg__cpu_scan,
+    .gather = npg__cpu_gather,
+    .scatter_add = npg__cpu_scatter_add,
+    .matmul = npg__cpu_matmul,
+    .random = npg__cpu_random,
+    .sort = npg__cpu_sort,
+    .nonzero = npg__cpu_nonzero,
+};

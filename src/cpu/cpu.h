@@ -1,0 +1,149 @@
+/*
+ * cpu.h — private header of the CPU backend: OpenMP and SIMD helpers, the
+ * dtype -> C type tables used by the kernel-generating macros, and the
+ * strided n-d iterator that every elementwise family runs on.
+ *
+ * The iterator follows NumPy's inner-loop design: descriptors are coalesced
+ * (size-1 dims dropped, adjacent dims merged where every operand allows),
+ * the flat index range is split into one chunk per thread, and each chunk is
+ * walked with an odometer over the outer dims while a per-(op, dtype) loop
+ * function runs over the innermost dim with element strides. Loop functions
+ * pick their own contiguous / broadcast fast paths from the strides.
+ */
+#ifndef NPG_CPU_H
+#define NPG_CPU_H
+
+#include "backend.h"
+#include "scalar_ops.h"
+
+#include <stdint.h>
+#include <string.h>
+
+#ifdef NPG_HAVE_OPENMP
+#include <omp.h>
+#endif
+
+/* Below this many elements a loop runs on the calling thread: forking the
+ * pool costs a few microseconds, about what 32K elements of a streaming op
+ * cost on one core (measured; see the report in the backend's history). */
+#define NPG_CPU_PAR_MIN 32768
+
+#define NPG_PRAGMA(x) _Pragma(#x)
+#ifdef NPG_HAVE_OPENMP
+#define NPG_OMP_FOR(cond) NPG_PRAGMA(omp parallel for if(cond) schedule(static))
+#define NPG_OMP_FOR_DYN(cond) NPG_PRAGMA(omp parallel for if(cond) schedule(dynamic, 1))
+/* clause: e.g. min : var */
+#define NPG_OMP_FOR_REDUCE(cond, clause) NPG_PRAGMA(omp parallel for if(cond) schedule(static) reduction(clause))
+#else
+#define NPG_OMP_FOR(cond)
+#define NPG_OMP_FOR_DYN(cond)
+#define NPG_OMP_FOR_REDUCE(cond, clause)
+#endif
+/* Asks for vectorisation regardless of the -O2 cost model (needs -fopenmp
+ * or -fopenmp-simd; without them the loop is still correct, just scalar). */
+#ifdef __clang__ /* clang reports simd loops around libm calls it cannot vectorise */
+#pragma clang diagnostic ignored "-Wpass-failed"
+#endif
+#ifdef _OPENMP
+#define NPG_SIMD NPG_PRAGMA(omp simd)
+#else
+#define NPG_SIMD
+#endif
+
+/* Threads our loops may use (1 without OpenMP). */
+int npg__cpu_threads(void);
+void npg__cpu_set_num_threads(int n);
+int npg__cpu_get_num_threads(void);
+/* memcpy, split across threads when large. */
+void npg__cpu_memcpy(void *dst, const void *src, size_t nbytes);
+
+/* ---- dtype tables for the generating macros ----------------------------
+ * t-suffix -> C type and dtype enum; bool is stored as uint8_t 0/1. */
+#define NPG_T_b uint8_t
+#define NPG_T_u8 uint8_t
+#define NPG_T_i32 int32_t
+#define NPG_T_i64 int64_t
+#define NPG_T_f32 float
+#define NPG_T_f64 double
+#define NPG_DT_b NPG_BOOL
+#define NPG_DT_u8 NPG_UINT8
+#define NPG_DT_i32 NPG_INT32
+#define NPG_DT_i64 NPG_INT64
+#define NPG_DT_f32 NPG_FLOAT32
+#define NPG_DT_f64 NPG_FLOAT64
+/* NaN test that is a constant 0 for integer types (no self-compare warnings). */
+#define NPG_ISNAN_b(x) 0
+#define NPG_ISNAN_u8(x) 0
+#define NPG_ISNAN_i32(x) 0
+#define NPG_ISNAN_i64(x) 0
+#define NPG_ISNAN_f32(x) ((x) != (x))
+#define NPG_ISNAN_f64(x) ((x) != (x))
+
+/* ---- the family entries (one file each; see backend.h for contracts) ---- */
+npg_status npg__cpu_fill(int dev, const npg_tdesc *out, double value, int64_t ivalue);
+npg_status npg__cpu_copy(int dev, const npg_tdesc *out, const npg_tdesc *in);
+npg_status npg__cpu_unary(int dev, npg_op op, const npg_tdesc *out, const npg_tdesc *in, const npg_kparams *p);
+npg_status npg__cpu_binary(int dev, npg_op op, const npg_tdesc *out, const npg_tdesc *a, const npg_tdesc *b);
+npg_status npg__cpu_where(int dev, const npg_tdesc *out, const npg_tdesc *cond, const npg_tdesc *a,
+                          const npg_tdesc *b);
+npg_status npg__cpu_reduce(int dev, npg_op op, const npg_tdesc *out, const npg_tdesc *in, int nred);
+npg_status npg__cpu_scan(int dev, npg_op op, const npg_tdesc *out, const npg_tdesc *in, int axis);
+npg_status npg__cpu_gather(int dev, const npg_tdesc *out, const npg_tdesc *in, const npg_tdesc *idx, int axis);
+npg_status npg__cpu_scatter_add(int dev, const npg_tdesc *out, const npg_tdesc *src, const npg_tdesc *idx,
+                                int axis);
+npg_status npg__cpu_matmul(int dev, const npg_tdesc *out, const npg_tdesc *a, const npg_tdesc *b, bool allow_tf32);
+npg_status npg__cpu_random(int dev, npg_op op, const npg_tdesc *out, uint64_t seed, uint64_t offset,
+                           const npg_kparams *p);
+npg_status npg__cpu_sort(int dev, const npg_tdesc *values, const npg_tdesc *indices, const npg_tdesc *in,
+                         bool descending);
+npg_status npg__cpu_nonzero(int dev, const npg_tdesc *out, const npg_tdesc *in);
+
+/* Unsupported (op, dtype): the one error message every entry uses. */
+npg_status npg__cpu_unsupported(npg_op op, npg_dtype dt);
+
+/* ---- the strided iterator -------------------------------------------------- */
+#define NPG_CPU_MAX_OPS 4
+
+/* One inner loop: n elements; p[k] points at operand k's first element and
+ * s[k] is its stride in elements. ctx is per-call data (npg_kparams...). */
+typedef void (*npg_cpu_loop)(char **p, const int64_t *s, int64_t n, const void *ctx);
+
+typedef struct npg_cpu_iter {
+    int nop;                                   /* operands (0 = output) */
+    int ndim;                                  /* >= 1 after coalescing */
+    int64_t n;                                 /* total elements */
+    int64_t shape[NPG_MAX_DIMS];
+    int64_t strides[NPG_CPU_MAX_OPS][NPG_MAX_DIMS];
+    char *base[NPG_CPU_MAX_OPS];
+    int64_t esize[NPG_CPU_MAX_OPS];
+    uint64_t scalar[NPG_CPU_MAX_OPS];          /* storage for is_scalar operands */
+} npg_cpu_iter;
+
+/* Set up over d[0]'s shape (the output); is_scalar operands become stride-0
+ * operands reading the converted scalar. Returns the element count. */
+int64_t npg__cpu_iter_init(npg_cpu_iter *it, int nop, const npg_tdesc *const *d);
+/* Run fn over every element, in parallel chunks when large. */
+void npg__cpu_iter_run(const npg_cpu_iter *it, npg_cpu_loop fn, const void *ctx);
+/* Write a weak scalar's value converted to d->dtype into buf (8 bytes). */
+void npg__cpu_scalar_bytes(const npg_tdesc *d, void *buf);
+
+/* Coalesce one descriptor's dims in place (drop size-1 dims, merge adjacent
+ * dims that are contiguous relative to each other). Returns the new ndim. */
+int npg__cpu_coalesce1(int ndim, int64_t *shape, int64_t *strides);
+
+/* Element offset of row-major coordinate `flat` over n dims. */
+static inline int64_t npg__cpu_flat_offset(int n, const int64_t *shape, const int64_t *strides, int64_t flat) {
+    int64_t off = 0;
+    for (int i = n - 1; i >= 0; i--) {
+        off += flat % shape[i] * strides[i];
+        flat /= shape[i];
+    }
+    return off;
+}
+
+/* Split [0, n) into `parts` nearly equal pieces: the start of piece k. */
+static inline int64_t npg__cpu_split(int64_t n, int64_t parts, int64_t k) {
+    return n / parts * k + (k < n % parts ? k : n % parts);
+}
+
+#endif /* NPG_CPU_H */

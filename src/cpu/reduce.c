@@ -1,0 +1,452 @@
+/*
+ * reduce.c — reductions over the last `nred` axes (SUM, MEAN, PROD, MAX,
+ * MIN, ALL, ANY, ARGMAX, ARGMIN) and inclusive scans (CUMSUM, CUMPROD).
+ *
+ * Each (op, dtype) is a small kernel set over a running state: init, seg (a
+ * strided run of the reduced block), merge (two partial states, in order),
+ * fin (state -> output element) and col (one reduced coordinate of a block of
+ * outputs). Two drivers use them:
+ *   rows     one output at a time, the reduced block walked run by run
+ *            (contiguous runs are summed in 8 lanes: vectorised, and float32
+ *            accumulates in double); a single big block is split across
+ *            threads and the partial states merged in order;
+ *   columns  when the innermost kept axis is closer in memory than the
+ *            reduced axes (bias gradients: (N, C) -> (C,)) or the reduced
+ *            block is tiny: a block of outputs accumulates row by row.
+ * Scans keep a block of running values along the innermost axes and walk the
+ * scan axis, so both cumsum(x, -1) and cumsum(x, 0) stream through memory.
+ */
+#include "cpu.h"
+
+#include <stdlib.h>
+
+#define COL_BLOCK 1024 /* outputs per column task */
+
+typedef struct rstate {
+    union {
+        double f;
+        int64_t i;
+        uint64_t u;
+    } v;
+    int64_t idx; /* ARGMAX/ARGMIN: flat index in the block, -1 before the first element */
+} rstate;
+
+typedef struct red_kernels {
+    void (*init)(rstate *s);
+    void (*seg)(rstate *s, const char *p, int64_t n, int64_t stride, int64_t base);
+    void (*merge)(rstate *s, const rstate *later);
+    void (*fin)(char *out, const rstate *s, int64_t count);
+    /* nr rows (row stride rs, flat indices j0...) of kb outputs (stride ks) */
+    void (*col)(rstate *s, const char *p, int64_t kb, int64_t ks, int64_t nr, int64_t rs, int64_t j0);
+} red_kernels;
+
+/* state field per type for the ops that keep the input type */
+#define NPG_F_b i
+#define NPG_F_u8 i
+#define NPG_F_i32 i
+#define NPG_F_i64 i
+#define NPG_F_f32 f
+#define NPG_F_f64 f
+#define FLD(t) FLD_(NPG_F_##t)
+#define FLD_(f) f
+
+/* step(acc, x) per op; x may also be another accumulator (lane merge). */
+#define SUM_STEP(t, a, x) ((a) + (x))
+#define PROD_STEP(t, a, x) ((a) * (x))
+#define MAX_STEP(t, a, x) (((x) > (a) || NPG_ISNAN_##t(x)) ? (x) : (a))
+#define MIN_STEP(t, a, x) (((x) < (a) || NPG_ISNAN_##t(x)) ? (x) : (a))
+#define ALL_STEP(t, a, x) ((a) & (uint64_t)((x) != 0))
+#define ANY_STEP(t, a, x) ((a) | (uint64_t)((x) != 0))
+
+/* A non-arg reduction: OP name, dtype suffix t, accumulator type A in state
+ * field F starting at INITV, output type OT = FINX(acc, count). */
+#define RED_DEF(OP, t, A, F, INITV, STEP, OT, FINX)                                              \
+    static void OP##_init_##t(rstate *s) {                                                       \
+        s->v.F = INITV;                                                                          \
+        s->idx = 0;                                                                              \
+    }                                                                                            \
+    static void OP##_seg_##t(rstate *s, const char *p_, int64_t n, int64_t st, int64_t base) {   \
+        const NPG_T_##t *p = (const NPG_T_##t *)p_;                                              \
+        A acc = (A)s->v.F;                                                                       \
+        if (st == 1) {                                                                           \
+            A l[8];                                                                              \
+            for (int j = 0; j < 8; j++) l[j] = INITV;                                            \
+            int64_t i = 0;                                                                       \
+            for (; i + 8 <= n; i += 8)                                                           \
+                for (int j = 0; j < 8; j++) l[j] = STEP(t, l[j], p[i + j]);                      \
+            for (; i < n; i++) acc = STEP(t, acc, p[i]);                                         \
+            for (int j = 0; j < 8; j++) acc = STEP(t, acc, l[j]);                                \
+        } else {                                                                                 \
+            for (int64_t i = 0; i < n; i++) acc = STEP(t, acc, p[i * st]);                      \
+        }                                                                                        \
+        s->v.F = acc;                                                                            \
+    }                                                                                            \
+    static void OP##_merge_##t(rstate *s, const rstate *o) {                                     \
+        A a = (A)s->v.F, b = (A)o->v.F;                                                          \
+        s->v.F = STEP(t, a, b);                                                                  \
+    }                                                                                            \
+    static void OP##_fin_##t(char *out, const rstate *s, int64_t count) {                        \
+        OT v = (OT)FINX((A)s->v.F, count);                                                       \
+        memcpy(out, &v, sizeof v);                                                               \
+    }                                                                                            \
+    static void OP##_col_##t(rstate *s, const char *p_, int64_t kb, int64_t ks, int64_t nr, int64_t rs, \
+                             int64_t j0) {                                                       \
+        const NPG_T_##t *p = (const NPG_T_##t *)p_;                                              \
+        A acc[COL_BLOCK];                                                                        \
+        for (int64_t k = 0; k < kb; k++) acc[k] = (A)s[k].v.F;                                   \
+        for (int64_t r = 0; r < nr; r++) {                                                       \
+            const NPG_T_##t *row = p + r * rs;                                                   \
+            if (ks == 1) {                                                                       \
+                NPG_SIMD for (int64_t k = 0; k < kb; k++) acc[k] = STEP(t, acc[k], row[k]);      \
+            } else {                                                                             \
+                for (int64_t k = 0; k < kb; k++) acc[k] = STEP(t, acc[k], row[k * ks]);          \
+            }                                                                                    \
+        }                                                                                        \
+        for (int64_t k = 0; k < kb; k++) s[k].v.F = acc[k];                                      \
+    }
+
+/* ARGMAX/ARGMIN: BETTER(x, best) is true when x replaces the current best;
+ * NaN beats everything but an earlier NaN; ties keep the first. */
+#define ARGMAX_BETTER(t, x, b) ((x) > (b) || (NPG_ISNAN_##t(x) && !NPG_ISNAN_##t(b)))
+#define ARGMIN_BETTER(t, x, b) ((x) < (b) || (NPG_ISNAN_##t(x) && !NPG_ISNAN_##t(b)))
+#define ARG_DEF(OP, t)                                                                           \
+    static void OP##_init_##t(rstate *s) {                                                       \
+        s->v.FLD(t) = 0;                                                                         \
+        s->idx = -1;                                                                             \
+    }                                                                                            \
+    static void OP##_seg_##t(rstate *s, const char *p_, int64_t n, int64_t st, int64_t base) {   \
+        typedef NPG_T_##t T;                                                                     \
+        const T *p = (const T *)p_;                                                              \
+        if (n <= 0) return;                                                                      \
+        int64_t i = 0, bi = s->idx;                                                              \
+        T best = (T)s->v.FLD(t);                                                                 \
+        if (bi < 0) {                                                                            \
+            best = p[0];                                                                         \
+            bi = base;                                                                           \
+            i = 1;                                                                               \
+        }                                                                                        \
+        for (; i < n; i++) {                                                                     \
+            T x = p[i * st];                                                                     \
+            if (OP##_BETTER(t, x, best)) {                                                       \
+                best = x;                                                                        \
+                bi = base + i;                                                                   \
+            }                                                                                    \
+        }                                                                                        \
+        s->v.FLD(t) = best;                                                                      \
+        s->idx = bi;                                                                             \
+    }                                                                                            \
+    static void OP##_merge_##t(rstate *s, const rstate *o) {                                     \
+        typedef NPG_T_##t T;                                                                     \
+        if (o->idx < 0) return;                                                                  \
+        T x = (T)o->v.FLD(t), b = (T)s->v.FLD(t);                                                \
+        if (s->idx < 0 || OP##_BETTER(t, x, b)) *s = *o;                                         \
+    }                                                                                            \
+    static void OP##_fin_##t(char *out, const rstate *s, int64_t count) { memcpy(out, &s->idx, 8); } \
+    static void OP##_col_##t(rstate *s, const char *p_, int64_t kb, int64_t ks, int64_t nr, int64_t rs, \
+                             int64_t j0) {                                                       \
+        typedef NPG_T_##t T;                                                                     \
+        const T *p = (const T *)p_;                                                              \
+        for (int64_t r = 0; r < nr; r++) {                                                       \
+            const T *row = p + r * rs;                                                           \
+            for (int64_t k = 0; k < kb; k++) {                                                   \
+                T x = row[k * ks], b = (T)s[k].v.FLD(t);                                         \
+                if (s[k].idx < 0 || OP##_BETTER(t, x, b)) {                                      \
+                    s[k].v.FLD(t) = x;                                                           \
+                    s[k].idx = j0 + r;                                                           \
+                }                                                                                \
+            }                                                                                    \
+        }                                                                                        \
+    }
+
+#define FIN_ID(a, c) (a)
+#define FIN_MEAN(a, c) ((a) / (double)(c))
+
+/* SUM, PROD: float32 and float64 accumulate in double; integers wrap in uint64. */
+RED_DEF(SUM, f32, double, f, 0.0, SUM_STEP, float, FIN_ID)
+RED_DEF(SUM, f64, double, f, 0.0, SUM_STEP, double, FIN_ID)
+RED_DEF(SUM, u8, uint64_t, u, 0, SUM_STEP, uint8_t, FIN_ID)
+RED_DEF(SUM, i32, uint64_t, u, 0, SUM_STEP, int32_t, FIN_ID)
+RED_DEF(SUM, i64, uint64_t, u, 0, SUM_STEP, int64_t, FIN_ID)
+RED_DEF(MEAN, f32, double, f, 0.0, SUM_STEP, float, FIN_MEAN)
+RED_DEF(MEAN, f64, double, f, 0.0, SUM_STEP, double, FIN_MEAN)
+RED_DEF(PROD, f32, double, f, 1.0, PROD_STEP, float, FIN_ID)
+RED_DEF(PROD, f64, double, f, 1.0, PROD_STEP, double, FIN_ID)
+RED_DEF(PROD, u8, uint64_t, u, 1, PROD_STEP, uint8_t, FIN_ID)
+RED_DEF(PROD, i32, uint64_t, u, 1, PROD_STEP, int32_t, FIN_ID)
+RED_DEF(PROD, i64, uint64_t, u, 1, PROD_STEP, int64_t, FIN_ID)
+/* MAX, MIN keep the input type; the identity is the type's lowest/highest. */
+RED_DEF(MAX, b, uint8_t, i, 0, MAX_STEP, uint8_t, FIN_ID)
+RED_DEF(MAX, u8, uint8_t, i, 0, MAX_STEP, uint8_t, FIN_ID)
+RED_DEF(MAX, i32, int32_t, i, INT32_MIN, MAX_STEP, int32_t, FIN_ID)
+RED_DEF(MAX, i64, int64_t, i, INT64_MIN, MAX_STEP, int64_t, FIN_ID)
+RED_DEF(MAX, f32, float, f, -INFINITY, MAX_STEP, float, FIN_ID)
+RED_DEF(MAX, f64, double, f, -INFINITY, MAX_STEP, double, FIN_ID)
+RED_DEF(MIN, b, uint8_t, i, 1, MIN_STEP, uint8_t, FIN_ID)
+RED_DEF(MIN, u8, uint8_t, i, 255, MIN_STEP, uint8_t, FIN_ID)
+RED_DEF(MIN, i32, int32_t, i, INT32_MAX, MIN_STEP, int32_t, FIN_ID)
+RED_DEF(MIN, i64, int64_t, i, INT64_MAX, MIN_STEP, int64_t, FIN_ID)
+RED_DEF(MIN, f32, float, f, INFINITY, MIN_STEP, float, FIN_ID)
+RED_DEF(MIN, f64, double, f, INFINITY, MIN_STEP, double, FIN_ID)
+
+#define TYPES6(M, X) M(X, b) M(X, u8) M(X, i32) M(X, i64) M(X, f32) M(X, f64)
+#define ALL_ONE(OP, t) RED_DEF(OP, t, uint64_t, u, OP##_INIT, OP##_STEP, uint8_t, FIN_ID)
+#define ALL_INIT 1
+#define ANY_INIT 0
+TYPES6(ALL_ONE, ALL)
+TYPES6(ALL_ONE, ANY)
+TYPES6(ARG_DEF, ARGMAX)
+TYPES6(ARG_DEF, ARGMIN)
+
+#define KSET(OP, t) [NPG_OP_##OP][NPG_DT_##t] = {OP##_init_##t, OP##_seg_##t, OP##_merge_##t, OP##_fin_##t, OP##_col_##t},
+static const red_kernels red_tab[NPG_OP_COUNT][NPG_DTYPE_COUNT] = {
+    KSET(SUM, f32) KSET(SUM, f64) KSET(SUM, u8) KSET(SUM, i32) KSET(SUM, i64)
+    KSET(MEAN, f32) KSET(MEAN, f64)
+    KSET(PROD, f32) KSET(PROD, f64) KSET(PROD, u8) KSET(PROD, i32) KSET(PROD, i64)
+    TYPES6(KSET, MAX) TYPES6(KSET, MIN) TYPES6(KSET, ALL) TYPES6(KSET, ANY)
+    TYPES6(KSET, ARGMAX) TYPES6(KSET, ARGMIN)
+};
+
+/* ---- drivers ------------------------------------------------------------------- */
+
+/* A coalesced view of the kept (K) and reduced (R) axes of `in`. */
+typedef struct red_geom {
+    const red_kernels *k;
+    const char *base;
+    int64_t es, oes;         /* input / output element sizes */
+    int nk, nr;
+    int64_t kshape[NPG_MAX_DIMS], kstrides[NPG_MAX_DIMS];
+    int64_t rshape[NPG_MAX_DIMS], rstrides[NPG_MAX_DIMS];
+    int64_t K, R;
+} red_geom;
+
+#define flat_offset npg__cpu_flat_offset
+
+/* Reduce flat indices [lo, hi) of the reduced block at element offset koff
+ * into st, run by run along the innermost reduced axis. */
+static void row_range(const red_geom *g, rstate *st, int64_t koff, int64_t lo, int64_t hi) {
+    if (g->nr == 0) {
+        g->k->seg(st, g->base + koff * g->es, 1, 1, 0);
+        return;
+    }
+    const int last = g->nr - 1;
+    const int64_t inner = g->rshape[last], s = g->rstrides[last];
+    while (lo < hi) {
+        int64_t j = lo % inner, len = inner - j;
+        if (len > hi - lo) len = hi - lo;
+        int64_t off = koff + flat_offset(last, g->rshape, g->rstrides, lo / inner) + j * s;
+        g->k->seg(st, g->base + off * g->es, len, s, lo);
+        lo += len;
+    }
+}
+
+static npg_status reduce_rows(const red_geom *g, char *out) {
+    const int64_t K = g->K, R = g->R, total = K * R;
+    const int64_t nth = npg__cpu_threads();
+    if (K >= nth || total < NPG_CPU_PAR_MIN) {
+        NPG_OMP_FOR(total >= NPG_CPU_PAR_MIN && K > 1)
+        for (int64_t k = 0; k < K; k++) {
+            rstate st;
+            g->k->init(&st);
+            row_range(g, &st, flat_offset(g->nk, g->kshape, g->kstrides, k), 0, R);
+            g->k->fin(out + k * g->oes, &st, R);
+        }
+        return NPG_OK;
+    }
+    /* Few outputs, big blocks: split every block, merge the parts in order. */
+    const int64_t parts = nth * 4 < R ? nth * 4 : R, items = K * parts;
+    rstate *st = malloc((size_t)items * sizeof *st);
+    if (!st) return npg__set_error(NPG_ERR_OOM, "cpu reduce: out of memory");
+    NPG_OMP_FOR(items > 1)
+    for (int64_t it = 0; it < items; it++) {
+        int64_t k = it / parts, p = it % parts;
+        g->k->init(&st[it]);
+        row_range(g, &st[it], flat_offset(g->nk, g->kshape, g->kstrides, k), npg__cpu_split(R, parts, p),
+                  npg__cpu_split(R, parts, p + 1));
+    }
+    for (int64_t k = 0; k < K; k++) {
+        for (int64_t p = 1; p < parts; p++) g->k->merge(&st[k * parts], &st[k * parts + p]);
+        g->k->fin(out + k * g->oes, &st[k * parts], R);
+    }
+    free(st);
+    return NPG_OK;
+}
+
+/* Outputs in blocks of COL_BLOCK along the innermost kept axis; each block
+ * walks reduced coordinates [lo, hi) in runs along the innermost reduced
+ * axis, accumulating one row of outputs per coordinate. */
+static void col_range(const red_geom *g, rstate *st, int64_t koff, int64_t kb, int64_t lo, int64_t hi) {
+    const int64_t ks = g->kstrides[g->nk - 1];
+    if (g->nr == 0) {
+        g->k->col(st, g->base + koff * g->es, kb, ks, 1, 0, 0);
+        return;
+    }
+    const int last = g->nr - 1;
+    const int64_t inner = g->rshape[last], rs = g->rstrides[last];
+    while (lo < hi) {
+        int64_t j = lo % inner, len = inner - j;
+        if (len > hi - lo) len = hi - lo;
+        int64_t off = koff + flat_offset(last, g->rshape, g->rstrides, lo / inner) + j * rs;
+        g->k->col(st, g->base + off * g->es, kb, ks, len, rs, lo);
+        lo += len;
+    }
+}
+
+static npg_status reduce_cols(const red_geom *g, char *out) {
+    const int64_t K0 = g->kshape[g->nk - 1], KO = g->K / K0, ks = g->kstrides[g->nk - 1];
+    const int64_t nblk = (K0 + COL_BLOCK - 1) / COL_BLOCK, tasks = KO * nblk, total = g->K * g->R;
+    const int64_t nth = npg__cpu_threads();
+    int64_t parts = 1;
+    if (tasks < nth && total >= NPG_CPU_PAR_MIN) parts = nth * 2 < g->R ? nth * 2 : g->R;
+    if (parts <= 1) {
+        NPG_OMP_FOR(total >= NPG_CPU_PAR_MIN && tasks > 1)
+        for (int64_t t = 0; t < tasks; t++) {
+            rstate st[COL_BLOCK];
+            int64_t ko = t / nblk, k0 = t % nblk * COL_BLOCK, kb = K0 - k0 < COL_BLOCK ? K0 - k0 : COL_BLOCK;
+            int64_t koff = flat_offset(g->nk - 1, g->kshape, g->kstrides, ko) + k0 * ks;
+            for (int64_t k = 0; k < kb; k++) g->k->init(&st[k]);
+            col_range(g, st, koff, kb, 0, g->R);
+            for (int64_t k = 0; k < kb; k++) g->k->fin(out + (ko * K0 + k0 + k) * g->oes, &st[k], g->R);
+        }
+        return NPG_OK;
+    }
+    const int64_t items = tasks * parts;
+    rstate *st = malloc((size_t)items * COL_BLOCK * sizeof *st);
+    if (!st) return npg__set_error(NPG_ERR_OOM, "cpu reduce: out of memory");
+    NPG_OMP_FOR(items > 1)
+    for (int64_t it = 0; it < items; it++) {
+        int64_t t = it / parts, p = it % parts;
+        int64_t ko = t / nblk, k0 = t % nblk * COL_BLOCK, kb = K0 - k0 < COL_BLOCK ? K0 - k0 : COL_BLOCK;
+        int64_t koff = flat_offset(g->nk - 1, g->kshape, g->kstrides, ko) + k0 * ks;
+        rstate *s = st + it * COL_BLOCK;
+        for (int64_t k = 0; k < kb; k++) g->k->init(&s[k]);
+        col_range(g, s, koff, kb, npg__cpu_split(g->R, parts, p), npg__cpu_split(g->R, parts, p + 1));
+    }
+    for (int64_t t = 0; t < tasks; t++) {
+        int64_t ko = t / nblk, k0 = t % nblk * COL_BLOCK, kb = K0 - k0 < COL_BLOCK ? K0 - k0 : COL_BLOCK;
+        rstate *s = st + t * parts * COL_BLOCK;
+        for (int64_t k = 0; k < kb; k++) {
+            for (int64_t p = 1; p < parts; p++) g->k->merge(&s[k], &s[p * COL_BLOCK + k]);
+            g->k->fin(out + (ko * K0 + k0 + k) * g->oes, &s[k], g->R);
+        }
+    }
+    free(st);
+    return NPG_OK;
+}
+
+static int64_t abs64(int64_t x) { return x < 0 ? -x : x; }
+
+npg_status npg__cpu_reduce(int dev, npg_op op, const npg_tdesc *out, const npg_tdesc *in, int nred) {
+    npg_dtype dt = in->dtype;
+    bool known = (unsigned)op < NPG_OP_COUNT && dt > NPG_DTYPE_DEFAULT && dt < NPG_DTYPE_COUNT;
+    const red_kernels *k = known ? &red_tab[op][dt] : NULL;
+    if (!k || !k->init) return npg__cpu_unsupported(op, dt);
+    npg_dtype odt = op == NPG_OP_ALL || op == NPG_OP_ANY         ? NPG_BOOL
+                    : op == NPG_OP_ARGMAX || op == NPG_OP_ARGMIN ? NPG_INT64
+                                                                 : dt;
+    if (out->dtype != odt) return npg__cpu_unsupported(op, out->dtype);
+    if (nred < 0 || nred > in->ndim)
+        return npg__set_error(NPG_ERR_INTERNAL, "cpu %s: nred %d out of range for ndim %d", npg__op_name(op), nred,
+                              in->ndim);
+
+    red_geom g = {.k = k, .base = in->data, .es = (int64_t)npg__dtype_size(dt),
+                  .oes = (int64_t)npg__dtype_size(odt), .K = 1, .R = 1};
+    const int nk = in->ndim - nred;
+    for (int i = 0; i < in->ndim; i++) {
+        if (i < nk) {
+            g.kshape[i] = in->shape[i];
+            g.kstrides[i] = in->strides[i];
+            g.K *= in->shape[i];
+        } else {
+            g.rshape[i - nk] = in->shape[i];
+            g.rstrides[i - nk] = in->strides[i];
+            g.R *= in->shape[i];
+        }
+    }
+    if (g.K == 0) return NPG_OK;
+    char *o = out->data;
+    if (g.R == 0) { /* empty reduction: every output is the identity */
+        rstate st;
+        k->init(&st);
+        k->fin(o, &st, 0);
+        for (int64_t i = 1; i < g.K; i++) memcpy(o + i * g.oes, o, (size_t)g.oes);
+        return NPG_OK;
+    }
+    g.nk = npg__cpu_coalesce1(nk, g.kshape, g.kstrides);
+    g.nr = npg__cpu_coalesce1(nred, g.rshape, g.rstrides);
+    /* Columns when a block of outputs is adjacent in memory and the reduced
+     * block is tiny or farther apart; rows otherwise. */
+    if (g.nk >= 1 && g.kshape[g.nk - 1] >= 16) {
+        int64_t ks = abs64(g.kstrides[g.nk - 1]), rs = g.nr ? abs64(g.rstrides[g.nr - 1]) : 0;
+        if (g.R < 64 || ks < rs) return reduce_cols(&g, o);
+    }
+    return reduce_rows(&g, o);
+}
+
+/* ---- scans ---------------------------------------------------------------------- */
+#define SCAN_BLOCK 256
+
+/* out (L, I) rows of one outer index, jb inner positions starting at j0:
+ * out[l*I + j0 + j] = op over l' <= l of in[ioff[j] + l'*sa]. */
+#define SCAN_DEF(OP, t, A, INITV, STEP)                                                          \
+    static void scan_##OP##_##t(char *out_, const char *in_, const int64_t *ioff, int64_t jb,     \
+                                int64_t L, int64_t sa, int64_t I) {                              \
+        typedef NPG_T_##t T;                                                                     \
+        T *out = (T *)out_;                                                                      \
+        const T *in = (const T *)in_;                                                            \
+        A acc[SCAN_BLOCK];                                                                       \
+        for (int64_t j = 0; j < jb; j++) acc[j] = INITV;                                         \
+        for (int64_t l = 0; l < L; l++) {                                                        \
+            for (int64_t j = 0; j < jb; j++) {                                                   \
+                acc[j] = STEP(t, acc[j], in[ioff[j] + l * sa]);                                  \
+                out[l * I + j] = (T)acc[j];                                                      \
+            }                                                                                    \
+        }                                                                                        \
+    }
+typedef void (*scan_fn)(char *out, const char *in, const int64_t *ioff, int64_t jb, int64_t L, int64_t sa,
+                        int64_t I);
+SCAN_DEF(CUMSUM, f32, double, 0.0, SUM_STEP)
+SCAN_DEF(CUMSUM, f64, double, 0.0, SUM_STEP)
+SCAN_DEF(CUMSUM, u8, uint64_t, 0, SUM_STEP)
+SCAN_DEF(CUMSUM, i32, uint64_t, 0, SUM_STEP)
+SCAN_DEF(CUMSUM, i64, uint64_t, 0, SUM_STEP)
+SCAN_DEF(CUMPROD, f32, double, 1.0, PROD_STEP)
+SCAN_DEF(CUMPROD, f64, double, 1.0, PROD_STEP)
+SCAN_DEF(CUMPROD, u8, uint64_t, 1, PROD_STEP)
+SCAN_DEF(CUMPROD, i32, uint64_t, 1, PROD_STEP)
+SCAN_DEF(CUMPROD, i64, uint64_t, 1, PROD_STEP)
+#define STAB(OP, t) [NPG_OP_##OP][NPG_DT_##t] = scan_##OP##_##t,
+static const scan_fn scan_tab[NPG_OP_COUNT][NPG_DTYPE_COUNT] = {
+    STAB(CUMSUM, f32) STAB(CUMSUM, f64) STAB(CUMSUM, u8) STAB(CUMSUM, i32) STAB(CUMSUM, i64)
+    STAB(CUMPROD, f32) STAB(CUMPROD, f64) STAB(CUMPROD, u8) STAB(CUMPROD, i32) STAB(CUMPROD, i64)
+};
+
+npg_status npg__cpu_scan(int dev, npg_op op, const npg_tdesc *out, const npg_tdesc *in, int axis) {
+    npg_dtype dt = in->dtype;
+    bool known = (unsigned)op < NPG_OP_COUNT && dt > NPG_DTYPE_DEFAULT && dt < NPG_DTYPE_COUNT;
+    scan_fn fn = known ? scan_tab[op][dt] : NULL;
+    if (!fn || out->dtype != dt) return npg__cpu_unsupported(op, fn ? out->dtype : dt);
+    if (in->ndim == 0) return npg__cpu_copy(dev, out, in); /* a 0-d scan is the element itself */
+    if (axis < 0 || axis >= in->ndim)
+        return npg__set_error(NPG_ERR_INTERNAL, "cpu %s: axis %d out of range for ndim %d", npg__op_name(op), axis,
+                              in->ndim);
+    /* in = (O..., L, I...): O outer coordinates, L along the axis, I inner. */
+    int64_t O = 1, L = in->shape[axis], I = 1;
+    for (int i = 0; i < axis; i++) O *= in->shape[i];
+    for (int i = axis + 1; i < in->ndim; i++) I *= in->shape[i];
+    const int ni = in->ndim - axis - 1;
+    const int64_t *ishape = in->shape + axis + 1, *istrides = in->strides + axis + 1;
+    const int64_t es = (int64_t)npg__dtype_size(dt), sa = in->strides[axis];
+    if (O * L * I == 0) return NPG_OK;
+    const int64_t nblk = (I + SCAN_BLOCK - 1) / SCAN_BLOCK, tasks = O * nblk;
+    const char *ib = in->data;
+    char *ob = out->data;
+    NPG_OMP_FOR(O * L * I >= NPG_CPU_PAR_MIN && tasks > 1)
+    for (int64_t t = 0; t < tasks; t++) {
+        int64_t o = t / nblk, j0 = t % nblk * SCAN_BLOCK, jb = I - j0 < SCAN_BLOCK ? I - j0 : SCAN_BLOCK;
+        int64_t ioff[SCAN_BLOCK];
+        int64_t ooff = flat_offset(axis, in->shape, in->strides, o);
+        for (int64_t j = 0; j < jb; j++) ioff[j] = flat_offset(ni, ishape, istrides, j0 + j);
+        fn(ob + ((o * L) * I + j0) * es, ib + ooff * es, ioff, jb, L, sa, I);
+    }
+    return NPG_OK;
+}

@@ -1,0 +1,283 @@
+/*
+ * backend.cu — the CUDA backend's vtable (npg_cuda_backend), devices, the
+ * lazily created per-device contexts, memory and copies.
+ *
+ * Memory comes from each device's default stream-ordered pool with the release
+ * threshold at UINT64_MAX, so once warm an allocation is a pool hit, not a
+ * cudaMalloc. Every op runs on one non-blocking stream per device; only
+ * copy_d2h, synchronize and device_info wait for the device. Kernels that
+ * see a bad index set a mapped pinned int that the next synchronising call
+ * reads and clears (NPG_ERR_INDEX).
+ *
+ * Build (what CMake must pass to nvcc for the files in src/cuda):
+ *   -std=c++17 (C++17 features are used: if constexpr, generic lambdas)
+ *   --expt-relaxed-constexpr
+ *   CMAKE_CUDA_ARCHITECTURES 80;90 (sm_80 and sm_90 SASS)
+ *   -DNPG_HAVE_CUDA=1, include dirs include/ and src/common/ (and src/cuda/)
+ *   NOT --use_fast_math / -ftz=true / -prec-div=false / -prec-sqrt=false:
+ *   random.cu and the elementwise functors rely on IEEE-rounded arithmetic.
+ *   Link: CUDA::cudart (static is fine), CUDA::cublas, CUDA::curand is not
+ *   needed (only the header-only device API of cuRAND is used).
+ */
+#include "common.cuh"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <atomic>
+#include <mutex>
+
+/* ---- errors ------------------------------------------------------------------- */
+
+npg_status npg_cu_fail(cudaError_t e, const char *what) {
+    (void)cudaGetLastError(); /* clear the (non-sticky) error so later calls work */
+    if (e == cudaErrorMemoryAllocation)
+        return npg__set_error(NPG_ERR_OOM, "cuda %s: out of device memory", what);
+    return npg__set_error(NPG_ERR_CUDA, "cuda %s: %s", what, cudaGetErrorString(e));
+}
+
+npg_status npg_cu_blas_fail(cublasStatus_t s, const char *what) {
+    (void)cudaGetLastError();
+    if (s == CUBLAS_STATUS_ALLOC_FAILED)
+        return npg__set_error(NPG_ERR_OOM, "cuda %s: cuBLAS could not allocate memory", what);
+    return npg__set_error(NPG_ERR_CUDA, "cuda %s: cuBLAS: %s", what, cublasGetStatusString(s));
+}
+
+npg_status npg_cu_unsupported(const char *what, npg_dtype dt) {
+    return npg__set_error(NPG_ERR_UNSUPPORTED, "cuda %s: dtype %s not supported", what, npg_dtype_name(dt));
+}
+
+/* ---- devices and contexts ------------------------------------------------------------ */
+
+static std::atomic<npg_cu_ctx *> g_ctx[NPG_CU_MAX_DEVICES];
+static std::mutex g_ctx_mutex;
+static std::atomic<int> g_device_count{-1};
+static thread_local int tl_current_dev = -1; /* the device this thread last made current */
+
+static int cu_device_count(void) {
+    int n = g_device_count.load(std::memory_order_acquire);
+    if (n >= 0) return n;
+    n = 0;
+    if (cudaGetDeviceCount(&n) != cudaSuccess) {
+        (void)cudaGetLastError(); /* no driver / no device: the backend is unavailable */
+        n = 0;
+    }
+    if (n > NPG_CU_MAX_DEVICES) n = NPG_CU_MAX_DEVICES;
+    g_device_count.store(n, std::memory_order_release);
+    return n;
+}
+
+static void ctx_destroy(npg_cu_ctx *c) {
+    if (c->blas) cublasDestroy(c->blas);
+    if (c->stream) cudaStreamDestroy(c->stream);
+    if (c->flag_host) cudaFreeHost(c->flag_host);
+    (void)cudaGetLastError();
+    free(c);
+}
+
+static npg_status ctx_create(int dev, npg_cu_ctx **out) {
+    npg_cu_ctx *c = (npg_cu_ctx *)calloc(1, sizeof *c);
+    if (!c) return npg__set_error(NPG_ERR_OOM, "cuda init: out of host memory");
+    c->dev = dev;
+    cudaError_t e = cudaSuccess;
+    const char *step = "init";
+    do {
+        step = "cudaSetDevice";
+        if ((e = cudaSetDevice(dev)) != cudaSuccess) break;
+        cudaDeviceProp prop;
+        step = "cudaGetDeviceProperties";
+        if ((e = cudaGetDeviceProperties(&prop, dev)) != cudaSuccess) break;
+        snprintf(c->name, sizeof c->name, "%.127s", prop.name);
+        c->sm_count = prop.multiProcessorCount > 0 ? prop.multiProcessorCount : 1;
+        c->max_threads_per_sm = prop.maxThreadsPerMultiProcessor > 0 ? prop.maxThreadsPerMultiProcessor : 1024;
+        step = "cudaStreamCreate";
+        if ((e = cudaStreamCreateWithFlags(&c->stream, cudaStreamNonBlocking)) != cudaSuccess) break;
+        step = "cudaDeviceGetDefaultMemPool";
+        if ((e = cudaDeviceGetDefaultMemPool(&c->pool, dev)) != cudaSuccess) break;
+        uint64_t threshold = UINT64_MAX; /* keep freed memory cached in the pool */
+        step = "cudaMemPoolSetAttribute";
+        if ((e = cudaMemPoolSetAttribute(c->pool, cudaMemPoolAttrReleaseThreshold, &threshold)) != cudaSuccess)
+            break;
+        step = "cudaHostAlloc";
+        if ((e = cudaHostAlloc((void **)&c->flag_host, sizeof(int), cudaHostAllocMapped | cudaHostAllocPortable)) !=
+            cudaSuccess)
+            break;
+        *(volatile int *)c->flag_host = 0;
+        step = "cudaHostGetDevicePointer";
+        if ((e = cudaHostGetDevicePointer((void **)&c->flag_dev, c->flag_host, 0)) != cudaSuccess) break;
+    } while (0);
+    if (e != cudaSuccess) {
+        npg_status st = npg_cu_fail(e, step);
+        ctx_destroy(c);
+        return st;
+    }
+    cublasStatus_t bs = cublasCreate(&c->blas);
+    if (bs == CUBLAS_STATUS_SUCCESS) bs = cublasSetStream(c->blas, c->stream);
+    if (bs == CUBLAS_STATUS_SUCCESS) bs = cublasSetMathMode(c->blas, CUBLAS_DEFAULT_MATH);
+    if (bs != CUBLAS_STATUS_SUCCESS) {
+        npg_status st = npg_cu_blas_fail(bs, "init");
+        ctx_destroy(c);
+        return st;
+    }
+    c->blas_math = CUBLAS_DEFAULT_MATH;
+    *out = c;
+    return NPG_OK;
+}
+
+npg_status npg_cu_ctx_get(int dev, npg_cu_ctx **out) {
+    if (dev < 0 || dev >= cu_device_count())
+        return npg__set_error(NPG_ERR_DEVICE, "cuda: no device cuda:%d (%d available)", dev, cu_device_count());
+    npg_cu_ctx *c = g_ctx[dev].load(std::memory_order_acquire);
+    if (!c) {
+        std::lock_guard<std::mutex> lock(g_ctx_mutex);
+        c = g_ctx[dev].load(std::memory_order_acquire);
+        if (!c) {
+            npg_status st = ctx_create(dev, &c);
+            if (st != NPG_OK) {
+                tl_current_dev = -1;
+                return st;
+            }
+            g_ctx[dev].store(c, std::memory_order_release);
+            tl_current_dev = dev; /* ctx_create made it current */
+        }
+    }
+    if (tl_current_dev != dev) {
+        NPG_CU_TRY(cudaSetDevice(dev), "cudaSetDevice");
+        tl_current_dev = dev;
+    }
+    *out = c;
+    return NPG_OK;
+}
+
+npg_status npg_cu_scratch(npg_cu_ctx *ctx, size_t nbytes, void **out, const char *what) {
+    *out = NULL;
+    if (nbytes == 0) nbytes = 1;
+    NPG_CU_TRY(cudaMallocAsync(out, nbytes, ctx->stream), what);
+    return NPG_OK;
+}
+
+void npg_cu_scratch_free(npg_cu_ctx *ctx, void *p) {
+    if (p && cudaFreeAsync(p, ctx->stream) != cudaSuccess) (void)cudaGetLastError();
+}
+
+/* Read and clear the deferred "index out of range" flag (after a sync). */
+static npg_status check_flag(npg_cu_ctx *c) {
+    volatile int *f = c->flag_host;
+    if (*f) {
+        *f = 0;
+        return npg__set_error(NPG_ERR_INDEX, "cuda: a kernel saw an index out of range (take/take_along_axis)");
+    }
+    return NPG_OK;
+}
+
+/* ---- device entries --------------------------------------------------------------------- */
+
+static npg_status cu_device_info(int dev, npg_device_info *info) {
+    NPG_CU_CTX(ctx, dev);
+    memset(info, 0, sizeof *info);
+    memcpy(info->name, ctx->name, sizeof info->name);
+    info->name[sizeof info->name - 1] = 0;
+    size_t free_b = 0, total_b = 0;
+    NPG_CU_TRY(cudaMemGetInfo(&free_b, &total_b), "device_info");
+    info->free_bytes = free_b;
+    info->total_bytes = total_b;
+    return NPG_OK;
+}
+
+static npg_status cu_synchronize(int dev) {
+    NPG_CU_CTX(ctx, dev);
+    NPG_CU_TRY(cudaStreamSynchronize(ctx->stream), "synchronize");
+    return check_flag(ctx);
+}
+
+/* ---- memory --------------------------------------------------------------------------------- */
+
+static npg_status cu_alloc(int dev, size_t nbytes, void **out_ptr) {
+    NPG_CU_CTX(ctx, dev);
+    *out_ptr = NULL;
+    /* whole 256-byte granules keep every pool block 256-byte aligned */
+    size_t n = (nbytes + 255) & ~(size_t)255;
+    if (n < nbytes) return npg__set_error(NPG_ERR_OOM, "cuda alloc: %zu bytes is too large", nbytes);
+    cudaError_t e = cudaMallocAsync(out_ptr, n, ctx->stream);
+    if (e != cudaSuccess) {
+        (void)cudaGetLastError();
+        *out_ptr = NULL;
+        if (e == cudaErrorMemoryAllocation)
+            return npg__set_error(NPG_ERR_OOM, "cuda alloc: out of device memory (%zu bytes on cuda:%d)", nbytes, dev);
+        return npg_cu_fail(e, "alloc");
+    }
+    return NPG_OK;
+}
+
+static void cu_free(int dev, void *ptr) {
+    if (!ptr) return;
+    npg_cu_ctx *ctx = NULL;
+    if (npg_cu_ctx_get(dev, &ctx) != NPG_OK) return;
+    npg_cu_scratch_free(ctx, ptr);
+}
+
+static npg_status cu_copy_h2d(int dev, void *dst, const void *src, size_t nbytes) {
+    NPG_CU_CTX(ctx, dev);
+    if (nbytes == 0) return NPG_OK;
+    /* Pageable sources are staged by the driver before cudaMemcpyAsync returns;
+     * a pinned or managed one is read later, so wait for it: the caller may
+     * reuse src as soon as we return. */
+    bool wait = false;
+    cudaPointerAttributes attr;
+    if (cudaPointerGetAttributes(&attr, src) == cudaSuccess)
+        wait = attr.type == cudaMemoryTypeHost || attr.type == cudaMemoryTypeManaged;
+    else
+        (void)cudaGetLastError();
+    NPG_CU_TRY(cudaMemcpyAsync(dst, src, nbytes, cudaMemcpyHostToDevice, ctx->stream), "copy_h2d");
+    if (wait) NPG_CU_TRY(cudaStreamSynchronize(ctx->stream), "copy_h2d");
+    return NPG_OK;
+}
+
+static npg_status cu_copy_d2h(int dev, void *dst, const void *src, size_t nbytes) {
+    NPG_CU_CTX(ctx, dev);
+    if (nbytes > 0) NPG_CU_TRY(cudaMemcpyAsync(dst, src, nbytes, cudaMemcpyDeviceToHost, ctx->stream), "copy_d2h");
+    NPG_CU_TRY(cudaStreamSynchronize(ctx->stream), "copy_d2h");
+    return check_flag(ctx);
+}
+
+static npg_status cu_copy_d2d(int dev, void *dst, const void *src, size_t nbytes) {
+    NPG_CU_CTX(ctx, dev);
+    if (nbytes == 0) return NPG_OK;
+    NPG_CU_TRY(cudaMemcpyAsync(dst, src, nbytes, cudaMemcpyDeviceToDevice, ctx->stream), "copy_d2d");
+    return NPG_OK;
+}
+
+/* ---- the vtable ------------------------------------------------------------------------------ */
+
+/* Filled by name in a constexpr function (C++17 has no designated
+ * initialisers), so the table is still constant-initialised. */
+static constexpr npg_backend npg_cu_make_backend(void) {
+    npg_backend b{};
+    b.name = "cuda";
+    b.type = NPG_DEVICE_CUDA;
+    b.device_count = cu_device_count;
+    b.device_info = cu_device_info;
+    b.synchronize = cu_synchronize;
+    b.alloc = cu_alloc;
+    b.free = cu_free;
+    b.copy_h2d = cu_copy_h2d;
+    b.copy_d2h = cu_copy_d2h;
+    b.copy_d2d = cu_copy_d2d;
+    b.fill = npg_cu_fill;
+    b.copy = npg_cu_copy;
+    b.unary = npg_cu_unary;
+    b.binary = npg_cu_binary;
+    b.where = npg_cu_where;
+    b.reduce = npg_cu_reduce;
+    b.scan = npg_cu_scan;
+    b.gather = npg_cu_gather;
+    b.scatter_add = npg_cu_scatter_add;
+    b.matmul = npg_cu_matmul;
+    b.random = npg_cu_random;
+    b.sort = npg_cu_sort;
+    b.nonzero = npg_cu_nonzero;
+    return b;
+}
+
+extern "C" const npg_backend npg_cuda_backend = npg_cu_make_backend();

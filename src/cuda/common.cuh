@@ -1,0 +1,305 @@
+/*
+ * common.cuh — private header of the CUDA backend: error reporting, the
+ * per-device context (stream, cuBLAS handle, memory pool, index flag), launch
+ * helpers, dtype dispatch and the strided n-d indexer that every kernel
+ * family shares.
+ *
+ * Not here: kernels (one .cu per family), the vtable (backend.cu).
+ *
+ * Conventions: a context is looked up with NPG_CU_CTX(ctx, dev, what), which
+ * makes `dev` current on this thread (cached, no cudaSetDevice when it
+ * already is); every launch is followed by NPG_CU_CHECK_LAUNCH(what); every
+ * runtime call that can fail goes through NPG_CU_TRY(call, what). All work
+ * goes to ctx->stream; nothing here synchronises.
+ */
+#ifndef NPG_CUDA_COMMON_CUH
+#define NPG_CUDA_COMMON_CUH
+
+#include <cublas_v2.h>
+#include <cuda_runtime.h>
+#include <stdint.h>
+
+#include <type_traits>
+
+#include "backend.h"
+#include "scalar_ops.h"
+
+/* ---- errors --------------------------------------------------------------- */
+
+/* Turn a CUDA error into an npg error (OOM -> NPG_ERR_OOM, else NPG_ERR_CUDA)
+ * and clear the runtime's last (non-sticky) error so the process carries on. */
+npg_status npg_cu_fail(cudaError_t e, const char *what);
+npg_status npg_cu_blas_fail(cublasStatus_t s, const char *what);
+npg_status npg_cu_unsupported(const char *what, npg_dtype dt);
+
+#define NPG_CU_TRY(call, what)                                   \
+    do {                                                         \
+        cudaError_t npg_e_ = (call);                             \
+        if (npg_e_ != cudaSuccess) return npg_cu_fail(npg_e_, (what)); \
+    } while (0)
+
+#define NPG_CU_BLAS_TRY(call, what)                                          \
+    do {                                                                     \
+        cublasStatus_t npg_s_ = (call);                                      \
+        if (npg_s_ != CUBLAS_STATUS_SUCCESS) return npg_cu_blas_fail(npg_s_, (what)); \
+    } while (0)
+
+/* Check the launch that just happened (bad configuration, no kernel image). */
+#define NPG_CU_CHECK_LAUNCH(what) NPG_CU_TRY(cudaGetLastError(), (what))
+
+/* ---- per-device context ----------------------------------------------------- */
+
+#define NPG_CU_MAX_DEVICES 64
+
+typedef struct npg_cu_ctx {
+    int dev;
+    cudaStream_t stream;      /* non-blocking; all work of this device */
+    cublasHandle_t blas;      /* bound to stream */
+    cublasMath_t blas_math;   /* the math mode last set on blas */
+    cudaMemPool_t pool;       /* the device's default pool, release threshold = max */
+    int *flag_host;           /* mapped pinned int: "a kernel saw an index out of range" */
+    int *flag_dev;            /* the same int as the device sees it */
+    int sm_count;
+    int max_threads_per_sm;
+    char name[128]; /* as npg_device_info.name */
+} npg_cu_ctx;
+
+/* The context of `dev`, created on first use; makes dev current on this
+ * thread. Returns NPG_OK or an error (already recorded). */
+npg_status npg_cu_ctx_get(int dev, npg_cu_ctx **out);
+
+#define NPG_CU_CTX(ctx, dev)                          \
+    npg_cu_ctx *ctx = NULL;                           \
+    do {                                              \
+        npg_status npg_st_ = npg_cu_ctx_get((dev), &ctx); \
+        if (npg_st_ != NPG_OK) return npg_st_;        \
+    } while (0)
+
+/* Stream-ordered scratch from the device pool (freed with npg_cu_scratch_free
+ * on the same stream: safe to free right after the last launch that uses it). */
+npg_status npg_cu_scratch(npg_cu_ctx *ctx, size_t nbytes, void **out, const char *what);
+void npg_cu_scratch_free(npg_cu_ctx *ctx, void *p);
+
+/* ---- launch helpers ----------------------------------------------------------- */
+
+static inline int64_t npg_cu_cdiv(int64_t a, int64_t b) { return (a + b - 1) / b; }
+
+/* Blocks for a grid-stride loop over `work` items with `threads` per block:
+ * enough to fill the device several times over, never more than needed. */
+static inline unsigned npg_cu_grid(const npg_cu_ctx *ctx, int64_t work, int threads) {
+    int64_t want = npg_cu_cdiv(work > 0 ? work : 1, threads);
+    int64_t cap = (int64_t)ctx->sm_count * (ctx->max_threads_per_sm / threads) * 8;
+    if (cap < 1) cap = 1;
+    return (unsigned)(want < cap ? want : cap);
+}
+
+/* ---- dtypes ------------------------------------------------------------------- */
+
+template <npg_dtype D> struct DT { static constexpr npg_dtype value = D; };
+template <npg_dtype D> struct CTypeOf;
+template <> struct CTypeOf<NPG_BOOL> { typedef uint8_t type; };
+template <> struct CTypeOf<NPG_UINT8> { typedef uint8_t type; };
+template <> struct CTypeOf<NPG_INT32> { typedef int32_t type; };
+template <> struct CTypeOf<NPG_INT64> { typedef int64_t type; };
+template <> struct CTypeOf<NPG_FLOAT32> { typedef float type; };
+template <> struct CTypeOf<NPG_FLOAT64> { typedef double type; };
+template <npg_dtype D> using CT = typename CTypeOf<D>::type;
+
+/* Call fn(DT<D>{}) for the dtype `dt` (any of the six); unknown dtypes are
+ * NPG_ERR_UNSUPPORTED naming `what`. fn returns npg_status. */
+template <class Fn> npg_status npg_cu_dispatch(npg_dtype dt, const char *what, Fn &&fn) {
+    switch (dt) {
+    case NPG_BOOL: return fn(DT<NPG_BOOL>{});
+    case NPG_UINT8: return fn(DT<NPG_UINT8>{});
+    case NPG_INT32: return fn(DT<NPG_INT32>{});
+    case NPG_INT64: return fn(DT<NPG_INT64>{});
+    case NPG_FLOAT32: return fn(DT<NPG_FLOAT32>{});
+    case NPG_FLOAT64: return fn(DT<NPG_FLOAT64>{});
+    default: return npg_cu_unsupported(what, dt);
+    }
+}
+
+/* value -> dtype D the way a weak scalar / fill value is read (backend.h):
+ * floats from `f`, integers from `i` (wrapping), bool as i != 0. */
+template <npg_dtype D> static inline CT<D> npg_cu_host_value(double f, int64_t i) {
+    if constexpr (D == NPG_FLOAT32) return (float)f;
+    else if constexpr (D == NPG_FLOAT64) return f;
+    else if constexpr (D == NPG_BOOL) return (uint8_t)(i != 0);
+    else if constexpr (D == NPG_UINT8) return npg_s_i64_to_u8(i);
+    else if constexpr (D == NPG_INT32) return npg_s_i64_to_i32(i);
+    else return i;
+}
+
+/* Element conversion DI -> DO with backend.h's copy semantics. */
+template <npg_dtype DO, npg_dtype DI> __host__ __device__ __forceinline__ CT<DO> npg_cu_convert(CT<DI> x) {
+    constexpr bool in_f = DI == NPG_FLOAT32 || DI == NPG_FLOAT64;
+    if constexpr (DO == DI) return x;
+    else if constexpr (DO == NPG_BOOL) return (uint8_t)(x != 0);
+    else if constexpr (DO == NPG_FLOAT32) return (float)x;
+    else if constexpr (DO == NPG_FLOAT64) return (double)x;
+    else if constexpr (in_f) {
+        if constexpr (DO == NPG_INT64) return npg_s_f64_to_i64((double)x);
+        else if constexpr (DO == NPG_INT32) return npg_s_f64_to_i32((double)x);
+        else return npg_s_f64_to_u8((double)x);
+    } else {
+        /* integer or bool (0/1) in, integer out: wrap through int64 */
+        if constexpr (DO == NPG_INT64) return (int64_t)x;
+        else if constexpr (DO == NPG_INT32) return npg_s_i64_to_i32((int64_t)x);
+        else return npg_s_i64_to_u8((int64_t)x);
+    }
+}
+
+/* ---- the strided indexer ------------------------------------------------------------ */
+
+/* Fast unsigned 32-bit division by a run-time constant (the round-up method
+ * PyTorch uses): valid for n < 2^31 and 1 <= d <= 2^31. */
+static inline void npg_cu_magic(uint32_t d, uint32_t *mag, uint32_t *shift) {
+    uint32_t s = 0;
+    while (s < 32 && (1ull << s) < d) s++;
+    uint64_t m = ((1ull << 32) * ((1ull << s) - d)) / d + 1;
+    *mag = (uint32_t)m;
+    *shift = s;
+}
+
+/* Geometry of an n-d iteration over `size` (row-major linear index i) with N
+ * operands' element strides. Built on the host, passed to kernels by value.
+ * Dims are coalesced and size-1 dims dropped, so ndim is often 1. */
+template <int N> struct npg_cu_geo {
+    int ndim;
+    int small;                 /* numel < 2^31: 32-bit magic division */
+    int64_t size[NPG_MAX_DIMS];
+    uint32_t mag[NPG_MAX_DIMS];
+    uint32_t shf[NPG_MAX_DIMS];
+    int64_t st[N][NPG_MAX_DIMS];
+};
+
+/* Build geo over (ndim, shape) with strides[k] the strides of operand k (NULL:
+ * all zero, e.g. a weak scalar). Returns numel. */
+template <int N>
+static int64_t npg_cu_geo_init(npg_cu_geo<N> &g, int ndim, const int64_t *shape, const int64_t *const *strides) {
+    int64_t sz[NPG_MAX_DIMS], st[N][NPG_MAX_DIMS];
+    int nd = 0;
+    int64_t numel = 1;
+    for (int d = 0; d < ndim; d++) {
+        numel *= shape[d];
+        if (shape[d] == 1) continue;
+        /* merge into the previous kept dim when every operand is contiguous across them */
+        bool merge = nd > 0;
+        for (int k = 0; k < N && merge; k++) {
+            int64_t s = strides[k] ? strides[k][d] : 0;
+            if (st[k][nd - 1] != s * shape[d]) merge = false;
+        }
+        if (merge) {
+            sz[nd - 1] *= shape[d];
+            for (int k = 0; k < N; k++) st[k][nd - 1] = strides[k] ? strides[k][d] : 0;
+            continue;
+        }
+        sz[nd] = shape[d];
+        for (int k = 0; k < N; k++) st[k][nd] = strides[k] ? strides[k][d] : 0;
+        nd++;
+    }
+    g.ndim = nd;
+    g.small = numel < (int64_t)INT32_MAX;
+    for (int d = 0; d < NPG_MAX_DIMS; d++) {
+        g.size[d] = d < nd ? sz[d] : 1;
+        g.mag[d] = 1;
+        g.shf[d] = 0;
+        if (d < nd && g.small && sz[d] > 0) npg_cu_magic((uint32_t)sz[d], &g.mag[d], &g.shf[d]);
+        for (int k = 0; k < N; k++) g.st[k][d] = d < nd ? st[k][d] : 0;
+    }
+    return numel;
+}
+
+/* Element offsets of linear index i for every operand. */
+template <int N>
+__device__ __forceinline__ void npg_cu_offsets(const npg_cu_geo<N> &g, int64_t i, int64_t (&off)[N]) {
+#pragma unroll
+    for (int k = 0; k < N; k++) off[k] = 0;
+    if (g.ndim == 0) return;
+    if (g.small) {
+        uint32_t r = (uint32_t)i;
+        for (int d = g.ndim - 1; d >= 1; d--) {
+            uint32_t q = (__umulhi(r, g.mag[d]) + r) >> g.shf[d];
+            int64_t c = (int64_t)(r - q * (uint32_t)g.size[d]);
+#pragma unroll
+            for (int k = 0; k < N; k++) off[k] += c * g.st[k][d];
+            r = q;
+        }
+#pragma unroll
+        for (int k = 0; k < N; k++) off[k] += (int64_t)r * g.st[k][0];
+    } else {
+        int64_t r = i;
+        for (int d = g.ndim - 1; d >= 1; d--) {
+            int64_t q = r / g.size[d];
+            int64_t c = r - q * g.size[d];
+#pragma unroll
+            for (int k = 0; k < N; k++) off[k] += c * g.st[k][d];
+            r = q;
+        }
+#pragma unroll
+        for (int k = 0; k < N; k++) off[k] += r * g.st[k][0];
+    }
+}
+
+/* ---- vector loads and stores ------------------------------------------------------- */
+
+template <int B> struct npg_cu_raw;
+template <> struct npg_cu_raw<1> { typedef uint8_t type; };
+template <> struct npg_cu_raw<2> { typedef uint16_t type; };
+template <> struct npg_cu_raw<4> { typedef uint32_t type; };
+template <> struct npg_cu_raw<8> { typedef uint2 type; };
+template <> struct npg_cu_raw<16> { typedef uint4 type; };
+
+/* r[0..V) = p[0..V); p aligned to V * sizeof(T) when V > 1. */
+template <int V, class T> __device__ __forceinline__ void npg_cu_vload(T (&r)[V], const T *p) {
+    if constexpr (V == 1) {
+        r[0] = *p;
+    } else {
+        typedef typename npg_cu_raw<V * sizeof(T)>::type R;
+        union {
+            R raw;
+            T v[V];
+        } u;
+        u.raw = *reinterpret_cast<const R *>(p);
+#pragma unroll
+        for (int k = 0; k < V; k++) r[k] = u.v[k];
+    }
+}
+
+/* p[0..V) = x[0..V); p aligned to V * sizeof(T) when V > 1. */
+template <int V, class T> __device__ __forceinline__ void npg_cu_vstore(T *p, const T (&x)[V]) {
+    if constexpr (V == 1) {
+        *p = x[0];
+    } else {
+        typedef typename npg_cu_raw<V * sizeof(T)>::type R;
+        union {
+            R raw;
+            T v[V];
+        } u;
+#pragma unroll
+        for (int k = 0; k < V; k++) u.v[k] = x[k];
+        *reinterpret_cast<R *>(p) = u.raw;
+    }
+}
+
+/* Record "index out of range" for the next synchronising call. */
+__device__ __forceinline__ void npg_cu_set_flag(int *flag) { *(volatile int *)flag = 1; }
+
+/* ---- the entries each family file defines (backend.cu puts them in the vtable) ---- */
+npg_status npg_cu_fill(int dev, const npg_tdesc *out, double value, int64_t ivalue);
+npg_status npg_cu_copy(int dev, const npg_tdesc *out, const npg_tdesc *in);
+npg_status npg_cu_where(int dev, const npg_tdesc *out, const npg_tdesc *cond, const npg_tdesc *a, const npg_tdesc *b);
+npg_status npg_cu_unary(int dev, npg_op op, const npg_tdesc *out, const npg_tdesc *in, const npg_kparams *p);
+npg_status npg_cu_binary(int dev, npg_op op, const npg_tdesc *out, const npg_tdesc *a, const npg_tdesc *b);
+npg_status npg_cu_reduce(int dev, npg_op op, const npg_tdesc *out, const npg_tdesc *in, int nred);
+npg_status npg_cu_scan(int dev, npg_op op, const npg_tdesc *out, const npg_tdesc *in, int axis);
+npg_status npg_cu_gather(int dev, const npg_tdesc *out, const npg_tdesc *in, const npg_tdesc *idx, int axis);
+npg_status npg_cu_scatter_add(int dev, const npg_tdesc *out, const npg_tdesc *src, const npg_tdesc *idx, int axis);
+npg_status npg_cu_nonzero(int dev, const npg_tdesc *out, const npg_tdesc *in);
+npg_status npg_cu_sort(int dev, const npg_tdesc *values, const npg_tdesc *indices, const npg_tdesc *in,
+                       bool descending);
+npg_status npg_cu_matmul(int dev, const npg_tdesc *out, const npg_tdesc *a, const npg_tdesc *b, bool allow_tf32);
+npg_status npg_cu_random(int dev, npg_op op, const npg_tdesc *out, uint64_t seed, uint64_t offset,
+                         const npg_kparams *p);
+
+#endif /* NPG_CUDA_COMMON_CUH */

@@ -1,0 +1,402 @@
+/*
+ * reduce.cu — the REDUCE family: SUM, MEAN, PROD, MAX, MIN, ALL, ANY, ARGMAX,
+ * ARGMIN over the last `nred` axes of `in` into contiguous `out`.
+ *
+ * in: (K..., R...), out: (K...). K and R are coalesced separately (which keeps
+ * row-major indices, so ARGMAX's flat index inside the reduced block is just
+ * the linear index r). Three kernels:
+ *   rows      R's innermost stride is 1 (or anything not better served):
+ *             a warp per row, or a block per segment of a long row with the
+ *             segments' partials combined by `partials` (the full reduction of
+ *             a large array is this case with one row: a two-pass grid-wide
+ *             reduction with 16-byte loads)
+ *   cols      K's innermost stride is 1 and R is strided (reducing an outer
+ *             axis): a thread per output column, coalesced across the warp,
+ *             R split over threadIdx.y and, when there are few columns, over
+ *             blocks (partials again)
+ *   partials  warp per row over the (rows, nsplit) partial accumulators
+ * A reducer says how: Acc (the accumulator: double for float32/float64
+ * SUM/MEAN/PROD, uint64 for int64 so it wraps), ident, load, comb, finish.
+ * comb is associative and commutative (ARGMAX/ARGMIN break ties on the
+ * index, NaN wins), so the order of combination never changes a result.
+ */
+#include "common.cuh"
+
+#include <algorithm>
+#include <limits>
+
+/* ---- reducers --------------------------------------------------------------------------- */
+
+#define NPG_CU_D __device__ __forceinline__
+
+template <npg_dtype D> struct npg_cu_is_float {
+    static constexpr bool value = D == NPG_FLOAT32 || D == NPG_FLOAT64;
+};
+/* Accumulator of SUM/MEAN/PROD: double for floats, uint64 (wrapping) for integers. */
+template <npg_dtype D> using npg_cu_sum_acc = std::conditional_t<npg_cu_is_float<D>::value, double, uint64_t>;
+
+template <npg_dtype D> struct npg_cu_r_sum {
+    typedef CT<D> In;
+    typedef CT<D> Out;
+    typedef npg_cu_sum_acc<D> Acc;
+    static NPG_CU_D Acc ident() { return Acc(0); }
+    static NPG_CU_D Acc load(In x, int64_t) { return (Acc)x; }
+    static NPG_CU_D Acc comb(Acc a, Acc b) { return a + b; }
+    static NPG_CU_D Out finish(Acc a, int64_t) { return (Out)a; }
+};
+
+template <npg_dtype D> struct npg_cu_r_mean : npg_cu_r_sum<D> {
+    typedef typename npg_cu_r_sum<D>::Acc Acc;
+    static NPG_CU_D CT<D> finish(Acc a, int64_t n) { return (CT<D>)(a / (double)n); } /* n == 0: NaN */
+};
+
+template <npg_dtype D> struct npg_cu_r_prod {
+    typedef CT<D> In;
+    typedef CT<D> Out;
+    typedef npg_cu_sum_acc<D> Acc;
+    static NPG_CU_D Acc ident() { return Acc(1); }
+    static NPG_CU_D Acc load(In x, int64_t) { return (Acc)x; }
+    static NPG_CU_D Acc comb(Acc a, Acc b) { return a * b; }
+    static NPG_CU_D Out finish(Acc a, int64_t) { return (Out)a; }
+};
+
+/* max(a, b) / min(a, b) with NaN propagating (floats via scalar_ops.h), OR/AND for bool */
+template <npg_dtype D, bool MAX> NPG_CU_D CT<D> npg_cu_pick(CT<D> a, CT<D> b) {
+    if constexpr (D == NPG_FLOAT32) return MAX ? npg_s_maximum_f32(a, b) : npg_s_minimum_f32(a, b);
+    else if constexpr (D == NPG_FLOAT64) return MAX ? npg_s_maximum_f64(a, b) : npg_s_minimum_f64(a, b);
+    else if constexpr (D == NPG_BOOL) return MAX ? (uint8_t)(a | b) : (uint8_t)(a & b);
+    else return MAX ? (a > b ? a : b) : (a < b ? a : b);
+}
+
+template <npg_dtype D, bool MAX> struct npg_cu_r_extreme {
+    typedef CT<D> In;
+    typedef CT<D> Out;
+    typedef CT<D> Acc;
+    static NPG_CU_D Acc ident() {
+        if constexpr (npg_cu_is_float<D>::value) return MAX ? -INFINITY : INFINITY;
+        else if constexpr (D == NPG_BOOL) return MAX ? 0 : 1;
+        else return MAX ? std::numeric_limits<Acc>::lowest() : std::numeric_limits<Acc>::max();
+    }
+    static NPG_CU_D Acc load(In x, int64_t) { return x; }
+    static NPG_CU_D Acc comb(Acc a, Acc b) { return npg_cu_pick<D, MAX>(a, b); }
+    static NPG_CU_D Out finish(Acc a, int64_t) { return a; }
+};
+
+template <bool ALL> struct npg_cu_r_logic {
+    typedef uint8_t In;
+    typedef uint8_t Out;
+    typedef uint32_t Acc;
+    static NPG_CU_D Acc ident() { return ALL ? 1u : 0u; }
+    static NPG_CU_D Acc load(In x, int64_t) { return x != 0; }
+    static NPG_CU_D Acc comb(Acc a, Acc b) { return ALL ? (a & b) : (a | b); }
+    static NPG_CU_D Out finish(Acc a, int64_t) { return (Out)a; }
+};
+
+template <class T> struct npg_cu_argacc {
+    T v;
+    int64_t i; /* -1: no element yet */
+};
+
+/* First occurrence wins; NaN counts as the maximum and the minimum. */
+template <npg_dtype D, bool MAX> struct npg_cu_r_arg {
+    typedef CT<D> In;
+    typedef int64_t Out;
+    typedef npg_cu_argacc<In> Acc;
+    static NPG_CU_D Acc ident() { return Acc{In(0), -1}; }
+    static NPG_CU_D Acc load(In x, int64_t r) { return Acc{x, r}; }
+    static NPG_CU_D Acc comb(Acc a, Acc b) {
+        if (a.i < 0) return b;
+        if (b.i < 0) return a;
+        if constexpr (npg_cu_is_float<D>::value) {
+            bool an = a.v != a.v, bn = b.v != b.v;
+            if (an || bn) {
+                if (an && bn) return a.i < b.i ? a : b;
+                return an ? a : b;
+            }
+        }
+        if (MAX ? a.v > b.v : a.v < b.v) return a;
+        if (MAX ? b.v > a.v : b.v < a.v) return b;
+        return a.i < b.i ? a : b;
+    }
+    static NPG_CU_D Out finish(Acc a, int64_t) { return a.i; }
+};
+
+/* ---- warp / block combination ---------------------------------------------------------------- */
+
+/* __shfl_down_sync of any trivially copyable value, word by word. */
+template <class T> NPG_CU_D T npg_cu_shfl_down(T v, int delta) {
+    constexpr int NW = (int)((sizeof(T) + 3) / 4);
+    union {
+        T v;
+        uint32_t w[NW];
+    } u;
+    u.w[NW - 1] = 0;
+    u.v = v;
+#pragma unroll
+    for (int k = 0; k < NW; k++) u.w[k] = __shfl_down_sync(0xffffffffu, u.w[k], delta);
+    return u.v;
+}
+
+/* Combine v over the `tpr` threads of a segment (32: a warp; blockDim.x: the
+ * whole block). The result is valid in the segment's first thread. */
+template <class Red> NPG_CU_D typename Red::Acc npg_cu_seg_reduce(typename Red::Acc v, int tpr) {
+    typedef typename Red::Acc Acc;
+    __shared__ Acc warp_acc[32];
+#pragma unroll
+    for (int d = 16; d > 0; d >>= 1) v = Red::comb(v, npg_cu_shfl_down(v, d));
+    if (tpr <= 32) return v;
+    const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, nwarps = blockDim.x / 32;
+    __syncthreads(); /* warp_acc may still be read from the previous segment */
+    if (lane == 0) warp_acc[warp] = v;
+    __syncthreads();
+    if (warp == 0) {
+        v = lane < nwarps ? warp_acc[lane] : Red::ident();
+#pragma unroll
+        for (int d = 16; d > 0; d >>= 1) v = Red::comb(v, npg_cu_shfl_down(v, d));
+    }
+    return v;
+}
+
+/* Offset of element r of the reduced block (row-major over R). */
+NPG_CU_D int64_t npg_cu_roff(const npg_cu_geo<1> &rg, int64_t r) {
+    if (rg.ndim <= 1) return rg.ndim ? r * rg.st[0][0] : 0;
+    int64_t off[1];
+    npg_cu_offsets(rg, r, off);
+    return off[0];
+}
+
+/* ---- kernels --------------------------------------------------------------------------------------- */
+
+/* out: (nrows,) or partial: (nrows, nsplit) Acc; in: rows at offsets kg(row),
+ * elements at rg(r), r in [0, rlen). Segment = (row, split) covering
+ * r in [split*chunk, min(rlen, (split+1)*chunk)); tpr threads per segment. */
+template <class Red>
+__global__ void npg_cu_reduce_rows_kernel(typename Red::Out *out, typename Red::Acc *partial,
+                                          const typename Red::In *in, const npg_cu_geo<1> kg, const npg_cu_geo<1> rg,
+                                          int64_t nrows, int64_t rlen, int64_t chunk, int nsplit, int tpr) {
+    typedef typename Red::In In;
+    typedef typename Red::Acc Acc;
+    constexpr int VW = 16 / (int)sizeof(In);
+    const int lane = threadIdx.x % tpr;
+    const int64_t segs_per_block = blockDim.x / tpr;
+    const int64_t nseg = nrows * nsplit;
+    const bool unit = rg.ndim == 1 && rg.st[0][0] == 1;
+    for (int64_t seg = blockIdx.x * segs_per_block + threadIdx.x / tpr; seg < nseg;
+         seg += (int64_t)gridDim.x * segs_per_block) {
+        const int64_t row = seg / nsplit, split = seg % nsplit;
+        const int64_t r0 = split * chunk, r1 = min(rlen, r0 + chunk);
+        int64_t koff[1];
+        npg_cu_offsets(kg, row, koff);
+        const In *q = in + koff[0];
+        Acc acc = Red::ident();
+        if (unit) {
+            /* contiguous: scalar head up to 16-byte alignment, 16-byte vectors, scalar tail */
+            int64_t mis = (int64_t)(((uintptr_t)(q + r0) % 16) / sizeof(In));
+            int64_t head = mis ? VW - mis : 0;
+            if (head > r1 - r0) head = r1 - r0;
+            for (int64_t r = r0 + lane; r < r0 + head; r += tpr) acc = Red::comb(acc, Red::load(q[r], r));
+            const int64_t ra = r0 + head, nv = (r1 - ra) / VW;
+            int64_t v = lane;
+            for (; v + tpr < nv; v += 2 * (int64_t)tpr) { /* two loads in flight */
+                In x[VW], y[VW];
+                npg_cu_vload<VW>(x, q + ra + v * VW);
+                npg_cu_vload<VW>(y, q + ra + (v + tpr) * VW);
+#pragma unroll
+                for (int k = 0; k < VW; k++) acc = Red::comb(acc, Red::load(x[k], ra + v * VW + k));
+#pragma unroll
+                for (int k = 0; k < VW; k++) acc = Red::comb(acc, Red::load(y[k], ra + (v + tpr) * VW + k));
+            }
+            if (v < nv) {
+                In x[VW];
+                npg_cu_vload<VW>(x, q + ra + v * VW);
+#pragma unroll
+                for (int k = 0; k < VW; k++) acc = Red::comb(acc, Red::load(x[k], ra + v * VW + k));
+            }
+            for (int64_t r = ra + nv * VW + lane; r < r1; r += tpr) acc = Red::comb(acc, Red::load(q[r], r));
+        } else {
+            for (int64_t r = r0 + lane; r < r1; r += tpr) acc = Red::comb(acc, Red::load(q[npg_cu_roff(rg, r)], r));
+        }
+        acc = npg_cu_seg_reduce<Red>(acc, tpr);
+        if (lane == 0) {
+            if (nsplit == 1) out[row] = Red::finish(acc, rlen);
+            else partial[row * nsplit + split] = acc;
+        }
+    }
+}
+
+/* out: (nrows,); partial: (nrows, nsplit) Acc. A warp per row. */
+template <class Red>
+__global__ void npg_cu_reduce_partials_kernel(typename Red::Out *out, const typename Red::Acc *partial, int64_t nrows,
+                                              int nsplit, int64_t rlen) {
+    const int lane = threadIdx.x % 32;
+    for (int64_t row = ((int64_t)blockIdx.x * blockDim.x + threadIdx.x) / 32; row < nrows;
+         row += (int64_t)gridDim.x * blockDim.x / 32) {
+        typename Red::Acc acc = Red::ident();
+        for (int s = lane; s < nsplit; s += 32) acc = Red::comb(acc, partial[row * nsplit + s]);
+        acc = npg_cu_seg_reduce<Red>(acc, 32);
+        if (lane == 0) out[row] = Red::finish(acc, rlen);
+    }
+}
+
+/* out: (ncols,) or partial: (ncols, nsplit) Acc; column c at offset kg(c), its
+ * elements at rg(r). Block (32, NPG_CU_COL_Y): x over columns (coalesced
+ * when kg's innermost stride is 1), y over r; blockIdx.y = split. */
+#define NPG_CU_COL_Y 8
+template <class Red>
+__global__ void npg_cu_reduce_cols_kernel(typename Red::Out *out, typename Red::Acc *partial,
+                                          const typename Red::In *in, const npg_cu_geo<1> kg, const npg_cu_geo<1> rg,
+                                          int64_t ncols, int64_t rlen, int64_t chunk, int nsplit) {
+    typedef typename Red::Acc Acc;
+    __shared__ Acc tile[NPG_CU_COL_Y][33];
+    const int tx = threadIdx.x, ty = threadIdx.y;
+    const int64_t split = blockIdx.y;
+    const int64_t r0 = split * chunk, r1 = min(rlen, r0 + chunk);
+    for (int64_t cb = (int64_t)blockIdx.x * 32; cb < ncols; cb += (int64_t)gridDim.x * 32) {
+        const int64_t c = cb + tx;
+        Acc acc = Red::ident();
+        if (c < ncols) {
+            int64_t koff[1];
+            npg_cu_offsets(kg, c, koff);
+            const typename Red::In *q = in + koff[0];
+            for (int64_t r = r0 + ty; r < r1; r += NPG_CU_COL_Y) acc = Red::comb(acc, Red::load(q[npg_cu_roff(rg, r)], r));
+        }
+        tile[ty][tx] = acc;
+        __syncthreads();
+        if (ty == 0) {
+#pragma unroll
+            for (int y = 1; y < NPG_CU_COL_Y; y++) acc = Red::comb(acc, tile[y][tx]);
+            if (c < ncols) {
+                if (nsplit == 1) out[c] = Red::finish(acc, rlen);
+                else partial[c * nsplit + split] = acc;
+            }
+        }
+        __syncthreads();
+    }
+}
+
+/* ---- launcher --------------------------------------------------------------------------------------- */
+
+template <class Red> static npg_status npg_cu_reduce_run(npg_cu_ctx *ctx, const npg_tdesc *out, const npg_tdesc *in,
+                                                         int nred, const char *what) {
+    typedef typename Red::Acc Acc;
+    typedef typename Red::Out Out;
+    typedef typename Red::In In;
+    const int kd = in->ndim - nred;
+    npg_cu_geo<1> kg, rg;
+    const int64_t *kst[1] = {in->strides};
+    const int64_t *rst[1] = {in->strides + kd};
+    const int64_t nrows = npg_cu_geo_init(kg, kd, in->shape, kst);
+    const int64_t rlen = npg_cu_geo_init(rg, nred, in->shape + kd, rst);
+    if (nrows == 0) return NPG_OK;
+    Out *o = (Out *)out->data;
+    const In *x = (const In *)in->data;
+
+    const bool r_unit = rg.ndim >= 1 && rg.st[0][rg.ndim - 1] == 1;
+    const bool k_unit = kg.ndim >= 1 && kg.st[0][kg.ndim - 1] == 1 && kg.size[kg.ndim - 1] >= 32;
+    const bool use_cols = rlen <= 8 || (!r_unit && k_unit);
+    const int64_t sms = ctx->sm_count;
+    int nsplit = 1;
+    int64_t chunk = rlen;
+    Acc *partial = nullptr;
+
+    if (use_cols) {
+        /* few column blocks and long columns: split r over blockIdx.y */
+        const int64_t colblocks = npg_cu_cdiv(nrows, 32);
+        if (colblocks < sms * 4 && rlen >= 256) {
+            int64_t want = npg_cu_cdiv(sms * 4, colblocks);
+            int64_t maxs = npg_cu_cdiv(rlen, 64);
+            nsplit = (int)std::min<int64_t>(std::min(want, maxs), 65535);
+            if (nsplit < 1) nsplit = 1;
+            chunk = npg_cu_cdiv(rlen, nsplit);
+            nsplit = (int)npg_cu_cdiv(rlen, chunk);
+        }
+        if (nsplit > 1) {
+            npg_status st = npg_cu_scratch(ctx, sizeof(Acc) * (size_t)nrows * nsplit, (void **)&partial, what);
+            if (st != NPG_OK) return st;
+        }
+        dim3 block(32, NPG_CU_COL_Y);
+        dim3 grid((unsigned)std::min<int64_t>(colblocks, 1 << 20), (unsigned)nsplit);
+        npg_cu_reduce_cols_kernel<Red><<<grid, block, 0, ctx->stream>>>(o, partial, x, kg, rg, nrows, rlen, chunk, nsplit);
+    } else {
+        int tpr = 32, threads = 256;
+        if (nrows < sms * 32 && rlen > 256) {
+            /* few rows: a block per segment, rows split so the device fills up */
+            tpr = threads;
+            int64_t want = npg_cu_cdiv(sms * 8, nrows);
+            int64_t maxs = npg_cu_cdiv(rlen, 4096);
+            nsplit = (int)std::min<int64_t>(std::min(want, maxs), 1 << 16);
+            if (nsplit < 1) nsplit = 1;
+            chunk = npg_cu_cdiv(npg_cu_cdiv(rlen, nsplit), 64) * 64;
+            nsplit = (int)npg_cu_cdiv(rlen, chunk);
+        }
+        if (nsplit > 1) {
+            npg_status st = npg_cu_scratch(ctx, sizeof(Acc) * (size_t)nrows * nsplit, (void **)&partial, what);
+            if (st != NPG_OK) return st;
+        }
+        const int64_t segs = nrows * nsplit, segs_per_block = threads / tpr;
+        const int64_t blocks = std::min<int64_t>(npg_cu_cdiv(segs, segs_per_block), sms * 64);
+        npg_cu_reduce_rows_kernel<Red>
+            <<<(unsigned)blocks, threads, 0, ctx->stream>>>(o, partial, x, kg, rg, nrows, rlen, chunk, nsplit, tpr);
+    }
+    cudaError_t e = cudaGetLastError();
+    if (e == cudaSuccess && nsplit > 1) {
+        const int64_t blocks = std::min<int64_t>(npg_cu_cdiv(nrows * 32, 256), sms * 64);
+        npg_cu_reduce_partials_kernel<Red><<<(unsigned)blocks, 256, 0, ctx->stream>>>(o, partial, nrows, nsplit, rlen);
+        e = cudaGetLastError();
+    }
+    npg_cu_scratch_free(ctx, partial);
+    if (e != cudaSuccess) return npg_cu_fail(e, what);
+    return NPG_OK;
+}
+
+/* SUM/PROD: int64 or floats, in == out. */
+template <template <npg_dtype> class R>
+static npg_status npg_cu_reduce_arith(npg_cu_ctx *ctx, const npg_tdesc *out, const npg_tdesc *in, int nred,
+                                      const char *what, bool float_only) {
+    switch (in->dtype) {
+    case NPG_INT64:
+        if (float_only) break;
+        return npg_cu_reduce_run<R<NPG_INT64>>(ctx, out, in, nred, what);
+    case NPG_FLOAT32: return npg_cu_reduce_run<R<NPG_FLOAT32>>(ctx, out, in, nred, what);
+    case NPG_FLOAT64: return npg_cu_reduce_run<R<NPG_FLOAT64>>(ctx, out, in, nred, what);
+    default: break;
+    }
+    return npg_cu_unsupported(what, in->dtype);
+}
+
+template <bool MAX> static npg_status npg_cu_reduce_extreme(npg_cu_ctx *ctx, const npg_tdesc *out, const npg_tdesc *in,
+                                                             int nred, const char *what, bool arg) {
+    return npg_cu_dispatch(in->dtype, what, [&](auto tag) -> npg_status {
+        constexpr npg_dtype D = decltype(tag)::value;
+        if (arg) return npg_cu_reduce_run<npg_cu_r_arg<D, MAX>>(ctx, out, in, nred, what);
+        return npg_cu_reduce_run<npg_cu_r_extreme<D, MAX>>(ctx, out, in, nred, what);
+    });
+}
+
+npg_status npg_cu_reduce(int dev, npg_op op, const npg_tdesc *out, const npg_tdesc *in, int nred) {
+    NPG_CU_CTX(ctx, dev);
+    const char *what = npg__op_name(op);
+    if (nred < 0 || nred > in->ndim)
+        return npg__set_error(NPG_ERR_AXIS, "cuda %s: cannot reduce %d axes of a %d-d array", what, nred, in->ndim);
+    const bool arg = op == NPG_OP_ARGMAX || op == NPG_OP_ARGMIN;
+    const npg_dtype want = arg ? NPG_INT64 : (op == NPG_OP_ALL || op == NPG_OP_ANY) ? NPG_BOOL : in->dtype;
+    if (out->dtype != want)
+        return npg__set_error(NPG_ERR_DTYPE, "cuda %s: output dtype %s, expected %s", what, npg_dtype_name(out->dtype),
+                              npg_dtype_name(want));
+    switch (op) {
+    case NPG_OP_SUM: return npg_cu_reduce_arith<npg_cu_r_sum>(ctx, out, in, nred, what, false);
+    case NPG_OP_PROD: return npg_cu_reduce_arith<npg_cu_r_prod>(ctx, out, in, nred, what, false);
+    case NPG_OP_MEAN: return npg_cu_reduce_arith<npg_cu_r_mean>(ctx, out, in, nred, what, true);
+    case NPG_OP_MAX: return npg_cu_reduce_extreme<true>(ctx, out, in, nred, what, false);
+    case NPG_OP_MIN: return npg_cu_reduce_extreme<false>(ctx, out, in, nred, what, false);
+    case NPG_OP_ARGMAX: return npg_cu_reduce_extreme<true>(ctx, out, in, nred, what, true);
+    case NPG_OP_ARGMIN: return npg_cu_reduce_extreme<false>(ctx, out, in, nred, what, true);
+    case NPG_OP_ALL:
+    case NPG_OP_ANY:
+        if (in->dtype != NPG_BOOL) return npg_cu_unsupported(what, in->dtype);
+        if (op == NPG_OP_ALL) return npg_cu_reduce_run<npg_cu_r_logic<true>>(ctx, out, in, nred, what);
+        return npg_cu_reduce_run<npg_cu_r_logic<false>>(ctx, out, in, nred, what);
+    default:
+        return npg__set_error(NPG_ERR_UNSUPPORTED, "cuda reduce: op %s is not a reduction", what);
+    }
+}

@@ -1,0 +1,412 @@
+/*
+ * test_autograd.c — the graph engine: backward, accumulation, retain and
+ * create graph, no-grad, detach, zero_grad, functional grad, deep graphs,
+ * ownership of graphs, and version counters on in-place writes.
+ */
+#include "test_util.h"
+
+static void setup(void) { t_require_device(); }
+TestSuite(autograd, .init = setup);
+
+#define OPT(...) NPG_OPTS(.device = t_dev(), __VA_ARGS__)
+
+Test(autograd, numpygrad_backward_example) {
+    t_live live = t_live_now();
+    npg_scope s = npg_scope_begin();
+    npg_array *a = npg_scalar(3.0, OPT(.requires_grad = true));
+    npg_array *b = npg_scalar(4.0, OPT(.requires_grad = true));
+    npg_array *c = npg_sqrt(npg_add(npg_pow_scalar(a, 2), npg_pow_scalar(b, 2)));
+    cr_assert_float_eq(npg_item(c), 5.0, 1e-6);
+    cr_assert_eq(npg_backward(c, NULL), NPG_OK, "%s", npg_last_error());
+    cr_assert_float_eq(npg_item(npg_grad(a)), 0.6, 1e-6);
+    cr_assert_float_eq(npg_item(npg_grad(b)), 0.8, 1e-6);
+    cr_assert_str_eq(npg_grad_fn_name(c), "sqrt");
+    cr_assert_null(npg_grad_fn_name(a));
+    npg_scope_end(s);
+    t_assert_no_leak(live, "numpygrad example");
+}
+
+Test(autograd, randn_times_two_with_upstream_ones) {
+    npg_scope s = npg_scope_begin();
+    npg_array *x = npg_randn(NPG_SHAPE(3, 4), OPT(.requires_grad = true));
+    npg_array *out = npg_multiply_scalar(x, 2);
+    cr_assert_eq(npg_backward(out, npg_ones(NPG_SHAPE(3, 4), OPT())), NPG_OK, "%s", npg_last_error());
+    double want[12];
+    for (int i = 0; i < 12; i++) want[i] = 2.0;
+    t_assert_close(npg_grad(x), want, 12, 0, 0, "grad");
+    npg_scope_end(s);
+}
+
+Test(autograd, accumulates_across_backwards_and_zero_grad) {
+    npg_scope s = npg_scope_begin();
+    double xv[3] = {1, 2, 3};
+    npg_array *x = npg_from_data(xv, NPG_FLOAT64, NPG_SHAPE(3), OPT(.requires_grad = true));
+    for (int k = 0; k < 3; k++) {
+        npg_array *y = npg_sum(npg_square(x), NPG_ALL_AXES, false);
+        cr_assert_eq(npg_backward(y, NULL), NPG_OK, "%s", npg_last_error());
+    }
+    double want[3] = {6, 12, 18};
+    t_assert_close(npg_grad(x), want, 3, 1e-12, 0, "accumulated");
+    cr_assert_eq(npg_zero_grad(x), NPG_OK);
+    cr_assert_null(npg_grad(x));
+    cr_assert_eq(npg_last_status(), NPG_OK);
+    npg_scope_end(s);
+}
+
+Test(autograd, shared_subexpressions_and_broadcast) {
+    npg_scope s = npg_scope_begin();
+    double xv[3] = {1, -2, 0.5}, bv[4] = {1, 2, 3, 4};
+    npg_array *x = npg_from_data(xv, NPG_FLOAT64, NPG_SHAPE(3, 1), OPT(.requires_grad = true));
+    npg_array *b = npg_from_data(bv, NPG_FLOAT64, NPG_SHAPE(4), OPT(.requires_grad = true));
+    /* y = sum(x*x + x + b) over a (3,4) broadcast */
+    npg_array *y = npg_sum(npg_add(npg_add(npg_multiply(x, x), x), b), NPG_ALL_AXES, false);
+    cr_assert_eq(npg_backward(y, NULL), NPG_OK, "%s", npg_last_error());
+    double gx[3], gb[4] = {3, 3, 3, 3};
+    for (int i = 0; i < 3; i++) gx[i] = 4 * (2 * xv[i] + 1);
+    t_assert_close(npg_grad(x), gx, 3, 1e-12, 0, "grad x");
+    t_assert_shape(npg_grad(x), NPG_SHAPE(3, 1));
+    t_assert_close(npg_grad(b), gb, 4, 1e-12, 0, "grad b");
+    npg_scope_end(s);
+}
+
+Test(autograd, retain_graph_and_freed_graph_error) {
+    npg_scope s = npg_scope_begin();
+    npg_array *x = npg_scalar(2.0, OPT(.dtype = NPG_FLOAT64, .requires_grad = true));
+    npg_array *y = npg_multiply(npg_exp(x), x);
+    cr_assert_eq(npg_backward_ex(y, NULL, NPG_BACKWARD_OPTS(.retain_graph = true)), NPG_OK, "%s", npg_last_error());
+    cr_assert_eq(npg_backward(y, NULL), NPG_OK, "%s", npg_last_error());
+    double g = npg_item(npg_grad(x));
+    cr_assert_float_eq(g, 2 * (exp(2.0) * 3.0), 1e-9);
+    cr_assert_eq(npg_backward(y, NULL), NPG_ERR_AUTOGRAD);
+    t_assert_error(NPG_ERR_AUTOGRAD, "already freed");
+    /* the failed backward changed nothing */
+    cr_assert_float_eq(npg_item(npg_grad(x)), g, 0);
+    npg_scope_end(s);
+}
+
+Test(autograd, backward_errors) {
+    t_live live = t_live_now();
+    npg_scope s = npg_scope_begin();
+    npg_array *x = npg_ones(NPG_SHAPE(2, 3), OPT(.requires_grad = true));
+    npg_array *y = npg_multiply_scalar(x, 3);
+    cr_assert_eq(npg_backward(y, NULL), NPG_ERR_AUTOGRAD);
+    t_assert_error(NPG_ERR_AUTOGRAD, "scalar");
+    cr_assert_eq(npg_backward(y, npg_ones(NPG_SHAPE(3, 2), OPT())), NPG_ERR_SHAPE);
+    t_assert_error(NPG_ERR_SHAPE, "(2,3)");
+    npg_array *c = npg_ones(NPG_SHAPE(2), OPT());
+    cr_assert_eq(npg_backward(c, NULL), NPG_ERR_AUTOGRAD);
+    t_assert_error(NPG_ERR_AUTOGRAD, "does not require grad");
+    npg_clear_error();
+    cr_assert_eq(npg_backward(NULL, NULL), NPG_ERR_NULL_ARG);
+    cr_assert_null(npg_grad(x));
+    /* a valid backward still works after the failures */
+    cr_assert_eq(npg_backward(npg_sum(y, NPG_ALL_AXES, false), NULL), NPG_OK, "%s", npg_last_error());
+    double want[6] = {3, 3, 3, 3, 3, 3};
+    t_assert_close(npg_grad(x), want, 6, 0, 0, "grad");
+    npg_scope_end(s);
+    t_assert_no_leak(live, "backward errors");
+}
+
+Test(autograd, create_graph_higher_order) {
+    npg_scope s = npg_scope_begin();
+    double xv[3] = {0.5, -1.0, 2.0};
+    npg_array *x = npg_from_data(xv, NPG_FLOAT64, NPG_SHAPE(3), OPT(.requires_grad = true));
+    npg_array *y = npg_sum(npg_pow_scalar(x, 3), NPG_ALL_AXES, false);
+    npg_array *g1;
+    cr_assert_eq(npg_grad_of(&y, 1, NULL, &x, 1, &g1, NPG_BACKWARD_OPTS(.create_graph = true)), NPG_OK, "%s",
+                 npg_last_error());
+    double w1[3], w2[3], w3[3];
+    for (int i = 0; i < 3; i++) {
+        w1[i] = 3 * xv[i] * xv[i];
+        w2[i] = 6 * xv[i];
+        w3[i] = 6;
+    }
+    t_assert_close(g1, w1, 3, 1e-12, 0, "first derivative");
+    cr_assert(npg_requires_grad(g1));
+    npg_array *s1 = npg_sum(g1, NPG_ALL_AXES, false), *g2;
+    cr_assert_eq(npg_grad_of(&s1, 1, NULL, &x, 1, &g2, NPG_BACKWARD_OPTS(.create_graph = true)), NPG_OK, "%s",
+                 npg_last_error());
+    t_assert_close(g2, w2, 3, 1e-12, 0, "second derivative");
+    npg_array *s2 = npg_sum(g2, NPG_ALL_AXES, false), *g3;
+    cr_assert_eq(npg_grad_of(&s2, 1, NULL, &x, 1, &g3, NULL), NPG_OK, "%s", npg_last_error());
+    t_assert_close(g3, w3, 3, 1e-12, 0, "third derivative");
+    /* grad_of leaves .grad alone */
+    cr_assert_null(npg_grad(x));
+    /* backward with create_graph: .grad carries a graph */
+    npg_array *z = npg_sum(npg_multiply(npg_sin(x), x), NPG_ALL_AXES, false);
+    cr_assert_eq(npg_backward_ex(z, NULL, NPG_BACKWARD_OPTS(.create_graph = true)), NPG_OK, "%s", npg_last_error());
+    npg_array *gx = npg_grad(x);
+    cr_assert(npg_requires_grad(gx));
+    npg_array *h;
+    npg_array *sg = npg_sum(gx, NPG_ALL_AXES, false);
+    cr_assert_eq(npg_grad_of(&sg, 1, NULL, &x, 1, &h, NULL), NPG_OK, "%s", npg_last_error());
+    double wh[3];
+    for (int i = 0; i < 3; i++) wh[i] = 2 * cos(xv[i]) - xv[i] * sin(xv[i]);
+    t_assert_close(h, wh, 3, 1e-12, 1e-12, "d/dx (sin x + x cos x)");
+    npg_zero_grad(x); /* breaks the graph held by .grad */
+    npg_scope_end(s);
+}
+
+Test(autograd, grad_of_unreachable_and_intermediate) {
+    npg_scope s = npg_scope_begin();
+    npg_array *x = npg_full(NPG_SHAPE(2), 3.0, OPT(.dtype = NPG_FLOAT64, .requires_grad = true));
+    npg_array *w = npg_full(NPG_SHAPE(2), 5.0, OPT(.dtype = NPG_FLOAT64, .requires_grad = true));
+    npg_array *h = npg_multiply_scalar(x, 2.0); /* intermediate */
+    npg_array *y = npg_sum(npg_square(h), NPG_ALL_AXES, false);
+    npg_array *ins[3] = {x, w, h}, *res[3];
+    cr_assert_eq(npg_grad_of(&y, 1, NULL, ins, 3, res, NULL), NPG_OK, "%s", npg_last_error());
+    double gx[2] = {24, 24}, gw[2] = {0, 0}, gh[2] = {12, 12};
+    t_assert_close(res[0], gx, 2, 1e-12, 0, "dx");
+    t_assert_close(res[1], gw, 2, 0, 0, "dw (unreachable)");
+    t_assert_close(res[2], gh, 2, 1e-12, 0, "dh (intermediate)");
+    cr_assert_null(npg_grad(x));
+    npg_scope_end(s);
+}
+
+Test(autograd, no_grad_detach_requires_grad) {
+    npg_scope s = npg_scope_begin();
+    npg_array *x = npg_ones(NPG_SHAPE(2), OPT(.requires_grad = true));
+    cr_assert(npg_is_grad_enabled());
+    npg_no_grad_begin();
+    npg_no_grad_begin();
+    npg_array *y = npg_exp(x);
+    npg_no_grad_end();
+    cr_assert_not(npg_is_grad_enabled());
+    npg_no_grad_end();
+    cr_assert(npg_is_grad_enabled());
+    cr_assert_not(npg_requires_grad(y));
+    cr_assert_null(npg_grad_fn_name(y));
+    npg_array *z = npg_exp(x);
+    npg_array *d = npg_detach(z);
+    cr_assert(npg_requires_grad(z));
+    cr_assert_not(npg_requires_grad(d));
+    cr_assert(npg_is_leaf(d));
+    cr_assert_eq(npg_data(d), npg_data(z), "detach shares storage");
+    /* toggling */
+    npg_array *i = npg_ones(NPG_SHAPE(2), OPT(.dtype = NPG_INT32));
+    cr_assert_eq(npg_set_requires_grad(i, true), NPG_ERR_DTYPE);
+    cr_assert_eq(npg_set_requires_grad(z, false), NPG_ERR_AUTOGRAD);
+    t_assert_error(NPG_ERR_AUTOGRAD, "exp");
+    npg_array *l = npg_ones(NPG_SHAPE(2), OPT());
+    cr_assert_eq(npg_set_requires_grad(l, true), NPG_OK);
+    cr_assert(npg_requires_grad(npg_multiply(l, l)));
+    cr_assert_eq(npg_set_requires_grad(l, false), NPG_OK);
+    cr_assert_not(npg_requires_grad(npg_multiply(l, l)));
+    cr_assert_null(npg_ones(NPG_SHAPE(2), OPT(.dtype = NPG_INT64, .requires_grad = true)));
+    t_assert_error(NPG_ERR_DTYPE, "floating");
+    npg_scope_end(s);
+}
+
+Test(autograd, freeing_intermediates_keeps_backward_valid) {
+    t_live live = t_live_now();
+    npg_array *x = npg_full(NPG_SHAPE(3), 2.0, OPT(.dtype = NPG_FLOAT64, .requires_grad = true));
+    npg_array *a = npg_exp(x);
+    npg_array *b = npg_multiply(a, x);
+    npg_array *c = npg_sum(b, NPG_ALL_AXES, false);
+    npg_free(a);
+    npg_free(b);
+    cr_assert_eq(npg_backward(c, NULL), NPG_OK, "%s", npg_last_error());
+    npg_array *g = npg_grad(x);
+    double w[3];
+    for (int i = 0; i < 3; i++) w[i] = exp(2.0) * 3.0;
+    t_assert_close(g, w, 3, 1e-12, 0, "grad");
+    npg_free(g);
+    npg_free(c);
+    npg_free(x);
+    t_assert_no_leak(live, "graph freed with its arrays");
+}
+
+Test(autograd, deep_graph_no_stack_overflow) {
+    t_live live = t_live_now();
+    npg_scope s = npg_scope_begin();
+    npg_array *x = npg_scalar(1.0, OPT(.dtype = NPG_FLOAT64, .requires_grad = true));
+    npg_array *y = x;
+    npg_scope inner = npg_scope_begin();
+    for (int i = 0; i < 200000; i++) {
+        npg_array *next = npg_add_scalar(y, 1.0);
+        y = next;
+    }
+    npg_keep(y);
+    npg_scope_end(inner); /* the chain lives on through the graph */
+    cr_assert_float_eq(npg_item(y), 200001.0, 0);
+    cr_assert_eq(npg_backward(y, NULL), NPG_OK, "%s", npg_last_error());
+    cr_assert_float_eq(npg_item(npg_grad(x)), 1.0, 0);
+    /* and a retained deep graph is freed iteratively too */
+    npg_array *z = x;
+    for (int i = 0; i < 200000; i++) z = npg_multiply_scalar(z, 1.0);
+    npg_scope_end(s);
+    t_assert_no_leak(live, "deep graphs");
+}
+
+Test(autograd, scope_training_loop_does_not_leak) {
+    npg_seed(7);
+    npg_array *w = npg_randn(NPG_SHAPE(4, 3), OPT(.requires_grad = true));
+    npg_array *x = npg_randn(NPG_SHAPE(8, 4), OPT());
+    t_live live = t_live_now();
+    double first = 0, last = 0;
+    for (int step = 0; step < 50; step++) {
+        npg_scope s = npg_scope_begin();
+        npg_array *loss = npg_mean(npg_square(npg_matmul(x, w)), NPG_ALL_AXES, false);
+        cr_assert_eq(npg_backward(loss, NULL), NPG_OK, "%s", npg_last_error());
+        if (step == 0) first = npg_item(loss);
+        last = npg_item(loss);
+        npg_no_grad_begin();
+        npg_array *g = npg_grad(w);
+        cr_assert_eq(npg_assign(w, npg_subtract(w, npg_multiply_scalar(g, 0.1))), NPG_OK, "%s", npg_last_error());
+        npg_no_grad_end();
+        npg_zero_grad(w);
+        npg_scope_end(s);
+    }
+    t_assert_no_leak(live, "50 training steps");
+    cr_assert_lt(last, first * 0.5, "loss went from %g to %g", first, last);
+    npg_free(x);
+    npg_free(w);
+}
+
+/* ------------------------------------------------------------------------
+ * In-place writes and version counters
+ * ------------------------------------------------------------------------ */
+
+Test(autograd, inplace_refused_on_arrays_requiring_grad) {
+    npg_scope s = npg_scope_begin();
+    npg_array *x = npg_ones(NPG_SHAPE(3), OPT(.requires_grad = true));
+    uint64_t v = npg_version(x);
+    cr_assert_eq(npg_fill(x, 2.0), NPG_ERR_INPLACE);
+    t_assert_error(NPG_ERR_INPLACE, "npg_fill");
+    cr_assert_eq(npg_setitem_scalar(x, (npg_idx[]){NPG_I(0)}, 1, 5.0), NPG_ERR_INPLACE);
+    cr_assert_eq(npg_assign(x, npg_zeros(NPG_SHAPE(3), OPT())), NPG_ERR_INPLACE);
+    cr_assert_eq(npg_sort_inplace(x, 0, false), NPG_ERR_INPLACE);
+    npg_array *y = npg_exp(x);
+    cr_assert_eq(npg_fill(y, 0.0), NPG_ERR_INPLACE, "non-leaf with a graph");
+    cr_assert_eq(npg_version(x), v);
+    double want[3] = {1, 1, 1};
+    t_assert_close(x, want, 3, 0, 0, "x unchanged");
+    /* in no-grad mode the write is allowed and bumps the version */
+    npg_no_grad_begin();
+    cr_assert_eq(npg_fill(x, 2.0), NPG_OK);
+    npg_no_grad_end();
+    cr_assert_eq(npg_version(x), v + 1);
+    /* a broadcast view cannot be written */
+    npg_array *b = npg_broadcast_to(npg_ones(NPG_SHAPE(1), OPT()), NPG_SHAPE(4));
+    cr_assert_eq(npg_fill(b, 1.0), NPG_ERR_INPLACE);
+    t_assert_error(NPG_ERR_INPLACE, "broadcast");
+    npg_scope_end(s);
+}
+
+typedef enum {
+    W_FILL, W_SETITEM_SCALAR, W_SETITEM_ARRAY, W_VIEW_SLICE, W_BASE_OF_VIEW, W_TRANSPOSE_VIEW, W_RESHAPE_VIEW,
+    W_SORT_INPLACE, W_ASSIGN, W_SAVED_OUTPUT, W_DIVISOR, W_MATMUL_OPERAND, W_POW_EXPONENT, W_DIAGONAL_VIEW,
+    W_FLIP_VIEW, W_EXPAND_DIMS_VIEW, W_LEAF_NO_GRAD, W_INDEX_ARRAY, W_WHERE_COND, W_MAX_INPUT, W_COUNT
+} writer;
+
+static const char *const writer_names[W_COUNT] = {
+    "fill", "setitem_scalar", "setitem_array", "view_slice", "base_of_view", "transpose_view", "reshape_view",
+    "sort_inplace", "assign", "saved_output", "divisor", "matmul_operand", "pow_exponent", "diagonal_view",
+    "flip_view", "expand_dims_view", "leaf_no_grad", "index_array", "where_cond", "max_input",
+};
+
+/* Build a graph that saves an array, write into that array in place by the
+ * given route, and expect backward to fail naming the op. Returns the op
+ * name that must appear. */
+static const char *version_case(writer k, npg_array **root) {
+    npg_opts o = {.dtype = NPG_FLOAT64, .device = t_dev()};
+    npg_array *x = npg_full(NPG_SHAPE(3, 3), 1.5, NPG_OPTS(.dtype = NPG_FLOAT64, .device = t_dev(), .requires_grad = true));
+    npg_array *w = npg_full(NPG_SHAPE(3, 3), 2.0, &o);
+    npg_idx i00[2] = {NPG_I(0), NPG_I(0)};
+    const char *op = "multiply";
+    npg_array *y = NULL;
+    switch (k) {
+    case W_FILL: y = npg_multiply(x, w); npg_fill(w, 0); break;
+    case W_SETITEM_SCALAR: y = npg_multiply(x, w); npg_setitem_scalar(w, i00, 2, 9); break;
+    case W_SETITEM_ARRAY: y = npg_multiply(x, w); npg_setitem(w, (npg_idx[]){NPG_I(1)}, 1, npg_zeros(NPG_SHAPE(3), &o)); break;
+    case W_VIEW_SLICE: {
+        y = npg_multiply(x, w);
+        npg_array *v = NPG_INDEX(w, NPG_SLICE(1, NPG_NONE, 1));
+        npg_fill(v, 0);
+        break;
+    }
+    case W_BASE_OF_VIEW: {
+        npg_array *v = NPG_INDEX(w, NPG_SLICE(0, 2, 1));
+        y = npg_multiply(NPG_INDEX(x, NPG_SLICE(0, 2, 1)), v);
+        npg_setitem_scalar(w, i00, 2, 7);
+        break;
+    }
+    case W_TRANSPOSE_VIEW: y = npg_multiply(x, w); npg_fill(npg_T(w), 3); break;
+    case W_RESHAPE_VIEW: y = npg_multiply(x, w); npg_fill(npg_reshape(w, NPG_SHAPE(9)), 3); break;
+    case W_SORT_INPLACE: y = npg_multiply(x, w); npg_sort_inplace(w, 1, true); break;
+    case W_ASSIGN: y = npg_multiply(x, w); npg_assign(w, npg_ones(NPG_SHAPE(3), &o)); break;
+    case W_SAVED_OUTPUT:
+        op = "exp";
+        y = npg_exp(x);
+        npg_no_grad_begin();
+        npg_fill(y, 1);
+        npg_no_grad_end();
+        break;
+    case W_DIVISOR: op = "divide"; y = npg_divide(x, w); npg_fill(w, 4); break;
+    case W_MATMUL_OPERAND: op = "matmul"; y = npg_matmul(x, w); npg_fill(w, 4); break;
+    case W_POW_EXPONENT: op = "pow"; y = npg_pow(x, w); npg_fill(w, 3); break;
+    case W_DIAGONAL_VIEW: y = npg_multiply(x, w); npg_fill(npg_diagonal(w, 0, 0, 1), 0); break;
+    case W_FLIP_VIEW: y = npg_multiply(x, w); npg_fill(npg_flip(w, NPG_AXES(0)), 0); break;
+    case W_EXPAND_DIMS_VIEW: y = npg_multiply(x, w); npg_fill(npg_expand_dims(w, 0), 0); break;
+    case W_LEAF_NO_GRAD:
+        op = "square";
+        y = npg_square(x);
+        npg_no_grad_begin();
+        npg_setitem_scalar(x, i00, 2, 0);
+        npg_no_grad_end();
+        break;
+    case W_INDEX_ARRAY: {
+        op = "take_along_axis";
+        int64_t iv[9] = {0, 1, 2, 2, 1, 0, 1, 1, 1};
+        npg_array *idx = npg_from_data(iv, NPG_INT64, NPG_SHAPE(3, 3), NPG_OPTS(.device = t_dev()));
+        y = npg_take_along_axis(x, idx, 1);
+        npg_fill(idx, 0);
+        break;
+    }
+    case W_WHERE_COND: {
+        op = "where";
+        npg_array *c = npg_greater_scalar(w, 1.0);
+        y = npg_where(c, x, w);
+        npg_fill(c, 0);
+        break;
+    }
+    case W_MAX_INPUT:
+        op = "max";
+        y = npg_max(x, NPG_AXES(1), false);
+        npg_no_grad_begin();
+        npg_fill(x, 5);
+        npg_no_grad_end();
+        break;
+    default: break;
+    }
+    cr_assert(y, "%s: building the graph failed: %s", writer_names[k], npg_last_error());
+    *root = npg_sum(y, NPG_ALL_AXES, false);
+    return op;
+}
+
+Test(autograd, version_counter_situations) {
+    for (int k = 0; k < W_COUNT; k++) {
+        npg_scope s = npg_scope_begin();
+        npg_clear_error();
+        npg_array *root;
+        const char *op = version_case((writer)k, &root);
+        npg_status st = npg_backward(root, NULL);
+        cr_assert_eq(st, NPG_ERR_INPLACE, "case %s: backward returned %d (%s)", writer_names[k], st, npg_last_error());
+        cr_assert(strstr(npg_last_error(), op), "case %s: message '%s' does not name '%s'", writer_names[k],
+                  npg_last_error(), op);
+        cr_assert(strstr(npg_last_error(), "in-place"), "case %s: %s", writer_names[k], npg_last_error());
+        npg_scope_end(s);
+    }
+}
+
+Test(autograd, write_to_unsaved_array_is_fine) {
+    npg_scope s = npg_scope_begin();
+    npg_array *x = npg_ones(NPG_SHAPE(3), OPT(.dtype = NPG_FLOAT64, .requires_grad = true));
+    npg_array *w = npg_ones(NPG_SHAPE(3), OPT(.dtype = NPG_FLOAT64));
+    npg_array *y = npg_sum(npg_add(x, w), NPG_ALL_AXES, false); /* add saves nothing */
+    npg_fill(w, 10);
+    cr_assert_eq(npg_backward(y, NULL), NPG_OK, "%s", npg_last_error());
+    double want[3] = {1, 1, 1};
+    t_assert_close(npg_grad(x), want, 3, 0, 0, "grad");
+    npg_scope_end(s);
+}

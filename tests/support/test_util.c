@@ -1,0 +1,89 @@
+/*
+ * test_util.c — see test_util.h.
+ */
+#include "test_util.h"
+
+#include <stdio.h>
+
+npg_device t_dev(void) { return npg_default_device(); }
+
+void t_require_device(void) {
+    npg_device d = npg_default_device();
+    if (d.type == NPG_DEVICE_CUDA && !npg_cuda_available()) cr_skip_test("NPG_DEVICE selects CUDA but no CUDA device is available");
+}
+
+void t_require_cuda(void) {
+    if (!npg_cuda_available()) cr_skip_test("no CUDA device (this build or machine has none)");
+}
+
+double *t_read(const npg_array *x) {
+    int64_t n = npg_size(x);
+    double *out = malloc(sizeof(double) * (size_t)(n > 0 ? n : 1));
+    cr_assert(out);
+    if (n == 0) return out;
+    npg_array *f = npg_astype((npg_array *)x, NPG_FLOAT64);
+    cr_assert(f, "t_read: astype failed: %s", npg_last_error());
+    npg_status st = npg_copy_to_host(f, out, sizeof(double) * (size_t)n);
+    cr_assert_eq(st, NPG_OK, "t_read: copy_to_host failed: %s", npg_last_error());
+    npg_free(f);
+    return out;
+}
+
+npg_array *t_arr(const double *v, npg_dtype dtype, npg_shape shape) {
+    npg_array *x = npg_from_data(v, NPG_FLOAT64, shape, NPG_OPTS(.dtype = dtype, .device = t_dev()));
+    cr_assert(x, "t_arr failed: %s", npg_last_error());
+    return x;
+}
+
+void t_assert_close_buf(const double *got, const double *want, int64_t n, double rtol, double atol, const char *what) {
+    for (int64_t i = 0; i < n; i++) {
+        double g = got[i], w = want[i];
+        bool ok;
+        if (isnan(w))
+            ok = isnan(g);
+        else if (isinf(w))
+            ok = g == w;
+        else
+            ok = fabs(g - w) <= atol + rtol * fabs(w);
+        if (!ok) cr_assert_fail("%s: element %lld: got %.17g, want %.17g (rtol %g, atol %g)", what, (long long)i, g, w, rtol, atol);
+    }
+}
+
+void t_assert_close(const npg_array *x, const double *want, int64_t n, double rtol, double atol, const char *what) {
+    cr_assert(x, "%s: array is NULL (%s)", what, npg_last_error());
+    cr_assert_eq(npg_size(x), n, "%s: size %lld, want %lld", what, (long long)npg_size(x), (long long)n);
+    double *got = t_read(x);
+    t_assert_close_buf(got, want, n, rtol, atol, what);
+    free(got);
+}
+
+void t_assert_shape(const npg_array *x, npg_shape shape) {
+    cr_assert(x, "array is NULL (%s)", npg_last_error());
+    npg_shape s = npg_shape_of(x);
+    cr_assert_eq(s.ndim, shape.ndim, "ndim %d, want %d", s.ndim, shape.ndim);
+    for (int i = 0; i < s.ndim; i++) cr_assert_eq(s.dims[i], shape.dims[i], "dim %d: %lld, want %lld", i, (long long)s.dims[i], (long long)shape.dims[i]);
+}
+
+t_live t_live_now(void) { return (t_live){npg__live_arrays(), npg__live_storages()}; }
+
+void t_assert_no_leak(t_live before, const char *what) {
+    t_live now = t_live_now();
+    cr_assert_eq(now.arrays, before.arrays, "%s: %lld arrays leaked", what, (long long)(now.arrays - before.arrays));
+    cr_assert_eq(now.storages, before.storages, "%s: %lld storages leaked", what, (long long)(now.storages - before.storages));
+}
+
+void t_assert_error(npg_status want, const char *needle) {
+    npg_status st = npg_last_status();
+    cr_assert_eq(st, want, "status %d (%s), want %d (%s); message: %s", st, npg_status_string(st), want, npg_status_string(want),
+                 npg_last_error());
+    if (needle) cr_assert(strstr(npg_last_error(), needle), "message '%s' does not contain '%s'", npg_last_error(), needle);
+}
+
+void t_fill_uniform(double *v, int64_t n, double lo, double hi, uint64_t seed) {
+    uint64_t s = seed * 6364136223846793005ull + 1442695040888963407ull;
+    for (int64_t i = 0; i < n; i++) {
+        s = s * 6364136223846793005ull + 1442695040888963407ull;
+        double u = (double)(s >> 11) * (1.0 / 9007199254740992.0);
+        v[i] = lo + (hi - lo) * u;
+    }
+}

@@ -1,0 +1,51 @@
+/*
+ * test_util.h — helpers shared by the Criterion suites: the device under
+ * test (NPG_DEVICE, so the same binaries run on CPU and GPU), reading
+ * arrays as float64, closeness checks with readable failures, and live-
+ * object counters for leak checks.
+ */
+#ifndef NPG_TEST_UTIL_H
+#define NPG_TEST_UTIL_H
+
+#include <criterion/criterion.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+#include "npg.h"
+
+/* The device tests run on: the process default (NPG_DEVICE). */
+npg_device t_dev(void);
+/* Skip the current test when the device under test is unavailable (e.g.
+ * NPG_DEVICE=cuda on a machine without a GPU). Call at the start of tests. */
+void t_require_device(void);
+/* Skip unless a CUDA device is present. */
+void t_require_cuda(void);
+
+/* Read any array as row-major doubles (malloc'd; caller frees). */
+double *t_read(const npg_array *x);
+/* Build an array on the test device from doubles, converted to dtype. */
+npg_array *t_arr(const double *v, npg_dtype dtype, npg_shape shape);
+
+/* Element-wise |got - want| <= atol + rtol * |want|; NaN matches NaN and
+ * infinities must match exactly. Reports the first mismatch. */
+void t_assert_close_buf(const double *got, const double *want, int64_t n, double rtol, double atol, const char *what);
+void t_assert_close(const npg_array *x, const double *want, int64_t n, double rtol, double atol, const char *what);
+/* x has exactly `shape` and `dtype`. */
+void t_assert_shape(const npg_array *x, npg_shape shape);
+
+/* Leak checks: live arrays and storages must return to the starting counts. */
+typedef struct t_live {
+    int64_t arrays, storages;
+} t_live;
+t_live t_live_now(void);
+void t_assert_no_leak(t_live before, const char *what);
+
+/* Expect an error status and a message containing `needle`. */
+void t_assert_error(npg_status want, const char *needle);
+
+/* Simple deterministic pseudo-random doubles in [lo, hi) for test inputs. */
+void t_fill_uniform(double *v, int64_t n, double lo, double hi, uint64_t seed);
+
+#endif
