@@ -449,7 +449,8 @@ npg_array *npg_all(npg_array *x, npg_axes axes, bool keepdims); /* bool */
 npg_array *npg_any(npg_array *x, npg_axes axes, bool keepdims); /* bool */
 /* log(sum(exp(x))), computed stably. */
 npg_array *npg_logsumexp(npg_array *x, npg_axes axes, bool keepdims);
-/* Cumulative sum / product along axis (NPG_FLAT: of the flattened array). */
+/* Cumulative sum / product along axis (NPG_FLAT: of the flattened array).
+ * Bool and integer inputs give int64, like npg_sum. */
 npg_array *npg_cumsum(npg_array *x, int axis);
 npg_array *npg_cumprod(npg_array *x, int axis);
 
@@ -520,9 +521,12 @@ npg_array *npg_index(npg_array *x, const npg_idx *idx, int n);
  * requires grad (outside no-grad mode) or the selection overlaps itself. */
 npg_status npg_setitem(npg_array *x, const npg_idx *idx, int n, npg_array *value);
 npg_status npg_setitem_scalar(npg_array *x, const npg_idx *idx, int n, double value);
-/* Elements of x at integer `indices` (any shape, int32/int64, negative
+/* Elements of x at integer `indices` (any shape, integer dtype, negative
  * wraps) along axis; the result's axis is replaced by indices' shape
- * (NumPy's take). Differentiable in x. */
+ * (NumPy's take). Differentiable in x. An index out of range is an
+ * NPG_ERR_INDEX error — on CUDA, where kernels run asynchronously, it is
+ * reported by the next synchronising call (npg_synchronize, npg_item,
+ * npg_copy_to_host...) instead, and the affected elements read 0. */
 npg_array *npg_take(npg_array *x, npg_array *indices, int axis);
 /* NumPy's take_along_axis: indices has x's ndim and broadcasts with x on the
  * other axes. Differentiable in x. */
@@ -545,8 +549,9 @@ npg_status npg_sort_inplace(npg_array *x, int axis, bool descending);
  * Sorting and searching — [new]
  * ======================================================================== */
 
-/* Stable sort along axis (NPG_FLAT: flattened). NaN sorts last ascending,
- * first descending. Differentiable. */
+/* Stable sort along axis (NPG_FLAT: flattened): equal elements keep their
+ * original order in both directions. NaN sorts last ascending, first
+ * descending. Differentiable. */
 npg_array *npg_sort(npg_array *x, int axis, bool descending);
 /* The int64 indices that sort x stably along axis. */
 npg_array *npg_argsort(npg_array *x, int axis, bool descending);
@@ -562,7 +567,8 @@ int64_t npg_count_nonzero(npg_array *x);
 
 /* NumPy's matmul: 1-d operands are promoted (and the added axis removed),
  * batch dimensions broadcast. Float32/64 through BLAS (OpenBLAS / cuBLAS),
- * integers by a plain kernel. */
+ * integers by a plain kernel that wraps on overflow like elementwise
+ * arithmetic (uint8 modulo 256), bool as OR of ANDs. */
 npg_array *npg_matmul(npg_array *a, npg_array *b);
 /* Sum over `axis` of a * b after broadcasting (array API vecdot). */
 npg_array *npg_vecdot(npg_array *a, npg_array *b, int axis);
@@ -657,5 +663,7 @@ int npg_get_num_threads(void);
 #ifdef __cplusplus
 }
 #endif
+
+#include "npg/nn.h" /* neural-network functions, losses, optimizers */
 
 #endif /* NPG_H */

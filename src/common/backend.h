@@ -66,6 +66,28 @@ typedef struct npg_kparams {
     int64_t i[4];
 } npg_kparams;
 
+/* Geometry of a 2-d convolution / pooling window over x (N, C, H, W):
+ * output (N, C', OH, OW) with OH = (H + 2*pad_h - dil_h*(KH-1) - 1) / stride_h + 1. */
+typedef struct npg_conv_geom {
+    int64_t N, C, H, W;
+    int64_t KH, KW, OH, OW;
+    int64_t stride_h, stride_w, pad_h, pad_w, dil_h, dil_w;
+    bool count_include_pad; /* avg pooling: divide by KH*KW even at borders */
+} npg_conv_geom;
+
+/* Optimizer hyper-parameters for the fused update entries. */
+typedef struct npg_sgd_hp {
+    double lr, momentum, dampening, weight_decay;
+    bool nesterov;
+    bool first_step; /* momentum buffer is initialised to the gradient */
+} npg_sgd_hp;
+typedef struct npg_adam_hp {
+    double lr, beta1, beta2, eps, weight_decay;
+    bool decoupled;           /* AdamW: p -= lr * wd * p before the Adam update */
+    double bias_correction1;  /* 1 - beta1^t */
+    double bias_correction2;  /* 1 - beta2^t */
+} npg_adam_hp;
+
 /* Device information. */
 typedef struct npg_device_info {
     char name[128];
@@ -195,6 +217,59 @@ typedef struct npg_backend {
      * row-major order, into out: int64 (in.ndim, count) contiguous, where
      * count is exactly the number of nonzeros (common counts first). */
     npg_status (*nonzero)(int dev, const npg_tdesc *out, const npg_tdesc *in);
+
+    /* ---- fused neural-network kernels (optional: NULL entries make
+     *      src/common compose the op from the families above) ---- */
+
+    /* Softmax (log=false) or log-softmax (log=true) of each row: in, out
+     * (R, C) contiguous, float32/float64, numerically stable (max
+     * subtracted). */
+    npg_status (*softmax)(int dev, const npg_tdesc *out, const npg_tdesc *in, bool log);
+    /* Backward of the above from the forward output y, all (R, C):
+     *   softmax:     gin = y * (g - sum_c(g * y))
+     *   log_softmax: gin = g - exp(y) * sum_c(g) */
+    npg_status (*softmax_backward)(int dev, const npg_tdesc *gin, const npg_tdesc *g, const npg_tdesc *y, bool log);
+    /* Cross-entropy from logits x (R, C) contiguous float and labels (R)
+     * int64, with label smoothing eps:
+     *   lse[r]  = log(sum_c exp(x[r,c]))                      (saved for backward)
+     *   loss[r] = (1-eps)*(lse[r] - x[r,y_r]) + eps*(lse[r] - mean_c x[r,c])
+     * rows whose label == ignore_index (when has_ignore) get loss 0; other
+     * labels outside [0, C) are NPG_ERR_INDEX (CUDA: deferred flag, loss NaN).
+     * loss, lse: (R) in x's dtype. */
+    npg_status (*cross_entropy)(int dev, const npg_tdesc *loss, const npg_tdesc *lse, const npg_tdesc *x,
+                                const npg_tdesc *labels, double eps, bool has_ignore, int64_t ignore_index);
+    /* gx[r,c] = gloss[r] * (exp(x[r,c] - lse[r]) - (1-eps)*[c == y_r] - eps/C);
+     * 0 for ignored rows. gx (R, C), gloss (R) contiguous. */
+    npg_status (*cross_entropy_backward)(int dev, const npg_tdesc *gx, const npg_tdesc *gloss, const npg_tdesc *x,
+                                         const npg_tdesc *lse, const npg_tdesc *labels, double eps, bool has_ignore,
+                                         int64_t ignore_index);
+    /* im2col: x (N, C, H, W) contiguous -> cols (N, C*KH*KW, OH*OW)
+     * contiguous, row index (c*KH + kh)*KW + kw, zero outside the image. */
+    npg_status (*im2col)(int dev, const npg_tdesc *cols, const npg_tdesc *x, const npg_conv_geom *g);
+    /* col2im, the adjoint: x (N, C, H, W) (pre-zeroed by common) +=
+     * the entries of cols (N, C*KH*KW, OH*OW) at their source pixels. */
+    npg_status (*col2im)(int dev, const npg_tdesc *x, const npg_tdesc *cols, const npg_conv_geom *g);
+    /* Pooling x (N, C, H, W) -> out (N, C, OH, OW), all contiguous. max:
+     * argmax (int64, same shape as out) gets the flat index h*W + w of the
+     * maximum (first one; padding never wins; NaN propagates); avg: argmax is
+     * NULL and the divisor is KH*KW (count_include_pad) or the number of
+     * in-image pixels. */
+    npg_status (*pool2d)(int dev, bool is_max, const npg_tdesc *out, const npg_tdesc *argmax, const npg_tdesc *x,
+                         const npg_conv_geom *g);
+    /* gx (N, C, H, W) (pre-zeroed) += the pooling adjoint of gout (N, C, OH, OW). */
+    npg_status (*pool2d_backward)(int dev, bool is_max, const npg_tdesc *gx, const npg_tdesc *gout,
+                                  const npg_tdesc *argmax, const npg_conv_geom *g);
+    /* In-place optimizer updates over contiguous float arrays of one shape.
+     * SGD (PyTorch's): d = g + wd*p; if momentum: buf = first ? d :
+     *   momentum*buf + (1-dampening)*d; d = nesterov ? d + momentum*buf : buf;
+     *   p -= lr*d.  buf may be NULL when momentum == 0. */
+    npg_status (*sgd_step)(int dev, const npg_tdesc *param, const npg_tdesc *grad, const npg_tdesc *buf,
+                           const npg_sgd_hp *hp);
+    /* Adam / AdamW (PyTorch's): if decoupled: p -= lr*wd*p else g += wd*p;
+     *   m = b1*m + (1-b1)*g; v = b2*v + (1-b2)*g*g;
+     *   p -= lr * (m / bc1) / (sqrt(v / bc2) + eps). */
+    npg_status (*adam_step)(int dev, const npg_tdesc *param, const npg_tdesc *grad, const npg_tdesc *m,
+                            const npg_tdesc *v, const npg_adam_hp *hp);
 } npg_backend;
 
 /* Error helpers shared with backends (error.c). */

@@ -662,6 +662,10 @@ static const npg_backward_fn g_rules[NPG_OP_COUNT] = {
     [NPG_OP_CONCAT] = bw_concat, [NPG_OP_RESHAPE] = bw_reshape, [NPG_OP_PERMUTE] = bw_permute,
     [NPG_OP_EXPAND] = bw_expand, [NPG_OP_INDEX] = bw_index, [NPG_OP_STRIDED_SCATTER] = bw_strided_scatter,
     [NPG_OP_GATHER] = bw_gather, [NPG_OP_SCATTER_ADD] = bw_scatter_add, [NPG_OP_MATMUL] = bw_matmul,
+    /* nn.c */
+    [NPG_OP_SOFTMAX] = npg__bw_softmax, [NPG_OP_LOG_SOFTMAX] = npg__bw_log_softmax,
+    [NPG_OP_CROSS_ENTROPY] = npg__bw_cross_entropy, [NPG_OP_IM2COL] = npg__bw_im2col,
+    [NPG_OP_COL2IM] = npg__bw_col2im, [NPG_OP_MAX_POOL2D] = npg__bw_max_pool2d,
 };
 
 npg_backward_fn npg__backward_fn(npg_op op) { return (unsigned)op < NPG_OP_COUNT ? g_rules[op] : NULL; }

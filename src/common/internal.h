@@ -79,7 +79,7 @@ typedef enum npg_rule {
 } npg_rule;
 typedef enum npg_family {
     NPG_FAM_UNARY, NPG_FAM_UNARY_P, NPG_FAM_BINARY, NPG_FAM_WHERE, NPG_FAM_REDUCE, NPG_FAM_SCAN, NPG_FAM_COPY,
-    NPG_FAM_COMPOSITE, NPG_FAM_VIEW, NPG_FAM_INDEX, NPG_FAM_SORT, NPG_FAM_MATMUL, NPG_FAM_RANDOM
+    NPG_FAM_COMPOSITE, NPG_FAM_VIEW, NPG_FAM_INDEX, NPG_FAM_SORT, NPG_FAM_MATMUL, NPG_FAM_RANDOM, NPG_FAM_NN
 } npg_family;
 typedef struct npg_op_info {
     const char *name;
@@ -260,6 +260,13 @@ void npg__node_release(npg_node *n);
 /* The leaf is going away: clear the accumulator's weak pointer, drop the leaf's reference. */
 void npg__leafacc_detach(npg_leafacc *acc);
 npg_backward_fn npg__backward_fn(npg_op op);
+/* rules that live beside their forward (nn.c) */
+npg_status npg__bw_softmax(npg_node *n, npg_array *g, npg_array **gin);
+npg_status npg__bw_log_softmax(npg_node *n, npg_array *g, npg_array **gin);
+npg_status npg__bw_cross_entropy(npg_node *n, npg_array *g, npg_array **gin);
+npg_status npg__bw_im2col(npg_node *n, npg_array *g, npg_array **gin);
+npg_status npg__bw_col2im(npg_node *n, npg_array *g, npg_array **gin);
+npg_status npg__bw_max_pool2d(npg_node *n, npg_array *g, npg_array **gin);
 
 /* ---- dispatch helpers ---- */
 extern bool npg__tf32; /* process-wide TF32 permission (npg_set_allow_tf32) */

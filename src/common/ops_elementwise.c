@@ -124,6 +124,7 @@ npg_array *npg__unary(npg_op op, const char *fn, npg_array *x, const npg_kparams
 #define NPG_GEN_SORT(ID, name)
 #define NPG_GEN_MATMUL(ID, name)
 #define NPG_GEN_RANDOM(ID, name)
+#define NPG_GEN_NN(ID, name)
 #define NPG_OP(ID, name, family, arity, diff, rule) NPG_GEN_##family(ID, name)
 #include "ops.def"
 #undef NPG_OP

@@ -10,8 +10,18 @@
 
 /* out = gather(x, idx, axis); idx int64 with x's ndim, matching x on every
  * axis but `axis` (x may be a broadcast view). */
+/* Re-label a kernel's error with the public function's name. */
+static npg_status relabel(npg_status st, const char *fn) {
+    char msg[512];
+    const char *m = npg_last_error(), *colon = strstr(m, ": ");
+    snprintf(msg, sizeof msg, "%s", colon ? colon + 2 : m);
+    return npg__set_error(st, "%s: %s", fn, msg);
+}
+
+static _Thread_local const char *tl_gather_fn = "npg_take_along_axis";
+
 npg_array *npg__gather(npg_array *x, npg_array *idx, int axis) {
-    const char *fn = "npg_take_along_axis";
+    const char *fn = tl_gather_fn;
     npg_array *out = npg__alloc_like_dev(fn, x->dtype, idx->ndim, idx->shape, x);
     if (!out) return NULL;
     if (npg__numel(idx->ndim, idx->shape) > 0) {
@@ -21,6 +31,7 @@ npg_array *npg__gather(npg_array *x, npg_array *idx, int axis) {
         npg__desc(idx, &k);
         npg_status st = npg__backend_of(x)->gather(x->storage->dev, &o, &i, &k, axis);
         if (st != NPG_OK) {
+            relabel(st, fn);
             npg_free(out);
             return NULL;
         }
@@ -56,7 +67,7 @@ npg_array *npg__scatter_add(npg_array *base, npg_array *src, npg_array *idx, int
         if (st != NPG_OK) {
             if (s != src) npg_free(s);
             npg_free(out);
-            npg__set_error(st, "%s: %s", fn, npg_last_error());
+            relabel(st, fn);
             return NULL;
         }
     }
@@ -116,7 +127,9 @@ npg_array *npg_take(npg_array *x, npg_array *indices, int axis) {
             st[a] = 1;
             ib = npg__view_raw(fc, gs.ndim, gs.dims, st, fc->offset);
         }
+        tl_gather_fn = fn;
         npg_array *g = ib ? npg__gather(src, ib, a) : NULL;
+        tl_gather_fn = "npg_take_along_axis";
         if (g) {
             npg_shape rs = {.ndim = 0};
             for (int i = 0; i < a; i++) rs.dims[rs.ndim++] = src->shape[i];

@@ -152,12 +152,17 @@ npg_array *npg_matmul(npg_array *a, npg_array *b) {
 npg_array *npg_vecdot(npg_array *a, npg_array *b, int axis) {
     const char *fn = "npg_vecdot";
     if (npg__any_null(fn, 2, a, b)) return NULL;
-    npg_array *p = npg_multiply(a, b);
-    if (!p) return NULL;
-    int ax;
-    npg_array *r = NULL;
-    if (npg__norm_axis(fn, axis, p->ndim, &ax)) r = npg_sum(p, NPG_AXES(ax), false);
-    npg_free(p);
+    int nd, ax;
+    int64_t shape[NPG_MAX_DIMS];
+    if (!npg__broadcast_shapes(fn, a->ndim, a->shape, b->ndim, b->shape, &nd, shape)) return NULL;
+    if (!npg__norm_axis(fn, axis, nd, &ax)) return NULL;
+    npg_dtype dt = npg_result_type(a->dtype, b->dtype);
+    npg_scope s = npg_scope_begin();
+    npg_array *r = npg_sum(npg_multiply(a, b), NPG_AXES(ax), false);
+    /* the sum of integers widens to int64; vecdot keeps the promoted dtype (like NumPy) */
+    if (r && r->dtype != dt) r = npg_astype(r, dt);
+    npg_keep(r);
+    npg_scope_end(s);
     return r;
 }
 
@@ -177,6 +182,14 @@ npg_array *npg_dot(npg_array *a, npg_array *b) {
             return NULL;
         }
         return npg_vecdot(a, b, 0);
+    }
+    int64_t ka = a->shape[a->ndim - 1], kb = b->shape[b->ndim == 1 ? 0 : b->ndim - 2];
+    if (ka != kb) {
+        char sa[NPG_SHAPE_BUF], sb[NPG_SHAPE_BUF];
+        npg__set_error(NPG_ERR_SHAPE, "%s: shapes %s and %s are not aligned (%lld != %lld)", fn,
+                       npg__shape_str(sa, sizeof sa, a->ndim, a->shape), npg__shape_str(sb, sizeof sb, b->ndim, b->shape),
+                       (long long)ka, (long long)kb);
+        return NULL;
     }
     return npg_matmul(a, b);
 }

@@ -184,8 +184,7 @@ static bool reduced_count(const char *fn, npg_array *x, npg_axes axes, int64_t *
     return true;
 }
 
-npg_array *npg_var(npg_array *x, npg_axes axes, double correction, bool keepdims) {
-    const char *fn = "npg_var";
+static npg_array *var_impl(const char *fn, npg_array *x, npg_axes axes, double correction, bool keepdims) {
     if (!x) {
         npg__null_arg(fn);
         return NULL;
@@ -208,8 +207,12 @@ npg_array *npg_var(npg_array *x, npg_axes axes, double correction, bool keepdims
     return v;
 }
 
+npg_array *npg_var(npg_array *x, npg_axes axes, double correction, bool keepdims) {
+    return var_impl("npg_var", x, axes, correction, keepdims);
+}
+
 npg_array *npg_std(npg_array *x, npg_axes axes, double correction, bool keepdims) {
-    npg_array *v = npg_var(x, axes, correction, keepdims);
+    npg_array *v = var_impl("npg_std", x, axes, correction, keepdims);
     npg_array *r = npg_sqrt(v);
     npg_free(v);
     return r;

@@ -226,8 +226,10 @@ static bool nocopy_strides(const npg_array *x, int nd, const int64_t *nshape, in
     return true;
 }
 
-npg_array *npg_reshape(npg_array *x, npg_shape shape) {
-    const char *fn = "npg_reshape";
+static npg_array *reshape_impl(const char *fn, npg_array *x, npg_shape shape);
+npg_array *npg_reshape(npg_array *x, npg_shape shape) { return reshape_impl("npg_reshape", x, shape); }
+
+static npg_array *reshape_impl(const char *fn, npg_array *x, npg_shape shape) {
     if (!x) {
         npg__null_arg(fn);
         return NULL;
@@ -279,7 +281,7 @@ bad : {
 }
 }
 
-npg_array *npg_flatten(npg_array *x) { return npg_reshape(x, NPG_SHAPE(-1)); }
+npg_array *npg_flatten(npg_array *x) { return reshape_impl("npg_flatten", x, NPG_SHAPE(-1)); }
 
 /* ------------------------------------------------------------------------
  * Permutations
@@ -482,8 +484,7 @@ static bool apply_diagonal(const geom *in, int64_t offset, int a1, int a2, geom 
     return true;
 }
 
-npg_array *npg_diagonal(npg_array *x, int64_t offset, int axis1, int axis2) {
-    const char *fn = "npg_diagonal";
+static npg_array *diagonal_impl(const char *fn, npg_array *x, int64_t offset, int axis1, int axis2) {
     if (!x) {
         npg__null_arg(fn);
         return NULL;
@@ -504,8 +505,12 @@ npg_array *npg_diagonal(npg_array *x, int64_t offset, int axis1, int axis2) {
     return affine_view(x, &rg, &rc);
 }
 
+npg_array *npg_diagonal(npg_array *x, int64_t offset, int axis1, int axis2) {
+    return diagonal_impl("npg_diagonal", x, offset, axis1, axis2);
+}
+
 npg_array *npg_trace(npg_array *x, int64_t offset, int axis1, int axis2) {
-    npg_array *d = npg_diagonal(x, offset, axis1, axis2);
+    npg_array *d = diagonal_impl("npg_trace", x, offset, axis1, axis2);
     npg_array *r = npg_sum(d, NPG_AXES(-1), false);
     npg_free(d);
     return r;

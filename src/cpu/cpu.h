@@ -27,6 +27,9 @@
  * pool costs a few microseconds, about what 32K elements of a streaming op
  * cost on one core (measured; see the report in the backend's history). */
 #define NPG_CPU_PAR_MIN 32768
+/* The same for loops that cost tens of cycles per element (libm calls,
+ * integer division, Philox): threads pay off from a few thousand. */
+#define NPG_CPU_PAR_MIN_HEAVY 2048
 
 #define NPG_PRAGMA(x) _Pragma(#x)
 #ifdef NPG_HAVE_OPENMP
@@ -122,8 +125,9 @@ typedef struct npg_cpu_iter {
 /* Set up over d[0]'s shape (the output); is_scalar operands become stride-0
  * operands reading the converted scalar. Returns the element count. */
 int64_t npg__cpu_iter_init(npg_cpu_iter *it, int nop, const npg_tdesc *const *d);
-/* Run fn over every element, in parallel chunks when large. */
-void npg__cpu_iter_run(const npg_cpu_iter *it, npg_cpu_loop fn, const void *ctx);
+/* Run fn over every element, in parallel chunks when there are at least
+ * par_min elements (NPG_CPU_PAR_MIN or NPG_CPU_PAR_MIN_HEAVY). */
+void npg__cpu_iter_run(const npg_cpu_iter *it, npg_cpu_loop fn, const void *ctx, int64_t par_min);
 /* Write a weak scalar's value converted to d->dtype into buf (8 bytes). */
 void npg__cpu_scalar_bytes(const npg_tdesc *d, void *buf);
 

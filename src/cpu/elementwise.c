@@ -116,10 +116,51 @@ static void iter_range(const npg_cpu_iter *it, npg_cpu_loop fn, const void *ctx,
     }
 }
 
-void npg__cpu_iter_run(const npg_cpu_iter *it, npg_cpu_loop fn, const void *ctx) {
+/* Transposed layouts: an operand whose innermost dim is strided while the
+ * next one is contiguous. Walking rows would touch a new cache line per
+ * element of it; walking TILE x TILE tiles reuses each line TILE times. */
+#define TILE 32
+
+static bool want_tiles(const npg_cpu_iter *it) {
+    const int l = it->ndim - 1;
+    if (l < 1 || it->shape[l] < TILE / 4 || it->shape[l - 1] < TILE / 4) return false;
+    for (int k = 0; k < it->nop; k++) {
+        int64_t si = it->strides[k][l], so = it->strides[k][l - 1];
+        if ((si > 1 || si < -1) && (so == 1 || so == -1)) return true;
+    }
+    return false;
+}
+
+static void iter_tiles(const npg_cpu_iter *it, npg_cpu_loop fn, const void *ctx, int64_t par_min) {
+    const int l = it->ndim - 1, nop = it->nop;
+    const int64_t R = it->shape[l - 1], C = it->shape[l];
+    const int64_t tr = (R + TILE - 1) / TILE, tc = (C + TILE - 1) / TILE, tasks = it->n / (R * C) * tr * tc;
+    int64_t s[NPG_CPU_MAX_OPS];
+    for (int k = 0; k < nop; k++) s[k] = it->strides[k][l];
+    NPG_OMP_FOR(it->n >= par_min && tasks > 1)
+    for (int64_t t = 0; t < tasks; t++) {
+        int64_t o = t / (tr * tc), i0 = t % (tr * tc) / tc * TILE, j0 = t % tc * TILE;
+        int64_t ni = R - i0 < TILE ? R - i0 : TILE, nj = C - j0 < TILE ? C - j0 : TILE;
+        int64_t off[NPG_CPU_MAX_OPS];
+        char *p[NPG_CPU_MAX_OPS];
+        for (int k = 0; k < nop; k++)
+            off[k] = npg__cpu_flat_offset(l - 1, it->shape, it->strides[k], o) + i0 * it->strides[k][l - 1] +
+                     j0 * s[k];
+        for (int64_t i = 0; i < ni; i++) {
+            for (int k = 0; k < nop; k++) p[k] = it->base[k] + (off[k] + i * it->strides[k][l - 1]) * it->esize[k];
+            fn(p, s, nj, ctx);
+        }
+    }
+}
+
+void npg__cpu_iter_run(const npg_cpu_iter *it, npg_cpu_loop fn, const void *ctx, int64_t par_min) {
     const int64_t n = it->n;
     if (n <= 0) return;
-    int64_t parts = n >= NPG_CPU_PAR_MIN ? npg__cpu_threads() : 1;
+    if (want_tiles(it)) {
+        iter_tiles(it, fn, ctx, par_min);
+        return;
+    }
+    int64_t parts = n >= par_min ? npg__cpu_threads() : 1;
     if (parts <= 1) {
         iter_range(it, fn, ctx, 0, n);
         return;
@@ -135,13 +176,14 @@ void npg__cpu_iter_run(const npg_cpu_iter *it, npg_cpu_loop fn, const void *ctx)
 }
 
 /* Runs fn over nop descriptors (d[0] the output). */
-static void run(int nop, const npg_tdesc *const *d, npg_cpu_loop fn, const void *ctx) {
+static void run(int nop, const npg_tdesc *const *d, npg_cpu_loop fn, const void *ctx, int64_t par_min) {
     npg_cpu_iter it;
     npg__cpu_iter_init(&it, nop, d);
-    npg__cpu_iter_run(&it, fn, ctx);
+    npg__cpu_iter_run(&it, fn, ctx, par_min);
 }
 
 /* ---- type lists for the generators ------------------------------------------ */
+#define DT_TAB(PFX, Y, t) [NPG_DT_##t] = PFX##_##t,
 #define ALL6(M, X, Y) M(X, Y, b) M(X, Y, u8) M(X, Y, i32) M(X, Y, i64) M(X, Y, f32) M(X, Y, f64)
 #define ALL6B(M, X, Y) M(X, Y, b) M(X, Y, u8) M(X, Y, i32) M(X, Y, i64) M(X, Y, f32) M(X, Y, f64)
 #define NUM5(M, X, Y) M(X, Y, u8) M(X, Y, i32) M(X, Y, i64) M(X, Y, f32) M(X, Y, f64)
@@ -193,8 +235,8 @@ static void run(int nop, const npg_tdesc *const *d, npg_cpu_loop fn, const void 
     X(SQRT, sqrt) X(EXP, exp) X(EXPM1, expm1) X(LOG, log) X(LOG1P, log1p) X(LOG2, log2)      \
     X(LOG10, log10) X(SIN, sin) X(COS, cos) X(TAN, tan) X(ASIN, asin) X(ACOS, acos)          \
     X(ATAN, atan) X(SINH, sinh) X(COSH, cosh) X(TANH, tanh) X(ASINH, asinh) X(ACOSH, acosh)  \
-    X(ATANH, atanh) X(ERF, erf) X(RECIPROCAL, reciprocal) X(SIGMOID, sigmoid) X(SILU, silu)  \
-    X(GELU, gelu) X(GELU_TANH, gelu_tanh) X(SOFTPLUS, softplus)
+    X(ATANH, atanh) X(ERF, erf) X(SIGMOID, sigmoid) X(SILU, silu) X(GELU, gelu)               \
+    X(GELU_TANH, gelu_tanh) X(SOFTPLUS, softplus)
 #define NUM_UNARY(X) X(NEGATIVE, negative) X(ABS, abs) X(SIGN, sign) X(SQUARE, square) X(RELU, relu)
 #define ROUNDING(X) X(FLOOR, floor) X(CEIL, ceil) X(TRUNC, trunc)
 
@@ -206,6 +248,7 @@ static void run(int nop, const npg_tdesc *const *d, npg_cpu_loop fn, const void 
 #define TAB_RO(ID, name) NUM5(UTAB, ID, name)
 
 FLOAT_UNARY(DEF_FU)
+FLT2(UF, RECIPROCAL, reciprocal)
 NUM_UNARY(DEF_NU)
 ROUNDING(DEF_RO)
 NUM5(UI, POSITIVE, _)
@@ -222,11 +265,15 @@ ALL6(UN, LOGICAL_NOT, _)
 INT4(UF, BITWISE_INVERT, bitwise_invert)
 
 static const npg_cpu_loop unary_tab[NPG_OP_COUNT][NPG_DTYPE_COUNT] = {
-    FLOAT_UNARY(TAB_FU) NUM_UNARY(TAB_NU) ROUNDING(TAB_RO)
+    FLOAT_UNARY(TAB_FU) FLT2(UTAB, RECIPROCAL, _) NUM_UNARY(TAB_NU) ROUNDING(TAB_RO)
     NUM5(UTAB, POSITIVE, _) NUM5(UTAB, ROUND, _) NUM5(UTAB, CLIP, _) FLT2(UTAB, LEAKY_RELU, _)
     ALL6(UTAB, ISNAN, _) ALL6(UTAB, ISINF, _) ALL6(UTAB, ISFINITE, _) ALL6(UTAB, LOGICAL_NOT, _)
     INT4(UTAB, BITWISE_INVERT, _)
 };
+
+/* libm-bound ops: threaded from NPG_CPU_PAR_MIN_HEAVY elements */
+#define HEAVY(ID, name) [NPG_OP_##ID] = true,
+static const bool unary_heavy[NPG_OP_COUNT] = {FLOAT_UNARY(HEAVY)};
 
 /* ---- conversions (the copy family) -------------------------------------------- */
 #define NPG_K_b I
@@ -257,6 +304,43 @@ static const npg_cpu_loop unary_tab[NPG_OP_COUNT][NPG_DTYPE_COUNT] = {
 #define CP_TAB(X, Y, to) ALL6B(CP_TAB1, X, to)
 ALL6(CP_ROW, _, _)
 static const npg_cpu_loop copy_tab[NPG_DTYPE_COUNT][NPG_DTYPE_COUNT] = {ALL6(CP_TAB, _, _)};
+
+/* Same-dtype transpose (out rows contiguous, in columns contiguous): each
+ * TILE x TILE tile is read column by column into a buffer and written row
+ * by row, so both sides touch whole cache lines even at power-of-two
+ * strides, where row-by-row tiles thrash the cache sets. */
+#define TRANSPOSE(X, Y, t)                                                                       \
+    static void transpose_##t(const npg_cpu_iter *it) {                                          \
+        typedef NPG_T_##t T;                                                                     \
+        const int l = it->ndim - 1;                                                              \
+        const int64_t R = it->shape[l - 1], C = it->shape[l];                                    \
+        const int64_t tr = (R + TILE - 1) / TILE, tc = (C + TILE - 1) / TILE;                    \
+        const int64_t tasks = it->n / (R * C) * tr * tc;                                         \
+        const int64_t osr = it->strides[0][l - 1], isc = it->strides[1][l];                      \
+        T *out = (T *)it->base[0];                                                               \
+        const T *in = (const T *)it->base[1];                                                    \
+        NPG_OMP_FOR(it->n >= NPG_CPU_PAR_MIN && tasks > 1)                                       \
+        for (int64_t task = 0; task < tasks; task++) {                                           \
+            T buf[TILE][TILE + 1];                                                               \
+            int64_t o = task / (tr * tc), i0 = task % (tr * tc) / tc * TILE, j0 = task % tc * TILE; \
+            int64_t ni = R - i0 < TILE ? R - i0 : TILE, nj = C - j0 < TILE ? C - j0 : TILE;      \
+            int64_t oo = npg__cpu_flat_offset(l - 1, it->shape, it->strides[0], o) + i0 * osr + j0; \
+            int64_t io = npg__cpu_flat_offset(l - 1, it->shape, it->strides[1], o) + i0 + j0 * isc; \
+            for (int64_t j = 0; j < nj; j++)                                                     \
+                for (int64_t i = 0; i < ni; i++) buf[j][i] = in[io + j * isc + i];               \
+            for (int64_t i = 0; i < ni; i++)                                                     \
+                for (int64_t j = 0; j < nj; j++) out[oo + i * osr + j] = buf[j][i];              \
+        }                                                                                        \
+    }
+ALL6(TRANSPOSE, _, _)
+typedef void (*transpose_fn)(const npg_cpu_iter *it);
+static const transpose_fn transpose_tab[NPG_DTYPE_COUNT] = {ALL6(DT_TAB, transpose, _)};
+
+static bool is_transpose(const npg_cpu_iter *it) {
+    const int l = it->ndim - 1;
+    return l >= 1 && it->shape[l] >= TILE / 2 && it->shape[l - 1] >= TILE / 2 && it->strides[0][l] == 1 &&
+           it->strides[1][l - 1] == 1 && (it->strides[1][l] > 1 || it->strides[1][l] < -1);
+}
 
 /* ---- two-input loops ------------------------------------------------------------
  * o[i] = EXPR with x = a[i], y = b[i]. Fast paths: all contiguous, a
@@ -366,7 +450,6 @@ static const npg_cpu_loop binary_tab[NPG_OP_COUNT][NPG_DTYPE_COUNT] = {
             for (int64_t i = 0; i < n; i++) o[i * s[0]] = v;                                 \
         }                                                                                    \
     }
-#define DT_TAB(PFX, Y, t) [NPG_DT_##t] = PFX##_##t,
 ALL6(WHERE_LOOP, _, _)
 ALL6(FILL_LOOP, _, _)
 static const npg_cpu_loop where_tab[NPG_DTYPE_COUNT] = {ALL6(DT_TAB, where, _)};
@@ -382,7 +465,7 @@ npg_status npg__cpu_fill(int dev, const npg_tdesc *out, double value, int64_t iv
     uint64_t bytes;
     npg__cpu_scalar_bytes(&v, &bytes);
     const npg_tdesc *d[1] = {out};
-    run(1, d, fill_tab[out->dtype], &bytes);
+    run(1, d, fill_tab[out->dtype], &bytes, NPG_CPU_PAR_MIN);
     return NPG_OK;
 }
 
@@ -396,7 +479,12 @@ npg_status npg__cpu_copy(int dev, const npg_tdesc *out, const npg_tdesc *in) {
         return NPG_OK;
     }
     const npg_tdesc *d[2] = {out, in};
-    run(2, d, copy_tab[out->dtype][in->dtype], NULL);
+    npg_cpu_iter it;
+    npg__cpu_iter_init(&it, 2, d);
+    if (out->dtype == in->dtype && is_transpose(&it))
+        transpose_tab[out->dtype](&it);
+    else
+        npg__cpu_iter_run(&it, copy_tab[out->dtype][in->dtype], NULL, NPG_CPU_PAR_MIN);
     return NPG_OK;
 }
 
@@ -410,8 +498,9 @@ npg_status npg__cpu_unary(int dev, npg_op op, const npg_tdesc *out, const npg_td
     npg_cpu_loop fn = (unsigned)op < NPG_OP_COUNT && dtype_ok(dt) ? unary_tab[op][dt] : NULL;
     if (!fn) return npg__cpu_unsupported(op, dt);
     if (out->dtype != (is_test_op(op) ? NPG_BOOL : dt)) return npg__cpu_unsupported(op, out->dtype);
+    const bool heavy = unary_heavy[op];
     const npg_tdesc *d[2] = {out, in};
-    run(2, d, fn, p ? p : &zero);
+    run(2, d, fn, p ? p : &zero, heavy ? NPG_CPU_PAR_MIN_HEAVY : NPG_CPU_PAR_MIN);
     return NPG_OK;
 }
 
@@ -422,8 +511,10 @@ npg_status npg__cpu_binary(int dev, npg_op op, const npg_tdesc *out, const npg_t
     npg_cpu_loop fn = (unsigned)op < NPG_OP_COUNT && dtype_ok(dt) ? binary_tab[op][dt] : NULL;
     if (!fn || b->dtype != dt) return npg__cpu_unsupported(op, fn ? b->dtype : dt);
     if (out->dtype != (is_bool_out(op) ? NPG_BOOL : dt)) return npg__cpu_unsupported(op, out->dtype);
+    const bool heavy = op == NPG_OP_FLOOR_DIVIDE || op == NPG_OP_REMAINDER ||
+                       (npg_is_floating(dt) && (op == NPG_OP_POW || op == NPG_OP_ATAN2 || op == NPG_OP_LOGADDEXP));
     const npg_tdesc *d[3] = {out, a, b};
-    run(3, d, fn, NULL);
+    run(3, d, fn, NULL, heavy ? NPG_CPU_PAR_MIN_HEAVY : NPG_CPU_PAR_MIN);
     return NPG_OK;
 }
 
@@ -434,6 +525,6 @@ npg_status npg__cpu_where(int dev, const npg_tdesc *out, const npg_tdesc *cond, 
     if (a->dtype != dt || b->dtype != dt) return npg__cpu_unsupported(NPG_OP_WHERE, a->dtype != dt ? a->dtype : b->dtype);
     if (npg__dtype_size(cond->dtype) != 1) return npg__cpu_unsupported(NPG_OP_WHERE, cond->dtype);
     const npg_tdesc *d[4] = {out, cond, a, b};
-    run(4, d, where_tab[dt], NULL);
+    run(4, d, where_tab[dt], NULL, NPG_CPU_PAR_MIN);
     return NPG_OK;
 }

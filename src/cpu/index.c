@@ -149,8 +149,9 @@ npg_status npg__cpu_gather(int dev, const npg_tdesc *out, const npg_tdesc *in, c
     npg_dtype dt = out->dtype;
     if (!dt_ok(dt) || in->dtype != dt) return npg__cpu_unsupported(NPG_OP_GATHER, dt_ok(dt) ? in->dtype : dt);
     if (idx->dtype != NPG_INT64) return npg__cpu_unsupported(NPG_OP_GATHER, idx->dtype);
-    if (axis < 0 || axis >= out->ndim || in->ndim != out->ndim)
-        return npg__set_error(NPG_ERR_INTERNAL, "cpu take_along_axis: axis %d invalid for ndim %d", axis, out->ndim);
+    if (axis < 0 || axis >= out->ndim || in->ndim != out->ndim || !npg__desc_contiguous(out))
+        return npg__set_error(NPG_ERR_INTERNAL, "cpu take_along_axis: unexpected descriptors (axis %d, ndim %d)", axis,
+                              out->ndim);
     ix_geom g;
     ix_init(&g, out->ndim, out->shape, axis);
     if (g.O * g.L * g.I == 0) return NPG_OK;

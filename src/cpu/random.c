@@ -128,7 +128,7 @@ npg_status npg__cpu_random(int dev, npg_op op, const npg_tdesc *out, uint64_t se
     const rnd_args a = {.out = out->data, .n = npg__desc_numel(out), .seed = seed, .offset = offset,
                         .f0 = p->f[0], .f1 = p->f[1], .i0 = p->i[0], .i1 = p->i[1]};
     const int64_t nblocks = (a.n + per - 1) / per;
-    int64_t parts = a.n >= NPG_CPU_PAR_MIN / 4 ? npg__cpu_threads() : 1;
+    int64_t parts = a.n >= NPG_CPU_PAR_MIN_HEAVY ? npg__cpu_threads() : 1;
     if (parts > nblocks) parts = nblocks;
     NPG_OMP_FOR(parts > 1)
     for (int64_t k = 0; k < parts; k++) fn(&a, npg__cpu_split(nblocks, parts, k), npg__cpu_split(nblocks, parts, k + 1));

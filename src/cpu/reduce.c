@@ -242,7 +242,14 @@ static void row_range(const red_geom *g, rstate *st, int64_t koff, int64_t lo, i
 static npg_status reduce_rows(const red_geom *g, char *out) {
     const int64_t K = g->K, R = g->R, total = K * R;
     const int64_t nth = npg__cpu_threads();
-    if (K >= nth || total < NPG_CPU_PAR_MIN) {
+    /* Fewer outputs than a few per thread: split every block as well, so
+     * the threads get even shares, and merge the parts in order. */
+    int64_t parts = 1;
+    if (total >= NPG_CPU_PAR_MIN && K < 4 * nth) {
+        parts = (4 * nth + K - 1) / K;
+        if (parts > R) parts = R;
+    }
+    if (parts <= 1) {
         NPG_OMP_FOR(total >= NPG_CPU_PAR_MIN && K > 1)
         for (int64_t k = 0; k < K; k++) {
             rstate st;
@@ -252,8 +259,7 @@ static npg_status reduce_rows(const red_geom *g, char *out) {
         }
         return NPG_OK;
     }
-    /* Few outputs, big blocks: split every block, merge the parts in order. */
-    const int64_t parts = nth * 4 < R ? nth * 4 : R, items = K * parts;
+    const int64_t items = K * parts;
     rstate *st = malloc((size_t)items * sizeof *st);
     if (!st) return npg__set_error(NPG_ERR_OOM, "cpu reduce: out of memory");
     NPG_OMP_FOR(items > 1)
@@ -344,6 +350,7 @@ npg_status npg__cpu_reduce(int dev, npg_op op, const npg_tdesc *out, const npg_t
                     : op == NPG_OP_ARGMAX || op == NPG_OP_ARGMIN ? NPG_INT64
                                                                  : dt;
     if (out->dtype != odt) return npg__cpu_unsupported(op, out->dtype);
+    if (!npg__desc_contiguous(out)) return npg__set_error(NPG_ERR_INTERNAL, "cpu %s: output not contiguous", npg__op_name(op));
     if (nred < 0 || nred > in->ndim)
         return npg__set_error(NPG_ERR_INTERNAL, "cpu %s: nred %d out of range for ndim %d", npg__op_name(op), nred,
                               in->ndim);
@@ -425,6 +432,7 @@ npg_status npg__cpu_scan(int dev, npg_op op, const npg_tdesc *out, const npg_tde
     bool known = (unsigned)op < NPG_OP_COUNT && dt > NPG_DTYPE_DEFAULT && dt < NPG_DTYPE_COUNT;
     scan_fn fn = known ? scan_tab[op][dt] : NULL;
     if (!fn || out->dtype != dt) return npg__cpu_unsupported(op, fn ? out->dtype : dt);
+    if (!npg__desc_contiguous(out)) return npg__set_error(NPG_ERR_INTERNAL, "cpu %s: output not contiguous", npg__op_name(op));
     if (in->ndim == 0) return npg__cpu_copy(dev, out, in); /* a 0-d scan is the element itself */
     if (axis < 0 || axis >= in->ndim)
         return npg__set_error(NPG_ERR_INTERNAL, "cpu %s: axis %d out of range for ndim %d", npg__op_name(op), axis,

@@ -105,13 +105,14 @@ npg_status npg__cpu_sort(int dev, const npg_tdesc *values, const npg_tdesc *indi
     if (dt <= NPG_DTYPE_DEFAULT || dt >= NPG_DTYPE_COUNT) return npg__cpu_unsupported(NPG_OP_SORT, dt);
     if (values && values->dtype != dt) return npg__cpu_unsupported(NPG_OP_SORT, values->dtype);
     if (indices && indices->dtype != NPG_INT64) return npg__cpu_unsupported(NPG_OP_SORT, indices->dtype);
-    if (in->ndim < 1) return npg__set_error(NPG_ERR_INTERNAL, "cpu sort: 0-d input");
+    if (in->ndim < 1 || (values && !npg__desc_contiguous(values)) || (indices && !npg__desc_contiguous(indices)))
+        return npg__set_error(NPG_ERR_INTERNAL, "cpu sort: unexpected descriptors (0-d input or strided output)");
     const int nd = in->ndim;
     const int64_t n = in->shape[nd - 1], rows = n ? npg__desc_numel(in) / n : 0, s = in->strides[nd - 1];
     if (rows == 0 || n == 0) return NPG_OK;
     const int64_t es = (int64_t)npg__dtype_size(dt);
     const row_fn fn = row_tab[dt][descending ? 1 : 0];
-    int64_t parts = rows * n >= NPG_CPU_PAR_MIN / 4 ? npg__cpu_threads() : 1;
+    int64_t parts = rows * n >= NPG_CPU_PAR_MIN_HEAVY ? npg__cpu_threads() : 1;
     if (parts > rows) parts = rows;
     if ((uint64_t)n > (SIZE_MAX / 4) / (uint64_t)(es + 8))
         return npg__set_error(NPG_ERR_OOM, "cpu sort: out of memory (row of %lld elements)", (long long)n);

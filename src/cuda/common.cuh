@@ -82,7 +82,7 @@ void npg_cu_scratch_free(npg_cu_ctx *ctx, void *p);
 
 /* ---- launch helpers ----------------------------------------------------------- */
 
-static inline int64_t npg_cu_cdiv(int64_t a, int64_t b) { return (a + b - 1) / b; }
+static inline __host__ __device__ int64_t npg_cu_cdiv(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
 /* Blocks for a grid-stride loop over `work` items with `threads` per block:
  * enough to fill the device several times over, never more than needed. */

@@ -16,14 +16,15 @@
  *             blocks (partials again)
  *   partials  warp per row over the (rows, nsplit) partial accumulators
  * A reducer says how: Acc (the accumulator: double for float32/float64
- * SUM/MEAN/PROD, uint64 for int64 so it wraps), ident, load, comb, finish.
+ * SUM/MEAN/PROD, uint64 for integers so they wrap), ident, load, comb,
+ * finish. Dtypes as the CPU backend: SUM, PROD uint8/int32/int64/floats;
+ * MEAN floats; MAX, MIN, ALL, ANY, ARGMAX, ARGMIN all six.
  * comb is associative and commutative (ARGMAX/ARGMIN break ties on the
  * index, NaN wins), so the order of combination never changes a result.
  */
 #include "common.cuh"
 
 #include <algorithm>
-#include <limits>
 
 /* ---- reducers --------------------------------------------------------------------------- */
 
@@ -34,6 +35,11 @@ template <npg_dtype D> struct npg_cu_is_float {
 };
 /* Accumulator of SUM/MEAN/PROD: double for floats, uint64 (wrapping) for integers. */
 template <npg_dtype D> using npg_cu_sum_acc = std::conditional_t<npg_cu_is_float<D>::value, double, uint64_t>;
+/* accumulator -> output: floats round, integers wrap */
+template <npg_dtype D> NPG_CU_D CT<D> npg_cu_sum_out(npg_cu_sum_acc<D> a) {
+    if constexpr (npg_cu_is_float<D>::value) return (CT<D>)a;
+    else return npg_cu_convert<D, NPG_INT64>((int64_t)a);
+}
 
 template <npg_dtype D> struct npg_cu_r_sum {
     typedef CT<D> In;
@@ -42,7 +48,7 @@ template <npg_dtype D> struct npg_cu_r_sum {
     static NPG_CU_D Acc ident() { return Acc(0); }
     static NPG_CU_D Acc load(In x, int64_t) { return (Acc)x; }
     static NPG_CU_D Acc comb(Acc a, Acc b) { return a + b; }
-    static NPG_CU_D Out finish(Acc a, int64_t) { return (Out)a; }
+    static NPG_CU_D Out finish(Acc a, int64_t) { return npg_cu_sum_out<D>(a); }
 };
 
 template <npg_dtype D> struct npg_cu_r_mean : npg_cu_r_sum<D> {
@@ -57,7 +63,7 @@ template <npg_dtype D> struct npg_cu_r_prod {
     static NPG_CU_D Acc ident() { return Acc(1); }
     static NPG_CU_D Acc load(In x, int64_t) { return (Acc)x; }
     static NPG_CU_D Acc comb(Acc a, Acc b) { return a * b; }
-    static NPG_CU_D Out finish(Acc a, int64_t) { return (Out)a; }
+    static NPG_CU_D Out finish(Acc a, int64_t) { return npg_cu_sum_out<D>(a); }
 };
 
 /* max(a, b) / min(a, b) with NaN propagating (floats via scalar_ops.h), OR/AND for bool */
@@ -75,19 +81,22 @@ template <npg_dtype D, bool MAX> struct npg_cu_r_extreme {
     static NPG_CU_D Acc ident() {
         if constexpr (npg_cu_is_float<D>::value) return MAX ? -INFINITY : INFINITY;
         else if constexpr (D == NPG_BOOL) return MAX ? 0 : 1;
-        else return MAX ? std::numeric_limits<Acc>::lowest() : std::numeric_limits<Acc>::max();
+        else if constexpr (D == NPG_UINT8) return MAX ? 0 : 255;
+        else if constexpr (D == NPG_INT32) return MAX ? INT32_MIN : INT32_MAX;
+        else return MAX ? INT64_MIN : INT64_MAX;
     }
     static NPG_CU_D Acc load(In x, int64_t) { return x; }
     static NPG_CU_D Acc comb(Acc a, Acc b) { return npg_cu_pick<D, MAX>(a, b); }
     static NPG_CU_D Out finish(Acc a, int64_t) { return a; }
 };
 
-template <bool ALL> struct npg_cu_r_logic {
-    typedef uint8_t In;
+/* any dtype read as truth values (NaN is true) */
+template <npg_dtype D, bool ALL> struct npg_cu_r_logic {
+    typedef CT<D> In;
     typedef uint8_t Out;
     typedef uint32_t Acc;
     static NPG_CU_D Acc ident() { return ALL ? 1u : 0u; }
-    static NPG_CU_D Acc load(In x, int64_t) { return x != 0; }
+    static NPG_CU_D Acc load(In x, int64_t) { return x != In(0); }
     static NPG_CU_D Acc comb(Acc a, Acc b) { return ALL ? (a & b) : (a | b); }
     static NPG_CU_D Out finish(Acc a, int64_t) { return (Out)a; }
 };
@@ -349,11 +358,17 @@ template <class Red> static npg_status npg_cu_reduce_run(npg_cu_ctx *ctx, const 
     return NPG_OK;
 }
 
-/* SUM/PROD: int64 or floats, in == out. */
+/* SUM/PROD: uint8, int32, int64 (wrapping) or floats; MEAN: floats; in == out. */
 template <template <npg_dtype> class R>
 static npg_status npg_cu_reduce_arith(npg_cu_ctx *ctx, const npg_tdesc *out, const npg_tdesc *in, int nred,
                                       const char *what, bool float_only) {
     switch (in->dtype) {
+    case NPG_UINT8:
+        if (float_only) break;
+        return npg_cu_reduce_run<R<NPG_UINT8>>(ctx, out, in, nred, what);
+    case NPG_INT32:
+        if (float_only) break;
+        return npg_cu_reduce_run<R<NPG_INT32>>(ctx, out, in, nred, what);
     case NPG_INT64:
         if (float_only) break;
         return npg_cu_reduce_run<R<NPG_INT64>>(ctx, out, in, nred, what);
@@ -393,9 +408,11 @@ npg_status npg_cu_reduce(int dev, npg_op op, const npg_tdesc *out, const npg_tde
     case NPG_OP_ARGMIN: return npg_cu_reduce_extreme<false>(ctx, out, in, nred, what, true);
     case NPG_OP_ALL:
     case NPG_OP_ANY:
-        if (in->dtype != NPG_BOOL) return npg_cu_unsupported(what, in->dtype);
-        if (op == NPG_OP_ALL) return npg_cu_reduce_run<npg_cu_r_logic<true>>(ctx, out, in, nred, what);
-        return npg_cu_reduce_run<npg_cu_r_logic<false>>(ctx, out, in, nred, what);
+        return npg_cu_dispatch(in->dtype, what, [&](auto tag) -> npg_status {
+            constexpr npg_dtype D = decltype(tag)::value;
+            if (op == NPG_OP_ALL) return npg_cu_reduce_run<npg_cu_r_logic<D, true>>(ctx, out, in, nred, what);
+            return npg_cu_reduce_run<npg_cu_r_logic<D, false>>(ctx, out, in, nred, what);
+        });
     default:
         return npg__set_error(NPG_ERR_UNSUPPORTED, "cuda reduce: op %s is not a reduction", what);
     }

@@ -1,0 +1,193 @@
+/*
+ * npg/nn.h — neural-network functions, losses, initialisation, optimizers
+ * and parameter lists. Included by npg.h; the conventions of npg.h apply
+ * ([new] results, NULL + last error on failure, NULL inputs propagate).
+ * Every function here is differentiable where it makes sense and runs on
+ * any device; softmax, log_softmax, cross_entropy, conv2d (im2col + GEMM),
+ * max_pool2d and the optimizer updates use fused kernels on both devices.
+ *
+ * Activations (relu, leaky_relu, sigmoid, silu, gelu, gelu_tanh, softplus,
+ * tanh) are in npg.h with the other elementwise functions.
+ */
+#ifndef NPG_NN_H
+#define NPG_NN_H
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---- softmax ---------------------------------------------------------- */
+
+/* exp(x) / sum(exp(x)) along axis, computed stably (fused kernel). [new] */
+npg_array *npg_softmax(npg_array *x, int axis);
+/* x - logsumexp(x) along axis (fused kernel). [new] */
+npg_array *npg_log_softmax(npg_array *x, int axis);
+
+/* ---- layers as functions ------------------------------------------------ */
+
+/* x @ weight.T + bias (PyTorch's layout): x (..., in), weight (out, in),
+ * bias (out) or NULL. [new] */
+npg_array *npg_linear(npg_array *x, npg_array *weight, npg_array *bias);
+
+/* Options of conv2d and pooling; zero fields take the defaults named. */
+typedef struct npg_conv2d_opts {
+    int stride[2];   /* default 1 */
+    int padding[2];  /* default 0 (zero padding) */
+    int dilation[2]; /* default 1 */
+    int groups;      /* default 1 */
+} npg_conv2d_opts;
+#define NPG_CONV2D_OPTS(...) (&(const npg_conv2d_opts){__VA_ARGS__})
+
+/* 2-d convolution (cross-correlation, like PyTorch): x (N, C, H, W),
+ * weight (OC, C/groups, KH, KW), bias (OC) or NULL -> (N, OC, OH, OW).
+ * im2col + one batched GEMM per call. opts NULL = defaults. [new] */
+npg_array *npg_conv2d(npg_array *x, npg_array *weight, npg_array *bias, const npg_conv2d_opts *opts);
+
+typedef struct npg_pool2d_opts {
+    int kernel[2];          /* required */
+    int stride[2];          /* default: the kernel size */
+    int padding[2];         /* default 0; at most half the kernel */
+    bool count_include_pad; /* avg_pool2d: divide by the full window (PyTorch's default is true; here
+                               the zero value false divides by the in-image pixels) */
+} npg_pool2d_opts;
+#define NPG_POOL2D_OPTS(...) (&(const npg_pool2d_opts){__VA_ARGS__})
+
+/* Max over each window of x (N, C, H, W); the gradient goes to the first
+ * maximal element of each window. [new] */
+npg_array *npg_max_pool2d(npg_array *x, const npg_pool2d_opts *opts);
+/* Mean over each window. [new] */
+npg_array *npg_avg_pool2d(npg_array *x, const npg_pool2d_opts *opts);
+
+/* Layer normalisation over the last `normalized_axes` axes:
+ * (x - mean) / sqrt(var + eps) * weight + bias (biased variance, like
+ * PyTorch); weight and bias have those axes' shape, or are NULL. [new] */
+npg_array *npg_layer_norm(npg_array *x, int normalized_axes, npg_array *weight, npg_array *bias, double eps);
+
+/* Rows of weight (num, dim) at integer indices (any shape) -> (..., dim);
+ * differentiable in weight. [new] */
+npg_array *npg_embedding(npg_array *indices, npg_array *weight);
+
+/* Inverted dropout: when training, zero each element with probability p
+ * (library RNG: gen, or the global generator if NULL) and scale the rest by
+ * 1/(1-p); when not training, x itself (a new reference). [new] */
+npg_array *npg_dropout(npg_array *x, double p, bool training, npg_generator *gen);
+
+/* Flatten the axes from start_axis on: (N, C, H, W), 1 -> (N, C*H*W). [new] */
+npg_array *npg_flatten_from(npg_array *x, int start_axis);
+
+/* ---- losses -------------------------------------------------------------- */
+
+typedef enum npg_reduction { NPG_REDUCTION_MEAN = 0, NPG_REDUCTION_SUM, NPG_REDUCTION_NONE } npg_reduction;
+
+typedef struct npg_ce_opts {
+    npg_reduction reduction; /* mean over non-ignored rows (default), sum, or per-row */
+    double label_smoothing;  /* eps in [0, 1) */
+    bool has_ignore_index;   /* rows whose label == ignore_index contribute nothing */
+    int64_t ignore_index;
+} npg_ce_opts;
+#define NPG_CE_OPTS(...) (&(const npg_ce_opts){__VA_ARGS__})
+
+/* Cross-entropy from logits (N, C) and integer labels (N) in [0, C),
+ * fused (no one-hot is materialised). opts NULL = mean. [new] */
+npg_array *npg_cross_entropy(npg_array *logits, npg_array *labels, const npg_ce_opts *opts);
+/* Negative log-likelihood from log-probabilities (N, C). [new] */
+npg_array *npg_nll_loss(npg_array *log_probs, npg_array *labels, const npg_ce_opts *opts);
+/* mean/sum/none of (pred - target)^2. [new] */
+npg_array *npg_mse_loss(npg_array *pred, npg_array *target, npg_reduction reduction);
+/* Binary cross-entropy on logits, stable: max(x,0) - x*t + log(1 + exp(-|x|)). [new] */
+npg_array *npg_binary_cross_entropy_with_logits(npg_array *logits, npg_array *targets, npg_reduction reduction);
+
+/* ---- initialisation (in place, outside the graph) ------------------------ */
+
+typedef enum npg_fan_mode { NPG_FAN_IN = 0, NPG_FAN_OUT } npg_fan_mode;
+typedef struct npg_init_opts {
+    npg_fan_mode mode;        /* kaiming: fan_in (default) or fan_out */
+    double gain;              /* 0: sqrt(2) for kaiming (ReLU), 1 for xavier */
+    npg_generator *generator; /* NULL: the global generator */
+} npg_init_opts;
+#define NPG_INIT_OPTS(...) (&(const npg_init_opts){__VA_ARGS__})
+
+/* fan_in = shape[1] * prod(shape[2:]), fan_out = shape[0] * prod(shape[2:])
+ * (a 1-d array has fan_in = fan_out = its length). Each returns a status and
+ * bumps the version of w. */
+npg_status npg_init_kaiming_uniform(npg_array *w, const npg_init_opts *opts); /* U(-b, b), b = gain*sqrt(3/fan) */
+npg_status npg_init_kaiming_normal(npg_array *w, const npg_init_opts *opts);  /* N(0, gain/sqrt(fan)) */
+npg_status npg_init_xavier_uniform(npg_array *w, const npg_init_opts *opts);  /* b = gain*sqrt(6/(in+out)) */
+npg_status npg_init_xavier_normal(npg_array *w, const npg_init_opts *opts);   /* std = gain*sqrt(2/(in+out)) */
+npg_status npg_init_zeros(npg_array *w);
+npg_status npg_init_ones(npg_array *w);
+
+/* ---- parameter lists (a minimal "module") --------------------------------- */
+
+typedef struct npg_params npg_params;
+/* An empty named list of parameters. [caller frees with npg_params_free] */
+npg_params *npg_params_new(void);
+/* Append x under `name` (copied); the list retains x. */
+npg_status npg_params_add(npg_params *p, const char *name, npg_array *x);
+int npg_params_count(const npg_params *p);
+npg_array *npg_params_get(const npg_params *p, int i);       /* [borrowed] */
+const char *npg_params_name(const npg_params *p, int i);    /* [borrowed] */
+npg_array *npg_params_find(const npg_params *p, const char *name); /* [borrowed] or NULL */
+/* The arrays as a C array of count() pointers, for the optimizers. [borrowed] */
+npg_array *const *npg_params_arrays(const npg_params *p);
+/* Total number of elements. */
+int64_t npg_params_numel(const npg_params *p);
+/* Save all parameters as one .npz (named entries) / load them back in place
+ * by name (shapes must match; values are converted to each parameter's
+ * dtype and device). */
+npg_status npg_params_save(const npg_params *p, const char *path);
+npg_status npg_params_load(npg_params *p, const char *path);
+void npg_params_free(npg_params *p);
+
+/* ---- optimizers ----------------------------------------------------------- */
+
+typedef struct npg_optimizer npg_optimizer;
+
+typedef struct npg_sgd_opts {
+    double lr; /* required (> 0) */
+    double momentum, dampening, weight_decay;
+    bool nesterov;
+} npg_sgd_opts;
+#define NPG_SGD_OPTS(...) (&(const npg_sgd_opts){__VA_ARGS__})
+
+typedef struct npg_adam_opts {
+    double lr;           /* default 1e-3 */
+    double beta1, beta2; /* defaults 0.9, 0.999 */
+    double eps;          /* default 1e-8 */
+    double weight_decay; /* default 0 (Adam), 0.01 (AdamW) */
+} npg_adam_opts;
+#define NPG_ADAM_OPTS(...) (&(const npg_adam_opts){__VA_ARGS__})
+
+/* Optimizers over n parameters (retained). State (momentum, moments) lives
+ * on each parameter's device; each step is one fused update per tensor.
+ * [caller frees with npg_optimizer_free] */
+npg_optimizer *npg_sgd_new(npg_array *const *params, int n, const npg_sgd_opts *opts);
+npg_optimizer *npg_adam_new(npg_array *const *params, int n, const npg_adam_opts *opts);
+npg_optimizer *npg_adamw_new(npg_array *const *params, int n, const npg_adam_opts *opts);
+/* Update every parameter that has a gradient (others are skipped), in
+ * place; bumps their versions. Gradients are left as they are. */
+npg_status npg_optimizer_step(npg_optimizer *opt);
+/* Drop every parameter's gradient. */
+npg_status npg_optimizer_zero_grad(npg_optimizer *opt);
+void npg_optimizer_set_lr(npg_optimizer *opt, double lr);
+double npg_optimizer_get_lr(const npg_optimizer *opt);
+void npg_optimizer_free(npg_optimizer *opt);
+
+/* Scale all gradients so that their global L2 norm is at most max_norm.
+ * Returns the norm before clipping (NaN and an error on failure). */
+double npg_clip_grad_norm(npg_array *const *params, int n, double max_norm);
+
+/* ---- learning-rate schedules (pure functions of the step) -------------- */
+
+/* base * gamma^floor(step / step_size) */
+double npg_lr_step(double base_lr, int64_t step, int64_t step_size, double gamma);
+/* min + (base - min) * (1 + cos(pi * step / total)) / 2, constant after total */
+double npg_lr_cosine(double base_lr, int64_t step, int64_t total, double min_lr);
+/* base * (step + 1) / warmup during the first warmup steps, then base */
+double npg_lr_warmup(double base_lr, int64_t step, int64_t warmup);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* NPG_NN_H */

@@ -1,0 +1,541 @@
+/*
+ * optim.c — optimizers (SGD with momentum/nesterov/weight decay, Adam,
+ * AdamW) with their state on each parameter's device and one fused update
+ * per parameter tensor (backend sgd_step / adam_step; composed from
+ * elementwise ops where a backend lacks them); gradient clipping; learning-
+ * rate schedules; weight initialisation; named parameter lists.
+ */
+#include "internal.h"
+
+#include <math.h>
+
+#include "npg/io.h"
+
+/* ------------------------------------------------------------------------
+ * Optimizers
+ * ------------------------------------------------------------------------ */
+
+typedef enum { OPT_SGD, OPT_ADAM, OPT_ADAMW } opt_kind;
+
+struct npg_optimizer {
+    opt_kind kind;
+    int n;
+    npg_array **params; /* retained */
+    npg_array **s1;     /* momentum buffer / first moment (lazily created) */
+    npg_array **s2;     /* second moment */
+    int64_t *steps;     /* per-parameter step counts (Adam bias correction) */
+    npg_sgd_opts sgd;
+    npg_adam_opts adam;
+};
+
+static npg_optimizer *opt_new(const char *fn, opt_kind kind, npg_array *const *params, int n) {
+    if (!params || n <= 0) {
+        if (!params) {
+            npg__null_arg(fn);
+            return NULL;
+        }
+        npg__set_error(NPG_ERR_INVALID_ARG, "%s: need at least one parameter", fn);
+        return NULL;
+    }
+    for (int i = 0; i < n; i++) {
+        if (!params[i]) {
+            npg__null_arg(fn);
+            return NULL;
+        }
+        if (!npg_is_floating(params[i]->dtype) || params[i]->grad_fn) {
+            npg__set_error(NPG_ERR_INVALID_ARG, "%s: parameter %d must be a floating-point leaf", fn, i);
+            return NULL;
+        }
+    }
+    npg_optimizer *o = calloc(1, sizeof *o);
+    if (o) {
+        o->params = calloc((size_t)n, sizeof *o->params);
+        o->s1 = calloc((size_t)n, sizeof *o->s1);
+        o->s2 = calloc((size_t)n, sizeof *o->s2);
+        o->steps = calloc((size_t)n, sizeof *o->steps);
+    }
+    if (!o || !o->params || !o->s1 || !o->s2 || !o->steps) {
+        if (o) {
+            free(o->params);
+            free(o->s1);
+            free(o->s2);
+            free(o->steps);
+        }
+        free(o);
+        npg__set_error(NPG_ERR_OOM, "%s: out of memory", fn);
+        return NULL;
+    }
+    o->kind = kind;
+    o->n = n;
+    for (int i = 0; i < n; i++) o->params[i] = npg_retain(params[i]);
+    return o;
+}
+
+npg_optimizer *npg_sgd_new(npg_array *const *params, int n, const npg_sgd_opts *opts) {
+    const char *fn = "npg_sgd_new";
+    if (!opts || !(opts->lr > 0) || opts->momentum < 0 || opts->weight_decay < 0 ||
+        (opts->nesterov && (opts->momentum <= 0 || opts->dampening != 0))) {
+        if (!opts) {
+            npg__null_arg(fn);
+            return NULL;
+        }
+        npg__set_error(NPG_ERR_INVALID_ARG,
+                       "%s: need lr > 0, momentum >= 0, weight_decay >= 0, and nesterov only with momentum > 0 and "
+                       "dampening 0",
+                       fn);
+        return NULL;
+    }
+    npg_optimizer *o = opt_new(fn, OPT_SGD, params, n);
+    if (o) o->sgd = *opts;
+    return o;
+}
+
+static npg_optimizer *adam_new(const char *fn, opt_kind kind, npg_array *const *params, int n, const npg_adam_opts *opts) {
+    npg_adam_opts a = opts ? *opts : (npg_adam_opts){0};
+    if (a.lr == 0) a.lr = 1e-3;
+    if (a.beta1 == 0 && !(opts && opts->beta1 == 0 && opts->beta2 != 0)) a.beta1 = 0.9;
+    if (a.beta2 == 0) a.beta2 = 0.999;
+    if (a.eps == 0) a.eps = 1e-8;
+    if (kind == OPT_ADAMW && !(opts && opts->weight_decay != 0)) a.weight_decay = 0.01;
+    if (!(a.lr > 0) || a.beta1 < 0 || a.beta1 >= 1 || a.beta2 < 0 || a.beta2 >= 1 || a.eps < 0 || a.weight_decay < 0) {
+        npg__set_error(NPG_ERR_INVALID_ARG, "%s: invalid hyper-parameters (lr %g, betas %g %g, eps %g, weight_decay %g)",
+                       fn, a.lr, a.beta1, a.beta2, a.eps, a.weight_decay);
+        return NULL;
+    }
+    npg_optimizer *o = opt_new(fn, kind, params, n);
+    if (o) o->adam = a;
+    return o;
+}
+
+npg_optimizer *npg_adam_new(npg_array *const *params, int n, const npg_adam_opts *opts) {
+    return adam_new("npg_adam_new", OPT_ADAM, params, n, opts);
+}
+npg_optimizer *npg_adamw_new(npg_array *const *params, int n, const npg_adam_opts *opts) {
+    return adam_new("npg_adamw_new", OPT_ADAMW, params, n, opts);
+}
+
+void npg_optimizer_free(npg_optimizer *o) {
+    if (!o) return;
+    for (int i = 0; i < o->n; i++) {
+        npg__release(o->params[i]);
+        if (o->s1[i]) npg__release(o->s1[i]);
+        if (o->s2[i]) npg__release(o->s2[i]);
+    }
+    free(o->params);
+    free(o->s1);
+    free(o->s2);
+    free(o->steps);
+    free(o);
+}
+
+void npg_optimizer_set_lr(npg_optimizer *o, double lr) {
+    if (!o) return;
+    if (o->kind == OPT_SGD)
+        o->sgd.lr = lr;
+    else
+        o->adam.lr = lr;
+}
+
+double npg_optimizer_get_lr(const npg_optimizer *o) {
+    if (!o) return NAN;
+    return o->kind == OPT_SGD ? o->sgd.lr : o->adam.lr;
+}
+
+npg_status npg_optimizer_zero_grad(npg_optimizer *o) {
+    if (!o) {
+        npg__null_arg("npg_optimizer_zero_grad");
+        return npg_last_status();
+    }
+    for (int i = 0; i < o->n; i++) npg_zero_grad(o->params[i]);
+    return NPG_OK;
+}
+
+/* State array like p, zero, unscoped, owned by the optimizer. */
+static npg_array *state_like(npg_array *p) {
+    npg_array *z = npg_zeros_like(p, NULL);
+    if (z) npg__unscope(z);
+    return z;
+}
+
+/* The composed update (backends without the fused entry, or odd layouts). */
+static npg_status composed_step(npg_optimizer *o, int i, npg_array *p, npg_array *g, bool first) {
+    npg_scope s = npg_scope_begin();
+    npg_status st = NPG_OK;
+    if (o->kind == OPT_SGD) {
+        const npg_sgd_opts *h = &o->sgd;
+        npg_array *d = h->weight_decay ? npg_add(g, npg_multiply_scalar(p, h->weight_decay)) : g;
+        if (h->momentum) {
+            npg_array *buf = o->s1[i];
+            npg_array *nb = first ? d : npg_add(npg_multiply_scalar(buf, h->momentum), npg_multiply_scalar(d, 1 - h->dampening));
+            st = npg_assign(buf, nb);
+            d = h->nesterov ? npg_add(d, npg_multiply_scalar(buf, h->momentum)) : buf;
+        }
+        if (st == NPG_OK) st = npg_assign(p, npg_subtract(p, npg_multiply_scalar(d, h->lr)));
+    } else {
+        const npg_adam_opts *h = &o->adam;
+        int64_t t = o->steps[i];
+        double bc1 = 1 - pow(h->beta1, (double)t), bc2 = 1 - pow(h->beta2, (double)t);
+        npg_array *gg = g;
+        if (o->kind == OPT_ADAMW && h->weight_decay)
+            st = npg_assign(p, npg_multiply_scalar(p, 1 - h->lr * h->weight_decay));
+        else if (h->weight_decay)
+            gg = npg_add(g, npg_multiply_scalar(p, h->weight_decay));
+        if (st == NPG_OK)
+            st = npg_assign(o->s1[i], npg_add(npg_multiply_scalar(o->s1[i], h->beta1), npg_multiply_scalar(gg, 1 - h->beta1)));
+        if (st == NPG_OK)
+            st = npg_assign(o->s2[i],
+                            npg_add(npg_multiply_scalar(o->s2[i], h->beta2), npg_multiply_scalar(npg_square(gg), 1 - h->beta2)));
+        if (st == NPG_OK) {
+            npg_array *den = npg_add_scalar(npg_sqrt(npg_divide_scalar(o->s2[i], bc2)), h->eps);
+            st = npg_assign(p, npg_subtract(p, npg_multiply_scalar(npg_divide(o->s1[i], den), h->lr / bc1)));
+        }
+    }
+    npg_scope_end(s);
+    return st;
+}
+
+npg_status npg_optimizer_step(npg_optimizer *o) {
+    const char *fn = "npg_optimizer_step";
+    if (!o) {
+        npg__null_arg(fn);
+        return npg_last_status();
+    }
+    npg_status st = NPG_OK;
+    npg_no_grad_begin();
+    for (int i = 0; i < o->n && st == NPG_OK; i++) {
+        npg_array *p = o->params[i], *g = p->grad;
+        if (!g) continue;
+        if (!npg__same_device(p, g) || g->ndim != p->ndim ||
+            memcmp(g->shape, p->shape, sizeof(int64_t) * (size_t)p->ndim) != 0) {
+            st = npg__set_error(NPG_ERR_SHAPE, "%s: the gradient of parameter %d does not match it", fn, i);
+            break;
+        }
+        bool first = false;
+        if (o->kind == OPT_SGD && o->sgd.momentum && !o->s1[i]) {
+            if (!(o->s1[i] = state_like(p))) st = npg_last_status();
+            first = true;
+        }
+        if (o->kind != OPT_SGD && !o->s1[i]) {
+            o->s1[i] = state_like(p);
+            o->s2[i] = state_like(p);
+            if (!o->s1[i] || !o->s2[i]) st = npg_last_status();
+        }
+        if (st != NPG_OK) break;
+        o->steps[i]++;
+        npg_array *gc = g->dtype == p->dtype ? g : npg_astype(g, p->dtype);
+        const npg_backend *be = npg__backend_of(p);
+        bool fused = gc && npg__is_contiguous(p) && npg__is_contiguous(gc) && !(p->flags & NPG_AF_READONLY) &&
+                     (o->kind == OPT_SGD ? be->sgd_step != NULL : be->adam_step != NULL);
+        if (!gc) {
+            st = npg_last_status();
+        } else if (fused) {
+            if (npg__numel(p->ndim, p->shape) > 0) {
+                npg_tdesc dp, dg, d1, d2;
+                npg__desc(p, &dp);
+                npg__desc(gc, &dg);
+                npg_tdesc *ds[2] = {&dp, &dg};
+                npg__coalesce(2, ds);
+                if (o->s1[i]) {
+                    npg__desc(o->s1[i], &d1);
+                    npg__coalesce(1, (npg_tdesc *[]){&d1});
+                }
+                if (o->kind == OPT_SGD) {
+                    npg_sgd_hp hp = {o->sgd.lr, o->sgd.momentum, o->sgd.dampening, o->sgd.weight_decay, o->sgd.nesterov,
+                                     first};
+                    st = be->sgd_step(p->storage->dev, &dp, &dg, o->s1[i] ? &d1 : NULL, &hp);
+                } else {
+                    npg__desc(o->s2[i], &d2);
+                    npg__coalesce(1, (npg_tdesc *[]){&d2});
+                    double t = (double)o->steps[i];
+                    npg_adam_hp hp = {o->adam.lr,           o->adam.beta1, o->adam.beta2,
+                                      o->adam.eps,          o->adam.weight_decay, o->kind == OPT_ADAMW,
+                                      1 - pow(o->adam.beta1, t), 1 - pow(o->adam.beta2, t)};
+                    st = be->adam_step(p->storage->dev, &dp, &dg, &d1, &d2, &hp);
+                }
+            }
+            npg__bump_version(p);
+            if (o->s1[i]) npg__bump_version(o->s1[i]);
+            if (o->s2[i]) npg__bump_version(o->s2[i]);
+        } else {
+            st = composed_step(o, i, p, gc, first);
+        }
+        if (gc && gc != g) npg_free(gc);
+    }
+    npg_no_grad_end();
+    return st;
+}
+
+double npg_clip_grad_norm(npg_array *const *params, int n, double max_norm) {
+    const char *fn = "npg_clip_grad_norm";
+    if (!params || n < 0) {
+        npg__null_arg(fn);
+        return NAN;
+    }
+    if (!(max_norm > 0)) {
+        npg__set_error(NPG_ERR_INVALID_ARG, "%s: max_norm must be positive (got %g)", fn, max_norm);
+        return NAN;
+    }
+    npg_scope s = npg_scope_begin();
+    npg_no_grad_begin();
+    double total = 0;
+    bool ok = true;
+    for (int i = 0; i < n && ok; i++) {
+        if (!params[i]) {
+            npg__null_arg(fn);
+            ok = false;
+            break;
+        }
+        if (!params[i]->grad) continue;
+        npg_array *ss = npg_sum(npg_square(npg_astype(params[i]->grad, NPG_FLOAT64)), NPG_ALL_AXES, false);
+        if (!ss) {
+            ok = false;
+            break;
+        }
+        total += npg_item(ss);
+    }
+    total = sqrt(total);
+    if (ok && total > max_norm) {
+        double coef = max_norm / (total + 1e-6);
+        for (int i = 0; i < n && ok; i++) {
+            npg_array *g = params[i]->grad;
+            if (g && npg_assign(g, npg_multiply_scalar(g, coef)) != NPG_OK) ok = false;
+        }
+    }
+    npg_no_grad_end();
+    npg_scope_end(s);
+    return ok ? total : NAN;
+}
+
+/* ------------------------------------------------------------------------
+ * Learning-rate schedules
+ * ------------------------------------------------------------------------ */
+
+double npg_lr_step(double base, int64_t step, int64_t step_size, double gamma) {
+    if (step_size <= 0 || step < 0) return base;
+    return base * pow(gamma, (double)(step / step_size));
+}
+
+double npg_lr_cosine(double base, int64_t step, int64_t total, double min_lr) {
+    if (total <= 0 || step >= total) return step >= total && total > 0 ? min_lr : base;
+    if (step < 0) step = 0;
+    return min_lr + (base - min_lr) * (1 + cos(3.14159265358979323846 * (double)step / (double)total)) / 2;
+}
+
+double npg_lr_warmup(double base, int64_t step, int64_t warmup) {
+    if (warmup <= 0 || step >= warmup) return base;
+    if (step < 0) step = 0;
+    return base * (double)(step + 1) / (double)warmup;
+}
+
+/* ------------------------------------------------------------------------
+ * Initialisation
+ * ------------------------------------------------------------------------ */
+
+static bool fans(const char *fn, npg_array *w, double *fan_in, double *fan_out) {
+    if (!w) {
+        npg__null_arg(fn);
+        return false;
+    }
+    if (!npg_is_floating(w->dtype)) {
+        npg__set_error(NPG_ERR_DTYPE, "%s: dtype %s is not floating", fn, npg_dtype_name(w->dtype));
+        return false;
+    }
+    if (w->ndim == 0) {
+        npg__set_error(NPG_ERR_SHAPE, "%s: cannot compute fans of a 0-d array", fn);
+        return false;
+    }
+    if (w->ndim == 1) {
+        *fan_in = *fan_out = (double)w->shape[0];
+    } else {
+        double rf = 1;
+        for (int i = 2; i < w->ndim; i++) rf *= (double)w->shape[i];
+        *fan_in = (double)w->shape[1] * rf;
+        *fan_out = (double)w->shape[0] * rf;
+    }
+    if (*fan_in <= 0 || *fan_out <= 0) {
+        npg__set_error(NPG_ERR_SHAPE, "%s: empty array", fn);
+        return false;
+    }
+    return true;
+}
+
+/* Overwrite w with uniform(-b, b) (normal=false) or normal(0, b). */
+static npg_status fill_random(const char *fn, npg_array *w, double b, bool normal, npg_generator *gen) {
+    npg_scope s = npg_scope_begin();
+    npg_no_grad_begin();
+    npg_opts o = {.dtype = w->dtype, .device = npg__device_of(w), .generator = gen};
+    npg_array *r = normal ? npg_normal(0, b, npg_shape_of(w), &o) : npg_uniform(-b, b, npg_shape_of(w), &o);
+    npg_status st = r ? npg_assign(w, r) : npg_last_status();
+    npg_no_grad_end();
+    npg_scope_end(s);
+    if (st != NPG_OK && strncmp(npg_last_error(), fn, strlen(fn)) != 0) {
+        char msg[512];
+        snprintf(msg, sizeof msg, "%s", npg_last_error());
+        npg__set_error(st, "%s: %s", fn, msg);
+    }
+    return st;
+}
+
+static npg_status kaiming(const char *fn, npg_array *w, const npg_init_opts *o, bool normal) {
+    double fi, fo;
+    if (!fans(fn, w, &fi, &fo)) return npg_last_status();
+    double gain = (o && o->gain > 0) ? o->gain : sqrt(2.0);
+    double fan = (o && o->mode == NPG_FAN_OUT) ? fo : fi;
+    double std = gain / sqrt(fan);
+    return fill_random(fn, w, normal ? std : std * sqrt(3.0), normal, o ? o->generator : NULL);
+}
+
+static npg_status xavier(const char *fn, npg_array *w, const npg_init_opts *o, bool normal) {
+    double fi, fo;
+    if (!fans(fn, w, &fi, &fo)) return npg_last_status();
+    double gain = (o && o->gain > 0) ? o->gain : 1.0;
+    double std = gain * sqrt(2.0 / (fi + fo));
+    return fill_random(fn, w, normal ? std : std * sqrt(3.0), normal, o ? o->generator : NULL);
+}
+
+npg_status npg_init_kaiming_uniform(npg_array *w, const npg_init_opts *o) {
+    return kaiming("npg_init_kaiming_uniform", w, o, false);
+}
+npg_status npg_init_kaiming_normal(npg_array *w, const npg_init_opts *o) {
+    return kaiming("npg_init_kaiming_normal", w, o, true);
+}
+npg_status npg_init_xavier_uniform(npg_array *w, const npg_init_opts *o) {
+    return xavier("npg_init_xavier_uniform", w, o, false);
+}
+npg_status npg_init_xavier_normal(npg_array *w, const npg_init_opts *o) {
+    return xavier("npg_init_xavier_normal", w, o, true);
+}
+
+static npg_status init_const(const char *fn, npg_array *w, double v) {
+    if (!w) {
+        npg__null_arg(fn);
+        return npg_last_status();
+    }
+    npg_no_grad_begin();
+    npg_status st = npg_fill(w, v);
+    npg_no_grad_end();
+    return st;
+}
+npg_status npg_init_zeros(npg_array *w) { return init_const("npg_init_zeros", w, 0.0); }
+npg_status npg_init_ones(npg_array *w) { return init_const("npg_init_ones", w, 1.0); }
+
+/* ------------------------------------------------------------------------
+ * Parameter lists
+ * ------------------------------------------------------------------------ */
+
+struct npg_params {
+    int n, cap;
+    char **names;
+    npg_array **arrays;
+};
+
+npg_params *npg_params_new(void) {
+    npg_params *p = calloc(1, sizeof *p);
+    if (!p) npg__set_error(NPG_ERR_OOM, "npg_params_new: out of memory");
+    return p;
+}
+
+npg_status npg_params_add(npg_params *p, const char *name, npg_array *x) {
+    const char *fn = "npg_params_add";
+    if (!p || !name || !x) {
+        npg__null_arg(fn);
+        return npg_last_status();
+    }
+    if (npg_params_find(p, name)) return npg__set_error(NPG_ERR_INVALID_ARG, "%s: a parameter named '%s' exists", fn, name);
+    if (p->n == p->cap) {
+        int cap = p->cap ? p->cap * 2 : 16;
+        char **nn = realloc(p->names, sizeof *nn * (size_t)cap);
+        if (nn) p->names = nn;
+        npg_array **na = nn ? realloc(p->arrays, sizeof *na * (size_t)cap) : NULL;
+        if (!nn || !na) return npg__set_error(NPG_ERR_OOM, "%s: out of memory", fn);
+        p->arrays = na;
+        p->cap = cap;
+    }
+    size_t len = strlen(name);
+    char *copy = malloc(len + 1);
+    if (!copy) return npg__set_error(NPG_ERR_OOM, "%s: out of memory", fn);
+    memcpy(copy, name, len + 1);
+    p->names[p->n] = copy;
+    p->arrays[p->n] = npg_retain(x);
+    p->n++;
+    return NPG_OK;
+}
+
+int npg_params_count(const npg_params *p) { return p ? p->n : 0; }
+npg_array *npg_params_get(const npg_params *p, int i) { return (p && i >= 0 && i < p->n) ? p->arrays[i] : NULL; }
+const char *npg_params_name(const npg_params *p, int i) { return (p && i >= 0 && i < p->n) ? p->names[i] : NULL; }
+npg_array *const *npg_params_arrays(const npg_params *p) { return p ? p->arrays : NULL; }
+
+npg_array *npg_params_find(const npg_params *p, const char *name) {
+    if (!p || !name) return NULL;
+    for (int i = 0; i < p->n; i++)
+        if (!strcmp(p->names[i], name)) return p->arrays[i];
+    return NULL;
+}
+
+int64_t npg_params_numel(const npg_params *p) {
+    int64_t n = 0;
+    for (int i = 0; p && i < p->n; i++) n += npg__numel(p->arrays[i]->ndim, p->arrays[i]->shape);
+    return n;
+}
+
+void npg_params_free(npg_params *p) {
+    if (!p) return;
+    for (int i = 0; i < p->n; i++) {
+        free(p->names[i]);
+        npg__release(p->arrays[i]);
+    }
+    free(p->names);
+    free(p->arrays);
+    free(p);
+}
+
+npg_status npg_params_save(const npg_params *p, const char *path) {
+    if (!p || !path) {
+        npg__null_arg("npg_params_save");
+        return npg_last_status();
+    }
+    npg_named *items = calloc((size_t)(p->n ? p->n : 1), sizeof *items);
+    if (!items) return npg__set_error(NPG_ERR_OOM, "npg_params_save: out of memory");
+    for (int i = 0; i < p->n; i++) items[i] = (npg_named){p->names[i], p->arrays[i]};
+    npg_status st = npg_save_npz(path, items, p->n, false);
+    free(items);
+    return st;
+}
+
+npg_status npg_params_load(npg_params *p, const char *path) {
+    const char *fn = "npg_params_load";
+    if (!p || !path) {
+        npg__null_arg(fn);
+        return npg_last_status();
+    }
+    npg_npz *z = npg_load_npz(path, NULL);
+    if (!z) return npg_last_status();
+    npg_status st = NPG_OK;
+    /* check everything before writing anything */
+    npg_array **vals = calloc((size_t)(p->n ? p->n : 1), sizeof *vals);
+    if (!vals) st = npg__set_error(NPG_ERR_OOM, "%s: out of memory", fn);
+    for (int i = 0; i < p->n && st == NPG_OK; i++) {
+        vals[i] = npg_npz_get(z, p->names[i]);
+        if (!vals[i]) {
+            st = npg__set_error(NPG_ERR_FORMAT, "%s: %s has no array named '%s'", fn, path, p->names[i]);
+        } else if (vals[i]->ndim != p->arrays[i]->ndim ||
+                   memcmp(vals[i]->shape, p->arrays[i]->shape, sizeof(int64_t) * (size_t)vals[i]->ndim) != 0) {
+            char sa[NPG_SHAPE_BUF], sb[NPG_SHAPE_BUF];
+            st = npg__set_error(NPG_ERR_SHAPE, "%s: '%s' has shape %s in %s but %s here", fn, p->names[i],
+                                npg__shape_str(sa, sizeof sa, vals[i]->ndim, vals[i]->shape), path,
+                                npg__shape_str(sb, sizeof sb, p->arrays[i]->ndim, p->arrays[i]->shape));
+        }
+    }
+    npg_no_grad_begin();
+    for (int i = 0; i < p->n && st == NPG_OK; i++) {
+        npg_array *v = npg_to(vals[i], npg__device_of(p->arrays[i]));
+        st = v ? npg_assign(p->arrays[i], v) : npg_last_status();
+        npg_free(v);
+    }
+    npg_no_grad_end();
+    for (int i = 0; vals && i < p->n; i++) npg_free(vals[i]);
+    free(vals);
+    npg_npz_free(z);
+    return st;
+}

@@ -1,0 +1,1789 @@
+/*
+ * test_cpu_kernels.c — the CPU backend's entries called directly on
+ * hand-built descriptors, against straightforward double-precision (or exact
+ * integer) references written independently of scalar_ops.h.
+ *
+ * Inputs come in several layouts over the same logical shape: contiguous,
+ * transposed (column-major storage), every axis flipped (negative strides),
+ * every other element of the last axis, broadcast (stride 0) and weak
+ * scalars; shapes are odd (5x7x3), 0-d, 8-d, and large enough to take the
+ * parallel paths. Unsupported (op, dtype) pairs must fail cleanly.
+ */
+#define _POSIX_C_SOURCE 200809L
+#include <criterion/criterion.h>
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "backend.h"
+#include "rng.h"
+
+#if defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define TEST_HAS_ASAN 1
+#endif
+#endif
+#ifndef TEST_HAS_ASAN
+#define TEST_HAS_ASAN 0
+#endif
+
+void npg__cpu_set_num_threads(int n);
+int npg__cpu_get_num_threads(void);
+
+static const npg_backend *const B = &npg_cpu_backend;
+
+/* ---- helpers ------------------------------------------------------------------ */
+
+static uint64_t g_rng = 0x9E3779B97F4A7C15ull;
+static uint64_t rnd64(void) {
+    g_rng ^= g_rng >> 12;
+    g_rng ^= g_rng << 25;
+    g_rng ^= g_rng >> 27;
+    return g_rng * 0x2545F4914F6CDD1Dull;
+}
+static double rndu(void) { return (double)(rnd64() >> 11) * 0x1p-53; }
+static int64_t rndi(int64_t lo, int64_t hi) { return lo + (int64_t)(rnd64() % (uint64_t)(hi - lo + 1)); }
+
+static bool isflt(npg_dtype dt) { return dt == NPG_FLOAT32 || dt == NPG_FLOAT64; }
+static size_t esz(npg_dtype dt) { return npg__dtype_size(dt); }
+
+static double rd(npg_dtype dt, const void *p, int64_t i) {
+    switch (dt) {
+    case NPG_BOOL: case NPG_UINT8: return ((const uint8_t *)p)[i];
+    case NPG_INT32: return ((const int32_t *)p)[i];
+    case NPG_INT64: return (double)((const int64_t *)p)[i];
+    case NPG_FLOAT32: return ((const float *)p)[i];
+    default: return ((const double *)p)[i];
+    }
+}
+static int64_t ri(npg_dtype dt, const void *p, int64_t i) {
+    switch (dt) {
+    case NPG_BOOL: case NPG_UINT8: return ((const uint8_t *)p)[i];
+    case NPG_INT32: return ((const int32_t *)p)[i];
+    case NPG_INT64: return ((const int64_t *)p)[i];
+    default: {
+        double v = rd(dt, p, i);
+        return isfinite(v) && fabs(v) < 9e18 ? (int64_t)v : 0;
+    }
+    }
+}
+/* Store v (exact integer or float value) into element i. */
+static void wr(npg_dtype dt, void *p, int64_t i, double v) {
+    switch (dt) {
+    case NPG_BOOL: ((uint8_t *)p)[i] = v != 0; break;
+    case NPG_UINT8: ((uint8_t *)p)[i] = (uint8_t)v; break;
+    case NPG_INT32: ((int32_t *)p)[i] = (int32_t)v; break;
+    case NPG_INT64: ((int64_t *)p)[i] = (int64_t)v; break;
+    case NPG_FLOAT32: ((float *)p)[i] = (float)v; break;
+    default: ((double *)p)[i] = v; break;
+    }
+}
+/* Wrap an exact integer to dt's width (two's complement). */
+static int64_t wrap(npg_dtype dt, int64_t v) {
+    if (dt == NPG_BOOL) return v != 0;
+    if (dt == NPG_UINT8) return (int64_t)((uint64_t)v & 0xFF);
+    if (dt == NPG_INT32) return (int64_t)(int32_t)(uint32_t)(uint64_t)v;
+    return v;
+}
+
+static bool close_to(double got, double want, double rtol, double atol) {
+    if (isnan(want)) return isnan(got);
+    if (isinf(want)) return got == want;
+    return fabs(got - want) <= atol + rtol * fabs(want);
+}
+static double rtol_of(npg_dtype dt) { return dt == NPG_FLOAT32 ? 2e-6 : 1e-12; }
+
+/* A test tensor: malloc'd storage and a descriptor in one of several layouts
+ * over the logical shape. */
+enum { L_CONTIG, L_TRANS, L_FLIP, L_STEP, L_COUNT };
+typedef struct tv {
+    void *mem;
+    int64_t nalloc;
+    npg_tdesc d;
+} tv;
+
+static void contig_strides(int nd, const int64_t *shape, int64_t *st) {
+    int64_t s = 1;
+    for (int i = nd - 1; i >= 0; i--) {
+        st[i] = s;
+        s *= shape[i];
+    }
+}
+static int64_t numel(int nd, const int64_t *shape) {
+    int64_t n = 1;
+    for (int i = 0; i < nd; i++) n *= shape[i];
+    return n;
+}
+
+static tv tv_make(npg_dtype dt, int nd, const int64_t *shape, int layout) {
+    tv v = {0};
+    v.d.dtype = dt;
+    v.d.ndim = nd;
+    for (int i = 0; i < nd; i++) v.d.shape[i] = shape[i];
+    int64_t n = numel(nd, shape);
+    v.nalloc = (layout == L_STEP ? 2 * n : n) + 1;
+    v.mem = calloc((size_t)v.nalloc, 8);
+    cr_assert(v.mem);
+    v.d.data = v.mem;
+    if (layout == L_CONTIG || nd == 0) {
+        contig_strides(nd, shape, v.d.strides);
+    } else if (layout == L_TRANS) { /* column-major */
+        int64_t s = 1;
+        for (int i = 0; i < nd; i++) {
+            v.d.strides[i] = s;
+            s *= shape[i];
+        }
+    } else if (layout == L_FLIP) {
+        contig_strides(nd, shape, v.d.strides);
+        for (int i = 0; i < nd; i++) v.d.strides[i] = -v.d.strides[i];
+        v.d.data = (char *)v.mem + (size_t)(n > 0 ? n - 1 : 0) * esz(dt);
+    } else { /* L_STEP: every other element of the last axis */
+        int64_t sh[NPG_MAX_DIMS] = {0};
+        memcpy(sh, shape, sizeof(int64_t) * (size_t)nd);
+        sh[nd - 1] *= 2;
+        contig_strides(nd, sh, v.d.strides);
+        v.d.strides[nd - 1] = 2;
+    }
+    return v;
+}
+static void tv_free(tv *v) { free(v->mem); }
+
+/* Element offset of row-major flat index f of descriptor d. */
+static int64_t off_of(const npg_tdesc *d, int64_t f) {
+    int64_t off = 0;
+    for (int i = d->ndim - 1; i >= 0; i--) {
+        off += f % d->shape[i] * d->strides[i];
+        f /= d->shape[i];
+    }
+    return off;
+}
+static double get(const npg_tdesc *d, int64_t f) {
+    if (d->is_scalar) return isflt(d->dtype) ? d->scalar : (double)d->iscalar;
+    return rd(d->dtype, d->data, off_of(d, f));
+}
+static int64_t geti(const npg_tdesc *d, int64_t f) {
+    if (d->is_scalar) return d->iscalar;
+    return ri(d->dtype, d->data, off_of(d, f));
+}
+
+/* Value domains for generated inputs. */
+enum { D_ANY, D_POS, D_UNIT, D_GE1, D_SPECIAL, D_ZEROS, D_NEAR1, D_SMALLINT };
+static double gen(npg_dtype dt, int dom) {
+    if (!isflt(dt) && dom == D_ZEROS && rnd64() % 3 == 0) return 0;
+    if (dt == NPG_BOOL) return (double)(rnd64() & 1);
+    if (dt == NPG_UINT8) return dom == D_SMALLINT ? (double)rndi(0, 9) : (double)rndi(0, 255);
+    if (!isflt(dt)) {
+        if (dom == D_SMALLINT) return (double)rndi(-4, 4);
+        return dt == NPG_INT32 ? (double)rndi(-100000, 100000) : (double)rndi(-3000000000ll, 3000000000ll);
+    }
+    double u = rndu();
+    switch (dom) {
+    case D_POS: return 0.05 + 5 * u;
+    case D_UNIT: return -0.95 + 1.9 * u;
+    case D_GE1: return 1.0 + 4 * u;
+    case D_NEAR1: return 0.5 + u;
+    case D_SMALLINT: return (double)rndi(-4, 4);
+    case D_SPECIAL: {
+        static const double sp[] = {NAN, INFINITY, -INFINITY, 0.0, -0.0, 1.5};
+        return rnd64() % 3 == 0 ? sp[rnd64() % 6] : -3 + 6 * u;
+    }
+    case D_ZEROS: {
+        static const double z[] = {0.0, -0.0, NAN};
+        return rnd64() % 2 == 0 ? z[rnd64() % 3] : -3 + 6 * u;
+    }
+    default: return -3 + 6 * u;
+    }
+}
+static void tv_fill(tv *v, int dom) {
+    for (int64_t i = 0; i < v->nalloc; i++) wr(v->d.dtype, v->mem, i, gen(v->d.dtype, dom));
+}
+/* A contiguous output of the shape. */
+static tv out_make(npg_dtype dt, int nd, const int64_t *shape) {
+    tv o = tv_make(dt, nd, shape, L_CONTIG);
+    memset(o.mem, 0xAB, (size_t)o.nalloc * 8); /* garbage: every element must be written */
+    return o;
+}
+
+static const npg_dtype ALL_DT[] = {NPG_BOOL, NPG_UINT8, NPG_INT32, NPG_INT64, NPG_FLOAT32, NPG_FLOAT64};
+#define M(dt) (1u << (dt))
+#define MB M(NPG_BOOL)
+#define MINT (M(NPG_UINT8) | M(NPG_INT32) | M(NPG_INT64))
+#define MFLT (M(NPG_FLOAT32) | M(NPG_FLOAT64))
+#define MNUM (MINT | MFLT)
+#define MALL (MNUM | MB)
+
+static const int64_t S573[3] = {5, 7, 3};
+
+/* The unsupported error, with its message. */
+static void expect_unsupported(npg_status s, npg_op op, npg_dtype dt) {
+    char want[128];
+    snprintf(want, sizeof want, "cpu %s: dtype %s not supported", npg__op_name(op), npg_dtype_name(dt));
+    cr_assert_eq(s, NPG_ERR_UNSUPPORTED, "%s on %s: status %d", npg__op_name(op), npg_dtype_name(dt), s);
+    cr_assert_eq(npg_last_status(), NPG_ERR_UNSUPPORTED);
+    cr_assert_str_eq(npg_last_error(), want);
+}
+
+
+/* ---- backend basics ------------------------------------------------------------- */
+
+Test(cpu_backend, device_and_memory) {
+    cr_assert_eq(B->device_count(), 1);
+    cr_assert_str_eq(B->name, "cpu");
+    npg_device_info info;
+    cr_assert_eq(B->device_info(0, &info), NPG_OK);
+    cr_assert(strncmp(info.name, "cpu", 3) == 0, "name %s", info.name);
+    cr_assert_gt(info.total_bytes, (size_t)1 << 20);
+    cr_assert_leq(info.free_bytes, info.total_bytes);
+    cr_assert_eq(B->synchronize(0), NPG_OK);
+    void *p = NULL, *q = NULL;
+    cr_assert_eq(B->alloc(0, 1000, &p), NPG_OK);
+    cr_assert_eq(B->alloc(0, 3 << 20, &q), NPG_OK);
+    cr_assert_eq((uintptr_t)p % 64, 0);
+    cr_assert_eq((uintptr_t)q % 64, 0);
+    char host[1000], back[1000];
+    for (int i = 0; i < 1000; i++) host[i] = (char)(i * 7);
+    cr_assert_eq(B->copy_h2d(0, p, host, 1000), NPG_OK);
+    cr_assert_eq(B->copy_d2d(0, (char *)q + 5, p, 1000), NPG_OK);
+    cr_assert_eq(B->copy_d2h(0, back, (char *)q + 5, 1000), NPG_OK);
+    cr_assert_arr_eq(host, back, 1000);
+    /* a large copy takes the threaded path */
+    char *big = malloc(3 << 20);
+    for (int i = 0; i < 3 << 20; i++) big[i] = (char)(i * 13 + 1);
+    cr_assert_eq(B->copy_h2d(0, q, big, 3 << 20), NPG_OK);
+    cr_assert(memcmp(q, big, 3 << 20) == 0);
+    free(big);
+    B->free(0, p);
+    B->free(0, q);
+}
+
+Test(cpu_backend, alloc_oom_is_an_error) {
+#if defined(__SANITIZE_ADDRESS__) || TEST_HAS_ASAN
+    cr_skip_test("AddressSanitizer aborts on impossible allocations instead of returning NULL");
+#else
+    void *p = (void *)1;
+    npg_clear_error();
+    cr_assert_eq(B->alloc(0, SIZE_MAX / 2, &p), NPG_ERR_OOM);
+    cr_assert_null(p);
+    cr_assert_eq(npg_last_status(), NPG_ERR_OOM);
+    cr_assert(strstr(npg_last_error(), "out of memory"));
+#endif
+}
+
+Test(cpu_backend, threads) {
+    npg__cpu_set_num_threads(1);
+    cr_assert_eq(npg__cpu_get_num_threads(), 1);
+    npg__cpu_set_num_threads(2);
+#ifdef NPG_HAVE_OPENMP
+    cr_assert_eq(npg__cpu_get_num_threads(), 2);
+#endif
+    npg__cpu_set_num_threads(0); /* default */
+    cr_assert_geq(npg__cpu_get_num_threads(), 1);
+}
+
+/* ---- fill ---------------------------------------------------------------------- */
+
+Test(cpu_fill, every_dtype_strided) {
+    for (int t = 0; t < 6; t++) {
+        npg_dtype dt = ALL_DT[t];
+        for (int layout = 0; layout < L_COUNT; layout++) {
+            tv o = tv_make(dt, 3, S573, layout);
+            memset(o.mem, 0x5A, (size_t)o.nalloc * 8);
+            double v = isflt(dt) ? -2.75 : 0;
+            int64_t iv = dt == NPG_BOOL ? 7 : dt == NPG_UINT8 ? 300 : dt == NPG_INT32 ? (1ll << 32) + 5 : -(1ll << 40);
+            cr_assert_eq(B->fill(0, &o.d, v, iv), NPG_OK);
+            double want = isflt(dt) ? -2.75 : (double)wrap(dt, iv);
+            for (int64_t f = 0; f < 105; f++) {
+                if (isflt(dt)) cr_assert_eq(get(&o.d, f), want);
+                else cr_assert_eq(geti(&o.d, f), (int64_t)want, "%s layout %d", npg_dtype_name(dt), layout);
+            }
+            if (layout == L_STEP) /* the gaps are untouched */
+                for (int64_t f = 0; f < 105; f++) cr_assert_eq(((unsigned char *)o.d.data)[(off_of(&o.d, f) + 1) * (int64_t)esz(dt)], 0x5A);
+            tv_free(&o);
+        }
+    }
+    /* 0-d and a large fill (threaded) */
+    double x = 0;
+    npg_tdesc d0 = {.data = &x, .dtype = NPG_FLOAT64, .ndim = 0};
+    cr_assert_eq(B->fill(0, &d0, 3.5, 0), NPG_OK);
+    cr_assert_eq(x, 3.5);
+    int64_t big = 1 << 20;
+    tv o = out_make(NPG_FLOAT32, 1, &big);
+    cr_assert_eq(B->fill(0, &o.d, 1.25, 0), NPG_OK);
+    for (int64_t i = 0; i < big; i++) cr_assert_eq(((float *)o.mem)[i], 1.25f);
+    tv_free(&o);
+}
+
+/* ---- copy / conversions ---------------------------------------------------------- */
+
+/* The conversion rules of backend.h, written out. */
+static double ref_convert(npg_dtype to, npg_dtype from, double fv, int64_t iv) {
+    bool src_float = isflt(from);
+    if (to == NPG_BOOL) return src_float ? (fv != 0) : (iv != 0);
+    if (to == NPG_FLOAT32) return src_float ? (double)(float)fv : (double)(float)iv;
+    if (to == NPG_FLOAT64) return src_float ? fv : (double)iv;
+    if (!src_float) return (double)wrap(to, iv);
+    if (isnan(fv)) return 0;
+    double lo = to == NPG_UINT8 ? 0 : to == NPG_INT32 ? -2147483648.0 : -9223372036854775808.0;
+    double hi = to == NPG_UINT8 ? 255 : to == NPG_INT32 ? 2147483647.0 : 9223372036854775807.0;
+    if (fv <= lo) return lo;
+    if (fv >= hi) return hi;
+    return trunc(fv);
+}
+
+static void fill_conversion_values(tv *v) {
+    static const double fsp[] = {NAN, INFINITY, -INFINITY, 1e300, -1e20, 3.7, -3.7, 300.5, -0.5, 255.9,
+                                 2147483648.0, -2147483649.0, 0.0, -0.0, 1.0, 9.3e18};
+    static const int64_t isp[] = {0, 1, -1, 255, 256, 128, -129, 70000, INT32_MIN, INT32_MAX,
+                                  (1ll << 40) + 5, -(1ll << 35), INT64_MIN, INT64_MAX};
+    npg_dtype dt = v->d.dtype;
+    for (int64_t i = 0; i < v->nalloc; i++) {
+        if (isflt(dt)) wr(dt, v->mem, i, rnd64() % 2 ? fsp[rnd64() % 16] : gen(dt, D_ANY) * 100);
+        else if (dt == NPG_INT64) ((int64_t *)v->mem)[i] = isp[rnd64() % 14];
+        else wr(dt, v->mem, i, (double)wrap(dt, isp[rnd64() % 12]));
+    }
+}
+
+Test(cpu_copy, every_dtype_pair_and_layout) {
+    for (int a = 0; a < 6; a++) {
+        for (int b = 0; b < 6; b++) {
+            npg_dtype to = ALL_DT[a], from = ALL_DT[b];
+            for (int li = 0; li < L_COUNT; li++) {
+                tv in = tv_make(from, 3, S573, li);
+                fill_conversion_values(&in);
+                tv o = tv_make(to, 3, S573, (li + 1) % L_COUNT); /* outputs may be strided too */
+                cr_assert_eq(B->copy(0, &o.d, &in.d), NPG_OK);
+                for (int64_t f = 0; f < 105; f++) {
+                    double want = ref_convert(to, from, get(&in.d, f), geti(&in.d, f));
+                    if (isflt(to))
+                        cr_assert(close_to(get(&o.d, f), want, 0, 0), "%s->%s: %g -> %g, want %g", npg_dtype_name(from),
+                                  npg_dtype_name(to), get(&in.d, f), get(&o.d, f), want);
+                    else if (to == NPG_INT64 && !isflt(from))
+                        cr_assert_eq(geti(&o.d, f), geti(&in.d, f));
+                    else if (to == NPG_INT64)
+                        cr_assert_eq(geti(&o.d, f), want >= 0x1p63 ? INT64_MAX : want <= -0x1p63 ? INT64_MIN : (int64_t)want,
+                                     "%s->int64: %g", npg_dtype_name(from), get(&in.d, f));
+                    else
+                        cr_assert_eq(geti(&o.d, f), (int64_t)want, "%s->%s: %lld -> %lld, want %g", npg_dtype_name(from),
+                                     npg_dtype_name(to), (long long)geti(&in.d, f), (long long)geti(&o.d, f), want);
+                }
+                tv_free(&in);
+                tv_free(&o);
+            }
+        }
+    }
+}
+
+Test(cpu_copy, broadcast_scalar_0d_8d_and_large) {
+    /* a stride-0 source broadcast into every element */
+    int32_t src = -77;
+    npg_tdesc in = {.data = &src, .dtype = NPG_INT32, .ndim = 3, .shape = {5, 7, 3}};
+    tv o = out_make(NPG_FLOAT64, 3, S573);
+    cr_assert_eq(B->copy(0, &o.d, &in), NPG_OK);
+    for (int64_t i = 0; i < 105; i++) cr_assert_eq(((double *)o.mem)[i], -77.0);
+    tv_free(&o);
+    /* 0-d */
+    float x = 2.9f;
+    int64_t y = 0;
+    npg_tdesc dx = {.data = &x, .dtype = NPG_FLOAT32}, dy = {.data = &y, .dtype = NPG_INT64};
+    cr_assert_eq(B->copy(0, &dy, &dx), NPG_OK);
+    cr_assert_eq(y, 2);
+    /* 8-d with odd, size-1 and flipped dims */
+    int64_t sh8[8] = {2, 1, 3, 1, 2, 3, 1, 2};
+    tv a8 = tv_make(NPG_FLOAT32, 8, sh8, L_FLIP);
+    tv_fill(&a8, D_ANY);
+    tv o8 = tv_make(NPG_FLOAT64, 8, sh8, L_TRANS);
+    cr_assert_eq(B->copy(0, &o8.d, &a8.d), NPG_OK);
+    for (int64_t f = 0; f < 72; f++) cr_assert_eq(get(&o8.d, f), get(&a8.d, f));
+    tv_free(&a8);
+    tv_free(&o8);
+    /* large transposes (tiled paths), same dtype and converting */
+    for (int conv = 0; conv < 2; conv++) {
+        int64_t sh[2] = {300, 517};
+        tv t = tv_make(NPG_FLOAT32, 2, sh, L_TRANS);
+        tv_fill(&t, D_ANY);
+        tv ot = out_make(conv ? NPG_FLOAT64 : NPG_FLOAT32, 2, sh);
+        cr_assert_eq(B->copy(0, &ot.d, &t.d), NPG_OK);
+        for (int64_t f = 0; f < 300 * 517; f++) cr_assert_eq(get(&ot.d, f), get(&t.d, f));
+        tv_free(&t);
+        tv_free(&ot);
+    }
+    /* large contiguous same-dtype copy */
+    int64_t n = 1 << 20;
+    tv c = tv_make(NPG_INT64, 1, &n, L_CONTIG);
+    tv_fill(&c, D_ANY);
+    tv oc = out_make(NPG_INT64, 1, &n);
+    cr_assert_eq(B->copy(0, &oc.d, &c.d), NPG_OK);
+    cr_assert(memcmp(oc.mem, c.mem, (size_t)n * 8) == 0);
+    tv_free(&c);
+    tv_free(&oc);
+}
+
+/* ---- unary ------------------------------------------------------------------------ */
+
+typedef struct uop {
+    npg_op op;
+    unsigned mask; /* dtypes that must be supported */
+    int dom;
+} uop;
+
+static const uop UOPS[] = {
+    {NPG_OP_NEGATIVE, MNUM, D_ANY},    {NPG_OP_POSITIVE, MNUM, D_ANY},     {NPG_OP_ABS, MNUM, D_ANY},
+    {NPG_OP_SIGN, MNUM, D_ZEROS},      {NPG_OP_SQRT, MFLT, D_POS},         {NPG_OP_SQUARE, MNUM, D_ANY},
+    {NPG_OP_EXP, MFLT, D_ANY},         {NPG_OP_EXPM1, MFLT, D_ANY},        {NPG_OP_LOG, MFLT, D_POS},
+    {NPG_OP_LOG1P, MFLT, D_POS},       {NPG_OP_LOG2, MFLT, D_POS},         {NPG_OP_LOG10, MFLT, D_POS},
+    {NPG_OP_SIN, MFLT, D_ANY},         {NPG_OP_COS, MFLT, D_ANY},          {NPG_OP_TAN, MFLT, D_UNIT},
+    {NPG_OP_ASIN, MFLT, D_UNIT},       {NPG_OP_ACOS, MFLT, D_UNIT},        {NPG_OP_ATAN, MFLT, D_ANY},
+    {NPG_OP_SINH, MFLT, D_ANY},        {NPG_OP_COSH, MFLT, D_ANY},         {NPG_OP_TANH, MFLT, D_ANY},
+    {NPG_OP_ASINH, MFLT, D_ANY},       {NPG_OP_ACOSH, MFLT, D_GE1},        {NPG_OP_ATANH, MFLT, D_UNIT},
+    {NPG_OP_ERF, MFLT, D_ANY},         {NPG_OP_FLOOR, MNUM, D_ANY},        {NPG_OP_CEIL, MNUM, D_ANY},
+    {NPG_OP_TRUNC, MNUM, D_ANY},       {NPG_OP_ROUND, MNUM, D_ANY},        {NPG_OP_RECIPROCAL, MFLT, D_POS},
+    {NPG_OP_ISNAN, MALL, D_SPECIAL},   {NPG_OP_ISINF, MALL, D_SPECIAL},    {NPG_OP_ISFINITE, MALL, D_SPECIAL},
+    {NPG_OP_LOGICAL_NOT, MALL, D_ZEROS}, {NPG_OP_BITWISE_INVERT, MINT | MB, D_ANY}, {NPG_OP_CLIP, MNUM, D_ANY},
+    {NPG_OP_RELU, MNUM, D_SPECIAL},    {NPG_OP_LEAKY_RELU, MFLT, D_ANY},   {NPG_OP_SIGMOID, MFLT, D_ANY},
+    {NPG_OP_SILU, MFLT, D_ANY},        {NPG_OP_GELU, MFLT, D_ANY},         {NPG_OP_GELU_TANH, MFLT, D_ANY},
+    {NPG_OP_SOFTPLUS, MFLT, D_ANY},
+};
+
+static npg_kparams uparams(npg_op op, npg_dtype dt) {
+    npg_kparams p = {{0}, {0}};
+    if (op == NPG_OP_CLIP) {
+        p.f[0] = isflt(dt) ? -1.0 : 10;
+        p.f[1] = isflt(dt) ? 1.5 : 200;
+    }
+    if (op == NPG_OP_LEAKY_RELU) p.f[0] = 0.1;
+    if (op == NPG_OP_ROUND) p.i[0] = isflt(dt) ? 1 : -1;
+    return p;
+}
+
+static double ref_unary_f(npg_op op, double x, const npg_kparams *p) {
+    switch (op) {
+    case NPG_OP_NEGATIVE: return -x;
+    case NPG_OP_POSITIVE: return x;
+    case NPG_OP_ABS: return fabs(x);
+    case NPG_OP_SIGN: return isnan(x) ? x : (x > 0) - (x < 0);
+    case NPG_OP_SQRT: return sqrt(x);
+    case NPG_OP_SQUARE: return x * x;
+    case NPG_OP_EXP: return exp(x);
+    case NPG_OP_EXPM1: return expm1(x);
+    case NPG_OP_LOG: return log(x);
+    case NPG_OP_LOG1P: return log1p(x);
+    case NPG_OP_LOG2: return log2(x);
+    case NPG_OP_LOG10: return log10(x);
+    case NPG_OP_SIN: return sin(x);
+    case NPG_OP_COS: return cos(x);
+    case NPG_OP_TAN: return tan(x);
+    case NPG_OP_ASIN: return asin(x);
+    case NPG_OP_ACOS: return acos(x);
+    case NPG_OP_ATAN: return atan(x);
+    case NPG_OP_SINH: return sinh(x);
+    case NPG_OP_COSH: return cosh(x);
+    case NPG_OP_TANH: return tanh(x);
+    case NPG_OP_ASINH: return asinh(x);
+    case NPG_OP_ACOSH: return acosh(x);
+    case NPG_OP_ATANH: return atanh(x);
+    case NPG_OP_ERF: return erf(x);
+    case NPG_OP_FLOOR: return floor(x);
+    case NPG_OP_CEIL: return ceil(x);
+    case NPG_OP_TRUNC: return trunc(x);
+    case NPG_OP_ROUND: return nearbyint(x * pow(10, (double)p->i[0])) / pow(10, (double)p->i[0]);
+    case NPG_OP_RECIPROCAL: return 1 / x;
+    case NPG_OP_ISNAN: return isnan(x);
+    case NPG_OP_ISINF: return isinf(x) != 0;
+    case NPG_OP_ISFINITE: return isfinite(x) != 0;
+    case NPG_OP_LOGICAL_NOT: return x == 0;
+    case NPG_OP_CLIP: return isnan(x) ? x : x < p->f[0] ? p->f[0] : x > p->f[1] ? p->f[1] : x;
+    case NPG_OP_RELU: return isnan(x) ? x : x > 0 ? x : 0;
+    case NPG_OP_LEAKY_RELU: return x > 0 ? x : x * p->f[0];
+    case NPG_OP_SIGMOID: return 1 / (1 + exp(-x));
+    case NPG_OP_SILU: return x / (1 + exp(-x));
+    case NPG_OP_GELU: return 0.5 * x * (1 + erf(x / sqrt(2.0)));
+    case NPG_OP_GELU_TANH: return 0.5 * x * (1 + tanh(sqrt(2 / 3.14159265358979323846) * (x + 0.044715 * x * x * x)));
+    case NPG_OP_SOFTPLUS: return log1p(exp(x));
+    default: cr_assert_fail("no float reference for %s", npg__op_name(op)); return 0;
+    }
+}
+
+/* Exact integer reference (inputs small enough for int64 arithmetic), then wrapped. */
+static int64_t ref_unary_i(npg_op op, npg_dtype dt, int64_t x, const npg_kparams *p) {
+    switch (op) {
+    case NPG_OP_NEGATIVE: return wrap(dt, -x);
+    case NPG_OP_POSITIVE: case NPG_OP_FLOOR: case NPG_OP_CEIL: case NPG_OP_TRUNC: return x;
+    case NPG_OP_ABS: return wrap(dt, x < 0 ? -x : x);
+    case NPG_OP_SIGN: return (x > 0) - (x < 0);
+    case NPG_OP_SQUARE: return wrap(dt, (int64_t)((uint64_t)x * (uint64_t)x));
+    case NPG_OP_ROUND: { /* half to even at 10^-d, d = -p->i[0] */
+        int64_t f = 1;
+        for (int64_t k = 0; k < -p->i[0]; k++) f *= 10;
+        int64_t q = x / f, r = x % f;
+        if (r < 0) q--, r += f;
+        if (2 * r > f || (2 * r == f && (q & 1))) q++;
+        return wrap(dt, q * f);
+    }
+    case NPG_OP_ISNAN: case NPG_OP_ISINF: return 0;
+    case NPG_OP_ISFINITE: return 1;
+    case NPG_OP_LOGICAL_NOT: return x == 0;
+    case NPG_OP_BITWISE_INVERT: return dt == NPG_BOOL ? !x : wrap(dt, ~x);
+    case NPG_OP_CLIP: return x < p->f[0] ? (int64_t)p->f[0] : x > p->f[1] ? (int64_t)p->f[1] : x;
+    case NPG_OP_RELU: return x > 0 ? x : 0;
+    default: cr_assert_fail("no integer reference for %s", npg__op_name(op)); return 0;
+    }
+}
+
+static bool bool_out(npg_op op) {
+    return op == NPG_OP_ISNAN || op == NPG_OP_ISINF || op == NPG_OP_ISFINITE || op == NPG_OP_LOGICAL_NOT ||
+           (op >= NPG_OP_EQUAL && op <= NPG_OP_LOGICAL_XOR);
+}
+
+static void check_unary(const uop *u, npg_dtype dt, const tv *in) {
+    npg_dtype odt = bool_out(u->op) ? NPG_BOOL : dt;
+    npg_kparams p = uparams(u->op, dt);
+    tv o = out_make(odt, in->d.ndim, in->d.shape);
+    cr_assert_eq(B->unary(0, u->op, &o.d, &in->d, &p), NPG_OK, "%s %s", npg__op_name(u->op), npg_dtype_name(dt));
+    int64_t n = numel(in->d.ndim, in->d.shape);
+    for (int64_t f = 0; f < n; f++) {
+        if (isflt(dt) && odt != NPG_BOOL) {
+            double x = get(&in->d, f), want = ref_unary_f(u->op, x, &p);
+            if (dt == NPG_FLOAT32) want = (double)(float)want;
+            cr_assert(close_to(get(&o.d, f), want, rtol_of(dt), 1e-6 * (dt == NPG_FLOAT32)), "%s %s(%.9g) = %.9g, want %.9g",
+                      npg__op_name(u->op), npg_dtype_name(dt), x, get(&o.d, f), want);
+        } else if (isflt(dt)) {
+            cr_assert_eq(geti(&o.d, f), (int64_t)ref_unary_f(u->op, get(&in->d, f), &p), "%s(%g)", npg__op_name(u->op),
+                         get(&in->d, f));
+        } else {
+            int64_t x = geti(&in->d, f);
+            cr_assert_eq(geti(&o.d, f), ref_unary_i(u->op, dt, x, &p), "%s %s(%lld)", npg__op_name(u->op),
+                         npg_dtype_name(dt), (long long)x);
+        }
+    }
+    tv_free(&o);
+}
+
+Test(cpu_unary, every_op_dtype_and_layout) {
+    for (size_t k = 0; k < sizeof UOPS / sizeof UOPS[0]; k++) {
+        const uop *u = &UOPS[k];
+        for (int t = 0; t < 6; t++) {
+            npg_dtype dt = ALL_DT[t];
+            if (!(u->mask & M(dt))) {
+                tv in = tv_make(dt, 3, S573, L_CONTIG);
+                tv o = out_make(bool_out(u->op) ? NPG_BOOL : dt, 3, S573);
+                npg_clear_error();
+                expect_unsupported(B->unary(0, u->op, &o.d, &in.d, NULL), u->op, dt);
+                tv_free(&in);
+                tv_free(&o);
+                continue;
+            }
+            for (int layout = 0; layout < L_COUNT; layout++) {
+                tv in = tv_make(dt, 3, S573, layout);
+                tv_fill(&in, u->dom);
+                check_unary(u, dt, &in);
+                tv_free(&in);
+            }
+            tv in0 = tv_make(dt, 0, NULL, L_CONTIG); /* 0-d */
+            tv_fill(&in0, u->dom);
+            check_unary(u, dt, &in0);
+            tv_free(&in0);
+        }
+    }
+}
+
+Test(cpu_unary, edge_values) {
+    /* integer wrap-around and rounding ties */
+    int64_t i64[] = {INT64_MIN, INT64_MAX, -1, 0};
+    int64_t out64[4];
+    npg_tdesc di = {.data = i64, .dtype = NPG_INT64, .ndim = 1, .shape = {4}, .strides = {1}};
+    npg_tdesc doi = di;
+    doi.data = out64;
+    cr_assert_eq(B->unary(0, NPG_OP_NEGATIVE, &doi, &di, NULL), NPG_OK);
+    cr_assert_eq(out64[0], INT64_MIN);
+    cr_assert_eq(out64[1], -INT64_MAX);
+    cr_assert_eq(B->unary(0, NPG_OP_ABS, &doi, &di, NULL), NPG_OK);
+    cr_assert_eq(out64[0], INT64_MIN);
+    cr_assert_eq(B->unary(0, NPG_OP_SQUARE, &doi, &di, NULL), NPG_OK);
+    cr_assert_eq(out64[1], 1); /* (2^63-1)^2 mod 2^64 */
+    float ties[] = {0.5f, 1.5f, 2.5f, -0.5f, -2.5f, 3.5f}, rt[6];
+    npg_tdesc dt_ = {.data = ties, .dtype = NPG_FLOAT32, .ndim = 1, .shape = {6}, .strides = {1}};
+    npg_tdesc dr = dt_;
+    dr.data = rt;
+    npg_kparams p0 = {{0}, {0}};
+    cr_assert_eq(B->unary(0, NPG_OP_ROUND, &dr, &dt_, &p0), NPG_OK);
+    float want[] = {0, 2, 2, -0.0f, -2, 4};
+    for (int i = 0; i < 6; i++) cr_assert_eq(rt[i], want[i], "round(%g) = %g", ties[i], rt[i]);
+    cr_assert(signbit(rt[3]));
+    int32_t r32[] = {15, 25, -15, 14, 2147483647}, o32[5];
+    npg_tdesc d32 = {.data = r32, .dtype = NPG_INT32, .ndim = 1, .shape = {5}, .strides = {1}}, do32 = d32;
+    do32.data = o32;
+    npg_kparams pm1 = {{0}, {-1}};
+    cr_assert_eq(B->unary(0, NPG_OP_ROUND, &do32, &d32, &pm1), NPG_OK);
+    cr_assert_eq(o32[0], 20);
+    cr_assert_eq(o32[1], 20);
+    cr_assert_eq(o32[2], -20);
+    cr_assert_eq(o32[3], 10);
+    /* a NULL kparams is accepted by ops without parameters, and a large input takes the threaded path */
+    int64_t n = 1 << 18;
+    tv big = tv_make(NPG_FLOAT64, 1, &n, L_FLIP);
+    tv_fill(&big, D_ANY);
+    tv ob = out_make(NPG_FLOAT64, 1, &n);
+    cr_assert_eq(B->unary(0, NPG_OP_TANH, &ob.d, &big.d, NULL), NPG_OK);
+    for (int64_t f = 0; f < n; f += 97) cr_assert(close_to(get(&ob.d, f), tanh(get(&big.d, f)), 1e-14, 0));
+    cr_assert(close_to(get(&ob.d, n - 1), tanh(get(&big.d, n - 1)), 1e-14, 0));
+    tv_free(&big);
+    tv_free(&ob);
+}
+
+/* ---- binary ----------------------------------------------------------------------- */
+
+typedef struct bop {
+    npg_op op;
+    unsigned mask;
+    int doma, domb;
+} bop;
+
+static const bop BOPS[] = {
+    {NPG_OP_ADD, MNUM, D_ANY, D_ANY},           {NPG_OP_SUBTRACT, MNUM, D_ANY, D_ANY},
+    {NPG_OP_MULTIPLY, MNUM, D_ANY, D_ANY},      {NPG_OP_DIVIDE, MFLT, D_ANY, D_POS},
+    {NPG_OP_FLOOR_DIVIDE, MNUM, D_ANY, D_ZEROS}, {NPG_OP_REMAINDER, MNUM, D_ANY, D_ZEROS},
+    {NPG_OP_POW, MNUM, D_POS, D_SMALLINT},      {NPG_OP_ATAN2, MFLT, D_ANY, D_ANY},
+    {NPG_OP_LOGADDEXP, MFLT, D_ANY, D_ANY},     {NPG_OP_MAXIMUM, MALL, D_SPECIAL, D_ANY},
+    {NPG_OP_MINIMUM, MALL, D_SPECIAL, D_ANY},   {NPG_OP_EQUAL, MALL, D_SMALLINT, D_SMALLINT},
+    {NPG_OP_NOT_EQUAL, MALL, D_SMALLINT, D_SMALLINT}, {NPG_OP_LESS, MALL, D_SPECIAL, D_SMALLINT},
+    {NPG_OP_LESS_EQUAL, MALL, D_SMALLINT, D_SMALLINT}, {NPG_OP_GREATER, MALL, D_SPECIAL, D_SMALLINT},
+    {NPG_OP_GREATER_EQUAL, MALL, D_SMALLINT, D_SMALLINT}, {NPG_OP_LOGICAL_AND, MALL, D_ZEROS, D_ZEROS},
+    {NPG_OP_LOGICAL_OR, MALL, D_ZEROS, D_ZEROS}, {NPG_OP_LOGICAL_XOR, MALL, D_ZEROS, D_ZEROS},
+    {NPG_OP_BITWISE_AND, MINT | MB, D_ANY, D_ANY}, {NPG_OP_BITWISE_OR, MINT | MB, D_ANY, D_ANY},
+    {NPG_OP_BITWISE_XOR, MINT | MB, D_ANY, D_ANY}, {NPG_OP_BITWISE_LEFT_SHIFT, MINT, D_ANY, D_SMALLINT},
+    {NPG_OP_BITWISE_RIGHT_SHIFT, MINT, D_ANY, D_SMALLINT},
+};
+
+static double ref_binary_f(npg_op op, double x, double y) {
+    switch (op) {
+    case NPG_OP_ADD: return x + y;
+    case NPG_OP_SUBTRACT: return x - y;
+    case NPG_OP_MULTIPLY: return x * y;
+    case NPG_OP_DIVIDE: return x / y;
+    case NPG_OP_FLOOR_DIVIDE: return floor(x / y);
+    case NPG_OP_REMAINDER: return y == 0 ? NAN : x - y * floor(x / y);
+    case NPG_OP_POW: return pow(x, y);
+    case NPG_OP_ATAN2: return atan2(x, y);
+    case NPG_OP_LOGADDEXP: return log(exp(x) + exp(y));
+    case NPG_OP_MAXIMUM: return isnan(x) || isnan(y) ? NAN : x > y ? x : y;
+    case NPG_OP_MINIMUM: return isnan(x) || isnan(y) ? NAN : x < y ? x : y;
+    case NPG_OP_EQUAL: return x == y;
+    case NPG_OP_NOT_EQUAL: return x != y;
+    case NPG_OP_LESS: return x < y;
+    case NPG_OP_LESS_EQUAL: return x <= y;
+    case NPG_OP_GREATER: return x > y;
+    case NPG_OP_GREATER_EQUAL: return x >= y;
+    case NPG_OP_LOGICAL_AND: return (x != 0) && (y != 0);
+    case NPG_OP_LOGICAL_OR: return (x != 0) || (y != 0);
+    case NPG_OP_LOGICAL_XOR: return (x != 0) != (y != 0);
+    default: cr_assert_fail("no float reference for %s", npg__op_name(op)); return 0;
+    }
+}
+
+/* Python semantics on exact integers (inputs small or wrapped afterwards). */
+static int64_t ref_binary_i(npg_op op, npg_dtype dt, int64_t x, int64_t y) {
+    int bits = dt == NPG_UINT8 ? 8 : dt == NPG_INT32 ? 32 : 64;
+    switch (op) {
+    case NPG_OP_ADD: return wrap(dt, (int64_t)((uint64_t)x + (uint64_t)y));
+    case NPG_OP_SUBTRACT: return wrap(dt, (int64_t)((uint64_t)x - (uint64_t)y));
+    case NPG_OP_MULTIPLY: return wrap(dt, (int64_t)((uint64_t)x * (uint64_t)y));
+    case NPG_OP_FLOOR_DIVIDE: {
+        if (y == 0) return 0;
+        int64_t q = x / y;
+        if (x % y != 0 && ((x < 0) != (y < 0))) q--;
+        return wrap(dt, q);
+    }
+    case NPG_OP_REMAINDER: {
+        if (y == 0) return 0;
+        int64_t r = x % y;
+        if (r != 0 && ((r < 0) != (y < 0))) r += y;
+        return r;
+    }
+    case NPG_OP_POW: {
+        if (y < 0) return x == 1 ? 1 : x == -1 ? ((y & 1) ? -1 : 1) : 0;
+        uint64_t r = 1;
+        for (int64_t k = 0; k < y; k++) r *= (uint64_t)x;
+        return wrap(dt, (int64_t)r);
+    }
+    case NPG_OP_MAXIMUM: return x > y ? x : y;
+    case NPG_OP_MINIMUM: return x < y ? x : y;
+    case NPG_OP_EQUAL: return x == y;
+    case NPG_OP_NOT_EQUAL: return x != y;
+    case NPG_OP_LESS: return x < y;
+    case NPG_OP_LESS_EQUAL: return x <= y;
+    case NPG_OP_GREATER: return x > y;
+    case NPG_OP_GREATER_EQUAL: return x >= y;
+    case NPG_OP_LOGICAL_AND: return x && y;
+    case NPG_OP_LOGICAL_OR: return x || y;
+    case NPG_OP_LOGICAL_XOR: return !x != !y;
+    case NPG_OP_BITWISE_AND: return x & y;
+    case NPG_OP_BITWISE_OR: return x | y;
+    case NPG_OP_BITWISE_XOR: return x ^ y;
+    case NPG_OP_BITWISE_LEFT_SHIFT: return y < 0 || y >= bits ? 0 : wrap(dt, (int64_t)((uint64_t)x << y));
+    case NPG_OP_BITWISE_RIGHT_SHIFT:
+        if (y < 0 || y >= bits) return x < 0 ? -1 : 0;
+        return x < 0 ? -1 - ((-1 - x) >> y) : x >> y; /* arithmetic shift, written without one */
+    default: cr_assert_fail("no integer reference for %s", npg__op_name(op)); return 0;
+    }
+}
+
+/* Operand kinds for a and b: a full view in some layout, a broadcast view
+ * (size-1 dims expanded with stride 0) or a weak scalar. */
+enum { K_VIEW0, K_VIEW1, K_VIEW2, K_VIEW3, K_BCAST, K_SCALAR, K_COUNT };
+
+static tv operand(npg_dtype dt, int kind, int dom, int nd, const int64_t *shape) {
+    tv v;
+    if (kind == K_SCALAR) {
+        v = (tv){0};
+        v.d.dtype = dt;
+        v.d.is_scalar = true;
+        double x = gen(dt, dom);
+        v.d.scalar = x;
+        if (!isflt(dt)) v.d.iscalar = (int64_t)x;
+        if (dt == NPG_FLOAT32) v.d.scalar = (float)x;
+        return v;
+    }
+    if (kind == K_BCAST) { /* shape (5, 1, 3) -> (5, 7, 3) style: every odd dim broadcast */
+        int64_t sh[NPG_MAX_DIMS] = {0};
+        for (int i = 0; i < nd; i++) sh[i] = i % 2 ? 1 : shape[i];
+        v = tv_make(dt, nd, sh, L_CONTIG);
+        tv_fill(&v, dom);
+        for (int i = 0; i < nd; i++) {
+            v.d.shape[i] = shape[i];
+            if (i % 2) v.d.strides[i] = 0;
+        }
+        return v;
+    }
+    v = tv_make(dt, nd, shape, kind);
+    tv_fill(&v, dom);
+    return v;
+}
+
+static void check_binary(const bop *b, npg_dtype dt, const tv *x, const tv *y, int nd, const int64_t *shape) {
+    npg_dtype odt = bool_out(b->op) ? NPG_BOOL : dt;
+    tv o = out_make(odt, nd, shape);
+    cr_assert_eq(B->binary(0, b->op, &o.d, &x->d, &y->d), NPG_OK, "%s %s", npg__op_name(b->op), npg_dtype_name(dt));
+    for (int64_t f = 0; f < numel(nd, shape); f++) {
+        if (isflt(dt)) {
+            double xa = get(&x->d, f), ya = get(&y->d, f), want = ref_binary_f(b->op, xa, ya);
+            if (odt == NPG_BOOL) {
+                cr_assert_eq(geti(&o.d, f), (int64_t)want, "%s(%g, %g)", npg__op_name(b->op), xa, ya);
+                continue;
+            }
+            if (dt == NPG_FLOAT32) want = (double)(float)want;
+            cr_assert(close_to(get(&o.d, f), want, rtol_of(dt) * 4, dt == NPG_FLOAT32 ? 1e-6 : 1e-14),
+                      "%s %s(%.9g, %.9g) = %.9g, want %.9g", npg__op_name(b->op), npg_dtype_name(dt), xa, ya,
+                      get(&o.d, f), want);
+        } else {
+            int64_t xa = geti(&x->d, f), ya = geti(&y->d, f);
+            if (x->d.is_scalar) xa = wrap(dt, xa);
+            if (y->d.is_scalar) ya = wrap(dt, ya);
+            cr_assert_eq(geti(&o.d, f), ref_binary_i(b->op, dt, xa, ya), "%s %s(%lld, %lld) = %lld",
+                         npg__op_name(b->op), npg_dtype_name(dt), (long long)xa, (long long)ya,
+                         (long long)geti(&o.d, f));
+        }
+    }
+    tv_free(&o);
+}
+
+Test(cpu_binary, every_op_dtype_and_operand_kind) {
+    for (size_t k = 0; k < sizeof BOPS / sizeof BOPS[0]; k++) {
+        const bop *b = &BOPS[k];
+        for (int t = 0; t < 6; t++) {
+            npg_dtype dt = ALL_DT[t];
+            if (!(b->mask & M(dt))) {
+                tv x = operand(dt, K_VIEW0, D_ANY, 3, S573), y = operand(dt, K_VIEW0, D_ANY, 3, S573);
+                tv o = out_make(bool_out(b->op) ? NPG_BOOL : dt, 3, S573);
+                expect_unsupported(B->binary(0, b->op, &o.d, &x.d, &y.d), b->op, dt);
+                tv_free(&x);
+                tv_free(&y);
+                tv_free(&o);
+                continue;
+            }
+            for (int ka = 0; ka < K_COUNT; ka++) {
+                for (int kb = 0; kb < K_COUNT; kb++) {
+                    if (ka == K_SCALAR && kb == K_SCALAR) continue;
+                    int doma = b->doma, domb = b->domb;
+                    if (b->op == NPG_OP_POW && !isflt(dt)) doma = D_SMALLINT, domb = D_SMALLINT;
+                    if ((b->op == NPG_OP_BITWISE_LEFT_SHIFT || b->op == NPG_OP_BITWISE_RIGHT_SHIFT) && dt != NPG_INT64)
+                        domb = D_SMALLINT;
+                    tv x = operand(dt, ka, doma, 3, S573), y = operand(dt, kb, domb, 3, S573);
+                    if (b->op == NPG_OP_BITWISE_LEFT_SHIFT || b->op == NPG_OP_BITWISE_RIGHT_SHIFT) {
+                        /* shift counts in [-2, width + 2]: out-of-range counts have defined results */
+                        int64_t width = dt == NPG_UINT8 ? 8 : dt == NPG_INT32 ? 32 : 64;
+                        if (y.d.is_scalar) y.d.iscalar = rndi(dt == NPG_UINT8 ? 0 : -2, width + 2);
+                        else
+                            for (int64_t i = 0; i < y.nalloc; i++)
+                                wr(dt, y.mem, i, (double)rndi(dt == NPG_UINT8 ? 0 : -2, width + 2));
+                    }
+                    check_binary(b, dt, &x, &y, 3, S573);
+                    tv_free(&x);
+                    tv_free(&y);
+                }
+            }
+        }
+    }
+}
+
+Test(cpu_binary, mismatch_8d_0d_and_large) {
+    /* a and b of different dtypes are refused */
+    tv x = operand(NPG_FLOAT32, K_VIEW0, D_ANY, 3, S573), y = operand(NPG_FLOAT64, K_VIEW0, D_ANY, 3, S573);
+    tv o = out_make(NPG_FLOAT32, 3, S573);
+    cr_assert_eq(B->binary(0, NPG_OP_ADD, &o.d, &x.d, &y.d), NPG_ERR_UNSUPPORTED);
+    tv_free(&x);
+    tv_free(&y);
+    tv_free(&o);
+    /* 8-d with broadcast and flipped operands */
+    int64_t sh8[8] = {2, 3, 1, 2, 3, 2, 1, 3};
+    bop add = {NPG_OP_SUBTRACT, MNUM, D_ANY, D_ANY};
+    tv a8 = operand(NPG_INT32, K_VIEW2, D_ANY, 8, sh8), b8 = operand(NPG_INT32, K_BCAST, D_ANY, 8, sh8);
+    check_binary(&add, NPG_INT32, &a8, &b8, 8, sh8);
+    tv_free(&a8);
+    tv_free(&b8);
+    /* 0-d */
+    tv a0 = operand(NPG_FLOAT64, K_VIEW0, D_ANY, 0, NULL), b0 = operand(NPG_FLOAT64, K_SCALAR, D_ANY, 0, NULL);
+    check_binary(&add, NPG_FLOAT64, &a0, &b0, 0, NULL);
+    tv_free(&a0);
+    tv_free(&b0);
+    /* large: threaded contiguous, row-broadcast, column-broadcast and transposed */
+    int64_t sh[2] = {600, 333};
+    bop mul = {NPG_OP_MULTIPLY, MNUM, D_ANY, D_ANY};
+    for (int ka = 0; ka < 2; ka++) {
+        for (int kb = 0; kb < 3; kb++) {
+            tv xa = operand(NPG_FLOAT32, ka == 0 ? K_VIEW0 : K_VIEW1, D_ANY, 2, sh);
+            tv yb = operand(NPG_FLOAT32, kb == 0 ? K_VIEW0 : kb == 1 ? K_BCAST : K_SCALAR, D_ANY, 2, sh);
+            check_binary(&mul, NPG_FLOAT32, &xa, &yb, 2, sh);
+            tv_free(&xa);
+            tv_free(&yb);
+        }
+    }
+}
+
+Test(cpu_binary, nan_and_wrap_semantics) {
+    double a[] = {NAN, 1.0, NAN, -0.0, 5.0, -7.0, 7.0, 1.0};
+    double b[] = {1.0, NAN, NAN, 0.0, 0.0, 2.0, -2.0, 0.0};
+    double o[8];
+    npg_tdesc da = {.data = a, .dtype = NPG_FLOAT64, .ndim = 1, .shape = {8}, .strides = {1}}, db = da, dout = da;
+    db.data = b;
+    dout.data = o;
+    cr_assert_eq(B->binary(0, NPG_OP_MAXIMUM, &dout, &da, &db), NPG_OK);
+    cr_assert(isnan(o[0]) && isnan(o[1]) && isnan(o[2]));
+    cr_assert_eq(B->binary(0, NPG_OP_FLOOR_DIVIDE, &dout, &da, &db), NPG_OK);
+    cr_assert(isinf(o[4]) && o[4] > 0);
+    cr_assert_eq(o[5], -4.0);
+    cr_assert_eq(o[6], -4.0);
+    cr_assert_eq(B->binary(0, NPG_OP_REMAINDER, &dout, &da, &db), NPG_OK);
+    cr_assert_eq(o[5], 1.0);
+    cr_assert_eq(o[6], -1.0);
+    int64_t ia[] = {INT64_MAX, INT64_MIN, INT64_MIN, 7}, ib[] = {1, -1, -1, 0}, io[4];
+    npg_tdesc dia = {.data = ia, .dtype = NPG_INT64, .ndim = 1, .shape = {4}, .strides = {1}}, dib = dia, dio = dia;
+    dib.data = ib;
+    dio.data = io;
+    cr_assert_eq(B->binary(0, NPG_OP_ADD, &dio, &dia, &dib), NPG_OK);
+    cr_assert_eq(io[0], INT64_MIN);
+    cr_assert_eq(B->binary(0, NPG_OP_FLOOR_DIVIDE, &dio, &dia, &dib), NPG_OK);
+    cr_assert_eq(io[1], INT64_MIN); /* MIN // -1 wraps */
+    cr_assert_eq(io[3], 0);         /* x // 0 == 0 */
+    cr_assert_eq(B->binary(0, NPG_OP_REMAINDER, &dio, &dia, &dib), NPG_OK);
+    cr_assert_eq(io[2], 0);
+    cr_assert_eq(io[3], 0);
+}
+
+/* ---- where ------------------------------------------------------------------------ */
+
+Test(cpu_where, every_dtype_and_operand_kind) {
+    for (int t = 0; t < 6; t++) {
+        npg_dtype dt = ALL_DT[t];
+        for (int kc = 0; kc < K_SCALAR; kc++) {
+            for (int ka = 0; ka < K_COUNT; ka++) {
+                int kb = (ka + kc + 1) % K_COUNT;
+                tv c = operand(NPG_BOOL, kc, D_ANY, 3, S573);
+                tv x = operand(dt, ka, D_ANY, 3, S573), y = operand(dt, kb, D_ANY, 3, S573);
+                tv o = out_make(dt, 3, S573);
+                cr_assert_eq(B->where(0, &o.d, &c.d, &x.d, &y.d), NPG_OK);
+                for (int64_t f = 0; f < 105; f++) {
+                    const npg_tdesc *src = geti(&c.d, f) ? &x.d : &y.d;
+                    if (isflt(dt)) cr_assert_eq(get(&o.d, f), src->is_scalar ? (dt == NPG_FLOAT32 ? (double)(float)src->scalar : src->scalar) : get(src, f));
+                    else cr_assert_eq(geti(&o.d, f), src->is_scalar ? wrap(dt, src->iscalar) : geti(src, f));
+                }
+                tv_free(&c);
+                tv_free(&x);
+                tv_free(&y);
+                tv_free(&o);
+            }
+        }
+    }
+    /* a large one (threaded) with a broadcast condition */
+    int64_t sh[2] = {1000, 77};
+    tv c = operand(NPG_BOOL, K_BCAST, D_ANY, 2, sh);
+    tv x = operand(NPG_FLOAT64, K_VIEW0, D_ANY, 2, sh), y = operand(NPG_FLOAT64, K_SCALAR, D_ANY, 2, sh);
+    tv o = out_make(NPG_FLOAT64, 2, sh);
+    cr_assert_eq(B->where(0, &o.d, &c.d, &x.d, &y.d), NPG_OK);
+    for (int64_t f = 0; f < 77000; f++) cr_assert_eq(get(&o.d, f), geti(&c.d, f) ? get(&x.d, f) : y.d.scalar);
+    tv_free(&c);
+    tv_free(&x);
+    tv_free(&y);
+    tv_free(&o);
+}
+
+/* ---- reductions -------------------------------------------------------------------- */
+
+static const npg_op ROPS[] = {NPG_OP_SUM, NPG_OP_MEAN, NPG_OP_PROD, NPG_OP_MAX, NPG_OP_MIN,
+                              NPG_OP_ALL, NPG_OP_ANY, NPG_OP_ARGMAX, NPG_OP_ARGMIN};
+
+static unsigned red_mask(npg_op op) {
+    switch (op) {
+    case NPG_OP_SUM: case NPG_OP_PROD: return M(NPG_INT64) | MFLT;
+    case NPG_OP_MEAN: return MFLT;
+    case NPG_OP_ALL: case NPG_OP_ANY: return MALL; /* bool in common's use; any dtype reads as truth values */
+    default: return MALL;
+    }
+}
+static npg_dtype red_out(npg_op op, npg_dtype dt) {
+    return op == NPG_OP_ALL || op == NPG_OP_ANY ? NPG_BOOL : op == NPG_OP_ARGMAX || op == NPG_OP_ARGMIN ? NPG_INT64 : dt;
+}
+
+/* Reference over the reduced block of output k: doubles for float sums, exact otherwise. */
+static void ref_reduce(npg_op op, const npg_tdesc *in, int nred, int64_t k, double *fv, int64_t *iv) {
+    int64_t R = 1;
+    for (int i = in->ndim - nred; i < in->ndim; i++) R *= in->shape[i];
+    double s = op == NPG_OP_PROD ? 1 : 0, best = 0;
+    uint64_t us = op == NPG_OP_PROD ? 1 : 0;
+    int64_t bi = -1, ibest = 0;
+    bool all = true, any = false, nan = false;
+    for (int64_t r = 0; r < R; r++) {
+        double x = get(in, k * R + r);
+        int64_t xi = geti(in, k * R + r);
+        s = op == NPG_OP_PROD ? s * x : s + x;
+        us = op == NPG_OP_PROD ? us * (uint64_t)xi : us + (uint64_t)xi;
+        all = all && x != 0;
+        any = any || x != 0;
+        if (isflt(in->dtype)) {
+            bool better = op == NPG_OP_ARGMAX || op == NPG_OP_MAX ? x > best : x < best;
+            if (!nan && (bi < 0 || isnan(x) || better)) best = x, bi = r, nan = isnan(x);
+        } else {
+            bool better = op == NPG_OP_ARGMAX || op == NPG_OP_MAX ? xi > ibest : xi < ibest;
+            if (bi < 0 || better) ibest = xi, bi = r;
+        }
+    }
+    switch (op) {
+    case NPG_OP_SUM: case NPG_OP_PROD: *fv = s; *iv = (int64_t)us; break;
+    case NPG_OP_MEAN: *fv = s / (double)R; break;
+    case NPG_OP_ALL: *iv = all; break;
+    case NPG_OP_ANY: *iv = any; break;
+    case NPG_OP_MAX: case NPG_OP_MIN: *fv = best; *iv = ibest; break;
+    default: *iv = bi; break;
+    }
+}
+
+static void check_reduce(npg_op op, const npg_tdesc *in, int nred, double rtol) {
+    npg_dtype dt = in->dtype, odt = red_out(op, dt);
+    int nk = in->ndim - nred;
+    tv o = out_make(odt, nk, in->shape);
+    cr_assert_eq(B->reduce(0, op, &o.d, in, nred), NPG_OK, "%s %s", npg__op_name(op), npg_dtype_name(dt));
+    int64_t K = numel(nk, in->shape);
+    for (int64_t k = 0; k < K; k++) {
+        double fv = 0;
+        int64_t iv = 0;
+        ref_reduce(op, in, nred, k, &fv, &iv);
+        if (isflt(odt)) {
+            double want = dt == NPG_FLOAT32 ? (double)(float)fv : fv;
+            cr_assert(close_to(get(&o.d, k), want, rtol, 0), "%s %s nred %d out[%lld] = %.10g, want %.10g",
+                      npg__op_name(op), npg_dtype_name(dt), nred, (long long)k, get(&o.d, k), want);
+        } else {
+            cr_assert_eq(geti(&o.d, k), iv, "%s %s nred %d out[%lld] = %lld, want %lld", npg__op_name(op),
+                         npg_dtype_name(dt), nred, (long long)k, (long long)geti(&o.d, k), (long long)iv);
+        }
+    }
+    tv_free(&o);
+}
+
+Test(cpu_reduce, every_op_dtype_layout_and_nred) {
+    for (size_t q = 0; q < sizeof ROPS / sizeof ROPS[0]; q++) {
+        npg_op op = ROPS[q];
+        for (int t = 0; t < 6; t++) {
+            npg_dtype dt = ALL_DT[t];
+            if (!(red_mask(op) & M(dt))) {
+                if (op == NPG_OP_SUM || op == NPG_OP_PROD) continue; /* narrow ints may be accepted */
+                tv in = tv_make(dt, 3, S573, L_CONTIG);
+                tv o = out_make(red_out(op, dt), 2, S573);
+                expect_unsupported(B->reduce(0, op, &o.d, &in.d, 1), op, dt);
+                tv_free(&in);
+                tv_free(&o);
+                continue;
+            }
+            int dom = op == NPG_OP_PROD ? D_NEAR1 : op == NPG_OP_ALL || op == NPG_OP_ANY ? D_ANY : D_SMALLINT;
+            if (isflt(dt) && (op == NPG_OP_SUM || op == NPG_OP_MEAN)) dom = D_ANY;
+            if (dt == NPG_INT64 && op == NPG_OP_PROD) dom = D_SMALLINT;
+            for (int layout = 0; layout < L_COUNT; layout++) {
+                tv in = tv_make(dt, 3, S573, layout);
+                tv_fill(&in, dom);
+                for (int nred = 0; nred <= 3; nred++) check_reduce(op, &in.d, nred, dt == NPG_FLOAT32 ? 1e-6 : 1e-12);
+                tv_free(&in);
+            }
+        }
+    }
+}
+
+Test(cpu_reduce, large_rows_columns_and_splits) {
+    /* shapes that take each driver: many rows, few big rows (split), columns
+     * (bias-gradient layout), columns with a split reduced axis, tiny blocks */
+    static const int64_t shapes[][2] = {{3000, 37}, {3, 50000}, {1, 200000}, {40, 5000}, {20, 5000}, {5000, 3}};
+    static const int layouts[] = {L_CONTIG, L_CONTIG, L_FLIP, L_TRANS, L_TRANS, L_CONTIG};
+    for (int s = 0; s < 6; s++) {
+        for (int q = 0; q < 9; q++) {
+            npg_op op = ROPS[q];
+            npg_dtype dt = op == NPG_OP_ALL || op == NPG_OP_ANY ? NPG_BOOL : q % 2 ? NPG_FLOAT32 : NPG_FLOAT64;
+            if (op == NPG_OP_ARGMIN) dt = NPG_INT32;
+            tv in = tv_make(dt, 2, shapes[s], layouts[s]);
+            tv_fill(&in, op == NPG_OP_ARGMAX ? D_SMALLINT : D_ANY);
+            if (op == NPG_OP_PROD) /* close to 1, so long products neither overflow nor vanish */
+                for (int64_t i = 0; i < in.nalloc; i++) ((double *)in.mem)[i] = 1 + (rndu() - 0.5) * 0.02;
+            if (op == NPG_OP_ALL) /* mostly true, so ALL is not trivially false */
+                for (int64_t i = 0; i < in.nalloc; i++) ((uint8_t *)in.mem)[i] = rnd64() % 5000 != 0;
+            if (op == NPG_OP_ANY)
+                for (int64_t i = 0; i < in.nalloc; i++) ((uint8_t *)in.mem)[i] = rnd64() % 5000 == 0;
+            check_reduce(op, &in.d, 1, dt == NPG_FLOAT32 ? 2e-6 : 1e-10);
+            check_reduce(op, &in.d, 2, dt == NPG_FLOAT32 ? 2e-6 : 1e-10);
+            tv_free(&in);
+        }
+    }
+}
+
+Test(cpu_reduce, float32_sum_is_accurate) {
+    /* 2^22 values of 0.1: a float32 accumulator drifts by ~1e-3 relative */
+    int64_t n = 1 << 22;
+    tv in = tv_make(NPG_FLOAT32, 1, &n, L_CONTIG);
+    for (int64_t i = 0; i < n; i++) ((float *)in.mem)[i] = 0.1f + (float)(i % 3) * 1e-3f;
+    double want = 0;
+    for (int64_t i = 0; i < n; i++) want += ((float *)in.mem)[i];
+    float got = 0, mean = 0;
+    npg_tdesc o = {.data = &got, .dtype = NPG_FLOAT32}, om = {.data = &mean, .dtype = NPG_FLOAT32};
+    cr_assert_eq(B->reduce(0, NPG_OP_SUM, &o, &in.d, 1), NPG_OK);
+    cr_assert(fabs(got - want) <= 1e-6 * want, "sum %.9g want %.9g", got, want);
+    cr_assert_eq(B->reduce(0, NPG_OP_MEAN, &om, &in.d, 1), NPG_OK);
+    cr_assert(fabs(mean - want / (double)n) <= 1e-6 * want / (double)n);
+    /* the same through the column driver: (n/64, 64) summed over axis 0 */
+    npg_tdesc col = {.data = in.mem, .dtype = NPG_FLOAT32, .ndim = 2, .shape = {64, n / 64}, .strides = {1, 64}};
+    float outc[64];
+    npg_tdesc oc = {.data = outc, .dtype = NPG_FLOAT32, .ndim = 1, .shape = {64}, .strides = {1}};
+    cr_assert_eq(B->reduce(0, NPG_OP_SUM, &oc, &col, 1), NPG_OK);
+    for (int k = 0; k < 64; k++) {
+        double w = 0;
+        for (int64_t r = 0; r < n / 64; r++) w += ((float *)in.mem)[r * 64 + k];
+        cr_assert(fabs(outc[k] - w) <= 1e-6 * w, "col %d: %.9g want %.9g", k, outc[k], w);
+    }
+    tv_free(&in);
+}
+
+Test(cpu_reduce, nan_empty_and_first_occurrence) {
+    /* MAX/MIN propagate NaN; ARGMAX/ARGMIN return the first NaN, else the first extreme */
+    float x[2][6] = {{1, 5, NAN, 5, NAN, -2}, {3, 7, 7, -1, -1, 2}};
+    float mx[2], mn[2];
+    int64_t am[2], an[2];
+    npg_tdesc in = {.data = x, .dtype = NPG_FLOAT32, .ndim = 2, .shape = {2, 6}, .strides = {6, 1}};
+    npg_tdesc o = {.data = mx, .dtype = NPG_FLOAT32, .ndim = 1, .shape = {2}, .strides = {1}};
+    cr_assert_eq(B->reduce(0, NPG_OP_MAX, &o, &in, 1), NPG_OK);
+    cr_assert(isnan(mx[0]));
+    cr_assert_eq(mx[1], 7);
+    o.data = mn;
+    cr_assert_eq(B->reduce(0, NPG_OP_MIN, &o, &in, 1), NPG_OK);
+    cr_assert(isnan(mn[0]));
+    cr_assert_eq(mn[1], -1);
+    npg_tdesc oi = {.data = am, .dtype = NPG_INT64, .ndim = 1, .shape = {2}, .strides = {1}};
+    cr_assert_eq(B->reduce(0, NPG_OP_ARGMAX, &oi, &in, 1), NPG_OK);
+    cr_assert_eq(am[0], 2);
+    cr_assert_eq(am[1], 1);
+    oi.data = an;
+    cr_assert_eq(B->reduce(0, NPG_OP_ARGMIN, &oi, &in, 1), NPG_OK);
+    cr_assert_eq(an[0], 2);
+    cr_assert_eq(an[1], 3);
+    /* first occurrence also when the block is split across threads: a 1 x 100000 row of
+     * equal values with two maxima and two NaN-free minima */
+    int64_t n = 100000;
+    tv big = tv_make(NPG_FLOAT64, 1, &n, L_CONTIG);
+    for (int64_t i = 0; i < n; i++) ((double *)big.mem)[i] = 1.0;
+    ((double *)big.mem)[70001] = ((double *)big.mem)[99999] = 9;
+    ((double *)big.mem)[50000] = ((double *)big.mem)[60000] = -9;
+    int64_t r;
+    npg_tdesc o0 = {.data = &r, .dtype = NPG_INT64};
+    cr_assert_eq(B->reduce(0, NPG_OP_ARGMAX, &o0, &big.d, 1), NPG_OK);
+    cr_assert_eq(r, 70001);
+    cr_assert_eq(B->reduce(0, NPG_OP_ARGMIN, &o0, &big.d, 1), NPG_OK);
+    cr_assert_eq(r, 50000);
+    ((double *)big.mem)[80000] = NAN;
+    ((double *)big.mem)[90000] = NAN;
+    cr_assert_eq(B->reduce(0, NPG_OP_ARGMIN, &o0, &big.d, 1), NPG_OK);
+    cr_assert_eq(r, 80000);
+    tv_free(&big);
+    /* a flat index over two reduced axes: (2, 3, 4) -> argmax over the last two */
+    int32_t y[24];
+    for (int i = 0; i < 24; i++) y[i] = i % 12 == 7 || i % 12 == 10 ? 50 : i;
+    npg_tdesc iy = {.data = y, .dtype = NPG_INT32, .ndim = 3, .shape = {2, 3, 4}, .strides = {12, 4, 1}};
+    cr_assert_eq(B->reduce(0, NPG_OP_ARGMAX, &oi, &iy, 2), NPG_OK);
+    cr_assert_eq(an[0], 7);
+    cr_assert_eq(an[1], 7);
+    /* empty reductions give the identities */
+    double e[3];
+    uint8_t eb[3];
+    npg_tdesc ein = {.data = e, .dtype = NPG_FLOAT64, .ndim = 2, .shape = {3, 0}, .strides = {0, 1}};
+    npg_tdesc eo = {.data = e, .dtype = NPG_FLOAT64, .ndim = 1, .shape = {3}, .strides = {1}};
+    cr_assert_eq(B->reduce(0, NPG_OP_SUM, &eo, &ein, 1), NPG_OK);
+    cr_assert(e[0] == 0 && e[2] == 0);
+    cr_assert_eq(B->reduce(0, NPG_OP_PROD, &eo, &ein, 1), NPG_OK);
+    cr_assert(e[0] == 1 && e[2] == 1);
+    cr_assert_eq(B->reduce(0, NPG_OP_MEAN, &eo, &ein, 1), NPG_OK);
+    cr_assert(isnan(e[0]) && isnan(e[2]));
+    npg_tdesc ebin = {.data = eb, .dtype = NPG_BOOL, .ndim = 2, .shape = {3, 0}, .strides = {0, 1}};
+    npg_tdesc ebo = {.data = eb, .dtype = NPG_BOOL, .ndim = 1, .shape = {3}, .strides = {1}};
+    cr_assert_eq(B->reduce(0, NPG_OP_ALL, &ebo, &ebin, 1), NPG_OK);
+    cr_assert(eb[0] == 1 && eb[2] == 1);
+    cr_assert_eq(B->reduce(0, NPG_OP_ANY, &ebo, &ebin, 1), NPG_OK);
+    cr_assert(eb[0] == 0 && eb[2] == 0);
+    int64_t ie[3] = {5, 5, 5};
+    npg_tdesc iein = {.data = ie, .dtype = NPG_INT64, .ndim = 2, .shape = {3, 0}, .strides = {0, 1}};
+    npg_tdesc ieo = {.data = ie, .dtype = NPG_INT64, .ndim = 1, .shape = {3}, .strides = {1}};
+    cr_assert_eq(B->reduce(0, NPG_OP_PROD, &ieo, &iein, 1), NPG_OK);
+    cr_assert(ie[0] == 1 && ie[2] == 1);
+    /* int64 sums wrap */
+    int64_t w[2] = {INT64_MAX, 2}, ws;
+    npg_tdesc win = {.data = w, .dtype = NPG_INT64, .ndim = 1, .shape = {2}, .strides = {1}};
+    npg_tdesc wo = {.data = &ws, .dtype = NPG_INT64};
+    cr_assert_eq(B->reduce(0, NPG_OP_SUM, &wo, &win, 1), NPG_OK);
+    cr_assert_eq(ws, INT64_MIN + 1);
+}
+
+/* ---- scans ------------------------------------------------------------------------ */
+
+Test(cpu_scan, every_dtype_axis_and_layout) {
+    static const npg_op ops[] = {NPG_OP_CUMSUM, NPG_OP_CUMPROD};
+    for (int q = 0; q < 2; q++) {
+        for (int t = 0; t < 6; t++) {
+            npg_dtype dt = ALL_DT[t];
+            if (dt == NPG_BOOL) {
+                tv in = tv_make(dt, 3, S573, L_CONTIG);
+                tv o = out_make(dt, 3, S573);
+                expect_unsupported(B->scan(0, ops[q], &o.d, &in.d, 0), ops[q], dt);
+                tv_free(&in);
+                tv_free(&o);
+                continue;
+            }
+            for (int layout = 0; layout < L_COUNT; layout++) {
+                tv in = tv_make(dt, 3, S573, layout);
+                tv_fill(&in, q ? (isflt(dt) ? D_NEAR1 : D_SMALLINT) : D_ANY);
+                for (int axis = 0; axis < 3; axis++) {
+                    tv o = out_make(dt, 3, S573);
+                    cr_assert_eq(B->scan(0, ops[q], &o.d, &in.d, axis), NPG_OK);
+                    int64_t st = axis == 0 ? 21 : axis == 1 ? 3 : 1, len = S573[axis];
+                    for (int64_t f = 0; f < 105; f++) {
+                        int64_t pos = f / st % len; /* coordinate along the axis */
+                        double acc = q ? 1 : 0;
+                        uint64_t iacc = q ? 1 : 0;
+                        for (int64_t j = 0; j <= pos; j++) {
+                            int64_t g = f - (pos - j) * st;
+                            acc = q ? acc * get(&in.d, g) : acc + get(&in.d, g);
+                            iacc = q ? iacc * (uint64_t)geti(&in.d, g) : iacc + (uint64_t)geti(&in.d, g);
+                        }
+                        if (isflt(dt))
+                            cr_assert(close_to(get(&o.d, f), dt == NPG_FLOAT32 ? (double)(float)acc : acc, 1e-6, 1e-6),
+                                      "%s %s axis %d", npg__op_name(ops[q]), npg_dtype_name(dt), axis);
+                        else
+                            cr_assert_eq(geti(&o.d, f), wrap(dt, (int64_t)iacc), "%s %s axis %d layout %d",
+                                         npg__op_name(ops[q]), npg_dtype_name(dt), axis, layout);
+                    }
+                    tv_free(&o);
+                }
+                tv_free(&in);
+            }
+        }
+    }
+    /* a long float32 cumsum is accumulated in double */
+    int64_t n = 1 << 20;
+    tv in = tv_make(NPG_FLOAT32, 1, &n, L_CONTIG);
+    for (int64_t i = 0; i < n; i++) ((float *)in.mem)[i] = 0.1f;
+    tv o = out_make(NPG_FLOAT32, 1, &n);
+    cr_assert_eq(B->scan(0, NPG_OP_CUMSUM, &o.d, &in.d, 0), NPG_OK);
+    cr_assert(fabs(((float *)o.mem)[n - 1] - (double)n * (double)0.1f) <= 1e-6 * n * 0.1);
+    tv_free(&in);
+    tv_free(&o);
+}
+
+/* ---- gather / scatter_add ------------------------------------------------------------ */
+
+/* idx of `shape` with values in [-n, n) (negatives wrap); layout and an optional broadcast dim. */
+static tv make_idx(int nd, const int64_t *shape, int64_t n, int layout, int bdim) {
+    tv x;
+    if (bdim >= 0) {
+        int64_t sh[NPG_MAX_DIMS] = {0};
+        memcpy(sh, shape, sizeof(int64_t) * (size_t)nd);
+        sh[bdim] = 1;
+        x = tv_make(NPG_INT64, nd, sh, L_CONTIG);
+        x.d.shape[bdim] = shape[bdim];
+        x.d.strides[bdim] = 0;
+    } else {
+        x = tv_make(NPG_INT64, nd, shape, layout);
+    }
+    for (int64_t i = 0; i < x.nalloc; i++) ((int64_t *)x.mem)[i] = rndi(-n, n - 1);
+    return x;
+}
+
+/* Coordinates of flat f in shape, with coordinate `axis` replaced by v: flat index in `to`. */
+static int64_t with_axis(int nd, const int64_t *shape, int64_t f, int axis, int64_t v, const npg_tdesc *to) {
+    int64_t c[NPG_MAX_DIMS];
+    for (int i = nd - 1; i >= 0; i--) {
+        c[i] = f % shape[i];
+        f /= shape[i];
+    }
+    c[axis] = v;
+    int64_t g = 0;
+    for (int i = 0; i < nd; i++) g = g * to->shape[i] + c[i];
+    return g;
+}
+
+Test(cpu_gather, every_dtype_axis_and_layout) {
+    for (int t = 0; t < 6; t++) {
+        npg_dtype dt = ALL_DT[t];
+        for (int axis = 0; axis < 3; axis++) {
+            for (int layout = 0; layout < L_COUNT; layout++) {
+                tv in = tv_make(dt, 3, S573, layout);
+                tv_fill(&in, D_ANY);
+                int64_t osh[3] = {5, 7, 3};
+                osh[axis] = 4 + axis; /* the index may be shorter or longer along the axis */
+                tv idx = make_idx(3, osh, S573[axis], layout % 2 ? L_TRANS : L_CONTIG, layout == 3 ? (axis + 1) % 3 : -1);
+                tv o = out_make(dt, 3, osh);
+                cr_assert_eq(B->gather(0, &o.d, &in.d, &idx.d, axis), NPG_OK);
+                for (int64_t f = 0; f < numel(3, osh); f++) {
+                    int64_t v = geti(&idx.d, f);
+                    if (v < 0) v += S573[axis];
+                    int64_t g = with_axis(3, osh, f, axis, v, &in.d);
+                    if (isflt(dt)) cr_assert_eq(get(&o.d, f), get(&in.d, g));
+                    else cr_assert_eq(geti(&o.d, f), geti(&in.d, g));
+                }
+                tv_free(&in);
+                tv_free(&idx);
+                tv_free(&o);
+            }
+        }
+    }
+}
+
+Test(cpu_gather, index_errors_and_large) {
+    tv in = tv_make(NPG_FLOAT32, 3, S573, L_CONTIG);
+    tv_fill(&in, D_ANY);
+    int64_t osh[3] = {5, 2, 3};
+    int64_t iv[30] = {0};
+    iv[17] = 7; /* out of bounds (size 7) */
+    iv[25] = -9;
+    npg_tdesc idx = {.data = iv, .dtype = NPG_INT64, .ndim = 3, .shape = {5, 2, 3}, .strides = {6, 3, 1}};
+    tv o = out_make(NPG_FLOAT32, 3, osh);
+    npg_clear_error();
+    cr_assert_eq(B->gather(0, &o.d, &in.d, &idx, 1), NPG_ERR_INDEX);
+    cr_assert_eq(npg_last_status(), NPG_ERR_INDEX);
+    cr_assert_str_eq(npg_last_error(), "take_along_axis: index 7 is out of bounds for axis 1 with size 7");
+    iv[17] = -7; /* the lowest valid index; the first bad one is now -9 */
+    cr_assert_eq(B->gather(0, &o.d, &in.d, &idx, 1), NPG_ERR_INDEX);
+    cr_assert_str_eq(npg_last_error(), "take_along_axis: index -9 is out of bounds for axis 1 with size 7");
+    iv[25] = 6;
+    cr_assert_eq(B->gather(0, &o.d, &in.d, &idx, 1), NPG_OK);
+    cr_assert_eq(get(&o.d, 17), get(&in.d, with_axis(3, osh, 17, 1, 0, &in.d)));
+    /* wrong index dtype */
+    idx.dtype = NPG_INT32;
+    expect_unsupported(B->gather(0, &o.d, &in.d, &idx, 1), NPG_OP_GATHER, NPG_INT32);
+    tv_free(&in);
+    tv_free(&o);
+    /* an embedding lookup: rows of a (1000, 64) table, idx (4000, 64) broadcast along dim 1 */
+    int64_t tsh[2] = {1000, 64}, ish[2] = {4000, 64};
+    tv table = tv_make(NPG_FLOAT64, 2, tsh, L_CONTIG);
+    tv_fill(&table, D_ANY);
+    tv ix = make_idx(2, ish, 1000, L_CONTIG, 1);
+    tv out = out_make(NPG_FLOAT64, 2, ish);
+    cr_assert_eq(B->gather(0, &out.d, &table.d, &ix.d, 0), NPG_OK);
+    for (int64_t f = 0; f < 4000 * 64; f++) {
+        int64_t v = geti(&ix.d, f);
+        cr_assert_eq(get(&out.d, f), get(&table.d, (v < 0 ? v + 1000 : v) * 64 + f % 64));
+    }
+    tv_free(&table);
+    tv_free(&ix);
+    tv_free(&out);
+}
+
+static void check_scatter(npg_dtype dt, int axis, int layout, int64_t n_axis, int nd, const int64_t *shape) {
+    /* accumulator: shape with n_axis along axis; src and idx: shape */
+    int64_t ash[NPG_MAX_DIMS] = {0};
+    memcpy(ash, shape, sizeof(int64_t) * (size_t)nd);
+    ash[axis] = n_axis;
+    tv acc = tv_make(dt, nd, ash, layout);
+    tv_fill(&acc, D_SMALLINT);
+    tv src = tv_make(dt, nd, shape, (layout + 1) % L_COUNT);
+    tv_fill(&src, dt == NPG_UINT8 ? D_ANY : D_SMALLINT);
+    tv idx = make_idx(nd, shape, n_axis, layout % 2 ? L_TRANS : L_CONTIG, layout == 2 ? (axis + 1) % nd : -1);
+    /* the reference: the accumulator's values, then every src element added in row-major order */
+    int64_t na = numel(nd, ash), ns = numel(nd, shape);
+    double *want = malloc(sizeof(double) * (size_t)na);
+    int64_t *iwant = malloc(sizeof(int64_t) * (size_t)na);
+    for (int64_t g = 0; g < na; g++) want[g] = get(&acc.d, g), iwant[g] = geti(&acc.d, g);
+    for (int64_t f = 0; f < ns; f++) {
+        int64_t v = geti(&idx.d, f);
+        int64_t g = with_axis(nd, shape, f, axis, v < 0 ? v + n_axis : v, &acc.d);
+        want[g] += get(&src.d, f);
+        iwant[g] = wrap(dt, (int64_t)((uint64_t)iwant[g] + (uint64_t)geti(&src.d, f)));
+    }
+    cr_assert_eq(B->scatter_add(0, &acc.d, &src.d, &idx.d, axis), NPG_OK);
+    for (int64_t g = 0; g < na; g++) {
+        if (isflt(dt)) cr_assert(close_to(get(&acc.d, g), want[g], 1e-6, 1e-5), "%s axis %d", npg_dtype_name(dt), axis);
+        else cr_assert_eq(geti(&acc.d, g), iwant[g], "%s axis %d", npg_dtype_name(dt), axis);
+    }
+    free(want);
+    free(iwant);
+    tv_free(&acc);
+    tv_free(&src);
+    tv_free(&idx);
+}
+
+Test(cpu_scatter_add, every_dtype_axis_and_layout) {
+    for (int t = 0; t < 6; t++) {
+        npg_dtype dt = ALL_DT[t];
+        if (dt == NPG_BOOL) {
+            tv acc = tv_make(dt, 3, S573, L_CONTIG), src = tv_make(dt, 3, S573, L_CONTIG);
+            tv idx = make_idx(3, S573, 5, L_CONTIG, -1);
+            expect_unsupported(B->scatter_add(0, &acc.d, &src.d, &idx.d, 0), NPG_OP_SCATTER_ADD, dt);
+            tv_free(&acc);
+            tv_free(&src);
+            tv_free(&idx);
+            continue;
+        }
+        for (int axis = 0; axis < 3; axis++)
+            for (int layout = 0; layout < L_COUNT; layout++) check_scatter(dt, axis, layout, 2 + axis * 3, 3, S573);
+    }
+    /* the embedding gradient: (4000, 64) rows into a (300, 64) table, many duplicates (threaded) */
+    int64_t sh[2] = {4000, 64};
+    check_scatter(NPG_FLOAT32, 0, L_CONTIG, 300, 2, sh);
+    check_scatter(NPG_INT64, 1, L_TRANS, 10, 2, sh);
+}
+
+Test(cpu_scatter_add, bad_index_leaves_accumulator_unchanged) {
+    int64_t n = 1 << 16;
+    tv acc = tv_make(NPG_FLOAT32, 1, &n, L_CONTIG), src = tv_make(NPG_FLOAT32, 1, &n, L_CONTIG);
+    tv_fill(&acc, D_ANY);
+    tv_fill(&src, D_ANY);
+    tv idx = make_idx(1, &n, n, L_CONTIG, -1);
+    ((int64_t *)idx.mem)[n - 1] = n; /* the very last index is bad */
+    void *before = malloc((size_t)n * 4);
+    memcpy(before, acc.mem, (size_t)n * 4);
+    npg_clear_error();
+    cr_assert_eq(B->scatter_add(0, &acc.d, &src.d, &idx.d, 0), NPG_ERR_INDEX);
+    char want[128];
+    snprintf(want, sizeof want, "take_along_axis: index %lld is out of bounds for axis 0 with size %lld", (long long)n,
+             (long long)n);
+    cr_assert_str_eq(npg_last_error(), want);
+    cr_assert(memcmp(before, acc.mem, (size_t)n * 4) == 0, "the accumulator changed");
+    free(before);
+    tv_free(&acc);
+    tv_free(&src);
+    tv_free(&idx);
+}
+
+/* ---- nonzero ------------------------------------------------------------------------ */
+
+Test(cpu_nonzero, every_dtype_and_large) {
+    for (int t = 0; t < 7; t++) {
+        npg_dtype dt = ALL_DT[t % 6];
+        int64_t big[1] = {200003};
+        int nd = t < 6 ? 3 : 1;
+        const int64_t *shape = t < 6 ? S573 : big;
+        tv in = tv_make(dt, nd, shape, L_CONTIG);
+        tv_fill(&in, D_ZEROS);
+        int64_t n = numel(nd, shape), count = 0;
+        for (int64_t f = 0; f < n; f++) count += get(&in.d, f) != 0;
+        cr_assert_gt(count, 0);
+        cr_assert_lt(count, n);
+        int64_t osh[2] = {nd, count};
+        tv o = out_make(NPG_INT64, 2, osh);
+        cr_assert_eq(B->nonzero(0, &o.d, &in.d), NPG_OK);
+        int64_t c = 0;
+        for (int64_t f = 0; f < n; f++) {
+            if (get(&in.d, f) == 0) continue;
+            int64_t rem = f;
+            for (int d = nd - 1; d >= 0; d--) {
+                cr_assert_eq(((int64_t *)o.mem)[d * count + c], rem % shape[d], "%s element %lld", npg_dtype_name(dt), (long long)f);
+                rem /= shape[d];
+            }
+            c++;
+        }
+        tv_free(&in);
+        tv_free(&o);
+    }
+}
+
+/* ---- sort --------------------------------------------------------------------------- */
+
+/* a goes strictly before b in the requested order (NaN last ascending, first descending). */
+static bool before(double a, double b, bool desc) {
+    if (desc) return (isnan(a) && !isnan(b)) || a > b;
+    return (!isnan(a) && isnan(b)) || a < b;
+}
+
+static void check_sort(npg_dtype dt, int nd, const int64_t *shape, int layout, int dom, bool desc, int want) {
+    tv in = tv_make(dt, nd, shape, layout);
+    tv_fill(&in, dom);
+    if (isflt(dt)) /* sprinkle NaNs and signed zeros */
+        for (int64_t i = 0; i < in.nalloc; i += 7) wr(dt, in.mem, i, i % 3 ? NAN : (i % 2 ? -0.0 : 0.0));
+    tv v = out_make(dt, nd, shape), ix = out_make(NPG_INT64, nd, shape);
+    cr_assert_eq(B->sort(0, want & 1 ? &v.d : NULL, want & 2 ? &ix.d : NULL, &in.d, desc), NPG_OK);
+    int64_t n = shape[nd - 1], rows = numel(nd, shape) / n;
+    bool *seen = calloc((size_t)n, 1);
+    for (int64_t r = 0; r < rows; r++) {
+        memset(seen, 0, (size_t)n);
+        for (int64_t i = 0; i < n; i++) {
+            int64_t f = r * n + i;
+            double val = 0;
+            if (want & 2) { /* a permutation, consistent with the values, stable */
+                int64_t j = ((int64_t *)ix.mem)[f];
+                cr_assert(j >= 0 && j < n && !seen[j]);
+                seen[j] = true;
+                val = get(&in.d, r * n + j);
+                if (i > 0) {
+                    int64_t jp = ((int64_t *)ix.mem)[f - 1];
+                    double prev = get(&in.d, r * n + jp);
+                    cr_assert(!before(val, prev, desc), "row %lld not sorted at %lld", (long long)r, (long long)i);
+                    if (!before(prev, val, desc)) cr_assert_lt(jp, j, "equal keys out of order (stability)");
+                }
+            }
+            if (want & 1) {
+                double got = get(&v.d, f);
+                if (want & 2) cr_assert(isnan(val) ? isnan(got) : got == val && signbit(got) == signbit(val));
+                if (i > 0) cr_assert(!before(got, get(&v.d, f - 1), desc), "values not sorted");
+            }
+        }
+    }
+    if (want & 1 && !(want & 2)) { /* a values-only sort keeps the multiset: compare sums of non-NaN values */
+        double s_in = 0, s_out = 0;
+        for (int64_t f = 0; f < rows * n; f++) {
+            if (!isnan(get(&in.d, f))) s_in += get(&in.d, f);
+            if (!isnan(get(&v.d, f))) s_out += get(&v.d, f);
+        }
+        cr_assert(close_to(s_out, s_in, 1e-9, 1e-9));
+    }
+    free(seen);
+    tv_free(&in);
+    tv_free(&v);
+    tv_free(&ix);
+}
+
+Test(cpu_sort, every_dtype_direction_and_length) {
+    for (int t = 0; t < 6; t++) {
+        for (int desc = 0; desc < 2; desc++) {
+            npg_dtype dt = ALL_DT[t];
+            check_sort(dt, 3, S573, L_CONTIG, D_SMALLINT, desc, 3);
+            check_sort(dt, 3, S573, L_STEP, D_SMALLINT, desc, 2);
+            int64_t row[2] = {3, 1000}; /* merge passes, many ties */
+            check_sort(dt, 2, row, L_CONTIG, D_SMALLINT, desc, 3);
+            check_sort(dt, 2, row, L_FLIP, D_ANY, desc, 1);
+            int64_t many[2] = {5000, 33}; /* many rows: threaded */
+            check_sort(dt, 2, many, L_CONTIG, D_ANY, desc, 2);
+        }
+    }
+    int64_t one[1] = {100000};
+    check_sort(NPG_FLOAT32, 1, one, L_CONTIG, D_ANY, false, 3);
+}
+
+Test(cpu_sort, nan_placement_and_stability_by_hand) {
+    double x[8] = {3, NAN, 1, 3, -0.0, NAN, 0.0, 1};
+    double v[8];
+    int64_t ix[8];
+    npg_tdesc in = {.data = x, .dtype = NPG_FLOAT64, .ndim = 1, .shape = {8}, .strides = {1}};
+    npg_tdesc dv = in, di = {.data = ix, .dtype = NPG_INT64, .ndim = 1, .shape = {8}, .strides = {1}};
+    dv.data = v;
+    cr_assert_eq(B->sort(0, &dv, &di, &in, false), NPG_OK);
+    int64_t asc[8] = {4, 6, 2, 7, 0, 3, 1, 5};
+    cr_assert_arr_eq(ix, asc, sizeof asc);
+    cr_assert(isnan(v[6]) && isnan(v[7]) && v[0] == 0 && signbit(v[0]) && !signbit(v[1]));
+    cr_assert_eq(B->sort(0, &dv, &di, &in, true), NPG_OK);
+    int64_t desc[8] = {1, 5, 0, 3, 2, 7, 4, 6};
+    cr_assert_arr_eq(ix, desc, sizeof desc);
+    cr_assert(isnan(v[0]) && isnan(v[1]) && v[2] == 3);
+    /* 0-d input is refused; bad output dtype is unsupported */
+    npg_tdesc zero = {.data = x, .dtype = NPG_FLOAT64};
+    cr_assert_neq(B->sort(0, &dv, NULL, &zero, false), NPG_OK);
+    di.dtype = NPG_INT32;
+    expect_unsupported(B->sort(0, NULL, &di, &in, false), NPG_OP_SORT, NPG_INT32);
+}
+
+/* ---- matmul ------------------------------------------------------------------------- */
+
+/* a (batch..., M, K) in layout la, b (batch..., K, N) in layout lb; batch dims of b
+ * optionally broadcast (stride 0). Layout codes: 0 row-major, 1 column-major
+ * (transposed storage), 2 row-major with padded rows, 3 flipped (needs packing). */
+static tv mm_operand(npg_dtype dt, int nb, const int64_t *batch, int64_t r, int64_t c, int lay, bool bcast) {
+    int nd = nb + 2;
+    int64_t sh[NPG_MAX_DIMS];
+    for (int i = 0; i < nb; i++) sh[i] = bcast ? 1 : batch[i];
+    sh[nb] = r;
+    sh[nb + 1] = c;
+    tv v;
+    if (lay == 1) { /* each matrix column-major, batches row-major */
+        v = tv_make(dt, nd, sh, L_CONTIG);
+        v.d.strides[nb] = 1;
+        v.d.strides[nb + 1] = r;
+    } else if (lay == 2) {
+        int64_t shp[NPG_MAX_DIMS];
+        memcpy(shp, sh, sizeof shp);
+        shp[nb + 1] = c + 3;
+        v = tv_make(dt, nd, shp, L_CONTIG);
+        v.d.shape[nb + 1] = c;
+    } else {
+        v = tv_make(dt, nd, sh, lay == 3 ? L_FLIP : L_CONTIG);
+    }
+    tv_fill(&v, isflt(dt) ? D_ANY : D_SMALLINT);
+    if (dt == NPG_INT32) /* large values: products wrap */
+        for (int64_t i = 0; i < v.nalloc; i += 5) ((int32_t *)v.mem)[i] = 123456789 + (int32_t)i;
+    for (int i = 0; i < nb; i++) {
+        v.d.shape[i] = batch[i];
+        if (bcast) v.d.strides[i] = 0;
+    }
+    return v;
+}
+
+static void check_matmul(npg_dtype dt, int nb, const int64_t *batch, int64_t M, int64_t K, int64_t N, int la, int lb,
+                         bool bcast_a, bool bcast_b) {
+    tv a = mm_operand(dt, nb, batch, M, K, la, bcast_a), b = mm_operand(dt, nb, batch, K, N, lb, bcast_b);
+    int64_t osh[NPG_MAX_DIMS] = {0};
+    for (int i = 0; i < nb; i++) osh[i] = batch[i];
+    osh[nb] = M;
+    osh[nb + 1] = N;
+    tv o = out_make(dt, nb + 2, osh);
+    cr_assert_eq(B->matmul(0, &o.d, &a.d, &b.d, false), NPG_OK);
+    int64_t nbat = numel(nb, batch);
+    for (int64_t t = 0; t < nbat; t++) {
+        for (int64_t i = 0; i < M; i++) {
+            for (int64_t j = 0; j < N; j++) {
+                double s = 0, sabs = 0;
+                uint64_t us = 0;
+                bool any = false;
+                for (int64_t k = 0; k < K; k++) {
+                    int64_t fa = (t * M + i) * K + k, fb = (t * K + k) * N + j;
+                    s += get(&a.d, fa) * get(&b.d, fb);
+                    sabs += fabs(get(&a.d, fa) * get(&b.d, fb));
+                    us += (uint64_t)geti(&a.d, fa) * (uint64_t)geti(&b.d, fb);
+                    any = any || (geti(&a.d, fa) && geti(&b.d, fb));
+                }
+                int64_t fo = (t * M + i) * N + j;
+                if (isflt(dt))
+                    cr_assert(fabs(get(&o.d, fo) - s) <= (dt == NPG_FLOAT32 ? 1e-5 : 1e-12) * (sabs + 1e-30),
+                              "%s (%lld,%lld,%lld) la %d lb %d: %g want %g", npg_dtype_name(dt), (long long)M,
+                              (long long)K, (long long)N, la, lb, get(&o.d, fo), s);
+                else if (dt == NPG_BOOL)
+                    cr_assert_eq(geti(&o.d, fo), any);
+                else
+                    cr_assert_eq(geti(&o.d, fo), wrap(dt, (int64_t)us), "%s", npg_dtype_name(dt));
+            }
+        }
+    }
+    tv_free(&a);
+    tv_free(&b);
+    tv_free(&o);
+}
+
+Test(cpu_matmul, float_layouts_batches_and_broadcast) {
+    int64_t batch[2] = {2, 3};
+    for (int t = 4; t < 6; t++) {
+        npg_dtype dt = ALL_DT[t];
+        for (int la = 0; la < 4; la++)
+            for (int lb = 0; lb < 4; lb++) check_matmul(dt, 0, NULL, 5, 7, 3, la, lb, false, false);
+        check_matmul(dt, 0, NULL, 1, 7, 1, 1, 2, false, false); /* vectors */
+        check_matmul(dt, 0, NULL, 33, 17, 65, 1, 0, false, false);
+        check_matmul(dt, 2, batch, 5, 7, 3, 0, 0, false, false);
+        check_matmul(dt, 2, batch, 5, 7, 3, 0, 1, false, true); /* shared b: one tall GEMM */
+        check_matmul(dt, 2, batch, 5, 7, 3, 2, 0, false, true); /* shared b, padded a rows */
+        check_matmul(dt, 2, batch, 5, 7, 3, 1, 0, true, false); /* shared a */
+        check_matmul(dt, 2, batch, 4, 6, 5, 3, 3, false, false);
+        check_matmul(dt, 1, batch, 64, 48, 40, 0, 1, false, false); /* batched, parallel over batches */
+    }
+    /* K == 0 gives zeros */
+    float o[6];
+    memset(o, 0xFF, sizeof o);
+    npg_tdesc a0 = {.data = o, .dtype = NPG_FLOAT32, .ndim = 2, .shape = {2, 0}, .strides = {1, 1}};
+    npg_tdesc b0 = {.data = o, .dtype = NPG_FLOAT32, .ndim = 2, .shape = {0, 3}, .strides = {3, 1}};
+    npg_tdesc oo = {.data = o, .dtype = NPG_FLOAT32, .ndim = 2, .shape = {2, 3}, .strides = {3, 1}};
+    cr_assert_eq(B->matmul(0, &oo, &a0, &b0, false), NPG_OK);
+    for (int i = 0; i < 6; i++) cr_assert_eq(o[i], 0.0f);
+}
+
+Test(cpu_matmul, integer_and_bool) {
+    int64_t batch[1] = {3};
+    for (int t = 0; t < 4; t++) {
+        npg_dtype dt = ALL_DT[t];
+        check_matmul(dt, 0, NULL, 5, 7, 3, 0, 0, false, false);
+        check_matmul(dt, 0, NULL, 5, 7, 3, 1, 3, false, false);
+        check_matmul(dt, 1, batch, 6, 4, 9, 2, 1, false, true);
+        check_matmul(dt, 0, NULL, 70, 60, 50, 0, 0, false, false); /* threaded */
+    }
+    tv a = tv_make(NPG_FLOAT32, 2, S573, L_CONTIG), b = tv_make(NPG_FLOAT64, 2, S573 + 1, L_CONTIG);
+    int64_t osh[2] = {5, 3};
+    tv o = out_make(NPG_FLOAT32, 2, osh);
+    expect_unsupported(B->matmul(0, &o.d, &a.d, &b.d, false), NPG_OP_MATMUL, NPG_FLOAT64);
+    tv_free(&a);
+    tv_free(&b);
+    tv_free(&o);
+}
+
+/* ---- random ------------------------------------------------------------------------- */
+
+Test(cpu_random, philox_known_answers) {
+    /* Random123's kat_vectors for philox4x32_10 */
+    uint32_t out[4];
+    uint32_t c0[4] = {0, 0, 0, 0}, k0[2] = {0, 0};
+    npg__philox4x32_10(c0, k0, out);
+    uint32_t w0[4] = {0x6627e8d5, 0xe169c58d, 0xbc57ac4c, 0x9b00dbd8};
+    cr_assert_arr_eq(out, w0, sizeof w0);
+    uint32_t c1[4] = {0xffffffff, 0xffffffff, 0xffffffff, 0xffffffff}, k1[2] = {0xffffffff, 0xffffffff};
+    npg__philox4x32_10(c1, k1, out);
+    uint32_t w1[4] = {0x408f276d, 0x41c83b0e, 0xa20bc7c6, 0x6d5451fd};
+    cr_assert_arr_eq(out, w1, sizeof w1);
+    uint32_t c2[4] = {0x243f6a88, 0x85a308d3, 0x13198a2e, 0x03707344}, k2[2] = {0xa4093822, 0x299f31d0};
+    npg__philox4x32_10(c2, k2, out);
+    uint32_t w2[4] = {0xd16cfe09, 0x94fdcceb, 0x5001e420, 0x24126ea1};
+    cr_assert_arr_eq(out, w2, sizeof w2);
+}
+
+static void draw(npg_op op, npg_dtype dt, int64_t n, uint64_t seed, uint64_t offset, npg_kparams p, void *buf) {
+    npg_tdesc d = {.data = buf, .dtype = dt, .ndim = 1, .shape = {n}, .strides = {1}};
+    cr_assert_eq(B->random(0, op, &d, seed, offset, &p), NPG_OK);
+}
+
+Test(cpu_random, word_to_value_mapping) {
+    const uint64_t seed = 0x123456789abcdefull, off = (7ull << 32) | 3;
+    const int64_t n = 40001; /* odd: the last Philox block is partial; large: threaded */
+    float *f = malloc((size_t)n * 4), *g = malloc((size_t)n * 4);
+    double *d = malloc((size_t)n * 8);
+    int64_t *l = malloc((size_t)n * 8);
+    int32_t *i32 = malloc((size_t)n * 4);
+    uint8_t *u8 = malloc((size_t)n);
+    npg_kparams pu = {{-2.0, 3.0}, {0}}, pn = {{1.5, 0.25}, {0}}, pi = {{0}, {-1000, 123456789012ll}};
+    npg_kparams pi32 = {{0}, {-5, 17}}, pu8 = {{0}, {3, 250}};
+    draw(NPG_OP_RAND_UNIFORM, NPG_FLOAT32, n, seed, off, pu, f);
+    draw(NPG_OP_RAND_NORMAL, NPG_FLOAT32, n, seed, off, pn, g);
+    static const int64_t probe[] = {0, 1, 2, 3, 4, 5, 6, 7, 1001, 20000, 39999, 40000};
+    for (size_t q = 0; q < sizeof probe / sizeof probe[0]; q++) {
+        int64_t i = probe[q];
+        uint32_t w[4];
+        /* uniform float32: block i/4, word i%4, top 24 bits */
+        npg__philox_block(seed, off, (uint64_t)i / 4, w);
+        float u = (float)(w[i % 4] >> 8) * 0x1p-24f;
+        float want = -2.0f + (float)(3.0f - -2.0f) * u;
+        cr_assert_eq(f[i], want, "uniform[%lld] = %.9g want %.9g", (long long)i, f[i], want);
+        /* normal float32: pair (i/2)%2 of block i/4, cos for even i, sin for odd */
+        int p = (int)(i / 2 % 2);
+        float u1 = (float)(w[2 * p] >> 8) * 0x1p-24f, u2 = (float)(w[2 * p + 1] >> 8) * 0x1p-24f;
+        float r = sqrtf(-2.0f * logf(1.0f - u1)), th = 6.28318530717958647692f * u2;
+        float z = r * (i % 2 ? sinf(th) : cosf(th));
+        float wn = 1.5f + 0.25f * z;
+        cr_assert_eq(g[i], wn, "normal[%lld] = %.9g want %.9g", (long long)i, g[i], wn);
+    }
+    draw(NPG_OP_RAND_UNIFORM, NPG_FLOAT64, n, seed, off, pu, d);
+    for (size_t q = 0; q < sizeof probe / sizeof probe[0]; q++) {
+        int64_t i = probe[q];
+        uint32_t w[4];
+        npg__philox_block(seed, off, (uint64_t)i / 2, w);
+        uint64_t x = ((uint64_t)w[2 * (i % 2)] << 32 | w[2 * (i % 2) + 1]) >> 11;
+        cr_assert_eq(d[i], -2.0 + 5.0 * ((double)x * 0x1p-53));
+    }
+    draw(NPG_OP_RAND_NORMAL, NPG_FLOAT64, n, seed, off, pn, d);
+    for (size_t q = 0; q < sizeof probe / sizeof probe[0]; q++) {
+        int64_t i = probe[q];
+        uint32_t w[4];
+        npg__philox_block(seed, off, (uint64_t)i / 2, w);
+        double u1 = (double)(((uint64_t)w[0] << 32 | w[1]) >> 11) * 0x1p-53;
+        double u2 = (double)(((uint64_t)w[2] << 32 | w[3]) >> 11) * 0x1p-53;
+        double r = sqrt(-2.0 * log(1.0 - u1)), th = 6.28318530717958647692 * u2;
+        cr_assert_eq(d[i], 1.5 + 0.25 * (r * (i % 2 ? sin(th) : cos(th))));
+    }
+    draw(NPG_OP_RAND_INT, NPG_INT64, n, seed, off, pi, l);
+    draw(NPG_OP_RAND_INT, NPG_INT32, n, seed, off, pi32, i32);
+    draw(NPG_OP_RAND_INT, NPG_UINT8, n, seed, off, pu8, u8);
+    for (size_t q = 0; q < sizeof probe / sizeof probe[0]; q++) {
+        int64_t i = probe[q];
+        uint32_t w[4];
+        npg__philox_block(seed, off, (uint64_t)i / 2, w);
+        unsigned __int128 x = (unsigned __int128)((uint64_t)w[2 * (i % 2)] << 32 | w[2 * (i % 2) + 1]);
+        cr_assert_eq(l[i], -1000 + (int64_t)((x * (unsigned __int128)(123456789012ll + 1000)) >> 64));
+        cr_assert_eq(i32[i], -5 + (int64_t)((x * 22u) >> 64));
+        cr_assert_eq(u8[i], 3 + (int64_t)((x * 247u) >> 64));
+    }
+    free(f);
+    free(g);
+    free(d);
+    free(l);
+    free(i32);
+    free(u8);
+}
+
+Test(cpu_random, partial_draws_threads_and_distribution) {
+    const int64_t n = 1 << 20;
+    float *full = malloc((size_t)n * 4), *part = malloc((size_t)n * 4);
+    npg_kparams pu = {{0.0, 1.0}, {0}};
+    draw(NPG_OP_RAND_UNIFORM, NPG_FLOAT32, n, 42, 9, pu, full);
+    for (int64_t m = 1; m <= 9; m++) { /* every partial last block */
+        draw(NPG_OP_RAND_UNIFORM, NPG_FLOAT32, m, 42, 9, pu, part);
+        cr_assert(memcmp(part, full, (size_t)m * 4) == 0, "draw of %lld differs", (long long)m);
+    }
+    draw(NPG_OP_RAND_UNIFORM, NPG_FLOAT32, 12345, 42, 9, pu, part);
+    cr_assert(memcmp(part, full, 12345 * 4) == 0);
+    npg__cpu_set_num_threads(1); /* the same numbers on one thread */
+    draw(NPG_OP_RAND_UNIFORM, NPG_FLOAT32, n, 42, 9, pu, part);
+    npg__cpu_set_num_threads(0);
+    cr_assert(memcmp(part, full, (size_t)n * 4) == 0);
+    /* another offset or seed: another stream */
+    draw(NPG_OP_RAND_UNIFORM, NPG_FLOAT32, 1000, 42, 10, pu, part);
+    cr_assert(memcmp(part, full, 1000 * 4) != 0);
+    double s = 0, s2 = 0;
+    float lo = 1, hi = 0;
+    for (int64_t i = 0; i < n; i++) {
+        s += full[i];
+        lo = full[i] < lo ? full[i] : lo;
+        hi = full[i] > hi ? full[i] : hi;
+    }
+    cr_assert(fabs(s / (double)n - 0.5) < 0.002 && lo >= 0 && lo < 1e-4 && hi < 1 && hi > 1 - 1e-4);
+    npg_kparams pn = {{0.0, 1.0}, {0}};
+    draw(NPG_OP_RAND_NORMAL, NPG_FLOAT32, n, 7, 0, pn, full);
+    s = 0;
+    for (int64_t i = 0; i < n; i++) s += full[i], s2 += (double)full[i] * full[i];
+    cr_assert(fabs(s / (double)n) < 0.005 && fabs(s2 / (double)n - 1) < 0.01, "mean %g var %g", s / (double)n, s2 / (double)n);
+    for (int64_t m = 1; m <= 5; m++) {
+        draw(NPG_OP_RAND_NORMAL, NPG_FLOAT32, m, 7, 0, pn, part);
+        cr_assert(memcmp(part, full, (size_t)m * 4) == 0);
+    }
+    /* randint covers its range, including the extreme int64 range without overflow */
+    int32_t *ri32 = (int32_t *)part;
+    npg_kparams pi = {{0}, {-3, 4}};
+    draw(NPG_OP_RAND_INT, NPG_INT32, 1000, 1, 2, pi, ri32);
+    int hits[7] = {0};
+    for (int i = 0; i < 1000; i++) {
+        cr_assert(ri32[i] >= -3 && ri32[i] < 4);
+        hits[ri32[i] + 3]++;
+    }
+    for (int k = 0; k < 7; k++) cr_assert_gt(hits[k], 80);
+    int64_t *r64 = (int64_t *)full;
+    npg_kparams pw = {{0}, {INT64_MIN, INT64_MAX}};
+    draw(NPG_OP_RAND_INT, NPG_INT64, 1000, 1, 2, pw, r64);
+    int neg = 0;
+    for (int i = 0; i < 1000; i++) neg += r64[i] < 0;
+    cr_assert(neg > 400 && neg < 600);
+    free(full);
+    free(part);
+}
+
+Test(cpu_random, unsupported_and_bad_range) {
+    float f[4];
+    npg_tdesc d = {.data = f, .dtype = NPG_INT32, .ndim = 1, .shape = {4}, .strides = {1}};
+    npg_kparams p = {{0, 1}, {5, 5}};
+    expect_unsupported(B->random(0, NPG_OP_RAND_UNIFORM, &d, 1, 0, &p), NPG_OP_RAND_UNIFORM, NPG_INT32);
+    d.dtype = NPG_FLOAT32;
+    expect_unsupported(B->random(0, NPG_OP_RAND_INT, &d, 1, 0, &p), NPG_OP_RAND_INT, NPG_FLOAT32);
+    d.dtype = NPG_BOOL;
+    expect_unsupported(B->random(0, NPG_OP_RAND_NORMAL, &d, 1, 0, &p), NPG_OP_RAND_NORMAL, NPG_BOOL);
+    d.dtype = NPG_INT32;
+    cr_assert_eq(B->random(0, NPG_OP_RAND_INT, &d, 1, 0, &p), NPG_ERR_INVALID_ARG);
+}
