@@ -664,6 +664,7 @@ int npg_get_num_threads(void);
 }
 #endif
 
+#include "npg/io.h" /* IDX, .npy/.npz files, mini-batch loader */
 #include "npg/nn.h" /* neural-network functions, losses, optimizers */
 
 #endif /* NPG_H */

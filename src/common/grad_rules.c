@@ -26,7 +26,7 @@ unsigned npg__save_mask(npg_op op, bool has_scalar) {
     case NPG_OP_SILU: case NPG_OP_GELU: case NPG_OP_GELU_TANH: case NPG_OP_SOFTPLUS:
         return IN0;
     case NPG_OP_SQRT: case NPG_OP_EXP: case NPG_OP_EXPM1: case NPG_OP_TAN: case NPG_OP_TANH:
-    case NPG_OP_RECIPROCAL: case NPG_OP_SIGMOID:
+    case NPG_OP_RECIPROCAL: case NPG_OP_SIGMOID: case NPG_OP_SOFTMAX: case NPG_OP_LOG_SOFTMAX:
         return OUT;
     case NPG_OP_MULTIPLY: return has_scalar ? 0 : IN0 | IN1;
     case NPG_OP_DIVIDE: return has_scalar ? IN0 | OUT : IN1 | OUT;

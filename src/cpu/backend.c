@@ -3,7 +3,7 @@
  * thread control. Memory is plain 64-byte-aligned heap memory; "device"
  * copies are memcpy (split across threads when large). The op families live
  * in one file each (elementwise.c, reduce.c, index.c, sort.c, matmul.c,
- * random.c). OpenMP and OpenBLAS share one thread count.
+ * random.c, nn.c). OpenMP and OpenBLAS share one thread count.
  */
 #define _POSIX_C_SOURCE 200809L
 #include "cpu.h"
@@ -149,4 +149,14 @@ const npg_backend npg_cpu_backend = {
     .random = npg__cpu_random,
     .sort = npg__cpu_sort,
     .nonzero = npg__cpu_nonzero,
+    .softmax = npg__cpu_softmax,
+    .softmax_backward = npg__cpu_softmax_backward,
+    .cross_entropy = npg__cpu_cross_entropy,
+    .cross_entropy_backward = npg__cpu_cross_entropy_backward,
+    .im2col = npg__cpu_im2col,
+    .col2im = npg__cpu_col2im,
+    .pool2d = npg__cpu_pool2d,
+    .pool2d_backward = npg__cpu_pool2d_backward,
+    .sgd_step = npg__cpu_sgd_step,
+    .adam_step = npg__cpu_adam_step,
 };

@@ -42,12 +42,14 @@
 #define NPG_OMP_FOR_DYN(cond)
 #define NPG_OMP_FOR_REDUCE(cond, clause)
 #endif
-/* Asks for vectorisation regardless of the -O2 cost model (needs -fopenmp
- * or -fopenmp-simd; without them the loop is still correct, just scalar). */
+/* Asks for vectorisation regardless of the cost model: GCC's -O2 model
+ * refuses loops that need an alias check or a scalar epilogue, i.e. all of
+ * ours. Needs -fopenmp, or -fopenmp-simd with NPG_HAVE_OPENMP_SIMD defined;
+ * without either the loops are still correct, just scalar at -O2. */
 #ifdef __clang__ /* clang reports simd loops around libm calls it cannot vectorise */
 #pragma clang diagnostic ignored "-Wpass-failed"
 #endif
-#ifdef _OPENMP
+#if defined(_OPENMP) || defined(NPG_HAVE_OPENMP_SIMD)
 #define NPG_SIMD NPG_PRAGMA(omp simd)
 #else
 #define NPG_SIMD
@@ -100,6 +102,24 @@ npg_status npg__cpu_random(int dev, npg_op op, const npg_tdesc *out, uint64_t se
 npg_status npg__cpu_sort(int dev, const npg_tdesc *values, const npg_tdesc *indices, const npg_tdesc *in,
                          bool descending);
 npg_status npg__cpu_nonzero(int dev, const npg_tdesc *out, const npg_tdesc *in);
+/* nn.c: the fused neural-network entries */
+npg_status npg__cpu_softmax(int dev, const npg_tdesc *out, const npg_tdesc *in, bool log);
+npg_status npg__cpu_softmax_backward(int dev, const npg_tdesc *gin, const npg_tdesc *g, const npg_tdesc *y, bool log);
+npg_status npg__cpu_cross_entropy(int dev, const npg_tdesc *loss, const npg_tdesc *lse, const npg_tdesc *x,
+                                  const npg_tdesc *labels, double eps, bool has_ignore, int64_t ignore_index);
+npg_status npg__cpu_cross_entropy_backward(int dev, const npg_tdesc *gx, const npg_tdesc *gloss, const npg_tdesc *x,
+                                           const npg_tdesc *lse, const npg_tdesc *labels, double eps, bool has_ignore,
+                                           int64_t ignore_index);
+npg_status npg__cpu_im2col(int dev, const npg_tdesc *cols, const npg_tdesc *x, const npg_conv_geom *g);
+npg_status npg__cpu_col2im(int dev, const npg_tdesc *x, const npg_tdesc *cols, const npg_conv_geom *g);
+npg_status npg__cpu_pool2d(int dev, bool is_max, const npg_tdesc *out, const npg_tdesc *argmax, const npg_tdesc *x,
+                           const npg_conv_geom *g);
+npg_status npg__cpu_pool2d_backward(int dev, bool is_max, const npg_tdesc *gx, const npg_tdesc *gout,
+                                    const npg_tdesc *argmax, const npg_conv_geom *g);
+npg_status npg__cpu_sgd_step(int dev, const npg_tdesc *param, const npg_tdesc *grad, const npg_tdesc *buf,
+                             const npg_sgd_hp *hp);
+npg_status npg__cpu_adam_step(int dev, const npg_tdesc *param, const npg_tdesc *grad, const npg_tdesc *m,
+                              const npg_tdesc *v, const npg_adam_hp *hp);
 
 /* Unsupported (op, dtype): the one error message every entry uses. */
 npg_status npg__cpu_unsupported(npg_op op, npg_dtype dt);

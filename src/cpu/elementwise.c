@@ -522,7 +522,8 @@ npg_status npg__cpu_where(int dev, const npg_tdesc *out, const npg_tdesc *cond, 
                           const npg_tdesc *b) {
     npg_dtype dt = out->dtype;
     if (!dtype_ok(dt)) return npg__cpu_unsupported(NPG_OP_WHERE, dt);
-    if (a->dtype != dt || b->dtype != dt) return npg__cpu_unsupported(NPG_OP_WHERE, a->dtype != dt ? a->dtype : b->dtype);
+    if (a->dtype != dt || b->dtype != dt)
+        return npg__cpu_unsupported(NPG_OP_WHERE, a->dtype != dt ? a->dtype : b->dtype);
     if (npg__dtype_size(cond->dtype) != 1) return npg__cpu_unsupported(NPG_OP_WHERE, cond->dtype);
     const npg_tdesc *d[4] = {out, cond, a, b};
     run(4, d, where_tab[dt], NULL, NPG_CPU_PAR_MIN);

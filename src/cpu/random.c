@@ -121,7 +121,8 @@ npg_status npg__cpu_random(int dev, npg_op op, const npg_tdesc *out, uint64_t se
     if (op == NPG_OP_RAND_INT && dt == NPG_INT64) fn = randint_i64;
     if (!fn) return npg__cpu_unsupported(op, dt);
     if (!p) return npg__set_error(NPG_ERR_INTERNAL, "cpu %s: missing parameters", npg__op_name(op));
-    if (!npg__desc_contiguous(out)) return npg__set_error(NPG_ERR_INTERNAL, "cpu %s: output not contiguous", npg__op_name(op));
+    if (!npg__desc_contiguous(out))
+        return npg__set_error(NPG_ERR_INTERNAL, "cpu %s: output not contiguous", npg__op_name(op));
     if (op == NPG_OP_RAND_INT && p->i[1] <= p->i[0])
         return npg__set_error(NPG_ERR_INVALID_ARG, "cpu randint: empty range [%lld, %lld)", (long long)p->i[0],
                               (long long)p->i[1]);
@@ -131,6 +132,7 @@ npg_status npg__cpu_random(int dev, npg_op op, const npg_tdesc *out, uint64_t se
     int64_t parts = a.n >= NPG_CPU_PAR_MIN_HEAVY ? npg__cpu_threads() : 1;
     if (parts > nblocks) parts = nblocks;
     NPG_OMP_FOR(parts > 1)
-    for (int64_t k = 0; k < parts; k++) fn(&a, npg__cpu_split(nblocks, parts, k), npg__cpu_split(nblocks, parts, k + 1));
+    for (int64_t k = 0; k < parts; k++)
+        fn(&a, npg__cpu_split(nblocks, parts, k), npg__cpu_split(nblocks, parts, k + 1));
     return NPG_OK;
 }

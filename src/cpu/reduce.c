@@ -4,8 +4,8 @@
  *
  * Each (op, dtype) is a small kernel set over a running state: init, seg (a
  * strided run of the reduced block), merge (two partial states, in order),
- * fin (state -> output element) and col (one reduced coordinate of a block of
- * outputs). Two drivers use them:
+ * fin (state -> output element) and col (a run of reduced coordinates for a
+ * block of adjacent outputs). Two drivers use them:
  *   rows     one output at a time, the reduced block walked run by run
  *            (contiguous runs are summed in 8 lanes: vectorised, and float32
  *            accumulates in double); a single big block is split across
@@ -197,7 +197,8 @@ TYPES6(ALL_ONE, ANY)
 TYPES6(ARG_DEF, ARGMAX)
 TYPES6(ARG_DEF, ARGMIN)
 
-#define KSET(OP, t) [NPG_OP_##OP][NPG_DT_##t] = {OP##_init_##t, OP##_seg_##t, OP##_merge_##t, OP##_fin_##t, OP##_col_##t},
+#define KSET(OP, t)                                                                              \
+    [NPG_OP_##OP][NPG_DT_##t] = {OP##_init_##t, OP##_seg_##t, OP##_merge_##t, OP##_fin_##t, OP##_col_##t},
 static const red_kernels red_tab[NPG_OP_COUNT][NPG_DTYPE_COUNT] = {
     KSET(SUM, f32) KSET(SUM, f64) KSET(SUM, u8) KSET(SUM, i32) KSET(SUM, i64)
     KSET(MEAN, f32) KSET(MEAN, f64)
@@ -350,7 +351,8 @@ npg_status npg__cpu_reduce(int dev, npg_op op, const npg_tdesc *out, const npg_t
                     : op == NPG_OP_ARGMAX || op == NPG_OP_ARGMIN ? NPG_INT64
                                                                  : dt;
     if (out->dtype != odt) return npg__cpu_unsupported(op, out->dtype);
-    if (!npg__desc_contiguous(out)) return npg__set_error(NPG_ERR_INTERNAL, "cpu %s: output not contiguous", npg__op_name(op));
+    if (!npg__desc_contiguous(out))
+        return npg__set_error(NPG_ERR_INTERNAL, "cpu %s: output not contiguous", npg__op_name(op));
     if (nred < 0 || nred > in->ndim)
         return npg__set_error(NPG_ERR_INTERNAL, "cpu %s: nred %d out of range for ndim %d", npg__op_name(op), nred,
                               in->ndim);
@@ -432,7 +434,8 @@ npg_status npg__cpu_scan(int dev, npg_op op, const npg_tdesc *out, const npg_tde
     bool known = (unsigned)op < NPG_OP_COUNT && dt > NPG_DTYPE_DEFAULT && dt < NPG_DTYPE_COUNT;
     scan_fn fn = known ? scan_tab[op][dt] : NULL;
     if (!fn || out->dtype != dt) return npg__cpu_unsupported(op, fn ? out->dtype : dt);
-    if (!npg__desc_contiguous(out)) return npg__set_error(NPG_ERR_INTERNAL, "cpu %s: output not contiguous", npg__op_name(op));
+    if (!npg__desc_contiguous(out))
+        return npg__set_error(NPG_ERR_INTERNAL, "cpu %s: output not contiguous", npg__op_name(op));
     if (in->ndim == 0) return npg__cpu_copy(dev, out, in); /* a 0-d scan is the element itself */
     if (axis < 0 || axis >= in->ndim)
         return npg__set_error(NPG_ERR_INTERNAL, "cpu %s: axis %d out of range for ndim %d", npg__op_name(op), axis,

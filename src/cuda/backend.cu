@@ -10,14 +10,18 @@
  * reads and clears (NPG_ERR_INDEX).
  *
  * Build (what CMake must pass to nvcc for the files in src/cuda):
- *   -std=c++17 (C++17 features are used: if constexpr, generic lambdas)
- *   --expt-relaxed-constexpr
+ *   C++17 (if constexpr, generic lambdas): nvcc 13's default dialect; say so
+ *   with set(CMAKE_CUDA_STANDARD 17) and CMAKE_CUDA_STANDARD_REQUIRED ON
  *   CMAKE_CUDA_ARCHITECTURES 80;90 (sm_80 and sm_90 SASS)
- *   -DNPG_HAVE_CUDA=1, include dirs include/ and src/common/ (and src/cuda/)
+ *   -DNPG_HAVE_CUDA=1; include dirs include/ and src/common/ (src/cuda/'s own
+ *   headers are found next to the sources)
+ *   --expt-relaxed-constexpr is harmless but not needed
  *   NOT --use_fast_math / -ftz=true / -prec-div=false / -prec-sqrt=false:
- *   random.cu and the elementwise functors rely on IEEE-rounded arithmetic.
- *   Link: CUDA::cudart (static is fine), CUDA::cublas, CUDA::curand is not
- *   needed (only the header-only device API of cuRAND is used).
+ *   random.cu and the elementwise functors rely on IEEE-rounded arithmetic
+ *   Link: CUDA::cudart (static is fine) and CUDA::cublas. The cuRAND library
+ *   itself is not needed (only its header-only device API is used). The
+ *   objects need the C++ runtime (CUB, std::mutex): link with the CUDA or
+ *   C++ linker, or add -lstdc++ when linking libnpg.a from plain C.
  */
 #include "common.cuh"
 
@@ -166,7 +170,8 @@ static npg_status check_flag(npg_cu_ctx *c) {
     volatile int *f = c->flag_host;
     if (*f) {
         *f = 0;
-        return npg__set_error(NPG_ERR_INDEX, "cuda: a kernel saw an index out of range (take/take_along_axis)");
+        return npg__set_error(NPG_ERR_INDEX,
+                              "cuda: a kernel saw an index out of range (take/take_along_axis, or a cross_entropy label)");
     }
     return NPG_OK;
 }
@@ -250,6 +255,26 @@ static npg_status cu_copy_d2d(int dev, void *dst, const void *src, size_t nbytes
 
 /* ---- the vtable ------------------------------------------------------------------------------ */
 
+/* The fused neural-network entries (nn.cu: rows and optimizers; conv.cu:
+ * im2col and pooling). */
+npg_status npg_cu_softmax(int dev, const npg_tdesc *out, const npg_tdesc *in, bool log);
+npg_status npg_cu_softmax_backward(int dev, const npg_tdesc *gin, const npg_tdesc *g, const npg_tdesc *y, bool log);
+npg_status npg_cu_cross_entropy(int dev, const npg_tdesc *loss, const npg_tdesc *lse, const npg_tdesc *x,
+                                const npg_tdesc *labels, double eps, bool has_ignore, int64_t ignore_index);
+npg_status npg_cu_cross_entropy_backward(int dev, const npg_tdesc *gx, const npg_tdesc *gloss, const npg_tdesc *x,
+                                         const npg_tdesc *lse, const npg_tdesc *labels, double eps, bool has_ignore,
+                                         int64_t ignore_index);
+npg_status npg_cu_im2col(int dev, const npg_tdesc *cols, const npg_tdesc *x, const npg_conv_geom *g);
+npg_status npg_cu_col2im(int dev, const npg_tdesc *x, const npg_tdesc *cols, const npg_conv_geom *g);
+npg_status npg_cu_pool2d(int dev, bool is_max, const npg_tdesc *out, const npg_tdesc *argmax, const npg_tdesc *x,
+                         const npg_conv_geom *g);
+npg_status npg_cu_pool2d_backward(int dev, bool is_max, const npg_tdesc *gx, const npg_tdesc *gout,
+                                  const npg_tdesc *argmax, const npg_conv_geom *g);
+npg_status npg_cu_sgd_step(int dev, const npg_tdesc *param, const npg_tdesc *grad, const npg_tdesc *buf,
+                           const npg_sgd_hp *hp);
+npg_status npg_cu_adam_step(int dev, const npg_tdesc *param, const npg_tdesc *grad, const npg_tdesc *m,
+                            const npg_tdesc *v, const npg_adam_hp *hp);
+
 /* Filled by name in a constexpr function (C++17 has no designated
  * initialisers), so the table is still constant-initialised. */
 static constexpr npg_backend npg_cu_make_backend(void) {
@@ -277,6 +302,16 @@ static constexpr npg_backend npg_cu_make_backend(void) {
     b.random = npg_cu_random;
     b.sort = npg_cu_sort;
     b.nonzero = npg_cu_nonzero;
+    b.softmax = npg_cu_softmax;
+    b.softmax_backward = npg_cu_softmax_backward;
+    b.cross_entropy = npg_cu_cross_entropy;
+    b.cross_entropy_backward = npg_cu_cross_entropy_backward;
+    b.im2col = npg_cu_im2col;
+    b.col2im = npg_cu_col2im;
+    b.pool2d = npg_cu_pool2d;
+    b.pool2d_backward = npg_cu_pool2d_backward;
+    b.sgd_step = npg_cu_sgd_step;
+    b.adam_step = npg_cu_adam_step;
     return b;
 }
 

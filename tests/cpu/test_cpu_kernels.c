@@ -299,7 +299,11 @@ Test(cpu_fill, every_dtype_strided) {
                 else cr_assert_eq(geti(&o.d, f), (int64_t)want, "%s layout %d", npg_dtype_name(dt), layout);
             }
             if (layout == L_STEP) /* the gaps are untouched */
-                for (int64_t f = 0; f < 105; f++) cr_assert_eq(((unsigned char *)o.d.data)[(off_of(&o.d, f) + 1) * (int64_t)esz(dt)], 0x5A);
+                for (int64_t f = 0; f < 105; f++) {
+                    int64_t gap_byte = (off_of(&o.d, f) + 1) * (int64_t)esz(dt);
+                    const unsigned char *gap = (const unsigned char *)o.d.data + gap_byte;
+                    cr_assert_eq(*gap, 0x5A);
+                }
             tv_free(&o);
         }
     }
@@ -362,10 +366,12 @@ Test(cpu_copy, every_dtype_pair_and_layout) {
                     else if (to == NPG_INT64 && !isflt(from))
                         cr_assert_eq(geti(&o.d, f), geti(&in.d, f));
                     else if (to == NPG_INT64)
-                        cr_assert_eq(geti(&o.d, f), want >= 0x1p63 ? INT64_MAX : want <= -0x1p63 ? INT64_MIN : (int64_t)want,
+                        cr_assert_eq(geti(&o.d, f),
+                                     want >= 0x1p63 ? INT64_MAX : want <= -0x1p63 ? INT64_MIN : (int64_t)want,
                                      "%s->int64: %g", npg_dtype_name(from), get(&in.d, f));
                     else
-                        cr_assert_eq(geti(&o.d, f), (int64_t)want, "%s->%s: %lld -> %lld, want %g", npg_dtype_name(from),
+                        cr_assert_eq(geti(&o.d, f), (int64_t)want, "%s->%s: %lld -> %lld, want %g",
+                                     npg_dtype_name(from),
                                      npg_dtype_name(to), (long long)geti(&in.d, f), (long long)geti(&o.d, f), want);
                 }
                 tv_free(&in);
@@ -546,7 +552,8 @@ static void check_unary(const uop *u, npg_dtype dt, const tv *in) {
         if (isflt(dt) && odt != NPG_BOOL) {
             double x = get(&in->d, f), want = ref_unary_f(u->op, x, &p);
             if (dt == NPG_FLOAT32) want = (double)(float)want;
-            cr_assert(close_to(get(&o.d, f), want, rtol_of(dt), 1e-6 * (dt == NPG_FLOAT32)), "%s %s(%.9g) = %.9g, want %.9g",
+            cr_assert(close_to(get(&o.d, f), want, rtol_of(dt), 1e-6 * (dt == NPG_FLOAT32)),
+                      "%s %s(%.9g) = %.9g, want %.9g",
                       npg__op_name(u->op), npg_dtype_name(dt), x, get(&o.d, f), want);
         } else if (isflt(dt)) {
             cr_assert_eq(geti(&o.d, f), (int64_t)ref_unary_f(u->op, get(&in->d, f), &p), "%s(%g)", npg__op_name(u->op),
@@ -905,7 +912,8 @@ Test(cpu_where, every_dtype_and_operand_kind) {
                 cr_assert_eq(B->where(0, &o.d, &c.d, &x.d, &y.d), NPG_OK);
                 for (int64_t f = 0; f < 105; f++) {
                     const npg_tdesc *src = geti(&c.d, f) ? &x.d : &y.d;
-                    if (isflt(dt)) cr_assert_eq(get(&o.d, f), src->is_scalar ? (dt == NPG_FLOAT32 ? (double)(float)src->scalar : src->scalar) : get(src, f));
+                    double sv = dt == NPG_FLOAT32 ? (double)(float)src->scalar : src->scalar;
+                    if (isflt(dt)) cr_assert_eq(get(&o.d, f), src->is_scalar ? sv : get(src, f));
                     else cr_assert_eq(geti(&o.d, f), src->is_scalar ? wrap(dt, src->iscalar) : geti(src, f));
                 }
                 tv_free(&c);
@@ -942,7 +950,8 @@ static unsigned red_mask(npg_op op) {
     }
 }
 static npg_dtype red_out(npg_op op, npg_dtype dt) {
-    return op == NPG_OP_ALL || op == NPG_OP_ANY ? NPG_BOOL : op == NPG_OP_ARGMAX || op == NPG_OP_ARGMIN ? NPG_INT64 : dt;
+    if (op == NPG_OP_ALL || op == NPG_OP_ANY) return NPG_BOOL;
+    return op == NPG_OP_ARGMAX || op == NPG_OP_ARGMIN ? NPG_INT64 : dt;
 }
 
 /* Reference over the reduced block of output k: doubles for float sums, exact otherwise. */
@@ -1251,7 +1260,8 @@ Test(cpu_gather, every_dtype_axis_and_layout) {
                 tv_fill(&in, D_ANY);
                 int64_t osh[3] = {5, 7, 3};
                 osh[axis] = 4 + axis; /* the index may be shorter or longer along the axis */
-                tv idx = make_idx(3, osh, S573[axis], layout % 2 ? L_TRANS : L_CONTIG, layout == 3 ? (axis + 1) % 3 : -1);
+                int bdim = layout == 3 ? (axis + 1) % 3 : -1;
+                tv idx = make_idx(3, osh, S573[axis], layout % 2 ? L_TRANS : L_CONTIG, bdim);
                 tv o = out_make(dt, 3, osh);
                 cr_assert_eq(B->gather(0, &o.d, &in.d, &idx.d, axis), NPG_OK);
                 for (int64_t f = 0; f < numel(3, osh); f++) {
@@ -1407,7 +1417,8 @@ Test(cpu_nonzero, every_dtype_and_large) {
             if (get(&in.d, f) == 0) continue;
             int64_t rem = f;
             for (int d = nd - 1; d >= 0; d--) {
-                cr_assert_eq(((int64_t *)o.mem)[d * count + c], rem % shape[d], "%s element %lld", npg_dtype_name(dt), (long long)f);
+                cr_assert_eq(((int64_t *)o.mem)[d * count + c], rem % shape[d], "%s element %lld", npg_dtype_name(dt),
+                             (long long)f);
                 rem /= shape[d];
             }
             c++;
@@ -1750,7 +1761,8 @@ Test(cpu_random, partial_draws_threads_and_distribution) {
     draw(NPG_OP_RAND_NORMAL, NPG_FLOAT32, n, 7, 0, pn, full);
     s = 0;
     for (int64_t i = 0; i < n; i++) s += full[i], s2 += (double)full[i] * full[i];
-    cr_assert(fabs(s / (double)n) < 0.005 && fabs(s2 / (double)n - 1) < 0.01, "mean %g var %g", s / (double)n, s2 / (double)n);
+    cr_assert(fabs(s / (double)n) < 0.005 && fabs(s2 / (double)n - 1) < 0.01, "mean %g var %g", s / (double)n,
+              s2 / (double)n);
     for (int64_t m = 1; m <= 5; m++) {
         draw(NPG_OP_RAND_NORMAL, NPG_FLOAT32, m, 7, 0, pn, part);
         cr_assert(memcmp(part, full, (size_t)m * 4) == 0);
@@ -1786,4 +1798,297 @@ Test(cpu_random, unsupported_and_bad_range) {
     expect_unsupported(B->random(0, NPG_OP_RAND_NORMAL, &d, 1, 0, &p), NPG_OP_RAND_NORMAL, NPG_BOOL);
     d.dtype = NPG_INT32;
     cr_assert_eq(B->random(0, NPG_OP_RAND_INT, &d, 1, 0, &p), NPG_ERR_INVALID_ARG);
+}
+
+/* ---- fused neural-network kernels ------------------------------------------------------ */
+
+static npg_tdesc d1(void *p, npg_dtype dt, int64_t n) {
+    npg_tdesc d = {.data = p, .dtype = dt, .ndim = 1, .shape = {n}, .strides = {1}};
+    return d;
+}
+
+Test(cpu_nn, softmax_and_backward) {
+    const int64_t R = 300, C = 37; /* 300 rows: threaded */
+    for (int t = 4; t < 6; t++) {
+        npg_dtype dt = ALL_DT[t];
+        double tol = dt == NPG_FLOAT32 ? 2e-6 : 1e-13;
+        tv x = tv_make(dt, 2, (int64_t[]){R, C}, L_CONTIG), gg = tv_make(dt, 2, (int64_t[]){R, C}, L_CONTIG);
+        tv_fill(&x, D_ANY);
+        tv_fill(&gg, D_ANY);
+        wr(dt, x.mem, 5 * C + 3, NAN);       /* row 5: NaN everywhere */
+        wr(dt, x.mem, 7 * C + 1, -INFINITY); /* row 7: a -inf entry gets probability 0 */
+        for (int64_t c = 0; c < C; c++) /* row 9: exp overflows unless the max is subtracted */
+            wr(dt, x.mem, 9 * C + c, 500 + get(&x.d, 9 * C + c));
+        for (int lg = 0; lg < 2; lg++) {
+            tv y = out_make(dt, 2, (int64_t[]){R, C}), gi = out_make(dt, 2, (int64_t[]){R, C});
+            cr_assert_eq(B->softmax(0, &y.d, &x.d, lg), NPG_OK);
+            cr_assert_eq(B->softmax_backward(0, &gi.d, &gg.d, &y.d, lg), NPG_OK);
+            for (int64_t r = 0; r < R; r++) {
+                double m = -INFINITY, s = 0, sg = 0, sgy = 0;
+                for (int64_t c = 0; c < C; c++) m = fmax(m, get(&x.d, r * C + c));
+                for (int64_t c = 0; c < C; c++) s += exp(get(&x.d, r * C + c) - m);
+                for (int64_t c = 0; c < C; c++) {
+                    double yv = get(&y.d, r * C + c);
+                    sg += get(&gg.d, r * C + c);
+                    sgy += get(&gg.d, r * C + c) * yv;
+                }
+                for (int64_t c = 0; c < C; c++) {
+                    int64_t f = r * C + c;
+                    double xv = get(&x.d, f), want = lg ? xv - m - log(s) : exp(xv - m) / s;
+                    if (r == 5) want = NAN;
+                    cr_assert(close_to(get(&y.d, f), want, tol, tol), "%s log=%d [%lld,%lld] %g want %g",
+                              npg_dtype_name(dt), lg, (long long)r, (long long)c, get(&y.d, f), want);
+                    if (r == 5 || r == 7) continue;
+                    double yv = get(&y.d, f), gv = get(&gg.d, f);
+                    double wg = lg ? gv - exp(yv) * sg : yv * (gv - sgy);
+                    cr_assert(close_to(get(&gi.d, f), wg, 10 * tol, 10 * tol), "backward log=%d", lg);
+                }
+            }
+            cr_assert_eq(get(&y.d, 7 * C + 1), lg ? -INFINITY : 0.0);
+            tv_free(&y);
+            tv_free(&gi);
+        }
+        tv_free(&x);
+        tv_free(&gg);
+    }
+    tv xi = tv_make(NPG_INT32, 2, (int64_t[]){2, 3}, L_CONTIG), yi = out_make(NPG_INT32, 2, (int64_t[]){2, 3});
+    expect_unsupported(B->softmax(0, &yi.d, &xi.d, false), NPG_OP_SOFTMAX, NPG_INT32);
+    tv_free(&xi);
+    tv_free(&yi);
+}
+
+Test(cpu_nn, cross_entropy_and_backward) {
+    const int64_t R = 500, C = 11;
+    for (int t = 4; t < 6; t++) {
+        npg_dtype dt = ALL_DT[t];
+        double tol = dt == NPG_FLOAT32 ? 3e-6 : 1e-12;
+        tv x = tv_make(dt, 2, (int64_t[]){R, C}, L_CONTIG);
+        tv_fill(&x, D_ANY);
+        for (int64_t c = 0; c < C; c++) wr(dt, x.mem, 4 * C + c, 300 + get(&x.d, 4 * C + c)); /* needs the max */
+        int64_t *lab = malloc(sizeof(int64_t) * R);
+        tv gl = tv_make(dt, 1, &R, L_CONTIG);
+        tv_fill(&gl, D_ANY);
+        for (int k = 0; k < 2; k++) {
+            double eps = k ? 0.1 : 0;
+            bool ign = k == 1;
+            tv loss = out_make(dt, 1, &R), lse = out_make(dt, 1, &R), gx = out_make(dt, 2, (int64_t[]){R, C});
+            npg_tdesc dl = d1(lab, NPG_INT64, R);
+            for (int64_t r = 0; r < R; r++) /* without ignore_index, -100 would be a bad label */
+                lab[r] = ign && r % 17 == 0 ? -100 : rndi(0, C - 1);
+            cr_assert_eq(B->cross_entropy(0, &loss.d, &lse.d, &x.d, &dl, eps, ign, -100), NPG_OK);
+            cr_assert_eq(B->cross_entropy_backward(0, &gx.d, &gl.d, &x.d, &lse.d, &dl, eps, ign, -100), NPG_OK);
+            for (int64_t r = 0; r < R; r++) {
+                double m = -INFINITY, s = 0, sx = 0;
+                for (int64_t c = 0; c < C; c++) m = fmax(m, get(&x.d, r * C + c)), sx += get(&x.d, r * C + c);
+                for (int64_t c = 0; c < C; c++) s += exp(get(&x.d, r * C + c) - m);
+                double l = m + log(s);
+                cr_assert(close_to(get(&lse.d, r), l, tol, tol));
+                bool skip = ign && lab[r] == -100;
+                double want = skip ? 0 : (1 - eps) * (l - get(&x.d, r * C + lab[r])) + eps * (l - sx / (double)C);
+                cr_assert(close_to(get(&loss.d, r), want, tol, tol), "row %lld: %g want %g", (long long)r,
+                          get(&loss.d, r), want);
+                for (int64_t c = 0; c < C; c++) {
+                    double wg = skip ? 0
+                                     : get(&gl.d, r) * (exp(get(&x.d, r * C + c) - get(&lse.d, r)) -
+                                                        (1 - eps) * (c == lab[r]) - eps / (double)C);
+                    cr_assert(close_to(get(&gx.d, r * C + c), wg, 10 * tol, 10 * tol));
+                }
+            }
+            tv_free(&loss);
+            tv_free(&lse);
+            tv_free(&gx);
+        }
+        /* a bad label is an index error */
+        for (int64_t r = 0; r < R; r++) lab[r] = r % C;
+        lab[42] = C;
+        tv loss = out_make(dt, 1, &R), lse = out_make(dt, 1, &R);
+        npg_tdesc dl = d1(lab, NPG_INT64, R);
+        npg_clear_error();
+        cr_assert_eq(B->cross_entropy(0, &loss.d, &lse.d, &x.d, &dl, 0, false, -100), NPG_ERR_INDEX);
+        cr_assert_str_eq(npg_last_error(), "cross_entropy: label 11 is out of bounds for 11 classes");
+        tv_free(&loss);
+        tv_free(&lse);
+        free(lab);
+        tv_free(&x);
+        tv_free(&gl);
+    }
+}
+
+/* A geometry over x (N, C, H, W) with output size from the usual formula. */
+static npg_conv_geom geom(int64_t N, int64_t C, int64_t H, int64_t W, int64_t KH, int64_t KW, int64_t s, int64_t pad,
+                          int64_t dil, bool incl) {
+    npg_conv_geom g = {.N = N, .C = C, .H = H, .W = W, .KH = KH, .KW = KW, .stride_h = s, .stride_w = s + 1,
+                       .pad_h = pad, .pad_w = pad, .dil_h = dil, .dil_w = 1, .count_include_pad = incl};
+    g.OH = (H + 2 * pad - dil * (KH - 1) - 1) / s + 1;
+    g.OW = (W + 2 * pad - (KW - 1) - 1) / (s + 1) + 1;
+    return g;
+}
+
+Test(cpu_nn, im2col_col2im) {
+    static const int64_t cfg[][5] = {{3, 3, 1, 1, 1}, {3, 2, 2, 1, 2}, {1, 1, 1, 0, 1}, {5, 4, 2, 2, 1}};
+    for (int k = 0; k < 4; k++) {
+        for (int t = 1; t < 6; t++) {
+            npg_dtype dt = ALL_DT[t];
+            npg_conv_geom g = geom(2, 3, 9, 8, cfg[k][0], cfg[k][1], cfg[k][2], cfg[k][3], cfg[k][4], false);
+            int64_t KK = g.KH * g.KW, L = g.OH * g.OW;
+            tv x = tv_make(dt, 4, (int64_t[]){2, 3, 9, 8}, L_CONTIG);
+            tv_fill(&x, D_SMALLINT);
+            tv cols = out_make(dt, 3, (int64_t[]){2, 3 * KK, L});
+            cr_assert_eq(B->im2col(0, &cols.d, &x.d, &g), NPG_OK);
+            tv back = tv_make(dt, 4, (int64_t[]){2, 3, 9, 8}, L_CONTIG); /* pre-zeroed by calloc */
+            cr_assert_eq(B->col2im(0, &back.d, &cols.d, &g), NPG_OK);
+            for (int64_t n = 0; n < 2; n++)
+                for (int64_t c = 0; c < 3; c++)
+                    for (int64_t kh = 0; kh < g.KH; kh++)
+                        for (int64_t kw = 0; kw < g.KW; kw++)
+                            for (int64_t oh = 0; oh < g.OH; oh++)
+                                for (int64_t ow = 0; ow < g.OW; ow++) {
+                                    int64_t ih = oh * g.stride_h - g.pad_h + kh * g.dil_h;
+                                    int64_t iw = ow * g.stride_w - g.pad_w + kw * g.dil_w;
+                                    bool in = ih >= 0 && ih < 9 && iw >= 0 && iw < 8;
+                                    int64_t want = in ? geti(&x.d, ((n * 3 + c) * 9 + ih) * 8 + iw) : 0;
+                                    int64_t f = (n * 3 * KK + c * KK + kh * g.KW + kw) * L + oh * g.OW + ow;
+                                    cr_assert_eq(geti(&cols.d, f), want, "cfg %d %s", k, npg_dtype_name(dt));
+                                }
+            /* col2im: every column entry added back onto its source pixel */
+            int64_t *want = calloc(2 * 3 * 9 * 8, sizeof(int64_t));
+            for (int64_t n = 0; n < 2; n++)
+                for (int64_t c = 0; c < 3; c++)
+                    for (int64_t kk = 0; kk < KK; kk++)
+                        for (int64_t q = 0; q < L; q++) {
+                            int64_t ih = q / g.OW * g.stride_h - g.pad_h + kk / g.KW * g.dil_h;
+                            int64_t iw = q % g.OW * g.stride_w - g.pad_w + kk % g.KW * g.dil_w;
+                            if (ih >= 0 && ih < 9 && iw >= 0 && iw < 8)
+                                want[((n * 3 + c) * 9 + ih) * 8 + iw] += geti(&cols.d, ((n * 3 + c) * KK + kk) * L + q);
+                        }
+            for (int64_t i = 0; i < 2 * 3 * 9 * 8; i++)
+                cr_assert_eq(geti(&back.d, i), wrap(dt, want[i]), "cfg %d %s pixel %lld", k, npg_dtype_name(dt),
+                             (long long)i);
+            free(want);
+            tv_free(&x);
+            tv_free(&cols);
+            tv_free(&back);
+        }
+    }
+}
+
+Test(cpu_nn, pooling_and_backward) {
+    for (int k = 0; k < 3; k++) {
+        for (int t = 1; t < 6; t++) {
+            npg_dtype dt = ALL_DT[t];
+            npg_conv_geom g = geom(2, 3, 9, 8, 3, 2, 2, k == 0 ? 0 : 1, 1, k == 2);
+            g.stride_w = 2;
+            g.OW = (8 + 2 * g.pad_w - 2) / 2 + 1;
+            int64_t osh[4] = {2, 3, g.OH, g.OW}, P = g.OH * g.OW;
+            tv x = tv_make(dt, 4, (int64_t[]){2, 3, 9, 8}, L_CONTIG);
+            tv_fill(&x, D_SMALLINT); /* many ties: the first maximum must win */
+            if (isflt(dt)) wr(dt, x.mem, 77, NAN);
+            tv o = out_make(dt, 4, osh), am = out_make(NPG_INT64, 4, osh), oa = out_make(dt, 4, osh);
+            cr_assert_eq(B->pool2d(0, true, &o.d, &am.d, &x.d, &g), NPG_OK);
+            npg_status sa = B->pool2d(0, false, &oa.d, NULL, &x.d, &g);
+            cr_assert_eq(sa, isflt(dt) ? NPG_OK : NPG_ERR_UNSUPPORTED);
+            tv go = tv_make(dt, 4, osh, L_CONTIG), gxm = tv_make(dt, 4, (int64_t[]){2, 3, 9, 8}, L_CONTIG);
+            tv gxa = tv_make(dt, 4, (int64_t[]){2, 3, 9, 8}, L_CONTIG);
+            tv_fill(&go, D_SMALLINT);
+            double *wm = calloc(2 * 3 * 9 * 8, sizeof(double)), *wa = calloc(2 * 3 * 9 * 8, sizeof(double));
+            if (isflt(dt)) {
+                cr_assert_eq(B->pool2d_backward(0, true, &gxm.d, &go.d, &am.d, &g), NPG_OK);
+                cr_assert_eq(B->pool2d_backward(0, false, &gxa.d, &go.d, NULL, &g), NPG_OK);
+            }
+            for (int64_t pl = 0; pl < 6; pl++) {
+                for (int64_t q = 0; q < P; q++) {
+                    int64_t oh = q / g.OW, ow = q % g.OW, bi = -1, cntv = 0;
+                    double best = 0, s = 0;
+                    for (int64_t kh = 0; kh < g.KH; kh++)
+                        for (int64_t kw = 0; kw < g.KW; kw++) {
+                            int64_t ih = oh * g.stride_h - g.pad_h + kh, iw = ow * g.stride_w - g.pad_w + kw;
+                            if (ih < 0 || ih >= 9 || iw < 0 || iw >= 8) continue;
+                            double v = get(&x.d, pl * 72 + ih * 8 + iw);
+                            if (bi < 0 || v > best || (isnan(v) && !isnan(best))) best = v, bi = ih * 8 + iw;
+                            s += v;
+                            cntv++;
+                        }
+                    int64_t f = pl * P + q, div = g.count_include_pad ? g.KH * g.KW : cntv;
+                    cr_assert_eq(geti(&am.d, f), bi, "k %d %s", k, npg_dtype_name(dt));
+                    cr_assert(close_to(get(&o.d, f), best, 0, 0));
+                    if (!isflt(dt)) continue;
+                    cr_assert(close_to(get(&oa.d, f), s / (double)div, 1e-6, 1e-6));
+                    wm[pl * 72 + bi] += get(&go.d, f);
+                    for (int64_t kh = 0; kh < g.KH; kh++)
+                        for (int64_t kw = 0; kw < g.KW; kw++) {
+                            int64_t ih = oh * g.stride_h - g.pad_h + kh, iw = ow * g.stride_w - g.pad_w + kw;
+                            if (ih >= 0 && ih < 9 && iw >= 0 && iw < 8)
+                                wa[pl * 72 + ih * 8 + iw] += get(&go.d, f) / (double)div;
+                        }
+                }
+            }
+            if (isflt(dt))
+                for (int64_t i = 0; i < 2 * 3 * 72; i++) {
+                    cr_assert(close_to(get(&gxm.d, i), wm[i], 1e-6, 1e-6), "max backward %lld", (long long)i);
+                    cr_assert(close_to(get(&gxa.d, i), wa[i], 1e-6, 1e-6), "avg backward %lld", (long long)i);
+                }
+            free(wm);
+            free(wa);
+            tv_free(&x);
+            tv_free(&o);
+            tv_free(&am);
+            tv_free(&oa);
+            tv_free(&go);
+            tv_free(&gxm);
+            tv_free(&gxa);
+        }
+    }
+}
+
+Test(cpu_nn, sgd_and_adam) {
+    const int64_t n = 40000; /* threaded */
+    for (int t = 4; t < 6; t++) {
+        npg_dtype dt = ALL_DT[t];
+        double tol = dt == NPG_FLOAT32 ? 1e-5 : 1e-12;
+        for (int k = 0; k < 4; k++) {
+            tv p = tv_make(dt, 1, &n, L_CONTIG), g = tv_make(dt, 1, &n, L_CONTIG), b = tv_make(dt, 1, &n, L_CONTIG);
+            tv v = tv_make(dt, 1, &n, L_CONTIG);
+            tv_fill(&p, D_ANY);
+            tv_fill(&g, D_ANY);
+            tv_fill(&b, D_ANY);
+            for (int64_t i = 0; i < v.nalloc; i++) wr(dt, v.mem, i, rndu()); /* v >= 0 */
+            double *p0 = malloc(sizeof(double) * n), *b0 = malloc(sizeof(double) * n), *v0 = malloc(sizeof(double) * n);
+            for (int64_t i = 0; i < n; i++) p0[i] = get(&p.d, i), b0[i] = get(&b.d, i), v0[i] = get(&v.d, i);
+            npg_sgd_hp sh = {.lr = 0.1, .momentum = k ? 0.9 : 0, .dampening = k == 2 ? 0.5 : 0,
+                             .weight_decay = k >= 2 ? 0.01 : 0, .nesterov = k == 3, .first_step = k == 1};
+            cr_assert_eq(B->sgd_step(0, &p.d, &g.d, k ? &b.d : NULL, &sh), NPG_OK);
+            for (int64_t i = 0; i < n; i++) {
+                double d = get(&g.d, i) + sh.weight_decay * p0[i];
+                if (k) {
+                    double bb = sh.first_step ? d : 0.9 * b0[i] + (1 - sh.dampening) * d;
+                    cr_assert(close_to(get(&b.d, i), bb, tol, tol));
+                    d = sh.nesterov ? d + 0.9 * bb : bb;
+                }
+                cr_assert(close_to(get(&p.d, i), p0[i] - 0.1 * d, tol, tol), "sgd case %d", k);
+            }
+            /* Adam (k even) / AdamW (k odd), with and without weight decay */
+            for (int64_t i = 0; i < n; i++) wr(dt, p.mem, i, p0[i]), wr(dt, b.mem, i, b0[i]);
+            npg_adam_hp ah = {.lr = 1e-2, .beta1 = 0.9, .beta2 = 0.999, .eps = 1e-8, .weight_decay = k >= 2 ? 0.1 : 0,
+                              .decoupled = k % 2, .bias_correction1 = 1 - pow(0.9, 3),
+                              .bias_correction2 = 1 - pow(0.999, 3)};
+            cr_assert_eq(B->adam_step(0, &p.d, &g.d, &b.d, &v.d, &ah), NPG_OK);
+            for (int64_t i = 0; i < n; i++) {
+                double gi = get(&g.d, i), pi = p0[i];
+                if (ah.decoupled) pi -= ah.lr * ah.weight_decay * pi;
+                else gi += ah.weight_decay * pi;
+                double m = 0.9 * b0[i] + 0.1 * gi, vv = 0.999 * v0[i] + 0.001 * gi * gi;
+                cr_assert(close_to(get(&b.d, i), m, tol, tol) && close_to(get(&v.d, i), vv, tol, tol));
+                double want = pi - ah.lr * (m / ah.bias_correction1) / (sqrt(vv / ah.bias_correction2) + ah.eps);
+                cr_assert(close_to(get(&p.d, i), want, 10 * tol, 10 * tol), "adam case %d: %g want %g", k,
+                          get(&p.d, i), want);
+            }
+            free(p0);
+            free(b0);
+            free(v0);
+            tv_free(&p);
+            tv_free(&g);
+            tv_free(&b);
+            tv_free(&v);
+        }
+    }
 }

@@ -1,0 +1,386 @@
+/*
+ * bench_micro.c — npg's micro workloads and their ceilings, measured side by
+ * side in one run on one device:
+ *   overhead_add      a 1-element add (host overhead per op)        us/op
+ *   overhead_fwd_bwd  ((a*b+c).relu().sum()) forward+backward, 1 elem us
+ *   exp / add / mul   elementwise, 1K..64M elements                  GB/s (read + written)
+ *   sum / sum_axis0   full sum; column sums of (n/1024, 1024)         GB/s
+ *   matmul            square n x n, n = 64..4096                      GFLOP/s
+ * in float32 and float64. Ceilings: on the CPU a copy (memcpy per thread) and
+ * a STREAM triad a = b + s*c with npg's thread count (the better of 1 and N
+ * threads below 1M elements), and direct cblas_sgemm/dgemm on the same
+ * buffers; on CUDA a device-to-device copy (cudaMemcpyAsync or a copy
+ * kernel, the better) and direct cublasSgemm/Dgemm. Outputs are allocated
+ * per op, as in PyTorch's eager mode; nothing is fused across ops.
+ */
+#ifndef _POSIX_C_SOURCE
+#define _POSIX_C_SOURCE 200809L
+#endif
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cblas.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+#include "bench.h"
+
+/* ---- shared context -------------------------------------------------------- */
+
+typedef struct wctx {
+    npg_device dev;
+    npg_array *a, *b, *c, *a2; /* operands; a2: a as (n/1024, 1024) */
+    void *pa, *pb, *pc;        /* raw data pointers for the ceilings */
+    int64_t n;                 /* elements, or the matrix order */
+    npg_dtype dt;
+    int threads;               /* CPU ceiling threads */
+    int kernel;                /* CUDA copy: 0 cudaMemcpyAsync, 1 kernel */
+} wctx;
+
+static void sync_dev(void *p) {
+    wctx *w = p;
+    if (w->dev.type != NPG_DEVICE_CUDA) return;
+    npg_synchronize(w->dev);
+#ifdef NPG_BENCH_CUDA
+    npgb_cuda_sync();
+#endif
+}
+
+/* ---- npg bodies ------------------------------------------------------------ */
+
+#define NPG_BODY(fname, expr)                           \
+    static int fname(void *p, int64_t iters) {          \
+        wctx *w = p;                                    \
+        for (int64_t i = 0; i < iters; i++) {           \
+            npg_array *r_ = (expr);                     \
+            if (!r_) return -1;                         \
+            npg_free(r_);                               \
+        }                                               \
+        return 0;                                       \
+    }
+
+NPG_BODY(body_add, npg_add(w->a, w->b))
+NPG_BODY(body_mul, npg_multiply(w->a, w->b))
+NPG_BODY(body_exp, npg_exp(w->a))
+NPG_BODY(body_sum, npg_sum(w->a, NPG_ALL_AXES, false))
+NPG_BODY(body_sum_axis0, npg_sum(w->a2, NPG_AXES(0), false))
+NPG_BODY(body_matmul, npg_matmul(w->a, w->b))
+
+/* ((a*b+c).relu().sum()).backward(), gradients dropped after each pass
+ * (PyTorch side: a.grad = None) */
+static int body_fwd_bwd(void *p, int64_t iters) {
+    wctx *w = p;
+    for (int64_t i = 0; i < iters; i++) {
+        npg_scope s = npg_scope_begin();
+        npg_array *y = npg_sum(npg_relu(npg_add(npg_multiply(w->a, w->b), w->c)), NPG_ALL_AXES, false);
+        int rc = y && npg_backward(y, NULL) == NPG_OK ? 0 : -1;
+        npg_zero_grad(w->a);
+        npg_zero_grad(w->b);
+        npg_zero_grad(w->c);
+        npg_scope_end(s);
+        if (rc) return -1;
+    }
+    return 0;
+}
+
+/* ---- CPU ceilings ---------------------------------------------------------- */
+
+static int body_copy_cpu(void *p, int64_t iters) {
+    wctx *w = p;
+    size_t bytes = (size_t)w->n * npg_dtype_size(w->dt);
+    for (int64_t it = 0; it < iters; it++) {
+#ifdef _OPENMP
+#pragma omp parallel num_threads(w->threads)
+        {
+            size_t nt = (size_t)omp_get_num_threads(), t = (size_t)omp_get_thread_num();
+            size_t chunk = ((bytes + nt - 1) / nt + 63) & ~(size_t)63;
+            size_t lo = t * chunk < bytes ? t * chunk : bytes, hi = lo + chunk < bytes ? lo + chunk : bytes;
+            if (hi > lo) memcpy((char *)w->pc + lo, (const char *)w->pa + lo, hi - lo);
+        }
+#else
+        memcpy(w->pc, w->pa, bytes);
+#endif
+    }
+    return 0;
+}
+
+static void triad_f32(float *restrict a, const float *restrict b, const float *restrict c, float s, int64_t n,
+                      int threads) {
+    (void)threads;
+#ifdef _OPENMP
+#pragma omp parallel for num_threads(threads) schedule(static)
+#endif
+    for (int64_t i = 0; i < n; i++) a[i] = b[i] + s * c[i];
+}
+
+static void triad_f64(double *restrict a, const double *restrict b, const double *restrict c, double s, int64_t n,
+                      int threads) {
+    (void)threads;
+#ifdef _OPENMP
+#pragma omp parallel for num_threads(threads) schedule(static)
+#endif
+    for (int64_t i = 0; i < n; i++) a[i] = b[i] + s * c[i];
+}
+
+/* STREAM triad: c = a + 3 * b */
+static int body_triad_cpu(void *p, int64_t iters) {
+    wctx *w = p;
+    for (int64_t it = 0; it < iters; it++) {
+        if (w->dt == NPG_FLOAT64) triad_f64(w->pc, w->pa, w->pb, 3.0, w->n, w->threads);
+        else triad_f32(w->pc, w->pa, w->pb, 3.0f, w->n, w->threads);
+    }
+    return 0;
+}
+
+static int body_gemm_cpu(void *p, int64_t iters) {
+    wctx *w = p;
+    int n = (int)w->n;
+    for (int64_t it = 0; it < iters; it++) {
+        if (w->dt == NPG_FLOAT64)
+            cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, n, n, 1.0, w->pa, n, w->pb, n, 0.0, w->pc, n);
+        else
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, n, n, 1.0f, w->pa, n, w->pb, n, 0.0f, w->pc, n);
+    }
+    return 0;
+}
+
+/* ---- CUDA ceilings -------------------------------------------------------- */
+
+#ifdef NPG_BENCH_CUDA
+static int body_copy_cuda(void *p, int64_t iters) {
+    wctx *w = p;
+    size_t bytes = (size_t)w->n * npg_dtype_size(w->dt);
+    for (int64_t it = 0; it < iters; it++)
+        if (npgb_cuda_copy(w->pc, w->pa, bytes, w->kernel) != 0) return -1;
+    return 0;
+}
+
+static int body_gemm_cuda(void *p, int64_t iters) {
+    wctx *w = p;
+    int n = (int)w->n;
+    for (int64_t it = 0; it < iters; it++)
+        if (npgb_cuda_gemm(w->dt == NPG_FLOAT64, 0, 0, n, n, n, w->pa, w->pb, w->pc) != 0) return -1;
+    return 0;
+}
+#endif
+
+/* Best copy bandwidth (GB/s, bytes read + written) for w's n and dtype. */
+static double copy_ceiling(wctx *w, const bench_timing *tm, const char **name) {
+    double bytes = 2.0 * (double)w->n * (double)npg_dtype_size(w->dt), best = NAN;
+    if (w->dev.type == NPG_DEVICE_CUDA) {
+        *name = "d2d copy";
+#ifdef NPG_BENCH_CUDA
+        for (int k = 0; k < 2; k++) {
+            w->kernel = k;
+            double t = bench_time(body_copy_cuda, sync_dev, w, tm);
+            double bw = bytes / t / 1e9;
+            if (isfinite(bw) && !(bw <= best)) best = bw;
+        }
+#endif
+        return best;
+    }
+    *name = "copy";
+    int nt = npg_get_num_threads();
+    for (int k = 0; k < 2; k++) {
+        w->threads = k == 0 ? nt : 1;
+        if (k == 1 && (nt == 1 || w->n > ((int64_t)1 << 20))) break;
+        double bw = bytes / bench_time(body_copy_cpu, NULL, w, tm) / 1e9;
+        if (isfinite(bw) && !(bw <= best)) best = bw;
+    }
+    return best;
+}
+
+static double triad_ceiling(wctx *w, const bench_timing *tm) {
+    double bytes = 3.0 * (double)w->n * (double)npg_dtype_size(w->dt), best = NAN;
+    int nt = npg_get_num_threads();
+    for (int k = 0; k < 2; k++) {
+        w->threads = k == 0 ? nt : 1;
+        if (k == 1 && (nt == 1 || w->n > ((int64_t)1 << 20))) break;
+        double bw = bytes / bench_time(body_triad_cpu, NULL, w, tm) / 1e9;
+        if (isfinite(bw) && !(bw <= best)) best = bw;
+    }
+    return best;
+}
+
+/* ---- sizes ------------------------------------------------------------------- */
+
+static int elem_sizes(const bench_opts *o, int64_t *out) {
+    static const int64_t full[] = {1 << 10, 1 << 14, 1 << 18, 1 << 22, 1 << 24, 1 << 26};
+    static const int64_t quick[] = {1 << 10, 1 << 16, 1 << 20, 1 << 24};
+    static const int64_t tiny[] = {1 << 10, 1 << 12};
+    const int64_t *s = o->tiny ? tiny : o->quick ? quick : full;
+    int n = o->tiny ? 2 : o->quick ? 4 : 6;
+    memcpy(out, s, (size_t)n * sizeof *s);
+    return n;
+}
+
+static int matmul_sizes(const bench_opts *o, int64_t *out) {
+    static const int64_t full[] = {64, 128, 256, 512, 1024, 2048, 4096};
+    static const int64_t quick[] = {64, 256, 1024};
+    static const int64_t tiny[] = {64};
+    const int64_t *s = o->tiny ? tiny : o->quick ? quick : full;
+    int n = o->tiny ? 1 : o->quick ? 3 : 7;
+    memcpy(out, s, (size_t)n * sizeof *s);
+    return n;
+}
+
+/* ---- the runs ----------------------------------------------------------------- */
+
+static void run_overhead(const bench_opts *o, npg_device dev, bench_results *r, const bench_timing *tm) {
+    const char *d = bench_device_str(dev);
+    if (bench_selected(o, "overhead_add")) {
+        bench_result *x = bench_results_add(r, "overhead_add", d, "float32", 1);
+        if (x) {
+            bench_set_unit(x, "time", "us", true);
+            npg_scope s = npg_scope_begin();
+            wctx w = {.dev = dev, .n = 1, .dt = NPG_FLOAT32};
+            w.a = npg_ones(NPG_SHAPE(1), NPG_OPTS(.device = dev));
+            w.b = npg_ones(NPG_SHAPE(1), NPG_OPTS(.device = dev));
+            /* host overhead: enqueue many tiny ops, synchronise once per repetition */
+            double t = w.a && w.b ? bench_time(body_add, sync_dev, &w, tm) : NAN;
+            if (isfinite(t)) x->value = t * 1e6;
+            else bench_note_error(x, "failed");
+            npg_scope_end(s);
+            bench_progress("%s overhead_add: %.3f us", d, x->value);
+        }
+    }
+    if (bench_selected(o, "overhead_fwd_bwd")) {
+        bench_result *x = bench_results_add(r, "overhead_fwd_bwd", d, "float32", 1);
+        if (x) {
+            bench_set_unit(x, "time", "us", true);
+            npg_scope s = npg_scope_begin();
+            wctx w = {.dev = dev, .n = 1, .dt = NPG_FLOAT32};
+            w.a = npg_full(NPG_SHAPE(1), 1.5, NPG_OPTS(.device = dev, .requires_grad = true));
+            w.b = npg_full(NPG_SHAPE(1), 2.0, NPG_OPTS(.device = dev, .requires_grad = true));
+            w.c = npg_full(NPG_SHAPE(1), -1.0, NPG_OPTS(.device = dev, .requires_grad = true));
+            double t = w.a && w.b && w.c ? bench_time(body_fwd_bwd, sync_dev, &w, tm) : NAN;
+            if (isfinite(t)) x->value = t * 1e6;
+            else bench_note_error(x, "failed");
+            npg_scope_end(s);
+            bench_progress("%s overhead_fwd_bwd: %.3f us", d, x->value);
+        }
+    }
+}
+
+typedef struct ew_op {
+    const char *name;
+    bench_body body;
+    double bytes_per_elem; /* in units of the element size: reads + writes */
+    bool triad;            /* CPU ceiling is the triad (binary ops) rather than the copy */
+} ew_op;
+
+static void run_elementwise(const bench_opts *o, npg_device dev, bench_results *r, const bench_timing *tm,
+                            npg_dtype dt, int64_t n) {
+    static const ew_op ops[] = {{"exp", body_exp, 2, false},
+                                {"add", body_add, 3, true},
+                                {"mul", body_mul, 3, true},
+                                {"sum", body_sum, 1, false},
+                                {"sum_axis0", body_sum_axis0, 1, false}};
+    enum { NOPS = sizeof ops / sizeof ops[0] };
+    bool want[NOPS], any = false, any_triad = false, any_copy = false;
+    for (int i = 0; i < NOPS; i++) {
+        want[i] = bench_selected(o, ops[i].name);
+        any |= want[i];
+        if (want[i] && ops[i].triad && dev.type == NPG_DEVICE_CPU) any_triad = true;
+        else if (want[i]) any_copy = true;
+    }
+    if (!any) return;
+    const char *d = bench_device_str(dev), *dts = npg_dtype_name(dt);
+    size_t es = npg_dtype_size(dt);
+    npg_scope s = npg_scope_begin();
+    wctx w = {.dev = dev, .n = n, .dt = dt};
+    w.a = npg_rand(NPG_SHAPE(n), NPG_OPTS(.dtype = dt, .device = dev));
+    w.b = npg_rand(NPG_SHAPE(n), NPG_OPTS(.dtype = dt, .device = dev));
+    w.c = npg_empty(NPG_SHAPE(n), NPG_OPTS(.dtype = dt, .device = dev));
+    int64_t cols = n >= 1024 ? 1024 : n;
+    w.a2 = npg_reshape(w.a, NPG_SHAPE(n / cols, cols));
+    bool ok = w.a && w.b && w.c && w.a2 && npg_synchronize(dev) == NPG_OK;
+    char why[200] = "";
+    if (!ok) snprintf(why, sizeof why, "allocation failed: %s", npg_last_error());
+    double copy_bw = NAN, triad_bw = NAN;
+    const char *copy_name = "copy";
+    if (ok) {
+        w.pa = npg_data(w.a);
+        w.pb = npg_data(w.b);
+        w.pc = npg_data(w.c);
+        if (any_copy) copy_bw = copy_ceiling(&w, tm, &copy_name);
+        if (any_triad) triad_bw = triad_ceiling(&w, tm);
+    }
+    for (int i = 0; i < NOPS; i++) {
+        if (!want[i]) continue;
+        bench_result *x = bench_results_add(r, ops[i].name, d, dts, n);
+        if (!x) break;
+        bench_set_unit(x, "bandwidth", "GB/s", false);
+        bool triad = ops[i].triad && dev.type == NPG_DEVICE_CPU;
+        snprintf(x->ceiling_name, sizeof x->ceiling_name, "%s", triad ? "triad" : copy_name);
+        x->ceiling = triad ? triad_bw : copy_bw;
+        if (!ok) {
+            snprintf(x->note, sizeof x->note, "%s", why);
+            continue;
+        }
+        double bytes = ops[i].bytes_per_elem * (double)n * (double)es;
+        if (!strcmp(ops[i].name, "sum_axis0")) bytes += (double)cols * (double)es;
+        double t = bench_time(ops[i].body, sync_dev, &w, tm);
+        if (isfinite(t)) x->value = bytes / t / 1e9;
+        else bench_note_error(x, "failed");
+        bench_progress("%s %s %s %s: %.2f GB/s (ceiling %.2f)", d, ops[i].name, dts, x->size_label, x->value,
+                       x->ceiling);
+    }
+    npg_clear_error();
+    npg_scope_end(s);
+}
+
+static void run_matmul(const bench_opts *o, npg_device dev, bench_results *r, const bench_timing *tm, npg_dtype dt,
+                       int64_t n) {
+    if (!bench_selected(o, "matmul")) return;
+    const char *d = bench_device_str(dev), *dts = npg_dtype_name(dt);
+    bench_result *x = bench_results_add(r, "matmul", d, dts, n);
+    if (!x) return;
+    snprintf(x->size_label, sizeof x->size_label, "%lld", (long long)n);
+    bench_set_unit(x, "throughput", "GFLOP/s", false);
+    snprintf(x->ceiling_name, sizeof x->ceiling_name, "%s", dev.type == NPG_DEVICE_CUDA ? "cublas gemm" : "cblas gemm");
+    npg_scope s = npg_scope_begin();
+    wctx w = {.dev = dev, .n = n, .dt = dt, .threads = npg_get_num_threads()};
+    w.a = npg_randn(NPG_SHAPE(n, n), NPG_OPTS(.dtype = dt, .device = dev));
+    w.b = npg_randn(NPG_SHAPE(n, n), NPG_OPTS(.dtype = dt, .device = dev));
+    w.c = npg_empty(NPG_SHAPE(n, n), NPG_OPTS(.dtype = dt, .device = dev));
+    double flops = 2.0 * (double)n * (double)n * (double)n;
+    if (!(w.a && w.b && w.c) || npg_synchronize(dev) != NPG_OK) {
+        bench_note_error(x, "allocation failed");
+    } else {
+        w.pa = npg_data(w.a);
+        w.pb = npg_data(w.b);
+        w.pc = npg_data(w.c);
+        /* the ceiling first, then npg, on the same buffers */
+        double tc = NAN;
+        if (dev.type == NPG_DEVICE_CPU) tc = bench_time(body_gemm_cpu, NULL, &w, tm);
+#ifdef NPG_BENCH_CUDA
+        else tc = bench_time(body_gemm_cuda, sync_dev, &w, tm);
+#endif
+        x->ceiling = flops / tc / 1e9;
+        double t = bench_time(body_matmul, sync_dev, &w, tm);
+        if (isfinite(t)) x->value = flops / t / 1e9;
+        else bench_note_error(x, "failed");
+    }
+    bench_progress("%s matmul %s %lld: %.1f GFLOP/s (ceiling %.1f)", d, dts, (long long)n, x->value, x->ceiling);
+    npg_clear_error();
+    npg_scope_end(s);
+}
+
+int bench_run_micro(const bench_opts *o, npg_device dev, bench_results *r) {
+    bench_timing tm = bench_timing_for(o);
+    int before = r->n;
+    run_overhead(o, dev, r, &tm);
+    int64_t sizes[8];
+    int ns = elem_sizes(o, sizes);
+    const npg_dtype dts[2] = {NPG_FLOAT32, NPG_FLOAT64};
+    /* size outermost: each size's ceilings are measured right before its ops */
+    for (int i = 0; i < ns; i++)
+        for (int k = 0; k < 2; k++) run_elementwise(o, dev, r, &tm, dts[k], sizes[i]);
+    ns = matmul_sizes(o, sizes);
+    for (int k = 0; k < 2; k++)
+        for (int i = 0; i < ns; i++) run_matmul(o, dev, r, &tm, dts[k], sizes[i]);
+    return r->n - before;
+}

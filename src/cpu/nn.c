@@ -1,0 +1,459 @@
+/*
+ * nn.c — the CPU backend's fused neural-network kernels: softmax and
+ * log-softmax (and their backward), cross-entropy from logits (and its
+ * backward), im2col / col2im for convolutions, 2-d max and average pooling
+ * (and their backward), and the in-place SGD and Adam updates.
+ *
+ * Rows (softmax, cross-entropy) and image planes (im2col, pooling) are
+ * independent, so each kernel runs one row or plane per task and threads
+ * take whole tasks: adjoints that accumulate (col2im, pooling backward) never
+ * race. Row sums accumulate in double. Element formulas use scalar_ops.h
+ * where one exists, so CPU and CUDA round alike.
+ */
+#include "cpu.h"
+
+#include <math.h>
+
+#define FLT2(M, X) M(X, f32) M(X, f64)
+#define NUM5(M, X) M(X, u8) M(X, i32) M(X, i64) M(X, f32) M(X, f64)
+#define DTAB(PFX, t) [NPG_DT_##t] = PFX##_##t,
+
+static bool flt(npg_dtype d) { return d == NPG_FLOAT32 || d == NPG_FLOAT64; }
+
+/* R rows of C: the row count of an (R, C) contiguous descriptor of any ndim >= 1. */
+static int64_t rows_of(const npg_tdesc *d, int64_t *C) {
+    *C = d->ndim ? d->shape[d->ndim - 1] : 1;
+    return *C ? npg__desc_numel(d) / *C : 0;
+}
+
+/* ---- softmax ------------------------------------------------------------------ */
+/* y (R, C) = softmax or log_softmax of x (R, C), row by row: max subtracted,
+ * sum in double; a NaN anywhere in a row makes the row NaN. */
+#define SOFTMAX(X, t)                                                                            \
+    static void softmax_##t(char *y_, const char *x_, int64_t R, int64_t C, bool log) {          \
+        typedef NPG_T_##t T;                                                                     \
+        NPG_OMP_FOR(R > 1 && R * C >= NPG_CPU_PAR_MIN_HEAVY)                                     \
+        for (int64_t r = 0; r < R; r++) {                                                        \
+            const T *x = (const T *)x_ + r * C;                                                  \
+            T *y = (T *)y_ + r * C, m = -INFINITY;                                               \
+            for (int64_t c = 0; c < C; c++) m = npg_s_maximum_##t(m, x[c]);                      \
+            double s = 0;                                                                        \
+            for (int64_t c = 0; c < C; c++) {                                                    \
+                T e = npg_s_exp_##t(x[c] - m);                                                   \
+                if (!log) y[c] = e;                                                              \
+                s += e;                                                                          \
+            }                                                                                    \
+            if (log) {                                                                           \
+                T ls = (T)npg_s_log_f64(s);                                                      \
+                for (int64_t c = 0; c < C; c++) y[c] = (x[c] - m) - ls;                          \
+            } else {                                                                             \
+                T st = (T)s;                                                                     \
+                for (int64_t c = 0; c < C; c++) y[c] = y[c] / st;                                \
+            }                                                                                    \
+        }                                                                                        \
+    }
+/* softmax: gin = y * (g - sum(g * y)); log_softmax: gin = g - exp(y) * sum(g). */
+#define SOFTMAX_BW(X, t)                                                                         \
+    static void softmax_bw_##t(char *gi_, const char *g_, const char *y_, int64_t R, int64_t C,  \
+                               bool log) {                                                       \
+        typedef NPG_T_##t T;                                                                     \
+        NPG_OMP_FOR(R > 1 && R * C >= NPG_CPU_PAR_MIN_HEAVY)                                     \
+        for (int64_t r = 0; r < R; r++) {                                                        \
+            const T *g = (const T *)g_ + r * C, *y = (const T *)y_ + r * C;                      \
+            T *gi = (T *)gi_ + r * C;                                                            \
+            double s = 0;                                                                        \
+            for (int64_t c = 0; c < C; c++) s += log ? (double)g[c] : (double)g[c] * (double)y[c]; \
+            const T st = (T)s;                                                                   \
+            if (log)                                                                             \
+                for (int64_t c = 0; c < C; c++) gi[c] = g[c] - npg_s_exp_##t(y[c]) * st;         \
+            else                                                                                 \
+                for (int64_t c = 0; c < C; c++) gi[c] = y[c] * (g[c] - st);                      \
+        }                                                                                        \
+    }
+FLT2(SOFTMAX, _)
+FLT2(SOFTMAX_BW, _)
+
+npg_status npg__cpu_softmax(int dev, const npg_tdesc *out, const npg_tdesc *in, bool log) {
+    npg_op op = log ? NPG_OP_LOG_SOFTMAX : NPG_OP_SOFTMAX;
+    if (!flt(in->dtype) || out->dtype != in->dtype) return npg__cpu_unsupported(op, in->dtype);
+    if (!npg__desc_contiguous(in) || !npg__desc_contiguous(out))
+        return npg__set_error(NPG_ERR_INTERNAL, "cpu %s: operands must be contiguous", npg__op_name(op));
+    int64_t C, R = rows_of(in, &C);
+    if (in->dtype == NPG_FLOAT32) softmax_f32(out->data, in->data, R, C, log);
+    else softmax_f64(out->data, in->data, R, C, log);
+    return NPG_OK;
+}
+
+npg_status npg__cpu_softmax_backward(int dev, const npg_tdesc *gin, const npg_tdesc *g, const npg_tdesc *y,
+                                       bool log) {
+    npg_op op = log ? NPG_OP_LOG_SOFTMAX : NPG_OP_SOFTMAX;
+    npg_dtype dt = y->dtype;
+    if (!flt(dt) || g->dtype != dt || gin->dtype != dt) return npg__cpu_unsupported(op, dt);
+    if (!npg__desc_contiguous(gin) || !npg__desc_contiguous(g) || !npg__desc_contiguous(y))
+        return npg__set_error(NPG_ERR_INTERNAL, "cpu %s backward: operands must be contiguous", npg__op_name(op));
+    int64_t C, R = rows_of(y, &C);
+    if (dt == NPG_FLOAT32) softmax_bw_f32(gin->data, g->data, y->data, R, C, log);
+    else softmax_bw_f64(gin->data, g->data, y->data, R, C, log);
+    return NPG_OK;
+}
+
+/* ---- cross-entropy ---------------------------------------------------------------- */
+
+/* First row whose label is neither ignored nor in [0, C); -1 if none. */
+static int64_t bad_label(const int64_t *lab, int64_t R, int64_t C, bool has_ignore, int64_t ignore) {
+    for (int64_t r = 0; r < R; r++)
+        if (!(has_ignore && lab[r] == ignore) && (lab[r] < 0 || lab[r] >= C)) return r;
+    return -1;
+}
+
+/* loss[r] = (1-eps)(lse - x[y]) + eps (lse - mean x); lse[r] = log sum exp x[r]. */
+#define CE(X, t)                                                                                 \
+    static void ce_##t(char *loss_, char *lse_, const char *x_, const int64_t *lab, int64_t R,   \
+                       int64_t C, double eps, bool has_ignore, int64_t ignore) {                 \
+        typedef NPG_T_##t T;                                                                     \
+        NPG_OMP_FOR(R > 1 && R * C >= NPG_CPU_PAR_MIN_HEAVY)                                     \
+        for (int64_t r = 0; r < R; r++) {                                                        \
+            const T *x = (const T *)x_ + r * C;                                                  \
+            T m = -INFINITY;                                                                     \
+            for (int64_t c = 0; c < C; c++) m = npg_s_maximum_##t(m, x[c]);                      \
+            double s = 0, sx = 0;                                                                \
+            for (int64_t c = 0; c < C; c++) {                                                    \
+                s += npg_s_exp_##t(x[c] - m);                                                    \
+                sx += x[c];                                                                      \
+            }                                                                                    \
+            double lse = (double)m + npg_s_log_f64(s);                                           \
+            ((T *)lse_)[r] = (T)lse;                                                             \
+            bool skip = has_ignore && lab[r] == ignore;                                          \
+            double l = skip ? 0 : (1 - eps) * (lse - (double)x[lab[r]]) + eps * (lse - sx / (double)C); \
+            ((T *)loss_)[r] = (T)l;                                                              \
+        }                                                                                        \
+    }
+/* gx[r,c] = gloss[r] (exp(x - lse) - (1-eps)[c == y] - eps/C); 0 on ignored rows. */
+#define CE_BW(X, t)                                                                              \
+    static void ce_bw_##t(char *gx_, const char *gl_, const char *x_, const char *lse_,          \
+                          const int64_t *lab, int64_t R, int64_t C, double eps, bool has_ignore, \
+                          int64_t ignore) {                                                      \
+        typedef NPG_T_##t T;                                                                     \
+        NPG_OMP_FOR(R > 1 && R * C >= NPG_CPU_PAR_MIN_HEAVY)                                     \
+        for (int64_t r = 0; r < R; r++) {                                                        \
+            const T *x = (const T *)x_ + r * C;                                                  \
+            T *gx = (T *)gx_ + r * C;                                                            \
+            if (has_ignore && lab[r] == ignore) {                                                \
+                for (int64_t c = 0; c < C; c++) gx[c] = 0;                                       \
+                continue;                                                                        \
+            }                                                                                    \
+            const T g = ((const T *)gl_)[r], lse = ((const T *)lse_)[r];                         \
+            const T on = (T)(1 - eps), off = (T)(eps / (double)C);                               \
+            for (int64_t c = 0; c < C; c++) gx[c] = g * (npg_s_exp_##t(x[c] - lse) - off);       \
+            gx[lab[r]] = g * (npg_s_exp_##t(x[lab[r]] - lse) - on - off);                        \
+        }                                                                                        \
+    }
+FLT2(CE, _)
+FLT2(CE_BW, _)
+
+static npg_status label_error(const int64_t *lab, int64_t r, int64_t C) {
+    return npg__set_error(NPG_ERR_INDEX, "cross_entropy: label %lld is out of bounds for %lld classes",
+                          (long long)lab[r], (long long)C);
+}
+
+npg_status npg__cpu_cross_entropy(int dev, const npg_tdesc *loss, const npg_tdesc *lse, const npg_tdesc *x,
+                                    const npg_tdesc *labels, double eps, bool has_ignore, int64_t ignore) {
+    npg_dtype dt = x->dtype;
+    if (!flt(dt) || loss->dtype != dt || lse->dtype != dt) return npg__cpu_unsupported(NPG_OP_CROSS_ENTROPY, dt);
+    if (labels->dtype != NPG_INT64) return npg__cpu_unsupported(NPG_OP_CROSS_ENTROPY, labels->dtype);
+    if (!npg__desc_contiguous(x) || !npg__desc_contiguous(labels) || !npg__desc_contiguous(loss) ||
+        !npg__desc_contiguous(lse))
+        return npg__set_error(NPG_ERR_INTERNAL, "cpu cross_entropy: operands must be contiguous");
+    int64_t C, R = rows_of(x, &C);
+    int64_t bad = bad_label(labels->data, R, C, has_ignore, ignore);
+    if (bad >= 0) return label_error(labels->data, bad, C);
+    if (dt == NPG_FLOAT32) ce_f32(loss->data, lse->data, x->data, labels->data, R, C, eps, has_ignore, ignore);
+    else ce_f64(loss->data, lse->data, x->data, labels->data, R, C, eps, has_ignore, ignore);
+    return NPG_OK;
+}
+
+npg_status npg__cpu_cross_entropy_backward(int dev, const npg_tdesc *gx, const npg_tdesc *gloss,
+                                             const npg_tdesc *x, const npg_tdesc *lse, const npg_tdesc *labels,
+                                             double eps, bool has_ignore, int64_t ignore) {
+    npg_dtype dt = x->dtype;
+    if (!flt(dt) || gx->dtype != dt || gloss->dtype != dt || lse->dtype != dt)
+        return npg__cpu_unsupported(NPG_OP_CROSS_ENTROPY, dt);
+    if (labels->dtype != NPG_INT64) return npg__cpu_unsupported(NPG_OP_CROSS_ENTROPY, labels->dtype);
+    if (!npg__desc_contiguous(x) || !npg__desc_contiguous(labels) || !npg__desc_contiguous(gx) ||
+        !npg__desc_contiguous(gloss) || !npg__desc_contiguous(lse))
+        return npg__set_error(NPG_ERR_INTERNAL, "cpu cross_entropy backward: operands must be contiguous");
+    int64_t C, R = rows_of(x, &C);
+    int64_t bad = bad_label(labels->data, R, C, has_ignore, ignore);
+    if (bad >= 0) return label_error(labels->data, bad, C);
+    if (dt == NPG_FLOAT32)
+        ce_bw_f32(gx->data, gloss->data, x->data, lse->data, labels->data, R, C, eps, has_ignore, ignore);
+    else
+        ce_bw_f64(gx->data, gloss->data, x->data, lse->data, labels->data, R, C, eps, has_ignore, ignore);
+    return NPG_OK;
+}
+
+/* ---- im2col / col2im ---------------------------------------------------------------- */
+
+/* The output columns [lo, hi) whose input column iw0 + o*s lies in [0, W). */
+static void in_range(int64_t iw0, int64_t s, int64_t W, int64_t OW, int64_t *lo, int64_t *hi) {
+    int64_t a = iw0 >= 0 ? 0 : (-iw0 + s - 1) / s;
+    int64_t b = W - 1 - iw0 < 0 ? 0 : (W - 1 - iw0) / s + 1;
+    *lo = a < OW ? a : OW;
+    *hi = b < OW ? b : OW;
+    if (*hi < *lo) *hi = *lo;
+}
+
+/* One (n, c) plane: x (H, W) <-> its KH*KW rows of cols, each (OH, OW).
+ * ACC false: cols = x gathered (0 outside the image); true: x += cols. */
+#define IM2COL(X, t)                                                                             \
+    static void im2col_plane_##t(NPG_T_##t *cp, NPG_T_##t *xp, const npg_conv_geom *g, bool acc) { \
+        const int64_t L = g->OH * g->OW;                                                         \
+        for (int64_t kh = 0; kh < g->KH; kh++) {                                                 \
+            for (int64_t kw = 0; kw < g->KW; kw++) {                                             \
+                NPG_T_##t *row = cp + (kh * g->KW + kw) * L;                                     \
+                int64_t iw0 = kw * g->dil_w - g->pad_w, lo, hi;                                  \
+                in_range(iw0, g->stride_w, g->W, g->OW, &lo, &hi);                               \
+                for (int64_t oh = 0; oh < g->OH; oh++) {                                         \
+                    int64_t ih = oh * g->stride_h - g->pad_h + kh * g->dil_h;                    \
+                    NPG_T_##t *d = row + oh * g->OW;                                             \
+                    bool inside = ih >= 0 && ih < g->H;                                          \
+                    if (acc) {                                                                   \
+                        if (!inside) continue;                                                   \
+                        NPG_T_##t *s = xp + ih * g->W + iw0;                                     \
+                        for (int64_t o = lo; o < hi; o++)                                        \
+                            s[o * g->stride_w] = npg_s_add_##t(s[o * g->stride_w], d[o]);        \
+                        continue;                                                                \
+                    }                                                                            \
+                    if (!inside) {                                                               \
+                        for (int64_t o = 0; o < g->OW; o++) d[o] = 0;                            \
+                        continue;                                                                \
+                    }                                                                            \
+                    const NPG_T_##t *s = xp + ih * g->W + iw0;                                   \
+                    for (int64_t o = 0; o < lo; o++) d[o] = 0;                                   \
+                    for (int64_t o = lo; o < hi; o++) d[o] = s[o * g->stride_w];                 \
+                    for (int64_t o = hi; o < g->OW; o++) d[o] = 0;                               \
+                }                                                                                \
+            }                                                                                    \
+        }                                                                                        \
+    }                                                                                            \
+    static void im2col_##t(char *cols, char *x, const npg_conv_geom *g, bool acc) {              \
+        const int64_t planes = g->N * g->C, csz = g->KH * g->KW * g->OH * g->OW, xsz = g->H * g->W; \
+        NPG_OMP_FOR(planes > 1 && planes * csz >= NPG_CPU_PAR_MIN)                               \
+        for (int64_t p = 0; p < planes; p++)                                                     \
+            im2col_plane_##t((NPG_T_##t *)cols + p * csz, (NPG_T_##t *)x + p * xsz, g, acc);     \
+    }
+NUM5(IM2COL, _)
+typedef void (*im2col_fn)(char *cols, char *x, const npg_conv_geom *g, bool acc);
+static const im2col_fn im2col_tab[NPG_DTYPE_COUNT] = {NUM5(DTAB, im2col)};
+
+static npg_status im2col_common(npg_op op, const npg_tdesc *cols, const npg_tdesc *x, const npg_conv_geom *g,
+                                bool acc) {
+    npg_dtype dt = x->dtype;
+    im2col_fn fn = dt > NPG_DTYPE_DEFAULT && dt < NPG_DTYPE_COUNT && cols->dtype == dt ? im2col_tab[dt] : NULL;
+    if (!fn) return npg__cpu_unsupported(op, dt);
+    if (!npg__desc_contiguous(x) || !npg__desc_contiguous(cols) || g->stride_h < 1 || g->stride_w < 1 ||
+        npg__desc_numel(x) != g->N * g->C * g->H * g->W ||
+        npg__desc_numel(cols) != g->N * g->C * g->KH * g->KW * g->OH * g->OW)
+        return npg__set_error(NPG_ERR_INTERNAL, "cpu %s: descriptors do not match the geometry", npg__op_name(op));
+    fn(cols->data, x->data, g, acc);
+    return NPG_OK;
+}
+
+npg_status npg__cpu_im2col(int dev, const npg_tdesc *cols, const npg_tdesc *x, const npg_conv_geom *g) {
+    return im2col_common(NPG_OP_IM2COL, cols, x, g, false);
+}
+npg_status npg__cpu_col2im(int dev, const npg_tdesc *x, const npg_tdesc *cols, const npg_conv_geom *g) {
+    return im2col_common(NPG_OP_COL2IM, cols, x, g, true);
+}
+
+/* ---- pooling ---------------------------------------------------------------------- */
+
+/* The kernel taps [lo, hi) of a window starting at i0 (step dil) inside [0, n). */
+static void taps(int64_t i0, int64_t dil, int64_t k, int64_t n, int64_t *lo, int64_t *hi) {
+    in_range(i0, dil, n, k, lo, hi);
+}
+
+/* max: the first maximum of the in-image taps (NaN wins, first NaN kept) and
+ * its flat index h*W + w; avg: the mean with the geometry's divisor. Plane
+ * functions take (a, am, b): out, argmax, x forward; gx, argmax, gout backward. */
+typedef void (*pool_fn)(void *a, int64_t *am, const void *b, const npg_conv_geom *g);
+
+#define POOL_MAX(X, t)                                                                           \
+    static void maxpool_##t(void *out_, int64_t *am, const void *x_, const npg_conv_geom *g) {   \
+        typedef NPG_T_##t T;                                                                     \
+        T *out = out_;                                                                           \
+        const T *x = x_;                                                                         \
+        for (int64_t oh = 0; oh < g->OH; oh++) {                                                 \
+            int64_t h0 = oh * g->stride_h - g->pad_h, kh0, kh1;                                  \
+            taps(h0, g->dil_h, g->KH, g->H, &kh0, &kh1);                                         \
+            for (int64_t ow = 0; ow < g->OW; ow++) {                                             \
+                int64_t w0 = ow * g->stride_w - g->pad_w, kw0, kw1, bi = -1;                     \
+                taps(w0, g->dil_w, g->KW, g->W, &kw0, &kw1);                                     \
+                T best = 0;                                                                      \
+                for (int64_t kh = kh0; kh < kh1; kh++) {                                         \
+                    for (int64_t kw = kw0; kw < kw1; kw++) {                                     \
+                        int64_t i = (h0 + kh * g->dil_h) * g->W + w0 + kw * g->dil_w;            \
+                        T v = x[i];                                                              \
+                        if (bi < 0 || v > best || (NPG_ISNAN_##t(v) && !NPG_ISNAN_##t(best))) {  \
+                            best = v;                                                            \
+                            bi = i;                                                              \
+                        }                                                                        \
+                    }                                                                            \
+                }                                                                                \
+                out[oh * g->OW + ow] = best;                                                     \
+                am[oh * g->OW + ow] = bi;                                                        \
+            }                                                                                    \
+        }                                                                                        \
+    }
+/* avg forward (ADJ false) or its adjoint (ADJ true: spread gout / divisor). */
+#define POOL_AVG(X, t)                                                                           \
+    static void avgpool_any_##t(NPG_T_##t *o, NPG_T_##t *x, const npg_conv_geom *g, bool adj) {  \
+        for (int64_t oh = 0; oh < g->OH; oh++) {                                                 \
+            int64_t h0 = oh * g->stride_h - g->pad_h, kh0, kh1;                                  \
+            taps(h0, g->dil_h, g->KH, g->H, &kh0, &kh1);                                         \
+            for (int64_t ow = 0; ow < g->OW; ow++) {                                             \
+                int64_t w0 = ow * g->stride_w - g->pad_w, kw0, kw1;                              \
+                taps(w0, g->dil_w, g->KW, g->W, &kw0, &kw1);                                     \
+                int64_t cnt = g->count_include_pad ? g->KH * g->KW : (kh1 - kh0) * (kw1 - kw0);  \
+                NPG_T_##t v = adj && cnt ? (NPG_T_##t)(o[oh * g->OW + ow] / (double)cnt) : 0;    \
+                double s = 0;                                                                    \
+                for (int64_t kh = kh0; kh < kh1; kh++) {                                         \
+                    NPG_T_##t *xr = x + (h0 + kh * g->dil_h) * g->W + w0;                        \
+                    for (int64_t kw = kw0; kw < kw1; kw++) {                                     \
+                        if (adj) xr[kw * g->dil_w] += v;                                         \
+                        else s += xr[kw * g->dil_w];                                             \
+                    }                                                                            \
+                }                                                                                \
+                if (!adj) o[oh * g->OW + ow] = (NPG_T_##t)(cnt ? s / (double)cnt : 0.0);         \
+            }                                                                                    \
+        }                                                                                        \
+    }                                                                                            \
+    static void avgpool_##t(void *out, int64_t *am, const void *x, const npg_conv_geom *g) {     \
+        avgpool_any_##t(out, (NPG_T_##t *)x, g, false);                                          \
+    }                                                                                            \
+    static void avgpool_bw_##t(void *gx, int64_t *am, const void *go, const npg_conv_geom *g) {  \
+        avgpool_any_##t((NPG_T_##t *)go, gx, g, true);                                           \
+    }                                                                                            \
+    static void maxpool_bw_##t(void *gx_, int64_t *am, const void *go_, const npg_conv_geom *g) { \
+        NPG_T_##t *gx = gx_;                                                                     \
+        const NPG_T_##t *go = go_;                                                               \
+        for (int64_t o = 0; o < g->OH * g->OW; o++)                                              \
+            if (am[o] >= 0 && am[o] < g->H * g->W) gx[am[o]] += go[o];                           \
+    }
+NUM5(POOL_MAX, _)
+FLT2(POOL_AVG, _)
+
+static const pool_fn maxpool_tab[NPG_DTYPE_COUNT] = {NUM5(DTAB, maxpool)};
+static const pool_fn avgpool_tab[NPG_DTYPE_COUNT] = {FLT2(DTAB, avgpool)};
+static const pool_fn maxpool_bw_tab[NPG_DTYPE_COUNT] = {FLT2(DTAB, maxpool_bw)};
+static const pool_fn avgpool_bw_tab[NPG_DTYPE_COUNT] = {FLT2(DTAB, avgpool_bw)};
+
+/* fn on every (n, c) plane: a and b advance by asz and bsz elements per
+ * plane, argmax by OH*OW. */
+static void pool_planes(pool_fn fn, char *a, int64_t asz, int64_t *am, char *b, int64_t bsz, int64_t es,
+                        const npg_conv_geom *g) {
+    const int64_t planes = g->N * g->C, osz = g->OH * g->OW;
+    NPG_OMP_FOR(planes > 1 && planes * (g->H * g->W + osz * g->KH * g->KW) >= NPG_CPU_PAR_MIN)
+    for (int64_t p = 0; p < planes; p++) fn(a + p * asz * es, am ? am + p * osz : NULL, b + p * bsz * es, g);
+}
+
+npg_status npg__cpu_pool2d(int dev, bool is_max, const npg_tdesc *out, const npg_tdesc *argmax,
+                             const npg_tdesc *x, const npg_conv_geom *g) {
+    npg_op op = is_max ? NPG_OP_MAX_POOL2D : NPG_OP_AVG_POOL2D;
+    npg_dtype dt = x->dtype;
+    pool_fn fn = dt > NPG_DTYPE_DEFAULT && dt < NPG_DTYPE_COUNT ? (is_max ? maxpool_tab : avgpool_tab)[dt] : NULL;
+    if (!fn || out->dtype != dt) return npg__cpu_unsupported(op, dt);
+    if (is_max && (!argmax || argmax->dtype != NPG_INT64 || !npg__desc_contiguous(argmax)))
+        return npg__set_error(NPG_ERR_INTERNAL, "cpu max_pool2d: argmax must be a contiguous int64 array");
+    if (!npg__desc_contiguous(x) || !npg__desc_contiguous(out) || g->stride_h < 1 || g->stride_w < 1)
+        return npg__set_error(NPG_ERR_INTERNAL, "cpu %s: descriptors do not match the geometry", npg__op_name(op));
+    pool_planes(fn, out->data, g->OH * g->OW, is_max ? argmax->data : NULL, x->data, g->H * g->W,
+                (int64_t)npg__dtype_size(dt), g);
+    return NPG_OK;
+}
+
+npg_status npg__cpu_pool2d_backward(int dev, bool is_max, const npg_tdesc *gx, const npg_tdesc *gout,
+                                      const npg_tdesc *argmax, const npg_conv_geom *g) {
+    npg_op op = is_max ? NPG_OP_MAX_POOL2D : NPG_OP_AVG_POOL2D;
+    npg_dtype dt = gout->dtype;
+    pool_fn fn = flt(dt) && gx->dtype == dt ? (is_max ? maxpool_bw_tab : avgpool_bw_tab)[dt] : NULL;
+    if (!fn) return npg__cpu_unsupported(op, dt);
+    if (is_max && (!argmax || argmax->dtype != NPG_INT64 || !npg__desc_contiguous(argmax)))
+        return npg__set_error(NPG_ERR_INTERNAL, "cpu max_pool2d backward: argmax must be a contiguous int64 array");
+    if (!npg__desc_contiguous(gx) || !npg__desc_contiguous(gout) || g->stride_h < 1 || g->stride_w < 1)
+        return npg__set_error(NPG_ERR_INTERNAL, "cpu %s backward: descriptors do not match the geometry",
+                              npg__op_name(op));
+    pool_planes(fn, gx->data, g->H * g->W, is_max ? argmax->data : NULL, gout->data, g->OH * g->OW,
+                (int64_t)npg__dtype_size(dt), g);
+    return NPG_OK;
+}
+
+/* ---- optimizers ------------------------------------------------------------------- */
+/* PyTorch's SGD and Adam/AdamW on contiguous float arrays, computed in the
+ * parameter's type (as the composed update would). */
+#define OPTIM(X, t)                                                                              \
+    static void sgd_##t(NPG_T_##t *p, const NPG_T_##t *g, NPG_T_##t *buf, int64_t n, const npg_sgd_hp *hp) { \
+        typedef NPG_T_##t T;                                                                     \
+        const T lr = (T)hp->lr, mom = (T)hp->momentum, damp = (T)(1 - hp->dampening), wd = (T)hp->weight_decay; \
+        const bool use_wd = hp->weight_decay != 0, use_mom = hp->momentum != 0 && buf;           \
+        NPG_OMP_FOR(n >= NPG_CPU_PAR_MIN)                                                        \
+        for (int64_t i = 0; i < n; i++) {                                                        \
+            T d = use_wd ? g[i] + wd * p[i] : g[i];                                              \
+            if (use_mom) {                                                                       \
+                T b = hp->first_step ? d : mom * buf[i] + damp * d;                              \
+                buf[i] = b;                                                                      \
+                d = hp->nesterov ? d + mom * b : b;                                              \
+            }                                                                                    \
+            p[i] -= lr * d;                                                                      \
+        }                                                                                        \
+    }                                                                                            \
+    static void adam_##t(NPG_T_##t *p, const NPG_T_##t *g, NPG_T_##t *m, NPG_T_##t *v, int64_t n, \
+                         const npg_adam_hp *hp) {                                                \
+        typedef NPG_T_##t T;                                                                     \
+        const T lr = (T)hp->lr, b1 = (T)hp->beta1, b2 = (T)hp->beta2, eps = (T)hp->eps;         \
+        const T wd = (T)hp->weight_decay, bc1 = (T)hp->bias_correction1, bc2 = (T)hp->bias_correction2; \
+        const bool use_wd = hp->weight_decay != 0, decoupled = hp->decoupled;                    \
+        NPG_OMP_FOR(n >= NPG_CPU_PAR_MIN_HEAVY)                                                  \
+        for (int64_t i = 0; i < n; i++) {                                                        \
+            T gi = g[i], pi = p[i];                                                              \
+            if (use_wd && decoupled) pi = pi - lr * wd * pi;                                     \
+            if (use_wd && !decoupled) gi = gi + wd * pi;                                         \
+            T mi = b1 * m[i] + (1 - b1) * gi, vi = b2 * v[i] + (1 - b2) * gi * gi;               \
+            m[i] = mi;                                                                           \
+            v[i] = vi;                                                                           \
+            p[i] = pi - lr * (mi / bc1) / (npg_s_sqrt_##t(vi / bc2) + eps);                      \
+        }                                                                                        \
+    }
+FLT2(OPTIM, _)
+
+static bool same_n(const npg_tdesc *a, const npg_tdesc *b) {
+    return npg__desc_numel(a) == npg__desc_numel(b) && npg__desc_contiguous(b) && a->dtype == b->dtype;
+}
+
+npg_status npg__cpu_sgd_step(int dev, const npg_tdesc *param, const npg_tdesc *grad, const npg_tdesc *buf,
+                               const npg_sgd_hp *hp) {
+    npg_dtype dt = param->dtype;
+    if (!flt(dt))
+        return npg__set_error(NPG_ERR_UNSUPPORTED, "cpu sgd_step: dtype %s not supported", npg_dtype_name(dt));
+    if (!npg__desc_contiguous(param) || !same_n(param, grad) || (buf && !same_n(param, buf)) ||
+        (hp->momentum != 0 && !buf))
+        return npg__set_error(NPG_ERR_INTERNAL, "cpu sgd_step: unexpected descriptors");
+    int64_t n = npg__desc_numel(param);
+    void *b = buf ? buf->data : NULL;
+    if (dt == NPG_FLOAT32) sgd_f32(param->data, grad->data, b, n, hp);
+    else sgd_f64(param->data, grad->data, b, n, hp);
+    return NPG_OK;
+}
+
+npg_status npg__cpu_adam_step(int dev, const npg_tdesc *param, const npg_tdesc *grad, const npg_tdesc *m,
+                                const npg_tdesc *v, const npg_adam_hp *hp) {
+    npg_dtype dt = param->dtype;
+    if (!flt(dt))
+        return npg__set_error(NPG_ERR_UNSUPPORTED, "cpu adam_step: dtype %s not supported", npg_dtype_name(dt));
+    if (!npg__desc_contiguous(param) || !same_n(param, grad) || !same_n(param, m) || !same_n(param, v))
+        return npg__set_error(NPG_ERR_INTERNAL, "cpu adam_step: unexpected descriptors");
+    int64_t n = npg__desc_numel(param);
+    if (dt == NPG_FLOAT32) adam_f32(param->data, grad->data, m->data, v->data, n, hp);
+    else adam_f64(param->data, grad->data, m->data, v->data, n, hp);
+    return NPG_OK;
+}
