@@ -611,6 +611,18 @@ static npg_status bw_scatter_add(npg_node *n, npg_array *g, npg_array **gin) {
     if (NEED(1)) gin[1] = npg__gather(g, idx, n->axis);
     OK_IF(!NEED(1) || gin[1]);
 }
+/* A matrix stored column-major (its last two axes transposed in memory). */
+static bool col_major(const npg_array *x) {
+    int r = x->ndim - 2, c = x->ndim - 1;
+    return x->ndim >= 2 && x->shape[r] > 1 && x->shape[c] > 1 && x->strides[r] == 1 && x->strides[c] != 1;
+}
+static npg_shape swapped_last2(const npg_array *x) {
+    npg_shape s = npg_shape_of(x);
+    int64_t t = s.dims[s.ndim - 1];
+    s.dims[s.ndim - 1] = s.dims[s.ndim - 2];
+    s.dims[s.ndim - 2] = t;
+    return s;
+}
 static npg_status bw_matmul(npg_node *n, npg_array *g, npg_array **gin) {
     UNPACK(a, 0);
     UNPACK(b, 1);
@@ -621,15 +633,29 @@ static npg_status bw_matmul(npg_node *n, npg_array *g, npg_array **gin) {
     if (a1) G = npg_expand_dims(G, G->ndim - (b1 ? 0 : 1)); /* restore the M axis */
     if (b1) G = npg_expand_dims(G, -1);                      /* restore the N axis */
     if (!A || !B || !G) return npg_last_status();
+    /* Each gradient is produced in its operand's memory layout: for a
+     * column-major operand (e.g. W.T in x @ W.T) the transposed product is
+     * computed contiguously and viewed back, so the gradient that reaches W
+     * through the transpose is contiguous and needs no copy. */
     if (NEED(0)) {
-        npg_array *ga = npg_matmul(G, npg_matrix_transpose(B));
-        ga = npg__sum_to(ga, A->ndim, A->shape);
+        npg_array *ga;
+        if (col_major(A)) {
+            npg_array *t = npg_matmul(B, npg_matrix_transpose(G)); /* (.., K, M) */
+            ga = npg_matrix_transpose(npg__sum_to(t, A->ndim, swapped_last2(A).dims));
+        } else {
+            ga = npg__sum_to(npg_matmul(G, npg_matrix_transpose(B)), A->ndim, A->shape);
+        }
         gin[0] = a1 ? npg_reshape(ga, npg_shape_of(a)) : ga;
         if (!gin[0]) return npg_last_status();
     }
     if (NEED(1)) {
-        npg_array *gb = npg_matmul(npg_matrix_transpose(A), G);
-        gb = npg__sum_to(gb, B->ndim, B->shape);
+        npg_array *gb;
+        if (col_major(B)) {
+            npg_array *t = npg_matmul(npg_matrix_transpose(G), A); /* (.., N, K) */
+            gb = npg_matrix_transpose(npg__sum_to(t, B->ndim, swapped_last2(B).dims));
+        } else {
+            gb = npg__sum_to(npg_matmul(npg_matrix_transpose(A), G), B->ndim, B->shape);
+        }
         gin[1] = b1 ? npg_reshape(gb, npg_shape_of(b)) : gb;
         if (!gin[1]) return npg_last_status();
     }

@@ -226,7 +226,7 @@ npg_array *npg_logsumexp(npg_array *x, npg_axes axes, bool keepdims) {
     }
     uint32_t mask;
     if (!npg__axes_mask(fn, axes, x->ndim, &mask)) return NULL;
-    int64_t n;
+    int64_t n = 0;
     reduced_count(fn, x, axes, &n);
     npg_scope s = npg_scope_begin();
     npg_array *xf = npg__cast(x, npg_is_floating(x->dtype) ? x->dtype : npg__default_float());

@@ -24,6 +24,11 @@
 
 #if defined(__CUDACC__)
 #define NPG_HD __host__ __device__ __forceinline__
+#elif defined(__GNUC__)
+/* always_inline: the CPU kernel files instantiate hundreds of loops, and
+ * GCC's unit-growth limit would otherwise leave these one-line functors as
+ * calls inside vectorised loops */
+#define NPG_HD static inline __attribute__((always_inline))
 #else
 #define NPG_HD static inline
 #endif
