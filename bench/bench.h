@@ -116,6 +116,20 @@ double bench_now(void); /* monotonic seconds */
 /* Median seconds per iteration: calibration runs (also the warm-up), then
  * reps timed repetitions, each wrapped in sync. NaN if body fails. */
 double bench_time(bench_body body, bench_sync sync, void *ctx, const bench_timing *t);
+
+/* One of several workloads timed side by side. */
+typedef struct bench_job {
+    bench_body body;
+    bench_sync sync;
+    void *ctx;
+} bench_job;
+enum { BENCH_MAX_JOBS = 4 };
+/* Time k <= BENCH_MAX_JOBS jobs side by side: each is calibrated (and warmed
+ * up) alone, then their timed repetitions alternate (a b c a b c ...), so
+ * that a change in the machine's load reaches a figure and its ceiling
+ * alike. out[i]: median seconds per iteration of job i, NaN if it failed
+ * (a failing job does not stop the others). */
+void bench_time_group(int k, const bench_job *jobs, const bench_timing *t, double *out);
 /* The timing recipe for the options (quick, tiny, full). */
 bench_timing bench_timing_for(const bench_opts *o);
 

@@ -10,7 +10,9 @@
  * a STREAM triad a = b + s*c with npg's thread count (the better of 1 and N
  * threads below 1M elements), and direct cblas_sgemm/dgemm on the same
  * buffers; on CUDA a device-to-device copy (cudaMemcpyAsync or a copy
- * kernel, the better) and direct cublasSgemm/Dgemm. Outputs are allocated
+ * kernel, the better) and direct cublasSgemm/Dgemm. Each ceiling is timed
+ * interleaved with the figure it bounds (bench_time_group), so that the
+ * shared machine's changing load reaches both alike. Outputs are allocated
  * per op, as in PyTorch's eager mode; nothing is fused across ops.
  */
 #ifndef _POSIX_C_SOURCE
@@ -166,42 +168,56 @@ static int body_gemm_cuda(void *p, int64_t iters) {
 }
 #endif
 
-/* Best copy bandwidth (GB/s, bytes read + written) for w's n and dtype. */
-static double copy_ceiling(wctx *w, const bench_timing *tm, const char **name) {
-    double bytes = 2.0 * (double)w->n * (double)npg_dtype_size(w->dt), best = NAN;
+/* The ceiling's variants for w's size and dtype, as jobs to time beside an
+ * npg op: on the CPU the copy or the triad with npg's thread count and, below
+ * 1M elements, with one thread (the better counts); on CUDA cudaMemcpyAsync
+ * and the copy kernel. vars holds their contexts. Returns how many (0: none
+ * available). *bytes: bytes read + written per iteration; *name: its name. */
+static int ceiling_jobs(const wctx *w, bool triad, wctx vars[2], bench_job jobs[2], double *bytes, const char **name) {
+    size_t es = npg_dtype_size(w->dt);
+    int n = 0;
     if (w->dev.type == NPG_DEVICE_CUDA) {
         *name = "d2d copy";
+        *bytes = 2.0 * (double)w->n * (double)es;
 #ifdef NPG_BENCH_CUDA
         for (int k = 0; k < 2; k++) {
-            w->kernel = k;
-            double t = bench_time(body_copy_cuda, sync_dev, w, tm);
-            double bw = bytes / t / 1e9;
-            if (isfinite(bw) && !(bw <= best)) best = bw;
+            vars[n] = *w;
+            vars[n].kernel = k;
+            jobs[n] = (bench_job){body_copy_cuda, sync_dev, &vars[n]};
+            n++;
         }
 #endif
-        return best;
+        return n;
     }
-    *name = "copy";
+    *name = triad ? "triad" : "copy";
+    *bytes = (triad ? 3.0 : 2.0) * (double)w->n * (double)es;
     int nt = npg_get_num_threads();
     for (int k = 0; k < 2; k++) {
-        w->threads = k == 0 ? nt : 1;
         if (k == 1 && (nt == 1 || w->n > ((int64_t)1 << 20))) break;
-        double bw = bytes / bench_time(body_copy_cpu, NULL, w, tm) / 1e9;
-        if (isfinite(bw) && !(bw <= best)) best = bw;
+        vars[n] = *w;
+        vars[n].threads = k == 0 ? nt : 1;
+        jobs[n] = (bench_job){triad ? body_triad_cpu : body_copy_cpu, NULL, &vars[n]};
+        n++;
     }
-    return best;
+    return n;
 }
 
-static double triad_ceiling(wctx *w, const bench_timing *tm) {
-    double bytes = 3.0 * (double)w->n * (double)npg_dtype_size(w->dt), best = NAN;
-    int nt = npg_get_num_threads();
-    for (int k = 0; k < 2; k++) {
-        w->threads = k == 0 ? nt : 1;
-        if (k == 1 && (nt == 1 || w->n > ((int64_t)1 << 20))) break;
-        double bw = bytes / bench_time(body_triad_cpu, NULL, w, tm) / 1e9;
-        if (isfinite(bw) && !(bw <= best)) best = bw;
+/* Time an npg job beside its ceiling's variants. Returns npg's seconds per
+ * iteration; *ceiling_bw gets the best variant's GB/s (NaN if none). */
+static double time_with_ceiling(const bench_job *npg, const wctx *w, bool triad, const bench_timing *tm,
+                                double *ceiling_bw, const char **ceiling_name) {
+    wctx vars[2];
+    bench_job jobs[BENCH_MAX_JOBS];
+    double bytes, out[BENCH_MAX_JOBS];
+    int n = ceiling_jobs(w, triad, vars, jobs, &bytes, ceiling_name);
+    jobs[n] = *npg;
+    bench_time_group(n + 1, jobs, tm, out);
+    *ceiling_bw = NAN;
+    for (int i = 0; i < n; i++) {
+        double bw = bytes / out[i] / 1e9;
+        if (isfinite(bw) && !(bw <= *ceiling_bw)) *ceiling_bw = bw;
     }
-    return best;
+    return out[n];
 }
 
 /* ---- sizes ------------------------------------------------------------------- */
@@ -279,12 +295,10 @@ static void run_elementwise(const bench_opts *o, npg_device dev, bench_results *
                                 {"sum", body_sum, 1, false},
                                 {"sum_axis0", body_sum_axis0, 1, false}};
     enum { NOPS = sizeof ops / sizeof ops[0] };
-    bool want[NOPS], any = false, any_triad = false, any_copy = false;
+    bool want[NOPS], any = false;
     for (int i = 0; i < NOPS; i++) {
         want[i] = bench_selected(o, ops[i].name);
         any |= want[i];
-        if (want[i] && ops[i].triad && dev.type == NPG_DEVICE_CPU) any_triad = true;
-        else if (want[i]) any_copy = true;
     }
     if (!any) return;
     const char *d = bench_device_str(dev), *dts = npg_dtype_name(dt);
@@ -298,34 +312,31 @@ static void run_elementwise(const bench_opts *o, npg_device dev, bench_results *
     w.a2 = npg_reshape(w.a, NPG_SHAPE(n / cols, cols));
     bool ok = w.a && w.b && w.c && w.a2 && npg_synchronize(dev) == NPG_OK;
     char why[200] = "";
-    if (!ok) snprintf(why, sizeof why, "allocation failed: %s", npg_last_error());
-    double copy_bw = NAN, triad_bw = NAN;
-    const char *copy_name = "copy";
-    if (ok) {
+    if (!ok) snprintf(why, sizeof why, "allocation failed: %.170s", npg_last_error());
+    else {
         w.pa = npg_data(w.a);
         w.pb = npg_data(w.b);
         w.pc = npg_data(w.c);
-        if (any_copy) copy_bw = copy_ceiling(&w, tm, &copy_name);
-        if (any_triad) triad_bw = triad_ceiling(&w, tm);
     }
     for (int i = 0; i < NOPS; i++) {
         if (!want[i]) continue;
         bench_result *x = bench_results_add(r, ops[i].name, d, dts, n);
         if (!x) break;
         bench_set_unit(x, "bandwidth", "GB/s", false);
-        bool triad = ops[i].triad && dev.type == NPG_DEVICE_CPU;
-        snprintf(x->ceiling_name, sizeof x->ceiling_name, "%s", triad ? "triad" : copy_name);
-        x->ceiling = triad ? triad_bw : copy_bw;
         if (!ok) {
             snprintf(x->note, sizeof x->note, "%s", why);
             continue;
         }
         double bytes = ops[i].bytes_per_elem * (double)n * (double)es;
         if (!strcmp(ops[i].name, "sum_axis0")) bytes += (double)cols * (double)es;
-        double t = bench_time(ops[i].body, sync_dev, &w, tm);
+        bench_job job = {ops[i].body, sync_dev, &w};
+        const char *cname = "";
+        /* binary ops against the triad on the CPU; everything else against the copy */
+        double t = time_with_ceiling(&job, &w, ops[i].triad && dev.type == NPG_DEVICE_CPU, tm, &x->ceiling, &cname);
+        snprintf(x->ceiling_name, sizeof x->ceiling_name, "%s", cname);
         if (isfinite(t)) x->value = bytes / t / 1e9;
         else bench_note_error(x, "failed");
-        bench_progress("%s %s %s %s: %.2f GB/s (ceiling %.2f)", d, ops[i].name, dts, x->size_label, x->value,
+        bench_progress("%s %s %s %s: %.2f GB/s (%s %.2f)", d, ops[i].name, dts, x->size_label, x->value, cname,
                        x->ceiling);
     }
     npg_clear_error();
@@ -353,15 +364,20 @@ static void run_matmul(const bench_opts *o, npg_device dev, bench_results *r, co
         w.pa = npg_data(w.a);
         w.pb = npg_data(w.b);
         w.pc = npg_data(w.c);
-        /* the ceiling first, then npg, on the same buffers */
-        double tc = NAN;
-        if (dev.type == NPG_DEVICE_CPU) tc = bench_time(body_gemm_cpu, NULL, &w, tm);
+        /* the direct BLAS call and npg side by side, on the same buffers */
+        bench_job jobs[2] = {{body_matmul, sync_dev, &w}, {body_gemm_cpu, NULL, &w}};
+        int k = 2;
+        if (dev.type == NPG_DEVICE_CUDA) {
 #ifdef NPG_BENCH_CUDA
-        else tc = bench_time(body_gemm_cuda, sync_dev, &w, tm);
+            jobs[1] = (bench_job){body_gemm_cuda, sync_dev, &w};
+#else
+            k = 1; /* no direct cuBLAS call in this build */
 #endif
-        x->ceiling = flops / tc / 1e9;
-        double t = bench_time(body_matmul, sync_dev, &w, tm);
-        if (isfinite(t)) x->value = flops / t / 1e9;
+        }
+        double out[2] = {NAN, NAN};
+        bench_time_group(k, jobs, tm, out);
+        x->ceiling = flops / out[1] / 1e9;
+        if (isfinite(out[0])) x->value = flops / out[0] / 1e9;
         else bench_note_error(x, "failed");
     }
     bench_progress("%s matmul %s %lld: %.1f GFLOP/s (ceiling %.1f)", d, dts, (long long)n, x->value, x->ceiling);

@@ -396,6 +396,10 @@ void bench_print_table(FILE *f, const bench_machine *m, const bench_results *r) 
         if (x->note[0]) fprintf(f, "  %s", x->note);
         fputc('\n', f);
     }
+    fprintf(f, "\nGB/s counts bytes read + written. Ceilings, each timed interleaved with its npg figure:\n"
+               "  copy: memcpy split over npg's threads; triad: STREAM a = b + s*c (on the CPU the better of 1\n"
+               "  and N threads below 1M elements); d2d copy: cudaMemcpyAsync or a copy kernel, the better;\n"
+               "  cblas/cublas gemm: a direct call on the same buffers; gemm-only: the MLP step's 8 GEMMs alone.\n");
 }
 
 /* ---- SVG -------------------------------------------------------------------- */

@@ -288,39 +288,61 @@ static double time_rep(bench_body body, bench_sync sync, void *ctx, int64_t iter
     return bench_now() - t0;
 }
 
-double bench_time(bench_body body, bench_sync sync, void *ctx, const bench_timing *t) {
-    enum { MAX_REPS = 64 };
-    /* calibration: grow iters until one repetition takes min_rep_s (these runs warm up) */
+/* Grow the iteration count until one repetition takes min_rep_s (these runs
+ * warm up); one more warm-up repetition when that is cheap. Returns the
+ * seconds of the last repetition, NaN if the body failed. */
+static double calibrate(const bench_job *j, const bench_timing *t, int64_t *iters_out) {
     int64_t iters = 1;
-    double dt = time_rep(body, sync, ctx, iters);
-    if (isnan(dt)) return NAN;
+    double dt = time_rep(j->body, j->sync, j->ctx, iters);
     int grown = 0;
-    while (dt < t->min_rep_s && iters < ((int64_t)1 << 26)) {
+    while (!isnan(dt) && dt < t->min_rep_s && iters < ((int64_t)1 << 26)) {
         double f = dt > 0 ? 1.3 * t->min_rep_s / dt : 100;
         if (f < 2) f = 2;
         if (f > 100) f = 100;
         iters = (int64_t)ceil((double)iters * f);
-        dt = time_rep(body, sync, ctx, iters);
-        if (isnan(dt)) return NAN;
+        dt = time_rep(j->body, j->sync, j->ctx, iters);
         grown++;
     }
-    /* one more warm-up repetition at the final count when that is cheap */
-    if (grown == 0 && dt < 0.25 * t->max_total_s) {
-        dt = time_rep(body, sync, ctx, iters);
-        if (isnan(dt)) return NAN;
+    if (!isnan(dt) && grown == 0 && dt < 0.25 * t->max_total_s) dt = time_rep(j->body, j->sync, j->ctx, iters);
+    *iters_out = iters;
+    return dt;
+}
+
+void bench_time_group(int k, const bench_job *jobs, const bench_timing *t, double *out) {
+    enum { MAX_REPS = 64 };
+    if (k > BENCH_MAX_JOBS) k = BENCH_MAX_JOBS;
+    int64_t iters[BENCH_MAX_JOBS];
+    double rep_s = 0;
+    bool ok[BENCH_MAX_JOBS];
+    for (int i = 0; i < k; i++) {
+        double dt = calibrate(&jobs[i], t, &iters[i]);
+        ok[i] = !isnan(dt);
+        out[i] = NAN;
+        if (ok[i]) rep_s += dt;
     }
     int reps = t->reps < 1 ? 1 : t->reps > MAX_REPS ? MAX_REPS : t->reps;
-    if (dt * reps > t->max_total_s) {
-        int r = (int)(t->max_total_s / dt);
+    double budget = t->max_total_s * k;
+    if (rep_s * reps > budget) {
+        int r = (int)(budget / rep_s);
         reps = r < 1 ? 1 : r < reps ? r : reps;
     }
-    double per[MAX_REPS];
-    for (int i = 0; i < reps; i++) {
-        double d = time_rep(body, sync, ctx, iters);
-        if (isnan(d)) return NAN;
-        per[i] = d / (double)iters;
-    }
-    return bench_median(per, reps);
+    double per[BENCH_MAX_JOBS][MAX_REPS];
+    for (int r = 0; r < reps; r++)
+        for (int i = 0; i < k; i++) {
+            if (!ok[i]) continue;
+            double d = time_rep(jobs[i].body, jobs[i].sync, jobs[i].ctx, iters[i]);
+            if (isnan(d)) ok[i] = false;
+            else per[i][r] = d / (double)iters[i];
+        }
+    for (int i = 0; i < k; i++)
+        if (ok[i]) out[i] = bench_median(per[i], reps);
+}
+
+double bench_time(bench_body body, bench_sync sync, void *ctx, const bench_timing *t) {
+    bench_job j = {body, sync, ctx};
+    double s;
+    bench_time_group(1, &j, t, &s);
+    return s;
 }
 
 /* ---- the machine -------------------------------------------------------- */

@@ -242,7 +242,7 @@ def default_plan(quick):
                 plan += [(w, d, dt, n) for w in ("exp", "add", "mul", "sum", "sum_axis0")]
         plan += [("matmul", d, dt, n) for dt in ("float32", "float64") for n in mats]
         plan += [("mlp_step", d, "float32", 128), ("mlp_step", d, "float32", 1024), ("cnn_step", d, "float32", 128),
-                 ("mlp_epoch", d, "float32", 60000)]
+                 ("mlp_epoch", d, "float32", 10000 if quick else 60000)]
     return plan
 
 

@@ -70,7 +70,8 @@ bad:
                           text);
 }
 
-static npg_device g_default;
+static npg_device g_default;     /* the current process default */
+static npg_device g_env_default; /* what NPG_DEVICE asked for */
 static pthread_once_t g_default_once = PTHREAD_ONCE_INIT;
 static bool g_default_set; /* by npg_set_default_device */
 
@@ -91,6 +92,7 @@ static void init_default(void) {
         else
             npg__set_error(saved, "%s", msg);
     }
+    g_env_default = d;
     if (!g_default_set) g_default = d;
 }
 
@@ -103,8 +105,9 @@ npg_status npg_set_default_device(npg_device d) {
     const npg_backend *be;
     npg_device r;
     pthread_once(&g_default_once, init_default);
-    if (d.type == NPG_DEVICE_DEFAULT) {
+    if (d.type == NPG_DEVICE_DEFAULT) { /* back to NPG_DEVICE's choice */
         g_default_set = false;
+        g_default = g_env_default;
         return NPG_OK;
     }
     if (!npg__resolve_device("npg_set_default_device", d, &r, &be)) return npg_last_status();

@@ -124,7 +124,8 @@ static int64_t bad_label(const int64_t *lab, int64_t R, int64_t C, bool has_igno
             double lse = (double)m + npg_s_log_f64(s);                                           \
             ((T *)lse_)[r] = (T)lse;                                                             \
             bool skip = has_ignore && lab[r] == ignore;                                          \
-            double l = skip ? 0 : (1 - eps) * (lse - (double)x[lab[r]]) + eps * (lse - sx / (double)C); \
+            double l = skip ? 0 : (1 - eps) * (lse - (double)x[lab[r]]);                          \
+            if (!skip && eps != 0) l += eps * (lse - sx / (double)C); /* 0 * inf is NaN: skip at eps 0 */ \
             ((T *)loss_)[r] = (T)l;                                                              \
         }                                                                                        \
     }

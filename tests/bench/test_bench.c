@@ -469,6 +469,30 @@ Test(bench, timing_harness) {
     cr_assert_eq(bench_timing_for(&reps).reps, 9);
 }
 
+static int g_order[16], g_norder;
+static int tag_body(void *ctx, int64_t iters) {
+    (void)iters;
+    if (g_norder < 16) g_order[g_norder++] = *(int *)ctx;
+    return 0;
+}
+
+Test(bench, timing_group_interleaves) {
+    int a = 1, b = 2, c = 3;
+    bench_job jobs[3] = {{tag_body, NULL, &a}, {failing_body, NULL, NULL}, {tag_body, NULL, &c}};
+    (void)b;
+    /* min_rep_s 0: one calibration run and one warm-up each, then the reps alternate */
+    bench_timing t = {.min_rep_s = 0, .reps = 3, .max_total_s = 10};
+    double out[3];
+    g_norder = 0;
+    bench_time_group(3, jobs, &t, out);
+    cr_assert(isfinite(out[0]) && out[0] >= 0);
+    cr_assert(isnan(out[1]), "a failing job is NaN");
+    cr_assert(isfinite(out[2]) && out[2] >= 0, "and does not stop the others");
+    cr_assert_eq(g_norder, 10, "calls: %d", g_norder);
+    const int want[10] = {1, 1, 3, 3, 1, 3, 1, 3, 1, 3};
+    for (int i = 0; i < 10; i++) cr_assert_eq(g_order[i], want[i], "call %d was job %d", i, g_order[i]);
+}
+
 /* ---- smoke: the micro set on tiny CPU sizes ------------------------------------------------ */
 
 Test(bench, smoke_micro_cpu, .timeout = 300) {

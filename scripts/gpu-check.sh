@@ -1,0 +1,23 @@
+#!/bin/sh
+# gpu-check.sh — prepare the GPU run: build with CUDA here (this machine has
+# nvcc but no GPU), pack every test binary, npg-bench, the examples and the
+# Fashion-MNIST files into .gpu/ (../shared/gpu/pack.sh), ready to carry to
+# a GPU machine, where `sh scripts/gpu-run.sh` runs all GPU tests, the
+# benchmarks and the main job and prints a summary table.
+#   NPG_GPU_BUILD=dir   build folder (default build-gpu)
+set -eu
+cd "$(dirname "$0")/.."
+sh scripts/install-deps.sh
+b=${NPG_GPU_BUILD:-build-gpu}
+cmake -S . -B "$b" -DNPG_CUDA=ON -DCMAKE_BUILD_TYPE=Release -DCMAKE_CUDA_ARCHITECTURES="80;90" >/dev/null
+cmake --build "$b" -j"$(nproc)"
+pack=../shared/gpu/pack.sh
+[ -x "$pack" ] || pack=/work/shared/gpu/pack.sh
+tests=$(find "$b/tests" -maxdepth 1 -type f -name '*_test_*' -perm -u+x | sort)
+sh "$pack" .gpu $tests "$b/bench/npg-bench" "$b/examples/fashion_mnist" "$b/examples/linear_regression"
+cp bench/torch_ref.py .gpu/
+mkdir -p .gpu/data
+cp /usr/share/datasets/fashion-mnist/*.gz .gpu/data/ 2>/dev/null || echo "note: Fashion-MNIST not installed; the GPU run will skip training"
+grep -q '^/.gpu/' .git/info/exclude 2>/dev/null || echo /.gpu/ >> .git/info/exclude
+du -sh .gpu
+echo "now, on the GPU machine: sh scripts/gpu-run.sh   (carry .gpu)"

@@ -1,0 +1,50 @@
+#!/bin/sh
+# gpu-run.sh — on the GPU machine, from the repo root with .gpu/ (made by
+# scripts/gpu-check.sh): every test suite with NPG_DEVICE=cuda, the
+# Fashion-MNIST main job (MLP and CNN) on the GPU, and npg-bench on CUDA
+# side by side with PyTorch. Logs go to $OUT (default /tmp/npg-gpu); a
+# summary is printed at the end.
+#   NPG_GPU_QUICK=1   npg-bench --quick and 3 CNN epochs (a short lease)
+set -u
+OUT=${OUT:-/tmp/npg-gpu}
+mkdir -p "$OUT"
+R="sh .gpu/run.sh"
+S="$OUT/summary.txt"
+: > "$S"
+t0=$(date +%s)
+{ nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader; nproc; } > "$OUT/machine.txt" 2>&1
+echo "machine: $(head -1 "$OUT/machine.txt")" >> "$S"
+
+# 1. every test suite on the GPU (CPU-only suites run too: same binaries)
+: > "$OUT/tests.log"
+for t in .gpu/bin/*_test_*; do
+  n=$(basename "$t")
+  echo "=== $n" >> "$OUT/tests.log"
+  NPG_DEVICE=cuda timeout ${NPG_GPU_TEST_TIMEOUT:-120} $R "$t" --jobs 12 > "$OUT/one.log" 2>&1
+  rc=$?
+  cat "$OUT/one.log" >> "$OUT/tests.log"
+  line=$(grep -a "Synthesis" "$OUT/one.log" | tail -1 | sed 's/.*Synthesis: //')
+  printf '%-26s rc=%-3s %s\n' "$n" "$rc" "$line" >> "$S"
+done
+rm -f "$OUT/one.log"
+echo "tests took $(( $(date +%s) - t0 )) s" >> "$S"
+
+# 2. the main job on the GPU
+cnn_epochs=5
+[ "${NPG_GPU_QUICK:-0}" = 1 ] && cnn_epochs=3
+if [ -f .gpu/data/train-images-idx3-ubyte.gz ]; then
+  for m in "mlp 10" "cnn $cnn_epochs"; do
+    set -- $m
+    NPG_DEVICE=cuda timeout 150 $R .gpu/bin/fashion_mnist --model "$1" --epochs "$2" --data .gpu/data \
+      --out "$OUT/fm" --seed 0 --quiet >> "$OUT/train.log" 2>&1
+    echo "train $1: rc=$? $(grep '^epoch' "$OUT/train.log" | tail -1)" >> "$S"
+  done
+fi
+
+# 3. benchmarks (CUDA), with PyTorch side by side when python3 has torch
+q=""
+[ "${NPG_GPU_QUICK:-0}" = 1 ] && q="--quick"
+timeout 200 $R .gpu/bin/npg-bench $q --device cuda --torch python3 --torch-script .gpu/torch_ref.py \
+  --data .gpu/data --json "$OUT/bench.json" --svg "$OUT/bench.svg" > "$OUT/bench.txt" 2>&1
+echo "bench: rc=$? (all steps $(( $(date +%s) - t0 )) s)" >> "$S"
+cat "$S"
