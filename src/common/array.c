@@ -48,7 +48,7 @@ static void storage_release(npg_storage *s) {
     if (s->deleter)
         s->deleter(s->data, s->deleter_ctx);
     else if (s->data)
-        s->backend->free(s->dev, s->data);
+        s->backend->free(s->dev, s->data, s->nbytes);
     __atomic_sub_fetch(&g_live_storages, 1, __ATOMIC_RELAXED);
     free(s);
 }

@@ -111,7 +111,8 @@ typedef struct npg_backend {
     /* Allocate nbytes (> 0) on dev, 64-byte aligned at least. OOM must be
      * NPG_ERR_OOM, never a crash. */
     npg_status (*alloc)(int dev, size_t nbytes, void **out_ptr);
-    void (*free)(int dev, void *ptr);
+    /* Release a block from alloc; nbytes is the size it was allocated with. */
+    void (*free)(int dev, void *ptr, size_t nbytes);
     /* Contiguous byte copies. h2d/d2h are synchronous with respect to the
      * host buffer (d2h returns when dst holds the data). */
     npg_status (*copy_h2d)(int dev, void *dst, const void *src, size_t nbytes);

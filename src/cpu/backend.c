@@ -8,6 +8,8 @@
 #define _POSIX_C_SOURCE 200809L
 #include "cpu.h"
 
+#include "blockcache.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <pthread.h>
@@ -95,89 +97,51 @@ static npg_status cpu_synchronize(int dev) { return NPG_OK; }
 
 /* ---- memory ----------------------------------------------------------------- */
 
-/* ---- memory: a small cache of large blocks ------------------------------------
+/* ---- memory ----------------------------------------------------------------------
  * Large arrays come from mmap in glibc, so every fresh allocation costs page
  * faults and zeroing (more than the op itself at 16M elements). Freed blocks
- * of 64 KiB or more are kept in a small cache (sizes rounded to quarter
- * powers of two) and handed out again; the cache holds at most
- * NPG_CPU_CACHE_MB megabytes (default 1024, 0 disables). Each block carries
- * a 64-byte header with its size. */
+ * of 64 KiB or more go to a block cache (src/common/blockcache.h) and are
+ * handed out again; it holds at most NPG_CPU_CACHE_MB megabytes (default
+ * 1024; 0 disables it). */
 
 #define CACHE_MIN ((size_t)64 << 10)
-#define CACHE_SLOTS 64
-#define HEADER 64
 
-typedef struct cache_slot {
-    size_t size;
-    void *base;
-} cache_slot;
+static npg_block_cache g_cache = NPG_BLOCK_CACHE_INIT;
 
-static pthread_mutex_t g_cache_lock = PTHREAD_MUTEX_INITIALIZER;
-static cache_slot g_cache[CACHE_SLOTS];
-static size_t g_cache_bytes, g_cache_limit = (size_t)-1;
-
-static size_t cache_limit(void) {
-    if (g_cache_limit == (size_t)-1) {
+static void cache_init_limit(void) {
+    if (g_cache.limit == (size_t)-1) {
         const char *e = getenv("NPG_CPU_CACHE_MB");
-        g_cache_limit = (e && *e) ? (size_t)strtoull(e, NULL, 10) << 20 : (size_t)1024 << 20;
+        g_cache.limit = (e && *e) ? (size_t)strtoull(e, NULL, 10) << 20 : (size_t)1024 << 20;
     }
-    return g_cache_limit;
 }
 
-static size_t round_size(size_t n) {
-    if (n < CACHE_MIN) return n;
-    size_t c = (size_t)1 << (63 - __builtin_clzll((unsigned long long)n)), step = c / 4;
-    return (n + step - 1) / step * step;
-}
+static size_t block_size(size_t nbytes) { return nbytes < CACHE_MIN ? (nbytes ? nbytes : 1) : npg__bc_round(nbytes, CACHE_MIN); }
 
 static npg_status cpu_alloc(int dev, size_t nbytes, void **out_ptr) {
-    size_t size = round_size(nbytes ? nbytes : 1);
-    void *base = NULL;
+    size_t size = block_size(nbytes);
+    void *p = size >= CACHE_MIN ? npg__bc_take(&g_cache, size) : NULL;
     *out_ptr = NULL;
-    if (size >= CACHE_MIN) {
-        pthread_mutex_lock(&g_cache_lock);
-        for (int i = 0; i < CACHE_SLOTS; i++) {
-            if (g_cache[i].base && g_cache[i].size == size) {
-                base = g_cache[i].base;
-                g_cache[i].base = NULL;
-                g_cache_bytes -= size;
-                break;
-            }
-        }
-        pthread_mutex_unlock(&g_cache_lock);
-    }
-    if (!base && (size > SIZE_MAX - HEADER || posix_memalign(&base, 64, size + HEADER) != 0 || !base))
+    if (!p && (posix_memalign(&p, 64, size) != 0 || !p))
         return npg__set_error(NPG_ERR_OOM, "cpu: out of memory allocating %zu bytes", nbytes);
-    *(size_t *)base = size;
-    *out_ptr = (char *)base + HEADER;
+    *out_ptr = p;
     return NPG_OK;
 }
 
-static void cpu_free(int dev, void *ptr) {
+static void release_block(void *ptr, size_t size, void *ctx) {
+    (void)size;
+    (void)ctx;
+    free(ptr);
+}
+
+static void cpu_free(int dev, void *ptr, size_t nbytes) {
     if (!ptr) return;
-    void *base = (char *)ptr - HEADER;
-    size_t size = *(size_t *)base;
-    if (size >= CACHE_MIN && size <= cache_limit()) {
-        pthread_mutex_lock(&g_cache_lock);
-        /* make room: drop cached blocks until this one fits */
-        for (int i = 0; i < CACHE_SLOTS && g_cache_bytes + size > g_cache_limit; i++) {
-            if (g_cache[i].base) {
-                free(g_cache[i].base);
-                g_cache_bytes -= g_cache[i].size;
-                g_cache[i].base = NULL;
-            }
-        }
-        for (int i = 0; i < CACHE_SLOTS; i++) {
-            if (!g_cache[i].base) {
-                g_cache[i] = (cache_slot){size, base};
-                g_cache_bytes += size;
-                base = NULL;
-                break;
-            }
-        }
-        pthread_mutex_unlock(&g_cache_lock);
+    size_t size = block_size(nbytes);
+    if (size < CACHE_MIN) {
+        free(ptr);
+        return;
     }
-    free(base);
+    cache_init_limit();
+    npg__bc_put(&g_cache, ptr, size, release_block, NULL);
 }
 
 /* memcpy split across threads for large buffers (one core cannot saturate

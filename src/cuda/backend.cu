@@ -84,6 +84,11 @@ static npg_status ctx_create(int dev, npg_cu_ctx **out) {
     npg_cu_ctx *c = (npg_cu_ctx *)calloc(1, sizeof *c);
     if (!c) return npg__set_error(NPG_ERR_OOM, "cuda init: out of host memory");
     c->dev = dev;
+    pthread_mutex_init(&c->cache.lock, NULL);
+    {
+        const char *e = getenv("NPG_CUDA_CACHE_MB");
+        c->cache.limit = (e && *e) ? (size_t)strtoull(e, NULL, 10) << 20 : (size_t)4096 << 20;
+    }
     cudaError_t e = cudaSuccess;
     const char *step = "init";
     do {
@@ -198,13 +203,35 @@ static npg_status cu_synchronize(int dev) {
 
 /* ---- memory --------------------------------------------------------------------------------- */
 
+/* Array memory: blocks rounded to 512-byte granules (quarter powers of two
+ * above 2 KiB) come from the device's cache of freed blocks when one of the
+ * size is there, else from the stream-ordered pool (cudaMallocAsync). Reuse
+ * is safe without events: each device has one stream, so a block's last use
+ * is ordered before its next one. On out-of-memory the cache is returned to
+ * the pool and the allocation retried once. */
+static void release_block(void *ptr, size_t size, void *ctx) {
+    (void)size;
+    npg_cu_scratch_free((npg_cu_ctx *)ctx, ptr);
+}
+
 static npg_status cu_alloc(int dev, size_t nbytes, void **out_ptr) {
     NPG_CU_CTX(ctx, dev);
     *out_ptr = NULL;
-    /* whole 256-byte granules keep every pool block 256-byte aligned */
-    size_t n = (nbytes + 255) & ~(size_t)255;
-    if (n < nbytes) return npg__set_error(NPG_ERR_OOM, "cuda alloc: %zu bytes is too large", nbytes);
+    if (nbytes > ((size_t)1 << 62)) return npg__set_error(NPG_ERR_OOM, "cuda alloc: %zu bytes is too large", nbytes);
+    size_t n = npg__bc_round(nbytes, 512);
+    void *p = npg__bc_take(&ctx->cache, n);
+    if (p) {
+        *out_ptr = p;
+        return NPG_OK;
+    }
     cudaError_t e = cudaMallocAsync(out_ptr, n, ctx->stream);
+    if (e == cudaErrorMemoryAllocation) {
+        (void)cudaGetLastError();
+        if (npg__bc_drain(&ctx->cache, release_block, ctx) > 0) {
+            (void)cudaStreamSynchronize(ctx->stream);
+            e = cudaMallocAsync(out_ptr, n, ctx->stream);
+        }
+    }
     if (e != cudaSuccess) {
         (void)cudaGetLastError();
         *out_ptr = NULL;
@@ -215,11 +242,11 @@ static npg_status cu_alloc(int dev, size_t nbytes, void **out_ptr) {
     return NPG_OK;
 }
 
-static void cu_free(int dev, void *ptr) {
+static void cu_free(int dev, void *ptr, size_t nbytes) {
     if (!ptr) return;
     npg_cu_ctx *ctx = NULL;
     if (npg_cu_ctx_get(dev, &ctx) != NPG_OK) return;
-    npg_cu_scratch_free(ctx, ptr);
+    npg__bc_put(&ctx->cache, ptr, npg__bc_round(nbytes, 512), release_block, ctx);
 }
 
 static npg_status cu_copy_h2d(int dev, void *dst, const void *src, size_t nbytes) {

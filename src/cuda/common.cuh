@@ -22,6 +22,7 @@
 #include <type_traits>
 
 #include "backend.h"
+#include "blockcache.h"
 #include "scalar_ops.h"
 
 /* ---- errors --------------------------------------------------------------- */
@@ -62,6 +63,7 @@ typedef struct npg_cu_ctx {
     int sm_count;
     int max_threads_per_sm;
     char name[128]; /* as npg_device_info.name */
+    npg_block_cache cache;    /* freed array blocks, reused without an allocator call */
 } npg_cu_ctx;
 
 /* The context of `dev`, created on first use; makes dev current on this

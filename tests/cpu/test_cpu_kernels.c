@@ -254,8 +254,13 @@ Test(cpu_backend, device_and_memory) {
     cr_assert_eq(B->copy_h2d(0, q, big, 3 << 20), NPG_OK);
     cr_assert(memcmp(q, big, 3 << 20) == 0);
     free(big);
-    B->free(0, p);
-    B->free(0, q);
+    B->free(0, p, 1000);
+    B->free(0, q, 3 << 20);
+    /* a freed large block is reused for the next allocation of its size */
+    void *r = NULL;
+    cr_assert_eq(B->alloc(0, 3 << 20, &r), NPG_OK);
+    cr_assert_eq(r, q, "the block cache hands the same block back");
+    B->free(0, r, 3 << 20);
 }
 
 Test(cpu_backend, alloc_oom_is_an_error) {

@@ -92,9 +92,9 @@ Test(cuda_bench, throughput_ratios) {
     printf("%-28s %10.1f %10.1f %8.2f  (target >= 0.80)\n", "add", t_add * 1e6, bw_add * 1e-9, bw_add / bw_copy);
     printf("%-28s %10.1f %10.1f %8.2f  (target >= 0.70)\n", "sum (full)", t_sum * 1e6, bw_sum * 1e-9, bw_sum / bw_copy);
     printf("%-28s %10.1f %10.1f %8.2f\n", "exp", t_exp * 1e6, bw_exp * 1e-9, bw_exp / bw_copy);
-    G->free(0, c.a);
-    G->free(0, c.b);
-    G->free(0, c.o);
+    G->free(0, c.a, (size_t)c.n * 4);
+    G->free(0, c.b, (size_t)c.n * 4);
+    G->free(0, c.o, (size_t)c.n * 4);
 
     /* matmul 4096^2 float32 against cublasSgemm on its own handle */
     const int64_t M = 4096;
@@ -136,8 +136,8 @@ Test(cuda_bench, throughput_ratios) {
         printf("matmul 4096^2 f32%s: npg %.3f ms (%.1f TFLOP/s), cublasSgemm %.3f ms, ratio %.2f (target >= 0.90)\n",
                tf32 ? " tf32" : "", t_npg * 1e3, flops / t_npg * 1e-12, t_blas * 1e3, t_blas / t_npg);
     }
-    G->free(0, ma);
-    G->free(0, mb);
-    G->free(0, mo);
+    G->free(0, ma, (size_t)(M * M * 4));
+    G->free(0, mb, (size_t)(M * M * 4));
+    G->free(0, mo, (size_t)(M * M * 4));
     fflush(stdout);
 }

@@ -54,7 +54,7 @@ static void tb_down(tb *t) {
     cr_assert_eq(G->copy_d2h(0, t->back, t->d, t->es * (size_t)t->n), NPG_OK, "d2h: %s", npg_last_error());
 }
 static void tb_free(tb *t) {
-    G->free(0, t->d);
+    G->free(0, t->d, t->es * (size_t)(t->n > 0 ? t->n : 1));
     free(t->h);
     free(t->back);
 }
@@ -194,14 +194,14 @@ Test(cuda, device_and_memory) {
     cr_assert_eq(G->copy_d2d(0, d2, t.d, 8 * (size_t)t.n), NPG_OK);
     cr_assert_eq(G->copy_d2h(0, t.back, d2, 8 * (size_t)t.n), NPG_OK);
     cr_assert(memcmp(t.back, t.h, 8 * (size_t)t.n) == 0);
-    G->free(0, d2);
+    G->free(0, d2, 8 * (size_t)t.n);
     /* out of memory is an error, and the device works afterwards */
     void *huge = NULL;
     cr_assert_eq(G->alloc(0, (size_t)1 << 46, &huge), NPG_ERR_OOM, "%s", npg_last_error());
     npg_clear_error();
     cr_assert_eq(G->synchronize(0), NPG_OK, "%s", npg_last_error());
     cr_assert_eq(G->alloc(0, 1024, &d2), NPG_OK);
-    G->free(0, d2);
+    G->free(0, d2, 1024);
     cr_assert_eq(G->alloc(1 << 20, 16, &d2), NPG_ERR_DEVICE);
     npg_clear_error();
     tb_free(&t);

@@ -56,7 +56,7 @@ static void bdown(buf *b) {
     cr_assert_eq(G->copy_d2h(0, b->back, b->d, b->es * (size_t)b->n), NPG_OK, "d2h: %s", npg_last_error());
 }
 static void bfree(buf *b) {
-    G->free(0, b->d);
+    G->free(0, b->d, b->es * (size_t)b->n);
     free(b->h);
     free(b->back);
 }
