@@ -207,9 +207,10 @@ int bench_torch_run(const bench_opts *o, bench_results *r, bench_machine *m) {
     int matched = -1;
     char tried[300] = "";
     for (int c = 0; c < ncand; c++) {
-        if (cands[c][0] == '/' && !is_file(cands[c])) continue;
         size_t used = strlen(tried);
-        snprintf(tried + used, sizeof tried - used, "%s%s", used ? ", " : "", cands[c]);
+        bool missing = cands[c][0] == '/' && !is_file(cands[c]);
+        snprintf(tried + used, sizeof tried - used, "%s%s%s", used ? ", " : "", cands[c], missing ? " (absent)" : "");
+        if (missing) continue;
         char *argv[] = {(char *)cands[c], script, "--plan", plan, "--json", out, "--threads", threads, "--reps", reps,
                         "--min-time", min_rep, "--max-total", max_total, "--data", (char *)bench_data_dir(o),
                         (o->quick || o->tiny) ? "--quick" : NULL, NULL};
@@ -230,7 +231,7 @@ int bench_torch_run(const bench_opts *o, bench_results *r, bench_machine *m) {
     }
     if (matched < 0 && !m->has_torch && strncmp(m->torch_note, "torch_ref.py", 12) != 0)
         snprintf(m->torch_note, sizeof m->torch_note, "PyTorch not found (tried %.150s); npg/PyTorch ratios omitted",
-                 tried[0] ? tried : "no Python");
+                 tried);
     unlink(plan);
     unlink(out);
     return matched;

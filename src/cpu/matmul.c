@@ -90,8 +90,20 @@ static npg_status matmul_blas(const mm_geom *g, npg_dtype dt, char *out, const c
         gemm(dt, false, tb, g->B * M, N, K, a, lda, b, ldb, out, N);
         return NPG_OK;
     }
-    /* Small products: one per thread, BLAS single-threaded inside. */
-    NPG_OMP_FOR(g->B > 1 && g->B >= npg__cpu_threads() && M * N * K <= (int64_t)1 << 21)
+    /* Small products: one per thread, BLAS single-threaded inside. Only
+     * enter a parallel region when it is used: an inactive one (if false)
+     * would still nest OpenBLAS's own region inside it, and libgomp then
+     * creates fresh, spinning threads for every BLAS call. */
+    bool per_thread = g->B > 1 && g->B >= npg__cpu_threads() && M * N * K <= (int64_t)1 << 21;
+    if (!per_thread) {
+        for (int64_t t = 0; t < g->B; t++) {
+            int64_t ao = npg__cpu_flat_offset(g->nb, g->bshape, g->sa, t);
+            int64_t bo = npg__cpu_flat_offset(g->nb, g->bshape, g->sb, t);
+            gemm(dt, ta, tb, M, N, K, a + ao * es, lda, b + bo * es, ldb, out + t * M * N * es, N);
+        }
+        return NPG_OK;
+    }
+    NPG_OMP_FOR(true)
     for (int64_t t = 0; t < g->B; t++) {
         int64_t ao = npg__cpu_flat_offset(g->nb, g->bshape, g->sa, t);
         int64_t bo = npg__cpu_flat_offset(g->nb, g->bshape, g->sb, t);
