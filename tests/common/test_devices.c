@@ -289,3 +289,40 @@ Test(devices, cuda_index_errors_are_reported) {
     cr_assert_eq(npg_synchronize(NPG_CUDA(0)), NPG_OK, "the flag is reset");
     npg_scope_end(s);
 }
+
+/* One training step of a small MLP (linear, relu, cross-entropy, Adam) gives
+ * the same loss and the same updated weights on the CPU and on CUDA. */
+Test(devices, training_step_agrees) {
+    t_require_cuda();
+    npg_scope s = npg_scope_begin();
+    npg_seed(21);
+    npg_array *x = npg_randn(NPG_SHAPE(64, 20), CPU_OPT());
+    npg_array *y = npg_randint(0, 5, NPG_SHAPE(64), CPU_OPT());
+    npg_array *w1 = npg_randn(NPG_SHAPE(32, 20), CPU_OPT()), *w2 = npg_randn(NPG_SHAPE(5, 32), CPU_OPT());
+    double loss[2][3];
+    double *final[2];
+    for (int d = 0; d < 2; d++) {
+        npg_device dev = d ? NPG_CUDA(0) : NPG_CPU;
+        npg_array *a = npg_detach(npg_to(w1, dev)), *b = npg_detach(npg_to(w2, dev));
+        npg_set_requires_grad(a, true);
+        npg_set_requires_grad(b, true);
+        npg_array *ps[2] = {a, b};
+        npg_optimizer *o = npg_adam_new(ps, 2, NPG_ADAM_OPTS(.lr = 0.01));
+        npg_array *xd = npg_to(x, dev), *yd = npg_to(y, dev);
+        for (int step = 0; step < 3; step++) {
+            npg_array *l = npg_cross_entropy(npg_linear(npg_relu(npg_linear(xd, a, NULL)), b, NULL), yd,
+                                             NPG_CE_OPTS(.label_smoothing = 0.1));
+            cr_assert_eq(npg_backward(l, NULL), NPG_OK, "%s", npg_last_error());
+            cr_assert_eq(npg_optimizer_step(o), NPG_OK, "%s", npg_last_error());
+            npg_optimizer_zero_grad(o);
+            loss[d][step] = npg_item(l);
+        }
+        final[d] = t_read(b);
+        npg_optimizer_free(o);
+    }
+    t_assert_close_buf(loss[1], loss[0], 3, 1e-5, 1e-6, "loss per step, cuda vs cpu");
+    t_assert_close_buf(final[1], final[0], 5 * 32, 1e-4, 1e-5, "weights after 3 Adam steps");
+    free(final[0]);
+    free(final[1]);
+    npg_scope_end(s);
+}
