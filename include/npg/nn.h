@@ -165,7 +165,9 @@ npg_optimizer *npg_sgd_new(npg_array *const *params, int n, const npg_sgd_opts *
 npg_optimizer *npg_adam_new(npg_array *const *params, int n, const npg_adam_opts *opts);
 npg_optimizer *npg_adamw_new(npg_array *const *params, int n, const npg_adam_opts *opts);
 /* Update every parameter that has a gradient (others are skipped), in
- * place; bumps their versions. Gradients are left as they are. */
+ * place; bumps their versions. Gradients are left as they are (PyTorch's
+ * semantics): DESIGN.md's sketch `npg_sgd_step(opt)` ("updates w in place,
+ * clears grads") is npg_optimizer_step followed by npg_optimizer_zero_grad. */
 npg_status npg_optimizer_step(npg_optimizer *opt);
 /* Drop every parameter's gradient. */
 npg_status npg_optimizer_zero_grad(npg_optimizer *opt);
