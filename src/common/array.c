@@ -8,17 +8,79 @@
  */
 #include "internal.h"
 
+#include <pthread.h>
+
 /* Live object counters (for leak checks in tests; relaxed atomics). */
 static int64_t g_live_arrays, g_live_storages;
 int64_t npg__live_arrays(void) { return __atomic_load_n(&g_live_arrays, __ATOMIC_RELAXED); }
 int64_t npg__live_storages(void) { return __atomic_load_n(&g_live_storages, __ATOMIC_RELAXED); }
 
 /* ------------------------------------------------------------------------
+ * Struct recycling: every op allocates an array struct and a storage
+ * struct; a small per-thread free list of each keeps malloc out of the
+ * per-op path (a struct freed on another thread joins that thread's list).
+ * ------------------------------------------------------------------------ */
+
+#define RECYCLE_MAX 256
+typedef struct recycled {
+    struct recycled *next;
+} recycled;
+static _Thread_local recycled *tl_free_arrays, *tl_free_storages;
+static _Thread_local int tl_n_arrays, tl_n_storages;
+
+static void *recycle_take(recycled **list, int *n, size_t size) {
+    recycled *r = *list;
+    if (r) {
+        *list = r->next;
+        (*n)--;
+        memset(r, 0, size);
+        return r;
+    }
+    return calloc(1, size);
+}
+
+/* At thread exit, hand the thread's lists back to malloc. */
+static pthread_key_t g_recycle_key;
+static pthread_once_t g_recycle_once = PTHREAD_ONCE_INIT;
+static _Thread_local bool tl_recycle_registered;
+
+static void drain(recycled **list, int *n) {
+    while (*list) {
+        recycled *r = *list;
+        *list = r->next;
+        free(r);
+    }
+    *n = 0;
+}
+static void recycle_thread_exit(void *unused) {
+    (void)unused;
+    drain(&tl_free_arrays, &tl_n_arrays);
+    drain(&tl_free_storages, &tl_n_storages);
+}
+static void recycle_make_key(void) { pthread_key_create(&g_recycle_key, recycle_thread_exit); }
+
+static void recycle_put(recycled **list, int *n, void *p) {
+    if (*n >= RECYCLE_MAX) {
+        free(p);
+        return;
+    }
+    if (!tl_recycle_registered) {
+        pthread_once(&g_recycle_once, recycle_make_key);
+        pthread_setspecific(g_recycle_key, (void *)1);
+        tl_recycle_registered = true;
+    }
+    recycled *r = p;
+    r->next = *list;
+    *list = r;
+    (*n)++;
+}
+
+/* ------------------------------------------------------------------------
  * Storage
  * ------------------------------------------------------------------------ */
 
 static npg_storage *storage_new(const char *fn, const npg_backend *be, int dev, size_t nbytes) {
-    npg_storage *s = calloc(1, sizeof *s);
+    npg_storage *s = recycle_take(&tl_free_storages, &tl_n_storages, sizeof *s);
     if (!s) {
         npg__set_error(NPG_ERR_OOM, "%s: out of host memory", fn);
         return NULL;
@@ -32,7 +94,7 @@ static npg_storage *storage_new(const char *fn, const npg_backend *be, int dev, 
         npg_status st = be->alloc(dev, nbytes, &s->data);
         if (st != NPG_OK) {
             __atomic_sub_fetch(&g_live_storages, 1, __ATOMIC_RELAXED);
-            free(s);
+            recycle_put(&tl_free_storages, &tl_n_storages, s);
             /* the backend set the error; make sure it names the function */
             char msg[512];
             snprintf(msg, sizeof msg, "%s", npg_last_error());
@@ -50,7 +112,7 @@ static void storage_release(npg_storage *s) {
     else if (s->data)
         s->backend->free(s->dev, s->data, s->nbytes);
     __atomic_sub_fetch(&g_live_storages, 1, __ATOMIC_RELAXED);
-    free(s);
+    recycle_put(&tl_free_storages, &tl_n_storages, s);
 }
 
 /* ------------------------------------------------------------------------
@@ -152,7 +214,7 @@ npg_array *npg_keep(npg_array *x) {
  * ------------------------------------------------------------------------ */
 
 static npg_array *array_struct_new(const char *fn) {
-    npg_array *x = calloc(1, sizeof *x);
+    npg_array *x = recycle_take(&tl_free_arrays, &tl_n_arrays, sizeof *x);
     if (!x) {
         npg__set_error(NPG_ERR_OOM, "%s: out of host memory", fn);
         return NULL;
@@ -173,7 +235,7 @@ static void array_release(npg_array *x) {
     if (x->grad_fn) npg__node_release(x->grad_fn);
     if (x->acc) npg__leafacc_detach(x->acc);
     __atomic_sub_fetch(&g_live_arrays, 1, __ATOMIC_RELAXED);
-    free(x);
+    recycle_put(&tl_free_arrays, &tl_n_arrays, x);
 }
 
 void npg_free(npg_array *x) {
@@ -237,7 +299,7 @@ npg_array *npg__alloc(const char *fn, npg_dtype dtype, int ndim, const int64_t *
     x->storage = storage_new(fn, be, dev.index, nbytes);
     if (!x->storage) {
         __atomic_sub_fetch(&g_live_arrays, 1, __ATOMIC_RELAXED);
-        free(x);
+        recycle_put(&tl_free_arrays, &tl_n_arrays, x);
         return NULL;
     }
     x->dtype = dtype;
@@ -287,14 +349,17 @@ bool npg__same_device(const npg_array *a, const npg_array *b) {
  * ------------------------------------------------------------------------ */
 
 void npg__desc(const npg_array *x, npg_tdesc *d) {
-    memset(d, 0, sizeof *d);
-    d->data = x->storage->data ? (char *)x->storage->data + x->offset * (int64_t)npg__dtype_size(x->dtype) : NULL;
+    static const uint8_t sizes[NPG_DTYPE_COUNT] = {0, 1, 1, 4, 8, 4, 8};
+    char *base = x->storage->data;
+    d->data = base ? base + x->offset * (int64_t)sizes[x->dtype] : NULL;
     d->dtype = x->dtype;
     d->ndim = x->ndim;
-    for (int i = 0; i < x->ndim; i++) {
-        d->shape[i] = x->shape[i];
-        d->strides[i] = x->strides[i];
-    }
+    /* whole arrays: entries past ndim are zero in every array */
+    memcpy(d->shape, x->shape, sizeof d->shape);
+    memcpy(d->strides, x->strides, sizeof d->strides);
+    d->is_scalar = false;
+    d->scalar = 0;
+    d->iscalar = 0;
 }
 
 void npg__desc_scalar(npg_dtype dtype, double v, npg_tdesc *d) {

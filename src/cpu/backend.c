@@ -117,7 +117,53 @@ static void cache_init_limit(void) {
 
 static size_t block_size(size_t nbytes) { return nbytes < CACHE_MIN ? (nbytes ? nbytes : 1) : npg__bc_round(nbytes, CACHE_MIN); }
 
+/* Small blocks (up to 1 KiB, in 64-byte classes) are recycled through
+ * per-thread free lists: a 1-element op then costs no malloc. */
+#define SMALL_MAX 1024
+#define SMALL_CLASSES (SMALL_MAX / 64)
+#define SMALL_KEEP 64
+typedef struct small_block {
+    struct small_block *next;
+} small_block;
+static _Thread_local small_block *tl_small[SMALL_CLASSES];
+static _Thread_local int tl_small_n[SMALL_CLASSES];
+static _Thread_local bool tl_small_registered;
+static pthread_key_t g_small_key;
+static pthread_once_t g_small_once = PTHREAD_ONCE_INIT;
+
+static void small_thread_exit(void *unused) {
+    (void)unused;
+    for (int c = 0; c < SMALL_CLASSES; c++) {
+        while (tl_small[c]) {
+            small_block *b = tl_small[c];
+            tl_small[c] = b->next;
+            free(b);
+        }
+        tl_small_n[c] = 0;
+    }
+}
+static void small_make_key(void) { pthread_key_create(&g_small_key, small_thread_exit); }
+
+static int small_class(size_t nbytes) { return nbytes == 0 ? 0 : (int)((nbytes - 1) / 64); }
+
 static npg_status cpu_alloc(int dev, size_t nbytes, void **out_ptr) {
+    if (nbytes <= SMALL_MAX) {
+        int c = small_class(nbytes);
+        small_block *b = tl_small[c];
+        if (b) {
+            tl_small[c] = b->next;
+            tl_small_n[c]--;
+            *out_ptr = b;
+            return NPG_OK;
+        }
+        void *p = NULL;
+        if (posix_memalign(&p, 64, (size_t)(c + 1) * 64) != 0 || !p) {
+            *out_ptr = NULL;
+            return npg__set_error(NPG_ERR_OOM, "cpu: out of memory allocating %zu bytes", nbytes);
+        }
+        *out_ptr = p;
+        return NPG_OK;
+    }
     size_t size = block_size(nbytes);
     void *p = size >= CACHE_MIN ? npg__bc_take(&g_cache, size) : NULL;
     *out_ptr = NULL;
@@ -135,6 +181,23 @@ static void release_block(void *ptr, size_t size, void *ctx) {
 
 static void cpu_free(int dev, void *ptr, size_t nbytes) {
     if (!ptr) return;
+    if (nbytes <= SMALL_MAX) {
+        int c = small_class(nbytes);
+        if (tl_small_n[c] >= SMALL_KEEP) {
+            free(ptr);
+            return;
+        }
+        if (!tl_small_registered) {
+            pthread_once(&g_small_once, small_make_key);
+            pthread_setspecific(g_small_key, (void *)1);
+            tl_small_registered = true;
+        }
+        small_block *b = ptr;
+        b->next = tl_small[c];
+        tl_small[c] = b;
+        tl_small_n[c]++;
+        return;
+    }
     size_t size = block_size(nbytes);
     if (size < CACHE_MIN) {
         free(ptr);

@@ -251,25 +251,23 @@ static npg_status reduce_rows(const red_geom *g, char *out) {
         if (parts > R) parts = R;
     }
     if (parts <= 1) {
-        NPG_OMP_FOR(total >= NPG_CPU_PAR_MIN && K > 1)
-        for (int64_t k = 0; k < K; k++) {
+        NPG_PAR_LOOP(total >= NPG_CPU_PAR_MIN && K > 1, k, K, {
             rstate st;
             g->k->init(&st);
             row_range(g, &st, flat_offset(g->nk, g->kshape, g->kstrides, k), 0, R);
             g->k->fin(out + k * g->oes, &st, R);
-        }
+        });
         return NPG_OK;
     }
     const int64_t items = K * parts;
     rstate *st = malloc((size_t)items * sizeof *st);
     if (!st) return npg__set_error(NPG_ERR_OOM, "cpu reduce: out of memory");
-    NPG_OMP_FOR(items > 1)
-    for (int64_t it = 0; it < items; it++) {
+    NPG_PAR_LOOP(items > 1, it, items, {
         int64_t k = it / parts, p = it % parts;
         g->k->init(&st[it]);
         row_range(g, &st[it], flat_offset(g->nk, g->kshape, g->kstrides, k), npg__cpu_split(R, parts, p),
                   npg__cpu_split(R, parts, p + 1));
-    }
+    });
     for (int64_t k = 0; k < K; k++) {
         for (int64_t p = 1; p < parts; p++) g->k->merge(&st[k * parts], &st[k * parts + p]);
         g->k->fin(out + k * g->oes, &st[k * parts], R);
@@ -305,15 +303,14 @@ static npg_status reduce_cols(const red_geom *g, char *out) {
     int64_t parts = 1;
     if (tasks < nth && total >= NPG_CPU_PAR_MIN) parts = nth * 2 < g->R ? nth * 2 : g->R;
     if (parts <= 1) {
-        NPG_OMP_FOR(total >= NPG_CPU_PAR_MIN && tasks > 1)
-        for (int64_t t = 0; t < tasks; t++) {
+        NPG_PAR_LOOP(total >= NPG_CPU_PAR_MIN && tasks > 1, t, tasks, {
             rstate st[COL_BLOCK];
             int64_t ko = t / nblk, k0 = t % nblk * COL_BLOCK, kb = K0 - k0 < COL_BLOCK ? K0 - k0 : COL_BLOCK;
             int64_t koff = flat_offset(g->nk - 1, g->kshape, g->kstrides, ko) + k0 * ks;
             for (int64_t k = 0; k < kb; k++) g->k->init(&st[k]);
             col_range(g, st, koff, kb, 0, g->R);
             for (int64_t k = 0; k < kb; k++) g->k->fin(out + (ko * K0 + k0 + k) * g->oes, &st[k], g->R);
-        }
+        });
         return NPG_OK;
     }
     const int64_t items = tasks * parts;
