@@ -14,6 +14,7 @@
  * Sweeps use cr_expect, so one run lists every failing op x dtype x shape.
  */
 #include "test_util.h"
+#include "ops_shared.h"
 
 #include <criterion/logging.h>
 #include <stdio.h>
@@ -379,50 +380,7 @@ static const t_op OPS[NPG_OP_COUNT] = {
  * Shapes, views and host-side indexing
  * ------------------------------------------------------------------------ */
 
-#define SH(...) {.ndim = (int)(sizeof((int64_t[]){__VA_ARGS__}) / sizeof(int64_t)), .dims = {__VA_ARGS__}}
-#define SH0 {.ndim = 0}
-typedef enum { V_C, V_T, V_S2, V_NEG } vkind;
-static const char *const VNAME[] = {"contiguous", "transposed", "step-2 slice", "reversed"};
 
-static int64_t numel(npg_shape s) {
-    int64_t n = 1;
-    for (int i = 0; i < s.ndim; i++) n *= s.dims[i];
-    return n;
-}
-static char *sstr(npg_shape s, char *buf) {
-    int k = sprintf(buf, "(");
-    for (int i = 0; i < s.ndim; i++) k += sprintf(buf + k, i ? ",%lld" : "%lld", (long long)s.dims[i]);
-    sprintf(buf + k, s.ndim == 1 ? ",)" : ")");
-    return buf;
-}
-static bool same_shape(npg_shape a, npg_shape b) {
-    if (a.ndim != b.ndim) return false;
-    for (int i = 0; i < a.ndim; i++)
-        if (a.dims[i] != b.dims[i]) return false;
-    return true;
-}
-static npg_shape bshape(npg_shape a, npg_shape b) {
-    npg_shape o = {.ndim = a.ndim > b.ndim ? a.ndim : b.ndim};
-    for (int i = 0; i < o.ndim; i++) {
-        int ia = i - (o.ndim - a.ndim), ib = i - (o.ndim - b.ndim);
-        int64_t da = ia >= 0 ? a.dims[ia] : 1, db = ib >= 0 ? b.dims[ib] : 1;
-        o.dims[i] = da == 1 ? db : da;
-    }
-    return o;
-}
-/* flat index into `in` of element k of the broadcast shape `out` */
-static int64_t bidx(int64_t k, npg_shape out, npg_shape in) {
-    int64_t off = 0, mul = 1;
-    for (int i = out.ndim - 1, j = in.ndim - 1; i >= 0; i--, j--) {
-        int64_t ii = k % out.dims[i];
-        k /= out.dims[i];
-        if (j >= 0) {
-            off += (in.dims[j] == 1 ? 0 : ii) * mul;
-            mul *= in.dims[j];
-        }
-    }
-    return off;
-}
 
 /* An input of logical shape s built as view vk of a base array filled from
  * domain D; hv receives the view's values, row-major. */

@@ -7,6 +7,7 @@
  * A new SORT or MATMUL op does not compile here until it has a row.
  */
 #include "test_util.h"
+#include "ops_shared.h"
 
 #include <criterion/logging.h>
 #include <stdio.h>
@@ -14,35 +15,6 @@
 static const npg_dtype DTS[6] = {NPG_BOOL, NPG_UINT8, NPG_INT32, NPG_INT64, NPG_FLOAT32, NPG_FLOAT64};
 static bool isf(npg_dtype d) { return d == NPG_FLOAT32 || d == NPG_FLOAT64; }
 
-#define SH(...) {.ndim = (int)(sizeof((int64_t[]){__VA_ARGS__}) / sizeof(int64_t)), .dims = {__VA_ARGS__}}
-#define SH0 {.ndim = 0}
-typedef enum { V_C, V_T, V_S2, V_NEG } vkind;
-static const char *const VNAME[] = {"contiguous", "transposed", "step-2 slice", "reversed"};
-static int64_t numel(npg_shape s) {
-    int64_t n = 1;
-    for (int i = 0; i < s.ndim; i++) n *= s.dims[i];
-    return n;
-}
-static char *sstr(npg_shape s, char *buf) {
-    int k = sprintf(buf, "(");
-    for (int i = 0; i < s.ndim; i++) k += sprintf(buf + k, i ? ",%lld" : "%lld", (long long)s.dims[i]);
-    sprintf(buf + k, s.ndim == 1 ? ",)" : ")");
-    return buf;
-}
-static bool same_shape(npg_shape a, npg_shape b) {
-    if (a.ndim != b.ndim) return false;
-    for (int i = 0; i < a.ndim; i++)
-        if (a.dims[i] != b.dims[i]) return false;
-    return true;
-}
-static void unravel(int64_t k, npg_shape s, int64_t *idx) {
-    for (int i = s.ndim - 1; i >= 0; i--) idx[i] = k % s.dims[i], k /= s.dims[i];
-}
-static int64_t ravel(const int64_t *idx, npg_shape s) {
-    int64_t off = 0;
-    for (int i = 0; i < s.ndim; i++) off = off * s.dims[i] + idx[i];
-    return off;
-}
 
 /* Values: small integers (exact everywhere), halves for floats, ties on
  * purpose; `nan` puts NaNs in float arrays. */

@@ -9,6 +9,7 @@
  * compile here until it has a row.
  */
 #include "test_util.h"
+#include "ops_shared.h"
 
 #include <criterion/logging.h>
 #include <stdio.h>
@@ -44,27 +45,6 @@ static double gen_val(const tdom *D, npg_dtype dt, trng *r) {
     return dt == NPG_FLOAT32 ? (double)(float)v : v;
 }
 
-#define SH(...) {.ndim = (int)(sizeof((int64_t[]){__VA_ARGS__}) / sizeof(int64_t)), .dims = {__VA_ARGS__}}
-#define SH0 {.ndim = 0}
-typedef enum { V_C, V_T, V_S2, V_NEG } vkind;
-static const char *const VNAME[] = {"contiguous", "transposed", "step-2 slice", "reversed"};
-static int64_t numel(npg_shape s) {
-    int64_t n = 1;
-    for (int i = 0; i < s.ndim; i++) n *= s.dims[i];
-    return n;
-}
-static char *sstr(npg_shape s, char *buf) {
-    int k = sprintf(buf, "(");
-    for (int i = 0; i < s.ndim; i++) k += sprintf(buf + k, i ? ",%lld" : "%lld", (long long)s.dims[i]);
-    sprintf(buf + k, s.ndim == 1 ? ",)" : ")");
-    return buf;
-}
-static bool same_shape(npg_shape a, npg_shape b) {
-    if (a.ndim != b.ndim) return false;
-    for (int i = 0; i < a.ndim; i++)
-        if (a.dims[i] != b.dims[i]) return false;
-    return true;
-}
 
 /* Logical shape s as view vk of a base array; hv gets the view's values. */
 static npg_array *mk(npg_shape s, vkind vk, npg_dtype dt, const tdom *D, uint64_t seed, double *hv) {

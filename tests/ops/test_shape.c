@@ -13,14 +13,13 @@
  * strided scatter, of take a scatter-add). Then the error paths.
  */
 #include "test_util.h"
+#include "ops_shared.h"
 
 #include <criterion/logging.h>
 #include <stdio.h>
 
 static const npg_dtype DTS[6] = {NPG_BOOL, NPG_UINT8, NPG_INT32, NPG_INT64, NPG_FLOAT32, NPG_FLOAT64};
 
-#define SH(...) {.ndim = (int)(sizeof((int64_t[]){__VA_ARGS__}) / sizeof(int64_t)), .dims = {__VA_ARGS__}}
-#define SH0 {.ndim = 0}
 #define AX(...) {.n = (int)(sizeof((int[]){__VA_ARGS__}) / sizeof(int)), .axes = {__VA_ARGS__}}
 #define II(i) {NPG_IDX_INT, (i), 0, 0}
 #define SL(a, b, c) {NPG_IDX_SLICE, (a), (b), (c)}
@@ -29,43 +28,6 @@ static const npg_dtype DTS[6] = {NPG_BOOL, NPG_UINT8, NPG_INT32, NPG_INT64, NPG_
 #define EL {NPG_IDX_ELLIPSIS, 0, 0, 0}
 #define NO NPG_NONE
 
-typedef enum { V_C, V_T, V_S2, V_NEG } vkind;
-static const char *const VNAME[] = {"contiguous", "transposed", "step-2 slice", "reversed"};
-static int64_t numel(npg_shape s) {
-    int64_t n = 1;
-    for (int i = 0; i < s.ndim; i++) n *= s.dims[i];
-    return n;
-}
-static char *sstr(npg_shape s, char *buf) {
-    int k = sprintf(buf, "(");
-    for (int i = 0; i < s.ndim; i++) k += sprintf(buf + k, i ? ",%lld" : "%lld", (long long)s.dims[i]);
-    sprintf(buf + k, s.ndim == 1 ? ",)" : ")");
-    return buf;
-}
-static bool same_shape(npg_shape a, npg_shape b) {
-    if (a.ndim != b.ndim) return false;
-    for (int i = 0; i < a.ndim; i++)
-        if (a.dims[i] != b.dims[i]) return false;
-    return true;
-}
-static void unravel(int64_t k, npg_shape s, int64_t *idx) {
-    for (int i = s.ndim - 1; i >= 0; i--) idx[i] = k % s.dims[i], k /= s.dims[i];
-}
-static int64_t ravel(const int64_t *idx, npg_shape s) {
-    int64_t off = 0;
-    for (int i = 0; i < s.ndim; i++) off = off * s.dims[i] + idx[i];
-    return off;
-}
-/* flat index into `in` of element k of the broadcast shape `out` */
-static int64_t bidx(int64_t k, npg_shape out, npg_shape in) {
-    int64_t off = 0, mul = 1;
-    for (int i = out.ndim - 1, j = in.ndim - 1; i >= 0; i--, j--) {
-        int64_t ii = k % out.dims[i];
-        k /= out.dims[i];
-        if (j >= 0) off += (in.dims[j] == 1 ? 0 : ii) * mul, mul *= in.dims[j];
-    }
-    return off;
-}
 static int norm(int a, int nd) { return a < 0 ? a + nd : a; }
 
 /* The base shape of a vk view of logical shape s, and the view itself. */

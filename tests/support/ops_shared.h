@@ -1,0 +1,73 @@
+/*
+ * ops_shared.h — small host-side helpers shared by the table-driven op
+ * suites in tests/ops: shape literals, the view kinds inputs are built as,
+ * and flat/broadcast index arithmetic for the float64 references.
+ */
+#ifndef NPG_OPS_SHARED_H
+#define NPG_OPS_SHARED_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "npg.h"
+
+#define SH(...) {.ndim = (int)(sizeof((int64_t[]){__VA_ARGS__}) / sizeof(int64_t)), .dims = {__VA_ARGS__}}
+#define SH0 {.ndim = 0}
+
+/* How an input is laid out: contiguous, a transposed view, a step-2 slice,
+ * or a reversed (negative-stride) view. */
+typedef enum { V_C, V_T, V_S2, V_NEG } vkind;
+__attribute__((unused)) static const char *const VNAME[] = {"contiguous", "transposed", "step-2 slice", "reversed"};
+
+static inline int64_t numel(npg_shape s) {
+    int64_t n = 1;
+    for (int i = 0; i < s.ndim; i++) n *= s.dims[i];
+    return n;
+}
+/* "(3,4)" into buf (64 bytes are enough for 8 dims). */
+static inline char *sstr(npg_shape s, char *buf) {
+    int k = sprintf(buf, "(");
+    for (int i = 0; i < s.ndim; i++) k += sprintf(buf + k, i ? ",%lld" : "%lld", (long long)s.dims[i]);
+    sprintf(buf + k, s.ndim == 1 ? ",)" : ")");
+    return buf;
+}
+static inline bool same_shape(npg_shape a, npg_shape b) {
+    if (a.ndim != b.ndim) return false;
+    for (int i = 0; i < a.ndim; i++)
+        if (a.dims[i] != b.dims[i]) return false;
+    return true;
+}
+static inline void unravel(int64_t k, npg_shape s, int64_t *idx) {
+    for (int i = s.ndim - 1; i >= 0; i--) idx[i] = k % s.dims[i], k /= s.dims[i];
+}
+static inline int64_t ravel(const int64_t *idx, npg_shape s) {
+    int64_t off = 0;
+    for (int i = 0; i < s.ndim; i++) off = off * s.dims[i] + idx[i];
+    return off;
+}
+/* The broadcast shape of a and b (assumed compatible). */
+static inline npg_shape bshape(npg_shape a, npg_shape b) {
+    npg_shape o = {.ndim = a.ndim > b.ndim ? a.ndim : b.ndim};
+    for (int i = 0; i < o.ndim; i++) {
+        int ia = i - (o.ndim - a.ndim), ib = i - (o.ndim - b.ndim);
+        int64_t da = ia >= 0 ? a.dims[ia] : 1, db = ib >= 0 ? b.dims[ib] : 1;
+        o.dims[i] = da == 1 ? db : da;
+    }
+    return o;
+}
+/* Flat index into `in` of element k of the broadcast shape `out`. */
+static inline int64_t bidx(int64_t k, npg_shape out, npg_shape in) {
+    int64_t off = 0, mul = 1;
+    for (int i = out.ndim - 1, j = in.ndim - 1; i >= 0; i--, j--) {
+        int64_t ii = k % out.dims[i];
+        k /= out.dims[i];
+        if (j >= 0) {
+            off += (in.dims[j] == 1 ? 0 : ii) * mul;
+            mul *= in.dims[j];
+        }
+    }
+    return off;
+}
+
+#endif
