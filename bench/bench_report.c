@@ -424,7 +424,7 @@ int bench_write_svg(FILE *f, const bench_machine *m, const bench_results *r) {
     int rows = 0;
     for (int i = 0; i < r->n; i++)
         if (isfinite(r->v[i].value) || isfinite(r->v[i].torch)) rows++;
-    const int W = 980, L = 300, top = 70, rowh = 34, barh = 9, right = 150;
+    const int W = 1180, L = 300, top = 70, rowh = 34, barh = 9, right = 350;
     int H = top + rows * rowh + 40;
     fprintf(f, "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" height=\"%d\" font-family=\"sans-serif\" "
                "font-size=\"11\">\n<rect width=\"100%%\" height=\"100%%\" fill=\"white\"/>\n", W, H);
