@@ -1053,14 +1053,6 @@ Test(elementwise, gradcheck_binary) {
     cr_log_info("gradcheck_binary: %ld checks", g_checks);
 }
 
-/* Analytical gradient of sum(f(x)) wrt x, read back. */
-static double *grad_of_sum(npg_array *y, npg_array *x) {
-    npg_array *s = npg_sum(y, NPG_ALL_AXES, false), *g = NULL;
-    cr_assert_eq(npg_grad_of(&s, 1, NULL, &x, 1, &g, NULL), NPG_OK, "grad_of: %s", npg_last_error());
-    double *h = t_read(g);
-    npg_free(g);
-    return h;
-}
 
 Test(elementwise, gradient_ties_and_clip_bounds) {
     t_require_device();

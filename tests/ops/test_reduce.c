@@ -538,13 +538,6 @@ Test(reduce, gradcheck_all_differentiable) {
     cr_log_info("gradcheck: %ld checks", g_checks);
 }
 
-static double *grad_of_sum(npg_array *y, npg_array *x) {
-    npg_array *s = npg_sum(y, NPG_ALL_AXES, false), *g = NULL;
-    cr_assert_eq(npg_grad_of(&s, 1, NULL, &x, 1, &g, NULL), NPG_OK, "grad_of: %s", npg_last_error());
-    double *h = t_read(g);
-    npg_free(g);
-    return h;
-}
 
 Test(reduce, gradient_ties_and_zeros) {
     t_require_device();

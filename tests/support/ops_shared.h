@@ -11,6 +11,7 @@
 #include <stdio.h>
 
 #include "npg.h"
+#include "test_util.h"
 
 #define SH(...) {.ndim = (int)(sizeof((int64_t[]){__VA_ARGS__}) / sizeof(int64_t)), .dims = {__VA_ARGS__}}
 #define SH0 {.ndim = 0}
@@ -68,6 +69,15 @@ static inline int64_t bidx(int64_t k, npg_shape out, npg_shape in) {
         }
     }
     return off;
+}
+
+/* Analytical gradient of sum(y) with respect to x, read back (malloc'd). */
+static inline double *grad_of_sum(npg_array *y, npg_array *x) {
+    npg_array *s = npg_sum(y, NPG_ALL_AXES, false), *g = NULL;
+    cr_assert_eq(npg_grad_of(&s, 1, NULL, &x, 1, &g, NULL), NPG_OK, "grad_of: %s", npg_last_error());
+    double *h = t_read(g);
+    npg_free(g);
+    return h;
 }
 
 #endif
