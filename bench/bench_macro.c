@@ -22,6 +22,7 @@
 
 #include "bench.h"
 #include "npg/io.h"
+#include "fm_model.h"
 
 /* ---- the models --------------------------------------------------------------- */
 
@@ -32,15 +33,6 @@ typedef struct net {
     npg_optimizer *opt;
     npg_array *x, *y; /* a fixed batch for the step benchmarks */
 } net;
-
-static int add_param(net *m, const char *name, npg_shape shape, bool weight) {
-    npg_array *p = npg_empty(shape, NPG_OPTS(.device = m->dev, .requires_grad = true));
-    if (!p) return -1;
-    npg_status st = weight ? npg_init_kaiming_uniform(p, NULL) : npg_init_zeros(p);
-    if (st == NPG_OK) st = npg_params_add(m->params, name, p);
-    npg_free(p);
-    return st == NPG_OK ? 0 : -1;
-}
 
 static void net_free(net *m) {
     npg_optimizer_free(m->opt);
@@ -55,27 +47,8 @@ static int net_init(net *m, npg_device dev, bool cnn, int64_t batch) {
     memset(m, 0, sizeof *m);
     m->dev = dev;
     m->cnn = cnn;
-    m->params = npg_params_new();
+    m->params = fm_model_new(cnn, dev);
     if (!m->params) return -1;
-    int rc = 0;
-    if (!cnn) {
-        rc |= add_param(m, "fc1.weight", NPG_SHAPE(512, 784), true);
-        rc |= add_param(m, "fc1.bias", NPG_SHAPE(512), false);
-        rc |= add_param(m, "fc2.weight", NPG_SHAPE(256, 512), true);
-        rc |= add_param(m, "fc2.bias", NPG_SHAPE(256), false);
-        rc |= add_param(m, "fc3.weight", NPG_SHAPE(10, 256), true);
-        rc |= add_param(m, "fc3.bias", NPG_SHAPE(10), false);
-    } else {
-        rc |= add_param(m, "conv1.weight", NPG_SHAPE(16, 1, 3, 3), true);
-        rc |= add_param(m, "conv1.bias", NPG_SHAPE(16), false);
-        rc |= add_param(m, "conv2.weight", NPG_SHAPE(32, 16, 3, 3), true);
-        rc |= add_param(m, "conv2.bias", NPG_SHAPE(32), false);
-        rc |= add_param(m, "fc1.weight", NPG_SHAPE(128, 32 * 7 * 7), true);
-        rc |= add_param(m, "fc1.bias", NPG_SHAPE(128), false);
-        rc |= add_param(m, "fc2.weight", NPG_SHAPE(10, 128), true);
-        rc |= add_param(m, "fc2.bias", NPG_SHAPE(10), false);
-    }
-    if (rc) return -1;
     m->opt = npg_adam_new(npg_params_arrays(m->params), npg_params_count(m->params), NPG_ADAM_OPTS(.lr = 1e-3));
     if (!m->opt) return -1;
     if (batch > 0) {
@@ -86,23 +59,8 @@ static int net_init(net *m, npg_device dev, bool cnn, int64_t batch) {
     return 0;
 }
 
-#define P(name) npg_params_find(m->params, name)
-
-/* logits (N, 10) for images x (N, 784); intermediates belong to the scope */
-static npg_array *net_forward(net *m, npg_array *x) {
-    if (!m->cnn) {
-        npg_array *h = npg_relu(npg_linear(x, P("fc1.weight"), P("fc1.bias")));
-        h = npg_relu(npg_linear(h, P("fc2.weight"), P("fc2.bias")));
-        return npg_linear(h, P("fc3.weight"), P("fc3.bias"));
-    }
-    const npg_pool2d_opts *pool = NPG_POOL2D_OPTS(.kernel = {2, 2});
-    const npg_conv2d_opts *same = NPG_CONV2D_OPTS(.padding = {1, 1});
-    npg_array *h = npg_reshape(x, NPG_SHAPE(-1, 1, 28, 28));
-    h = npg_max_pool2d(npg_relu(npg_conv2d(h, P("conv1.weight"), P("conv1.bias"), same)), pool);
-    h = npg_max_pool2d(npg_relu(npg_conv2d(h, P("conv2.weight"), P("conv2.bias"), same)), pool);
-    h = npg_relu(npg_linear(npg_flatten_from(h, 1), P("fc1.weight"), P("fc1.bias")));
-    return npg_linear(h, P("fc2.weight"), P("fc2.bias"));
-}
+/* logits (N, 10) for images x (N, 784): the main job's forward pass */
+static npg_array *net_forward(net *m, npg_array *x) { return fm_model_forward(m->params, m->cnn, x); }
 
 /* One training step on (x, y); 0 on success. */
 static int net_step(net *m, npg_array *x, npg_array *y) {

@@ -31,6 +31,8 @@
 #include "npg.h"
 #include "npg/io.h"
 
+#include "fm_model.h"
+
 #define DIE_IF(cond, ...)                                    \
     do {                                                     \
         if (cond) {                                          \
@@ -63,62 +65,20 @@ static void usage(const char *argv0) {
     exit(2);
 }
 
-/* ---- the models ------------------------------------------------------- */
+/* ---- the models (fm_model.h, shared with npg-bench) ---------------------- */
 
 typedef struct model {
     bool cnn;
     npg_params *params;
 } model;
 
-static npg_array *param(model *m, const char *name, npg_shape shape, bool is_weight) {
-    npg_array *p = npg_empty(shape, NPG_OPTS(.requires_grad = true));
-    DIE_IF(!p, "cannot allocate %s", name);
-    npg_status st = is_weight ? npg_init_kaiming_uniform(p, NULL) : npg_init_zeros(p);
-    DIE_IF(st != NPG_OK, "cannot initialise %s", name);
-    DIE_IF(npg_params_add(m->params, name, p) != NPG_OK, "cannot register %s", name);
-    npg_free(p); /* the list holds it */
-    return p;
-}
-
 static void model_init(model *m, bool cnn) {
     m->cnn = cnn;
-    m->params = npg_params_new();
-    if (!cnn) {
-        param(m, "fc1.weight", NPG_SHAPE(512, 784), true);
-        param(m, "fc1.bias", NPG_SHAPE(512), false);
-        param(m, "fc2.weight", NPG_SHAPE(256, 512), true);
-        param(m, "fc2.bias", NPG_SHAPE(256), false);
-        param(m, "fc3.weight", NPG_SHAPE(10, 256), true);
-        param(m, "fc3.bias", NPG_SHAPE(10), false);
-    } else {
-        param(m, "conv1.weight", NPG_SHAPE(16, 1, 3, 3), true);
-        param(m, "conv1.bias", NPG_SHAPE(16), false);
-        param(m, "conv2.weight", NPG_SHAPE(32, 16, 3, 3), true);
-        param(m, "conv2.bias", NPG_SHAPE(32), false);
-        param(m, "fc1.weight", NPG_SHAPE(128, 32 * 7 * 7), true);
-        param(m, "fc1.bias", NPG_SHAPE(128), false);
-        param(m, "fc2.weight", NPG_SHAPE(10, 128), true);
-        param(m, "fc2.bias", NPG_SHAPE(10), false);
-    }
+    m->params = fm_model_new(cnn, NPG_DEFAULT_DEVICE);
+    DIE_IF(!m->params, "cannot create the %s model", cnn ? "cnn" : "mlp");
 }
 
-#define P(name) npg_params_find(m->params, name)
-
-/* logits (N, 10) for images x (N, 784); scope-owned intermediates */
-static npg_array *forward(model *m, npg_array *x) {
-    if (!m->cnn) {
-        npg_array *h = npg_relu(npg_linear(x, P("fc1.weight"), P("fc1.bias")));
-        h = npg_relu(npg_linear(h, P("fc2.weight"), P("fc2.bias")));
-        return npg_linear(h, P("fc3.weight"), P("fc3.bias"));
-    }
-    const npg_pool2d_opts *pool = NPG_POOL2D_OPTS(.kernel = {2, 2});
-    const npg_conv2d_opts *same = NPG_CONV2D_OPTS(.padding = {1, 1});
-    npg_array *h = npg_reshape(x, NPG_SHAPE(-1, 1, 28, 28));
-    h = npg_max_pool2d(npg_relu(npg_conv2d(h, P("conv1.weight"), P("conv1.bias"), same)), pool);
-    h = npg_max_pool2d(npg_relu(npg_conv2d(h, P("conv2.weight"), P("conv2.bias"), same)), pool);
-    h = npg_relu(npg_linear(npg_flatten_from(h, 1), P("fc1.weight"), P("fc1.bias")));
-    return npg_linear(h, P("fc2.weight"), P("fc2.bias"));
-}
+static npg_array *forward(model *m, npg_array *x) { return fm_model_forward(m->params, m->cnn, x); }
 
 /* ---- data ----------------------------------------------------------------- */
 
