@@ -52,12 +52,6 @@ unsigned npg__save_mask(npg_op op, bool has_scalar) {
 
 static npg_array *sum_to_meta(npg_array *g, const npg_meta *m) { return npg__sum_to(g, m->ndim, m->shape); }
 
-static npg_array *zeros_meta(const npg_meta *m, npg_array *like) {
-    npg_shape s = {.ndim = m->ndim};
-    memcpy(s.dims, m->shape, sizeof(int64_t) * (size_t)m->ndim);
-    return npg_zeros(s, NPG_OPTS(.dtype = m->dtype, .device = npg__device_of(like)));
-}
-
 /* 0/1 float mask of a bool array, in dtype dt */
 static npg_array *fmask(npg_array *b, npg_dtype dt) { return npg_astype(b, dt); }
 
@@ -601,15 +595,13 @@ static npg_status bw_strided_scatter(npg_node *n, npg_array *g, npg_array **gin)
 }
 static npg_status bw_gather(npg_node *n, npg_array *g, npg_array **gin) {
     UNPACK(idx, 1);
-    npg_array *z = zeros_meta(META(0), g);
-    gin[0] = z ? npg__scatter_add(z, g, idx, n->axis) : NULL;
+    gin[0] = npg__scatter_add_zeros(META(0)->ndim, META(0)->shape, g, idx, n->axis);
     OK_IF(gin[0]);
 }
 static npg_status bw_scatter_add(npg_node *n, npg_array *g, npg_array **gin) {
-    UNPACK(idx, 2);
-    if (NEED(0)) gin[0] = g;
-    if (NEED(1)) gin[1] = npg__gather(g, idx, n->axis);
-    OK_IF(!NEED(1) || gin[1]);
+    UNPACK(idx, 1);
+    gin[0] = npg__gather(g, idx, n->axis);
+    OK_IF(gin[0]);
 }
 /* A matrix stored column-major (its last two axes transposed in memory). */
 static bool col_major(const npg_array *x) {

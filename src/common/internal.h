@@ -163,7 +163,8 @@ npg_array *npg__strided_scatter(npg_array *g, int ndim, const int64_t *shape, in
  * C-contiguous layout of x). Differentiable. */
 npg_array *npg__strided_view(npg_array *x, int vndim, const int64_t *vshape, const int64_t *vstrides,
                              int64_t voffset);
-npg_array *npg__scatter_add(npg_array *base, npg_array *src, npg_array *idx, int axis);
+/* zeros(shape) + src scatter-added at idx along axis (differentiable in src). */
+npg_array *npg__scatter_add_zeros(int ndim, const int64_t *shape, npg_array *src, npg_array *idx, int axis);
 npg_array *npg__gather(npg_array *x, npg_array *idx, int axis);
 
 /* ---- autograd (autograd.c) ---- */

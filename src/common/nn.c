@@ -702,10 +702,10 @@ npg_status npg__bw_max_pool2d(npg_node *n, npg_array *gout, npg_array **gin) {
         return NPG_OK;
     }
     /* differentiable form: scatter-add gout at the argmax positions */
-    npg_array *z = npg_zeros(NPG_SHAPE(g->N, g->C, g->H * g->W), NPG_OPTS(.dtype = gout->dtype, .device = npg__device_of(gout)));
+    int64_t zshape[3] = {g->N, g->C, g->H * g->W};
     npg_array *src = npg_reshape(gout, NPG_SHAPE(g->N, g->C, g->OH * g->OW));
     npg_array *idx = npg_contiguous(npg_reshape(am, NPG_SHAPE(g->N, g->C, g->OH * g->OW)));
-    npg_array *r = (z && src && idx) ? npg__scatter_add(z, src, idx, 2) : NULL;
+    npg_array *r = (src && idx) ? npg__scatter_add_zeros(3, zshape, src, idx, 2) : NULL;
     gin[0] = r ? npg_reshape(r, NPG_SHAPE(g->N, g->C, g->H, g->W)) : NULL;
     return gin[0] ? NPG_OK : npg_last_status();
 }

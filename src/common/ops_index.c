@@ -46,40 +46,39 @@ npg_array *npg__gather(npg_array *x, npg_array *idx, int axis) {
     return out;
 }
 
-/* base + scatter_add(src at idx along axis): a new array. */
-npg_array *npg__scatter_add(npg_array *base, npg_array *src, npg_array *idx, int axis) {
+/* zeros(shape) with src scatter-added at idx along axis: a new array in
+ * src's dtype, on src's device. Both users (the backward of gather, and of
+ * max pooling) start from zeros, so there is no base to copy. */
+npg_array *npg__scatter_add_zeros(int ndim, const int64_t *shape, npg_array *src, npg_array *idx, int axis) {
     const char *fn = "scatter_add";
-    npg_no_grad_begin(); /* the scatter records its own node below */
-    npg_array *out = npg_copy(base);
-    npg_no_grad_end();
+    npg_array *out = npg__alloc_like_dev(fn, src->dtype, ndim, shape, src);
     if (!out) return NULL;
-    npg_array *s = npg__cast(src, base->dtype);
-    if (!s) {
+    npg_status st = NPG_OK;
+    if (npg__numel(ndim, shape) > 0) {
+        npg_tdesc o;
+        npg__desc(out, &o);
+        npg__coalesce(1, (npg_tdesc *[]){&o});
+        st = npg__backend_of(out)->fill(out->storage->dev, &o, 0.0, 0);
+    }
+    if (st == NPG_OK && npg__numel(idx->ndim, idx->shape) > 0) {
+        npg_tdesc o, i, k;
+        npg__desc(out, &o);
+        npg__desc(src, &i);
+        npg__desc(idx, &k);
+        st = npg__backend_of(out)->scatter_add(out->storage->dev, &o, &i, &k, axis);
+        if (st != NPG_OK) relabel(st, fn);
+    }
+    if (st != NPG_OK) {
         npg_free(out);
         return NULL;
     }
-    if (npg__numel(idx->ndim, idx->shape) > 0) {
-        npg_tdesc o, i, k;
-        npg__desc(out, &o);
-        npg__desc(s, &i);
-        npg__desc(idx, &k);
-        npg_status st = npg__backend_of(out)->scatter_add(out->storage->dev, &o, &i, &k, axis);
-        if (st != NPG_OK) {
-            if (s != src) npg_free(s);
-            npg_free(out);
-            relabel(st, fn);
-            return NULL;
-        }
-    }
-    npg_array *ins[2] = {base, s};
-    if (npg_is_floating(out->dtype) && npg__needs_grad(2, ins)) {
-        npg_node *n = npg__record(NPG_OP_SCATTER_ADD, out, 2, ins);
+    if (npg_is_floating(out->dtype) && npg__needs_grad(1, &src)) {
+        npg_node *n = npg__record(NPG_OP_SCATTER_ADD, out, 1, &src);
         if (n) {
             n->axis = axis;
-            npg__save(n, 2, idx, false);
+            npg__save(n, 1, idx, false);
         }
     }
-    if (s != src) npg_free(s);
     return out;
 }
 

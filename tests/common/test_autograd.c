@@ -410,3 +410,39 @@ Test(autograd, write_to_unsaved_array_is_fine) {
     t_assert_close(npg_grad(x), want, 3, 0, 0, "grad");
     npg_scope_end(s);
 }
+
+/* Second order through take (gather -> scatter-add -> gather) and through
+ * max pooling's differentiable backward (scatter-add at the argmax). */
+Test(autograd, second_order_through_gather_and_max_pool) {
+    npg_scope s = npg_scope_begin();
+    double xv[4] = {0.5, -1.0, 2.0, 1.5};
+    npg_array *x = npg_from_data(xv, NPG_FLOAT64, NPG_SHAPE(4), OPT(.requires_grad = true));
+    int64_t iv[5] = {2, 0, 2, 3, 2};
+    npg_array *idx = npg_from_data(iv, NPG_INT64, NPG_SHAPE(5), OPT());
+    /* y = sum(take(x, idx)^3): dy/dx_j = 3 c_j x_j^2, d2y/dx_j2 = 6 c_j x_j (c_j: times j is taken) */
+    npg_array *y = npg_sum(npg_pow_scalar(npg_take(x, idx, 0), 3), NPG_ALL_AXES, false), *g1, *g2;
+    cr_assert_eq(npg_grad_of(&y, 1, NULL, &x, 1, &g1, NPG_BACKWARD_OPTS(.create_graph = true)), NPG_OK, "%s",
+                 npg_last_error());
+    npg_array *s1 = npg_sum(g1, NPG_ALL_AXES, false);
+    cr_assert_eq(npg_grad_of(&s1, 1, NULL, &x, 1, &g2, NULL), NPG_OK, "%s", npg_last_error());
+    double c[4] = {1, 0, 3, 1}, w1[4], w2[4];
+    for (int j = 0; j < 4; j++) {
+        w1[j] = 3 * c[j] * xv[j] * xv[j];
+        w2[j] = 6 * c[j] * xv[j];
+    }
+    t_assert_close(g1, w1, 4, 1e-12, 1e-12, "first derivative through take");
+    t_assert_close(g2, w2, 4, 1e-12, 1e-12, "second derivative through take");
+    /* max pooling: y = sum(maxpool(x)^2), windows of 2x2 over a 2x4 image */
+    double pv[8] = {1, 3, -2, 0.5, 2, -1, 4, 1};
+    npg_array *p = npg_from_data(pv, NPG_FLOAT64, NPG_SHAPE(1, 1, 2, 4), OPT(.requires_grad = true));
+    npg_array *yp = npg_sum(npg_square(npg_max_pool2d(p, NPG_POOL2D_OPTS(.kernel = {2, 2}))), NPG_ALL_AXES, false);
+    npg_array *h1, *h2;
+    cr_assert_eq(npg_grad_of(&yp, 1, NULL, &p, 1, &h1, NPG_BACKWARD_OPTS(.create_graph = true)), NPG_OK, "%s",
+                 npg_last_error());
+    npg_array *sh = npg_sum(h1, NPG_ALL_AXES, false);
+    cr_assert_eq(npg_grad_of(&sh, 1, NULL, &p, 1, &h2, NULL), NPG_OK, "%s", npg_last_error());
+    double wh1[8] = {0, 6, 0, 0, 0, 0, 8, 0}, wh2[8] = {0, 2, 0, 0, 0, 0, 2, 0};
+    t_assert_close(h1, wh1, 8, 1e-12, 1e-12, "max_pool2d first derivative");
+    t_assert_close(h2, wh2, 8, 1e-12, 1e-12, "max_pool2d second derivative");
+    npg_scope_end(s);
+}
