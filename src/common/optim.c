@@ -277,22 +277,34 @@ double npg_clip_grad_norm(npg_array *const *params, int n, double max_norm) {
     }
     npg_scope s = npg_scope_begin();
     npg_no_grad_begin();
+    /* the squared norms are summed on each device and read back once per
+     * device: one synchronisation, not one per parameter */
     double total = 0;
     bool ok = true;
+    npg_array *acc[NPG_DEVICE_TYPE_COUNT][8] = {{NULL}};
     for (int i = 0; i < n && ok; i++) {
         if (!params[i]) {
             npg__null_arg(fn);
             ok = false;
             break;
         }
-        if (!params[i]->grad) continue;
-        npg_array *ss = npg_sum(npg_square(npg_astype(params[i]->grad, NPG_FLOAT64)), NPG_ALL_AXES, false);
+        npg_array *g = params[i]->grad;
+        if (!g) continue;
+        npg_array *ss = npg_sum(npg_square(npg_astype(g, NPG_FLOAT64)), NPG_ALL_AXES, false);
+        npg_device d = npg__device_of(g);
+        npg_array **slot = d.index < 8 ? &acc[d.type][d.index] : NULL;
         if (!ss) {
             ok = false;
-            break;
+        } else if (!slot) {
+            total += npg_item(ss);
+        } else {
+            *slot = *slot ? npg_add(*slot, ss) : ss;
+            ok = *slot != NULL;
         }
-        total += npg_item(ss);
     }
+    for (int t = 0; ok && t < NPG_DEVICE_TYPE_COUNT; t++)
+        for (int d = 0; ok && d < 8; d++)
+            if (acc[t][d]) total += npg_item(acc[t][d]);
     total = sqrt(total);
     if (ok && total > max_norm) {
         double coef = max_norm / (total + 1e-6);
