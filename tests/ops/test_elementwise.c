@@ -386,33 +386,14 @@ static const t_op OPS[NPG_OP_COUNT] = {
  * domain D; hv receives the view's values, row-major. */
 static npg_array *mk(npg_shape s, vkind vk, npg_dtype dt, const tdom *D, int sbits, uint64_t seed, double *hv) {
     if (s.ndim == 0) vk = V_C;
-    npg_shape bs = s;
-    if (vk == V_T)
-        for (int i = 0; i < s.ndim; i++) bs.dims[i] = s.dims[s.ndim - 1 - i];
-    if (vk == V_S2) bs.dims[s.ndim - 1] = 2 * s.dims[s.ndim - 1] + 1;
+    npg_shape bs = base_shape(s, vk);
     int64_t nb = numel(bs), n = numel(s);
     double *bv = malloc(sizeof(double) * (size_t)(nb + 1));
     trng r = {seed * 0x9E3779B97F4A7C15ull + 7};
     for (int64_t k = 0; k < nb; k++) bv[k] = gen_val(D, dt, sbits, &r);
-    npg_array *base = t_arr(bv, dt, bs), *x = base;
-    if (vk == V_T) x = npg_T(base);
-    if (vk == V_S2) x = NPG_INDEX(base, NPG_ELLIPSIS, NPG_SLICE(1, NPG_NONE, 2));
-    if (vk == V_NEG) x = NPG_INDEX(base, NPG_SLICE(NPG_NONE, NPG_NONE, -1));
+    npg_array *base = t_arr(bv, dt, bs), *x = view_of(base, vk);
     cr_assert(x, "building a %s view failed: %s", VNAME[vk], npg_last_error());
-    for (int64_t k = 0; k < n; k++) {
-        int64_t idx[NPG_MAX_DIMS], rem = k, off = 0;
-        for (int i = s.ndim - 1; i >= 0; i--) {
-            idx[i] = rem % s.dims[i];
-            rem /= s.dims[i];
-        }
-        for (int i = 0; i < s.ndim; i++) {
-            int64_t bi = vk == V_T ? idx[s.ndim - 1 - i] : idx[i];
-            if (vk == V_S2 && i == s.ndim - 1) bi = 1 + 2 * idx[i];
-            if (vk == V_NEG && i == 0) bi = s.dims[0] - 1 - idx[0];
-            off = off * bs.dims[i] + bi;
-        }
-        hv[k] = bv[off];
-    }
+    for (int64_t k = 0; k < n; k++) hv[k] = bv[view_offset(k, s, vk, bs)];
     free(bv);
     return x;
 }

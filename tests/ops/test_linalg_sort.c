@@ -28,19 +28,6 @@ static double val(uint64_t k, npg_dtype dt, bool nan) {
     if (nan && isf(dt) && (h >> 12) % 7 == 0) return NAN;
     return v;
 }
-static npg_shape base_shape(npg_shape s, vkind vk) {
-    npg_shape b = s;
-    if (vk == V_T)
-        for (int i = 0; i < s.ndim; i++) b.dims[i] = s.dims[s.ndim - 1 - i];
-    if (vk == V_S2) b.dims[s.ndim - 1] = 2 * s.dims[s.ndim - 1] + 1;
-    return b;
-}
-static npg_array *view_of(npg_array *base, vkind vk) {
-    if (vk == V_T) return npg_T(base);
-    if (vk == V_S2) return NPG_INDEX(base, NPG_ELLIPSIS, NPG_SLICE(1, NPG_NONE, 2));
-    if (vk == V_NEG) return NPG_INDEX(base, NPG_SLICE(NPG_NONE, NPG_NONE, -1));
-    return base;
-}
 /* Logical shape s as view vk; hv gets the view's row-major values. */
 static npg_array *mk(npg_shape s, vkind vk, npg_dtype dt, uint64_t seed, bool nan, double *hv) {
     if (s.ndim == 0) vk = V_C;
@@ -50,16 +37,7 @@ static npg_array *mk(npg_shape s, vkind vk, npg_dtype dt, uint64_t seed, bool na
     for (int64_t k = 0; k < nb; k++) bv[k] = val(seed * 1000 + (uint64_t)k, dt, nan);
     npg_array *x = view_of(t_arr(bv, dt, bs), vk);
     cr_assert(x, "building a %s view: %s", VNAME[vk], npg_last_error());
-    for (int64_t k = 0; k < n; k++) {
-        int64_t idx[NPG_MAX_DIMS], bi[NPG_MAX_DIMS];
-        unravel(k, s, idx);
-        for (int i = 0; i < s.ndim; i++) {
-            bi[i] = vk == V_T ? idx[s.ndim - 1 - i] : idx[i];
-            if (vk == V_S2 && i == s.ndim - 1) bi[i] = 1 + 2 * idx[i];
-            if (vk == V_NEG && i == 0) bi[i] = s.dims[0] - 1 - idx[0];
-        }
-        hv[k] = bv[ravel(bi, bs)];
-    }
+    for (int64_t k = 0; k < n; k++) hv[k] = bv[view_offset(k, s, vk, bs)];
     free(bv);
     return x;
 }

@@ -30,20 +30,6 @@ static const npg_dtype DTS[6] = {NPG_BOOL, NPG_UINT8, NPG_INT32, NPG_INT64, NPG_
 
 static int norm(int a, int nd) { return a < 0 ? a + nd : a; }
 
-/* The base shape of a vk view of logical shape s, and the view itself. */
-static npg_shape base_shape(npg_shape s, vkind vk) {
-    npg_shape b = s;
-    if (vk == V_T)
-        for (int i = 0; i < s.ndim; i++) b.dims[i] = s.dims[s.ndim - 1 - i];
-    if (vk == V_S2) b.dims[s.ndim - 1] = 2 * s.dims[s.ndim - 1] + 1;
-    return b;
-}
-static npg_array *view_of(npg_array *base, vkind vk) {
-    if (vk == V_T) return npg_T(base);
-    if (vk == V_S2) return NPG_INDEX(base, NPG_ELLIPSIS, NPG_SLICE(1, NPG_NONE, 2));
-    if (vk == V_NEG) return NPG_INDEX(base, NPG_SLICE(NPG_NONE, NPG_NONE, -1));
-    return base;
-}
 /* values 1, 2, 3, ... of the view, as stored in dtype dt */
 static double val(int64_t k, npg_dtype dt) {
     double v = (double)((k * 37) % 101) - 50 + (dt == NPG_FLOAT32 || dt == NPG_FLOAT64 ? 0.25 : 0);
@@ -58,16 +44,7 @@ static npg_array *mk(npg_shape s, vkind vk, npg_dtype dt, double *hv, npg_array 
     for (int64_t k = 0; k < nb; k++) bv[k] = val(k, dt);
     npg_array *base = t_arr(bv, dt, bs), *x = view_of(base, vk);
     cr_assert(x, "building a %s view: %s", VNAME[vk], npg_last_error());
-    for (int64_t k = 0; k < n; k++) {
-        int64_t idx[NPG_MAX_DIMS], bi[NPG_MAX_DIMS];
-        unravel(k, s, idx);
-        for (int i = 0; i < s.ndim; i++) {
-            bi[i] = vk == V_T ? idx[s.ndim - 1 - i] : idx[i];
-            if (vk == V_S2 && i == s.ndim - 1) bi[i] = 1 + 2 * idx[i];
-            if (vk == V_NEG && i == 0) bi[i] = s.dims[0] - 1 - idx[0];
-        }
-        hv[k] = bv[ravel(bi, bs)];
-    }
+    for (int64_t k = 0; k < n; k++) hv[k] = bv[view_offset(k, s, vk, bs)];
     free(bv);
     if (base_out) *base_out = base;
     return x;

@@ -71,6 +71,34 @@ static inline int64_t bidx(int64_t k, npg_shape out, npg_shape in) {
     return off;
 }
 
+/* The base array a vk view of logical shape s is cut from. */
+static inline npg_shape base_shape(npg_shape s, vkind vk) {
+    npg_shape b = s;
+    if (vk == V_T)
+        for (int i = 0; i < s.ndim; i++) b.dims[i] = s.dims[s.ndim - 1 - i];
+    if (vk == V_S2) b.dims[s.ndim - 1] = 2 * s.dims[s.ndim - 1] + 1;
+    return b;
+}
+/* The vk view of base (a new array, or base itself for V_C). */
+static inline npg_array *view_of(npg_array *base, vkind vk) {
+    if (vk == V_T) return npg_T(base);
+    if (vk == V_S2) return NPG_INDEX(base, NPG_ELLIPSIS, NPG_SLICE(1, NPG_NONE, 2));
+    if (vk == V_NEG) return NPG_INDEX(base, NPG_SLICE(NPG_NONE, NPG_NONE, -1));
+    return base;
+}
+/* Row-major offset in the base (shape bs) of element k of the vk view of
+ * logical shape s. */
+static inline int64_t view_offset(int64_t k, npg_shape s, vkind vk, npg_shape bs) {
+    int64_t idx[NPG_MAX_DIMS], bi[NPG_MAX_DIMS];
+    unravel(k, s, idx);
+    for (int i = 0; i < s.ndim; i++) {
+        bi[i] = vk == V_T ? idx[s.ndim - 1 - i] : idx[i];
+        if (vk == V_S2 && i == s.ndim - 1) bi[i] = 1 + 2 * idx[i];
+        if (vk == V_NEG && i == 0) bi[i] = s.dims[0] - 1 - idx[0];
+    }
+    return ravel(bi, bs);
+}
+
 /* Analytical gradient of sum(y) with respect to x, read back (malloc'd). */
 static inline double *grad_of_sum(npg_array *y, npg_array *x) {
     npg_array *s = npg_sum(y, NPG_ALL_AXES, false), *g = NULL;
