@@ -2,9 +2,11 @@
  * backend.cu — the CUDA backend's vtable (npg_cuda_backend), devices, the
  * lazily created per-device contexts, memory and copies.
  *
- * Memory comes from each device's default stream-ordered pool with the release
- * threshold at UINT64_MAX, so once warm an allocation is a pool hit, not a
- * cudaMalloc. Every op runs on one non-blocking stream per device; only
+ * Memory (arrays and kernels' scratch) comes from a per-device cache of freed
+ * blocks in front of the device's default stream-ordered pool (release
+ * threshold UINT64_MAX), so once warm an allocation is a host-side cache hit:
+ * no allocator call, no cudaMalloc. Every op runs on one non-blocking stream
+ * per device; only
  * copy_d2h, synchronize and device_info wait for the device. Kernels that
  * see a bad index set a mapped pinned int that the next synchronising call
  * reads and clears (NPG_ERR_INDEX).
@@ -76,6 +78,7 @@ static void ctx_destroy(npg_cu_ctx *c) {
     if (c->blas) cublasDestroy(c->blas);
     if (c->stream) cudaStreamDestroy(c->stream);
     if (c->flag_host) cudaFreeHost(c->flag_host);
+    if (c->reduce_buf) cudaFree(c->reduce_buf);
     (void)cudaGetLastError();
     free(c);
 }
@@ -115,6 +118,13 @@ static npg_status ctx_create(int dev, npg_cu_ctx **out) {
         *(volatile int *)c->flag_host = 0;
         step = "cudaHostGetDevicePointer";
         if ((e = cudaHostGetDevicePointer((void **)&c->flag_dev, c->flag_host, 0)) != cudaSuccess) break;
+        /* the single-pass reductions' counter (zero between kernels) and partials */
+        c->reduce_buf_bytes = NPG_CU_REDUCE_BUF_BYTES(c->sm_count);
+        step = "cudaMalloc";
+        if ((e = cudaMalloc(&c->reduce_buf, c->reduce_buf_bytes)) != cudaSuccess) break;
+        step = "cudaMemset";
+        if ((e = cudaMemset(c->reduce_buf, 0, c->reduce_buf_bytes)) != cudaSuccess) break;
+        if ((e = cudaDeviceSynchronize()) != cudaSuccess) break;
     } while (0);
     if (e != cudaSuccess) {
         npg_status st = npg_cu_fail(e, step);
@@ -159,17 +169,6 @@ npg_status npg_cu_ctx_get(int dev, npg_cu_ctx **out) {
     return NPG_OK;
 }
 
-npg_status npg_cu_scratch(npg_cu_ctx *ctx, size_t nbytes, void **out, const char *what) {
-    *out = NULL;
-    if (nbytes == 0) nbytes = 1;
-    NPG_CU_TRY(cudaMallocAsync(out, nbytes, ctx->stream), what);
-    return NPG_OK;
-}
-
-void npg_cu_scratch_free(npg_cu_ctx *ctx, void *p) {
-    if (p && cudaFreeAsync(p, ctx->stream) != cudaSuccess) (void)cudaGetLastError();
-}
-
 /* Read and clear the deferred "index out of range" flag (after a sync). */
 static npg_status check_flag(npg_cu_ctx *c) {
     volatile int *f = c->flag_host;
@@ -203,21 +202,22 @@ static npg_status cu_synchronize(int dev) {
 
 /* ---- memory --------------------------------------------------------------------------------- */
 
-/* Array memory: blocks rounded to 512-byte granules (quarter powers of two
- * above 2 KiB) come from the device's cache of freed blocks when one of the
- * size is there, else from the stream-ordered pool (cudaMallocAsync). Reuse
- * is safe without events: each device has one stream, so a block's last use
- * is ordered before its next one. On out-of-memory the cache is returned to
- * the pool and the allocation retried once. */
+/* Array and scratch memory: blocks rounded to 512-byte granules (quarter
+ * powers of two above 2 KiB) come from the device's cache of freed blocks
+ * when one of the size is there, else from the stream-ordered pool
+ * (cudaMallocAsync). Reuse is safe without events: each device has one
+ * stream, so a block's last use is ordered before its next one. On
+ * out-of-memory the cache is returned to the pool and the allocation retried
+ * once. */
 static void release_block(void *ptr, size_t size, void *ctx) {
     (void)size;
-    npg_cu_scratch_free((npg_cu_ctx *)ctx, ptr);
+    if (cudaFreeAsync(ptr, ((npg_cu_ctx *)ctx)->stream) != cudaSuccess) (void)cudaGetLastError();
 }
 
-static npg_status cu_alloc(int dev, size_t nbytes, void **out_ptr) {
-    NPG_CU_CTX(ctx, dev);
+static npg_status block_get(npg_cu_ctx *ctx, size_t nbytes, void **out_ptr, const char *what) {
     *out_ptr = NULL;
-    if (nbytes > ((size_t)1 << 62)) return npg__set_error(NPG_ERR_OOM, "cuda alloc: %zu bytes is too large", nbytes);
+    if (nbytes > ((size_t)1 << 62))
+        return npg__set_error(NPG_ERR_OOM, "cuda %s: %zu bytes is too large", what, nbytes);
     size_t n = npg__bc_round(nbytes, 512);
     void *p = npg__bc_take(&ctx->cache, n);
     if (p) {
@@ -236,17 +236,34 @@ static npg_status cu_alloc(int dev, size_t nbytes, void **out_ptr) {
         (void)cudaGetLastError();
         *out_ptr = NULL;
         if (e == cudaErrorMemoryAllocation)
-            return npg__set_error(NPG_ERR_OOM, "cuda alloc: out of device memory (%zu bytes on cuda:%d)", nbytes, dev);
-        return npg_cu_fail(e, "alloc");
+            return npg__set_error(NPG_ERR_OOM, "cuda %s: out of device memory (%zu bytes on cuda:%d)", what, nbytes,
+                                  ctx->dev);
+        return npg_cu_fail(e, what);
     }
     return NPG_OK;
+}
+
+static void block_put(npg_cu_ctx *ctx, void *ptr, size_t nbytes) {
+    if (ptr) npg__bc_put(&ctx->cache, ptr, npg__bc_round(nbytes, 512), release_block, ctx);
+}
+
+npg_status npg_cu_scratch(npg_cu_ctx *ctx, size_t nbytes, void **out, const char *what) {
+    return block_get(ctx, nbytes, out, what);
+}
+
+void npg_cu_scratch_free(npg_cu_ctx *ctx, void *p, size_t nbytes) { block_put(ctx, p, nbytes); }
+
+static npg_status cu_alloc(int dev, size_t nbytes, void **out_ptr) {
+    *out_ptr = NULL;
+    NPG_CU_CTX(ctx, dev);
+    return block_get(ctx, nbytes, out_ptr, "alloc");
 }
 
 static void cu_free(int dev, void *ptr, size_t nbytes) {
     if (!ptr) return;
     npg_cu_ctx *ctx = NULL;
     if (npg_cu_ctx_get(dev, &ctx) != NPG_OK) return;
-    npg__bc_put(&ctx->cache, ptr, npg__bc_round(nbytes, 512), release_block, ctx);
+    block_put(ctx, ptr, nbytes);
 }
 
 static npg_status cu_copy_h2d(int dev, void *dst, const void *src, size_t nbytes) {

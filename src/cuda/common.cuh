@@ -64,7 +64,14 @@ typedef struct npg_cu_ctx {
     int max_threads_per_sm;
     char name[128]; /* as npg_device_info.name */
     npg_block_cache cache;    /* freed array blocks, reused without an allocator call */
+    void *reduce_buf;         /* single-pass reductions: a counter, then partials (reduce.cu) */
+    size_t reduce_buf_bytes;
 } npg_cu_ctx;
+
+/* reduce_buf: NPG_CU_REDUCE_PARTIALS_PER_SM partial accumulators of at most
+ * 16 bytes per SM, after a 256-byte slot holding the retirement counter. */
+#define NPG_CU_REDUCE_PARTIALS_PER_SM 8
+#define NPG_CU_REDUCE_BUF_BYTES(sms) ((size_t)256 + (size_t)16 * NPG_CU_REDUCE_PARTIALS_PER_SM * (size_t)(sms))
 
 /* The context of `dev`, created on first use; makes dev current on this
  * thread. Returns NPG_OK or an error (already recorded). */
@@ -77,10 +84,12 @@ npg_status npg_cu_ctx_get(int dev, npg_cu_ctx **out);
         if (npg_st_ != NPG_OK) return npg_st_;        \
     } while (0)
 
-/* Stream-ordered scratch from the device pool (freed with npg_cu_scratch_free
- * on the same stream: safe to free right after the last launch that uses it). */
+/* Stream-ordered scratch of `nbytes` from the device's block cache or pool.
+ * Give it back with npg_cu_scratch_free(ctx, p, nbytes), the same nbytes,
+ * right after the last launch that uses it: the next user of the block is
+ * ordered after that launch on the device's one stream. */
 npg_status npg_cu_scratch(npg_cu_ctx *ctx, size_t nbytes, void **out, const char *what);
-void npg_cu_scratch_free(npg_cu_ctx *ctx, void *p);
+void npg_cu_scratch_free(npg_cu_ctx *ctx, void *p, size_t nbytes);
 
 /* ---- launch helpers ----------------------------------------------------------- */
 

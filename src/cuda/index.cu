@@ -220,23 +220,24 @@ npg_status npg_cu_nonzero(int dev, const npg_tdesc *out, const npg_tdesc *in) {
     case NPG_FLOAT64:
         npg_cu_nonzero_flags_kernel<double><<<blocks, 256, 0, ctx->stream>>>(flags, (const double *)in->data, n);
         break;
-    default: npg_cu_scratch_free(ctx, flags); return npg_cu_unsupported("nonzero", in->dtype);
+    default: npg_cu_scratch_free(ctx, flags, (size_t)n); return npg_cu_unsupported("nonzero", in->dtype);
     }
     cudaError_t e = cudaGetLastError();
 
     /* 2. flat indices of the flagged elements, in order, into the last row
      *    (common counted them: exactly `count` are written) */
     thrust::counting_iterator<int64_t> iota(0);
-    size_t temp_bytes = 0;
+    size_t temp_bytes = 0, temp_total = 0;
     void *temp = nullptr;
     if (e == cudaSuccess)
         e = cub::DeviceSelect::Flagged(nullptr, temp_bytes, iota, flags, last_row, (int64_t *)nullptr, n, ctx->stream);
     if (e == cudaSuccess) {
         /* temp storage plus room for the selected count, 256-byte aligned */
         size_t padded = (temp_bytes + 255) & ~(size_t)255;
-        st = npg_cu_scratch(ctx, padded + 256, &temp, "nonzero");
+        temp_total = padded + 256;
+        st = npg_cu_scratch(ctx, temp_total, &temp, "nonzero");
         if (st != NPG_OK) {
-            npg_cu_scratch_free(ctx, flags);
+            npg_cu_scratch_free(ctx, flags, (size_t)n);
             return st;
         }
         int64_t *num = (int64_t *)((char *)temp + padded);
@@ -250,8 +251,8 @@ npg_status npg_cu_nonzero(int dev, const npg_tdesc *out, const npg_tdesc *in) {
         npg_cu_unravel_kernel<<<npg_cu_grid(ctx, count, 256), 256, 0, ctx->stream>>>(o, count, in->ndim, shape);
         e = cudaGetLastError();
     }
-    npg_cu_scratch_free(ctx, temp);
-    npg_cu_scratch_free(ctx, flags);
+    npg_cu_scratch_free(ctx, temp, temp_total);
+    npg_cu_scratch_free(ctx, flags, (size_t)n);
     if (e != cudaSuccess) return npg_cu_fail(e, "nonzero");
     return NPG_OK;
 }

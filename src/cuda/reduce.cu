@@ -7,9 +7,11 @@
  * the linear index r). Three kernels:
  *   rows      R's innermost stride is 1 (or anything not better served):
  *             a warp per row, or a block per segment of a long row with the
- *             segments' partials combined by `partials` (the full reduction of
- *             a large array is this case with one row: a two-pass grid-wide
- *             reduction with 16-byte loads)
+ *             segments' partials combined by `partials`. The full reduction
+ *             of a large array is this case with one row, done in one launch:
+ *             16-byte loads, and the last block to retire (a counter in the
+ *             context, reset by that block) combines the partials, which
+ *             live in the context too: no scratch, no second launch
  *   cols      K's innermost stride is 1 and R is strided (reducing an outer
  *             axis): a thread per output column, coalesced across the warp,
  *             R split over threadIdx.y and, when there are few columns, over
@@ -166,6 +168,23 @@ template <class Red> NPG_CU_D typename Red::Acc npg_cu_seg_reduce(typename Red::
     return v;
 }
 
+/* *p read from L2 (not L1, which other SMs' writes do not update), word by
+ * word for 4-byte multiples, through a volatile access for 1- or 2-byte T. */
+template <class T> NPG_CU_D T npg_cu_load_cg(const T *p) {
+    if constexpr (sizeof(T) % 4 == 0) {
+        constexpr int NW = (int)(sizeof(T) / 4);
+        union {
+            T v;
+            unsigned int w[NW];
+        } u;
+#pragma unroll
+        for (int k = 0; k < NW; k++) u.w[k] = __ldcg((const unsigned int *)p + k);
+        return u.v;
+    } else {
+        return *(const volatile T *)p;
+    }
+}
+
 /* Offset of element r of the reduced block (row-major over R). */
 NPG_CU_D int64_t npg_cu_roff(const npg_cu_geo<1> &rg, int64_t r) {
     if (rg.ndim <= 1) return rg.ndim ? r * rg.st[0][0] : 0;
@@ -178,11 +197,15 @@ NPG_CU_D int64_t npg_cu_roff(const npg_cu_geo<1> &rg, int64_t r) {
 
 /* out: (nrows,) or partial: (nrows, nsplit) Acc; in: rows at offsets kg(row),
  * elements at rg(r), r in [0, rlen). Segment = (row, split) covering
- * r in [split*chunk, min(rlen, (split+1)*chunk)); tpr threads per segment. */
+ * r in [split*chunk, min(rlen, (split+1)*chunk)); tpr threads per segment.
+ * retire != NULL (one row, nsplit > 1): single pass; a zero counter that the
+ * last block of the grid to finish resets after writing out[0] from the
+ * partials. */
 template <class Red>
 __global__ void npg_cu_reduce_rows_kernel(typename Red::Out *out, typename Red::Acc *partial,
                                           const typename Red::In *in, const npg_cu_geo<1> kg, const npg_cu_geo<1> rg,
-                                          int64_t nrows, int64_t rlen, int64_t chunk, int nsplit, int tpr) {
+                                          int64_t nrows, int64_t rlen, int64_t chunk, int nsplit, int tpr,
+                                          unsigned int *retire) {
     typedef typename Red::In In;
     typedef typename Red::Acc Acc;
     constexpr int VW = 16 / (int)sizeof(In);
@@ -229,6 +252,25 @@ __global__ void npg_cu_reduce_rows_kernel(typename Red::Out *out, typename Red::
         if (lane == 0) {
             if (nsplit == 1) out[row] = Red::finish(acc, rlen);
             else partial[row * nsplit + split] = acc;
+        }
+    }
+    if (retire) {
+        /* every block: its partials visible device-wide, then one count; the
+         * block that counts last (atomicInc wraps the counter back to 0 for
+         * the next launch) combines all nsplit partials of row 0 */
+        __shared__ bool last;
+        __threadfence();
+        __syncthreads();
+        if (threadIdx.x == 0) {
+            last = atomicInc(retire, gridDim.x - 1) == gridDim.x - 1;
+            __threadfence();
+        }
+        __syncthreads();
+        if (last) {
+            Acc acc = Red::ident();
+            for (int s = threadIdx.x; s < nsplit; s += blockDim.x) acc = Red::comb(acc, npg_cu_load_cg(partial + s));
+            acc = npg_cu_seg_reduce<Red>(acc, blockDim.x);
+            if (threadIdx.x == 0) out[0] = Red::finish(acc, rlen);
         }
     }
 }
@@ -331,21 +373,32 @@ template <class Red> static npg_status npg_cu_reduce_run(npg_cu_ctx *ctx, const 
         if (nrows < sms * 32 && rlen > 256) {
             /* few rows: a block per segment, rows split so the device fills up */
             tpr = threads;
-            int64_t want = npg_cu_cdiv(sms * 8, nrows);
+            int64_t want = npg_cu_cdiv(sms * NPG_CU_REDUCE_PARTIALS_PER_SM, nrows);
             int64_t maxs = npg_cu_cdiv(rlen, 4096);
             nsplit = (int)std::min<int64_t>(std::min(want, maxs), 1 << 16);
             if (nsplit < 1) nsplit = 1;
             chunk = npg_cu_cdiv(npg_cu_cdiv(rlen, nsplit), 64) * 64;
             nsplit = (int)npg_cu_cdiv(rlen, chunk);
         }
+        const int64_t segs = nrows * nsplit, segs_per_block = threads / tpr;
+        const int64_t blocks = std::min<int64_t>(npg_cu_cdiv(segs, segs_per_block), sms * 64);
+        /* one row split over blocks: single pass through the context's buffer */
+        static_assert(sizeof(Acc) <= 16, "reduce_buf holds partials of at most 16 bytes");
+        if (nrows == 1 && nsplit > 1 && tpr == threads &&
+            256 + sizeof(Acc) * (size_t)nsplit <= ctx->reduce_buf_bytes) {
+            unsigned int *retire = (unsigned int *)ctx->reduce_buf;
+            Acc *part = (Acc *)((char *)ctx->reduce_buf + 256);
+            npg_cu_reduce_rows_kernel<Red><<<(unsigned)blocks, threads, 0, ctx->stream>>>(
+                o, part, x, kg, rg, nrows, rlen, chunk, nsplit, tpr, retire);
+            NPG_CU_CHECK_LAUNCH(what);
+            return NPG_OK;
+        }
         if (nsplit > 1) {
             npg_status st = npg_cu_scratch(ctx, sizeof(Acc) * (size_t)nrows * nsplit, (void **)&partial, what);
             if (st != NPG_OK) return st;
         }
-        const int64_t segs = nrows * nsplit, segs_per_block = threads / tpr;
-        const int64_t blocks = std::min<int64_t>(npg_cu_cdiv(segs, segs_per_block), sms * 64);
-        npg_cu_reduce_rows_kernel<Red>
-            <<<(unsigned)blocks, threads, 0, ctx->stream>>>(o, partial, x, kg, rg, nrows, rlen, chunk, nsplit, tpr);
+        npg_cu_reduce_rows_kernel<Red><<<(unsigned)blocks, threads, 0, ctx->stream>>>(
+            o, partial, x, kg, rg, nrows, rlen, chunk, nsplit, tpr, nullptr);
     }
     cudaError_t e = cudaGetLastError();
     if (e == cudaSuccess && nsplit > 1) {
@@ -353,7 +406,7 @@ template <class Red> static npg_status npg_cu_reduce_run(npg_cu_ctx *ctx, const 
         npg_cu_reduce_partials_kernel<Red><<<(unsigned)blocks, 256, 0, ctx->stream>>>(o, partial, nrows, nsplit, rlen);
         e = cudaGetLastError();
     }
-    npg_cu_scratch_free(ctx, partial);
+    npg_cu_scratch_free(ctx, partial, sizeof(Acc) * (size_t)nrows * nsplit);
     if (e != cudaSuccess) return npg_cu_fail(e, what);
     return NPG_OK;
 }

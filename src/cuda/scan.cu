@@ -221,7 +221,7 @@ template <class Op> static npg_status npg_cu_scan_run(npg_cu_ctx *ctx, const npg
             npg_cu_scan_chunks_kernel<Op><<<blocks, NPG_CU_SCAN_THREADS, 0, ctx->stream>>>(o, x, tot, g, nchunks);
             e = cudaGetLastError();
         }
-        npg_cu_scratch_free(ctx, tot);
+        npg_cu_scratch_free(ctx, tot, sizeof(Acc) * (size_t)(g.nrows * nchunks));
         if (e != cudaSuccess) return npg_cu_fail(e, what);
         return NPG_OK;
     }

@@ -97,7 +97,8 @@ static npg_status npg_cu_sort_run(npg_cu_ctx *ctx, const npg_tdesc *values, cons
     }
     const size_t kbytes = npg_cu_pad256(sizeof(K) * (size_t)n), vbytes = npg_cu_pad256(sizeof(uint32_t) * (size_t)n);
     char *buf = nullptr;
-    npg_status st = npg_cu_scratch(ctx, 2 * kbytes + 2 * vbytes + npg_cu_pad256(temp_bytes), (void **)&buf, "sort");
+    const size_t buf_bytes = 2 * kbytes + 2 * vbytes + npg_cu_pad256(temp_bytes);
+    npg_status st = npg_cu_scratch(ctx, buf_bytes, (void **)&buf, "sort");
     if (st != NPG_OK) return st;
     K *k0 = (K *)buf, *k1 = (K *)(buf + kbytes);
     uint32_t *v0 = (uint32_t *)(buf + 2 * kbytes), *v1 = (uint32_t *)(buf + 2 * kbytes + vbytes);
@@ -139,7 +140,7 @@ static npg_status npg_cu_sort_run(npg_cu_ctx *ctx, const npg_tdesc *values, cons
         }
         e = cudaGetLastError();
     }
-    npg_cu_scratch_free(ctx, buf);
+    npg_cu_scratch_free(ctx, buf, buf_bytes);
     if (e != cudaSuccess) return npg_cu_fail(e, "sort");
     return NPG_OK;
 }
