@@ -651,6 +651,17 @@ int npg_device_count(npg_device_type type);
 npg_status npg_device_name(npg_device device, char *buf, size_t len);
 /* Free and total memory of a device in bytes. */
 npg_status npg_device_memory(npg_device device, size_t *free_bytes, size_t *total_bytes);
+/* Bytes of freed array memory npg keeps on a device for reuse, so that a
+ * warm loop makes no allocator calls: on CUDA every freed block (up to
+ * NPG_CUDA_CACHE_MB, default 4096), on the CPU blocks of 64 KiB and more (up
+ * to NPG_CPU_CACHE_MB, default 1024) plus the calling thread's small blocks.
+ * Included in neither free nor used memory as the system reports them. */
+npg_status npg_cached_memory(npg_device device, size_t *cached_bytes);
+/* Give the cached blocks back (CPU: to the C library; CUDA: to the device's
+ * memory pool, which then releases its unused memory to the driver), after
+ * the device's queued work; like torch.cuda.empty_cache(). Arrays are not
+ * affected; the next allocations are slower until the cache refills. */
+npg_status npg_empty_cache(npg_device device);
 /* Wait until all queued work on device has finished. */
 npg_status npg_synchronize(npg_device device);
 /* Parse "cpu", "cuda", "cuda:N", "auto" into *out. */

@@ -93,6 +93,7 @@ typedef struct npg_device_info {
     char name[128];
     size_t total_bytes;
     size_t free_bytes;
+    size_t cached_bytes; /* freed blocks the backend keeps for reuse */
 } npg_device_info;
 
 typedef struct npg_backend {
@@ -113,6 +114,9 @@ typedef struct npg_backend {
     npg_status (*alloc)(int dev, size_t nbytes, void **out_ptr);
     /* Release a block from alloc; nbytes is the size it was allocated with. */
     void (*free)(int dev, void *ptr, size_t nbytes);
+    /* Give every cached free block back (to the system or the device's
+     * pool), after the device's queued work. Live blocks are untouched. */
+    npg_status (*empty_cache)(int dev);
     /* Contiguous byte copies. h2d/d2h are synchronous with respect to the
      * host buffer (d2h returns when dst holds the data). */
     npg_status (*copy_h2d)(int dev, void *dst, const void *src, size_t nbytes);

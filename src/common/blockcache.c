@@ -69,6 +69,13 @@ void npg__bc_put(npg_block_cache *c, void *ptr, size_t size, npg_bc_release_fn r
     for (int i = 0; i < nout; i++) release(out_p[i], out_s[i], ctx);
 }
 
+size_t npg__bc_bytes(npg_block_cache *c) {
+    pthread_mutex_lock(&c->lock);
+    size_t b = c->bytes;
+    pthread_mutex_unlock(&c->lock);
+    return b;
+}
+
 size_t npg__bc_drain(npg_block_cache *c, npg_bc_release_fn release, void *ctx) {
     size_t total = 0;
     for (;;) {

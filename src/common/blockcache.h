@@ -39,6 +39,8 @@ void *npg__bc_take(npg_block_cache *c, size_t size);
  * the limit (and ptr itself if it cannot be kept) are released through
  * `release`. */
 void npg__bc_put(npg_block_cache *c, void *ptr, size_t size, npg_bc_release_fn release, void *ctx);
+/* Bytes held in the cache now. */
+size_t npg__bc_bytes(npg_block_cache *c);
 /* Release every cached block. Returns the bytes released. */
 size_t npg__bc_drain(npg_block_cache *c, npg_bc_release_fn release, void *ctx);
 

@@ -183,6 +183,29 @@ npg_status npg_device_memory(npg_device device, size_t *free_bytes, size_t *tota
     return NPG_OK;
 }
 
+npg_status npg_cached_memory(npg_device device, size_t *cached_bytes) {
+    const npg_backend *be;
+    npg_device d;
+    if (!cached_bytes) {
+        npg__null_arg("npg_cached_memory");
+        return NPG_ERR_NULL_ARG;
+    }
+    if (!npg__resolve_device("npg_cached_memory", device, &d, &be)) return npg_last_status();
+    npg_device_info info;
+    memset(&info, 0, sizeof info);
+    npg_status st = be->device_info(d.index, &info);
+    if (st != NPG_OK) return st;
+    *cached_bytes = info.cached_bytes;
+    return NPG_OK;
+}
+
+npg_status npg_empty_cache(npg_device device) {
+    const npg_backend *be;
+    npg_device d;
+    if (!npg__resolve_device("npg_empty_cache", device, &d, &be)) return npg_last_status();
+    return be->empty_cache ? be->empty_cache(d.index) : NPG_OK;
+}
+
 npg_status npg_synchronize(npg_device device) {
     const npg_backend *be;
     npg_device d;

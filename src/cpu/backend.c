@@ -74,6 +74,8 @@ static bool proc_field(const char *path, const char *key, char *val, size_t len)
     return found;
 }
 
+static size_t cpu_cached_bytes(void);
+
 static npg_status cpu_device_info(int dev, npg_device_info *info) {
     char model[96];
     memset(info, 0, sizeof *info);
@@ -90,6 +92,7 @@ static npg_status cpu_device_info(int dev, npg_device_info *info) {
         unsigned long long v = strtoull(kb, NULL, 10);
         if (v > 0) info->free_bytes = (size_t)v * 1024u;
     }
+    info->cached_bytes = cpu_cached_bytes();
     return NPG_OK;
 }
 
@@ -133,7 +136,7 @@ static pthread_once_t g_small_once = PTHREAD_ONCE_INIT;
 
 static void small_thread_exit(void *unused) {
     (void)unused;
-    for (int c = 0; c < SMALL_CLASSES; c++) {
+    for (int c = 0; c < SMALL_CLASSES; c++) { /* also npg_empty_cache for the calling thread */
         while (tl_small[c]) {
             small_block *b = tl_small[c];
             tl_small[c] = b->next;
@@ -207,6 +210,21 @@ static void cpu_free(int dev, void *ptr, size_t nbytes) {
     npg__bc_put(&g_cache, ptr, size, release_block, NULL);
 }
 
+static size_t cpu_cached_bytes(void) {
+    size_t b = npg__bc_bytes(&g_cache);
+    for (int c = 0; c < SMALL_CLASSES; c++) b += (size_t)tl_small_n[c] * (size_t)(c + 1) * 64;
+    return b;
+}
+
+/* The shared large-block cache and the calling thread's small-block lists
+ * (other threads' lists go when those threads exit). */
+static npg_status cpu_empty_cache(int dev) {
+    (void)dev;
+    npg__bc_drain(&g_cache, release_block, NULL);
+    small_thread_exit(NULL);
+    return NPG_OK;
+}
+
 /* memcpy split across threads for large buffers (one core cannot saturate
  * the memory bus on most machines). */
 void npg__cpu_memcpy(void *dst, const void *src, size_t nbytes) {
@@ -236,6 +254,7 @@ const npg_backend npg_cpu_backend = {
     .synchronize = cpu_synchronize,
     .alloc = cpu_alloc,
     .free = cpu_free,
+    .empty_cache = cpu_empty_cache,
     .copy_h2d = cpu_copy,
     .copy_d2h = cpu_copy,
     .copy_d2d = cpu_copy,

@@ -191,6 +191,7 @@ static npg_status cu_device_info(int dev, npg_device_info *info) {
     NPG_CU_TRY(cudaMemGetInfo(&free_b, &total_b), "device_info");
     info->free_bytes = free_b;
     info->total_bytes = total_b;
+    info->cached_bytes = npg__bc_bytes(&ctx->cache);
     return NPG_OK;
 }
 
@@ -266,6 +267,16 @@ static void cu_free(int dev, void *ptr, size_t nbytes) {
     block_put(ctx, ptr, nbytes);
 }
 
+/* The cached blocks go back to the pool (stream-ordered frees), then the
+ * pool gives its unused memory back to the driver once the stream is idle. */
+static npg_status cu_empty_cache(int dev) {
+    NPG_CU_CTX(ctx, dev);
+    npg__bc_drain(&ctx->cache, release_block, ctx);
+    NPG_CU_TRY(cudaStreamSynchronize(ctx->stream), "empty_cache");
+    NPG_CU_TRY(cudaMemPoolTrimTo(ctx->pool, 0), "empty_cache");
+    return check_flag(ctx);
+}
+
 static npg_status cu_copy_h2d(int dev, void *dst, const void *src, size_t nbytes) {
     NPG_CU_CTX(ctx, dev);
     if (nbytes == 0) return NPG_OK;
@@ -330,6 +341,7 @@ static constexpr npg_backend npg_cu_make_backend(void) {
     b.synchronize = cu_synchronize;
     b.alloc = cu_alloc;
     b.free = cu_free;
+    b.empty_cache = cu_empty_cache;
     b.copy_h2d = cu_copy_h2d;
     b.copy_d2h = cu_copy_d2h;
     b.copy_d2d = cu_copy_d2d;

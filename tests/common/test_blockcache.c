@@ -39,6 +39,7 @@ Test(blockcache, take_put_limit_drain) {
     npg__bc_put(&c, a, 100, rel, NULL);
     npg__bc_put(&c, b, 300, rel, NULL);
     cr_assert_eq(c.bytes, 400);
+    cr_assert_eq(npg__bc_bytes(&c), 400);
     cr_assert_eq(npg__bc_take(&c, 100), a, "exact size match");
     cr_assert_null(npg__bc_take(&c, 100), "taken once");
     cr_assert_null(npg__bc_take(&c, 200), "no other size matches");
@@ -51,6 +52,7 @@ Test(blockcache, take_put_limit_drain) {
     size_t before = released_bytes;
     size_t drained = npg__bc_drain(&c, rel, NULL);
     cr_assert_eq(c.bytes, 0);
+    cr_assert_eq(npg__bc_bytes(&c), 0);
     cr_assert_eq(released_bytes - before, drained);
     cr_assert_eq(released, 4, "every block released exactly once");
 }

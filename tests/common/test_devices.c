@@ -108,6 +108,57 @@ Test(devices, cuda_out_of_memory_is_an_error) {
     cr_assert_eq(npg_synchronize(NPG_CUDA(0)), NPG_OK);
 }
 
+/* Freed blocks stay cached for reuse until npg_empty_cache gives them back
+ * (blocks of `n` float32; on CUDA a large one, so that the pool's chunks
+ * holding it are its own and the driver must see them come back). */
+static void check_cache(npg_device dev, int64_t n) {
+    char name[256];
+    const size_t nb = (size_t)n * 4;
+    cr_assert_eq(npg_device_name(dev, name, sizeof name), NPG_OK);
+    size_t c0 = 1, c1 = 0, c2 = 0, c3 = 0, c4 = 1;
+    cr_assert_eq(npg_empty_cache(dev), NPG_OK, "%s: %s", name, npg_last_error());
+    cr_assert_eq(npg_cached_memory(dev, &c0), NPG_OK);
+    cr_assert_eq(c0, 0, "%s: %zu bytes cached right after npg_empty_cache", name, c0);
+    npg_scope s = npg_scope_begin();
+    npg_array *x = npg_ones(NPG_SHAPE(n), NPG_OPTS(.device = dev));
+    cr_assert(x, "%s", npg_last_error());
+    cr_assert_eq(npg_synchronize(dev), NPG_OK);
+    npg_free(x);
+    cr_assert_eq(npg_cached_memory(dev, &c1), NPG_OK);
+    cr_assert_geq(c1, nb, "%s: the freed block of %zu bytes is cached (%zu bytes)", name, nb, c1);
+    npg_array *y = npg_zeros(NPG_SHAPE(n), NPG_OPTS(.device = dev)); /* takes the block back */
+    cr_assert(y, "%s", npg_last_error());
+    cr_assert_eq(npg_cached_memory(dev, &c2), NPG_OK);
+    cr_assert_leq(c2 + nb, c1, "%s: the block was reused (%zu then %zu bytes cached)", name, c1, c2);
+    cr_assert_float_eq(npg_item(npg_sum(y, NPG_ALL_AXES, false)), 0.0, 0, "%s: the reused block holds zeros", name);
+    npg_scope_end(s);
+    size_t free_before = 0, free_after = 0;
+    cr_assert_eq(npg_synchronize(dev), NPG_OK);
+    cr_assert_eq(npg_device_memory(dev, &free_before, NULL), NPG_OK);
+    cr_assert_eq(npg_cached_memory(dev, &c3), NPG_OK);
+    cr_assert_geq(c3, nb);
+    cr_assert_eq(npg_empty_cache(dev), NPG_OK, "%s: %s", name, npg_last_error());
+    cr_assert_eq(npg_cached_memory(dev, &c4), NPG_OK);
+    cr_assert_eq(c4, 0, "%s: %zu bytes still cached", name, c4);
+    cr_assert_eq(npg_device_memory(dev, &free_after, NULL), NPG_OK);
+    if (dev.type == NPG_DEVICE_CUDA) /* the pool gave the memory back to the driver */
+        cr_assert_geq(free_after, free_before + nb / 2, "%s: free %zu -> %zu", name, free_before, free_after);
+}
+
+Test(devices, freed_blocks_are_cached_until_emptied) {
+    check_cache(NPG_CPU, (int64_t)1 << 20);                           /* 4 MiB */
+    if (npg_cuda_available()) check_cache(NPG_CUDA(0), (int64_t)1 << 28); /* 1 GiB */
+    size_t c;
+    cr_assert_eq(npg_cached_memory(NPG_CPU, NULL), NPG_ERR_NULL_ARG);
+    t_assert_error(NPG_ERR_NULL_ARG, "npg_cached_memory");
+    if (!npg_cuda_available()) {
+        cr_assert_eq(npg_cached_memory(NPG_CUDA(0), &c), NPG_ERR_DEVICE);
+        t_assert_error(NPG_ERR_DEVICE, "npg_cached_memory");
+        cr_assert_eq(npg_empty_cache(NPG_CUDA(0)), NPG_ERR_DEVICE);
+        t_assert_error(NPG_ERR_DEVICE, "npg_empty_cache");
+    }
+}
+
 Test(devices, rng_bits_identical_across_devices) {
     t_require_cuda();
     npg_scope s = npg_scope_begin();
