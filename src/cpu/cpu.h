@@ -47,17 +47,28 @@
             for (int64_t i = 0; i < (n); i++) { __VA_ARGS__ }                       \
         }                                                                           \
     } while (0)
+/* NPG_PAR_LOOP with an OpenMP reduction clause (e.g. min : bad). */
+#define NPG_PAR_LOOP_REDUCE(cond, clause, i, n, ...)                               \
+    do {                                                                            \
+        if (cond) {                                                                 \
+            NPG_PRAGMA(omp parallel for schedule(static) reduction(clause))         \
+            for (int64_t i = 0; i < (n); i++) { __VA_ARGS__ }                       \
+        } else {                                                                    \
+            for (int64_t i = 0; i < (n); i++) { __VA_ARGS__ }                       \
+        }                                                                           \
+    } while (0)
 #define NPG_OMP_FOR_DYN(cond) NPG_PRAGMA(omp parallel for if(cond) schedule(dynamic, 1))
-/* clause: e.g. min : var */
-#define NPG_OMP_FOR_REDUCE(cond, clause) NPG_PRAGMA(omp parallel for if(cond) schedule(static) reduction(clause))
 #else
 #define NPG_OMP_FOR(cond)
 #define NPG_PAR_LOOP(cond, i, n, ...)                                              \
     do {                                                                            \
         for (int64_t i = 0; i < (n); i++) { __VA_ARGS__ }                           \
     } while (0)
+#define NPG_PAR_LOOP_REDUCE(cond, clause, i, n, ...)                               \
+    do {                                                                            \
+        for (int64_t i = 0; i < (n); i++) { __VA_ARGS__ }                           \
+    } while (0)
 #define NPG_OMP_FOR_DYN(cond)
-#define NPG_OMP_FOR_REDUCE(cond, clause)
 #endif
 /* Asks for vectorisation regardless of the cost model: GCC's -O2 model
  * refuses loops that need an alias check or a scalar epilogue, i.e. all of

@@ -53,8 +53,7 @@ static int64_t ix_task(const ix_geom *g, int64_t t, const int64_t *strides, int6
 static int64_t first_bad(const ix_geom *g, const npg_tdesc *idx, int64_t n) {
     const int64_t *ip = idx->data, sa = idx->strides[g->axis];
     int64_t bad = INT64_MAX;
-    NPG_OMP_FOR_REDUCE(g->O * g->L * g->I >= NPG_CPU_PAR_MIN && g->tasks > 1, min : bad)
-    for (int64_t t = 0; t < g->tasks; t++) {
+    NPG_PAR_LOOP_REDUCE(g->O * g->L * g->I >= NPG_CPU_PAR_MIN && g->tasks > 1, min : bad, t, g->tasks, {
         int64_t ioff[IX_BLOCK], ooff;
         int64_t jb = ix_task(g, t, idx->strides, &ooff, ioff);
         int64_t o = t / g->nblk, j0 = t % g->nblk * IX_BLOCK;
@@ -67,7 +66,7 @@ static int64_t first_bad(const ix_geom *g, const npg_tdesc *idx, int64_t n) {
                 }
             }
         }
-    }
+    });
     return bad == INT64_MAX ? -1 : bad;
 }
 
@@ -160,8 +159,7 @@ npg_status npg__cpu_gather(int dev, const npg_tdesc *out, const npg_tdesc *in, c
     if (bad >= 0) return index_error(&g, idx, bad, n);
     gather_fn fn = gather_tab[dt];
     char *o = out->data;
-    NPG_OMP_FOR(g.O * g.L * g.I >= NPG_CPU_PAR_MIN && g.tasks > 1)
-    for (int64_t t = 0; t < g.tasks; t++) fn(&g, t, o, in, idx);
+    NPG_PAR_LOOP(g.O * g.L * g.I >= NPG_CPU_PAR_MIN && g.tasks > 1, t, g.tasks, fn(&g, t, o, in, idx););
     return NPG_OK;
 }
 
@@ -179,8 +177,7 @@ npg_status npg__cpu_scatter_add(int dev, const npg_tdesc *out, const npg_tdesc *
     const int64_t n = out->shape[axis];
     int64_t bad = first_bad(&g, idx, n);
     if (bad >= 0) return index_error(&g, idx, bad, n);
-    NPG_OMP_FOR(g.O * g.L * g.I >= NPG_CPU_PAR_MIN && g.tasks > 1)
-    for (int64_t t = 0; t < g.tasks; t++) fn(&g, t, out, src, idx);
+    NPG_PAR_LOOP(g.O * g.L * g.I >= NPG_CPU_PAR_MIN && g.tasks > 1, t, g.tasks, fn(&g, t, out, src, idx););
     return NPG_OK;
 }
 
@@ -244,14 +241,12 @@ npg_status npg__cpu_nonzero(int dev, const npg_tdesc *out, const npg_tdesc *in) 
     int64_t parts = n >= NPG_CPU_PAR_MIN ? npg__cpu_threads() : 1;
     if (parts > NZ_MAX_PARTS) parts = NZ_MAX_PARTS;
     int64_t start[NZ_MAX_PARTS + 1];
-    NPG_OMP_FOR(parts > 1)
-    for (int64_t k = 0; k < parts; k++)
-        start[k + 1] = nzcount_tab[dt](in->data, npg__cpu_split(n, parts, k), npg__cpu_split(n, parts, k + 1));
+    NPG_PAR_LOOP(parts > 1, k, parts,
+                 start[k + 1] = nzcount_tab[dt](in->data, npg__cpu_split(n, parts, k), npg__cpu_split(n, parts, k + 1)););
     start[0] = 0;
     for (int64_t k = 0; k < parts; k++) start[k + 1] += start[k];
-    NPG_OMP_FOR(parts > 1)
-    for (int64_t k = 0; k < parts; k++)
-        nzwrite_tab[dt](out->data, count, start[k], in->data, npg__cpu_split(n, parts, k),
-                        npg__cpu_split(n, parts, k + 1), in->ndim, in->shape);
+    NPG_PAR_LOOP(parts > 1, k, parts,
+                 nzwrite_tab[dt](out->data, count, start[k], in->data, npg__cpu_split(n, parts, k),
+                                 npg__cpu_split(n, parts, k + 1), in->ndim, in->shape););
     return NPG_OK;
 }

@@ -148,13 +148,12 @@ static void matmul_int(const mm_geom *g, npg_dtype dt, char *out, const char *a,
     const int nd = g->nb + 2;
     const int64_t es = (int64_t)npg__dtype_size(dt), rows = g->B * g->M;
     const int64_t sar = g->sa[nd - 2], sak = g->sa[nd - 1], sbk = g->sb[nd - 2], sbn = g->sb[nd - 1];
-    NPG_OMP_FOR(rows > 1 && rows * g->N * g->K >= NPG_CPU_PAR_MIN)
-    for (int64_t r = 0; r < rows; r++) {
+    NPG_PAR_LOOP(rows > 1 && rows * g->N * g->K >= NPG_CPU_PAR_MIN, r, rows, {
         int64_t t = r / g->M, i = r % g->M;
         int64_t ao = npg__cpu_flat_offset(g->nb, g->bshape, g->sa, t);
         int64_t bo = npg__cpu_flat_offset(g->nb, g->bshape, g->sb, t);
         fn(out + t * g->M * g->N * es, a + ao * es, b + bo * es, i, g, sar, sak, sbk, sbn);
-    }
+    });
 }
 
 npg_status npg__cpu_matmul(int dev, const npg_tdesc *out, const npg_tdesc *a, const npg_tdesc *b, bool allow_tf32) {

@@ -131,8 +131,6 @@ npg_status npg__cpu_random(int dev, npg_op op, const npg_tdesc *out, uint64_t se
     const int64_t nblocks = (a.n + per - 1) / per;
     int64_t parts = a.n >= NPG_CPU_PAR_MIN_HEAVY ? npg__cpu_threads() : 1;
     if (parts > nblocks) parts = nblocks;
-    NPG_OMP_FOR(parts > 1)
-    for (int64_t k = 0; k < parts; k++)
-        fn(&a, npg__cpu_split(nblocks, parts, k), npg__cpu_split(nblocks, parts, k + 1));
+    NPG_PAR_LOOP(parts > 1, k, parts, fn(&a, npg__cpu_split(nblocks, parts, k), npg__cpu_split(nblocks, parts, k + 1)););
     return NPG_OK;
 }

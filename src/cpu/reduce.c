@@ -316,15 +316,14 @@ static npg_status reduce_cols(const red_geom *g, char *out) {
     const int64_t items = tasks * parts;
     rstate *st = malloc((size_t)items * COL_BLOCK * sizeof *st);
     if (!st) return npg__set_error(NPG_ERR_OOM, "cpu reduce: out of memory");
-    NPG_OMP_FOR(items > 1)
-    for (int64_t it = 0; it < items; it++) {
+    NPG_PAR_LOOP(items > 1, it, items, {
         int64_t t = it / parts, p = it % parts;
         int64_t ko = t / nblk, k0 = t % nblk * COL_BLOCK, kb = K0 - k0 < COL_BLOCK ? K0 - k0 : COL_BLOCK;
         int64_t koff = flat_offset(g->nk - 1, g->kshape, g->kstrides, ko) + k0 * ks;
         rstate *s = st + it * COL_BLOCK;
         for (int64_t k = 0; k < kb; k++) g->k->init(&s[k]);
         col_range(g, s, koff, kb, npg__cpu_split(g->R, parts, p), npg__cpu_split(g->R, parts, p + 1));
-    }
+    });
     for (int64_t t = 0; t < tasks; t++) {
         int64_t ko = t / nblk, k0 = t % nblk * COL_BLOCK, kb = K0 - k0 < COL_BLOCK ? K0 - k0 : COL_BLOCK;
         rstate *s = st + t * parts * COL_BLOCK;
@@ -448,13 +447,12 @@ npg_status npg__cpu_scan(int dev, npg_op op, const npg_tdesc *out, const npg_tde
     const int64_t nblk = (I + SCAN_BLOCK - 1) / SCAN_BLOCK, tasks = O * nblk;
     const char *ib = in->data;
     char *ob = out->data;
-    NPG_OMP_FOR(O * L * I >= NPG_CPU_PAR_MIN && tasks > 1)
-    for (int64_t t = 0; t < tasks; t++) {
+    NPG_PAR_LOOP(O * L * I >= NPG_CPU_PAR_MIN && tasks > 1, t, tasks, {
         int64_t o = t / nblk, j0 = t % nblk * SCAN_BLOCK, jb = I - j0 < SCAN_BLOCK ? I - j0 : SCAN_BLOCK;
         int64_t ioff[SCAN_BLOCK];
         int64_t ooff = flat_offset(axis, in->shape, in->strides, o);
         for (int64_t j = 0; j < jb; j++) ioff[j] = flat_offset(ni, ishape, istrides, j0 + j);
         fn(ob + ((o * L) * I + j0) * es, ib + ooff * es, ioff, jb, L, sa, I);
-    }
+    });
     return NPG_OK;
 }

@@ -120,8 +120,7 @@ npg_status npg__cpu_sort(int dev, const npg_tdesc *values, const npg_tdesc *indi
     char *vb = values ? values->data : NULL;
     int64_t *ib = indices ? indices->data : NULL;
     int oom = 0;
-    NPG_OMP_FOR_REDUCE(parts > 1, | : oom)
-    for (int64_t p = 0; p < parts; p++) {
+    NPG_PAR_LOOP_REDUCE(parts > 1, | : oom, p, parts, {
         char *scratch = malloc(scratch_bytes);
         if (!scratch) {
             oom = 1;
@@ -133,7 +132,7 @@ npg_status npg__cpu_sort(int dev, const npg_tdesc *values, const npg_tdesc *indi
                scratch);
         }
         free(scratch);
-    }
+    });
     if (oom) return npg__set_error(NPG_ERR_OOM, "cpu sort: out of memory (row of %lld elements)", (long long)n);
     return NPG_OK;
 }
