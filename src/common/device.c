@@ -151,17 +151,22 @@ int npg_device_count(npg_device_type type) {
     return backend_count(g_backends[type]);
 }
 
-npg_status npg_device_name(npg_device device, char *buf, size_t len) {
+/* The backend's device_info for `device`, naming fn in errors. */
+static npg_status info_of(const char *fn, npg_device device, npg_device *d, npg_device_info *info) {
     const npg_backend *be;
+    if (!npg__resolve_device(fn, device, d, &be)) return npg_last_status();
+    memset(info, 0, sizeof *info);
+    return be->device_info(d->index, info);
+}
+
+npg_status npg_device_name(npg_device device, char *buf, size_t len) {
     npg_device d;
+    npg_device_info info;
     if (!buf) {
         npg__null_arg("npg_device_name");
         return NPG_ERR_NULL_ARG;
     }
-    if (!npg__resolve_device("npg_device_name", device, &d, &be)) return npg_last_status();
-    npg_device_info info;
-    memset(&info, 0, sizeof info);
-    npg_status st = be->device_info(d.index, &info);
+    npg_status st = info_of("npg_device_name", device, &d, &info);
     if (st != NPG_OK) return st;
     if (d.type == NPG_DEVICE_CPU)
         snprintf(buf, len, "%s", info.name);
@@ -171,12 +176,9 @@ npg_status npg_device_name(npg_device device, char *buf, size_t len) {
 }
 
 npg_status npg_device_memory(npg_device device, size_t *free_bytes, size_t *total_bytes) {
-    const npg_backend *be;
     npg_device d;
-    if (!npg__resolve_device("npg_device_memory", device, &d, &be)) return npg_last_status();
     npg_device_info info;
-    memset(&info, 0, sizeof info);
-    npg_status st = be->device_info(d.index, &info);
+    npg_status st = info_of("npg_device_memory", device, &d, &info);
     if (st != NPG_OK) return st;
     if (free_bytes) *free_bytes = info.free_bytes;
     if (total_bytes) *total_bytes = info.total_bytes;
@@ -184,16 +186,13 @@ npg_status npg_device_memory(npg_device device, size_t *free_bytes, size_t *tota
 }
 
 npg_status npg_cached_memory(npg_device device, size_t *cached_bytes) {
-    const npg_backend *be;
     npg_device d;
+    npg_device_info info;
     if (!cached_bytes) {
         npg__null_arg("npg_cached_memory");
         return NPG_ERR_NULL_ARG;
     }
-    if (!npg__resolve_device("npg_cached_memory", device, &d, &be)) return npg_last_status();
-    npg_device_info info;
-    memset(&info, 0, sizeof info);
-    npg_status st = be->device_info(d.index, &info);
+    npg_status st = info_of("npg_cached_memory", device, &d, &info);
     if (st != NPG_OK) return st;
     *cached_bytes = info.cached_bytes;
     return NPG_OK;
