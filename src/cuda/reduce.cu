@@ -309,7 +309,17 @@ __global__ void npg_cu_reduce_cols_kernel(typename Red::Out *out, typename Red::
             int64_t koff[1];
             npg_cu_offsets(kg, c, koff);
             const typename Red::In *q = in + koff[0];
-            for (int64_t r = r0 + ty; r < r1; r += NPG_CU_COL_Y) acc = Red::comb(acc, Red::load(q[npg_cu_roff(rg, r)], r));
+            constexpr int Y = NPG_CU_COL_Y;
+            int64_t r = r0 + ty;
+            for (; r + 3 * Y < r1; r += 4 * Y) { /* four independent loads in flight per thread */
+                const typename Red::In x0 = q[npg_cu_roff(rg, r)], x1 = q[npg_cu_roff(rg, r + Y)],
+                                       x2 = q[npg_cu_roff(rg, r + 2 * Y)], x3 = q[npg_cu_roff(rg, r + 3 * Y)];
+                acc = Red::comb(acc, Red::load(x0, r));
+                acc = Red::comb(acc, Red::load(x1, r + Y));
+                acc = Red::comb(acc, Red::load(x2, r + 2 * Y));
+                acc = Red::comb(acc, Red::load(x3, r + 3 * Y));
+            }
+            for (; r < r1; r += Y) acc = Red::comb(acc, Red::load(q[npg_cu_roff(rg, r)], r));
         }
         tile[ty][tx] = acc;
         __syncthreads();
