@@ -175,8 +175,47 @@ void npg__cpu_iter_run(const npg_cpu_iter *it, npg_cpu_loop fn, const void *ctx,
     }
 }
 
+/* How operand d walks the output's shape o in row-major order: 1 when it
+ * is dense there (contiguous, size-1 dims ignored), 0 when it is one element
+ * broadcast to all, -1 otherwise. */
+static int64_t flat_step(const npg_tdesc *d, const npg_tdesc *o) {
+    int64_t expect = 1;
+    bool dense = true, bcast = true;
+    for (int i = o->ndim - 1; i >= 0; i--) {
+        if (o->shape[i] == 1) continue;
+        if (d->strides[i] != expect) dense = false;
+        if (d->strides[i] != 0) bcast = false;
+        expect *= o->shape[i];
+    }
+    return dense ? 1 : bcast ? 0 : -1;
+}
+
 /* Runs fn over nop descriptors (d[0] the output). */
 static void run(int nop, const npg_tdesc *const *d, npg_cpu_loop fn, const void *ctx, int64_t par_min) {
+    const int64_t n = npg__desc_numel(d[0]);
+    if (n < par_min) {
+        /* One thread and flat operands (the common small op): a single call
+         * of the loop, without setting up the iterator. */
+        char *p[NPG_CPU_MAX_OPS];
+        int64_t s[NPG_CPU_MAX_OPS];
+        uint64_t sc[NPG_CPU_MAX_OPS];
+        bool flat = true;
+        for (int k = 0; k < nop && flat; k++) {
+            if (d[k]->is_scalar) {
+                npg__cpu_scalar_bytes(d[k], &sc[k]);
+                p[k] = (char *)&sc[k];
+                s[k] = 0;
+            } else {
+                p[k] = (char *)d[k]->data;
+                s[k] = flat_step(d[k], d[0]);
+                flat = s[k] >= 0 && (k > 0 || s[k] == 1);
+            }
+        }
+        if (flat) {
+            if (n > 0) fn(p, s, n, ctx);
+            return;
+        }
+    }
     npg_cpu_iter it;
     npg__cpu_iter_init(&it, nop, d);
     npg__cpu_iter_run(&it, fn, ctx, par_min);
