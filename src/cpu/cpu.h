@@ -79,8 +79,12 @@
 #endif
 #if defined(_OPENMP) || defined(NPG_HAVE_OPENMP_SIMD)
 #define NPG_SIMD NPG_PRAGMA(omp simd)
+/* The same with clauses, e.g. NPG_SIMD_WITH(reduction(+ : s)) for a loop
+ * that reduces (in lanes: a sum's rounding order changes). */
+#define NPG_SIMD_WITH(...) NPG_PRAGMA(omp simd __VA_ARGS__)
 #else
 #define NPG_SIMD
+#define NPG_SIMD_WITH(...)
 #endif
 
 /* Threads our loops may use (1 without OpenMP). */

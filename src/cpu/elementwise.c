@@ -8,8 +8,15 @@
  * take the contiguous and one-operand-broadcast fast paths themselves and
  * fall back to a plain strided loop; the iterator (npg__cpu_iter_*) handles
  * coalescing, the outer dims and the split across threads.
+ *
+ * The exception to "one functor from scalar_ops.h": exp, log, tanh and the
+ * activations built on them run on vmath.h's branch-free versions (libm's
+ * are scalar calls, so the loops around them could not vectorise). Their
+ * CPU functors below keep scalar_ops.h's formulas and special values and
+ * differ from it only by vmath.h's rounding (1 ulp at most per call).
  */
 #include "cpu.h"
+#include "vmath.h"
 
 /* ---- the iterator ------------------------------------------------------------ */
 
@@ -270,23 +277,63 @@ static void run(int nop, const npg_tdesc *const *d, npg_cpu_loop fn, const void 
 #define UN(ID, name, t) U_ONE(ID, t, uint8_t, x == 0)                   /* logical not */
 #define UTAB(ID, name, t) [NPG_OP_##ID][NPG_DT_##t] = u_##ID##_##t,
 
-#define FLOAT_UNARY(X)                                                                       \
-    X(SQRT, sqrt) X(EXP, exp) X(EXPM1, expm1) X(LOG, log) X(LOG1P, log1p) X(LOG2, log2)      \
-    X(LOG10, log10) X(SIN, sin) X(COS, cos) X(TAN, tan) X(ASIN, asin) X(ACOS, acos)          \
-    X(ATAN, atan) X(SINH, sinh) X(COSH, cosh) X(TANH, tanh) X(ASINH, asinh) X(ACOSH, acosh)  \
-    X(ATANH, atanh) X(ERF, erf) X(SIGMOID, sigmoid) X(SILU, silu) X(GELU, gelu)               \
+/* Float-only unary ops: LIBM ones use scalar_ops.h's functor for both
+ * dtypes; VMATH ones use the CPU functors npg_c_<name>_<t> below. */
+#define FLOAT_UNARY_LIBM(X)                                                                  \
+    X(SQRT, sqrt) X(EXPM1, expm1) X(LOG1P, log1p) X(LOG2, log2) X(LOG10, log10) X(SIN, sin)  \
+    X(COS, cos) X(TAN, tan) X(ASIN, asin) X(ACOS, acos) X(ATAN, atan) X(SINH, sinh)          \
+    X(COSH, cosh) X(ASINH, asinh) X(ACOSH, acosh) X(ATANH, atanh) X(ERF, erf) X(GELU, gelu)
+#define FLOAT_UNARY_VMATH(X)                                                                 \
+    X(EXP, exp) X(SIGMOID, sigmoid) X(SILU, silu) X(LOG, log) X(TANH, tanh)                  \
     X(GELU_TANH, gelu_tanh) X(SOFTPLUS, softplus)
+#define FLOAT_UNARY(X) FLOAT_UNARY_LIBM(X) FLOAT_UNARY_VMATH(X)
+
+/* The VMATH functors: scalar_ops.h's definitions with vmath.h's exp (both
+ * dtypes) and log, tanh, log1p (float32; float64 keeps libm for those).
+ * sigmoid keeps the two-sided formula (1 / (1 + e^-a) for a >= 0, e^a / (1 +
+ * e^a) below, so e never overflows), written as one exp of -|a| and a
+ * select of the numerator: the same roundings, without a branch. A NaN
+ * input gives e = NaN and so a NaN result, as in scalar_ops.h. */
+#define NPG_C_EXP_OPS(F, t)                                                                  \
+    static inline F npg_c_exp_##t(F a) { return npg_v_exp_##t(a); }                          \
+    static inline F npg_c_sigmoid_##t(F a) {                                                 \
+        const F e = npg_v_exp_##t(-npg_s_abs_##t(a));                                        \
+        return (a >= 0 ? (F)1 : e) / ((F)1 + e);                                             \
+    }                                                                                        \
+    static inline F npg_c_silu_##t(F a) { return a * npg_c_sigmoid_##t(a); }
+NPG_C_EXP_OPS(float, f32)
+NPG_C_EXP_OPS(double, f64)
+static inline float npg_c_log_f32(float a) { return npg_v_log_f32(a); }
+static inline float npg_c_tanh_f32(float a) { return npg_v_tanh_f32(a); }
+static inline float npg_c_gelu_tanh_f32(float a) {
+    /* the constants rounded as in scalar_ops.h: decimal -> double -> float */
+    const float inner = (float)0.79788456080286535588 * (a + (float)0.044715 * a * a * a);
+    return 0.5f * a * (1.0f + npg_v_tanh_f32(inner));
+}
+/* A select instead of scalar_ops.h's early return for NaN (the arithmetic
+ * would propagate it too, but this returns the input's NaN, as there). */
+static inline float npg_c_softplus_f32(float a) {
+    const float y = (a > 0 ? a : 0.0f) + npg_v_log1p_f32(npg_v_exp_f32(-fabsf(a)));
+    return a != a ? a : y;
+}
+static inline double npg_c_log_f64(double a) { return npg_s_log_f64(a); }
+static inline double npg_c_tanh_f64(double a) { return npg_s_tanh_f64(a); }
+static inline double npg_c_gelu_tanh_f64(double a) { return npg_s_gelu_tanh_f64(a); }
+static inline double npg_c_softplus_f64(double a) { return npg_s_softplus_f64(a); }
+#define UV(ID, name, t) U_ONE(ID, t, NPG_T_##t, npg_c_##name##_##t(x))
 #define NUM_UNARY(X) X(NEGATIVE, negative) X(ABS, abs) X(SIGN, sign) X(SQUARE, square) X(RELU, relu)
 #define ROUNDING(X) X(FLOOR, floor) X(CEIL, ceil) X(TRUNC, trunc)
 
 #define DEF_FU(ID, name) FLT2(UF, ID, name)
+#define DEF_VU(ID, name) FLT2(UV, ID, name)
 #define TAB_FU(ID, name) FLT2(UTAB, ID, name)
 #define DEF_NU(ID, name) NUM5(UF, ID, name)
 #define TAB_NU(ID, name) NUM5(UTAB, ID, name)
 #define DEF_RO(ID, name) FLT2(UF, ID, name) INT3(UI, ID, name)
 #define TAB_RO(ID, name) NUM5(UTAB, ID, name)
 
-FLOAT_UNARY(DEF_FU)
+FLOAT_UNARY_LIBM(DEF_FU)
+FLOAT_UNARY_VMATH(DEF_VU)
 FLT2(UF, RECIPROCAL, reciprocal)
 NUM_UNARY(DEF_NU)
 ROUNDING(DEF_RO)
@@ -310,7 +357,8 @@ static const npg_cpu_loop unary_tab[NPG_OP_COUNT][NPG_DTYPE_COUNT] = {
     INT4(UTAB, BITWISE_INVERT, _)
 };
 
-/* libm-bound ops: threaded from NPG_CPU_PAR_MIN_HEAVY elements */
+/* Transcendental ops (libm calls, or vmath.h's tens of operations per
+ * element): threaded from NPG_CPU_PAR_MIN_HEAVY elements. */
 #define HEAVY(ID, name) [NPG_OP_##ID] = true,
 static const bool unary_heavy[NPG_OP_COUNT] = {FLOAT_UNARY(HEAVY)};
 

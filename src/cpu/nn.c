@@ -8,9 +8,12 @@
  * independent, so each kernel runs one row or plane per task and threads
  * take whole tasks: adjoints that accumulate (col2im, pooling backward) never
  * race. Row sums accumulate in double. Element formulas use scalar_ops.h
- * where one exists, so CPU and CUDA round alike.
+ * where one exists, so CPU and CUDA round alike — except exp, which is
+ * vmath.h's branch-free one so that the row loops vectorise (libm's exp is a
+ * scalar call); it differs from libm's in the last bit at most.
  */
 #include "cpu.h"
+#include "vmath.h"
 
 #include <math.h>
 
@@ -26,6 +29,27 @@ static int64_t rows_of(const npg_tdesc *d, int64_t *C) {
     return *C ? npg__desc_numel(d) / *C : 0;
 }
 
+/* ---- row helpers ---------------------------------------------------------------- */
+/* max over a row of C >= 0 elements: npg_s_maximum folded over the row
+ * (-inf when empty, NaN when any element is NaN), as a lane-wise reduction
+ * that vectorises (OpenMP starts each lane at the type's least value, -inf
+ * for IEEE floats). Only the sign of a zero maximum may differ from the
+ * sequential fold, and no caller can tell: x - m is then +-0 for the tied
+ * zeros, exp(+-0) = 1, and with two tied terms log(sum) > 0, so neither
+ * (x - m) - log(sum) nor m + log(sum) shows the sign. */
+#define ROW_MAX(X, t)                                                                            \
+    static inline NPG_T_##t row_max_##t(const NPG_T_##t *x, int64_t C) {                         \
+        NPG_T_##t m = -INFINITY;                                                                 \
+        int nan = 0;                                                                             \
+        NPG_SIMD_WITH(reduction(max : m) reduction(| : nan))                                     \
+        for (int64_t c = 0; c < C; c++) {                                                        \
+            m = x[c] > m ? x[c] : m;                                                             \
+            nan |= x[c] != x[c];                                                                 \
+        }                                                                                        \
+        return nan ? (NPG_T_##t)NAN : m;                                                         \
+    }
+FLT2(ROW_MAX, _)
+
 /* ---- softmax ------------------------------------------------------------------ */
 /* y (R, C) = softmax or log_softmax of x (R, C), row by row: max subtracted,
  * sum in double; a NaN anywhere in a row makes the row NaN. */
@@ -35,13 +59,19 @@ static int64_t rows_of(const npg_tdesc *d, int64_t *C) {
         NPG_OMP_FOR(R > 1 && R * C >= NPG_CPU_PAR_MIN_HEAVY)                                     \
         for (int64_t r = 0; r < R; r++) {                                                        \
             const T *x = (const T *)x_ + r * C;                                                  \
-            T *y = (T *)y_ + r * C, m = -INFINITY;                                               \
-            for (int64_t c = 0; c < C; c++) m = npg_s_maximum_##t(m, x[c]);                      \
+            T *y = (T *)y_ + r * C;                                                              \
+            const T m = row_max_##t(x, C);                                                       \
             double s = 0;                                                                        \
-            for (int64_t c = 0; c < C; c++) {                                                    \
-                T e = npg_s_exp_##t(x[c] - m);                                                   \
-                if (!log) y[c] = e;                                                              \
-                s += e;                                                                          \
+            if (log) {                                                                           \
+                NPG_SIMD_WITH(reduction(+ : s))                                                  \
+                for (int64_t c = 0; c < C; c++) s += npg_v_exp_##t(x[c] - m);                    \
+            } else {                                                                             \
+                NPG_SIMD_WITH(reduction(+ : s))                                                  \
+                for (int64_t c = 0; c < C; c++) {                                                \
+                    const T e = npg_v_exp_##t(x[c] - m);                                         \
+                    y[c] = e;                                                                    \
+                    s += e;                                                                      \
+                }                                                                                \
             }                                                                                    \
             if (log) {                                                                           \
                 T ls = (T)npg_s_log_f64(s);                                                      \
@@ -62,12 +92,19 @@ static int64_t rows_of(const npg_tdesc *d, int64_t *C) {
             const T *g = (const T *)g_ + r * C, *y = (const T *)y_ + r * C;                      \
             T *gi = (T *)gi_ + r * C;                                                            \
             double s = 0;                                                                        \
-            for (int64_t c = 0; c < C; c++) s += log ? (double)g[c] : (double)g[c] * (double)y[c]; \
+            if (log) {                                                                           \
+                NPG_SIMD_WITH(reduction(+ : s))                                                  \
+                for (int64_t c = 0; c < C; c++) s += (double)g[c];                               \
+            } else {                                                                             \
+                NPG_SIMD_WITH(reduction(+ : s))                                                  \
+                for (int64_t c = 0; c < C; c++) s += (double)g[c] * (double)y[c];                \
+            }                                                                                    \
             const T st = (T)s;                                                                   \
-            if (log)                                                                             \
-                for (int64_t c = 0; c < C; c++) gi[c] = g[c] - npg_s_exp_##t(y[c]) * st;         \
-            else                                                                                 \
-                for (int64_t c = 0; c < C; c++) gi[c] = y[c] * (g[c] - st);                      \
+            if (log) {                                                                           \
+                NPG_SIMD for (int64_t c = 0; c < C; c++) gi[c] = g[c] - npg_v_exp_##t(y[c]) * st; \
+            } else {                                                                             \
+                NPG_SIMD for (int64_t c = 0; c < C; c++) gi[c] = y[c] * (g[c] - st);             \
+            }                                                                                    \
         }                                                                                        \
     }
 FLT2(SOFTMAX, _)
@@ -114,11 +151,11 @@ static int64_t bad_label(const int64_t *lab, int64_t R, int64_t C, bool has_igno
         NPG_OMP_FOR(R > 1 && R * C >= NPG_CPU_PAR_MIN_HEAVY)                                     \
         for (int64_t r = 0; r < R; r++) {                                                        \
             const T *x = (const T *)x_ + r * C;                                                  \
-            T m = -INFINITY;                                                                     \
-            for (int64_t c = 0; c < C; c++) m = npg_s_maximum_##t(m, x[c]);                      \
+            const T m = row_max_##t(x, C);                                                       \
             double s = 0, sx = 0;                                                                \
+            NPG_SIMD_WITH(reduction(+ : s, sx))                                                  \
             for (int64_t c = 0; c < C; c++) {                                                    \
-                s += npg_s_exp_##t(x[c] - m);                                                    \
+                s += npg_v_exp_##t(x[c] - m);                                                    \
                 sx += x[c];                                                                      \
             }                                                                                    \
             double lse = (double)m + npg_s_log_f64(s);                                           \
@@ -145,8 +182,8 @@ static int64_t bad_label(const int64_t *lab, int64_t R, int64_t C, bool has_igno
             }                                                                                    \
             const T g = ((const T *)gl_)[r], lse = ((const T *)lse_)[r];                         \
             const T on = (T)(1 - eps), off = (T)(eps / (double)C);                               \
-            for (int64_t c = 0; c < C; c++) gx[c] = g * (npg_s_exp_##t(x[c] - lse) - off);       \
-            gx[lab[r]] = g * (npg_s_exp_##t(x[lab[r]] - lse) - on - off);                        \
+            NPG_SIMD for (int64_t c = 0; c < C; c++) gx[c] = g * (npg_v_exp_##t(x[c] - lse) - off); \
+            gx[lab[r]] = g * (npg_v_exp_##t(x[lab[r]] - lse) - on - off);                        \
         }                                                                                        \
     }
 FLT2(CE, _)
