@@ -31,11 +31,13 @@ typedef struct rstate {
     int64_t idx; /* ARGMAX/ARGMIN: flat index in the block, -1 before the first element */
 } rstate;
 
+/* init and fin handle n consecutive states (n outputs, contiguous in out):
+ * a column block costs one call each, not one per output. */
 typedef struct red_kernels {
-    void (*init)(rstate *s);
+    void (*init)(rstate *s, int64_t n);
     void (*seg)(rstate *s, const char *p, int64_t n, int64_t stride, int64_t base);
     void (*merge)(rstate *s, const rstate *later);
-    void (*fin)(char *out, const rstate *s, int64_t count);
+    void (*fin)(char *out, const rstate *s, int64_t n, int64_t count);
     /* nr rows (row stride rs, flat indices j0...) of kb outputs (stride ks) */
     void (*col)(rstate *s, const char *p, int64_t kb, int64_t ks, int64_t nr, int64_t rs, int64_t j0);
 } red_kernels;
@@ -61,9 +63,11 @@ typedef struct red_kernels {
 /* A non-arg reduction: OP name, dtype suffix t, accumulator type A in state
  * field F starting at INITV, output type OT = FINX(acc, count). */
 #define RED_DEF(OP, t, A, F, INITV, STEP, OT, FINX)                                              \
-    static void OP##_init_##t(rstate *s) {                                                       \
-        s->v.F = INITV;                                                                          \
-        s->idx = 0;                                                                              \
+    static void OP##_init_##t(rstate *s, int64_t n) {                                            \
+        for (int64_t k = 0; k < n; k++) {                                                        \
+            s[k].v.F = INITV;                                                                    \
+            s[k].idx = 0;                                                                        \
+        }                                                                                        \
     }                                                                                            \
     static void OP##_seg_##t(rstate *s, const char *p_, int64_t n, int64_t st, int64_t base) {   \
         const NPG_T_##t *p = (const NPG_T_##t *)p_;                                              \
@@ -85,9 +89,11 @@ typedef struct red_kernels {
         A a = (A)s->v.F, b = (A)o->v.F;                                                          \
         s->v.F = STEP(t, a, b);                                                                  \
     }                                                                                            \
-    static void OP##_fin_##t(char *out, const rstate *s, int64_t count) {                        \
-        OT v = (OT)FINX((A)s->v.F, count);                                                       \
-        memcpy(out, &v, sizeof v);                                                               \
+    static void OP##_fin_##t(char *out, const rstate *s, int64_t n, int64_t count) {             \
+        for (int64_t k = 0; k < n; k++) {                                                        \
+            OT v = (OT)FINX((A)s[k].v.F, count);                                                 \
+            memcpy(out + k * (int64_t)sizeof v, &v, sizeof v);                                   \
+        }                                                                                        \
     }                                                                                            \
     static void OP##_col_##t(rstate *s, const char *p_, int64_t kb, int64_t ks, int64_t nr, int64_t rs, \
                              int64_t j0) {                                                       \
@@ -110,9 +116,11 @@ typedef struct red_kernels {
 #define ARGMAX_BETTER(t, x, b) ((x) > (b) || (NPG_ISNAN_##t(x) && !NPG_ISNAN_##t(b)))
 #define ARGMIN_BETTER(t, x, b) ((x) < (b) || (NPG_ISNAN_##t(x) && !NPG_ISNAN_##t(b)))
 #define ARG_DEF(OP, t)                                                                           \
-    static void OP##_init_##t(rstate *s) {                                                       \
-        s->v.FLD(t) = 0;                                                                         \
-        s->idx = -1;                                                                             \
+    static void OP##_init_##t(rstate *s, int64_t n) {                                            \
+        for (int64_t k = 0; k < n; k++) {                                                        \
+            s[k].v.FLD(t) = 0;                                                                   \
+            s[k].idx = -1;                                                                       \
+        }                                                                                        \
     }                                                                                            \
     static void OP##_seg_##t(rstate *s, const char *p_, int64_t n, int64_t st, int64_t base) {   \
         typedef NPG_T_##t T;                                                                     \
@@ -141,7 +149,9 @@ typedef struct red_kernels {
         T x = (T)o->v.FLD(t), b = (T)s->v.FLD(t);                                                \
         if (s->idx < 0 || OP##_BETTER(t, x, b)) *s = *o;                                         \
     }                                                                                            \
-    static void OP##_fin_##t(char *out, const rstate *s, int64_t count) { memcpy(out, &s->idx, 8); } \
+    static void OP##_fin_##t(char *out, const rstate *s, int64_t n, int64_t count) {             \
+        for (int64_t k = 0; k < n; k++) memcpy(out + k * 8, &s[k].idx, 8);                       \
+    }                                                                                            \
     static void OP##_col_##t(rstate *s, const char *p_, int64_t kb, int64_t ks, int64_t nr, int64_t rs, \
                              int64_t j0) {                                                       \
         typedef NPG_T_##t T;                                                                     \
@@ -253,9 +263,9 @@ static npg_status reduce_rows(const red_geom *g, char *out) {
     if (parts <= 1) {
         NPG_PAR_LOOP(total >= NPG_CPU_PAR_MIN && K > 1, k, K, {
             rstate st;
-            g->k->init(&st);
+            g->k->init(&st, 1);
             row_range(g, &st, flat_offset(g->nk, g->kshape, g->kstrides, k), 0, R);
-            g->k->fin(out + k * g->oes, &st, R);
+            g->k->fin(out + k * g->oes, &st, 1, R);
         });
         return NPG_OK;
     }
@@ -264,13 +274,13 @@ static npg_status reduce_rows(const red_geom *g, char *out) {
     if (!st) return npg__set_error(NPG_ERR_OOM, "cpu reduce: out of memory");
     NPG_PAR_LOOP(items > 1, it, items, {
         int64_t k = it / parts, p = it % parts;
-        g->k->init(&st[it]);
+        g->k->init(&st[it], 1);
         row_range(g, &st[it], flat_offset(g->nk, g->kshape, g->kstrides, k), npg__cpu_split(R, parts, p),
                   npg__cpu_split(R, parts, p + 1));
     });
     for (int64_t k = 0; k < K; k++) {
         for (int64_t p = 1; p < parts; p++) g->k->merge(&st[k * parts], &st[k * parts + p]);
-        g->k->fin(out + k * g->oes, &st[k * parts], R);
+        g->k->fin(out + k * g->oes, &st[k * parts], 1, R);
     }
     free(st);
     return NPG_OK;
@@ -307,9 +317,9 @@ static npg_status reduce_cols(const red_geom *g, char *out) {
             rstate st[COL_BLOCK];
             int64_t ko = t / nblk, k0 = t % nblk * COL_BLOCK, kb = K0 - k0 < COL_BLOCK ? K0 - k0 : COL_BLOCK;
             int64_t koff = flat_offset(g->nk - 1, g->kshape, g->kstrides, ko) + k0 * ks;
-            for (int64_t k = 0; k < kb; k++) g->k->init(&st[k]);
+            g->k->init(st, kb);
             col_range(g, st, koff, kb, 0, g->R);
-            for (int64_t k = 0; k < kb; k++) g->k->fin(out + (ko * K0 + k0 + k) * g->oes, &st[k], g->R);
+            g->k->fin(out + (ko * K0 + k0) * g->oes, st, kb, g->R);
         });
         return NPG_OK;
     }
@@ -321,16 +331,15 @@ static npg_status reduce_cols(const red_geom *g, char *out) {
         int64_t ko = t / nblk, k0 = t % nblk * COL_BLOCK, kb = K0 - k0 < COL_BLOCK ? K0 - k0 : COL_BLOCK;
         int64_t koff = flat_offset(g->nk - 1, g->kshape, g->kstrides, ko) + k0 * ks;
         rstate *s = st + it * COL_BLOCK;
-        for (int64_t k = 0; k < kb; k++) g->k->init(&s[k]);
+        g->k->init(s, kb);
         col_range(g, s, koff, kb, npg__cpu_split(g->R, parts, p), npg__cpu_split(g->R, parts, p + 1));
     });
     for (int64_t t = 0; t < tasks; t++) {
         int64_t ko = t / nblk, k0 = t % nblk * COL_BLOCK, kb = K0 - k0 < COL_BLOCK ? K0 - k0 : COL_BLOCK;
         rstate *s = st + t * parts * COL_BLOCK;
-        for (int64_t k = 0; k < kb; k++) {
+        for (int64_t k = 0; k < kb; k++)
             for (int64_t p = 1; p < parts; p++) g->k->merge(&s[k], &s[p * COL_BLOCK + k]);
-            g->k->fin(out + (ko * K0 + k0 + k) * g->oes, &s[k], g->R);
-        }
+        g->k->fin(out + (ko * K0 + k0) * g->oes, s, kb, g->R);
     }
     free(st);
     return NPG_OK;
@@ -371,8 +380,8 @@ npg_status npg__cpu_reduce(int dev, npg_op op, const npg_tdesc *out, const npg_t
     char *o = out->data;
     if (g.R == 0) { /* empty reduction: every output is the identity */
         rstate st;
-        k->init(&st);
-        k->fin(o, &st, 0);
+        k->init(&st, 1);
+        k->fin(o, &st, 1, 0);
         for (int64_t i = 1; i < g.K; i++) memcpy(o + i * g.oes, o, (size_t)g.oes);
         return NPG_OK;
     }
