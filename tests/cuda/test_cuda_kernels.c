@@ -444,6 +444,8 @@ Test(cuda, reduce_all_ops) {
             run_reduce(op, dt, 3, s3, t3, 2, 210, "permuted (5,6,7)");
             int64_t s4[2] = {3, 70001}, t4[2] = {1, 3}; /* few long strided columns */
             run_reduce(op, dt, 2, s4, t4, 1, 3 * 70001, "long strided rows");
+            int64_t s7[1] = {20011}; /* one row split over blocks: the single-pass path */
+            run_reduce(op, dt, 1, s7, NULL, 1, 20011, "one long row");
             int64_t s5[1] = {17};
             run_reduce(op, dt, 1, s5, NULL, 0, 17, "nred=0");
             run_reduce(op, dt, 0, NULL, NULL, 0, 1, "0-d");
