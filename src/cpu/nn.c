@@ -316,11 +316,45 @@ static void taps(int64_t i0, int64_t dil, int64_t k, int64_t n, int64_t *lo, int
  * functions take (a, am, b): out, argmax, x forward; gx, argmax, gout backward. */
 typedef void (*pool_fn)(void *a, int64_t *am, const void *b, const npg_conv_geom *g);
 
+/* v replaces best when larger, or NaN over a non-NaN (the order of taps
+ * decides ties: the first maximum stays). Selects, not branches: which tap
+ * wins is data-dependent, so a branch mispredicts about half the time. */
+#define POOL_SELECT(t, v, i, best, bi)                                                           \
+    do {                                                                                         \
+        const NPG_T_##t v_ = (v);                                                                \
+        const bool take_ = v_ > (best) || (NPG_ISNAN_##t(v_) && !NPG_ISNAN_##t(best));           \
+        (best) = take_ ? v_ : (best);                                                            \
+        (bi) = take_ ? (i) : (bi);                                                               \
+    } while (0)
+/* The common 2x2, stride-2 pooling with no padding (every window inside
+ * the image) takes a straight path: no tap ranges per window. */
+#define POOL_IS_2X2(g)                                                                           \
+    ((g)->KH == 2 && (g)->KW == 2 && (g)->stride_h == 2 && (g)->stride_w == 2 && (g)->dil_h == 1 && \
+     (g)->dil_w == 1 && (g)->pad_h == 0 && (g)->pad_w == 0 && 2 * (g)->OH <= (g)->H && 2 * (g)->OW <= (g)->W)
 #define POOL_MAX(X, t)                                                                           \
     static void maxpool_##t(void *out_, int64_t *am, const void *x_, const npg_conv_geom *g) {   \
         typedef NPG_T_##t T;                                                                     \
         T *out = out_;                                                                           \
         const T *x = x_;                                                                         \
+        if (POOL_IS_2X2(g)) {                                                                    \
+            const int64_t W = g->W;                                                              \
+            for (int64_t oh = 0; oh < g->OH; oh++) {                                             \
+                const int64_t r = 2 * oh * W;                                                    \
+                T *o = out + oh * g->OW;                                                         \
+                int64_t *a = am + oh * g->OW;                                                    \
+                NPG_SIMD for (int64_t ow = 0; ow < g->OW; ow++) {                                \
+                    const int64_t i = r + 2 * ow;                                                \
+                    T best = x[i];                                                               \
+                    int64_t bi = i;                                                              \
+                    POOL_SELECT(t, x[i + 1], i + 1, best, bi);                                   \
+                    POOL_SELECT(t, x[i + W], i + W, best, bi);                                   \
+                    POOL_SELECT(t, x[i + W + 1], i + W + 1, best, bi);                           \
+                    o[ow] = best;                                                                \
+                    a[ow] = bi;                                                                  \
+                }                                                                                \
+            }                                                                                    \
+            return;                                                                              \
+        }                                                                                        \
         for (int64_t oh = 0; oh < g->OH; oh++) {                                                 \
             int64_t h0 = oh * g->stride_h - g->pad_h, kh0, kh1;                                  \
             taps(h0, g->dil_h, g->KH, g->H, &kh0, &kh1);                                         \
