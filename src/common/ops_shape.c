@@ -663,21 +663,27 @@ npg_array *npg_repeat(npg_array *x, int64_t repeats, int axis) {
     return r;
 }
 
-npg_array *npg_concat(npg_array *const *arrays, int n, int axis) {
-    const char *fn = "npg_concat";
+/* A list of n arrays to join: non-NULL, at least one, none NULL. */
+static bool check_list(const char *fn, npg_array *const *arrays, int n, const char *verb) {
     if (!arrays) {
         npg__null_arg(fn);
-        return NULL;
+        return false;
     }
     if (n <= 0) {
-        npg__set_error(NPG_ERR_INVALID_ARG, "%s: need at least one array to concatenate", fn);
-        return NULL;
+        npg__set_error(NPG_ERR_INVALID_ARG, "%s: need at least one array to %s", fn, verb);
+        return false;
     }
     for (int i = 0; i < n; i++)
         if (!arrays[i]) {
             npg__null_arg(fn);
-            return NULL;
+            return false;
         }
+    return true;
+}
+
+npg_array *npg_concat(npg_array *const *arrays, int n, int axis) {
+    const char *fn = "npg_concat";
+    if (!check_list(fn, arrays, n, "concatenate")) return NULL;
     npg_array *f = arrays[0];
     if (f->ndim == 0) {
         npg__set_error(NPG_ERR_SHAPE, "%s: zero-dimensional arrays cannot be concatenated", fn);
@@ -753,19 +759,7 @@ npg_array *npg_concat(npg_array *const *arrays, int n, int axis) {
 
 npg_array *npg_stack(npg_array *const *arrays, int n, int axis) {
     const char *fn = "npg_stack";
-    if (!arrays) {
-        npg__null_arg(fn);
-        return NULL;
-    }
-    if (n <= 0) {
-        npg__set_error(NPG_ERR_INVALID_ARG, "%s: need at least one array to stack", fn);
-        return NULL;
-    }
-    for (int i = 0; i < n; i++)
-        if (!arrays[i]) {
-            npg__null_arg(fn);
-            return NULL;
-        }
+    if (!check_list(fn, arrays, n, "stack")) return NULL;
     for (int i = 1; i < n; i++) {
         if (arrays[i]->ndim != arrays[0]->ndim ||
             memcmp(arrays[i]->shape, arrays[0]->shape, sizeof(int64_t) * (size_t)arrays[0]->ndim) != 0) {
