@@ -54,58 +54,58 @@ FLT2(ROW_MAX, _)
 /* y (R, C) = softmax or log_softmax of x (R, C), row by row: max subtracted,
  * sum in double; a NaN anywhere in a row makes the row NaN. */
 #define SOFTMAX(X, t)                                                                            \
-    static void softmax_##t(char *y_, const char *x_, int64_t R, int64_t C, bool log) {          \
+    static void softmax_row_##t(char *y_, const char *x_, int64_t r, int64_t C, bool log) {      \
         typedef NPG_T_##t T;                                                                     \
-        NPG_OMP_FOR(R > 1 && R * C >= NPG_CPU_PAR_MIN_HEAVY)                                     \
-        for (int64_t r = 0; r < R; r++) {                                                        \
-            const T *x = (const T *)x_ + r * C;                                                  \
-            T *y = (T *)y_ + r * C;                                                              \
-            const T m = row_max_##t(x, C);                                                       \
-            double s = 0;                                                                        \
-            if (log) {                                                                           \
-                NPG_SIMD_WITH(reduction(+ : s))                                                  \
-                for (int64_t c = 0; c < C; c++) s += npg_v_exp_##t(x[c] - m);                    \
-            } else {                                                                             \
-                NPG_SIMD_WITH(reduction(+ : s))                                                  \
-                for (int64_t c = 0; c < C; c++) {                                                \
-                    const T e = npg_v_exp_##t(x[c] - m);                                         \
-                    y[c] = e;                                                                    \
-                    s += e;                                                                      \
-                }                                                                                \
-            }                                                                                    \
-            if (log) {                                                                           \
-                T ls = (T)npg_s_log_f64(s);                                                      \
-                for (int64_t c = 0; c < C; c++) y[c] = (x[c] - m) - ls;                          \
-            } else {                                                                             \
-                T st = (T)s;                                                                     \
-                for (int64_t c = 0; c < C; c++) y[c] = y[c] / st;                                \
+        const T *x = (const T *)x_ + r * C;                                                      \
+        T *y = (T *)y_ + r * C;                                                                  \
+        const T m = row_max_##t(x, C);                                                           \
+        double s = 0;                                                                            \
+        if (log) {                                                                               \
+            NPG_SIMD_WITH(reduction(+ : s))                                                      \
+            for (int64_t c = 0; c < C; c++) s += npg_v_exp_##t(x[c] - m);                        \
+        } else {                                                                                 \
+            NPG_SIMD_WITH(reduction(+ : s))                                                      \
+            for (int64_t c = 0; c < C; c++) {                                                    \
+                const T e = npg_v_exp_##t(x[c] - m);                                             \
+                y[c] = e;                                                                        \
+                s += e;                                                                          \
             }                                                                                    \
         }                                                                                        \
+        if (log) {                                                                               \
+            T ls = (T)npg_s_log_f64(s);                                                          \
+            for (int64_t c = 0; c < C; c++) y[c] = (x[c] - m) - ls;                              \
+        } else {                                                                                 \
+            T st = (T)s;                                                                         \
+            for (int64_t c = 0; c < C; c++) y[c] = y[c] / st;                                    \
+        }                                                                                        \
+    }                                                                                            \
+    static void softmax_##t(char *y_, const char *x_, int64_t R, int64_t C, bool log) {          \
+        NPG_PAR_LOOP(R > 1 && R * C >= NPG_CPU_PAR_MIN_HEAVY, r, R, softmax_row_##t(y_, x_, r, C, log);); \
     }
 /* softmax: gin = y * (g - sum(g * y)); log_softmax: gin = g - exp(y) * sum(g). */
 #define SOFTMAX_BW(X, t)                                                                         \
+    static void softmax_bw_row_##t(char *gi_, const char *g_, const char *y_, int64_t r, int64_t C, bool log) { \
+        typedef NPG_T_##t T;                                                                     \
+        const T *g = (const T *)g_ + r * C, *y = (const T *)y_ + r * C;                          \
+        T *gi = (T *)gi_ + r * C;                                                                \
+        double s = 0;                                                                            \
+        if (log) {                                                                               \
+            NPG_SIMD_WITH(reduction(+ : s))                                                      \
+            for (int64_t c = 0; c < C; c++) s += (double)g[c];                                   \
+        } else {                                                                                 \
+            NPG_SIMD_WITH(reduction(+ : s))                                                      \
+            for (int64_t c = 0; c < C; c++) s += (double)g[c] * (double)y[c];                    \
+        }                                                                                        \
+        const T st = (T)s;                                                                       \
+        if (log) {                                                                               \
+            NPG_SIMD for (int64_t c = 0; c < C; c++) gi[c] = g[c] - npg_v_exp_##t(y[c]) * st;    \
+        } else {                                                                                 \
+            NPG_SIMD for (int64_t c = 0; c < C; c++) gi[c] = y[c] * (g[c] - st);                 \
+        }                                                                                        \
+    }                                                                                            \
     static void softmax_bw_##t(char *gi_, const char *g_, const char *y_, int64_t R, int64_t C,  \
                                bool log) {                                                       \
-        typedef NPG_T_##t T;                                                                     \
-        NPG_OMP_FOR(R > 1 && R * C >= NPG_CPU_PAR_MIN_HEAVY)                                     \
-        for (int64_t r = 0; r < R; r++) {                                                        \
-            const T *g = (const T *)g_ + r * C, *y = (const T *)y_ + r * C;                      \
-            T *gi = (T *)gi_ + r * C;                                                            \
-            double s = 0;                                                                        \
-            if (log) {                                                                           \
-                NPG_SIMD_WITH(reduction(+ : s))                                                  \
-                for (int64_t c = 0; c < C; c++) s += (double)g[c];                               \
-            } else {                                                                             \
-                NPG_SIMD_WITH(reduction(+ : s))                                                  \
-                for (int64_t c = 0; c < C; c++) s += (double)g[c] * (double)y[c];                \
-            }                                                                                    \
-            const T st = (T)s;                                                                   \
-            if (log) {                                                                           \
-                NPG_SIMD for (int64_t c = 0; c < C; c++) gi[c] = g[c] - npg_v_exp_##t(y[c]) * st; \
-            } else {                                                                             \
-                NPG_SIMD for (int64_t c = 0; c < C; c++) gi[c] = y[c] * (g[c] - st);             \
-            }                                                                                    \
-        }                                                                                        \
+        NPG_PAR_LOOP(R > 1 && R * C >= NPG_CPU_PAR_MIN_HEAVY, r, R, softmax_bw_row_##t(gi_, g_, y_, r, C, log);); \
     }
 FLT2(SOFTMAX, _)
 FLT2(SOFTMAX_BW, _)
@@ -145,46 +145,51 @@ static int64_t bad_label(const int64_t *lab, int64_t R, int64_t C, bool has_igno
 
 /* loss[r] = (1-eps)(lse - x[y]) + eps (lse - mean x); lse[r] = log sum exp x[r]. */
 #define CE(X, t)                                                                                 \
+    static void ce_row_##t(char *loss_, char *lse_, const char *x_, const int64_t *lab, int64_t r, \
+                           int64_t C, double eps, bool has_ignore, int64_t ignore) {             \
+        typedef NPG_T_##t T;                                                                     \
+        const T *x = (const T *)x_ + r * C;                                                      \
+        const T m = row_max_##t(x, C);                                                           \
+        double s = 0, sx = 0;                                                                    \
+        NPG_SIMD_WITH(reduction(+ : s, sx))                                                      \
+        for (int64_t c = 0; c < C; c++) {                                                        \
+            s += npg_v_exp_##t(x[c] - m);                                                        \
+            sx += x[c];                                                                          \
+        }                                                                                        \
+        double lse = (double)m + npg_s_log_f64(s);                                               \
+        ((T *)lse_)[r] = (T)lse;                                                                 \
+        bool skip = has_ignore && lab[r] == ignore;                                              \
+        double l = skip ? 0 : (1 - eps) * (lse - (double)x[lab[r]]);                             \
+        if (!skip && eps != 0) l += eps * (lse - sx / (double)C); /* 0 * inf is NaN: skip at eps 0 */ \
+        ((T *)loss_)[r] = (T)l;                                                                  \
+    }                                                                                            \
     static void ce_##t(char *loss_, char *lse_, const char *x_, const int64_t *lab, int64_t R,   \
                        int64_t C, double eps, bool has_ignore, int64_t ignore) {                 \
-        typedef NPG_T_##t T;                                                                     \
-        NPG_OMP_FOR(R > 1 && R * C >= NPG_CPU_PAR_MIN_HEAVY)                                     \
-        for (int64_t r = 0; r < R; r++) {                                                        \
-            const T *x = (const T *)x_ + r * C;                                                  \
-            const T m = row_max_##t(x, C);                                                       \
-            double s = 0, sx = 0;                                                                \
-            NPG_SIMD_WITH(reduction(+ : s, sx))                                                  \
-            for (int64_t c = 0; c < C; c++) {                                                    \
-                s += npg_v_exp_##t(x[c] - m);                                                    \
-                sx += x[c];                                                                      \
-            }                                                                                    \
-            double lse = (double)m + npg_s_log_f64(s);                                           \
-            ((T *)lse_)[r] = (T)lse;                                                             \
-            bool skip = has_ignore && lab[r] == ignore;                                          \
-            double l = skip ? 0 : (1 - eps) * (lse - (double)x[lab[r]]);                          \
-            if (!skip && eps != 0) l += eps * (lse - sx / (double)C); /* 0 * inf is NaN: skip at eps 0 */ \
-            ((T *)loss_)[r] = (T)l;                                                              \
-        }                                                                                        \
+        NPG_PAR_LOOP(R > 1 && R * C >= NPG_CPU_PAR_MIN_HEAVY, r, R,                              \
+                     ce_row_##t(loss_, lse_, x_, lab, r, C, eps, has_ignore, ignore););          \
     }
 /* gx[r,c] = gloss[r] (exp(x - lse) - (1-eps)[c == y] - eps/C); 0 on ignored rows. */
 #define CE_BW(X, t)                                                                              \
+    static void ce_bw_row_##t(char *gx_, const char *gl_, const char *x_, const char *lse_,      \
+                              const int64_t *lab, int64_t r, int64_t C, double eps, bool has_ignore, \
+                              int64_t ignore) {                                                  \
+        typedef NPG_T_##t T;                                                                     \
+        const T *x = (const T *)x_ + r * C;                                                      \
+        T *gx = (T *)gx_ + r * C;                                                                \
+        if (has_ignore && lab[r] == ignore) {                                                    \
+            for (int64_t c = 0; c < C; c++) gx[c] = 0;                                           \
+            return;                                                                              \
+        }                                                                                        \
+        const T g = ((const T *)gl_)[r], lse = ((const T *)lse_)[r];                             \
+        const T on = (T)(1 - eps), off = (T)(eps / (double)C);                                   \
+        NPG_SIMD for (int64_t c = 0; c < C; c++) gx[c] = g * (npg_v_exp_##t(x[c] - lse) - off);  \
+        gx[lab[r]] = g * (npg_v_exp_##t(x[lab[r]] - lse) - on - off);                            \
+    }                                                                                            \
     static void ce_bw_##t(char *gx_, const char *gl_, const char *x_, const char *lse_,          \
                           const int64_t *lab, int64_t R, int64_t C, double eps, bool has_ignore, \
                           int64_t ignore) {                                                      \
-        typedef NPG_T_##t T;                                                                     \
-        NPG_OMP_FOR(R > 1 && R * C >= NPG_CPU_PAR_MIN_HEAVY)                                     \
-        for (int64_t r = 0; r < R; r++) {                                                        \
-            const T *x = (const T *)x_ + r * C;                                                  \
-            T *gx = (T *)gx_ + r * C;                                                            \
-            if (has_ignore && lab[r] == ignore) {                                                \
-                for (int64_t c = 0; c < C; c++) gx[c] = 0;                                       \
-                continue;                                                                        \
-            }                                                                                    \
-            const T g = ((const T *)gl_)[r], lse = ((const T *)lse_)[r];                         \
-            const T on = (T)(1 - eps), off = (T)(eps / (double)C);                               \
-            NPG_SIMD for (int64_t c = 0; c < C; c++) gx[c] = g * (npg_v_exp_##t(x[c] - lse) - off); \
-            gx[lab[r]] = g * (npg_v_exp_##t(x[lab[r]] - lse) - on - off);                        \
-        }                                                                                        \
+        NPG_PAR_LOOP(R > 1 && R * C >= NPG_CPU_PAR_MIN_HEAVY, r, R,                              \
+                     ce_bw_row_##t(gx_, gl_, x_, lse_, lab, r, C, eps, has_ignore, ignore););    \
     }
 FLT2(CE, _)
 FLT2(CE_BW, _)
@@ -276,9 +281,8 @@ static void in_range(int64_t iw0, int64_t s, int64_t W, int64_t OW, int64_t *lo,
     }                                                                                            \
     static void im2col_##t(char *cols, char *x, const npg_conv_geom *g, bool acc) {              \
         const int64_t planes = g->N * g->C, csz = g->KH * g->KW * g->OH * g->OW, xsz = g->H * g->W; \
-        NPG_OMP_FOR(planes > 1 && planes * csz >= NPG_CPU_PAR_MIN)                               \
-        for (int64_t p = 0; p < planes; p++)                                                     \
-            im2col_plane_##t((NPG_T_##t *)cols + p * csz, (NPG_T_##t *)x + p * xsz, g, acc);     \
+        NPG_PAR_LOOP(planes > 1 && planes * csz >= NPG_CPU_PAR_MIN, p, planes,                   \
+                     im2col_plane_##t((NPG_T_##t *)cols + p * csz, (NPG_T_##t *)x + p * xsz, g, acc);); \
     }
 NUM5(IM2COL, _)
 typedef void (*im2col_fn)(char *cols, char *x, const npg_conv_geom *g, bool acc);
@@ -425,8 +429,8 @@ static const pool_fn avgpool_bw_tab[NPG_DTYPE_COUNT] = {FLT2(DTAB, avgpool_bw)};
 static void pool_planes(pool_fn fn, char *a, int64_t asz, int64_t *am, char *b, int64_t bsz, int64_t es,
                         const npg_conv_geom *g) {
     const int64_t planes = g->N * g->C, osz = g->OH * g->OW;
-    NPG_OMP_FOR(planes > 1 && planes * (g->H * g->W + osz * g->KH * g->KW) >= NPG_CPU_PAR_MIN)
-    for (int64_t p = 0; p < planes; p++) fn(a + p * asz * es, am ? am + p * osz : NULL, b + p * bsz * es, g);
+    NPG_PAR_LOOP(planes > 1 && planes * (g->H * g->W + osz * g->KH * g->KW) >= NPG_CPU_PAR_MIN, p, planes,
+                 fn(a + p * asz * es, am ? am + p * osz : NULL, b + p * bsz * es, g););
 }
 
 npg_status npg__cpu_pool2d(int dev, bool is_max, const npg_tdesc *out, const npg_tdesc *argmax,
@@ -468,8 +472,7 @@ npg_status npg__cpu_pool2d_backward(int dev, bool is_max, const npg_tdesc *gx, c
         typedef NPG_T_##t T;                                                                     \
         const T lr = (T)hp->lr, mom = (T)hp->momentum, damp = (T)(1 - hp->dampening), wd = (T)hp->weight_decay; \
         const bool use_wd = hp->weight_decay != 0, use_mom = hp->momentum != 0 && buf;           \
-        NPG_OMP_FOR(n >= NPG_CPU_PAR_MIN)                                                        \
-        for (int64_t i = 0; i < n; i++) {                                                        \
+        NPG_PAR_LOOP(n >= NPG_CPU_PAR_MIN, i, n, {                                               \
             T d = use_wd ? g[i] + wd * p[i] : g[i];                                              \
             if (use_mom) {                                                                       \
                 T b = hp->first_step ? d : mom * buf[i] + damp * d;                              \
@@ -477,16 +480,15 @@ npg_status npg__cpu_pool2d_backward(int dev, bool is_max, const npg_tdesc *gx, c
                 d = hp->nesterov ? d + mom * b : b;                                              \
             }                                                                                    \
             p[i] -= lr * d;                                                                      \
-        }                                                                                        \
+        });                                                                                      \
     }                                                                                            \
     static void adam_##t(NPG_T_##t *p, const NPG_T_##t *g, NPG_T_##t *m, NPG_T_##t *v, int64_t n, \
                          const npg_adam_hp *hp) {                                                \
         typedef NPG_T_##t T;                                                                     \
-        const T lr = (T)hp->lr, b1 = (T)hp->beta1, b2 = (T)hp->beta2, eps = (T)hp->eps;         \
+        const T lr = (T)hp->lr, b1 = (T)hp->beta1, b2 = (T)hp->beta2, eps = (T)hp->eps;          \
         const T wd = (T)hp->weight_decay, bc1 = (T)hp->bias_correction1, bc2 = (T)hp->bias_correction2; \
         const bool use_wd = hp->weight_decay != 0, decoupled = hp->decoupled;                    \
-        NPG_OMP_FOR(n >= NPG_CPU_PAR_MIN_HEAVY)                                                  \
-        for (int64_t i = 0; i < n; i++) {                                                        \
+        NPG_PAR_LOOP(n >= NPG_CPU_PAR_MIN_HEAVY, i, n, {                                         \
             T gi = g[i], pi = p[i];                                                              \
             if (use_wd && decoupled) pi = pi - lr * wd * pi;                                     \
             if (use_wd && !decoupled) gi = gi + wd * pi;                                         \
@@ -494,7 +496,7 @@ npg_status npg__cpu_pool2d_backward(int dev, bool is_max, const npg_tdesc *gx, c
             m[i] = mi;                                                                           \
             v[i] = vi;                                                                           \
             p[i] = pi - lr * (mi / bc1) / (npg_s_sqrt_##t(vi / bc2) + eps);                      \
-        }                                                                                        \
+        });                                                                                      \
     }
 FLT2(OPTIM, _)
 
