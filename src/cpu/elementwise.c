@@ -144,8 +144,7 @@ static void iter_tiles(const npg_cpu_iter *it, npg_cpu_loop fn, const void *ctx,
     const int64_t tr = (R + TILE - 1) / TILE, tc = (C + TILE - 1) / TILE, tasks = it->n / (R * C) * tr * tc;
     int64_t s[NPG_CPU_MAX_OPS];
     for (int k = 0; k < nop; k++) s[k] = it->strides[k][l];
-    NPG_OMP_FOR(it->n >= par_min && tasks > 1)
-    for (int64_t t = 0; t < tasks; t++) {
+    NPG_PAR_LOOP(it->n >= par_min && tasks > 1, t, tasks, {
         int64_t o = t / (tr * tc), i0 = t % (tr * tc) / tc * TILE, j0 = t % tc * TILE;
         int64_t ni = R - i0 < TILE ? R - i0 : TILE, nj = C - j0 < TILE ? C - j0 : TILE;
         int64_t off[NPG_CPU_MAX_OPS];
@@ -157,7 +156,7 @@ static void iter_tiles(const npg_cpu_iter *it, npg_cpu_loop fn, const void *ctx,
             for (int k = 0; k < nop; k++) p[k] = it->base[k] + (off[k] + i * it->strides[k][l - 1]) * it->esize[k];
             fn(p, s, nj, ctx);
         }
-    }
+    });
 }
 
 void npg__cpu_iter_run(const npg_cpu_iter *it, npg_cpu_loop fn, const void *ctx, int64_t par_min) {
@@ -406,8 +405,7 @@ static const npg_cpu_loop copy_tab[NPG_DTYPE_COUNT][NPG_DTYPE_COUNT] = {ALL6(CP_
         const int64_t osr = it->strides[0][l - 1], isc = it->strides[1][l];                      \
         T *out = (T *)it->base[0];                                                               \
         const T *in = (const T *)it->base[1];                                                    \
-        NPG_OMP_FOR(it->n >= NPG_CPU_PAR_MIN && tasks > 1)                                       \
-        for (int64_t task = 0; task < tasks; task++) {                                           \
+        NPG_PAR_LOOP(it->n >= NPG_CPU_PAR_MIN && tasks > 1, task, tasks, {                       \
             T buf[TILE][TILE + 1];                                                               \
             int64_t o = task / (tr * tc), i0 = task % (tr * tc) / tc * TILE, j0 = task % tc * TILE; \
             int64_t ni = R - i0 < TILE ? R - i0 : TILE, nj = C - j0 < TILE ? C - j0 : TILE;      \
@@ -417,7 +415,7 @@ static const npg_cpu_loop copy_tab[NPG_DTYPE_COUNT][NPG_DTYPE_COUNT] = {ALL6(CP_
                 for (int64_t i = 0; i < ni; i++) buf[j][i] = in[io + j * isc + i];               \
             for (int64_t i = 0; i < ni; i++)                                                     \
                 for (int64_t j = 0; j < nj; j++) out[oo + i * osr + j] = buf[j][i];              \
-        }                                                                                        \
+        });                                                                                      \
     }
 ALL6(TRANSPOSE, _, _)
 typedef void (*transpose_fn)(const npg_cpu_iter *it);
