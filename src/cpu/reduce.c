@@ -21,6 +21,10 @@
 #include <stdlib.h>
 
 #define COL_BLOCK 1024 /* outputs per column task */
+/* Independent accumulators of a contiguous row reduction: 16 keeps four
+ * 4-wide double vectors in flight when float32 sums in double, so the adds'
+ * latency does not bound in-cache sums. */
+#define RED_LANES 16
 
 typedef struct rstate {
     union {
@@ -73,13 +77,13 @@ typedef struct red_kernels {
         const NPG_T_##t *p = (const NPG_T_##t *)p_;                                              \
         A acc = (A)s->v.F;                                                                       \
         if (st == 1) {                                                                           \
-            A l[8];                                                                              \
-            for (int j = 0; j < 8; j++) l[j] = INITV;                                            \
+            A l[RED_LANES];                                                                      \
+            for (int j = 0; j < RED_LANES; j++) l[j] = INITV;                                    \
             int64_t i = 0;                                                                       \
-            for (; i + 8 <= n; i += 8)                                                           \
-                for (int j = 0; j < 8; j++) l[j] = STEP(t, l[j], p[i + j]);                      \
+            for (; i + RED_LANES <= n; i += RED_LANES)                                           \
+                for (int j = 0; j < RED_LANES; j++) l[j] = STEP(t, l[j], p[i + j]);              \
             for (; i < n; i++) acc = STEP(t, acc, p[i]);                                         \
-            for (int j = 0; j < 8; j++) acc = STEP(t, acc, l[j]);                                \
+            for (int j = 0; j < RED_LANES; j++) acc = STEP(t, acc, l[j]);                        \
         } else {                                                                                 \
             for (int64_t i = 0; i < n; i++) acc = STEP(t, acc, p[i * st]);                      \
         }                                                                                        \
