@@ -17,16 +17,24 @@ size_t npg__bc_round(size_t n, size_t granule) {
 void *npg__bc_take(npg_block_cache *c, size_t size) {
     void *p = NULL;
     pthread_mutex_lock(&c->lock);
-    for (int i = 0; i < NPG_BC_SLOTS; i++) {
-        if (c->ptrs[i] && c->sizes[i] == size) {
-            p = c->ptrs[i];
-            c->ptrs[i] = NULL;
-            c->bytes -= size;
-            break;
-        }
+    int best = -1;
+    for (int i = 0; i < NPG_BC_SLOTS; i++)
+        if (c->ptrs[i] && c->sizes[i] == size && (best < 0 || c->stamps[i] > c->stamps[best])) best = i;
+    if (best >= 0) {
+        p = c->ptrs[best];
+        c->ptrs[best] = NULL;
+        c->bytes -= size;
     }
     pthread_mutex_unlock(&c->lock);
     return p;
+}
+
+/* The occupied slot put longest ago, or -1. */
+static int oldest(const npg_block_cache *c) {
+    int o = -1;
+    for (int i = 0; i < NPG_BC_SLOTS; i++)
+        if (c->ptrs[i] && (o < 0 || c->stamps[i] < c->stamps[o])) o = i;
+    return o;
 }
 
 void npg__bc_put(npg_block_cache *c, void *ptr, size_t size, npg_bc_release_fn release, void *ctx) {
@@ -40,29 +48,22 @@ void npg__bc_put(npg_block_cache *c, void *ptr, size_t size, npg_bc_release_fn r
         out_p[nout] = ptr;
         out_s[nout++] = size;
     } else {
-        int free_slot = -1;
-        for (int i = 0; i < NPG_BC_SLOTS && (c->bytes + size > c->limit || free_slot < 0); i++) {
-            if (!c->ptrs[i]) {
-                if (free_slot < 0) free_slot = i;
-                continue;
-            }
-            if (c->bytes + size > c->limit) { /* make room */
-                out_p[nout] = c->ptrs[i];
-                out_s[nout++] = c->sizes[i];
-                c->bytes -= c->sizes[i];
-                c->ptrs[i] = NULL;
-                if (free_slot < 0) free_slot = i;
-            }
+        int slot = -1;
+        while (c->bytes + size > c->limit || slot < 0) {
+            if (slot < 0) /* a free slot, if there is one */
+                for (int i = 0; i < NPG_BC_SLOTS && slot < 0; i++)
+                    if (!c->ptrs[i]) slot = i;
+            if (c->bytes + size <= c->limit && slot >= 0) break;
+            int o = oldest(c); /* exists: bytes > 0 or every slot is taken */
+            out_p[nout] = c->ptrs[o];
+            out_s[nout++] = c->sizes[o];
+            c->bytes -= c->sizes[o];
+            c->ptrs[o] = NULL;
+            if (slot < 0) slot = o;
         }
-        if (free_slot < 0) { /* every slot busy: replace slot 0 (the oldest of the scan) */
-            out_p[nout] = c->ptrs[0];
-            out_s[nout++] = c->sizes[0];
-            c->bytes -= c->sizes[0];
-            c->ptrs[0] = NULL;
-            free_slot = 0;
-        }
-        c->ptrs[free_slot] = ptr;
-        c->sizes[free_slot] = size;
+        c->ptrs[slot] = ptr;
+        c->sizes[slot] = size;
+        c->stamps[slot] = ++c->clock;
         c->bytes += size;
     }
     pthread_mutex_unlock(&c->lock);

@@ -11,6 +11,7 @@
 #include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -20,24 +21,28 @@ extern "C" {
 
 typedef struct npg_block_cache {
     pthread_mutex_t lock;
-    size_t limit; /* most bytes kept; (size_t)-1 until set */
-    size_t bytes; /* bytes kept now */
+    size_t limit;   /* most bytes kept; (size_t)-1 until set */
+    size_t bytes;   /* bytes kept now */
+    uint64_t clock; /* blocks put so far */
     size_t sizes[NPG_BC_SLOTS];
     void *ptrs[NPG_BC_SLOTS];
+    uint64_t stamps[NPG_BC_SLOTS]; /* clock when each block was put */
 } npg_block_cache;
 
-#define NPG_BLOCK_CACHE_INIT {PTHREAD_MUTEX_INITIALIZER, (size_t)-1, 0, {0}, {0}}
+#define NPG_BLOCK_CACHE_INIT {PTHREAD_MUTEX_INITIALIZER, (size_t)-1, 0, 0, {0}, {0}, {0}}
 
 typedef void (*npg_bc_release_fn)(void *ptr, size_t size, void *ctx);
 
 /* n rounded up: to `granule` below 4*granule... in general to a quarter of
  * its power of two, so that similar sizes share blocks (waste <= 25%). */
 size_t npg__bc_round(size_t n, size_t granule);
-/* A cached block of exactly `size` bytes, or NULL. */
+/* A cached block of exactly `size` bytes (the most recently put one: the
+ * likeliest to be warm), or NULL. */
 void *npg__bc_take(npg_block_cache *c, size_t size);
-/* Keep `ptr` (of `size` bytes) for reuse; blocks that no longer fit under
- * the limit (and ptr itself if it cannot be kept) are released through
- * `release`. */
+/* Keep `ptr` (of `size` bytes) for reuse. To stay under the limit, and when
+ * every slot is taken, the least recently put blocks are released through
+ * `release` (so a loop's working set survives stale blocks from an earlier
+ * phase); ptr itself is released if it alone exceeds the limit. */
 void npg__bc_put(npg_block_cache *c, void *ptr, size_t size, npg_bc_release_fn release, void *ctx);
 /* Bytes held in the cache now. */
 size_t npg__bc_bytes(npg_block_cache *c);

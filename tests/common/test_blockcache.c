@@ -66,3 +66,39 @@ Test(blockcache, full_slots_replace) {
     cr_assert_eq(npg__bc_drain(&c, rel, NULL), (size_t)NPG_BC_SLOTS * 16);
     cr_assert_eq(released, NPG_BC_SLOTS + 10);
 }
+
+/* Room is made by releasing the blocks put longest ago, whatever slots they
+ * sit in: a block taken and put back is recent again and survives. */
+Test(blockcache, evicts_least_recently_put) {
+    npg_block_cache c = NPG_BLOCK_CACHE_INIT;
+    c.limit = 1000;
+    released = 0;
+    released_bytes = 0;
+    void *x = malloc(600), *y = malloc(300), *z = malloc(300);
+    npg__bc_put(&c, x, 600, rel, NULL); /* slot 0 */
+    npg__bc_put(&c, y, 300, rel, NULL); /* slot 1 */
+    cr_assert_eq(npg__bc_take(&c, 600), x);
+    npg__bc_put(&c, x, 600, rel, NULL); /* back in slot 0, now the most recent */
+    npg__bc_put(&c, z, 300, rel, NULL); /* 1200 > 1000: y, the oldest, goes */
+    cr_assert_eq(released, 1);
+    cr_assert_eq(released_bytes, 300);
+    cr_assert_eq(npg__bc_take(&c, 600), x, "the recently used block survived");
+    cr_assert_eq(npg__bc_take(&c, 300), z);
+    cr_assert_null(npg__bc_take(&c, 300), "y was released");
+    cr_assert_eq(c.bytes, 0);
+    free(x);
+    free(z);
+}
+
+/* Among blocks of the same size, the most recently put comes back first. */
+Test(blockcache, takes_the_most_recent_of_a_size) {
+    npg_block_cache c = NPG_BLOCK_CACHE_INIT;
+    c.limit = (size_t)1 << 30;
+    void *a = malloc(64), *b = malloc(64);
+    npg__bc_put(&c, a, 64, rel, NULL);
+    npg__bc_put(&c, b, 64, rel, NULL);
+    cr_assert_eq(npg__bc_take(&c, 64), b);
+    cr_assert_eq(npg__bc_take(&c, 64), a);
+    free(a);
+    free(b);
+}
