@@ -197,7 +197,8 @@ npg_array *npg_retain(npg_array *x);
 /* Begin a scope: every array created on this thread until the matching
  * npg_scope_end is owned by it. Scopes nest. */
 npg_scope npg_scope_begin(void);
-/* End scope s (and any inner scope left open), releasing what it owns. */
+/* End scope s (and any inner scope left open), releasing what it owns.
+ * Scopes a thread leaves open end when the thread exits. */
 void npg_scope_end(npg_scope s);
 /* Move x out of the innermost scope to the enclosing one (at the top level:
  * to the caller, who then frees it). Returns x. NULL passes through. */

@@ -129,8 +129,27 @@ static _Thread_local int tl_depth, tl_frames_cap;
 
 static void array_release(npg_array *x);
 
+/* At thread exit: scopes the thread left open end (their arrays are
+ * released as npg_scope_end would), then the frames themselves go. */
+static pthread_key_t g_scope_key;
+static pthread_once_t g_scope_once = PTHREAD_ONCE_INIT;
+static void scope_thread_exit(void *unused) {
+    (void)unused;
+    if (tl_depth > 0) npg_scope_end((npg_scope){1});
+    for (int i = 0; i < tl_frames_cap; i++) free(tl_frames[i].items);
+    free(tl_frames);
+    tl_frames = NULL;
+    tl_frames_cap = 0;
+    tl_depth = 0;
+}
+static void scope_make_key(void) { pthread_key_create(&g_scope_key, scope_thread_exit); }
+
 npg_scope npg_scope_begin(void) {
     if (tl_depth + 1 >= tl_frames_cap) {
+        if (tl_frames_cap == 0) { /* this thread's first frames: free them when it exits */
+            pthread_once(&g_scope_once, scope_make_key);
+            pthread_setspecific(g_scope_key, (void *)1);
+        }
         int cap = tl_frames_cap ? tl_frames_cap * 2 : 16;
         scope_frame *f = realloc(tl_frames, sizeof *f * (size_t)cap);
         if (!f) {

@@ -14,6 +14,8 @@
  */
 #include "internal.h"
 
+#include <pthread.h>
+
 /* ------------------------------------------------------------------------
  * Grad mode
  * ------------------------------------------------------------------------ */
@@ -174,10 +176,24 @@ static void release_saved(npg_node *n) {
 static _Thread_local npg_node **tl_rel;
 static _Thread_local int64_t tl_rel_len, tl_rel_cap;
 static _Thread_local bool tl_releasing;
+/* the work list is freed when its thread exits */
+static pthread_key_t g_rel_key;
+static pthread_once_t g_rel_once = PTHREAD_ONCE_INIT;
+static void rel_thread_exit(void *unused) {
+    (void)unused;
+    free(tl_rel);
+    tl_rel = NULL;
+    tl_rel_len = tl_rel_cap = 0;
+}
+static void rel_make_key(void) { pthread_key_create(&g_rel_key, rel_thread_exit); }
 
 void npg__node_release(npg_node *n) {
     if (!n || --n->refcount > 0) return;
     if (tl_rel_len == tl_rel_cap) {
+        if (tl_rel_cap == 0) {
+            pthread_once(&g_rel_once, rel_make_key);
+            pthread_setspecific(g_rel_key, (void *)1);
+        }
         int64_t cap = tl_rel_cap ? tl_rel_cap * 2 : 256;
         npg_node **p = realloc(tl_rel, sizeof *p * (size_t)cap);
         if (!p) {
