@@ -10,8 +10,9 @@
  * coalescing, the outer dims and the split across threads.
  *
  * The exception to "one functor from scalar_ops.h": exp, log, tanh and the
- * activations built on them run on vmath.h's branch-free versions (libm's
- * are scalar calls, so the loops around them could not vectorise). Their
+ * activations built on them run on vmath.h's branch-free versions where the
+ * target has fast FMA (libm's are scalar calls, so the loops around them
+ * could not vectorise; see npg_k_* in vmath.h). Their
  * CPU functors below keep scalar_ops.h's formulas and special values and
  * differ from it only by vmath.h's rounding (1 ulp at most per call).
  */
@@ -294,25 +295,25 @@ static void run(int nop, const npg_tdesc *const *d, npg_cpu_loop fn, const void 
  * select of the numerator: the same roundings, without a branch. A NaN
  * input gives e = NaN and so a NaN result, as in scalar_ops.h. */
 #define NPG_C_EXP_OPS(F, t)                                                                  \
-    static inline F npg_c_exp_##t(F a) { return npg_v_exp_##t(a); }                          \
+    static inline F npg_c_exp_##t(F a) { return npg_k_exp_##t(a); }                          \
     static inline F npg_c_sigmoid_##t(F a) {                                                 \
-        const F e = npg_v_exp_##t(-npg_s_abs_##t(a));                                        \
+        const F e = npg_k_exp_##t(-npg_s_abs_##t(a));                                        \
         return (a >= 0 ? (F)1 : e) / ((F)1 + e);                                             \
     }                                                                                        \
     static inline F npg_c_silu_##t(F a) { return a * npg_c_sigmoid_##t(a); }
 NPG_C_EXP_OPS(float, f32)
 NPG_C_EXP_OPS(double, f64)
-static inline float npg_c_log_f32(float a) { return npg_v_log_f32(a); }
-static inline float npg_c_tanh_f32(float a) { return npg_v_tanh_f32(a); }
+static inline float npg_c_log_f32(float a) { return npg_k_log_f32(a); }
+static inline float npg_c_tanh_f32(float a) { return npg_k_tanh_f32(a); }
 static inline float npg_c_gelu_tanh_f32(float a) {
     /* the constants rounded as in scalar_ops.h: decimal -> double -> float */
     const float inner = (float)0.79788456080286535588 * (a + (float)0.044715 * a * a * a);
-    return 0.5f * a * (1.0f + npg_v_tanh_f32(inner));
+    return 0.5f * a * (1.0f + npg_k_tanh_f32(inner));
 }
 /* A select instead of scalar_ops.h's early return for NaN (the arithmetic
  * would propagate it too, but this returns the input's NaN, as there). */
 static inline float npg_c_softplus_f32(float a) {
-    const float y = (a > 0 ? a : 0.0f) + npg_v_log1p_f32(npg_v_exp_f32(-fabsf(a)));
+    const float y = (a > 0 ? a : 0.0f) + npg_k_log1p_f32(npg_k_exp_f32(-fabsf(a)));
     return a != a ? a : y;
 }
 static inline double npg_c_log_f64(double a) { return npg_s_log_f64(a); }
@@ -320,6 +321,9 @@ static inline double npg_c_tanh_f64(double a) { return npg_s_tanh_f64(a); }
 static inline double npg_c_gelu_tanh_f64(double a) { return npg_s_gelu_tanh_f64(a); }
 static inline double npg_c_softplus_f64(double a) { return npg_s_softplus_f64(a); }
 #define UV(ID, name, t) U_ONE(ID, t, NPG_T_##t, npg_c_##name##_##t(x))
+/* Whether this build's kernels run on vmath.h (1) or libm (0); for tests. */
+int npg__cpu_vmath_fast(void);
+int npg__cpu_vmath_fast(void) { return NPG_V_FAST; }
 #define NUM_UNARY(X) X(NEGATIVE, negative) X(ABS, abs) X(SIGN, sign) X(SQUARE, square) X(RELU, relu)
 #define ROUNDING(X) X(FLOOR, floor) X(CEIL, ceil) X(TRUNC, trunc)
 

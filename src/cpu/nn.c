@@ -62,11 +62,11 @@ FLT2(ROW_MAX, _)
         double s = 0;                                                                            \
         if (log) {                                                                               \
             NPG_SIMD_WITH(reduction(+ : s))                                                      \
-            for (int64_t c = 0; c < C; c++) s += npg_v_exp_##t(x[c] - m);                        \
+            for (int64_t c = 0; c < C; c++) s += npg_k_exp_##t(x[c] - m);                        \
         } else {                                                                                 \
             NPG_SIMD_WITH(reduction(+ : s))                                                      \
             for (int64_t c = 0; c < C; c++) {                                                    \
-                const T e = npg_v_exp_##t(x[c] - m);                                             \
+                const T e = npg_k_exp_##t(x[c] - m);                                             \
                 y[c] = e;                                                                        \
                 s += e;                                                                          \
             }                                                                                    \
@@ -98,7 +98,7 @@ FLT2(ROW_MAX, _)
         }                                                                                        \
         const T st = (T)s;                                                                       \
         if (log) {                                                                               \
-            NPG_SIMD for (int64_t c = 0; c < C; c++) gi[c] = g[c] - npg_v_exp_##t(y[c]) * st;    \
+            NPG_SIMD for (int64_t c = 0; c < C; c++) gi[c] = g[c] - npg_k_exp_##t(y[c]) * st;    \
         } else {                                                                                 \
             NPG_SIMD for (int64_t c = 0; c < C; c++) gi[c] = y[c] * (g[c] - st);                 \
         }                                                                                        \
@@ -153,7 +153,7 @@ static int64_t bad_label(const int64_t *lab, int64_t R, int64_t C, bool has_igno
         double s = 0, sx = 0;                                                                    \
         NPG_SIMD_WITH(reduction(+ : s, sx))                                                      \
         for (int64_t c = 0; c < C; c++) {                                                        \
-            s += npg_v_exp_##t(x[c] - m);                                                        \
+            s += npg_k_exp_##t(x[c] - m);                                                        \
             sx += x[c];                                                                          \
         }                                                                                        \
         double lse = (double)m + npg_s_log_f64(s);                                               \
@@ -182,8 +182,8 @@ static int64_t bad_label(const int64_t *lab, int64_t R, int64_t C, bool has_igno
         }                                                                                        \
         const T g = ((const T *)gl_)[r], lse = ((const T *)lse_)[r];                             \
         const T on = (T)(1 - eps), off = (T)(eps / (double)C);                                   \
-        NPG_SIMD for (int64_t c = 0; c < C; c++) gx[c] = g * (npg_v_exp_##t(x[c] - lse) - off);  \
-        gx[lab[r]] = g * (npg_v_exp_##t(x[lab[r]] - lse) - on - off);                            \
+        NPG_SIMD for (int64_t c = 0; c < C; c++) gx[c] = g * (npg_k_exp_##t(x[c] - lse) - off);  \
+        gx[lab[r]] = g * (npg_k_exp_##t(x[lab[r]] - lse) - on - off);                            \
     }                                                                                            \
     static void ce_bw_##t(char *gx_, const char *gl_, const char *x_, const char *lse_,          \
                           const int64_t *lab, int64_t R, int64_t C, double eps, bool has_ignore, \

@@ -235,4 +235,21 @@ static inline float npg_v_tanh_f32(float x) {
     return copysignf((float)t, x);
 }
 
+/* ---- what the CPU kernels call ---------------------------------------------- */
+
+/* These functions pay off where the target has fast fused multiply-add
+ * (x86-64-v3, the library's default -march; AArch64): they vectorise. On a
+ * target without it every fmaf is a libm call, slower than libm's own exp,
+ * so the kernels' npg_k_* entry points use libm there instead. */
+#if defined(__FP_FAST_FMAF) && defined(__FP_FAST_FMA)
+#define NPG_V_FAST 1
+#else
+#define NPG_V_FAST 0
+#endif
+static inline float npg_k_exp_f32(float x) { return NPG_V_FAST ? npg_v_exp_f32(x) : expf(x); }
+static inline double npg_k_exp_f64(double x) { return NPG_V_FAST ? npg_v_exp_f64(x) : exp(x); }
+static inline float npg_k_log_f32(float x) { return NPG_V_FAST ? npg_v_log_f32(x) : logf(x); }
+static inline float npg_k_log1p_f32(float x) { return NPG_V_FAST ? npg_v_log1p_f32(x) : log1pf(x); }
+static inline float npg_k_tanh_f32(float x) { return NPG_V_FAST ? npg_v_tanh_f32(x) : tanhf(x); }
+
 #endif /* NPG_CPU_VMATH_H */

@@ -361,6 +361,8 @@ static float *run_unary(npg_array *(*op)(npg_array *), npg_array *x) {
     return out;
 }
 
+int npg__cpu_vmath_fast(void); /* the library's kernels use vmath.h (else libm) */
+
 /* Contiguous (the vectorised loop, threaded), a step-2 view and a reversed
  * view (the strided loop): within the bound of the reference, and the three
  * bit-identical. exp is also bit-identical to the header compiled here. */
@@ -377,6 +379,9 @@ Test(vmath, library_float32_unary_ops) {
     npg_array *rev = npg_flip(x, NPG_AXES(0));
     cr_assert(x && col && rev, "%s", npg_last_error());
     cr_assert(!npg_is_contiguous(col) && !npg_is_contiguous(rev));
+    /* a build without fast FMA runs libm's functions: glibc's tanhf is within
+     * 2 ulp, not 1, so such a build gets one ulp more */
+    const int64_t libm_slack = npg__cpu_vmath_fast() ? 0 : 1;
     for (size_t k = 0; k < sizeof UNARY / sizeof *UNARY; k++) {
         const unary_case *c = &UNARY[k];
         float *y = run_unary(c->op, x), *yc = run_unary(c->op, col), *yr = run_unary(c->op, rev);
@@ -385,19 +390,20 @@ Test(vmath, library_float32_unary_ops) {
             const double want = c->ref((double)xv[i]);
             int64_t e = ulps(y[i], (float)want);
             if (e > 0 && fabs((double)y[i] - want) <= c->abs_per_x * fabs((double)xv[i])) e = 0;
-            if (e > c->ulp) over++;
+            if (e > c->ulp + libm_slack) over++;
             if (e > worst) worst = e, wi = i;
             const bool same = bits_of(y[i]) == bits_of(yc[i]) && bits_of(y[i]) == bits_of(yr[n - 1 - i]);
             if (!same && !(isnan(y[i]) && isnan(yc[i]) && isnan(yr[n - 1 - i])) && diff < 0) diff = i;
         }
         cr_log_info("library %s f32: %lld inputs, max error %lld ulp", c->name, (long long)n, (long long)worst);
         cr_expect(over == 0, "%s: %lld of %lld over %lld ulp; worst %lld at x = %a (got %a, want %a)", c->name,
-                  (long long)over, (long long)n, (long long)c->ulp, (long long)worst, (double)xv[wi], (double)y[wi],
+                  (long long)over, (long long)n, (long long)(c->ulp + libm_slack), (long long)worst, (double)xv[wi],
+                  (double)y[wi],
                   c->ref((double)xv[wi]));
         cr_expect(diff < 0, "%s: contiguous and strided results differ at x = %a: %a, %a, %a", c->name,
                   (double)xv[diff < 0 ? 0 : diff], (double)y[diff < 0 ? 0 : diff],
                   (double)yc[diff < 0 ? 0 : diff], (double)yr[diff < 0 ? 0 : n - 1 - diff]);
-        if (c->op == npg_exp) {
+        if (c->op == npg_exp && npg__cpu_vmath_fast()) { /* else the library uses libm's expf */
             int64_t bad = -1;
             for (int64_t i = 0; i < n && bad < 0; i++)
                 if (bits_of(y[i]) != bits_of(npg_v_exp_f32(xv[i])) && !isnan(y[i])) bad = i;
