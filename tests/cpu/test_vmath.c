@@ -398,8 +398,7 @@ Test(vmath, library_float32_unary_ops) {
         cr_log_info("library %s f32: %lld inputs, max error %lld ulp", c->name, (long long)n, (long long)worst);
         cr_expect(over == 0, "%s: %lld of %lld over %lld ulp; worst %lld at x = %a (got %a, want %a)", c->name,
                   (long long)over, (long long)n, (long long)(c->ulp + libm_slack), (long long)worst, (double)xv[wi],
-                  (double)y[wi],
-                  c->ref((double)xv[wi]));
+                  (double)y[wi], c->ref((double)xv[wi]));
         cr_expect(diff < 0, "%s: contiguous and strided results differ at x = %a: %a, %a, %a", c->name,
                   (double)xv[diff < 0 ? 0 : diff], (double)y[diff < 0 ? 0 : diff],
                   (double)yc[diff < 0 ? 0 : diff], (double)yr[diff < 0 ? 0 : n - 1 - diff]);
