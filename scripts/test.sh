@@ -2,9 +2,11 @@
 # test.sh — the whole test suite, from a fresh clone on Debian 12:
 # installs dependencies, builds (with the CUDA backend when nvcc is present;
 # CUDA tests skip without a GPU), runs every Criterion suite through ctest,
-# then does the same with AddressSanitizer + UndefinedBehaviorSanitizer, and
+# then does the same with AddressSanitizer + UndefinedBehaviorSanitizer, runs
+# a multi-threaded race check under ThreadSanitizer, and
 # runs npg-bench --quick as a smoke test when it is built.
 #   NPG_TEST_SKIP_ASAN=1   skip the sanitizer pass
+#   NPG_TEST_SKIP_TSAN=1   skip the ThreadSanitizer pass
 #   NPG_DEVICE=cuda        run the suites on the GPU
 set -eu
 cd "$(dirname "$0")/.."
@@ -28,5 +30,12 @@ if [ "${NPG_TEST_SKIP_ASAN:-0}" != 1 ]; then
   cmake --build build-asan -j"$jobs"
   (cd build-asan && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
      ctest --output-on-failure -j"$jobs")
+fi
+if [ "${NPG_TEST_SKIP_TSAN:-0}" != 1 ]; then
+  # ThreadSanitizer over several threads using npg at once (tests/tsan).
+  cmake -S . -B build-tsan -DCMAKE_BUILD_TYPE=Debug -DNPG_SANITIZE_THREAD=ON -DNPG_CUDA=OFF \
+        -DNPG_BUILD_BENCH=OFF -DNPG_BUILD_EXAMPLES=OFF >/dev/null
+  cmake --build build-tsan -j"$jobs"
+  (cd build-tsan && ctest --output-on-failure)
 fi
 echo "all tests passed"

@@ -40,7 +40,7 @@ bool npg__needs_grad(int n, npg_array *const *inputs) {
  * Nodes
  * ------------------------------------------------------------------------ */
 
-static uint64_t g_seq; /* creation order (only compared, never shared across threads meaningfully) */
+static uint64_t g_seq; /* creation order; atomic: threads record nodes concurrently */
 
 static npg_leafacc *leafacc_of(npg_array *leaf) {
     if (!leaf->acc) {
@@ -79,7 +79,7 @@ npg_node *npg__record_ex(npg_op op, npg_array *out, int n, npg_array *const *inp
     node->name = npg__op_name(op);
     node->backward = npg__backward_fn(op);
     node->refcount = 1; /* held by out */
-    node->seq = ++g_seq;
+    node->seq = __atomic_add_fetch(&g_seq, 1, __ATOMIC_RELAXED);
     node->n_in = n;
     node->edges = (npg_edge *)(node + 1);
     node->in_meta = (npg_meta *)(node->edges + n);
@@ -241,7 +241,7 @@ static bool vec_push(vec *v, void *x) {
     return true;
 }
 
-static int g_mark; /* traversal id */
+static int g_mark; /* traversal id; atomic: threads run backward concurrently */
 
 /* Take a reference to a gradient: steal it from the backward's own scope
  * when nothing else holds it, else share it. */
@@ -285,7 +285,7 @@ static npg_status run_backward(npg_array *const *roots, npg_array *const *grads,
     const char *fn = cap ? "npg_grad_of" : "npg_backward";
     npg_status st = NPG_OK;
     vec order = {0}, stack = {0}, ready = {0}, accs = {0};
-    int mark = ++g_mark;
+    int mark = __atomic_add_fetch(&g_mark, 1, __ATOMIC_RELAXED);
     bool grad_was = npg__grad_enabled();
     int saved_depth = tl_no_grad_depth;
     tl_no_grad_depth = create ? 0 : 1;

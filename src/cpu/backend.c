@@ -111,12 +111,13 @@ static npg_status cpu_synchronize(int dev) { return NPG_OK; }
 
 static npg_block_cache g_cache = NPG_BLOCK_CACHE_INIT;
 
-static void cache_init_limit(void) {
-    if (g_cache.limit == (size_t)-1) {
-        const char *e = getenv("NPG_CPU_CACHE_MB");
-        g_cache.limit = (e && *e) ? (size_t)strtoull(e, NULL, 10) << 20 : (size_t)1024 << 20;
-    }
+static pthread_once_t g_cache_once = PTHREAD_ONCE_INIT;
+static void cache_limit_from_env(void) {
+    const char *e = getenv("NPG_CPU_CACHE_MB");
+    g_cache.limit = (e && *e) ? (size_t)strtoull(e, NULL, 10) << 20 : (size_t)1024 << 20;
 }
+/* Once, whichever thread frees first (the limit is read under the cache's lock). */
+static void cache_init_limit(void) { pthread_once(&g_cache_once, cache_limit_from_env); }
 
 static size_t block_size(size_t nbytes) { return nbytes < CACHE_MIN ? (nbytes ? nbytes : 1) : npg__bc_round(nbytes, CACHE_MIN); }
 

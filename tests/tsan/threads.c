@@ -1,0 +1,76 @@
+/*
+ * threads.c — a data-race check of the library under ThreadSanitizer (built
+ * by -DNPG_SANITIZE_THREAD=ON, run by scripts/test.sh; Criterion itself does
+ * not start under TSan, so this is a plain program). Four threads train a
+ * small linear model, sort, gather, reshape into errors and toggle no-grad,
+ * each on its own data, then hand arrays to one another to free. Exit 0
+ * when every value checks out; TSan makes any race an exit of 66. Run with
+ * OMP_NUM_THREADS=1: libgomp is not instrumented, so its barriers would read
+ * as races.
+ */
+#include <npg.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <string.h>
+
+#define NT 4
+#define ITERS 30
+
+static npg_array *handoff[NT][32];
+static int failures[NT];
+
+static void *worker(void *p) {
+    const int id = (int)(long)p;
+    const double k = id + 1;
+    npg_generator *gen = npg_generator_new(100 + (uint64_t)id);
+    for (int it = 0; it < ITERS; it++) {
+        npg_scope s = npg_scope_begin();
+        npg_array *x = npg_randn(NPG_SHAPE(32, 20), NPG_OPTS(.generator = gen));
+        npg_array *w = npg_randn(NPG_SHAPE(10, 20), NPG_OPTS(.requires_grad = true));
+        npg_array *lab = npg_randint(0, 10, NPG_SHAPE(32), NULL);
+        npg_array *l = npg_cross_entropy(npg_linear(x, w, NULL), lab, NULL);
+        if (!l || npg_backward(l, NULL) != NPG_OK || !npg_grad(w)) failures[id]++;
+        npg_array *v = npg_full(NPG_SHAPE(64), k, NPG_OPTS(.dtype = NPG_FLOAT64, .requires_grad = true));
+        npg_array *y = npg_sum(npg_multiply(v, v), NPG_ALL_AXES, false);
+        if (npg_backward(y, NULL) != NPG_OK || npg_item(y) != 64 * k * k) failures[id]++;
+        npg_array *big = npg_ones(NPG_SHAPE(100000 + (it % 3) * 4096), NULL);
+        if (npg_item(npg_sum(big, NPG_ALL_AXES, false)) != (double)npg_size(big)) failures[id]++;
+        npg_array *srt = npg_sort(x, -1, false), *am = npg_argmax(x, 1, true);
+        if (!srt || !npg_take_along_axis(x, am, 1)) failures[id]++;
+        if (npg_reshape(v, NPG_SHAPE(1000 + id)) || npg_last_status() != NPG_ERR_SHAPE) failures[id]++;
+        char needle[32];
+        snprintf(needle, sizeof needle, "(%d,)", 1000 + id);
+        if (!strstr(npg_last_error(), needle)) failures[id]++;
+        npg_clear_error();
+        if (id % 2) npg_no_grad_begin();
+        if (npg_requires_grad(npg_exp(w)) != (id % 2 == 0)) failures[id]++;
+        if (id % 2) npg_no_grad_end();
+        npg_scope_end(s);
+    }
+    npg_generator_free(gen);
+    for (int i = 0; i < 32; i++) handoff[id][i] = npg_full(NPG_SHAPE(i % 2 ? 5 : 30000), i, NULL);
+    return NULL;
+}
+
+static void *freer(void *p) {
+    const int id = (int)(long)p, from = (id + 1) % NT;
+    for (int i = 0; i < 32; i++) {
+        npg_array *a = handoff[from][i], *sum = npg_sum(a, NPG_ALL_AXES, false);
+        if (npg_item(sum) != (double)i * (double)npg_size(a)) failures[id]++;
+        npg_free(sum);
+        npg_free(a);
+    }
+    return NULL;
+}
+
+int main(void) {
+    pthread_t t[NT];
+    for (long i = 0; i < NT; i++) pthread_create(&t[i], NULL, worker, (void *)i);
+    for (int i = 0; i < NT; i++) pthread_join(t[i], NULL);
+    for (long i = 0; i < NT; i++) pthread_create(&t[i], NULL, freer, (void *)i);
+    for (int i = 0; i < NT; i++) pthread_join(t[i], NULL);
+    int bad = 0;
+    for (int i = 0; i < NT; i++) bad += failures[i];
+    printf("threads: %d failed checks\n", bad);
+    return bad ? 1 : 0;
+}
