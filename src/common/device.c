@@ -220,9 +220,5 @@ void npg_set_num_threads(int n) {
 }
 int npg_get_num_threads(void) { return npg__cpu_get_num_threads(); }
 
-bool npg__tf32 = false;
-bool npg_set_allow_tf32(bool allow) {
-    bool prev = npg__tf32;
-    npg__tf32 = allow;
-    return prev;
-}
+bool npg__tf32 = false; /* read and written atomically: any thread may set it */
+bool npg_set_allow_tf32(bool allow) { return __atomic_exchange_n(&npg__tf32, allow, __ATOMIC_RELAXED); }

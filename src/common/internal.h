@@ -270,6 +270,6 @@ npg_status npg__bw_col2im(npg_node *n, npg_array *g, npg_array **gin);
 npg_status npg__bw_max_pool2d(npg_node *n, npg_array *g, npg_array **gin);
 
 /* ---- dispatch helpers ---- */
-extern bool npg__tf32; /* process-wide TF32 permission (npg_set_allow_tf32) */
+extern bool npg__tf32; /* process-wide TF32 permission (npg_set_allow_tf32); read with __atomic_load_n */
 
 #endif /* NPG_INTERNAL_H */

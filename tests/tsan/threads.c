@@ -2,8 +2,8 @@
  * threads.c — a data-race check of the library under ThreadSanitizer (built
  * by -DNPG_SANITIZE_THREAD=ON, run by scripts/test.sh; Criterion itself does
  * not start under TSan, so this is a plain program). Four threads train a
- * small linear model, sort, gather, reshape into errors and toggle no-grad,
- * each on its own data, then hand arrays to one another to free. Exit 0
+ * small linear model, sort, gather, format, reshape into errors, toggle
+ * no-grad and the TF32 switch, each on its own data, then hand arrays to one another to free. Exit 0
  * when every value checks out; TSan makes any race an exit of 66. Run with
  * OMP_NUM_THREADS=1: libgomp is not instrumented, so its barriers would read
  * as races.
@@ -42,6 +42,9 @@ static void *worker(void *p) {
         snprintf(needle, sizeof needle, "(%d,)", 1000 + id);
         if (!strstr(npg_last_error(), needle)) failures[id]++;
         npg_clear_error();
+        char text[2048]; /* formatting, and the process-wide TF32 switch any thread may flip */
+        if (npg_format(x, text, sizeof text) <= 0) failures[id]++;
+        npg_set_allow_tf32(false);
         if (id % 2) npg_no_grad_begin();
         if (npg_requires_grad(npg_exp(w)) != (id % 2 == 0)) failures[id]++;
         if (id % 2) npg_no_grad_end();
