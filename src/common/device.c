@@ -70,10 +70,19 @@ bad:
                           text);
 }
 
-static npg_device g_default;     /* the current process default */
-static npg_device g_env_default; /* what NPG_DEVICE asked for */
+/* The process default, packed into 64 bits so that any thread may read it
+ * while another sets it (relaxed atomics: a reader sees the old or the new
+ * device, never half of each). */
+_Static_assert(sizeof(npg_device) == sizeof(uint64_t), "npg_device packs into 64 bits");
+static uint64_t g_default_bits;
+static npg_device g_env_default; /* what NPG_DEVICE asked for (set once) */
 static pthread_once_t g_default_once = PTHREAD_ONCE_INIT;
-static bool g_default_set; /* by npg_set_default_device */
+
+static void default_store(npg_device d) {
+    uint64_t u;
+    memcpy(&u, &d, sizeof u);
+    __atomic_store_n(&g_default_bits, u, __ATOMIC_RELAXED);
+}
 
 static void init_default(void) {
     const char *env = getenv("NPG_DEVICE");
@@ -93,26 +102,27 @@ static void init_default(void) {
             npg__set_error(saved, "%s", msg);
     }
     g_env_default = d;
-    if (!g_default_set) g_default = d;
+    default_store(d);
 }
 
 npg_device npg_default_device(void) {
     pthread_once(&g_default_once, init_default);
-    return g_default;
+    uint64_t u = __atomic_load_n(&g_default_bits, __ATOMIC_RELAXED);
+    npg_device d;
+    memcpy(&d, &u, sizeof d);
+    return d;
 }
 
 npg_status npg_set_default_device(npg_device d) {
     const npg_backend *be;
     npg_device r;
-    pthread_once(&g_default_once, init_default);
+    pthread_once(&g_default_once, init_default); /* NPG_DEVICE is read first, never after */
     if (d.type == NPG_DEVICE_DEFAULT) { /* back to NPG_DEVICE's choice */
-        g_default_set = false;
-        g_default = g_env_default;
+        default_store(g_env_default);
         return NPG_OK;
     }
     if (!npg__resolve_device("npg_set_default_device", d, &r, &be)) return npg_last_status();
-    g_default = r;
-    g_default_set = true;
+    default_store(r);
     return NPG_OK;
 }
 

@@ -7,6 +7,7 @@
 #define _POSIX_C_SOURCE 200809L
 #include "internal.h"
 
+#include <pthread.h>
 #include <stdio.h>
 
 static _Thread_local npg_status tl_status = NPG_OK;
@@ -70,25 +71,35 @@ const char *npg_status_string(npg_status s) {
 }
 
 /* ---- logging ---- */
+/* The callback and its user pointer change together under a lock (any
+ * thread may log while another sets them); the level is also kept atomic so
+ * that a filtered message costs no lock. */
+static pthread_mutex_t g_log_lock = PTHREAD_MUTEX_INITIALIZER;
 static npg_log_fn g_log_fn = NULL;
 static void *g_log_user = NULL;
-static npg_log_level g_log_min = NPG_LOG_WARN;
+static int g_log_min = NPG_LOG_WARN;
 
 void npg_set_log_callback(npg_log_fn fn, void *user, npg_log_level min_level) {
+    pthread_mutex_lock(&g_log_lock);
     g_log_fn = fn;
     g_log_user = user;
-    g_log_min = min_level;
+    __atomic_store_n(&g_log_min, (int)min_level, __ATOMIC_RELAXED);
+    pthread_mutex_unlock(&g_log_lock);
 }
 
 void npg__log(npg_log_level level, const char *fmt, ...) {
-    if (level < g_log_min) return;
+    if ((int)level < __atomic_load_n(&g_log_min, __ATOMIC_RELAXED)) return;
     char buf[1024];
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(buf, sizeof buf, fmt, ap);
     va_end(ap);
-    if (g_log_fn) {
-        g_log_fn(level, buf, g_log_user);
+    pthread_mutex_lock(&g_log_lock);
+    npg_log_fn fn = g_log_fn;
+    void *user = g_log_user;
+    pthread_mutex_unlock(&g_log_lock);
+    if (fn) {
+        fn(level, buf, user);
     } else {
         static const char *names[] = {"debug", "info", "warning", "error"};
         fprintf(stderr, "npg %s: %s\n", names[level & 3], buf);

@@ -3,7 +3,8 @@
  * by -DNPG_SANITIZE_THREAD=ON, run by scripts/test.sh; Criterion itself does
  * not start under TSan, so this is a plain program). Four threads train a
  * small linear model, sort, gather, format, reshape into errors, toggle
- * no-grad and the TF32 switch, each on its own data, then hand arrays to one another to free. Exit 0
+ * no-grad, the TF32 switch, the default device and the log callback, each
+ * on its own data, then hand arrays to one another to free. Exit 0
  * when every value checks out; TSan makes any race an exit of 66. Run with
  * OMP_NUM_THREADS=1: libgomp is not instrumented, so its barriers would read
  * as races.
@@ -45,6 +46,8 @@ static void *worker(void *p) {
         char text[2048]; /* formatting, and the process-wide TF32 switch any thread may flip */
         if (npg_format(x, text, sizeof text) <= 0) failures[id]++;
         npg_set_allow_tf32(false);
+        npg_set_default_device(NPG_CPU); /* process-wide settings any thread may change */
+        npg_set_log_callback(NULL, NULL, NPG_LOG_WARN);
         if (id % 2) npg_no_grad_begin();
         if (npg_requires_grad(npg_exp(w)) != (id % 2 == 0)) failures[id]++;
         if (id % 2) npg_no_grad_end();
