@@ -80,6 +80,8 @@ static void ctx_destroy(npg_cu_ctx *c) {
     if (c->flag_host) cudaFreeHost(c->flag_host);
     if (c->reduce_buf) cudaFree(c->reduce_buf);
     (void)cudaGetLastError();
+    pthread_mutex_destroy(&c->cache.lock);
+    pthread_mutex_destroy(&c->blas_lock);
     free(c);
 }
 
@@ -88,6 +90,7 @@ static npg_status ctx_create(int dev, npg_cu_ctx **out) {
     if (!c) return npg__set_error(NPG_ERR_OOM, "cuda init: out of host memory");
     c->dev = dev;
     pthread_mutex_init(&c->cache.lock, NULL);
+    pthread_mutex_init(&c->blas_lock, NULL);
     {
         const char *e = getenv("NPG_CUDA_CACHE_MB");
         c->cache.limit = (e && *e) ? (size_t)strtoull(e, NULL, 10) << 20 : (size_t)4096 << 20;

@@ -57,6 +57,7 @@ typedef struct npg_cu_ctx {
     cudaStream_t stream;      /* non-blocking; all work of this device */
     cublasHandle_t blas;      /* bound to stream */
     cublasMath_t blas_math;   /* the math mode last set on blas */
+    pthread_mutex_t blas_lock; /* a math-mode change and the GEMMs it is for, as one step: threads share blas */
     cudaMemPool_t pool;       /* the device's default pool, release threshold = max */
     int *flag_host;           /* mapped pinned int: "a kernel saw an index out of range" */
     int *flag_dev;            /* the same int as the device sees it */

@@ -147,6 +147,13 @@ static npg_status npg_cu_matmul_blas(npg_cu_ctx *ctx, const npg_tdesc *out, cons
     p.ldc = N;
 
     const cublasMath_t math = (sizeof(T) == 4 && allow_tf32) ? CUBLAS_TF32_TENSOR_OP_MATH : CUBLAS_DEFAULT_MATH;
+    /* the handle is shared by every thread: no other thread may change its
+     * math mode between ours and the GEMMs that rely on it */
+    struct blas_guard {
+        pthread_mutex_t *m;
+        explicit blas_guard(pthread_mutex_t *mu) : m(mu) { pthread_mutex_lock(m); }
+        ~blas_guard() { pthread_mutex_unlock(m); }
+    } guard(&ctx->blas_lock);
     if (ctx->blas_math != math) {
         NPG_CU_BLAS_TRY(cublasSetMathMode(ctx->blas, math), "matmul");
         ctx->blas_math = math;
