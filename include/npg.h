@@ -38,6 +38,20 @@
  *   is asynchronous on one stream per device; reading values on the host
  *   (npg_copy_to_host, npg_item, npg_print) synchronises.
  *
+ * THREADS
+ *   Any number of threads may call npg at once. Per thread: the last error,
+ *   the scope stack (scopes left open end when the thread exits) and no-grad
+ *   mode. Process-wide, and safe to change while other threads run ops: the
+ *   default device, npg_set_allow_tf32, the log callback, the global random
+ *   generator (each draw takes its own stream offset atomically). Arrays may
+ *   be shared between threads and freed on any thread, but npg does not lock
+ *   an array: concurrent writes to one array (in-place ops, or two backward
+ *   passes accumulating into the same leaf's .grad) need the caller's own
+ *   synchronisation, as would concurrent writes to one C array. On CUDA each
+ *   device keeps one stream for all threads, so their work is ordered, and a
+ *   deferred index error is reported to whichever thread synchronises next.
+ *   The ThreadSanitizer check in tests/tsan holds the library to this.
+ *
  * WEAK SCALARS
  *   The *_scalar forms take a plain C double that adopts the array's dtype and
  *   device and never allocates device memory: int32 array * 2 stays int32,
