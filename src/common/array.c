@@ -106,7 +106,7 @@ static npg_storage *storage_new(const char *fn, const npg_backend *be, int dev, 
 }
 
 static void storage_release(npg_storage *s) {
-    if (!s || --s->refcount > 0) return;
+    if (!s || !npg__ref_dec(&s->refcount)) return;
     if (s->deleter)
         s->deleter(s->data, s->deleter_ctx);
     else if (s->data)
@@ -246,8 +246,8 @@ static npg_array *array_struct_new(const char *fn) {
 
 static void array_release(npg_array *x) {
     if (!x) return;
-    NPG_ASSERT(x->refcount > 0);
-    if (--x->refcount > 0) return;
+    NPG_ASSERT(npg__ref_count(&x->refcount) > 0);
+    if (!npg__ref_dec(&x->refcount)) return;
     npg__unscope(x);
     storage_release(x->storage);
     if (x->grad) array_release(x->grad);
@@ -268,7 +268,7 @@ void npg__release(npg_array *x);
 void npg__release(npg_array *x) { array_release(x); }
 
 npg_array *npg_retain(npg_array *x) {
-    if (x) x->refcount++;
+    if (x) npg__ref_inc(&x->refcount);
     return x;
 }
 
@@ -344,7 +344,7 @@ npg_array *npg__view_raw(npg_array *x, int ndim, const int64_t *shape, const int
     }
     v->offset = offset;
     v->storage = x->storage;
-    v->storage->refcount++;
+    npg__ref_inc(&v->storage->refcount);
     v->flags = x->flags;
     /* a view with a 0 stride over a dim > 1 overlaps itself: read-only */
     for (int i = 0; i < ndim; i++)

@@ -42,19 +42,26 @@ bool npg__needs_grad(int n, npg_array *const *inputs) {
 
 static uint64_t g_seq; /* creation order; atomic: threads record nodes concurrently */
 
+/* The leaf's accumulator, created on first use (threads recording on one
+ * shared leaf race to install theirs: one wins, the others free theirs). */
 static npg_leafacc *leafacc_of(npg_array *leaf) {
-    if (!leaf->acc) {
-        leaf->acc = calloc(1, sizeof *leaf->acc);
-        if (!leaf->acc) return NULL;
-        leaf->acc->refcount = 1; /* the leaf's own reference */
-        leaf->acc->leaf = leaf;
+    npg_leafacc *acc = __atomic_load_n(&leaf->acc, __ATOMIC_ACQUIRE);
+    if (!acc) {
+        npg_leafacc *mine = calloc(1, sizeof *mine);
+        if (!mine) return NULL;
+        mine->refcount = 1; /* the leaf's own reference */
+        mine->leaf = leaf;
+        if (__atomic_compare_exchange_n(&leaf->acc, &acc, mine, false, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
+            acc = mine;
+        else
+            free(mine); /* acc now holds the winner's */
     }
-    leaf->acc->refcount++;
-    return leaf->acc;
+    npg__ref_inc(&acc->refcount);
+    return acc;
 }
 
 static void leafacc_release(npg_leafacc *acc) {
-    if (!acc || --acc->refcount > 0) return;
+    if (!acc || !npg__ref_dec(&acc->refcount)) return;
     if (acc->staged) npg__release(acc->staged);
     free(acc);
 }
@@ -92,7 +99,7 @@ npg_node *npg__record_ex(npg_op op, npg_array *out, int n, npg_array *const *inp
         m->device = npg__device_of(x);
         if (x->grad_fn) {
             node->edges[i].node = x->grad_fn;
-            x->grad_fn->refcount++;
+            npg__ref_inc(&x->grad_fn->refcount);
         } else if (x->requires_grad) {
             node->edges[i].acc = leafacc_of(x);
         }
@@ -156,7 +163,7 @@ npg_array *npg__unpack(npg_node *n, int slot) {
         if (!a) return NULL;
         a->grad_fn = n;
         a->requires_grad = true;
-        n->refcount++;
+        npg__ref_inc(&n->refcount);
         return a;
     }
     return s->arr;
@@ -188,7 +195,7 @@ static void rel_thread_exit(void *unused) {
 static void rel_make_key(void) { pthread_key_create(&g_rel_key, rel_thread_exit); }
 
 void npg__node_release(npg_node *n) {
-    if (!n || --n->refcount > 0) return;
+    if (!n || !npg__ref_dec(&n->refcount)) return;
     if (tl_rel_len == tl_rel_cap) {
         if (tl_rel_cap == 0) {
             pthread_once(&g_rel_once, rel_make_key);
@@ -247,7 +254,7 @@ static int g_mark; /* traversal id; atomic: threads run backward concurrently */
  * when nothing else holds it, else share it. */
 static _Thread_local int tl_bw_depth;
 static npg_array *take(npg_array *g) {
-    if (g->scope_slot >= 0 && g->scope_depth == tl_bw_depth && g->refcount == 1) {
+    if (g->scope_slot >= 0 && g->scope_depth == tl_bw_depth && npg__ref_count(&g->refcount) == 1) {
         npg__unscope(g); /* steal the scope's reference */
         return g;
     }
@@ -503,7 +510,8 @@ static npg_status run_backward(npg_array *const *roots, npg_array *const *grads,
                 leaf->grad = take(sum);
             } else {
                 /* a gradient shared with another consumer must not be aliased by .grad */
-                bool exclusive = g->refcount == 1 && g->storage->refcount == 1 && npg__is_contiguous(g);
+                bool exclusive = npg__ref_count(&g->refcount) == 1 && npg__ref_count(&g->storage->refcount) == 1 &&
+                                 npg__is_contiguous(g);
                 if (exclusive) {
                     leaf->grad = g;
                     acc->staged = NULL;
@@ -594,7 +602,7 @@ npg_status npg_grad_of(npg_array *const *outputs, int n_outputs, npg_array *cons
         if (!results[k]) {
             results[k] = npg_zeros_like(inputs[k], NULL);
             if (!results[k]) st = npg_last_status();
-        } else if (results[k]->scope_slot < 0 && results[k]->refcount == 1) {
+        } else if (results[k]->scope_slot < 0 && npg__ref_count(&results[k]->refcount) == 1) {
             npg__scope_adopt(results[k]); /* the caller's reference, like any result */
         } else {
             /* shared (with the caller's own arrays or the graph): hand out an

@@ -20,6 +20,21 @@ void npg__assert_fail(const char *expr, const char *file, int line);
 #define NPG_LN10 2.30258509299404568402
 #define NPG_SQRT1_2 0.70710678118654752440
 
+/* ---- reference counts ----
+ * Arrays, storages, graph nodes and leaf accumulators may be reached from
+ * several threads at once (weights shared for inference: every view of them
+ * takes a storage reference), so counts change atomically. A release that
+ * sees a count of 1 holds the only reference, which no other thread can
+ * take meanwhile (taking one needs a reference): it frees without a locked
+ * instruction, which keeps the per-op cost of single-owner arrays down. */
+static inline void npg__ref_inc(int *rc) { __atomic_add_fetch(rc, 1, __ATOMIC_RELAXED); }
+/* Drop one reference; true when it was the last. */
+static inline bool npg__ref_dec(int *rc) {
+    if (__atomic_load_n(rc, __ATOMIC_ACQUIRE) == 1) return true;
+    return __atomic_sub_fetch(rc, 1, __ATOMIC_ACQ_REL) == 0;
+}
+static inline int npg__ref_count(const int *rc) { return __atomic_load_n(rc, __ATOMIC_RELAXED); }
+
 /* ---- storage ---- */
 typedef struct npg_storage {
     const npg_backend *backend;

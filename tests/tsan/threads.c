@@ -4,7 +4,8 @@
  * not start under TSan, so this is a plain program). Four threads train a
  * small linear model, sort, gather, format, reshape into errors, toggle
  * no-grad, the TF32 switch, the default device and the log callback, each
- * on its own data, then hand arrays to one another to free. Exit 0
+ * on its own data, read one shared weight matrix at once (views, graph
+ * nodes, inference), then hand arrays to one another to free. Exit 0
  * when every value checks out; TSan makes any race an exit of 66. Run with
  * OMP_NUM_THREADS=1: libgomp is not instrumented, so its barriers would read
  * as races.
@@ -19,6 +20,7 @@
 
 static npg_array *handoff[NT][32];
 static int failures[NT];
+static npg_array *shared_w; /* one weight matrix every thread reads at once */
 
 static void *worker(void *p) {
     const int id = (int)(long)p;
@@ -51,6 +53,15 @@ static void *worker(void *p) {
         if (id % 2) npg_no_grad_begin();
         if (npg_requires_grad(npg_exp(w)) != (id % 2 == 0)) failures[id]++;
         if (id % 2) npg_no_grad_end();
+        /* the shared weights: views and graph nodes from every thread at once
+         * (forward only: concurrent backward through one leaf is the caller's
+         * to serialise), and inference under no-grad */
+        npg_array *h = npg_linear(x, shared_w, NULL); /* takes a view of shared_w */
+        if (!h || !npg_requires_grad(h)) failures[id]++;
+        npg_no_grad_begin();
+        npg_array *hi = npg_matmul(x, npg_matrix_transpose(shared_w));
+        npg_no_grad_end();
+        if (!hi || npg_item(npg_max(npg_abs(npg_subtract(h, hi)), NPG_ALL_AXES, false)) != 0) failures[id]++;
         npg_scope_end(s);
     }
     npg_generator_free(gen);
@@ -71,10 +82,12 @@ static void *freer(void *p) {
 
 int main(void) {
     pthread_t t[NT];
+    shared_w = npg_randn(NPG_SHAPE(10, 20), NPG_OPTS(.requires_grad = true));
     for (long i = 0; i < NT; i++) pthread_create(&t[i], NULL, worker, (void *)i);
     for (int i = 0; i < NT; i++) pthread_join(t[i], NULL);
     for (long i = 0; i < NT; i++) pthread_create(&t[i], NULL, freer, (void *)i);
     for (int i = 0; i < NT; i++) pthread_join(t[i], NULL);
+    npg_free(shared_w);
     int bad = 0;
     for (int i = 0; i < NT; i++) bad += failures[i];
     printf("threads: %d failed checks\n", bad);
