@@ -44,10 +44,14 @@
  *   mode. Process-wide, and safe to change while other threads run ops: the
  *   default device, npg_set_allow_tf32, the log callback, the global random
  *   generator (each draw takes its own stream offset atomically). Arrays may
- *   be shared between threads and freed on any thread, but npg does not lock
- *   an array: concurrent writes to one array (in-place ops, or two backward
- *   passes accumulating into the same leaf's .grad) need the caller's own
- *   synchronisation, as would concurrent writes to one C array. On CUDA each
+ *   be shared between threads and freed on any thread: reference counts are
+ *   atomic, so threads may read one array at once (ops, views, inference
+ *   with shared weights, recording graphs on a shared leaf). npg does not
+ *   lock an array's data: concurrent writes to one array (in-place ops), and
+ *   concurrent backward passes through one leaf (they stage and accumulate
+ *   its gradient), need the caller's own synchronisation, as would writes
+ *   to one C array. An array a scope owns is released by that scope's
+ *   thread: hand arrays over with npg_keep or npg_retain. On CUDA each
  *   device keeps one stream for all threads, so their work is ordered, and a
  *   deferred index error is reported to whichever thread synchronises next.
  *   The ThreadSanitizer check in tests/tsan holds the library to this.
