@@ -415,22 +415,6 @@ static void tol_for(npg_dtype odt, bool transc, double *rtol, double *atol) {
 }
 static double outconv(double r, npg_dtype odt) { return odt == NPG_FLOAT32 ? (double)(float)r : odt == NPG_BOOL ? r != 0 : r; }
 
-static bool close1(double g, double w, double rtol, double atol) {
-    if (isnan(w)) return isnan(g);
-    if (isinf(w)) return g == w;
-    return fabs(g - w) <= atol + rtol * fabs(w);
-}
-static bool expect_vals(const npg_array *y, const double *want, int64_t n, double rtol, double atol, const char *label) {
-    double *got = t_read(y);
-    for (int64_t i = 0; i < n; i++)
-        if (!close1(got[i], want[i], rtol, atol)) {
-            cr_expect(0, "%s: element %lld: got %.17g, want %.17g", label, (long long)i, got[i], want[i]);
-            free(got);
-            return false;
-        }
-    free(got);
-    return true;
-}
 /* The result exists, has dtype odt and shape s. */
 static bool expect_meta(const npg_array *y, npg_dtype odt, npg_shape s, const char *label) {
     char b1[96], b2[96];

@@ -43,20 +43,6 @@ static npg_array *mk(npg_shape s, vkind vk, npg_dtype dt, uint64_t seed, bool na
 }
 
 static long g_checks;
-static bool expect_vals(const npg_array *y, const double *want, int64_t n, double rtol, double atol, const char *label) {
-    double *got = t_read(y);
-    for (int64_t i = 0; i < n; i++) {
-        double g = got[i], w = want[i];
-        bool ok = isnan(w) ? isnan(g) : isinf(w) ? g == w : fabs(g - w) <= atol + rtol * fabs(w);
-        if (!ok) {
-            cr_expect(0, "%s: element %lld: got %.17g, want %.17g", label, (long long)i, g, w);
-            free(got);
-            return false;
-        }
-    }
-    free(got);
-    return true;
-}
 static bool expect_meta(const npg_array *y, npg_dtype dt, npg_shape s, const char *label) {
     char b1[96], b2[96];
     cr_expect(y != NULL, "%s: NULL: %s", label, npg_last_error());

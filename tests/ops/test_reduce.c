@@ -63,22 +63,6 @@ static npg_array *mk(npg_shape s, vkind vk, npg_dtype dt, const tdom *D, uint64_
 }
 
 static long g_checks;
-static bool close1(double g, double w, double rtol, double atol) {
-    if (isnan(w)) return isnan(g);
-    if (isinf(w)) return g == w;
-    return fabs(g - w) <= atol + rtol * fabs(w);
-}
-static bool expect_vals(const npg_array *y, const double *want, int64_t n, double rtol, double atol, const char *label) {
-    double *got = t_read(y);
-    for (int64_t i = 0; i < n; i++)
-        if (!close1(got[i], want[i], rtol, atol)) {
-            cr_expect(0, "%s: element %lld: got %.17g, want %.17g", label, (long long)i, got[i], want[i]);
-            free(got);
-            return false;
-        }
-    free(got);
-    return true;
-}
 static void expect_unchanged(const npg_array *x, const double *hv, int64_t n, const char *label) {
     double *got = t_read(x);
     for (int64_t i = 0; i < n; i++)

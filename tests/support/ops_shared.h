@@ -108,4 +108,25 @@ static inline double *grad_of_sum(npg_array *y, npg_array *x) {
     return h;
 }
 
+/* |g - w| <= atol + rtol |w|; NaN matches NaN, infinities must be equal. */
+static inline bool close1(double g, double w, double rtol, double atol) {
+    if (isnan(w)) return isnan(g);
+    if (isinf(w)) return g == w;
+    return fabs(g - w) <= atol + rtol * fabs(w);
+}
+/* y's elements against want (expect, not assert: the suite goes on);
+ * false at the first mismatch, which is reported with its index. */
+static inline bool expect_vals(const npg_array *y, const double *want, int64_t n, double rtol, double atol,
+                               const char *label) {
+    double *got = t_read(y);
+    for (int64_t i = 0; i < n; i++)
+        if (!close1(got[i], want[i], rtol, atol)) {
+            cr_expect(0, "%s: element %lld: got %.17g, want %.17g", label, (long long)i, got[i], want[i]);
+            free(got);
+            return false;
+        }
+    free(got);
+    return true;
+}
+
 #endif
