@@ -4,6 +4,7 @@
 #include "blockcache.h"
 
 #include <stdint.h>
+#include <string.h>
 
 size_t npg__bc_round(size_t n, size_t granule) {
     if (n == 0) n = 1;
@@ -14,27 +15,25 @@ size_t npg__bc_round(size_t n, size_t granule) {
     return (n + step - 1) / step * step;
 }
 
+/* Remove entry i, keeping the others in order. */
+static void remove_at(npg_block_cache *c, int i) {
+    c->bytes -= c->sizes[i];
+    memmove(c->sizes + i, c->sizes + i + 1, sizeof c->sizes[0] * (size_t)(c->n - i - 1));
+    memmove(c->ptrs + i, c->ptrs + i + 1, sizeof c->ptrs[0] * (size_t)(c->n - i - 1));
+    c->n--;
+}
+
 void *npg__bc_take(npg_block_cache *c, size_t size) {
     void *p = NULL;
     pthread_mutex_lock(&c->lock);
-    int best = -1;
-    for (int i = 0; i < NPG_BC_SLOTS; i++)
-        if (c->ptrs[i] && c->sizes[i] == size && (best < 0 || c->stamps[i] > c->stamps[best])) best = i;
-    if (best >= 0) {
-        p = c->ptrs[best];
-        c->ptrs[best] = NULL;
-        c->bytes -= size;
-    }
+    for (int i = c->n - 1; i >= 0; i--) /* newest first: a loop finds last round's block near the end */
+        if (c->sizes[i] == size) {
+            p = c->ptrs[i];
+            remove_at(c, i);
+            break;
+        }
     pthread_mutex_unlock(&c->lock);
     return p;
-}
-
-/* The occupied slot put longest ago, or -1. */
-static int oldest(const npg_block_cache *c) {
-    int o = -1;
-    for (int i = 0; i < NPG_BC_SLOTS; i++)
-        if (c->ptrs[i] && (o < 0 || c->stamps[i] < c->stamps[o])) o = i;
-    return o;
 }
 
 void npg__bc_put(npg_block_cache *c, void *ptr, size_t size, npg_bc_release_fn release, void *ctx) {
@@ -48,22 +47,14 @@ void npg__bc_put(npg_block_cache *c, void *ptr, size_t size, npg_bc_release_fn r
         out_p[nout] = ptr;
         out_s[nout++] = size;
     } else {
-        int slot = -1;
-        while (c->bytes + size > c->limit || slot < 0) {
-            if (slot < 0) /* a free slot, if there is one */
-                for (int i = 0; i < NPG_BC_SLOTS && slot < 0; i++)
-                    if (!c->ptrs[i]) slot = i;
-            if (c->bytes + size <= c->limit && slot >= 0) break;
-            int o = oldest(c); /* exists: bytes > 0 or every slot is taken */
-            out_p[nout] = c->ptrs[o];
-            out_s[nout++] = c->sizes[o];
-            c->bytes -= c->sizes[o];
-            c->ptrs[o] = NULL;
-            if (slot < 0) slot = o;
+        while (c->n > 0 && (c->bytes + size > c->limit || c->n == NPG_BC_SLOTS)) { /* the oldest go */
+            out_p[nout] = c->ptrs[0];
+            out_s[nout++] = c->sizes[0];
+            remove_at(c, 0);
         }
-        c->ptrs[slot] = ptr;
-        c->sizes[slot] = size;
-        c->stamps[slot] = ++c->clock;
+        c->ptrs[c->n] = ptr;
+        c->sizes[c->n] = size;
+        c->n++;
         c->bytes += size;
     }
     pthread_mutex_unlock(&c->lock);
@@ -80,20 +71,15 @@ size_t npg__bc_bytes(npg_block_cache *c) {
 size_t npg__bc_drain(npg_block_cache *c, npg_bc_release_fn release, void *ctx) {
     size_t total = 0;
     for (;;) {
-        void *p = NULL;
-        size_t s = 0;
         pthread_mutex_lock(&c->lock);
-        for (int i = 0; i < NPG_BC_SLOTS; i++) {
-            if (c->ptrs[i]) {
-                p = c->ptrs[i];
-                s = c->sizes[i];
-                c->ptrs[i] = NULL;
-                c->bytes -= s;
-                break;
-            }
+        if (c->n == 0) {
+            pthread_mutex_unlock(&c->lock);
+            return total;
         }
+        void *p = c->ptrs[c->n - 1];
+        size_t s = c->sizes[c->n - 1];
+        remove_at(c, c->n - 1);
         pthread_mutex_unlock(&c->lock);
-        if (!p) return total;
         release(p, s, ctx);
         total += s;
     }

@@ -11,7 +11,6 @@
 #include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
-#include <stdint.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -21,15 +20,14 @@ extern "C" {
 
 typedef struct npg_block_cache {
     pthread_mutex_t lock;
-    size_t limit;   /* most bytes kept; (size_t)-1 until set */
-    size_t bytes;   /* bytes kept now */
-    uint64_t clock; /* blocks put so far */
+    size_t limit; /* most bytes kept; (size_t)-1 until set */
+    size_t bytes; /* bytes kept now */
+    int n;        /* blocks kept: entries [0, n), oldest first */
     size_t sizes[NPG_BC_SLOTS];
     void *ptrs[NPG_BC_SLOTS];
-    uint64_t stamps[NPG_BC_SLOTS]; /* clock when each block was put */
 } npg_block_cache;
 
-#define NPG_BLOCK_CACHE_INIT {PTHREAD_MUTEX_INITIALIZER, (size_t)-1, 0, 0, {0}, {0}, {0}}
+#define NPG_BLOCK_CACHE_INIT {PTHREAD_MUTEX_INITIALIZER, (size_t)-1, 0, 0, {0}, {0}}
 
 typedef void (*npg_bc_release_fn)(void *ptr, size_t size, void *ctx);
 
