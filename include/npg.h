@@ -46,11 +46,15 @@
  *   generator (each draw takes its own stream offset atomically). Arrays may
  *   be shared between threads and freed on any thread: reference counts are
  *   atomic, so threads may read one array at once (ops, views, inference
- *   with shared weights, recording graphs on a shared leaf). npg does not
- *   lock an array's data: concurrent writes to one array (in-place ops), and
- *   concurrent backward passes through one leaf (they stage and accumulate
- *   its gradient), need the caller's own synchronisation, as would writes
- *   to one C array. An array a scope owns is released by that scope's
+ *   with shared weights, recording graphs on a shared leaf). Threads may run
+ *   backward passes through one shared leaf at once (data-parallel training
+ *   on shared weights): each pass gathers its own gradients and adds them to
+ *   the leaf's .grad under a per-leaf lock, so every pass counts. npg does
+ *   not lock an array's data otherwise: concurrent writes to one array
+ *   (in-place ops, optimizer steps, npg_zero_grad) and reading .grad while
+ *   another thread's backward adds to it need the caller's own
+ *   synchronisation, as would writes to one C array; and one recorded graph
+ *   (its non-leaf nodes) is backwarded by one thread at a time. An array a scope owns is released by that scope's
  *   thread: hand arrays over with npg_keep or npg_retain. On CUDA each
  *   device keeps one stream for all threads, so their work is ordered, and a
  *   deferred index error is reported to whichever thread synchronises next.

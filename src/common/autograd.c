@@ -6,8 +6,10 @@
  * with the storage versions seen at save time, and scalar parameters. Every
  * node has exactly one output. npg_backward orders the reachable nodes
  * (iteratively: deep graphs do not touch the C stack), sums gradients that
- * meet before a node runs, and stages leaf gradients so that a failed
- * backward changes no .grad. Gradient rules are in grad_rules.c.
+ * meet before a node runs, and stages leaf gradients in a table of the pass's
+ * own, so that a failed backward changes no .grad and passes on several
+ * threads through one shared leaf add up (the commit to .grad takes a
+ * per-leaf lock). Gradient rules are in grad_rules.c.
  *
  * Not here: in-place ops are not recorded (they are refused on arrays that
  * require grad); a node has one output.
@@ -62,7 +64,6 @@ static npg_leafacc *leafacc_of(npg_array *leaf) {
 
 static void leafacc_release(npg_leafacc *acc) {
     if (!acc || !npg__ref_dec(&acc->refcount)) return;
-    if (acc->staged) npg__release(acc->staged);
     free(acc);
 }
 
@@ -281,17 +282,162 @@ static bool meta_matches(const npg_meta *m, const npg_array *g) {
     return true;
 }
 
+/* Leaf gradients gathered during one backward pass, kept by the pass itself
+ * (not in the shared accumulators), so that threads may run backward passes
+ * through one leaf at once: entries in discovery order, found by an
+ * open-addressing index on the accumulator's address. */
+typedef struct stage_entry {
+    npg_leafacc *acc;
+    npg_array *staged; /* owned */
+} stage_entry;
+
+#define NPG_STAGE_INLINE 16 /* entries found by a scan, without the index */
+typedef struct stage_tab {
+    stage_entry *e; /* small, or a heap array once there are more entries */
+    int64_t len, cap;
+    int64_t *index; /* slot -> entry + 1 (0: empty), nslots a power of two; NULL while len <= NPG_STAGE_INLINE */
+    int64_t nslots;
+    stage_entry small[NPG_STAGE_INLINE];
+} stage_tab;
+
+static void stage_init(stage_tab *t) {
+    t->e = t->small;
+    t->len = 0;
+    t->cap = NPG_STAGE_INLINE;
+    t->index = NULL;
+    t->nslots = 0;
+}
+
+static uint64_t stage_hash(const void *p) {
+    uint64_t h = (uint64_t)(uintptr_t)p;
+    h ^= h >> 33;
+    h *= 0xff51afd7ed558ccdULL;
+    h ^= h >> 33;
+    return h;
+}
+
+static stage_entry *stage_find(const stage_tab *t, const npg_leafacc *acc) {
+    if (!t->index) {
+        for (int64_t k = 0; k < t->len; k++)
+            if (t->e[k].acc == acc) return &t->e[k];
+        return NULL;
+    }
+    for (uint64_t i = stage_hash(acc) & (uint64_t)(t->nslots - 1);; i = (i + 1) & (uint64_t)(t->nslots - 1)) {
+        int64_t k = t->index[i];
+        if (k == 0) return NULL;
+        if (t->e[k - 1].acc == acc) return &t->e[k - 1];
+    }
+}
+
+/* acc's entry, added (with nothing staged) if new; NULL when out of memory. */
+static stage_entry *stage_get(stage_tab *t, npg_leafacc *acc) {
+    stage_entry *f = stage_find(t, acc);
+    if (f) return f;
+    if (t->len == t->cap) {
+        int64_t cap = t->cap * 2;
+        stage_entry *e = t->e == t->small ? malloc(sizeof *e * (size_t)cap) : realloc(t->e, sizeof *e * (size_t)cap);
+        if (!e) return NULL;
+        if (t->e == t->small) memcpy(e, t->small, sizeof t->small);
+        t->e = e;
+        t->cap = cap;
+    }
+    if (t->len + 1 > NPG_STAGE_INLINE && 2 * (t->len + 1) > t->nslots) { /* load <= 1/2: rebuild the index */
+        int64_t ns = t->nslots ? t->nslots * 2 : 4 * NPG_STAGE_INLINE;
+        int64_t *idx = calloc((size_t)ns, sizeof *idx);
+        if (!idx) return NULL;
+        for (int64_t k = 0; k < t->len; k++) {
+            uint64_t i = stage_hash(t->e[k].acc) & (uint64_t)(ns - 1);
+            while (idx[i]) i = (i + 1) & (uint64_t)(ns - 1);
+            idx[i] = k + 1;
+        }
+        free(t->index);
+        t->index = idx;
+        t->nslots = ns;
+    }
+    t->e[t->len] = (stage_entry){acc, NULL};
+    t->len++;
+    if (t->index) {
+        uint64_t i = stage_hash(acc) & (uint64_t)(t->nslots - 1);
+        while (t->index[i]) i = (i + 1) & (uint64_t)(t->nslots - 1);
+        t->index[i] = t->len;
+    }
+    return &t->e[t->len - 1];
+}
+
+static void stage_free(stage_tab *t) {
+    for (int64_t k = 0; k < t->len; k++)
+        if (t->e[k].staged) npg__release(t->e[k].staged);
+    if (t->e != t->small) free(t->e);
+    free(t->index);
+}
+
+/* Adding a pass's gradients into .grad is one step per leaf, under a lock
+ * chosen by the leaf's address: concurrent passes through one leaf add up. */
+#define NPG_LEAF_LOCKS 64
+static pthread_mutex_t g_leaf_locks[NPG_LEAF_LOCKS];
+static pthread_once_t g_leaf_locks_once = PTHREAD_ONCE_INIT;
+static void leaf_locks_init(void) {
+    for (int i = 0; i < NPG_LEAF_LOCKS; i++) pthread_mutex_init(&g_leaf_locks[i], NULL);
+}
+static pthread_mutex_t *leaf_lock(const npg_array *leaf) {
+    pthread_once(&g_leaf_locks_once, leaf_locks_init);
+    return &g_leaf_locks[stage_hash(leaf) % NPG_LEAF_LOCKS];
+}
+
 typedef struct bw_capture {
     int n;
     npg_array *const *inputs;
     npg_array **results; /* owned refs, filled as found */
 } bw_capture;
 
+/* Add one pass's gradient *staged into leaf->grad (the caller holds the
+ * leaf's lock). *staged may be taken over as .grad (then set to NULL). */
+static npg_status commit_leaf(npg_array *leaf, npg_array **staged, bool create) {
+    npg_array *g = *staged;
+    if (leaf->grad && !create && !leaf->grad->grad_fn && leaf->grad->dtype == g->dtype &&
+        npg__is_contiguous(leaf->grad)) {
+        /* accumulate in place, like PyTorch without create_graph */
+        npg_tdesc o, a, b;
+        npg__desc(leaf->grad, &o);
+        a = o;
+        npg__desc(g, &b);
+        npg_tdesc *ds[3] = {&o, &a, &b};
+        npg__coalesce(3, ds);
+        if (npg__numel(o.ndim, o.shape) > 0) {
+            npg_status st = npg__backend_of(leaf)->binary(leaf->storage->dev, NPG_OP_ADD, &o, &a, &b);
+            if (st != NPG_OK) return st;
+        }
+        npg__bump_version(leaf->grad);
+        return NPG_OK;
+    }
+    if (leaf->grad) {
+        npg_array *sum = npg_add(leaf->grad, g);
+        if (!sum) return npg_last_status();
+        npg__release(leaf->grad);
+        leaf->grad = take(sum);
+        return NPG_OK;
+    }
+    /* a gradient shared with another consumer must not be aliased by .grad */
+    bool exclusive = npg__ref_count(&g->refcount) == 1 && npg__ref_count(&g->storage->refcount) == 1 &&
+                     npg__is_contiguous(g);
+    if (exclusive) {
+        leaf->grad = g;
+        *staged = NULL;
+        return NPG_OK;
+    }
+    npg_array *c = npg_copy(g);
+    if (!c) return npg_last_status();
+    leaf->grad = take(c);
+    return NPG_OK;
+}
+
 static npg_status run_backward(npg_array *const *roots, npg_array *const *grads, int nroots, bool retain, bool create,
                                bw_capture *cap) {
     const char *fn = cap ? "npg_grad_of" : "npg_backward";
     npg_status st = NPG_OK;
-    vec order = {0}, stack = {0}, ready = {0}, accs = {0};
+    vec order = {0}, stack = {0}, ready = {0};
+    stage_tab stage;
+    stage_init(&stage);
     int mark = __atomic_add_fetch(&g_mark, 1, __ATOMIC_RELAXED);
     bool grad_was = npg__grad_enabled();
     int saved_depth = tl_no_grad_depth;
@@ -369,13 +515,9 @@ static npg_status run_backward(npg_array *const *roots, npg_array *const *grads,
             npg_leafacc *acc = leafacc_of(root);
             if (!acc) goto oom;
             leafacc_release(acc); /* leafacc_of took a ref for an edge; the leaf holds one */
-            if (acc->mark != mark) {
-                acc->mark = mark;
-                if (acc->staged) npg__release(acc->staged);
-                acc->staged = NULL;
-                if (!vec_push(&accs, acc)) goto oom;
-            }
-            if (!accumulate(&acc->staged, g)) {
+            stage_entry *se = stage_get(&stage, acc);
+            if (!se) goto oom;
+            if (!accumulate(&se->staged, g)) {
                 st = npg_last_status();
                 goto done;
             }
@@ -395,11 +537,8 @@ static npg_status run_backward(npg_array *const *roots, npg_array *const *grads,
                     if (!vec_push(&stack, m) || !vec_push(&order, m)) goto oom;
                 }
                 m->pending++;
-            } else if (acc && acc->mark != mark) {
-                acc->mark = mark;
-                if (acc->staged) npg__release(acc->staged);
-                acc->staged = NULL;
-                if (!vec_push(&accs, acc)) goto oom;
+            } else if (acc && !stage_get(&stage, acc)) {
+                goto oom;
             }
         }
     }
@@ -459,7 +598,9 @@ static npg_status run_backward(npg_array *const *roots, npg_array *const *grads,
                     break;
                 }
             } else if (e->acc && gi) {
-                if (!accumulate(&e->acc->staged, gi)) {
+                stage_entry *se = stage_find(&stage, e->acc); /* every reachable leaf was added in step 2 */
+                NPG_ASSERT(se != NULL);
+                if (!accumulate(&se->staged, gi)) {
                     st = npg_last_status();
                     break;
                 }
@@ -478,52 +619,18 @@ static npg_status run_backward(npg_array *const *roots, npg_array *const *grads,
     if (cap) {
         for (int k = 0; k < cap->n; k++) {
             npg_array *x = cap->inputs[k];
-            if (!cap->results[k] && x && !x->grad_fn && x->acc && x->acc->mark == mark && x->acc->staged)
-                cap->results[k] = npg_retain(x->acc->staged);
+            stage_entry *se = (x && !x->grad_fn && x->acc) ? stage_find(&stage, x->acc) : NULL;
+            if (!cap->results[k] && se && se->staged) cap->results[k] = npg_retain(se->staged);
         }
     } else {
-        for (int64_t i = 0; i < accs.len; i++) {
-            npg_leafacc *acc = accs.p[i];
-            npg_array *leaf = acc->leaf, *g = acc->staged;
-            if (!leaf || !g) continue;
-            if (leaf->grad && !create && !leaf->grad->grad_fn && leaf->grad->dtype == g->dtype &&
-                npg__is_contiguous(leaf->grad)) {
-                /* accumulate in place, like PyTorch without create_graph */
-                npg_tdesc o, a, b;
-                npg__desc(leaf->grad, &o);
-                a = o;
-                npg__desc(g, &b);
-                npg_tdesc *ds[3] = {&o, &a, &b};
-                npg__coalesce(3, ds);
-                if (npg__numel(o.ndim, o.shape) > 0) {
-                    st = npg__backend_of(leaf)->binary(leaf->storage->dev, NPG_OP_ADD, &o, &a, &b);
-                    if (st != NPG_OK) goto done;
-                }
-                npg__bump_version(leaf->grad);
-            } else if (leaf->grad) {
-                npg_array *sum = npg_add(leaf->grad, g);
-                if (!sum) {
-                    st = npg_last_status();
-                    goto done;
-                }
-                npg__release(leaf->grad);
-                leaf->grad = take(sum);
-            } else {
-                /* a gradient shared with another consumer must not be aliased by .grad */
-                bool exclusive = npg__ref_count(&g->refcount) == 1 && npg__ref_count(&g->storage->refcount) == 1 &&
-                                 npg__is_contiguous(g);
-                if (exclusive) {
-                    leaf->grad = g;
-                    acc->staged = NULL;
-                    continue;
-                }
-                npg_array *c = npg_copy(g);
-                if (!c) {
-                    st = npg_last_status();
-                    goto done;
-                }
-                leaf->grad = take(c);
-            }
+        for (int64_t i = 0; i < stage.len; i++) {
+            npg_array *leaf = stage.e[i].acc->leaf;
+            if (!leaf || !stage.e[i].staged) continue;
+            pthread_mutex_t *lock = leaf_lock(leaf);
+            pthread_mutex_lock(lock);
+            st = commit_leaf(leaf, &stage.e[i].staged, create);
+            pthread_mutex_unlock(lock);
+            if (st != NPG_OK) goto done;
         }
     }
     goto done;
@@ -532,13 +639,7 @@ oom:
     st = npg__set_error(NPG_ERR_OOM, "%s: out of memory", fn);
 done:
     /* drop what is left: staged leaf grads and pending node grads */
-    for (int64_t i = 0; i < accs.len; i++) {
-        npg_leafacc *acc = accs.p[i];
-        if (acc->staged) {
-            npg__release(acc->staged);
-            acc->staged = NULL;
-        }
-    }
+    stage_free(&stage);
     for (int64_t i = 0; i < order.len; i++) {
         npg_node *n = order.p[i];
         if (n->grad_acc) {
@@ -553,7 +654,6 @@ done:
     free(order.p);
     free(stack.p);
     free(ready.p);
-    free(accs.p);
     return st;
 }
 

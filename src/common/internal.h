@@ -195,8 +195,6 @@ typedef struct npg_meta {
 typedef struct npg_leafacc {
     int refcount;
     npg_array *leaf;      /* weak: cleared when the leaf is freed */
-    npg_array *staged;    /* gradient gathered during one backward */
-    int mark;
 } npg_leafacc;
 
 typedef struct npg_edge {

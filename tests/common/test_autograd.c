@@ -446,3 +446,34 @@ Test(autograd, second_order_through_gather_and_max_pool) {
     t_assert_close(h2, wh2, 8, 1e-12, 1e-12, "max_pool2d second derivative");
     npg_scope_end(s);
 }
+
+/* Many leaves in one pass (more than the pass's inline table holds, so its
+ * hash index is used), each reached twice, some only through another leaf's
+ * path; backward, then the functional form, must give every leaf its own. */
+Test(autograd, many_leaves_in_one_pass) {
+    t_live live = t_live_now();
+    npg_scope s = npg_scope_begin();
+    enum { NL = 70 };
+    npg_array *x[NL], *res[NL];
+    npg_array *y = NULL;
+    for (int i = 0; i < NL; i++) {
+        x[i] = npg_full(NPG_SHAPE(3), 1.0, OPT(.dtype = NPG_FLOAT64, .requires_grad = true));
+        /* x_i * (i + 1) + x_i * x_i: d/dx_i = (i + 1) + 2 x_i = i + 3 */
+        npg_array *t = npg_add(npg_multiply_scalar(x[i], i + 1), npg_multiply(x[i], x[i]));
+        y = y ? npg_add(y, t) : t;
+    }
+    y = npg_sum(y, NPG_ALL_AXES, false);
+    cr_assert_eq(npg_grad_of(&y, 1, NULL, x, NL, res, NPG_BACKWARD_OPTS(.retain_graph = true)), NPG_OK, "%s",
+                 npg_last_error());
+    cr_assert_eq(npg_backward(y, NULL), NPG_OK, "%s", npg_last_error());
+    for (int i = 0; i < NL; i++) {
+        double want[3] = {i + 3, i + 3, i + 3};
+        char what[64];
+        snprintf(what, sizeof what, "grad_of result %d", i);
+        t_assert_close(res[i], want, 3, 0, 0, what);
+        snprintf(what, sizeof what, "grad %d", i);
+        t_assert_close(npg_grad(x[i]), want, 3, 0, 0, what);
+    }
+    npg_scope_end(s);
+    t_assert_no_leak(live, "many leaves");
+}

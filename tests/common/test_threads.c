@@ -162,3 +162,59 @@ Test(threads, open_scopes_end_at_thread_exit) {
     cr_assert_eq(npg_synchronize(t_dev()), NPG_OK, "%s", npg_last_error());
     t_assert_no_leak(live, "arrays of scopes a thread left open");
 }
+
+/* Backward passes through one shared leaf at once (data-parallel training on
+ * shared weights): each thread's graph reaches the leaf W twice (through a
+ * product and through a strided view), and every pass adds its own gradient
+ * to W.grad. With small integers the sum is exact in any order. */
+#define SHARED_ITERS 200
+static npg_array *g_shared_leaf;
+
+static void *backward_shared(void *p) {
+    work *w = p;
+    const double k = w->id + 1;
+    for (int it = 0; it < SHARED_ITERS && w->failures == 0; it++) {
+        npg_scope s = npg_scope_begin();
+        npg_array *y = npg_add(npg_sum(npg_multiply_scalar(g_shared_leaf, k), NPG_ALL_AXES, false),
+                               npg_sum(NPG_INDEX(g_shared_leaf, NPG_SLICE(NPG_NONE, NPG_NONE, 2)), NPG_ALL_AXES, false));
+        if (!y || npg_backward(y, NULL) != NPG_OK) fail(w, "thread %d backward: %s", w->id, npg_last_error());
+        /* the functional form through the same leaf: this thread's gradient only */
+        npg_array *y2 = npg_sum(npg_multiply_scalar(g_shared_leaf, k), NPG_ALL_AXES, false);
+        npg_array *dw = NULL;
+        if (!y2 || npg_grad_of(&y2, 1, NULL, &g_shared_leaf, 1, &dw, NULL) != NPG_OK || !dw)
+            fail(w, "thread %d grad_of: %s", w->id, npg_last_error());
+        else if (npg_item(npg_min(dw, NPG_ALL_AXES, false)) != k || npg_item(npg_max(dw, NPG_ALL_AXES, false)) != k)
+            fail(w, "thread %d: grad_of gave values other than %g", w->id, k);
+        npg_scope_end(s);
+    }
+    return NULL;
+}
+
+Test(threads, backward_through_a_shared_leaf_adds_every_pass) {
+    t_require_device();
+    t_live live = t_live_now();
+    g_shared_leaf = npg_full(NPG_SHAPE(33, 7), 0.5, NPG_OPTS(.device = t_dev(), .dtype = NPG_FLOAT64));
+    cr_assert_eq(npg_set_requires_grad(g_shared_leaf, true), NPG_OK);
+    pthread_t th[NT];
+    work w[NT];
+    memset(w, 0, sizeof w);
+    for (int i = 0; i < NT; i++) {
+        w[i].id = i;
+        w[i].dev = t_dev();
+        cr_assert_eq(pthread_create(&th[i], NULL, backward_shared, &w[i]), 0);
+    }
+    for (int i = 0; i < NT; i++) pthread_join(th[i], NULL);
+    for (int i = 0; i < NT; i++) cr_assert_eq(w[i].failures, 0, "%d failures; first: %s", w[i].failures, w[i].first);
+    /* every element: SHARED_ITERS * (1 + 2 + 3 + 4), plus SHARED_ITERS * 4 on even rows */
+    double want[33 * 7], got[33 * 7];
+    for (int r = 0; r < 33; r++)
+        for (int c = 0; c < 7; c++) want[r * 7 + c] = SHARED_ITERS * 10.0 + (r % 2 == 0 ? SHARED_ITERS * 4.0 : 0);
+    npg_array *gw = npg_grad(g_shared_leaf); /* [new] */
+    cr_assert_not_null(gw);
+    cr_assert_eq(npg_copy_to_host(gw, got, sizeof got), NPG_OK, "%s", npg_last_error());
+    npg_free(gw);
+    for (int i = 0; i < 33 * 7; i++) cr_assert_eq(got[i], want[i], "W.grad[%d] = %g, want %g", i, got[i], want[i]);
+    npg_free(g_shared_leaf);
+    g_shared_leaf = NULL;
+    t_assert_no_leak(live, "backward through a shared leaf");
+}

@@ -5,8 +5,9 @@
  * small linear model, sort, gather, format, reshape into errors, toggle
  * no-grad, the TF32 switch, the default device and the log callback, each
  * on its own data, read one shared weight matrix at once (views, graph
- * nodes, inference), then hand arrays to one another to free. Exit 0
- * when every value checks out; TSan makes any race an exit of 66. Run with
+ * nodes, inference, backward passes that add into one leaf's gradient),
+ * then hand arrays to one another to free. Exit 0 when every value checks
+ * out; TSan makes any race an exit of 66. Run with
  * OMP_NUM_THREADS=1: libgomp is not instrumented, so its barriers would read
  * as races.
  */
@@ -21,6 +22,7 @@
 static npg_array *handoff[NT][32];
 static int failures[NT];
 static npg_array *shared_w; /* one weight matrix every thread reads at once */
+static npg_array *shared_v; /* a shared leaf whose gradient every thread adds to */
 
 static void *worker(void *p) {
     const int id = (int)(long)p;
@@ -53,11 +55,13 @@ static void *worker(void *p) {
         if (id % 2) npg_no_grad_begin();
         if (npg_requires_grad(npg_exp(w)) != (id % 2 == 0)) failures[id]++;
         if (id % 2) npg_no_grad_end();
-        /* the shared weights: views and graph nodes from every thread at once
-         * (forward only: concurrent backward through one leaf is the caller's
-         * to serialise), and inference under no-grad */
+        /* the shared weights: views, graph nodes and backward passes from
+         * every thread at once, and inference under no-grad */
         npg_array *h = npg_linear(x, shared_w, NULL); /* takes a view of shared_w */
         if (!h || !npg_requires_grad(h)) failures[id]++;
+        if (npg_backward(npg_sum(npg_multiply(h, h), NPG_ALL_AXES, false), NULL) != NPG_OK) failures[id]++;
+        if (npg_backward(npg_sum(npg_multiply_scalar(shared_v, k), NPG_ALL_AXES, false), NULL) != NPG_OK)
+            failures[id]++;
         npg_no_grad_begin();
         npg_array *hi = npg_matmul(x, npg_matrix_transpose(shared_w));
         npg_no_grad_end();
@@ -83,11 +87,19 @@ static void *freer(void *p) {
 int main(void) {
     pthread_t t[NT];
     shared_w = npg_randn(NPG_SHAPE(10, 20), NPG_OPTS(.requires_grad = true));
+    shared_v = npg_zeros(NPG_SHAPE(50), NPG_OPTS(.requires_grad = true));
     for (long i = 0; i < NT; i++) pthread_create(&t[i], NULL, worker, (void *)i);
     for (int i = 0; i < NT; i++) pthread_join(t[i], NULL);
     for (long i = 0; i < NT; i++) pthread_create(&t[i], NULL, freer, (void *)i);
     for (int i = 0; i < NT; i++) pthread_join(t[i], NULL);
     npg_free(shared_w);
+    npg_scope s = npg_scope_begin();
+    npg_array *gv = npg_grad(shared_v); /* every pass added k = 1..NT: ITERS * NT(NT+1)/2 */
+    if (!gv || npg_item(npg_min(gv, NPG_ALL_AXES, false)) != ITERS * NT * (NT + 1) / 2.0 ||
+        npg_item(npg_max(gv, NPG_ALL_AXES, false)) != ITERS * NT * (NT + 1) / 2.0)
+        failures[0]++;
+    npg_scope_end(s);
+    npg_free(shared_v);
     int bad = 0;
     for (int i = 0; i < NT; i++) bad += failures[i];
     printf("threads: %d failed checks\n", bad);
