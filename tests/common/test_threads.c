@@ -78,19 +78,25 @@ static void *worker(void *p) {
     return NULL;
 }
 
-Test(threads, independent_state_on_each_thread) {
-    t_require_device();
-    t_live live = t_live_now();
+/* Run fn on NT threads (ids 0..NT-1, the device under test) and check that
+ * none recorded a failure. */
+static void run_on_threads(void *(*fn)(void *)) {
     pthread_t th[NT];
     work w[NT];
     memset(w, 0, sizeof w);
     for (int i = 0; i < NT; i++) {
         w[i].id = i;
         w[i].dev = t_dev();
-        cr_assert_eq(pthread_create(&th[i], NULL, worker, &w[i]), 0);
+        cr_assert_eq(pthread_create(&th[i], NULL, fn, &w[i]), 0);
     }
     for (int i = 0; i < NT; i++) pthread_join(th[i], NULL);
     for (int i = 0; i < NT; i++) cr_assert_eq(w[i].failures, 0, "%d failures; first: %s", w[i].failures, w[i].first);
+}
+
+Test(threads, independent_state_on_each_thread) {
+    t_require_device();
+    t_live live = t_live_now();
+    run_on_threads(worker);
     cr_assert_eq(npg_synchronize(t_dev()), NPG_OK, "%s", npg_last_error());
     t_assert_no_leak(live, "four threads");
 }
@@ -195,16 +201,7 @@ Test(threads, backward_through_a_shared_leaf_adds_every_pass) {
     t_live live = t_live_now();
     g_shared_leaf = npg_full(NPG_SHAPE(33, 7), 0.5, NPG_OPTS(.device = t_dev(), .dtype = NPG_FLOAT64));
     cr_assert_eq(npg_set_requires_grad(g_shared_leaf, true), NPG_OK);
-    pthread_t th[NT];
-    work w[NT];
-    memset(w, 0, sizeof w);
-    for (int i = 0; i < NT; i++) {
-        w[i].id = i;
-        w[i].dev = t_dev();
-        cr_assert_eq(pthread_create(&th[i], NULL, backward_shared, &w[i]), 0);
-    }
-    for (int i = 0; i < NT; i++) pthread_join(th[i], NULL);
-    for (int i = 0; i < NT; i++) cr_assert_eq(w[i].failures, 0, "%d failures; first: %s", w[i].failures, w[i].first);
+    run_on_threads(backward_shared);
     /* every element: SHARED_ITERS * (1 + 2 + 3 + 4), plus SHARED_ITERS * 4 on even rows */
     double want[33 * 7], got[33 * 7];
     for (int r = 0; r < 33; r++)
