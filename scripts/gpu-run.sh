@@ -4,7 +4,10 @@
 # Fashion-MNIST main job (MLP and CNN) on the GPU, and npg-bench on CUDA
 # side by side with PyTorch. Logs go to $OUT (default /tmp/npg-gpu); a
 # summary is printed at the end.
-#   NPG_GPU_QUICK=1   npg-bench --quick and 3 CNN epochs (a short lease)
+#   NPG_GPU_QUICK=1     npg-bench --quick and 3 CNN epochs (a short lease)
+#   NPG_GPU_SANITIZE=1  then compute-sanitizer over the CUDA kernel tests:
+#                       memcheck on all of them, racecheck and synccheck on
+#                       the reductions (adds up to ~3 min)
 set -u
 OUT=${OUT:-/tmp/npg-gpu}
 mkdir -p "$OUT"
@@ -47,4 +50,25 @@ q=""
 timeout 200 $R .gpu/bin/npg-bench $q --device cuda --torch python3 --torch-script .gpu/torch_ref.py \
   --data .gpu/data --json "$OUT/bench.json" --svg "$OUT/bench.svg" > "$OUT/bench.txt" 2>&1
 echo "bench: rc=$? (all steps $(( $(date +%s) - t0 )) s)" >> "$S"
+
+# 4. compute-sanitizer (opt-in): out-of-bounds and misaligned accesses in
+#    every kernel the CUDA kernel tests run, shared-memory races and
+#    barrier misuse in the reductions (the single-pass full reduction's
+#    last-block combine included). Criterion forks: --target-processes all.
+cs=$(command -v compute-sanitizer 2>/dev/null || ls /usr/local/cuda*/bin/compute-sanitizer 2>/dev/null | head -1)
+if [ "${NPG_GPU_SANITIZE:-0}" = 1 ]; then
+  if [ -z "$cs" ]; then
+    echo "compute-sanitizer: not found" >> "$S"
+  else
+    for run in "memcheck 120 *" "racecheck 45 cuda/reduce*" "synccheck 45 cuda/reduce*"; do
+      set -f; set -- $run; set +f
+      NPG_DEVICE=cuda timeout "$2" $R "$cs" --tool "$1" --target-processes all --error-exitcode 99 \
+        .gpu/bin/cuda_test_cuda_kernels --jobs 1 --filter "$3" > "$OUT/sanitize-$1.log" 2>&1
+      rc=$?
+      printf 'compute-sanitizer %-9s rc=%-3s %s | %s\n' "$1" "$rc" \
+        "$(grep -a 'ERROR SUMMARY' "$OUT/sanitize-$1.log" | sort | uniq -c | tr -s ' ' | tr '\n' ';')" \
+        "$(grep -a 'Synthesis' "$OUT/sanitize-$1.log" | tail -1 | sed 's/.*Synthesis: //')" >> "$S"
+    done
+  fi
+fi
 cat "$S"
