@@ -2,11 +2,12 @@
 # install-deps.sh [--bench] — install what npg needs from Debian 12's
 # packages (as root, or through sudo when it is there). Idempotent: it
 # installs only what is missing and skips apt-get update when nothing is.
-#   build: gcc, cmake, pkg-config, OpenBLAS (OpenMP build), Criterion, zlib
+#   build: gcc, cmake, pkg-config, OpenBLAS (OpenMP build), Criterion, zlib,
+#          the DLPack header
 #   main job: the Fashion-MNIST dataset
 #   --bench: NumPy and PyTorch (CPU) for side-by-side benchmarks
 set -eu
-pkgs="build-essential cmake pkg-config libopenblas-openmp-dev libopenblas-dev libcriterion-dev zlib1g-dev dataset-fashion-mnist python3-numpy"
+pkgs="build-essential cmake pkg-config libopenblas-openmp-dev libopenblas-dev libcriterion-dev zlib1g-dev libdlpack-dev dataset-fashion-mnist python3-numpy"
 if [ "${1:-}" = "--bench" ]; then pkgs="$pkgs python3-torch"; fi
 missing=""
 for p in $pkgs; do

@@ -277,6 +277,8 @@ static bool check_shape(const char *fn, int ndim, const int64_t *shape, size_t i
         npg__set_error(NPG_ERR_SHAPE, "%s: %d dimensions requested; at most %d are supported", fn, ndim, NPG_MAX_DIMS);
         return false;
     }
+    /* n: the product with length-0 axes counted as 1, which the strides
+     * reach even when the array is empty; it must fit too */
     uint64_t n = 1;
     bool overflow = false, zero = false;
     for (int i = 0; i < ndim; i++) {
@@ -288,18 +290,14 @@ static bool check_shape(const char *fn, int ndim, const int64_t *shape, size_t i
         }
         if (shape[i] == 0) zero = true;
         if (shape[i] && n > UINT64_MAX / (uint64_t)shape[i]) overflow = true;
-        n *= (uint64_t)shape[i];
-    }
-    if (zero) {
-        overflow = false;
-        n = 0;
+        if (shape[i]) n *= (uint64_t)shape[i];
     }
     if (overflow || n > (uint64_t)INT64_MAX / 8) {
         char sb[NPG_SHAPE_BUF];
         npg__set_error(NPG_ERR_OOM, "%s: shape %s is too large", fn, npg__shape_str(sb, sizeof sb, ndim, shape));
         return false;
     }
-    *nbytes = (size_t)(n * itemsize);
+    *nbytes = zero ? 0 : (size_t)(n * itemsize);
     return true;
 }
 
@@ -331,6 +329,43 @@ npg_array *npg__alloc(const char *fn, npg_dtype dtype, int ndim, const int64_t *
 
 npg_array *npg__alloc_like_dev(const char *fn, npg_dtype dtype, int ndim, const int64_t *shape, const npg_array *x) {
     return npg__alloc(fn, dtype, ndim, shape, npg__device_of(x));
+}
+
+npg_array *npg__wrap_external(const char *fn, npg_dtype dtype, int ndim, const int64_t *shape,
+                              const int64_t *strides, int64_t offset, npg_device device, void *data, size_t nbytes,
+                              void (*deleter)(void *data, void *ctx), void *ctx) {
+    const npg_backend *be;
+    npg_device dev;
+    if (!npg__resolve_device(fn, device, &dev, &be)) return NULL;
+    npg_array *x = array_struct_new(fn);
+    if (!x) return NULL;
+    npg_storage *st = recycle_take(&tl_free_storages, &tl_n_storages, sizeof *st);
+    if (!st) {
+        __atomic_sub_fetch(&g_live_arrays, 1, __ATOMIC_RELAXED);
+        recycle_put(&tl_free_arrays, &tl_n_arrays, x);
+        npg__set_error(NPG_ERR_OOM, "%s: out of host memory", fn);
+        return NULL;
+    }
+    st->backend = be;
+    st->dev = dev.index;
+    st->data = data;
+    st->nbytes = nbytes;
+    st->refcount = 1;
+    st->deleter = deleter;
+    st->deleter_ctx = ctx;
+    __atomic_add_fetch(&g_live_storages, 1, __ATOMIC_RELAXED);
+    x->storage = st;
+    x->dtype = dtype;
+    x->ndim = ndim;
+    x->offset = offset;
+    if (ndim) {
+        memcpy(x->shape, shape, sizeof(int64_t) * (size_t)ndim);
+        memcpy(x->strides, strides, sizeof(int64_t) * (size_t)ndim);
+    }
+    for (int i = 0; i < ndim; i++)
+        if (strides[i] == 0 && shape[i] > 1) x->flags |= NPG_AF_READONLY;
+    npg__scope_adopt(x);
+    return x;
 }
 
 npg_array *npg__view_raw(npg_array *x, int ndim, const int64_t *shape, const int64_t *strides, int64_t offset) {

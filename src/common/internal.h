@@ -138,6 +138,13 @@ npg_array *npg__alloc_like_dev(const char *fn, npg_dtype dtype, int ndim, const 
 /* A new array struct viewing x's storage with the given geometry (storage
  * retained, scope-registered, no grad info). */
 npg_array *npg__view_raw(npg_array *x, int ndim, const int64_t *shape, const int64_t *strides, int64_t offset);
+/* An array over memory npg did not allocate (elements at data + (offset +
+ * sum i_k strides_k) * itemsize, all within nbytes); deleter(data, ctx) runs
+ * when the last array using it is released. A 0 stride over a dim > 1 makes
+ * it read-only. Fails (no deleter call) on a bad device. [new] */
+npg_array *npg__wrap_external(const char *fn, npg_dtype dtype, int ndim, const int64_t *shape,
+                              const int64_t *strides, int64_t offset, npg_device device, void *data, size_t nbytes,
+                              void (*deleter)(void *data, void *ctx), void *ctx);
 /* Remove x from its scope without releasing it: the caller now owns the
  * reference. */
 void npg__unscope(npg_array *x);
