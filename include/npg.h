@@ -628,6 +628,32 @@ npg_status npg_grad_of(npg_array *const *outputs, int n_outputs, npg_array *cons
                        npg_array *const *inputs, int n_inputs, npg_array **results,
                        const npg_backward_opts *opts);
 
+/* Custom differentiable functions (like torch.autograd.Function): compute
+ * an output from inputs by any means (a kernel of your own on npg_data, a
+ * library call, npg ops), then give it a backward rule with npg_custom.
+ *
+ * The rule: given grad_output (output's shape and dtype), set
+ * grad_inputs[i] (all NULL on entry) to d(loss)/d(inputs[i]) with inputs[i]'s
+ * shape (its dtype is converted to the input's), or leave it NULL for no
+ * gradient; return NPG_OK or an error status, which fails the backward.
+ * inputs and output are as they were at the call (an in-place write to one
+ * since is an NPG_ERR_INPLACE error). Arrays the rule makes, grad_inputs
+ * included, belong to the backward pass: do not free them. Written with npg
+ * ops, the rule is itself recorded under create_graph (higher-order
+ * gradients). */
+typedef npg_status (*npg_custom_backward)(void *ctx, npg_array *grad_output, int n_inputs,
+                                          npg_array *const *inputs, npg_array *output,
+                                          npg_array **grad_inputs);
+/* An array sharing output's data whose grad_fn (named `name`) runs
+ * backward(ctx, ...) to pass gradients to inputs (output's own graph, if it
+ * has one, is not used). When grad mode is off, no input requires grad or
+ * output is not floating, it is a plain detached alias. ctx passes to npg:
+ * ctx_free(ctx), when not NULL, runs when the graph node is freed, at once
+ * when no node is recorded, and on failure. Errors: NULL name, backward or
+ * inputs (with n_inputs > 0), a NULL input, n_inputs < 0. [new] */
+npg_array *npg_custom(const char *name, npg_array *output, int n_inputs, npg_array *const *inputs,
+                      npg_custom_backward backward, void *ctx, void (*ctx_free)(void *ctx));
+
 /* Make x (a leaf of floating dtype) require grad or not. */
 npg_status npg_set_requires_grad(npg_array *x, bool requires_grad);
 /* A view of x's data that is cut from the graph (requires_grad false). [new] */

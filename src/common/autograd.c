@@ -177,6 +177,7 @@ static void release_saved(npg_node *n) {
             n->saved[i].arr = NULL;
         }
     }
+    if (n->extra_release && n->extra) n->extra_release(n->extra);
 }
 
 /* Iterative release: releasing a node can release arrays that release
@@ -222,7 +223,10 @@ void npg__node_release(npg_node *n) {
             if (m->edges[i].node) npg__node_release(m->edges[i].node);
             if (m->edges[i].acc) leafacc_release(m->edges[i].acc);
         }
-        free(m->extra);
+        if (m->extra_free)
+            m->extra_free(m->extra);
+        else
+            free(m->extra);
         free(m);
     }
     tl_releasing = false;

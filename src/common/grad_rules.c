@@ -684,6 +684,8 @@ static const npg_backward_fn g_rules[NPG_OP_COUNT] = {
     [NPG_OP_SOFTMAX] = npg__bw_softmax, [NPG_OP_LOG_SOFTMAX] = npg__bw_log_softmax,
     [NPG_OP_CROSS_ENTROPY] = npg__bw_cross_entropy, [NPG_OP_IM2COL] = npg__bw_im2col,
     [NPG_OP_COL2IM] = npg__bw_col2im, [NPG_OP_MAX_POOL2D] = npg__bw_max_pool2d,
+    /* custom.c */
+    [NPG_OP_CUSTOM] = npg__bw_custom,
 };
 
 npg_backward_fn npg__backward_fn(npg_op op) { return (unsigned)op < NPG_OP_COUNT ? g_rules[op] : NULL; }

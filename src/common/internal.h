@@ -247,7 +247,9 @@ typedef struct npg_node {
     int64_t vshape[NPG_MAX_DIMS];
     int64_t vstrides[NPG_MAX_DIMS];
     int64_t voffset;
-    void *extra;                   /* owned, freed with free() */
+    void *extra;                   /* owned, freed with free() unless extra_free is set */
+    void (*extra_free)(void *extra);        /* frees extra when the node goes (optional) */
+    void (*extra_release)(void *extra);     /* drops saved arrays in extra after a backward (optional) */
     /* backward bookkeeping */
     npg_array *grad_acc;
     int pending;
@@ -283,6 +285,7 @@ void npg__leafacc_detach(npg_leafacc *acc);
 npg_backward_fn npg__backward_fn(npg_op op);
 /* rules that live beside their forward (nn.c) */
 npg_status npg__bw_softmax(npg_node *n, npg_array *g, npg_array **gin);
+npg_status npg__bw_custom(npg_node *n, npg_array *g, npg_array **gin); /* custom.c */
 npg_status npg__bw_log_softmax(npg_node *n, npg_array *g, npg_array **gin);
 npg_status npg__bw_cross_entropy(npg_node *n, npg_array *g, npg_array **gin);
 npg_status npg__bw_im2col(npg_node *n, npg_array *g, npg_array **gin);

@@ -477,3 +477,209 @@ Test(autograd, many_leaves_in_one_pass) {
     npg_scope_end(s);
     t_assert_no_leak(live, "many leaves");
 }
+
+/* ---- npg_custom ---------------------------------------------------------- */
+
+static int g_ctx_freed;
+static void count_free(void *ctx) {
+    (void)ctx;
+    g_ctx_freed++;
+}
+
+/* f(a, b) = a^3 * b (b broadcast over a's rows): da = 3 a^2 b g, db = sum_rows(a^3 g).
+ * The forward is computed without a graph; the rule uses npg ops, so it is
+ * recorded under create_graph. */
+static npg_status cube_mul_backward(void *ctx, npg_array *g, int n, npg_array *const *in, npg_array *out,
+                                    npg_array **gin) {
+    (void)ctx;
+    cr_assert_eq(n, 2);
+    npg_array *a = in[0], *b = in[1];
+    gin[0] = npg_multiply(npg_multiply_scalar(npg_square(a), 3), npg_multiply(b, g));
+    gin[1] = npg_sum(npg_multiply(npg_divide(out, npg_broadcast_to(b, npg_shape_of(out))), g), NPG_AXES(0), false);
+    return gin[0] && gin[1] ? NPG_OK : npg_last_status();
+}
+
+static npg_array *cube_mul(npg_array *a, npg_array *b, void *ctx, void (*ctx_free)(void *)) {
+    npg_no_grad_begin();
+    npg_array *y = npg_multiply(npg_multiply(npg_square(a), a), b);
+    npg_no_grad_end();
+    npg_array *in[2] = {a, b};
+    return npg_custom("cube_mul", y, 2, in, cube_mul_backward, ctx, ctx_free);
+}
+
+static npg_array *cube_mul_fn(npg_array *const *in, int n, void *user) {
+    (void)n;
+    (void)user;
+    return cube_mul(in[0], in[1], NULL, NULL);
+}
+
+Test(autograd, custom_function_values_gradcheck_and_second_order) {
+    t_live live = t_live_now();
+    npg_scope s = npg_scope_begin();
+    double av[6] = {0.5, -1.25, 2, 0.75, -0.3, 1.1}, bv[3] = {1.5, -2, 0.25};
+    npg_array *a = npg_from_data(av, NPG_FLOAT64, NPG_SHAPE(2, 3), OPT(.requires_grad = true));
+    npg_array *b = npg_from_data(bv, NPG_FLOAT64, NPG_SHAPE(3), OPT(.requires_grad = true));
+    g_ctx_freed = 0;
+    npg_array *y = cube_mul(a, b, &g_ctx_freed, count_free);
+    cr_assert_not_null(y, "%s", npg_last_error());
+    cr_assert_str_eq(npg_grad_fn_name(y), "cube_mul");
+    double want[6];
+    for (int i = 0; i < 6; i++) want[i] = av[i] * av[i] * av[i] * bv[i % 3];
+    t_assert_close(y, want, 6, 1e-15, 0, "forward");
+    cr_assert_eq(npg_backward(npg_sum(y, NPG_ALL_AXES, false), NULL), NPG_OK, "%s", npg_last_error());
+    double ga[6], gb[3] = {0};
+    for (int i = 0; i < 6; i++) {
+        ga[i] = 3 * av[i] * av[i] * bv[i % 3];
+        gb[i % 3] += av[i] * av[i] * av[i];
+    }
+    t_assert_close(npg_grad(a), ga, 6, 1e-14, 0, "da");
+    t_assert_close(npg_grad(b), gb, 3, 1e-14, 0, "db");
+    /* central differences through the same rule */
+    npg_array *in[2] = {a, b};
+    cr_assert_eq(npg_gradcheck(cube_mul_fn, NULL, in, 2, NULL), NPG_OK, "%s", npg_last_error());
+    /* second order: d/da sum(da) = 6 a b */
+    npg_array *a2 = npg_from_data(av, NPG_FLOAT64, NPG_SHAPE(2, 3), OPT(.requires_grad = true));
+    npg_array *y2 = cube_mul(a2, b, NULL, NULL);
+    npg_array *d1 = NULL, *d2 = NULL;
+    npg_array *sy = npg_sum(y2, NPG_ALL_AXES, false);
+    cr_assert_eq(npg_grad_of(&sy, 1, NULL, &a2, 1, &d1, NPG_BACKWARD_OPTS(.create_graph = true)), NPG_OK, "%s",
+                 npg_last_error());
+    npg_array *sd1 = npg_sum(d1, NPG_ALL_AXES, false);
+    cr_assert_eq(npg_grad_of(&sd1, 1, NULL, &a2, 1, &d2, NULL), NPG_OK, "%s", npg_last_error());
+    double h[6];
+    for (int i = 0; i < 6; i++) h[i] = 6 * av[i] * bv[i % 3];
+    t_assert_close(d2, h, 6, 1e-14, 0, "second derivative");
+    npg_scope_end(s);
+    cr_assert_eq(g_ctx_freed, 1, "ctx freed %d times", g_ctx_freed);
+    t_assert_no_leak(live, "custom function");
+}
+
+/* A forward written as a host loop on the data itself (the CPU device). */
+static npg_status relu6_backward(void *ctx, npg_array *g, int n, npg_array *const *in, npg_array *out,
+                                 npg_array **gin) {
+    (void)ctx, (void)n, (void)out;
+    npg_array *x = in[0];
+    npg_array *mask = npg_logical_and(npg_greater_scalar(x, 0), npg_less_scalar(x, 6));
+    gin[0] = npg_where(mask, g, npg_zeros_like(g, NULL));
+    return gin[0] ? NPG_OK : npg_last_status();
+}
+
+Test(autograd, custom_function_with_a_host_kernel) {
+    if (t_dev().type != NPG_DEVICE_CPU) cr_skip_test("a host loop on the data: the CPU device");
+    t_live live = t_live_now();
+    npg_scope s = npg_scope_begin();
+    float xv[7] = {-1, 0.5f, 3, 6.5f, 5.9f, -0.1f, 2};
+    npg_array *x = npg_from_data(xv, NPG_FLOAT32, NPG_SHAPE(7), OPT(.requires_grad = true));
+    npg_array *raw = npg_empty_like(x, NULL);
+    const float *px = npg_data(x);
+    float *py = npg_data(raw);
+    for (int i = 0; i < 7; i++) py[i] = px[i] < 0 ? 0 : px[i] > 6 ? 6 : px[i];
+    npg_array *y = npg_custom("relu6", raw, 1, &x, relu6_backward, NULL, NULL);
+    cr_assert_not_null(y, "%s", npg_last_error());
+    cr_assert_eq(npg_data(y), npg_data(raw), "shares the output's data");
+    cr_assert_eq(npg_backward(npg_sum(npg_multiply_scalar(y, 2), NPG_ALL_AXES, false), NULL), NPG_OK, "%s",
+                 npg_last_error());
+    double want[7] = {0, 2, 2, 0, 2, 0, 2};
+    t_assert_close(npg_grad(x), want, 7, 0, 0, "relu6 gradient");
+    npg_scope_end(s);
+    t_assert_no_leak(live, "host-kernel custom function");
+}
+
+/* Rules that misbehave, and the cases where no node is recorded. */
+static npg_status bad_shape_backward(void *ctx, npg_array *g, int n, npg_array *const *in, npg_array *out,
+                                     npg_array **gin) {
+    (void)ctx, (void)n, (void)out, (void)in;
+    gin[0] = npg_sum(g, NPG_ALL_AXES, false);
+    return NPG_OK;
+}
+static npg_status silent_error_backward(void *ctx, npg_array *g, int n, npg_array *const *in, npg_array *out,
+                                        npg_array **gin) {
+    (void)ctx, (void)g, (void)n, (void)in, (void)out, (void)gin;
+    return NPG_ERR_UNSUPPORTED;
+}
+static npg_status f64_backward(void *ctx, npg_array *g, int n, npg_array *const *in, npg_array *out,
+                               npg_array **gin) {
+    (void)ctx, (void)n, (void)in, (void)out;
+    gin[0] = npg_astype(npg_multiply_scalar(g, 3), NPG_FLOAT64); /* the input is float32: converted */
+    gin[1] = npg_ones_like(g, NULL);                             /* the input needs no gradient: ignored */
+    return NPG_OK;
+}
+
+Test(autograd, custom_function_errors_and_no_node_cases) {
+    t_live live = t_live_now();
+    npg_scope s = npg_scope_begin();
+    npg_array *x = npg_ones(NPG_SHAPE(2, 3), OPT(.requires_grad = true));
+    npg_array *c = npg_ones(NPG_SHAPE(2, 3), OPT());
+    npg_array *in2[2] = {x, c};
+    /* a wrongly shaped gradient is the rule's error, naming the function */
+    npg_array *y = npg_custom("badshape", npg_multiply_scalar(npg_detach(x), 2), 1, &x, bad_shape_backward, NULL, NULL);
+    cr_assert_not_null(y, "%s", npg_last_error());
+    cr_assert_eq(npg_backward(npg_sum(y, NPG_ALL_AXES, false), NULL), NPG_ERR_SHAPE);
+    t_assert_error(NPG_ERR_SHAPE, "'badshape' gave input 0 a gradient of shape ()");
+    cr_assert_null(npg_grad(x), "a failed backward changed .grad");
+    npg_clear_error();
+    /* a status without a message gets one */
+    y = npg_custom("silent", npg_detach(x), 1, &x, silent_error_backward, NULL, NULL);
+    cr_assert_eq(npg_backward(npg_sum(y, NPG_ALL_AXES, false), NULL), NPG_ERR_UNSUPPORTED);
+    t_assert_error(NPG_ERR_UNSUPPORTED, "custom function 'silent' returned");
+    npg_clear_error();
+    /* dtype conversion, and gradients for inputs that need none are ignored */
+    y = npg_custom("f64", npg_detach(x), 2, in2, f64_backward, NULL, NULL);
+    cr_assert_eq(npg_backward(npg_sum(y, NPG_ALL_AXES, false), NULL), NPG_OK, "%s", npg_last_error());
+    cr_assert_eq(npg_dtype_of(npg_grad(x)), NPG_FLOAT32);
+    double three[6] = {3, 3, 3, 3, 3, 3};
+    t_assert_close(npg_grad(x), three, 6, 0, 0, "converted gradient");
+    cr_assert_null(npg_grad(c));
+    /* an input written in place after the call */
+    npg_array *w = npg_ones(NPG_SHAPE(3), OPT(.requires_grad = true));
+    npg_array *v = npg_ones(NPG_SHAPE(3), OPT());
+    npg_array *in_wv[2] = {w, v};
+    y = npg_custom("f64", npg_detach(w), 2, in_wv, f64_backward, NULL, NULL);
+    cr_assert_eq(npg_setitem_scalar(v, (const npg_idx[]){NPG_I(0)}, 1, 5.0), NPG_OK, "%s", npg_last_error());
+    cr_assert_eq(npg_backward(npg_sum(y, NPG_ALL_AXES, false), NULL), NPG_ERR_INPLACE);
+    t_assert_error(NPG_ERR_INPLACE, "input 1 of custom function 'f64'");
+    npg_clear_error();
+    /* a second backward through a freed graph */
+    y = npg_custom("f64", npg_detach(w), 1, &w, bad_shape_backward, NULL, NULL);
+    npg_array *sy = npg_sum(npg_custom("f64", npg_detach(w), 2, in_wv, f64_backward, NULL, NULL), NPG_ALL_AXES, false);
+    cr_assert_eq(npg_backward(sy, NULL), NPG_OK, "%s", npg_last_error());
+    cr_assert_eq(npg_backward(sy, NULL), NPG_ERR_AUTOGRAD);
+    npg_clear_error();
+    /* no node: grad mode off, no input requiring grad, an integer output; ctx freed at once */
+    g_ctx_freed = 0;
+    npg_no_grad_begin();
+    y = npg_custom("off", npg_detach(x), 1, &x, f64_backward, &g_ctx_freed, count_free);
+    npg_no_grad_end();
+    cr_assert_not_null(y);
+    cr_assert_not(npg_requires_grad(y));
+    y = npg_custom("none", npg_ones(NPG_SHAPE(2), OPT()), 1, &c, f64_backward, &g_ctx_freed, count_free);
+    cr_assert(y && !npg_requires_grad(y) && npg_grad_fn_name(y) == NULL);
+    y = npg_custom("int", npg_ones(NPG_SHAPE(2), OPT(.dtype = NPG_INT32)), 1, &x, f64_backward, &g_ctx_freed,
+                   count_free);
+    cr_assert(y && !npg_requires_grad(y));
+    cr_assert_eq(g_ctx_freed, 3);
+    /* argument errors free ctx too */
+    g_ctx_freed = 0;
+    cr_assert_null(npg_custom(NULL, x, 1, &x, f64_backward, &g_ctx_freed, count_free));
+    t_assert_error(NPG_ERR_NULL_ARG, "name");
+    npg_clear_error();
+    cr_assert_null(npg_custom("f", x, 1, &x, NULL, &g_ctx_freed, count_free));
+    t_assert_error(NPG_ERR_NULL_ARG, "backward rule");
+    npg_clear_error();
+    cr_assert_null(npg_custom("f", x, 1, NULL, f64_backward, &g_ctx_freed, count_free));
+    t_assert_error(NPG_ERR_NULL_ARG, "inputs");
+    npg_clear_error();
+    cr_assert_null(npg_custom("f", x, -1, &x, f64_backward, &g_ctx_freed, count_free));
+    t_assert_error(NPG_ERR_INVALID_ARG, "n_inputs is -1");
+    npg_clear_error();
+    npg_array *with_null[2] = {x, NULL};
+    cr_assert_null(npg_custom("f", x, 2, with_null, f64_backward, &g_ctx_freed, count_free));
+    cr_assert_eq(npg_last_status(), NPG_ERR_NULL_ARG);
+    npg_clear_error();
+    cr_assert_null(npg_custom("f", NULL, 1, &x, f64_backward, &g_ctx_freed, count_free));
+    cr_assert_eq(npg_last_status(), NPG_ERR_NULL_ARG);
+    npg_clear_error();
+    cr_assert_eq(g_ctx_freed, 6);
+    npg_scope_end(s);
+    t_assert_no_leak(live, "custom function errors");
+}

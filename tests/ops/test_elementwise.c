@@ -311,10 +311,10 @@ static npg_array *call_clip(npg_array *x, const tparam *P) { return npg_clip(x, 
 static npg_array *call_leaky_relu(npg_array *x, const tparam *P) { return npg_leaky_relu(x, P->slope); }
 
 /* Where the ops of the other families are tested (a new op must be listed). */
-enum { IN_HERE = 1, IN_REDUCE, IN_SHAPE, IN_LINALG, IN_OTHER, IN_NN };
+enum { IN_HERE = 1, IN_REDUCE, IN_SHAPE, IN_LINALG, IN_OTHER, IN_NN, IN_AUTOGRAD };
 static const char *const IN_FILE[] = {"", "tests/ops/test_elementwise.c", "tests/ops/test_reduce.c", "tests/ops/test_shape.c",
                                       "tests/ops/test_linalg_sort.c", "outside tests/ops (creation, copy and random suites)",
-                                      "tests/nn (neural-network ops)"};
+                                      "tests/nn (neural-network ops)", "tests/common/test_autograd.c"};
 enum {
     TESTED_IN_where = IN_HERE, TESTED_IN_sum = IN_REDUCE, TESTED_IN_mean = IN_REDUCE, TESTED_IN_prod = IN_REDUCE,
     TESTED_IN_max = IN_REDUCE, TESTED_IN_min = IN_REDUCE, TESTED_IN_all = IN_REDUCE, TESTED_IN_any = IN_REDUCE,
@@ -332,6 +332,7 @@ enum {
     TESTED_IN_col2im = IN_NN, TESTED_IN_max_pool2d = IN_NN, TESTED_IN_linear = IN_NN, TESTED_IN_conv2d = IN_NN,
     TESTED_IN_avg_pool2d = IN_NN, TESTED_IN_layer_norm = IN_NN, TESTED_IN_embedding = IN_NN, TESTED_IN_dropout = IN_NN,
     TESTED_IN_nll_loss = IN_NN, TESTED_IN_mse_loss = IN_NN, TESTED_IN_binary_cross_entropy_with_logits = IN_NN,
+    TESTED_IN_custom = IN_AUTOGRAD, /* npg_custom */
 };
 
 typedef struct t_op {

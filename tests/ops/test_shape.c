@@ -188,6 +188,7 @@ enum {
     cover_var = 0, cover_std = 0, cover_logsumexp = 0, /* composite reductions: test_reduce.c */
     cover_linear = 0, cover_conv2d = 0, cover_avg_pool2d = 0, cover_layer_norm = 0, cover_embedding = 0, /* tests/nn */
     cover_dropout = 0, cover_nll_loss = 0, cover_mse_loss = 0, cover_binary_cross_entropy_with_logits = 0,
+    cover_custom = 0, /* npg_custom: tests/common/test_autograd.c */
 };
 #define F_VIEW COVER
 #define F_INDEX COVER
