@@ -514,6 +514,33 @@ npg_array *npg_diagonal(npg_array *x, int64_t offset, int axis1, int axis2);
 npg_array *npg_trace(npg_array *x, int64_t offset, int axis1, int axis2);
 /* x itself (a new reference) if C-contiguous, else a contiguous copy. */
 npg_array *npg_contiguous(npg_array *x);
+/* Move axes source[i] to positions destination[i]; the others keep their
+ * order (NumPy's moveaxis; a view). */
+npg_array *npg_moveaxis(npg_array *x, npg_axes source, npg_axes destination);
+/* Elements shifted by `shift` along axis, wrapping around (NPG_FLAT: over the
+ * flattened array, shape kept). A copy. */
+npg_array *npg_roll(npg_array *x, int64_t shift, int axis);
+/* x repeated reps.dims[i] times along each axis (NumPy's tile: the shorter of
+ * x's shape and reps gets leading 1s). A copy. */
+npg_array *npg_tile(npg_array *x, npg_shape reps);
+/* The n = x.shape[axis] slices of x along axis, as views into out[0..n)
+ * ([new] each; all NULL on failure). */
+npg_status npg_unstack(npg_array *x, int axis, npg_array **out, int n);
+/* Read-only views of the n arrays broadcast to their common shape, into
+ * out[0..n) ([new] each; all NULL on failure). */
+npg_status npg_broadcast_arrays(npg_array *const *arrays, int n, npg_array **out);
+/* Coordinate grids from n one-dimensional arrays: out[i] is arrays[i] along
+ * axis i, broadcast over the others (read-only views; npg_contiguous for a
+ * copy). indexing "xy" (or NULL; Cartesian: the first two axes swap) or "ij"
+ * (matrix). [new] each; all NULL on failure. */
+npg_status npg_meshgrid(npg_array *const *arrays, int n, const char *indexing, npg_array **out);
+/* The lower / upper triangle of the last two axes: elements with
+ * col - row <= k (tril) or >= k (triu) kept, the others 0. */
+npg_array *npg_tril(npg_array *x, int64_t k);
+npg_array *npg_triu(npg_array *x, int64_t k);
+/* n-th discrete difference along axis: out[i] = x[i+1] - x[i], n times (bool:
+ * x[i+1] != x[i]). n = 0 copies x. */
+npg_array *npg_diff(npg_array *x, int n, int axis);
 
 /* ========================================================================
  * Indexing — a C form of NumPy basic indexing
@@ -600,6 +627,20 @@ npg_array *npg_vecdot(npg_array *a, npg_array *b, int axis);
 npg_array *npg_dot(npg_array *a, npg_array *b);
 /* Outer product of two vectors (inputs flattened). */
 npg_array *npg_outer(npg_array *a, npg_array *b);
+/* Sum of products over the last n axes of a and the first n of b: the
+ * result has a's other axes, then b's (array API tensordot with an int). */
+npg_array *npg_tensordot(npg_array *a, npg_array *b, int n);
+/* The same over a's axes_a[i] paired with b's axes_b[i] (equal lengths). */
+npg_array *npg_tensordot_axes(npg_array *a, npg_array *b, npg_axes axes_a, npg_axes axes_b);
+/* Einstein summation, NumPy's subscripts: "ij,jk->ik", "bij,bjk->bik",
+ * "ii->i", "ii" (implicit output: the letters used once, in alphabetical
+ * order), "...ij,...jk" (an ellipsis broadcasts). Letters a-z, A-Z; a letter
+ * repeated in one operand takes its diagonal; letters missing from the output
+ * are summed (ellipsis dimensions too, when the output has no '...').
+ * Contracts left to right, each pair as one matmul. The result may share
+ * memory with the operand when there is one and nothing is summed (as
+ * NumPy's may). Differentiable. */
+npg_array *npg_einsum(const char *subscripts, npg_array *const *operands, int n);
 /* Float32 matrix products on CUDA may use TF32 tensor cores when enabled
  * (default: off, exact FP32). Returns the previous setting. */
 bool npg_set_allow_tf32(bool allow);
