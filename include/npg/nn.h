@@ -63,6 +63,36 @@ npg_array *npg_avg_pool2d(npg_array *x, const npg_pool2d_opts *opts);
  * PyTorch); weight and bias have those axes' shape, or are NULL. [new] */
 npg_array *npg_layer_norm(npg_array *x, int normalized_axes, npg_array *weight, npg_array *bias, double eps);
 
+/* Batch normalisation of x (N, C, ...) per channel (axis 1), PyTorch's
+ * F.batch_norm: training uses the batch's mean and biased variance and, when
+ * running_mean and running_var (C) are given, updates them in place outside
+ * the graph: running = (1 - momentum) running + momentum batch, with the
+ * unbiased variance (PyTorch's momentum is 0.1); evaluation (training false)
+ * uses the running statistics (then required). weight and bias (C) or NULL.
+ * Floating inputs; training needs more than one value per channel. [new] */
+npg_array *npg_batch_norm(npg_array *x, npg_array *running_mean, npg_array *running_var, npg_array *weight,
+                          npg_array *bias, bool training, double momentum, double eps);
+/* Group normalisation of x (N, C, ...): the C channels split into num_groups
+ * groups, each normalised over its channels and the spatial axes (biased
+ * variance), then weight and bias (C) or NULL per channel. [new] */
+npg_array *npg_group_norm(npg_array *x, int num_groups, npg_array *weight, npg_array *bias, double eps);
+/* Padding modes of npg_pad (NumPy's names). */
+typedef enum npg_pad_mode {
+    NPG_PAD_CONSTANT = 0, /* `value` */
+    NPG_PAD_EDGE,         /* the edge element repeated */
+    NPG_PAD_REFLECT       /* mirrored, the edge not repeated: [a b c] -> b [a b c] b (pads < the length) */
+} npg_pad_mode;
+/* x padded along every axis i with pad_width[2i] elements before and
+ * pad_width[2i+1] after (NumPy's pad, pad_width flattened; each >= 0).
+ * Differentiable. A new array. [new] */
+npg_array *npg_pad(npg_array *x, const int64_t *pad_width, npg_pad_mode mode, double value);
+/* softmax(q k^T * scale + mask) v: q (..., L, E), k (..., S, E), v (..., S, Ev)
+ * -> (..., L, Ev), batch axes broadcast. mask NULL, bool (true = attend,
+ * broadcast to (..., L, S)) or floating (added to the scores); causal keeps
+ * key j <= query i; scale 0 means 1/sqrt(E). A row with nothing to attend to
+ * gives NaN (as PyTorch). [new] */
+npg_array *npg_scaled_dot_product_attention(npg_array *q, npg_array *k, npg_array *v, npg_array *mask, bool causal,
+                                            double scale);
 /* Rows of weight (num, dim) at integer indices (any shape) -> (..., dim);
  * differentiable in weight. [new] */
 npg_array *npg_embedding(npg_array *indices, npg_array *weight);
