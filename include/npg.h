@@ -695,6 +695,23 @@ typedef npg_status (*npg_custom_backward)(void *ctx, npg_array *grad_output, int
 npg_array *npg_custom(const char *name, npg_array *output, int n_inputs, npg_array *const *inputs,
                       npg_custom_backward backward, void *ctx, void (*ctx_free)(void *ctx));
 
+/* Gradient hooks (like PyTorch's Tensor.register_hook): hook(ctx, g, &r)
+ * runs whenever a backward pass (npg_backward or npg_grad_of) has the whole
+ * gradient g of x: for a leaf, before g is added to x's .grad; for the result
+ * of an op, before g flows on into the graph. Setting r (g's shape and
+ * device; the dtype is converted) replaces g; leaving it NULL keeps g. g and
+ * r belong to the backward pass (do not free them). A non-OK status fails the
+ * backward with it. Hooks run in the order registered. */
+typedef npg_status (*npg_grad_hook)(void *ctx, npg_array *grad, npg_array **replacement);
+/* Register hook on x (which requires grad). Returns a handle > 0 for
+ * npg_remove_hook, or a negative status. ctx passes to npg: ctx_free(ctx),
+ * when not NULL, runs when the hook is removed, when x (a leaf) or x's graph
+ * node is freed, and on failure. Registering is a write to x: not while
+ * another thread runs a backward through x. */
+int npg_register_hook(npg_array *x, npg_grad_hook hook, void *ctx, void (*ctx_free)(void *ctx));
+/* Remove the hook with this handle from x (NPG_ERR_INVALID_ARG if x has none). */
+npg_status npg_remove_hook(npg_array *x, int handle);
+
 /* Make x (a leaf of floating dtype) require grad or not. */
 npg_status npg_set_requires_grad(npg_array *x, bool requires_grad);
 /* A view of x's data that is cut from the graph (requires_grad false). [new] */

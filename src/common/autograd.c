@@ -44,6 +44,15 @@ bool npg__needs_grad(int n, npg_array *const *inputs) {
 
 static uint64_t g_seq; /* creation order; atomic: threads record nodes concurrently */
 
+static void hooks_free(npg_hook *h) {
+    while (h) {
+        npg_hook *next = h->next;
+        if (h->ctx_free) h->ctx_free(h->ctx);
+        free(h);
+        h = next;
+    }
+}
+
 /* The leaf's accumulator, created on first use (threads recording on one
  * shared leaf race to install theirs: one wins, the others free theirs). */
 static npg_leafacc *leafacc_of(npg_array *leaf) {
@@ -64,11 +73,14 @@ static npg_leafacc *leafacc_of(npg_array *leaf) {
 
 static void leafacc_release(npg_leafacc *acc) {
     if (!acc || !npg__ref_dec(&acc->refcount)) return;
+    hooks_free(acc->hooks);
     free(acc);
 }
 
 void npg__leafacc_detach(npg_leafacc *acc) {
     acc->leaf = NULL;
+    hooks_free(acc->hooks); /* the leaf's hooks go with the leaf */
+    acc->hooks = NULL;
     leafacc_release(acc);
 }
 
@@ -223,6 +235,7 @@ void npg__node_release(npg_node *n) {
             if (m->edges[i].node) npg__node_release(m->edges[i].node);
             if (m->edges[i].acc) leafacc_release(m->edges[i].acc);
         }
+        hooks_free(m->hooks);
         if (m->extra_free)
             m->extra_free(m->extra);
         else
@@ -277,6 +290,34 @@ static bool accumulate(npg_array **slot, npg_array *g) {
     npg__release(*slot);
     *slot = take(sum);
     return true;
+}
+
+/* Run hooks on *g (owned), which a hook may replace. */
+static npg_status run_hooks(const char *fn, const npg_hook *h, npg_array **g) {
+    for (; h; h = h->next) {
+        npg_array *r = NULL;
+        npg_status st = h->fn(h->ctx, *g, &r);
+        if (st != NPG_OK) {
+            if (npg_last_status() == NPG_OK)
+                npg__set_error(st, "%s: gradient hook %d returned %s", fn, h->id, npg_status_string(st));
+            return npg_last_status();
+        }
+        if (!r || r == *g) continue;
+        npg_array *old = *g;
+        if (r->ndim != old->ndim || memcmp(r->shape, old->shape, sizeof(int64_t) * (size_t)r->ndim) != 0) {
+            char sa[NPG_SHAPE_BUF], sb[NPG_SHAPE_BUF];
+            return npg__set_error(NPG_ERR_SHAPE, "%s: gradient hook %d replaced a gradient of shape %s with shape %s",
+                                  fn, h->id, npg__shape_str(sb, sizeof sb, old->ndim, old->shape),
+                                  npg__shape_str(sa, sizeof sa, r->ndim, r->shape));
+        }
+        if (!npg__same_device(r, old))
+            return npg__set_error(NPG_ERR_DEVICE, "%s: gradient hook %d returned a gradient on another device", fn,
+                                  h->id);
+        if (r->dtype != old->dtype && !(r = npg_astype(r, old->dtype))) return npg_last_status();
+        *g = take(r);
+        npg__release(old);
+    }
+    return NPG_OK;
 }
 
 static bool meta_matches(const npg_meta *m, const npg_array *g) {
@@ -556,6 +597,10 @@ static npg_status run_backward(npg_array *const *roots, npg_array *const *grads,
         npg_node *n = ready.p[--ready.len];
         npg_array *g = n->grad_acc;
         n->grad_acc = NULL;
+        if (g && n->hooks && (st = run_hooks(fn, n->hooks, &g)) != NPG_OK) {
+            npg__release(g);
+            goto done;
+        }
         if (cap) {
             for (int k = 0; k < cap->n; k++) {
                 if (cap->inputs[k] && cap->inputs[k]->grad_fn == n && g && !cap->results[k])
@@ -620,6 +665,12 @@ static npg_status run_backward(npg_array *const *roots, npg_array *const *grads,
     }
 
     /* 4. commit: leaf gradients (or captured results) */
+    /* leaf hooks, on each leaf's whole gradient of this pass */
+    for (int64_t i = 0; i < stage.len; i++) {
+        npg_leafacc *acc = stage.e[i].acc;
+        if (acc->leaf && acc->hooks && stage.e[i].staged && (st = run_hooks(fn, acc->hooks, &stage.e[i].staged)) != NPG_OK)
+            goto done;
+    }
     if (cap) {
         for (int k = 0; k < cap->n; k++) {
             npg_array *x = cap->inputs[k];
@@ -759,4 +810,66 @@ npg_status npg_zero_grad(npg_array *x) {
         x->grad = NULL;
     }
     return NPG_OK;
+}
+
+/* ------------------------------------------------------------------------
+ * Gradient hooks
+ * ------------------------------------------------------------------------ */
+
+static int g_hook_id; /* handles; atomic */
+
+int npg_register_hook(npg_array *x, npg_grad_hook hook, void *ctx, void (*ctx_free)(void *ctx)) {
+    const char *fn = "npg_register_hook";
+    npg_status st = NPG_OK;
+    npg_hook *h = NULL, **list = NULL;
+    if (!x) {
+        npg__null_arg(fn);
+        st = npg_last_status();
+    } else if (!hook) {
+        st = npg__set_error(NPG_ERR_NULL_ARG, "%s: hook is NULL", fn);
+    } else if (!x->requires_grad) {
+        st = npg__set_error(NPG_ERR_AUTOGRAD, "%s: the array does not require grad", fn);
+    } else if (!(h = calloc(1, sizeof *h))) {
+        st = npg__set_error(NPG_ERR_OOM, "%s: out of host memory", fn);
+    } else if (x->grad_fn) {
+        list = &x->grad_fn->hooks;
+    } else {
+        npg_leafacc *acc = leafacc_of(x);
+        if (!acc) {
+            st = npg__set_error(NPG_ERR_OOM, "%s: out of host memory", fn);
+        } else {
+            leafacc_release(acc); /* leafacc_of took a reference for an edge; the leaf keeps its own */
+            list = &acc->hooks;
+        }
+    }
+    if (st != NPG_OK) {
+        free(h);
+        if (ctx_free) ctx_free(ctx);
+        return (int)st;
+    }
+    h->id = __atomic_add_fetch(&g_hook_id, 1, __ATOMIC_RELAXED);
+    h->fn = hook;
+    h->ctx = ctx;
+    h->ctx_free = ctx_free;
+    while (*list) list = &(*list)->next;
+    *list = h;
+    return h->id;
+}
+
+npg_status npg_remove_hook(npg_array *x, int handle) {
+    const char *fn = "npg_remove_hook";
+    if (!x) {
+        npg__null_arg(fn);
+        return npg_last_status();
+    }
+    npg_hook **list = x->grad_fn ? &x->grad_fn->hooks : x->acc ? &x->acc->hooks : NULL;
+    for (; list && *list; list = &(*list)->next) {
+        if ((*list)->id != handle) continue;
+        npg_hook *h = *list;
+        *list = h->next;
+        h->next = NULL;
+        hooks_free(h);
+        return NPG_OK;
+    }
+    return npg__set_error(NPG_ERR_INVALID_ARG, "%s: the array has no hook %d", fn, handle);
 }

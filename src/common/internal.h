@@ -199,9 +199,20 @@ typedef struct npg_meta {
 
 /* A leaf's gradient accumulator: edges point here, not at the leaf, so a
  * graph stored in x.grad (create_graph) does not keep x alive. */
+/* A gradient hook (npg_register_hook), in a singly linked list kept in
+ * registration order. */
+typedef struct npg_hook {
+    int id;
+    npg_grad_hook fn;
+    void *ctx;
+    void (*ctx_free)(void *ctx);
+    struct npg_hook *next;
+} npg_hook;
+
 typedef struct npg_leafacc {
     int refcount;
     npg_array *leaf;      /* weak: cleared when the leaf is freed */
+    npg_hook *hooks;      /* owned: run on each pass's gradient before it reaches .grad */
 } npg_leafacc;
 
 typedef struct npg_edge {
@@ -250,6 +261,7 @@ typedef struct npg_node {
     void *extra;                   /* owned, freed with free() unless extra_free is set */
     void (*extra_free)(void *extra);        /* frees extra when the node goes (optional) */
     void (*extra_release)(void *extra);     /* drops saved arrays in extra after a backward (optional) */
+    npg_hook *hooks;               /* owned: run on the output's gradient before the rule */
     /* backward bookkeeping */
     npg_array *grad_acc;
     int pending;

@@ -683,3 +683,152 @@ Test(autograd, custom_function_errors_and_no_node_cases) {
     npg_scope_end(s);
     t_assert_no_leak(live, "custom function errors");
 }
+
+/* A gradcheck function that returns NULL without an error (found by
+ * test_fuzz.c: npg_gradcheck then failed with an empty message, and with
+ * NPG_ERR_INTERNAL when it happened during the numerical pass). */
+static npg_array *null_after(npg_array *const *in, int n, void *user) {
+    int *calls = user;
+    (void)n;
+    return (*calls)-- > 0 ? npg_sum(npg_square(in[0]), NPG_ALL_AXES, false) : NULL;
+}
+
+Test(autograd, gradcheck_function_returning_null) {
+    t_live live = t_live_now();
+    npg_array *x = npg_ones(NPG_SHAPE(3), OPT(.dtype = NPG_FLOAT64, .requires_grad = true));
+    for (int ok_calls = 0; ok_calls < 3; ok_calls += 2) { /* fails at once / in the numerical pass */
+        int calls = ok_calls;
+        npg_clear_error();
+        cr_assert_eq(npg_gradcheck(null_after, &calls, &x, 1, NULL), NPG_ERR_INVALID_ARG);
+        t_assert_error(NPG_ERR_INVALID_ARG, "returned NULL");
+    }
+    npg_clear_error();
+    npg_free(x);
+    t_assert_no_leak(live, "gradcheck with a failing function");
+}
+
+/* ---- gradient hooks -------------------------------------------------------- */
+
+typedef struct hook_log {
+    int calls, freed;
+    double scale, add;
+    npg_array *seen; /* retained copy of the last gradient seen */
+} hook_log;
+
+static npg_status scale_hook(void *ctx, npg_array *g, npg_array **r) {
+    hook_log *h = ctx;
+    h->calls++;
+    npg_free(h->seen);
+    h->seen = npg_retain(g);
+    *r = npg_add_scalar(npg_multiply_scalar(g, h->scale), h->add);
+    return *r ? NPG_OK : npg_last_status();
+}
+static void hook_log_free(void *ctx) { ((hook_log *)ctx)->freed++; }
+
+static npg_status fail_hook(void *ctx, npg_array *g, npg_array **r) {
+    (void)ctx, (void)g, (void)r;
+    return NPG_ERR_INVALID_ARG;
+}
+static npg_status shape_hook(void *ctx, npg_array *g, npg_array **r) {
+    (void)ctx;
+    *r = npg_sum(g, NPG_ALL_AXES, true);
+    return NPG_OK;
+}
+static npg_status f32_hook(void *ctx, npg_array *g, npg_array **r) {
+    (void)ctx;
+    *r = npg_astype(npg_multiply_scalar(g, 2), NPG_FLOAT32); /* g is float64: converted back */
+    return NPG_OK;
+}
+
+Test(autograd, hooks_on_leaves_and_results) {
+    t_live live = t_live_now();
+    npg_scope s = npg_scope_begin();
+    double xv[3] = {1, -2, 3};
+    npg_array *x = npg_from_data(xv, NPG_FLOAT64, NPG_SHAPE(3), OPT(.requires_grad = true));
+    /* a leaf reached twice: the hook sees the whole gradient once, 2x + 1 */
+    hook_log hl = {.scale = 10};
+    int id = npg_register_hook(x, scale_hook, &hl, hook_log_free);
+    cr_assert_gt(id, 0, "%s", npg_last_error());
+    npg_array *y = npg_sum(npg_add(npg_square(x), x), NPG_ALL_AXES, false);
+    cr_assert_eq(npg_backward(y, NULL), NPG_OK, "%s", npg_last_error());
+    cr_assert_eq(hl.calls, 1);
+    double seen[3] = {3, -3, 7}, want[3] = {30, -30, 70};
+    t_assert_close(hl.seen, seen, 3, 0, 0, "leaf hook input");
+    t_assert_close(npg_grad(x), want, 3, 0, 0, "leaf hook output in .grad");
+    /* two hooks run in order: (g * 10) then (g * 1 + 1) */
+    hook_log h2 = {.scale = 1, .add = 1};
+    int id2 = npg_register_hook(x, scale_hook, &h2, hook_log_free);
+    cr_assert_gt(id2, id);
+    npg_zero_grad(x);
+    cr_assert_eq(npg_backward(npg_sum(x, NPG_ALL_AXES, false), NULL), NPG_OK, "%s", npg_last_error());
+    double w2[3] = {11, 11, 11};
+    t_assert_close(npg_grad(x), w2, 3, 0, 0, "two hooks in order");
+    /* npg_grad_of sees the hooks too, and leaves .grad alone */
+    npg_array *d = NULL, *sy = npg_sum(npg_multiply_scalar(x, 2), NPG_ALL_AXES, false);
+    cr_assert_eq(npg_grad_of(&sy, 1, NULL, &x, 1, &d, NULL), NPG_OK, "%s", npg_last_error());
+    double w3[3] = {21, 21, 21};
+    t_assert_close(d, w3, 3, 0, 0, "grad_of through hooks");
+    t_assert_close(npg_grad(x), w2, 3, 0, 0, ".grad untouched by grad_of");
+    /* removal frees the context; the other hook stays */
+    cr_assert_eq(npg_remove_hook(x, id), NPG_OK);
+    cr_assert_eq(hl.freed, 1);
+    cr_assert_eq(npg_remove_hook(x, id), NPG_ERR_INVALID_ARG);
+    npg_clear_error();
+    npg_zero_grad(x);
+    cr_assert_eq(npg_backward(npg_sum(x, NPG_ALL_AXES, false), NULL), NPG_OK);
+    double w4[3] = {2, 2, 2};
+    t_assert_close(npg_grad(x), w4, 3, 0, 0, "after removal");
+    /* a hook on an op's result: changes what flows on to x */
+    npg_zero_grad(x);
+    npg_array *h = npg_multiply_scalar(x, 3);
+    hook_log hh = {.scale = -1};
+    cr_assert_gt(npg_register_hook(h, scale_hook, &hh, hook_log_free), 0, "%s", npg_last_error());
+    cr_assert_eq(npg_backward(npg_sum(npg_add(h, h), NPG_ALL_AXES, false), NULL), NPG_OK, "%s", npg_last_error());
+    double wh_seen[3] = {2, 2, 2}, wh[3] = {-5, -5, -5}; /* dL/dh = 2, hooked to -2; x's own hook: (-6) + 1 */
+    t_assert_close(hh.seen, wh_seen, 3, 0, 0, "result hook input");
+    t_assert_close(npg_grad(x), wh, 3, 0, 0, "result hook, then the leaf's hook");
+    npg_free(hl.seen);
+    npg_free(h2.seen);
+    npg_free(hh.seen);
+    npg_scope_end(s);
+    cr_assert_eq(hh.freed, 1, "the result's hook is freed with its node");
+    cr_assert_eq(h2.freed, 1, "the leaf's hook is freed with the leaf");
+    t_assert_no_leak(live, "hooks");
+}
+
+Test(autograd, hook_errors) {
+    t_live live = t_live_now();
+    npg_scope s = npg_scope_begin();
+    npg_array *x = npg_ones(NPG_SHAPE(2, 2), OPT(.dtype = NPG_FLOAT64, .requires_grad = true));
+    int id = npg_register_hook(x, fail_hook, NULL, NULL);
+    cr_assert_gt(id, 0);
+    cr_assert_eq(npg_backward(npg_sum(x, NPG_ALL_AXES, false), NULL), NPG_ERR_INVALID_ARG);
+    t_assert_error(NPG_ERR_INVALID_ARG, "gradient hook");
+    cr_assert_null(npg_grad(x), "a failed backward changed .grad");
+    npg_clear_error();
+    cr_assert_eq(npg_remove_hook(x, id), NPG_OK);
+    id = npg_register_hook(x, shape_hook, NULL, NULL);
+    cr_assert_eq(npg_backward(npg_sum(x, NPG_ALL_AXES, false), NULL), NPG_ERR_SHAPE);
+    t_assert_error(NPG_ERR_SHAPE, "with shape (1,1)");
+    npg_clear_error();
+    cr_assert_eq(npg_remove_hook(x, id), NPG_OK);
+    cr_assert_gt(npg_register_hook(x, f32_hook, NULL, NULL), 0);
+    cr_assert_eq(npg_backward(npg_sum(x, NPG_ALL_AXES, false), NULL), NPG_OK, "%s", npg_last_error());
+    cr_assert_eq(npg_dtype_of(npg_grad(x)), NPG_FLOAT64);
+    double two[4] = {2, 2, 2, 2};
+    t_assert_close(npg_grad(x), two, 4, 0, 0, "converted replacement");
+    /* registration errors free ctx */
+    hook_log hl = {0};
+    cr_assert_eq(npg_register_hook(npg_ones(NPG_SHAPE(2), OPT()), scale_hook, &hl, hook_log_free), NPG_ERR_AUTOGRAD);
+    t_assert_error(NPG_ERR_AUTOGRAD, "does not require grad");
+    npg_clear_error();
+    cr_assert_eq(npg_register_hook(x, NULL, &hl, hook_log_free), NPG_ERR_NULL_ARG);
+    npg_clear_error();
+    cr_assert_eq(npg_register_hook(NULL, scale_hook, &hl, hook_log_free), NPG_ERR_NULL_ARG);
+    npg_clear_error();
+    cr_assert_eq(hl.freed, 3);
+    cr_assert_eq(npg_remove_hook(NULL, 1), NPG_ERR_NULL_ARG);
+    npg_clear_error();
+    npg_scope_end(s);
+    t_assert_no_leak(live, "hook errors");
+}
