@@ -695,6 +695,17 @@ typedef npg_status (*npg_custom_backward)(void *ctx, npg_array *grad_output, int
 npg_array *npg_custom(const char *name, npg_array *output, int n_inputs, npg_array *const *inputs,
                       npg_custom_backward backward, void *ctx, void (*ctx_free)(void *ctx));
 
+/* Activation checkpointing (torch.utils.checkpoint): fn(inputs, n, user)
+ * (npg_fn, below) computed without keeping its intermediate arrays; the
+ * backward runs fn again, with grad on and the same random numbers (its draws
+ * are replayed, on any generator), to get the inputs' gradients: memory for
+ * time. fn must compute the same function both times. Its gradient cannot be
+ * differentiated again (create_graph through it is NPG_ERR_UNSUPPORTED). When
+ * no input requires grad (or grad mode is off), it is fn(inputs, n, user).
+ * [new] */
+typedef npg_array *(*npg_fn)(npg_array *const *inputs, int n, void *user);
+npg_array *npg_checkpoint(npg_fn fn, void *user, npg_array *const *inputs, int n);
+
 /* Gradient hooks (like PyTorch's Tensor.register_hook): hook(ctx, g, &r)
  * runs whenever a backward pass (npg_backward or npg_grad_of) has the whole
  * gradient g of x: for a leaf, before g is added to x's .grad; for the result
@@ -727,7 +738,6 @@ bool npg_is_grad_enabled(void);
  * differences. fn maps inputs to one output array ([new]); it is called many
  * times. Float32 inputs are promoted to float64 copies first unless
  * opts->keep_dtype is set (then float32 tolerances apply). */
-typedef npg_array *(*npg_fn)(npg_array *const *inputs, int n, void *user);
 typedef struct npg_gradcheck_opts {
     double eps;      /* default 1e-6 (float64), 1e-3 (float32) */
     double atol;     /* default 1e-5 (float64), 1e-2 (float32) */

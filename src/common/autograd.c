@@ -30,6 +30,11 @@ void npg_no_grad_end(void) {
 }
 bool npg_is_grad_enabled(void) { return tl_no_grad_depth == 0; }
 bool npg__grad_enabled(void) { return tl_no_grad_depth == 0; }
+int npg__no_grad_depth_set(int depth) {
+    int old = tl_no_grad_depth;
+    tl_no_grad_depth = depth;
+    return old;
+}
 
 bool npg__needs_grad(int n, npg_array *const *inputs) {
     if (tl_no_grad_depth) return false;

@@ -180,3 +180,114 @@ done:
     if (gs != one_g) free(gs);
     return st;
 }
+
+/* ------------------------------------------------------------------------
+ * npg_checkpoint: a custom function whose rule runs the forward again
+ * ------------------------------------------------------------------------ */
+
+typedef struct ckpt {
+    npg_fn fn;
+    void *user;
+    npg_rng_tape tape; /* the forward's random draws, replayed by the recompute */
+} ckpt;
+
+static void ckpt_free(void *p) {
+    ckpt *c = p;
+    free(c->tape.e);
+    free(c);
+}
+
+static npg_status ckpt_backward(void *ctx, npg_array *g, int n, npg_array *const *inputs, npg_array *output,
+                                npg_array **gin) {
+    (void)output;
+    ckpt *c = ctx;
+    const char *fn = "npg_backward";
+    if (npg_is_grad_enabled())
+        return npg__set_error(NPG_ERR_UNSUPPORTED,
+                              "%s: create_graph through npg_checkpoint is not supported (its gradient is not "
+                              "differentiable again)",
+                              fn);
+    /* fresh leaves over the inputs' data: the recompute's graph ends there */
+    npg_array *one[8], **d = n <= 8 ? one : calloc((size_t)n, sizeof *d);
+    if (!d) return npg__set_error(NPG_ERR_OOM, "%s: out of host memory in npg_checkpoint", fn);
+    npg_status st = NPG_OK;
+    for (int i = 0; i < n; i++) {
+        d[i] = npg_detach(inputs[i]);
+        if (!d[i]) {
+            st = npg_last_status();
+            break;
+        }
+        if (inputs[i]->requires_grad) d[i]->requires_grad = true;
+    }
+    npg_array *y = NULL;
+    if (st == NPG_OK) {
+        int depth = npg__no_grad_depth_set(0);
+        c->tape.replay = true;
+        c->tape.pos = 0;
+        npg_rng_tape *prev = npg__rng_tape_set(&c->tape);
+        y = c->fn(d, n, c->user);
+        npg__rng_tape_set(prev);
+        npg__no_grad_depth_set(depth);
+        if (!y) st = npg_last_status() ? npg_last_status() : NPG_ERR_INTERNAL;
+    }
+    if (st == NPG_OK && (y->ndim != g->ndim || memcmp(y->shape, g->shape, sizeof(int64_t) * (size_t)g->ndim) != 0))
+        st = npg__set_error(NPG_ERR_SHAPE, "%s: npg_checkpoint's function gave a different shape when run again", fn);
+    if (st == NPG_OK && y->requires_grad) {
+        /* only the inputs that require grad: the others get no gradient */
+        npg_array *ins[8], **in = ins, *res[8], **r = res;
+        int m = 0;
+        if (n > 8 && (!(in = calloc((size_t)n, sizeof *in)) || !(r = calloc((size_t)n, sizeof *r))))
+            st = npg__set_error(NPG_ERR_OOM, "%s: out of host memory in npg_checkpoint", fn);
+        for (int i = 0; st == NPG_OK && i < n; i++)
+            if (d[i]->requires_grad) in[m++] = d[i];
+        if (st == NPG_OK && m > 0) st = npg_grad_of(&y, 1, &g, in, m, r, NULL);
+        for (int i = 0, k = 0; st == NPG_OK && i < n; i++)
+            if (d[i]->requires_grad) gin[i] = r[k++];
+        if (in != ins) free(in);
+        if (r != res) free(r);
+    }
+    if (d != one) free(d);
+    return st;
+}
+
+npg_array *npg_checkpoint(npg_fn fn, void *user, npg_array *const *inputs, int n) {
+    const char *name = "npg_checkpoint";
+    if (!fn || (n > 0 && !inputs)) {
+        npg__set_error(NPG_ERR_NULL_ARG, "%s: %s is NULL", name, !fn ? "fn" : "inputs");
+        return NULL;
+    }
+    if (n < 0) {
+        npg__set_error(NPG_ERR_INVALID_ARG, "%s: n is %d", name, n);
+        return NULL;
+    }
+    for (int i = 0; i < n; i++)
+        if (!inputs[i]) {
+            npg__null_arg(name);
+            return NULL;
+        }
+    if (!npg__needs_grad(n, inputs)) return fn(inputs, n, user); /* nothing to save memory for */
+    ckpt *c = calloc(1, sizeof *c);
+    if (!c) {
+        npg__set_error(NPG_ERR_OOM, "%s: out of host memory", name);
+        return NULL;
+    }
+    c->fn = fn;
+    c->user = user;
+    npg_scope s = npg_scope_begin();
+    npg_no_grad_begin();
+    npg_rng_tape *prev = npg__rng_tape_set(&c->tape);
+    npg_array *y = fn(inputs, n, user);
+    npg__rng_tape_set(prev);
+    npg_no_grad_end();
+    npg_array *r = NULL;
+    if (y && c->tape.failed) {
+        npg__set_error(NPG_ERR_OOM, "%s: out of host memory recording the random draws", name);
+    } else if (y) {
+        r = npg_custom(name, y, n, inputs, ckpt_backward, c, ckpt_free);
+        c = NULL; /* npg_custom owns it now, and freed it if it failed */
+    }
+    if (c) ckpt_free(c);
+    npg_keep(r);
+    npg_scope_end(s);
+    return r;
+}

@@ -269,6 +269,21 @@ typedef struct npg_node {
 } npg_node;
 
 bool npg__grad_enabled(void);
+/* Set this thread's no-grad nesting depth (0: grad mode on); returns the old
+ * one (npg_checkpoint recomputes with grad on inside a backward). */
+int npg__no_grad_depth_set(int depth);
+
+/* A record of the (seed, stream offset) pairs this thread's random draws
+ * used, to draw the same numbers again (npg_checkpoint's recompute). While a
+ * tape is set on a thread (npg__rng_tape_set), draws append to it, or, when
+ * replaying, take its entries in order (then fresh ones once it runs out). */
+typedef struct npg_rng_tape {
+    bool replay;
+    bool failed; /* an append ran out of memory: replaying would not be faithful */
+    int64_t len, cap, pos;
+    uint64_t (*e)[2]; /* seed, offset */
+} npg_rng_tape;
+npg_rng_tape *npg__rng_tape_set(npg_rng_tape *t); /* returns the previous tape */
 /* True if any input requires grad and grad mode is on (and the op is
  * differentiable). */
 bool npg__needs_grad(int n, npg_array *const *inputs);

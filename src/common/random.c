@@ -30,6 +30,43 @@ npg_generator *npg_generator_new(uint64_t seed) {
 
 void npg_generator_free(npg_generator *g) { free(g); }
 
+static _Thread_local npg_rng_tape *tl_tape;
+
+npg_rng_tape *npg__rng_tape_set(npg_rng_tape *t) {
+    npg_rng_tape *old = tl_tape;
+    tl_tape = t;
+    return old;
+}
+
+/* The (seed, offset) of the next draw from g: a fresh offset, or the next
+ * one of a tape being replayed; recorded on a tape being written. */
+static void next_draw(npg_generator *g, uint64_t *seed, uint64_t *off) {
+    npg_rng_tape *t = tl_tape;
+    if (t && t->replay && t->pos < t->len) {
+        *seed = t->e[t->pos][0];
+        *off = t->e[t->pos][1];
+        t->pos++;
+        return;
+    }
+    *seed = __atomic_load_n(&g->seed, __ATOMIC_RELAXED);
+    *off = __atomic_fetch_add(&g->offset, 1, __ATOMIC_RELAXED);
+    if (t && !t->replay) {
+        if (t->len == t->cap) {
+            int64_t cap = t->cap ? 2 * t->cap : 8;
+            uint64_t(*e)[2] = realloc(t->e, sizeof *e * (size_t)cap);
+            if (!e) {
+                t->failed = true;
+                return;
+            }
+            t->e = e;
+            t->cap = cap;
+        }
+        t->e[t->len][0] = *seed;
+        t->e[t->len][1] = *off;
+        t->len++;
+    }
+}
+
 static npg_array *random_impl(const char *fn, npg_op op, npg_shape shape, const npg_opts *opts, npg_kparams p,
                               npg_dtype dflt) {
     npg_dtype dt = (opts && opts->dtype) ? opts->dtype : dflt;
@@ -48,8 +85,8 @@ static npg_array *random_impl(const char *fn, npg_op op, npg_shape shape, const 
     if (!x) return NULL;
     if (npg__numel(x->ndim, x->shape) > 0) {
         npg_generator *g = (opts && opts->generator) ? opts->generator : &g_global;
-        uint64_t seed = __atomic_load_n(&g->seed, __ATOMIC_RELAXED);
-        uint64_t off = __atomic_fetch_add(&g->offset, 1, __ATOMIC_RELAXED);
+        uint64_t seed, off;
+        next_draw(g, &seed, &off);
         npg_tdesc d;
         npg__desc(x, &d);
         if (npg__backend_of(x)->random(x->storage->dev, op, &d, seed, off, &p) != NPG_OK) {

@@ -832,3 +832,69 @@ Test(autograd, hook_errors) {
     npg_scope_end(s);
     t_assert_no_leak(live, "hook errors");
 }
+
+/* ---- npg_checkpoint ---------------------------------------------------------- */
+
+/* relu(x @ w) with dropout, then a sum over the last axis: random draws inside */
+static npg_array *block_fn(npg_array *const *in, int n, void *u) {
+    (void)n, (void)u;
+    npg_array *h = npg_relu(npg_matmul(in[0], in[1]));
+    return npg_sum(npg_dropout(h, 0.3, true, NULL), NPG_AXES(-1), false);
+}
+
+static int g_calls;
+static npg_array *shape_changing_fn(npg_array *const *in, int n, void *u) {
+    (void)n, (void)u;
+    return g_calls++ == 0 ? npg_multiply_scalar(in[0], 2) : npg_sum(in[0], NPG_ALL_AXES, false);
+}
+
+Test(autograd, checkpoint_matches_the_direct_graph) {
+    t_live live = t_live_now();
+    npg_scope s = npg_scope_begin();
+    npg_array *x = npg_randn(NPG_SHAPE(6, 5), OPT(.dtype = NPG_FLOAT64, .requires_grad = true));
+    npg_array *w = npg_randn(NPG_SHAPE(5, 7), OPT(.dtype = NPG_FLOAT64, .requires_grad = true));
+    npg_array *c = npg_ones(NPG_SHAPE(6, 7), OPT(.dtype = NPG_FLOAT64)); /* an input needing no gradient */
+    npg_array *in[3] = {x, w, c};
+    /* direct */
+    npg_seed(77);
+    npg_array *yd = block_fn(in, 3, NULL);
+    cr_assert_eq(npg_backward(npg_sum(npg_square(yd), NPG_ALL_AXES, false), NULL), NPG_OK, "%s", npg_last_error());
+    double *gx = t_read(npg_grad(x)), *gw = t_read(npg_grad(w)), *vd = t_read(yd);
+    npg_zero_grad(x);
+    npg_zero_grad(w);
+    /* checkpointed: same values, one node, and the same gradients (the
+     * recompute replays the dropout mask; other draws in between must not matter) */
+    npg_seed(77);
+    npg_array *yc = npg_checkpoint(block_fn, NULL, in, 3);
+    cr_assert_not_null(yc, "%s", npg_last_error());
+    cr_assert_str_eq(npg_grad_fn_name(yc), "npg_checkpoint");
+    t_assert_close(yc, vd, 6, 0, 0, "checkpoint forward");
+    npg_rand(NPG_SHAPE(100), NULL); /* advances the global generator */
+    cr_assert_eq(npg_backward(npg_sum(npg_square(yc), NPG_ALL_AXES, false), NULL), NPG_OK, "%s", npg_last_error());
+    t_assert_close(npg_grad(x), gx, 30, 1e-12, 1e-12, "checkpoint dx");
+    t_assert_close(npg_grad(w), gw, 35, 1e-12, 1e-12, "checkpoint dw");
+    free(gx), free(gw), free(vd);
+    /* no input requiring grad: plain fn; grad mode off too */
+    npg_array *cin[2] = {npg_detach(x), npg_detach(w)};
+    npg_array *yp = npg_checkpoint(block_fn, NULL, cin, 2);
+    cr_assert(yp && !npg_requires_grad(yp));
+    /* create_graph through it, a function that changes shape, argument errors */
+    npg_array *y2 = npg_checkpoint(block_fn, NULL, in, 3);
+    npg_array *sy = npg_sum(y2, NPG_ALL_AXES, false), *dd = NULL;
+    cr_assert_eq(npg_grad_of(&sy, 1, NULL, &x, 1, &dd, NPG_BACKWARD_OPTS(.create_graph = true)), NPG_ERR_UNSUPPORTED);
+    t_assert_error(NPG_ERR_UNSUPPORTED, "create_graph through npg_checkpoint");
+    npg_clear_error();
+    g_calls = 0;
+    npg_array *y3 = npg_checkpoint(shape_changing_fn, NULL, &x, 1);
+    cr_assert_eq(npg_backward(npg_sum(y3, NPG_ALL_AXES, false), NULL), NPG_ERR_SHAPE);
+    t_assert_error(NPG_ERR_SHAPE, "different shape");
+    npg_clear_error();
+    cr_assert_null(npg_checkpoint(NULL, NULL, in, 3));
+    cr_assert_eq(npg_last_status(), NPG_ERR_NULL_ARG);
+    npg_clear_error();
+    cr_assert_null(npg_checkpoint(block_fn, NULL, in, -1));
+    cr_assert_eq(npg_last_status(), NPG_ERR_INVALID_ARG);
+    npg_clear_error();
+    npg_scope_end(s);
+    t_assert_no_leak(live, "checkpoint");
+}
