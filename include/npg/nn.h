@@ -155,6 +155,7 @@ npg_params *npg_params_new(void);
 /* Append x under `name` (copied); the list retains x. */
 npg_status npg_params_add(npg_params *p, const char *name, npg_array *x);
 int npg_params_count(const npg_params *p);
+/* Parameter i and its name; NULL and NPG_ERR_INDEX when i is out of range. */
 npg_array *npg_params_get(const npg_params *p, int i);       /* [borrowed] */
 const char *npg_params_name(const npg_params *p, int i);    /* [borrowed] */
 npg_array *npg_params_find(const npg_params *p, const char *name); /* [borrowed] or NULL */

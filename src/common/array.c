@@ -423,9 +423,11 @@ void npg__desc_scalar(npg_dtype dtype, double v, npg_tdesc *d) {
     d->scalar = v;
     if (dtype == NPG_BOOL)
         d->iscalar = v != 0;
-    else if (npg_is_integer(dtype))
-        d->iscalar = dtype == NPG_UINT8 ? (int64_t)(uint8_t)(int64_t)(v != v ? 0 : v)
-                                        : (v != v ? 0 : (v >= 9.2e18 ? INT64_MAX : (v <= -9.2e18 ? INT64_MIN : (int64_t)v)));
+    else if (npg_is_integer(dtype)) {
+        /* saturate first: converting a double outside int64's range is UB */
+        int64_t i = v != v ? 0 : (v >= 9.2e18 ? INT64_MAX : (v <= -9.2e18 ? INT64_MIN : (int64_t)v));
+        d->iscalar = dtype == NPG_UINT8 ? (int64_t)(uint8_t)i : i;
+    }
     if (dtype == NPG_INT32) d->iscalar = (int32_t)(uint32_t)(uint64_t)d->iscalar;
     if (npg_is_integer(dtype) || dtype == NPG_BOOL) d->scalar = (double)d->iscalar;
     if (dtype == NPG_FLOAT32) d->scalar = (double)(float)v;

@@ -77,9 +77,9 @@ npg_array *npg_from_data(const void *data, npg_dtype dtype, npg_shape shape, con
         npg__set_error(NPG_ERR_DTYPE, "%s: invalid dtype %d", fn, (int)dtype);
         return NULL;
     }
-    int64_t n = 1;
-    for (int i = 0; i < shape.ndim; i++) n *= shape.dims[i] > 0 ? shape.dims[i] : 0;
-    if (!data && n > 0) {
+    bool empty = false; /* (or invalid: npg__alloc says why) */
+    for (int i = 0; i < shape.ndim; i++) empty |= shape.dims[i] <= 0;
+    if (!data && !empty) {
         npg__null_arg(fn);
         return NULL;
     }

@@ -56,7 +56,7 @@ npg_loader *npg_loader_new(npg_array *x, npg_array *y, const npg_loader_opts *op
     l->shuffle = o.shuffle;
     l->drop_last = o.drop_last;
     l->gen = o.generator;
-    l->num_batches = o.drop_last ? l->n / o.batch_size : (l->n + o.batch_size - 1) / o.batch_size;
+    l->num_batches = l->n / o.batch_size + (!o.drop_last && l->n % o.batch_size != 0); /* no overflow */
     return l;
 }
 
@@ -117,7 +117,7 @@ bool npg_loader_next(npg_loader *l, npg_array **xb, npg_array **yb) {
         return false;
     }
     int64_t start = l->next * l->batch_size;
-    int64_t stop = start + l->batch_size < l->n ? start + l->batch_size : l->n;
+    int64_t stop = l->n - start > l->batch_size ? start + l->batch_size : l->n;
     npg_scope s = npg_scope_begin();
     npg_array *ix = NPG_INDEX(l->order, NPG_SLICE(start, stop, 1));
     npg_array *bx = npg_take(l->x, ix, 0), *by = NULL;

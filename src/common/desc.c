@@ -9,9 +9,12 @@ int64_t npg__desc_numel(const npg_tdesc *d) {
     return n;
 }
 
+/* Row-major, as npg__is_contiguous decides it: an empty array always is
+ * (npg_contiguous hands such arrays over as they are). */
 bool npg__desc_contiguous(const npg_tdesc *d) {
     int64_t expect = 1;
     for (int i = d->ndim - 1; i >= 0; i--) {
+        if (d->shape[i] == 0) return true;
         if (d->shape[i] != 1 && d->strides[i] != expect) return false;
         expect *= d->shape[i];
     }

@@ -484,16 +484,20 @@ static npg_status bw_prod(npg_node *n, npg_array *g, npg_array **gin) {
     npg_axes perm = {.n = x->ndim}, inv = {.n = x->ndim};
     int k = 0;
     npg_shape kept = {.ndim = 0};
+    int64_t reduced = 1; /* not -1 in the reshape: x may be empty */
     for (int i = 0; i < x->ndim; i++)
         if (!(mask & (1u << i))) {
             perm.axes[k++] = i;
             kept.dims[kept.ndim++] = x->shape[i];
         }
     for (int i = 0; i < x->ndim; i++)
-        if (mask & (1u << i)) perm.axes[k++] = i;
+        if (mask & (1u << i)) {
+            perm.axes[k++] = i;
+            reduced *= x->shape[i];
+        }
     for (int i = 0; i < x->ndim; i++) inv.axes[perm.axes[i]] = i;
     npg_shape flat = kept;
-    flat.dims[flat.ndim++] = -1;
+    flat.dims[flat.ndim++] = reduced;
     npg_array *xp = npg_reshape(npg_permute_dims(x, perm), flat); /* (kept..., R) */
     if (!xp) return npg_last_status();
     int ax = xp->ndim - 1;

@@ -92,7 +92,8 @@ npg_status npg_gradcheck(npg_fn fn, void *user, npg_array *const *inputs, int n,
     /* analytical: d(v . f)/dx */
     npg_array *y = fn(xs, n, user);
     if (!y) {
-        st = npg_last_status() ? npg_last_status() : NPG_ERR_INVALID_ARG;
+        st = npg_last_status() ? npg_last_status()
+                               : npg__set_error(NPG_ERR_INVALID_ARG, "%s: the function returned NULL", fname);
         goto done;
     }
     if (!npg_is_floating(y->dtype)) {
@@ -165,7 +166,8 @@ npg_status npg_gradcheck(npg_fn fn, void *user, npg_array *const *inputs, int n,
             npg_setitem_scalar(x, idx, x->ndim, orig);
             npg_no_grad_end();
             if (!ok1 || !ok2) {
-                st = npg_last_status() ? npg_last_status() : NPG_ERR_INTERNAL;
+                st = npg_last_status() ? npg_last_status()
+                                       : npg__set_error(NPG_ERR_INVALID_ARG, "%s: the function returned NULL", fname);
                 break;
             }
             double num = (fp - fm) / (2 * eps), ana = ga[k];

@@ -486,6 +486,20 @@ static bool conv_geom(const char *fn, npg_array *x, int64_t KH, int64_t KW, cons
     }
     g->OH = eh / g->stride_h + 1;
     g->OW = ew / g->stride_w + 1;
+    /* im2col unfolds x into N*C*KH*KW*OH*OW elements: keep that product (and
+     * every partial one the ops form) representable */
+    const int64_t f[6] = {g->N, g->C, KH, KW, g->OH, g->OW};
+    uint64_t n = 1;
+    for (int i = 0; i < 6; i++) {
+        uint64_t d = f[i] > 1 ? (uint64_t)f[i] : 1;
+        if (n > (uint64_t)INT64_MAX / 8 / d) {
+            char sb[NPG_SHAPE_BUF];
+            npg__set_error(NPG_ERR_OOM, "%s: a %lld x %lld window over input %s is too large", fn, (long long)KH,
+                           (long long)KW, npg__shape_str(sb, sizeof sb, x->ndim, x->shape));
+            return false;
+        }
+        n *= d;
+    }
     return true;
 }
 
@@ -625,7 +639,7 @@ static bool pool_geom(const char *fn, npg_array *x, const npg_pool2d_opts *o, np
     }
     int stride[2] = {o->stride[0] ? o->stride[0] : o->kernel[0], o->stride[1] ? o->stride[1] : o->kernel[1]};
     int dil[2] = {1, 1};
-    if (o->padding[0] * 2 > o->kernel[0] || o->padding[1] * 2 > o->kernel[1]) {
+    if ((int64_t)o->padding[0] * 2 > o->kernel[0] || (int64_t)o->padding[1] * 2 > o->kernel[1]) {
         npg__set_error(NPG_ERR_INVALID_ARG, "%s: padding (%d, %d) must be at most half the kernel size", fn, o->padding[0],
                        o->padding[1]);
         return false;

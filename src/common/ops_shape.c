@@ -36,6 +36,23 @@ static geom geom_contig(const npg_array *x) {
     return g;
 }
 
+/* Whether a requested shape stays within what npg__alloc accepts: the
+ * product of its dims, length-0 and -1 ones counted as 1, at most
+ * INT64_MAX / 8, so that sizes and strides of views cannot overflow. */
+static bool shape_fits(const char *fn, int ndim, const int64_t *shape) {
+    uint64_t n = 1;
+    for (int i = 0; i < ndim; i++) {
+        uint64_t d = shape[i] > 1 ? (uint64_t)shape[i] : 1;
+        if (n > (uint64_t)INT64_MAX / 8 / d) {
+            char sb[NPG_SHAPE_BUF];
+            npg__set_error(NPG_ERR_SHAPE, "%s: shape %s is too large", fn, npg__shape_str(sb, sizeof sb, ndim, shape));
+            return false;
+        }
+        n *= d;
+    }
+    return true;
+}
+
 /* A view of x with geometry g (relative to x's storage), recording an
  * INDEX node with the canonical geometry c when x needs grad. */
 static npg_array *affine_view(npg_array *x, const geom *g, const geom *c) {
@@ -77,6 +94,10 @@ static int64_t slice_indices(int64_t n, int64_t start, int64_t stop, int64_t ste
 
 /* Apply basic indexing to geometry in -> out. */
 static bool apply_index(const char *fn, const geom *in, const npg_idx *idx, int n, geom *out) {
+    if (n < 0) {
+        npg__set_error(NPG_ERR_INVALID_ARG, "%s: negative number of indices (%d)", fn, n);
+        return false;
+    }
     int consumed = 0, ellipses = 0, newaxes = 0;
     for (int k = 0; k < n; k++) {
         switch (idx[k].kind) {
@@ -125,7 +146,9 @@ static bool apply_index(const char *fn, const geom *in, const npg_idx *idx, int 
             int64_t start;
             int64_t len = slice_indices(in->shape[d], ix->start, ix->stop, step, &start);
             r.shape[r.ndim] = len;
-            r.strides[r.ndim] = in->strides[d] * step;
+            /* a huge step selects at most one element: its stride is unused
+             * (and the product could overflow) */
+            r.strides[r.ndim] = len > 1 ? in->strides[d] * step : in->strides[d];
             if (len > 0) r.offset += start * in->strides[d];
             r.ndim++;
             d++;
@@ -238,6 +261,7 @@ static npg_array *reshape_impl(const char *fn, npg_array *x, npg_shape shape) {
         npg__set_error(NPG_ERR_SHAPE, "%s: %d dimensions requested; at most %d are supported", fn, shape.ndim, NPG_MAX_DIMS);
         return NULL;
     }
+    if (!shape_fits(fn, shape.ndim, shape.dims)) return NULL;
     int64_t size = npg__numel(x->ndim, x->shape), known = 1;
     int infer = -1;
     for (int i = 0; i < shape.ndim; i++) {
@@ -432,7 +456,12 @@ npg_array *npg_broadcast_to(npg_array *x, npg_shape shape) {
         npg__null_arg(fn);
         return NULL;
     }
-    if (shape.ndim < x->ndim || shape.ndim > NPG_MAX_DIMS) goto bad;
+    if (shape.ndim > NPG_MAX_DIMS) {
+        npg__set_error(NPG_ERR_SHAPE, "%s: %d dimensions requested; at most %d are supported", fn, shape.ndim, NPG_MAX_DIMS);
+        return NULL;
+    }
+    if (shape.ndim < x->ndim) goto bad;
+    if (!shape_fits(fn, shape.ndim, shape.dims)) return NULL;
     int64_t strides[NPG_MAX_DIMS];
     int off = shape.ndim - x->ndim;
     for (int i = 0; i < shape.ndim; i++) {
@@ -648,14 +677,15 @@ npg_array *npg_repeat(npg_array *x, int64_t repeats, int axis) {
         npg__set_error(NPG_ERR_SHAPE, "%s: arrays of %d dimensions cannot be repeated along an axis", fn, src->ndim);
         src = NULL;
     }
+    npg_shape bs = {.ndim = src ? src->ndim + 1 : 0}, rs = {.ndim = src ? src->ndim : 0};
+    for (int i = 0, k = 0; i < rs.ndim; i++) {
+        bs.dims[k++] = src->shape[i];
+        if (i == a) bs.dims[k++] = repeats;
+    }
+    if (src && !shape_fits(fn, bs.ndim, bs.dims)) src = NULL; /* then rs cannot overflow either */
     if (src) {
         npg_array *e = npg_expand_dims(src, a + 1);
-        npg_shape bs = {.ndim = src->ndim + 1}, rs = {.ndim = src->ndim};
-        for (int i = 0, k = 0; i < src->ndim; i++) {
-            bs.dims[k++] = src->shape[i];
-            if (i == a) bs.dims[k++] = repeats;
-            rs.dims[i] = src->shape[i] * (i == a ? repeats : 1);
-        }
+        for (int i = 0; i < rs.ndim; i++) rs.dims[i] = src->shape[i] * (i == a ? repeats : 1);
         r = npg_reshape(npg_broadcast_to(e, bs), rs);
     }
     npg_keep(r);

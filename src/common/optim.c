@@ -474,8 +474,24 @@ npg_status npg_params_add(npg_params *p, const char *name, npg_array *x) {
 }
 
 int npg_params_count(const npg_params *p) { return p ? p->n : 0; }
-npg_array *npg_params_get(const npg_params *p, int i) { return (p && i >= 0 && i < p->n) ? p->arrays[i] : NULL; }
-const char *npg_params_name(const npg_params *p, int i) { return (p && i >= 0 && i < p->n) ? p->names[i] : NULL; }
+/* Whether i indexes p (else the error names fn). */
+static bool params_index_ok(const char *fn, const npg_params *p, int i) {
+    if (!p) {
+        npg__null_arg(fn);
+        return false;
+    }
+    if (i < 0 || i >= p->n) {
+        npg__set_error(NPG_ERR_INDEX, "%s: index %d is out of range for %d parameters", fn, i, p->n);
+        return false;
+    }
+    return true;
+}
+npg_array *npg_params_get(const npg_params *p, int i) {
+    return params_index_ok("npg_params_get", p, i) ? p->arrays[i] : NULL;
+}
+const char *npg_params_name(const npg_params *p, int i) {
+    return params_index_ok("npg_params_name", p, i) ? p->names[i] : NULL;
+}
 npg_array *const *npg_params_arrays(const npg_params *p) { return p ? p->arrays : NULL; }
 
 npg_array *npg_params_find(const npg_params *p, const char *name) {

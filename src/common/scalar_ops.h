@@ -114,8 +114,8 @@ NPG_HD uint8_t npg_s_i64_to_u8(int64_t x) { return (uint8_t)(uint64_t)x; }
     }                                                                                       \
     NPG_HD T npg_s_clip_##t(T a, double lo, double hi) {                                    \
         double x = (double)a;                                                               \
-        if (lo == lo && x < lo) return (T)lo;                                               \
-        if (hi == hi && x > hi) return (T)hi;                                               \
+        if (lo == lo && x < lo) return npg_s_f64_to_##t(lo); /* saturates, like u8 */      \
+        if (hi == hi && x > hi) return npg_s_f64_to_##t(hi);                                \
         return a;                                                                           \
     }
 

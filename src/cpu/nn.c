@@ -260,20 +260,21 @@ static void in_range(int64_t iw0, int64_t s, int64_t W, int64_t OW, int64_t *lo,
                     int64_t ih = oh * g->stride_h - g->pad_h + kh * g->dil_h;                    \
                     NPG_T_##t *d = row + oh * g->OW;                                             \
                     bool inside = ih >= 0 && ih < g->H;                                          \
+                    /* the image row; columns iw0 + o*stride_w for o in [lo, hi) */              \
                     if (acc) {                                                                   \
                         if (!inside) continue;                                                   \
-                        NPG_T_##t *s = xp + ih * g->W + iw0;                                     \
+                        NPG_T_##t *s = xp + ih * g->W;                                           \
                         for (int64_t o = lo; o < hi; o++)                                        \
-                            s[o * g->stride_w] = npg_s_add_##t(s[o * g->stride_w], d[o]);        \
+                            s[iw0 + o * g->stride_w] = npg_s_add_##t(s[iw0 + o * g->stride_w], d[o]); \
                         continue;                                                                \
                     }                                                                            \
                     if (!inside) {                                                               \
                         for (int64_t o = 0; o < g->OW; o++) d[o] = 0;                            \
                         continue;                                                                \
                     }                                                                            \
-                    const NPG_T_##t *s = xp + ih * g->W + iw0;                                   \
+                    const NPG_T_##t *s = xp + ih * g->W;                                         \
                     for (int64_t o = 0; o < lo; o++) d[o] = 0;                                   \
-                    for (int64_t o = lo; o < hi; o++) d[o] = s[o * g->stride_w];                 \
+                    for (int64_t o = lo; o < hi; o++) d[o] = s[iw0 + o * g->stride_w];           \
                     for (int64_t o = hi; o < g->OW; o++) d[o] = 0;                               \
                 }                                                                                \
             }                                                                                    \
@@ -394,10 +395,10 @@ typedef void (*pool_fn)(void *a, int64_t *am, const void *b, const npg_conv_geom
                 NPG_T_##t v = adj && cnt ? (NPG_T_##t)(o[oh * g->OW + ow] / (double)cnt) : 0;    \
                 double s = 0;                                                                    \
                 for (int64_t kh = kh0; kh < kh1; kh++) {                                         \
-                    NPG_T_##t *xr = x + (h0 + kh * g->dil_h) * g->W + w0;                        \
+                    NPG_T_##t *xr = x + (h0 + kh * g->dil_h) * g->W;                             \
                     for (int64_t kw = kw0; kw < kw1; kw++) {                                     \
-                        if (adj) xr[kw * g->dil_w] += v;                                         \
-                        else s += xr[kw * g->dil_w];                                             \
+                        if (adj) xr[w0 + kw * g->dil_w] += v;                                    \
+                        else s += xr[w0 + kw * g->dil_w];                                        \
                     }                                                                            \
                 }                                                                                \
                 if (!adj) o[oh * g->OW + ow] = (NPG_T_##t)(cnt ? s / (double)cnt : 0.0);         \

@@ -103,6 +103,15 @@ Test(array, creation_errors) {
     t_assert_error(NPG_ERR_DEVICE, "npg_zeros");
     cr_assert_null(npg_zeros(NPG_SHAPE(1ll << 40, 1ll << 40), OPT()));
     t_assert_error(NPG_ERR_OOM, "too large");
+    /* found by test_fuzz.c: with a length-0 axis the size is 0 but the
+     * strides overflowed; and npg_from_data's count overflowed */
+    cr_assert_null(npg_zeros(NPG_SHAPE(0, 1ll << 40, 1ll << 40), OPT()));
+    t_assert_error(NPG_ERR_OOM, "too large");
+    cr_assert_null(npg_from_data((double[]){1}, NPG_FLOAT64, NPG_SHAPE(1ll << 40, 1ll << 40, 1ll << 40), OPT()));
+    t_assert_error(NPG_ERR_OOM, "too large");
+    npg_array *e = npg_zeros(NPG_SHAPE(0, 1ll << 20, 1ll << 20), OPT());
+    t_assert_shape(e, NPG_SHAPE(0, 1ll << 20, 1ll << 20));
+    npg_free(e);
     cr_assert_null(npg_full(NPG_SHAPE(4), 1.0, OPT(.dtype = NPG_INT32, .requires_grad = true)));
     t_assert_error(NPG_ERR_DTYPE, "require grad");
     t_assert_no_leak(live, "creation errors");

@@ -84,7 +84,9 @@ Test(data, batch_counts_and_last_batch) {
         bool drop_last;
         int64_t batches;
     } cases[] = {{3, false, 4}, {3, true, 3}, {5, false, 2}, {5, true, 2}, {1, false, 10}, {10, true, 1},
-                 {11, false, 1}, {11, true, 0}, {0, false, 10}};
+                 {11, false, 1}, {11, true, 0}, {0, false, 10},
+                 /* found by test_fuzz.c: the count overflowed (n + batch_size - 1) */
+                 {INT64_MAX, false, 1}, {INT64_MAX, true, 0}};
     for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
         for (int shuffle = 0; shuffle < 2; shuffle++) {
             npg_loader *l = npg_loader_new(x, y, NPG_LOADER_OPTS(.batch_size = cases[c].bs, .shuffle = shuffle,

@@ -5,6 +5,8 @@
  */
 #include "test_util.h"
 
+#include <limits.h>
+
 static void setup(void) { t_require_device(); }
 TestSuite(nn, .init = setup);
 
@@ -569,5 +571,39 @@ Test(nn, initialisers) {
     cr_assert_float_eq(npg_item(npg_sum(w, NPG_ALL_AXES, false)), (double)npg_size(w), 0);
     cr_assert_eq(npg_init_kaiming_uniform(npg_scalar(1, OPT()), NULL), NPG_ERR_SHAPE);
     cr_assert_eq(npg_init_xavier_normal(npg_ones(NPG_SHAPE(3, 3), OPT(.dtype = NPG_INT32)), NULL), NPG_ERR_DTYPE);
+    npg_scope_end(s);
+}
+
+/* Found by tests/common/test_fuzz.c: a zero-width (or zero-channel view)
+ * input whose padding still gives output pixels made im2col fail with an
+ * internal error (and form pointers before the image); padding * 2
+ * overflowed int; a huge pooling window or padding made the unfolded size
+ * C*KH*KW*OH*OW overflow int64. */
+Test(nn, conv_and_pool_edge_geometry) {
+    npg_scope s = npg_scope_begin();
+    /* x (1, 4, 1, 0), weight (4, 2, 1, 3), groups 2, padding (0, 2): output
+     * (1, 4, 1, 2) of padding only, i.e. the bias */
+    npg_array *x = npg_zeros(NPG_SHAPE(1, 4, 1, 0), OPT());
+    npg_array *w = npg_ones(NPG_SHAPE(4, 2, 1, 3), OPT());
+    npg_array *b = npg_full(NPG_SHAPE(4), 0.5, OPT());
+    npg_array *y = npg_conv2d(x, w, b, NPG_CONV2D_OPTS(.padding = {0, 2}, .groups = 2));
+    t_assert_shape(y, NPG_SHAPE(1, 4, 1, 2));
+    double half[8] = {0.5, 0.5, 0.5, 0.5, 0.5, 0.5, 0.5, 0.5};
+    t_assert_close(y, half, 8, 0, 0, "conv2d over a zero-width padded input");
+    /* the same through an empty view with odd strides (channels sliced to 0) */
+    npg_array *xv = NPG_INDEX(npg_zeros(NPG_SHAPE(1, 4, 3, 2), OPT()), NPG_ALL, NPG_SLICE(0, 0, 1));
+    npg_array *wv = npg_ones(NPG_SHAPE(1, 0, 1, 1), OPT());
+    t_assert_shape(npg_conv2d(xv, wv, NULL, NPG_CONV2D_OPTS(.padding = {1, 1})), NPG_SHAPE(1, 1, 5, 4));
+    npg_array *p = npg_ones(NPG_SHAPE(1, 3, 2, 2), OPT());
+    cr_assert_null(npg_max_pool2d(p, NPG_POOL2D_OPTS(.kernel = {2, 2}, .padding = {INT_MAX, 0})));
+    t_assert_error(NPG_ERR_INVALID_ARG, "padding");
+    cr_assert_null(npg_avg_pool2d(p, NPG_POOL2D_OPTS(.kernel = {2, 2}, .padding = {INT_MIN, 0})));
+    t_assert_error(NPG_ERR_INVALID_ARG, "positive");
+    cr_assert_null(npg_avg_pool2d(p, NPG_POOL2D_OPTS(.kernel = {INT_MAX, INT_MAX}, .padding = {INT_MAX / 2, INT_MAX / 2})));
+    t_assert_error(NPG_ERR_OOM, "too large");
+    cr_assert_null(npg_conv2d(p, npg_ones(NPG_SHAPE(1, 3, 1, 1), OPT()), NULL,
+                              NPG_CONV2D_OPTS(.padding = {INT_MAX, INT_MAX})));
+    t_assert_error(NPG_ERR_OOM, "too large");
+    npg_clear_error();
     npg_scope_end(s);
 }

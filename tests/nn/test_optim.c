@@ -200,6 +200,17 @@ Test(optim, params_save_and_load) {
     cr_assert_eq(npg_params_add(p, "layer.bias", b), NPG_ERR_INVALID_ARG);
     cr_assert_eq(npg_params_count(p), 2);
     cr_assert_str_eq(npg_params_name(p, 1), "layer.bias");
+    /* out of range: NULL with an error (found by test_fuzz.c: it set none) */
+    npg_clear_error();
+    cr_assert_null(npg_params_get(p, 2));
+    t_assert_error(NPG_ERR_INDEX, "npg_params_get");
+    npg_clear_error();
+    cr_assert_null(npg_params_name(p, -1));
+    t_assert_error(NPG_ERR_INDEX, "npg_params_name");
+    npg_clear_error();
+    cr_assert_null(npg_params_get(NULL, 0));
+    t_assert_error(NPG_ERR_NULL_ARG, "npg_params_get");
+    npg_clear_error();
     cr_assert_eq(npg_params_find(p, "layer.weight"), w);
     cr_assert_null(npg_params_find(p, "nope"));
     cr_assert_eq(npg_params_numel(p), 15);

@@ -790,6 +790,19 @@ Test(elementwise, integer_edges) {
     /* integer division by zero through divide gives floating inf/nan */
     npg_array *dz = npg_divide(iarr((const int64_t[]){1, -1, 0}, 3, NPG_INT32), iarr((const int64_t[]){0, 0, 0}, 3, NPG_INT32));
     t_assert_close(dz, (double[]){INFINITY, -INFINITY, NAN}, 3, 0, 0, "npg_divide(int32, 0)");
+    /* bounds and weak scalars outside the integer range saturate (found by
+     * test_fuzz.c under -fsanitize=float-cast-overflow: the casts were UB) */
+    npg_array *i32 = iarr((const int64_t[]){-7, 0, 9}, 3, NPG_INT32), *i64 = iarr((const int64_t[]){-7, 0, 9}, 3, NPG_INT64);
+    t_assert_close(npg_clip(i32, 1e300, NAN), (double[]){INT32_MAX, INT32_MAX, INT32_MAX}, 3, 0, 0, "clip int32, lo 1e300");
+    t_assert_close(npg_clip(i32, NAN, -INFINITY), (double[]){INT32_MIN, INT32_MIN, INT32_MIN}, 3, 0, 0, "clip int32, hi -inf");
+    int64_t got[3];
+    read_i64(npg_clip(i64, INFINITY, NAN), got, 3);
+    cr_expect(got[0] == INT64_MAX && got[1] == INT64_MAX && got[2] == INT64_MAX, "clip int64, lo inf: %lld", (long long)got[0]);
+    read_i64(npg_clip(i64, -3, 1.5), got, 3);
+    cr_expect(got[0] == -3 && got[1] == 0 && got[2] == 1, "clip int64 in range truncates the bound toward zero");
+    npg_array *u8 = iarr((const int64_t[]){1, 2, 3}, 3, NPG_UINT8);
+    t_assert_close(npg_add_scalar(u8, 1e300), (double[]){0, 1, 2}, 3, 0, 0, "uint8 + 1e300: the scalar saturates to 255");
+    t_assert_close(npg_add_scalar(u8, -INFINITY), (double[]){1, 2, 3}, 3, 0, 0, "uint8 + -inf: the scalar saturates to 0");
     npg_scope_end(sc);
 }
 

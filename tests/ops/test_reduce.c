@@ -556,6 +556,16 @@ Test(reduce, gradient_ties_and_zeros) {
     }
     c = (gctx){&ROPS[NPG_OP_CUMPROD], {{0}, NPG_FLAT, false, 0}, true};
     gcheck("cumprod NPG_FLAT of a transposed input with zeros", &c, q);
+    /* an empty input whose kept axes are not all empty (found by
+     * test_fuzz.c: the backward reshaped to (2, 0, -1), which is ambiguous) */
+    npg_array *e = leaf((double[]){0}, (npg_shape)SH(2, 2, 0));
+    for (int ax = 0; ax < 3; ax++) {
+        npg_array *pe = npg_prod(e, NPG_AXES(ax), ax == 1);
+        npg_array *s = npg_sum(pe, NPG_ALL_AXES, false), *ge = NULL;
+        cr_assert_eq(npg_grad_of(&s, 1, NULL, &e, 1, &ge, NULL), NPG_OK, "prod of (2,2,0) over axis %d: %s", ax,
+                     npg_last_error());
+        t_assert_shape(ge, (npg_shape)SH(2, 2, 0));
+    }
     npg_scope_end(sc);
 }
 

@@ -816,3 +816,37 @@ Test(shape, errors) {
     npg_clear_error();
     npg_scope_end(sc);
 }
+
+/* Found by tests/common/test_fuzz.c: a negative index count, steps so large
+ * that stride * step overflowed, requested shapes whose size overflows
+ * int64 (also with a length-0 axis), and more than NPG_MAX_DIMS axes in a
+ * broadcast target (its message read past the shape). */
+Test(shape, huge_steps_and_shapes_negative_counts) {
+    t_require_device();
+    npg_scope sc = npg_scope_begin();
+    double v[4] = {1, 2, 3, 4};
+    npg_array *x = t_arr(v, NPG_FLOAT64, (npg_shape)SH(4)), *x2 = t_arr(v, NPG_FLOAT64, (npg_shape)SH(2, 2));
+    npg_array *e = t_arr(v, NPG_FLOAT32, (npg_shape)SH(0));
+    const npg_idx i0[] = {NPG_I(0)};
+    FAILS(npg_index(x, i0, -1), NPG_ERR_INVALID_ARG, "npg_index");
+    FAILS_ST(npg_setitem_scalar(x, i0, -1, 5), NPG_ERR_INVALID_ARG, "npg_setitem_scalar");
+    const int64_t steps[] = {INT64_MAX, INT64_MIN + 1, (int64_t)1 << 62};
+    for (int k = 0; k < 3; k++) {
+        npg_array *r = NPG_INDEX(x2, NPG_ALL, NPG_SLICE(NPG_NONE, NPG_NONE, steps[k]));
+        t_assert_shape(r, (npg_shape)SH(2, 1));
+        double want[2] = {steps[k] > 0 ? 1 : 2, steps[k] > 0 ? 3 : 4};
+        t_assert_close(r, want, 2, 0, 0, "one element per huge step");
+    }
+    const int64_t big = (int64_t)1 << 62;
+    FAILS(npg_reshape(e, (npg_shape)SH(big, big, 0)), NPG_ERR_SHAPE, "npg_reshape");
+    FAILS(npg_reshape(x, (npg_shape)SH(big, big, -1)), NPG_ERR_SHAPE, "npg_reshape");
+    FAILS(npg_broadcast_to(x, (npg_shape)SH(big, big, 4)), NPG_ERR_SHAPE, "npg_broadcast_to");
+    FAILS(npg_broadcast_to(x, (npg_shape){.ndim = NPG_MAX_DIMS + 1}), NPG_ERR_SHAPE, "npg_broadcast_to");
+    FAILS(npg_repeat(x, big, 0), NPG_ERR_SHAPE, "npg_repeat");
+    FAILS(npg_repeat(e, big, 0), NPG_ERR_SHAPE, "npg_repeat"); /* (0, 2^62) counts as too large, as in npg_zeros */
+    double *got = t_read(x);
+    t_assert_close_buf(got, v, 4, 0, 0, "x unchanged by the failed calls");
+    free(got);
+    npg_clear_error();
+    npg_scope_end(sc);
+}
