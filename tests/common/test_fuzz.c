@@ -1,0 +1,2624 @@
+/*
+ * test_fuzz.c — deterministic randomized misuse of the public API.
+ *
+ * Each iteration builds a few operands at random — any dtype, 0 to
+ * NPG_MAX_DIMS axes, dims of 0 and 1, transposed / strided / broadcast
+ * views, floating operands that require grad, NULLs — and makes one call
+ * with random and often invalid arguments (axes out of range or repeated,
+ * bad shapes, slices and indices, NaN and infinite parameters). After each
+ * call it holds the library to the promise of npg.h's ERRORS section:
+ *   - a result has a sane shape and dtype and reads back; when it requires
+ *     grad, backward through its sum succeeds and gives every leaf a
+ *     gradient of the leaf's shape and dtype;
+ *   - a failure (NULL or an error status) comes with a status other than
+ *     NPG_OK and NPG_ERR_INTERNAL and a non-empty message; a NULL operand
+ *     makes the call fail with NPG_ERR_NULL_ARG, or keeps the error that was
+ *     pending before the call (a sentinel set half of the time);
+ *   - no operand changed: bytes (memcmp, so NaN payloads count), shape,
+ *     dtype, requires_grad and storage version, and neither did the arrays
+ *     the operands view — except the target of a successful in-place write;
+ *   - nothing leaked: live arrays and storages return to their count at the
+ *     start of the iteration (LSan checks the rest in the sanitizer build);
+ *   - no internal assertion fired (the log callback sees them).
+ * Criterion runs each test in a child process, so a crash or abort fails
+ * the test too. The generator is seeded per test: a failure reproduces, and
+ * its message names the test, the iteration, the call and its operands.
+ * NPG_FUZZ_SCALE=k runs k times the iterations, NPG_FUZZ_SEED=s another
+ * sequence (for longer hunts by hand; ctest uses the defaults), and
+ * NPG_FUZZ_TRACE=1 prints each call before making it (to find a crash).
+ */
+#define _POSIX_C_SOURCE 200809L /* mkdtemp */
+#include "test_util.h"
+
+#include <float.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <unistd.h>
+
+#ifdef __SANITIZE_ADDRESS__
+/* A huge but representable size must fail with NPG_ERR_OOM; by default ASan
+ * would report the allocation and abort instead of returning NULL. */
+const char *__asan_default_options(void);
+const char *__asan_default_options(void) { return "allocator_may_return_null=1"; }
+#endif
+
+/* ------------------------------------------------------------------------
+ * Random numbers (splitmix64)
+ * ------------------------------------------------------------------------ */
+
+static uint64_t g_rng;
+
+static uint64_t rnd(void) {
+    uint64_t z = (g_rng += 0x9E3779B97F4A7C15ull);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
+}
+/* Uniform in [lo, hi]. */
+static int rint_in(int lo, int hi) { return lo + (int)(rnd() % (uint64_t)((int64_t)hi - lo + 1)); }
+static bool chance(int percent) { return (int)(rnd() % 100) < percent; }
+static double runit(void) { return (double)(rnd() >> 11) * 0x1p-53; }
+#define NELEM(a) ((int)(sizeof(a) / sizeof((a)[0])))
+#define PICK(a) ((a)[rnd() % (uint64_t)NELEM(a)])
+
+static double weird_double(void) {
+    static const double v[] = {NAN, INFINITY, -INFINITY, 0.0, -0.0, 1.0, -1.0, 0.5, 2.0, 1e300, -1e300, 1e-310,
+                               DBL_MAX, 3.0, 1e18, -7.5, 0.999999, 1.000001};
+    return chance(40) ? runit() * 6 - 3 : PICK(v);
+}
+static int64_t weird_i64(void) {
+    static const int64_t v[] = {INT64_MIN, INT64_MAX, INT64_MIN + 1, INT32_MIN, INT32_MAX, (int64_t)1 << 40,
+                                -((int64_t)1 << 40), -1, 0, 1, 2, 3, 255, 256, -2};
+    return chance(40) ? rint_in(-4, 6) : PICK(v);
+}
+/* A count or length: small, negative, or so large that no allocation of it
+ * can succeed (>= 2^47 elements, past any x86-64 address space), so that a
+ * valid call never spends memory or time. */
+static int64_t weird_count(void) {
+    static const int64_t v[] = {INT64_MIN, INT64_MAX, -1, -2, (int64_t)1 << 47, (int64_t)1 << 50, (int64_t)1 << 62,
+                                ((int64_t)1 << 62) + 1};
+    return chance(70) ? rint_in(0, 6) : PICK(v);
+}
+static int weird_int(void) {
+    static const int v[] = {INT_MIN, INT_MAX, NPG_FLAT, -1, 0, 1, 2, 3, 8, 9, -9, 100, -100, 1 << 30, INT_MAX / 2 + 1};
+    return PICK(v);
+}
+/* An axis argument for an array of ndim axes: mostly valid. */
+static int rand_axis(int ndim) {
+    if (ndim > 0 && chance(75)) return rint_in(-ndim, ndim - 1);
+    if (chance(40)) return chance(50) ? ndim : -ndim - 1;
+    return weird_int();
+}
+
+static const npg_dtype ALL_DTYPES[] = {NPG_BOOL, NPG_UINT8, NPG_INT32, NPG_INT64, NPG_FLOAT32, NPG_FLOAT64};
+
+static npg_dtype rand_dtype(void) {
+    static const npg_dtype w[] = {NPG_BOOL,    NPG_UINT8,   NPG_INT32,   NPG_INT64,   NPG_INT64,
+                                  NPG_FLOAT32, NPG_FLOAT32, NPG_FLOAT32, NPG_FLOAT64, NPG_FLOAT64};
+    return PICK(w);
+}
+static npg_dtype rand_float_dtype(void) { return chance(50) ? NPG_FLOAT32 : NPG_FLOAT64; }
+/* A dtype argument, invalid values included. */
+static npg_dtype rand_dtype_arg(void) {
+    static const int bad[] = {NPG_DTYPE_DEFAULT, -1, NPG_DTYPE_COUNT, 99, INT_MIN};
+    return chance(90) ? rand_dtype() : (npg_dtype)PICK(bad);
+}
+
+/* ------------------------------------------------------------------------
+ * Shapes
+ * ------------------------------------------------------------------------ */
+
+static int64_t numel_of(npg_shape s) {
+    int64_t n = 1;
+    for (int i = 0; i < s.ndim; i++) n *= s.dims[i];
+    return n;
+}
+
+/* 0 to 4 axes (sometimes up to NPG_MAX_DIMS) of 0 to 5, at most 64 elements. */
+static npg_shape rand_shape(void) {
+    npg_shape s = {.ndim = chance(10) ? rint_in(5, NPG_MAX_DIMS) : rint_in(0, 4)};
+    int64_t n = 1;
+    for (int i = 0; i < s.ndim; i++) {
+        int r = rint_in(0, 99);
+        int64_t d = r < 7 ? 0 : r < 35 ? 1 : r < 80 ? 2 : rint_in(3, 5);
+        if (n * d > 64) d = 1;
+        if (d) n *= d;
+        s.dims[i] = d;
+    }
+    return s;
+}
+
+/* A shape that broadcasts with s (leading axes dropped or added, some dims
+ * 1), now and then one that does not. */
+static npg_shape bcast_partner(npg_shape s) {
+    npg_shape t = {0};
+    int drop = (s.ndim && chance(50)) ? rint_in(0, s.ndim) : 0;
+    int add = (s.ndim < NPG_MAX_DIMS && chance(20)) ? 1 : 0;
+    if (add) t.dims[t.ndim++] = rint_in(1, 3);
+    for (int i = drop; i < s.ndim; i++) t.dims[t.ndim++] = chance(25) ? 1 : s.dims[i];
+    if (t.ndim > 0 && chance(12)) t.dims[rint_in(0, t.ndim - 1)] = rint_in(0, 4);
+    return t;
+}
+
+/* A shape argument: mostly sane, sometimes negative, huge or too many axes. */
+static npg_shape rand_shape_arg(void) {
+    if (chance(80)) return rand_shape();
+    static const int64_t d[] = {-1, -2, 0, 1, 2, 3, INT64_MAX, INT64_MIN, (int64_t)1 << 47, (int64_t)1 << 50,
+                                (int64_t)1 << 62};
+    npg_shape s = {.ndim = rint_in(-2, NPG_MAX_DIMS + 3)};
+    for (int i = 0; i < NPG_MAX_DIMS; i++) s.dims[i] = chance(50) ? rint_in(0, 3) : PICK(d);
+    return s;
+}
+
+static char *shape_str(const npg_shape *s, char *buf, size_t len) {
+    int k = snprintf(buf, len, "(");
+    for (int i = 0; i < s->ndim && i < NPG_MAX_DIMS && k < (int)len; i++)
+        k += snprintf(buf + k, len - (size_t)k, i ? ",%lld" : "%lld", (long long)s->dims[i]);
+    if (k < (int)len) snprintf(buf + k, len - (size_t)k, s->ndim > NPG_MAX_DIMS ? " ndim=%d)" : ")", s->ndim);
+    return buf;
+}
+static char *axes_str(npg_axes a, char *buf, size_t len) {
+    int k = snprintf(buf, len, "{n=%d:", a.n);
+    for (int i = 0; i < a.n && i < NPG_MAX_DIMS && k < (int)len; i++)
+        k += snprintf(buf + k, len - (size_t)k, " %d", a.axes[i]);
+    if (k < (int)len) snprintf(buf + k, len - (size_t)k, "}");
+    return buf;
+}
+
+/* A set of axes for an array of ndim axes: all, valid ones, repeated,
+ * out of range, negative, or a count outside [0, NPG_MAX_DIMS]. */
+static npg_axes rand_axes(int ndim) {
+    npg_axes a = {0};
+    int r = rint_in(0, 99);
+    if (r < 15) return a;
+    if (r < 20) {
+        a.n = chance(50) ? -rint_in(1, 3) : rint_in(NPG_MAX_DIMS + 1, NPG_MAX_DIMS + 4);
+        for (int i = 0; i < NPG_MAX_DIMS; i++) a.axes[i] = rand_axis(ndim);
+        return a;
+    }
+    int perm[NPG_MAX_DIMS];
+    for (int i = 0; i < NPG_MAX_DIMS; i++) perm[i] = i;
+    for (int i = ndim - 1; i > 0; i--) {
+        int j = rint_in(0, i), t = perm[i];
+        perm[i] = perm[j];
+        perm[j] = t;
+    }
+    a.n = rint_in(1, ndim > 0 ? ndim : 1);
+    for (int i = 0; i < a.n; i++) {
+        a.axes[i] = i < ndim ? perm[i] : 0;
+        if (chance(30)) a.axes[i] -= ndim;
+        if (chance(10)) a.axes[i] = rand_axis(ndim);
+    }
+    if (a.n < NPG_MAX_DIMS && chance(8)) a.axes[a.n++] = a.axes[0]; /* repeated */
+    return a;
+}
+
+/* A permutation of ndim axes, sometimes broken. */
+static npg_axes rand_perm(int ndim) {
+    npg_axes a = {.n = ndim};
+    for (int i = 0; i < ndim; i++) a.axes[i] = i;
+    for (int i = ndim - 1; i > 0; i--) {
+        int j = rint_in(0, i), t = a.axes[i];
+        a.axes[i] = a.axes[j];
+        a.axes[j] = t;
+    }
+    for (int i = 0; i < ndim; i++)
+        if (chance(15)) a.axes[i] -= ndim;
+    int r = rint_in(0, 99);
+    if (r < 10 && ndim > 0)
+        a.axes[rint_in(0, ndim - 1)] = chance(50) ? a.axes[0] : rand_axis(ndim);
+    else if (r < 18)
+        a.n = chance(50) ? rint_in(-2, NPG_MAX_DIMS + 3) : ndim + (chance(50) ? 1 : -1);
+    return a;
+}
+
+/* ------------------------------------------------------------------------
+ * Operands: a pool per iteration, freed together
+ * ------------------------------------------------------------------------ */
+
+#define POOL_CAP 96
+static struct {
+    npg_array *x;
+    npg_array *base; /* the array x views (in the pool too), or NULL */
+} g_pool[POOL_CAP];
+static int g_npool;
+static int g_null_pct = 4; /* chance that an operand is NULL */
+
+static npg_array *pool_add(npg_array *x, npg_array *base) {
+    cr_assert(g_npool < POOL_CAP, "fuzz: operand pool full");
+    g_pool[g_npool].x = x;
+    g_pool[g_npool].base = base;
+    g_npool++;
+    return x;
+}
+static npg_array *pool_base(const npg_array *x) {
+    for (int i = 0; i < g_npool; i++)
+        if (g_pool[i].x == x) return g_pool[i].base;
+    return NULL;
+}
+static void pool_clear(void) {
+    for (int i = g_npool - 1; i >= 0; i--) npg_free(g_pool[i].x);
+    g_npool = 0;
+}
+
+/* How element values are drawn: free values, or integers in [lo, hi] with
+ * `bad` percent of wild ones (indices, labels). */
+static struct {
+    bool ranged;
+    int64_t lo, hi;
+    int bad;
+} g_fill;
+
+static void fill_host(void *buf, npg_dtype dt, int64_t n) {
+    static const float wf[] = {NAN, INFINITY, -INFINITY, -0.0f, FLT_MAX, -FLT_MAX, 1e-40f, 0.5f};
+    static const double wd[] = {NAN, -NAN, INFINITY, -INFINITY, -0.0, DBL_MAX, 1e-310, 1e300};
+    static const int32_t w32[] = {INT32_MIN, INT32_MAX, -1, 0, 31, 32, 33, 64};
+    static const int64_t w64[] = {INT64_MIN, INT64_MAX, -1, 0, 63, 64, 65, INT32_MIN};
+    for (int64_t i = 0; i < n; i++) {
+        int64_t iv;
+        bool wild;
+        if (g_fill.ranged) {
+            wild = chance(g_fill.bad);
+            iv = wild ? weird_i64() : g_fill.lo + (int64_t)(rnd() % (uint64_t)(g_fill.hi - g_fill.lo + 1));
+        } else {
+            wild = chance(8);
+            iv = rint_in(-3, 5);
+        }
+        switch (dt) {
+        case NPG_BOOL: ((uint8_t *)buf)[i] = (uint8_t)(rnd() & 1); break;
+        case NPG_UINT8: ((uint8_t *)buf)[i] = wild ? (uint8_t)rnd() : (uint8_t)iv; break;
+        case NPG_INT32: ((int32_t *)buf)[i] = g_fill.ranged ? (int32_t)iv : wild ? PICK(w32) : (int32_t)iv; break;
+        case NPG_INT64: ((int64_t *)buf)[i] = g_fill.ranged ? iv : wild ? PICK(w64) : iv; break;
+        case NPG_FLOAT32:
+            ((float *)buf)[i] = g_fill.ranged ? (float)iv : wild ? PICK(wf) : (float)(runit() * 6 - 3);
+            break;
+        case NPG_FLOAT64: ((double *)buf)[i] = g_fill.ranged ? (double)iv : wild ? PICK(wd) : runit() * 6 - 3; break;
+        default: cr_assert_fail("fuzz: bad dtype %d", (int)dt);
+        }
+    }
+}
+
+static npg_array *fresh(npg_dtype dt, npg_shape s) {
+    int64_t n = numel_of(s);
+    void *buf = malloc((size_t)(n > 0 ? n : 1) * 8);
+    cr_assert(buf);
+    fill_host(buf, dt, n);
+    npg_array *x = npg_from_data(buf, dt, s, NPG_OPTS(.device = t_dev()));
+    free(buf);
+    cr_assert(x, "fuzz setup: npg_from_data: %s", npg_last_error());
+    return x;
+}
+
+static void setup_rg(npg_array *x) {
+    cr_assert_eq(npg_set_requires_grad(x, true), NPG_OK, "fuzz setup: %s", npg_last_error());
+}
+
+/* A non-NULL operand of dtype dt (0: random) and shape s: a fresh array, or
+ * a transposed, strided or broadcast view of one; floating ones require grad
+ * grad_pct percent of the time (a view then has a grad_fn). */
+static npg_array *make(npg_dtype dt, npg_shape s, int grad_pct) {
+    if (dt == NPG_DTYPE_DEFAULT) dt = rand_dtype();
+    bool grad = npg_is_floating(dt) && chance(grad_pct);
+    int r = s.ndim ? rint_in(0, 99) : 0;
+    if (r < 55) {
+        npg_array *x = fresh(dt, s);
+        if (grad) setup_rg(x);
+        return pool_add(x, NULL);
+    }
+    npg_shape bs = s;
+    npg_array *base, *x;
+    const char *how;
+    if (r < 70 && s.ndim >= 2) { /* x = permute_dims(base, p) */
+        how = "permute_dims";
+        npg_axes p = {.n = s.ndim};
+        for (int i = 0; i < s.ndim; i++) p.axes[i] = i;
+        for (int i = s.ndim - 1; i > 0; i--) {
+            int j = rint_in(0, i), t = p.axes[i];
+            p.axes[i] = p.axes[j];
+            p.axes[j] = t;
+        }
+        for (int i = 0; i < s.ndim; i++) bs.dims[p.axes[i]] = s.dims[i];
+        base = fresh(dt, bs);
+        if (grad) setup_rg(base);
+        x = npg_permute_dims(base, p);
+    } else if (r < 85) { /* a step-k slice along one axis */
+        how = "index";
+        static const int64_t steps[] = {2, 3, -1, -2};
+        int k = rint_in(0, s.ndim - 1);
+        int64_t step = PICK(steps), as = step < 0 ? -step : step;
+        bs.dims[k] = s.dims[k] * as;
+        npg_idx idx[NPG_MAX_DIMS];
+        for (int i = 0; i < s.ndim; i++) idx[i] = NPG_ALL;
+        idx[k] = NPG_SLICE(step > 0 ? rint_in(0, (int)as - 1) : NPG_NONE, NPG_NONE, step);
+        base = fresh(dt, bs);
+        if (grad) setup_rg(base);
+        x = npg_index(base, idx, s.ndim);
+    } else { /* a broadcast view */
+        how = "broadcast_to";
+        int drop = rint_in(0, s.ndim);
+        bs.ndim = s.ndim - drop;
+        for (int i = 0; i < bs.ndim; i++) bs.dims[i] = chance(50) ? 1 : s.dims[i + drop];
+        base = fresh(dt, bs);
+        if (grad) setup_rg(base);
+        x = npg_broadcast_to(base, s);
+    }
+    cr_assert(x, "fuzz setup: %s view: %s", how, npg_last_error());
+    npg_shape got = npg_shape_of(x);
+    cr_assert(got.ndim == s.ndim && memcmp(got.dims, s.dims, sizeof(int64_t) * (size_t)s.ndim) == 0,
+              "fuzz setup: %s view has the wrong shape", how);
+    pool_add(base, NULL);
+    return pool_add(x, base);
+}
+
+/* An operand that is NULL g_null_pct percent of the time. */
+static npg_array *operand(npg_dtype dt, npg_shape s) { return chance(g_null_pct) ? NULL : make(dt, s, 25); }
+static npg_array *any_operand(void) { return operand(NPG_DTYPE_DEFAULT, rand_shape()); }
+static npg_array *float_operand(npg_shape s) { return operand(chance(85) ? rand_float_dtype() : rand_dtype(), s); }
+
+/* Integer operand (indices, labels) with values in [lo, hi], `bad` percent
+ * wild; mostly int64/int32, sometimes another dtype. */
+static npg_array *int_operand(npg_shape s, int64_t lo, int64_t hi, int bad) {
+    if (hi < lo) hi = lo;
+    g_fill.ranged = true;
+    g_fill.lo = lo;
+    g_fill.hi = hi;
+    g_fill.bad = bad;
+    npg_dtype dt = chance(90) ? (chance(60) ? NPG_INT64 : NPG_INT32) : rand_dtype();
+    npg_array *x = chance(g_null_pct) ? NULL : make(dt, s, 10);
+    g_fill.ranged = false;
+    return x;
+}
+
+/* Options for creation functions: NULL, or random fields (bad dtypes and
+ * devices now and then). */
+static npg_generator *g_gen;
+static const npg_opts *rand_opts(npg_opts *o) {
+    if (chance(30)) return NULL;
+    memset(o, 0, sizeof *o);
+    o->dtype = chance(30) ? NPG_DTYPE_DEFAULT : rand_dtype_arg();
+    int r = rint_in(0, 99);
+    o->device = r < 70 ? t_dev() : r < 80 ? NPG_DEFAULT_DEVICE : r < 85 ? NPG_CPU : r < 90 ? NPG_CUDA(rint_in(0, 3))
+              : r < 95 ? (npg_device){NPG_DEVICE_TYPE_COUNT + rint_in(0, 5), 0} : (npg_device){NPG_DEVICE_CPU, rint_in(-2, 3)};
+    o->requires_grad = chance(20);
+    o->generator = chance(30) ? g_gen : NULL;
+    return o;
+}
+
+/* ------------------------------------------------------------------------
+ * The call under test and its checks
+ * ------------------------------------------------------------------------ */
+
+#define MAX_OPS 12
+#define MAX_WATCH (2 * MAX_OPS)
+
+typedef struct watch {
+    const npg_array *x;
+    unsigned char *bytes;
+    size_t nbytes;
+    npg_shape shape;
+    npg_dtype dtype;
+    bool rg;
+    uint64_t version;
+    bool target; /* shares storage with the in-place target: may change on success */
+} watch;
+
+static struct {
+    char what[400];
+    int nops;
+    npg_array *ops[MAX_OPS];
+    npg_array *target;
+    bool null_op;   /* a required array operand is NULL: the call must fail */
+    bool must_fail; /* another argument makes the call invalid */
+    bool sentinel;  /* an error was pending before the call */
+    int nw;
+    watch w[MAX_WATCH];
+} C;
+
+static const char *g_test;
+static int g_iter;
+static int64_t g_calls;
+static t_live g_live0;
+static char g_sentinel_msg[64];
+static volatile bool g_bug;
+static char g_bug_msg[512];
+static bool g_backward_done; /* backward frees the graph: once per iteration */
+static bool g_trace;         /* NPG_FUZZ_TRACE=1: print each call before making it */
+static int g_force_sentinel = -1; /* 0 / 1: no pending error / one, for NULL operands; -1: random */
+
+static void describe(const npg_array *x, char *buf, size_t len) {
+    if (!x) {
+        snprintf(buf, len, "NULL");
+        return;
+    }
+    npg_shape s = npg_shape_of(x);
+    int64_t st[NPG_MAX_DIMS] = {0};
+    npg_strides(x, st);
+    char sb[128];
+    int k = snprintf(buf, len, "%s%s strides(", npg_dtype_name(npg_dtype_of(x)), shape_str(&s, sb, sizeof sb));
+    for (int i = 0; i < s.ndim && k < (int)len; i++)
+        k += snprintf(buf + k, len - (size_t)k, i ? ",%lld" : "%lld", (long long)st[i]);
+    if (k < (int)len)
+        snprintf(buf + k, len - (size_t)k, ")%s%s%s%s", npg_is_contiguous(x) ? "" : " non-contiguous",
+                 pool_base(x) ? " view" : "", npg_requires_grad(x) ? " requires_grad" : "",
+                 npg_is_leaf(x) ? "" : " non-leaf");
+}
+
+static void fail(const char *fmt, ...) {
+    char why[700];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(why, sizeof why, fmt, ap);
+    va_end(ap);
+    char ops[2400];
+    int k = 0;
+    ops[0] = '\0';
+    for (int i = 0; i < C.nops && k < (int)sizeof ops - 200; i++) {
+        char d[200];
+        describe(C.ops[i], d, sizeof d);
+        k += snprintf(ops + k, sizeof ops - (size_t)k, "\n    operand %d: %s", i, d);
+    }
+    cr_assert_fail("fuzz %s, iteration %d: %s\n  call: %s%s", g_test, g_iter, why, C.what, ops);
+}
+#define CHECK(cond, ...)                   \
+    do {                                   \
+        if (!(cond)) fail(__VA_ARGS__);    \
+    } while (0)
+
+static void drop_watches(void) {
+    for (int i = 0; i < C.nw; i++) free(C.w[i].bytes);
+    C.nw = 0;
+}
+
+/* Start describing a call. */
+static void call(const char *fmt, ...) {
+    drop_watches();
+    memset(&C, 0, sizeof C);
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(C.what, sizeof C.what, fmt, ap);
+    va_end(ap);
+}
+/* A required array operand (NULL must make the call fail). */
+static npg_array *arg(npg_array *x) {
+    cr_assert(C.nops < MAX_OPS);
+    C.ops[C.nops++] = x;
+    if (!x) C.null_op = true;
+    return x;
+}
+/* An optional array operand (NULL means "none"). */
+static npg_array *opt_arg(npg_array *x) {
+    cr_assert(C.nops < MAX_OPS);
+    C.ops[C.nops++] = x;
+    return x;
+}
+/* The array a successful call writes in place (a required operand). */
+static npg_array *target(npg_array *x) {
+    C.target = x;
+    return arg(x);
+}
+static void must_fail(void) { C.must_fail = true; }
+
+static void watch_add(const npg_array *x) {
+    if (!x) return;
+    for (int i = 0; i < C.nw; i++)
+        if (C.w[i].x == x) return;
+    cr_assert(C.nw < MAX_WATCH);
+    watch *w = &C.w[C.nw++];
+    memset(w, 0, sizeof *w);
+    w->x = x;
+    w->nbytes = npg_nbytes(x);
+    w->bytes = malloc(w->nbytes ? w->nbytes : 1);
+    cr_assert(w->bytes);
+    cr_assert_eq(npg_copy_to_host(x, w->bytes, w->nbytes), NPG_OK, "fuzz: snapshot: %s", npg_last_error());
+    w->shape = npg_shape_of(x);
+    w->dtype = npg_dtype_of(x);
+    w->rg = npg_requires_grad(x);
+    w->version = npg_version(x);
+    w->target = C.target && x->storage == C.target->storage;
+}
+
+/* Snapshot the operands (and what they view), then set the error state:
+ * cleared, or — when an operand is NULL, half of the time — a pending error
+ * that the call must keep. */
+static void go(void) {
+    if (g_trace) {
+        fprintf(stderr, "fuzz %s %d: %s\n", g_test, g_iter, C.what);
+        for (int i = 0; i < C.nops; i++) {
+            char d[200];
+            describe(C.ops[i], d, sizeof d);
+            fprintf(stderr, "    operand %d: %s\n", i, d);
+        }
+    }
+    for (int i = 0; i < C.nops; i++) {
+        watch_add(C.ops[i]);
+        watch_add(pool_base(C.ops[i]));
+    }
+    C.sentinel = C.null_op && (g_force_sentinel >= 0 ? g_force_sentinel == 1 : chance(50));
+    if (C.sentinel) {
+        snprintf(g_sentinel_msg, sizeof g_sentinel_msg, "fuzz: pending error %d", g_iter);
+        npg__set_error(NPG_ERR_FORMAT, "%s", g_sentinel_msg);
+    } else {
+        npg_clear_error();
+    }
+    g_bug = false;
+    g_calls++;
+}
+
+/* The error state after a call that failed or succeeded. */
+static void after(bool failed) {
+    npg_status st = npg_last_status();
+    const char *msg = npg_last_error();
+    CHECK(!g_bug, "an internal assertion fired: %s", g_bug_msg);
+    if (C.null_op || C.must_fail) CHECK(failed, "succeeded, but an argument is %s", C.null_op ? "NULL" : "invalid");
+    if (!failed) return;
+    CHECK(st != NPG_OK, "failed without an error status");
+    CHECK(msg && msg[0], "failed (status %d: %s) with an empty message", (int)st, npg_status_string(st));
+    CHECK(st != NPG_ERR_INTERNAL, "internal error: %s", msg);
+    /* With another invalid argument besides the NULL, either error may win. */
+    if (C.must_fail) return;
+    if (C.sentinel)
+        CHECK(st == NPG_ERR_FORMAT && strcmp(msg, g_sentinel_msg) == 0,
+              "a NULL operand overwrote the pending error with status %d: %s", (int)st, msg);
+    else if (C.null_op)
+        CHECK(st == NPG_ERR_NULL_ARG, "a NULL operand gave status %d (%s) instead of NPG_ERR_NULL_ARG: %s", (int)st,
+              npg_status_string(st), msg);
+}
+
+/* On CUDA an index out of range inside a kernel is reported by the next
+ * synchronising call instead (npg.h, npg_take): collect it once the call's
+ * own error state has been checked, before anything reads data. */
+static void settle(void) {
+    if (t_dev().type != NPG_DEVICE_CUDA) return;
+    npg_status st = npg_synchronize(t_dev());
+    CHECK(st == NPG_OK || st == NPG_ERR_INDEX, "synchronising after the call: %s", npg_last_error());
+}
+
+/* No operand changed (the in-place target may, when the call succeeded). */
+static void check_unchanged(bool succeeded) {
+    settle();
+    for (int i = 0; i < C.nw; i++) {
+        watch *w = &C.w[i];
+        if (w->target && succeeded) continue;
+        const char *role = w->target ? "the target of a failed in-place call" : "an operand";
+        npg_shape s = npg_shape_of(w->x);
+        CHECK(s.ndim == w->shape.ndim && memcmp(s.dims, w->shape.dims, sizeof(int64_t) * (size_t)s.ndim) == 0,
+              "%s changed shape", role);
+        CHECK(npg_dtype_of(w->x) == w->dtype, "%s changed dtype", role);
+        CHECK(npg_requires_grad(w->x) == w->rg, "%s changed requires_grad", role);
+        CHECK(npg_version(w->x) == w->version, "%s had its storage version bumped (%llu -> %llu)", role,
+              (unsigned long long)w->version, (unsigned long long)npg_version(w->x));
+        unsigned char *now = malloc(w->nbytes ? w->nbytes : 1);
+        cr_assert(now);
+        cr_assert_eq(npg_copy_to_host(w->x, now, w->nbytes), NPG_OK, "fuzz: re-read: %s", npg_last_error());
+        bool same = memcmp(now, w->bytes, w->nbytes) == 0;
+        free(now);
+        CHECK(same, "%s was modified (its bytes differ)", role);
+    }
+}
+
+/* A result: sane geometry and dtype, readable. */
+static void check_sane(npg_array *r) {
+    settle();
+    int nd = npg_ndim(r);
+    CHECK(nd >= 0 && nd <= NPG_MAX_DIMS, "result has ndim %d", nd);
+    npg_shape s = npg_shape_of(r);
+    bool big = false;
+    int64_t n = 1;
+    for (int i = 0; i < nd; i++) {
+        CHECK(s.dims[i] >= 0, "result dim %d is %lld", i, (long long)s.dims[i]);
+        if (s.dims[i] && n > INT64_MAX / s.dims[i]) big = true;
+        else n *= s.dims[i];
+    }
+    npg_dtype dt = npg_dtype_of(r);
+    CHECK(dt >= NPG_BOOL && dt < NPG_DTYPE_COUNT, "result has dtype %d", (int)dt);
+    if (npg_requires_grad(r)) CHECK(npg_is_floating(dt), "a %s result requires grad", npg_dtype_name(dt));
+    CHECK(npg_device_of(r).type != NPG_DEVICE_DEFAULT, "result has no device");
+    if (big) return;
+    CHECK(npg_size(r) == n, "result size %lld != product of its dims %lld", (long long)npg_size(r), (long long)n);
+    CHECK(npg_nbytes(r) == (size_t)n * npg_dtype_size(dt), "result nbytes %zu for %lld elements", npg_nbytes(r),
+          (long long)n);
+    if (n > (1 << 20)) return;
+    size_t nb = npg_nbytes(r);
+    void *buf = malloc(nb ? nb : 1);
+    cr_assert(buf);
+    npg_status st = npg_copy_to_host(r, buf, nb);
+    free(buf);
+    CHECK(st == NPG_OK, "the result cannot be read: %s", npg_last_error());
+}
+
+/* Every leaf in the pool has a gradient of its own shape and dtype, or none. */
+static void check_leaf_grads(void) {
+    for (int i = 0; i < g_npool; i++) {
+        npg_array *x = g_pool[i].x;
+        if (!npg_requires_grad(x) || !npg_is_leaf(x)) continue;
+        npg_array *g = npg_grad(x);
+        if (!g) continue;
+        npg_shape gs = npg_shape_of(g), xs = npg_shape_of(x);
+        bool ok = gs.ndim == xs.ndim && memcmp(gs.dims, xs.dims, sizeof(int64_t) * (size_t)xs.ndim) == 0 &&
+                  npg_dtype_of(g) == npg_dtype_of(x);
+        npg_free(g);
+        CHECK(ok, "backward left a leaf a gradient of another shape or dtype");
+    }
+}
+
+/* Backward through sum(r) when r requires grad (some of the time). */
+static void maybe_backward(npg_array *r) {
+    if (!npg_requires_grad(r) || npg_size(r) > 4096 || g_backward_done || !chance(40)) return;
+    g_backward_done = true;
+    npg_clear_error();
+    npg_array *s = npg_sum(r, NPG_ALL_AXES, false);
+    CHECK(s, "sum of the result failed: %s", npg_last_error());
+    npg_status st = npg_backward(s, NULL);
+    npg_free(s);
+    CHECK(!g_bug, "an internal assertion fired in backward: %s", g_bug_msg);
+    CHECK(st == NPG_OK, "backward through the result failed: %s", npg_last_error());
+    check_leaf_grads();
+}
+
+/* Checks after a call returning an array; frees the result. */
+static void done(npg_array *r) {
+    after(r == NULL);
+    if (r) {
+        check_sane(r);
+        maybe_backward(r);
+    }
+    check_unchanged(r != NULL);
+    npg_free(r);
+}
+/* Checks after a call returning a status. */
+static void done_status(npg_status st) {
+    if (st != NPG_OK) CHECK(st == npg_last_status(), "returned %d but the last status is %d", (int)st,
+                            (int)npg_last_status());
+    after(st != NPG_OK);
+    check_unchanged(st == NPG_OK);
+}
+/* Checks after a call whose failure shows otherwise (-1, NaN...). */
+static void done_value(bool failed) {
+    after(failed);
+    check_unchanged(!failed);
+}
+
+/* ------------------------------------------------------------------------
+ * Iterations
+ * ------------------------------------------------------------------------ */
+
+static void on_log(npg_log_level level, const char *message, void *user) {
+    (void)user;
+    if (level < NPG_LOG_ERROR) return;
+    g_bug = true;
+    snprintf(g_bug_msg, sizeof g_bug_msg, "%s", message);
+}
+
+static void suite_init(void) {
+    t_require_device();
+    npg_set_log_callback(on_log, NULL, NPG_LOG_ERROR);
+}
+static void suite_fini(void) {
+    npg_generator_free(g_gen);
+    g_gen = NULL;
+    npg_set_log_callback(NULL, NULL, NPG_LOG_WARN);
+}
+TestSuite(fuzz, .init = suite_init, .fini = suite_fini);
+
+/* Seed this test's sequence; returns its iteration count. */
+static int start(const char *name, uint64_t seed, int iterations) {
+    g_test = name;
+    const char *env = getenv("NPG_FUZZ_SEED");
+    g_rng = seed * 0x2545F4914F6CDD1Dull ^ (env ? strtoull(env, NULL, 0) : 0);
+    env = getenv("NPG_FUZZ_SCALE");
+    double scale = env ? atof(env) : 1;
+    if (!g_gen) g_gen = npg_generator_new(seed);
+    g_trace = getenv("NPG_FUZZ_TRACE") != NULL;
+    g_calls = 0;
+    return (int)(iterations * (scale > 0 ? scale : 1));
+}
+static void iter_begin(int i) {
+    g_iter = i;
+    g_null_pct = 4;
+    g_backward_done = false;
+    g_live0 = t_live_now();
+}
+static void iter_end(void) {
+    settle();
+    drop_watches();
+    pool_clear();
+    C.nops = 0; /* freed: the message describes the last call without them */
+    t_live now = t_live_now();
+    CHECK(now.arrays == g_live0.arrays && now.storages == g_live0.storages,
+          "leak: %lld arrays and %lld storages more than before the iteration", (long long)(now.arrays - g_live0.arrays),
+          (long long)(now.storages - g_live0.storages));
+}
+static void finish(void) { cr_log_info("fuzz %s: %lld calls", g_test, (long long)g_calls); }
+
+/* ------------------------------------------------------------------------
+ * Elementwise
+ * ------------------------------------------------------------------------ */
+
+typedef npg_array *(*unary_fn)(npg_array *);
+typedef npg_array *(*binary_fn)(npg_array *, npg_array *);
+typedef npg_array *(*binary_s_fn)(npg_array *, double);
+typedef npg_array *(*s_binary_fn)(double, npg_array *);
+
+#define U(name) {#name, npg_##name}
+static const struct {
+    const char *name;
+    unary_fn fn;
+} UNARY[] = {
+    U(negative), U(positive), U(abs),      U(sign),     U(sqrt),     U(square),     U(exp),        U(expm1),
+    U(log),      U(log1p),    U(log2),     U(log10),    U(sin),      U(cos),        U(tan),        U(asin),
+    U(acos),     U(atan),     U(sinh),     U(cosh),     U(tanh),     U(asinh),      U(acosh),      U(atanh),
+    U(erf),      U(floor),    U(ceil),     U(trunc),    U(reciprocal), U(isnan),    U(isinf),      U(isfinite),
+    U(logical_not), U(bitwise_invert), U(relu), U(sigmoid), U(silu), U(gelu),       U(gelu_tanh),  U(softplus),
+    U(copy),     U(contiguous), U(detach), U(flatten),  U(T),        U(matrix_transpose), U(nonzero),
+};
+#undef U
+
+#define B(name) {#name, npg_##name, npg_##name##_scalar, npg_scalar_##name}
+static const struct {
+    const char *name;
+    binary_fn fn;
+    binary_s_fn fn_s;
+    s_binary_fn s_fn;
+} BINARY[] = {
+    B(add),        B(subtract),   B(multiply),    B(divide),      B(floor_divide), B(remainder),   B(pow),
+    B(atan2),      B(logaddexp),  B(maximum),     B(minimum),     B(equal),        B(not_equal),   B(less),
+    B(less_equal), B(greater),    B(greater_equal), B(logical_and), B(logical_or), B(logical_xor), B(bitwise_and),
+    B(bitwise_or), B(bitwise_xor), B(bitwise_left_shift), B(bitwise_right_shift),
+};
+#undef B
+
+/* Two operands that mostly broadcast together (sometimes one array twice). */
+static void operand_pair(npg_array **a, npg_array **b) {
+    npg_shape s = rand_shape();
+    *a = operand(NPG_DTYPE_DEFAULT, s);
+    *b = chance(8) ? *a : operand(NPG_DTYPE_DEFAULT, chance(85) ? bcast_partner(s) : rand_shape());
+    if (chance(50)) {
+        npg_array *t = *a;
+        *a = *b;
+        *b = t;
+    }
+}
+
+Test(fuzz, elementwise) {
+    int n = start("elementwise", 1, 8000);
+    /* every op on every dtype (pair), on random shapes and layouts */
+    int it = 0;
+    for (int k = 0; k < NELEM(UNARY); k++)
+        for (int d = 0; d < NELEM(ALL_DTYPES); d++, it++) {
+            iter_begin(it);
+            npg_array *x = make(ALL_DTYPES[d], rand_shape(), 30);
+            call("npg_%s(x) [sweep]", UNARY[k].name);
+            arg(x);
+            go();
+            done(UNARY[k].fn(x));
+            iter_end();
+        }
+    for (int k = 0; k < NELEM(BINARY); k++)
+        for (int d = 0; d < NELEM(ALL_DTYPES) * NELEM(ALL_DTYPES); d++, it++) {
+            iter_begin(it);
+            npg_shape sh = rand_shape();
+            npg_array *a = make(ALL_DTYPES[d / NELEM(ALL_DTYPES)], sh, 30);
+            npg_array *b = make(ALL_DTYPES[d % NELEM(ALL_DTYPES)], chance(85) ? bcast_partner(sh) : rand_shape(), 30);
+            double sv = chance(50) ? (double)weird_i64() : weird_double();
+            call("npg_%s(a, b), npg_%s_scalar(a, %.17g), npg_scalar_%s(%.17g, b) [sweep]", BINARY[k].name,
+                 BINARY[k].name, sv, BINARY[k].name, sv);
+            arg(a);
+            arg(b);
+            go();
+            done(BINARY[k].fn(a, b));
+            go();
+            done(BINARY[k].fn_s(a, sv));
+            go();
+            done(BINARY[k].s_fn(sv, b));
+            iter_end();
+        }
+    for (it = 0; it < n; it++) {
+        iter_begin(it);
+        switch (rint_in(0, 11)) {
+        case 0:
+        case 1: {
+            int k = rint_in(0, NELEM(UNARY) - 1);
+            npg_array *x = any_operand();
+            call("npg_%s(x)", UNARY[k].name);
+            arg(x);
+            go();
+            done(UNARY[k].fn(x));
+            break;
+        }
+        case 2: {
+            npg_array *x = any_operand();
+            int which = rint_in(0, 2);
+            if (which == 0) {
+                int dec = chance(70) ? rint_in(-3, 3) : weird_int();
+                call("npg_round(x, %d)", dec);
+                arg(x);
+                go();
+                done(npg_round(x, dec));
+            } else if (which == 1) {
+                double lo = chance(30) ? NAN : weird_double(), hi = chance(30) ? NAN : weird_double();
+                call("npg_clip(x, %g, %g)", lo, hi);
+                arg(x);
+                go();
+                done(npg_clip(x, lo, hi));
+            } else {
+                double slope = weird_double();
+                call("npg_leaky_relu(x, %g)", slope);
+                arg(x);
+                go();
+                done(npg_leaky_relu(x, slope));
+            }
+            break;
+        }
+        case 3:
+        case 4:
+        case 5:
+        case 6: {
+            int k = rint_in(0, NELEM(BINARY) - 1);
+            npg_array *a, *b;
+            operand_pair(&a, &b);
+            call("npg_%s(a, b)", BINARY[k].name);
+            arg(a);
+            arg(b);
+            go();
+            done(BINARY[k].fn(a, b));
+            break;
+        }
+        case 7: {
+            int k = rint_in(0, NELEM(BINARY) - 1);
+            npg_array *x = any_operand();
+            double s = chance(50) ? (double)weird_i64() : weird_double();
+            bool first = chance(50);
+            call(first ? "npg_scalar_%s(%.17g, x)" : "npg_%s_scalar(x, %.17g)", BINARY[k].name, s);
+            arg(x);
+            go();
+            done(first ? BINARY[k].s_fn(s, x) : BINARY[k].fn_s(x, s));
+            break;
+        }
+        case 8: {
+            npg_shape s = rand_shape();
+            npg_array *c = operand(chance(60) ? NPG_BOOL : NPG_DTYPE_DEFAULT, s);
+            npg_array *a = operand(NPG_DTYPE_DEFAULT, chance(85) ? bcast_partner(s) : rand_shape());
+            npg_array *b = operand(NPG_DTYPE_DEFAULT, chance(85) ? bcast_partner(s) : rand_shape());
+            double v = weird_double();
+            int which = rint_in(0, 2);
+            call(which == 0 ? "npg_where(cond, a, b)" : which == 1 ? "npg_where_scalar(cond, a, %g)"
+                                                                    : "npg_scalar_where(cond, %g, b)", v);
+            arg(c);
+            if (which != 2) arg(a);
+            if (which != 1) arg(b);
+            go();
+            done(which == 0 ? npg_where(c, a, b) : which == 1 ? npg_where_scalar(c, a, v) : npg_scalar_where(c, v, b));
+            break;
+        }
+        case 9:
+        case 10: {
+            npg_array *x = any_operand();
+            npg_dtype dt = rand_dtype_arg();
+            call("npg_astype(x, %d)", (int)dt);
+            arg(x);
+            go();
+            done(npg_astype(x, dt));
+            break;
+        }
+        default: {
+            /* npg_astype to every dtype in turn, from one operand */
+            npg_array *x = make(NPG_DTYPE_DEFAULT, rand_shape(), 40);
+            for (int d = 0; d < NELEM(ALL_DTYPES); d++) {
+                call("npg_astype(x, %s)", npg_dtype_name(ALL_DTYPES[d]));
+                arg(x);
+                go();
+                done(npg_astype(x, ALL_DTYPES[d]));
+            }
+            break;
+        }
+        }
+        iter_end();
+    }
+    finish();
+}
+
+/* ------------------------------------------------------------------------
+ * Reductions and scans
+ * ------------------------------------------------------------------------ */
+
+typedef npg_array *(*reduce_fn)(npg_array *, npg_axes, bool);
+#define R(name) {#name, npg_##name}
+static const struct {
+    const char *name;
+    reduce_fn fn;
+} REDUCE[] = {R(sum), R(mean), R(prod), R(max), R(min), R(all), R(any), R(logsumexp)};
+#undef R
+
+Test(fuzz, reductions) {
+    int n = start("reductions", 2, 6000);
+    /* every reduction on every dtype */
+    int it = 0;
+    for (int k = 0; k < NELEM(REDUCE); k++)
+        for (int d = 0; d < NELEM(ALL_DTYPES); d++, it++) {
+            iter_begin(it);
+            npg_array *x = make(ALL_DTYPES[d], rand_shape(), 30);
+            npg_axes ax = rand_axes(npg_ndim(x));
+            bool keep = chance(40);
+            char ab[96];
+            call("npg_%s(x, %s, keepdims=%d) [sweep]", REDUCE[k].name, axes_str(ax, ab, sizeof ab), keep);
+            arg(x);
+            go();
+            done(REDUCE[k].fn(x, ax, keep));
+            iter_end();
+        }
+    for (it = 0; it < n; it++) {
+        iter_begin(it);
+        npg_array *x = any_operand();
+        int nd = x ? npg_ndim(x) : rint_in(0, 3);
+        bool keep = chance(40);
+        char ab[96];
+        switch (rint_in(0, 5)) {
+        case 0:
+        case 1:
+        case 2: {
+            int k = rint_in(0, NELEM(REDUCE) - 1);
+            npg_axes ax = rand_axes(nd);
+            call("npg_%s(x, %s, keepdims=%d)", REDUCE[k].name, axes_str(ax, ab, sizeof ab), keep);
+            arg(x);
+            go();
+            done(REDUCE[k].fn(x, ax, keep));
+            break;
+        }
+        case 3: {
+            npg_axes ax = rand_axes(nd);
+            double corr = chance(60) ? rint_in(0, 2) : weird_double();
+            bool is_std = chance(50);
+            call("npg_%s(x, %s, correction=%g, keepdims=%d)", is_std ? "std" : "var", axes_str(ax, ab, sizeof ab), corr,
+                 keep);
+            arg(x);
+            go();
+            done(is_std ? npg_std(x, ax, corr, keep) : npg_var(x, ax, corr, keep));
+            break;
+        }
+        case 4: {
+            int axis = chance(20) ? NPG_FLAT : rand_axis(nd);
+            bool is_max = chance(50);
+            call("npg_%s(x, %d, keepdims=%d)", is_max ? "argmax" : "argmin", axis, keep);
+            arg(x);
+            go();
+            done(is_max ? npg_argmax(x, axis, keep) : npg_argmin(x, axis, keep));
+            break;
+        }
+        default: {
+            int axis = chance(20) ? NPG_FLAT : rand_axis(nd);
+            bool is_sum = chance(50);
+            call("npg_%s(x, %d)", is_sum ? "cumsum" : "cumprod", axis);
+            arg(x);
+            go();
+            done(is_sum ? npg_cumsum(x, axis) : npg_cumprod(x, axis));
+            break;
+        }
+        }
+        iter_end();
+    }
+    finish();
+}
+
+/* ------------------------------------------------------------------------
+ * Shapes and views
+ * ------------------------------------------------------------------------ */
+
+/* A target shape for reshaping n elements: a factorisation, with -1s, or
+ * wrong sizes. */
+static npg_shape reshape_target(int64_t n) {
+    if (chance(15)) return rand_shape_arg();
+    npg_shape t = {.ndim = rint_in(0, 5)};
+    if (t.ndim == 0 && n != 1 && chance(80)) t.ndim = 1;
+    int64_t rem = n;
+    for (int i = 0; i < t.ndim; i++) {
+        if (i == t.ndim - 1) {
+            t.dims[i] = rem;
+            break;
+        }
+        if (n == 0) {
+            t.dims[i] = rint_in(0, 3);
+            continue;
+        }
+        int64_t cand[8];
+        int nc = 0;
+        for (int64_t d = 1; d <= 8 && d <= rem; d++)
+            if (rem % d == 0) cand[nc++] = d;
+        t.dims[i] = nc ? cand[rnd() % (uint64_t)nc] : 1;
+        rem /= t.dims[i];
+    }
+    if (n == 0 && t.ndim > 0) t.dims[rint_in(0, t.ndim - 1)] = 0;
+    if (t.ndim > 0 && chance(30)) t.dims[rint_in(0, t.ndim - 1)] = -1;
+    if (t.ndim > 0 && chance(8)) t.dims[rint_in(0, t.ndim - 1)] = -1;
+    if (t.ndim > 0 && chance(10)) t.dims[rint_in(0, t.ndim - 1)] += chance(50) ? 1 : -2;
+    return t;
+}
+
+/* n operands for concat/stack: one shape, varied along axis (concat) or not,
+ * sometimes a random shape or dtype. */
+static void join_operands(npg_array **arrs, int n, int *axis_out, bool stack) {
+    npg_shape s = rand_shape();
+    if (s.ndim == 0 && !stack && chance(70)) s = (npg_shape){.ndim = 1, .dims = {2}};
+    int axis = rand_axis(stack ? s.ndim + 1 : s.ndim);
+    int a = axis < 0 ? axis + s.ndim : axis;
+    npg_dtype dt = chance(70) ? rand_dtype() : NPG_DTYPE_DEFAULT;
+    for (int i = 0; i < n; i++) {
+        npg_shape si = s;
+        if (!stack && a >= 0 && a < s.ndim) si.dims[a] = rint_in(0, 3);
+        if (chance(10)) si = rand_shape();
+        arrs[i] = operand(dt, si);
+    }
+    *axis_out = axis;
+}
+
+Test(fuzz, shapes) {
+    int n = start("shapes", 3, 8000);
+    for (int it = 0; it < n; it++) {
+        iter_begin(it);
+        npg_array *x = any_operand();
+        int nd = x ? npg_ndim(x) : rint_in(0, 3);
+        char sb[128], ab[96];
+        switch (rint_in(0, 15)) {
+        case 0:
+        case 1: {
+            npg_shape t = reshape_target(x ? npg_size(x) : rint_in(0, 6));
+            call("npg_reshape(x, %s)", shape_str(&t, sb, sizeof sb));
+            arg(x);
+            go();
+            done(npg_reshape(x, t));
+            break;
+        }
+        case 2: {
+            npg_axes p = rand_perm(nd);
+            call("npg_permute_dims(x, %s)", axes_str(p, ab, sizeof ab));
+            arg(x);
+            go();
+            done(npg_permute_dims(x, p));
+            break;
+        }
+        case 3: {
+            int a1 = rand_axis(nd), a2 = rand_axis(nd);
+            call("npg_swapaxes(x, %d, %d)", a1, a2);
+            arg(x);
+            go();
+            done(npg_swapaxes(x, a1, a2));
+            break;
+        }
+        case 4: {
+            npg_axes ax = rand_axes(nd);
+            call("npg_squeeze(x, %s)", axes_str(ax, ab, sizeof ab));
+            arg(x);
+            go();
+            done(npg_squeeze(x, ax));
+            break;
+        }
+        case 5: {
+            int axis = rand_axis(nd + 1);
+            call("npg_expand_dims(x, %d)", axis);
+            arg(x);
+            go();
+            done(npg_expand_dims(x, axis));
+            break;
+        }
+        case 6: {
+            /* a target x broadcasts to, mostly */
+            npg_shape t = npg_shape_of(x);
+            if (!x) t = rand_shape();
+            if (chance(80)) {
+                npg_shape u = {0};
+                int add = rint_in(0, 2);
+                if (t.ndim + add > NPG_MAX_DIMS) add = 0;
+                for (int i = 0; i < add; i++) u.dims[u.ndim++] = rint_in(0, 3);
+                for (int i = 0; i < t.ndim; i++) u.dims[u.ndim++] = t.dims[i] == 1 && chance(50) ? rint_in(0, 3) : t.dims[i];
+                t = u;
+            } else {
+                t = chance(50) ? rand_shape_arg() : bcast_partner(t);
+            }
+            call("npg_broadcast_to(x, %s)", shape_str(&t, sb, sizeof sb));
+            arg(x);
+            go();
+            done(npg_broadcast_to(x, t));
+            break;
+        }
+        case 7: {
+            npg_axes ax = rand_axes(nd);
+            call("npg_flip(x, %s)", axes_str(ax, ab, sizeof ab));
+            arg(x);
+            go();
+            done(npg_flip(x, ax));
+            break;
+        }
+        case 8: {
+            int64_t reps = chance(70) ? rint_in(0, 3) : weird_count();
+            int axis = chance(25) ? NPG_FLAT : rand_axis(nd);
+            call("npg_repeat(x, %lld, %d)", (long long)reps, axis);
+            arg(x);
+            go();
+            done(npg_repeat(x, reps, axis));
+            break;
+        }
+        case 9:
+        case 10: {
+            bool stack = chance(50);
+            int cnt = chance(90) ? rint_in(0, 4) : rint_in(-3, -1);
+            npg_array *arrs[4] = {0};
+            int axis;
+            join_operands(arrs, cnt > 0 ? cnt : 0, &axis, stack);
+            bool null_list = cnt > 0 && chance(5);
+            call("npg_%s(%s, %d, axis=%d)", stack ? "stack" : "concat", null_list ? "NULL" : "arrays", cnt, axis);
+            for (int i = 0; i < cnt; i++) arg(arrs[i]);
+            if (null_list || cnt <= 0) must_fail();
+            go();
+            npg_array *const *list = null_list ? NULL : arrs;
+            done(stack ? npg_stack(list, cnt, axis) : npg_concat(list, cnt, axis));
+            break;
+        }
+        case 11:
+        case 12: {
+            int64_t off = chance(70) ? rint_in(-3, 3) : weird_i64();
+            int a1 = chance(70) ? (nd >= 2 ? nd - 2 : 0) : rand_axis(nd), a2 = chance(70) ? nd - 1 : rand_axis(nd);
+            bool tr = chance(50);
+            call("npg_%s(x, %lld, %d, %d)", tr ? "trace" : "diagonal", (long long)off, a1, a2);
+            arg(x);
+            go();
+            done(tr ? npg_trace(x, off, a1, a2) : npg_diagonal(x, off, a1, a2));
+            break;
+        }
+        case 13: {
+            int axis = rand_axis(nd);
+            call("npg_flatten_from(x, %d)", axis);
+            arg(x);
+            go();
+            done(npg_flatten_from(x, axis));
+            break;
+        }
+        default: {
+            static const struct {
+                const char *name;
+                unary_fn fn;
+            } views[] = {{"flatten", npg_flatten}, {"T", npg_T}, {"matrix_transpose", npg_matrix_transpose},
+                         {"contiguous", npg_contiguous}, {"copy", npg_copy}, {"detach", npg_detach}};
+            int k = rint_in(0, NELEM(views) - 1);
+            call("npg_%s(x)", views[k].name);
+            arg(x);
+            go();
+            done(views[k].fn(x));
+            break;
+        }
+        }
+        iter_end();
+    }
+    finish();
+}
+
+/* ------------------------------------------------------------------------
+ * Indexing and in-place writes
+ * ------------------------------------------------------------------------ */
+
+#define MAX_IDX 12
+
+static int64_t rand_bound(int64_t d) {
+    int r = rint_in(0, 99);
+    if (r < 30) return NPG_NONE;
+    if (r < 85) return rint_in(-(int)d - 2, (int)d + 2);
+    return weird_i64();
+}
+
+/* Random index list for an array of ndim axes with shape s. */
+static int rand_idx(npg_idx *idx, npg_shape s) {
+    int n = chance(90) ? rint_in(0, s.ndim + 2) : rint_in(-2, MAX_IDX);
+    if (n > MAX_IDX) n = MAX_IDX;
+    int axis = 0;
+    for (int i = 0; i < MAX_IDX; i++) {
+        int64_t d = axis < s.ndim ? s.dims[axis] : 1;
+        int r = rint_in(0, 99);
+        if (r < 30) {
+            int64_t v = chance(85) ? rint_in(-(int)d - 1, (int)d) : weird_i64();
+            idx[i] = NPG_I(v);
+            axis++;
+        } else if (r < 78) {
+            static const int64_t steps[] = {1, 1, 1, 2, 3, -1, -1, -2, 0, NPG_NONE, INT64_MAX, INT64_MIN + 1};
+            idx[i] = NPG_SLICE(rand_bound(d), rand_bound(d), chance(60) ? 1 : PICK(steps));
+            axis++;
+        } else if (r < 88) {
+            idx[i] = NPG_NEWAXIS;
+        } else if (r < 97) {
+            idx[i] = NPG_ELLIPSIS;
+        } else {
+            idx[i] = (npg_idx){(npg_idx_kind)(chance(50) ? 0 : 99), 0, 0, 0};
+        }
+    }
+    return n;
+}
+
+static char *idx_str(const npg_idx *idx, int n, char *buf, size_t len) {
+    int k = snprintf(buf, len, "[");
+    for (int i = 0; i < n && i < MAX_IDX && k < (int)len; i++) {
+        const npg_idx *e = &idx[i];
+        const char *sep = i ? ", " : "";
+        if (e->kind == NPG_IDX_INT)
+            k += snprintf(buf + k, len - (size_t)k, "%s%lld", sep, (long long)e->start);
+        else if (e->kind == NPG_IDX_SLICE)
+            k += snprintf(buf + k, len - (size_t)k, "%s%lld:%lld:%lld", sep, (long long)e->start, (long long)e->stop,
+                          (long long)e->step);
+        else if (e->kind == NPG_IDX_NEWAXIS)
+            k += snprintf(buf + k, len - (size_t)k, "%sNEWAXIS", sep);
+        else if (e->kind == NPG_IDX_ELLIPSIS)
+            k += snprintf(buf + k, len - (size_t)k, "%s...", sep);
+        else
+            k += snprintf(buf + k, len - (size_t)k, "%skind=%d", sep, (int)e->kind);
+    }
+    if (k < (int)len) snprintf(buf + k, len - (size_t)k, "] (n=%d)", n);
+    return buf;
+}
+
+/* Run f between npg_no_grad_begin/end some of the time. */
+static bool maybe_no_grad(void) {
+    bool ng = chance(20);
+    if (ng) npg_no_grad_begin();
+    return ng;
+}
+static void end_no_grad(bool ng) {
+    if (ng) npg_no_grad_end();
+}
+
+Test(fuzz, indexing) {
+    int n = start("indexing", 4, 8000);
+    for (int it = 0; it < n; it++) {
+        iter_begin(it);
+        npg_array *x = any_operand();
+        npg_shape s = x ? npg_shape_of(x) : rand_shape();
+        int nd = s.ndim;
+        npg_idx idx[MAX_IDX];
+        int ni = rand_idx(idx, s);
+        bool null_idx = ni > 0 && chance(4);
+        const npg_idx *ip = null_idx ? NULL : idx;
+        char ib[400];
+        switch (rint_in(0, 10)) {
+        case 0:
+        case 1: {
+            call("npg_index(x, %s)", null_idx ? "NULL" : idx_str(idx, ni, ib, sizeof ib));
+            arg(x);
+            if (null_idx || ni < 0) must_fail();
+            go();
+            done(npg_index(x, ip, ni));
+            break;
+        }
+        case 2:
+        case 3: {
+            npg_array *v = chance(10) ? x : operand(NPG_DTYPE_DEFAULT, chance(50) ? rand_shape() : bcast_partner(s));
+            bool sc = chance(30);
+            double sv = weird_double();
+            call(sc ? "npg_setitem_scalar(x, %s, %g)" : "npg_setitem(x, %s, value)",
+                 null_idx ? "NULL" : idx_str(idx, ni, ib, sizeof ib), sv);
+            target(x);
+            if (!sc) arg(v);
+            if (null_idx || ni < 0) must_fail();
+            go();
+            bool ng = maybe_no_grad();
+            npg_status st = sc ? npg_setitem_scalar(x, ip, ni, sv) : npg_setitem(x, ip, ni, v);
+            end_no_grad(ng);
+            done_status(st);
+            break;
+        }
+        case 4: {
+            double v = weird_double();
+            call("npg_fill(x, %g)", v);
+            target(x);
+            go();
+            bool ng = maybe_no_grad();
+            npg_status st = npg_fill(x, v);
+            end_no_grad(ng);
+            done_status(st);
+            break;
+        }
+        case 5: {
+            npg_array *src = chance(10) ? x : operand(NPG_DTYPE_DEFAULT, chance(80) ? bcast_partner(s) : rand_shape());
+            call("npg_assign(x, src)");
+            target(x);
+            arg(src);
+            go();
+            bool ng = maybe_no_grad();
+            npg_status st = npg_assign(x, src);
+            end_no_grad(ng);
+            done_status(st);
+            break;
+        }
+        case 6: {
+            int axis = chance(15) ? NPG_FLAT : rand_axis(nd);
+            bool desc = chance(50);
+            call("npg_sort_inplace(x, %d, %d)", axis, desc);
+            target(x);
+            go();
+            bool ng = maybe_no_grad();
+            npg_status st = npg_sort_inplace(x, axis, desc);
+            end_no_grad(ng);
+            done_status(st);
+            break;
+        }
+        case 7:
+        case 8: {
+            int axis = rand_axis(nd);
+            int a = axis < 0 ? axis + nd : axis;
+            int64_t d = (a >= 0 && a < nd) ? s.dims[a] : 3;
+            bool along = chance(50);
+            npg_shape is = rand_shape();
+            if (along) {
+                is = bcast_partner(s);
+                if (chance(80) && is.ndim != nd) is = s;
+                if (a >= 0 && a < is.ndim && chance(70)) is.dims[a] = rint_in(0, 3);
+            } else if (is.ndim > 3) {
+                is.ndim = 3;
+            }
+            npg_array *ind = int_operand(is, -d, d - 1, 6);
+            call("npg_%s(x, indices, %d)", along ? "take_along_axis" : "take", axis);
+            arg(x);
+            arg(ind);
+            go();
+            done(along ? npg_take_along_axis(x, ind, axis) : npg_take(x, ind, axis));
+            break;
+        }
+        case 9: {
+            call("npg_nonzero(x)");
+            arg(x);
+            go();
+            done(npg_nonzero(x));
+            break;
+        }
+        default: {
+            call("npg_count_nonzero(x)");
+            arg(x);
+            go();
+            int64_t c = npg_count_nonzero(x);
+            done_value(c < 0);
+            if (c >= 0) CHECK(c <= npg_size(x), "count_nonzero %lld > size", (long long)c);
+            break;
+        }
+        }
+        iter_end();
+    }
+    finish();
+}
+
+/* ------------------------------------------------------------------------
+ * Linear algebra and sorting
+ * ------------------------------------------------------------------------ */
+
+/* Operand shapes for matmul: 0- to 4-d, matching inner dims and
+ * broadcasting batches mostly. */
+static void matmul_shapes(npg_shape *a, npg_shape *b) {
+    static const int nds[] = {0, 1, 1, 2, 2, 2, 3, 3, 4};
+    int na = PICK(nds), nb = PICK(nds);
+    int64_t m = rint_in(0, 4), k = rint_in(0, 4), nn = rint_in(0, 4);
+    npg_shape batch = rand_shape();
+    if (batch.ndim > 2) batch.ndim = 2;
+    *a = (npg_shape){0};
+    *b = (npg_shape){0};
+    if (na >= 3)
+        for (int i = 0; i < na - 2 && i < batch.ndim; i++) a->dims[a->ndim++] = batch.dims[i];
+    if (na >= 2) a->dims[a->ndim++] = m;
+    if (na >= 1) a->dims[a->ndim++] = k;
+    if (nb >= 3) {
+        npg_shape pb = bcast_partner(batch);
+        for (int i = 0; i < nb - 2 && i < pb.ndim; i++) b->dims[b->ndim++] = pb.dims[i];
+    }
+    if (nb >= 2) b->dims[b->ndim++] = k;
+    if (nb >= 1) b->dims[b->ndim++] = nn;
+    if (nb == 1) b->dims[0] = k;
+    if (chance(12) && a->ndim) a->dims[rint_in(0, a->ndim - 1)] = rint_in(0, 4);
+}
+
+Test(fuzz, linalg_sort) {
+    int n = start("linalg_sort", 5, 6000);
+    for (int it = 0; it < n; it++) {
+        iter_begin(it);
+        switch (rint_in(0, 6)) {
+        case 0:
+        case 1:
+        case 2: {
+            npg_shape sa, sb;
+            matmul_shapes(&sa, &sb);
+            npg_dtype dt = chance(60) ? rand_float_dtype() : NPG_DTYPE_DEFAULT;
+            npg_array *a = operand(dt, sa), *b = operand(chance(80) ? dt : NPG_DTYPE_DEFAULT, sb);
+            bool dot = chance(30);
+            call(dot ? "npg_dot(a, b)" : "npg_matmul(a, b)");
+            arg(a);
+            arg(b);
+            go();
+            done(dot ? npg_dot(a, b) : npg_matmul(a, b));
+            break;
+        }
+        case 3: {
+            npg_array *a, *b;
+            operand_pair(&a, &b);
+            int nd = a ? npg_ndim(a) : 2;
+            int axis = rand_axis(nd);
+            call("npg_vecdot(a, b, %d)", axis);
+            arg(a);
+            arg(b);
+            go();
+            done(npg_vecdot(a, b, axis));
+            break;
+        }
+        case 4: {
+            npg_array *a = any_operand(), *b = any_operand();
+            call("npg_outer(a, b)");
+            arg(a);
+            arg(b);
+            go();
+            done(npg_outer(a, b));
+            break;
+        }
+        default: {
+            npg_array *x = any_operand();
+            int nd = x ? npg_ndim(x) : 1;
+            int axis = chance(15) ? NPG_FLAT : rand_axis(nd);
+            bool desc = chance(50), arg_sort = chance(50);
+            call("npg_%s(x, %d, descending=%d)", arg_sort ? "argsort" : "sort", axis, desc);
+            arg(x);
+            go();
+            done(arg_sort ? npg_argsort(x, axis, desc) : npg_sort(x, axis, desc));
+            break;
+        }
+        }
+        iter_end();
+    }
+    finish();
+}
+
+/* ------------------------------------------------------------------------
+ * Neural-network functions
+ * ------------------------------------------------------------------------ */
+
+/* Convolution and pooling parameters: mostly small, sometimes negative or
+ * huge — but never a valid size that makes a huge output (a padding of
+ * 2^30 on one side alone would ask for gigabytes): huge paddings come in
+ * pairs, whose output size overflows. */
+static int conv_param(int lo, int hi) {
+    static const int v[] = {INT_MIN, -1, -100, INT_MAX, 100, 1 << 30};
+    return chance(90) ? rint_in(lo, hi) : PICK(v);
+}
+static void conv_padding(int pad[2], int kernel_max) {
+    static const int v[] = {INT_MIN, -1, 100};
+    int r = rint_in(0, 99), huge = chance(50) ? 1 << 30 : INT_MAX;
+    pad[0] = r < 88 ? rint_in(0, 2) : r < 95 ? PICK(v) : huge;
+    pad[1] = r < 88 ? rint_in(0, 2) : r < 95 ? PICK(v) : huge;
+    if (r >= 95 && kernel_max > 0 && chance(50)) pad[rint_in(0, 1)] = kernel_max / 2; /* pooling: at most half */
+}
+
+/* Whether a conv/pool call on input x (N, C, H, W) with OC output channels
+ * and a KH x KW window would be valid but materialise a huge im2col matrix
+ * or output (from 2^24 elements up to sizes that cannot be allocated):
+ * then the caller picks small paddings. Strides and dilations as the
+ * library reads them (<= 0: the default). */
+static bool conv_too_big(npg_shape x, double OC, double KH, double KW, const int stride[2], const int pad[2],
+                         const int dil[2]) {
+    double s0 = stride[0] > 0 ? stride[0] : 1, s1 = stride[1] > 0 ? stride[1] : 1;
+    double d0 = dil[0] > 0 ? dil[0] : 1, d1 = dil[1] > 0 ? dil[1] : 1;
+    double eh = (double)x.dims[2] + 2.0 * pad[0] - d0 * (KH - 1) - 1, ew = (double)x.dims[3] + 2.0 * pad[1] - d1 * (KW - 1) - 1;
+    if (eh < 0 || ew < 0) return false;
+    double OH = floor(eh / s0) + 1, OW = floor(ew / s1) + 1;
+    double n = x.dims[0] > 1 ? (double)x.dims[0] : 1, c = x.dims[1] > 1 ? (double)x.dims[1] : 1;
+    double out = n * (OC > 1 ? OC : 1) * OH * OW, unfolded = n * c * KH * KW * OH * OW;
+    return (out > 0x1p24 && out < 0x1p52) || (unfolded > 0x1p24 && unfolded < 0x1p52);
+}
+
+static npg_reduction rand_reduction(void) {
+    return chance(95) ? (npg_reduction)rint_in(0, 2) : (npg_reduction)(chance(50) ? 3 : -1);
+}
+
+Test(fuzz, nn) {
+    int n = start("nn", 6, 6000);
+    for (int it = 0; it < n; it++) {
+        iter_begin(it);
+        char sb[128];
+        switch (rint_in(0, 13)) {
+        case 0: {
+            npg_array *x = float_operand(rand_shape());
+            int nd = x ? npg_ndim(x) : 1, axis = rand_axis(nd);
+            bool lg = chance(50);
+            call("npg_%s(x, %d)", lg ? "log_softmax" : "softmax", axis);
+            arg(x);
+            go();
+            done(lg ? npg_log_softmax(x, axis) : npg_softmax(x, axis));
+            break;
+        }
+        case 1:
+        case 2: {
+            int64_t N = rint_in(0, 4), Cn = rint_in(0, 5);
+            npg_shape ls = chance(85) ? (npg_shape){2, {N, Cn}} : rand_shape();
+            npg_shape ys = chance(85) ? (npg_shape){1, {N}} : rand_shape();
+            npg_array *logits = float_operand(ls);
+            npg_array *labels = int_operand(ys, 0, Cn - 1, 6);
+            npg_ce_opts o = {.reduction = rand_reduction(),
+                             .label_smoothing = chance(70) ? 0 : chance(50) ? 0.1 : weird_double(),
+                             .has_ignore_index = chance(30),
+                             .ignore_index = chance(60) ? rint_in(-1, (int)Cn) : weird_i64()};
+            bool use_opts = chance(70), nll = chance(50);
+            call("npg_%s(x, labels, opts{reduction=%d, smoothing=%g, ignore=%d:%lld})",
+                 nll ? "nll_loss" : "cross_entropy", (int)o.reduction, o.label_smoothing, o.has_ignore_index,
+                 (long long)o.ignore_index);
+            arg(logits);
+            arg(labels);
+            go();
+            const npg_ce_opts *op = use_opts ? &o : NULL;
+            done(nll ? npg_nll_loss(logits, labels, op) : npg_cross_entropy(logits, labels, op));
+            break;
+        }
+        case 3: {
+            npg_array *a, *b;
+            operand_pair(&a, &b);
+            npg_reduction red = rand_reduction();
+            bool bce = chance(50);
+            call("npg_%s(a, b, %d)", bce ? "binary_cross_entropy_with_logits" : "mse_loss", (int)red);
+            arg(a);
+            arg(b);
+            go();
+            done(bce ? npg_binary_cross_entropy_with_logits(a, b, red) : npg_mse_loss(a, b, red));
+            break;
+        }
+        case 4:
+        case 5: {
+            int groups = chance(70) ? 1 : rint_in(1, 3);
+            int64_t N = rint_in(0, 2), Ci = groups * rint_in(0, 2), H = rint_in(0, 5), W = rint_in(0, 5);
+            int64_t OC = groups * rint_in(1, 2), KH = rint_in(1, 3), KW = rint_in(1, 3);
+            npg_shape xs = {4, {N, Ci, H, W}}, ws = {4, {OC, groups ? Ci / groups : Ci, KH, KW}}, bs = {1, {OC}};
+            if (chance(15)) xs = rand_shape();
+            if (chance(10)) ws = rand_shape();
+            if (chance(10)) bs = rand_shape();
+            npg_dtype dt = rand_float_dtype();
+            npg_array *x = operand(chance(90) ? dt : NPG_DTYPE_DEFAULT, xs);
+            npg_array *w = operand(chance(90) ? dt : NPG_DTYPE_DEFAULT, ws);
+            npg_array *b = chance(50) ? NULL : operand(dt, bs);
+            npg_conv2d_opts o = {.stride = {conv_param(0, 2), conv_param(0, 2)},
+                                 .dilation = {conv_param(0, 2), conv_param(0, 2)},
+                                 .groups = chance(80) ? groups : conv_param(-1, 4)};
+            conv_padding(o.padding, 0);
+            if (x && w && npg_ndim(x) == 4 && npg_ndim(w) == 4) {
+                npg_shape ws_ = npg_shape_of(w);
+                if (conv_too_big(npg_shape_of(x), (double)ws_.dims[0], (double)ws_.dims[2], (double)ws_.dims[3], o.stride,
+                                 o.padding, o.dilation))
+                    o.padding[0] = o.padding[1] = 0;
+            }
+            bool use_opts = chance(70);
+            call("npg_conv2d(x, w, b, opts{stride=%d,%d pad=%d,%d dil=%d,%d groups=%d}%s)", o.stride[0], o.stride[1],
+                 o.padding[0], o.padding[1], o.dilation[0], o.dilation[1], o.groups, use_opts ? "" : " (NULL)");
+            arg(x);
+            arg(w);
+            opt_arg(b);
+            go();
+            done(npg_conv2d(x, w, b, use_opts ? &o : NULL));
+            break;
+        }
+        case 6:
+        case 7: {
+            npg_shape xs = {4, {rint_in(0, 2), rint_in(0, 3), rint_in(0, 6), rint_in(0, 6)}};
+            if (chance(12)) xs = rand_shape();
+            npg_array *x = operand(chance(85) ? rand_float_dtype() : NPG_DTYPE_DEFAULT, xs);
+            npg_pool2d_opts o = {.kernel = {conv_param(0, 4), conv_param(0, 4)},
+                                 .stride = {conv_param(0, 3), conv_param(0, 3)},
+                                 .count_include_pad = chance(50)};
+            conv_padding(o.padding, o.kernel[0] > o.kernel[1] ? o.kernel[1] : o.kernel[0]);
+            if (x && npg_ndim(x) == 4 && o.kernel[0] > 0 && o.kernel[1] > 0) {
+                int st[2] = {o.stride[0] ? o.stride[0] : o.kernel[0], o.stride[1] ? o.stride[1] : o.kernel[1]};
+                npg_shape xs_ = npg_shape_of(x);
+                if (conv_too_big(xs_, (double)xs_.dims[1], o.kernel[0], o.kernel[1], st, o.padding, (int[2]){1, 1}))
+                    o.padding[0] = o.padding[1] = 0;
+            }
+            bool use_opts = chance(95), avg = chance(50);
+            call("npg_%s(x, opts{kernel=%d,%d stride=%d,%d pad=%d,%d incl=%d}%s)", avg ? "avg_pool2d" : "max_pool2d",
+                 o.kernel[0], o.kernel[1], o.stride[0], o.stride[1], o.padding[0], o.padding[1], o.count_include_pad,
+                 use_opts ? "" : " (NULL)");
+            arg(x);
+            go();
+            const npg_pool2d_opts *op = use_opts ? &o : NULL;
+            done(avg ? npg_avg_pool2d(x, op) : npg_max_pool2d(x, op));
+            break;
+        }
+        case 8: {
+            npg_shape xs = rand_shape();
+            int na = chance(85) ? rint_in(0, xs.ndim) : weird_int();
+            npg_shape ns = {0};
+            if (na >= 0 && na <= xs.ndim) {
+                ns.ndim = na;
+                memcpy(ns.dims, xs.dims + xs.ndim - na, sizeof(int64_t) * (size_t)na);
+            }
+            if (chance(10)) ns = rand_shape();
+            npg_dtype dt = rand_float_dtype();
+            npg_array *x = operand(chance(90) ? dt : NPG_DTYPE_DEFAULT, xs);
+            npg_array *w = chance(40) ? NULL : operand(dt, ns);
+            npg_array *b = chance(40) ? NULL : operand(dt, chance(90) ? ns : rand_shape());
+            double eps = chance(70) ? 1e-5 : weird_double();
+            call("npg_layer_norm(x, %d, w, b, %g)", na, eps);
+            arg(x);
+            opt_arg(w);
+            opt_arg(b);
+            go();
+            done(npg_layer_norm(x, na, w, b, eps));
+            break;
+        }
+        case 9: {
+            int64_t num = rint_in(0, 5), dim = rint_in(0, 3);
+            npg_shape is = rand_shape();
+            if (is.ndim > 3) is.ndim = 3;
+            npg_array *ind = int_operand(is, 0, num - 1, 6);
+            npg_array *w = float_operand(chance(85) ? (npg_shape){2, {num, dim}} : rand_shape());
+            call("npg_embedding(indices, weight)");
+            arg(ind);
+            arg(w);
+            go();
+            done(npg_embedding(ind, w));
+            break;
+        }
+        case 10: {
+            int64_t in = rint_in(0, 4), out = rint_in(0, 4);
+            npg_shape xs = rand_shape();
+            if (xs.ndim == 0 || chance(80)) {
+                if (xs.ndim == 0) xs.ndim = 1;
+                xs.dims[xs.ndim - 1] = in;
+            }
+            npg_dtype dt = rand_float_dtype();
+            npg_array *x = operand(chance(85) ? dt : NPG_DTYPE_DEFAULT, xs);
+            npg_array *w = operand(chance(90) ? dt : NPG_DTYPE_DEFAULT, chance(85) ? (npg_shape){2, {out, in}} : rand_shape());
+            npg_array *b = chance(40) ? NULL : operand(dt, chance(85) ? (npg_shape){1, {out}} : rand_shape());
+            call("npg_linear(x, w, b)");
+            arg(x);
+            arg(w);
+            opt_arg(b);
+            go();
+            done(npg_linear(x, w, b));
+            break;
+        }
+        case 11: {
+            npg_array *x = any_operand();
+            double p = chance(60) ? runit() : weird_double();
+            bool train = chance(70);
+            npg_generator *gen = chance(50) ? g_gen : NULL;
+            call("npg_dropout(x, %g, training=%d, %s)", p, train, gen ? "gen" : "NULL");
+            arg(x);
+            go();
+            done(npg_dropout(x, p, train, gen));
+            break;
+        }
+        case 12: {
+            npg_shape ws = rand_shape();
+            npg_array *w = operand(NPG_DTYPE_DEFAULT, ws);
+            npg_init_opts o = {.mode = chance(90) ? (npg_fan_mode)rint_in(0, 1) : (npg_fan_mode)7,
+                               .gain = chance(60) ? 0 : weird_double(),
+                               .generator = chance(50) ? g_gen : NULL};
+            bool use_opts = chance(60);
+            int k = rint_in(0, 5);
+            static const char *names[] = {"kaiming_uniform", "kaiming_normal", "xavier_uniform", "xavier_normal",
+                                          "zeros", "ones"};
+            call("npg_init_%s(w, opts{mode=%d gain=%g}%s) on %s", names[k], (int)o.mode, o.gain,
+                 use_opts ? "" : " (NULL)", shape_str(&ws, sb, sizeof sb));
+            target(w);
+            go();
+            const npg_init_opts *op = use_opts ? &o : NULL;
+            bool ng = maybe_no_grad();
+            npg_status st = k == 0 ? npg_init_kaiming_uniform(w, op)
+                          : k == 1 ? npg_init_kaiming_normal(w, op)
+                          : k == 2 ? npg_init_xavier_uniform(w, op)
+                          : k == 3 ? npg_init_xavier_normal(w, op)
+                          : k == 4 ? npg_init_zeros(w)
+                                   : npg_init_ones(w);
+            end_no_grad(ng);
+            done_status(st);
+            break;
+        }
+        default: {
+            /* activations on floating inputs */
+            static const struct {
+                const char *name;
+                unary_fn fn;
+            } acts[] = {{"relu", npg_relu}, {"sigmoid", npg_sigmoid}, {"silu", npg_silu}, {"gelu", npg_gelu},
+                        {"gelu_tanh", npg_gelu_tanh}, {"softplus", npg_softplus}, {"tanh", npg_tanh}};
+            int k = rint_in(0, NELEM(acts) - 1);
+            npg_array *x = float_operand(rand_shape());
+            call("npg_%s(x)", acts[k].name);
+            arg(x);
+            go();
+            done(acts[k].fn(x));
+            break;
+        }
+        }
+        iter_end();
+    }
+    finish();
+}
+
+/* ------------------------------------------------------------------------
+ * Creation and random numbers
+ * ------------------------------------------------------------------------ */
+
+static void opts_str(const npg_opts *o, char *buf, size_t len) {
+    if (!o)
+        snprintf(buf, len, "NULL");
+    else
+        snprintf(buf, len, "{dtype=%d device=%d:%d rg=%d gen=%d}", (int)o->dtype, (int)o->device.type, o->device.index,
+                 o->requires_grad, o->generator != NULL);
+}
+
+Test(fuzz, creation) {
+    int n = start("creation", 7, 6000);
+    for (int it = 0; it < n; it++) {
+        iter_begin(it);
+        npg_opts ob;
+        const npg_opts *o = rand_opts(&ob);
+        char osb[96], sb[160];
+        opts_str(o, osb, sizeof osb);
+        npg_shape s = rand_shape_arg();
+        shape_str(&s, sb, sizeof sb);
+        double v = weird_double();
+        switch (rint_in(0, 13)) {
+        case 0: {
+            npg_dtype dt = rand_dtype_arg();
+            bool ok_dt = dt >= NPG_BOOL && dt < NPG_DTYPE_COUNT;
+            /* valid: the call would read cnt elements (cnt > 256: "many") */
+            bool valid = ok_dt && s.ndim >= 0 && s.ndim <= NPG_MAX_DIMS;
+            int64_t cnt = 1;
+            for (int i = 0; valid && i < s.ndim; i++) {
+                if (s.dims[i] < 0) valid = false;
+                else if (cnt <= 256 && s.dims[i] <= 256) cnt *= s.dims[i];
+                else if (cnt != 0) cnt = s.dims[i] == 0 ? 0 : 257;
+            }
+            void *buf = NULL;
+            if (valid && cnt <= 256 && chance(95)) {
+                buf = malloc((size_t)(cnt > 0 ? cnt : 1) * 8);
+                cr_assert(buf);
+                fill_host(buf, dt, cnt);
+            } else if (!valid && chance(50)) {
+                buf = calloc(1, 64); /* never read: the call fails first */
+                cr_assert(buf);
+            }
+            call("npg_from_data(%s, dtype %d, %s, %s)", buf ? "data" : "NULL", (int)dt, sb, osb);
+            go();
+            done(npg_from_data(buf, dt, s, o));
+            free(buf);
+            break;
+        }
+        case 1: {
+            bool is_int = chance(50);
+            int64_t iv = weird_i64();
+            call(is_int ? "npg_scalar_int(%lld, %s)" : "npg_scalar(%g, %s)", is_int ? (long long)iv : 0LL, osb);
+            if (!is_int) call("npg_scalar(%g, %s)", v, osb);
+            go();
+            done(is_int ? npg_scalar_int(iv, o) : npg_scalar(v, o));
+            break;
+        }
+        case 2:
+        case 3: {
+            int k = rint_in(0, 3);
+            static const char *names[] = {"empty", "zeros", "ones", "full"};
+            call("npg_%s(%s, %g, %s)", names[k], sb, v, osb);
+            go();
+            done(k == 0 ? npg_empty(s, o) : k == 1 ? npg_zeros(s, o) : k == 2 ? npg_ones(s, o) : npg_full(s, v, o));
+            break;
+        }
+        case 4: {
+            npg_array *x = any_operand();
+            int k = rint_in(0, 3);
+            static const char *names[] = {"empty_like", "zeros_like", "ones_like", "full_like"};
+            call("npg_%s(x, %g, %s)", names[k], v, osb);
+            arg(x);
+            go();
+            done(k == 0 ? npg_empty_like(x, o) : k == 1 ? npg_zeros_like(x, o) : k == 2 ? npg_ones_like(x, o)
+                                                                                        : npg_full_like(x, v, o));
+            break;
+        }
+        case 5: {
+            double a = chance(60) ? rint_in(-5, 5) : weird_double(), b = chance(60) ? rint_in(-5, 5) : weird_double();
+            double st = chance(60) ? (chance(50) ? 1 : -0.5) : weird_double();
+            call("npg_arange(%g, %g, %g, %s)", a, b, st, osb);
+            go();
+            done(npg_arange(a, b, st, o));
+            break;
+        }
+        case 6: {
+            double a = weird_double(), b = weird_double();
+            int64_t cnt = weird_count();
+            call("npg_linspace(%g, %g, %lld, %s)", a, b, (long long)cnt, osb);
+            go();
+            done(npg_linspace(a, b, cnt, o));
+            break;
+        }
+        case 7: {
+            int64_t m = chance(80) ? weird_count() : INT32_MAX; /* n * n overflows int64 / 8 */
+            call("npg_eye(%lld, %s)", (long long)m, osb);
+            go();
+            done(npg_eye(m, o));
+            break;
+        }
+        case 8:
+        case 9: {
+            int k = rint_in(0, 3);
+            double a = weird_double(), b = weird_double();
+            static const char *names[] = {"rand", "uniform", "randn", "normal"};
+            call("npg_%s(%g, %g, %s, %s)", names[k], a, b, sb, osb);
+            go();
+            done(k == 0 ? npg_rand(s, o) : k == 1 ? npg_uniform(a, b, s, o) : k == 2 ? npg_randn(s, o)
+                                                                                 : npg_normal(a, b, s, o));
+            break;
+        }
+        case 10: {
+            int64_t lo = weird_i64(), hi = weird_i64(), d = rint_in(-1, 5);
+            if (chance(50) && lo <= INT64_MAX - 5 && lo >= INT64_MIN + 1) hi = lo + d;
+            call("npg_randint(%lld, %lld, %s, %s)", (long long)lo, (long long)hi, sb, osb);
+            go();
+            done(npg_randint(lo, hi, s, o));
+            break;
+        }
+        case 11: {
+            int64_t m = weird_count();
+            call("npg_permutation(%lld, %s)", (long long)m, osb);
+            go();
+            done(npg_permutation(m, o));
+            break;
+        }
+        case 12: {
+            npg_array *x = any_operand();
+            npg_device d = o ? o->device : NPG_CPU;
+            call("npg_to(x, %d:%d)", (int)d.type, d.index);
+            arg(x);
+            go();
+            done(npg_to(x, d));
+            break;
+        }
+        default: {
+            /* reading: item, item_int, format, copy_to_host with short buffers, dim */
+            npg_array *x = any_operand();
+            int k = rint_in(0, 4);
+            if (k == 0) {
+                call("npg_item(x)");
+                arg(x);
+                go();
+                double r = npg_item(x);
+                done_value(npg_last_status() != NPG_OK);
+                (void)r;
+            } else if (k == 1) {
+                call("npg_item_int(x)");
+                arg(x);
+                go();
+                int64_t r = npg_item_int(x);
+                done_value(npg_last_status() != NPG_OK);
+                (void)r;
+            } else if (k == 2) {
+                size_t len = chance(20) ? 0 : (size_t)rint_in(1, 200);
+                char *buf = chance(10) ? NULL : malloc(len + 1);
+                call("npg_format(x, %s, %zu)", buf ? "buf" : "NULL", len);
+                arg(x);
+                go();
+                int64_t r = npg_format(x, buf, len);
+                done_value(r < 0);
+                if (r >= 0 && buf && len > 0) CHECK(strlen(buf) < len, "npg_format wrote past len");
+                free(buf);
+            } else if (k == 3) {
+                size_t need = x ? npg_nbytes(x) : 8;
+                size_t len = chance(50) ? need : (size_t)rint_in(0, (int)need + 1);
+                unsigned char *buf = chance(10) ? NULL : malloc(len + 1);
+                call("npg_copy_to_host(x, %s, %zu) (needs %zu)", buf ? "buf" : "NULL", len, need);
+                arg(x);
+                if (len < need) must_fail();
+                if (!buf && need > 0) must_fail();
+                go();
+                done_status(npg_copy_to_host(x, buf, len));
+                free(buf);
+            } else {
+                int axis = weird_int();
+                call("npg_dim(x, %d)", axis);
+                arg(x);
+                go();
+                int64_t r = npg_dim(x, axis);
+                done_value(r < 0);
+            }
+            break;
+        }
+        }
+        iter_end();
+    }
+    finish();
+}
+
+/* ------------------------------------------------------------------------
+ * Autograd
+ * ------------------------------------------------------------------------ */
+
+/* Functions for npg_gradcheck, chosen by the user argument. Results are
+ * [new] in gradcheck's scope, as any op's. */
+typedef struct gc_user {
+    int kind;
+    int calls, fail_at; /* kinds 5 and 6 fail from call fail_at on */
+} gc_user;
+
+static npg_array *gc_sum_squares(npg_array *const *in, int n) {
+    npg_array *acc = NULL;
+    for (int i = 0; i < n; i++) {
+        npg_array *sq = npg_multiply(in[i], in[i]);
+        npg_array *t = npg_sum(sq, NPG_ALL_AXES, false);
+        npg_free(sq);
+        if (!acc) {
+            acc = t;
+            continue;
+        }
+        npg_array *next = npg_add(acc, t);
+        npg_free(acc);
+        npg_free(t);
+        acc = next;
+    }
+    return acc;
+}
+
+static npg_array *gc_fn(npg_array *const *in, int n, void *user) {
+    gc_user *u = user;
+    int call_no = u->calls++;
+    switch (u->kind) {
+    case 0: return gc_sum_squares(in, n);                           /* smooth */
+    case 1: return NULL;                                            /* fails without setting an error */
+    case 2: return n > 0 ? npg_exp(in[0]) : NULL;                   /* non-scalar */
+    case 3: return n > 0 ? npg_astype(in[0], NPG_INT64) : NULL;     /* not floating */
+    case 4: return n > 0 ? npg_contiguous(in[0]) : NULL;            /* an input itself, when contiguous */
+    case 5:
+        if (call_no < u->fail_at) return gc_sum_squares(in, n);
+        npg__set_error(NPG_ERR_INVALID_ARG, "gc_fn: failing at call %d", call_no);
+        return NULL;
+    default: return call_no < u->fail_at ? gc_sum_squares(in, n) : NULL;
+    }
+}
+
+Test(fuzz, autograd) {
+    int n = start("autograd", 8, 5000);
+    for (int it = 0; it < n; it++) {
+        iter_begin(it);
+        switch (rint_in(0, 8)) {
+        case 0:
+        case 1: {
+            /* backward from a result of a random op, with a random gradient */
+            npg_array *x = float_operand(rand_shape());
+            npg_array *root = NULL;
+            if (x) {
+                int k = rint_in(0, 3);
+                root = k == 0 ? npg_multiply_scalar(x, 2) : k == 1 ? npg_sum(x, NPG_ALL_AXES, false)
+                       : k == 2 ? npg_exp(x) : npg_retain(x);
+                if (root) pool_add(root, NULL); /* else (bool x) a NULL root */
+            }
+            npg_array *g = chance(40) ? NULL
+                         : operand(chance(70) ? rand_float_dtype() : NPG_DTYPE_DEFAULT,
+                                   chance(70) && root ? npg_shape_of(root) : rand_shape());
+            npg_backward_opts bo = {.retain_graph = chance(30), .create_graph = chance(15)};
+            bool use_opts = chance(50);
+            int times = chance(20) ? 2 : 1;
+            for (int t = 0; t < times; t++) {
+                call("npg_backward_ex(root, %s, opts{retain=%d create=%d}%s) #%d", g ? "grad" : "NULL", bo.retain_graph,
+                     bo.create_graph, use_opts ? "" : " (NULL)", t);
+                arg(root);
+                opt_arg(g);
+                go();
+                npg_status st = npg_backward_ex(root, g, use_opts ? &bo : NULL);
+                done_status(st);
+                if (st == NPG_OK) check_leaf_grads();
+            }
+            break;
+        }
+        case 2: {
+            npg_array *x = any_operand();
+            bool on = chance(70);
+            call("npg_set_requires_grad(x, %d)", on);
+            target(x);
+            go();
+            done_status(npg_set_requires_grad(x, on));
+            break;
+        }
+        case 3: {
+            npg_array *x = any_operand();
+            int k = rint_in(0, 3);
+            if (k == 0) {
+                call("npg_grad(x)");
+                arg(x);
+                go();
+                npg_array *g = npg_grad(x);
+                if (x && !g) CHECK(npg_last_status() == NPG_OK, "npg_grad without a gradient set an error");
+                if (g) check_sane(g);
+                after(x == NULL);
+                check_unchanged(true);
+                npg_free(g);
+            } else if (k == 1) {
+                call("npg_zero_grad(x)");
+                arg(x);
+                go();
+                done_status(npg_zero_grad(x));
+            } else if (k == 2) {
+                call("npg_detach(x)");
+                arg(x);
+                go();
+                done(npg_detach(x));
+            } else {
+                /* an in-place write to a saved operand, then backward */
+                npg_array *leaf = make(rand_float_dtype(), npg_shape_of(x), 0);
+                setup_rg(leaf);
+                npg_array *c = make(npg_dtype_of(leaf), npg_shape_of(leaf), 0);
+                npg_array *y = npg_multiply(leaf, c);
+                cr_assert(y, "fuzz setup: %s", npg_last_error());
+                pool_add(y, NULL);
+                npg_array *s = npg_sum(y, NPG_ALL_AXES, false);
+                cr_assert(s, "fuzz setup: %s", npg_last_error());
+                pool_add(s, NULL);
+                npg_status fst = npg_fill(c, 1.5);
+                call("npg_backward(sum(leaf * c)) after npg_fill(c) -> %d", (int)fst);
+                arg(s);
+                go();
+                npg_status st = npg_backward(s, NULL);
+                after(st != NPG_OK);
+                check_unchanged(st == NPG_OK);
+                if (fst == NPG_OK && npg_size(c) > 0) CHECK(st != NPG_OK, "backward used a saved operand written in place");
+            }
+            break;
+        }
+        case 4:
+        case 5: {
+            /* npg_grad_of */
+            npg_array *x = float_operand(rand_shape());
+            npg_array *w = float_operand(rand_shape());
+            npg_array *outs[3] = {0}, *gos[3] = {0}, *ins[4] = {0}, *res[4] = {0};
+            int nout = chance(90) ? rint_in(1, 2) : rint_in(-1, 0);
+            int nin = chance(90) ? rint_in(1, 3) : rint_in(-1, 0);
+            for (int i = 0; i < (nout > 0 ? nout : 0); i++) {
+                npg_array *y = x ? (i == 0 ? npg_sum(x, NPG_ALL_AXES, false) : npg_multiply_scalar(x, 3)) : NULL;
+                if (y) pool_add(y, NULL);
+                outs[i] = y;
+                gos[i] = chance(50) && y ? make(rand_float_dtype(), npg_shape_of(y), 0) : float_operand(rand_shape());
+            }
+            npg_array *cands[3] = {x, w, outs[0]};
+            for (int i = 0; i < (nin > 0 ? nin : 0); i++) ins[i] = cands[rint_in(0, 2)];
+            bool use_go = chance(50);
+            npg_backward_opts bo = {.retain_graph = chance(30), .create_graph = chance(15)};
+            call("npg_grad_of(outputs, %d, %s, inputs, %d, results, opts{retain=%d create=%d})", nout,
+                 use_go ? "grads" : "NULL", nin, bo.retain_graph, bo.create_graph);
+            for (int i = 0; i < (nout > 0 ? nout : 0); i++) {
+                arg(outs[i]);
+                if (outs[i] && !npg_requires_grad(outs[i])) must_fail(); /* NPG_ERR_AUTOGRAD */
+                if (use_go) opt_arg(gos[i]);
+            }
+            for (int i = 0; i < (nin > 0 ? nin : 0); i++) {
+                arg(ins[i]);
+                if (ins[i] && !npg_requires_grad(ins[i])) must_fail(); /* NPG_ERR_AUTOGRAD */
+            }
+            if (nout <= 0 || nin <= 0) must_fail();
+            go();
+            npg_status st = npg_grad_of(outs, nout, use_go ? gos : NULL, ins, nin, res, chance(70) ? &bo : NULL);
+            done_status(st);
+            for (int i = 0; i < (nin > 0 ? nin : 0); i++) {
+                if (st != NPG_OK) {
+                    CHECK(res[i] == NULL, "npg_grad_of failed but left a result %d", i);
+                    continue;
+                }
+                CHECK(res[i] != NULL, "npg_grad_of succeeded without result %d", i);
+                check_sane(res[i]);
+                npg_shape rs = npg_shape_of(res[i]), is = npg_shape_of(ins[i]);
+                CHECK(rs.ndim == is.ndim && memcmp(rs.dims, is.dims, sizeof(int64_t) * (size_t)is.ndim) == 0,
+                      "npg_grad_of result %d has another shape than its input", i);
+                npg_free(res[i]);
+            }
+            break;
+        }
+        case 6:
+        case 7: {
+            /* npg_gradcheck with odd functions, inputs and options */
+            int cnt = chance(90) ? rint_in(1, 3) : rint_in(-1, 0);
+            npg_array *ins[3] = {0};
+            for (int i = 0; i < (cnt > 0 ? cnt : 0); i++) {
+                npg_shape s = rand_shape();
+                while (numel_of(s) > 6) s.dims[rint_in(0, s.ndim - 1)] = 1;
+                ins[i] = chance(80) ? float_operand(s) : any_operand();
+                if (ins[i] && npg_size(ins[i]) > 6) ins[i] = make(NPG_FLOAT64, (npg_shape){1, {2}}, 50);
+            }
+            gc_user gu = {.kind = chance(50) ? 0 : rint_in(1, 6), .fail_at = rint_in(0, 4)};
+            npg_gradcheck_opts go_ = {.eps = chance(70) ? 0 : weird_double(),
+                                      .atol = chance(70) ? 0 : weird_double(),
+                                      .rtol = chance(70) ? 0 : weird_double(),
+                                      .keep_dtype = chance(30)};
+            bool use_opts = chance(50), null_fn = chance(3);
+            call("npg_gradcheck(fn %d/%d%s, inputs, %d, opts{eps=%g atol=%g rtol=%g keep=%d}%s)", gu.kind, gu.fail_at,
+                 null_fn ? " NULL" : "",
+                 cnt, go_.eps, go_.atol, go_.rtol, go_.keep_dtype, use_opts ? "" : " (NULL)");
+            for (int i = 0; i < (cnt > 0 ? cnt : 0); i++) arg(ins[i]);
+            if (null_fn || cnt < 0) must_fail();
+            go();
+            npg_status st = npg_gradcheck(null_fn ? NULL : gc_fn, &gu, ins, cnt, use_opts ? &go_ : NULL);
+            done_status(st);
+            break;
+        }
+        default: {
+            /* requires_grad through creation opts, and on integer arrays */
+            npg_dtype dt = rand_dtype_arg();
+            call("npg_zeros((2), opts{dtype=%d requires_grad})", (int)dt);
+            bool ok = dt == NPG_DTYPE_DEFAULT || dt == NPG_FLOAT32 || dt == NPG_FLOAT64;
+            if (!ok) must_fail();
+            go();
+            npg_array *z = npg_zeros(NPG_SHAPE(2), NPG_OPTS(.dtype = dt, .device = t_dev(), .requires_grad = true));
+            if (z) CHECK(npg_requires_grad(z), "requires_grad option ignored");
+            done(z);
+            break;
+        }
+        }
+        iter_end();
+    }
+    finish();
+}
+
+/* ------------------------------------------------------------------------
+ * NULL operands, systematically: every array argument of every op, with
+ * and without a pending error
+ * ------------------------------------------------------------------------ */
+
+/* Op k of the table below on operands in[0..arity-1]; NULL name ends it. */
+static const struct {
+    const char *name;
+    int arity;
+} NULL_OPS[] = {
+    {"where", 3},       {"where_scalar", 2}, {"scalar_where", 2}, {"round", 1},          {"clip", 1},
+    {"leaky_relu", 1},  {"astype", 1},       {"var", 1},          {"std", 1},            {"argmax", 1},
+    {"argmin", 1},      {"cumsum", 1},       {"cumprod", 1},      {"reshape", 1},        {"permute_dims", 1},
+    {"swapaxes", 1},    {"squeeze", 1},      {"expand_dims", 1},  {"broadcast_to", 1},   {"flip", 1},
+    {"repeat", 1},      {"concat", 2},       {"stack", 2},        {"diagonal", 1},       {"trace", 1},
+    {"index", 1},       {"take", 2},         {"take_along_axis", 2}, {"sort", 1},        {"argsort", 1},
+    {"matmul", 2},      {"vecdot", 2},       {"dot", 2},          {"outer", 2},          {"softmax", 1},
+    {"log_softmax", 1}, {"linear", 3},       {"conv2d", 3},       {"max_pool2d", 1},     {"avg_pool2d", 1},
+    {"layer_norm", 3},  {"embedding", 2},    {"dropout", 1},      {"flatten_from", 1},   {"cross_entropy", 2},
+    {"nll_loss", 2},    {"mse_loss", 2},     {"binary_cross_entropy_with_logits", 2},   {"empty_like", 1},
+    {"zeros_like", 1},  {"ones_like", 1},    {"full_like", 1},    {"to", 1},             {"sum", 1},
+};
+/* required[k]: which operands must not be NULL (linear, conv2d, layer_norm
+ * take optional ones). */
+static bool null_op_required(int k, int i) {
+    const char *nm = NULL_OPS[k].name;
+    if (!strcmp(nm, "linear") || !strcmp(nm, "conv2d")) return i < 2;
+    if (!strcmp(nm, "layer_norm")) return i == 0;
+    return true;
+}
+static npg_array *null_op_call(int k, npg_array *const *in) {
+    npg_array *const a = in[0], *const b = in[1], *const c = in[2];
+    npg_array *pair[2] = {a, b};
+    const npg_idx i0[] = {NPG_I(0)};
+    switch (k) {
+    case 0: return npg_where(a, b, c);
+    case 1: return npg_where_scalar(a, b, 1);
+    case 2: return npg_scalar_where(a, 1, b);
+    case 3: return npg_round(a, 1);
+    case 4: return npg_clip(a, 0, 1);
+    case 5: return npg_leaky_relu(a, 0.1);
+    case 6: return npg_astype(a, NPG_FLOAT32);
+    case 7: return npg_var(a, NPG_ALL_AXES, 0, false);
+    case 8: return npg_std(a, NPG_ALL_AXES, 1, true);
+    case 9: return npg_argmax(a, 0, false);
+    case 10: return npg_argmin(a, NPG_FLAT, false);
+    case 11: return npg_cumsum(a, 0);
+    case 12: return npg_cumprod(a, -1);
+    case 13: return npg_reshape(a, NPG_SHAPE(-1));
+    case 14: return npg_permute_dims(a, NPG_AXES(1, 0));
+    case 15: return npg_swapaxes(a, 0, 1);
+    case 16: return npg_squeeze(a, NPG_ALL_AXES);
+    case 17: return npg_expand_dims(a, 0);
+    case 18: return npg_broadcast_to(a, NPG_SHAPE(3, 2, 2));
+    case 19: return npg_flip(a, NPG_ALL_AXES);
+    case 20: return npg_repeat(a, 2, 0);
+    case 21: return npg_concat(pair, 2, 0);
+    case 22: return npg_stack(pair, 2, 0);
+    case 23: return npg_diagonal(a, 0, 0, 1);
+    case 24: return npg_trace(a, 0, 0, 1);
+    case 25: return npg_index(a, i0, 1);
+    case 26: return npg_take(a, b, 0);
+    case 27: return npg_take_along_axis(a, b, 1);
+    case 28: return npg_sort(a, -1, false);
+    case 29: return npg_argsort(a, 0, true);
+    case 30: return npg_matmul(a, b);
+    case 31: return npg_vecdot(a, b, -1);
+    case 32: return npg_dot(a, b);
+    case 33: return npg_outer(a, b);
+    case 34: return npg_softmax(a, -1);
+    case 35: return npg_log_softmax(a, 0);
+    case 36: return npg_linear(a, b, c);
+    case 37: return npg_conv2d(a, b, c, NULL);
+    case 38: return npg_max_pool2d(a, NPG_POOL2D_OPTS(.kernel = {1, 1}));
+    case 39: return npg_avg_pool2d(a, NPG_POOL2D_OPTS(.kernel = {1, 1}));
+    case 40: return npg_layer_norm(a, 1, b, c, 1e-5);
+    case 41: return npg_embedding(b, a);
+    case 42: return npg_dropout(a, 0.5, true, g_gen);
+    case 43: return npg_flatten_from(a, 1);
+    case 44: return npg_cross_entropy(a, b, NULL);
+    case 45: return npg_nll_loss(a, b, NPG_CE_OPTS(.reduction = NPG_REDUCTION_SUM));
+    case 46: return npg_mse_loss(a, b, NPG_REDUCTION_MEAN);
+    case 47: return npg_binary_cross_entropy_with_logits(a, b, NPG_REDUCTION_NONE);
+    case 48: return npg_empty_like(a, NULL);
+    case 49: return npg_zeros_like(a, NULL);
+    case 50: return npg_ones_like(a, NULL);
+    case 51: return npg_full_like(a, 2, NULL);
+    case 52: return npg_to(a, t_dev());
+    default: return npg_sum(a, NPG_ALL_AXES, false);
+    }
+}
+
+/* Valid-looking operands for null_op_call: a float64 (2, 2) (conv and pooling
+ * get (1, 1, 2, 2) ones), integer indices of (2, 2) for take, embedding and
+ * the losses' labels. */
+static npg_array *null_op_operand(int k, int i) {
+    const char *nm = NULL_OPS[k].name;
+    bool conv = !strcmp(nm, "conv2d") || strstr(nm, "pool2d");
+    if (i == 1 && (!strcmp(nm, "take") || !strcmp(nm, "take_along_axis") || !strcmp(nm, "embedding")))
+        return int_operand((npg_shape){2, {2, 2}}, 0, 1, 0);
+    if (i == 1 && (!strcmp(nm, "cross_entropy") || !strcmp(nm, "nll_loss")))
+        return int_operand((npg_shape){1, {2}}, 0, 1, 0);
+    if (i == 0 && !strcmp(nm, "where")) return make(NPG_BOOL, (npg_shape){2, {2, 2}}, 0);
+    if (i == 2 && (!strcmp(nm, "linear") || !strcmp(nm, "conv2d") || !strcmp(nm, "layer_norm")))
+        return make(NPG_FLOAT64, (npg_shape){1, {conv ? 1 : 2}}, 30);
+    if (conv && i == 1) return make(NPG_FLOAT64, (npg_shape){4, {1, 1, 1, 1}}, 30);
+    return make(NPG_FLOAT64, conv ? (npg_shape){4, {1, 1, 2, 2}} : (npg_shape){2, {2, 2}}, 30);
+}
+
+Test(fuzz, null_operands) {
+    start("null_operands", 10, 1);
+    int it = 0;
+    for (int k = 0; k < NELEM(NULL_OPS); k++)
+        for (int i = 0; i < NULL_OPS[k].arity; i++)
+            for (int pending = 0; pending < 2; pending++, it++) {
+                iter_begin(it);
+                g_null_pct = 0;
+                npg_array *in[3] = {0};
+                for (int j = 0; j < NULL_OPS[k].arity; j++) in[j] = j == i ? NULL : null_op_operand(k, j);
+                call("npg_%s with operand %d NULL%s [null sweep]", NULL_OPS[k].name, i, pending ? ", an error pending" : "");
+                for (int j = 0; j < NULL_OPS[k].arity; j++) {
+                    if (null_op_required(k, j)) arg(in[j]);
+                    else opt_arg(in[j]);
+                }
+                g_force_sentinel = pending;
+                go();
+                g_force_sentinel = -1;
+                npg_array *r = null_op_call(k, in);
+                if (!null_op_required(k, i)) { /* an optional operand: the call may succeed */
+                    done(r);
+                } else {
+                    CHECK(r == NULL, "a NULL operand gave a result");
+                    done(r);
+                }
+                iter_end();
+            }
+    /* the same for the ops of the tables above */
+    for (int k = 0; k < NELEM(UNARY); k++, it++) {
+        iter_begin(it);
+        call("npg_%s(NULL) [null sweep]", UNARY[k].name);
+        arg(NULL);
+        g_force_sentinel = k % 2;
+        go();
+        g_force_sentinel = -1;
+        done(UNARY[k].fn(NULL));
+        iter_end();
+    }
+    for (int k = 0; k < NELEM(BINARY); k++)
+        for (int form = 0; form < 4; form++, it++) {
+            iter_begin(it);
+            npg_array *x = make(NPG_FLOAT64, (npg_shape){1, {2}}, 30);
+            call("npg_%s form %d with a NULL [null sweep]", BINARY[k].name, form);
+            arg(form == 0 ? NULL : x);
+            arg(form == 1 ? NULL : x);
+            g_force_sentinel = form % 2;
+            go();
+            g_force_sentinel = -1;
+            done(form == 0   ? BINARY[k].fn(NULL, x)
+                 : form == 1 ? BINARY[k].fn(x, NULL)
+                 : form == 2 ? BINARY[k].fn_s(NULL, 2)
+                             : BINARY[k].s_fn(2, NULL));
+            iter_end();
+        }
+    for (int k = 0; k < NELEM(REDUCE); k++, it++) {
+        iter_begin(it);
+        call("npg_%s(NULL) [null sweep]", REDUCE[k].name);
+        arg(NULL);
+        g_force_sentinel = k % 2;
+        go();
+        g_force_sentinel = -1;
+        done(REDUCE[k].fn(NULL, NPG_AXES(0), true));
+        iter_end();
+    }
+    /* status-returning calls */
+    for (int k = 0; k < 12; k++)
+        for (int pending = 0; pending < 2; pending++, it++) {
+            iter_begin(it);
+            static const char *names[] = {"fill", "assign(NULL, src)", "assign(x, NULL)", "setitem(NULL, .., v)",
+                                          "setitem(x, .., NULL)", "setitem_scalar", "sort_inplace",
+                                          "set_requires_grad", "zero_grad", "backward", "init_xavier_uniform",
+                                          "copy_to_host"};
+            npg_array *x = make(NPG_FLOAT64, (npg_shape){1, {2}}, 0);
+            const npg_idx i0[] = {NPG_I(0)};
+            double buf[2];
+            call("npg_%s with a NULL array%s [null sweep]", names[k], pending ? ", an error pending" : "");
+            if (k == 2 || k == 4) {
+                arg(x);
+                arg(NULL);
+            } else {
+                arg(NULL);
+                if (k == 1 || k == 3) arg(x);
+            }
+            g_force_sentinel = pending;
+            go();
+            g_force_sentinel = -1;
+            npg_status st = k == 0   ? npg_fill(NULL, 1)
+                          : k == 1   ? npg_assign(NULL, x)
+                          : k == 2   ? npg_assign(x, NULL)
+                          : k == 3   ? npg_setitem(NULL, i0, 1, x)
+                          : k == 4   ? npg_setitem(x, i0, 1, NULL)
+                          : k == 5   ? npg_setitem_scalar(NULL, i0, 1, 2)
+                          : k == 6   ? npg_sort_inplace(NULL, 0, false)
+                          : k == 7   ? npg_set_requires_grad(NULL, true)
+                          : k == 8   ? npg_zero_grad(NULL)
+                          : k == 9   ? npg_backward(NULL, NULL)
+                          : k == 10  ? npg_init_xavier_uniform(NULL, NULL)
+                                     : npg_copy_to_host(NULL, buf, sizeof buf);
+            CHECK(st != NPG_OK, "a NULL array gave NPG_OK");
+            done_status(st);
+            iter_end();
+        }
+    finish();
+}
+
+/* ------------------------------------------------------------------------
+ * Scopes, optimizers, loaders, parameter lists, schedules
+ * ------------------------------------------------------------------------ */
+
+/* .npy / .npz round trips of random operands, and bad paths and names. */
+static void fuzz_io(const char *dir) {
+    char path[300];
+    snprintf(path, sizeof path, "%s/f.np%c", dir, chance(50) ? 'y' : 'z');
+    bool npz = path[strlen(path) - 1] == 'z';
+    npg_array *x = any_operand(), *y = any_operand();
+    static const char *paths[] = {"/nonexistent/dir/f.npy", "/", ""};
+    const char *p = chance(85) ? path : chance(20) ? NULL : PICK(paths);
+    static const char *names[] = {"a", "b", "", "a", "w.1"};
+    npg_named nm[2] = {{chance(10) ? NULL : PICK(names), x}, {PICK(names), y}};
+    int cnt = npz ? rint_in(chance(90) ? 1 : -1, 2) : 1;
+    bool compress = chance(50);
+    call("npg_save_%s(%s, ...) n=%d names '%s' '%s'", npz ? "npz" : "npy", p ? p : "NULL", cnt, nm[0].name ? nm[0].name : "NULL",
+         nm[1].name);
+    if (!npz || cnt >= 1) arg(x);
+    if (npz && cnt == 2) arg(y);
+    if (!p || cnt < 0) must_fail();
+    for (int i = 0; npz && i < cnt; i++)
+        if (!nm[i].name || !nm[i].name[0]) must_fail(); /* names must be non-empty */
+    if (npz && cnt == 2 && nm[0].name && !strcmp(nm[0].name, nm[1].name)) must_fail(); /* and distinct */
+    go();
+    npg_status st = npz ? npg_save_npz(p, nm, cnt, compress) : npg_save_npy(p, x);
+    done_status(st);
+    if (st != NPG_OK || cnt < 1) return;
+    /* read it back: the same bytes, dtype and shape */
+    npg_array *back = NULL;
+    npg_npz *z = NULL;
+    npg_clear_error();
+    if (npz) {
+        z = npg_load_npz(p, NULL);
+        CHECK(z, "npg_load_npz of what npg_save_npz wrote: %s", npg_last_error());
+        CHECK(npg_npz_count(z) == cnt, "npz has %d arrays, %d were saved", npg_npz_count(z), cnt);
+        back = npg_npz_get(z, nm[0].name);
+    } else {
+        back = npg_load_npy(p, NULL);
+    }
+    CHECK(back, "loading what was saved: %s", npg_last_error());
+    npg_shape bs = npg_shape_of(back), xs = npg_shape_of(x);
+    size_t nb = npg_nbytes(x);
+    unsigned char *a = malloc(nb + 1), *b = malloc(nb + 1);
+    cr_assert(a && b);
+    bool same = npg_dtype_of(back) == npg_dtype_of(x) && bs.ndim == xs.ndim &&
+                memcmp(bs.dims, xs.dims, sizeof(int64_t) * (size_t)xs.ndim) == 0 && npg_nbytes(back) == nb &&
+                npg_copy_to_host(x, a, nb) == NPG_OK && npg_copy_to_host(back, b, nb) == NPG_OK && memcmp(a, b, nb) == 0;
+    free(a);
+    free(b);
+    npg_free(back);
+    npg_npz_free(z);
+    CHECK(same, "the %s round trip changed the array", npz ? ".npz" : ".npy");
+    unlink(path);
+}
+
+Test(fuzz, misc) {
+    int n = start("misc", 9, 5000);
+    char dir[] = "/tmp/npg_fuzz_XXXXXX";
+    cr_assert(mkdtemp(dir));
+    for (int it = 0; it < n; it++) {
+        iter_begin(it);
+        switch (rint_in(0, 7)) {
+        case 7: fuzz_io(dir); break;
+        case 0: {
+            /* scopes: results released at the end, npg_keep, npg_free inside,
+             * and bad depths */
+            npg_array *x = any_operand(); /* the pool's, outside the scope */
+            npg_scope s = npg_scope_begin();
+            npg_array *y = x ? npg_add_scalar(x, 1) : NULL;
+            npg_array *z = y ? npg_multiply(y, y) : NULL;
+            if (chance(50)) npg_free(z);
+            npg_array *kept = chance(50) ? npg_keep(y) : NULL;
+            if (chance(30)) {
+                npg_scope inner = npg_scope_begin();
+                npg_array *t = npg_zeros(NPG_SHAPE(2), NPG_OPTS(.device = t_dev()));
+                (void)t;
+                if (chance(50)) npg_scope_end(inner); /* else ended by s */
+            }
+            npg_scope bad = {chance(50) ? s.depth + rint_in(1, 5) : -rint_in(0, 5)};
+            call("npg_scope_end({%d}) with scope %d open", bad.depth, s.depth);
+            go();
+            npg_scope_end(bad);
+            CHECK(!g_bug, "an internal assertion fired: %s", g_bug_msg);
+            npg_scope_end(s);
+            npg_free(kept);
+            break;
+        }
+        case 1:
+        case 2: {
+            /* optimizers */
+            int cnt = chance(90) ? rint_in(0, 3) : -1;
+            npg_array *ps[3] = {0};
+            for (int i = 0; i < (cnt > 0 ? cnt : 0); i++) {
+                ps[i] = operand(chance(80) ? rand_float_dtype() : NPG_DTYPE_DEFAULT, rand_shape());
+                if (ps[i] && npg_is_floating(npg_dtype_of(ps[i])) && npg_is_leaf(ps[i]) && !npg_requires_grad(ps[i]) &&
+                    chance(70))
+                    setup_rg(ps[i]);
+                if (ps[i] && npg_requires_grad(ps[i]) && npg_is_leaf(ps[i]) && chance(70)) {
+                    npg_array *sq = npg_square(ps[i]);
+                    npg_array *s = npg_sum(sq, NPG_ALL_AXES, false);
+                    cr_assert(s, "fuzz setup: %s", npg_last_error());
+                    cr_assert_eq(npg_backward(s, NULL), NPG_OK, "fuzz setup: %s", npg_last_error());
+                    npg_free(sq);
+                    npg_free(s);
+                }
+            }
+            int k = rint_in(0, 2);
+            npg_sgd_opts so = {.lr = chance(70) ? 0.1 : weird_double(), .momentum = chance(50) ? 0 : weird_double(),
+                               .dampening = chance(70) ? 0 : weird_double(),
+                               .weight_decay = chance(70) ? 0 : weird_double(), .nesterov = chance(30)};
+            npg_adam_opts ao = {.lr = chance(50) ? 0 : weird_double(), .beta1 = chance(50) ? 0 : weird_double(),
+                                .beta2 = chance(50) ? 0 : weird_double(), .eps = chance(50) ? 0 : weird_double(),
+                                .weight_decay = chance(50) ? 0 : weird_double()};
+            bool null_list = cnt > 0 && chance(5), use_opts = chance(85);
+            for (int i = 0; i < (cnt > 0 ? cnt : 0); i++)
+                if (!ps[i]) { /* the NULL alone is wrong: its error must win */
+                    so = (npg_sgd_opts){.lr = 0.1};
+                    ao = (npg_adam_opts){0};
+                }
+            npg_array *const *list = null_list ? NULL : ps;
+            call("npg_%s_new(params, %d, opts{lr=%g ...}) + step", k == 0 ? "sgd" : k == 1 ? "adam" : "adamw", cnt,
+                 k == 0 ? so.lr : ao.lr);
+            for (int i = 0; i < (cnt > 0 ? cnt : 0); i++) {
+                arg(ps[i]);
+                if (ps[i] && (!npg_is_floating(npg_dtype_of(ps[i])) || !npg_is_leaf(ps[i])))
+                    must_fail(); /* "must be a floating-point leaf" */
+            }
+            if (null_list || cnt < 0) must_fail();
+            go();
+            npg_optimizer *opt = k == 0 ? npg_sgd_new(list, cnt, use_opts ? &so : NULL)
+                               : k == 1 ? npg_adam_new(list, cnt, use_opts ? &ao : NULL)
+                                        : npg_adamw_new(list, cnt, use_opts ? &ao : NULL);
+            after(opt == NULL);
+            check_unchanged(false); /* creating an optimizer writes nothing */
+            if (opt) {
+                for (int step = 0; step < 2; step++) {
+                    npg_clear_error();
+                    npg_status st = npg_optimizer_step(opt);
+                    CHECK(!g_bug, "an internal assertion fired: %s", g_bug_msg);
+                    if (st != NPG_OK) CHECK(npg_last_error()[0] && st != NPG_ERR_INTERNAL, "step: %s", npg_last_error());
+                }
+                npg_optimizer_set_lr(opt, weird_double());
+                (void)npg_optimizer_get_lr(opt);
+                npg_clear_error();
+                npg_status st = npg_optimizer_zero_grad(opt);
+                CHECK(st == NPG_OK, "npg_optimizer_zero_grad: %s", npg_last_error());
+                npg_optimizer_free(opt);
+            }
+            double mx = weird_double();
+            call("npg_clip_grad_norm(params, %d, %g)", cnt, mx);
+            go();
+            double norm = npg_clip_grad_norm(list, cnt, mx);
+            CHECK(!g_bug, "an internal assertion fired: %s", g_bug_msg);
+            if (isnan(norm) && npg_last_status() != NPG_OK)
+                CHECK(npg_last_error()[0] && npg_last_status() != NPG_ERR_INTERNAL, "clip: %s", npg_last_error());
+            break;
+        }
+        case 3: {
+            /* loaders */
+            npg_array *x = any_operand();
+            npg_array *y = chance(30) ? NULL : any_operand();
+            npg_loader_opts lo = {.batch_size = chance(80) ? rint_in(0, 4) : weird_i64(), .shuffle = chance(50),
+                                  .drop_last = chance(30), .generator = chance(50) ? g_gen : NULL};
+            call("npg_loader_new(x, y, opts{batch=%lld shuffle=%d drop_last=%d})", (long long)lo.batch_size,
+                 lo.shuffle, lo.drop_last);
+            arg(x);
+            opt_arg(y);
+            go();
+            npg_loader *l = npg_loader_new(x, y, chance(90) ? &lo : NULL);
+            done_value(l == NULL);
+            if (l) {
+                int64_t nb = npg_loader_num_batches(l);
+                CHECK(nb >= 0, "num_batches %lld", (long long)nb);
+                for (int e = 0; e < 2; e++) {
+                    npg_clear_error();
+                    int got = 0;
+                    npg_array *xb, *yb;
+                    bool skip_y = chance(20);
+                    while (got <= nb + 1 && npg_loader_next(l, &xb, skip_y ? NULL : &yb)) {
+                        check_sane(xb);
+                        npg_free(xb);
+                        if (!skip_y) npg_free(yb);
+                        got++;
+                    }
+                    CHECK(npg_last_status() == NPG_OK, "loader_next failed: %s", npg_last_error());
+                    CHECK(got == nb, "an epoch gave %d batches, num_batches says %lld", got, (long long)nb);
+                }
+                npg_loader_free(l);
+                check_unchanged(false);
+            }
+            break;
+        }
+        case 4: {
+            /* parameter lists */
+            npg_params *p = npg_params_new();
+            cr_assert(p);
+            static const char *names[] = {"w", "b", "", "w", "layer.0.weight"};
+            for (int i = 0; i < 4; i++) {
+                npg_array *x = any_operand();
+                const char *nm = chance(10) ? NULL : PICK(names);
+                call("npg_params_add(p, %s, x)", nm ? nm : "NULL");
+                arg(x);
+                if (!nm) must_fail();
+                go();
+                done_status(npg_params_add(p, nm, x));
+            }
+            int cnt = npg_params_count(p);
+            for (int i = -1; i <= cnt; i++) {
+                npg_clear_error();
+                npg_array *g = npg_params_get(p, i);
+                if (i < 0 || i >= cnt) CHECK(!g && npg_last_status() != NPG_OK, "npg_params_get(%d) of %d", i, cnt);
+                (void)npg_params_name(p, i);
+            }
+            (void)npg_params_find(p, chance(20) ? NULL : PICK(names));
+            (void)npg_params_numel(p);
+            (void)npg_params_arrays(p);
+            CHECK(!g_bug, "an internal assertion fired: %s", g_bug_msg);
+            npg_params_free(p);
+            break;
+        }
+        case 5: {
+            /* learning-rate schedules: pure functions, any arguments */
+            int64_t a = weird_i64(), b = weird_i64();
+            double base = weird_double(), g = weird_double();
+            call("npg_lr_*(%g, %lld, %lld, %g)", base, (long long)a, (long long)b, g);
+            go();
+            (void)npg_lr_step(base, a, b, g);
+            (void)npg_lr_cosine(base, a, b, g);
+            (void)npg_lr_warmup(base, a, b);
+            CHECK(!g_bug, "an internal assertion fired: %s", g_bug_msg);
+            break;
+        }
+        default: {
+            /* properties on NULL and odd arrays */
+            npg_array *x = any_operand();
+            call("properties of x");
+            arg(x);
+            go();
+            int64_t st[NPG_MAX_DIMS];
+            (void)npg_ndim(x);
+            (void)npg_shape_of(x);
+            (void)npg_dim(x, weird_int());
+            (void)npg_size(x);
+            (void)npg_itemsize(x);
+            (void)npg_nbytes(x);
+            npg_status s1 = npg_strides(x, chance(10) ? NULL : st);
+            (void)npg_is_contiguous(x);
+            (void)npg_requires_grad(x);
+            (void)npg_is_leaf(x);
+            (void)npg_grad_fn_name(x);
+            (void)npg_data(x);
+            if (s1 != NPG_OK) CHECK(npg_last_error()[0], "npg_strides failed without a message");
+            CHECK(!g_bug, "an internal assertion fired: %s", g_bug_msg);
+            check_unchanged(false);
+            break;
+        }
+        }
+        iter_end();
+    }
+    rmdir(dir);
+    finish();
+}
