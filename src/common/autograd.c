@@ -733,22 +733,23 @@ npg_status npg_backward_ex(npg_array *root, npg_array *grad, const npg_backward_
 npg_status npg_grad_of(npg_array *const *outputs, int n_outputs, npg_array *const *grad_outputs,
                        npg_array *const *inputs, int n_inputs, npg_array **results, const npg_backward_opts *opts) {
     const char *fn = "npg_grad_of";
-    if (!outputs || !inputs || !results || n_outputs <= 0 || n_inputs <= 0) {
-        if (!outputs || !inputs || !results) {
-            npg__null_arg(fn);
-            return npg_last_status();
-        }
-        return npg__set_error(NPG_ERR_INVALID_ARG, "%s: need at least one output and one input", fn);
+    if (!outputs || !inputs || !results) {
+        npg__null_arg(fn);
+        return npg_last_status();
     }
-    for (int k = 0; k < n_inputs; k++) {
-        results[k] = NULL;
-        if (!inputs[k]) {
+    for (int k = 0; k < n_inputs; k++) results[k] = NULL;
+    /* a NULL operand first: it carries the error that produced it */
+    for (int k = 0; k < n_outputs + n_inputs; k++) {
+        if (!(k < n_outputs ? outputs[k] : inputs[k - n_outputs])) {
             npg__null_arg(fn);
             return npg_last_status();
         }
+    }
+    if (n_outputs <= 0 || n_inputs <= 0)
+        return npg__set_error(NPG_ERR_INVALID_ARG, "%s: need at least one output and one input", fn);
+    for (int k = 0; k < n_inputs; k++)
         if (!inputs[k]->requires_grad)
             return npg__set_error(NPG_ERR_AUTOGRAD, "%s: input %d does not require grad", fn, k);
-    }
     bool create = opts && opts->create_graph;
     bool retain = create || (opts && opts->retain_graph);
     bw_capture cap = {n_inputs, inputs, results};

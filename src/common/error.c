@@ -2,7 +2,8 @@
  * error.c — the thread-local last error, status strings, logging and the
  * internal assert. Library code never aborts or exits on user input; a
  * broken invariant (a bug) is reported with file and line through the log
- * and then aborts only in builds with NPG_ABORT_ON_BUG (the test builds).
+ * and then aborts only in builds with NPG_ABORT_ON_BUG (the sanitizer test
+ * build, -DNPG_SANITIZE=ON).
  */
 #define _POSIX_C_SOURCE 200809L
 #include "internal.h"

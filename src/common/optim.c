@@ -28,6 +28,17 @@ struct npg_optimizer {
     npg_adam_opts adam;
 };
 
+/* A NULL parameter, reported before anything else about the call: it
+ * carries the error that produced it. */
+static bool null_param(const char *fn, npg_array *const *params, int n) {
+    for (int i = 0; params && i < n; i++)
+        if (!params[i]) {
+            npg__null_arg(fn);
+            return true;
+        }
+    return false;
+}
+
 static npg_optimizer *opt_new(const char *fn, opt_kind kind, npg_array *const *params, int n) {
     if (!params || n <= 0) {
         if (!params) {
@@ -73,6 +84,7 @@ static npg_optimizer *opt_new(const char *fn, opt_kind kind, npg_array *const *p
 
 npg_optimizer *npg_sgd_new(npg_array *const *params, int n, const npg_sgd_opts *opts) {
     const char *fn = "npg_sgd_new";
+    if (null_param(fn, params, n)) return NULL;
     if (!opts || !(opts->lr > 0) || opts->momentum < 0 || opts->weight_decay < 0 ||
         (opts->nesterov && (opts->momentum <= 0 || opts->dampening != 0))) {
         if (!opts) {
@@ -91,6 +103,7 @@ npg_optimizer *npg_sgd_new(npg_array *const *params, int n, const npg_sgd_opts *
 }
 
 static npg_optimizer *adam_new(const char *fn, opt_kind kind, npg_array *const *params, int n, const npg_adam_opts *opts) {
+    if (null_param(fn, params, n)) return NULL;
     npg_adam_opts a = opts ? *opts : (npg_adam_opts){0};
     if (a.lr == 0) a.lr = 1e-3;
     if (a.beta1 == 0 && !(opts && opts->beta1 == 0 && opts->beta2 != 0)) a.beta1 = 0.9;

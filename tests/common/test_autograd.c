@@ -898,3 +898,24 @@ Test(autograd, checkpoint_matches_the_direct_graph) {
     npg_scope_end(s);
     t_assert_no_leak(live, "checkpoint");
 }
+
+/* A NULL operand carries the error that produced it: npg_grad_of reports it
+ * before anything else about the call. */
+Test(autograd, grad_of_null_operand_keeps_the_pending_error) {
+    npg_scope s = npg_scope_begin();
+    npg_array *x = npg_ones(NPG_SHAPE(2), OPT(.requires_grad = true));
+    npg_array *y = npg_sum(x, NPG_ALL_AXES, false);
+    npg_array *bad = npg_reshape(x, NPG_SHAPE(3)); /* NULL, NPG_ERR_SHAPE pending */
+    cr_assert_null(bad);
+    npg_array *r[2];
+    npg_array *outs[2] = {y, bad}, *ins[2] = {x, bad};
+    cr_assert_eq(npg_grad_of(outs, 2, NULL, &x, 1, r, NULL), NPG_ERR_SHAPE);
+    cr_assert_eq(npg_grad_of(&y, 1, NULL, ins, 2, r, NULL), NPG_ERR_SHAPE);
+    cr_assert_eq(npg_grad_of(&y, 0, NULL, ins, 2, r, NULL), NPG_ERR_SHAPE); /* not "need at least one output" */
+    npg_array *ni = npg_ones(NPG_SHAPE(2), OPT()); /* does not require grad */
+    npg_array *ins2[2] = {ni, bad};
+    cr_assert_eq(npg_grad_of(&y, 1, NULL, ins2, 2, r, NULL), NPG_ERR_SHAPE);
+    cr_assert(r[0] == NULL && r[1] == NULL);
+    npg_clear_error();
+    npg_scope_end(s);
+}

@@ -294,3 +294,20 @@ Test(optim, short_training_run_lowers_the_loss, .timeout = 600) {
     npg_optimizer_free(o);
     npg_scope_end(s);
 }
+
+/* A NULL parameter is reported before bad hyper-parameters or other bad
+ * parameters, keeping the error that produced it. */
+Test(optim, null_parameter_keeps_the_pending_error) {
+    npg_scope s = npg_scope_begin();
+    npg_array *w = npg_ones(NPG_SHAPE(2), NPG_OPTS(.requires_grad = true));
+    npg_array *bad = npg_reshape(w, NPG_SHAPE(5)); /* NULL, NPG_ERR_SHAPE pending */
+    npg_array *ps[3] = {npg_exp(w) /* not a leaf */, w, bad};
+    cr_assert_null(npg_sgd_new(ps, 3, NPG_SGD_OPTS(.lr = -1)));
+    cr_assert_eq(npg_last_status(), NPG_ERR_SHAPE, "%s", npg_last_error());
+    cr_assert_null(npg_adam_new(ps, 3, NPG_ADAM_OPTS(.beta1 = 2)));
+    cr_assert_eq(npg_last_status(), NPG_ERR_SHAPE, "%s", npg_last_error());
+    cr_assert_null(npg_adamw_new(ps, 3, NULL));
+    cr_assert_eq(npg_last_status(), NPG_ERR_SHAPE, "%s", npg_last_error());
+    npg_clear_error();
+    npg_scope_end(s);
+}
