@@ -634,12 +634,12 @@ npg_array *npg_tensordot(npg_array *a, npg_array *b, int n);
 npg_array *npg_tensordot_axes(npg_array *a, npg_array *b, npg_axes axes_a, npg_axes axes_b);
 /* Einstein summation, NumPy's subscripts: "ij,jk->ik", "bij,bjk->bik",
  * "ii->i", "ii" (implicit output: the letters used once, in alphabetical
- * order), "...ij,...jk" (an ellipsis broadcasts). Letters a-z, A-Z; a letter
- * repeated in one operand takes its diagonal; letters missing from the output
- * are summed (ellipsis dimensions too, when the output has no '...').
- * Contracts left to right, each pair as one matmul. The result may share
- * memory with the operand when there is one and nothing is summed (as
- * NumPy's may). Differentiable. */
+ * order, 'A'-'Z' before 'a'-'z' as in NumPy), "...ij,...jk" (an ellipsis
+ * broadcasts). Letters a-z, A-Z; a letter repeated in one operand takes its
+ * diagonal; letters missing from the output are summed (ellipsis dimensions
+ * too, when the output has no '...'). Contracts left to right, each pair as
+ * one matmul. The result may share memory with the operand when there is one
+ * and nothing is summed (as NumPy's may). Differentiable. */
 npg_array *npg_einsum(const char *subscripts, npg_array *const *operands, int n);
 /* Float32 matrix products on CUDA may use TF32 tensor cores when enabled
  * (default: off, exact FP32). Returns the previous setting. */

@@ -185,6 +185,15 @@ done:
  * npg_checkpoint: a custom function whose rule runs the forward again
  * ------------------------------------------------------------------------ */
 
+/* fn(inputs, n, user), with an error when it returns NULL without one (as in
+ * npg_gradcheck). */
+static npg_array *ckpt_run(const char *who, npg_fn fn, npg_array *const *inputs, int n, void *user) {
+    npg_array *y = fn(inputs, n, user);
+    if (!y && npg_last_status() == NPG_OK)
+        npg__set_error(NPG_ERR_INVALID_ARG, "%s: npg_checkpoint's function returned NULL without an error", who);
+    return y;
+}
+
 typedef struct ckpt {
     npg_fn fn;
     void *user;
@@ -225,10 +234,10 @@ static npg_status ckpt_backward(void *ctx, npg_array *g, int n, npg_array *const
         c->tape.replay = true;
         c->tape.pos = 0;
         npg_rng_tape *prev = npg__rng_tape_set(&c->tape);
-        y = c->fn(d, n, c->user);
+        y = ckpt_run(fn, c->fn, d, n, c->user);
         npg__rng_tape_set(prev);
         npg__no_grad_depth_set(depth);
-        if (!y) st = npg_last_status() ? npg_last_status() : NPG_ERR_INTERNAL;
+        if (!y) st = npg_last_status();
     }
     if (st == NPG_OK && (y->ndim != g->ndim || memcmp(y->shape, g->shape, sizeof(int64_t) * (size_t)g->ndim) != 0))
         st = npg__set_error(NPG_ERR_SHAPE, "%s: npg_checkpoint's function gave a different shape when run again", fn);
@@ -265,7 +274,7 @@ npg_array *npg_checkpoint(npg_fn fn, void *user, npg_array *const *inputs, int n
             npg__null_arg(name);
             return NULL;
         }
-    if (!npg__needs_grad(n, inputs)) return fn(inputs, n, user); /* nothing to save memory for */
+    if (!npg__needs_grad(n, inputs)) return ckpt_run(name, fn, inputs, n, user); /* nothing to save memory for */
     ckpt *c = calloc(1, sizeof *c);
     if (!c) {
         npg__set_error(NPG_ERR_OOM, "%s: out of host memory", name);
@@ -276,7 +285,7 @@ npg_array *npg_checkpoint(npg_fn fn, void *user, npg_array *const *inputs, int n
     npg_scope s = npg_scope_begin();
     npg_no_grad_begin();
     npg_rng_tape *prev = npg__rng_tape_set(&c->tape);
-    npg_array *y = fn(inputs, n, user);
+    npg_array *y = ckpt_run(name, fn, inputs, n, user);
     npg__rng_tape_set(prev);
     npg_no_grad_end();
     npg_array *r = NULL;

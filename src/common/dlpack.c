@@ -149,11 +149,13 @@ npg_array *npg_from_dlpack(DLManagedTensor *mt) {
         }
         if (shape[i] == 0) empty = true;
     }
-    if (t->strides) {
-        for (int i = 0; i < nd; i++) strides[i] = t->strides[i];
-    } else {
-        npg__contiguous_strides(nd, shape, strides);
-    }
+    /* row-major strides, or the tensor's where they step between elements:
+     * those of a length-1 dimension or an empty tensor are never used, and
+     * may be anything (huge ones would overflow in bytes) */
+    npg__contiguous_strides(nd, shape, strides);
+    if (t->strides && !empty)
+        for (int i = 0; i < nd; i++)
+            if (shape[i] > 1) strides[i] = t->strides[i];
     /* the memory spans its lowest to its highest element (strides may be
      * negative); the storage starts at the lowest */
     int64_t lo = 0, hi = 0;
@@ -175,7 +177,7 @@ npg_array *npg_from_dlpack(DLManagedTensor *mt) {
         npg__set_error(NPG_ERR_SHAPE, "%s: the tensor's extent overflows 64 bits", fn);
         return NULL;
     }
-    char *first = (char *)t->data + t->byte_offset;
+    char *first = t->data ? (char *)t->data + t->byte_offset : NULL; /* no offset from NULL (UB) */
     if (!empty && !t->data) {
         npg__set_error(NPG_ERR_NULL_ARG, "%s: the tensor has elements but its data pointer is NULL", fn);
         return NULL;

@@ -18,11 +18,14 @@
 
 static npg_array *softmax_composed(npg_array *x, int axis, bool log) {
     npg_scope s = npg_scope_begin();
-    npg_no_grad_begin();
-    npg_array *m = npg_max(x, NPG_AXES(axis), true);
-    npg_array *mc = npg_where_scalar(npg_isfinite(m), m, 0.0);
-    npg_no_grad_end();
-    npg_array *z = npg_subtract(x, mc);
+    npg_array *z = x; /* an empty axis has no maximum, and nothing to normalise */
+    if (x->shape[axis] > 0) {
+        npg_no_grad_begin();
+        npg_array *m = npg_max(x, NPG_AXES(axis), true);
+        npg_array *mc = npg_where_scalar(npg_isfinite(m), m, 0.0);
+        npg_no_grad_end();
+        z = npg_subtract(x, mc);
+    }
     npg_array *r;
     if (log)
         r = npg_subtract(z, npg_log(npg_sum(npg_exp(z), NPG_AXES(axis), true)));

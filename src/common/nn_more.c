@@ -79,7 +79,11 @@ npg_array *npg_batch_norm(npg_array *x, npg_array *running_mean, npg_array *runn
             npg_array *nm = npg_add(npg_multiply_scalar(running_mean, 1 - momentum), npg_multiply_scalar(m1, momentum));
             npg_array *nv = npg_add(npg_multiply_scalar(running_var, 1 - momentum),
                                     npg_multiply_scalar(v1, momentum * (double)count / (double)(count - 1)));
-            npg_status st = nm && nv ? npg_assign(running_mean, nm) : npg_last_status();
+            /* both or neither: check that the second can be written before the first is */
+            npg_status st = !nm || !nv ? npg_last_status()
+                          : !npg__check_writable(fn, running_mean) || !npg__check_writable(fn, running_var)
+                              ? npg_last_status()
+                              : npg_assign(running_mean, nm);
             if (st == NPG_OK) st = npg_assign(running_var, nv);
             npg_no_grad_end();
             if (st != NPG_OK) mean = NULL;
@@ -119,14 +123,20 @@ npg_array *npg_group_norm(npg_array *x, int num_groups, npg_array *weight, npg_a
     }
     npg_scope s = npg_scope_begin();
     npg_array *xf = npg__cast(x, npg_is_floating(x->dtype) ? x->dtype : npg__default_float());
-    /* (N, G, C/G * rest): statistics over the last axis */
-    int64_t per = C / num_groups;
-    for (int i = 2; i < x->ndim; i++) per *= x->shape[i];
-    npg_array *g = npg_reshape(xf, NPG_SHAPE(x->shape[0], num_groups, per));
-    npg_array *mean = npg_mean(g, NPG_AXES(2), true);
-    npg_array *d = npg_subtract(g, mean);
-    npg_array *var = npg_mean(npg_square(d), NPG_AXES(2), true);
-    npg_array *y = npg_reshape(npg_multiply(d, npg_reciprocal(npg_sqrt(npg_add_scalar(var, eps)))), npg_shape_of(x));
+    /* (N, G, C/G * rest): statistics over the last axis; an empty x has
+     * nothing to normalise (and its (N, G) statistics could be huge) */
+    npg_array *y;
+    if (npg__numel(x->ndim, x->shape) == 0) {
+        y = npg_copy(xf);
+    } else {
+        int64_t per = C / num_groups;
+        for (int i = 2; i < x->ndim; i++) per *= x->shape[i];
+        npg_array *g = npg_reshape(xf, NPG_SHAPE(x->shape[0], num_groups, per));
+        npg_array *mean = npg_mean(g, NPG_AXES(2), true);
+        npg_array *d = npg_subtract(g, mean);
+        npg_array *var = npg_mean(npg_square(d), NPG_AXES(2), true);
+        y = npg_reshape(npg_multiply(d, npg_reciprocal(npg_sqrt(npg_add_scalar(var, eps)))), npg_shape_of(x));
+    }
     if (y && weight) y = npg_multiply(y, per_channel(weight, x->ndim));
     if (y && bias) y = npg_add(y, per_channel(bias, x->ndim));
     npg_keep(y);
@@ -233,6 +243,14 @@ npg_array *npg_scaled_dot_product_attention(npg_array *q, npg_array *k, npg_arra
     if (mask && mask->dtype != NPG_BOOL && !npg_is_floating(mask->dtype)) {
         npg__set_error(NPG_ERR_DTYPE, "%s: the mask is %s (bool: true attends; or floating: added to the scores)",
                        fn, npg_dtype_name(mask->dtype));
+        return NULL;
+    }
+    /* the mask broadcasts to (..., L, S): it cannot make L or S longer */
+    if (mask && ((mask->ndim >= 1 && mask->shape[mask->ndim - 1] != 1 && mask->shape[mask->ndim - 1] != S) ||
+                 (mask->ndim >= 2 && mask->shape[mask->ndim - 2] != 1 && mask->shape[mask->ndim - 2] != L))) {
+        char sm[NPG_SHAPE_BUF];
+        npg__set_error(NPG_ERR_SHAPE, "%s: a mask of shape %s does not broadcast to (..., L, S) = (..., %lld, %lld)",
+                       fn, npg__shape_str(sm, sizeof sm, mask->ndim, mask->shape), (long long)L, (long long)S);
         return NULL;
     }
     if (!(scale >= 0)) {

@@ -105,6 +105,7 @@ npg_array *npg_tile(npg_array *x, npg_shape reps) {
     const int m = x->ndim > reps.ndim ? x->ndim : reps.ndim;
     npg_shape xs = {.ndim = m}, rs = {.ndim = m};
     uint64_t total = 1;
+    bool empty = false;
     for (int i = 0; i < m; i++) {
         int xi = i - (m - x->ndim), ri = i - (m - reps.ndim);
         xs.dims[i] = xi >= 0 ? x->shape[xi] : 1;
@@ -119,12 +120,25 @@ npg_array *npg_tile(npg_array *x, npg_shape reps) {
             return NULL;
         }
         total *= d ? d : 1;
+        empty |= d == 0;
     }
     npg_scope s = npg_scope_begin();
     npg_array *r = npg_reshape(x, xs);
     bool copied = false;
+    if (r && empty) {
+        /* nothing to gather, but another axis may be too long to index: the
+         * first element of x (or none) along each axis, broadcast */
+        npg_shape out = {.ndim = m};
+        npg_idx first[NPG_MAX_DIMS];
+        for (int i = 0; i < m; i++) {
+            out.dims[i] = xs.dims[i] * rs.dims[i];
+            first[i] = NPG_SLICE(0, out.dims[i] ? 1 : 0, 1);
+        }
+        r = npg_copy(npg_broadcast_to(npg_index(r, first, m), out));
+        copied = true;
+    }
     /* each repeated axis: a gather of indices (0..len-1) repeated reps times */
-    for (int i = 0; r && i < m; i++) {
+    for (int i = 0; r && !empty && i < m; i++) {
         if (rs.dims[i] == 1) continue;
         copied = true;
         npg_device dev = npg__device_of(x);
@@ -519,7 +533,7 @@ static bool ein_pair(const char *fn, ein_term *a, ein_term *b, const bool *keep)
         pb.axes[q++] = ib[bat[i]];
         sa.dims[i] = a->x->shape[ia[bat[i]]];
         sb.dims[i] = b->x->shape[ib[bat[i]]];
-        so.dims[i] = sa.dims[i] > sb.dims[i] ? sa.dims[i] : sb.dims[i];
+        so.dims[i] = sa.dims[i] == 1 ? sb.dims[i] : sa.dims[i]; /* broadcast (1 with 0 is 0) */
     }
     int qa = q, qb = q;
     for (int i = 0; i < nao; i++) {
@@ -660,8 +674,18 @@ npg_array *npg_einsum(const char *subscripts, npg_array *const *operands, int n)
     } else {
         for (int l = EIN_LETTERS; l < EIN_LABELS; l++)
             if (count[l]) out_lab[nout++] = l, in_out[l] = true;
-        for (int l = 0; l < EIN_LETTERS; l++) /* as written: "ii" is a trace */
-            if (written[l] == 1) out_lab[nout++] = l, in_out[l] = true;
+        /* as written ("ii" is a trace), in the order of the characters
+         * ('A'-'Z' before 'a'-'z', as NumPy's) */
+        for (int k = 0; k < EIN_LETTERS; k++) {
+            int l = (k + 26) % EIN_LETTERS;
+            if (written[l] != 1) continue;
+            if (nout == NPG_MAX_DIMS) {
+                npg__set_error(NPG_ERR_SHAPE, "%s: '%s' has more than %d output dimensions", fn, subscripts,
+                               NPG_MAX_DIMS);
+                goto out;
+            }
+            out_lab[nout++] = l, in_out[l] = true;
+        }
     }
     /* labels only one operand has and the output lacks: summed at once */
     for (int i = 0; i < n; i++) {

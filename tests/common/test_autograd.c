@@ -919,3 +919,33 @@ Test(autograd, grad_of_null_operand_keeps_the_pending_error) {
     npg_clear_error();
     npg_scope_end(s);
 }
+
+/* Found by tests/common/test_fuzz2.c: a checkpointed function that returns
+ * NULL without setting an error gave NULL with no error (forward) and an
+ * internal error (the recompute in backward). */
+static int g_null_calls;
+static npg_array *null_fn(npg_array *const *in, int n, void *u) {
+    (void)n;
+    return u && g_null_calls++ == 0 ? npg_multiply(in[0], in[0]) : NULL;
+}
+
+Test(autograd, checkpoint_function_returning_null_without_an_error) {
+    t_live live = t_live_now();
+    npg_scope s = npg_scope_begin();
+    npg_array *x = npg_ones(NPG_SHAPE(3), OPT(.requires_grad = true)), *xd = npg_detach(x);
+    for (int rg = 0; rg < 2; rg++) { /* recorded, and plain (no input requires grad) */
+        npg_clear_error();
+        cr_assert_null(npg_checkpoint(null_fn, NULL, rg ? &x : &xd, 1));
+        t_assert_error(NPG_ERR_INVALID_ARG, "returned NULL");
+    }
+    npg_clear_error();
+    g_null_calls = 0;
+    npg_array *y = npg_checkpoint(null_fn, "once", &x, 1);
+    cr_assert_not_null(y, "%s", npg_last_error());
+    cr_assert_eq(npg_backward(npg_sum(y, NPG_ALL_AXES, false), NULL), NPG_ERR_INVALID_ARG);
+    t_assert_error(NPG_ERR_INVALID_ARG, "returned NULL");
+    cr_assert_null(npg_grad(x), "a failed backward set .grad");
+    npg_clear_error();
+    npg_scope_end(s);
+    t_assert_no_leak(live, "checkpoint returning NULL");
+}

@@ -279,3 +279,47 @@ Test(dlpack, exported_tensor_outlives_the_array) {
     npg_scope_end(s);
     t_assert_no_leak(live, "exported tensor");
 }
+
+/* Found by tests/common/test_fuzz2.c: strides that never step between
+ * elements (of a length-1 dimension, or of an empty tensor) may be anything;
+ * huge ones overflowed when npg computed byte strides (UB). And an empty
+ * tensor may come without memory, even with a byte_offset. */
+Test(dlpack, unused_strides_may_be_anything) {
+    if (t_dev().type != NPG_DEVICE_CPU) cr_skip_test("a host-memory producer: the CPU device");
+    t_live live = t_live_now();
+    int deleted = 0;
+    for (int c = 0; c < 3; c++) {
+        producer *p = producer_new(&deleted);
+        DLTensor *t = &p->mt.dl_tensor;
+        t->ndim = 3;
+        p->shape[0] = 2, p->shape[1] = 1, p->shape[2] = c == 0 ? 3 : 0;
+        p->strides[0] = 3, p->strides[1] = INT64_MAX, p->strides[2] = c == 0 ? 1 : INT64_MIN;
+        t->strides = p->strides;
+        if (c == 2) {
+            t->data = NULL;
+            t->byte_offset = 64;
+        }
+        npg_array *x = npg_from_dlpack(&p->mt);
+        cr_assert_not_null(x, "case %d: %s", c, npg_last_error());
+        int64_t st[3];
+        cr_assert_eq(npg_strides(x, st), NPG_OK);
+        if (c == 0) {
+            cr_assert(st[0] == 24 && st[1] == 24 && st[2] == 8, "case 0: strides %lld %lld %lld", (long long)st[0],
+                      (long long)st[1], (long long)st[2]);
+            double want[6] = {0, 1, 2, 3, 4, 5};
+            t_assert_close(x, want, 6, 0, 0, "a length-1 dimension with a huge stride");
+        } else { /* npg's own row-major strides */
+            int64_t rm[3];
+            npg_array *z = npg_zeros(NPG_SHAPE(2, 1, 0), OPT(.dtype = NPG_FLOAT64));
+            cr_assert_eq(npg_strides(z, rm), NPG_OK);
+            npg_free(z);
+            cr_assert(st[0] == rm[0] && st[1] == rm[1] && st[2] == rm[2], "case %d: strides %lld %lld %lld", c,
+                      (long long)st[0], (long long)st[1], (long long)st[2]);
+            t_assert_shape(x, NPG_SHAPE(2, 1, 0));
+            cr_assert_eq(npg_nbytes(x), 0);
+        }
+        npg_free(x);
+        cr_assert_eq(deleted, c + 1);
+    }
+    t_assert_no_leak(live, "unused strides");
+}

@@ -607,3 +607,22 @@ Test(nn, conv_and_pool_edge_geometry) {
     npg_clear_error();
     npg_scope_end(s);
 }
+
+/* Found by tests/common/test_fuzz2.c (attention with no keys): softmax over
+ * an empty axis is empty, not an error of npg_max's. */
+Test(nn, softmax_over_an_empty_axis) {
+    t_live live = t_live_now();
+    npg_scope s = npg_scope_begin();
+    npg_array *x = npg_zeros(NPG_SHAPE(3, 0), NPG_OPTS(.device = t_dev(), .requires_grad = true));
+    for (int log = 0; log < 2; log++) {
+        npg_array *y = log ? npg_log_softmax(x, -1) : npg_softmax(x, 1);
+        cr_assert_not_null(y, "%s: %s", log ? "log_softmax" : "softmax", npg_last_error());
+        t_assert_shape(y, NPG_SHAPE(3, 0));
+        cr_assert_eq(npg_backward(npg_sum(y, NPG_ALL_AXES, false), NULL), NPG_OK, "%s", npg_last_error());
+        t_assert_shape(npg_grad(x), NPG_SHAPE(3, 0));
+    }
+    /* another axis empty: the statistics are empty too */
+    t_assert_shape(npg_softmax(npg_zeros(NPG_SHAPE(0, 4), NPG_OPTS(.device = t_dev())), 1), NPG_SHAPE(0, 4));
+    npg_scope_end(s);
+    t_assert_no_leak(live, "softmax of an empty axis");
+}

@@ -332,3 +332,57 @@ Test(nn_more, attention_values_masks_and_gradient) {
     npg_scope_end(s);
     t_assert_no_leak(live, "attention");
 }
+
+/* Found by tests/common/test_fuzz2.c. */
+Test(nn_more, failed_calls_change_nothing_and_masks_and_groups_are_checked) {
+    t_live live = t_live_now();
+    npg_scope s = npg_scope_begin();
+    /* batch_norm: a running_var that cannot be written fails the call
+     * before running_mean is updated */
+    npg_array *x = rand_arr(NPG_SHAPE(4, 2, 3), -1, 1, 41, 0, NULL);
+    npg_array *rm = npg_zeros(NPG_SHAPE(2), OPT(.dtype = NPG_FLOAT64));
+    npg_array *rv = npg_broadcast_to(npg_ones(NPG_SHAPE(1), OPT(.dtype = NPG_FLOAT64)), NPG_SHAPE(2)); /* read-only */
+    uint64_t v0 = npg_version(rm);
+    cr_assert_null(npg_batch_norm(x, rm, rv, NULL, NULL, true, 0.1, 1e-5));
+    npg_status st = npg_last_status();
+    npg_clear_error();
+    double zeros[2] = {0, 0};
+    t_assert_close(rm, zeros, 2, 0, 0, "running_mean after a failed call");
+    cr_assert_eq(npg_version(rm), v0, "running_mean was written");
+    cr_assert_null(npg_batch_norm(x, rm, rv, NULL, NULL, true, 0.1, 1e-5));
+    cr_assert_eq(st, NPG_ERR_INPLACE);
+    t_assert_error(NPG_ERR_INPLACE, "npg_batch_norm");
+    npg_clear_error();
+    /* group_norm without channels: no statistics for num_groups groups (an
+     * (N, num_groups) array that does not fit in memory) */
+    npg_array *e = npg_zeros(NPG_SHAPE((int64_t)1 << 40, 0), OPT(.dtype = NPG_FLOAT32));
+    npg_array *ge = npg_group_norm(e, INT32_MAX, NULL, NULL, 1e-5);
+    cr_assert_not_null(ge, "%s", npg_last_error());
+    t_assert_shape(ge, NPG_SHAPE((int64_t)1 << 40, 0));
+    /* attention: a mask longer than L or S along its last two axes does not
+     * broadcast to (..., L, S) (it made the result (3, Ev) for L = 1) */
+    npg_array *q = rand_arr(NPG_SHAPE(1, 4), -1, 1, 42, 0, NULL), *k = rand_arr(NPG_SHAPE(2, 4), -1, 1, 43, 0, NULL);
+    npg_array *v = rand_arr(NPG_SHAPE(2, 5), -1, 1, 44, 0, NULL);
+    npg_array *m32 = npg_ones(NPG_SHAPE(3, 2), OPT(.dtype = NPG_BOOL));
+    cr_assert_null(npg_scaled_dot_product_attention(q, k, v, m32, false, 0));
+    t_assert_error(NPG_ERR_SHAPE, "does not broadcast to (..., L, S) = (..., 1, 2)");
+    npg_clear_error();
+    npg_array *m3 = npg_zeros(NPG_SHAPE(3), OPT(.dtype = NPG_FLOAT64));
+    cr_assert_null(npg_scaled_dot_product_attention(q, k, v, m3, false, 0));
+    t_assert_error(NPG_ERR_SHAPE, "does not broadcast");
+    npg_clear_error();
+    /* masks that do broadcast: length-1 axes and extra batch axes */
+    t_assert_shape(npg_scaled_dot_product_attention(q, k, v, npg_ones(NPG_SHAPE(3, 1, 1), OPT(.dtype = NPG_BOOL)),
+                                                    false, 0),
+                   NPG_SHAPE(3, 1, 5));
+    /* no keys at all (S = 0): an empty softmax, a zero result */
+    npg_array *k0 = npg_zeros(NPG_SHAPE(0, 4), OPT(.dtype = NPG_FLOAT64));
+    npg_array *vz = npg_zeros(NPG_SHAPE(0, 5), OPT(.dtype = NPG_FLOAT64));
+    npg_array *a0 = npg_scaled_dot_product_attention(q, k0, vz, NULL, false, 0);
+    double z5[5] = {0};
+    cr_assert_not_null(a0, "%s", npg_last_error());
+    t_assert_shape(a0, NPG_SHAPE(1, 5));
+    t_assert_close(a0, z5, 5, 0, 0, "attention without keys");
+    npg_scope_end(s);
+    t_assert_no_leak(live, "nn_more regressions");
+}

@@ -298,8 +298,10 @@ static double *naive_einsum(const char *sub, npg_array *const *ops, int n, npg_s
     if (arrow) {
         for (const char *o = arrow + 2; *o; o++) out[nout++] = *o >= 'a' ? *o - 'a' : *o - 'A' + 26;
     } else {
-        for (int l = 0; l < 52; l++)
+        for (int k = 0; k < 52; k++) { /* NumPy's order: 'A'-'Z' before 'a'-'z' */
+            int l = (k + 26) % 52;
             if (count[l] == 1) out[nout++] = l;
+        }
     }
     int used[52], nused = 0;
     for (int l = 0; l < 52; l++)
@@ -479,4 +481,49 @@ Test(manip, tensordot_and_einsum_gradients_and_errors) {
     npg_clear_error();
     npg_scope_end(s);
     t_assert_no_leak(live, "tensordot and einsum");
+}
+
+/* Found by tests/common/test_fuzz2.c. */
+Test(manip, tile_to_an_empty_array_with_a_huge_axis) {
+    t_live live = t_live_now();
+    npg_scope s = npg_scope_begin();
+    /* no element to gather, so no index array as long as the huge axis */
+    npg_array *x = randn64(NPG_SHAPE(2, 3), 31);
+    npg_array *r = npg_tile(x, NPG_SHAPE(0, (int64_t)1 << 50));
+    expect(r, NPG_SHAPE(0, (int64_t)3 << 50), NULL, "tile(x, (0, 2^50))");
+    expect(npg_tile(iota(NPG_INT32, NPG_SHAPE(0)), NPG_SHAPE((int64_t)1 << 40, 1)), NPG_SHAPE((int64_t)1 << 40, 0),
+           NULL, "tile of an empty array");
+    cr_assert(npg_requires_grad(r));
+    cr_assert_eq(npg_backward(npg_sum(r, NPG_ALL_AXES, false), NULL), NPG_OK, "%s", npg_last_error());
+    double zeros[6] = {0};
+    t_assert_close(npg_grad(x), zeros, 6, 0, 0, "the gradient through an empty tile");
+    npg_scope_end(s);
+    t_assert_no_leak(live, "empty tile");
+}
+
+Test(manip, einsum_implicit_order_empty_broadcast_and_too_many_letters) {
+    t_live live = t_live_now();
+    npg_scope s = npg_scope_begin();
+    /* implicit output: the letters in the order of their characters, as
+     * NumPy's: 'B' before 'a', so "aB" is a transpose */
+    npg_array *A = iota(NPG_FLOAT64, NPG_SHAPE(2, 3));
+    double wt[6] = {0, 3, 1, 4, 2, 5};
+    expect(npg_einsum("aB", &A, 1), NPG_SHAPE(3, 2), wt, "einsum 'aB'");
+    check_einsum("aB", &A, 1);
+    check_einsum("Ab,bc", (npg_array *[]){A, npg_T(A)}, 2);
+    /* an ellipsis dimension of length 1 broadcast against 0 is 0 long */
+    npg_array *P = iota(NPG_FLOAT64, NPG_SHAPE(1, 2)), *Q = iota(NPG_FLOAT64, NPG_SHAPE(0, 2));
+    expect(npg_einsum("...i,...i->...i", (npg_array *[]){P, Q}, 2), NPG_SHAPE(0, 2), NULL, "1 with 0");
+    expect(npg_einsum("...i,...i->...i", (npg_array *[]){Q, P}, 2), NPG_SHAPE(0, 2), NULL, "0 with 1");
+    /* more than NPG_MAX_DIMS letters used once: an error (it overran the
+     * output's labels) */
+    npg_array *one = npg_ones(NPG_SHAPE(1, 1, 1), OPT());
+    cr_assert_null(npg_einsum("abc,def,ghi", (npg_array *[]){one, one, one}, 3));
+    t_assert_error(NPG_ERR_SHAPE, "more than 8 output dimensions");
+    npg_clear_error();
+    cr_assert_null(npg_einsum("abc,DEF,ghi", (npg_array *[]){one, one, one}, 3));
+    t_assert_error(NPG_ERR_SHAPE, "more than 8 output dimensions");
+    npg_clear_error();
+    npg_scope_end(s);
+    t_assert_no_leak(live, "einsum regressions");
 }
