@@ -1,0 +1,2553 @@
+/*
+ * test_fuzz2.c — the API-misuse fuzzer of test_fuzz.c (its machinery is in
+ * tests/support/fuzz_shared.h; test_fuzz.c's opening comment describes the
+ * checks made after every call) on the functions added after it:
+ *   - moveaxis, roll, tile, unstack, broadcast_arrays, meshgrid, tril, triu,
+ *     diff; tensordot (both forms) and einsum, with subscripts built from the
+ *     operands (letters, repeated letters, ellipses, implicit and explicit
+ *     outputs) and malformed ones (bad characters, wrong operand counts, "..",
+ *     repeated or unknown output letters, mismatched lengths, too many
+ *     dimensions);
+ *   - batch_norm, group_norm, pad, scaled_dot_product_attention;
+ *   - npg_custom with backward rules that misbehave, npg_checkpoint with
+ *     functions that do, gradient hooks (npg_register_hook /
+ *     npg_remove_hook) that replace gradients badly or fail;
+ *   - npg_to_dlpack / npg_from_dlpack with hand-made DLManagedTensors.
+ * Besides those checks, a call this file knows to be valid must succeed, and
+ * its result is compared with a host reference (shape, and the values of
+ * every rearranging op, of pad, tensordot and einsum on small integers, and
+ * of the gradients that custom rules, checkpointed functions and hooks
+ * produce); a failed backward leaves .grad as it was; every context passed
+ * to npg (ctx_free) is freed exactly once, and every DLPack deleter runs
+ * exactly once after a successful import and never after a failed one.
+ * NPG_FUZZ_SCALE, NPG_FUZZ_SEED and NPG_FUZZ_TRACE work as in test_fuzz.c.
+ */
+#include "fuzz_shared.h"
+
+#if defined(__has_include)
+#if __has_include(<dlpack/dlpack.h>)
+#include <npg/dlpack.h>
+#define FUZZ_DLPACK 1
+#endif
+#endif
+
+TestSuite(fuzz2, .init = suite_init, .fini = suite_fini);
+
+/* ------------------------------------------------------------------------
+ * Helpers: snapshots, references, element access
+ * ------------------------------------------------------------------------ */
+
+/* The row-major bytes of operand x as they were when the call began. */
+static const unsigned char *snap(const npg_array *x) {
+    for (int i = 0; i < C.nw; i++)
+        if (C.w[i].x == x) return C.w[i].bytes;
+    cr_assert_fail("fuzz: an operand without a snapshot");
+    return NULL;
+}
+
+static unsigned char *read_bytes(const npg_array *r) {
+    size_t nb = npg_nbytes(r);
+    unsigned char *b = malloc(nb ? nb : 1);
+    cr_assert(b);
+    cr_assert_eq(npg_copy_to_host(r, b, nb), NPG_OK, "fuzz: reading an array: %s", npg_last_error());
+    return b;
+}
+
+static bool same_shape(npg_shape a, npg_shape b) {
+    return a.ndim == b.ndim && memcmp(a.dims, b.dims, sizeof(int64_t) * (size_t)a.ndim) == 0;
+}
+
+static void expect_shape(const npg_array *r, npg_shape want, const char *what) {
+    npg_shape s = npg_shape_of(r);
+    char a[128], b[128];
+    CHECK(same_shape(s, want), "%s: result shape %s, expected %s", what, shape_str(&s, a, sizeof a),
+          shape_str(&want, b, sizeof b));
+}
+
+static void unravel(int64_t flat, const npg_shape *s, int64_t *idx) {
+    for (int d = s->ndim - 1; d >= 0; d--) {
+        int64_t n = s->dims[d] ? s->dims[d] : 1;
+        idx[d] = flat % n;
+        flat /= n;
+    }
+}
+static int64_t ravel(const int64_t *idx, const npg_shape *s) {
+    int64_t f = 0;
+    for (int d = 0; d < s->ndim; d++) f = f * s->dims[d] + idx[d];
+    return f;
+}
+
+static int64_t *alloc_i64(int64_t n) {
+    int64_t *p = malloc(sizeof(int64_t) * (size_t)(n > 0 ? n : 1));
+    cr_assert(p);
+    return p;
+}
+
+/* r holds, at each flat index j, x's element src[j] (x's row-major index as
+ * the call began), or the itemsize bytes `fill` (NULL: zero bytes) where
+ * src[j] < 0. Takes src. */
+static void expect_gather(const npg_array *r, const npg_array *x, int64_t *src, const unsigned char *fill,
+                          const char *what) {
+    static const unsigned char zero[8];
+    CHECK(npg_dtype_of(r) == npg_dtype_of(x), "%s: result dtype %s, expected %s", what,
+          npg_dtype_name(npg_dtype_of(r)), npg_dtype_name(npg_dtype_of(x)));
+    size_t is = npg_itemsize(x);
+    int64_t n = npg_size(r);
+    unsigned char *got = read_bytes(r);
+    const unsigned char *xb = snap(x);
+    for (int64_t j = 0; j < n; j++) {
+        const unsigned char *want = src[j] >= 0 ? xb + (size_t)src[j] * is : fill ? fill : zero;
+        if (memcmp(got + (size_t)j * is, want, is) != 0) {
+            long long s = (long long)src[j];
+            free(got);
+            free(src);
+            fail("%s: element %lld of the result differs from the reference (%s %lld)", what, (long long)j,
+                 s >= 0 ? "the operand's element" : "padding", s);
+        }
+    }
+    free(got);
+    free(src);
+}
+
+/* Element i of row-major bytes b of dtype dt, as a double. */
+static double elem_f(const unsigned char *b, npg_dtype dt, int64_t i) {
+    switch (dt) {
+    case NPG_BOOL: return b[i] != 0;
+    case NPG_UINT8: return b[i];
+    case NPG_INT32: return ((const int32_t *)b)[i];
+    case NPG_INT64: return (double)((const int64_t *)b)[i];
+    case NPG_FLOAT32: return ((const float *)b)[i];
+    default: return ((const double *)b)[i];
+    }
+}
+
+/* d = hi - lo in dtype dt (integers wrap; bool: hi != lo). */
+static void sub_elem(npg_dtype dt, unsigned char *d, const unsigned char *hi, const unsigned char *lo) {
+    switch (dt) {
+    case NPG_BOOL: *d = (*hi != 0) != (*lo != 0); break;
+    case NPG_UINT8: *d = (uint8_t)(*hi - *lo); break;
+    case NPG_INT32: {
+        int32_t a, b;
+        memcpy(&a, hi, 4);
+        memcpy(&b, lo, 4);
+        int32_t r = (int32_t)(uint32_t)((uint32_t)a - (uint32_t)b);
+        memcpy(d, &r, 4);
+        break;
+    }
+    case NPG_INT64: {
+        int64_t a, b;
+        memcpy(&a, hi, 8);
+        memcpy(&b, lo, 8);
+        int64_t r = (int64_t)((uint64_t)a - (uint64_t)b);
+        memcpy(d, &r, 8);
+        break;
+    }
+    case NPG_FLOAT32: {
+        float a, b;
+        memcpy(&a, hi, 4);
+        memcpy(&b, lo, 4);
+        float r = a - b;
+        memcpy(d, &r, 4);
+        break;
+    }
+    default: {
+        double a, b;
+        memcpy(&a, hi, 8);
+        memcpy(&b, lo, 8);
+        double r = a - b;
+        memcpy(d, &r, 8);
+        break;
+    }
+    }
+}
+
+/* Host values (as doubles) of r against want[0..n): equal, NaN matching NaN. */
+static void expect_values(const npg_array *r, const double *want, int64_t n, double tol, const char *what) {
+    CHECK(npg_size(r) == n, "%s: %lld elements, expected %lld", what, (long long)npg_size(r), (long long)n);
+    double *got = t_read(r);
+    cr_assert(got || n == 0);
+    for (int64_t j = 0; j < n; j++) {
+        double g = got[j], w = want[j];
+        bool ok = (isnan(g) && isnan(w)) || g == w || fabs(g - w) <= tol * (1 + fabs(w));
+        if (!ok) {
+            free(got);
+            fail("%s: element %lld is %.17g, expected %.17g", what, (long long)j, g, w);
+        }
+    }
+    free(got);
+}
+
+/* A random subset of k of ndim axes, in random order, some negative. */
+static npg_axes distinct_axes(int ndim, int k) {
+    int perm[NPG_MAX_DIMS];
+    for (int i = 0; i < ndim; i++) perm[i] = i;
+    for (int i = ndim - 1; i > 0; i--) {
+        int j = rint_in(0, i), t = perm[i];
+        perm[i] = perm[j];
+        perm[j] = t;
+    }
+    npg_axes a = {.n = k};
+    for (int i = 0; i < k; i++) a.axes[i] = perm[i] - (chance(30) ? ndim : 0);
+    return a;
+}
+
+/* Normalise axes for ndim dims into out: in range, no repeats, 0 <= n <= 8. */
+static bool norm_unique(npg_axes a, int ndim, int *out) {
+    if (a.n < 0 || a.n > NPG_MAX_DIMS) return false;
+    for (int i = 0; i < a.n; i++) {
+        int x = a.axes[i];
+        if (x < -ndim || x >= ndim) return false;
+        out[i] = x < 0 ? x + ndim : x;
+        for (int j = 0; j < i; j++)
+            if (out[j] == out[i]) return false;
+    }
+    return true;
+}
+
+static bool norm_axis(int axis, int ndim, int *out) {
+    if (axis < -ndim || axis >= ndim) return false;
+    *out = axis < 0 ? axis + ndim : axis;
+    return true;
+}
+
+/* The broadcast of n shapes into *out; false if they do not broadcast. */
+static bool bcast_shapes(const npg_shape *s, int n, npg_shape *out) {
+    npg_shape r = {0};
+    for (int i = 0; i < n; i++) r.ndim = s[i].ndim > r.ndim ? s[i].ndim : r.ndim;
+    if (r.ndim > NPG_MAX_DIMS) return false;
+    for (int d = 0; d < r.ndim; d++) r.dims[d] = 1;
+    for (int i = 0; i < n; i++)
+        for (int d = 0; d < s[i].ndim; d++) {
+            int64_t v = s[i].dims[d], *o = &r.dims[r.ndim - s[i].ndim + d];
+            if (v == 1) continue;
+            if (*o != 1 && *o != v) return false;
+            *o = v;
+        }
+    *out = r;
+    return true;
+}
+
+/* Index into an operand of shape s broadcast to shape full, at full's idx. */
+static int64_t bcast_src(const int64_t *idx, const npg_shape *full, const npg_shape *s) {
+    int64_t f = 0;
+    for (int d = 0; d < s->ndim; d++) {
+        int64_t v = idx[full->ndim - s->ndim + d];
+        f = f * s->dims[d] + (s->dims[d] == 1 ? 0 : v);
+    }
+    return f;
+}
+
+/* Operands filled with small integers (exact sums in any dtype). */
+static npg_array *small_operand(npg_dtype dt, npg_shape s) {
+    g_fill.ranged = true;
+    g_fill.lo = -2;
+    g_fill.hi = 2;
+    g_fill.bad = 0;
+    npg_array *x = operand(dt, s);
+    g_fill.ranged = false;
+    return x;
+}
+
+/* An operand of small integers that requires grad half of the time (when
+ * floating). */
+static npg_array *small_make(npg_dtype dt, npg_shape s) {
+    g_fill.ranged = true;
+    g_fill.lo = -2;
+    g_fill.hi = 2;
+    g_fill.bad = 0;
+    npg_array *x = make(dt, s, 50);
+    g_fill.ranged = false;
+    return x;
+}
+
+/* Has the array a zero stride over a dimension longer than 1 (read-only)? */
+static bool is_broadcast(const npg_array *x) {
+    int64_t st[NPG_MAX_DIMS];
+    npg_shape s = npg_shape_of(x);
+    if (npg_strides(x, st) != NPG_OK) return false;
+    for (int i = 0; i < s.ndim; i++)
+        if (st[i] == 0 && s.dims[i] > 1) return true;
+    return false;
+}
+
+static bool g_ng; /* no-grad mode entered for this call */
+static void ng_maybe(void) {
+    g_ng = chance(8);
+    if (g_ng) npg_no_grad_begin();
+}
+static void ng_end(void) {
+    if (g_ng) npg_no_grad_end();
+    g_ng = false;
+}
+
+#define VALID_FAILED(r) CHECK((r) != NULL, "a valid call failed: %s", npg_last_error())
+
+/* ------------------------------------------------------------------------
+ * moveaxis, roll, tile, unstack, broadcast_arrays, meshgrid, tril, triu, diff
+ * ------------------------------------------------------------------------ */
+
+static void fz_moveaxis(void) {
+    npg_array *x = any_operand();
+    int nd = x ? npg_ndim(x) : rint_in(0, 3);
+    int k = rint_in(0, nd);
+    npg_axes src = distinct_axes(nd, k), dst = distinct_axes(nd, k);
+    if (chance(15)) {
+        if (chance(50)) src = rand_axes(nd);
+        else dst = rand_axes(nd);
+    }
+    if (chance(4)) dst.n = src.n + (chance(50) ? 1 : -1);
+    int s[NPG_MAX_DIMS], d[NPG_MAX_DIMS], perm[NPG_MAX_DIMS];
+    bool ok = src.n == dst.n && norm_unique(src, nd, s) && norm_unique(dst, nd, d);
+    if (ok) { /* NumPy: the other axes in order, then each source inserted at its destination, by destination */
+        int m = 0;
+        for (int i = 0; i < nd; i++) {
+            bool moved = false;
+            for (int j = 0; j < src.n; j++) moved |= s[j] == i;
+            if (!moved) perm[m++] = i;
+        }
+        for (int pos = 0; pos < nd; pos++)
+            for (int j = 0; j < src.n; j++)
+                if (d[j] == pos) {
+                    memmove(perm + pos + 1, perm + pos, sizeof(int) * (size_t)(m - pos));
+                    perm[pos] = s[j];
+                    m++;
+                }
+    }
+    char a1[96], a2[96];
+    call("npg_moveaxis(x, %s, %s)", axes_str(src, a1, sizeof a1), axes_str(dst, a2, sizeof a2));
+    arg(x);
+    if (!ok) must_fail();
+    go();
+    npg_array *r = npg_moveaxis(x, src, dst);
+    if (x && ok) {
+        VALID_FAILED(r);
+        npg_shape xs = npg_shape_of(x), want = {.ndim = nd};
+        for (int i = 0; i < nd; i++) want.dims[i] = xs.dims[perm[i]];
+        expect_shape(r, want, "moveaxis");
+        int64_t n = npg_size(r), *ref = alloc_i64(n), o[NPG_MAX_DIMS], in[NPG_MAX_DIMS];
+        for (int64_t j = 0; j < n; j++) {
+            unravel(j, &want, o);
+            for (int i = 0; i < nd; i++) in[perm[i]] = o[i];
+            ref[j] = ravel(in, &xs);
+        }
+        expect_gather(r, x, ref, NULL, "moveaxis");
+    }
+    done(r);
+}
+
+static void fz_roll(void) {
+    npg_array *x = any_operand();
+    int nd = x ? npg_ndim(x) : rint_in(0, 3);
+    int64_t shift = chance(60) ? rint_in(-7, 7) : weird_i64();
+    int axis = chance(25) ? NPG_FLAT : rand_axis(nd), a = 0;
+    bool ok = axis == NPG_FLAT || norm_axis(axis, nd, &a);
+    call("npg_roll(x, %lld, %d)", (long long)shift, axis);
+    arg(x);
+    if (!ok) must_fail();
+    go();
+    npg_array *r = npg_roll(x, shift, axis);
+    if (x && ok) {
+        VALID_FAILED(r);
+        npg_shape xs = npg_shape_of(x);
+        expect_shape(r, xs, "roll");
+        int64_t n = npg_size(x), *ref = alloc_i64(n), idx[NPG_MAX_DIMS];
+        for (int64_t j = 0; j < n; j++) {
+            if (axis == NPG_FLAT) {
+                int64_t k = ((shift % n) + n) % n;
+                ref[j] = (j - k + n) % n;
+            } else {
+                int64_t len = xs.dims[a], k = ((shift % len) + len) % len;
+                unravel(j, &xs, idx);
+                idx[a] = (idx[a] - k + len) % len;
+                ref[j] = ravel(idx, &xs);
+            }
+        }
+        expect_gather(r, x, ref, NULL, "roll");
+    }
+    done(r);
+}
+
+static void fz_tile(void) {
+    npg_array *x = any_operand();
+    npg_shape reps;
+    if (chance(80)) {
+        reps = (npg_shape){.ndim = rint_in(0, 4)};
+        for (int i = 0; i < reps.ndim; i++) reps.dims[i] = chance(8) ? 0 : rint_in(1, 3);
+    } else {
+        reps = rand_shape_arg();
+    }
+    bool ok = reps.ndim >= 0 && reps.ndim <= NPG_MAX_DIMS;
+    for (int i = 0; ok && i < reps.ndim; i++) ok = reps.dims[i] >= 0;
+    npg_shape xs = x ? npg_shape_of(x) : (npg_shape){0}, want = {0};
+    bool small = false;
+    if (ok && x) {
+        /* representable (each length, and the product of the nonzero ones in
+         * bytes, as for any array) and small: must succeed */
+        int m = xs.ndim > reps.ndim ? xs.ndim : reps.ndim;
+        want.ndim = m;
+        double total = 1, nonzero = 1;
+        small = true;
+        for (int i = 0; i < m; i++) {
+            int xi = i - (m - xs.ndim), ri = i - (m - reps.ndim);
+            int64_t a = xi >= 0 ? xs.dims[xi] : 1, b = ri >= 0 ? reps.dims[ri] : 1;
+            if (__builtin_mul_overflow(a, b, &want.dims[i])) small = false;
+            total *= (double)a * (double)b;
+            if (a && b) nonzero *= (double)a * (double)b;
+        }
+        small = small && total <= 4096 && nonzero <= 0x1p59;
+    }
+    char sb[128];
+    call("npg_tile(x, %s)", shape_str(&reps, sb, sizeof sb));
+    arg(x);
+    if (!ok) must_fail();
+    go();
+    npg_array *r = npg_tile(x, reps);
+    if (x && ok && small) {
+        VALID_FAILED(r);
+        expect_shape(r, want, "tile");
+        int64_t n = npg_size(r), *ref = alloc_i64(n), o[NPG_MAX_DIMS], in[NPG_MAX_DIMS];
+        for (int64_t j = 0; j < n; j++) {
+            unravel(j, &want, o);
+            for (int i = 0; i < xs.ndim; i++) in[i] = o[want.ndim - xs.ndim + i] % xs.dims[i];
+            ref[j] = ravel(in, &xs);
+        }
+        expect_gather(r, x, ref, NULL, "tile");
+    }
+    done(r);
+}
+
+/* A stand-in for "not written": outputs must be NULL after a failure. */
+static char g_unset;
+#define UNSET ((npg_array *)&g_unset)
+
+/* After a multi-output call: on failure out[0..n) are NULL; on success each
+ * is a sane array. */
+static void check_outputs(npg_status st, npg_array **out, int n) {
+    for (int i = 0; i < n; i++) {
+        if (st != NPG_OK) {
+            CHECK(out[i] == NULL, "failed but output %d is not NULL", i);
+            continue;
+        }
+        CHECK(out[i] != NULL && out[i] != UNSET, "succeeded without output %d", i);
+        check_sane(out[i]);
+    }
+}
+static void free_outputs(npg_status st, npg_array **out, int n) {
+    if (st != NPG_OK) return;
+    for (int i = 0; i < n; i++) {
+        if (i == 0) maybe_backward(out[i]);
+        npg_free(out[i]);
+    }
+}
+
+static void fz_unstack(void) {
+    npg_array *x = any_operand();
+    int nd = x ? npg_ndim(x) : rint_in(0, 3);
+    int axis = rand_axis(nd), a = 0;
+    bool axis_ok = norm_axis(axis, nd, &a);
+    int64_t len = x && axis_ok ? npg_dim(x, a) : -1;
+    int cnt = axis_ok && x && chance(85) ? (int)len : rint_in(-2, 12);
+    bool null_out = chance(4);
+    npg_array *out[16];
+    for (int i = 0; i < 16; i++) out[i] = UNSET;
+    call("npg_unstack(x, %d, %s, %d)", axis, null_out ? "NULL" : "out", cnt);
+    arg(x);
+    if (null_out || (x && (!axis_ok || cnt != len))) must_fail();
+    go();
+    npg_status st = npg_unstack(x, axis, null_out ? NULL : out, cnt);
+    done_status(st);
+    if (null_out) return;
+    check_outputs(st, out, cnt);
+    if (st == NPG_OK) {
+        npg_shape xs = npg_shape_of(x), want = {.ndim = nd - 1};
+        for (int i = 0, k = 0; i < nd; i++)
+            if (i != a) want.dims[k++] = xs.dims[i];
+        for (int s = 0; s < cnt; s++) {
+            expect_shape(out[s], want, "unstack");
+            int64_t n = npg_size(out[s]), *ref = alloc_i64(n), o[NPG_MAX_DIMS], in[NPG_MAX_DIMS];
+            for (int64_t j = 0; j < n; j++) {
+                unravel(j, &want, o);
+                for (int i = 0, k = 0; i < nd; i++) in[i] = i == a ? s : o[k++];
+                ref[j] = ravel(in, &xs);
+            }
+            expect_gather(out[s], x, ref, NULL, "unstack");
+        }
+    }
+    free_outputs(st, out, cnt);
+}
+
+static void fz_broadcast_arrays(void) {
+    int cnt = chance(92) ? rint_in(0, 4) : rint_in(-2, -1);
+    npg_shape base = rand_shape();
+    npg_array *arrs[4] = {0};
+    npg_shape shapes[4] = {{0}};
+    int nn = 0;
+    for (int i = 0; i < cnt; i++) {
+        arrs[i] = operand(NPG_DTYPE_DEFAULT, chance(85) ? bcast_partner(base) : rand_shape());
+        if (arrs[i]) shapes[nn++] = npg_shape_of(arrs[i]);
+    }
+    npg_shape full;
+    bool compat = bcast_shapes(shapes, nn, &full);
+    bool null_list = cnt > 0 && chance(4), null_out = chance(4);
+    npg_array *out[8];
+    for (int i = 0; i < 8; i++) out[i] = UNSET;
+    call("npg_broadcast_arrays(%s, %d, %s)", null_list ? "NULL" : "arrays", cnt, null_out ? "NULL" : "out");
+    for (int i = 0; i < cnt; i++) arg(arrs[i]);
+    if (null_list || null_out || cnt < 0 || !compat) must_fail();
+    go();
+    npg_status st = npg_broadcast_arrays(null_list ? NULL : arrs, cnt, null_out ? NULL : out);
+    done_status(st);
+    if (null_out) return;
+    check_outputs(st, out, cnt);
+    for (int i = 0; st == NPG_OK && i < cnt; i++) {
+        expect_shape(out[i], full, "broadcast_arrays");
+        npg_shape s = npg_shape_of(arrs[i]);
+        int64_t n = npg_size(out[i]), *ref = alloc_i64(n), o[NPG_MAX_DIMS];
+        for (int64_t j = 0; j < n; j++) {
+            unravel(j, &full, o);
+            ref[j] = bcast_src(o, &full, &s);
+        }
+        expect_gather(out[i], arrs[i], ref, NULL, "broadcast_arrays");
+    }
+    free_outputs(st, out, cnt);
+}
+
+static void fz_meshgrid(void) {
+    int cnt = chance(90) ? rint_in(0, 4) : chance(50) ? rint_in(-2, -1) : rint_in(5, 9);
+    npg_array *arrs[9] = {0};
+    bool all_1d = true;
+    for (int i = 0; i < cnt; i++) {
+        npg_shape s = chance(92) ? (npg_shape){1, {chance(8) ? 0 : rint_in(1, 3)}} : rand_shape();
+        if (cnt > 4) s = (npg_shape){1, {rint_in(1, 2)}};
+        arrs[i] = operand(NPG_DTYPE_DEFAULT, s);
+        if (arrs[i] && npg_ndim(arrs[i]) != 1) all_1d = false;
+    }
+    static const char *const idxs[] = {NULL, "xy", "ij", "xy", "ij", "XY", "", "ijk", "i", "yx"};
+    const char *ix = PICK(idxs);
+    bool ix_ok = !ix || !strcmp(ix, "xy") || !strcmp(ix, "ij");
+    bool null_list = cnt > 0 && chance(4), null_out = chance(4);
+    npg_array *out[12];
+    for (int i = 0; i < 12; i++) out[i] = UNSET;
+    call("npg_meshgrid(%s, %d, %s%s%s, %s)", null_list ? "NULL" : "arrays", cnt, ix ? "\"" : "", ix ? ix : "NULL",
+         ix ? "\"" : "", null_out ? "NULL" : "out");
+    for (int i = 0; i < cnt; i++) arg(arrs[i]);
+    if (null_list || null_out || cnt < 0 || cnt > NPG_MAX_DIMS || !ix_ok || !all_1d) must_fail();
+    go();
+    npg_status st = npg_meshgrid(null_list ? NULL : arrs, cnt, ix, null_out ? NULL : out);
+    done_status(st);
+    if (null_out || cnt < 0 || cnt > NPG_MAX_DIMS) return;
+    check_outputs(st, out, cnt);
+    if (st == NPG_OK) {
+        bool swap = (!ix || !strcmp(ix, "xy")) && cnt >= 2;
+        npg_shape full = {.ndim = cnt};
+        for (int i = 0; i < cnt; i++) full.dims[i] = npg_dim(arrs[i], 0);
+        if (swap) {
+            int64_t t = full.dims[0];
+            full.dims[0] = full.dims[1];
+            full.dims[1] = t;
+        }
+        for (int i = 0; i < cnt; i++) {
+            expect_shape(out[i], full, "meshgrid");
+            int pos = swap && i < 2 ? 1 - i : i;
+            int64_t n = npg_size(out[i]), *ref = alloc_i64(n), o[NPG_MAX_DIMS];
+            for (int64_t j = 0; j < n; j++) {
+                unravel(j, &full, o);
+                ref[j] = o[pos];
+            }
+            expect_gather(out[i], arrs[i], ref, NULL, "meshgrid");
+        }
+    }
+    free_outputs(st, out, cnt);
+}
+
+static void fz_tri(void) {
+    npg_array *x = any_operand();
+    int nd = x ? npg_ndim(x) : 2;
+    int64_t k = chance(70) ? rint_in(-4, 4) : weird_i64();
+    bool upper = chance(50);
+    call("npg_%s(x, %lld)", upper ? "triu" : "tril", (long long)k);
+    arg(x);
+    if (nd < 2) must_fail();
+    go();
+    npg_array *r = upper ? npg_triu(x, k) : npg_tril(x, k);
+    if (x && nd >= 2) {
+        VALID_FAILED(r);
+        npg_shape xs = npg_shape_of(x);
+        expect_shape(r, xs, upper ? "triu" : "tril");
+        int64_t n = npg_size(x), *ref = alloc_i64(n), idx[NPG_MAX_DIMS];
+        for (int64_t j = 0; j < n; j++) {
+            unravel(j, &xs, idx);
+            int64_t d = idx[nd - 1] - idx[nd - 2];
+            ref[j] = (upper ? d >= k : d <= k) ? j : -1;
+        }
+        expect_gather(r, x, ref, NULL, upper ? "triu" : "tril");
+    }
+    done(r);
+}
+
+static void fz_diff(void) {
+    npg_array *x = any_operand();
+    int nd = x ? npg_ndim(x) : rint_in(0, 3);
+    int nn = chance(75) ? rint_in(0, 3) : weird_int();
+    int axis = chance(80) ? rand_axis(nd) : (nd ? nd - 1 : 0), a = 0;
+    bool ok = nn >= 0 && norm_axis(axis, nd, &a);
+    call("npg_diff(x, %d, %d)", nn, axis);
+    arg(x);
+    if (!ok) must_fail();
+    go();
+    npg_array *r = npg_diff(x, nn, axis);
+    if (x && ok) {
+        VALID_FAILED(r);
+        /* the reference: n differences along a, in x's dtype */
+        npg_dtype dt = npg_dtype_of(x);
+        size_t is = npg_dtype_size(dt);
+        npg_shape cs = npg_shape_of(x);
+        int64_t cn = npg_size(x);
+        unsigned char *cur = malloc((size_t)(cn ? cn : 1) * is);
+        cr_assert(cur);
+        memcpy(cur, snap(x), (size_t)cn * is);
+        for (int step = 0; step < nn && cs.dims[a] > 0; step++) {
+            npg_shape ns = cs;
+            ns.dims[a]--;
+            int64_t m = numel_of(ns), idx[NPG_MAX_DIMS];
+            unsigned char *nxt = malloc((size_t)(m ? m : 1) * is);
+            cr_assert(nxt);
+            for (int64_t j = 0; j < m; j++) {
+                unravel(j, &ns, idx);
+                int64_t lo = ravel(idx, &cs);
+                idx[a]++;
+                int64_t hi = ravel(idx, &cs);
+                sub_elem(dt, nxt + (size_t)j * is, cur + (size_t)hi * is, cur + (size_t)lo * is);
+            }
+            free(cur);
+            cur = nxt;
+            cs = ns;
+        }
+        expect_shape(r, cs, "diff");
+        CHECK(npg_dtype_of(r) == dt, "diff: result dtype %s, expected %s", npg_dtype_name(npg_dtype_of(r)),
+              npg_dtype_name(dt));
+        unsigned char *got = read_bytes(r);
+        int64_t m = numel_of(cs);
+        for (int64_t j = 0; j < m; j++) {
+            bool same = memcmp(got + (size_t)j * is, cur + (size_t)j * is, is) == 0;
+            if (!same && npg_is_floating(dt)) same = isnan(elem_f(got, dt, j)) && isnan(elem_f(cur, dt, j));
+            if (!same) {
+                double g = elem_f(got, dt, j), w = elem_f(cur, dt, j);
+                free(got);
+                free(cur);
+                fail("diff: element %lld is %.17g, expected %.17g", (long long)j, g, w);
+            }
+        }
+        free(got);
+        free(cur);
+    }
+    done(r);
+}
+
+Test(fuzz2, manip) {
+    int n = start("manip", 21, 6000);
+    for (int it = 0; it < n; it++) {
+        iter_begin(it);
+        switch (rint_in(0, 8)) {
+        case 0: fz_moveaxis(); break;
+        case 1: fz_roll(); break;
+        case 2: fz_tile(); break;
+        case 3: fz_unstack(); break;
+        case 4: fz_broadcast_arrays(); break;
+        case 5: fz_meshgrid(); break;
+        case 6: fz_tri(); break;
+        default: fz_diff(); break;
+        }
+        iter_end();
+    }
+    finish();
+}
+
+/* ------------------------------------------------------------------------
+ * tensordot and einsum
+ * ------------------------------------------------------------------------ */
+
+/* Values are compared when the operands' dtypes compute exactly here. */
+static bool exact_dtype(npg_dtype dt) { return dt == NPG_INT32 || dt == NPG_INT64 || npg_is_floating(dt); }
+
+static void fz_tensordot(void) {
+    npg_shape sa = rand_shape();
+    if (sa.ndim > 5) sa.ndim = 5;
+    int k = rint_in(0, sa.ndim < 3 ? sa.ndim : 3);
+    bool with_axes = chance(50);
+    /* a's contracted axes ca[], paired with b's cb[] */
+    int ca[NPG_MAX_DIMS], cb[NPG_MAX_DIMS];
+    npg_axes aa = distinct_axes(sa.ndim, k);
+    if (!with_axes)
+        for (int i = 0; i < k; i++) aa.axes[i] = sa.ndim - k + i;
+    for (int i = 0; i < k; i++) ca[i] = aa.axes[i] < 0 ? aa.axes[i] + sa.ndim : aa.axes[i];
+    int extra = rint_in(0, 2);
+    npg_shape sb = {.ndim = k + extra};
+    npg_axes ab = with_axes ? distinct_axes(sb.ndim, k) : (npg_axes){.n = k};
+    for (int i = 0; i < k; i++) {
+        if (!with_axes) ab.axes[i] = i;
+        cb[i] = ab.axes[i] < 0 ? ab.axes[i] + sb.ndim : ab.axes[i];
+    }
+    for (int i = 0; i < sb.ndim; i++) sb.dims[i] = rint_in(1, 3);
+    for (int i = 0; i < k; i++) sb.dims[cb[i]] = sa.dims[ca[i]];
+    if (k > 0 && chance(8)) sb.dims[cb[rint_in(0, k - 1)]] += 1;
+    npg_array *a = small_operand(NPG_DTYPE_DEFAULT, sa), *b = chance(5) ? a : small_operand(NPG_DTYPE_DEFAULT, sb);
+    int nd_a = a ? npg_ndim(a) : sa.ndim, nd_b = b ? npg_ndim(b) : sb.ndim;
+    int nn = chance(85) ? k : chance(50) ? rint_in(-1, 5) : weird_int();
+    if (chance(10)) {
+        if (chance(50)) aa = rand_axes(nd_a);
+        else ab = rand_axes(nd_b);
+    }
+    if (chance(3)) ab.n = aa.n + (chance(50) ? 1 : -1);
+    /* validity, with the contracted pairs as npg must see them */
+    bool ok;
+    int kk;
+    if (with_axes) {
+        kk = aa.n;
+        ok = aa.n == ab.n && norm_unique(aa, nd_a, ca) && norm_unique(ab, nd_b, cb);
+    } else {
+        kk = nn;
+        ok = nn >= 0 && nn <= nd_a && nn <= nd_b;
+        for (int i = 0; ok && i < nn; i++) {
+            ca[i] = nd_a - nn + i;
+            cb[i] = i;
+        }
+    }
+    if (ok && a && b)
+        for (int i = 0; i < kk; i++) ok &= npg_dim(a, ca[i]) == npg_dim(b, cb[i]);
+    if (ok) ok = nd_a + nd_b - 2 * kk <= NPG_MAX_DIMS;
+    char a1[96], a2[96];
+    if (with_axes)
+        call("npg_tensordot_axes(a, b, %s, %s)", axes_str(aa, a1, sizeof a1), axes_str(ab, a2, sizeof a2));
+    else
+        call("npg_tensordot(a, b, %d)", nn);
+    arg(a);
+    arg(b);
+    if (!ok) must_fail();
+    go();
+    npg_array *r = with_axes ? npg_tensordot_axes(a, b, aa, ab) : npg_tensordot(a, b, nn);
+    if (a && b && ok) {
+        VALID_FAILED(r);
+        npg_shape xa = npg_shape_of(a), xb = npg_shape_of(b), want = {0}, kshape = {.ndim = kk};
+        int fa[NPG_MAX_DIMS], fb[NPG_MAX_DIMS], nfa = 0, nfb = 0;
+        for (int i = 0; i < nd_a; i++) {
+            bool c = false;
+            for (int j = 0; j < kk; j++) c |= ca[j] == i;
+            if (!c) fa[nfa++] = i, want.dims[want.ndim++] = xa.dims[i];
+        }
+        for (int i = 0; i < nd_b; i++) {
+            bool c = false;
+            for (int j = 0; j < kk; j++) c |= cb[j] == i;
+            if (!c) fb[nfb++] = i, want.dims[want.ndim++] = xb.dims[i];
+        }
+        for (int j = 0; j < kk; j++) kshape.dims[j] = xa.dims[ca[j]];
+        expect_shape(r, want, "tensordot");
+        npg_dtype da = npg_dtype_of(a), db = npg_dtype_of(b);
+        if (exact_dtype(da) && exact_dtype(db)) {
+            const unsigned char *ba = snap(a), *bb = snap(b);
+            int64_t n = numel_of(want), K = numel_of(kshape), o[NPG_MAX_DIMS], kc[NPG_MAX_DIMS],
+                    ia[NPG_MAX_DIMS], ib[NPG_MAX_DIMS];
+            double *ref = malloc(sizeof(double) * (size_t)(n ? n : 1));
+            cr_assert(ref);
+            for (int64_t j = 0; j < n; j++) {
+                unravel(j, &want, o);
+                for (int i = 0; i < nfa; i++) ia[fa[i]] = o[i];
+                for (int i = 0; i < nfb; i++) ib[fb[i]] = o[nfa + i];
+                double acc = 0;
+                for (int64_t q = 0; q < K; q++) {
+                    unravel(q, &kshape, kc);
+                    for (int i = 0; i < kk; i++) ia[ca[i]] = ib[cb[i]] = kc[i];
+                    acc += elem_f(ba, da, ravel(ia, &xa)) * elem_f(bb, db, ravel(ib, &xb));
+                }
+                ref[j] = acc;
+            }
+            expect_values(r, ref, n, 0, "tensordot");
+            free(ref);
+        }
+    }
+    done(r);
+}
+
+/* einsum: a call described by letters per operand (an ellipsis among them),
+ * built into the subscripts string and the operands' shapes. Ellipsis
+ * dimensions are labelled ELL + r, r counted from the right. */
+#define ELL 1000
+#define EIN_MAX_OPS 4
+
+typedef struct ein_op {
+    int nlet;
+    char let[12];
+    int ellpos; /* -1: no '...'; else the number of letters before it */
+    int e;      /* dimensions the ellipsis stands for */
+    npg_shape shape;
+} ein_op;
+
+typedef struct ein_call {
+    int n;
+    ein_op op[EIN_MAX_OPS];
+    bool arrow;
+    int nout;
+    char out[12];
+    int out_ellpos;
+    int64_t lsize[128];
+    int64_t esize[NPG_MAX_DIMS];
+    int emax;
+} ein_call;
+
+static const char EIN_LETTERS_ALL[] = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ";
+
+/* The labels of op's dimensions, in order. */
+static int ein_labels(const ein_op *op, int *lab) {
+    int n = 0;
+    for (int k = 0; k <= op->nlet; k++) {
+        if (k == op->ellpos)
+            for (int t = 0; t < op->e; t++) lab[n++] = ELL + op->e - 1 - t;
+        if (k < op->nlet) lab[n++] = (unsigned char)op->let[k];
+    }
+    return n;
+}
+
+static int ein_str(const ein_call *ec, char *buf, size_t len, bool spaces) {
+    int k = 0;
+    buf[0] = '\0';
+    for (int i = 0; i < ec->n; i++) {
+        if (i) k += snprintf(buf + k, len - (size_t)k, ",");
+        const ein_op *op = &ec->op[i];
+        for (int j = 0; j <= op->nlet; j++) {
+            if (j == op->ellpos) k += snprintf(buf + k, len - (size_t)k, "...");
+            if (j < op->nlet) k += snprintf(buf + k, len - (size_t)k, "%s%c", spaces && chance(5) ? " " : "", op->let[j]);
+        }
+    }
+    if (ec->arrow) {
+        k += snprintf(buf + k, len - (size_t)k, "->");
+        for (int j = 0; j <= ec->nout; j++) {
+            if (j == ec->out_ellpos) k += snprintf(buf + k, len - (size_t)k, "...");
+            if (j < ec->nout) k += snprintf(buf + k, len - (size_t)k, "%c", ec->out[j]);
+        }
+    }
+    return k;
+}
+
+/* A valid call: at most 6 letters and 2 ellipsis dimensions in all (so no
+ * intermediate result needs more than NPG_MAX_DIMS dimensions). */
+static void ein_gen(ein_call *ec) {
+    memset(ec, 0, sizeof *ec);
+    ec->n = chance(10) ? 3 : rint_in(1, 2);
+    char pool[8];
+    int np = rint_in(1, 6);
+    for (int i = 0; i < np; i++) {
+        char c;
+        bool dup;
+        do {
+            c = chance(75) ? (char)('a' + rint_in(0, 5)) : EIN_LETTERS_ALL[rint_in(0, 51)];
+            dup = false;
+            for (int j = 0; j < i; j++) dup |= pool[j] == c;
+        } while (dup);
+        pool[i] = c;
+        ec->lsize[(unsigned char)c] = chance(6) ? 0 : rint_in(1, 3);
+    }
+    int E = chance(25) ? rint_in(1, 2) : 0;
+    for (int r = 0; r < E; r++) ec->esize[r] = chance(5) ? 0 : rint_in(1, 3);
+    for (int i = 0; i < ec->n; i++) {
+        ein_op *op = &ec->op[i];
+        op->nlet = rint_in(0, 3);
+        for (int k = 0; k < op->nlet; k++)
+            op->let[k] = k > 0 && chance(12) ? op->let[rint_in(0, k - 1)] : pool[rint_in(0, np - 1)];
+        op->ellpos = E && chance(70) ? rint_in(0, op->nlet) : -1;
+        op->e = op->ellpos >= 0 ? rint_in(0, E) : 0;
+        if (op->e > ec->emax) ec->emax = op->e;
+        int lab[NPG_MAX_DIMS], nl = ein_labels(op, lab);
+        op->shape.ndim = nl;
+        for (int d = 0; d < nl; d++)
+            op->shape.dims[d] = lab[d] >= ELL ? (chance(30) ? 1 : ec->esize[lab[d] - ELL]) : ec->lsize[lab[d]];
+    }
+    ec->arrow = chance(70);
+    ec->out_ellpos = -1;
+    if (ec->arrow) {
+        bool used[128] = {false};
+        for (int i = 0; i < ec->n; i++)
+            for (int k = 0; k < ec->op[i].nlet; k++) used[(unsigned char)ec->op[i].let[k]] = true;
+        for (int c = 0; c < 128; c++)
+            if (used[c] && chance(60)) ec->out[ec->nout++] = (char)c;
+        for (int j = ec->nout - 1; j > 0; j--) {
+            int q = rint_in(0, j);
+            char t = ec->out[j];
+            ec->out[j] = ec->out[q];
+            ec->out[q] = t;
+        }
+        bool any_ell = false;
+        for (int i = 0; i < ec->n; i++) any_ell |= ec->op[i].ellpos >= 0;
+        if (any_ell ? chance(75) : chance(5)) ec->out_ellpos = rint_in(0, ec->nout);
+    }
+}
+
+/* The output labels of a valid call (NumPy's rules); returns their count. */
+static int ein_out_labels(const ein_call *ec, int *lab) {
+    int n = 0;
+    if (ec->arrow) {
+        for (int j = 0; j <= ec->nout; j++) {
+            if (j == ec->out_ellpos)
+                for (int t = 0; t < ec->emax; t++) lab[n++] = ELL + ec->emax - 1 - t;
+            if (j < ec->nout) lab[n++] = (unsigned char)ec->out[j];
+        }
+        return n;
+    }
+    /* implicit: the ellipsis dimensions, then the letters written once, in
+     * the order of their character codes (NumPy's: 'A'-'Z' before 'a'-'z') */
+    for (int t = 0; t < ec->emax; t++) lab[n++] = ELL + ec->emax - 1 - t;
+    int count[128] = {0};
+    for (int i = 0; i < ec->n; i++)
+        for (int k = 0; k < ec->op[i].nlet; k++) count[(unsigned char)ec->op[i].let[k]]++;
+    for (int c = 0; c < 128; c++)
+        if (count[c] == 1) lab[n++] = c;
+    return n;
+}
+
+/* Length of a label: a letter's, or the broadcast of an ellipsis dimension. */
+static int64_t ein_len(const ein_call *ec, int l) {
+    if (l < ELL) return ec->lsize[l];
+    int64_t s = 1;
+    for (int i = 0; i < ec->n; i++) {
+        int lab[NPG_MAX_DIMS], nl = ein_labels(&ec->op[i], lab);
+        for (int d = 0; d < nl; d++)
+            if (lab[d] == l && ec->op[i].shape.dims[d] != 1) s = ec->op[i].shape.dims[d];
+    }
+    return s;
+}
+
+/* Expected shape and (when ops are not NULL) values of a valid call. */
+static void ein_reference(const ein_call *ec, npg_shape *shape, double **values, npg_array *const *ops) {
+    int olab[NPG_MAX_DIMS], no = ein_out_labels(ec, olab);
+    shape->ndim = no;
+    for (int d = 0; d < no; d++) shape->dims[d] = ein_len(ec, olab[d]);
+    *values = NULL;
+    if (!ops) return;
+    /* every label, and an odometer over their values */
+    int all[2 * NPG_MAX_DIMS], na = 0;
+    int oplab[EIN_MAX_OPS][NPG_MAX_DIMS], opn[EIN_MAX_OPS];
+    for (int i = 0; i < ec->n; i++) {
+        opn[i] = ein_labels(&ec->op[i], oplab[i]);
+        for (int d = 0; d < opn[i]; d++) {
+            bool seen = false;
+            for (int j = 0; j < na; j++) seen |= all[j] == oplab[i][d];
+            if (!seen) all[na++] = oplab[i][d];
+        }
+    }
+    npg_shape full = {.ndim = na};
+    for (int j = 0; j < na; j++) full.dims[j] = ein_len(ec, all[j]);
+    int64_t nout = numel_of(*shape), total = numel_of(full);
+    double *acc = calloc((size_t)(nout ? nout : 1), sizeof *acc);
+    cr_assert(acc);
+    int64_t v[2 * NPG_MAX_DIMS], idx[NPG_MAX_DIMS];
+    for (int64_t q = 0; q < total; q++) {
+        unravel(q, &full, v);
+        double prod = 1;
+        for (int i = 0; i < ec->n; i++) {
+            for (int d = 0; d < opn[i]; d++) {
+                int j = 0;
+                while (all[j] != oplab[i][d]) j++;
+                idx[d] = ec->op[i].shape.dims[d] == 1 ? 0 : v[j];
+            }
+            prod *= elem_f(snap(ops[i]), npg_dtype_of(ops[i]), ravel(idx, &ec->op[i].shape));
+        }
+        for (int d = 0; d < no; d++) {
+            int j = 0;
+            while (all[j] != olab[d]) j++;
+            idx[d] = v[j];
+        }
+        acc[ravel(idx, shape)] += prod;
+    }
+    *values = acc;
+}
+
+static void fz_einsum(void) {
+    ein_call ec;
+    ein_gen(&ec);
+    char sub[256];
+    int kind = chance(60) ? 0 : rint_in(1, 13);
+    bool valid = kind == 0;
+    const char *what = "valid";
+    /* corruptions of the call itself (before the string is built) */
+    switch (kind) {
+    case 4: { /* an output letter repeated */
+        what = "an output letter repeated";
+        ec.arrow = true;
+        int i = rint_in(0, ec.n - 1);
+        char c = ec.op[i].nlet ? ec.op[i].let[0] : 'a';
+        if (!ec.op[i].nlet) {
+            ec.op[i].let[ec.op[i].nlet++] = c;
+            ec.op[i].shape.dims[ec.op[i].shape.ndim++] = 1;
+            if (ec.op[i].ellpos >= 0) ec.op[i].ellpos = 0; /* the letter goes after the ellipsis... */
+        }
+        ec.out[ec.nout++] = c;
+        ec.out[ec.nout++] = c;
+        if (ec.out_ellpos > ec.nout) ec.out_ellpos = ec.nout;
+        break;
+    }
+    case 5: { /* an output letter in no operand */
+        what = "an output letter in no operand";
+        ec.arrow = true;
+        bool used[128] = {false};
+        for (int i = 0; i < ec.n; i++)
+            for (int k = 0; k < ec.op[i].nlet; k++) used[(unsigned char)ec.op[i].let[k]] = true;
+        char c;
+        do c = EIN_LETTERS_ALL[rint_in(0, 51)];
+        while (used[(unsigned char)c]);
+        int at = rint_in(0, ec.nout);
+        memmove(ec.out + at + 1, ec.out + at, (size_t)(ec.nout - at));
+        ec.out[at] = c;
+        ec.nout++;
+        if (ec.out_ellpos > at) ec.out_ellpos++;
+        break;
+    }
+    case 6: { /* a letter standing for two lengths */
+        what = "a letter standing for two lengths";
+        int i = rint_in(0, ec.n - 1), lab[NPG_MAX_DIMS], nl = ein_labels(&ec.op[i], lab);
+        int cand[NPG_MAX_DIMS], nc = 0;
+        for (int d = 0; d < nl; d++) {
+            if (lab[d] >= ELL) continue;
+            int uses = 0;
+            for (int j = 0; j < ec.n; j++)
+                for (int k = 0; k < ec.op[j].nlet; k++) uses += (unsigned char)ec.op[j].let[k] == lab[d];
+            if (uses >= 2) cand[nc++] = d;
+        }
+        if (nc == 0) { /* make a second use: the letter again, in a new operand */
+            if (ec.n < EIN_MAX_OPS && nl > 0 && lab[0] < ELL) {
+                ein_op *op = &ec.op[ec.n++];
+                memset(op, 0, sizeof *op);
+                op->nlet = 1;
+                op->let[0] = (char)lab[0];
+                op->ellpos = -1;
+                op->shape = (npg_shape){1, {ec.lsize[lab[0]] + 1}};
+            } else {
+                valid = true; /* nothing to mismatch */
+            }
+        } else {
+            ec.op[i].shape.dims[cand[rint_in(0, nc - 1)]] += 1;
+        }
+        break;
+    }
+    case 7: { /* an operand with more letters than dimensions (or fewer) */
+        what = "letters and dimensions differ";
+        int i = rint_in(0, ec.n - 1);
+        ein_op *op = &ec.op[i];
+        if (op->ellpos < 0 || chance(30)) {
+            if (op->nlet > 0 && chance(40) && op->ellpos < 0) {
+                op->nlet--; /* fewer letters */
+                if (op->ellpos > op->nlet) op->ellpos = op->nlet;
+            } else {
+                int add = op->ellpos >= 0 ? op->shape.ndim + 1 - op->nlet : 1; /* more than the dims */
+                for (int a = 0; a < add && op->nlet < 11; a++) op->let[op->nlet++] = 'z';
+            }
+        } else {
+            int add = op->shape.ndim + 1 - op->nlet;
+            for (int a = 0; a < add && op->nlet < 11; a++) op->let[op->nlet++] = 'y';
+        }
+        break;
+    }
+    case 8: { /* more than NPG_MAX_DIMS output dimensions: 9 or more letters, each once */
+        what = "more than 8 output dimensions";
+        memset(&ec, 0, sizeof ec);
+        ec.n = 3;
+        int c = 0;
+        for (int i = 0; i < 3; i++) {
+            ein_op *op = &ec.op[i];
+            op->ellpos = -1;
+            op->nlet = rint_in(3, 4);
+            op->shape.ndim = op->nlet;
+            for (int k = 0; k < op->nlet; k++) {
+                op->let[k] = EIN_LETTERS_ALL[c++];
+                op->shape.dims[k] = 1;
+            }
+        }
+        ec.arrow = chance(30);
+        ec.out_ellpos = -1;
+        if (ec.arrow)
+            for (int k = 0; k < c && ec.nout < 11; k++) ec.out[ec.nout++] = EIN_LETTERS_ALL[k];
+        break;
+    }
+    default: break;
+    }
+    int len = ein_str(&ec, sub, sizeof sub - 8, kind == 0);
+    int nops = ec.n;
+    /* corruptions of the string or the count */
+    switch (kind) {
+    case 1:
+    case 2: { /* a character that is no subscript */
+        what = "a bad character";
+        static const char bad[] = "1#_!*-\t>";
+        int at = rint_in(0, len);
+        memmove(sub + at + 1, sub + at, (size_t)(len - at + 1));
+        sub[at] = bad[rint_in(0, (int)sizeof bad - 2)];
+        break;
+    }
+    case 3: { /* ".." */
+        what = "\"..\"";
+        char *e = strstr(sub, "...");
+        if (e && chance(50)) {
+            memmove(e + 2, e + 3, strlen(e + 3) + 1);
+        } else {
+            int at = rint_in(0, len);
+            memmove(sub + at + 2, sub + at, (size_t)(len - at + 1));
+            sub[at] = sub[at + 1] = '.';
+        }
+        break;
+    }
+    case 9: /* one operand more than the terms */
+        what = "more operands than terms";
+        nops = ec.n + 1;
+        break;
+    case 10: /* one operand fewer */
+        what = "fewer operands than terms";
+        nops = ec.n - 1;
+        break;
+    case 11: { /* an ellipsis twice in one term */
+        what = "two ellipses in one term";
+        char *e = strstr(sub, "...");
+        if (!e) e = sub;
+        memmove(e + 4, e, strlen(e) + 1);
+        memcpy(e, "...a", 4);
+        break;
+    }
+    case 12: /* a trailing comma */
+        what = "a trailing comma";
+        if (ec.arrow) {
+            char *ar = strstr(sub, "->");
+            memmove(ar + 1, ar, strlen(ar) + 1);
+            *ar = ',';
+        } else {
+            strcat(sub, ",");
+        }
+        break;
+    case 13: /* "->" twice */
+        what = "two arrows";
+        strcat(sub, ec.arrow ? "->" : "->->");
+        break;
+    default: break;
+    }
+    /* the operands: small integers, so that sums are exact */
+    npg_array *ops[EIN_MAX_OPS + 1] = {0};
+    for (int i = 0; i < ec.n; i++) {
+        ops[i] = small_operand(NPG_DTYPE_DEFAULT, ec.op[i].shape);
+        for (int j = 0; j < i; j++) /* one array twice */
+            if (ops[j] && same_shape(ec.op[j].shape, ec.op[i].shape) && chance(15)) ops[i] = ops[j];
+    }
+    if (nops > ec.n) ops[ec.n] = small_operand(NPG_DTYPE_DEFAULT, rand_shape());
+    bool null_sub = chance(2), null_ops = chance(2);
+    call("npg_einsum(\"%s\", %s, %d) [%s]", null_sub ? "(NULL)" : sub, null_ops ? "NULL" : "operands", nops, what);
+    for (int i = 0; i < nops; i++) arg(ops[i]);
+    if (!valid || null_sub || (null_ops && nops > 0) || nops < 1) must_fail();
+    go();
+    npg_array *r = npg_einsum(null_sub ? NULL : sub, null_ops ? NULL : ops, nops);
+    bool all_ops = true, exact = true;
+    for (int i = 0; i < nops; i++) {
+        all_ops &= ops[i] != NULL;
+        if (ops[i]) exact &= exact_dtype(npg_dtype_of(ops[i]));
+    }
+    if (valid && all_ops && !null_sub && !null_ops) {
+        VALID_FAILED(r);
+        npg_shape want;
+        double *ref;
+        ein_reference(&ec, &want, &ref, exact ? ops : NULL);
+        expect_shape(r, want, "einsum");
+        if (ref) expect_values(r, ref, numel_of(want), 0, "einsum");
+        free(ref);
+    }
+    done(r);
+}
+
+Test(fuzz2, contractions) {
+    int n = start("contractions", 22, 3000);
+    for (int it = 0; it < n; it++) {
+        iter_begin(it);
+        if (chance(30)) fz_tensordot();
+        else fz_einsum();
+        iter_end();
+    }
+    finish();
+}
+
+/* ------------------------------------------------------------------------
+ * batch_norm, group_norm, pad, scaled_dot_product_attention
+ * ------------------------------------------------------------------------ */
+
+/* (N, C, ...) for the normalisations: mostly 2 to 4 dims. */
+static npg_shape norm_shape(void) {
+    npg_shape s = rand_shape();
+    if (s.ndim < 2 && chance(85)) {
+        s.ndim = rint_in(2, 4);
+        int64_t n = 1;
+        for (int i = 0; i < s.ndim; i++) {
+            s.dims[i] = chance(5) ? 0 : rint_in(1, 3);
+            if (n * s.dims[i] > 64) s.dims[i] = 1;
+            n *= s.dims[i] ? s.dims[i] : 1;
+        }
+    }
+    return s;
+}
+
+/* A per-channel vector (C) for a normalisation: NULL, right, or wrong. */
+static npg_array *channel_vec(int64_t c, bool *right) {
+    *right = true;
+    if (chance(30)) return NULL;
+    npg_shape s = {1, {c}};
+    if (chance(8)) {
+        s = rand_shape();
+        *right = s.ndim == 1 && s.dims[0] == c;
+    }
+    npg_dtype dt = chance(90) ? rand_float_dtype() : rand_dtype();
+    npg_array *v = operand(dt, s);
+    if (!v) *right = true; /* NULL is "none" */
+    return v;
+}
+
+static double norm_eps(void) { return chance(80) ? 1e-5 : chance(50) ? runit() : weird_double(); }
+
+static void fz_batch_norm(void) {
+    npg_shape xs = norm_shape();
+    npg_array *x = operand(chance(85) ? rand_float_dtype() : rand_dtype(), xs);
+    int64_t nc = xs.ndim >= 2 ? xs.dims[1] : 1;
+    bool rm_ok, rv_ok, w_ok, b_ok;
+    npg_array *rm = channel_vec(nc, &rm_ok), *rv = chance(4) ? rm : channel_vec(nc, &rv_ok);
+    if (rv == rm) rv_ok = rm_ok;
+    npg_array *w = channel_vec(nc, &w_ok), *b = channel_vec(nc, &b_ok);
+    bool training = chance(60);
+    double momentum = chance(70) ? 0.1 : chance(60) ? runit() : weird_double(), eps = norm_eps();
+    int64_t count = 1;
+    for (int i = 0; i < xs.ndim; i++)
+        if (i != 1) count *= xs.dims[i];
+    bool updates = training && rm && rv;
+    bool ok = x && npg_ndim(x) >= 2 && npg_is_floating(npg_dtype_of(x)) && rm_ok && rv_ok && w_ok && b_ok &&
+              (training || (rm && rv)) && eps >= 0 && momentum >= 0 && momentum <= 1 && (!training || count >= 2);
+    /* floating running statistics (the arithmetic refuses bool), writable
+     * when they are updated: must succeed */
+    bool clean = ok && (!rm || npg_is_floating(npg_dtype_of(rm))) && (!rv || npg_is_floating(npg_dtype_of(rv))) &&
+                 (!updates || (rm != rv && !is_broadcast(rm) && !is_broadcast(rv)));
+    call("npg_batch_norm(x, %s, %s, %s, %s, training=%d, momentum=%g, eps=%g)", rm ? "rm" : "NULL",
+         rv == rm && rm ? "rm" : rv ? "rv" : "NULL", w ? "w" : "NULL", b ? "b" : "NULL", training, momentum, eps);
+    arg(x);
+    if (updates) {
+        target(rm);
+        target(rv);
+    } else {
+        opt_arg(rm);
+        opt_arg(rv);
+    }
+    opt_arg(w);
+    opt_arg(b);
+    bool x_ok_alone = !x || (npg_ndim(x) >= 2 && npg_is_floating(npg_dtype_of(x)));
+    if (x_ok_alone && x && !ok) must_fail();
+    if (!x && (!rm_ok || !rv_ok || !w_ok || !b_ok || (!training && !(rm && rv)) || !(eps >= 0) ||
+               !(momentum >= 0 && momentum <= 1)))
+        must_fail(); /* the arguments are checked after x, but either error may win */
+    if (x && !x_ok_alone) must_fail();
+    ng_maybe();
+    go();
+    npg_array *r = npg_batch_norm(x, rm, rv, w, b, training, momentum, eps);
+    ng_end();
+    if (clean) {
+        VALID_FAILED(r);
+        expect_shape(r, xs, "batch_norm");
+        CHECK(npg_is_floating(npg_dtype_of(r)), "batch_norm: a %s result", npg_dtype_name(npg_dtype_of(r)));
+    }
+    done(r);
+}
+
+static void fz_group_norm(void) {
+    npg_shape xs = norm_shape();
+    npg_array *x = operand(chance(80) ? rand_float_dtype() : rand_dtype(), xs);
+    int64_t nc = xs.ndim >= 2 ? xs.dims[1] : 1;
+    int g;
+    if (chance(75) && nc > 0) {
+        do g = rint_in(1, (int)nc);
+        while (nc % g);
+    } else {
+        g = chance(50) ? rint_in(-1, 4) : weird_int();
+    }
+    bool w_ok, b_ok;
+    npg_array *w = channel_vec(nc, &w_ok), *b = channel_vec(nc, &b_ok);
+    double eps = norm_eps();
+    bool ok = xs.ndim >= 2 && g >= 1 && nc % g == 0 && w_ok && b_ok && eps >= 0;
+    call("npg_group_norm(x, %d, %s, %s, %g)", g, w ? "w" : "NULL", b ? "b" : "NULL", eps);
+    arg(x);
+    opt_arg(w);
+    opt_arg(b);
+    if (!ok) must_fail();
+    ng_maybe();
+    go();
+    npg_array *r = npg_group_norm(x, g, w, b, eps);
+    ng_end();
+    if (x && ok) {
+        VALID_FAILED(r);
+        expect_shape(r, xs, "group_norm");
+        CHECK(npg_is_floating(npg_dtype_of(r)), "group_norm: a %s result", npg_dtype_name(npg_dtype_of(r)));
+    }
+    done(r);
+}
+
+static void fz_pad(void) {
+    npg_array *x = any_operand();
+    int nd = x ? npg_ndim(x) : rint_in(0, 3);
+    int64_t pw[2 * NPG_MAX_DIMS];
+    for (int i = 0; i < 2 * NPG_MAX_DIMS; i++) pw[i] = chance(60) ? 0 : rint_in(0, 2);
+    if (chance(12)) pw[rint_in(0, 2 * (nd ? nd : 1) - 1)] = weird_count(); /* never a satisfiable huge size */
+    int mode = chance(95) ? rint_in(0, 2) : PICK(((const int[]){-1, 3, 100, INT_MIN}));
+    double value = chance(60) ? rint_in(-3, 3) : weird_double();
+    bool null_pw = chance(3);
+    npg_shape xs = x ? npg_shape_of(x) : (npg_shape){.ndim = nd}, want = {.ndim = nd};
+    bool ok = mode >= 0 && mode <= 2 && (!null_pw || nd == 0), small = true;
+    double total = 1;
+    for (int i = 0; ok && i < nd; i++) {
+        int64_t bw = pw[2 * i], aw = pw[2 * i + 1], n = xs.dims[i];
+        if (bw < 0 || aw < 0 || bw > ((int64_t)1 << 40) || aw > ((int64_t)1 << 40)) {
+            small = false; /* huge padding: may fail (too large), or not */
+            ok = bw >= 0 && aw >= 0;
+        }
+        if ((bw || aw) && mode == NPG_PAD_EDGE && n == 0) ok = false;
+        if ((bw || aw) && mode == NPG_PAD_REFLECT && (bw >= n || aw >= n)) ok = false;
+        want.dims[i] = n + (small ? bw + aw : 0);
+        total *= (double)n + (double)bw + (double)aw;
+    }
+    small = small && total <= 4096;
+    /* the padding value as pad writes it */
+    unsigned char fill[8] = {0};
+    if (x) {
+        npg_array *f = npg_full(NPG_SHAPE(1), value, NPG_OPTS(.dtype = npg_dtype_of(x), .device = t_dev()));
+        cr_assert(f, "fuzz setup: npg_full: %s", npg_last_error());
+        cr_assert_eq(npg_copy_to_host(f, fill, npg_itemsize(f)), NPG_OK);
+        npg_free(f);
+    }
+    char pb[400];
+    int pk = snprintf(pb, sizeof pb, "%s{", null_pw ? "NULL " : "");
+    for (int i = 0; i < 2 * nd; i++) pk += snprintf(pb + pk, sizeof pb - (size_t)pk, i ? " %lld" : "%lld", (long long)pw[i]);
+    snprintf(pb + pk, sizeof pb - (size_t)pk, "}");
+    call("npg_pad(x, %s, mode %d, %g)", pb, mode, value);
+    arg(x);
+    if (!ok) must_fail();
+    go();
+    npg_array *r = npg_pad(x, null_pw ? NULL : pw, (npg_pad_mode)mode, value);
+    if (x && ok && small) {
+        VALID_FAILED(r);
+        expect_shape(r, want, "pad");
+        int64_t n = npg_size(r), *ref = alloc_i64(n), o[NPG_MAX_DIMS], in[NPG_MAX_DIMS];
+        for (int64_t j = 0; j < n; j++) {
+            unravel(j, &want, o);
+            bool outside = false;
+            for (int i = 0; i < nd; i++) {
+                int64_t t = o[i] - pw[2 * i], len = xs.dims[i];
+                if (t < 0 || t >= len) {
+                    if (mode == NPG_PAD_CONSTANT) outside = true;
+                    else if (mode == NPG_PAD_EDGE) t = t < 0 ? 0 : len - 1;
+                    else t = t < 0 ? -t : 2 * (len - 1) - t;
+                }
+                in[i] = t;
+            }
+            ref[j] = outside ? -1 : ravel(in, &xs);
+        }
+        expect_gather(r, x, ref, fill, "pad");
+    }
+    done(r);
+}
+
+static void fz_attention(void) {
+    /* batch axes that broadcast, then (L, E), (S, E), (S, Ev) */
+    npg_shape B = rand_shape();
+    if (B.ndim > 2) B.ndim = 2;
+    int64_t L = chance(8) ? 0 : rint_in(1, 3), S = chance(8) ? 0 : rint_in(1, 3), E = rint_in(0, 3),
+            Ev = rint_in(1, 3);
+    npg_shape bq = chance(70) ? B : bcast_partner(B), bk = chance(70) ? B : bcast_partner(B),
+              bv = chance(70) ? B : bcast_partner(B);
+    npg_shape sq = bq, sk = bk, sv = bv;
+    if (sq.ndim > 6) sq.ndim = 6;
+    if (sk.ndim > 6) sk.ndim = 6;
+    if (sv.ndim > 6) sv.ndim = 6;
+    sq.dims[sq.ndim++] = L, sq.dims[sq.ndim++] = E;
+    sk.dims[sk.ndim++] = S, sk.dims[sk.ndim++] = chance(5) ? E + 1 : E;
+    sv.dims[sv.ndim++] = chance(5) ? S + 1 : S, sv.dims[sv.ndim++] = Ev;
+    if (chance(4)) sq = rand_shape();
+    npg_dtype dt = chance(90) ? rand_float_dtype() : rand_dtype();
+    npg_array *q = operand(dt, sq), *k = operand(chance(85) ? dt : rand_dtype(), sk),
+              *v = operand(chance(85) ? dt : rand_dtype(), sv);
+    /* mask: NULL, bool or additive, shaped (L, S), batched, or wrong */
+    npg_array *mask = NULL;
+    npg_shape sm = {0};
+    int mk = rint_in(0, 99);
+    if (mk >= 45) {
+        npg_shape ls = {2, {L, S}};
+        int r = rint_in(0, 99);
+        if (r < 40) sm = ls;
+        else if (r < 55) sm = (npg_shape){1, {chance(50) ? S : 1}};
+        else if (r < 70) sm = (npg_shape){2, {chance(50) ? L : 1, chance(50) ? S : 1}};
+        else if (r < 85) {
+            sm = bcast_partner(B);
+            if (sm.ndim > 6) sm.ndim = 6;
+            sm.dims[sm.ndim++] = chance(70) ? L : 1;
+            sm.dims[sm.ndim++] = chance(70) ? S : 1;
+        } else sm = rand_shape();
+        npg_dtype mdt = mk < 75 ? NPG_BOOL : mk < 95 ? rand_float_dtype() : rand_dtype();
+        mask = make(mdt, sm, 10);
+    }
+    bool causal = chance(30);
+    double scale = chance(50) ? 0 : chance(60) ? runit() * 2 : weird_double();
+    /* validity and the expected shape: batch axes broadcast; the mask
+     * broadcasts to (..., L, S) */
+    bool ok = q && k && v;
+    npg_shape want = {0};
+    if (ok) {
+        npg_shape a = npg_shape_of(q), bk_ = npg_shape_of(k), c = npg_shape_of(v);
+        ok = a.ndim >= 2 && bk_.ndim >= 2 && c.ndim >= 2;
+        if (ok) ok = bk_.dims[bk_.ndim - 1] == a.dims[a.ndim - 1] && c.dims[c.ndim - 2] == bk_.dims[bk_.ndim - 2];
+        if (ok) ok = npg_is_floating(npg_dtype_of(q)) && npg_is_floating(npg_dtype_of(k)) &&
+                     npg_is_floating(npg_dtype_of(v));
+        if (ok && mask) ok = npg_dtype_of(mask) == NPG_BOOL || npg_is_floating(npg_dtype_of(mask));
+        if (ok) ok = scale >= 0;
+        if (ok) {
+            int64_t l = a.dims[a.ndim - 2], s = bk_.dims[bk_.ndim - 2];
+            npg_shape bs[4] = {a, bk_, c, {0}};
+            int nb = 3;
+            bs[0].ndim -= 2, bs[1].ndim -= 2, bs[2].ndim -= 2;
+            if (mask) {
+                npg_shape m = npg_shape_of(mask);
+                if (m.ndim >= 1 && m.dims[m.ndim - 1] != 1 && m.dims[m.ndim - 1] != s) ok = false;
+                if (m.ndim >= 2 && m.dims[m.ndim - 2] != 1 && m.dims[m.ndim - 2] != l) ok = false;
+                m.ndim = m.ndim >= 2 ? m.ndim - 2 : 0;
+                bs[nb++] = m;
+            }
+            if (ok) ok = bcast_shapes(bs, nb, &want) && want.ndim + 2 <= NPG_MAX_DIMS;
+            want.dims[want.ndim++] = l;
+            want.dims[want.ndim++] = c.dims[c.ndim - 1];
+        }
+    }
+    call("npg_scaled_dot_product_attention(q, k, v, %s, causal=%d, scale=%g)",
+         mask ? (npg_dtype_of(mask) == NPG_BOOL ? "bool mask" : "mask") : "NULL", causal, scale);
+    arg(q);
+    arg(k);
+    arg(v);
+    opt_arg(mask);
+    if (q && k && v && !ok) must_fail();
+    ng_maybe();
+    go();
+    npg_array *r = npg_scaled_dot_product_attention(q, k, v, mask, causal, scale);
+    ng_end();
+    if (ok) {
+        VALID_FAILED(r);
+        expect_shape(r, want, "attention");
+    }
+    done(r);
+}
+
+Test(fuzz2, nn) {
+    int n = start("nn", 23, 4000);
+    for (int it = 0; it < n; it++) {
+        iter_begin(it);
+        switch (rint_in(0, 3)) {
+        case 0: fz_batch_norm(); break;
+        case 1: fz_group_norm(); break;
+        case 2: fz_pad(); break;
+        default: fz_attention(); break;
+        }
+        iter_end();
+    }
+    finish();
+}
+
+/* ------------------------------------------------------------------------
+ * npg_custom, npg_checkpoint and gradient hooks
+ * ------------------------------------------------------------------------ */
+
+/* A context handed to npg: it must be freed exactly once. */
+typedef struct fz_ctx {
+    int kind;
+    int calls, frees;
+    bool has_free;       /* a ctx_free was passed with it */
+    bool bad;            /* npg called the rule or hook with wrong arguments */
+    char why[160];       /* ... which */
+    npg_status err;      /* the error a failing rule or hook made */
+    npg_array *other;    /* a hook's replacement that belongs to someone else */
+    struct fz_ctx *next; /* a nested checkpoint's own */
+} fz_ctx;
+
+#define MAX_CTX 16
+static fz_ctx g_ctx[MAX_CTX];
+static int g_nctx;
+
+static fz_ctx *new_ctx(int kind, bool has_free) {
+    cr_assert(g_nctx < MAX_CTX);
+    fz_ctx *c = &g_ctx[g_nctx++];
+    memset(c, 0, sizeof *c);
+    c->kind = kind;
+    c->has_free = has_free;
+    return c;
+}
+static void count_free(void *p) { ((fz_ctx *)p)->frees++; }
+
+/* After the iteration freed its arrays: every context was freed once (none
+ * twice), and npg never passed a rule or hook bad arguments. */
+static void check_contexts(void) {
+    for (int i = 0; i < g_nctx; i++) {
+        fz_ctx *c = &g_ctx[i];
+        CHECK(!c->bad, "context %d: %s", i, c->why);
+        CHECK(c->frees == (c->has_free ? 1 : 0), "context %d (kind %d) was freed %d times, expected %d", i, c->kind,
+              c->frees, c->has_free ? 1 : 0);
+    }
+    g_nctx = 0;
+}
+
+static void mark_bad(fz_ctx *c, const char *why) {
+    if (c->bad) return;
+    c->bad = true;
+    snprintf(c->why, sizeof c->why, "%s", why);
+}
+
+/* The leaves in the pool that require grad, their .grad as it was. */
+typedef struct grad_snap {
+    int n;
+    npg_array *leaf[POOL_CAP];
+    unsigned char *bytes[POOL_CAP]; /* NULL: no .grad */
+} grad_snap;
+
+static void grads_take(grad_snap *s) {
+    s->n = 0;
+    for (int i = 0; i < g_npool; i++) {
+        npg_array *x = g_pool[i].x;
+        if (!x || !npg_requires_grad(x) || !npg_is_leaf(x)) continue;
+        npg_array *g = npg_grad(x);
+        s->leaf[s->n] = x;
+        s->bytes[s->n] = g ? read_bytes(g) : NULL;
+        s->n++;
+        npg_free(g);
+    }
+}
+static void grads_drop(grad_snap *s) {
+    for (int i = 0; i < s->n; i++) free(s->bytes[i]);
+    s->n = 0;
+}
+/* After a failed backward: every .grad as it was. */
+static void grads_unchanged(grad_snap *s) {
+    for (int i = 0; i < s->n; i++) {
+        npg_array *g = npg_grad(s->leaf[i]);
+        bool same = (g == NULL) == (s->bytes[i] == NULL);
+        if (same && g) {
+            unsigned char *now = read_bytes(g);
+            same = memcmp(now, s->bytes[i], npg_nbytes(g)) == 0;
+            free(now);
+        }
+        npg_free(g);
+        CHECK(same, "a failed backward changed the .grad of a leaf");
+    }
+}
+
+/* Expected gradients: per array, host values (NULL: none expected). */
+typedef struct grad_want {
+    int n;
+    npg_array *x[8];
+    double *v[8];
+} grad_want;
+
+static double *want_of(grad_want *w, npg_array *x, bool create) {
+    for (int i = 0; i < w->n; i++)
+        if (w->x[i] == x) {
+            if (!w->v[i] && create) w->v[i] = calloc((size_t)(npg_size(x) ? npg_size(x) : 1), sizeof(double));
+            return w->v[i];
+        }
+    if (!create) return NULL;
+    cr_assert(w->n < 8);
+    w->x[w->n] = x;
+    w->v[w->n] = calloc((size_t)(npg_size(x) ? npg_size(x) : 1), sizeof(double));
+    cr_assert(w->v[w->n]);
+    return w->v[w->n++];
+}
+/* x expects no gradient (unless it has an entry already). */
+static void want_none(grad_want *w, npg_array *x) {
+    for (int i = 0; i < w->n; i++)
+        if (w->x[i] == x) return;
+    cr_assert(w->n < 8);
+    w->x[w->n] = x;
+    w->v[w->n++] = NULL;
+}
+static void want_free(grad_want *w) {
+    for (int i = 0; i < w->n; i++) free(w->v[i]);
+    w->n = 0;
+}
+/* Each array in w has a gradient g(x) with the expected values (or none). */
+static void want_check(grad_want *w, npg_array *(*get)(npg_array *x, void *u), void *u, const char *what) {
+    for (int i = 0; i < w->n; i++) {
+        npg_array *g = get(w->x[i], u);
+        if (!w->v[i]) {
+            CHECK(g == NULL, "%s: input %d got a gradient, but none was expected", what, i);
+            continue;
+        }
+        CHECK(g != NULL, "%s: input %d got no gradient", what, i);
+        char buf[64];
+        snprintf(buf, sizeof buf, "%s: the gradient of input %d", what, i);
+        expect_values(g, w->v[i], npg_size(w->x[i]), 0, buf);
+        npg_free(g);
+    }
+}
+static npg_array *get_leaf_grad(npg_array *x, void *u) {
+    (void)u;
+    return npg_grad(x);
+}
+
+/* ---- npg_custom ----------------------------------------------------------- */
+
+enum {
+    RL_OK,             /* (i + 1) * sum(g) for every input */
+    RL_NONE,           /* no gradients */
+    RL_SHAPE,          /* a gradient of another shape */
+    RL_SHAPE_UNNEEDED, /* wrong shapes only for the inputs that need no gradient */
+    RL_DTYPE,          /* RL_OK as int64 */
+    RL_ERR_MSG,        /* an npg call fails: its error */
+    RL_ERR_NOMSG,      /* an error status without a message */
+    RL_ERR_AFTER,      /* RL_OK's gradients, then an error status */
+    RL_PASS_G,         /* g itself where the shapes agree */
+    RL_PASS_INPUT,     /* the input itself */
+    RL_BCAST,          /* RL_OK's values as a broadcast view */
+    RL_KINDS
+};
+
+/* x with another shape (one axis more or fewer). */
+static npg_array *reshaped(npg_array *x) {
+    return npg_ndim(x) > 0 ? npg_sum(x, NPG_ALL_AXES, false) : npg_expand_dims(x, 0);
+}
+
+static npg_array *rule_grad(npg_array *in, int i, npg_array *g) {
+    return npg_multiply(npg_full_like(in, i + 1, NULL), npg_sum(g, NPG_ALL_AXES, false));
+}
+
+static npg_status fz_rule(void *ctx, npg_array *g, int n, npg_array *const *in, npg_array *out, npg_array **gin) {
+    fz_ctx *c = ctx;
+    c->calls++;
+    if (!g || !out || (n > 0 && !in) || !gin) {
+        mark_bad(c, "a backward rule was given a NULL argument");
+        return NPG_ERR_NULL_ARG;
+    }
+    if (!same_shape(npg_shape_of(g), npg_shape_of(out)) || npg_dtype_of(g) != npg_dtype_of(out))
+        mark_bad(c, "a backward rule's grad_output has another shape or dtype than its output");
+    for (int i = 0; i < n; i++) {
+        if (gin[i]) mark_bad(c, "grad_inputs were not all NULL on entry to a backward rule");
+        bool need = npg_requires_grad(in[i]);
+        switch (c->kind) {
+        case RL_OK: gin[i] = rule_grad(in[i], i, g); break;
+        case RL_SHAPE: gin[i] = reshaped(rule_grad(in[i], i, g)); break;
+        case RL_SHAPE_UNNEEDED: gin[i] = need ? rule_grad(in[i], i, g) : reshaped(rule_grad(in[i], i, g)); break;
+        case RL_DTYPE: gin[i] = npg_astype(rule_grad(in[i], i, g), NPG_INT64); break;
+        case RL_ERR_MSG:
+            if (!npg_expand_dims(g, 100)) return c->err = npg_last_status();
+            break;
+        case RL_ERR_NOMSG: return NPG_ERR_INVALID_ARG;
+        case RL_ERR_AFTER: gin[i] = rule_grad(in[i], i, g); break;
+        case RL_PASS_G: gin[i] = same_shape(npg_shape_of(g), npg_shape_of(in[i])) ? g : NULL; break;
+        case RL_PASS_INPUT: gin[i] = in[i]; break;
+        case RL_BCAST:
+            gin[i] = npg_broadcast_to(npg_multiply_scalar(npg_sum(g, NPG_ALL_AXES, false), i + 1), npg_shape_of(in[i]));
+            break;
+        default: break;
+        }
+    }
+    return c->kind == RL_ERR_AFTER ? NPG_ERR_UNSUPPORTED : NPG_OK;
+}
+
+/* The status a backward through a custom function with this rule must give
+ * (NPG_OK: success). */
+static npg_status rule_expect(const fz_ctx *c) {
+    switch (c->kind) {
+    case RL_SHAPE: return NPG_ERR_SHAPE;
+    case RL_ERR_MSG: return NPG_ERR_AXIS; /* npg_expand_dims' */
+    case RL_ERR_NOMSG: return NPG_ERR_INVALID_ARG;
+    case RL_ERR_AFTER: return NPG_ERR_UNSUPPORTED;
+    default: return NPG_OK;
+    }
+}
+/* The rule's contribution to the gradient of input i (in) added into v, for
+ * the root sum(r); false when it gives none. */
+static bool rule_contrib(const fz_ctx *c, npg_array *in, int i, npg_array *r, double *v) {
+    int64_t n = npg_size(in), nr = npg_size(r);
+    switch (c->kind) {
+    case RL_OK:
+    case RL_SHAPE_UNNEEDED:
+    case RL_DTYPE:
+    case RL_BCAST:
+        for (int64_t j = 0; j < n; j++) v[j] += (double)(i + 1) * (double)nr;
+        return true;
+    case RL_PASS_G:
+        if (!same_shape(npg_shape_of(in), npg_shape_of(r))) return false;
+        for (int64_t j = 0; j < n; j++) v[j] += 1;
+        return true;
+    case RL_PASS_INPUT: {
+        const unsigned char *b = snap(in);
+        for (int64_t j = 0; j < n; j++) v[j] += elem_f(b, npg_dtype_of(in), j);
+        return true;
+    }
+    default: return false;
+    }
+}
+
+typedef struct results {
+    int n;
+    npg_array *in[8], *res[8];
+} results;
+static npg_array *get_result(npg_array *x, void *u) {
+    results *rs = u;
+    for (int i = 0; i < rs->n; i++)
+        if (rs->in[i] == x) return npg_retain(rs->res[i]);
+    return NULL;
+}
+
+/* After npg_custom / npg_checkpoint: a backward (or npg_grad_of) through r,
+ * maybe twice, that must give `want_st`; gradients against `want` (when
+ * not NULL) on success, .grad untouched on failure. Returns how many
+ * backward passes added to .grad. */
+static int backward_through(npg_array *r, npg_array *const *ins, int nin, npg_status want_st, grad_want *want,
+                            const char *what) {
+    int added = 0;
+    if (!r || !npg_requires_grad(r)) return 0;
+    npg_array *root = npg_ndim(r) == 0 && chance(50) ? npg_retain(r) : npg_sum(r, NPG_ALL_AXES, false);
+    cr_assert(root, "fuzz: sum: %s", npg_last_error());
+    pool_add(root, NULL);
+    /* the distinct inputs that require grad */
+    npg_array *rg[9] = {0};
+    int nrg = 0;
+    for (int i = 0; i < nin; i++) {
+        bool seen = false;
+        for (int j = 0; j < nrg; j++) seen |= rg[j] == ins[i];
+        if (!seen && npg_requires_grad(ins[i]) && nrg < 8) rg[nrg++] = ins[i];
+    }
+    bool functional = chance(30) && nrg > 0;
+    npg_backward_opts bo = {.retain_graph = chance(40), .create_graph = chance(12)};
+    if (bo.create_graph && !strcmp(what, "checkpoint")) want_st = NPG_ERR_UNSUPPORTED; /* checked first */
+    int passes = chance(30) ? 2 : 1;
+    for (int p = 0; p < passes; p++) {
+        grad_snap gs;
+        grads_take(&gs);
+        npg_status expect = p == 1 && !bo.retain_graph && !bo.create_graph ? NPG_ERR_AUTOGRAD : want_st;
+        npg_array *res[8] = {0};
+        call("%s through %s: %s(retain=%d create=%d) pass %d", functional ? "npg_grad_of" : "npg_backward_ex", what,
+             functional ? "inputs" : "", bo.retain_graph, bo.create_graph, p);
+        arg(root);
+        go();
+        npg_status st = functional ? npg_grad_of(&root, 1, NULL, rg, nrg, res, &bo) : npg_backward_ex(root, NULL, &bo);
+        done_status(st);
+        if (expect != NPG_OK) {
+            CHECK(st == expect, "%s: status %d (%s), expected %d (%s)", what, (int)st, npg_last_error(), (int)expect,
+                  npg_status_string(expect));
+        } else {
+            CHECK(st == NPG_OK, "%s: failed: %s", what, npg_last_error());
+        }
+        if (st != NPG_OK) {
+            grads_unchanged(&gs);
+            for (int i = 0; i < nrg; i++) CHECK(res[i] == NULL, "npg_grad_of failed but left result %d", i);
+        } else if (functional) {
+            grads_unchanged(&gs); /* npg_grad_of does not touch .grad */
+            results rs = {.n = nrg};
+            for (int i = 0; i < nrg; i++) {
+                CHECK(res[i] != NULL, "npg_grad_of succeeded without result %d", i);
+                check_sane(res[i]);
+                rs.in[i] = rg[i];
+                rs.res[i] = res[i];
+            }
+            if (want && p == 0) {
+                /* npg_grad_of gives zeros where backward gives nothing */
+                for (int i = 0; i < want->n; i++) want_of(want, want->x[i], true);
+                want_check(want, get_result, &rs, what);
+            }
+            for (int i = 0; i < nrg; i++) npg_free(res[i]);
+        } else {
+            added++;
+            check_leaf_grads();
+            if (want) {
+                want_check(want, get_leaf_grad, NULL, what);
+                /* a second pass adds the same again */
+                for (int i = 0; i < want->n; i++) {
+                    double *v = want_of(want, want->x[i], false);
+                    int64_t n = npg_size(want->x[i]);
+                    for (int64_t j = 0; v && j < n; j++) v[j] *= 2;
+                }
+            }
+        }
+        grads_drop(&gs);
+        if (st != NPG_OK || functional) break;
+    }
+    return added;
+}
+
+static void fz_custom(void) {
+    int nin = chance(92) ? rint_in(0, 3) : rint_in(-1, 0);
+    npg_array *ins[4] = {0};
+    for (int i = 0; i < (nin > 0 ? nin : 0); i++) {
+        if (i > 0 && chance(10)) ins[i] = ins[rint_in(0, i - 1)]; /* the same input twice */
+        else ins[i] = chance(g_null_pct) ? NULL : small_make(chance(85) ? rand_float_dtype() : rand_dtype(), rand_shape());
+    }
+    /* the output: anything, an array computed (with its own graph) from an
+     * input, the input itself, or not floating */
+    npg_array *out;
+    int ok_kind = rint_in(0, 99);
+    if (nin > 0 && ins[0] && ok_kind < 20) {
+        out = npg_multiply_scalar(ins[0], 2);
+        if (out) pool_add(out, NULL);
+    } else if (nin > 0 && ok_kind < 35) {
+        out = ins[0];
+    } else if (ok_kind < 45) {
+        out = operand(rand_dtype(), rand_shape());
+    } else {
+        out = float_operand(rand_shape());
+    }
+    int kind = rint_in(0, RL_KINDS - 1);
+    bool has_free = chance(85), null_name = chance(2), null_bw = chance(2), null_list = nin > 0 && chance(2);
+    fz_ctx *c = new_ctx(kind, has_free);
+    call("npg_custom(%s, out, %d, %s, rule %d%s, ctx, %s)", null_name ? "NULL" : "\"fz\"", nin,
+         null_list ? "NULL" : "inputs", kind, null_bw ? " (NULL)" : "", has_free ? "free" : "NULL");
+    arg(out);
+    for (int i = 0; i < (nin > 0 ? nin : 0); i++) arg(ins[i]);
+    if (null_name || null_bw || null_list || nin < 0) must_fail();
+    ng_maybe();
+    bool grad_on = npg_is_grad_enabled();
+    go();
+    npg_array *r = npg_custom(null_name ? NULL : "fz", out, nin, null_list ? NULL : ins, null_bw ? NULL : fz_rule, c,
+                              has_free ? count_free : NULL);
+    ng_end();
+    after(r == NULL);
+    bool node = false;
+    if (r) {
+        check_sane(r);
+        CHECK(npg_data(r) == npg_data(out) && same_shape(npg_shape_of(r), npg_shape_of(out)) &&
+                  npg_dtype_of(r) == npg_dtype_of(out),
+              "npg_custom's result is not its output's data");
+        bool any = false;
+        for (int i = 0; i < nin; i++) any |= npg_requires_grad(ins[i]);
+        node = grad_on && any && npg_is_floating(npg_dtype_of(out));
+        CHECK(npg_requires_grad(r) == node, "npg_custom's result %s grad", node ? "does not require" : "requires");
+        if (node) CHECK(npg_grad_fn_name(r) && !strcmp(npg_grad_fn_name(r), "fz"), "npg_custom's node is not named");
+    }
+    check_unchanged(r != NULL);
+    if (!node) CHECK(c->frees == (has_free ? 1 : 0), "npg_custom recorded no node but freed its context %d times",
+                     c->frees);
+    else CHECK(c->frees == 0, "npg_custom freed the context of a node it recorded");
+    if (r) pool_add(r, NULL);
+    if (!node) return;
+    /* an input written in place since the call fails the backward */
+    npg_status want_st = rule_expect(c);
+    if (chance(8)) {
+        int j = rint_in(0, nin - 1);
+        if (!npg_requires_grad(ins[j]) && !is_broadcast(ins[j]) && npg_fill(ins[j], 0.5) == NPG_OK)
+            want_st = NPG_ERR_INPLACE; /* the version counts, even of an empty array */
+        npg_clear_error();
+    }
+    /* expected gradients, when every input is an array of its own */
+    grad_want want = {0};
+    bool simple = want_st == NPG_OK, any[8] = {false};
+    for (int i = 0; i < nin; i++) simple &= pool_base(ins[i]) == NULL && (!npg_requires_grad(ins[i]) || npg_is_leaf(ins[i]));
+    for (int i = 0; simple && i < nin; i++) {
+        if (!npg_requires_grad(ins[i])) continue;
+        double *v = want_of(&want, ins[i], true); /* snapshots: the npg_custom call's, still in C */
+        int k = 0;
+        while (want.x[k] != ins[i]) k++;
+        any[k] |= rule_contrib(c, ins[i], i, r, v);
+    }
+    for (int k = 0; k < want.n; k++) /* no contribution: no gradient */
+        if (!any[k]) {
+            free(want.v[k]);
+            want.v[k] = NULL;
+        }
+    backward_through(r, ins, nin, want_st, simple ? &want : NULL, "custom");
+    want_free(&want);
+}
+
+/* ---- npg_checkpoint ------------------------------------------------------- */
+
+enum {
+    CK_OK,          /* sum of the squares of the inputs */
+    CK_NULL_NOERR,  /* NULL without an error */
+    CK_NULL_ERR,    /* NULL from a failing npg call */
+    CK_SECOND_NULL, /* CK_OK, then (the recompute) NULL without an error */
+    CK_SECOND_ERR,  /* CK_OK, then a failing npg call */
+    CK_SHAPE,       /* CK_OK, then another shape */
+    CK_INT,         /* an int64 result */
+    CK_INPUT,       /* the first input itself */
+    CK_CONST,       /* zeros that depend on no input */
+    CK_DROPOUT,     /* random numbers (replayed by the recompute) */
+    CK_NESTED,      /* a checkpoint inside */
+    CK_KINDS
+};
+
+static npg_array *sum_squares(npg_array *const *in, int n) {
+    npg_array *acc = npg_zeros(NPG_SHAPE0, NPG_OPTS(.device = t_dev()));
+    for (int i = 0; i < n && acc; i++) acc = npg_add(acc, npg_sum(npg_multiply(in[i], in[i]), NPG_ALL_AXES, false));
+    return acc;
+}
+static npg_array *failing_call(void) { return npg_squeeze(npg_zeros(NPG_SHAPE(2), NPG_OPTS(.device = t_dev())), NPG_AXES(0)); }
+
+static npg_array *ck_fn_body(npg_array *const *in, int n, fz_ctx *c);
+/* Intermediates in a scope of their own: npg_checkpoint may call fn outside any. */
+static npg_array *ck_fn(npg_array *const *in, int n, void *user) {
+    npg_scope s = npg_scope_begin();
+    npg_array *r = npg_keep(ck_fn_body(in, n, user));
+    npg_scope_end(s);
+    return r;
+}
+static npg_array *ck_fn_body(npg_array *const *in, int n, fz_ctx *c) {
+    int k = c->calls++;
+    switch (c->kind) {
+    case CK_OK: return sum_squares(in, n);
+    case CK_NULL_NOERR: return NULL;
+    case CK_NULL_ERR: return failing_call();
+    case CK_SECOND_NULL: return k == 0 ? sum_squares(in, n) : NULL;
+    case CK_SECOND_ERR: return k == 0 ? sum_squares(in, n) : failing_call();
+    case CK_SHAPE: return k == 0 ? sum_squares(in, n) : npg_expand_dims(sum_squares(in, n), 0);
+    case CK_INT: return npg_astype(sum_squares(in, n), NPG_INT64);
+    case CK_INPUT: return n > 0 ? npg_contiguous(in[0]) : npg_zeros(NPG_SHAPE0, NPG_OPTS(.device = t_dev()));
+    case CK_CONST: return npg_zeros(NPG_SHAPE0, NPG_OPTS(.device = t_dev()));
+    case CK_DROPOUT:
+        return n > 0 ? npg_sum(npg_dropout(npg_multiply(in[0], in[0]), 0.5, true, NULL), NPG_ALL_AXES, false)
+                     : sum_squares(in, n);
+    default: return npg_checkpoint(ck_fn, c->next, in, n);
+    }
+}
+
+static void fz_checkpoint(void) {
+    int nin = chance(94) ? rint_in(0, 3) : -1;
+    npg_array *ins[4] = {0};
+    for (int i = 0; i < (nin > 0 ? nin : 0); i++) {
+        if (i > 0 && chance(10)) ins[i] = ins[rint_in(0, i - 1)];
+        else {
+            npg_shape s = rand_shape();
+            while (numel_of(s) > 12) s.dims[rint_in(0, s.ndim - 1)] = 1;
+            ins[i] = chance(g_null_pct) ? NULL : small_make(chance(85) ? rand_float_dtype() : rand_dtype(), s);
+        }
+    }
+    int kind = rint_in(0, CK_KINDS - 1);
+    fz_ctx *c = new_ctx(kind, false);
+    if (kind == CK_NESTED) c->next = new_ctx(CK_OK, false);
+    bool null_fn = chance(2), null_list = nin > 0 && chance(2);
+    call("npg_checkpoint(fn %d%s, %s, %d)", kind, null_fn ? " (NULL)" : "", null_list ? "NULL" : "inputs", nin);
+    for (int i = 0; i < (nin > 0 ? nin : 0); i++) arg(ins[i]);
+    bool all = true;
+    for (int i = 0; i < (nin > 0 ? nin : 0); i++) all &= ins[i] != NULL;
+    if (null_fn || null_list || nin < 0) must_fail();
+    else if (all && (kind == CK_NULL_NOERR || kind == CK_NULL_ERR)) must_fail();
+    ng_maybe();
+    go();
+    npg_array *r = npg_checkpoint(null_fn ? NULL : ck_fn, c, null_list ? NULL : ins, nin);
+    ng_end();
+    after(r == NULL);
+    if (r) check_sane(r);
+    check_unchanged(r != NULL);
+    if (!r) return;
+    pool_add(r, NULL);
+    npg_status want_st = kind == CK_SECOND_NULL ? NPG_ERR_INVALID_ARG
+                       : kind == CK_SECOND_ERR || kind == CK_SHAPE ? NPG_ERR_SHAPE : NPG_OK;
+    /* expected gradients (of the root sum(r) = r): 2x for CK_OK and CK_NESTED,
+     * ones for the first input of CK_INPUT (zeros for the others), none when
+     * the recomputed result depends on no input */
+    grad_want want = {0};
+    bool fresh = true; /* every input an array of its own */
+    for (int i = 0; i < nin; i++) fresh &= pool_base(ins[i]) == NULL && (!npg_requires_grad(ins[i]) || npg_is_leaf(ins[i]));
+    bool simple = fresh && (kind == CK_OK || kind == CK_NESTED || kind == CK_INPUT || kind == CK_CONST);
+    bool first_rg = nin > 0 && npg_requires_grad(ins[0]);
+    for (int i = 0; simple && i < nin; i++) {
+        if (!npg_requires_grad(ins[i])) continue;
+        if (kind == CK_CONST || (kind == CK_INPUT && !first_rg)) {
+            want_none(&want, ins[i]);
+            continue;
+        }
+        double *v = want_of(&want, ins[i], true);
+        const unsigned char *b = snap(ins[i]);
+        for (int64_t j = 0; j < npg_size(ins[i]); j++)
+            v[j] += kind == CK_INPUT ? (i == 0 ? 1.0 : 0.0) : 2 * elem_f(b, npg_dtype_of(ins[i]), j);
+    }
+    int added = backward_through(r, ins, nin, want_st, simple ? &want : NULL, "checkpoint");
+    want_free(&want);
+    if (kind == CK_DROPOUT && added && fresh && first_rg) {
+        /* r = sum(m x^2) / (1 - p) with the forward's mask m, and the
+         * recompute's dr/dx = 2 m x / (1 - p): sum(x dr/dx) = 2 r only when
+         * it replayed the same mask */
+        npg_array *g = npg_grad(ins[0]);
+        CHECK(g != NULL, "checkpoint: no gradient through dropout");
+        double *gv = t_read(g), *xv = t_read(ins[0]), dot = 0, rv = npg_item(r);
+        for (int64_t j = 0; j < npg_size(ins[0]); j++) dot += gv[j] * xv[j];
+        free(gv);
+        free(xv);
+        npg_free(g);
+        CHECK(dot == 2 * added * rv, "checkpoint: the recompute drew other random numbers (x . dr/dx = %g, 2 r = %g)",
+              dot, 2 * added * rv);
+    }
+}
+
+/* ---- gradient hooks ------------------------------------------------------- */
+
+enum {
+    HK_PASS,      /* keeps g */
+    HK_SCALE,     /* 2 g */
+    HK_SHAPE,     /* g as another shape */
+    HK_DTYPE,     /* 2 g as int64 */
+    HK_ERR_MSG,   /* an npg call fails: its error */
+    HK_ERR_NOMSG, /* an error status without a message */
+    HK_SELF,      /* g itself */
+    HK_BCAST,     /* 5, broadcast */
+    HK_OTHER,     /* someone else's array (the leaf) */
+    HK_KINDS
+};
+
+static npg_status fz_hook(void *ctx, npg_array *g, npg_array **r) {
+    fz_ctx *c = ctx;
+    c->calls++;
+    if (!g || !r) {
+        mark_bad(c, "a hook was given a NULL argument");
+        return NPG_ERR_NULL_ARG;
+    }
+    if (*r) mark_bad(c, "a hook's replacement was not NULL on entry");
+    switch (c->kind) {
+    case HK_SCALE: *r = npg_multiply_scalar(g, 2); break;
+    case HK_SHAPE: *r = reshaped(g); break;
+    case HK_DTYPE: *r = npg_astype(npg_multiply_scalar(g, 2), NPG_INT64); break;
+    case HK_ERR_MSG:
+        if (!npg_expand_dims(g, 100)) return c->err = npg_last_status();
+        break;
+    case HK_ERR_NOMSG: return NPG_ERR_INVALID_ARG;
+    case HK_SELF: *r = g; break;
+    case HK_BCAST:
+        *r = npg_broadcast_to(npg_full(NPG_SHAPE0, 5, NPG_OPTS(.dtype = npg_dtype_of(g), .device = t_dev())),
+                              npg_shape_of(g));
+        break;
+    case HK_OTHER: *r = c->other; break;
+    default: break;
+    }
+    return NPG_OK;
+}
+
+typedef struct hook_rec {
+    npg_array *x;
+    int handle;
+    fz_ctx *c;
+    bool removed;
+} hook_rec;
+
+/* The hooks of x, in order, applied to v (n values; `other` is HK_OTHER's
+ * replacement): NPG_OK or the status the first failing one gives. */
+static npg_status apply_hooks(const hook_rec *h, int nh, const npg_array *x, double *v, int64_t n,
+                              const double *other) {
+    for (int i = 0; i < nh; i++) {
+        if (h[i].x != x || h[i].removed) continue;
+        switch (h[i].c->kind) {
+        case HK_SCALE:
+            for (int64_t j = 0; j < n; j++) v[j] *= 2;
+            break;
+        case HK_DTYPE:
+            for (int64_t j = 0; j < n; j++) v[j] = trunc(v[j] * 2);
+            break;
+        case HK_SHAPE: return NPG_ERR_SHAPE;
+        case HK_ERR_MSG: return NPG_ERR_AXIS;
+        case HK_ERR_NOMSG: return NPG_ERR_INVALID_ARG;
+        case HK_BCAST:
+            for (int64_t j = 0; j < n; j++) v[j] = 5;
+            break;
+        case HK_OTHER:
+            for (int64_t j = 0; j < n; j++) v[j] = other[j];
+            break;
+        default: break;
+        }
+    }
+    return NPG_OK;
+}
+
+static void fz_hooks(void) {
+    /* L (a leaf of small integers), maybe N = 2 L, root = sum(3 T), T = N or L */
+    npg_shape s = rand_shape();
+    while (numel_of(s) > 16) s.dims[rint_in(0, s.ndim - 1)] = 1;
+    npg_array *L = NULL;
+    int lk = rint_in(0, 99);
+    if (lk < 90) {
+        g_fill.ranged = true;
+        g_fill.lo = -2;
+        g_fill.hi = 2;
+        g_fill.bad = 0;
+        L = pool_add(fresh(rand_float_dtype(), s), NULL);
+        g_fill.ranged = false;
+        setup_rg(L);
+    } else if (lk < 96) {
+        L = make(rand_dtype(), s, 0); /* no grad */
+    }
+    bool rg = L && npg_requires_grad(L);
+    npg_array *N = rg && chance(50) ? pool_add(npg_multiply_scalar(L, 2), NULL) : NULL;
+    npg_array *T = N ? N : L;
+    npg_array *root = NULL;
+    if (rg) {
+        npg_array *Y = pool_add(npg_multiply_scalar(T, 3), NULL);
+        root = pool_add(npg_sum(Y, NPG_ALL_AXES, false), NULL);
+    }
+    int64_t n = L ? npg_size(L) : 0;
+    double *other = calloc((size_t)(n ? n : 1), sizeof(double));
+    cr_assert(other);
+    if (L) {
+        double *lv = t_read(L);
+        for (int64_t j = 0; j < n; j++) other[j] = lv[j];
+        free(lv);
+    }
+    /* register and remove hooks */
+    hook_rec h[8];
+    int nh = 0;
+    int nreg = rint_in(0, 4);
+    for (int k = 0; k < nreg; k++) {
+        npg_array *x = N && chance(50) ? N : L;
+        int kind = rint_in(0, HK_KINDS - 1);
+        bool has_free = chance(85), null_hook = chance(4);
+        fz_ctx *c = new_ctx(kind, has_free);
+        c->other = L;
+        call("npg_register_hook(%s, hook %d%s, ctx, %s)", x == N ? "N" : "L", kind, null_hook ? " (NULL)" : "",
+             has_free ? "free" : "NULL");
+        arg(x);
+        if (null_hook || (x && !npg_requires_grad(x))) must_fail();
+        go();
+        int hd = npg_register_hook(x, null_hook ? NULL : fz_hook, c, has_free ? count_free : NULL);
+        after(hd <= 0);
+        if (hd <= 0) {
+            CHECK(hd < 0 && hd == (int)npg_last_status(), "npg_register_hook returned %d, the last status is %d", hd,
+                  (int)npg_last_status());
+            CHECK(c->frees == (has_free ? 1 : 0), "a failed npg_register_hook freed its context %d times", c->frees);
+        } else {
+            for (int i = 0; i < nh; i++) CHECK(h[i].handle != hd, "npg_register_hook gave handle %d twice", hd);
+            CHECK(c->frees == 0, "npg_register_hook freed the context of a hook it registered");
+            h[nh++] = (hook_rec){x, hd, c, false};
+        }
+        check_unchanged(hd > 0);
+        if (nh > 0 && chance(20)) {
+            /* remove one: a hook of x's, or a handle x does not have */
+            int i = rint_in(0, nh - 1);
+            npg_array *y = chance(85) ? h[i].x : (h[i].x == L && N ? N : L);
+            int handle = chance(85) ? h[i].handle : PICK(((const int[]){0, -1, INT_MAX, -7}));
+            bool valid = y == h[i].x && handle == h[i].handle && !h[i].removed;
+            call("npg_remove_hook(%s, %d)", y == N ? "N" : "L", handle);
+            arg(y);
+            if (!valid) must_fail();
+            go();
+            npg_status st = npg_remove_hook(y, handle);
+            done_status(st);
+            if (st == NPG_OK) {
+                h[i].removed = true;
+                CHECK(h[i].c->frees == (h[i].c->has_free ? 1 : 0), "npg_remove_hook freed the context %d times",
+                      h[i].c->frees);
+            }
+        }
+    }
+    if (!root) {
+        free(other);
+        return;
+    }
+    /* backward (twice, maybe) or npg_grad_of of L or N */
+    bool functional = chance(30);
+    npg_array *in = functional && N && chance(50) ? N : L;
+    npg_backward_opts bo = {.retain_graph = chance(40), .create_graph = chance(12)};
+    double *acc = calloc((size_t)(n ? n : 1), sizeof(double)), *v = malloc(sizeof(double) * (size_t)(n ? n : 1));
+    cr_assert(acc && v);
+    int passes = !functional && chance(30) ? 2 : 1;
+    for (int p = 0; p < passes; p++) {
+        /* the expected outcome: T's hooks, then (T = N) L's */
+        for (int64_t j = 0; j < n; j++) v[j] = 3;
+        npg_status want = apply_hooks(h, nh, T, v, n, other), want_without_l = want;
+        double *vn = NULL;
+        if (want == NPG_OK && N) {
+            if (in == N) {
+                vn = malloc(sizeof(double) * (size_t)(n ? n : 1));
+                cr_assert(vn);
+                memcpy(vn, v, sizeof(double) * (size_t)n);
+            }
+            for (int64_t j = 0; j < n; j++) v[j] *= 2;
+            want = apply_hooks(h, nh, L, v, n, other);
+        }
+        if (p == 1 && !bo.retain_graph && !bo.create_graph) want = want_without_l = NPG_ERR_AUTOGRAD;
+        grad_snap gs;
+        grads_take(&gs);
+        npg_array *res = NULL;
+        call("%s(hooks) retain=%d create=%d pass %d", functional ? (in == N ? "npg_grad_of(N)" : "npg_grad_of(L)")
+                                                                  : "npg_backward_ex", bo.retain_graph,
+             bo.create_graph, p);
+        arg(root);
+        go();
+        npg_status st = functional ? npg_grad_of(&root, 1, NULL, &in, 1, &res, &bo) : npg_backward_ex(root, NULL, &bo);
+        done_status(st);
+        /* npg_grad_of(N) computes L's gradient too: L's hooks may or may not run */
+        bool as_expected = st == want || (functional && in == N && st == want_without_l);
+        CHECK(as_expected, "hooks: status %d (%s), expected %d", (int)st, npg_last_error(), (int)want);
+        if (st != NPG_OK) {
+            grads_unchanged(&gs);
+            CHECK(res == NULL, "npg_grad_of failed but left a result");
+        } else if (functional) {
+            grads_unchanged(&gs);
+            CHECK(res != NULL, "npg_grad_of succeeded without a result");
+            check_sane(res);
+            expect_values(res, in == N ? vn : v, n, 0, "hooks: npg_grad_of");
+            npg_free(res);
+        } else {
+            for (int64_t j = 0; j < n; j++) acc[j] += v[j];
+            npg_array *g = npg_grad(L);
+            CHECK(g != NULL, "hooks: backward left L without a gradient");
+            expect_values(g, acc, n, 0, "hooks: L's gradient");
+            npg_free(g);
+        }
+        free(vn);
+        grads_drop(&gs);
+        if (st != NPG_OK) break;
+    }
+    free(acc);
+    free(v);
+    free(other);
+}
+
+Test(fuzz2, autograd) {
+    int n = start("autograd", 24, 4000);
+    for (int it = 0; it < n; it++) {
+        iter_begin(it);
+        switch (rint_in(0, 2)) {
+        case 0: fz_custom(); break;
+        case 1: fz_checkpoint(); break;
+        default: fz_hooks(); break;
+        }
+        iter_end();
+        check_contexts();
+    }
+    finish();
+}
+
+/* ------------------------------------------------------------------------
+ * DLPack
+ * ------------------------------------------------------------------------ */
+
+#ifdef FUZZ_DLPACK
+
+/* Deleters that count, by tensor; an exported tensor's own deleter is
+ * called through them. */
+#define MAX_DL 4
+static struct {
+    DLManagedTensor *t;
+    void (*inner)(DLManagedTensor *);
+    int deletes;
+} g_dl[MAX_DL];
+static int g_ndl;
+
+static int dl_slot(DLManagedTensor *t, void (*inner)(DLManagedTensor *)) {
+    cr_assert(g_ndl < MAX_DL);
+    g_dl[g_ndl].t = t;
+    g_dl[g_ndl].inner = inner;
+    g_dl[g_ndl].deletes = 0;
+    return g_ndl++;
+}
+static void dl_count_deleter(DLManagedTensor *t) {
+    for (int i = 0; i < g_ndl; i++)
+        if (g_dl[i].t == t) {
+            g_dl[i].deletes++;
+            if (g_dl[i].inner && g_dl[i].deletes == 1) g_dl[i].inner(t);
+            return;
+        }
+    cr_assert_fail("fuzz: a DLPack deleter called with an unknown tensor");
+}
+
+/* The memory hand-made tensors point into. */
+static _Alignas(64) unsigned char g_dlbuf[8192];
+
+/* A hand-made tensor: random dtype, device, shape, strides, data and
+ * byte_offset, valid or not; *why says how it is invalid ("" when valid;
+ * the status npg must give in *want). */
+typedef struct dl_case {
+    DLManagedTensor mt;
+    int64_t shape[12], strides[12];
+    npg_dtype dtype; /* when valid */
+    npg_status want;
+    char why[80];
+} dl_case;
+
+static void dl_invalid(dl_case *d, npg_status st, const char *why) {
+    if (d->want != NPG_OK) return; /* the first reason npg meets wins */
+    d->want = st;
+    snprintf(d->why, sizeof d->why, "%s", why);
+}
+
+static void dl_make(dl_case *d) {
+    memset(d, 0, sizeof *d);
+    DLTensor *t = &d->mt.dl_tensor;
+    /* dtype (checked first) */
+    static const struct {
+        uint8_t code, bits;
+        npg_dtype dt;
+    } types[] = {{6, 8, NPG_BOOL},           {kDLUInt, 8, NPG_UINT8},     {kDLInt, 32, NPG_INT32},
+                 {kDLInt, 64, NPG_INT64},    {kDLFloat, 32, NPG_FLOAT32}, {kDLFloat, 64, NPG_FLOAT64},
+                 {kDLInt, 16, 0},            {kDLFloat, 16, 0},           {kDLBfloat, 16, 0},
+                 {kDLUInt, 32, 0},           {kDLInt, 8, 0},              {6, 1, 0},
+                 {kDLComplex, 64, 0},        {99, 32, 0},                 {kDLFloat, 0, 0},
+                 {kDLOpaqueHandle, 64, 0}};
+    int ti = chance(85) ? rint_in(0, 5) : rint_in(6, NELEM(types) - 1);
+    t->dtype.code = types[ti].code;
+    t->dtype.bits = types[ti].bits;
+    t->dtype.lanes = chance(95) ? 1 : (uint16_t)PICK(((const int[]){0, 2, 4}));
+    d->dtype = types[ti].dt;
+    if (!d->dtype || t->dtype.lanes != 1) dl_invalid(d, NPG_ERR_DTYPE, "an unsupported dtype");
+    size_t is = d->dtype ? npg_dtype_size(d->dtype) : 1;
+    /* device */
+    int r = rint_in(0, 99);
+    if (r < 80) t->device = (DLDevice){kDLCPU, chance(95) ? 0 : rint_in(1, 3)};
+    else if (r < 86) t->device = (DLDevice){kDLCUDAHost, 0};
+    else if (r < 92 && !npg_cuda_available()) t->device = (DLDevice){kDLCUDA, rint_in(0, 2)};
+    else t->device = (DLDevice){(DLDeviceType)PICK(((const int[]){0, kDLOpenCL, kDLVulkan, kDLMetal, kDLROCM, 99, -1})), 0};
+    /* an unknown type is refused at once, CUDA (without a GPU) last */
+    bool cuda = t->device.device_type == kDLCUDA;
+    if (t->device.device_type != kDLCPU && t->device.device_type != kDLCUDAHost && !cuda)
+        dl_invalid(d, NPG_ERR_DEVICE, "a device npg does not have");
+    /* geometry */
+    t->ndim = chance(92) ? rint_in(0, 4) : PICK(((const int[]){-1, NPG_MAX_DIMS + 1, 100, INT32_MIN}));
+    if (t->ndim < 0 || t->ndim > NPG_MAX_DIMS) {
+        dl_invalid(d, NPG_ERR_SHAPE, "a bad ndim");
+        if (cuda) dl_invalid(d, NPG_ERR_DEVICE, "no CUDA device");
+        t->shape = d->shape;
+        for (int i = 0; i < 12; i++) d->shape[i] = 1;
+        t->strides = NULL;
+        t->data = g_dlbuf;
+        return;
+    }
+    int nd = t->ndim;
+    t->shape = nd > 0 && chance(3) ? NULL : d->shape;
+    if (!t->shape) dl_invalid(d, NPG_ERR_NULL_ARG, "no shape");
+    bool empty = false;
+    for (int i = 0; i < nd; i++) {
+        d->shape[i] = chance(4) ? -rint_in(1, 3) : chance(8) ? 0 : rint_in(1, 3);
+        if (d->shape[i] == 0) empty = true;
+    }
+    for (int i = 0; t->shape && i < nd; i++)
+        if (d->shape[i] < 0) dl_invalid(d, NPG_ERR_SHAPE, "a negative dimension");
+    /* strides (in elements): row-major, permuted, negative, 0, or huge */
+    int64_t rm[NPG_MAX_DIMS], acc = 1;
+    for (int i = nd - 1; i >= 0; i--) {
+        rm[i] = acc;
+        acc *= d->shape[i] > 0 ? d->shape[i] : 1;
+    }
+    bool null_strides = chance(40);
+    for (int i = 0; i < nd; i++) {
+        int k = rint_in(0, 99);
+        d->strides[i] = k < 50 ? rm[i] : k < 65 ? -rm[i] : k < 75 ? 0 : k < 96 ? rint_in(-6, 6)
+                      : PICK(((const int64_t[]){INT64_MAX, INT64_MIN, (int64_t)1 << 62, -((int64_t)1 << 61)}));
+    }
+    if (null_strides)
+        for (int i = 0; i < nd; i++) d->strides[i] = rm[i];
+    t->strides = null_strides ? NULL : d->strides;
+    /* the extent npg computes: overflow is an error, else it must fit g_dlbuf */
+    int64_t lo = 0, hi = 0;
+    bool overflow = false;
+    if (!empty && d->want == NPG_OK) {
+        for (int i = 0; i < nd; i++) {
+            int64_t span;
+            if (__builtin_mul_overflow(d->shape[i] - 1, d->strides[i], &span) ||
+                (span < 0 ? __builtin_add_overflow(lo, span, &lo) : __builtin_add_overflow(hi, span, &hi)))
+                overflow = true;
+        }
+        int64_t cnt, nb;
+        if (!overflow && (__builtin_sub_overflow(hi, lo, &cnt) || __builtin_add_overflow(cnt, 1, &cnt) ||
+                          __builtin_mul_overflow(cnt, (int64_t)is, &nb)))
+            overflow = true;
+        if (overflow) {
+            dl_invalid(d, NPG_ERR_SHAPE, "an extent that overflows");
+            lo = hi = 0;
+        } else if ((hi - lo + 8) * (int64_t)is > (int64_t)sizeof g_dlbuf) {
+            for (int i = 0; i < nd; i++) d->strides[i] = rm[i]; /* too far for the buffer */
+            lo = 0;
+            hi = acc - 1;
+        }
+    }
+    /* data + byte_offset: the lowest element inside g_dlbuf, maybe
+     * misaligned; or no memory at all (fine without elements) */
+    if (chance(4)) {
+        t->data = NULL;
+        t->byte_offset = chance(50) ? 0 : (uint64_t)rint_in(1, 64) * is;
+        if (!empty && t->shape) dl_invalid(d, NPG_ERR_NULL_ARG, "no data");
+    } else {
+        int64_t first = (-lo + rint_in(0, 4)) * (int64_t)is;
+        if (is > 1 && chance(6)) {
+            first += rint_in(1, (int)is - 1);
+            dl_invalid(d, NPG_ERR_INVALID_ARG, "data + byte_offset misaligned");
+        }
+        int64_t split = rint_in(0, 2) == 0 ? 0 : chance(50) ? first : (first / (int64_t)is / 2) * (int64_t)is;
+        t->data = g_dlbuf + split;
+        t->byte_offset = (uint64_t)(first - split);
+    }
+    if (cuda) dl_invalid(d, NPG_ERR_DEVICE, "no CUDA device");
+    /* the bytes (bool: 0 and 1 only) */
+    for (size_t i = 0; i < sizeof g_dlbuf; i++) g_dlbuf[i] = d->dtype == NPG_BOOL ? (unsigned char)(rnd() & 1) : (unsigned char)rnd();
+    d->mt.manager_ctx = d;
+    d->mt.deleter = chance(92) ? dl_count_deleter : NULL;
+}
+
+/* The element at index idx of a tensor (data, byte_offset and strides in
+ * elements). */
+static const unsigned char *dl_elem(const DLTensor *t, const int64_t *st, const int64_t *idx, size_t is) {
+    int64_t off = 0;
+    for (int i = 0; i < t->ndim; i++) off += idx[i] * st[i];
+    return (const unsigned char *)t->data + t->byte_offset + off * (int64_t)is;
+}
+
+static void fz_from_dlpack(void) {
+    dl_case d;
+    dl_make(&d);
+    bool null_t = chance(2);
+    DLTensor *t = &d.mt.dl_tensor;
+    dl_case before = d;
+    int slot = dl_slot(&d.mt, NULL);
+    call("npg_from_dlpack(%s: code %u bits %u lanes %u, device %d:%d, ndim %d, %s strides, offset %llu) [%s]",
+         null_t ? "NULL" : "t", t->dtype.code, t->dtype.bits, t->dtype.lanes, (int)t->device.device_type,
+         t->device.device_id, t->ndim, t->strides ? "with" : "no", (unsigned long long)t->byte_offset,
+         d.want == NPG_OK ? "valid" : d.why);
+    if (null_t) C.null_op = true;
+    else if (d.want != NPG_OK) must_fail();
+    go();
+    npg_array *r = npg_from_dlpack(null_t ? NULL : &d.mt);
+    after(r == NULL);
+    if (!r) {
+        if (!null_t && d.want != NPG_OK)
+            CHECK(npg_last_status() == d.want, "status %d (%s), expected %d", (int)npg_last_status(),
+                  npg_last_error(), (int)d.want);
+        CHECK(memcmp(&before, &d, sizeof d) == 0, "a failed npg_from_dlpack changed the tensor");
+        CHECK(g_dl[slot].deletes == 0, "a failed npg_from_dlpack called the deleter");
+        return;
+    }
+    check_sane(r);
+    int nd = t->ndim;
+    size_t is = npg_dtype_size(d.dtype);
+    npg_shape want = {.ndim = nd};
+    for (int i = 0; i < nd; i++) want.dims[i] = d.shape[i];
+    expect_shape(r, want, "npg_from_dlpack");
+    CHECK(npg_dtype_of(r) == d.dtype, "npg_from_dlpack gave dtype %s", npg_dtype_name(npg_dtype_of(r)));
+    CHECK(!npg_requires_grad(r) && npg_is_leaf(r), "npg_from_dlpack's result requires grad or is not a leaf");
+    int64_t st[NPG_MAX_DIMS];
+    cr_assert_eq(npg_strides(r, st), NPG_OK);
+    int64_t n = numel_of(want);
+    for (int i = 0; i < nd; i++) /* the others are never used */
+        if (n > 0 && d.shape[i] > 1)
+            CHECK(st[i] == d.strides[i] * (int64_t)is, "stride %d is %lld bytes, expected %lld", i, (long long)st[i],
+                  (long long)(d.strides[i] * (int64_t)is));
+    if (n > 0)
+        CHECK(npg_data(r) == (char *)t->data + t->byte_offset, "npg_from_dlpack copied (data %p, tensor %p)",
+              npg_data(r), (void *)((char *)t->data + t->byte_offset));
+    /* values: the tensor's, read through its strides */
+    unsigned char *got = read_bytes(r);
+    int64_t idx[NPG_MAX_DIMS];
+    for (int64_t j = 0; j < n; j++) {
+        unravel(j, &want, idx);
+        if (memcmp(got + (size_t)j * is, dl_elem(t, d.strides, idx, is), is) != 0) {
+            free(got);
+            fail("npg_from_dlpack: element %lld is not the tensor's", (long long)j);
+        }
+    }
+    free(got);
+    CHECK(g_dl[slot].deletes == 0, "the deleter ran while the array lives");
+    /* a view outlives r; a write through it is the tensor's */
+    npg_array *v = npg_flip(r, NPG_ALL_AXES);
+    cr_assert(v, "fuzz: npg_flip: %s", npg_last_error());
+    bool ro = false;
+    for (int i = 0; i < nd; i++) ro |= n > 0 && d.strides[i] == 0 && d.shape[i] > 1;
+    npg_status fs = npg_fill(chance(50) ? r : v, 1);
+    npg_free(r);
+    CHECK(g_dl[slot].deletes == 0, "the deleter ran while a view lives");
+    if (ro) {
+        CHECK(fs == NPG_ERR_INPLACE, "a write into a broadcast tensor gave %d", (int)fs);
+    } else {
+        CHECK(fs == NPG_OK, "a write into an imported tensor failed: %s", npg_last_error());
+        for (int64_t j = 0; j < n; j++) {
+            unravel(j, &want, idx);
+            CHECK(elem_f(dl_elem(t, d.strides, idx, is), d.dtype, 0) == 1, "a write did not reach the tensor");
+        }
+    }
+    npg_clear_error();
+    npg_free(v);
+    CHECK(g_dl[slot].deletes == (d.mt.deleter ? 1 : 0), "the deleter ran %d times after the last view went",
+          g_dl[slot].deletes);
+}
+
+static void fz_to_dlpack(void) {
+    npg_array *x = any_operand();
+    bool rg = x && npg_requires_grad(x);
+    call("npg_to_dlpack(x)");
+    arg(x);
+    if (rg) must_fail();
+    go();
+    DLManagedTensor *mt = npg_to_dlpack(x);
+    after(mt == NULL);
+    check_unchanged(mt != NULL);
+    if (!mt) {
+        if (x && rg) CHECK(npg_last_status() == NPG_ERR_AUTOGRAD, "status %d", (int)npg_last_status());
+        return;
+    }
+    const DLTensor *t = &mt->dl_tensor;
+    npg_shape xs = npg_shape_of(x);
+    npg_dtype dt = npg_dtype_of(x);
+    size_t is = npg_dtype_size(dt);
+    static const uint8_t codes[] = {0, 6, kDLUInt, kDLInt, kDLInt, kDLFloat, kDLFloat};
+    CHECK(t->ndim == xs.ndim && t->dtype.code == codes[dt] && t->dtype.bits == 8 * is && t->dtype.lanes == 1 &&
+              t->device.device_type == kDLCPU && t->byte_offset == 0 && mt->deleter,
+          "npg_to_dlpack: wrong fields");
+    int64_t st[NPG_MAX_DIMS];
+    cr_assert_eq(npg_strides(x, st), NPG_OK);
+    for (int i = 0; i < xs.ndim; i++)
+        CHECK(t->shape[i] == xs.dims[i] && t->strides[i] * (int64_t)is == st[i], "npg_to_dlpack: axis %d differs", i);
+    int64_t n = numel_of(xs), idx[NPG_MAX_DIMS];
+    if (n > 0) CHECK(t->data == npg_data(x), "npg_to_dlpack copied");
+    int slot = dl_slot(mt, mt->deleter);
+    mt->deleter = dl_count_deleter;
+    unsigned char *xb = read_bytes(x); /* x's values (unchanged, as checked) */
+    /* the tensor outlives the array: a copy exported, then freed */
+    npg_array *own = NULL;
+    if (chance(25)) {
+        npg_array *c = npg_copy(x);
+        cr_assert(c, "fuzz: npg_copy: %s", npg_last_error());
+        npg_clear_error();
+        DLManagedTensor *m2 = npg_to_dlpack(c);
+        cr_assert(m2, "fuzz: npg_to_dlpack of a copy: %s", npg_last_error());
+        npg_free(c);
+        own = npg_from_dlpack(m2); /* npg owns m2 now */
+        cr_assert(own, "fuzz: npg_from_dlpack of a copy: %s", npg_last_error());
+        for (int64_t j = 0; j < n; j++) {
+            unravel(j, &xs, idx);
+            CHECK(memcmp(dl_elem(&m2->dl_tensor, m2->dl_tensor.strides, idx, is), xb + (size_t)j * is, is) == 0,
+                  "an exported copy lost its values once the array was freed");
+        }
+        npg_free(own);
+    }
+    /* the tensor's elements are x's */
+    for (int64_t j = 0; j < n; j++) {
+        unravel(j, &xs, idx);
+        CHECK(memcmp(dl_elem(t, t->strides, idx, is), xb + (size_t)j * is, is) == 0,
+              "npg_to_dlpack: element %lld is not x's", (long long)j);
+    }
+    if (chance(50)) {
+        /* back: zero-copy, the same values, the deleter once after the array */
+        call("npg_from_dlpack(npg_to_dlpack(x))");
+        arg(x);
+        go();
+        npg_array *y = npg_from_dlpack(mt);
+        CHECK(y != NULL, "npg_from_dlpack of an exported tensor failed: %s", npg_last_error());
+        after(false);
+        check_sane(y);
+        expect_shape(y, xs, "round trip");
+        unsigned char *got = read_bytes(y);
+        bool same = memcmp(got, xb, (size_t)n * is) == 0;
+        free(got);
+        CHECK(same, "a DLPack round trip changed the values");
+        if (n > 0) CHECK(npg_data(y) == npg_data(x), "a DLPack round trip copied");
+        CHECK(g_dl[slot].deletes == 0, "the deleter ran while the array lives");
+        check_unchanged(true);
+        npg_free(y);
+    } else {
+        mt->deleter(mt);
+    }
+    free(xb);
+    CHECK(g_dl[slot].deletes == 1, "an exported tensor's deleter ran %d times", g_dl[slot].deletes);
+}
+
+Test(fuzz2, dlpack) {
+    int n = start("dlpack", 25, 5000);
+    for (int it = 0; it < n; it++) {
+        iter_begin(it);
+        g_ndl = 0;
+        if (chance(60)) fz_from_dlpack();
+        else fz_to_dlpack();
+        iter_end();
+    }
+    finish();
+}
+
+#endif /* FUZZ_DLPACK */
