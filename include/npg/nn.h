@@ -69,7 +69,8 @@ npg_array *npg_layer_norm(npg_array *x, int normalized_axes, npg_array *weight, 
  * the graph: running = (1 - momentum) running + momentum batch, with the
  * unbiased variance (PyTorch's momentum is 0.1); evaluation (training false)
  * uses the running statistics (then required). weight and bias (C) or NULL.
- * Floating inputs; training needs more than one value per channel. [new] */
+ * Floating inputs and running statistics; training needs more than one
+ * value per channel. [new] */
 npg_array *npg_batch_norm(npg_array *x, npg_array *running_mean, npg_array *running_var, npg_array *weight,
                           npg_array *bias, bool training, double momentum, double eps);
 /* Group normalisation of x (N, C, ...): the C channels split into num_groups
@@ -89,8 +90,9 @@ npg_array *npg_pad(npg_array *x, const int64_t *pad_width, npg_pad_mode mode, do
 /* softmax(q k^T * scale + mask) v: q (..., L, E), k (..., S, E), v (..., S, Ev)
  * -> (..., L, Ev), batch axes broadcast. mask NULL, bool (true = attend,
  * broadcast to (..., L, S)) or floating (added to the scores); causal keeps
- * key j <= query i; scale 0 means 1/sqrt(E). A row with nothing to attend to
- * gives NaN (as PyTorch). [new] */
+ * key j <= query i; scale 0 means 1/sqrt(E). A query whose keys are all
+ * masked gives NaN (as PyTorch); with no keys at all (S = 0) the result is 0.
+ * [new] */
 npg_array *npg_scaled_dot_product_attention(npg_array *q, npg_array *k, npg_array *v, npg_array *mask, bool causal,
                                             double scale);
 /* Rows of weight (num, dim) at integer indices (any shape) -> (..., dim);

@@ -45,6 +45,12 @@ npg_array *npg_batch_norm(npg_array *x, npg_array *running_mean, npg_array *runn
     if (!check_vec(fn, running_mean, C, "running_mean") || !check_vec(fn, running_var, C, "running_var") ||
         !check_vec(fn, weight, C, "weight") || !check_vec(fn, bias, C, "bias"))
         return NULL;
+    if ((running_mean && !npg_is_floating(running_mean->dtype)) || (running_var && !npg_is_floating(running_var->dtype))) {
+        npg__set_error(NPG_ERR_DTYPE, "%s: the running statistics must be floating (got %s)", fn,
+                       npg_dtype_name(running_mean && !npg_is_floating(running_mean->dtype) ? running_mean->dtype
+                                                                                           : running_var->dtype));
+        return NULL;
+    }
     if (!training && (!running_mean || !running_var)) {
         npg__set_error(NPG_ERR_NULL_ARG, "%s: evaluation mode needs running_mean and running_var", fn);
         return NULL;

@@ -720,6 +720,11 @@ npg_array *npg_einsum(const char *subscripts, npg_array *const *operands, int n)
     }
     result = t[0].n == nout && nout == 0 ? t[0].x : npg_permute_dims(t[0].x, perm);
     if (result && result == operands[0]) result = npg_copy(result); /* always a new array */
+    /* all-bool operands give bool, as NumPy's: sums counted in int64 on the
+     * way are nonzero exactly where an OR of ANDs is true */
+    bool all_bool = true;
+    for (int i = 0; i < n; i++) all_bool &= operands[i]->dtype == NPG_BOOL;
+    if (result && all_bool && result->dtype != NPG_BOOL) result = npg_astype(result, NPG_BOOL);
 out:
     free(t);
     npg_keep(result);

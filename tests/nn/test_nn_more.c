@@ -165,6 +165,10 @@ Test(nn_more, group_norm_values_and_errors) {
     cr_assert_null(npg_batch_norm(npg_ones(NPG_SHAPE(1, 3), OPT()), NULL, NULL, NULL, NULL, true, 0.1, 1e-5));
     t_assert_error(NPG_ERR_SHAPE, "more than one value per channel");
     npg_clear_error();
+    npg_array *ib = npg_zeros(NPG_SHAPE(6), OPT(.dtype = NPG_INT32)), *fb = npg_ones(NPG_SHAPE(6), OPT());
+    cr_assert_null(npg_batch_norm(x, ib, fb, NULL, NULL, true, 0.1, 1e-5));
+    t_assert_error(NPG_ERR_DTYPE, "running statistics must be floating (got int32)");
+    npg_clear_error();
     cr_assert_null(npg_batch_norm(x, NULL, NULL, NULL, NULL, true, 1.5, 1e-5));
     t_assert_error(NPG_ERR_INVALID_ARG, "momentum");
     npg_clear_error();

@@ -386,6 +386,17 @@ Test(manip, einsum_against_naive_loops) {
     cr_assert_not_null(ri, "%s", npg_last_error());
     cr_assert_eq(npg_dtype_of(ri), NPG_INT32);
     check_einsum("ij,jk->ik", (npg_array *[]){Ai, Bi}, 2);
+    /* bool operands give bool (an OR of ANDs), as NumPy's */
+    double bv[6] = {1, 0, 0, 0, 1, 1}, bw[6] = {0, 1, 0, 0, 1, 0};
+    npg_array *Bb = t_arr(bv, NPG_BOOL, NPG_SHAPE(2, 3)), *Cb = t_arr(bw, NPG_BOOL, NPG_SHAPE(3, 2));
+    npg_array *eb = npg_einsum("ij,jk->ik", (npg_array *[]){Bb, Cb}, 2);
+    double web[4] = {0, 1, 1, 0};
+    expect(eb, NPG_SHAPE(2, 2), web, "bool contraction");
+    cr_assert_eq(npg_dtype_of(eb), NPG_BOOL);
+    npg_array *es = npg_einsum("ij->i", (npg_array *[]){Bb}, 1);
+    double wes[2] = {1, 1};
+    expect(es, NPG_SHAPE(2), wes, "bool sum");
+    cr_assert_eq(npg_dtype_of(es), NPG_BOOL);
     npg_array *E = iota(NPG_FLOAT64, NPG_SHAPE(0, 4));
     check_einsum("ij,jk->ik", (npg_array *[]){E, B}, 2);
     /* ellipsis: broadcast batch dims, against matmul */
