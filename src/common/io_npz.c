@@ -75,7 +75,7 @@ static bool deflate_blob(const ioctx *c, const npy_blob *b, unsigned char **out,
             uInt k = left > (1u << 30) ? (1u << 30) : (uInt)left;
             zs.next_in = (Bytef *)(uintptr_t)p;
             zs.avail_in = k;
-            p += k;
+            if (k) p += k; /* p may be NULL for an empty part: no arithmetic on it */
             left -= k;
             int flush = (part == 1 && left == 0) ? Z_FINISH : Z_NO_FLUSH;
             do {
