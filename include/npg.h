@@ -610,6 +610,23 @@ npg_array *npg_argsort(npg_array *x, int axis, bool descending);
 npg_array *npg_nonzero(npg_array *x);
 /* Number of nonzero elements (-1 on error). Synchronises. */
 int64_t npg_count_nonzero(npg_array *x);
+/* The array API's unique functions, over the flattened x, values sorted
+ * ascending; each NaN is its own value (the standard's rule). values: the
+ * distinct values (x's dtype); indices: where each first occurs in the
+ * flattened x; inverse: for each element of x, its value's position in
+ * values (x's shape); counts: how often each occurs (int64). Any output of
+ * npg_unique_all may be NULL (not computed), not all. [new] each; all NULL on
+ * failure. A stable sort, a cumulative sum and gathers: O(n log n). */
+npg_status npg_unique_all(npg_array *x, npg_array **values, npg_array **indices, npg_array **inverse,
+                          npg_array **counts);
+npg_array *npg_unique_values(npg_array *x);
+npg_status npg_unique_counts(npg_array *x, npg_array **values, npg_array **counts);
+npg_status npg_unique_inverse(npg_array *x, npg_array **values, npg_array **inverse);
+/* For each element v of x2 (any shape): the index at which v would be
+ * inserted into the ascending one-dimensional x1 to keep it sorted, before
+ * equal elements (side "left" or NULL) or after them ("right"); int64 with
+ * x2's shape. NaN sorts last, as in npg_sort. Numeric dtypes (promoted). */
+npg_array *npg_searchsorted(npg_array *x1, npg_array *x2, const char *side);
 
 /* ========================================================================
  * Linear algebra — [new]
