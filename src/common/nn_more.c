@@ -19,6 +19,19 @@ static bool check_vec(const char *fn, const npg_array *p, int64_t c, const char 
     return true;
 }
 
+/* x is an (N, C, ...) input. */
+static bool check_nc(const char *fn, const npg_array *x) {
+    if (!x) {
+        npg__null_arg(fn);
+        return false;
+    }
+    if (x->ndim < 2) {
+        npg__set_error(NPG_ERR_SHAPE, "%s: the input has %d dimensions (N, C, ...: at least 2)", fn, x->ndim);
+        return false;
+    }
+    return true;
+}
+
 /* v (C) as (1, C, 1, ...) for an input of ndim dims. */
 static npg_array *per_channel(npg_array *v, int ndim) {
     npg_shape s = {.ndim = ndim};
@@ -29,14 +42,7 @@ static npg_array *per_channel(npg_array *v, int ndim) {
 npg_array *npg_batch_norm(npg_array *x, npg_array *running_mean, npg_array *running_var, npg_array *weight,
                           npg_array *bias, bool training, double momentum, double eps) {
     const char *fn = "npg_batch_norm";
-    if (!x) {
-        npg__null_arg(fn);
-        return NULL;
-    }
-    if (x->ndim < 2) {
-        npg__set_error(NPG_ERR_SHAPE, "%s: the input has %d dimensions (N, C, ...: at least 2)", fn, x->ndim);
-        return NULL;
-    }
+    if (!check_nc(fn, x)) return NULL;
     if (!npg_is_floating(x->dtype)) {
         npg__set_error(NPG_ERR_DTYPE, "%s: the input is %s (floating dtypes only)", fn, npg_dtype_name(x->dtype));
         return NULL;
@@ -108,14 +114,7 @@ npg_array *npg_batch_norm(npg_array *x, npg_array *running_mean, npg_array *runn
 
 npg_array *npg_group_norm(npg_array *x, int num_groups, npg_array *weight, npg_array *bias, double eps) {
     const char *fn = "npg_group_norm";
-    if (!x) {
-        npg__null_arg(fn);
-        return NULL;
-    }
-    if (x->ndim < 2) {
-        npg__set_error(NPG_ERR_SHAPE, "%s: the input has %d dimensions (N, C, ...: at least 2)", fn, x->ndim);
-        return NULL;
-    }
+    if (!check_nc(fn, x)) return NULL;
     const int64_t C = x->shape[1];
     if (num_groups < 1 || C % num_groups != 0) {
         npg__set_error(NPG_ERR_INVALID_ARG, "%s: %lld channels do not split into %d groups", fn, (long long)C,
