@@ -79,7 +79,8 @@ static void recycle_put(recycled **list, int *n, void *p) {
  * Storage
  * ------------------------------------------------------------------------ */
 
-static npg_storage *storage_new(const char *fn, const npg_backend *be, int dev, size_t nbytes) {
+/* A storage record with no memory yet (data NULL), counted live. */
+static npg_storage *storage_struct(const char *fn, const npg_backend *be, int dev, size_t nbytes) {
     npg_storage *s = recycle_take(&tl_free_storages, &tl_n_storages, sizeof *s);
     if (!s) {
         npg__set_error(NPG_ERR_OOM, "%s: out of host memory", fn);
@@ -90,7 +91,12 @@ static npg_storage *storage_new(const char *fn, const npg_backend *be, int dev, 
     s->nbytes = nbytes;
     s->refcount = 1;
     __atomic_add_fetch(&g_live_storages, 1, __ATOMIC_RELAXED);
-    if (nbytes > 0) {
+    return s;
+}
+
+static npg_storage *storage_new(const char *fn, const npg_backend *be, int dev, size_t nbytes) {
+    npg_storage *s = storage_struct(fn, be, dev, nbytes);
+    if (s && nbytes > 0) {
         npg_status st = be->alloc(dev, nbytes, &s->data);
         if (st != NPG_OK) {
             __atomic_sub_fetch(&g_live_storages, 1, __ATOMIC_RELAXED);
@@ -331,6 +337,18 @@ npg_array *npg__alloc_like_dev(const char *fn, npg_dtype dtype, int ndim, const 
     return npg__alloc(fn, dtype, ndim, shape, npg__device_of(x));
 }
 
+/* x's geometry; a 0 stride over a dim > 1 overlaps itself: read-only. */
+static void set_geometry(npg_array *x, int ndim, const int64_t *shape, const int64_t *strides, int64_t offset) {
+    x->ndim = ndim;
+    if (ndim) {
+        memcpy(x->shape, shape, sizeof(int64_t) * (size_t)ndim);
+        memcpy(x->strides, strides, sizeof(int64_t) * (size_t)ndim);
+    }
+    x->offset = offset;
+    for (int i = 0; i < ndim; i++)
+        if (strides[i] == 0 && shape[i] > 1) x->flags |= NPG_AF_READONLY;
+}
+
 npg_array *npg__wrap_external(const char *fn, npg_dtype dtype, int ndim, const int64_t *shape,
                               const int64_t *strides, int64_t offset, npg_device device, void *data, size_t nbytes,
                               void (*deleter)(void *data, void *ctx), void *ctx) {
@@ -339,31 +357,18 @@ npg_array *npg__wrap_external(const char *fn, npg_dtype dtype, int ndim, const i
     if (!npg__resolve_device(fn, device, &dev, &be)) return NULL;
     npg_array *x = array_struct_new(fn);
     if (!x) return NULL;
-    npg_storage *st = recycle_take(&tl_free_storages, &tl_n_storages, sizeof *st);
+    npg_storage *st = storage_struct(fn, be, dev.index, nbytes);
     if (!st) {
         __atomic_sub_fetch(&g_live_arrays, 1, __ATOMIC_RELAXED);
         recycle_put(&tl_free_arrays, &tl_n_arrays, x);
-        npg__set_error(NPG_ERR_OOM, "%s: out of host memory", fn);
         return NULL;
     }
-    st->backend = be;
-    st->dev = dev.index;
     st->data = data;
-    st->nbytes = nbytes;
-    st->refcount = 1;
     st->deleter = deleter;
     st->deleter_ctx = ctx;
-    __atomic_add_fetch(&g_live_storages, 1, __ATOMIC_RELAXED);
     x->storage = st;
     x->dtype = dtype;
-    x->ndim = ndim;
-    x->offset = offset;
-    if (ndim) {
-        memcpy(x->shape, shape, sizeof(int64_t) * (size_t)ndim);
-        memcpy(x->strides, strides, sizeof(int64_t) * (size_t)ndim);
-    }
-    for (int i = 0; i < ndim; i++)
-        if (strides[i] == 0 && shape[i] > 1) x->flags |= NPG_AF_READONLY;
+    set_geometry(x, ndim, shape, strides, offset);
     npg__scope_adopt(x);
     return x;
 }
@@ -372,18 +377,10 @@ npg_array *npg__view_raw(npg_array *x, int ndim, const int64_t *shape, const int
     npg_array *v = array_struct_new("view");
     if (!v) return NULL;
     v->dtype = x->dtype;
-    v->ndim = ndim;
-    if (ndim) {
-        memcpy(v->shape, shape, sizeof(int64_t) * (size_t)ndim);
-        memcpy(v->strides, strides, sizeof(int64_t) * (size_t)ndim);
-    }
-    v->offset = offset;
     v->storage = x->storage;
     npg__ref_inc(&v->storage->refcount);
     v->flags = x->flags;
-    /* a view with a 0 stride over a dim > 1 overlaps itself: read-only */
-    for (int i = 0; i < ndim; i++)
-        if (strides[i] == 0 && shape[i] > 1) v->flags |= NPG_AF_READONLY;
+    set_geometry(v, ndim, shape, strides, offset);
     npg__scope_adopt(v);
     return v;
 }

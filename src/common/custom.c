@@ -216,8 +216,9 @@ static npg_status ckpt_backward(void *ctx, npg_array *g, int n, npg_array *const
                               "%s: create_graph through npg_checkpoint is not supported (its gradient is not "
                               "differentiable again)",
                               fn);
-    /* fresh leaves over the inputs' data: the recompute's graph ends there */
-    npg_array *one[8], **d = n <= 8 ? one : calloc((size_t)n, sizeof *d);
+    /* d: fresh leaves over the inputs' data (the recompute's graph ends
+     * there); in: those that require grad; r: their gradients */
+    npg_array **d = calloc((size_t)(3 * n + 1), sizeof *d), **in = d + n, **r = in + n;
     if (!d) return npg__set_error(NPG_ERR_OOM, "%s: out of host memory in npg_checkpoint", fn);
     npg_status st = NPG_OK;
     for (int i = 0; i < n; i++) {
@@ -243,19 +244,14 @@ static npg_status ckpt_backward(void *ctx, npg_array *g, int n, npg_array *const
         st = npg__set_error(NPG_ERR_SHAPE, "%s: npg_checkpoint's function gave a different shape when run again", fn);
     if (st == NPG_OK && y->requires_grad) {
         /* only the inputs that require grad: the others get no gradient */
-        npg_array *ins[8], **in = ins, *res[8], **r = res;
         int m = 0;
-        if (n > 8 && (!(in = calloc((size_t)n, sizeof *in)) || !(r = calloc((size_t)n, sizeof *r))))
-            st = npg__set_error(NPG_ERR_OOM, "%s: out of host memory in npg_checkpoint", fn);
-        for (int i = 0; st == NPG_OK && i < n; i++)
+        for (int i = 0; i < n; i++)
             if (d[i]->requires_grad) in[m++] = d[i];
-        if (st == NPG_OK && m > 0) st = npg_grad_of(&y, 1, &g, in, m, r, NULL);
+        if (m > 0) st = npg_grad_of(&y, 1, &g, in, m, r, NULL);
         for (int i = 0, k = 0; st == NPG_OK && i < n; i++)
             if (d[i]->requires_grad) gin[i] = r[k++];
-        if (in != ins) free(in);
-        if (r != res) free(r);
     }
-    if (d != one) free(d);
+    free(d);
     return st;
 }
 

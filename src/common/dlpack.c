@@ -31,19 +31,15 @@ static void export_deleter(DLManagedTensor *self) {
     free(b);
 }
 
-static DLDataType dl_dtype(npg_dtype d) {
-    DLDataType t = {kDLFloat, 32, 1};
-    switch (d) {
-    case NPG_BOOL: t.code = NPG_DL_BOOL, t.bits = 8; break;
-    case NPG_UINT8: t.code = kDLUInt, t.bits = 8; break;
-    case NPG_INT32: t.code = kDLInt, t.bits = 32; break;
-    case NPG_INT64: t.code = kDLInt, t.bits = 64; break;
-    case NPG_FLOAT32: t.code = kDLFloat, t.bits = 32; break;
-    case NPG_FLOAT64: t.code = kDLFloat, t.bits = 64; break;
-    default: break;
-    }
-    return t;
-}
+/* npg dtype <-> DLPack (code, bits), one lane: both directions read this. */
+static const struct {
+    npg_dtype npg;
+    uint8_t code, bits;
+} g_dl_dtypes[] = {
+    {NPG_BOOL, NPG_DL_BOOL, 8},  {NPG_UINT8, kDLUInt, 8},    {NPG_INT32, kDLInt, 32},
+    {NPG_INT64, kDLInt, 64},     {NPG_FLOAT32, kDLFloat, 32}, {NPG_FLOAT64, kDLFloat, 64},
+};
+#define NPG_DL_NDTYPES ((int)(sizeof g_dl_dtypes / sizeof g_dl_dtypes[0]))
 
 DLManagedTensor *npg_to_dlpack(npg_array *x) {
     const char *fn = "npg_to_dlpack";
@@ -77,7 +73,8 @@ DLManagedTensor *npg_to_dlpack(npg_array *x) {
     t->device.device_type = dev.type == NPG_DEVICE_CUDA ? kDLCUDA : kDLCPU;
     t->device.device_id = dev.type == NPG_DEVICE_CUDA ? dev.index : 0;
     t->ndim = x->ndim;
-    t->dtype = dl_dtype(x->dtype);
+    for (int i = 0; i < NPG_DL_NDTYPES; i++)
+        if (g_dl_dtypes[i].npg == x->dtype) t->dtype = (DLDataType){g_dl_dtypes[i].code, g_dl_dtypes[i].bits, 1};
     t->shape = b->shape;
     t->strides = b->strides;
     t->byte_offset = 0;
@@ -102,14 +99,8 @@ npg_array *npg_from_dlpack(DLManagedTensor *mt) {
     /* dtype */
     npg_dtype dtype = 0;
     const DLDataType dt = t->dtype;
-    if (dt.lanes == 1) {
-        if (dt.code == NPG_DL_BOOL && dt.bits == 8) dtype = NPG_BOOL;
-        else if (dt.code == kDLUInt && dt.bits == 8) dtype = NPG_UINT8;
-        else if (dt.code == kDLInt && dt.bits == 32) dtype = NPG_INT32;
-        else if (dt.code == kDLInt && dt.bits == 64) dtype = NPG_INT64;
-        else if (dt.code == kDLFloat && dt.bits == 32) dtype = NPG_FLOAT32;
-        else if (dt.code == kDLFloat && dt.bits == 64) dtype = NPG_FLOAT64;
-    }
+    for (int i = 0; i < NPG_DL_NDTYPES && dt.lanes == 1; i++)
+        if (dt.code == g_dl_dtypes[i].code && dt.bits == g_dl_dtypes[i].bits) dtype = g_dl_dtypes[i].npg;
     if (!dtype) {
         npg__set_error(NPG_ERR_DTYPE,
                        "%s: DLPack dtype (code %u, %u bits, %u lanes) has no npg dtype (npg has bool, uint8, int32, int64, "

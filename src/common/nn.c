@@ -523,9 +523,14 @@ static npg_array *im2col(npg_array *x, const npg_conv_geom *g) {
     npg_array *xc = npg_contiguous(x);
     if (!xc) return NULL;
     int64_t shape[3] = {g->N, g->C * g->KH * g->KW, g->OH * g->OW};
-    npg_array *cols = npg__alloc_like_dev(fn, x->dtype, 3, shape, x);
+    /* an empty image (its data may be NULL) unfolds to padding only: zeros,
+     * without a kernel */
+    const bool empty = npg__numel(xc->ndim, xc->shape) == 0;
+    npg_array *cols = empty ? npg_zeros(NPG_SHAPE(shape[0], shape[1], shape[2]),
+                                        NPG_OPTS(.dtype = x->dtype, .device = npg__device_of(x)))
+                            : npg__alloc_like_dev(fn, x->dtype, 3, shape, x);
     npg_status st = cols ? NPG_OK : npg_last_status();
-    if (st == NPG_OK && npg__numel(3, shape) > 0) {
+    if (st == NPG_OK && !empty && npg__numel(3, shape) > 0) {
         npg_tdesc dc, dx;
         npg__desc(cols, &dc);
         npg__desc(xc, &dx);
@@ -554,7 +559,7 @@ static npg_array *col2im(npg_array *cols, const npg_conv_geom *g) {
     npg_array *cc = npg_contiguous(cols);
     npg_array *x = cc ? npg_zeros(NPG_SHAPE(g->N, g->C, g->H, g->W), NPG_OPTS(.dtype = cols->dtype, .device = npg__device_of(cols))) : NULL;
     npg_status st = x ? NPG_OK : npg_last_status();
-    if (st == NPG_OK && npg__numel(3, cc->shape) > 0) {
+    if (st == NPG_OK && npg__numel(3, cc->shape) > 0 && npg__numel(x->ndim, x->shape) > 0) { /* folds onto x */
         npg_tdesc dx, dc;
         npg__desc(x, &dx);
         npg__desc(cc, &dc);

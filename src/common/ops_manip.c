@@ -7,18 +7,23 @@
  */
 #include "internal.h"
 
-/* Normalise n axes into out (each in [0, ndim), no repeats). */
+/* Normalise ax->n axes into out, in order (each in [0, ndim), no repeats:
+ * npg__axes_mask checks, as for reductions). */
 static bool norm_axes_unique(const char *fn, const npg_axes *ax, int ndim, int *out) {
-    unsigned seen = 0;
-    for (int i = 0; i < ax->n; i++) {
-        if (!npg__norm_axis(fn, ax->axes[i], ndim, &out[i])) return false;
-        if (seen & (1u << out[i])) {
-            npg__set_error(NPG_ERR_AXIS, "%s: axis %d is repeated", fn, ax->axes[i]);
-            return false;
-        }
-        seen |= 1u << out[i];
-    }
+    uint32_t mask;
+    if (ax->n > 0 && !npg__axes_mask(fn, *ax, ndim, &mask)) return false;
+    for (int i = 0; i < ax->n; i++) npg__norm_axis(fn, ax->axes[i], ndim, &out[i]); /* checked above */
     return true;
+}
+
+/* Free out[0..n) and set them NULL (a failed multi-output call). */
+static npg_status fail_outputs(npg_array **out, int n) {
+    npg_status st = npg_last_status();
+    for (int i = 0; i < n; i++) {
+        npg_free(out[i]);
+        out[i] = NULL;
+    }
+    return st;
 }
 
 npg_array *npg_moveaxis(npg_array *x, npg_axes source, npg_axes destination) {
@@ -170,25 +175,9 @@ npg_status npg_unstack(npg_array *x, int axis, npg_array **out, int n) {
     for (int i = 0; i < a; i++) idx[i] = NPG_ALL;
     for (int i = 0; i < n; i++) {
         idx[a] = NPG_I(i);
-        if (!(out[i] = npg_index(x, idx, a + 1))) {
-            for (int k = 0; k < i; k++) {
-                npg_free(out[k]);
-                out[k] = NULL;
-            }
-            return npg_last_status();
-        }
+        if (!(out[i] = npg_index(x, idx, a + 1))) return fail_outputs(out, i);
     }
     return NPG_OK;
-}
-
-/* Free out[0..n) and set them NULL (a failed multi-output call). */
-static npg_status fail_outputs(npg_array **out, int n) {
-    npg_status st = npg_last_status();
-    for (int i = 0; i < n; i++) {
-        npg_free(out[i]);
-        out[i] = NULL;
-    }
-    return st;
 }
 
 npg_status npg_broadcast_arrays(npg_array *const *arrays, int n, npg_array **out) {
@@ -315,70 +304,6 @@ npg_array *npg_diff(npg_array *x, int n, int axis) {
  * tensordot and einsum: contractions as one matmul of permuted, reshaped
  * operands
  * ------------------------------------------------------------------------ */
-
-npg_array *npg_tensordot_axes(npg_array *a, npg_array *b, npg_axes axes_a, npg_axes axes_b) {
-    const char *fn = "npg_tensordot";
-    if (!a || !b) {
-        npg__null_arg(fn);
-        return NULL;
-    }
-    if (axes_a.n != axes_b.n || axes_a.n < 0 || axes_a.n > NPG_MAX_DIMS) {
-        npg__set_error(NPG_ERR_AXIS, "%s: %d axes of the first array but %d of the second", fn, axes_a.n, axes_b.n);
-        return NULL;
-    }
-    int ca[NPG_MAX_DIMS], cb[NPG_MAX_DIMS];
-    if (!norm_axes_unique(fn, &axes_a, a->ndim, ca) || !norm_axes_unique(fn, &axes_b, b->ndim, cb)) return NULL;
-    const int k = axes_a.n;
-    int64_t K = 1;
-    for (int i = 0; i < k; i++) {
-        if (a->shape[ca[i]] != b->shape[cb[i]]) {
-            npg__set_error(NPG_ERR_SHAPE, "%s: axis %d of the first array has length %lld, axis %d of the second %lld",
-                           fn, ca[i], (long long)a->shape[ca[i]], cb[i], (long long)b->shape[cb[i]]);
-            return NULL;
-        }
-        K *= a->shape[ca[i]];
-    }
-    const int fa = a->ndim - k, fb = b->ndim - k;
-    if (fa + fb > NPG_MAX_DIMS) {
-        npg__set_error(NPG_ERR_SHAPE, "%s: the result would have %d dimensions (at most %d)", fn, fa + fb,
-                       NPG_MAX_DIMS);
-        return NULL;
-    }
-    /* a -> (free a..., contracted...) as (M, K); b -> (contracted..., free b...) as (K, N) */
-    npg_axes pa = {.n = a->ndim}, pb = {.n = b->ndim};
-    npg_shape out = {.ndim = fa + fb};
-    int64_t M = 1, N = 1;
-    int q = 0;
-    for (int i = 0; i < a->ndim; i++) {
-        bool c = false;
-        for (int j = 0; j < k; j++) c |= ca[j] == i;
-        if (!c) {
-            pa.axes[q++] = i;
-            out.dims[q - 1] = a->shape[i];
-            M *= a->shape[i];
-        }
-    }
-    for (int j = 0; j < k; j++) pa.axes[q++] = ca[j];
-    q = 0;
-    for (int j = 0; j < k; j++) pb.axes[q++] = cb[j];
-    int fq = 0;
-    for (int i = 0; i < b->ndim; i++) {
-        bool c = false;
-        for (int j = 0; j < k; j++) c |= cb[j] == i;
-        if (!c) {
-            pb.axes[q++] = i;
-            out.dims[fa + fq++] = b->shape[i];
-            N *= b->shape[i];
-        }
-    }
-    npg_scope s = npg_scope_begin();
-    npg_array *am = npg_reshape(npg_permute_dims(a, pa), NPG_SHAPE(M, K));
-    npg_array *bm = npg_reshape(npg_permute_dims(b, pb), NPG_SHAPE(K, N));
-    npg_array *r = npg_reshape(npg_matmul(am, bm), out);
-    npg_keep(r);
-    npg_scope_end(s);
-    return r;
-}
 
 npg_array *npg_tensordot(npg_array *a, npg_array *b, int n) {
     const char *fn = "npg_tensordot";
@@ -566,6 +491,52 @@ static bool ein_pair(const char *fn, ein_term *a, ein_term *b, const bool *keep)
     bool drop[EIN_LABELS] = {false};
     for (int i = 0; i < nbat; i++) drop[bat[i]] = !keep[bat[i]];
     return ein_sum_out(a, drop);
+}
+
+/* tensordot as one einsum pair: contracted axis j of both is label j, a's
+ * free axes follow in order, then b's, so ein_pair keeps a's then b's. */
+npg_array *npg_tensordot_axes(npg_array *a, npg_array *b, npg_axes axes_a, npg_axes axes_b) {
+    const char *fn = "npg_tensordot";
+    if (!a || !b) {
+        npg__null_arg(fn);
+        return NULL;
+    }
+    if (axes_a.n != axes_b.n || axes_a.n < 0 || axes_a.n > NPG_MAX_DIMS) {
+        npg__set_error(NPG_ERR_AXIS, "%s: %d axes of the first array but %d of the second", fn, axes_a.n, axes_b.n);
+        return NULL;
+    }
+    int ca[NPG_MAX_DIMS], cb[NPG_MAX_DIMS];
+    if (!norm_axes_unique(fn, &axes_a, a->ndim, ca) || !norm_axes_unique(fn, &axes_b, b->ndim, cb)) return NULL;
+    const int k = axes_a.n;
+    for (int i = 0; i < k; i++)
+        if (a->shape[ca[i]] != b->shape[cb[i]]) {
+            npg__set_error(NPG_ERR_SHAPE, "%s: axis %d of the first array has length %lld, axis %d of the second %lld",
+                           fn, ca[i], (long long)a->shape[ca[i]], cb[i], (long long)b->shape[cb[i]]);
+            return NULL;
+        }
+    if (a->ndim + b->ndim - 2 * k > NPG_MAX_DIMS) {
+        npg__set_error(NPG_ERR_SHAPE, "%s: the result would have %d dimensions (at most %d)", fn,
+                       a->ndim + b->ndim - 2 * k, NPG_MAX_DIMS);
+        return NULL;
+    }
+    ein_term ta = {.x = a, .n = a->ndim}, tb = {.x = b, .n = b->ndim};
+    bool keep[EIN_LABELS] = {false};
+    int next = k;
+    for (int i = 0; i < k; i++) ta.lab[ca[i]] = tb.lab[cb[i]] = i;
+    for (int t = 0; t < 2; t++) {
+        ein_term *e = t ? &tb : &ta;
+        const int *c = t ? cb : ca;
+        for (int i = 0; i < e->n; i++) {
+            bool contracted = false;
+            for (int j = 0; j < k; j++) contracted |= c[j] == i;
+            if (!contracted) keep[e->lab[i] = next++] = true;
+        }
+    }
+    npg_scope s = npg_scope_begin();
+    npg_array *r = ein_pair(fn, &ta, &tb, keep) ? ta.x : NULL;
+    npg_keep(r);
+    npg_scope_end(s);
+    return r;
 }
 
 npg_array *npg_einsum(const char *subscripts, npg_array *const *operands, int n) {

@@ -6,6 +6,14 @@
  */
 #include "internal.h"
 
+/* The inverse of the permutation p (int64, (n,)): inv[p[j]] = j, one
+ * scatter instead of a second sort. */
+static npg_array *inverse_permutation(npg_array *p) {
+    if (!p) return NULL;
+    npg_array *j = npg_arange(0, (double)p->shape[0], 1, NPG_OPTS(.dtype = NPG_INT64, .device = npg__device_of(p)));
+    return j ? npg__scatter_add_zeros(1, p->shape, j, p, 0) : NULL;
+}
+
 /* The first axis-0 row of nonzero(mask) for a 1-d mask: the flat indices. */
 static npg_array *flat_nonzero(npg_array *mask) {
     return NPG_INDEX(npg_nonzero(mask), NPG_I(0));
@@ -45,7 +53,7 @@ npg_status npg_unique_all(npg_array *x, npg_array **values, npg_array **indices,
     if (inverse && first) {
         /* group of each sorted position, sent back through the inverse permutation */
         npg_array *group = npg_subtract_scalar(npg_cumsum(npg_astype(first, NPG_INT64), 0), 1);
-        r[2] = npg_reshape(npg_take(group, npg_argsort(order, 0, false), 0), npg_shape_of(x));
+        r[2] = npg_reshape(npg_take(group, inverse_permutation(order), 0), npg_shape_of(x));
     }
     if (counts && starts) {
         npg_array *ends[2] = {starts, npg_full(NPG_SHAPE(1), (double)n, NPG_OPTS(.dtype = NPG_INT64, .device = dev))};
@@ -129,7 +137,7 @@ npg_array *npg_searchsorted(npg_array *x1, npg_array *x2, const char *side) {
     npg_array *j = npg_arange(0, (double)(n1 + n2), 1, NPG_OPTS(.dtype = NPG_INT64, .device = dev));
     npg_array *before = npg_add_scalar(npg_subtract(j, c), 1); /* x1 keys before j, for x2 keys at j */
     /* each x2 element's merged position: the inverse permutation, at its key */
-    npg_array *pos = npg_argsort(order, 0, false);
+    npg_array *pos = inverse_permutation(order);
     npg_array *mine = NPG_INDEX(pos, NPG_SLICE((int64_t)x2_at, (int64_t)x2_at + n2, 1));
     npg_array *r = mine ? npg_reshape(npg_take(before, mine, 0), npg_shape_of(x2)) : NULL;
     npg_keep(r);

@@ -298,11 +298,6 @@ static npg_status im2col_common(npg_op op, const npg_tdesc *cols, const npg_tdes
         npg__desc_numel(x) != g->N * g->C * g->H * g->W ||
         npg__desc_numel(cols) != g->N * g->C * g->KH * g->KW * g->OH * g->OW)
         return npg__set_error(NPG_ERR_INTERNAL, "cpu %s: descriptors do not match the geometry", npg__op_name(op));
-    if (npg__desc_numel(x) == 0) { /* no image (its data may be NULL): columns of padding only */
-        if (!acc && npg__desc_numel(cols) > 0)
-            memset(cols->data, 0, (size_t)npg__desc_numel(cols) * npg_dtype_size(dt));
-        return NPG_OK;
-    }
     fn(cols->data, x->data, g, acc);
     return NPG_OK;
 }

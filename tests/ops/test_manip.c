@@ -538,3 +538,38 @@ Test(manip, einsum_implicit_order_empty_broadcast_and_too_many_letters) {
     npg_scope_end(s);
     t_assert_no_leak(live, "einsum regressions");
 }
+
+/* Gradients through the multi-output and view functions (gradcheck sums a
+ * weighted combination of the one output each function here returns). */
+static npg_array *moveaxis_fn(npg_array *const *in, int n, void *u) {
+    (void)n, (void)u;
+    return npg_multiply(npg_moveaxis(in[0], NPG_AXES(0, 2), NPG_AXES(-1, 0)), npg_T(in[1]));
+}
+static npg_array *unstack_bcast_fn(npg_array *const *in, int n, void *u) {
+    (void)n, (void)u;
+    npg_array *rows[3], *b[2];
+    if (npg_unstack(in[0], 0, rows, 3) != NPG_OK) return NULL;
+    npg_array *pair[2] = {rows[2], in[1]}; /* (4,) with (2, 1) */
+    if (npg_broadcast_arrays(pair, 2, b) != NPG_OK) return NULL;
+    return npg_add(npg_multiply(b[0], b[1]), npg_square(rows[0]));
+}
+static npg_array *meshgrid_fn(npg_array *const *in, int n, void *u) {
+    (void)n, (void)u;
+    npg_array *g[2];
+    if (npg_meshgrid(in, 2, "xy", g) != NPG_OK) return NULL;
+    return npg_multiply(npg_sin(g[0]), g[1]);
+}
+
+Test(manip, view_and_multi_output_gradients) {
+    t_live live = t_live_now();
+    npg_scope s = npg_scope_begin();
+    npg_array *a[2] = {randn64(NPG_SHAPE(2, 3, 4), 41), randn64(NPG_SHAPE(2, 3, 4), 42)};
+    /* moveaxis((2, 3, 4), (0, 2) -> (-1, 0)) is (4, 3, 2), like the transpose of in[1] */
+    cr_assert_eq(npg_gradcheck(moveaxis_fn, NULL, a, 2, NULL), NPG_OK, "%s", npg_last_error());
+    npg_array *b[2] = {randn64(NPG_SHAPE(3, 4), 43), randn64(NPG_SHAPE(2, 1), 44)};
+    cr_assert_eq(npg_gradcheck(unstack_bcast_fn, NULL, b, 2, NULL), NPG_OK, "%s", npg_last_error());
+    npg_array *c[2] = {randn64(NPG_SHAPE(5), 45), randn64(NPG_SHAPE(3), 46)};
+    cr_assert_eq(npg_gradcheck(meshgrid_fn, NULL, c, 2, NULL), NPG_OK, "%s", npg_last_error());
+    npg_scope_end(s);
+    t_assert_no_leak(live, "view and multi-output gradients");
+}

@@ -175,3 +175,22 @@ Test(search, searchsorted_matches_numpy) {
     npg_scope_end(s);
     t_assert_no_leak(live, "searchsorted");
 }
+
+/* unique's values are a gather of x: the gradient goes to each value's first
+ * occurrence in sorted order (distinct values here, so central differences
+ * do not cross ties). */
+static npg_array *unique_fn(npg_array *const *in, int n, void *u) {
+    (void)n, (void)u;
+    return npg_square(npg_unique_values(in[0]));
+}
+
+Test(search, unique_values_gradient) {
+    t_live live = t_live_now();
+    npg_scope s = npg_scope_begin();
+    double v[7] = {0.5, -1.5, 2.25, 0.125, -3, 1.75, 4};
+    npg_array *x = t_arr(v, NPG_FLOAT64, NPG_SHAPE(7));
+    cr_assert_eq(npg_set_requires_grad(x, true), NPG_OK);
+    cr_assert_eq(npg_gradcheck(unique_fn, NULL, &x, 1, NULL), NPG_OK, "%s", npg_last_error());
+    npg_scope_end(s);
+    t_assert_no_leak(live, "unique gradient");
+}
