@@ -6,10 +6,13 @@
  *   exp / add / mul   elementwise, 1K..64M elements                  GB/s (read + written)
  *   sum / sum_axis0   full sum; column sums of (n/1024, 1024)         GB/s
  *   matmul            square n x n, n = 64..4096                      GFLOP/s
+ *   solve             A x = b, A n x n, b a vector, n = 256..2048      GFLOP/s (2/3 n^3 + 2 n^2)
  * in float32 and float64. Ceilings: on the CPU a copy (memcpy per thread) and
  * a STREAM triad a = b + s*c with npg's thread count (the better of 1 and N
  * threads below 1M elements), and direct cblas_sgemm/dgemm on the same
- * buffers; on CUDA a device-to-device copy (cudaMemcpyAsync or a copy
+ * buffers, and for solve LAPACK's ?gesv called directly on copies of the
+ * same operands (it overwrites them: the copies are part of the ceiling, as
+ * npg's are part of its figure); on CUDA a device-to-device copy (cudaMemcpyAsync or a copy
  * kernel, the better) and direct cublasSgemm/Dgemm. Each ceiling is timed
  * interleaved with the figure it bounds (bench_time_group), so that the
  * shared machine's changing load reaches both alike. Outputs are allocated
@@ -35,6 +38,8 @@ typedef struct wctx {
     npg_device dev;
     npg_array *a, *b, *c, *a2; /* operands; a2: a as (n/1024, 1024) */
     void *pa, *pb, *pc;        /* raw data pointers for the ceilings */
+    void *pd;                  /* solve: the right-hand side's copy */
+    int *ipiv;                 /* solve: LAPACK's pivots */
     int64_t n;                 /* elements, or the matrix order */
     npg_dtype dt;
     int threads;               /* CPU ceiling threads */
@@ -69,6 +74,7 @@ NPG_BODY(body_exp, npg_exp(w->a))
 NPG_BODY(body_sum, npg_sum(w->a, NPG_ALL_AXES, false))
 NPG_BODY(body_sum_axis0, npg_sum(w->a2, NPG_AXES(0), false))
 NPG_BODY(body_matmul, npg_matmul(w->a, w->b))
+NPG_BODY(body_solve, npg_linalg_solve(w->a, w->b))
 
 /* ((a*b+c).relu().sum()).backward(), gradients dropped after each pass
  * (PyTorch side: a.grad = None) */
@@ -144,6 +150,26 @@ static int body_gemm_cpu(void *p, int64_t iters) {
             cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, n, n, 1.0, w->pa, n, w->pb, n, 0.0, w->pc, n);
         else
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, n, n, 1.0f, w->pa, n, w->pb, n, 0.0f, w->pc, n);
+    }
+    return 0;
+}
+
+/* LAPACK (OpenBLAS exports it; LP64 integers) */
+void sgesv_(const int *n, const int *nrhs, float *a, const int *lda, int *ipiv, float *b, const int *ldb, int *info);
+void dgesv_(const int *n, const int *nrhs, double *a, const int *lda, int *ipiv, double *b, const int *ldb,
+            int *info);
+
+/* A x = b on copies: pc <- pa (n x n), pd <- pb (n), then ?gesv. */
+static int body_gesv_cpu(void *p, int64_t iters) {
+    wctx *w = p;
+    int n = (int)w->n, one = 1, info = 0;
+    size_t es = npg_dtype_size(w->dt);
+    for (int64_t it = 0; it < iters; it++) {
+        memcpy(w->pc, w->pa, (size_t)n * (size_t)n * es);
+        memcpy(w->pd, w->pb, (size_t)n * es);
+        if (w->dt == NPG_FLOAT64) dgesv_(&n, &one, w->pc, &n, w->ipiv, w->pd, &n, &info);
+        else sgesv_(&n, &one, w->pc, &n, w->ipiv, w->pd, &n, &info);
+        if (info != 0) return -1;
     }
     return 0;
 }
@@ -385,6 +411,65 @@ static void run_matmul(const bench_opts *o, npg_device dev, bench_results *r, co
     npg_scope_end(s);
 }
 
+static int solve_sizes(const bench_opts *o, int64_t *out) {
+    static const int64_t full[] = {256, 1024, 2048};
+    static const int64_t quick[] = {256, 1024};
+    static const int64_t tiny[] = {64};
+    const int64_t *s = o->tiny ? tiny : o->quick ? quick : full;
+    int n = o->tiny ? 1 : o->quick ? 2 : 3;
+    memcpy(out, s, (size_t)n * sizeof *s);
+    return n;
+}
+
+static void run_solve(const bench_opts *o, npg_device dev, bench_results *r, const bench_timing *tm, npg_dtype dt,
+                      int64_t n) {
+    if (!bench_selected(o, "solve")) return;
+    const char *d = bench_device_str(dev), *dts = npg_dtype_name(dt);
+    bench_result *x = bench_results_add(r, "solve", d, dts, n);
+    if (!x) return;
+    snprintf(x->size_label, sizeof x->size_label, "%lld", (long long)n);
+    bench_set_unit(x, "throughput", "GFLOP/s", false);
+    if (dev.type == NPG_DEVICE_CPU) snprintf(x->ceiling_name, sizeof x->ceiling_name, "lapack gesv");
+    npg_scope s = npg_scope_begin();
+    wctx w = {.dev = dev, .n = n, .dt = dt};
+    /* well conditioned: randn + n I */
+    w.a = npg_add(npg_randn(NPG_SHAPE(n, n), NPG_OPTS(.dtype = dt, .device = dev)),
+                  npg_multiply_scalar(npg_eye(n, NPG_OPTS(.dtype = dt, .device = dev)), (double)n));
+    w.b = npg_randn(NPG_SHAPE(n), NPG_OPTS(.dtype = dt, .device = dev));
+    double flops = 2.0 / 3.0 * (double)n * (double)n * (double)n + 2.0 * (double)n * (double)n;
+    size_t es = npg_dtype_size(dt);
+    if (dev.type == NPG_DEVICE_CPU) {
+        w.pc = malloc((size_t)n * (size_t)n * es);
+        w.pd = malloc((size_t)n * es);
+        w.ipiv = malloc((size_t)n * sizeof(int));
+    }
+    if (!(w.a && w.b) || npg_synchronize(dev) != NPG_OK ||
+        (dev.type == NPG_DEVICE_CPU && !(w.pc && w.pd && w.ipiv))) {
+        bench_note_error(x, "allocation failed");
+    } else {
+        bench_job jobs[2] = {{body_solve, sync_dev, &w}, {body_gesv_cpu, NULL, &w}};
+        int k = 1;
+        if (dev.type == NPG_DEVICE_CPU) {
+            w.pa = npg_data(w.a);
+            w.pb = npg_data(w.b);
+            k = 2;
+        } else {
+            snprintf(x->note, sizeof x->note, "no direct cuSOLVER ceiling in npg-bench yet");
+        }
+        double out[2] = {NAN, NAN};
+        bench_time_group(k, jobs, tm, out);
+        x->ceiling = k == 2 ? flops / out[1] / 1e9 : NAN;
+        if (isfinite(out[0])) x->value = flops / out[0] / 1e9;
+        else bench_note_error(x, "failed");
+    }
+    free(w.pc);
+    free(w.pd);
+    free(w.ipiv);
+    bench_progress("%s solve %s %lld: %.1f GFLOP/s (ceiling %.1f)", d, dts, (long long)n, x->value, x->ceiling);
+    npg_clear_error();
+    npg_scope_end(s);
+}
+
 int bench_run_micro(const bench_opts *o, npg_device dev, bench_results *r) {
     bench_timing tm = bench_timing_for(o);
     int before = r->n;
@@ -398,5 +483,8 @@ int bench_run_micro(const bench_opts *o, npg_device dev, bench_results *r) {
     ns = matmul_sizes(o, sizes);
     for (int k = 0; k < 2; k++)
         for (int i = 0; i < ns; i++) run_matmul(o, dev, r, &tm, dts[k], sizes[i]);
+    ns = solve_sizes(o, sizes);
+    for (int k = 0; k < 2; k++)
+        for (int i = 0; i < ns; i++) run_solve(o, dev, r, &tm, dts[k], sizes[i]);
     return r->n - before;
 }

@@ -182,7 +182,7 @@ const char *bench_data_dir(const bench_opts *o) {
 /* ---- results ------------------------------------------------------------- */
 
 const char *const bench_workloads[] = {"overhead_add", "overhead_fwd_bwd", "exp",      "add",       "mul",
-                                       "sum",          "sum_axis0",        "matmul",   "mlp_step",  "cnn_step",
+                                       "sum",          "sum_axis0",        "matmul",   "solve",     "mlp_step",  "cnn_step",
                                        "mlp_epoch",    NULL};
 
 int bench_workload_rank(const char *name) {

@@ -29,7 +29,7 @@ except Exception as e:  # no PyTorch in this Python
 
 DTYPES = {"float32": torch.float32, "float64": torch.float64}
 UNITS = {"overhead_add": "us", "overhead_fwd_bwd": "us", "exp": "GB/s", "add": "GB/s", "mul": "GB/s",
-         "sum": "GB/s", "sum_axis0": "GB/s", "matmul": "GFLOP/s", "mlp_step": "ms", "cnn_step": "ms",
+         "sum": "GB/s", "sum_axis0": "GB/s", "matmul": "GFLOP/s", "solve": "GFLOP/s", "mlp_step": "ms", "cnn_step": "ms",
          "mlp_epoch": "s"}
 
 
@@ -130,6 +130,16 @@ def run_matmul(dev, dt, n, a):
     return 2.0 * n ** 3 / bench_time(body, sync_fn(dev), a) / 1e9
 
 
+def run_solve(dev, dt, n, a):
+    x = torch.randn(n, n, dtype=dt, device=dev) + n * torch.eye(n, dtype=dt, device=dev)
+    b = torch.randn(n, dtype=dt, device=dev)
+
+    def body(iters):
+        for _ in range(iters):
+            torch.linalg.solve(x, b)
+    return (2.0 / 3.0 * n ** 3 + 2.0 * n ** 2) / bench_time(body, sync_fn(dev), a) / 1e9
+
+
 # ---- macro ---------------------------------------------------------------------
 
 def make_model(cnn, dev):
@@ -222,6 +232,8 @@ def run_one(name, device, dtype, size, a):
         return run_elementwise(name, dev, dt, size, a)
     if name == "matmul":
         return run_matmul(dev, dt, size, a)
+    if name == "solve":
+        return run_solve(dev, dt, size, a)
     if name in ("mlp_step", "cnn_step"):
         return run_step(name == "cnn_step", dev, dt, size, a)
     if name == "mlp_epoch":
@@ -241,6 +253,7 @@ def default_plan(quick):
             for dt in ("float32", "float64"):
                 plan += [(w, d, dt, n) for w in ("exp", "add", "mul", "sum", "sum_axis0")]
         plan += [("matmul", d, dt, n) for dt in ("float32", "float64") for n in mats]
+        plan += [("solve", d, dt, n) for dt in ("float32", "float64") for n in ([256, 1024] if quick else [256, 1024, 2048])]
         plan += [("mlp_step", d, "float32", 128), ("mlp_step", d, "float32", 1024), ("cnn_step", d, "float32", 128),
                  ("mlp_epoch", d, "float32", 10000 if quick else 60000)]
     return plan

@@ -179,7 +179,9 @@ typedef enum npg_status {
     NPG_ERR_UNSUPPORTED = -13, /* op not implemented for this dtype/device */
     NPG_ERR_GRADCHECK = -14,   /* npg_gradcheck found a mismatch */
     NPG_ERR_CUDA = -15,        /* a CUDA runtime/library error */
-    NPG_ERR_INTERNAL = -16     /* a bug in npg */
+    NPG_ERR_INTERNAL = -16,    /* a bug in npg */
+    NPG_ERR_LINALG = -17       /* a matrix is singular or not positive definite, or a decomposition did
+                                  not converge (NumPy's LinAlgError) */
 } npg_status;
 
 /* A scope: arrays created between npg_scope_begin and npg_scope_end are
@@ -811,5 +813,6 @@ int npg_get_num_threads(void);
 
 #include "npg/io.h" /* IDX, .npy/.npz files, mini-batch loader */
 #include "npg/nn.h" /* neural-network functions, losses, optimizers */
+#include "npg/linalg.h" /* decompositions, solve, inv, det, norms (LAPACK / cuSOLVER) */
 
 #endif /* NPG_H */

@@ -275,6 +275,64 @@ typedef struct npg_backend {
      *   p -= lr * (m / bc1) / (sqrt(v / bc2) + eps). */
     npg_status (*adam_step)(int dev, const npg_tdesc *param, const npg_tdesc *grad, const npg_tdesc *m,
                             const npg_tdesc *v, const npg_adam_hp *hp);
+
+    /* ---- dense linear algebra (LAPACK / cuSOLVER; src/common/ops_decomp.c)
+     *
+     * Every matrix argument is a batch of `batch` matrices stored one after
+     * another, each COLUMN-MAJOR and contiguous: element (i, j) of matrix k
+     * of an (r x c) batch is at k*r*c + i + j*r. Vectors (piv, w, s) are
+     * `batch` rows one after another. All float arguments have dtype dt,
+     * float32 or float64; every pointer is device memory of dev, and
+     * batch, n, m, nrhs >= 1 (common handles empty matrices).
+     *
+     * info: a HOST array of `batch` ints the entry fills with LAPACK's info
+     * per matrix: 0 success, > 0 the numerical failure LAPACK documents for
+     * that routine (below). A device backend synchronises to fill it; info
+     * may be NULL (not wanted), and then nothing synchronises. The
+     * returned status is for everything else (NPG_ERR_OOM, CUDA errors);
+     * an info > 0 is not an error status. */
+
+    /* Cholesky: a (n, n) in place; its lower triangle becomes L with
+     * A = L L^T (only the lower triangle of A is read; the strict upper
+     * triangle is left unspecified: common zeroes it). info = i > 0: the
+     * leading minor of order i is not positive definite. */
+    npg_status (*potrf)(int dev, npg_dtype dt, int64_t batch, int64_t n, void *a, int *info);
+    /* LU with partial pivoting: a (n, n) in place becomes L\U (L unit lower,
+     * U upper), piv (batch, n) int32 gets LAPACK's 1-based row interchanges
+     * (row i was swapped with row piv[i]). info = i > 0: U(i,i) is exactly
+     * zero (the factorization is still complete: det = 0). */
+    npg_status (*getrf)(int dev, npg_dtype dt, int64_t batch, int64_t n, void *a, int32_t *piv, int *info);
+    /* Solve A X = B (trans: A^T X = B) with getrf's lu (n, n) and piv;
+     * b (n, nrhs) in place becomes X. */
+    npg_status (*getrs)(int dev, npg_dtype dt, int64_t batch, int64_t n, int64_t nrhs, const void *lu,
+                        const int32_t *piv, void *b, bool trans);
+    /* Triangular solve: b (n, nrhs) in place becomes op(T)^-1 b, where T is
+     * the lower (lower) or upper triangle of a (n, n) (the other triangle
+     * is not read), op(T) = T^T when trans, and T's diagonal is taken as
+     * ones when unit. A zero on T's diagonal gives inf/NaN, not an error. */
+    npg_status (*trsm)(int dev, npg_dtype dt, int64_t batch, int64_t n, int64_t nrhs, const void *a, void *b,
+                       bool lower, bool trans, bool unit);
+    /* Householder QR: a (m, n) (contents destroyed) -> q (m, qc) with
+     * orthonormal columns and r (qc, n) upper trapezoidal (zeros below the
+     * diagonal written), A = Q R, where qc is min(m, n) ("reduced") or m
+     * ("complete"). LAPACK's signs: R's diagonal may be negative. */
+    npg_status (*qr)(int dev, npg_dtype dt, int64_t batch, int64_t m, int64_t n, int64_t qc, void *a, void *q,
+                     void *r);
+    /* Symmetric eigendecomposition: a (n, n), only its LOWER triangle read;
+     * w (batch, n) gets the eigenvalues in ascending order; when vectors, a
+     * is overwritten with orthonormal eigenvectors (column j belongs to
+     * w[j]), else a's contents are unspecified afterwards. info > 0: the
+     * algorithm did not converge. */
+    npg_status (*syevd)(int dev, npg_dtype dt, int64_t batch, int64_t n, void *a, void *w, bool vectors,
+                        int *info);
+    /* Singular value decomposition of a (m, n) with m >= n (common
+     * transposes wider matrices); a's contents are destroyed. s (batch, n)
+     * gets the singular values, descending, >= 0. When u and vt are not
+     * NULL: u (m, full ? m : n) the left singular vectors, vt (n, n) the
+     * right ones transposed (A = U diag(s) Vt); both are NULL for values
+     * only. info > 0: the algorithm did not converge. */
+    npg_status (*gesvd)(int dev, npg_dtype dt, int64_t batch, int64_t m, int64_t n, bool full, void *a, void *s,
+                        void *u, void *vt, int *info);
 } npg_backend;
 
 /* Error helpers shared with backends (error.c). */

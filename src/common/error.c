@@ -67,6 +67,7 @@ const char *npg_status_string(npg_status s) {
     case NPG_ERR_GRADCHECK: return "gradient check failed";
     case NPG_ERR_CUDA: return "CUDA error";
     case NPG_ERR_INTERNAL: return "internal error";
+    case NPG_ERR_LINALG: return "linear algebra error";
     }
     return "unknown status";
 }

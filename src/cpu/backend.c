@@ -282,4 +282,11 @@ const npg_backend npg_cpu_backend = {
     .pool2d_backward = npg__cpu_pool2d_backward,
     .sgd_step = npg__cpu_sgd_step,
     .adam_step = npg__cpu_adam_step,
+    .potrf = npg__cpu_potrf,
+    .getrf = npg__cpu_getrf,
+    .getrs = npg__cpu_getrs,
+    .trsm = npg__cpu_trsm,
+    .qr = npg__cpu_qr,
+    .syevd = npg__cpu_syevd,
+    .gesvd = npg__cpu_gesvd,
 };

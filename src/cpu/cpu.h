@@ -153,6 +153,20 @@ npg_status npg__cpu_sgd_step(int dev, const npg_tdesc *param, const npg_tdesc *g
 npg_status npg__cpu_adam_step(int dev, const npg_tdesc *param, const npg_tdesc *grad, const npg_tdesc *m,
                               const npg_tdesc *v, const npg_adam_hp *hp);
 
+/* lapack.c: dense linear algebra (backend.h) */
+npg_status npg__cpu_potrf(int dev, npg_dtype dt, int64_t batch, int64_t n, void *a, int *info);
+npg_status npg__cpu_getrf(int dev, npg_dtype dt, int64_t batch, int64_t n, void *a, int32_t *piv, int *info);
+npg_status npg__cpu_getrs(int dev, npg_dtype dt, int64_t batch, int64_t n, int64_t nrhs, const void *lu,
+                          const int32_t *piv, void *b, bool trans);
+npg_status npg__cpu_trsm(int dev, npg_dtype dt, int64_t batch, int64_t n, int64_t nrhs, const void *a, void *b,
+                         bool lower, bool trans, bool unit);
+npg_status npg__cpu_qr(int dev, npg_dtype dt, int64_t batch, int64_t m, int64_t n, int64_t qc, void *a, void *q,
+                       void *r);
+npg_status npg__cpu_syevd(int dev, npg_dtype dt, int64_t batch, int64_t n, void *a, void *w, bool vectors,
+                          int *info);
+npg_status npg__cpu_gesvd(int dev, npg_dtype dt, int64_t batch, int64_t m, int64_t n, bool full, void *a, void *s,
+                          void *u, void *vt, int *info);
+
 /* Unsupported (op, dtype): the one error message every entry uses. */
 npg_status npg__cpu_unsupported(npg_op op, npg_dtype dt);
 

@@ -20,8 +20,9 @@
  *   --expt-relaxed-constexpr is harmless but not needed
  *   NOT --use_fast_math / -ftz=true / -prec-div=false / -prec-sqrt=false:
  *   random.cu and the elementwise functors rely on IEEE-rounded arithmetic
- *   Link: CUDA::cudart (static is fine) and CUDA::cublas. The cuRAND library
- *   itself is not needed (only its header-only device API is used). The
+ *   Link: CUDA::cudart (static is fine), CUDA::cublas and CUDA::cusolver
+ *   (solver.cu). The cuRAND library itself is not needed (only its
+ *   header-only device API is used). The
  *   objects need the C++ runtime (CUB, std::mutex): link with the CUDA or
  *   C++ linker, or add -lstdc++ when linking libnpg.a from plain C.
  */
@@ -332,6 +333,18 @@ npg_status npg_cu_sgd_step(int dev, const npg_tdesc *param, const npg_tdesc *gra
                            const npg_sgd_hp *hp);
 npg_status npg_cu_adam_step(int dev, const npg_tdesc *param, const npg_tdesc *grad, const npg_tdesc *m,
                             const npg_tdesc *v, const npg_adam_hp *hp);
+/* Dense linear algebra (solver.cu: cuSOLVER, cuBLAS for trsm). */
+npg_status npg_cu_potrf(int dev, npg_dtype dt, int64_t batch, int64_t n, void *a, int *info);
+npg_status npg_cu_getrf(int dev, npg_dtype dt, int64_t batch, int64_t n, void *a, int32_t *piv, int *info);
+npg_status npg_cu_getrs(int dev, npg_dtype dt, int64_t batch, int64_t n, int64_t nrhs, const void *lu,
+                        const int32_t *piv, void *b, bool trans);
+npg_status npg_cu_trsm(int dev, npg_dtype dt, int64_t batch, int64_t n, int64_t nrhs, const void *a, void *b,
+                       bool lower, bool trans, bool unit);
+npg_status npg_cu_qr(int dev, npg_dtype dt, int64_t batch, int64_t m, int64_t n, int64_t qc, void *a, void *q,
+                     void *r);
+npg_status npg_cu_syevd(int dev, npg_dtype dt, int64_t batch, int64_t n, void *a, void *w, bool vectors, int *info);
+npg_status npg_cu_gesvd(int dev, npg_dtype dt, int64_t batch, int64_t m, int64_t n, bool full, void *a, void *s,
+                        void *u, void *vt, int *info);
 
 /* Filled by name in a constexpr function (C++17 has no designated
  * initialisers), so the table is still constant-initialised. */
@@ -371,6 +384,13 @@ static constexpr npg_backend npg_cu_make_backend(void) {
     b.pool2d_backward = npg_cu_pool2d_backward;
     b.sgd_step = npg_cu_sgd_step;
     b.adam_step = npg_cu_adam_step;
+    b.potrf = npg_cu_potrf;
+    b.getrf = npg_cu_getrf;
+    b.getrs = npg_cu_getrs;
+    b.trsm = npg_cu_trsm;
+    b.qr = npg_cu_qr;
+    b.syevd = npg_cu_syevd;
+    b.gesvd = npg_cu_gesvd;
     return b;
 }
 
