@@ -179,16 +179,17 @@ static npg_array *part(npg_array *P, int nb, int nt, const int64_t *dims, int64_
 
 enum { TRI_UPPER = 1, TRI_UNIT = 2 };
 
-static npg_status tri_bw(void *ctx, npg_array *g, int n, npg_array *const *in, npg_array *x, npg_array **gin) {
-    (void)n;
-    intptr_t f = (intptr_t)ctx;
-    bool upper = f & TRI_UPPER, unit = f & TRI_UNIT;
-    npg_array *a = in[0], *b = in[1];
-    /* T X = B: gB = T^-T gX, gT = -gB X^T restricted to T's triangle */
-    npg_array *gb = npg_linalg_solve_triangular(npg_matrix_transpose(a), g, !upper, unit);
+/* The gradients of X = A^-1 B (A triangular when tri_flags >= 0): gB =
+ * A^-T gX is given; gA = -gB X^T, kept to A's triangle for a triangular
+ * solve; each summed down to its operand's (broadcast) shape. */
+static npg_status solve_grads(npg_array *a, npg_array *b, npg_array *gb, npg_array *x, intptr_t tri_flags,
+                              npg_array **gin) {
     if (npg_requires_grad(a)) {
         npg_array *ga = npg_negative(npg_matmul(gb, npg_matrix_transpose(x)));
-        ga = upper ? npg_triu(ga, unit ? 1 : 0) : npg_tril(ga, unit ? -1 : 0);
+        if (tri_flags >= 0) {
+            bool unit = tri_flags & TRI_UNIT;
+            ga = tri_flags & TRI_UPPER ? npg_triu(ga, unit ? 1 : 0) : npg_tril(ga, unit ? -1 : 0);
+        }
         gin[0] = ga ? npg__sum_to(ga, a->ndim, a->shape) : NULL;
         if (!gin[0]) return npg_last_status();
     }
@@ -197,6 +198,14 @@ static npg_status tri_bw(void *ctx, npg_array *g, int n, npg_array *const *in, n
         if (!gin[1]) return npg_last_status();
     }
     return NPG_OK;
+}
+
+static npg_status tri_bw(void *ctx, npg_array *g, int n, npg_array *const *in, npg_array *x, npg_array **gin) {
+    (void)n;
+    intptr_t f = (intptr_t)ctx;
+    /* T X = B: gB = T^-T gX (T^T is the other triangle) */
+    npg_array *gb = npg_linalg_solve_triangular(npg_matrix_transpose(in[0]), g, !(f & TRI_UPPER), f & TRI_UNIT);
+    return solve_grads(in[0], in[1], gb, x, f, gin);
 }
 
 /* Broadcast the batches of a (..., n, n) and b (..., n, k); shapes into
@@ -304,19 +313,8 @@ npg_array *npg_linalg_cholesky(npg_array *x, bool upper) {
 static npg_status solve_bw(void *ctx, npg_array *g, int n, npg_array *const *in, npg_array *x, npg_array **gin) {
     (void)ctx;
     (void)n;
-    npg_array *a = in[0], *b = in[1];
-    /* A X = B: gB = A^-T gX, gA = -gB X^T */
-    npg_array *gb = npg_linalg_solve(npg_matrix_transpose(a), g);
-    if (npg_requires_grad(a)) {
-        npg_array *ga = npg_negative(npg_matmul(gb, npg_matrix_transpose(x)));
-        gin[0] = ga ? npg__sum_to(ga, a->ndim, a->shape) : NULL;
-        if (!gin[0]) return npg_last_status();
-    }
-    if (npg_requires_grad(b)) {
-        gin[1] = gb ? npg__sum_to(gb, b->ndim, b->shape) : NULL;
-        if (!gin[1]) return npg_last_status();
-    }
-    return NPG_OK;
+    /* A X = B: gB = A^-T gX */
+    return solve_grads(in[0], in[1], npg_linalg_solve(npg_matrix_transpose(in[0]), g), x, -1, gin);
 }
 
 /* a X = b for matrices b (checked by the caller); errors name fn. */
