@@ -13,7 +13,10 @@
  * Decompositions run on LAPACK (OpenBLAS's, CPU) or cuSOLVER (CUDA).
  * A matrix that is singular (solve, inv), not positive definite (cholesky),
  * or on which a decomposition did not converge (eigh, svd) is an
- * NPG_ERR_LINALG error naming the matrix's index in the batch. Reading that
+ * NPG_ERR_LINALG error naming the matrix's index in the batch; so is an inf
+ * or NaN in a matrix given to eigh or svd (and the functions built on svd:
+ * svdvals, pinv, matrix_rank, the "2", "-2" and "nuc" norms), where LAPACK
+ * would return finite nonsense or not return at all. Reading that
  * status from the GPU synchronises (as PyTorch's linalg functions do);
  * det, slogdet, qr, solve_triangular and the norms do not synchronise.
  *

@@ -103,6 +103,31 @@ static bool info_ok(const char *fn, const int *info, int64_t batch, int kind) {
     return true;
 }
 
+/* NPG_ERR_LINALG unless every entry of each matrix of m (..., r, c) is
+ * finite. eigh and svd check their input first: LAPACK's syevd turns a NaN
+ * into finite eigenvalues, and OpenBLAS 0.3.21's gesdd never returns on an
+ * infinity; cuSOLVER's behaviour is not documented. Reads one bool per
+ * matrix on the host (a synchronisation on CUDA, as the info read is). */
+static bool finite_ok(const char *fn, npg_array *m) {
+    if (!m) return false; /* the error that made it NULL stands */
+    if (!npg_is_floating(m->dtype)) return true;
+    npg_array *fin = npg_all(npg_isfinite(m), NPG_AXES(-2, -1), false);
+    if (!fin) return false;
+    const int64_t nb = npg_size(fin);
+    bool one, *h = nb <= 1 ? &one : malloc((size_t)nb);
+    bool ok = h && npg_copy_to_host(fin, h, (size_t)nb) == NPG_OK;
+    if (!h) npg__set_error(NPG_ERR_OOM, "%s: out of memory", fn);
+    for (int64_t k = 0; ok && k < nb; k++) {
+        if (h[k]) continue;
+        char where[64] = "";
+        if (nb > 1) snprintf(where, sizeof where, " %lld of the batch", (long long)k);
+        npg__set_error(NPG_ERR_LINALG, "%s: matrix%s has non-finite entries (inf or NaN)", fn, where);
+        ok = false;
+    }
+    if (h != &one) free(h);
+    return ok;
+}
+
 /* A host int per matrix (at least one). */
 static int *info_new(const char *fn, int64_t batch) {
     int *p = calloc((size_t)(batch > 0 ? batch : 1), sizeof(int));
@@ -651,7 +676,7 @@ static npg_status eigh_impl(const char *fn, npg_array *x, npg_array **w, npg_arr
     if (batch == 0 || n == 0) {
         W = alloc_batch(fn, dt, x, nb, x->shape, 1, &n);
         V = npg_astype(x, dt); /* empty */
-    } else {
+    } else if (finite_ok(fn, npg_tril(x, 0))) { /* the triangle syevd reads */
         npg_array *a = colmajor(x, dt);
         npg_array *wb = a ? alloc_batch(fn, dt, x, nb, x->shape, 1, &n) : NULL;
         int *info = wb ? info_new(fn, batch) : NULL;
@@ -770,7 +795,7 @@ static npg_status svd_impl(const char *fn, npg_array *x, bool full_matrices, npg
         U = em ? npg_copy(bcast_mat(cols(em, 0, uc), nb, x->shape)) : NULL;
         Vh = en ? npg_copy(bcast_mat(rows(en, 0, vr), nb, x->shape)) : NULL;
         S = alloc_batch(fn, dt, x, nb, x->shape, 1, &k);
-    } else {
+    } else if (finite_ok(fn, x)) {
         /* LAPACK gets m >= n: a wide matrix is decomposed through its transpose */
         const bool wide = m < n;
         const int64_t M = wide ? n : m, N = wide ? m : n, UC = full ? M : N;

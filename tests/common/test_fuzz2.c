@@ -12,7 +12,15 @@
  *   - npg_custom with backward rules that misbehave, npg_checkpoint with
  *     functions that do, gradient hooks (npg_register_hook /
  *     npg_remove_hook) that replace gradients badly or fail;
- *   - npg_to_dlpack / npg_from_dlpack with hand-made DLManagedTensors.
+ *   - npg_to_dlpack / npg_from_dlpack with hand-made DLManagedTensors;
+ *   - every function of npg/linalg.h (cholesky, qr, eigh, eigvalsh, svd,
+ *     svdvals, solve, solve_triangular, inv, det, slogdet, pinv,
+ *     matrix_rank, matrix_power, vector_norm, matrix_norm, cross) with every
+ *     combination of NULL outputs and flags, bad ords, NaN rtols, huge and
+ *     negative powers, on matrices whose values are wild (NaN, infinities),
+ *     well conditioned (diagonally dominant), singular (zero rows or columns,
+ *     repeated rows), not positive definite or small integers, and on
+ *     broadcast views too large to copy.
  * Besides those checks, a call this file knows to be valid must succeed, and
  * its result is compared with a host reference (shape, and the values of
  * every rearranging op, of pad, tensordot and einsum on small integers, and
@@ -20,9 +28,25 @@
  * produce); a failed backward leaves .grad as it was; every context passed
  * to npg (ctx_free) is freed exactly once, and every DLPack deleter runs
  * exactly once after a successful import and never after a failed one.
+ * A linear algebra result is checked against properties computed on the
+ * host where its input is tame (Q R = A, L L^T = A, A X = b, A inv(A) = I,
+ * det and its gradient by the Leibniz formula, the sum of the eigenvalues
+ * = the trace, sum S^2 = |A|_F^2, pinv(A) A = I for a well conditioned A,
+ * exact integer matrix powers, norms and cross products); a matrix with a
+ * zero row or column must make solve, inv and negative powers fail with
+ * NPG_ERR_LINALG (and have det 0), one with a diagonal element <= 0 must
+ * make cholesky fail; a NaN must not vanish from eigenvalues, singular
+ * values or norms; results require grad exactly when an input does, and
+ * backward through them succeeds (with finite gradients where the function
+ * is smooth there) or, where the contract allows, fails with a status and a
+ * message leaving .grad as it was; a call that hangs aborts the test after
+ * 30 s, naming it.
  * NPG_FUZZ_SCALE, NPG_FUZZ_SEED and NPG_FUZZ_TRACE work as in test_fuzz.c.
  */
+#define _POSIX_C_SOURCE 200809L /* alarm, write */
 #include "fuzz_shared.h"
+
+#include <signal.h>
 
 #if defined(__has_include)
 #if __has_include(<dlpack/dlpack.h>)
@@ -2551,3 +2575,1922 @@ Test(fuzz2, dlpack) {
 }
 
 #endif /* FUZZ_DLPACK */
+
+/* ------------------------------------------------------------------------
+ * Linear algebra (npg/linalg.h)
+ * ------------------------------------------------------------------------ */
+
+/* How a matrix operand's values are drawn. Apart from LA_WILD (the values
+ * of any operand: NaN, infinities and huge integers now and then) they are
+ * a function of (batch index, row, column) of the operand as the call sees
+ * it, laid out in the base array of a view so that the view reads them. */
+enum {
+    LA_WILD,
+    LA_UNIFORM,  /* uniform in [-2, 2) */
+    LA_DIAGDOM,  /* off the diagonal in [-1, 1) (less in large matrices), on it > columns + 1: nonsingular, and
+                    SPD read from any triangle */
+    LA_SMALLINT, /* integers in [-2, 2] */
+    LA_ZERO,     /* zeros */
+    LA_ZERO_ROW, /* uniform, one row zero */
+    LA_ZERO_COL, /* uniform, one column zero */
+    LA_REPEAT,   /* uniform, one row repeating another */
+    LA_NEG_DIAG, /* LA_DIAGDOM with one diagonal element negative: not positive definite */
+    LA_KINDS
+};
+static const char *const LA_KIND[LA_KINDS] = {"wild",     "uniform",  "diagdom",      "smallint",         "zero",
+                                              "zero-row", "zero-col", "repeated-row", "negative-diagonal"};
+
+static int la_kind(void) {
+    int r = rint_in(0, 99);
+    return r < 18   ? LA_WILD
+           : r < 32 ? LA_UNIFORM
+           : r < 58 ? LA_DIAGDOM
+           : r < 67 ? LA_SMALLINT
+           : r < 72 ? LA_ZERO
+           : r < 79 ? LA_ZERO_ROW
+           : r < 86 ? LA_ZERO_COL
+           : r < 93 ? LA_REPEAT
+                    : LA_NEG_DIAG;
+}
+
+/* Mostly float64 (the values are checked there), float32, any dtype. */
+static npg_dtype la_dtype_pick(void) {
+    int r = rint_in(0, 99);
+    return r < 50 ? NPG_FLOAT64 : r < 75 ? NPG_FLOAT32 : rand_dtype();
+}
+
+/* The dtype linear algebra computes in (npg/linalg.h: the FLOAT rule). */
+static npg_dtype la_dt(npg_dtype d) { return npg_is_floating(d) ? d : npg__default_float(); }
+
+typedef struct la_fill {
+    int kind;
+    uint64_t seed;
+    int64_t cols, r0, r1; /* r0: the zero row or column, or the repeated row; r1 the row repeating it */
+} la_fill;
+
+static uint64_t la_hash(uint64_t seed, uint64_t b, uint64_t i, uint64_t j) {
+    uint64_t z =
+        seed ^ (b + 1) * 0x9E3779B97F4A7C15ull ^ (i + 1) * 0xC2B2AE3D27D4EB4Full ^ (j + 1) * 0x165667B19E3779F9ull;
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
+}
+
+static double la_value(const la_fill *f, int64_t b, int64_t i, int64_t j) {
+    if (f->kind == LA_REPEAT && i == f->r1) i = f->r0;
+    uint64_t h = la_hash(f->seed, (uint64_t)b, (uint64_t)i, (uint64_t)j);
+    double u = (double)(h >> 11) * 0x1p-53 * 4 - 2;
+    switch (f->kind) {
+    case LA_ZERO: return 0;
+    case LA_SMALLINT: return (double)(int)(h % 5) - 2;
+    case LA_ZERO_ROW: return i == f->r0 ? 0 : u;
+    case LA_ZERO_COL: return j == f->r0 ? 0 : u;
+    case LA_DIAGDOM:
+    case LA_NEG_DIAG: {
+        if (i != j) return f->cols > 5 ? u * 2.5 / (double)f->cols : u / 2;
+        double d = (double)f->cols + 1 + fabs(u);
+        return f->kind == LA_NEG_DIAG && i == f->r0 ? -d : d;
+    }
+    default: return u;
+    }
+}
+
+static void la_store(unsigned char *buf, npg_dtype dt, int64_t i, double v) {
+    switch (dt) {
+    case NPG_BOOL: buf[i] = llround(v) != 0; break;
+    case NPG_UINT8: buf[i] = (uint8_t)(int)llround(v); break;
+    case NPG_INT32: ((int32_t *)buf)[i] = (int32_t)llround(v); break;
+    case NPG_INT64: ((int64_t *)buf)[i] = llround(v); break;
+    case NPG_FLOAT32: ((float *)buf)[i] = (float)v; break;
+    default: ((double *)buf)[i] = v; break;
+    }
+}
+
+/* make() with values of `kind`: a fresh array, or a transposed, strided or
+ * broadcast (read-only) view of one; floating operands require grad
+ * grad_pct percent of the time. */
+static npg_array *la_make(npg_dtype dt, npg_shape s, int grad_pct, int kind) {
+    if (dt == NPG_DTYPE_DEFAULT) dt = la_dtype_pick();
+    bool grad = npg_is_floating(dt) && chance(grad_pct);
+    const int nd = s.ndim;
+    const int64_t rows = nd >= 2 ? s.dims[nd - 2] : 1;
+    la_fill f = {.kind = kind, .seed = rnd(), .cols = nd >= 1 ? s.dims[nd - 1] : 1};
+    int64_t lines = kind == LA_ZERO_COL ? f.cols : rows;
+    f.r0 = lines > 0 ? (int64_t)(rnd() % (uint64_t)lines) : 0;
+    f.r1 = rows > 1 ? (f.r0 + 1 + (int64_t)(rnd() % (uint64_t)(rows - 1))) % rows : 0;
+    int r = nd ? rint_in(0, 99) : 0;
+    int how = r < 55 ? 0 : r < 70 && nd >= 2 ? 1 : r < 85 ? 2 : 3;
+    npg_shape bs = s;
+    npg_axes p = {.n = nd};
+    int k = 0, drop = 0;
+    int64_t step = 1, as = 1, start = 0;
+    if (how == 1) { /* x = permute_dims(base, p) */
+        for (int i = 0; i < nd; i++) p.axes[i] = i;
+        for (int i = nd - 1; i > 0; i--) {
+            int j = rint_in(0, i), t = p.axes[i];
+            p.axes[i] = p.axes[j];
+            p.axes[j] = t;
+        }
+        for (int i = 0; i < nd; i++) bs.dims[p.axes[i]] = s.dims[i];
+    } else if (how == 2) { /* a step-k slice along one axis */
+        static const int64_t steps[] = {2, 3, -1, -2};
+        k = rint_in(0, nd - 1);
+        step = PICK(steps);
+        as = step < 0 ? -step : step;
+        bs.dims[k] = s.dims[k] * as;
+        start = step > 0 ? rint_in(0, (int)as - 1) : 0;
+    } else if (how == 3) { /* a broadcast view */
+        drop = rint_in(0, nd);
+        bs.ndim = nd - drop;
+        for (int i = 0; i < bs.ndim; i++) bs.dims[i] = chance(50) ? 1 : s.dims[i + drop];
+    }
+    int64_t bn = numel_of(bs);
+    unsigned char *buf = malloc((size_t)(bn > 0 ? bn : 1) * 8);
+    cr_assert(buf);
+    if (kind == LA_WILD) {
+        fill_host(buf, dt, bn);
+    } else {
+        for (int64_t fb = 0; fb < bn; fb++) {
+            int64_t bi[NPG_MAX_DIMS] = {0}, xi[NPG_MAX_DIMS] = {0};
+            unravel(fb, &bs, bi);
+            if (how == 0) {
+                memcpy(xi, bi, sizeof(int64_t) * (size_t)nd);
+            } else if (how == 1) {
+                for (int i = 0; i < nd; i++) xi[i] = bi[p.axes[i]];
+            } else if (how == 2) {
+                memcpy(xi, bi, sizeof(int64_t) * (size_t)nd);
+                int64_t t = step < 0 ? bs.dims[k] - 1 - bi[k] : bi[k] - start;
+                xi[k] = t >= 0 ? t / as : 0; /* elements the view skips get any index */
+            } else {
+                for (int i = 0; i < bs.ndim; i++) xi[i + drop] = bi[i];
+            }
+            int64_t b = 0;
+            for (int d = 0; d < nd - 2; d++) b = b * s.dims[d] + xi[d];
+            la_store(buf, dt, fb, la_value(&f, b, nd >= 2 ? xi[nd - 2] : 0, nd >= 1 ? xi[nd - 1] : 0));
+        }
+    }
+    npg_array *base = npg_from_data(buf, dt, bs, NPG_OPTS(.device = t_dev()));
+    free(buf);
+    cr_assert(base, "fuzz setup: npg_from_data: %s", npg_last_error());
+    if (grad) setup_rg(base);
+    if (how == 0) return pool_add(base, NULL);
+    npg_array *x;
+    if (how == 1) {
+        x = npg_permute_dims(base, p);
+    } else if (how == 2) {
+        npg_idx idx[NPG_MAX_DIMS];
+        for (int i = 0; i < nd; i++) idx[i] = NPG_ALL;
+        idx[k] = NPG_SLICE(step > 0 ? start : NPG_NONE, NPG_NONE, step);
+        x = npg_index(base, idx, nd);
+    } else {
+        x = npg_broadcast_to(base, s);
+    }
+    cr_assert(x, "fuzz setup: linalg view: %s", npg_last_error());
+    npg_shape got = npg_shape_of(x);
+    cr_assert(same_shape(got, s), "fuzz setup: a linalg view has the wrong shape");
+    pool_add(base, NULL);
+    return pool_add(x, base);
+}
+
+static npg_array *la_operand(npg_dtype dt, npg_shape s, int kind) {
+    return chance(g_null_pct) ? NULL : la_make(dt, s, 30, kind);
+}
+
+/* A matrix dimension: mostly 2 to 4, now and then 0, 1 or 5, rarely 60 to
+ * 100 (LAPACK's threaded paths; no batch then). */
+static int64_t la_dim(void) {
+    int r = rint_in(0, 999);
+    return r < 50 ? 0 : r < 150 ? 1 : r < 920 ? rint_in(2, 4) : r < 992 ? 5 : rint_in(60, 100);
+}
+
+/* A batch shape: mostly none or one or two axes of 1 to 3 (0 now and then),
+ * sometimes up to NPG_MAX_DIMS - 2 axes; at most about 96 elements with a
+ * matrix of `mat` elements. */
+static npg_shape la_batch(int64_t mat) {
+    npg_shape s = {.ndim = chance(6) ? rint_in(3, NPG_MAX_DIMS - 2) : chance(50) ? 0 : rint_in(1, 2)};
+    int64_t tot = mat > 0 ? mat : 1;
+    for (int i = 0; i < s.ndim; i++) {
+        int r = rint_in(0, 99);
+        int64_t d = r < 6 ? 0 : r < 45 ? 1 : rint_in(2, 3);
+        if (tot * (d ? d : 1) > 96) d = 1;
+        if (d) tot *= d;
+        s.dims[i] = d;
+    }
+    return s;
+}
+
+static npg_shape la_join(npg_shape batch, int nt, int64_t d0, int64_t d1) {
+    npg_shape s = batch;
+    while (s.ndim + nt > NPG_MAX_DIMS) { /* drop leading batch axes */
+        memmove(s.dims, s.dims + 1, sizeof(int64_t) * (size_t)(s.ndim - 1));
+        s.ndim--;
+    }
+    if (nt >= 1) s.dims[s.ndim++] = d0;
+    if (nt >= 2) s.dims[s.ndim++] = d1;
+    return s;
+}
+
+/* A stack of matrices (square when asked, nearly always), or now and then
+ * any shape. */
+static npg_shape la_mat_shape(bool square) {
+    if (chance(6)) return rand_shape();
+    int64_t m = la_dim(), n = square && chance(94) ? m : la_dim();
+    return la_join(la_batch(m * n), 2, m, n);
+}
+
+/* ---- what the call saw ---- */
+
+typedef struct la_in {
+    npg_shape s, bs;     /* shape; batch shape (all but the last two axes) */
+    int64_t batch, m, n; /* matrices, rows, columns */
+    npg_dtype dt;
+    double *v; /* row-major values when the call began */
+} la_in;
+
+static la_in la_read(const npg_array *x) {
+    la_in in = {.s = npg_shape_of(x), .dt = npg_dtype_of(x)};
+    int nd = in.s.ndim;
+    in.m = nd >= 2 ? in.s.dims[nd - 2] : 1;
+    in.n = nd >= 1 ? in.s.dims[nd - 1] : 1;
+    in.bs.ndim = nd >= 2 ? nd - 2 : 0;
+    memcpy(in.bs.dims, in.s.dims, sizeof(int64_t) * (size_t)in.bs.ndim);
+    in.batch = numel_of(in.bs);
+    int64_t total = numel_of(in.s);
+    in.v = malloc(sizeof(double) * (size_t)(total > 0 ? total : 1));
+    cr_assert(in.v);
+    const unsigned char *b = snap(x);
+    for (int64_t i = 0; i < total; i++) in.v[i] = elem_f(b, in.dt, i);
+    return in;
+}
+
+static double la_at(const la_in *in, int64_t b, int64_t i, int64_t j) { return in->v[(b * in->m + i) * in->n + j]; }
+
+/* Which elements a function reads. */
+enum { RD_ALL, RD_LOWER, RD_UPPER, RD_LOWER_STRICT, RD_UPPER_STRICT };
+static bool la_reads(int rd, int64_t i, int64_t j) {
+    switch (rd) {
+    case RD_LOWER: return i >= j;
+    case RD_UPPER: return i <= j;
+    case RD_LOWER_STRICT: return i > j;
+    case RD_UPPER_STRICT: return i < j;
+    default: return true;
+    }
+}
+
+/* Values the host checks compute with in either float dtype: 0 or a
+ * magnitude in [1e-6, 1e6] (no NaN, infinity, overflow or underflow). */
+static bool tame(double v) { return v == 0 || (fabs(v) >= 1e-6 && fabs(v) <= 1e6); }
+
+static bool la_tame(const la_in *in, int64_t b, int rd) {
+    for (int64_t i = 0; i < in->m; i++)
+        for (int64_t j = 0; j < in->n; j++)
+            if (la_reads(rd, i, j) && !tame(la_at(in, b, i, j))) return false;
+    return true;
+}
+static bool la_tame_all(const la_in *in, int rd) {
+    for (int64_t b = 0; b < in->batch; b++)
+        if (!la_tame(in, b, rd)) return false;
+    return true;
+}
+static bool la_has_nan(const la_in *in, int64_t b, int rd) {
+    for (int64_t i = 0; i < in->m; i++)
+        for (int64_t j = 0; j < in->n; j++)
+            if (la_reads(rd, i, j) && isnan(la_at(in, b, i, j))) return true;
+    return false;
+}
+static double la_maxabs(const la_in *in, int64_t b, int rd) {
+    double mx = 0;
+    for (int64_t i = 0; i < in->m; i++)
+        for (int64_t j = 0; j < in->n; j++)
+            if (la_reads(rd, i, j)) mx = fmax(mx, fabs(la_at(in, b, i, j)));
+    return mx;
+}
+
+/* Element (i, j) of matrix b as a function reading triangle rd sees it:
+ * the symmetric matrix of the lower triangle (sym), or the triangle with
+ * ones on the diagonal (unit), or the matrix. */
+static double la_elem(const la_in *in, int64_t b, int64_t i, int64_t j, bool sym, int tri, bool unit) {
+    if (sym) return i >= j ? la_at(in, b, i, j) : la_at(in, b, j, i);
+    if (tri == RD_LOWER && j > i) return 0;
+    if (tri == RD_UPPER && j < i) return 0;
+    if (unit && i == j && tri != RD_ALL) return 1;
+    return la_at(in, b, i, j);
+}
+
+/* Matrix b (square) strictly diagonally dominant by rows, with a margin of
+ * a tenth of the diagonal and tame values: nonsingular and well
+ * conditioned (and positive definite when its diagonal is positive and it
+ * is symmetric: sym). Elements read as la_elem does. */
+static bool la_dominant(const la_in *in, int64_t b, bool sym, int tri, bool unit, bool positive) {
+    if (in->m != in->n) return false;
+    for (int64_t i = 0; i < in->n; i++) {
+        double d = la_elem(in, b, i, i, sym, tri, unit), off = 0;
+        for (int64_t j = 0; j < in->n; j++) {
+            double v = la_elem(in, b, i, j, sym, tri, unit);
+            if (!tame(v)) return false;
+            if (j != i) off += fabs(v);
+        }
+        if ((positive && d <= 0) || d == 0 || fabs(d) - off <= 0.1 * fabs(d)) return false;
+    }
+    return true;
+}
+static bool la_dominant_all(const la_in *in, bool sym, int tri, bool unit, bool positive) {
+    for (int64_t b = 0; b < in->batch; b++)
+        if (!la_dominant(in, b, sym, tri, unit, positive)) return false;
+    return true;
+}
+
+/* Matrix b has a zero row or a zero column, and tame values (no overflow
+ * on the way): any LU factorization meets an exact zero pivot. */
+static bool la_struct_singular(const la_in *in, int64_t b) {
+    if (in->m != in->n || in->n == 0) return false;
+    bool zr = false, zc = false;
+    for (int64_t i = 0; i < in->n; i++) {
+        bool r = true, c = true;
+        for (int64_t j = 0; j < in->n; j++) {
+            if (!tame(la_at(in, b, i, j))) return false;
+            r = r && la_at(in, b, i, j) == 0;
+            c = c && la_at(in, b, j, i) == 0;
+        }
+        zr = zr || r;
+        zc = zc || c;
+    }
+    return zr || zc;
+}
+
+/* The determinant of the n x n row-major a by the Leibniz formula (n small):
+ * the sum over the permutations of the rows' remaining columns. */
+static double la_leibniz(const double *a, int n, int row, unsigned used) {
+    if (row == n) return 1;
+    double det = 0;
+    for (int j = 0, sign = 1; j < n; j++) {
+        if (used >> j & 1) continue;
+        det += sign * a[row * n + j] * la_leibniz(a, n, row + 1, used | 1u << j);
+        sign = -sign;
+    }
+    return det;
+}
+static double la_det_host(const double *a, int n) { return la_leibniz(a, n, 0, 0); }
+/* The host references that work on dense copies take matrices up to 5 x 5. */
+#define LA_HOST_MAX 5
+
+/* Matrix b of in as a dense n x n buffer (at most LA_HOST_MAX square). */
+static void la_mat(const la_in *in, int64_t b, double *a) {
+    for (int64_t i = 0; i < in->m; i++)
+        for (int64_t j = 0; j < in->n; j++) a[i * in->n + j] = la_at(in, b, i, j);
+}
+/* A bound on the error of an LU determinant of an n x n matrix with
+ * elements of magnitude <= mx, relative to the unit roundoff: n! mx^n. */
+static double la_det_scale(int n, double mx) {
+    double s = 1;
+    for (int i = 1; i <= n; i++) s *= i * mx;
+    return s;
+}
+
+static double la_tol(npg_dtype dt) { return dt == NPG_FLOAT64 ? 1e-9 : 2e-3; }
+
+static void la_expect(const npg_array *r, npg_shape want, npg_dtype dt, const char *what) {
+    expect_shape(r, want, what);
+    CHECK(npg_dtype_of(r) == dt, "%s: result dtype %s, expected %s", what, npg_dtype_name(npg_dtype_of(r)),
+          npg_dtype_name(dt));
+}
+
+/* A differentiable floating result requires grad exactly when an operand
+ * does and grad mode is on. */
+static bool g_la_ng; /* the call ran in no-grad mode */
+static void la_ng_end(void) {
+    g_la_ng = g_ng;
+    ng_end();
+}
+static bool la_rg_in(npg_array *a, npg_array *b) {
+    return !g_la_ng && ((a && npg_requires_grad(a)) || (b && npg_requires_grad(b)));
+}
+static void la_expect_rg(const npg_array *r, bool want, const char *what) {
+    CHECK(npg_requires_grad(r) == want, "%s: the result %s grad", what, want ? "does not require" : "requires");
+}
+
+/* batch shape + tail */
+static npg_shape la_out(npg_shape batch, int nt, int64_t d0, int64_t d1) {
+    npg_shape s = batch;
+    if (nt >= 1) s.dims[s.ndim++] = d0;
+    if (nt >= 2) s.dims[s.ndim++] = d1;
+    return s;
+}
+
+/* A valid call failed: with `want` (or any status when want is NPG_OK),
+ * unless it had to succeed. */
+static void la_valid_failed(npg_status st, const char *msg, npg_status want, bool must_succeed, const char *what) {
+    CHECK(!must_succeed, "%s: a valid call failed: %s", what, msg);
+    CHECK(want == NPG_OK || st == want, "%s: a valid call failed with status %d (%s) instead of %s: %s", what, (int)st,
+          npg_status_string(st), npg_status_string(want), msg);
+}
+
+enum { BW_OK, BW_MAY_FAIL, BW_UNSUPPORTED };
+
+/* Backward through the sum of the sums of the results that require grad
+ * (or of result g_la_only alone):
+ * it must succeed (BW_OK), may fail with a status and a message (BW_MAY_FAIL)
+ * or must fail with NPG_ERR_UNSUPPORTED; a failure leaves every .grad as it
+ * was; on success every leaf's gradient has the leaf's shape and dtype, and
+ * finite values when `finite`. Returns true when it ran and succeeded. */
+static int g_la_only = -1; /* >= 0: the backward goes through that result alone */
+static bool la_backward(npg_array *const *res, int nres, int mode, bool finite, const char *what) {
+    npg_array *tmp[8], *root = NULL;
+    int nt = 0, only = g_la_only;
+    g_la_only = -1;
+    for (int i = 0; i < nres; i++) {
+        if (!res[i] || !npg_requires_grad(res[i]) || (only >= 0 && i != only)) continue;
+        npg_array *s = npg_sum(res[i], NPG_ALL_AXES, false);
+        CHECK(s, "%s: the sum of a result failed: %s", what, npg_last_error());
+        tmp[nt++] = s;
+        if (root) {
+            root = npg_add(root, s);
+            CHECK(root, "%s: adding the sums of the results failed: %s", what, npg_last_error());
+            tmp[nt++] = root;
+        } else {
+            root = s;
+        }
+    }
+    if (!root) return false;
+    grad_snap gs;
+    grads_take(&gs);
+    npg_clear_error();
+    g_bug = false;
+    npg_status st = npg_backward(root, NULL);
+    CHECK(!g_bug, "%s: an internal assertion fired in backward: %s", what, g_bug_msg);
+    if (st == NPG_OK) {
+        CHECK(mode != BW_UNSUPPORTED, "%s: backward succeeded, expected NPG_ERR_UNSUPPORTED", what);
+        check_leaf_grads();
+        for (int i = 0; finite && i < g_npool; i++) {
+            npg_array *x = g_pool[i].x;
+            if (!npg_requires_grad(x) || !npg_is_leaf(x)) continue;
+            npg_array *g = npg_grad(x);
+            if (!g) continue;
+            double *v = t_read(g);
+            int64_t n = npg_size(g), bad = -1;
+            for (int64_t j = 0; j < n && bad < 0; j++)
+                if (!isfinite(v[j])) bad = j;
+            double bv = bad >= 0 ? v[bad] : 0;
+            free(v);
+            npg_free(g);
+            CHECK(bad < 0, "%s: backward left gradient element %lld = %g (finite expected)", what, (long long)bad, bv);
+        }
+    } else {
+        const char *msg = npg_last_error();
+        CHECK(st == npg_last_status(), "%s: backward returned %d but the last status is %d", what, (int)st,
+              (int)npg_last_status());
+        CHECK(msg && msg[0], "%s: backward failed (status %d) with an empty message", what, (int)st);
+        CHECK(st != NPG_ERR_INTERNAL, "%s: backward: internal error: %s", what, msg);
+        CHECK(mode != BW_OK, "%s: backward failed: %s", what, msg);
+        CHECK(mode != BW_UNSUPPORTED || st == NPG_ERR_UNSUPPORTED, "%s: backward failed with %s, expected %s: %s", what,
+              npg_status_string(st), npg_status_string(NPG_ERR_UNSUPPORTED), msg);
+        grads_unchanged(&gs);
+    }
+    grads_drop(&gs);
+    for (int i = 0; i < nt; i++) npg_free(tmp[i]);
+    return st == NPG_OK;
+}
+
+/* The end of a call: backward (la_backward), operands unchanged, results
+ * freed. Returns whether a backward ran and succeeded. */
+static bool la_end(npg_array **res, int nres, bool ok, int mode, bool finite, const char *what) {
+    bool bw = ok && la_backward(res, nres, mode, finite, what);
+    check_unchanged(ok);
+    for (int i = 0; i < nres; i++) {
+        if (res[i] && res[i] != UNSET) npg_free(res[i]);
+        res[i] = NULL;
+    }
+    return bw;
+}
+
+/* The gradient of fresh leaf x (NULL when x is a view or has none). */
+static double *la_leaf_grad(npg_array *x) {
+    if (!x || pool_base(x) || !npg_is_leaf(x) || !npg_requires_grad(x)) return NULL;
+    npg_array *g = npg_grad(x);
+    if (!g) return NULL;
+    double *v = t_read(g);
+    npg_free(g);
+    return v;
+}
+
+/* Multi-output calls: an output not asked for becomes NULL; after a failure
+ * the others are NULL, after success sane arrays. */
+static void la_outputs(npg_status st, npg_array **out, const bool *want, int n, const char *what) {
+    for (int i = 0; i < n; i++) {
+        if (!want[i]) {
+            out[i] = NULL;
+            continue;
+        }
+        if (st != NPG_OK) {
+            CHECK(out[i] == NULL, "%s failed but output %d is not NULL", what, i);
+            continue;
+        }
+        CHECK(out[i] != NULL && out[i] != UNSET, "%s succeeded without output %d", what, i);
+        check_sane(out[i]);
+    }
+}
+
+/* The status and message of the call just made (before anything else
+ * touches the error state). */
+static npg_status g_la_st;
+static char g_la_msg[512];
+static void la_capture(void) {
+    g_la_st = npg_last_status();
+    snprintf(g_la_msg, sizeof g_la_msg, "%s", npg_last_error());
+}
+
+/* A gradient check (npg_gradcheck) of solve, solve_triangular or cross on
+ * its operands when both are fresh float64 arrays (one requiring grad) of
+ * few elements: their batches broadcast, so the gradients are summed back
+ * to each operand's shape. */
+typedef struct la_gc {
+    int op; /* 0 solve, 1 solve_triangular, 2 cross */
+    bool upper, unit;
+    int axis;
+} la_gc;
+static npg_array *la_gc_fn(npg_array *const *in, int n, void *user) {
+    const la_gc *c = user;
+    (void)n;
+    if (c->op == 0) return npg_linalg_solve(in[0], in[1]);
+    if (c->op == 1) return npg_linalg_solve_triangular(in[0], in[1], c->upper, c->unit);
+    return npg_linalg_cross(in[0], in[1], c->axis);
+}
+static void la_gradcheck(la_gc c, npg_array *a, npg_array *b, const char *what) {
+    if (pool_base(a) || pool_base(b) || npg_dtype_of(a) != NPG_FLOAT64 || npg_dtype_of(b) != NPG_FLOAT64) return;
+    if ((!npg_requires_grad(a) && !npg_requires_grad(b)) || npg_size(a) + npg_size(b) > 40) return;
+    npg_clear_error();
+    g_bug = false;
+    npg_status st = npg_gradcheck(la_gc_fn, &c, (npg_array *[]){a, b}, 2, NULL);
+    CHECK(!g_bug, "%s: an internal assertion fired in npg_gradcheck: %s", what, g_bug_msg);
+    CHECK(st == NPG_OK, "%s: npg_gradcheck: %s", what, npg_last_error());
+}
+
+/* ---- cholesky, qr, eigh, svd ---- */
+
+static void fz_la_cholesky(void) {
+    int kind = la_kind();
+    npg_array *x = la_operand(NPG_DTYPE_DEFAULT, la_mat_shape(true), kind);
+    bool upper = chance(50);
+    npg_shape xs = x ? npg_shape_of(x) : (npg_shape){0};
+    bool ok = xs.ndim >= 2 && xs.dims[xs.ndim - 1] == xs.dims[xs.ndim - 2];
+    call("npg_linalg_cholesky(x, %s) [%s]", upper ? "true" : "false", LA_KIND[kind]);
+    arg(x);
+    if (x && !ok) must_fail();
+    ng_maybe();
+    go();
+    npg_array *r = npg_linalg_cholesky(x, upper);
+    la_ng_end();
+    la_capture();
+    after(r == NULL);
+    bool finite = false;
+    if (x && ok) {
+        la_in in = la_read(x);
+        npg_dtype dt = la_dt(in.dt);
+        const int64_t n = in.n;
+        bool pd = true, not_pd = false;
+        for (int64_t b = 0; b < in.batch && n > 0; b++) {
+            pd = pd && la_dominant(&in, b, true, RD_ALL, false, true);
+            if (la_tame(&in, b, RD_LOWER))
+                for (int64_t i = 0; i < n; i++) not_pd = not_pd || la_at(&in, b, i, i) <= 0;
+        }
+        if (!r) {
+            la_valid_failed(g_la_st, g_la_msg, NPG_ERR_LINALG, pd, "cholesky");
+        } else {
+            CHECK(!not_pd, "cholesky: succeeded on a matrix with a diagonal element <= 0");
+            la_expect(r, xs, dt, "cholesky");
+            la_expect_rg(r, la_rg_in(x, NULL), "cholesky");
+            if (n > 0 && in.batch > 0 && la_tame_all(&in, RD_LOWER)) {
+                double *L = t_read(r);
+                for (int64_t b = 0; b < in.batch; b++) {
+                    const double *R = L + b * n * n;
+                    double tol = la_tol(dt) * (1 + la_maxabs(&in, b, RD_LOWER)) * (double)n;
+                    for (int64_t i = 0; i < n; i++)
+                        for (int64_t j = 0; j < n; j++) {
+                            if (upper ? i > j : j > i)
+                                CHECK(R[i * n + j] == 0,
+                                      "cholesky: element (%lld, %lld) of matrix %lld is %g, outside the triangle",
+                                      (long long)i, (long long)j, (long long)b, R[i * n + j]);
+                            if (j > i) continue;
+                            double s = 0;
+                            for (int64_t k = 0; k < n; k++)
+                                s += (upper ? R[k * n + i] : R[i * n + k]) * (upper ? R[k * n + j] : R[j * n + k]);
+                            CHECK(fabs(s - la_at(&in, b, i, j)) <= tol,
+                                  "cholesky: (L L^T)[%lld, %lld] of matrix %lld is %.17g, the input's %.17g",
+                                  (long long)i, (long long)j, (long long)b, s, la_at(&in, b, i, j));
+                        }
+                }
+                free(L);
+            }
+            finite = pd;
+        }
+        free(in.v);
+    }
+    la_end(&r, 1, r != NULL, BW_OK, finite, "cholesky");
+}
+
+static void fz_la_qr(void) {
+    int kind = la_kind();
+    npg_array *x = la_operand(NPG_DTYPE_DEFAULT, la_mat_shape(false), kind);
+    bool complete = chance(40);
+    int o = rint_in(0, 99);
+    bool wq = o < 78, wr = o < 60 || (o >= 78 && o < 96);
+    npg_array *out[2] = {UNSET, UNSET};
+    npg_shape xs = x ? npg_shape_of(x) : (npg_shape){0};
+    call("npg_linalg_qr(x, %s, %s, %s) [%s]", complete ? "true" : "false", wq ? "&q" : "NULL", wr ? "&r" : "NULL",
+         LA_KIND[kind]);
+    arg(x);
+    if (x && xs.ndim < 2) must_fail();
+    ng_maybe();
+    go();
+    npg_status st = npg_linalg_qr(x, complete, wq ? &out[0] : NULL, wr ? &out[1] : NULL);
+    la_ng_end();
+    la_capture();
+    if (st != NPG_OK) CHECK(st == g_la_st, "returned %d but the last status is %d", (int)st, (int)g_la_st);
+    after(st != NPG_OK);
+    la_outputs(st, out, (bool[]){wq, wr}, 2, "qr");
+    int mode = BW_OK;
+    if (x && xs.ndim >= 2) {
+        la_in in = la_read(x);
+        npg_dtype dt = la_dt(in.dt);
+        const int64_t m = in.m, n = in.n, k = m < n ? m : n, qc = complete ? m : k;
+        if (st != NPG_OK) {
+            la_valid_failed(g_la_st, g_la_msg, NPG_OK, true, "qr");
+        } else {
+            bool rg = la_rg_in(x, NULL);
+            if (out[0]) la_expect(out[0], la_out(in.bs, 2, m, qc), dt, "qr: q");
+            if (out[0]) la_expect_rg(out[0], rg, "qr: q");
+            if (out[1]) la_expect(out[1], la_out(in.bs, 2, qc, n), dt, "qr: r");
+            if (out[1]) la_expect_rg(out[1], rg, "qr: r");
+            if (in.batch > 0 && la_tame_all(&in, RD_ALL)) {
+                double *Q = out[0] ? t_read(out[0]) : NULL, *R = out[1] ? t_read(out[1]) : NULL;
+                for (int64_t b = 0; b < in.batch; b++) {
+                    const double *q = Q ? Q + b * m * qc : NULL, *r = R ? R + b * qc * n : NULL;
+                    double tol = la_tol(dt) * (double)(m + n + 1);
+                    for (int64_t i = 0; r && i < qc; i++)
+                        for (int64_t j = 0; j < i && j < n; j++)
+                            CHECK(r[i * n + j] == 0,
+                                  "qr: R[%lld, %lld] of matrix %lld is %g (upper triangular expected)", (long long)i,
+                                  (long long)j, (long long)b, r[i * n + j]);
+                    for (int64_t c1 = 0; q && c1 < qc; c1++)
+                        for (int64_t c2 = 0; c2 < qc; c2++) {
+                            double s = 0;
+                            for (int64_t i = 0; i < m; i++) s += q[i * qc + c1] * q[i * qc + c2];
+                            CHECK(fabs(s - (c1 == c2)) <= tol, "qr: (Q^T Q)[%lld, %lld] of matrix %lld is %.17g",
+                                  (long long)c1, (long long)c2, (long long)b, s);
+                        }
+                    double at = tol * (1 + la_maxabs(&in, b, RD_ALL));
+                    for (int64_t i = 0; q && r && i < m; i++)
+                        for (int64_t j = 0; j < n; j++) {
+                            double s = 0;
+                            for (int64_t c = 0; c < qc; c++) s += q[i * qc + c] * r[c * n + j];
+                            CHECK(fabs(s - la_at(&in, b, i, j)) <= at,
+                                  "qr: (Q R)[%lld, %lld] of matrix %lld is %.17g, the input's %.17g", (long long)i,
+                                  (long long)j, (long long)b, s, la_at(&in, b, i, j));
+                        }
+                }
+                free(Q);
+                free(R);
+            }
+            if (complete && m > n) mode = BW_UNSUPPORTED;
+        }
+        free(in.v);
+    }
+    la_end(out, 2, st == NPG_OK, mode, false, "qr");
+}
+
+/* eigh (with or without vectors, and w NULL now and then) and eigvalsh */
+static void fz_la_eigh(void) {
+    int kind = la_kind();
+    npg_array *x = la_operand(NPG_DTYPE_DEFAULT, la_mat_shape(true), kind);
+    int form = rint_in(0, 99);
+    bool values = form < 97, vectors = form < 45 || form >= 97, fn_vals = form >= 75 && form < 97;
+    npg_array *out[2] = {UNSET, UNSET};
+    npg_shape xs = x ? npg_shape_of(x) : (npg_shape){0};
+    bool ok = xs.ndim >= 2 && xs.dims[xs.ndim - 1] == xs.dims[xs.ndim - 2];
+    const char *what = fn_vals ? "eigvalsh" : "eigh";
+    if (fn_vals) call("npg_linalg_eigvalsh(x) [%s]", LA_KIND[kind]);
+    else call("npg_linalg_eigh(x, %s, %s) [%s]", values ? "&w" : "NULL", vectors ? "&v" : "NULL", LA_KIND[kind]);
+    arg(x);
+    if (x && !ok) must_fail();
+    ng_maybe();
+    go();
+    npg_status st;
+    if (fn_vals) {
+        out[0] = npg_linalg_eigvalsh(x);
+        st = out[0] ? NPG_OK : npg_last_status();
+    } else {
+        st = npg_linalg_eigh(x, values ? &out[0] : NULL, vectors ? &out[1] : NULL);
+    }
+    la_ng_end();
+    la_capture();
+    if (st != NPG_OK) CHECK(st == g_la_st, "returned %d but the last status is %d", (int)st, (int)g_la_st);
+    after(st != NPG_OK);
+    la_outputs(st, out, (bool[]){values, vectors}, 2, what);
+    bool finite = false, tm = false, wonly = false;
+    if (x && ok) {
+        la_in in = la_read(x);
+        npg_dtype dt = la_dt(in.dt);
+        const int64_t n = in.n;
+        tm = la_tame_all(&in, RD_LOWER);
+        if (st != NPG_OK) {
+            la_valid_failed(g_la_st, g_la_msg, NPG_ERR_LINALG, tm, what);
+        } else {
+            bool rg = la_rg_in(x, NULL);
+            if (out[0]) la_expect(out[0], la_out(in.bs, 1, n, 0), dt, what);
+            if (out[0]) la_expect_rg(out[0], rg, what);
+            if (out[1]) la_expect(out[1], la_out(in.bs, 2, n, n), dt, "eigh: v");
+            if (out[1]) la_expect_rg(out[1], rg, "eigh: v");
+            double *W = out[0] ? t_read(out[0]) : NULL, *V = out[1] ? t_read(out[1]) : NULL;
+            for (int64_t b = 0; b < in.batch && n > 0; b++) {
+                const double *w = W ? W + b * n : NULL, *v = V ? V + b * n * n : NULL;
+                if (w && la_has_nan(&in, b, RD_LOWER)) {
+                    bool nan = false;
+                    for (int64_t i = 0; i < n; i++) nan = nan || isnan(w[i]);
+                    CHECK(nan, "%s: matrix %lld has a NaN in its lower triangle, but no eigenvalue is NaN", what,
+                          (long long)b);
+                }
+                if (!la_tame(&in, b, RD_LOWER)) continue;
+                double mx = la_maxabs(&in, b, RD_LOWER), tol = la_tol(dt) * (1 + mx) * (double)n, tr = 0, sw = 0;
+                for (int64_t i = 0; w && i < n; i++) {
+                    tr += la_at(&in, b, i, i);
+                    sw += w[i];
+                    if (i)
+                        CHECK(w[i - 1] <= w[i] + tol, "%s: eigenvalues of matrix %lld not ascending: %.17g, %.17g",
+                              what, (long long)b, w[i - 1], w[i]);
+                }
+                if (w)
+                    CHECK(fabs(sw - tr) <= tol, "%s: the eigenvalues of matrix %lld sum to %.17g, its trace is %.17g",
+                          what, (long long)b, sw, tr);
+                for (int64_t i = 0; v && i < n; i++)
+                    for (int64_t j = 0; j < n; j++) {
+                        double s = 0, av = 0;
+                        for (int64_t k = 0; k < n; k++) {
+                            s += v[k * n + i] * v[k * n + j];
+                            av += la_elem(&in, b, i, k, true, RD_ALL, false) * v[k * n + j];
+                        }
+                        CHECK(fabs(s - (i == j)) <= la_tol(dt) * (double)n,
+                              "eigh: (V^T V)[%lld, %lld] of matrix %lld is %.17g", (long long)i, (long long)j,
+                              (long long)b, s);
+                        if (w)
+                            CHECK(fabs(av - v[i * n + j] * w[j]) <= tol,
+                                  "eigh: (A V)[%lld, %lld] of matrix %lld is %.17g, (V diag(w)) %.17g", (long long)i,
+                                  (long long)j, (long long)b, av, v[i * n + j] * w[j]);
+                    }
+            }
+            free(W);
+            free(V);
+            /* a loss of the eigenvalues alone differentiates (no NaN from repeated ones) */
+            wonly = values && (!vectors || chance(50));
+            finite = tm && wonly;
+        }
+        free(in.v);
+    }
+    if (wonly) g_la_only = 0;
+    bool bw = la_end(out, 2, st == NPG_OK, BW_OK, finite, what);
+    double *g = bw && finite ? la_leaf_grad(x) : NULL;
+    if (g) { /* d sum(w) / dA = I */
+        npg_shape s = npg_shape_of(x);
+        int64_t n = s.dims[s.ndim - 1], cnt = numel_of(s);
+        npg_dtype dt = la_dt(npg_dtype_of(x));
+        for (int64_t e = 0; e < cnt; e++) {
+            double want = (e % (n * n)) / n == e % n;
+            CHECK(fabs(g[e] - want) <= la_tol(dt) * (double)n,
+                  "%s: gradient element %lld of sum(w) is %.17g, expected %g", what, (long long)e, g[e], want);
+        }
+        free(g);
+    }
+}
+
+/* svd (u, vh NULL or not, full or not; s NULL now and then) and svdvals */
+static void fz_la_svd(void) {
+    int kind = la_kind();
+    npg_array *x = la_operand(NPG_DTYPE_DEFAULT, la_mat_shape(false), kind);
+    int form = rint_in(0, 99);
+    bool fn_vals = form >= 70 && form < 97, full = chance(40);
+    bool wu = !fn_vals && chance(60), ws = form < 97, wv = !fn_vals && chance(60);
+    npg_array *out[3] = {UNSET, UNSET, UNSET};
+    npg_shape xs = x ? npg_shape_of(x) : (npg_shape){0};
+    bool ok = xs.ndim >= 2;
+    const char *what = fn_vals ? "svdvals" : "svd";
+    if (fn_vals) call("npg_linalg_svdvals(x) [%s]", LA_KIND[kind]);
+    else
+        call("npg_linalg_svd(x, %s, %s, %s, %s) [%s]", full ? "true" : "false", wu ? "&u" : "NULL", ws ? "&s" : "NULL",
+             wv ? "&vh" : "NULL", LA_KIND[kind]);
+    arg(x);
+    if (x && !ok) must_fail();
+    ng_maybe();
+    go();
+    npg_status st;
+    if (fn_vals) {
+        out[1] = npg_linalg_svdvals(x);
+        st = out[1] ? NPG_OK : npg_last_status();
+    } else {
+        st = npg_linalg_svd(x, full, wu ? &out[0] : NULL, ws ? &out[1] : NULL, wv ? &out[2] : NULL);
+    }
+    la_ng_end();
+    la_capture();
+    if (st != NPG_OK) CHECK(st == g_la_st, "returned %d but the last status is %d", (int)st, (int)g_la_st);
+    after(st != NPG_OK);
+    la_outputs(st, out, (bool[]){wu, ws, wv}, 3, what);
+    bool finite = false, sonly = false;
+    if (x && ok) {
+        la_in in = la_read(x);
+        npg_dtype dt = la_dt(in.dt);
+        const int64_t m = in.m, n = in.n, k = m < n ? m : n;
+        const bool fm = full && (wu || wv);
+        const int64_t uc = fm ? m : k, vr = fm ? n : k;
+        bool tm = la_tame_all(&in, RD_ALL);
+        if (st != NPG_OK) {
+            la_valid_failed(g_la_st, g_la_msg, NPG_ERR_LINALG, tm, what);
+        } else {
+            bool rg = la_rg_in(x, NULL);
+            if (out[0]) la_expect(out[0], la_out(in.bs, 2, m, uc), dt, "svd: u");
+            if (out[1]) la_expect(out[1], la_out(in.bs, 1, k, 0), dt, what);
+            if (out[2]) la_expect(out[2], la_out(in.bs, 2, vr, n), dt, "svd: vh");
+            for (int i = 0; i < 3; i++)
+                if (out[i]) la_expect_rg(out[i], rg, what);
+            double *U = out[0] ? t_read(out[0]) : NULL, *S = out[1] ? t_read(out[1]) : NULL;
+            double *Vh = out[2] ? t_read(out[2]) : NULL;
+            for (int64_t b = 0; b < in.batch && k > 0; b++) {
+                const double *u = U ? U + b * m * uc : NULL, *s = S ? S + b * k : NULL,
+                             *vh = Vh ? Vh + b * vr * n : NULL;
+                if (s && la_has_nan(&in, b, RD_ALL)) {
+                    bool nan = false;
+                    for (int64_t i = 0; i < k; i++) nan = nan || isnan(s[i]);
+                    CHECK(nan, "%s: matrix %lld has a NaN element, but its singular values are %g ... %g (no NaN)",
+                          what, (long long)b, s[0], s[k - 1]);
+                }
+                if (!la_tame(&in, b, RD_ALL)) continue;
+                double mx = la_maxabs(&in, b, RD_ALL), tol = la_tol(dt) * (double)(m + n), f2 = 0, s2 = 0;
+                for (int64_t i = 0; i < m; i++)
+                    for (int64_t j = 0; j < n; j++) f2 += la_at(&in, b, i, j) * la_at(&in, b, i, j);
+                for (int64_t i = 0; s && i < k; i++) {
+                    s2 += s[i] * s[i];
+                    CHECK(s[i] >= 0 && (i == 0 || s[i] <= s[i - 1] + tol * (1 + mx)),
+                          "%s: singular values of matrix %lld not descending and >= 0 at %lld: %.17g", what,
+                          (long long)b, (long long)i, s[i]);
+                }
+                if (s)
+                    CHECK(fabs(s2 - f2) <= tol * (1 + f2),
+                          "%s: the squared singular values of matrix %lld sum to %.17g, its squared Frobenius norm is "
+                          "%.17g",
+                          what, (long long)b, s2, f2);
+                for (int64_t c1 = 0; u && c1 < uc; c1++)
+                    for (int64_t c2 = 0; c2 < uc; c2++) {
+                        double d = 0;
+                        for (int64_t i = 0; i < m; i++) d += u[i * uc + c1] * u[i * uc + c2];
+                        CHECK(fabs(d - (c1 == c2)) <= tol, "svd: (U^T U)[%lld, %lld] of matrix %lld is %.17g",
+                              (long long)c1, (long long)c2, (long long)b, d);
+                    }
+                for (int64_t r1 = 0; vh && r1 < vr; r1++)
+                    for (int64_t r2 = 0; r2 < vr; r2++) {
+                        double d = 0;
+                        for (int64_t j = 0; j < n; j++) d += vh[r1 * n + j] * vh[r2 * n + j];
+                        CHECK(fabs(d - (r1 == r2)) <= tol, "svd: (Vh Vh^T)[%lld, %lld] of matrix %lld is %.17g",
+                              (long long)r1, (long long)r2, (long long)b, d);
+                    }
+                for (int64_t i = 0; u && s && vh && i < m; i++)
+                    for (int64_t j = 0; j < n; j++) {
+                        double d = 0;
+                        for (int64_t c = 0; c < k; c++) d += u[i * uc + c] * s[c] * vh[c * n + j];
+                        CHECK(fabs(d - la_at(&in, b, i, j)) <= tol * (1 + mx),
+                              "svd: (U S Vh)[%lld, %lld] of matrix %lld is %.17g, the input's %.17g", (long long)i,
+                              (long long)j, (long long)b, d, la_at(&in, b, i, j));
+                    }
+            }
+            free(U);
+            free(S);
+            free(Vh);
+            /* a loss of the singular values alone differentiates (no NaN from repeated ones) */
+            sonly = ws && ((!wu && !wv) || chance(50));
+            finite = tm && sonly;
+        }
+        free(in.v);
+    }
+    if (sonly) g_la_only = 1;
+    la_end(out, 3, st == NPG_OK, BW_OK, finite, what);
+}
+
+/* ---- solve, solve_triangular, inv, det, slogdet ---- */
+
+/* a (..., n, n) and b: (..., n, k) with a batch that mostly broadcasts with
+ * a's, or one vector (n) (solve), now and then of a wrong length or any
+ * shape. */
+static void la_solve_operands(bool tri, npg_array **a, npg_array **b, int *ka) {
+    *ka = la_kind();
+    npg_shape as = la_mat_shape(true);
+    int64_t n = as.ndim >= 1 ? as.dims[as.ndim - 1] : 2;
+    npg_shape bsh;
+    int r = rint_in(0, 99);
+    if (r < (tri ? 6 : 25)) {
+        bsh = (npg_shape){.ndim = 1, .dims = {chance(92) ? n : n + 1}};
+    } else if (r < 95) {
+        npg_shape ab = {.ndim = as.ndim >= 2 ? as.ndim - 2 : 0};
+        memcpy(ab.dims, as.dims, sizeof(int64_t) * (size_t)ab.ndim);
+        npg_shape pb = chance(85) ? bcast_partner(ab) : la_batch(4);
+        bsh = la_join(pb, 2, chance(94) ? n : n + 1, chance(8) ? 0 : rint_in(1, 3));
+    } else {
+        bsh = rand_shape();
+    }
+    int kb = chance(60) ? LA_UNIFORM : chance(50) ? LA_SMALLINT : LA_WILD;
+    *a = la_operand(NPG_DTYPE_DEFAULT, as, *ka);
+    *b = la_operand(chance(85) ? NPG_DTYPE_DEFAULT : rand_dtype(), bsh, kb);
+}
+
+/* solve and solve_triangular: A X = b, or T X = b with T a's triangle */
+static void fz_la_solve(bool tri) {
+    npg_array *a, *b;
+    int ka;
+    la_solve_operands(tri, &a, &b, &ka);
+    bool upper = chance(50), unit = chance(30);
+    npg_shape sa = a ? npg_shape_of(a) : (npg_shape){0}, sb = b ? npg_shape_of(b) : (npg_shape){0};
+    bool ok = sa.ndim >= 2 && sa.dims[sa.ndim - 1] == sa.dims[sa.ndim - 2];
+    bool vec = ok && sb.ndim == 1;
+    npg_shape ob = {0}; /* the batch of the result */
+    if (ok && vec) {
+        ok = !tri && sb.dims[0] == sa.dims[sa.ndim - 1];
+        ob.ndim = sa.ndim - 2;
+        memcpy(ob.dims, sa.dims, sizeof(int64_t) * (size_t)ob.ndim);
+    } else if (ok) {
+        npg_shape bat[2] = {{.ndim = sa.ndim - 2}, {.ndim = sb.ndim - 2}};
+        memcpy(bat[0].dims, sa.dims, sizeof(int64_t) * (size_t)bat[0].ndim);
+        if (sb.ndim >= 2) memcpy(bat[1].dims, sb.dims, sizeof(int64_t) * (size_t)bat[1].ndim);
+        ok = sb.ndim >= 2 && sb.dims[sb.ndim - 2] == sa.dims[sa.ndim - 1] && bcast_shapes(bat, 2, &ob);
+    }
+    const char *what = tri ? "solve_triangular" : "solve";
+    if (tri)
+        call("npg_linalg_solve_triangular(a, b, %s, %s) [a: %s]", upper ? "true" : "false", unit ? "true" : "false",
+             LA_KIND[ka]);
+    else call("npg_linalg_solve(a, b) [a: %s]", LA_KIND[ka]);
+    arg(a);
+    arg(b);
+    if (a && b && !ok) must_fail();
+    ng_maybe();
+    go();
+    npg_array *r = tri ? npg_linalg_solve_triangular(a, b, upper, unit) : npg_linalg_solve(a, b);
+    la_ng_end();
+    la_capture();
+    after(r == NULL);
+    bool cert = false, finite = false;
+    if (a && b && ok) {
+        la_in A = la_read(a), B = la_read(b);
+        npg_dtype dt = la_dt(npg_result_type(A.dt, B.dt));
+        const int64_t n = A.n, k = vec ? 1 : B.n, nob = numel_of(ob);
+        const int trd = upper ? RD_UPPER : RD_LOWER;
+        const int rd = !tri ? RD_ALL : unit ? (upper ? RD_UPPER_STRICT : RD_LOWER_STRICT) : trd;
+        bool sing = false, trivial = n == 0 || k == 0 || nob == 0;
+        cert = true;
+        for (int64_t i = 0; i < A.batch; i++) {
+            cert = cert && la_dominant(&A, i, false, tri ? trd : RD_ALL, tri && unit, false);
+            sing = sing || (!tri && la_struct_singular(&A, i));
+        }
+        if (!r) {
+            la_valid_failed(g_la_st, g_la_msg, tri ? NPG_OK : NPG_ERR_LINALG, tri || trivial || cert, what);
+        } else {
+            CHECK(tri || trivial || !sing, "solve: succeeded although a matrix has a zero row or column");
+            la_expect(r, vec ? la_out(ob, 1, n, 0) : la_out(ob, 2, n, k), dt, what);
+            la_expect_rg(r, la_rg_in(a, b), what);
+            double *X = t_read(r);
+            bool tm = la_tame_all(&A, rd) && la_tame_all(&B, RD_ALL);
+            for (int64_t o = 0; o < nob && !trivial; o++) {
+                int64_t idx[NPG_MAX_DIMS] = {0};
+                unravel(o, &ob, idx);
+                int64_t ai = bcast_src(idx, &ob, &A.bs), bi = vec ? 0 : bcast_src(idx, &ob, &B.bs);
+                const double *x = X + o * n * k;
+                bool fin = true, zdiag = false;
+                for (int64_t i = 0; i < n * k; i++) fin = fin && isfinite(x[i]);
+                for (int64_t i = 0; tri && !unit && i < n; i++) zdiag = zdiag || la_at(&A, ai, i, i) == 0;
+                /* a zero on the diagonal gives inf or NaN */
+                CHECK(!zdiag || !fin,
+                      "solve_triangular: matrix %lld has a zero on its diagonal, but its solution is finite",
+                      (long long)ai);
+                if (!tm || !fin) continue;
+                double na = 0, nx = 0, nb = 0;
+                for (int64_t i = 0; i < n; i++) {
+                    double rs = 0;
+                    for (int64_t j = 0; j < n; j++)
+                        rs += fabs(la_elem(&A, ai, i, j, false, tri ? trd : RD_ALL, tri && unit));
+                    na = fmax(na, rs);
+                    for (int64_t c = 0; c < k; c++) {
+                        nx = fmax(nx, fabs(x[i * k + c]));
+                        nb = fmax(nb, fabs(vec ? B.v[i] : la_at(&B, bi, i, c)));
+                    }
+                }
+                for (int64_t i = 0; i < n; i++)
+                    for (int64_t c = 0; c < k; c++) {
+                        double s = -(vec ? B.v[i] : la_at(&B, bi, i, c));
+                        for (int64_t j = 0; j < n; j++)
+                            s += la_elem(&A, ai, i, j, false, tri ? trd : RD_ALL, tri && unit) * x[j * k + c];
+                        CHECK(fabs(s) <= la_tol(dt) * (na * nx + nb),
+                              "%s: the residual (A X - b)[%lld, %lld] of result matrix %lld is %.17g (|A| %g, |X| %g, "
+                              "|b| %g)",
+                              what, (long long)i, (long long)c, (long long)o, s, na, nx, nb);
+                    }
+            }
+            free(X);
+            finite = cert && la_tame_all(&B, RD_ALL);
+        }
+        free(A.v);
+        free(B.v);
+    }
+    la_end(&r, 1, r != NULL, tri || cert ? BW_OK : BW_MAY_FAIL, finite, what);
+    if (finite) la_gradcheck((la_gc){.op = tri, .upper = upper, .unit = unit}, a, b, what);
+}
+
+static void fz_la_inv(void) {
+    int kind = la_kind();
+    npg_array *x = la_operand(NPG_DTYPE_DEFAULT, la_mat_shape(true), kind);
+    npg_shape xs = x ? npg_shape_of(x) : (npg_shape){0};
+    bool ok = xs.ndim >= 2 && xs.dims[xs.ndim - 1] == xs.dims[xs.ndim - 2];
+    call("npg_linalg_inv(x) [%s]", LA_KIND[kind]);
+    arg(x);
+    if (x && !ok) must_fail();
+    ng_maybe();
+    go();
+    npg_array *r = npg_linalg_inv(x);
+    la_ng_end();
+    la_capture();
+    after(r == NULL);
+    bool cert = false;
+    if (x && ok) {
+        la_in in = la_read(x);
+        npg_dtype dt = la_dt(in.dt);
+        const int64_t n = in.n;
+        bool sing = false, trivial = n == 0 || in.batch == 0;
+        cert = la_dominant_all(&in, false, RD_ALL, false, false);
+        for (int64_t b = 0; b < in.batch; b++) sing = sing || la_struct_singular(&in, b);
+        if (!r) {
+            la_valid_failed(g_la_st, g_la_msg, NPG_ERR_LINALG, trivial || cert, "inv");
+        } else {
+            CHECK(trivial || !sing, "inv: succeeded although a matrix has a zero row or column");
+            la_expect(r, xs, dt, "inv");
+            la_expect_rg(r, la_rg_in(x, NULL), "inv");
+            double *X = t_read(r);
+            for (int64_t b = 0; b < in.batch && n > 0; b++) {
+                const double *xi = X + b * n * n;
+                bool fin = true;
+                for (int64_t i = 0; i < n * n; i++) fin = fin && isfinite(xi[i]);
+                if (!fin || !la_tame(&in, b, RD_ALL)) continue;
+                double na = 0, nx = 0;
+                for (int64_t i = 0; i < n; i++) {
+                    double ra = 0, rx = 0;
+                    for (int64_t j = 0; j < n; j++) {
+                        ra += fabs(la_at(&in, b, i, j));
+                        rx += fabs(xi[i * n + j]);
+                    }
+                    na = fmax(na, ra);
+                    nx = fmax(nx, rx);
+                }
+                for (int64_t i = 0; i < n; i++)
+                    for (int64_t j = 0; j < n; j++) {
+                        double s = -(double)(i == j);
+                        for (int64_t c = 0; c < n; c++) s += la_at(&in, b, i, c) * xi[c * n + j];
+                        CHECK(fabs(s) <= la_tol(dt) * (1 + na * nx),
+                              "inv: (A inv(A) - I)[%lld, %lld] of matrix %lld is %.17g", (long long)i, (long long)j,
+                              (long long)b, s);
+                    }
+            }
+            free(X);
+        }
+        free(in.v);
+    }
+    la_end(&r, 1, r != NULL, cert ? BW_OK : BW_MAY_FAIL, cert, "inv");
+}
+
+/* det, or slogdet with sign / logabsdet NULL or not */
+static void fz_la_det(bool slog) {
+    int kind = la_kind();
+    npg_array *x = la_operand(NPG_DTYPE_DEFAULT, la_mat_shape(true), kind);
+    int o = rint_in(0, 99);
+    bool wsg = slog && (o < 75 || o >= 95), wla = slog && (o < 60 || (o >= 75 && o < 95)); /* o >= 95: neither */
+    npg_shape xs = x ? npg_shape_of(x) : (npg_shape){0};
+    bool ok = xs.ndim >= 2 && xs.dims[xs.ndim - 1] == xs.dims[xs.ndim - 2];
+    npg_array *out[2] = {UNSET, UNSET};
+    const char *what = slog ? "slogdet" : "det";
+    if (slog)
+        call("npg_linalg_slogdet(x, %s, %s) [%s]", wsg ? "&sign" : "NULL", wla ? "&logabsdet" : "NULL", LA_KIND[kind]);
+    else call("npg_linalg_det(x) [%s]", LA_KIND[kind]);
+    arg(x);
+    if (x && !ok) must_fail();
+    ng_maybe();
+    go();
+    npg_status st;
+    if (slog) {
+        st = npg_linalg_slogdet(x, wsg ? &out[0] : NULL, wla ? &out[1] : NULL);
+    } else {
+        out[1] = npg_linalg_det(x);
+        st = out[1] ? NPG_OK : npg_last_status();
+    }
+    la_ng_end();
+    la_capture();
+    if (st != NPG_OK) CHECK(st == g_la_st, "returned %d but the last status is %d", (int)st, (int)g_la_st);
+    after(st != NPG_OK);
+    la_outputs(st, out, (bool[]){wsg, !slog || wla}, 2, what);
+    bool cert = false;
+    if (x && ok) {
+        la_in in = la_read(x);
+        npg_dtype dt = la_dt(in.dt);
+        const int64_t n = in.n;
+        cert = la_dominant_all(&in, false, RD_ALL, false, false);
+        if (st != NPG_OK) {
+            la_valid_failed(g_la_st, g_la_msg, NPG_OK, true, what);
+        } else {
+            if (out[0]) la_expect(out[0], in.bs, dt, "slogdet: sign");
+            if (out[0]) la_expect_rg(out[0], false, "slogdet: sign");
+            if (out[1]) la_expect(out[1], in.bs, dt, what);
+            if (out[1]) la_expect_rg(out[1], la_rg_in(x, NULL), what);
+            double *S = out[0] ? t_read(out[0]) : NULL, *D = out[1] ? t_read(out[1]) : NULL;
+            for (int64_t b = 0; b < in.batch; b++) {
+                if (S)
+                    CHECK(isnan(S[b]) || S[b] == 0 || S[b] == 1 || S[b] == -1, "slogdet: sign %lld is %g", (long long)b,
+                          S[b]);
+                if (n == 0) { /* det of a 0 x 0 matrix is 1 */
+                    if (S) CHECK(S[b] == 1, "slogdet: the sign of a 0 x 0 matrix is %g", S[b]);
+                    if (D) CHECK(D[b] == (slog ? 0 : 1), "%s: %g for a 0 x 0 matrix", what, D[b]);
+                    continue;
+                }
+                if (la_struct_singular(&in, b)) {
+                    if (S) CHECK(S[b] == 0, "slogdet: the sign of singular matrix %lld is %g", (long long)b, S[b]);
+                    if (D)
+                        CHECK(slog ? D[b] == -INFINITY : D[b] == 0, "%s: %.17g for matrix %lld (a zero row or column)",
+                              what, D[b], (long long)b);
+                }
+                if (!la_tame(&in, b, RD_ALL) || n > LA_HOST_MAX) continue;
+                double a[25], mx = la_maxabs(&in, b, RD_ALL);
+                la_mat(&in, b, a);
+                double h = la_det_host(a, (int)n), tol = la_tol(dt) * la_det_scale((int)n, mx);
+                if (D && !slog)
+                    CHECK(fabs(D[b] - h) <= tol, "det: %.17g for matrix %lld, expected %.17g", D[b], (long long)b, h);
+                if (!la_dominant(&in, b, false, RD_ALL, false, false)) continue;
+                if (S)
+                    CHECK(S[b] == (h > 0 ? 1 : -1), "slogdet: sign %g for matrix %lld of determinant %.17g", S[b],
+                          (long long)b, h);
+                if (D && slog)
+                    CHECK(fabs(D[b] - log(fabs(h))) <= la_tol(dt) * (double)n,
+                          "slogdet: logabsdet %.17g for matrix %lld, expected %.17g", D[b], (long long)b, log(fabs(h)));
+            }
+            free(S);
+            free(D);
+        }
+        free(in.v);
+    }
+    /* the cofactors of a large matrix (det's gradient) may overflow even
+     * where det does not: finite gradients are required of small ones */
+    bool small = ok && xs.dims[xs.ndim - 1] <= LA_HOST_MAX;
+    bool bw = la_end(out, 2, st == NPG_OK, cert ? BW_OK : BW_MAY_FAIL, cert && (slog || small), what);
+    double *g = bw && cert && small ? la_leaf_grad(x) : NULL;
+    if (g) { /* d det / dA: the cofactors; d log|det| / dA = A^-T: cofactors / det */
+        la_in in = la_read(x);
+        const int64_t n = in.n;
+        npg_dtype dt = la_dt(in.dt);
+        for (int64_t b = 0; b < in.batch; b++) {
+            double a[25], mn[16], mx = la_maxabs(&in, b, RD_ALL);
+            la_mat(&in, b, a);
+            double det = la_det_host(a, (int)n);
+            for (int64_t i = 0; i < n; i++)
+                for (int64_t j = 0; j < n; j++) {
+                    int q = 0;
+                    for (int64_t r = 0; r < n; r++)
+                        for (int64_t c = 0; c < n; c++)
+                            if (r != i && c != j) mn[q++] = a[r * n + c];
+                    double cof = ((i + j) & 1 ? -1 : 1) * la_det_host(mn, (int)n - 1), want = slog ? cof / det : cof;
+                    double tol = la_tol(dt) * la_det_scale((int)n, mx) / (slog ? fabs(det) : 1);
+                    double got = g[(b * n + i) * n + j];
+                    CHECK(fabs(got - want) <= tol, "%s: gradient (%lld, %lld) of matrix %lld is %.17g, expected %.17g",
+                          what, (long long)i, (long long)j, (long long)b, got, want);
+                }
+        }
+        free(in.v);
+        free(g);
+    }
+}
+
+/* ---- pinv, matrix_rank, matrix_power ---- */
+
+static double la_rtol(void) {
+    static const double v[] = {-1, -0.5, 0, 1e-300, 1e-3, 0.25, 0.9, 1, 2, INFINITY, -INFINITY, NAN};
+    return chance(35) ? -1 : PICK(v);
+}
+
+/* A lower bound c > 0 on s_min / s_max of matrix b with tame values, from
+ * Gershgorin discs of its Gram matrix (A^T A or A A^T, the smaller); 0 when
+ * the discs prove nothing (or the Gram matrix is larger than LA_HOST_MAX). */
+static double la_sv_ratio(const la_in *in, int64_t b) {
+    const int64_t m = in->m, n = in->n, g = m < n ? m : n;
+    if (g == 0 || g > LA_HOST_MAX || !la_tame(in, b, RD_ALL)) return 0;
+    double G[25], lo = INFINITY, hi = 0;
+    for (int64_t i = 0; i < g; i++)
+        for (int64_t j = 0; j < g; j++) {
+            double s = 0;
+            if (m >= n)
+                for (int64_t r = 0; r < m; r++) s += la_at(in, b, r, i) * la_at(in, b, r, j);
+            else
+                for (int64_t c = 0; c < n; c++) s += la_at(in, b, i, c) * la_at(in, b, j, c);
+            G[i * g + j] = s;
+        }
+    for (int64_t i = 0; i < g; i++) {
+        double off = 0;
+        for (int64_t j = 0; j < g; j++)
+            if (j != i) off += fabs(G[i * g + j]);
+        lo = fmin(lo, G[i * g + i] - off);
+        hi = fmax(hi, G[i * g + i] + off);
+    }
+    return lo > 0 ? sqrt(lo / hi) : 0;
+}
+
+static bool la_all_zero(const la_in *in, int64_t b) {
+    for (int64_t i = 0; i < in->m; i++)
+        for (int64_t j = 0; j < in->n; j++)
+            if (la_at(in, b, i, j) != 0) return false;
+    return true;
+}
+
+/* pinv and matrix_rank */
+static void fz_la_pinv(bool rank) {
+    int kind = la_kind();
+    npg_array *x = la_operand(NPG_DTYPE_DEFAULT, la_mat_shape(false), kind);
+    double rtol = la_rtol();
+    npg_shape xs = x ? npg_shape_of(x) : (npg_shape){0};
+    bool ok = xs.ndim >= 2 && !isnan(rtol);
+    const char *what = rank ? "matrix_rank" : "pinv";
+    call("npg_linalg_%s(x, %g) [%s]", what, rtol, LA_KIND[kind]);
+    arg(x);
+    if (x && !ok) must_fail();
+    ng_maybe();
+    go();
+    npg_array *r = rank ? npg_linalg_matrix_rank(x, rtol) : npg_linalg_pinv(x, rtol);
+    la_ng_end();
+    la_capture();
+    after(r == NULL);
+    if (x && isnan(rtol) && xs.ndim >= 2)
+        CHECK(g_la_st == NPG_ERR_INVALID_ARG, "%s: rtol NaN gave status %d (%s)", what, (int)g_la_st, g_la_msg);
+    if (x && ok) {
+        la_in in = la_read(x);
+        npg_dtype dt = la_dt(in.dt);
+        const int64_t m = in.m, n = in.n, k = m < n ? m : n;
+        const double eff = rtol >= 0 ? rtol : (double)(m > n ? m : n) * (dt == NPG_FLOAT64 ? DBL_EPSILON : FLT_EPSILON);
+        if (!r) {
+            la_valid_failed(g_la_st, g_la_msg, NPG_ERR_LINALG, la_tame_all(&in, RD_ALL), what);
+        } else if (rank) {
+            la_expect(r, in.bs, NPG_INT64, what);
+            la_expect_rg(r, false, what);
+            double *R = t_read(r);
+            for (int64_t b = 0; b < in.batch; b++) {
+                CHECK(R[b] >= 0 && R[b] <= k, "matrix_rank: %g for matrix %lld of %lld x %lld", R[b], (long long)b,
+                      (long long)m, (long long)n);
+                if (!la_tame(&in, b, RD_ALL)) continue;
+                double c = la_sv_ratio(&in, b);
+                int64_t want = rtol >= 1 || la_all_zero(&in, b) ? 0 : c > 2 * eff ? k : -1;
+                if (want >= 0)
+                    CHECK(R[b] == want, "matrix_rank: %g for matrix %lld, expected %lld (s_min / s_max >= %g)", R[b],
+                          (long long)b, (long long)want, c);
+            }
+            free(R);
+        } else {
+            la_expect(r, la_out(in.bs, 2, n, m), dt, what);
+            la_expect_rg(r, la_rg_in(x, NULL), what);
+            double *X = t_read(r);
+            for (int64_t b = 0; b < in.batch && k > 0; b++) {
+                if (!la_tame(&in, b, RD_ALL)) continue;
+                const double *p = X + b * n * m;
+                if (rtol >= 1 || la_all_zero(&in, b)) {
+                    for (int64_t i = 0; i < n * m; i++)
+                        CHECK(p[i] == 0, "pinv: element %lld of matrix %lld is %g, expected 0 (%s)", (long long)i,
+                              (long long)b, p[i], rtol >= 1 ? "rtol >= 1" : "a zero matrix");
+                    continue;
+                }
+                double c = la_sv_ratio(&in, b);
+                if (!(c > 2 * eff)) continue;
+                /* full rank, well conditioned: pinv(A) A = I (m >= n) or A pinv(A) = I */
+                double tol = la_tol(dt) * (double)(m + n) / (c * c);
+                for (int64_t i = 0; i < k; i++)
+                    for (int64_t j = 0; j < k; j++) {
+                        double s = -(double)(i == j);
+                        if (m >= n)
+                            for (int64_t t = 0; t < m; t++) s += p[i * m + t] * la_at(&in, b, t, j);
+                        else
+                            for (int64_t t = 0; t < n; t++) s += la_at(&in, b, i, t) * p[t * m + j];
+                        CHECK(fabs(s) <= tol,
+                              "pinv: (%s - I)[%lld, %lld] of matrix %lld is %.17g (s_min / s_max >= %g)",
+                              m >= n ? "pinv(A) A" : "A pinv(A)", (long long)i, (long long)j, (long long)b, s, c);
+                    }
+            }
+            free(X);
+        }
+        free(in.v);
+    }
+    la_end(&r, 1, r != NULL, BW_OK, false, what);
+}
+
+/* c = a b for n x n matrices in the ring of integer dtype dt (wrapping), or
+ * with or and and for bool */
+static void la_imatmul(npg_dtype dt, const uint64_t *a, const uint64_t *b, uint64_t *c, int64_t n) {
+    uint64_t t[25];
+    for (int64_t i = 0; i < n; i++)
+        for (int64_t j = 0; j < n; j++) {
+            uint64_t s = 0;
+            for (int64_t k = 0; k < n; k++) {
+                if (dt == NPG_BOOL) s |= a[i * n + k] & b[k * n + j];
+                else s += a[i * n + k] * b[k * n + j];
+            }
+            t[i * n + j] = s;
+        }
+    memcpy(c, t, sizeof(uint64_t) * (size_t)(n * n));
+}
+static void la_fmatmul(const double *a, const double *b, double *c, int64_t n) {
+    double t[25];
+    for (int64_t i = 0; i < n; i++)
+        for (int64_t j = 0; j < n; j++) {
+            double s = 0;
+            for (int64_t k = 0; k < n; k++) s += a[i * n + k] * b[k * n + j];
+            t[i * n + j] = s;
+        }
+    memcpy(c, t, sizeof(double) * (size_t)(n * n));
+}
+/* Element i of row-major bytes of integer or bool dtype dt, as uint64 (sign-extended). */
+static uint64_t elem_u(const unsigned char *b, npg_dtype dt, int64_t i) {
+    switch (dt) {
+    case NPG_BOOL: return b[i] != 0;
+    case NPG_UINT8: return b[i];
+    case NPG_INT32: return (uint64_t)(int64_t)((const int32_t *)b)[i];
+    default: return (uint64_t)((const int64_t *)b)[i];
+    }
+}
+static void put_u(unsigned char *b, npg_dtype dt, int64_t i, uint64_t v) {
+    switch (dt) {
+    case NPG_BOOL: b[i] = v != 0; break;
+    case NPG_UINT8: b[i] = (uint8_t)v; break;
+    case NPG_INT32: ((int32_t *)b)[i] = (int32_t)(uint32_t)v; break;
+    default: ((int64_t *)b)[i] = (int64_t)v; break;
+    }
+}
+/* Gauss-Jordan inverse with partial pivoting (n <= 5); false if singular. */
+static bool la_inv_host(const double *a, double *inv, int64_t n) {
+    double w[5][10];
+    for (int64_t i = 0; i < n; i++)
+        for (int64_t j = 0; j < 2 * n; j++) w[i][j] = j < n ? a[i * n + j] : (double)(j - n == i);
+    for (int64_t c = 0; c < n; c++) {
+        int64_t p = c;
+        for (int64_t i = c + 1; i < n; i++)
+            if (fabs(w[i][c]) > fabs(w[p][c])) p = i;
+        if (w[p][c] == 0) return false;
+        for (int64_t j = 0; j < 2 * n; j++) {
+            double t = w[c][j];
+            w[c][j] = w[p][j];
+            w[p][j] = t;
+        }
+        double d = w[c][c];
+        for (int64_t j = 0; j < 2 * n; j++) w[c][j] /= d;
+        for (int64_t i = 0; i < n; i++) {
+            if (i == c) continue;
+            double f = w[i][c];
+            for (int64_t j = 0; j < 2 * n; j++) w[i][j] -= f * w[c][j];
+        }
+    }
+    for (int64_t i = 0; i < n; i++)
+        for (int64_t j = 0; j < n; j++) inv[i * n + j] = w[i][n + j];
+    return true;
+}
+
+static void fz_la_matrix_power(void) {
+    static const int64_t big[] = {
+        INT64_MIN, INT64_MIN + 1, INT64_MAX, INT64_MAX - 1, (int64_t)1 << 40, -((int64_t)1 << 40), 63,
+        64,        -64,           1000003};
+    int kind = la_kind();
+    npg_array *x = la_operand(NPG_DTYPE_DEFAULT, la_mat_shape(true), kind);
+    int64_t p = chance(85) ? rint_in(-3, 5) : PICK(big);
+    npg_shape xs = x ? npg_shape_of(x) : (npg_shape){0};
+    npg_dtype xdt = x ? npg_dtype_of(x) : NPG_FLOAT64;
+    bool ok = xs.ndim >= 2 && xs.dims[xs.ndim - 1] == xs.dims[xs.ndim - 2] && (p >= 0 || npg_is_floating(xdt));
+    call("npg_linalg_matrix_power(x, %lld) [%s]", (long long)p, LA_KIND[kind]);
+    arg(x);
+    if (x && !ok) must_fail();
+    ng_maybe();
+    go();
+    npg_array *r = npg_linalg_matrix_power(x, p);
+    la_ng_end();
+    la_capture();
+    after(r == NULL);
+    if (x && !ok && xs.ndim >= 2 && xs.dims[xs.ndim - 1] == xs.dims[xs.ndim - 2])
+        CHECK(g_la_st == NPG_ERR_DTYPE, "matrix_power: a negative power of a %s matrix gave status %d (%s)",
+              npg_dtype_name(xdt), (int)g_la_st, g_la_msg);
+    bool cert = false, finite = false;
+    if (x && ok) {
+        la_in in = la_read(x);
+        const int64_t n = in.n;
+        bool sing = false, trivial = n == 0 || in.batch == 0;
+        cert = la_dominant_all(&in, false, RD_ALL, false, false);
+        for (int64_t b = 0; b < in.batch; b++) sing = sing || la_struct_singular(&in, b);
+        if (!r) {
+            la_valid_failed(g_la_st, g_la_msg, NPG_ERR_LINALG, p >= 0 || trivial || cert, "matrix_power");
+        } else {
+            CHECK(p >= 0 || trivial || !sing,
+                  "matrix_power: a negative power of a matrix with a zero row or column succeeded");
+            la_expect(r, xs, in.dt, "matrix_power");
+            if (p != 0) la_expect_rg(r, la_rg_in(x, NULL), "matrix_power");
+            size_t is = npg_dtype_size(in.dt);
+            unsigned char *got = read_bytes(r);
+            const unsigned char *xb = snap(x);
+            if (p == 1) {
+                CHECK(memcmp(got, xb, (size_t)in.batch * (size_t)(n * n) * is) == 0,
+                      "matrix_power: the first power differs from the matrix");
+            } else if (n > LA_HOST_MAX) {
+                /* no host reference */
+            } else if (p == 0 || !npg_is_floating(in.dt)) { /* exact */
+                unsigned char *want = malloc((size_t)(in.batch * n * n + 1) * is);
+                cr_assert(want);
+                for (int64_t b = 0; b < in.batch; b++) {
+                    uint64_t acc[25], base[25];
+                    for (int64_t i = 0; i < n * n; i++) {
+                        acc[i] = i / n == i % n;
+                        base[i] = p == 0 ? 0 : elem_u(xb, in.dt, b * n * n + i);
+                    }
+                    for (uint64_t e = (uint64_t)p; e; e >>= 1) {
+                        if (e & 1) la_imatmul(in.dt, acc, base, acc, n);
+                        if (e > 1) la_imatmul(in.dt, base, base, base, n);
+                    }
+                    for (int64_t i = 0; i < n * n; i++) {
+                        if (npg_is_floating(in.dt)) la_store(want, in.dt, b * n * n + i, (double)acc[i]);
+                        else put_u(want, in.dt, b * n * n + i, acc[i]);
+                    }
+                }
+                int64_t bad = -1;
+                for (int64_t i = 0; i < in.batch * n * n && bad < 0; i++)
+                    if (memcmp(got + (size_t)i * is, want + (size_t)i * is, is) != 0) bad = i;
+                free(want);
+                CHECK(bad < 0, "matrix_power: element %lld differs from the host's power", (long long)bad);
+            } else if (p >= -3 && p <= 5) {
+                for (int64_t b = 0; b < in.batch && n > 0; b++) {
+                    double a[25], acc[25], mx = la_maxabs(&in, b, RD_ALL), scale;
+                    la_mat(&in, b, a);
+                    if (!la_tame(&in, b, RD_ALL)) continue;
+                    if (p < 0) {
+                        double inv[25], mi = 0;
+                        if (!la_dominant(&in, b, false, RD_ALL, false, false) || !la_inv_host(a, inv, n)) continue;
+                        for (int64_t i = 0; i < n * n; i++) mi = fmax(mi, fabs(inv[i]));
+                        memcpy(a, inv, sizeof a);
+                        scale = pow((double)n * mi, (double)-p) * (double)n * mx * (double)n * mi;
+                    } else {
+                        scale = pow((double)n * mx, (double)p);
+                    }
+                    for (int64_t i = 0; i < n * n; i++) acc[i] = i / n == i % n;
+                    for (int64_t e = 0; e < (p < 0 ? -p : p); e++) la_fmatmul(acc, a, acc, n);
+                    for (int64_t i = 0; i < n * n; i++) {
+                        double g = elem_f(got, in.dt, b * n * n + i);
+                        CHECK(fabs(g - acc[i]) <= la_tol(in.dt) * scale,
+                              "matrix_power: element %lld of matrix %lld is %.17g, expected %.17g", (long long)i,
+                              (long long)b, g, acc[i]);
+                    }
+                }
+            }
+            free(got);
+            if (p >= 0 && p <= 5 && la_tame_all(&in, RD_ALL)) {
+                double bound = 1;
+                for (int64_t b = 0; b < in.batch; b++) bound = fmax(bound, (double)n * la_maxabs(&in, b, RD_ALL));
+                finite = pow(bound, (double)p) * (double)(p + 1) < 1e30;
+            }
+            finite = finite || (p < 0 && p >= -3 && cert);
+        }
+        free(in.v);
+    }
+    la_end(&r, 1, r != NULL, p >= 0 || cert ? BW_OK : BW_MAY_FAIL, finite, "matrix_power");
+}
+
+/* ---- vector_norm, matrix_norm, cross ---- */
+
+/* The host's vector norm of values v (already in the compute dtype). */
+static double la_vnorm_acc(double ord, double acc, double v) {
+    double a = fabs(v);
+    if (ord == 2) return acc + a * a;
+    if (ord == 1) return acc + a;
+    if (ord == 0) return acc + (v != 0);
+    if (ord == INFINITY) return isnan(acc) || isnan(a) ? NAN : fmax(acc, a);
+    if (ord == -INFINITY) return isnan(acc) || isnan(a) ? NAN : fmin(acc, a);
+    return acc + pow(a, ord);
+}
+static double la_vnorm_end(double ord, double acc) {
+    if (ord == 2) return sqrt(acc);
+    if (ord == 1 || ord == 0 || isinf(ord)) return acc;
+    return pow(acc, 1 / ord);
+}
+
+static void fz_la_vector_norm(void) {
+    static const double ords[] = {2, 2, 1, 0, 3, 0.5, -1, -2, INFINITY, -INFINITY, NAN};
+    double ord = PICK(ords);
+    int kind = chance(60) ? LA_WILD : la_kind();
+    npg_array *x = la_operand(chance(80) ? NPG_DTYPE_DEFAULT : rand_dtype(), rand_shape(), kind);
+    int nd = x ? npg_ndim(x) : rint_in(0, 3);
+    npg_axes axes = chance(25) ? NPG_ALL_AXES : rand_axes(nd);
+    bool keepdims = chance(50);
+    int ax[NPG_MAX_DIMS];
+    bool ok = !isnan(ord) && norm_unique(axes, nd, ax);
+    char ab[96];
+    call("npg_linalg_vector_norm(x, %g, %s, %s) [%s]", ord, axes_str(axes, ab, sizeof ab), keepdims ? "true" : "false",
+         LA_KIND[kind]);
+    arg(x);
+    if (x && !ok) must_fail();
+    ng_maybe();
+    go();
+    npg_array *r = npg_linalg_vector_norm(x, ord, axes, keepdims);
+    la_ng_end();
+    la_capture();
+    after(r == NULL);
+    bool finite = false;
+    double *want = NULL;
+    uint32_t mask = 0;
+    npg_shape os = {0};
+    if (x && ok) {
+        npg_shape xs = npg_shape_of(x);
+        npg_dtype xdt = npg_dtype_of(x), dt = la_dt(xdt);
+        for (int i = 0; i < axes.n; i++) mask |= 1u << ax[i];
+        if (axes.n == 0) mask = nd ? (1u << nd) - 1 : 0;
+        int64_t group = 1;
+        for (int i = 0; i < nd; i++) {
+            if (mask >> i & 1) {
+                group *= xs.dims[i];
+                if (keepdims) os.dims[os.ndim++] = 1;
+            } else {
+                os.dims[os.ndim++] = xs.dims[i];
+            }
+        }
+        if (!r) {
+            la_valid_failed(g_la_st, g_la_msg, NPG_ERR_SHAPE, !(isinf(ord) && group == 0), "vector_norm");
+        } else if (isinf(ord) && group == 0 && numel_of(os) > 0) {
+            fail("vector_norm: the %s-norm of empty sets of values succeeded (NPG_ERR_SHAPE expected)",
+                 ord > 0 ? "inf" : "-inf");
+        } else {
+            la_expect(r, os, dt, "vector_norm");
+            la_expect_rg(r, la_rg_in(x, NULL), "vector_norm");
+            int64_t total = numel_of(xs), no = numel_of(os);
+            const unsigned char *xb = snap(x);
+            bool tm = true;
+            for (int64_t i = 0; i < total; i++) tm = tm && tame(elem_f(xb, xdt, i));
+            if (tm) {
+                want = malloc(sizeof(double) * (size_t)(no > 0 ? no : 1));
+                cr_assert(want);
+                for (int64_t o = 0; o < no; o++) want[o] = ord == -INFINITY ? INFINITY : 0;
+                for (int64_t i = 0; i < total; i++) {
+                    int64_t idx[NPG_MAX_DIMS], o = 0;
+                    unravel(i, &xs, idx);
+                    for (int d = 0, q = 0; d < nd; d++) {
+                        if (mask >> d & 1) {
+                            if (keepdims) q++;
+                            continue;
+                        }
+                        o = o * os.dims[q] + idx[d];
+                        q++;
+                    }
+                    double v = elem_f(xb, xdt, i);
+                    if (dt == NPG_FLOAT32) v = (float)v;
+                    want[o] = nd == 0 ? (ord == 0 ? v != 0 : fabs(v)) : la_vnorm_acc(ord, want[o], v);
+                }
+                for (int64_t o = 0; o < no && nd > 0; o++) want[o] = la_vnorm_end(ord, want[o]);
+                double *got = t_read(r), tol = dt == NPG_FLOAT64 ? 1e-10 : 1e-4;
+                for (int64_t o = 0; o < no; o++)
+                    CHECK(got[o] == want[o] || fabs(got[o] - want[o]) <= tol * fabs(want[o]),
+                          "vector_norm: element %lld is %.17g, expected %.17g", (long long)o, got[o], want[o]);
+                free(got);
+            }
+            finite = tm;
+        }
+    }
+    bool bw = la_end(&r, 1, r != NULL, BW_OK, finite, "vector_norm");
+    double *g = bw && want && (ord == 2 || ord == 1) ? la_leaf_grad(x) : NULL;
+    if (g) { /* ord 2: x / norm (0 where the norm is 0); ord 1: sign(x) */
+        npg_shape xs = npg_shape_of(x);
+        npg_dtype xdt = npg_dtype_of(x);
+        const unsigned char *xb = snap(x);
+        for (int64_t i = 0; i < numel_of(xs); i++) {
+            int64_t idx[NPG_MAX_DIMS], o = 0;
+            unravel(i, &xs, idx);
+            for (int d = 0, q = 0; d < nd; d++) {
+                if (mask >> d & 1) {
+                    if (keepdims) q++;
+                    continue;
+                }
+                o = o * os.dims[q] + idx[d];
+                q++;
+            }
+            double v = elem_f(xb, xdt, i), w = ord == 1 ? (v > 0) - (v < 0) : want[o] == 0 ? 0 : v / want[o];
+            CHECK(fabs(g[i] - w) <= la_tol(xdt) * (1 + fabs(w)),
+                  "vector_norm: gradient element %lld is %.17g, expected %.17g", (long long)i, g[i], w);
+        }
+        free(g);
+    }
+    free(want);
+}
+
+static void fz_la_matrix_norm(void) {
+    static const char *const good[] = {NULL, "fro", "nuc", "2", "-2", "1", "-1", "inf", "-inf"};
+    static char long_ord[301];
+    if (!long_ord[0]) {
+        memset(long_ord, 'f', 300);
+        memcpy(long_ord, "fro", 3);
+    }
+    static const char *const bad[] = {"", "Fro", "3", long_ord, "fro ", "-", "INF", "2.0", "+2", "nuc\n", "f"};
+    bool valid_ord = chance(88);
+    int which = valid_ord ? rint_in(0, NELEM(good) - 1) : -1;
+    const char *ord = valid_ord ? good[which] : PICK(bad);
+    if (which == 0) which = 1; /* NULL is "fro" */
+    int kind = la_kind();
+    npg_array *x = la_operand(NPG_DTYPE_DEFAULT, la_mat_shape(false), kind);
+    bool keepdims = chance(40);
+    npg_shape xs = x ? npg_shape_of(x) : (npg_shape){0};
+    bool ok = xs.ndim >= 2 && valid_ord;
+    call("npg_linalg_matrix_norm(x, %s%.40s%s%s, %s) [%s]", ord ? "\"" : "", ord ? ord : "NULL",
+         ord && strlen(ord) > 40 ? "..." : "", ord ? "\"" : "", keepdims ? "true" : "false", LA_KIND[kind]);
+    arg(x);
+    if (x && !ok) must_fail();
+    ng_maybe();
+    go();
+    npg_array *r = npg_linalg_matrix_norm(x, ord, keepdims);
+    la_ng_end();
+    la_capture();
+    after(r == NULL);
+    if (x && xs.ndim >= 2 && !valid_ord) {
+        CHECK(g_la_st == NPG_ERR_INVALID_ARG, "matrix_norm: a bad ord gave status %d (%s)", (int)g_la_st, g_la_msg);
+        CHECK(strlen(g_la_msg) < 400, "matrix_norm: a message of %zu characters", strlen(g_la_msg));
+    }
+    bool finite = false;
+    if (x && ok) {
+        la_in in = la_read(x);
+        npg_dtype dt = la_dt(in.dt);
+        const int64_t m = in.m, n = in.n, k = m < n ? m : n;
+        bool svd = which == 2 || which == 3 || which == 4, tm = la_tame_all(&in, RD_ALL);
+        bool empty = (m == 0 || n == 0) && which > 2; /* NPG_ERR_SHAPE */
+        if (!r) {
+            la_valid_failed(g_la_st, g_la_msg,
+                            empty ? NPG_ERR_SHAPE
+                            : svd ? NPG_ERR_LINALG
+                                  : NPG_OK,
+                            !empty && (!svd || tm), "matrix_norm");
+        } else {
+            CHECK(!empty, "matrix_norm: ord %s of empty matrices succeeded (NPG_ERR_SHAPE expected)", ord);
+            la_expect(r, keepdims ? la_out(in.bs, 2, 1, 1) : in.bs, dt, "matrix_norm");
+            la_expect_rg(r, la_rg_in(x, NULL), "matrix_norm");
+            double *R = t_read(r);
+            for (int64_t b = 0; b < in.batch; b++) {
+                if (la_has_nan(&in, b, RD_ALL))
+                    CHECK(isnan(R[b]), "matrix_norm: matrix %lld has a NaN element, but its norm is %.17g",
+                          (long long)b, R[b]);
+                if (!la_tame(&in, b, RD_ALL)) continue;
+                double f2 = 0, want = NAN, cmax = 0, cmin = INFINITY, rmax = 0, rmin = INFINITY;
+                for (int64_t i = 0; i < m; i++)
+                    for (int64_t j = 0; j < n; j++) {
+                        double v = la_at(&in, b, i, j);
+                        if (dt == NPG_FLOAT32) v = (float)v;
+                        f2 += v * v;
+                    }
+                for (int64_t j = 0; j < n; j++) {
+                    double s = 0;
+                    for (int64_t i = 0; i < m; i++) s += fabs(la_at(&in, b, i, j));
+                    cmax = fmax(cmax, s);
+                    cmin = fmin(cmin, s);
+                }
+                for (int64_t i = 0; i < m; i++) {
+                    double s = 0;
+                    for (int64_t j = 0; j < n; j++) s += fabs(la_at(&in, b, i, j));
+                    rmax = fmax(rmax, s);
+                    rmin = fmin(rmin, s);
+                }
+                double f = sqrt(f2), tol = la_tol(dt) * (1 + f), sk = sqrt((double)(k ? k : 1));
+                switch (which) {
+                case 1: want = f; break;
+                case 5: want = cmax; break;
+                case 6: want = cmin; break;
+                case 7: want = rmax; break;
+                case 8: want = rmin; break;
+                default: break;
+                }
+                if (!isnan(want))
+                    CHECK(fabs(R[b] - want) <= tol, "matrix_norm: %.17g for matrix %lld, expected %.17g", R[b],
+                          (long long)b, want);
+                else if (which == 2) /* nuc in [F, sqrt(k) F] */
+                    CHECK(R[b] >= f - tol && R[b] <= sk * f + tol,
+                          "matrix_norm: nuclear norm %.17g of matrix %lld, Frobenius norm %.17g", R[b], (long long)b,
+                          f);
+                else if (which == 3) /* 2 in [F / sqrt(k), F] */
+                    CHECK(R[b] >= f / sk - tol && R[b] <= f + tol,
+                          "matrix_norm: 2-norm %.17g of matrix %lld, Frobenius norm %.17g", R[b], (long long)b, f);
+                else if (which == 4) /* -2 in [0, F / sqrt(k)] */
+                    CHECK(R[b] >= 0 && R[b] <= f / sk + tol,
+                          "matrix_norm: -2-norm %.17g of matrix %lld, Frobenius norm %.17g", R[b], (long long)b, f);
+            }
+            free(R);
+            finite = tm;
+        }
+        free(in.v);
+    }
+    la_end(&r, 1, r != NULL, BW_OK, finite, "matrix_norm");
+}
+
+static void fz_la_cross(void) {
+    npg_shape s = {.ndim = chance(90) ? rint_in(1, 4) : rint_in(0, 6)};
+    for (int i = 0; i < s.ndim; i++) s.dims[i] = chance(5) ? 0 : rint_in(1, 3);
+    int ax = s.ndim ? rint_in(0, s.ndim - 1) : 0;
+    if (s.ndim) s.dims[ax] = chance(92) ? 3 : rint_in(1, 4);
+    npg_shape t = s;
+    int drop = chance(40) ? rint_in(0, ax) : 0;
+    t.ndim -= drop;
+    memmove(t.dims, t.dims + drop, sizeof(int64_t) * (size_t)t.ndim);
+    for (int i = 0; i < t.ndim; i++)
+        if (i != ax - drop && chance(25)) t.dims[i] = 1;
+    if (t.ndim && chance(8)) t.dims[rint_in(0, t.ndim - 1)] = rint_in(0, 4);
+    if (t.ndim < NPG_MAX_DIMS && chance(8)) {
+        memmove(t.dims + 1, t.dims, sizeof(int64_t) * (size_t)t.ndim);
+        t.dims[0] = rint_in(1, 2);
+        t.ndim++;
+    }
+    if (chance(4)) t = rand_shape();
+    int outnd = s.ndim > t.ndim ? s.ndim : t.ndim;
+    int r0 = rint_in(0, 99);
+    int axis = r0 < 50 ? ax - s.ndim : r0 < 85 ? ax + outnd - s.ndim : rand_axis(outnd);
+    bool fl = chance(70);
+    int kind = chance(60) ? LA_UNIFORM : chance(50) ? LA_SMALLINT : LA_WILD;
+    npg_array *a = la_operand(fl ? la_dtype_pick() : rand_dtype(), s, kind);
+    npg_array *b = la_operand(fl ? la_dtype_pick() : rand_dtype(), t, kind);
+    if (chance(50)) {
+        npg_array *tmp = a;
+        a = b;
+        b = tmp;
+    }
+    npg_shape sh[2] = {a ? npg_shape_of(a) : s, b ? npg_shape_of(b) : t}, os;
+    int o = 0;
+    bool ok = bcast_shapes(sh, 2, &os) && norm_axis(axis, os.ndim, &o);
+    for (int i = 0; ok && i < 2; i++) {
+        int oa = o - (os.ndim - sh[i].ndim);
+        ok = oa >= 0 && sh[i].dims[oa] == 3;
+    }
+    call("npg_linalg_cross(a, b, %d) [%s]", axis, LA_KIND[kind]);
+    arg(a);
+    arg(b);
+    if (a && b && !ok) must_fail();
+    ng_maybe();
+    go();
+    npg_array *r = npg_linalg_cross(a, b, axis);
+    la_ng_end();
+    la_capture();
+    after(r == NULL);
+    bool finite = false;
+    if (a && b && ok) {
+        npg_dtype da = npg_dtype_of(a), db = npg_dtype_of(b), dt = npg_result_type(da, db);
+        if (!r) {
+            la_valid_failed(g_la_st, g_la_msg, NPG_ERR_DTYPE, dt != NPG_BOOL, "cross");
+        } else {
+            la_expect(r, os, dt, "cross");
+            la_expect_rg(r, la_rg_in(a, b) && npg_is_floating(dt), "cross");
+            const unsigned char *ab = snap(a), *bb = snap(b);
+            int64_t no = numel_of(os);
+            bool tm = true;
+            for (int64_t i = 0; i < numel_of(sh[0]); i++) tm = tm && tame(elem_f(ab, da, i));
+            for (int64_t i = 0; i < numel_of(sh[1]); i++) tm = tm && tame(elem_f(bb, db, i));
+            unsigned char *got = read_bytes(r);
+            size_t is = npg_dtype_size(dt);
+            for (int64_t e = 0; e < no && dt != NPG_BOOL; e++) {
+                int64_t idx[NPG_MAX_DIMS];
+                unravel(e, &os, idx);
+                int64_t c = idx[o], ia[2], ib[2];
+                for (int q = 0; q < 2; q++) {
+                    idx[o] = (c + 1 + q) % 3;
+                    ia[q] = bcast_src(idx, &os, &sh[0]);
+                    ib[q] = bcast_src(idx, &os, &sh[1]);
+                }
+                if (npg_is_floating(dt)) {
+                    if (!tm) continue;
+                    double a1 = elem_f(ab, da, ia[0]), a2 = elem_f(ab, da, ia[1]);
+                    double b1 = elem_f(bb, db, ib[0]), b2 = elem_f(bb, db, ib[1]);
+                    double w = a1 * b2 - a2 * b1, g = elem_f(got, dt, e);
+                    double tol = (dt == NPG_FLOAT64 ? 1e-12 : 1e-6) * (fabs(a1 * b2) + fabs(a2 * b1));
+                    CHECK(fabs(g - w) <= tol, "cross: element %lld is %.17g, expected %.17g", (long long)e, g, w);
+                } else { /* exact, wrapping in the promoted dtype */
+                    uint64_t w =
+                        elem_u(ab, da, ia[0]) * elem_u(bb, db, ib[1]) - elem_u(ab, da, ia[1]) * elem_u(bb, db, ib[0]);
+                    unsigned char wb[8];
+                    put_u(wb, dt, 0, w);
+                    if (memcmp(got + (size_t)e * is, wb, is) != 0) {
+                        free(got);
+                        fail("cross: element %lld differs from a1 b2 - a2 b1 in %s", (long long)e, npg_dtype_name(dt));
+                    }
+                }
+            }
+            free(got);
+            finite = tm;
+        }
+    }
+    la_end(&r, 1, r != NULL, BW_OK, finite, "cross");
+    if (finite) la_gradcheck((la_gc){.op = 2, .axis = axis}, a, b, "cross");
+}
+
+/* A watchdog: a call that has not returned after LA_WATCHDOG_S seconds
+ * (LAPACK looping forever on an infinity, say) aborts the test, naming it
+ * (NPG_FUZZ_TRACE=1 shows its operands). */
+#define LA_WATCHDOG_S 30
+#define LA_STR_(x) #x
+#define LA_STR(x) LA_STR_(x)
+static void la_on_alarm(int sig) {
+    (void)sig;
+    static const char head[] = "\nfuzz linalg: a call did not return within " LA_STR(LA_WATCHDOG_S) " s: ";
+    ssize_t w = write(2, head, sizeof head - 1);
+    w = write(2, C.what, strlen(C.what));
+    w = write(2, "\n", 1);
+    (void)w;
+    abort();
+}
+
+/* Every function on a broadcast view too large to copy (2^47 or more
+ * elements, which no allocation can hold): a failure with a status and a
+ * message (NPG_ERR_OOM, say), nothing leaked, no hang. The huge view is not
+ * snapshotted (it cannot be read); the other operand is. */
+static void fz_la_huge(void) {
+    static const npg_shape shapes[] = {{2, {(int64_t)1 << 24, (int64_t)1 << 24}},
+                                       {3, {(int64_t)1 << 46, 2, 2}},
+                                       {2, {(int64_t)1 << 24, ((int64_t)1 << 24) + 1}},
+                                       {2, {3, (int64_t)1 << 47}},
+                                       {3, {(int64_t)1 << 20, 3, (int64_t)1 << 28}}};
+    npg_shape big = PICK(shapes), bs = big;
+    for (int i = 0; i < bs.ndim; i++)
+        if (bs.dims[i] > 3 || chance(50)) bs.dims[i] = 1;
+    npg_array *base = la_make(la_dtype_pick(), bs, 30, la_kind());
+    npg_array *x = npg_broadcast_to(base, big);
+    cr_assert(x, "fuzz setup: a huge broadcast view: %s", npg_last_error());
+    pool_add(x, base);
+    static const npg_shape smalls[] = {{2, {3, 3}}, {2, {2, 3}}, {2, {3, 1}}, {2, {2, 2}}};
+    int f = rint_in(0, 17);
+    npg_shape ss = f == 15 || f == 17 ? (npg_shape){2, {3, 1}} : PICK(smalls);
+    npg_array *small = la_make(NPG_DTYPE_DEFAULT, ss, 30, LA_UNIFORM);
+    char sb[128];
+    call("huge operand %s, function %d", shape_str(&big, sb, sizeof sb), f);
+    opt_arg(small);
+    go();
+    npg_array *out[3] = {NULL, NULL, NULL};
+    npg_status st = NPG_OK;
+    switch (f) {
+    case 0: out[0] = npg_linalg_cholesky(x, chance(50)); break;
+    case 1: st = npg_linalg_qr(x, chance(50), &out[0], &out[1]); break;
+    case 2: st = npg_linalg_eigh(x, &out[0], chance(50) ? &out[1] : NULL); break;
+    case 3: st = npg_linalg_svd(x, chance(50), &out[0], &out[1], &out[2]); break;
+    case 4: out[0] = npg_linalg_svdvals(x); break;
+    case 5: out[0] = chance(50) ? npg_linalg_solve(x, small) : npg_linalg_solve(small, x); break;
+    case 6: out[0] = npg_linalg_solve_triangular(x, small, chance(50), chance(50)); break;
+    case 7: out[0] = npg_linalg_inv(x); break;
+    case 8: out[0] = npg_linalg_det(x); break;
+    case 9: st = npg_linalg_slogdet(x, &out[0], &out[1]); break;
+    case 10: out[0] = npg_linalg_pinv(x, la_rtol()); break;
+    case 11: out[0] = npg_linalg_matrix_rank(x, -1); break;
+    case 12: out[0] = npg_linalg_matrix_power(x, rint_in(-1, 3)); break;
+    case 13:
+        out[0] = npg_linalg_vector_norm(x, PICK(((const double[]){2, 1, 0, INFINITY, 0.5})), NPG_ALL_AXES, chance(50));
+        break;
+    case 14:
+        out[0] = npg_linalg_matrix_norm(x, PICK(((const char *const[]){NULL, "nuc", "2", "1", "-inf"})), false);
+        break;
+    case 15: out[0] = npg_linalg_cross(x, small, chance(50) ? 0 : -2); break;
+    case 16: out[0] = npg_linalg_eigvalsh(x); break;
+    default: out[0] = npg_linalg_cross(small, x, -1); break;
+    }
+    bool single = f != 1 && f != 2 && f != 3 && f != 9;
+    if (single) st = out[0] ? NPG_OK : npg_last_status();
+    la_capture();
+    after(st != NPG_OK);
+    for (int i = 0; i < 3; i++) {
+        if (st != NPG_OK) CHECK(out[i] == NULL, "huge: failed but output %d is not NULL", i);
+        else if (out[i]) check_sane(out[i]);
+    }
+    check_unchanged(st == NPG_OK);
+    for (int i = 0; i < 3; i++) npg_free(out[i]);
+}
+
+Test(fuzz2, linalg) {
+    int n = start("linalg", 26, 1500);
+    signal(SIGALRM, la_on_alarm);
+    for (int it = 0; it < n; it++) {
+        iter_begin(it);
+        alarm(LA_WATCHDOG_S);
+        switch (rint_in(0, 17)) {
+        case 0: fz_la_cholesky(); break;
+        case 1: fz_la_qr(); break;
+        case 2:
+        case 3: fz_la_eigh(); break;
+        case 4:
+        case 5: fz_la_svd(); break;
+        case 6: fz_la_solve(false); break;
+        case 7: fz_la_solve(true); break;
+        case 8: fz_la_inv(); break;
+        case 9: fz_la_det(false); break;
+        case 10: fz_la_det(true); break;
+        case 11: fz_la_pinv(false); break;
+        case 12: fz_la_pinv(true); break;
+        case 13: fz_la_matrix_power(); break;
+        case 14: fz_la_vector_norm(); break;
+        case 15: fz_la_matrix_norm(); break;
+        case 16: fz_la_cross(); break;
+        default:
+            if (chance(20)) fz_la_huge();
+            else fz_la_solve(false);
+            break;
+        }
+        alarm(0);
+        iter_end();
+    }
+    finish();
+}
