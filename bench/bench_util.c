@@ -58,7 +58,7 @@ void bench_usage(FILE *f, const char *argv0) {
             "  --device cpu|cuda|all   devices to measure (default: all available)\n"
             "  --filter SUBSTR         only workloads whose name contains SUBSTR\n"
             "                          (overhead_add overhead_fwd_bwd exp add mul sum sum_axis0\n"
-            "                           matmul mlp_step cnn_step mlp_epoch)\n"
+            "                           matmul solve mlp_step cnn_step mlp_epoch)\n"
             "  --quick                 small sizes and few repetitions (under a minute)\n"
             "  --json FILE             write the results as JSON\n"
             "  --svg FILE              write a bar chart (npg vs ceiling vs PyTorch)\n"

@@ -501,8 +501,8 @@ Test(bench, smoke_micro_cpu, .timeout = 300) {
     bench_results r = {0};
     int n = bench_run_micro(&o, NPG_CPU, &r);
     cr_assert_eq(n, r.n);
-    /* 2 overhead + 5 ops x 2 sizes x 2 dtypes + matmul 2 dtypes x 1 size */
-    cr_assert_eq(r.n, 2 + 20 + 2, "got %d results", r.n);
+    /* 2 overhead + 5 ops x 2 sizes x 2 dtypes + matmul and solve, 2 dtypes x 1 size each */
+    cr_assert_eq(r.n, 2 + 20 + 2 + 2, "got %d results", r.n);
     for (int i = 0; i < r.n; i++) {
         const bench_result *x = &r.v[i];
         cr_assert(isfinite(x->value) && x->value > 0, "%s %s %s: value %g (%s)", x->name, x->dtype, x->size_label,
