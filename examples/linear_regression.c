@@ -1,7 +1,7 @@
 /*
  * linear_regression.c — numpygrad's backward example, then a straight-line
- * fit two ways: NumPy's normal equations and gradient descent with npg's
- * autograd. Prints each step.
+ * fit three ways: NumPy's normal equations, npg_linalg_lstsq, and gradient
+ * descent with npg's autograd. Prints each step.
  *
  *   linear_regression [--device cpu|cuda] [--steps N] [--lr R]
  */
@@ -78,6 +78,13 @@ int main(int argc, char **argv) {
     double m_ne = (sxy * n - sx * sy) / det, q_ne = (sxx * sy - sx * sxy) / det;
     printf("normal equations:  y = %.4f x %+.4f\n", m_ne, q_ne);
 
+    /* the same fit as a least-squares problem, [x 1] [m; q] ~ y (npg/linalg.h) */
+    npg_array *X = npg_stack((npg_array *[]){xs, npg_ones_like(xs, NULL)}, 2, 1); /* (n, 2) */
+    double mq[2];
+    CHECK(npg_copy_to_host(npg_astype(npg_linalg_lstsq(X, ys, -1), NPG_FLOAT64), mq, sizeof mq) == NPG_OK);
+    printf("lstsq:             y = %.4f x %+.4f\n", mq[0], mq[1]);
+    double lm = mq[0] - m_ne, lq = mq[1] - q_ne;
+
     /* gradient descent on the mean squared error */
     npg_array *m = npg_zeros(NPG_SHAPE0, NPG_OPTS(.requires_grad = true));
     npg_array *q = npg_zeros(NPG_SHAPE0, NPG_OPTS(.requires_grad = true));
@@ -105,5 +112,5 @@ int main(int argc, char **argv) {
     npg_scope_end(s);
     npg_free(m);
     npg_free(q);
-    return (dm * dm + dq * dq < 1e-6) ? 0 : 1;
+    return (dm * dm + dq * dq < 1e-6 && lm * lm + lq * lq < 1e-8) ? 0 : 1;
 }

@@ -15,7 +15,7 @@
  * or on which a decomposition did not converge (eigh, svd) is an
  * NPG_ERR_LINALG error naming the matrix's index in the batch; so is an inf
  * or NaN in a matrix given to eigh or svd (and the functions built on svd:
- * svdvals, pinv, matrix_rank, the "2", "-2" and "nuc" norms), where LAPACK
+ * svdvals, pinv, lstsq, matrix_rank, the "2", "-2" and "nuc" norms), where LAPACK
  * would return finite nonsense or not return at all. Reading that
  * status from the GPU synchronises (as PyTorch's linalg functions do);
  * det, slogdet, qr, solve_triangular and the norms do not synchronise.
@@ -104,6 +104,11 @@ npg_status npg_linalg_slogdet(npg_array *x, npg_array **sign, npg_array **logabs
  * through the SVD: singular values <= rtol * max(S) count as zero. rtol < 0
  * means the array API default max(m, n) * eps of the dtype. [new] */
 npg_array *npg_linalg_pinv(npg_array *x, double rtol);
+/* The least-squares solution x of a x = b (the one of least norm when a is
+ * rank-deficient): a (..., m, n) with b (..., m, k), batches broadcast, gives
+ * (..., n, k); a 1-d b (m) gives (..., n). Computed as pinv(a, rtol) b
+ * (rtol as pinv's), like NumPy's lstsq's first result. [new] */
+npg_array *npg_linalg_lstsq(npg_array *a, npg_array *b, double rtol);
 /* The number of singular values of x (..., m, n) above rtol * max(S) (rtol
  * < 0: the default above), int64 (...); 0 for empty matrices (as PyTorch).
  * Not differentiable. [new] */

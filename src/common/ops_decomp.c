@@ -872,8 +872,7 @@ static bool rtol_ok(const char *fn, double rtol) {
     return true;
 }
 
-npg_array *npg_linalg_pinv(npg_array *x, double rtol) {
-    const char *fn = "npg_linalg_pinv";
+static npg_array *pinv_impl(const char *fn, npg_array *x, double rtol) {
     if (npg__any_null(fn, 1, x) || !mat_check(fn, x, false) || !rtol_ok(fn, rtol)) return NULL;
     npg_dtype dt = la_dtype(x->dtype);
     if (rtol < 0) rtol = default_rtol(x, dt);
@@ -892,6 +891,28 @@ npg_array *npg_linalg_pinv(npg_array *x, double rtol) {
             y = npg_matmul(npg_multiply(npg_matrix_transpose(Vh), npg_expand_dims(sinv, -2)), npg_matrix_transpose(U));
         }
     }
+    npg_keep(y);
+    npg_scope_end(s);
+    return y;
+}
+
+npg_array *npg_linalg_pinv(npg_array *x, double rtol) { return pinv_impl("npg_linalg_pinv", x, rtol); }
+
+npg_array *npg_linalg_lstsq(npg_array *a, npg_array *b, double rtol) {
+    const char *fn = "npg_linalg_lstsq";
+    if (npg__any_null(fn, 2, a, b) || !same_dev(fn, a, b) || !mat_check(fn, a, false)) return NULL;
+    const int64_t m = a->shape[a->ndim - 2];
+    const bool vec = b->ndim == 1;
+    if ((vec ? b->shape[0] : b->ndim >= 2 ? b->shape[b->ndim - 2] : -1) != m) {
+        char sa[NPG_SHAPE_BUF], sb[NPG_SHAPE_BUF];
+        npg__set_error(NPG_ERR_SHAPE, "%s: a of shape %s and b of shape %s do not match (b must be (%lld) or (..., %lld, k))",
+                       fn, npg__shape_str(sa, sizeof sa, a->ndim, a->shape),
+                       npg__shape_str(sb, sizeof sb, b->ndim, b->shape), (long long)m, (long long)m);
+        return NULL;
+    }
+    npg_scope s = npg_scope_begin();
+    /* the minimum-norm solution pinv(a) b (NumPy's gelsd computes the same) */
+    npg_array *y = npg_matmul(pinv_impl(fn, a, rtol), b);
     npg_keep(y);
     npg_scope_end(s);
     return y;

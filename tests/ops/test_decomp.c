@@ -2892,3 +2892,70 @@ Test(decomp, cuda_matches_cpu) {
     npg_scope_end(sc);
     t_assert_no_leak(l0, "cuda vs cpu");
 }
+
+/* ------------------------------------------------------------------------
+ * lstsq
+ * ------------------------------------------------------------------------ */
+
+static npg_array *lstsq_fn(npg_array *const *in, int n, void *user) {
+    (void)n;
+    (void)user;
+    return npg_linalg_lstsq(in[0], in[1], -1);
+}
+
+Test(decomp, lstsq) {
+    t_live l0 = t_live_now();
+    npg_scope sc = npg_scope_begin();
+    /* NumPy 1.24, np.linalg.lstsq(A, b, rcond=None)[0] */
+    double A[8] = {1, 2, 3, 4, 5, 7, -1, 0.5}, b[4] = {1, 0, 2, -1}, want_ab[2] = {0.56305506, -0.1705151};
+    double R[9] = {1, 2, 3, 2, 4, 6, 1, 0, 1}, B[6] = {1, 2, 3, 4, 5, 6};
+    double want_rb[6] = {3.93333333, 4.66666667, -2.86666667, -3.33333333, 1.06666667, 1.33333333};
+    double W[6] = {1, 2, 3, 4, 5, 7}, wb[2] = {1, 2}, want_wb[3] = {-0.22857143, 0.14285714, 0.31428571};
+    for (int di = 0; di < 2; di++) {
+        npg_dtype dt = FDT[di];
+        double tol = di == 0 ? 1e-4 : 1e-7; /* the NumPy constants carry 8 digits */
+        npg_opts o = {.dtype = dt};
+        npg_array *x = npg_linalg_lstsq(npg_from_data(A, NPG_FLOAT64, NPG_SHAPE(4, 2), &o),
+                                        npg_from_data(b, NPG_FLOAT64, NPG_SHAPE(4), &o), -1);
+        cr_assert(x, "%s", npg_last_error());
+        cr_expect_eq(npg_dtype_of(x), dt);
+        cr_expect(same_shape(npg_shape_of(x), NPG_SHAPE(2)));
+        t_assert_close(x, want_ab, 2, tol, tol, "lstsq, overdetermined, 1-d b");
+        /* rank 2 of 3: the minimum-norm solution */
+        x = npg_linalg_lstsq(npg_from_data(R, NPG_FLOAT64, NPG_SHAPE(3, 3), &o),
+                             npg_from_data(B, NPG_FLOAT64, NPG_SHAPE(3, 2), &o), -1);
+        cr_assert(x, "%s", npg_last_error());
+        t_assert_close(x, want_rb, 6, tol * 10, tol * 10, "lstsq, rank-deficient");
+        /* underdetermined, batched by broadcasting: (2, 2, 3) a, (2) b */
+        npg_array *w = npg_from_data(W, NPG_FLOAT64, NPG_SHAPE(2, 3), &o);
+        npg_array *w2 = npg_broadcast_to(w, NPG_SHAPE(2, 2, 3));
+        x = npg_linalg_lstsq(w2, npg_from_data(wb, NPG_FLOAT64, NPG_SHAPE(2), &o), -1);
+        cr_assert(x, "%s", npg_last_error());
+        cr_expect(same_shape(npg_shape_of(x), NPG_SHAPE(2, 3)));
+        double want2[6];
+        memcpy(want2, want_wb, sizeof want_wb), memcpy(want2 + 3, want_wb, sizeof want_wb);
+        t_assert_close(x, want2, 6, tol, tol, "lstsq, underdetermined, broadcast batch");
+    }
+    /* gradients of both operands (full column rank: smooth) */
+    npg_array *ga = rleaf(NPG_SHAPE(2, 5, 3), -1, 1, 600), *gb = rleaf(NPG_SHAPE(5, 2), -1, 1, 601);
+    g_checks++;
+    cr_expect_eq(npg_gradcheck(lstsq_fn, NULL, (npg_array *[]){ga, gb}, 2, NULL), NPG_OK, "gradcheck lstsq: %s",
+                 npg_last_error());
+    npg_clear_error();
+    /* errors name lstsq (operands made first: FAILS counts live arrays) */
+    npg_array *a4 = npg_from_data(A, NPG_FLOAT64, NPG_SHAPE(4, 2), NULL);
+    npg_array *b32 = npg_from_data(B, NPG_FLOAT64, NPG_SHAPE(3, 2), NULL);
+    npg_array *b22 = npg_from_data(b, NPG_FLOAT64, NPG_SHAPE(2, 2), NULL);
+    npg_array *b4 = npg_from_data(b, NPG_FLOAT64, NPG_SHAPE(4), NULL);
+    double inf4[8] = {1, 2, INFINITY, 4, 5, 7, -1, 0.5};
+    npg_array *ainf = npg_from_data(inf4, NPG_FLOAT64, NPG_SHAPE(4, 2), NULL);
+    FAILS(npg_linalg_lstsq(a4, b32, -1), NPG_ERR_SHAPE, "npg_linalg_lstsq");
+    FAILS(npg_linalg_lstsq(a4, b22, -1), NPG_ERR_SHAPE, "npg_linalg_lstsq");
+    FAILS(npg_linalg_lstsq(b4, a4, -1), NPG_ERR_SHAPE, "npg_linalg_lstsq");
+    FAILS(npg_linalg_lstsq(a4, b4, NAN), NPG_ERR_INVALID_ARG, "npg_linalg_lstsq");
+    FAILS(npg_linalg_lstsq(NULL, a4, -1), NPG_ERR_NULL_ARG, "npg_linalg_lstsq");
+    FAILS(npg_linalg_lstsq(ainf, b4, -1), NPG_ERR_LINALG, "npg_linalg_lstsq");
+    npg_clear_error();
+    npg_scope_end(sc);
+    t_assert_no_leak(l0, "lstsq");
+}
