@@ -5,7 +5,8 @@
  * small linear model, sort, gather, format, reshape into errors, toggle
  * no-grad, the TF32 switch, the default device and the log callback, each
  * on its own data, read one shared weight matrix at once (views, graph
- * nodes, inference, backward passes that add into one leaf's gradient),
+ * nodes, inference, backward passes that add into one leaf's gradient,
+ * linear algebra: solve, and svdvals with its backward),
  * then hand arrays to one another to free. Exit 0 when every value checks
  * out; TSan makes any race an exit of 66. Run with
  * OMP_NUM_THREADS=1: libgomp is not instrumented, so its barriers would read
@@ -66,6 +67,16 @@ static void *worker(void *p) {
         npg_array *hi = npg_matmul(x, npg_matrix_transpose(shared_w));
         npg_no_grad_end();
         if (!hi || npg_item(npg_max(npg_abs(npg_subtract(h, hi)), NPG_ALL_AXES, false)) != 0) failures[id]++;
+        /* linear algebra on the shared weights (LAPACK with per-thread
+         * workspaces and thread counts), with backward passes into them */
+        npg_array *gram = npg_add(npg_matmul(shared_w, npg_matrix_transpose(shared_w)),
+                                  npg_multiply_scalar(npg_eye(10, NULL), 20));
+        npg_array *rhs = npg_sum(shared_w, NPG_AXES(-1), true); /* (10, 1) */
+        npg_array *sol = npg_linalg_solve(gram, rhs);
+        npg_array *chk = npg_subtract(npg_matmul(gram, sol), rhs);
+        if (!chk || npg_item(npg_max(npg_abs(chk), NPG_ALL_AXES, false)) > 1e-3) failures[id]++;
+        npg_array *sv = npg_linalg_svdvals(shared_w);
+        if (!sv || npg_backward(npg_sum(sv, NPG_ALL_AXES, false), NULL) != NPG_OK) failures[id]++;
         npg_scope_end(s);
     }
     npg_generator_free(gen);
