@@ -14,11 +14,12 @@
  * A matrix that is singular (solve, inv), not positive definite (cholesky),
  * or on which a decomposition did not converge (eigh, svd) is an
  * NPG_ERR_LINALG error naming the matrix's index in the batch; so is an inf
- * or NaN in a matrix given to eigh or svd (and the functions built on svd:
- * svdvals, pinv, lstsq, matrix_rank, the "2", "-2" and "nuc" norms), where LAPACK
- * would return finite nonsense or not return at all. Reading that
- * status from the GPU synchronises (as PyTorch's linalg functions do);
- * det, slogdet, qr, solve_triangular and the norms do not synchronise.
+ * or NaN in the part of a matrix that cholesky, eigh or svd reads (and the
+ * functions built on svd: svdvals, pinv, lstsq, matrix_rank, the "2", "-2"
+ * and "nuc" norms), where LAPACK would return finite nonsense or not return
+ * at all. Reading that status from the GPU synchronises (as PyTorch's
+ * linalg functions do); det, slogdet, qr, solve_triangular, matrix_power
+ * with n >= 0, vector_norm, the other matrix norms and cross do not.
  *
  * Every function is differentiable (except matrix_rank and slogdet's sign),
  * with backward rules written in npg ops, so create_graph gives higher-order

@@ -104,9 +104,10 @@ static bool info_ok(const char *fn, const int *info, int64_t batch, int kind) {
 }
 
 /* NPG_ERR_LINALG unless every entry of each matrix of m (..., r, c) is
- * finite. eigh and svd check their input first: LAPACK's syevd turns a NaN
- * into finite eigenvalues, and OpenBLAS 0.3.21's gesdd never returns on an
- * infinity; cuSOLVER's behaviour is not documented. Reads one bool per
+ * finite. cholesky, eigh and svd check their input first: LAPACK's syevd
+ * turns a NaN into finite eigenvalues, OpenBLAS 0.3.21's gesdd never returns
+ * on an infinity, potrf passes an infinity through, and cuSOLVER documents
+ * none of these: one rule for both devices. Reads one bool per
  * matrix on the host (a synchronisation on CUDA, as the info read is). */
 static bool finite_ok(const char *fn, npg_array *m) {
     if (!m) return false; /* the error that made it NULL stands */
@@ -317,7 +318,7 @@ npg_array *npg_linalg_cholesky(npg_array *x, bool upper) {
     npg_array *y = NULL;
     if (n == 0 || batch == 0) {
         y = npg_astype(x, dt);
-    } else {
+    } else if (finite_ok(fn, npg_tril(x, 0))) { /* the triangle potrf reads */
         npg_array *a = colmajor(x, dt);
         int *info = a ? info_new(fn, batch) : NULL;
         if (info && be_ok(npg__backend_of(x)->potrf(x->storage->dev, dt, batch, n, dptr(a), info)) &&

@@ -7,7 +7,8 @@
  * contiguous, one after another), all queued on the device's stream; each
  * call makes one workspace-size query and takes one workspace from the
  * scratch pool for the whole batch. The classic API takes int sizes: a
- * dimension beyond INT_MAX is NPG_ERR_UNSUPPORTED.
+ * matrix of 2^31 or more elements, or a workspace that large, is
+ * NPG_ERR_UNSUPPORTED (the CPU backend's limit as well).
  *
  * The cuSOLVER handle is created on first use, one per device, bound to the
  * device's stream; a cuSOLVER handle is not safe to use from two threads at
@@ -19,7 +20,7 @@
  * info: potrf, getrf, syevd and gesvd write one devInfo per matrix, copy
  * them to the caller's host array and synchronise the stream. cuSOLVER's
  * info < 0 (a rejected argument: a bug here, not a numerical failure) is
- * NPG_ERR_CUDA. getrs, trsm and qr have no info and stay asynchronous (their
+ * NPG_ERR_INTERNAL, as on the CPU. getrs, trsm and qr have no info and stay asynchronous (their
  * devInfo only reports bad arguments and is not read).
  *
  * qr: geqrf in place on a; r = the upper trapezoid of a's first qc rows
@@ -76,10 +77,20 @@ static npg_status npg_cu_solver_fail(cusolverStatus_t s, const char *what) {
     } while (0)
 
 /* The classic API's int arguments. */
-static npg_status npg_cu_check_int(const char *entry, const char *name, int64_t v) {
-    if (v > (int64_t)INT_MAX)
-        return npg__set_error(NPG_ERR_UNSUPPORTED, "cuda %s: %s = %lld exceeds int (cuSOLVER's classic API)", entry,
-                              name, (long long)v);
+/* cuSOLVER's classic API takes int sizes, and its workspaces grow with the
+ * matrix: an (r x c) matrix must have fewer than 2^31 elements, the CPU
+ * backend's LAPACK limit too, so both refuse the same sizes. */
+static npg_status npg_cu_check_mat(const char *entry, int64_t r, int64_t c) {
+    if (r > INT_MAX / 2 || c > INT_MAX / 2 || (c > 0 && r > INT_MAX / c))
+        return npg__set_error(NPG_ERR_UNSUPPORTED, "cuda %s: a %lld x %lld matrix exceeds cuSOLVER's 32-bit sizes",
+                              entry, (long long)r, (long long)c);
+    return NPG_OK;
+}
+
+/* A workspace size that overflowed int in cuSOLVER comes back negative. */
+static npg_status npg_cu_check_lwork(const char *entry, int lwork) {
+    if (lwork < 0)
+        return npg__set_error(NPG_ERR_UNSUPPORTED, "cuda %s: the workspace exceeds cuSOLVER's 32-bit sizes", entry);
     return NPG_OK;
 }
 
@@ -148,7 +159,7 @@ static npg_status npg_cu_solver_infos(npg_cu_ctx *ctx, int *info, const int *din
     NPG_CU_TRY(cudaStreamSynchronize(ctx->stream), entry);
     for (int64_t k = 0; k < batch; k++)
         if (info[k] < 0)
-            return npg__set_error(NPG_ERR_CUDA, "cuda %s: cuSOLVER rejected argument %d (matrix %lld of the batch)",
+            return npg__set_error(NPG_ERR_INTERNAL, "cuda %s: cuSOLVER rejected argument %d (matrix %lld of the batch)",
                                   entry, -info[k], (long long)k);
     return NPG_OK;
 }
@@ -308,6 +319,7 @@ template <class T> static npg_status npg_cu_potrf_t(npg_cu_ctx *ctx, int64_t bat
         NPG_CU_OK_OR_RETURN(sv.handle(&h, "potrf"));
         int lwork = 0;
         NPG_CU_SOLVER_TRY(sv_potrf_bs(h, n, a, &lwork), "potrf (potrf_bufferSize)");
+        NPG_CU_OK_OR_RETURN(npg_cu_check_lwork("potrf", lwork));
         NPG_CU_OK_OR_RETURN(work.get(sizeof(T) * (size_t)std::max(lwork, 1), "potrf"));
         const int64_t nn = (int64_t)n * n;
         for (int64_t k = 0; k < batch; k++)
@@ -326,6 +338,7 @@ static npg_status npg_cu_getrf_t(npg_cu_ctx *ctx, int64_t batch, int n, T *a, in
         NPG_CU_OK_OR_RETURN(sv.handle(&h, "getrf"));
         int lwork = 0;
         NPG_CU_SOLVER_TRY(sv_getrf_bs(h, n, a, &lwork), "getrf (getrf_bufferSize)");
+        NPG_CU_OK_OR_RETURN(npg_cu_check_lwork("getrf", lwork));
         NPG_CU_OK_OR_RETURN(work.get(sizeof(T) * (size_t)std::max(lwork, 1), "getrf"));
         const int64_t nn = (int64_t)n * n;
         for (int64_t k = 0; k < batch; k++)
@@ -390,6 +403,7 @@ static npg_status npg_cu_qr_t(npg_cu_ctx *ctx, int64_t batch, int m, int n, int 
     int lw_geqrf = 0, lw_orgqr = 0;
     NPG_CU_SOLVER_TRY(sv_geqrf_bs(h, m, n, a, &lw_geqrf), "qr (geqrf_bufferSize)");
     NPG_CU_SOLVER_TRY(sv_orgqr_bs(h, m, qc, kk, q, tau.as<T>(), &lw_orgqr), "qr (orgqr_bufferSize)");
+    NPG_CU_OK_OR_RETURN(npg_cu_check_lwork("qr", std::min(lw_geqrf, lw_orgqr)));
     const int lwork = std::max(std::max(lw_geqrf, lw_orgqr), 1);
     NPG_CU_OK_OR_RETURN(work.get(sizeof(T) * (size_t)lwork, "qr"));
 
@@ -425,6 +439,7 @@ static npg_status npg_cu_syevd_t(npg_cu_ctx *ctx, int64_t batch, int n, T *a, T 
         const cusolverEigMode_t jobz = vectors ? CUSOLVER_EIG_MODE_VECTOR : CUSOLVER_EIG_MODE_NOVECTOR;
         int lwork = 0;
         NPG_CU_SOLVER_TRY(sv_syevd_bs(h, jobz, n, a, w, &lwork), "syevd (syevd_bufferSize)");
+        NPG_CU_OK_OR_RETURN(npg_cu_check_lwork("syevd", lwork));
         NPG_CU_OK_OR_RETURN(work.get(sizeof(T) * (size_t)std::max(lwork, 1), "syevd"));
         const int64_t nn = (int64_t)n * n;
         for (int64_t k = 0; k < batch; k++)
@@ -449,6 +464,7 @@ static npg_status npg_cu_gesvd_t(npg_cu_ctx *ctx, int64_t batch, int m, int n, b
         NPG_CU_OK_OR_RETURN(sv.handle(&h, "gesvd"));
         int lwork = 0;
         NPG_CU_SOLVER_TRY(sv_gesvd_bs(h, m, n, a, &lwork), "gesvd (gesvd_bufferSize)");
+        NPG_CU_OK_OR_RETURN(npg_cu_check_lwork("gesvd", lwork));
         NPG_CU_OK_OR_RETURN(work.get(sizeof(T) * (size_t)std::max(lwork, 1), "gesvd"));
         const int64_t mn = (int64_t)m * n, mu = (int64_t)m * ucols, nn = (int64_t)n * n;
         for (int64_t k = 0; k < batch; k++)
@@ -463,7 +479,7 @@ static npg_status npg_cu_gesvd_t(npg_cu_ctx *ctx, int64_t batch, int m, int n, b
 
 npg_status npg_cu_potrf(int dev, npg_dtype dt, int64_t batch, int64_t n, void *a, int *info) {
     NPG_CU_CTX(ctx, dev);
-    NPG_CU_OK_OR_RETURN(npg_cu_check_int("potrf", "n", n));
+    NPG_CU_OK_OR_RETURN(npg_cu_check_mat("potrf", n, n));
     switch (dt) {
     case NPG_FLOAT32: return npg_cu_potrf_t<float>(ctx, batch, (int)n, (float *)a, info);
     case NPG_FLOAT64: return npg_cu_potrf_t<double>(ctx, batch, (int)n, (double *)a, info);
@@ -473,7 +489,7 @@ npg_status npg_cu_potrf(int dev, npg_dtype dt, int64_t batch, int64_t n, void *a
 
 npg_status npg_cu_getrf(int dev, npg_dtype dt, int64_t batch, int64_t n, void *a, int32_t *piv, int *info) {
     NPG_CU_CTX(ctx, dev);
-    NPG_CU_OK_OR_RETURN(npg_cu_check_int("getrf", "n", n));
+    NPG_CU_OK_OR_RETURN(npg_cu_check_mat("getrf", n, n));
     switch (dt) {
     case NPG_FLOAT32: return npg_cu_getrf_t<float>(ctx, batch, (int)n, (float *)a, piv, info);
     case NPG_FLOAT64: return npg_cu_getrf_t<double>(ctx, batch, (int)n, (double *)a, piv, info);
@@ -484,8 +500,8 @@ npg_status npg_cu_getrf(int dev, npg_dtype dt, int64_t batch, int64_t n, void *a
 npg_status npg_cu_getrs(int dev, npg_dtype dt, int64_t batch, int64_t n, int64_t nrhs, const void *lu,
                         const int32_t *piv, void *b, bool trans) {
     NPG_CU_CTX(ctx, dev);
-    NPG_CU_OK_OR_RETURN(npg_cu_check_int("getrs", "n", n));
-    NPG_CU_OK_OR_RETURN(npg_cu_check_int("getrs", "nrhs", nrhs));
+    NPG_CU_OK_OR_RETURN(npg_cu_check_mat("getrs", n, n));
+    NPG_CU_OK_OR_RETURN(npg_cu_check_mat("getrs", n, nrhs));
     switch (dt) {
     case NPG_FLOAT32:
         return npg_cu_getrs_t<float>(ctx, batch, (int)n, (int)nrhs, (const float *)lu, piv, (float *)b, trans);
@@ -498,8 +514,8 @@ npg_status npg_cu_getrs(int dev, npg_dtype dt, int64_t batch, int64_t n, int64_t
 npg_status npg_cu_trsm(int dev, npg_dtype dt, int64_t batch, int64_t n, int64_t nrhs, const void *a, void *b,
                        bool lower, bool trans, bool unit) {
     NPG_CU_CTX(ctx, dev);
-    NPG_CU_OK_OR_RETURN(npg_cu_check_int("trsm", "n", n));
-    NPG_CU_OK_OR_RETURN(npg_cu_check_int("trsm", "nrhs", nrhs));
+    NPG_CU_OK_OR_RETURN(npg_cu_check_mat("trsm", n, n));
+    NPG_CU_OK_OR_RETURN(npg_cu_check_mat("trsm", n, nrhs));
     switch (dt) {
     case NPG_FLOAT32:
         return npg_cu_trsm_t<float>(ctx, batch, (int)n, (int)nrhs, (const float *)a, (float *)b, lower, trans, unit);
@@ -513,8 +529,7 @@ npg_status npg_cu_trsm(int dev, npg_dtype dt, int64_t batch, int64_t n, int64_t 
 npg_status npg_cu_qr(int dev, npg_dtype dt, int64_t batch, int64_t m, int64_t n, int64_t qc, void *a, void *q,
                      void *r) {
     NPG_CU_CTX(ctx, dev);
-    NPG_CU_OK_OR_RETURN(npg_cu_check_int("qr", "m", m));
-    NPG_CU_OK_OR_RETURN(npg_cu_check_int("qr", "n", n));
+    NPG_CU_OK_OR_RETURN(npg_cu_check_mat("qr", m, n > qc ? n : qc));
     if (qc != std::min(m, n) && qc != m)
         return npg__set_error(NPG_ERR_INTERNAL, "cuda qr: qc = %lld must be min(m, n) or m (m = %lld, n = %lld)",
                               (long long)qc, (long long)m, (long long)n);
@@ -529,7 +544,7 @@ npg_status npg_cu_qr(int dev, npg_dtype dt, int64_t batch, int64_t m, int64_t n,
 
 npg_status npg_cu_syevd(int dev, npg_dtype dt, int64_t batch, int64_t n, void *a, void *w, bool vectors, int *info) {
     NPG_CU_CTX(ctx, dev);
-    NPG_CU_OK_OR_RETURN(npg_cu_check_int("syevd", "n", n));
+    NPG_CU_OK_OR_RETURN(npg_cu_check_mat("syevd", n, n));
     switch (dt) {
     case NPG_FLOAT32: return npg_cu_syevd_t<float>(ctx, batch, (int)n, (float *)a, (float *)w, vectors, info);
     case NPG_FLOAT64: return npg_cu_syevd_t<double>(ctx, batch, (int)n, (double *)a, (double *)w, vectors, info);
@@ -540,8 +555,7 @@ npg_status npg_cu_syevd(int dev, npg_dtype dt, int64_t batch, int64_t n, void *a
 npg_status npg_cu_gesvd(int dev, npg_dtype dt, int64_t batch, int64_t m, int64_t n, bool full, void *a, void *s,
                         void *u, void *vt, int *info) {
     NPG_CU_CTX(ctx, dev);
-    NPG_CU_OK_OR_RETURN(npg_cu_check_int("gesvd", "m", m));
-    NPG_CU_OK_OR_RETURN(npg_cu_check_int("gesvd", "n", n));
+    NPG_CU_OK_OR_RETURN(npg_cu_check_mat("gesvd", m, m));
     if (m < n)
         return npg__set_error(NPG_ERR_INTERNAL, "cuda gesvd: needs m >= n (m = %lld, n = %lld)", (long long)m,
                               (long long)n);

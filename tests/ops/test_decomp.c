@@ -2959,3 +2959,35 @@ Test(decomp, lstsq) {
     npg_scope_end(sc);
     t_assert_no_leak(l0, "lstsq");
 }
+
+Test(decomp, non_finite_matrices_are_linalg_errors) {
+    t_live l0 = t_live_now();
+    npg_scope sc = npg_scope_begin();
+    /* an inf or NaN in the part cholesky / eigh / svd read: NPG_ERR_LINALG
+     * naming the function and the matrix, on every device alike (LAPACK
+     * alone would hang on inf in gesdd, or return finite eigenvalues) */
+    const double bad[2] = {INFINITY, NAN};
+    for (int i = 0; i < 2; i++) {
+        double lo[18] = {4, 0, 0, 1, 5, 0, 0, 1, 6, 4, 0, 0, 1, 5, 0, 0, 1, 6};
+        lo[9 + 3] = bad[i]; /* matrix 1, lower triangle (1, 0) */
+        npg_array *x = npg_from_data(lo, NPG_FLOAT64, NPG_SHAPE(2, 3, 3), NULL), *w = NULL, *s = NULL;
+        FAILS(npg_linalg_cholesky(x, false), NPG_ERR_LINALG, "matrix 1 of the batch has non-finite entries");
+        FAILS(npg_linalg_eigvalsh(x), NPG_ERR_LINALG, "npg_linalg_eigvalsh: matrix 1");
+        FAILS(npg_linalg_svdvals(x), NPG_ERR_LINALG, "npg_linalg_svdvals: matrix 1");
+        FAILS(npg_linalg_pinv(x, -1), NPG_ERR_LINALG, "npg_linalg_pinv");
+        FAILS(npg_linalg_matrix_norm(x, "nuc", false), NPG_ERR_LINALG, "non-finite");
+        cr_expect_eq(npg_linalg_eigh(x, &w, NULL), NPG_ERR_LINALG, "eigh: %s", npg_last_error());
+        cr_expect_eq(npg_linalg_svd(x, true, NULL, &s, NULL), NPG_ERR_LINALG, "svd: %s", npg_last_error());
+        cr_expect(w == NULL && s == NULL, "outputs NULL on failure");
+        /* in the triangle cholesky and eigh do not read: no error */
+        double up[9] = {4, bad[i], 0, 1, 5, 0, 0, 1, 6};
+        npg_array *y = npg_from_data(up, NPG_FLOAT64, NPG_SHAPE(3, 3), NULL);
+        cr_expect(npg_linalg_cholesky(y, false) != NULL, "cholesky ignores the upper triangle: %s", npg_last_error());
+        cr_expect(npg_linalg_eigvalsh(y) != NULL, "eigvalsh ignores the upper triangle: %s", npg_last_error());
+        /* det and solve propagate instead (no check, no synchronisation) */
+        cr_expect(npg_linalg_det(x) != NULL, "det: %s", npg_last_error());
+    }
+    npg_clear_error();
+    npg_scope_end(sc);
+    t_assert_no_leak(l0, "non-finite matrices");
+}
