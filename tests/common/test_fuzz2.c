@@ -14,7 +14,7 @@
  *     npg_remove_hook) that replace gradients badly or fail;
  *   - npg_to_dlpack / npg_from_dlpack with hand-made DLManagedTensors;
  *   - every function of npg/linalg.h (cholesky, qr, eigh, eigvalsh, svd,
- *     svdvals, solve, solve_triangular, inv, det, slogdet, pinv,
+ *     svdvals, solve, solve_triangular, lstsq, inv, det, slogdet, pinv,
  *     matrix_rank, matrix_power, vector_norm, matrix_norm, cross) with every
  *     combination of NULL outputs and flags, bad ords, NaN rtols, huge and
  *     negative powers, on matrices whose values are wild (NaN, infinities),
@@ -3952,6 +3952,77 @@ static bool la_inv_host(const double *a, double *inv, int64_t n) {
     return true;
 }
 
+/* lstsq: a (..., m, n) with b (m), (..., m, k) or a mismatched shape. A
+ * valid call succeeds or fails with NPG_ERR_LINALG (a non-finite a); the
+ * result's shape, dtype and grad flag; the residual is orthogonal to a's
+ * columns (a^T (a x - b) = 0) for a tame, well-conditioned a. */
+static void fz_la_lstsq(void) {
+    int kind = la_kind();
+    npg_array *a = la_operand(NPG_DTYPE_DEFAULT, la_mat_shape(false), kind);
+    npg_shape sa = a ? npg_shape_of(a) : (npg_shape){0};
+    const int64_t m = sa.ndim >= 2 ? sa.dims[sa.ndim - 2] : 1, n = sa.ndim >= 2 ? sa.dims[sa.ndim - 1] : 1;
+    int form = rint_in(0, 9), k = (int)rint_in(0, 3);
+    npg_shape sb = form < 4 ? (npg_shape){1, {m}} : form < 9 ? (npg_shape){2, {m, k}} : rand_shape();
+    npg_array *b = la_operand(NPG_DTYPE_DEFAULT, sb, LA_UNIFORM);
+    double rtol = la_rtol();
+    sb = b ? npg_shape_of(b) : (npg_shape){0};
+    const bool vec = sb.ndim == 1;
+    bool ok = sa.ndim >= 2 && !isnan(rtol) && (vec ? sb.dims[0] == m : sb.ndim >= 2 && sb.dims[sb.ndim - 2] == m);
+    npg_shape ob = {0};
+    if (ok && !vec) {
+        npg_shape bat[2] = {{.ndim = sa.ndim - 2}, {.ndim = sb.ndim - 2}};
+        memcpy(bat[0].dims, sa.dims, sizeof(int64_t) * (size_t)bat[0].ndim);
+        memcpy(bat[1].dims, sb.dims, sizeof(int64_t) * (size_t)bat[1].ndim);
+        ok = bcast_shapes(bat, 2, &ob);
+    } else if (ok) {
+        ob.ndim = sa.ndim - 2;
+        memcpy(ob.dims, sa.dims, sizeof(int64_t) * (size_t)ob.ndim);
+    }
+    call("npg_linalg_lstsq(a, b, %g) [a: %s]", rtol, LA_KIND[kind]);
+    arg(a);
+    arg(b);
+    if (a && b && !ok) must_fail();
+    ng_maybe();
+    go();
+    npg_array *r = npg_linalg_lstsq(a, b, rtol);
+    la_ng_end();
+    la_capture();
+    after(r == NULL);
+    bool cert = false;
+    if (a && b && ok) {
+        la_in A = la_read(a);
+        npg_dtype dt = la_dt(npg_result_type(la_dt(A.dt), npg_dtype_of(b)));
+        cert = la_tame_all(&A, RD_ALL);
+        if (!r) {
+            la_valid_failed(g_la_st, g_la_msg, NPG_ERR_LINALG, cert, "lstsq");
+        } else {
+            la_expect(r, vec ? la_out(ob, 1, n, 0) : la_out(ob, 2, n, sb.dims[sb.ndim - 1]), dt, "lstsq");
+            la_expect_rg(r, la_rg_in(a, b), "lstsq");
+            /* normal equations on one tame, well-conditioned 2-d case */
+            if (sa.ndim == 2 && vec && cert && m >= n && n > 0 && m <= LA_HOST_MAX && la_sv_ratio(&A, 0) > 0.05 &&
+                rtol < 0.01) {
+                double *X = t_read(r), *B = t_read(b), av[25];
+                la_mat(&A, 0, av);
+                for (int64_t j = 0; j < n; j++) {
+                    double g = 0;
+                    for (int64_t i = 0; i < m; i++) {
+                        double ri = -B[i];
+                        for (int64_t l = 0; l < n; l++) ri += av[i * n + l] * X[l];
+                        g += av[i * n + j] * ri;
+                    }
+                    CHECK(fabs(g) <= 100 * la_tol(dt) * (1 + la_maxabs(&A, 0, RD_ALL)) * (1 + fabs(B[0])) * (double)m,
+                          "lstsq: a^T (a x - b)[%lld] = %g (not orthogonal)", (long long)j, g);
+                }
+                free(X);
+                free(B);
+            }
+        }
+        free(A.v);
+    }
+    npg_array *out[1] = {r};
+    la_end(out, 1, r != NULL, BW_MAY_FAIL, false, "lstsq");
+}
+
 static void fz_la_matrix_power(void) {
     static const int64_t big[] = {
         INT64_MIN, INT64_MIN + 1, INT64_MAX, INT64_MAX - 1, (int64_t)1 << 40, -((int64_t)1 << 40), 63,
@@ -4466,7 +4537,8 @@ Test(fuzz2, linalg) {
     for (int it = 0; it < n; it++) {
         iter_begin(it);
         alarm(LA_WATCHDOG_S);
-        switch (rint_in(0, 17)) {
+        switch (rint_in(0, 18)) {
+        case 18: fz_la_lstsq(); break;
         case 0: fz_la_cholesky(); break;
         case 1: fz_la_qr(); break;
         case 2:
