@@ -278,6 +278,11 @@ typedef struct npg_backend {
 
     /* ---- dense linear algebra (LAPACK / cuSOLVER; src/common/ops_decomp.c)
      *
+     * Unlike the families above these entries take no op code and have no
+     * line in ops.def: the npg_linalg_* functions that call them record
+     * their results through npg_custom (named graph nodes whose rules are
+     * written in npg ops), not as ops of their own.
+     *
      * Every matrix argument is a batch of `batch` matrices stored one after
      * another, each COLUMN-MAJOR and contiguous: element (i, j) of matrix k
      * of an (r x c) batch is at k*r*c + i + j*r. Vectors (piv, w, s) are
