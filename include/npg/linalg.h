@@ -37,8 +37,8 @@
  * (eigvalsh and svdvals of matrices with repeated values differentiate).
  *
  * Results computed by LAPACK come back column-major (as NumPy's do): inv,
- * solve, the factors of qr, eigh's vectors and svd's may be non-contiguous
- * views; npg_contiguous makes a row-major copy when one is needed.
+ * solve, cholesky and solve_triangular may return non-contiguous views;
+ * npg_contiguous makes a row-major copy when one is needed.
  */
 #ifndef NPG_LINALG_H
 #define NPG_LINALG_H
@@ -56,14 +56,17 @@ npg_array *npg_linalg_cholesky(npg_array *x, bool upper);
 
 /* QR decomposition of x (..., m, n), k = min(m, n): *q (..., m, k) with
  * orthonormal columns and *r (..., k, n) upper triangular (complete: *q
- * (..., m, m), *r (..., m, n)), x = Q R (Householder; R's diagonal may be
- * negative, as LAPACK's). Either output may be NULL (not returned). [new]
+ * (..., m, m), *r (..., m, n)), x = Q R (Householder), with R's diagonal
+ * >= 0 (LAPACK's may be negative; npg flips the signs so that every device
+ * gives the same factors). Either output may be NULL (not returned). [new]
  * each; on failure all are NULL. */
 npg_status npg_linalg_qr(npg_array *x, bool complete, npg_array **q, npg_array **r);
 
 /* Eigenvalues and eigenvectors of symmetric x (..., n, n), reading only its
  * lower triangle: *w (..., n) ascending and *v (..., n, n) orthonormal,
- * column j for w[j], so x = V diag(w) V^T. Either output may be NULL (not
+ * column j for w[j], so x = V diag(w) V^T; each vector's entry of largest
+ * magnitude is positive (the same vectors on every device, where the
+ * eigenvalues are distinct). Either output may be NULL (not
  * returned; v NULL skips the vectors unless a gradient needs them). [new]
  * each; on failure all are NULL. */
 npg_status npg_linalg_eigh(npg_array *x, npg_array **w, npg_array **v);
@@ -72,7 +75,10 @@ npg_array *npg_linalg_eigvalsh(npg_array *x);
 
 /* Singular value decomposition of x (..., m, n), k = min(m, n): x = U
  * diag(S) Vh with *s (..., k) descending and >= 0, *u (..., m, k) and *vh
- * (..., k, n) (full_matrices: *u (..., m, m), *vh (..., n, n)). Any output
+ * (..., k, n) (full_matrices: *u (..., m, m), *vh (..., n, n)); the first k
+ * columns of U have their entry of largest magnitude positive, with the
+ * matching rows of Vh (the same on every device, where the singular values
+ * are distinct; full_matrices' extra columns are any basis). Any output
  * may be NULL (u and vh both NULL: values only, faster). With full_matrices
  * and m != n,
  * gradients reach only the first k columns of U and rows of Vh (the rest

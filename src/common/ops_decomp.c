@@ -166,6 +166,38 @@ static npg_array *rows(npg_array *x, int64_t r0, int64_t r1) {
     return npg__strided_view(x, x->ndim, shape, strides, r0 * strides[x->ndim - 2]);
 }
 
+/* ---- sign conventions ---------------------------------------------------------------------- */
+
+/* LAPACK and cuSOLVER may return a QR factor, an eigenvector or a pair of
+ * singular vectors with opposite signs (both are right). npg fixes them, so
+ * both devices give the same answer: R's diagonal is >= 0, and each
+ * eigenvector and left singular vector has its entry of largest magnitude
+ * positive (the first such entry on ties; its right singular vector follows).
+ * The backward rules hold for any valid signs, so they are unaffected. */
+
+/* -1 where v < 0, else 1 (v's shape and dtype). */
+static npg_array *sign_pm(npg_array *v) {
+    return v ? npg_scalar_where(npg_less_scalar(v, 0), -1, npg_ones_like(v, NULL)) : NULL;
+}
+
+/* s (..., k) padded with ones to (..., c) along `axis` (-1 or -2). */
+static npg_array *pad_ones(npg_array *s, int64_t c, int axis) {
+    if (!s) return NULL;
+    const int a = s->ndim + axis;
+    if (s->shape[a] >= c) return s;
+    npg_shape sh = npg_shape_of(s);
+    sh.dims[a] = c - s->shape[a];
+    npg_array *one = npg_ones(sh, NPG_OPTS(.dtype = s->dtype, .device = npg__device_of(s)));
+    return one ? npg_concat((npg_array *[]){s, one}, 2, axis) : NULL;
+}
+
+/* The signs (..., 1, k) that make the first k columns of V (..., r, c) have
+ * their largest-magnitude entry positive. */
+static npg_array *col_signs(npg_array *V, int64_t k) {
+    npg_array *Vk = cols(V, 0, k);
+    return sign_pm(npg_take_along_axis(Vk, npg_argmax(npg_abs(Vk), -2, true), -2));
+}
+
 /* ---- packing several results into one recorded array ------------------------------------- */
 
 /* parts[i] (..., dims) flattened and joined along a last axis: (..., total). */
@@ -561,8 +593,10 @@ npg_status npg_linalg_qr(npg_array *x, bool complete, npg_array **q, npg_array *
         npg_array *qb = a ? alloc_batch(fn, dt, x, nb, x->shape, 2, (int64_t[]){qc, m}) : NULL;
         npg_array *rb = qb ? alloc_batch(fn, dt, x, nb, x->shape, 2, (int64_t[]){n, qc}) : NULL;
         if (rb && be_ok(npg__backend_of(x)->qr(x->storage->dev, dt, batch, m, n, qc, dptr(a), dptr(qb), dptr(rb)))) {
-            Q = rowmajor(qb);
-            R = rowmajor(rb);
+            /* R's diagonal made >= 0: Q D, D R with D = sign(diag(R)) */
+            npg_array *d = pad_ones(sign_pm(npg_diagonal(rowmajor(rb), 0, -2, -1)), qc, -1);
+            Q = npg_multiply(rowmajor(qb), npg_expand_dims(d, -2));
+            R = npg_triu(npg_multiply(rowmajor(rb), npg_expand_dims(d, -1)), 0); /* no -0 below */
         }
     }
     npg_no_grad_end();
@@ -684,7 +718,11 @@ static npg_status eigh_impl(const char *fn, npg_array *x, npg_array **w, npg_arr
         if (info && be_ok(npg__backend_of(x)->syevd(x->storage->dev, dt, batch, n, dptr(a), dptr(wb), vectors, info)) &&
             info_ok(fn, info, batch, LA_NO_CONVERGENCE)) {
             W = wb;
-            V = vectors ? rowmajor(a) : a; /* column j of the column-major buffer is vector j */
+            V = a;
+            if (vectors) { /* column j of the column-major buffer is vector j */
+                V = rowmajor(a);
+                V = npg_multiply(V, col_signs(V, n));
+            }
         }
         free(info);
     }
@@ -818,6 +856,11 @@ static npg_status svd_impl(const char *fn, npg_array *x, bool full_matrices, npg
                  * Vh = U'^T, the row-major reading of ub */
                 U = vb;
                 Vh = ub;
+            }
+            if (vectors) { /* the pairs' signs: U's columns, Vh's rows */
+                npg_array *sg = col_signs(U, k);
+                Vh = npg_multiply(Vh, pad_ones(npg_matrix_transpose(sg), vr, -2));
+                U = npg_multiply(U, pad_ones(sg, uc, -1));
             }
         }
         free(info);

@@ -2991,3 +2991,62 @@ Test(decomp, non_finite_matrices_are_linalg_errors) {
     npg_scope_end(sc);
     t_assert_no_leak(l0, "non-finite matrices");
 }
+
+Test(decomp, sign_conventions_fix_the_factors) {
+    t_live l0 = t_live_now();
+    npg_scope sc = npg_scope_begin();
+    /* the header's conventions, which make every device agree: R's diagonal
+     * >= 0; each eigenvector's and each left singular vector's entry of
+     * largest magnitude > 0 (their product with the right vector unchanged:
+     * U diag(S) Vh is checked elsewhere) */
+    double a[2 * 5 * 4], s[2 * 4 * 4];
+    t_fill_uniform(a, 40, -1, 1, 700);
+    gen_sym(s, 2, 4, 701);
+    static const npg_shape qs[] = {SH(2, 5, 4), SH(2, 4, 5)};
+    for (int t = 0; t < 2; t++) {
+        npg_array *x = t_arr(a, NPG_FLOAT64, qs[t]), *q = NULL, *r = NULL, *u = NULL, *sv = NULL, *vh = NULL;
+        for (int complete = 0; complete < 2; complete++) {
+            cr_assert_eq(npg_linalg_qr(x, complete, &q, &r), NPG_OK, "%s", npg_last_error());
+            npg_shape rs = npg_shape_of(r);
+            int64_t k = rs.dims[1] < rs.dims[2] ? rs.dims[1] : rs.dims[2];
+            double *hr = t_read(r);
+            for (int64_t b = 0; b < 2; b++)
+                for (int64_t j = 0; j < k; j++) {
+                    double d = hr[b * rs.dims[1] * rs.dims[2] + j * rs.dims[2] + j];
+                    cr_expect(d >= 0 && !signbit(d), "qr %s (%lld): R[%lld][%lld] = %g", complete ? "complete" : "reduced",
+                              (long long)b, (long long)j, (long long)j, d);
+                }
+            free(hr);
+        }
+        for (int full = 0; full < 2; full++) {
+            cr_assert_eq(npg_linalg_svd(x, full, &u, &sv, &vh), NPG_OK, "%s", npg_last_error());
+            npg_shape us = npg_shape_of(u);
+            int64_t m = us.dims[1], c = us.dims[2], k = npg_shape_of(sv).dims[1];
+            double *hu = t_read(u);
+            for (int64_t b = 0; b < 2; b++)
+                for (int64_t j = 0; j < k; j++) {
+                    double best = 0;
+                    for (int64_t i = 0; i < m; i++) {
+                        double v = hu[b * m * c + i * c + j];
+                        if (fabs(v) > fabs(best)) best = v;
+                    }
+                    cr_expect(best > 0, "svd: column %lld of U (matrix %lld) has its largest entry %g", (long long)j,
+                              (long long)b, best);
+                }
+            free(hu);
+        }
+    }
+    npg_array *w = NULL, *v = NULL;
+    cr_assert_eq(npg_linalg_eigh(t_arr(s, NPG_FLOAT64, NPG_SHAPE(2, 4, 4)), &w, &v), NPG_OK, "%s", npg_last_error());
+    double *hv = t_read(v);
+    for (int64_t b = 0; b < 2; b++)
+        for (int64_t j = 0; j < 4; j++) {
+            double best = 0;
+            for (int64_t i = 0; i < 4; i++)
+                if (fabs(hv[b * 16 + i * 4 + j]) > fabs(best)) best = hv[b * 16 + i * 4 + j];
+            cr_expect(best > 0, "eigh: vector %lld (matrix %lld) has its largest entry %g", (long long)j, (long long)b, best);
+        }
+    free(hv);
+    npg_scope_end(sc);
+    t_assert_no_leak(l0, "sign conventions");
+}
