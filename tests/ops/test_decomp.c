@@ -2847,8 +2847,8 @@ Test(decomp, mixed_devices_are_an_error) {
 }
 
 /* On CUDA: the same calls as on the CPU give the same values (cuSOLVER vs
- * LAPACK, up to the decompositions' sign conventions, so through
- * sign-free results). */
+ * LAPACK), the factors of qr, eigh and svd included: npg fixes their signs
+ * (the inputs have distinct eigenvalues and singular values). */
 Test(decomp, cuda_matches_cpu) {
     t_require_cuda();
     t_live l0 = t_live_now();
@@ -2879,6 +2879,21 @@ Test(decomp, cuda_matches_cpu) {
             {npg_linalg_matrix_norm(rc, "nuc", false), npg_linalg_matrix_norm(rg, "nuc", false)},
             {npg_linalg_vector_norm(rc, 3, NPG_AXES(-1), false), npg_linalg_vector_norm(rg, 3, NPG_AXES(-1), false)},
         };
+        /* the factors themselves: npg's sign conventions make them agree */
+        npg_array *fc[7] = {NULL}, *fg[7] = {NULL};
+        cr_assert_eq(npg_linalg_qr(rc, false, &fc[0], &fc[1]), NPG_OK, "%s", npg_last_error());
+        cr_assert_eq(npg_linalg_qr(rg, false, &fg[0], &fg[1]), NPG_OK, "%s", npg_last_error());
+        cr_assert_eq(npg_linalg_eigh(sc_, &fc[2], &fc[3]), NPG_OK, "%s", npg_last_error());
+        cr_assert_eq(npg_linalg_eigh(sg, &fg[2], &fg[3]), NPG_OK, "%s", npg_last_error());
+        cr_assert_eq(npg_linalg_svd(rc, false, &fc[4], &fc[5], &fc[6]), NPG_OK, "%s", npg_last_error());
+        cr_assert_eq(npg_linalg_svd(rg, false, &fg[4], &fg[5], &fg[6]), NPG_OK, "%s", npg_last_error());
+        for (int k = 0; k < 7; k++) {
+            double *c = t_read(fc[k]), *g = t_read(fg[k]);
+            char label[64];
+            snprintf(label, sizeof label, "CUDA vs CPU, factor %d of qr/eigh/svd (%s)", k, npg_dtype_name(dt));
+            near(g, c, npg_size(fc[k]), tol, 1 + amax(c, npg_size(fc[k])), label, "values");
+            free(c), free(g);
+        }
         for (int k = 0; k < (int)(sizeof pairs / sizeof pairs[0]); k++) {
             cr_assert(pairs[k][0] && pairs[k][1], "pair %d: %s", k, npg_last_error());
             cr_expect_eq(npg_device_of(pairs[k][1]).type, NPG_DEVICE_CUDA, "pair %d: result not on the GPU", k);
