@@ -4,6 +4,10 @@
  * by npg.h; the conventions of npg.h apply ([new] results, NULL + last error
  * on failure, NULL inputs propagate, nothing leaks or changes on failure).
  *
+ * The rest of that extension is in npg.h under its NumPy names: npg_matmul,
+ * npg_matrix_transpose, npg_diagonal, npg_trace, npg_outer, npg_tensordot
+ * and npg_vecdot.
+ *
  * Matrices are the last two axes; the axes before them are a batch, and the
  * batches of two operands broadcast. Float32 and float64 compute in their own
  * dtype; bool and integer inputs compute in float32 (the FLOAT rule), except
