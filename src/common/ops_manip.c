@@ -443,14 +443,17 @@ static bool ein_pair(const char *fn, ein_term *a, ein_term *b, const bool *keep)
             bo[nbo++] = l;
         }
     }
-    if (nbat + 2 > NPG_MAX_DIMS || nbat + nao + nbo > NPG_MAX_DIMS) {
+    if (nbat + nao + nbo > NPG_MAX_DIMS) {
         npg__set_error(NPG_ERR_SHAPE, "%s: an intermediate result needs more than %d dimensions", fn, NPG_MAX_DIMS);
         return false;
     }
+    /* more than NPG_MAX_DIMS - 2 batch labels: broadcast both operands'
+     * batch axes to the result's and merge them into one for the product */
+    const bool merge = nbat + 2 > NPG_MAX_DIMS;
     /* a -> (batch..., a only..., contracted...) as (batch..., M, K);
      * b -> (batch..., contracted..., b only...) as (batch..., K, N) */
     npg_axes pa = {.n = a->n}, pb = {.n = b->n};
-    npg_shape sa = {.ndim = nbat + 2}, sb = {.ndim = nbat + 2}, so = {.ndim = nbat + nao + nbo};
+    npg_shape sa = {.ndim = merge ? 3 : nbat + 2}, sb = sa, so = {.ndim = nbat + nao + nbo};
     int q = 0;
     int64_t M = 1, N = 1, K = 1;
     for (int i = 0; i < nbat; i++) {
@@ -476,10 +479,22 @@ static bool ein_pair(const char *fn, ein_term *a, ein_term *b, const bool *keep)
         N *= b->x->shape[ib[bo[i]]];
         so.dims[nbat + nao + i] = b->x->shape[ib[bo[i]]];
     }
-    sa.dims[nbat] = M, sa.dims[nbat + 1] = K;
-    sb.dims[nbat] = K, sb.dims[nbat + 1] = N;
-    npg_array *am = npg_reshape(npg_permute_dims(a->x, pa), sa);
-    npg_array *bm = npg_reshape(npg_permute_dims(b->x, pb), sb);
+    if (!merge) {
+        sa.dims[nbat] = M, sa.dims[nbat + 1] = K;
+        sb.dims[nbat] = K, sb.dims[nbat + 1] = N;
+    }
+    npg_array *ap = npg_permute_dims(a->x, pa), *bp = npg_permute_dims(b->x, pb);
+    if (merge && ap && bp) {
+        npg_shape ba = npg_shape_of(ap), bb = npg_shape_of(bp);
+        for (int i = 0; i < nbat; i++) ba.dims[i] = bb.dims[i] = so.dims[i];
+        ap = npg_broadcast_to(ap, ba);
+        bp = npg_broadcast_to(bp, bb);
+        const int64_t B = npg__numel(nbat, so.dims);
+        sa = (npg_shape){.ndim = 3, .dims = {B, M, K}};
+        sb = (npg_shape){.ndim = 3, .dims = {B, K, N}};
+    }
+    npg_array *am = npg_reshape(ap, sa);
+    npg_array *bm = npg_reshape(bp, sb);
     npg_array *r = npg_reshape(npg_matmul(am, bm), so);
     if (!r) return false;
     a->x = r;

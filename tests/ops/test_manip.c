@@ -539,6 +539,38 @@ Test(manip, einsum_implicit_order_empty_broadcast_and_too_many_letters) {
     t_assert_no_leak(live, "einsum regressions");
 }
 
+/* Seven labels kept in both operands (7 batch axes + the product's 2 would
+ * be 9): the batch axes are merged for the product. It was an error. */
+static npg_array *ein7_fn(npg_array *const *in, int n, void *u) {
+    (void)n, (void)u;
+    return npg_einsum("abcdefgh,abcdefgh->abcdefg", in, 2);
+}
+
+Test(manip, einsum_with_more_batch_labels_than_a_product_can_hold) {
+    t_live live = t_live_now();
+    npg_scope s = npg_scope_begin();
+    npg_array *A = npg_add_scalar(iota(NPG_FLOAT64, NPG_SHAPE(2, 1, 3, 2, 1, 2, 2)), -9);
+    npg_array *B = npg_multiply_scalar(iota(NPG_FLOAT64, NPG_SHAPE(2, 1, 3, 2, 1, 2, 2)), 0.5);
+    check_einsum("abcdefg,abcdefg->abcdefg", (npg_array *[]){A, B}, 2);
+    npg_array *X = npg_add_scalar(iota(NPG_FLOAT64, NPG_SHAPE(2, 1, 2, 1, 2, 1, 2, 3)), -20);
+    npg_array *Y = iota(NPG_FLOAT64, NPG_SHAPE(2, 1, 2, 1, 2, 1, 2, 3));
+    check_einsum("abcdefgh,abcdefgh->abcdefg", (npg_array *[]){X, Y}, 2);
+    /* broadcast ellipsis axes among the seven: against multiply and sum */
+    npg_array *P = iota(NPG_FLOAT64, NPG_SHAPE(2, 1, 2, 1, 2, 1, 2, 3));
+    npg_array *Q = npg_add_scalar(iota(NPG_FLOAT64, NPG_SHAPE(1, 2, 2, 2, 1, 2, 2, 3)), 1);
+    npg_array *r = npg_einsum("...h,...h->...", (npg_array *[]){P, Q}, 2);
+    npg_array *want = npg_sum(npg_multiply(P, Q), NPG_AXES(-1), false);
+    cr_assert(r && want, "%s", npg_last_error());
+    double *hw = t_read(want);
+    expect(r, npg_shape_of(want), hw, "einsum '...h,...h->...', 7 broadcast ellipsis axes");
+    free(hw);
+    npg_array *g[2] = {npg_randn(NPG_SHAPE(2, 1, 2, 1, 2, 1, 2, 3), OPT(.requires_grad = true)),
+                       npg_randn(NPG_SHAPE(2, 1, 2, 1, 2, 1, 2, 3), OPT(.requires_grad = true))};
+    cr_assert_eq(npg_gradcheck(ein7_fn, NULL, g, 2, NULL), NPG_OK, "%s", npg_last_error());
+    npg_scope_end(s);
+    t_assert_no_leak(live, "einsum, 7 batch labels");
+}
+
 /* Gradients through the multi-output and view functions (gradcheck sums a
  * weighted combination of the one output each function here returns). */
 static npg_array *moveaxis_fn(npg_array *const *in, int n, void *u) {
