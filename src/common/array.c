@@ -391,6 +391,20 @@ npg_device npg__device_of(const npg_array *x) {
     return (npg_device){x->storage->backend->type, x->storage->dev};
 }
 
+bool npg__check_devices(const char *fn, int n, npg_array *const *xs) {
+    for (int i = 1; i < n; i++) {
+        if (!npg__same_device(xs[0], xs[i])) {
+            char a[64], b[64];
+            npg_device_name(npg__device_of(xs[0]), a, sizeof a);
+            npg_device_name(npg__device_of(xs[i]), b, sizeof b);
+            npg__set_error(NPG_ERR_DEVICE, "%s: operands are on different devices (%s and %s); move one with npg_to",
+                           fn, a, b);
+            return false;
+        }
+    }
+    return true;
+}
+
 bool npg__same_device(const npg_array *a, const npg_array *b) {
     return a->storage->backend == b->storage->backend && a->storage->dev == b->storage->dev;
 }

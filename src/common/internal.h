@@ -130,6 +130,8 @@ bool npg__resolve_device(const char *fn, npg_device d, npg_device *out, const np
 const npg_backend *npg__backend_of(const npg_array *x);
 npg_device npg__device_of(const npg_array *x);
 bool npg__same_device(const npg_array *a, const npg_array *b);
+/* NPG_ERR_DEVICE, naming fn and both devices, unless xs[0..n) share one. */
+bool npg__check_devices(const char *fn, int n, npg_array *const *xs);
 /* A new contiguous array with uninitialised data, registered in the current
  * scope (refcount 1). */
 npg_array *npg__alloc(const char *fn, npg_dtype dtype, int ndim, const int64_t *shape, npg_device device);

@@ -44,12 +44,6 @@ static bool mat_check(const char *fn, const npg_array *x, bool square) {
     return true;
 }
 
-static bool same_dev(const char *fn, const npg_array *a, const npg_array *b) {
-    if (npg__same_device(a, b)) return true;
-    npg__set_error(NPG_ERR_DEVICE, "%s: operands are on different devices; move one with npg_to", fn);
-    return false;
-}
-
 static int64_t batch_count(const npg_array *x) { return npg__numel(x->ndim - 2, x->shape); }
 
 /* x's matrices in column-major order: a new contiguous (..., c, r) array of
@@ -63,8 +57,6 @@ static npg_array *colmajor(npg_array *x, npg_dtype dt) {
 /* The column-major (r, c) matrices held in contiguous buf (..., c, r), as a
  * row-major (..., r, c) view. */
 static npg_array *rowmajor(npg_array *buf) { return npg_matrix_transpose(buf); }
-
-static void *dptr(npg_array *a) { return (char *)a->storage->data + a->offset * (int64_t)npg__dtype_size(a->dtype); }
 
 /* A new uninitialised array of x's device: shape = x's batch dims + tail. */
 static npg_array *alloc_batch(const char *fn, npg_dtype dt, const npg_array *x, int nb, const int64_t *bshape,
@@ -139,31 +131,18 @@ static int *info_new(const char *fn, int64_t batch) {
 /* Backend status -> false (the backend has set the error). */
 static bool be_ok(npg_status st) { return st == NPG_OK; }
 
-/* Give y (computed without recording) a node over inputs with rule bw. */
+/* Give y (computed without recording) a node over inputs with rule bw; y
+ * itself when no input needs a gradient. */
 static npg_array *record(const char *name, npg_array *y, int n, npg_array *const *in, npg_custom_backward bw,
                          intptr_t flags) {
-    if (!y) return NULL;
+    if (!y || !npg__needs_grad(n, in)) return y;
     return npg_custom(name, y, n, in, bw, (void *)flags, NULL);
 }
 
-/* The matrices of x (..., r, c) restricted to columns [c0, c1) (a view,
- * differentiable). */
-static npg_array *cols(npg_array *x, int64_t c0, int64_t c1) {
-    if (!x) return NULL;
-    int64_t shape[NPG_MAX_DIMS], strides[NPG_MAX_DIMS];
-    npg__contiguous_strides(x->ndim, x->shape, strides);
-    memcpy(shape, x->shape, sizeof(int64_t) * (size_t)x->ndim);
-    shape[x->ndim - 1] = c1 - c0;
-    return npg__strided_view(x, x->ndim, shape, strides, c0);
-}
-/* The same for rows [r0, r1). */
+/* x[..., :, c0:c1] and x[..., r0:r1, :]: views (no copy), differentiable. */
+static npg_array *cols(npg_array *x, int64_t c0, int64_t c1) { return NPG_INDEX(x, NPG_ELLIPSIS, NPG_SLICE(c0, c1, 1)); }
 static npg_array *rows(npg_array *x, int64_t r0, int64_t r1) {
-    if (!x) return NULL;
-    int64_t shape[NPG_MAX_DIMS], strides[NPG_MAX_DIMS];
-    npg__contiguous_strides(x->ndim, x->shape, strides);
-    memcpy(shape, x->shape, sizeof(int64_t) * (size_t)x->ndim);
-    shape[x->ndim - 2] = r1 - r0;
-    return npg__strided_view(x, x->ndim, shape, strides, r0 * strides[x->ndim - 2]);
+    return NPG_INDEX(x, NPG_ELLIPSIS, NPG_SLICE(r0, r1, 1), NPG_ALL);
 }
 
 /* ---- sign conventions ---------------------------------------------------------------------- */
@@ -283,7 +262,7 @@ static npg_array *bcast_mat(npg_array *x, int nb, const int64_t *bshape) {
 
 /* Checks shared by solve and solve_triangular: a square, b (..., n, k). */
 static bool solve_check(const char *fn, npg_array *a, npg_array *b) {
-    if (!same_dev(fn, a, b) || !mat_check(fn, a, true)) return false;
+    if (!npg__check_devices(fn, 2, (npg_array *[]){a, b}) || !mat_check(fn, a, true)) return false;
     char sa[NPG_SHAPE_BUF], sb[NPG_SHAPE_BUF];
     if (b->ndim < 2 || b->shape[b->ndim - 2] != a->shape[a->ndim - 1]) {
         npg__set_error(NPG_ERR_SHAPE, "%s: a of shape %s and b of shape %s do not match (b must be (..., %lld, k))",
@@ -308,10 +287,12 @@ npg_array *npg_linalg_solve_triangular(npg_array *a, npg_array *b, bool upper, b
     if (n == 0 || k == 0 || batch == 0) {
         y = alloc_batch(fn, dt, a, nb, bshape, 2, (int64_t[]){n, k}); /* empty */
     } else {
-        npg_array *ta = colmajor(bcast_mat(a, nb, bshape), dt), *tb = colmajor(bcast_mat(b, nb, bshape), dt);
+        /* a's row-major copy is A^T column-major, whose lower triangle is A's
+         * upper one: T X = B is (A^T's triangle)^T X = B, no transposing copy */
+        npg_array *ta = npg_astype(bcast_mat(a, nb, bshape), dt), *tb = colmajor(bcast_mat(b, nb, bshape), dt);
         y = NULL;
         if (ta && tb &&
-            be_ok(npg__backend_of(a)->trsm(a->storage->dev, dt, batch, n, k, dptr(ta), dptr(tb), !upper, false,
+            be_ok(npg__backend_of(a)->trsm(a->storage->dev, dt, batch, n, k, npg_data(ta), npg_data(tb), upper, true,
                                             unitriangular)))
             y = rowmajor(tb);
     }
@@ -353,7 +334,7 @@ npg_array *npg_linalg_cholesky(npg_array *x, bool upper) {
     } else if (finite_ok(fn, npg_tril(x, 0))) { /* the triangle potrf reads */
         npg_array *a = colmajor(x, dt);
         int *info = a ? info_new(fn, batch) : NULL;
-        if (info && be_ok(npg__backend_of(x)->potrf(x->storage->dev, dt, batch, n, dptr(a), info)) &&
+        if (info && be_ok(npg__backend_of(x)->potrf(x->storage->dev, dt, batch, n, npg_data(a), info)) &&
             info_ok(fn, info, batch, LA_NOT_PD))
             /* a's row-major reading is L^T in its upper triangle */
             y = upper ? npg_triu(a, 0) : npg_tril(rowmajor(a), 0);
@@ -368,11 +349,38 @@ npg_array *npg_linalg_cholesky(npg_array *x, bool upper) {
 
 /* ---- solve, inv ---------------------------------------------------------------------------------- */
 
+/* The forward's LU of A^T (and its pivots), kept for the backward. */
+typedef struct lu_ctx {
+    npg_array *lu, *piv; /* owned references (unscoped) */
+} lu_ctx;
+
+static void lu_ctx_free(void *p) {
+    lu_ctx *c = p;
+    if (!c) return;
+    npg__release(c->lu);
+    npg__release(c->piv);
+    free(c);
+}
+
 static npg_status solve_bw(void *ctx, npg_array *g, int n, npg_array *const *in, npg_array *x, npg_array **gin) {
-    (void)ctx;
     (void)n;
-    /* A X = B: gB = A^-T gX */
-    return solve_grads(in[0], in[1], npg_linalg_solve(npg_matrix_transpose(in[0]), g), x, -1, gin);
+    const lu_ctx *c = ctx;
+    /* A X = B: gB = A^-T gX. The forward factored A^T: solve with its LU
+     * (getrs, untransposed) instead of factoring again, unless the backward
+     * is itself recorded (create_graph), where gB must depend on A */
+    npg_array *gb;
+    if (npg_is_grad_enabled() || !c) { /* c is NULL for empty operands */
+        gb = npg_linalg_solve(npg_matrix_transpose(in[0]), g);
+    } else {
+        const npg_array *lu = c->lu;
+        const int64_t nn = lu->shape[lu->ndim - 1], k = g->shape[g->ndim - 1];
+        npg_array *tg = colmajor(g, lu->dtype);
+        gb = tg && be_ok(npg__backend_of(lu)->getrs(lu->storage->dev, lu->dtype, npg__numel(lu->ndim - 2, lu->shape),
+                                                     nn, k, npg_data(lu), npg_data(c->piv), npg_data(tg), false))
+                 ? rowmajor(tg)
+                 : NULL;
+    }
+    return solve_grads(in[0], in[1], gb, x, -1, gin);
 }
 
 /* a X = b for matrices b (checked by the caller); errors name fn. */
@@ -382,9 +390,11 @@ static npg_array *solve_mat(const char *fn, npg_array *a, npg_array *b) {
     if (!batch_bcast(fn, a, b, &nb, bshape)) return NULL;
     npg_dtype dt = la_dtype(npg_result_type(a->dtype, b->dtype));
     const int64_t n = a->shape[a->ndim - 1], k = b->shape[b->ndim - 1], batch = npg__numel(nb, bshape);
+    const bool grad = npg__needs_grad(2, (npg_array *[]){a, b});
     npg_scope s = npg_scope_begin();
     npg_no_grad_begin();
     npg_array *y = NULL;
+    lu_ctx *c = NULL;
     if (n == 0 || k == 0 || batch == 0) {
         y = alloc_batch(fn, dt, a, nb, bshape, 2, (int64_t[]){n, k}); /* empty */
     } else {
@@ -395,14 +405,23 @@ static npg_array *solve_mat(const char *fn, npg_array *a, npg_array *b) {
         npg_array *lu = npg_astype(bcast_mat(a, nb, bshape), dt), *tb = colmajor(bcast_mat(b, nb, bshape), dt);
         npg_array *piv = lu && tb ? alloc_batch(fn, NPG_INT32, a, nb, bshape, 1, &n) : NULL;
         int *info = piv ? info_new(fn, batch) : NULL;
-        if (info && be_ok(be->getrf(a->storage->dev, dt, batch, n, dptr(lu), dptr(piv), info)) &&
+        if (info && be_ok(be->getrf(a->storage->dev, dt, batch, n, npg_data(lu), npg_data(piv), info)) &&
             info_ok(fn, info, batch, LA_SINGULAR) &&
-            be_ok(be->getrs(a->storage->dev, dt, batch, n, k, dptr(lu), dptr(piv), dptr(tb), true)))
+            be_ok(be->getrs(a->storage->dev, dt, batch, n, k, npg_data(lu), npg_data(piv), npg_data(tb), true))) {
             y = rowmajor(tb);
+            if (grad) {
+                c = malloc(sizeof *c);
+                if (c) *c = (lu_ctx){.lu = npg_retain(lu), .piv = npg_retain(piv)};
+                else y = NULL, npg__set_error(NPG_ERR_OOM, "%s: out of memory recording the graph", fn);
+            }
+        }
         free(info);
     }
     npg_no_grad_end();
-    y = record("linalg_solve", y, 2, (npg_array *[]){a, b}, solve_bw, 0);
+    if (c) /* y is set; on failure npg_custom frees c */
+        y = npg_custom("linalg_solve", y, 2, (npg_array *[]){a, b}, solve_bw, c, lu_ctx_free);
+    else /* no gradient wanted, or empty operands (the backward solves afresh) */
+        y = record("linalg_solve", y, 2, (npg_array *[]){a, b}, solve_bw, 0);
     npg_keep(y);
     npg_scope_end(s);
     return y;
@@ -443,7 +462,7 @@ static bool lu_parts(const char *fn, npg_array *x, npg_dtype dt, npg_array **dia
     *diag = *psign = NULL;
     npg_array *lu = npg_astype(x, dt);
     npg_array *piv = lu ? alloc_batch(fn, NPG_INT32, x, x->ndim - 2, x->shape, 1, &n) : NULL;
-    if (!piv || !be_ok(npg__backend_of(x)->getrf(x->storage->dev, dt, batch, n, dptr(lu), dptr(piv), NULL)))
+    if (!piv || !be_ok(npg__backend_of(x)->getrf(x->storage->dev, dt, batch, n, npg_data(lu), npg_data(piv), NULL)))
         return false;
     *diag = npg_diagonal(lu, 0, -2, -1);
     /* row i was swapped with row piv[i] (1-based): the parity of the swaps */
@@ -464,7 +483,7 @@ static npg_status det_bw(void *ctx, npg_array *g, int n, npg_array *const *in, n
     return gin[0] ? NPG_OK : npg_last_status();
 }
 
-/* det (want_det) or sign and log|det|. */
+/* det, or sign and log|det| (the outputs asked for are not NULL). */
 static npg_status det_impl(const char *fn, npg_array *x, npg_array **det, npg_array **sign, npg_array **logabs) {
     if (npg__any_null(fn, 1, x) || !mat_check(fn, x, true)) return npg_last_status();
     npg_dtype dt = la_dtype(x->dtype);
@@ -592,7 +611,7 @@ npg_status npg_linalg_qr(npg_array *x, bool complete, npg_array **q, npg_array *
         npg_array *a = colmajor(x, dt);
         npg_array *qb = a ? alloc_batch(fn, dt, x, nb, x->shape, 2, (int64_t[]){qc, m}) : NULL;
         npg_array *rb = qb ? alloc_batch(fn, dt, x, nb, x->shape, 2, (int64_t[]){n, qc}) : NULL;
-        if (rb && be_ok(npg__backend_of(x)->qr(x->storage->dev, dt, batch, m, n, qc, dptr(a), dptr(qb), dptr(rb)))) {
+        if (rb && be_ok(npg__backend_of(x)->qr(x->storage->dev, dt, batch, m, n, qc, npg_data(a), npg_data(qb), npg_data(rb)))) {
             /* R's diagonal made >= 0: Q D, D R with D = sign(diag(R)) */
             npg_array *d = pad_ones(sign_pm(npg_diagonal(rowmajor(rb), 0, -2, -1)), qc, -1);
             Q = npg_multiply(rowmajor(qb), npg_expand_dims(d, -2));
@@ -675,9 +694,9 @@ static void vals_ctx_free(void *p) {
 static npg_status vals_bw(void *ctx, npg_array *g, int n_in, npg_array *const *in, npg_array *y, npg_array **gin) {
     (void)n_in;
     (void)in;
+    (void)y;
     const vals_ctx *c = ctx;
     npg_array *ga = npg_matmul(npg_multiply(c->u, npg_expand_dims(g, -2)), c->vh);
-    (void)y;
     gin[0] = ga;
     return ga ? NPG_OK : npg_last_status();
 }
@@ -715,7 +734,7 @@ static npg_status eigh_impl(const char *fn, npg_array *x, npg_array **w, npg_arr
         npg_array *a = colmajor(x, dt);
         npg_array *wb = a ? alloc_batch(fn, dt, x, nb, x->shape, 1, &n) : NULL;
         int *info = wb ? info_new(fn, batch) : NULL;
-        if (info && be_ok(npg__backend_of(x)->syevd(x->storage->dev, dt, batch, n, dptr(a), dptr(wb), vectors, info)) &&
+        if (info && be_ok(npg__backend_of(x)->syevd(x->storage->dev, dt, batch, n, npg_data(a), npg_data(wb), vectors, info)) &&
             info_ok(fn, info, batch, LA_NO_CONVERGENCE)) {
             W = wb;
             V = a;
@@ -844,8 +863,8 @@ static npg_status svd_impl(const char *fn, npg_array *x, bool full_matrices, npg
         npg_array *vb = ub ? alloc_batch(fn, dt, x, nb, x->shape, 2, (int64_t[]){N, N}) : NULL;
         int *info = sb && (!vectors || vb) ? info_new(fn, batch) : NULL;
         if (info &&
-            be_ok(npg__backend_of(x)->gesvd(x->storage->dev, dt, batch, M, N, full, dptr(a), dptr(sb),
-                                             vb ? dptr(ub) : NULL, vb ? dptr(vb) : NULL, info)) &&
+            be_ok(npg__backend_of(x)->gesvd(x->storage->dev, dt, batch, M, N, full, npg_data(a), npg_data(sb),
+                                             vb ? npg_data(ub) : NULL, vb ? npg_data(vb) : NULL, info)) &&
             info_ok(fn, info, batch, LA_NO_CONVERGENCE)) {
             S = sb;
             if (vectors && !wide) {
@@ -944,7 +963,8 @@ npg_array *npg_linalg_pinv(npg_array *x, double rtol) { return pinv_impl("npg_li
 
 npg_array *npg_linalg_lstsq(npg_array *a, npg_array *b, double rtol) {
     const char *fn = "npg_linalg_lstsq";
-    if (npg__any_null(fn, 2, a, b) || !same_dev(fn, a, b) || !mat_check(fn, a, false)) return NULL;
+    if (npg__any_null(fn, 2, a, b) || !npg__check_devices(fn, 2, (npg_array *[]){a, b}) || !mat_check(fn, a, false))
+        return NULL;
     const int64_t m = a->shape[a->ndim - 2];
     const bool vec = b->ndim == 1;
     if ((vec ? b->shape[0] : b->ndim >= 2 ? b->shape[b->ndim - 2] : -1) != m) {
@@ -1095,12 +1115,6 @@ npg_array *npg_linalg_vector_norm(npg_array *x, double ord, npg_axes axes, bool 
         }
     }
     npg_dtype dt = la_dtype(x->dtype);
-    vnorm_ctx *c = malloc(sizeof *c);
-    if (!c) {
-        npg__set_error(NPG_ERR_OOM, "%s: out of memory", fn);
-        return NULL;
-    }
-    *c = (vnorm_ctx){.ord = ord, .mask = mask, .keepdims = keepdims};
     npg_axes ax = {.n = 0};
     for (int i = 0; i < x->ndim; i++)
         if (mask >> i & 1) ax.axes[ax.n++] = i;
@@ -1123,10 +1137,11 @@ npg_array *npg_linalg_vector_norm(npg_array *x, double ord, npg_axes axes, bool 
         y = npg_pow_scalar(npg_sum(npg_pow_scalar(a, ord), ax, keepdims), 1 / ord);
     }
     npg_no_grad_end();
-    if (y) {
-        y = npg_custom("linalg_vector_norm", y, 1, &x, vnorm_bw, c, free);
-    } else {
-        free(c);
+    if (y && npg__needs_grad(1, &x)) {
+        vnorm_ctx *c = malloc(sizeof *c);
+        if (c) *c = (vnorm_ctx){.ord = ord, .mask = mask, .keepdims = keepdims};
+        else npg__set_error(NPG_ERR_OOM, "%s: out of memory recording the graph", fn);
+        y = c ? npg_custom("linalg_vector_norm", y, 1, &x, vnorm_bw, c, free) : NULL;
     }
     npg_keep(y);
     npg_scope_end(s);
@@ -1176,7 +1191,7 @@ npg_array *npg_linalg_matrix_norm(npg_array *x, const char *ord, bool keepdims) 
 
 npg_array *npg_linalg_cross(npg_array *a, npg_array *b, int axis) {
     const char *fn = "npg_linalg_cross";
-    if (npg__any_null(fn, 2, a, b) || !same_dev(fn, a, b)) return NULL;
+    if (npg__any_null(fn, 2, a, b) || !npg__check_devices(fn, 2, (npg_array *[]){a, b})) return NULL;
     int nd;
     int64_t shape[NPG_MAX_DIMS];
     if (!npg__broadcast_shapes(fn, a->ndim, a->shape, b->ndim, b->shape, &nd, shape)) return NULL;

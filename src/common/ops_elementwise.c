@@ -8,20 +8,6 @@
 
 #include <math.h>
 
-static bool check_devices(const char *fn, int n, npg_array *const *xs) {
-    for (int i = 1; i < n; i++) {
-        if (!npg__same_device(xs[0], xs[i])) {
-            char a[64], b[64];
-            npg_device_name(npg__device_of(xs[0]), a, sizeof a);
-            npg_device_name(npg__device_of(xs[i]), b, sizeof b);
-            npg__set_error(NPG_ERR_DEVICE, "%s: operands are on different devices (%s and %s); move one with npg_to",
-                           fn, a, b);
-            return false;
-        }
-    }
-    return true;
-}
-
 /* out (fresh, contiguous) = convert(in); same shape. */
 static npg_status copy_kernel(npg_array *out, npg_array *in) {
     if (npg__numel(out->ndim, out->shape) == 0) return NPG_OK;
@@ -170,7 +156,7 @@ static bool binary_dtypes(npg_op op, const char *fn, npg_dtype a, npg_dtype b, n
 npg_array *npg__binary(npg_op op, const char *fn, npg_array *a, npg_array *b) {
     if (npg__any_null(fn, 2, a, b)) return NULL;
     npg_array *xs[2] = {a, b};
-    if (!check_devices(fn, 2, xs)) return NULL;
+    if (!npg__check_devices(fn, 2, xs)) return NULL;
     npg_dtype cdt, odt;
     if (!binary_dtypes(op, fn, a->dtype, b->dtype, &cdt, &odt)) return NULL;
     int nd;
@@ -250,7 +236,7 @@ static npg_array *where_impl(const char *fn, npg_array *cond, npg_array *a, npg_
     npg_array *x = scalar_pos == 1 ? b : a; /* the array operand that sets dtype when one is scalar */
     if (scalar_pos == 0 ? npg__any_null(fn, 3, cond, a, b) : npg__any_null(fn, 2, cond, x)) return NULL;
     npg_array *xs[3] = {cond, scalar_pos == 1 ? b : a, b};
-    if (!check_devices(fn, scalar_pos ? 2 : 3, xs)) return NULL;
+    if (!npg__check_devices(fn, scalar_pos ? 2 : 3, xs)) return NULL;
     npg_dtype dt = scalar_pos ? x->dtype : npg_result_type(a->dtype, b->dtype);
     int nd;
     int64_t shape[NPG_MAX_DIMS];
@@ -336,7 +322,7 @@ npg_status npg_assign(npg_array *x, npg_array *src) {
     const char *fn = "npg_assign";
     if (npg__any_null(fn, 2, x, src)) return npg_last_status();
     npg_array *xs[2] = {x, src};
-    if (!check_devices(fn, 2, xs)) return npg_last_status();
+    if (!npg__check_devices(fn, 2, xs)) return npg_last_status();
     if (!npg__check_writable(fn, x)) return npg_last_status();
     int nd;
     int64_t shape[NPG_MAX_DIMS];

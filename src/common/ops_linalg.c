@@ -27,10 +27,7 @@ static bool blas_ready(npg_tdesc *d) {
 npg_array *npg_matmul(npg_array *a, npg_array *b) {
     const char *fn = "npg_matmul";
     if (npg__any_null(fn, 2, a, b)) return NULL;
-    if (!npg__same_device(a, b)) {
-        npg__set_error(NPG_ERR_DEVICE, "%s: operands are on different devices; move one with npg_to", fn);
-        return NULL;
-    }
+    if (!npg__check_devices(fn, 2, (npg_array *[]){a, b})) return NULL;
     if (a->ndim == 0 || b->ndim == 0) {
         npg__set_error(NPG_ERR_SHAPE, "%s: input operand %d does not have enough dimensions (0-d; use npg_multiply)", fn,
                        a->ndim == 0 ? 0 : 1);
