@@ -123,6 +123,10 @@ static lp_int la_lwork(double w) {
     return r > INT_MAX ? INT_MAX : (lp_int)r;
 }
 
+/* lwork elements of size es rounded up to 8 bytes, so that an int array
+ * placed after them in one workspace (syevd's and gesdd's iwork) is aligned. */
+static lp_int la_align8(lp_int lwork, size_t es) { return lwork + (lp_int)((8 - ((size_t)lwork * es) % 8) % 8 / es); }
+
 typedef struct la_ctx {
     npg_dtype dt;
     lp_int m, n, nrhs, qc, lwork, liwork;
@@ -318,8 +322,7 @@ npg_status npg__cpu_syevd(int dev, npg_dtype dt, int64_t batch, int64_t n, void 
     lp_int lwork = la_lwork(wq);
     if (liwork < 1) liwork = 1;
     size_t es = npg__dtype_size(dt);
-    /* keep iwork aligned: round the float part up to a multiple of 8 bytes */
-    lwork += (lp_int)((8 - ((size_t)lwork * es) % 8) % 8 / es);
+    lwork = la_align8(lwork, es);
     la_ctx c = {.dt = dt, .n = N, .lwork = lwork, .liwork = liwork, .a = a, .w = w, .flag1 = vectors, .es = es};
     return la_run("syevd", batch, n, (size_t)lwork * es + (size_t)liwork * sizeof(lp_int), syevd_one, &c, info);
 }
@@ -329,14 +332,13 @@ npg_status npg__cpu_syevd(int dev, npg_dtype dt, int64_t batch, int64_t n, void 
 /* ws: work (lwork elements) then iwork (8n ints). */
 static lp_int gesvd_one(const void *ctx, int64_t k, void *ws) {
     const la_ctx *c = ctx;
-    const lp_int m = c->m, n = c->n, uc = c->flag2 ? m : n, one = 1;
+    const lp_int m = c->m, n = c->n, uc = c->flag2 ? m : n;
     char *a = LA_AT(c->a, k, (int64_t)m * n), *s = LA_AT(c->w, k, n);
     char *u = c->u ? LA_AT(c->u, k, (int64_t)m * uc) : NULL, *vt = c->vt ? LA_AT(c->vt, k, (int64_t)n * n) : NULL;
     lp_int *iwork = (lp_int *)((char *)ws + (size_t)c->lwork * c->es);
     const char *jobz = !c->flag1 ? "N" : c->flag2 ? "A" : "S";
     const lp_int ldu = c->flag1 ? m : 1, ldvt = c->flag1 ? n : 1;
     lp_int info = 0;
-    (void)one;
     if (c->dt == NPG_FLOAT32)
         sgesdd_(jobz, &m, &n, (float *)a, &m, (float *)s, (float *)u, &ldu, (float *)vt, &ldvt, ws, &c->lwork, iwork,
                 &info, 1);
@@ -368,7 +370,7 @@ npg_status npg__cpu_gesvd(int dev, npg_dtype dt, int64_t batch, int64_t m, int64
     }
     lp_int lwork = la_lwork(wq);
     size_t es = npg__dtype_size(dt);
-    lwork += (lp_int)((8 - ((size_t)lwork * es) % 8) % 8 / es);
+    lwork = la_align8(lwork, es);
     la_ctx c = {.dt = dt, .m = M, .n = N, .lwork = lwork, .a = a, .w = s, .u = u, .vt = vt, .flag1 = vectors,
                 .flag2 = full, .es = es};
     return la_run("gesvd", batch, m, (size_t)lwork * es + 8 * (size_t)N * sizeof(lp_int), gesvd_one, &c, info);
