@@ -5,6 +5,9 @@
  * Every function here is differentiable where it makes sense and runs on
  * any device; softmax, log_softmax, cross_entropy, conv2d (im2col + GEMM),
  * max_pool2d and the optimizer updates use fused kernels on both devices.
+ * The rest are composed from other ops (conv1d and the transposed
+ * convolutions from the same im2col / col2im kernels and GEMMs), so they run
+ * wherever those do and differentiate through their rules.
  *
  * Activations (relu, leaky_relu, sigmoid, silu, gelu, gelu_tanh, softplus,
  * tanh) are in npg.h with the other elementwise functions.
@@ -58,10 +61,76 @@ npg_array *npg_max_pool2d(npg_array *x, const npg_pool2d_opts *opts);
 /* Mean over each window. [new] */
 npg_array *npg_avg_pool2d(npg_array *x, const npg_pool2d_opts *opts);
 
+/* 1-d convolution: x (N, C, L), weight (OC, C/groups, K), bias (OC) or NULL
+ * -> (N, OC, Lout), Lout = (L + 2 padding - dilation (K - 1) - 1) / stride + 1
+ * (PyTorch's conv1d; the 2-d kernels with a height of 1). opts NULL =
+ * defaults (stride 1, padding 0, dilation 1, groups 1). [new] */
+typedef struct npg_conv1d_opts {
+    int stride, padding, dilation, groups; /* zero = the default named */
+} npg_conv1d_opts;
+#define NPG_CONV1D_OPTS(...) (&(const npg_conv1d_opts){__VA_ARGS__})
+npg_array *npg_conv1d(npg_array *x, npg_array *weight, npg_array *bias, const npg_conv1d_opts *opts);
+
+/* Transposed convolution (PyTorch's conv_transpose2d, the adjoint of conv2d
+ * with the same options): x (N, C, H, W), weight (C, OC/groups, KH, KW),
+ * bias (OC) or NULL -> (N, OC, OH, OW) with
+ * OH = (H - 1) stride - 2 padding + dilation (KH - 1) + output_padding + 1.
+ * output_padding (default 0) must be smaller than the stride or the
+ * dilation. One batched GEMM + col2im per call. [new] */
+typedef struct npg_conv_transpose2d_opts {
+    int stride[2];         /* default 1 */
+    int padding[2];        /* default 0 */
+    int output_padding[2]; /* default 0 */
+    int dilation[2];       /* default 1 */
+    int groups;            /* default 1 */
+} npg_conv_transpose2d_opts;
+#define NPG_CONV_TRANSPOSE2D_OPTS(...) (&(const npg_conv_transpose2d_opts){__VA_ARGS__})
+npg_array *npg_conv_transpose2d(npg_array *x, npg_array *weight, npg_array *bias,
+                                const npg_conv_transpose2d_opts *opts);
+/* The 1-d form: x (N, C, L), weight (C, OC/groups, K) -> (N, OC, Lout),
+ * Lout = (L - 1) stride - 2 padding + dilation (K - 1) + output_padding + 1.
+ * [new] */
+typedef struct npg_conv_transpose1d_opts {
+    int stride, padding, output_padding, dilation, groups; /* zero = the defaults above */
+} npg_conv_transpose1d_opts;
+#define NPG_CONV_TRANSPOSE1D_OPTS(...) (&(const npg_conv_transpose1d_opts){__VA_ARGS__})
+npg_array *npg_conv_transpose1d(npg_array *x, npg_array *weight, npg_array *bias,
+                                const npg_conv_transpose1d_opts *opts);
+
+/* Average over the windows that split the last two axes of x (..., H, W)
+ * into out_h x out_w cells (PyTorch's adaptive_avg_pool2d: cell i spans
+ * [floor(i H / out_h), ceil((i + 1) H / out_h))). Integer inputs give the
+ * default float dtype. out_h, out_w >= 1. [new] */
+npg_array *npg_adaptive_avg_pool2d(npg_array *x, int64_t out_h, int64_t out_w);
+
+/* Resampling of the last `naxes` axes (1 to 3) of x to the lengths in
+ * size[0..naxes-1], like PyTorch's F.interpolate(x, size=...) on an
+ * (N, C, ...) input:
+ *   NPG_INTERP_NEAREST        source index floor(i * in / out) (PyTorch's "nearest")
+ *   NPG_INTERP_NEAREST_EXACT  floor((i + 0.5) * in / out) ("nearest-exact")
+ *   NPG_INTERP_LINEAR         linear along each axis: "linear", "bilinear" or
+ *                             "trilinear" for 1, 2 or 3 axes; align_corners as
+ *                             in PyTorch (false: half-pixel centres, clamped).
+ * Indices use exact integer arithmetic (PyTorch's float32 scale can pick the
+ * neighbouring pixel at exact multiples for some sizes); LINEAR weights are
+ * computed in double. Differentiable (the gradient scatters back through the
+ * same taps). Integer inputs give the default float dtype with LINEAR and keep
+ * their dtype with the nearest modes. Each size >= 1; an interpolated axis of
+ * length 0 is an error. [new] */
+typedef enum npg_interp_mode { NPG_INTERP_NEAREST = 0, NPG_INTERP_NEAREST_EXACT, NPG_INTERP_LINEAR } npg_interp_mode;
+npg_array *npg_interpolate(npg_array *x, int naxes, const int64_t *size, npg_interp_mode mode, bool align_corners);
+
 /* Layer normalisation over the last `normalized_axes` axes:
  * (x - mean) / sqrt(var + eps) * weight + bias (biased variance, like
  * PyTorch); weight and bias have those axes' shape, or are NULL. [new] */
 npg_array *npg_layer_norm(npg_array *x, int normalized_axes, npg_array *weight, npg_array *bias, double eps);
+
+/* RMS normalisation over the last `normalized_axes` axes (ggml's rms_norm,
+ * PyTorch's F.rms_norm): x / sqrt(mean(x^2) + eps) * weight, weight with
+ * those axes' shape or NULL; eps >= 0 (LLaMA uses 1e-5 or 1e-6; PyTorch's
+ * default is the dtype's machine epsilon). Integer inputs give the default
+ * float dtype. [new] */
+npg_array *npg_rms_norm(npg_array *x, int normalized_axes, npg_array *weight, double eps);
 
 /* Batch normalisation of x (N, C, ...) per channel (axis 1), PyTorch's
  * F.batch_norm: training uses the batch's mean and biased variance and, when
@@ -107,6 +176,45 @@ npg_array *npg_dropout(npg_array *x, double p, bool training, npg_generator *gen
 /* Flatten the axes from start_axis on: (N, C, H, W), 1 -> (N, C*H*W). [new] */
 npg_array *npg_flatten_from(npg_array *x, int start_axis);
 
+/* Recurrent cells, PyTorch's layouts (gate blocks stacked along weight rows):
+ * x (B, in) or (in), h and c (B, hidden) or (hidden), w_ih (G*hidden, in),
+ * w_hh (G*hidden, hidden), biases (G*hidden) or NULL. x, h and c broadcast
+ * against each other (a batch of 1 or an unbatched state meets any batch).
+ * LSTM (G = 4, gates i, f, g, o): c' = sigmoid(f) c + sigmoid(i) tanh(g),
+ * h' = sigmoid(o) tanh(c'); *h_out and *c_out receive [new] arrays (both
+ * NULL on failure). h or c NULL means zeros. */
+npg_status npg_lstm_cell(npg_array *x, npg_array *h, npg_array *c, npg_array *w_ih, npg_array *w_hh,
+                         npg_array *b_ih, npg_array *b_hh, npg_array **h_out, npg_array **c_out);
+/* GRU (G = 3, gates r, z, n): n = tanh(W_in x + b_in + r (W_hn h + b_hn)),
+ * h' = (1 - z) n + z h. h NULL means zeros. [new] */
+npg_array *npg_gru_cell(npg_array *x, npg_array *h, npg_array *w_ih, npg_array *w_hh, npg_array *b_ih,
+                        npg_array *b_hh);
+
+/* More activations, composed from elementwise ops (differentiable, any
+ * device; integers become the default float dtype). [new] each. */
+npg_array *npg_elu(npg_array *x, double alpha);            /* x > 0 ? x : alpha (exp(x) - 1) */
+npg_array *npg_selu(npg_array *x);                         /* scale * elu(x, alpha), PyTorch's constants */
+npg_array *npg_celu(npg_array *x, double alpha);           /* max(0, x) + min(0, alpha (exp(x / alpha) - 1)) */
+npg_array *npg_hardtanh(npg_array *x, double lo, double hi); /* clip(x, lo, hi); gradient 1 strictly inside */
+npg_array *npg_hardsigmoid(npg_array *x);                  /* relu6(x + 3) / 6 */
+npg_array *npg_hardswish(npg_array *x);                    /* x relu6(x + 3) / 6 */
+npg_array *npg_mish(npg_array *x);                         /* x tanh(softplus(x)) */
+npg_array *npg_logsigmoid(npg_array *x);                   /* -softplus(-x), stable */
+/* Gated linear unit: x split in halves a, b along axis (even length) ->
+ * a * sigmoid(b). [new] */
+npg_array *npg_glu(npg_array *x, int axis);
+
+/* Integer labels (any shape) -> int64 one-hot (..., num_classes) (PyTorch's
+ * F.one_hot); num_classes -1 means max(labels) + 1. A label outside
+ * [0, num_classes) is an NPG_ERR_INDEX error (this reads the labels on the
+ * host, so it synchronises). [new] */
+npg_array *npg_one_hot(npg_array *labels, int64_t num_classes);
+
+/* Cosine similarity along axis of x1 and x2 (broadcast):
+ * x1 . x2 / (max(|x1|, eps) max(|x2|, eps)), PyTorch's default eps 1e-8.
+ * [new] */
+npg_array *npg_cosine_similarity(npg_array *x1, npg_array *x2, int axis, double eps);
+
 /* ---- losses -------------------------------------------------------------- */
 
 typedef enum npg_reduction { NPG_REDUCTION_MEAN = 0, NPG_REDUCTION_SUM, NPG_REDUCTION_NONE } npg_reduction;
@@ -128,6 +236,26 @@ npg_array *npg_nll_loss(npg_array *log_probs, npg_array *labels, const npg_ce_op
 npg_array *npg_mse_loss(npg_array *pred, npg_array *target, npg_reduction reduction);
 /* Binary cross-entropy on logits, stable: max(x,0) - x*t + log(1 + exp(-|x|)). [new] */
 npg_array *npg_binary_cross_entropy_with_logits(npg_array *logits, npg_array *targets, npg_reduction reduction);
+
+/* mean/sum/none of |pred - target|. [new] */
+npg_array *npg_l1_loss(npg_array *pred, npg_array *target, npg_reduction reduction);
+/* Smooth L1 (PyTorch): 0.5 d^2 / beta where |d| < beta, else |d| - 0.5 beta;
+ * beta >= 0 (0 gives the L1 loss). [new] */
+npg_array *npg_smooth_l1_loss(npg_array *pred, npg_array *target, npg_reduction reduction, double beta);
+/* Huber: 0.5 d^2 where |d| <= delta, else delta (|d| - 0.5 delta); delta > 0. [new] */
+npg_array *npg_huber_loss(npg_array *pred, npg_array *target, npg_reduction reduction, double delta);
+/* Kullback-Leibler divergence with input = log-probabilities (PyTorch's
+ * F.kl_div): target (log target - input) pointwise, 0 where target is 0
+ * (even against an input of -inf, where PyTorch gives NaN); log_target true
+ * takes target as log-probabilities: exp(t) (t - input), 0 where t = -inf.
+ * MEAN averages over every element (PyTorch's "batchmean" is SUM divided by
+ * the batch size). [new] */
+npg_array *npg_kl_div(npg_array *input, npg_array *target, npg_reduction reduction, bool log_target);
+/* Binary cross-entropy on probabilities p in [0, 1]:
+ * -(t log p + (1 - t) log(1 - p)), each log clamped at -100 (PyTorch), so
+ * p = 0 or 1 gives finite values and gradients; p outside [0, 1] gives NaN
+ * (PyTorch raises an error, on CUDA a device assert). [new] */
+npg_array *npg_binary_cross_entropy(npg_array *probs, npg_array *targets, npg_reduction reduction);
 
 /* ---- initialisation (in place, outside the graph) ------------------------ */
 

@@ -10,6 +10,7 @@
 
 #include <pthread.h>
 #include <stdio.h>
+#include <string.h>
 
 static _Thread_local npg_status tl_status = NPG_OK;
 static _Thread_local char tl_msg[512];
@@ -29,6 +30,20 @@ npg_status npg__set_error(npg_status status, const char *fmt, ...) {
     vsnprintf(tl_msg, sizeof tl_msg, fmt, ap);
     va_end(ap);
     return status;
+}
+
+void npg__error_context(const char *fn) {
+    if (tl_status == NPG_OK) return;
+    size_t n = strlen(fn);
+    if (strncmp(tl_msg, fn, n) == 0 && tl_msg[n] == ':') return;
+    char old[sizeof tl_msg];
+    memcpy(old, tl_msg, sizeof old);
+    int k = snprintf(tl_msg, sizeof tl_msg, "%s: ", fn); /* then as much of the old message as fits */
+    if (k > 0 && (size_t)k < sizeof tl_msg) {
+        size_t m = strlen(old), room = sizeof tl_msg - (size_t)k - 1;
+        memcpy(tl_msg + k, old, m < room ? m : room);
+        tl_msg[(size_t)k + (m < room ? m : room)] = '\0';
+    }
 }
 
 void npg__null_arg(const char *fn) {

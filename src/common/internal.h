@@ -82,6 +82,10 @@ void npg__null_arg(const char *fn);
 /* True if any of the n arrays is NULL (and records NPG_ERR_NULL_ARG unless
  * an error is already pending from the call that produced the NULL). */
 bool npg__any_null(const char *fn, int n, ...);
+/* A composed function (built from other public ops) failed: prefix the
+ * pending error's message with "fn: " unless it already names fn, so the
+ * message names the function the caller called as well as the inner op. */
+void npg__error_context(const char *fn);
 void npg__log(npg_log_level level, const char *fmt, ...);
 /* Text of a shape "(3,4)" into buf. Returns buf. */
 char *npg__shape_str(char *buf, size_t len, int ndim, const int64_t *shape);

@@ -265,6 +265,7 @@ npg_array *npg_cross_entropy(npg_array *logits, npg_array *labels, const npg_ce_
     if (rows) r = reduce_loss(rows, red, e.has_ignore ? npg_not_equal_scalar(lab, (double)e.ignore) : NULL);
     npg_keep(r);
     npg_scope_end(s);
+    if (!r) npg__error_context(fn);
     return r;
 }
 
@@ -317,6 +318,7 @@ npg_array *npg_nll_loss(npg_array *log_probs, npg_array *labels, const npg_ce_op
     npg_array *r = rows ? reduce_loss(rows, opts ? opts->reduction : NPG_REDUCTION_MEAN, valid) : NULL;
     npg_keep(r);
     npg_scope_end(s);
+    if (!r) npg__error_context(fn);
     return r;
 }
 
@@ -361,6 +363,7 @@ npg_array *npg_linear(npg_array *x, npg_array *w, npg_array *b) {
     if (y && b) y = npg_add(y, b);
     npg_keep(y);
     npg_scope_end(s);
+    if (!y) npg__error_context(fn);
     return y;
 }
 
@@ -417,6 +420,7 @@ npg_array *npg_dropout(npg_array *x, double p, bool training, npg_generator *gen
     }
     npg_keep(r);
     npg_scope_end(s);
+    if (!r) npg__error_context(fn);
     return r;
 }
 
@@ -451,6 +455,7 @@ npg_array *npg_layer_norm(npg_array *x, int k, npg_array *weight, npg_array *bia
     if (y && bias) y = npg_add(y, bias);
     npg_keep(y);
     npg_scope_end(s);
+    if (!y) npg__error_context(fn);
     return y;
 }
 
@@ -586,17 +591,22 @@ npg_status npg__bw_col2im(npg_node *n, npg_array *g, npg_array **gin) {
     return gin[0] ? NPG_OK : npg_last_status();
 }
 
-npg_array *npg_conv2d(npg_array *x, npg_array *w, npg_array *b, const npg_conv2d_opts *opts) {
-    const char *fn = "npg_conv2d";
+/* conv2d with the checks' messages naming fn; stride/padding/dilation as in
+ * npg_conv2d_opts (zero = default). */
+static npg_array *conv2d_impl(const char *fn, npg_array *x, npg_array *w, npg_array *b, const int *stride,
+                              const int *pad, const int *dil, int groups_opt) {
     if (npg__any_null(fn, 2, x, w)) return NULL;
-    npg_conv2d_opts o = opts ? *opts : (npg_conv2d_opts){.groups = 1};
-    int groups = o.groups > 0 ? o.groups : 1;
+    int groups = groups_opt > 0 ? groups_opt : 1;
+    if (groups_opt < 0) {
+        npg__set_error(NPG_ERR_INVALID_ARG, "%s: groups must be positive (got %d)", fn, groups_opt);
+        return NULL;
+    }
     if (w->ndim != 4) {
         npg__set_error(NPG_ERR_SHAPE, "%s: weight must be 4-d (OC, C/groups, KH, KW) (got %d-d)", fn, w->ndim);
         return NULL;
     }
     npg_conv_geom g;
-    if (!conv_geom(fn, x, w->shape[2], w->shape[3], o.stride, o.padding, o.dilation, &g)) return NULL;
+    if (!conv_geom(fn, x, w->shape[2], w->shape[3], stride, pad, dil, &g)) return NULL;
     int64_t OC = w->shape[0];
     if (g.C % groups || OC % groups || w->shape[1] * groups != g.C) {
         char sa[NPG_SHAPE_BUF], sb[NPG_SHAPE_BUF];
@@ -609,10 +619,8 @@ npg_array *npg_conv2d(npg_array *x, npg_array *w, npg_array *b, const npg_conv2d
         npg__set_error(NPG_ERR_SHAPE, "%s: bias must have shape (%lld,)", fn, (long long)OC);
         return NULL;
     }
-    if (!npg__same_device(x, w) || (b && !npg__same_device(x, b))) {
-        npg__set_error(NPG_ERR_DEVICE, "%s: operands are on different devices", fn);
-        return NULL;
-    }
+    npg_array *ops[3] = {x, w, b};
+    if (!npg__check_devices(fn, b ? 3 : 2, ops)) return NULL;
     npg_scope s = npg_scope_begin();
     npg_dtype dt = npg_result_type(x->dtype, w->dtype);
     if (!npg_is_floating(dt)) dt = npg__default_float();
@@ -633,6 +641,175 @@ npg_array *npg_conv2d(npg_array *x, npg_array *w, npg_array *b, const npg_conv2d
     }
     npg_keep(y);
     npg_scope_end(s);
+    if (!y) npg__error_context(fn);
+    return y;
+}
+
+npg_array *npg_conv2d(npg_array *x, npg_array *w, npg_array *b, const npg_conv2d_opts *opts) {
+    const npg_conv2d_opts o = opts ? *opts : (npg_conv2d_opts){.groups = 1};
+    return conv2d_impl("npg_conv2d", x, w, b, o.stride, o.padding, o.dilation, o.groups);
+}
+
+/* A 1-d operand (N, C, L) or weight (OC, C', K) as (N, C, 1, L) / (OC, C', 1, K). */
+static npg_array *with_unit_height(npg_array *a) {
+    return npg_reshape(a, NPG_SHAPE(a->shape[0], a->shape[1], 1, a->shape[2]));
+}
+
+static bool check_1d(const char *fn, npg_array *x, npg_array *w, const char *wlayout) {
+    if (npg__any_null(fn, 2, x, w)) return false;
+    if (x->ndim != 3) {
+        npg__set_error(NPG_ERR_SHAPE, "%s: input must be 3-d (N, C, L) (got %d-d)", fn, x->ndim);
+        return false;
+    }
+    if (w->ndim != 3) {
+        npg__set_error(NPG_ERR_SHAPE, "%s: weight must be 3-d %s (got %d-d)", fn, wlayout, w->ndim);
+        return false;
+    }
+    return true;
+}
+
+npg_array *npg_conv1d(npg_array *x, npg_array *w, npg_array *b, const npg_conv1d_opts *opts) {
+    const char *fn = "npg_conv1d";
+    if (!check_1d(fn, x, w, "(OC, C/groups, K)")) return NULL;
+    const npg_conv1d_opts o = opts ? *opts : (npg_conv1d_opts){0};
+    const int stride[2] = {1, o.stride}, pad[2] = {0, o.padding}, dil[2] = {1, o.dilation};
+    npg_scope s = npg_scope_begin();
+    npg_array *y = conv2d_impl(fn, with_unit_height(x), with_unit_height(w), b, stride, pad, dil, o.groups);
+    if (y) y = npg_reshape(y, NPG_SHAPE(y->shape[0], y->shape[1], y->shape[3]));
+    npg_keep(y);
+    npg_scope_end(s);
+    if (!y) npg__error_context(fn);
+    return y;
+}
+
+/* The transposed convolution: cols = W^T x per group, then col2im onto the
+ * output, which is the image a conv2d with these options would read. */
+static npg_array *conv_transpose_impl(const char *fn, npg_array *x, npg_array *w, npg_array *b, const int *stride,
+                                      const int *pad, const int *opad, const int *dil, int groups_opt) {
+    if (npg__any_null(fn, 2, x, w)) return NULL;
+    if (x->ndim != 4) {
+        npg__set_error(NPG_ERR_SHAPE, "%s: input must be 4-d (N, C, H, W) (got %d-d)", fn, x->ndim);
+        return NULL;
+    }
+    if (w->ndim != 4) {
+        npg__set_error(NPG_ERR_SHAPE, "%s: weight must be 4-d (C, OC/groups, KH, KW) (got %d-d)", fn, w->ndim);
+        return NULL;
+    }
+    for (int i = 0; i < 2; i++) {
+        if (stride[i] < 0 || pad[i] < 0 || opad[i] < 0 || dil[i] < 0 || groups_opt < 0) {
+            npg__set_error(NPG_ERR_INVALID_ARG, "%s: stride, padding, output_padding, dilation and groups must not be negative", fn);
+            return NULL;
+        }
+    }
+    const int groups = groups_opt > 0 ? groups_opt : 1;
+    npg_conv_geom g = {0};
+    const int64_t N = x->shape[0], C = x->shape[1], H = x->shape[2], W = x->shape[3];
+    const int64_t KH = w->shape[2], KW = w->shape[3];
+    g.N = N;
+    g.KH = KH;
+    g.KW = KW;
+    g.OH = H; /* the conv over the output reads x's positions as its windows */
+    g.OW = W;
+    g.stride_h = stride[0] > 0 ? stride[0] : 1;
+    g.stride_w = stride[1] > 0 ? stride[1] : 1;
+    g.pad_h = pad[0];
+    g.pad_w = pad[1];
+    g.dil_h = dil[0] > 0 ? dil[0] : 1;
+    g.dil_w = dil[1] > 0 ? dil[1] : 1;
+    if (opad[0] >= g.stride_h && opad[0] >= g.dil_h) {
+        npg__set_error(NPG_ERR_INVALID_ARG, "%s: output_padding %d must be smaller than the stride (%lld) or the dilation (%lld)",
+                       fn, opad[0], (long long)g.stride_h, (long long)g.dil_h);
+        return NULL;
+    }
+    if (opad[1] >= g.stride_w && opad[1] >= g.dil_w) {
+        npg__set_error(NPG_ERR_INVALID_ARG, "%s: output_padding %d must be smaller than the stride (%lld) or the dilation (%lld)",
+                       fn, opad[1], (long long)g.stride_w, (long long)g.dil_w);
+        return NULL;
+    }
+    if (KH < 1 || KW < 1 || H < 1 || W < 1) {
+        char sa[NPG_SHAPE_BUF], sb[NPG_SHAPE_BUF];
+        npg__set_error(NPG_ERR_SHAPE, "%s: input %s and weight %s need a non-empty image and kernel", fn,
+                       npg__shape_str(sa, sizeof sa, x->ndim, x->shape), npg__shape_str(sb, sizeof sb, w->ndim, w->shape));
+        return NULL;
+    }
+    if (C % groups || w->shape[0] != C) {
+        char sa[NPG_SHAPE_BUF], sb[NPG_SHAPE_BUF];
+        npg__set_error(NPG_ERR_SHAPE, "%s: weight %s does not fit input %s with groups = %d", fn,
+                       npg__shape_str(sa, sizeof sa, w->ndim, w->shape), npg__shape_str(sb, sizeof sb, x->ndim, x->shape),
+                       groups);
+        return NULL;
+    }
+    /* sizes: every factor below is at most INT64_MAX / 8 in product */
+    const int64_t f[8] = {N, C, w->shape[1], groups, KH, KW, H, W};
+    uint64_t prod = 1;
+    for (int i = 0; i < 8; i++) {
+        uint64_t d = f[i] > 1 ? (uint64_t)f[i] : 1;
+        if (prod > (uint64_t)INT64_MAX / 64 / d || (uint64_t)g.stride_h * (uint64_t)H > (uint64_t)INT64_MAX / 64 ||
+            (uint64_t)g.stride_w * (uint64_t)W > (uint64_t)INT64_MAX / 64 || g.dil_h * KH > INT64_MAX / 64 ||
+            g.dil_w * KW > INT64_MAX / 64) {
+            char sa[NPG_SHAPE_BUF];
+            npg__set_error(NPG_ERR_OOM, "%s: the output of input %s is too large", fn,
+                           npg__shape_str(sa, sizeof sa, x->ndim, x->shape));
+            return NULL;
+        }
+        prod *= d;
+    }
+    const int64_t OC = w->shape[1] * groups, Cg = C / groups, OCg = w->shape[1], KK = KH * KW, L = H * W;
+    g.C = OC;
+    g.H = (H - 1) * g.stride_h - 2 * g.pad_h + g.dil_h * (KH - 1) + opad[0] + 1;
+    g.W = (W - 1) * g.stride_w - 2 * g.pad_w + g.dil_w * (KW - 1) + opad[1] + 1;
+    if (g.H < 1 || g.W < 1) {
+        char sa[NPG_SHAPE_BUF];
+        npg__set_error(NPG_ERR_SHAPE, "%s: the output of input %s would be %lld x %lld (padding too large)", fn,
+                       npg__shape_str(sa, sizeof sa, x->ndim, x->shape), (long long)g.H, (long long)g.W);
+        return NULL;
+    }
+    if (b && (b->ndim != 1 || b->shape[0] != OC)) {
+        npg__set_error(NPG_ERR_SHAPE, "%s: bias must have shape (%lld,)", fn, (long long)OC);
+        return NULL;
+    }
+    npg_array *ops[3] = {x, w, b};
+    if (!npg__check_devices(fn, b ? 3 : 2, ops)) return NULL;
+    npg_scope s = npg_scope_begin();
+    npg_dtype dt = npg_result_type(x->dtype, w->dtype);
+    if (!npg_is_floating(dt)) dt = npg__default_float();
+    npg_array *xf = npg__cast(x, dt), *wf = npg__cast(w, dt), *cols = NULL;
+    if (xf && wf) {
+        if (groups == 1) {
+            npg_array *wt = npg_matrix_transpose(npg_reshape(wf, NPG_SHAPE(C, OC * KK))); /* (OC*KK, C) */
+            cols = npg_matmul(wt, npg_reshape(xf, NPG_SHAPE(N, C, L)));                 /* (N, OC*KK, L) */
+        } else {
+            npg_array *wt = npg_matrix_transpose(npg_reshape(wf, NPG_SHAPE(groups, Cg, OCg * KK)));
+            cols = npg_matmul(wt, npg_reshape(xf, NPG_SHAPE(N, groups, Cg, L))); /* (N, groups, OCg*KK, L) */
+            cols = npg_reshape(cols, NPG_SHAPE(N, OC * KK, L));
+        }
+    }
+    npg_array *y = cols ? col2im(cols, &g) : NULL;
+    if (y && b) y = npg_add(y, npg_reshape(b, NPG_SHAPE(OC, 1, 1)));
+    npg_keep(y);
+    npg_scope_end(s);
+    if (!y) npg__error_context(fn);
+    return y;
+}
+
+npg_array *npg_conv_transpose2d(npg_array *x, npg_array *w, npg_array *b, const npg_conv_transpose2d_opts *opts) {
+    const npg_conv_transpose2d_opts o = opts ? *opts : (npg_conv_transpose2d_opts){0};
+    return conv_transpose_impl("npg_conv_transpose2d", x, w, b, o.stride, o.padding, o.output_padding, o.dilation,
+                               o.groups);
+}
+
+npg_array *npg_conv_transpose1d(npg_array *x, npg_array *w, npg_array *b, const npg_conv_transpose1d_opts *opts) {
+    const char *fn = "npg_conv_transpose1d";
+    if (!check_1d(fn, x, w, "(C, OC/groups, K)")) return NULL;
+    const npg_conv_transpose1d_opts o = opts ? *opts : (npg_conv_transpose1d_opts){0};
+    const int stride[2] = {1, o.stride}, pad[2] = {0, o.padding}, opad[2] = {0, o.output_padding},
+              dil[2] = {1, o.dilation};
+    npg_scope s = npg_scope_begin();
+    npg_array *y = conv_transpose_impl(fn, with_unit_height(x), with_unit_height(w), b, stride, pad, opad, dil, o.groups);
+    if (y) y = npg_reshape(y, NPG_SHAPE(y->shape[0], y->shape[1], y->shape[3]));
+    npg_keep(y);
+    npg_scope_end(s);
+    if (!y) npg__error_context(fn);
     return y;
 }
 
@@ -700,6 +877,7 @@ npg_array *npg_max_pool2d(npg_array *x, const npg_pool2d_opts *opts) {
     }
     npg_keep(r);
     npg_scope_end(s);
+    if (!r) npg__error_context(fn);
     return r;
 }
 
@@ -766,5 +944,6 @@ npg_array *npg_avg_pool2d(npg_array *x, const npg_pool2d_opts *opts) {
     }
     npg_keep(r);
     npg_scope_end(s);
+    if (!r) npg__error_context(fn);
     return r;
 }

@@ -109,6 +109,7 @@ npg_array *npg_batch_norm(npg_array *x, npg_array *running_mean, npg_array *runn
     if (y && bias) y = npg_add(y, per_channel(bias, x->ndim));
     npg_keep(y);
     npg_scope_end(s);
+    if (!y) npg__error_context(fn);
     return y;
 }
 
@@ -146,6 +147,7 @@ npg_array *npg_group_norm(npg_array *x, int num_groups, npg_array *weight, npg_a
     if (y && bias) y = npg_add(y, per_channel(bias, x->ndim));
     npg_keep(y);
     npg_scope_end(s);
+    if (!y) npg__error_context(fn);
     return y;
 }
 
@@ -218,6 +220,7 @@ npg_array *npg_pad(npg_array *x, const int64_t *pad_width, npg_pad_mode mode, do
     if (r == x) r = npg_copy(x); /* no padding: still a new array */
     npg_keep(r);
     npg_scope_end(s);
+    if (!r) npg__error_context(fn);
     return r;
 }
 
@@ -275,5 +278,6 @@ npg_array *npg_scaled_dot_product_attention(npg_array *q, npg_array *k, npg_arra
     npg_array *y = npg_matmul(npg_softmax(scores, -1), v);
     npg_keep(y);
     npg_scope_end(s);
+    if (!y) npg__error_context(fn);
     return y;
 }

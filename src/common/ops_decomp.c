@@ -301,6 +301,7 @@ npg_array *npg_linalg_solve_triangular(npg_array *a, npg_array *b, bool upper, b
                (upper ? TRI_UPPER : 0) | (unitriangular ? TRI_UNIT : 0));
     npg_keep(y);
     npg_scope_end(s);
+    if (!y) npg__error_context(fn);
     return y;
 }
 
@@ -344,6 +345,7 @@ npg_array *npg_linalg_cholesky(npg_array *x, bool upper) {
     y = record("linalg_cholesky", y, 1, &x, chol_bw, upper);
     npg_keep(y);
     npg_scope_end(s);
+    if (!y) npg__error_context(fn);
     return y;
 }
 
@@ -424,6 +426,7 @@ static npg_array *solve_mat(const char *fn, npg_array *a, npg_array *b) {
         y = record("linalg_solve", y, 2, (npg_array *[]){a, b}, solve_bw, 0);
     npg_keep(y);
     npg_scope_end(s);
+    if (!y) npg__error_context(fn);
     return y;
 }
 
@@ -437,6 +440,7 @@ npg_array *npg_linalg_solve(npg_array *a, npg_array *b) {
     npg_array *y = b2 && solve_check(fn, a, b2) ? npg_squeeze(solve_mat(fn, a, b2), NPG_AXES(-1)) : NULL;
     npg_keep(y);
     npg_scope_end(s);
+    if (!y) npg__error_context(fn);
     return y;
 }
 
@@ -447,6 +451,7 @@ static npg_array *inv_impl(const char *fn, npg_array *x) {
     npg_array *y = eye ? solve_mat(fn, x, eye) : NULL;
     npg_keep(y);
     npg_scope_end(s);
+    if (!y) npg__error_context(fn);
     return y;
 }
 
@@ -956,6 +961,7 @@ static npg_array *pinv_impl(const char *fn, npg_array *x, double rtol) {
     }
     npg_keep(y);
     npg_scope_end(s);
+    if (!y) npg__error_context(fn);
     return y;
 }
 
@@ -979,6 +985,7 @@ npg_array *npg_linalg_lstsq(npg_array *a, npg_array *b, double rtol) {
     npg_array *y = npg_matmul(pinv_impl(fn, a, rtol), b);
     npg_keep(y);
     npg_scope_end(s);
+    if (!y) npg__error_context(fn);
     return y;
 }
 
@@ -1005,6 +1012,7 @@ npg_array *npg_linalg_matrix_rank(npg_array *x, double rtol) {
     npg_no_grad_end();
     npg_keep(y);
     npg_scope_end(s);
+    if (!y) npg__error_context(fn);
     return y;
 }
 
@@ -1042,6 +1050,7 @@ npg_array *npg_linalg_matrix_power(npg_array *x, int64_t n) {
     }
     npg_keep(y);
     npg_scope_end(s);
+    if (!y) npg__error_context(fn);
     return y;
 }
 
@@ -1145,6 +1154,7 @@ npg_array *npg_linalg_vector_norm(npg_array *x, double ord, npg_axes axes, bool 
     }
     npg_keep(y);
     npg_scope_end(s);
+    if (!y) npg__error_context(fn);
     return y;
 }
 
@@ -1184,6 +1194,7 @@ npg_array *npg_linalg_matrix_norm(npg_array *x, const char *ord, bool keepdims) 
     if (keepdims) y = npg_expand_dims(npg_expand_dims(y, -1), -1);
     npg_keep(y);
     npg_scope_end(s);
+    if (!y) npg__error_context(fn);
     return y;
 }
 
@@ -1215,5 +1226,6 @@ npg_array *npg_linalg_cross(npg_array *a, npg_array *b, int axis) {
                                 npg_multiply(npg_roll(A, -2, ax), npg_roll(B, -1, ax)));
     npg_keep(y);
     npg_scope_end(s);
+    if (!y) npg__error_context(fn);
     return y;
 }

@@ -139,6 +139,7 @@ npg_array *npg_take(npg_array *x, npg_array *indices, int axis) {
     }
     npg_keep(r);
     npg_scope_end(s);
+    if (!r) npg__error_context(fn);
     return r;
 }
 
@@ -184,6 +185,7 @@ npg_array *npg_take_along_axis(npg_array *x, npg_array *indices, int axis) {
     }
     npg_keep(r);
     npg_scope_end(s);
+    if (!r) npg__error_context(fn);
     return r;
 }
 
@@ -352,5 +354,6 @@ npg_array *npg_nonzero(npg_array *x) {
     }
     npg_keep(r);
     npg_scope_end(s);
+    if (!r) npg__error_context(fn);
     return r;
 }

@@ -144,6 +144,7 @@ npg_array *npg_matmul(npg_array *a, npg_array *b) {
     }
     npg_keep(out);
     npg_scope_end(s);
+    if (!out) npg__error_context(fn);
     return out;
 }
 
@@ -161,6 +162,7 @@ npg_array *npg_vecdot(npg_array *a, npg_array *b, int axis) {
     if (r && r->dtype != dt) r = npg_astype(r, dt);
     npg_keep(r);
     npg_scope_end(s);
+    if (!r) npg__error_context(fn);
     return r;
 }
 
@@ -199,5 +201,6 @@ npg_array *npg_outer(npg_array *a, npg_array *b) {
     npg_array *r = npg_multiply(npg_reshape(a, NPG_SHAPE(-1, 1)), npg_reshape(b, NPG_SHAPE(1, -1)));
     npg_keep(r);
     npg_scope_end(s);
+    if (!r) npg__error_context(fn);
     return r;
 }

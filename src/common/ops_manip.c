@@ -93,6 +93,7 @@ npg_array *npg_roll(npg_array *x, int64_t shift, int axis) {
     }
     npg_keep(r);
     npg_scope_end(s);
+    if (!r) npg__error_context(fn);
     return r;
 }
 
@@ -155,6 +156,7 @@ npg_array *npg_tile(npg_array *x, npg_shape reps) {
     if (r && !copied) r = npg_copy(r); /* always a new array, as NumPy's */
     npg_keep(r);
     npg_scope_end(s);
+    if (!r) npg__error_context(fn);
     return r;
 }
 
@@ -268,6 +270,7 @@ static npg_array *tri(const char *fn, npg_array *x, int64_t k, bool upper) {
     npg_array *out = npg_where_scalar(keep, x, 0);
     npg_keep(out);
     npg_scope_end(s);
+    if (!out) npg__error_context(fn);
     return out;
 }
 
@@ -297,6 +300,7 @@ npg_array *npg_diff(npg_array *x, int n, int axis) {
     if (r == x) r = npg_copy(x); /* an empty axis: nothing to subtract */
     npg_keep(r);
     npg_scope_end(s);
+    if (!r) npg__error_context(fn);
     return r;
 }
 
@@ -551,6 +555,7 @@ npg_array *npg_tensordot_axes(npg_array *a, npg_array *b, npg_axes axes_a, npg_a
     npg_array *r = ein_pair(fn, &ta, &tb, keep) ? ta.x : NULL;
     npg_keep(r);
     npg_scope_end(s);
+    if (!r) npg__error_context(fn);
     return r;
 }
 
@@ -715,5 +720,6 @@ out:
     free(t);
     npg_keep(result);
     npg_scope_end(s);
+    if (!result) npg__error_context(fn);
     return result;
 }

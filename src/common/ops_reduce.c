@@ -204,6 +204,7 @@ static npg_array *var_impl(const char *fn, npg_array *x, npg_axes axes, double c
     npg_array *v = npg_divide_scalar(ss, denom > 0 ? denom : 0.0);
     npg_keep(v);
     npg_scope_end(s);
+    if (!v) npg__error_context(fn);
     return v;
 }
 
@@ -248,6 +249,7 @@ npg_array *npg_logsumexp(npg_array *x, npg_axes axes, bool keepdims) {
     }
     npg_keep(r);
     npg_scope_end(s);
+    if (!r) npg__error_context(fn);
     return r;
 }
 

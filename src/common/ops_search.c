@@ -142,5 +142,6 @@ npg_array *npg_searchsorted(npg_array *x1, npg_array *x2, const char *side) {
     npg_array *r = mine ? npg_reshape(npg_take(before, mine, 0), npg_shape_of(x2)) : NULL;
     npg_keep(r);
     npg_scope_end(s);
+    if (!r) npg__error_context(fn);
     return r;
 }

@@ -690,6 +690,7 @@ npg_array *npg_repeat(npg_array *x, int64_t repeats, int axis) {
     }
     npg_keep(r);
     npg_scope_end(s);
+    if (!r) npg__error_context(fn);
     return r;
 }
 
@@ -812,5 +813,6 @@ npg_array *npg_stack(npg_array *const *arrays, int n, int axis) {
     }
     npg_keep(r);
     npg_scope_end(s);
+    if (!r) npg__error_context(fn);
     return r;
 }

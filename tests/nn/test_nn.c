@@ -626,3 +626,35 @@ Test(nn, softmax_over_an_empty_axis) {
     npg_scope_end(s);
     t_assert_no_leak(live, "softmax of an empty axis");
 }
+
+/* A composed function that fails inside (here: an operand too large to
+ * materialise) says which function the caller called and which inner op
+ * failed, and leaks nothing. */
+Test(nn, composed_functions_name_themselves_in_inner_errors) {
+    t_live before = t_live_now();
+    /* every first step allocates 2^46 or more elements (a reduction over a
+     * long broadcast axis would compute instead, for hours) */
+    npg_array *one = npg_ones(NPG_SHAPE(1, 4), NPG_OPTS(.device = t_dev()));
+    npg_array *huge = npg_broadcast_to(one, NPG_SHAPE((int64_t)1 << 46, 4));
+    cr_assert(huge, "%s", npg_last_error());
+    cr_assert_null(npg_rms_norm(huge, 1, NULL, 1e-5));
+    t_assert_error(NPG_ERR_OOM, "npg_rms_norm: npg_");
+    cr_assert_null(npg_layer_norm(huge, 1, NULL, NULL, 1e-5));
+    t_assert_error(NPG_ERR_OOM, "npg_layer_norm: npg_");
+    cr_assert_null(npg_cosine_similarity(huge, one, 1, 1e-8));
+    t_assert_error(NPG_ERR_OOM, "npg_cosine_similarity: npg_");
+    cr_assert_null(npg_huber_loss(huge, one, NPG_REDUCTION_MEAN, 1.0));
+    t_assert_error(NPG_ERR_OOM, "npg_huber_loss: npg_");
+    cr_assert_null(npg_linalg_matrix_norm(huge, "fro", false));
+    t_assert_error(NPG_ERR_OOM, "npg_linalg_matrix_norm: npg_linalg_vector_norm: npg_");
+    cr_assert_null(npg_logsumexp(huge, NPG_AXES(1), false));
+    t_assert_error(NPG_ERR_OOM, "npg_logsumexp: npg_");
+    /* an error that already names the function is not prefixed twice */
+    cr_assert_null(npg_rms_norm(one, 3, NULL, 1e-5));
+    t_assert_error(NPG_ERR_AXIS, "npg_rms_norm: normalized_axes");
+    cr_assert(strncmp(npg_last_error(), "npg_rms_norm: npg_rms_norm", 26) != 0);
+    npg_clear_error();
+    npg_free(huge);
+    npg_free(one);
+    t_assert_no_leak(before, "composed errors");
+}

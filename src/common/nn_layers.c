@@ -1,0 +1,663 @@
+/*
+ * nn_layers.c — adaptive average pooling, interpolation, RMS normalisation,
+ * the LSTM and GRU cells, more activations, one_hot, cosine similarity and
+ * more losses (npg/nn.h). Each is composed from other ops, so it runs on
+ * every device and differentiates through their rules. Arguments are checked
+ * first, so an error names the function the caller called.
+ *
+ * Where a branch of a where() could be infinite or NaN (log of 0, expm1 of a
+ * large x, sqrt at 0), its input is made safe first: a where() passes a zero
+ * gradient to the branch it did not take, and 0 times an infinite local
+ * derivative would be NaN.
+ */
+#include "internal.h"
+
+#include <math.h>
+
+/* The floating dtype a function computes in: x's, or the default float. */
+static npg_dtype float_of(npg_dtype dt) { return npg_is_floating(dt) ? dt : npg__default_float(); }
+
+static npg_array *as_float(npg_array *x) { return npg__cast(x, float_of(x->dtype)); }
+
+static bool check_reduction(const char *fn, npg_reduction r) {
+    if (r != NPG_REDUCTION_MEAN && r != NPG_REDUCTION_SUM && r != NPG_REDUCTION_NONE) {
+        npg__set_error(NPG_ERR_INVALID_ARG, "%s: unknown reduction %d", fn, (int)r);
+        return false;
+    }
+    return true;
+}
+
+static npg_array *reduce(npg_array *l, npg_reduction r) {
+    if (!l) return NULL;
+    if (r == NPG_REDUCTION_NONE) return l;
+    return r == NPG_REDUCTION_SUM ? npg_sum(l, NPG_ALL_AXES, false) : npg_mean(l, NPG_ALL_AXES, false);
+}
+
+/* Ends scope s keeping r; when r is NULL, the pending error names fn too. */
+static npg_array *finish(const char *fn, npg_scope s, npg_array *r) {
+    npg_keep(r);
+    npg_scope_end(s);
+    if (!r) npg__error_context(fn);
+    return r;
+}
+
+/* ------------------------------------------------------------------------
+ * Adaptive average pooling and interpolation
+ * ------------------------------------------------------------------------ */
+
+/* The (out, in) matrix averaging in-cells [floor(i in / out), ceil((i + 1) in / out)). */
+static npg_array *pool_matrix(int64_t out, int64_t in, npg_dtype dt, npg_device dev) {
+    double *m = calloc((size_t)(out * in), sizeof *m);
+    if (!m) {
+        npg__set_error(NPG_ERR_OOM, "npg_adaptive_avg_pool2d: out of host memory");
+        return NULL;
+    }
+    for (int64_t i = 0; i < out; i++) {
+        int64_t a = i * in / out, b = ((i + 1) * in + out - 1) / out;
+        for (int64_t j = a; j < b; j++) m[i * in + j] = 1.0 / (double)(b - a);
+    }
+    npg_array *r = npg_from_data(m, NPG_FLOAT64, NPG_SHAPE(out, in), NPG_OPTS(.dtype = dt, .device = dev));
+    free(m);
+    return r;
+}
+
+npg_array *npg_adaptive_avg_pool2d(npg_array *x, int64_t oh, int64_t ow) {
+    const char *fn = "npg_adaptive_avg_pool2d";
+    if (!x) {
+        npg__null_arg(fn);
+        return NULL;
+    }
+    if (x->ndim < 2) {
+        npg__set_error(NPG_ERR_SHAPE, "%s: the input has %d dimensions (..., H, W: at least 2)", fn, x->ndim);
+        return NULL;
+    }
+    const int64_t H = x->shape[x->ndim - 2], W = x->shape[x->ndim - 1];
+    if (oh < 1 || ow < 1 || oh > INT32_MAX || ow > INT32_MAX) {
+        npg__set_error(NPG_ERR_INVALID_ARG, "%s: the output size %lld x %lld must be positive", fn, (long long)oh,
+                       (long long)ow);
+        return NULL;
+    }
+    if (H < 1 || W < 1) {
+        npg__set_error(NPG_ERR_SHAPE, "%s: the input's last two axes (%lld x %lld) must not be empty", fn,
+                       (long long)H, (long long)W);
+        return NULL;
+    }
+    if (H > INT32_MAX || W > INT32_MAX || (double)oh * (double)H > 1e9 || (double)ow * (double)W > 1e9) {
+        npg__set_error(NPG_ERR_INVALID_ARG, "%s: %lld x %lld -> %lld x %lld is too large a pooling matrix", fn,
+                       (long long)H, (long long)W, (long long)oh, (long long)ow);
+        return NULL;
+    }
+    npg_scope s = npg_scope_begin();
+    npg_array *xf = as_float(x);
+    npg_device dev = npg__device_of(x);
+    /* y = Ph x Pw^T: two matmuls broadcast over the leading axes */
+    npg_array *ph = xf ? pool_matrix(oh, H, xf->dtype, dev) : NULL;
+    npg_array *pw = xf ? pool_matrix(ow, W, xf->dtype, dev) : NULL;
+    npg_array *y = ph && pw ? npg_matmul(npg_matmul(ph, xf), npg_matrix_transpose(pw)) : NULL;
+    return finish(fn, s, y);
+}
+
+/* Source taps of one interpolated axis: idx0/idx1 (int64, out) and the
+ * weight of idx1 (lambda; NULL for the nearest modes). */
+static bool interp_taps(int64_t in, int64_t out, npg_interp_mode mode, bool align, int64_t *i0, int64_t *i1,
+                        double *lam) {
+    for (int64_t i = 0; i < out; i++) {
+        if (mode == NPG_INTERP_NEAREST || mode == NPG_INTERP_NEAREST_EXACT) {
+            /* floor(i in / out) or floor((i + 1/2) in / out), exactly */
+            int64_t k = mode == NPG_INTERP_NEAREST ? i * in / out : (2 * i + 1) * in / (2 * out);
+            i0[i] = k < in - 1 ? k : in - 1;
+            continue;
+        }
+        double src;
+        if (align) src = out > 1 ? (double)i * (double)(in - 1) / (double)(out - 1) : 0.0;
+        else src = ((double)i + 0.5) * (double)in / (double)out - 0.5;
+        if (src < 0) src = 0;
+        int64_t k = (int64_t)floor(src);
+        if (k > in - 1) k = in - 1;
+        i0[i] = k;
+        i1[i] = k + 1 < in ? k + 1 : in - 1;
+        lam[i] = src - (double)k;
+    }
+    return true;
+}
+
+npg_array *npg_interpolate(npg_array *x, int naxes, const int64_t *size, npg_interp_mode mode, bool align_corners) {
+    const char *fn = "npg_interpolate";
+    if (!x) {
+        npg__null_arg(fn);
+        return NULL;
+    }
+    if (naxes < 1 || naxes > 3 || naxes > x->ndim) {
+        npg__set_error(NPG_ERR_AXIS, "%s: naxes = %d must be 1, 2 or 3 and at most the input's %d dimensions", fn,
+                       naxes, x->ndim);
+        return NULL;
+    }
+    if (!size) {
+        npg__null_arg(fn);
+        return NULL;
+    }
+    if (mode != NPG_INTERP_NEAREST && mode != NPG_INTERP_NEAREST_EXACT && mode != NPG_INTERP_LINEAR) {
+        npg__set_error(NPG_ERR_INVALID_ARG, "%s: unknown mode %d", fn, (int)mode);
+        return NULL;
+    }
+    for (int k = 0; k < naxes; k++) {
+        const int64_t in = x->shape[x->ndim - naxes + k];
+        if (size[k] < 1 || size[k] > INT32_MAX) {
+            npg__set_error(NPG_ERR_INVALID_ARG, "%s: size[%d] = %lld must be positive", fn, k, (long long)size[k]);
+            return NULL;
+        }
+        if (in < 1) {
+            npg__set_error(NPG_ERR_SHAPE, "%s: interpolated axis %d has length 0", fn, x->ndim - naxes + k);
+            return NULL;
+        }
+    }
+    const bool linear = mode == NPG_INTERP_LINEAR;
+    npg_scope s = npg_scope_begin();
+    npg_array *y = linear ? as_float(x) : x;
+    const npg_device dev = npg__device_of(x);
+    for (int k = 0; k < naxes && y; k++) {
+        const int axis = x->ndim - naxes + k;
+        const int64_t in = x->shape[axis], out = size[k];
+        if (in == out) continue; /* every mode maps i to i */
+        int64_t *i0 = malloc(sizeof(int64_t) * (size_t)out * 2);
+        double *lam = malloc(sizeof(double) * (size_t)out);
+        if (!i0 || !lam) {
+            free(i0);
+            free(lam);
+            npg__set_error(NPG_ERR_OOM, "%s: out of host memory", fn);
+            y = NULL;
+            break;
+        }
+        int64_t *i1 = i0 + out;
+        interp_taps(in, out, mode, align_corners, i0, i1, lam);
+        npg_array *a0 = npg_from_data(i0, NPG_INT64, NPG_SHAPE(out), NPG_OPTS(.device = dev));
+        if (!linear) {
+            y = npg_take(y, a0, axis);
+        } else {
+            /* y0 + lambda (y1 - y0) would round differently from PyTorch's
+             * (1 - lambda) y0 + lambda y1, which this is */
+            npg_shape ws = {.ndim = x->ndim - axis};
+            ws.dims[0] = out;
+            for (int d = 1; d < ws.ndim; d++) ws.dims[d] = 1;
+            double *w0 = malloc(sizeof(double) * (size_t)out);
+            if (!w0) {
+                npg__set_error(NPG_ERR_OOM, "%s: out of host memory", fn);
+                y = NULL;
+            } else {
+                for (int64_t i = 0; i < out; i++) w0[i] = 1.0 - lam[i];
+                npg_array *a1 = npg_from_data(i1, NPG_INT64, NPG_SHAPE(out), NPG_OPTS(.device = dev));
+                npg_array *l0 = npg_from_data(w0, NPG_FLOAT64, ws, NPG_OPTS(.dtype = y->dtype, .device = dev));
+                npg_array *l1 = npg_from_data(lam, NPG_FLOAT64, ws, NPG_OPTS(.dtype = y->dtype, .device = dev));
+                y = npg_add(npg_multiply(npg_take(y, a0, axis), l0), npg_multiply(npg_take(y, a1, axis), l1));
+                free(w0);
+            }
+        }
+        free(i0);
+        free(lam);
+    }
+    return finish(fn, s, y ? (y == x ? npg__alias(x) : y) : NULL);
+}
+
+/* ------------------------------------------------------------------------
+ * RMS normalisation
+ * ------------------------------------------------------------------------ */
+
+npg_array *npg_rms_norm(npg_array *x, int k, npg_array *weight, double eps) {
+    const char *fn = "npg_rms_norm";
+    if (!x) {
+        npg__null_arg(fn);
+        return NULL;
+    }
+    if (k < 1 || k > x->ndim) {
+        npg__set_error(NPG_ERR_AXIS, "%s: normalized_axes = %d is invalid for a %d-d input", fn, k, x->ndim);
+        return NULL;
+    }
+    if (!(eps >= 0)) {
+        npg__set_error(NPG_ERR_INVALID_ARG, "%s: eps must be >= 0 (got %g)", fn, eps);
+        return NULL;
+    }
+    if (weight && (weight->ndim != k || memcmp(weight->shape, x->shape + x->ndim - k, sizeof(int64_t) * (size_t)k))) {
+        char sa[NPG_SHAPE_BUF];
+        npg__set_error(NPG_ERR_SHAPE, "%s: weight of shape %s does not match the normalized shape", fn,
+                       npg__shape_str(sa, sizeof sa, weight->ndim, weight->shape));
+        return NULL;
+    }
+    npg_array *ops[2] = {x, weight};
+    if (weight && !npg__check_devices(fn, 2, ops)) return NULL;
+    npg_axes axes = {.n = k};
+    for (int i = 0; i < k; i++) axes.axes[i] = x->ndim - k + i;
+    npg_scope s = npg_scope_begin();
+    npg_array *xf = as_float(x);
+    npg_array *ms = npg_mean(npg_square(xf), axes, true);
+    npg_array *y = npg_multiply(xf, npg_reciprocal(npg_sqrt(npg_add_scalar(ms, eps))));
+    if (y && weight) y = npg_multiply(y, weight);
+    return finish(fn, s, y);
+}
+
+/* ------------------------------------------------------------------------
+ * Recurrent cells
+ * ------------------------------------------------------------------------ */
+
+/* Checks the shapes of a cell with G gates; *hidden receives the hidden size. */
+static bool check_cell(const char *fn, int G, npg_array *x, npg_array *h, npg_array *c, npg_array *w_ih,
+                       npg_array *w_hh, npg_array *b_ih, npg_array *b_hh, int64_t *hidden) {
+    if (npg__any_null(fn, 3, x, w_ih, w_hh)) return false;
+    char sa[NPG_SHAPE_BUF], sb[NPG_SHAPE_BUF];
+    if (x->ndim < 1 || x->ndim > 2) {
+        npg__set_error(NPG_ERR_SHAPE, "%s: the input must be 1-d (in) or 2-d (B, in) (got %d-d)", fn, x->ndim);
+        return false;
+    }
+    if (w_hh->ndim != 2 || w_hh->shape[0] != G * w_hh->shape[1]) {
+        npg__set_error(NPG_ERR_SHAPE, "%s: w_hh of shape %s is not (%d * hidden, hidden)", fn,
+                       npg__shape_str(sa, sizeof sa, w_hh->ndim, w_hh->shape), G);
+        return false;
+    }
+    const int64_t H = w_hh->shape[1];
+    if (w_ih->ndim != 2 || w_ih->shape[0] != G * H || w_ih->shape[1] != x->shape[x->ndim - 1]) {
+        npg__set_error(NPG_ERR_SHAPE, "%s: w_ih of shape %s does not match input %s and hidden size %lld (want (%lld, %lld))",
+                       fn, npg__shape_str(sa, sizeof sa, w_ih->ndim, w_ih->shape),
+                       npg__shape_str(sb, sizeof sb, x->ndim, x->shape), (long long)H, (long long)(G * H),
+                       (long long)x->shape[x->ndim - 1]);
+        return false;
+    }
+    npg_array *const bs[2] = {b_ih, b_hh};
+    for (int i = 0; i < 2; i++) {
+        if (bs[i] && (bs[i]->ndim != 1 || bs[i]->shape[0] != G * H)) {
+            npg__set_error(NPG_ERR_SHAPE, "%s: %s of shape %s is not (%lld,)", fn, i ? "b_hh" : "b_ih",
+                           npg__shape_str(sa, sizeof sa, bs[i]->ndim, bs[i]->shape), (long long)(G * H));
+            return false;
+        }
+    }
+    npg_array *const st[2] = {h, c};
+    for (int i = 0; i < 2; i++) {
+        npg_array *v = st[i];
+        if (!v) continue;
+        /* (hidden) or (B, hidden), broadcasting against x's batch */
+        bool ok = v->ndim >= 1 && v->ndim <= 2 && v->shape[v->ndim - 1] == H &&
+                  (v->ndim == 1 || x->ndim == 1 || v->shape[0] == x->shape[0] || v->shape[0] == 1 || x->shape[0] == 1);
+        if (!ok) {
+            npg__set_error(NPG_ERR_SHAPE, "%s: %s of shape %s does not match input %s and hidden size %lld", fn,
+                           i ? "c" : "h", npg__shape_str(sa, sizeof sa, v->ndim, v->shape),
+                           npg__shape_str(sb, sizeof sb, x->ndim, x->shape), (long long)H);
+            return false;
+        }
+    }
+    npg_array *ops[7] = {x, w_ih, w_hh};
+    int n = 3;
+    npg_array *const opt[4] = {h, c, b_ih, b_hh};
+    for (int i = 0; i < 4; i++)
+        if (opt[i]) ops[n++] = opt[i];
+    if (!npg__check_devices(fn, n, ops)) return false;
+    *hidden = H;
+    return true;
+}
+
+/* Gate block g (of width H) of the last axis of a. */
+static npg_array *gate(npg_array *a, int64_t g, int64_t H) {
+    return NPG_INDEX(a, NPG_ELLIPSIS, NPG_SLICE(g * H, (g + 1) * H, 1));
+}
+
+/* W_ih x + b_ih + W_hh h + b_hh, or only the input half when h is NULL. */
+static npg_array *cell_gates(npg_array *x, npg_array *h, npg_array *w_ih, npg_array *w_hh, npg_array *b_ih,
+                             npg_array *b_hh, npg_array **hh_part) {
+    npg_array *gi = npg_linear(x, w_ih, b_ih);
+    npg_array *gh = h ? npg_linear(h, w_hh, b_hh) : b_hh;
+    if (hh_part) {
+        *hh_part = gh;
+        return gi;
+    }
+    return gh ? npg_add(gi, gh) : gi;
+}
+
+npg_status npg_lstm_cell(npg_array *x, npg_array *h, npg_array *c, npg_array *w_ih, npg_array *w_hh, npg_array *b_ih,
+                         npg_array *b_hh, npg_array **h_out, npg_array **c_out) {
+    const char *fn = "npg_lstm_cell";
+    if (!h_out || !c_out) {
+        npg__null_arg(fn);
+        return NPG_ERR_NULL_ARG;
+    }
+    *h_out = *c_out = NULL;
+    int64_t H;
+    if (!check_cell(fn, 4, x, h, c, w_ih, w_hh, b_ih, b_hh, &H)) return npg_last_status();
+    npg_scope s = npg_scope_begin();
+    npg_dtype dt = npg_result_type(x->dtype, w_ih->dtype);
+    npg_array *xf = npg__cast(x, float_of(dt));
+    npg_array *gates = xf ? cell_gates(xf, h, w_ih, w_hh, b_ih, b_hh, NULL) : NULL;
+    npg_array *i = npg_sigmoid(gate(gates, 0, H)), *f = npg_sigmoid(gate(gates, 1, H));
+    npg_array *g = npg_tanh(gate(gates, 2, H)), *o = npg_sigmoid(gate(gates, 3, H));
+    npg_array *c2 = npg_multiply(i, g);
+    if (c) c2 = npg_add(npg_multiply(f, c), c2);
+    npg_array *h2 = npg_multiply(o, npg_tanh(c2));
+    if (!h2 || !c2) {
+        npg_scope_end(s);
+        npg__error_context(fn);
+        return npg_last_status();
+    }
+    npg_keep(h2);
+    npg_keep(c2);
+    npg_scope_end(s);
+    *h_out = h2;
+    *c_out = c2;
+    return NPG_OK;
+}
+
+npg_array *npg_gru_cell(npg_array *x, npg_array *h, npg_array *w_ih, npg_array *w_hh, npg_array *b_ih,
+                        npg_array *b_hh) {
+    const char *fn = "npg_gru_cell";
+    int64_t H;
+    if (!check_cell(fn, 3, x, h, NULL, w_ih, w_hh, b_ih, b_hh, &H)) return NULL;
+    npg_scope s = npg_scope_begin();
+    npg_dtype dt = npg_result_type(x->dtype, w_ih->dtype);
+    npg_array *xf = npg__cast(x, float_of(dt)), *gh = NULL;
+    npg_array *gi = xf ? cell_gates(xf, h, w_ih, w_hh, b_ih, b_hh, &gh) : NULL;
+    npg_array *r = gate(gi, 0, H), *z = gate(gi, 1, H), *n = gate(gi, 2, H);
+    if (gh) {
+        r = npg_add(r, gate(gh, 0, H));
+        z = npg_add(z, gate(gh, 1, H));
+    }
+    r = npg_sigmoid(r);
+    z = npg_sigmoid(z);
+    if (gh) n = npg_add(n, npg_multiply(r, gate(gh, 2, H)));
+    n = npg_tanh(n);
+    /* (1 - z) n + z h */
+    npg_array *y = npg_multiply(npg_scalar_subtract(1.0, z), n);
+    if (h) y = npg_add(y, npg_multiply(z, h));
+    return finish(fn, s, y);
+}
+
+/* ------------------------------------------------------------------------
+ * Activations
+ * ------------------------------------------------------------------------ */
+
+/* x > 0 ? x * scale : scale * alpha * (exp(x / beta) - 1) */
+static npg_array *elu_like(const char *fn, npg_array *x, double alpha, double beta, double scale) {
+    if (!x) {
+        npg__null_arg(fn);
+        return NULL;
+    }
+    npg_scope s = npg_scope_begin();
+    npg_array *xf = as_float(x);
+    npg_array *neg = npg_expm1(npg_divide_scalar(npg_minimum_scalar(xf, 0.0), beta)); /* finite for large x */
+    npg_array *y = npg_where(npg_greater_scalar(xf, 0.0), xf, npg_multiply_scalar(neg, alpha));
+    if (y && scale != 1.0) y = npg_multiply_scalar(y, scale);
+    return finish(fn, s, y);
+}
+
+npg_array *npg_elu(npg_array *x, double alpha) { return elu_like("npg_elu", x, alpha, 1.0, 1.0); }
+
+npg_array *npg_selu(npg_array *x) {
+    return elu_like("npg_selu", x, 1.6732632423543772848170429916717, 1.0, 1.0507009873554804934193349852946);
+}
+
+npg_array *npg_celu(npg_array *x, double alpha) {
+    if (x && !(alpha != 0 && isfinite(alpha))) {
+        npg__set_error(NPG_ERR_INVALID_ARG, "npg_celu: alpha must be finite and nonzero (got %g)", alpha);
+        return NULL;
+    }
+    return elu_like("npg_celu", x, alpha, alpha, 1.0);
+}
+
+npg_array *npg_hardtanh(npg_array *x, double lo, double hi) {
+    const char *fn = "npg_hardtanh";
+    if (!x) {
+        npg__null_arg(fn);
+        return NULL;
+    }
+    if (!(lo <= hi)) {
+        npg__set_error(NPG_ERR_INVALID_ARG, "%s: lo (%g) must not exceed hi (%g)", fn, lo, hi);
+        return NULL;
+    }
+    npg_scope s = npg_scope_begin();
+    npg_array *xf = as_float(x);
+    /* clip's values, with the gradient only strictly inside (PyTorch's) */
+    npg_array *inside = npg_logical_and(npg_greater_scalar(xf, lo), npg_less_scalar(xf, hi));
+    npg_array *y = npg_where(inside, xf, npg_detach(npg_clip(xf, lo, hi)));
+    return finish(fn, s, y);
+}
+
+npg_array *npg_hardsigmoid(npg_array *x) {
+    const char *fn = "npg_hardsigmoid";
+    if (!x) {
+        npg__null_arg(fn);
+        return NULL;
+    }
+    npg_scope s = npg_scope_begin();
+    return finish(fn, s, npg_divide_scalar(npg_hardtanh(npg_add_scalar(as_float(x), 3.0), 0.0, 6.0), 6.0));
+}
+
+npg_array *npg_hardswish(npg_array *x) {
+    const char *fn = "npg_hardswish";
+    if (!x) {
+        npg__null_arg(fn);
+        return NULL;
+    }
+    npg_scope s = npg_scope_begin();
+    npg_array *xf = as_float(x);
+    /* clip's closed-interval gradient gives PyTorch's at x = -3 and 3 */
+    return finish(fn, s, npg_divide_scalar(npg_multiply(xf, npg_clip(npg_add_scalar(xf, 3.0), 0.0, 6.0)), 6.0));
+}
+
+npg_array *npg_mish(npg_array *x) {
+    const char *fn = "npg_mish";
+    if (!x) {
+        npg__null_arg(fn);
+        return NULL;
+    }
+    npg_scope s = npg_scope_begin();
+    npg_array *xf = as_float(x);
+    return finish(fn, s, npg_multiply(xf, npg_tanh(npg_softplus(xf))));
+}
+
+npg_array *npg_logsigmoid(npg_array *x) {
+    const char *fn = "npg_logsigmoid";
+    if (!x) {
+        npg__null_arg(fn);
+        return NULL;
+    }
+    npg_scope s = npg_scope_begin();
+    return finish(fn, s, npg_negative(npg_softplus(npg_negative(as_float(x)))));
+}
+
+npg_array *npg_glu(npg_array *x, int axis) {
+    const char *fn = "npg_glu";
+    if (!x) {
+        npg__null_arg(fn);
+        return NULL;
+    }
+    if (x->ndim == 0) {
+        npg__set_error(NPG_ERR_SHAPE, "%s: the input is 0-d", fn);
+        return NULL;
+    }
+    int a;
+    if (!npg__norm_axis(fn, axis, x->ndim, &a)) return NULL;
+    const int64_t n = x->shape[a];
+    if (n % 2) {
+        npg__set_error(NPG_ERR_SHAPE, "%s: axis %d has odd length %lld", fn, axis, (long long)n);
+        return NULL;
+    }
+    npg_idx lo[NPG_MAX_DIMS], hi[NPG_MAX_DIMS];
+    for (int i = 0; i < x->ndim; i++) lo[i] = hi[i] = NPG_ALL;
+    lo[a] = NPG_SLICE(0, n / 2, 1);
+    hi[a] = NPG_SLICE(n / 2, n, 1);
+    npg_scope s = npg_scope_begin();
+    npg_array *xf = as_float(x);
+    npg_array *y = xf ? npg_multiply(npg_index(xf, lo, x->ndim), npg_sigmoid(npg_index(xf, hi, x->ndim))) : NULL;
+    return finish(fn, s, y);
+}
+
+/* ------------------------------------------------------------------------
+ * one_hot, cosine similarity
+ * ------------------------------------------------------------------------ */
+
+npg_array *npg_one_hot(npg_array *labels, int64_t num_classes) {
+    const char *fn = "npg_one_hot";
+    if (!labels) {
+        npg__null_arg(fn);
+        return NULL;
+    }
+    if (!npg_is_integer(labels->dtype)) {
+        npg__set_error(NPG_ERR_DTYPE, "%s: labels must be integers (got %s)", fn, npg_dtype_name(labels->dtype));
+        return NULL;
+    }
+    if (labels->ndim >= NPG_MAX_DIMS) {
+        npg__set_error(NPG_ERR_SHAPE, "%s: labels have %d dimensions; the result would exceed %d", fn, labels->ndim,
+                       NPG_MAX_DIMS);
+        return NULL;
+    }
+    if (num_classes < 1 && num_classes != -1) {
+        npg__set_error(NPG_ERR_INVALID_ARG, "%s: num_classes must be positive or -1 (got %lld)", fn,
+                       (long long)num_classes);
+        return NULL;
+    }
+    const bool empty = npg__numel(labels->ndim, labels->shape) == 0;
+    if (empty && num_classes == -1) {
+        npg__set_error(NPG_ERR_SHAPE, "%s: cannot infer the number of classes from empty labels", fn);
+        return NULL;
+    }
+    npg_scope s = npg_scope_begin();
+    npg_array *y = NULL;
+    bool ok = true;
+    if (!empty) {
+        npg_array *mn = npg_min(labels, NPG_ALL_AXES, false), *mx = npg_max(labels, NPG_ALL_AXES, false);
+        int64_t lo = mn ? npg_item_int(mn) : 0, hi = mx ? npg_item_int(mx) : 0;
+        ok = mn && mx && npg_last_status() == NPG_OK;
+        if (ok && num_classes == -1) num_classes = hi + 1;
+        if (ok && (lo < 0 || hi >= num_classes)) {
+            npg__set_error(NPG_ERR_INDEX, "%s: label %lld is outside [0, %lld)", fn, (long long)(lo < 0 ? lo : hi),
+                           (long long)num_classes);
+            ok = false;
+        }
+    }
+    if (ok) {
+        npg_array *cls = npg_arange(0, (double)num_classes, 1, NPG_OPTS(.dtype = NPG_INT64, .device = npg__device_of(labels)));
+        y = npg_astype(npg_equal(npg_expand_dims(labels, -1), cls), NPG_INT64);
+    }
+    return finish(fn, s, y);
+}
+
+npg_array *npg_cosine_similarity(npg_array *x1, npg_array *x2, int axis, double eps) {
+    const char *fn = "npg_cosine_similarity";
+    if (npg__any_null(fn, 2, x1, x2)) return NULL;
+    if (!(eps >= 0)) {
+        npg__set_error(NPG_ERR_INVALID_ARG, "%s: eps must be >= 0 (got %g)", fn, eps);
+        return NULL;
+    }
+    npg_array *ops[2] = {x1, x2};
+    if (!npg__check_devices(fn, 2, ops)) return NULL;
+    npg_scope s = npg_scope_begin();
+    npg_array *b[2] = {NULL, NULL};
+    npg_array *y = NULL;
+    if (npg_broadcast_arrays(ops, 2, b) == NPG_OK) {
+        int a;
+        if (b[0]->ndim == 0) {
+            npg__set_error(NPG_ERR_SHAPE, "%s: the inputs are 0-d", fn);
+        } else if (npg__norm_axis(fn, axis, b[0]->ndim, &a)) {
+            npg_dtype dt = float_of(npg_result_type(x1->dtype, x2->dtype));
+            npg_array *u[2];
+            for (int i = 0; i < 2; i++) {
+                npg_array *v = npg__cast(b[i], dt);
+                /* the norm's gradient at 0 is 0 (vector_norm's subgradient) */
+                npg_array *nrm = npg_linalg_vector_norm(v, 2, NPG_AXES(a), true);
+                u[i] = npg_divide(v, npg_maximum_scalar(nrm, eps));
+            }
+            y = npg_sum(npg_multiply(u[0], u[1]), NPG_AXES(a), false);
+        }
+    }
+    return finish(fn, s, y);
+}
+
+/* ------------------------------------------------------------------------
+ * Losses
+ * ------------------------------------------------------------------------ */
+
+/* pred - target in their common floating dtype. */
+static npg_array *difference(npg_array *p, npg_array *t) {
+    npg_dtype dt = float_of(npg_result_type(p->dtype, t->dtype));
+    return npg_subtract(npg__cast(p, dt), npg__cast(t, dt));
+}
+
+static bool loss_args(const char *fn, npg_array *a, npg_array *b, npg_reduction r) {
+    if (npg__any_null(fn, 2, a, b) || !check_reduction(fn, r)) return false;
+    npg_array *ops[2] = {a, b};
+    return npg__check_devices(fn, 2, ops);
+}
+
+npg_array *npg_l1_loss(npg_array *pred, npg_array *target, npg_reduction reduction) {
+    const char *fn = "npg_l1_loss";
+    if (!loss_args(fn, pred, target, reduction)) return NULL;
+    npg_scope s = npg_scope_begin();
+    return finish(fn, s, reduce(npg_abs(difference(pred, target)), reduction));
+}
+
+/* |d| < t ? 0.5 d^2 * q : k (|d| - 0.5 t): smooth L1 (q = 1/beta, k = 1) or Huber (q = 1, k = delta). */
+static npg_array *quad_lin(const char *fn, npg_array *pred, npg_array *target, npg_reduction red, double t, double q, double k) {
+    npg_scope s = npg_scope_begin();
+    npg_array *d = difference(pred, target), *ad = npg_abs(d);
+    npg_array *quad = npg_multiply_scalar(npg_square(d), 0.5 * q);
+    npg_array *lin = npg_multiply_scalar(npg_subtract_scalar(ad, 0.5 * t), k);
+    return finish(fn, s, reduce(npg_where(npg_less_scalar(ad, t), quad, lin), red));
+}
+
+npg_array *npg_smooth_l1_loss(npg_array *pred, npg_array *target, npg_reduction reduction, double beta) {
+    const char *fn = "npg_smooth_l1_loss";
+    if (!loss_args(fn, pred, target, reduction)) return NULL;
+    if (!(beta >= 0 && isfinite(beta))) {
+        npg__set_error(NPG_ERR_INVALID_ARG, "%s: beta must be finite and >= 0 (got %g)", fn, beta);
+        return NULL;
+    }
+    if (beta == 0) {
+        npg_scope s = npg_scope_begin();
+        return finish(fn, s, reduce(npg_abs(difference(pred, target)), reduction));
+    }
+    return quad_lin(fn, pred, target, reduction, beta, 1.0 / beta, 1.0);
+}
+
+npg_array *npg_huber_loss(npg_array *pred, npg_array *target, npg_reduction reduction, double delta) {
+    const char *fn = "npg_huber_loss";
+    if (!loss_args(fn, pred, target, reduction)) return NULL;
+    if (!(delta > 0 && isfinite(delta))) {
+        npg__set_error(NPG_ERR_INVALID_ARG, "%s: delta must be finite and > 0 (got %g)", fn, delta);
+        return NULL;
+    }
+    return quad_lin(fn, pred, target, reduction, delta, 1.0, delta);
+}
+
+npg_array *npg_kl_div(npg_array *input, npg_array *target, npg_reduction reduction, bool log_target) {
+    const char *fn = "npg_kl_div";
+    if (!loss_args(fn, input, target, reduction)) return NULL;
+    npg_scope s = npg_scope_begin();
+    npg_dtype dt = float_of(npg_result_type(input->dtype, target->dtype));
+    npg_array *in = npg__cast(input, dt), *t = npg__cast(target, dt), *l;
+    /* a zero target (-inf as a log) contributes 0 and a zero gradient, even
+     * against an input of -inf (log_softmax of a masked class), where
+     * PyTorch gives NaN; the branch not taken is kept finite */
+    if (log_target) {
+        npg_array *zero = npg_equal_scalar(t, -INFINITY);
+        npg_array *st = npg_scalar_where(zero, 0.0, t);
+        l = npg_scalar_where(zero, 0.0, npg_multiply(npg_exp(st), npg_subtract(st, in)));
+    } else {
+        /* xlogy(t, t) - t input, with log 1 where t is 0; a negative t gives NaN */
+        npg_array *zero = npg_equal_scalar(t, 0.0);
+        npg_array *safe = npg_scalar_where(zero, 1.0, t);
+        l = npg_scalar_where(zero, 0.0, npg_multiply(t, npg_subtract(npg_log(safe), in)));
+    }
+    return finish(fn, s, reduce(l, reduction));
+}
+
+/* max(log q, -100), with the value -100 and a zero gradient where q is 0. */
+static npg_array *clamped_log(npg_array *q) {
+    npg_array *zero = npg_equal_scalar(q, 0.0);
+    npg_array *lg = npg_maximum_scalar(npg_log(npg_scalar_where(zero, 1.0, q)), -100.0);
+    return npg_scalar_where(zero, -100.0, lg);
+}
+
+npg_array *npg_binary_cross_entropy(npg_array *probs, npg_array *targets, npg_reduction reduction) {
+    const char *fn = "npg_binary_cross_entropy";
+    if (!loss_args(fn, probs, targets, reduction)) return NULL;
+    npg_scope s = npg_scope_begin();
+    npg_dtype dt = float_of(npg_result_type(probs->dtype, targets->dtype));
+    npg_array *p = npg__cast(probs, dt), *t = npg__cast(targets, dt);
+    npg_array *a = npg_multiply(t, clamped_log(p));
+    npg_array *b = npg_multiply(npg_scalar_subtract(1.0, t), clamped_log(npg_scalar_subtract(1.0, p)));
+    return finish(fn, s, reduce(npg_negative(npg_add(a, b)), reduction));
+}
