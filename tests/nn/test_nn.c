@@ -7,6 +7,13 @@
 
 #include <limits.h>
 
+#ifdef __SANITIZE_ADDRESS__
+/* A huge but representable size must fail with NPG_ERR_OOM; by default ASan
+ * would report the allocation and abort instead of returning NULL. */
+const char *__asan_default_options(void);
+const char *__asan_default_options(void) { return "allocator_may_return_null=1"; }
+#endif
+
 static void setup(void) { t_require_device(); }
 TestSuite(nn, .init = setup);
 
