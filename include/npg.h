@@ -631,6 +631,72 @@ npg_status npg_unique_inverse(npg_array *x, npg_array **values, npg_array **inve
 npg_array *npg_searchsorted(npg_array *x1, npg_array *x2, const char *side);
 
 /* ========================================================================
+ * Statistics and comparisons — [new] (composed from sort, gathers, scatter-
+ * adds and elementwise ops: they run on every device and differentiate
+ * through those ops where a gradient makes sense)
+ * ======================================================================== */
+
+/* How a quantile between two order statistics a <= b (at positions i and
+ * i + 1, with q (n - 1) = i + t) is taken; NumPy's method names. */
+typedef enum npg_quantile_method {
+    NPG_QUANTILE_LINEAR = 0, /* a + t (b - a) (NumPy's default) */
+    NPG_QUANTILE_LOWER,      /* a */
+    NPG_QUANTILE_HIGHER,     /* b */
+    NPG_QUANTILE_NEAREST,    /* a or b, whichever is nearer (ties to the even position) */
+    NPG_QUANTILE_MIDPOINT    /* (a + b) / 2 */
+} npg_quantile_method;
+/* The q-th quantile (q in [0, 1]) of x over axes (NPG_ALL_AXES: every axis),
+ * like numpy.quantile: floating result (integers give the default float
+ * dtype), NaN where the reduced elements contain NaN. An empty selection is
+ * an NPG_ERR_SHAPE error; bool is an NPG_ERR_DTYPE error. Differentiable
+ * (the gradient flows to the order statistics used). */
+npg_array *npg_quantile(npg_array *x, double q, npg_axes axes, bool keepdims, npg_quantile_method method);
+/* Like npg_quantile over the non-NaN elements only (numpy.nanquantile);
+ * NaN where every element is NaN. */
+npg_array *npg_nanquantile(npg_array *x, double q, npg_axes axes, bool keepdims, npg_quantile_method method);
+/* npg_quantile / npg_nanquantile at q = 0.5, linear: the mean of the two
+ * middle elements for an even count (NumPy's median; torch.median takes
+ * the lower one). */
+npg_array *npg_median(npg_array *x, npg_axes axes, bool keepdims);
+npg_array *npg_nanmedian(npg_array *x, npg_axes axes, bool keepdims);
+/* Sum / mean treating NaN as absent (numpy.nansum, nanmean): nansum of all
+ * NaN is 0, nanmean of all NaN is NaN. nansum keeps npg_sum's dtypes;
+ * nanmean is floating. */
+npg_array *npg_nansum(npg_array *x, npg_axes axes, bool keepdims);
+npg_array *npg_nanmean(npg_array *x, npg_axes axes, bool keepdims);
+/* The k largest (or smallest) elements along axis, sorted (largest first, or
+ * smallest first), and their int64 indices into x; NaN counts as the
+ * largest (PyTorch's topk). 0 <= k <= the axis length. values and indices
+ * [new] (either may be NULL: not wanted); both NULL on failure.
+ * Differentiable in x through values. */
+npg_status npg_topk(npg_array *x, int64_t k, int axis, bool largest, npg_array **values, npg_array **indices);
+/* |a - b| <= atol + rtol |b| elementwise, broadcast (numpy.isclose: not
+ * symmetric in a and b); infinities are close only to themselves; NaN is
+ * close to NaN only when equal_nan. bool result. */
+npg_array *npg_isclose(npg_array *a, npg_array *b, double rtol, double atol, bool equal_nan);
+/* 1 when every element of npg_isclose(a, b, ...) is true, 0 when not, -1 on
+ * error. Synchronises. */
+int npg_allclose(npg_array *a, npg_array *b, double rtol, double atol, bool equal_nan);
+/* Covariance of the rows of x (variables, observations) — or of a 1-d x's
+ * values (0-d result) — with divisor observations - correction (1: the
+ * unbiased estimate; torch.cov, numpy.cov with ddof). Floating result. */
+npg_array *npg_cov(npg_array *x, double correction);
+/* Pearson correlation coefficients of the rows of x (numpy.corrcoef),
+ * clipped to [-1, 1]; NaN for a row of constant values. */
+npg_array *npg_corrcoef(npg_array *x);
+/* Counts of each value 0, 1, ... in the 1-d non-negative integer array x
+ * (numpy.bincount): length max(max(x) + 1, minlength); int64, or the sums of
+ * weights (x's shape, floating result) when weights is not NULL,
+ * differentiable in weights. A negative value is an NPG_ERR_INDEX error.
+ * Synchronises (the length depends on the values). */
+npg_array *npg_bincount(npg_array *x, npg_array *weights, int64_t minlength);
+/* numpy.histogram's counts with `bins` equal bins over [lo, hi] (the last
+ * bin includes hi; elements outside and NaN are left out): int64 (bins), or
+ * the sums of weights (x's shape, floating) per bin, differentiable in
+ * weights. lo < hi, both finite; bins >= 1. */
+npg_array *npg_histogram(npg_array *x, int64_t bins, double lo, double hi, npg_array *weights);
+
+/* ========================================================================
  * Linear algebra — [new]
  * ======================================================================== */
 
