@@ -8,9 +8,10 @@
  * (npg__error_context).
  *
  * Quantile positions follow NumPy 1.24's arithmetic (its virtual index
- * n q + (1 - q) - 1 and its lerp, which subtracts from the upper value when
- * the fraction is at least 1/2), so results match NumPy's to the last bit in
- * float64 where the sort agrees.
+ * (n - 1) q and its lerp, which subtracts from the upper value when the
+ * fraction is at least 1/2), so results match NumPy's to the last bit in
+ * float64. histogram computes in float32 for float32 input, as NumPy does
+ * (its edges are float32 then), else in float64.
  */
 #include "internal.h"
 
@@ -100,11 +101,8 @@ static npg_array *quantile_impl(const char *fn, npg_array *x, double q, npg_axes
         one.dims[one.ndim - 1] = 1;
         npg_array *cnt = skip_nan ? npg_astype(npg_sum(npg_logical_not(npg_isnan(rows)), NPG_AXES(-1), true), NPG_FLOAT64)
                                   : npg_full(one, (double)n, NPG_OPTS(.dtype = NPG_FLOAT64, .device = dev));
-        /* NumPy's virtual index: n q + (1 - q) - 1 for linear, (n - 1) q for
-         * the others; clipped to [0, count - 1] below */
-        npg_array *pos = method == NPG_QUANTILE_LINEAR
-                             ? npg_subtract_scalar(npg_add_scalar(npg_multiply_scalar(cnt, q), 1.0 + q * -1.0), 1.0)
-                             : npg_multiply_scalar(npg_subtract_scalar(cnt, 1.0), q);
+        /* NumPy's virtual index (n - 1) q, clipped to [0, count - 1] below */
+        npg_array *pos = npg_multiply_scalar(npg_subtract_scalar(cnt, 1.0), q);
         npg_array *last = npg_maximum_scalar(npg_subtract_scalar(cnt, 1.0), 0.0);
         npg_array *fl = npg_floor(pos);
         npg_array *lo = npg_minimum(npg_maximum_scalar(fl, 0.0), last);
@@ -423,10 +421,11 @@ npg_array *npg_histogram(npg_array *x, int64_t bins, double lo, double hi, npg_a
     e[bins] = hi;
     npg_scope s = npg_scope_begin();
     const npg_device dev = npg__device_of(x);
-    npg_array *edges = npg_from_data(e, NPG_FLOAT64, NPG_SHAPE(bins + 1), NPG_OPTS(.device = dev));
-    free(e);
     const int64_t n = npg__numel(x->ndim, x->shape);
-    npg_array *xd = npg_astype(npg_reshape(x, NPG_SHAPE(n)), NPG_FLOAT64);
+    const npg_dtype dt = x->dtype == NPG_FLOAT32 ? NPG_FLOAT32 : NPG_FLOAT64;
+    npg_array *edges = npg_from_data(e, NPG_FLOAT64, NPG_SHAPE(bins + 1), NPG_OPTS(.dtype = dt, .device = dev));
+    free(e);
+    npg_array *xd = npg__cast(npg_reshape(x, NPG_SHAPE(n)), dt);
     npg_array *keep = npg_logical_and(npg_greater_equal_scalar(xd, lo), npg_less_equal_scalar(xd, hi)); /* not NaN */
     npg_array *xs = npg_where_scalar(keep, xd, lo);
     /* NumPy's index: trunc((x - lo) / (hi - lo) * bins), hi in the last bin,
