@@ -212,7 +212,9 @@ npg_array *npg_one_hot(npg_array *labels, int64_t num_classes);
 
 /* Cosine similarity along axis of x1 and x2 (broadcast):
  * x1 . x2 / (max(|x1|, eps) max(|x2|, eps)), PyTorch's default eps 1e-8.
- * [new] */
+ * The norms are sqrt(sum(x^2)), whose squares underflow for elements below
+ * about 1e-154 (1e-19 in float32): with an eps smaller than that, such
+ * vectors give inaccurate results, even outside [-1, 1]. [new] */
 npg_array *npg_cosine_similarity(npg_array *x1, npg_array *x2, int axis, double eps);
 
 /* ---- losses -------------------------------------------------------------- */

@@ -182,6 +182,9 @@ npg_array *npg__unary(npg_op op, const char *fn, npg_array *x, const npg_kparams
 npg_array *npg__binary(npg_op op, const char *fn, npg_array *a, npg_array *b);
 npg_array *npg__binary_scalar(npg_op op, const char *fn, npg_array *a, double s, bool scalar_first);
 npg_array *npg__reduce(npg_op op, const char *fn, npg_array *x, npg_axes axes, bool keepdims);
+/* The least and greatest element of a non-empty integer array, read on the
+ * host (synchronises); false with an error set on failure. */
+bool npg__min_max_int(npg_array *x, int64_t *lo, int64_t *hi);
 /* Sum grad g down to shape (ndim, shape) (undo broadcasting). */
 npg_array *npg__sum_to(npg_array *g, int ndim, const int64_t *shape);
 /* strided scatter: zeros(shape) with view(geometry) = g. */

@@ -45,20 +45,54 @@ static npg_array *finish(const char *fn, npg_scope s, npg_array *r) {
  * Adaptive average pooling and interpolation
  * ------------------------------------------------------------------------ */
 
-/* The (out, in) matrix averaging in-cells [floor(i in / out), ceil((i + 1) in / out)). */
-static npg_array *pool_matrix(int64_t out, int64_t in, npg_dtype dt, npg_device dev) {
-    double *m = calloc((size_t)(out * in), sizeof *m);
-    if (!m) {
-        npg__set_error(NPG_ERR_OOM, "npg_adaptive_avg_pool2d: out of host memory");
+/* The mean over each of `out` windows [floor(i in / out), ceil((i + 1) in / out))
+ * of axis `axis` of x (length in): the windows' elements gathered into a new
+ * axis after it (padded to the longest window with masked repeats), summed
+ * with where() so that a padded tap never multiplies a non-finite value, and
+ * divided by each window's length. */
+static npg_array *window_means(const char *fn, npg_array *x, int axis, int64_t in, int64_t out) {
+    int64_t L = 0;
+    for (int64_t i = 0; i < out; i++) {
+        int64_t a = i * in / out, b = ((i + 1) * in + out - 1) / out;
+        if (b - a > L) L = b - a;
+    }
+    int64_t *idx = malloc(sizeof(int64_t) * (size_t)(out * L));
+    bool *mask = malloc(sizeof(bool) * (size_t)(out * L));
+    double *len = malloc(sizeof(double) * (size_t)out);
+    if (!idx || !mask || !len) {
+        free(idx);
+        free(mask);
+        free(len);
+        npg__set_error(NPG_ERR_OOM, "%s: out of host memory", fn);
         return NULL;
     }
     for (int64_t i = 0; i < out; i++) {
         int64_t a = i * in / out, b = ((i + 1) * in + out - 1) / out;
-        for (int64_t j = a; j < b; j++) m[i * in + j] = 1.0 / (double)(b - a);
+        for (int64_t j = 0; j < L; j++) {
+            idx[i * L + j] = a + j < b ? a + j : b - 1;
+            mask[i * L + j] = a + j < b;
+        }
+        len[i] = (double)(b - a);
     }
-    npg_array *r = npg_from_data(m, NPG_FLOAT64, NPG_SHAPE(out, in), NPG_OPTS(.dtype = dt, .device = dev));
-    free(m);
-    return r;
+    const npg_device dev = npg__device_of(x);
+    npg_array *ia = npg_from_data(idx, NPG_INT64, NPG_SHAPE(out, L), NPG_OPTS(.device = dev));
+    npg_array *m3 = npg_from_data(mask, NPG_BOOL, NPG_SHAPE(out, L, 1), NPG_OPTS(.device = dev));
+    npg_array *l3 = npg_from_data(len, NPG_FLOAT64, NPG_SHAPE(out, 1), NPG_OPTS(.dtype = x->dtype, .device = dev));
+    free(idx);
+    free(mask);
+    free(len);
+    /* x as (prefix, in, suffix), so the gathered (prefix, out, L, suffix)
+     * stays within the dimension limit whatever x's */
+    int64_t pre = 1, suf = 1;
+    for (int d = 0; d < axis; d++) pre *= x->shape[d];
+    for (int d = axis + 1; d < x->ndim; d++) suf *= x->shape[d];
+    npg_array *x3 = npg_reshape(x, NPG_SHAPE(pre, in, suf));
+    npg_array *taps = npg_take(x3, ia, 1); /* (pre, out, L, suf) */
+    npg_array *mean = npg_divide(npg_sum(npg_where_scalar(m3, taps, 0.0), NPG_AXES(2), false), l3);
+    if (!mean) return NULL;
+    npg_shape ys = npg_shape_of(x);
+    ys.dims[axis] = out;
+    return npg_reshape(mean, ys);
 }
 
 npg_array *npg_adaptive_avg_pool2d(npg_array *x, int64_t oh, int64_t ow) {
@@ -82,18 +116,17 @@ npg_array *npg_adaptive_avg_pool2d(npg_array *x, int64_t oh, int64_t ow) {
                        (long long)H, (long long)W);
         return NULL;
     }
-    if (H > INT32_MAX || W > INT32_MAX || (double)oh * (double)H > 1e9 || (double)ow * (double)W > 1e9) {
-        npg__set_error(NPG_ERR_INVALID_ARG, "%s: %lld x %lld -> %lld x %lld is too large a pooling matrix", fn,
-                       (long long)H, (long long)W, (long long)oh, (long long)ow);
+    if (H > INT32_MAX || W > INT32_MAX) {
+        npg__set_error(NPG_ERR_INVALID_ARG, "%s: the input's last two axes (%lld x %lld) are too long", fn,
+                       (long long)H, (long long)W);
         return NULL;
     }
     npg_scope s = npg_scope_begin();
-    npg_array *xf = as_float(x);
-    npg_device dev = npg__device_of(x);
-    /* y = Ph x Pw^T: two matmuls broadcast over the leading axes */
-    npg_array *ph = xf ? pool_matrix(oh, H, xf->dtype, dev) : NULL;
-    npg_array *pw = xf ? pool_matrix(ow, W, xf->dtype, dev) : NULL;
-    npg_array *y = ph && pw ? npg_matmul(npg_matmul(ph, xf), npg_matrix_transpose(pw)) : NULL;
+    npg_array *y = as_float(x);
+    /* each axis separately (an axis kept at its length is the identity) */
+    if (y && oh != H) y = window_means(fn, y, x->ndim - 2, H, oh);
+    if (y && ow != W) y = window_means(fn, y, x->ndim - 1, W, ow);
+    if (y == x) y = npg_copy(x); /* a new array, as PyTorch's */
     return finish(fn, s, y);
 }
 
@@ -195,7 +228,7 @@ npg_array *npg_interpolate(npg_array *x, int naxes, const int64_t *size, npg_int
         free(i0);
         free(lam);
     }
-    return finish(fn, s, y ? (y == x ? npg__alias(x) : y) : NULL);
+    return finish(fn, s, y ? (y == x ? npg_copy(x) : y) : NULL); /* a new array, as PyTorch's */
 }
 
 /* ------------------------------------------------------------------------
@@ -302,6 +335,7 @@ static npg_array *cell_gates(npg_array *x, npg_array *h, npg_array *w_ih, npg_ar
                              npg_array *b_hh, npg_array **hh_part) {
     npg_array *gi = npg_linear(x, w_ih, b_ih);
     npg_array *gh = h ? npg_linear(h, w_hh, b_hh) : b_hh;
+    if (!gi || (h && !gh)) return NULL;
     if (hh_part) {
         *hh_part = gh;
         return gi;
@@ -312,11 +346,12 @@ static npg_array *cell_gates(npg_array *x, npg_array *h, npg_array *w_ih, npg_ar
 npg_status npg_lstm_cell(npg_array *x, npg_array *h, npg_array *c, npg_array *w_ih, npg_array *w_hh, npg_array *b_ih,
                          npg_array *b_hh, npg_array **h_out, npg_array **c_out) {
     const char *fn = "npg_lstm_cell";
+    if (h_out) *h_out = NULL;
+    if (c_out) *c_out = NULL;
     if (!h_out || !c_out) {
         npg__null_arg(fn);
-        return NPG_ERR_NULL_ARG;
+        return npg_last_status();
     }
-    *h_out = *c_out = NULL;
     int64_t H;
     if (!check_cell(fn, 4, x, h, c, w_ih, w_hh, b_ih, b_hh, &H)) return npg_last_status();
     npg_scope s = npg_scope_begin();
@@ -377,8 +412,11 @@ static npg_array *elu_like(const char *fn, npg_array *x, double alpha, double be
     }
     npg_scope s = npg_scope_begin();
     npg_array *xf = as_float(x);
-    npg_array *neg = npg_expm1(npg_divide_scalar(npg_minimum_scalar(xf, 0.0), beta)); /* finite for large x */
-    npg_array *y = npg_where(npg_greater_scalar(xf, 0.0), xf, npg_multiply_scalar(neg, alpha));
+    /* the negative branch sees 0 where x > 0 (finite for large x); x = 0 takes
+     * that branch, so its gradient there is alpha / beta (PyTorch's) */
+    npg_array *pos = npg_greater_scalar(xf, 0.0);
+    npg_array *neg = npg_expm1(npg_divide_scalar(npg_scalar_where(pos, 0.0, xf), beta));
+    npg_array *y = npg_where(pos, xf, npg_multiply_scalar(neg, alpha));
     if (y && scale != 1.0) y = npg_multiply_scalar(y, scale);
     return finish(fn, s, y);
 }
@@ -518,9 +556,12 @@ npg_array *npg_one_hot(npg_array *labels, int64_t num_classes) {
     npg_array *y = NULL;
     bool ok = true;
     if (!empty) {
-        npg_array *mn = npg_min(labels, NPG_ALL_AXES, false), *mx = npg_max(labels, NPG_ALL_AXES, false);
-        int64_t lo = mn ? npg_item_int(mn) : 0, hi = mx ? npg_item_int(mx) : 0;
-        ok = mn && mx && npg_last_status() == NPG_OK;
+        int64_t lo = 0, hi = 0;
+        ok = npg__min_max_int(labels, &lo, &hi);
+        if (ok && num_classes == -1 && hi == INT64_MAX) { /* max + 1 classes would overflow */
+            npg__set_error(NPG_ERR_INDEX, "%s: label %lld is outside [0, %lld)", fn, (long long)hi, (long long)INT64_MAX);
+            ok = false;
+        }
         if (ok && num_classes == -1) num_classes = hi + 1;
         if (ok && (lo < 0 || hi >= num_classes)) {
             npg__set_error(NPG_ERR_INDEX, "%s: label %lld is outside [0, %lld)", fn, (long long)(lo < 0 ? lo : hi),

@@ -373,9 +373,8 @@ npg_array *npg_bincount(npg_array *x, npg_array *weights, int64_t minlength) {
     int64_t len = minlength;
     bool ok = true;
     if (x->shape[0] > 0) {
-        npg_array *mn = npg_min(x, NPG_ALL_AXES, false), *mx = npg_max(x, NPG_ALL_AXES, false);
-        int64_t lo = mn ? npg_item_int(mn) : 0, hi = mx ? npg_item_int(mx) : 0;
-        ok = mn && mx && npg_last_status() == NPG_OK;
+        int64_t lo = 0, hi = 0;
+        ok = npg__min_max_int(x, &lo, &hi);
         if (ok && lo < 0) {
             npg__set_error(NPG_ERR_INDEX, "%s: the input holds the negative value %lld", fn, (long long)lo);
             ok = false;

@@ -20,7 +20,18 @@
  *     negative powers, on matrices whose values are wild (NaN, infinities),
  *     well conditioned (diagonally dominant), singular (zero rows or columns,
  *     repeated rows), not positive definite or small integers, and on
- *     broadcast views too large to copy.
+ *     broadcast views too large to copy;
+ *   - the layers of nn_layers.c: conv1d, conv_transpose1d and 2d (groups,
+ *     strides, paddings, output paddings and dilations, zero = default,
+ *     negative or huge), adaptive_avg_pool2d, interpolate (every mode, bad
+ *     naxes, sizes and modes), rms_norm, lstm_cell and gru_cell (states
+ *     that broadcast or not, NULL states and biases, wrong weights), the
+ *     activations elu ... logsigmoid and glu (bad alphas and bounds, odd
+ *     axes), one_hot (labels out of range, num_classes -1), cosine_similarity
+ *     and the losses l1, smooth_l1, huber, kl_div and binary_cross_entropy
+ *     (bad reductions, betas and deltas), on operands of every dtype, and on
+ *     broadcast views too large to materialise (the failure must name the
+ *     function called first: "npg_rms_norm: npg_square: ...").
  * Besides those checks, a call this file knows to be valid must succeed, and
  * its result is compared with a host reference (shape, and the values of
  * every rearranging op, of pad, tensordot and einsum on small integers, and
@@ -41,6 +52,18 @@
  * is smooth there) or, where the contract allows, fails with a status and a
  * message leaving .grad as it was; a call that hangs aborts the test after
  * 30 s, naming it.
+ * A layer's result has the shape of the header's formulas (conv and
+ * transposed conv lengths, pooled and resampled sizes, one_hot's last axis,
+ * a loss's broadcast shape with reduction NONE), its dtype, and requires
+ * grad exactly when an operand does; where the inputs are tame its values
+ * match host references (direct convolution loops, window means, exact
+ * nearest gathers and linear taps, rms_norm, the activations, glu, cosine
+ * similarity, the pointwise losses and their sums), hardtanh is exactly the
+ * clip, one_hot rows are exact unit rows, cosine similarity is within
+ * [-1, 1] for finite inputs, |h'| of an LSTM cell is at most 1 (a GRU's at
+ * most max(1, |h|)); a label out of range is NPG_ERR_INDEX; npg_gradcheck
+ * passes on small calls away from the kinks; every failure's message begins
+ * with the function's name.
  * NPG_FUZZ_SCALE, NPG_FUZZ_SEED and NPG_FUZZ_TRACE work as in test_fuzz.c.
  */
 #define _POSIX_C_SOURCE 200809L /* alarm, write */
@@ -4562,6 +4585,1599 @@ Test(fuzz2, linalg) {
             break;
         }
         alarm(0);
+        iter_end();
+    }
+    finish();
+}
+
+/* ------------------------------------------------------------------------
+ * The layers of nn_layers.c and their kin: conv1d, conv_transpose1d and 2d,
+ * adaptive_avg_pool2d, interpolate, rms_norm, lstm_cell, gru_cell, the
+ * activations elu ... logsigmoid, glu, one_hot, cosine_similarity and the
+ * losses l1, smooth_l1, huber, kl_div, binary_cross_entropy
+ * ------------------------------------------------------------------------ */
+
+static npg_dtype nn_dt(void) { return chance(82) ? rand_float_dtype() : rand_dtype(); }
+static npg_dtype nn_float_of(npg_dtype dt) { return npg_is_floating(dt) ? dt : npg__default_float(); }
+/* The tolerance of a call's values: float64's where every operand is float64,
+ * else float32's (a float32 or integer operand makes part of the work
+ * float32 even when the result is float64). */
+static double nn_tol(npg_dtype dt) {
+    bool f64 = dt == NPG_FLOAT64;
+    for (int i = 0; i < C.nops; i++)
+        if (C.ops[i] && npg_dtype_of(C.ops[i]) != NPG_FLOAT64) f64 = false;
+    return f64 ? 1e-9 : 2e-4;
+}
+/* v as dtype dt holds it (float32 or float64; out of range: an infinity). */
+static double nn_round(npg_dtype dt, double v) {
+    if (dt != NPG_FLOAT32 || isnan(v)) return v;
+    if (fabs(v) > FLT_MAX) return v > 0 ? INFINITY : -INFINITY;
+    return (double)(float)v;
+}
+/* A parameter: tame, or wild now and then. */
+static double nn_param(double lo, double hi, int wild_pct) {
+    return chance(wild_pct) ? weird_double() : lo + runit() * (hi - lo);
+}
+static bool nn_tame_param(double v) { return tame(v); }
+
+static bool g_nn_ng; /* the call ran in no-grad mode */
+static void nn_ng_end(void) {
+    g_nn_ng = g_ng;
+    ng_end();
+}
+
+/* A failed call's message begins with the name of the function called
+ * ("fn: ...": a composed function prefixes the inner op's message), unless
+ * a NULL operand kept the error pending before the call. */
+static void nn_named(bool failed, const char *fn) {
+    if (!failed || C.sentinel) return;
+    const char *msg = npg_last_error();
+    size_t n = strlen(fn);
+    CHECK(msg && strncmp(msg, fn, n) == 0 && msg[n] == ':',
+          "%s failed with a message that does not begin with its name: %s", fn, msg ? msg : "(null)");
+}
+
+/* A result requires grad exactly when an operand does (outside no-grad
+ * mode); an operand that cannot reach the result is g_nn_unused (w_hh
+ * without h: W_hh 0 is 0, and a zero gradient may be left out). */
+static const npg_array *g_nn_unused;
+static void nn_expect_rg(const npg_array *r, const char *fn) {
+    bool want = false;
+    for (int i = 0; i < C.nops; i++)
+        if (C.ops[i] && C.ops[i] != g_nn_unused && npg_requires_grad(C.ops[i])) want = true;
+    if (g_nn_ng) want = false;
+    CHECK(npg_requires_grad(r) == want, "%s: the result %s grad", fn, want ? "does not require" : "requires");
+}
+static void nn_expect_dtype(const npg_array *r, npg_dtype want, const char *fn) {
+    CHECK(npg_dtype_of(r) == want, "%s: result dtype %s, expected %s", fn, npg_dtype_name(npg_dtype_of(r)),
+          npg_dtype_name(want));
+}
+static void nn_expect_floating(const npg_array *r, const char *fn) {
+    CHECK(npg_is_floating(npg_dtype_of(r)), "%s: a %s result", fn, npg_dtype_name(npg_dtype_of(r)));
+}
+
+/* Operand x's values as the call began (row-major doubles; NULL for NULL). */
+static double *nn_in(const npg_array *x) {
+    if (!x) return NULL;
+    int64_t n = npg_size(x);
+    double *v = malloc(sizeof(double) * (size_t)(n > 0 ? n : 1));
+    cr_assert(v);
+    const unsigned char *b = snap(x);
+    for (int64_t i = 0; i < n; i++) v[i] = elem_f(b, npg_dtype_of(x), i);
+    return v;
+}
+static bool nn_tame(const double *v, int64_t n) {
+    for (int64_t i = 0; v && i < n; i++)
+        if (!tame(v[i])) return false;
+    return true;
+}
+static double nn_maxabs(const double *v, int64_t n) {
+    double m = 0;
+    for (int64_t i = 0; v && i < n; i++)
+        if (fabs(v[i]) > m) m = fabs(v[i]);
+    return m;
+}
+
+/* r's values against want where chk[j] (chk NULL: everywhere): NaN where
+ * want is NaN, an infinity equal, else |got - want| <= tol (1 + scale[j])
+ * (scale NULL: |want|). */
+static void nn_expect_close(const npg_array *r, const double *want, const double *scale, const bool *chk, double tol,
+                            const char *what) {
+    int64_t n = npg_size(r);
+    double *got = t_read(r);
+    for (int64_t j = 0; j < n; j++) {
+        if (chk && !chk[j]) continue;
+        double g = got[j], w = want[j], s = scale ? scale[j] : fabs(w);
+        bool ok = isnan(w) ? isnan(g) : isinf(w) ? g == w : isfinite(g) && fabs(g - w) <= tol * (1 + s);
+        if (!ok) {
+            free(got);
+            fail("%s: element %lld is %.17g, expected %.17g (tolerance %g)", what, (long long)j, g, w, tol * (1 + s));
+        }
+    }
+    free(got);
+}
+
+/* A fresh floating operand of shape s with values from gen (a broadcast view
+ * of one now and then); NULL g_null_pct percent of the time. */
+static npg_array *nn_vals_operand(npg_dtype dt, npg_shape s, double (*gen)(void)) {
+    if (chance(g_null_pct)) return NULL;
+    npg_shape bs = s;
+    bool view = s.ndim > 0 && chance(20);
+    if (view)
+        for (int i = 0; i < bs.ndim; i++)
+            if (chance(50)) bs.dims[i] = 1;
+    int64_t n = numel_of(bs);
+    double *v = malloc(sizeof(double) * (size_t)(n > 0 ? n : 1));
+    cr_assert(v);
+    for (int64_t i = 0; i < n; i++) v[i] = gen();
+    npg_array *x = t_arr(v, dt, bs);
+    free(v);
+    if (chance(25)) setup_rg(x);
+    pool_add(x, NULL);
+    if (!view) return x;
+    npg_array *y = npg_broadcast_to(x, s);
+    cr_assert(y, "fuzz setup: broadcast_to: %s", npg_last_error());
+    return pool_add(y, x);
+}
+/* Probabilities: mostly in [0, 1], the ends included, sometimes outside or NaN. */
+static double gen_prob(void) {
+    static const double e[] = {0.0, 1.0, 0.5, -0.0, 1e-300, 0.999999, 1e-7, NAN, -0.25, 1.5};
+    return chance(75) ? runit() : PICK(e);
+}
+
+/* ---- gradient checks ---- */
+
+/* A call to repeat under npg_gradcheck: the function, its parameters and
+ * which of its (up to 7) array arguments are present. */
+typedef struct nn_gc {
+    const char *fn;
+    int kind, f;
+    int nd;
+    bool tr;
+    int stride[2], pad[2], opad[2], dil[2], groups;
+    int64_t oh, ow, size[4];
+    int naxes, mode, k, axis;
+    bool align, logt;
+    double eps, a, lo, hi, prm;
+    npg_reduction red;
+    uint8_t present; /* bit i: argument i is an array (else NULL) */
+} nn_gc;
+enum { GC_CONV, GC_POOL, GC_INTERP, GC_RMS, GC_LSTM, GC_GRU, GC_ACT, GC_GLU, GC_COS, GC_LOSS };
+
+static npg_array *nn_act_call(int f, npg_array *x, double a, double lo, double hi);
+static npg_array *nn_loss_call(int f, npg_array *p, npg_array *t, npg_reduction red, double prm, bool logt);
+
+static npg_array *nn_gc_fn(npg_array *const *in, int n, void *user) {
+    const nn_gc *g = user;
+    npg_array *a[7] = {NULL};
+    for (int i = 0, k = 0; i < 7; i++)
+        if (g->present >> i & 1) a[i] = k < n ? in[k++] : NULL;
+    switch (g->kind) {
+    case GC_CONV:
+        if (g->nd == 1 && !g->tr)
+            return npg_conv1d(a[0], a[1], a[2],
+                              NPG_CONV1D_OPTS(.stride = g->stride[0], .padding = g->pad[0], .dilation = g->dil[0],
+                                              .groups = g->groups));
+        if (g->nd == 1)
+            return npg_conv_transpose1d(a[0], a[1], a[2],
+                                        NPG_CONV_TRANSPOSE1D_OPTS(.stride = g->stride[0], .padding = g->pad[0],
+                                                                  .output_padding = g->opad[0], .dilation = g->dil[0],
+                                                                  .groups = g->groups));
+        return npg_conv_transpose2d(a[0], a[1], a[2],
+                                    NPG_CONV_TRANSPOSE2D_OPTS(.stride = {g->stride[0], g->stride[1]},
+                                                              .padding = {g->pad[0], g->pad[1]},
+                                                              .output_padding = {g->opad[0], g->opad[1]},
+                                                              .dilation = {g->dil[0], g->dil[1]}, .groups = g->groups));
+    case GC_POOL: return npg_adaptive_avg_pool2d(a[0], g->oh, g->ow);
+    case GC_INTERP: return npg_interpolate(a[0], g->naxes, g->size, (npg_interp_mode)g->mode, g->align);
+    case GC_RMS: return npg_rms_norm(a[0], g->k, a[1], g->eps);
+    case GC_LSTM: {
+        npg_array *h = NULL, *c = NULL;
+        if (npg_lstm_cell(a[0], a[1], a[2], a[3], a[4], a[5], a[6], &h, &c) != NPG_OK) return NULL;
+        npg_array *r = npg_add(h, npg_multiply_scalar(c, 0.5)); /* both outputs */
+        npg_free(h);
+        npg_free(c);
+        return r;
+    }
+    case GC_GRU: return npg_gru_cell(a[0], a[1], a[3], a[4], a[5], a[6]);
+    case GC_ACT: return nn_act_call(g->f, a[0], g->a, g->lo, g->hi);
+    case GC_GLU: return npg_glu(a[0], g->axis);
+    case GC_COS: return npg_cosine_similarity(a[0], a[1], g->axis, g->eps);
+    default: return nn_loss_call(g->f, a[0], a[1], g->red, g->prm, g->logt);
+    }
+}
+
+/* npg_gradcheck of the call just made (on float64 copies of its floating
+ * operands), some of the time, when its array operands (ops[0..7), NULL for
+ * none) have few elements, all tame and at most 10 in magnitude, one
+ * requires grad, and `smooth` (the caller's word that no input sits near a
+ * kink). */
+static void nn_gradcheck(nn_gc g, npg_array *const *ops, int nops, bool smooth) {
+    if (!smooth || g_nn_ng || !chance(35)) return;
+    npg_array *in[7];
+    int n = 0;
+    int64_t total = 0;
+    bool rg = false;
+    g.present = 0;
+    for (int i = 0; i < nops; i++) {
+        npg_array *x = ops[i];
+        if (!x) continue;
+        double *v = nn_in(x);
+        bool t = nn_tame(v, npg_size(x)) && nn_maxabs(v, npg_size(x)) <= 10;
+        free(v);
+        if (!t) return;
+        rg = rg || npg_requires_grad(x);
+        total += npg_size(x);
+        g.present |= (uint8_t)(1u << i);
+        in[n++] = x;
+    }
+    if (!rg || total > 48) return;
+    npg_clear_error();
+    g_bug = false;
+    npg_status st = npg_gradcheck(nn_gc_fn, &g, in, n, NULL);
+    CHECK(!g_bug, "%s: an internal assertion fired in npg_gradcheck: %s", g.fn, g_bug_msg);
+    CHECK(st == NPG_OK, "%s: npg_gradcheck: %s", g.fn, npg_last_error());
+}
+
+/* ---- conv1d, conv_transpose1d, conv_transpose2d ---- */
+
+typedef struct nn_conv {
+    int nd;  /* spatial axes: 1 or 2 */
+    bool tr; /* transposed */
+    npg_shape xs, ws, bs;
+    bool has_b;
+    int stride[2], pad[2], opad[2], dil[2], groups; /* as passed (zero: the default) */
+} nn_conv;
+
+/* Whether the call is valid (the header's shapes and formulas; a kernel
+ * and, transposed, an input length of at least 1), its output shape, and the
+ * elements it materialises (output, unfolded matrix); *nominal: the product
+ * of the output's nonzero dims. */
+static bool nn_conv_eval(const nn_conv *c, npg_shape *out, double *work, double *nominal) {
+    const int nd = c->nd;
+    *work = *nominal = 0;
+    if (c->xs.ndim != nd + 2 || c->ws.ndim != nd + 2 || c->groups < 0) return false;
+    const int64_t G = c->groups > 0 ? c->groups : 1;
+    for (int i = 0; i < nd; i++)
+        if (c->stride[i] < 0 || c->pad[i] < 0 || c->dil[i] < 0 || (c->tr && c->opad[i] < 0)) return false;
+    const int64_t *x = c->xs.dims, *w = c->ws.dims, N = x[0], CH = x[1];
+    int64_t OC;
+    if (c->tr) {
+        if (CH % G || w[0] != CH) return false;
+        OC = w[1] * G;
+    } else {
+        if (CH % G || w[0] % G || w[1] * G != CH) return false;
+        OC = w[0];
+    }
+    if (c->has_b && (c->bs.ndim != 1 || c->bs.dims[0] != OC)) return false;
+    *out = (npg_shape){.ndim = nd + 2, .dims = {N, OC}};
+    double n_out = (double)N * (double)OC, n_cols = (double)N * (double)(c->tr ? OC : CH);
+    double nom = (N ? (double)N : 1) * (OC ? (double)OC : 1);
+    for (int i = 0; i < nd; i++) {
+        const int64_t L = x[2 + i], K = w[2 + i], s = c->stride[i] ? c->stride[i] : 1, d = c->dil[i] ? c->dil[i] : 1,
+                      p = c->pad[i];
+        if (K < 1) return false;
+        int64_t o;
+        if (c->tr) {
+            const int64_t op = c->opad[i];
+            if (L < 1 || (op >= s && op >= d)) return false;
+            o = (L - 1) * s - 2 * p + d * (K - 1) + op + 1;
+            if (o < 1) return false;
+            n_cols *= (double)K * (double)L;
+        } else {
+            const int64_t e = L + 2 * p - d * (K - 1) - 1;
+            if (e < 0) return false;
+            o = e / s + 1;
+            n_cols *= (double)K * (double)o;
+        }
+        out->dims[2 + i] = o;
+        n_out *= (double)o;
+        nom *= (double)o;
+    }
+    *work = n_out > n_cols ? n_out : n_cols;
+    *nominal = nom;
+    return true;
+}
+
+/* Direct references (loops over the definitions, independent of im2col and
+ * col2im) on (N, C, H, W) images; a 1-d call is H = 1. y and its scale (the
+ * sum of the magnitudes of its terms) are filled for the output yd. */
+static void nn_conv_ref(const nn_conv *c, const double *x, const double *w, const double *b, const int64_t xd[4],
+                        const int64_t wd[4], const int64_t yd[4], double *y, double *sc) {
+    const int64_t G = c->groups > 0 ? c->groups : 1;
+    int64_t s[2] = {1, 1}, p[2] = {0, 0}, d[2] = {1, 1};
+    for (int i = 0; i < c->nd; i++) {
+        int k = c->nd == 1 ? 1 : i;
+        s[k] = c->stride[i] ? c->stride[i] : 1;
+        p[k] = c->pad[i];
+        d[k] = c->dil[i] ? c->dil[i] : 1;
+    }
+    const int64_t N = yd[0], OC = yd[1], OH = yd[2], OW = yd[3], CH = xd[1], H = xd[2], W = xd[3], KH = wd[2],
+                  KW = wd[3];
+    const int64_t Cg = CH / G, OCg = OC / G;
+    for (int64_t j = 0; j < N * OC * OH * OW; j++) {
+        int64_t oc = (j / (OH * OW)) % OC;
+        y[j] = b ? b[oc] : 0;
+        sc[j] = b ? fabs(b[oc]) : 0;
+    }
+    if (!c->tr) {
+        for (int64_t n = 0; n < N; n++)
+            for (int64_t oc = 0; oc < OC; oc++)
+                for (int64_t oh = 0; oh < OH; oh++)
+                    for (int64_t ow = 0; ow < OW; ow++) {
+                        int64_t j = ((n * OC + oc) * OH + oh) * OW + ow, g = oc / OCg;
+                        for (int64_t ci = 0; ci < Cg; ci++)
+                            for (int64_t kh = 0; kh < KH; kh++)
+                                for (int64_t kw = 0; kw < KW; kw++) {
+                                    int64_t ih = oh * s[0] - p[0] + kh * d[0], iw = ow * s[1] - p[1] + kw * d[1];
+                                    if (ih < 0 || ih >= H || iw < 0 || iw >= W) continue;
+                                    double t = w[((oc * Cg + ci) * KH + kh) * KW + kw] *
+                                               x[((n * CH + g * Cg + ci) * H + ih) * W + iw];
+                                    y[j] += t;
+                                    sc[j] += fabs(t);
+                                }
+                    }
+        return;
+    }
+    for (int64_t n = 0; n < N; n++)
+        for (int64_t ch = 0; ch < CH; ch++)
+            for (int64_t i = 0; i < H; i++)
+                for (int64_t jw = 0; jw < W; jw++)
+                    for (int64_t ol = 0; ol < OCg; ol++)
+                        for (int64_t kh = 0; kh < KH; kh++)
+                            for (int64_t kw = 0; kw < KW; kw++) {
+                                int64_t oh = i * s[0] - p[0] + kh * d[0], ow = jw * s[1] - p[1] + kw * d[1];
+                                if (oh < 0 || oh >= OH || ow < 0 || ow >= OW) continue;
+                                int64_t oc = (ch / Cg) * OCg + ol, j = ((n * OC + oc) * OH + oh) * OW + ow;
+                                double t =
+                                    x[((n * CH + ch) * H + i) * W + jw] * w[((ch * OCg + ol) * KH + kh) * KW + kw];
+                                y[j] += t;
+                                sc[j] += fabs(t);
+                            }
+}
+
+static int nn_conv_int(int lo, int hi) {
+    static const int v[] = {INT_MIN, -1, -2, INT_MAX, 100, 1 << 30};
+    return chance(92) ? rint_in(lo, hi) : PICK(v);
+}
+
+static void nn_conv_params(nn_conv *c, bool small) {
+    for (int i = 0; i < 2; i++) {
+        c->stride[i] = small ? rint_in(0, 2) : nn_conv_int(0, 3);
+        c->pad[i] = small || chance(85) ? rint_in(0, 2) : nn_conv_int(0, 2);
+        c->dil[i] = small ? rint_in(0, 2) : nn_conv_int(0, 2);
+        c->opad[i] = chance(60) ? 0 : small ? rint_in(0, 1) : nn_conv_int(0, 2);
+    }
+}
+
+static void fz_nn_conv(int nd, bool tr) {
+    const char *fn = nd == 1 ? (tr ? "npg_conv_transpose1d" : "npg_conv1d") : "npg_conv_transpose2d";
+    nn_conv c = {.nd = nd, .tr = tr};
+    int G = chance(65) ? 1 : rint_in(2, 3);
+    int64_t N = chance(8) ? 0 : rint_in(1, 2), Cg = chance(6) ? 0 : rint_in(1, 2), OCg = chance(5) ? 0 : rint_in(1, 2);
+    int64_t CH = G * Cg, OC = G * OCg;
+    c.xs = (npg_shape){nd + 2, {N, CH}};
+    c.ws = (npg_shape){nd + 2, {tr ? CH : OC, tr ? OCg : Cg}};
+    for (int i = 0; i < nd; i++) {
+        c.xs.dims[2 + i] = chance(6) ? 0 : rint_in(1, nd == 1 ? 6 : 4);
+        c.ws.dims[2 + i] = chance(3) ? 0 : rint_in(1, 3);
+    }
+    int r = rint_in(0, 99);
+    if (r < 4) c.xs = rand_shape();
+    else if (r < 8) c.ws = rand_shape();
+    else if (r < 14) c.ws.dims[rint_in(0, 1)] += chance(50) ? 1 : -1;   /* channels that do not fit */
+    else if (r < 17) c.xs.ndim = c.ws.ndim = nd + (chance(50) ? 1 : 3); /* the other rank */
+    if (c.ws.ndim > 0 && c.ws.dims[0] < 0) c.ws.dims[0] = 0;
+    if (c.ws.ndim > 1 && c.ws.dims[1] < 0) c.ws.dims[1] = 0;
+    c.has_b = chance(55);
+    c.bs = (npg_shape){1, {OC}};
+    if (c.has_b && chance(10)) c.bs = chance(50) ? rand_shape() : (npg_shape){1, {OC + 1}};
+    c.groups = chance(80) ? (G == 1 && chance(30) ? 0 : G) : nn_conv_int(-1, 4);
+    bool use_opts = chance(85);
+    npg_dtype dt = nn_dt();
+    npg_array *x = operand(chance(85) ? dt : nn_dt(), c.xs), *w = operand(chance(85) ? dt : nn_dt(), c.ws);
+    npg_array *b = c.has_b ? operand(chance(80) ? dt : nn_dt(), c.bs) : NULL;
+    c.has_b = b != NULL; /* NULL: no bias */
+    npg_shape want = {0};
+    double work = 0, nominal = 0;
+    bool valid = false;
+    for (int tries = 0; tries < 8; tries++) {
+        if (use_opts) {
+            nn_conv_params(&c, tries > 0);
+        } else {
+            memset(c.stride, 0, sizeof c.stride);
+            memset(c.pad, 0, sizeof c.pad);
+            memset(c.dil, 0, sizeof c.dil);
+            memset(c.opad, 0, sizeof c.opad);
+            c.groups = 0;
+        }
+        valid = nn_conv_eval(&c, &want, &work, &nominal);
+        if (!valid || work <= 65536) break;
+    }
+    if (valid && work > 65536) return; /* nothing small found: skip */
+    /* clean: must succeed (the shapes are small enough to allocate) */
+    bool clean = valid && nominal <= 0x1p40;
+    call("%s(x, w, %s, %s{stride=%d,%d pad=%d,%d out_pad=%d,%d dil=%d,%d groups=%d})", fn, b ? "b" : "NULL",
+         use_opts ? "" : "NULL ", c.stride[0], c.stride[1], c.pad[0], c.pad[1], c.opad[0], c.opad[1], c.dil[0],
+         c.dil[1], c.groups);
+    arg(x);
+    arg(w);
+    opt_arg(b);
+    if (!valid) must_fail();
+    ng_maybe();
+    go();
+    npg_array *y;
+    if (nd == 1 && !tr)
+        y = npg_conv1d(x, w, b,
+                       use_opts ? NPG_CONV1D_OPTS(.stride = c.stride[0], .padding = c.pad[0], .dilation = c.dil[0],
+                                                  .groups = c.groups)
+                                : NULL);
+    else if (nd == 1)
+        y = npg_conv_transpose1d(x, w, b,
+                                 use_opts ? NPG_CONV_TRANSPOSE1D_OPTS(.stride = c.stride[0], .padding = c.pad[0],
+                                                                      .output_padding = c.opad[0], .dilation = c.dil[0],
+                                                                      .groups = c.groups)
+                                          : NULL);
+    else
+        y = npg_conv_transpose2d(
+            x, w, b,
+            use_opts ? NPG_CONV_TRANSPOSE2D_OPTS(.stride = {c.stride[0], c.stride[1]}, .padding = {c.pad[0], c.pad[1]},
+                                                 .output_padding = {c.opad[0], c.opad[1]},
+                                                 .dilation = {c.dil[0], c.dil[1]}, .groups = c.groups)
+                     : NULL);
+    nn_named(y == NULL, fn);
+    nn_ng_end();
+    if (x && w && clean) VALID_FAILED(y);
+    if (y && valid) { /* an invalid call that succeeded: done() says so */
+        expect_shape(y, want, fn);
+        nn_expect_floating(y, fn);
+        nn_expect_rg(y, fn);
+        /* values against the direct loops, where every input is tame */
+        double *xv = nn_in(x), *wv = nn_in(w), *bv = nn_in(b);
+        int64_t nx = npg_size(x), nw = npg_size(w), nb = b ? npg_size(b) : 0, ny = npg_size(y);
+        if (nn_tame(xv, nx) && nn_tame(wv, nw) && nn_tame(bv, nb) && ny <= 65536) {
+            int64_t xd[4] = {c.xs.dims[0], c.xs.dims[1], nd == 2 ? c.xs.dims[2] : 1, c.xs.dims[nd + 1]};
+            int64_t wd[4] = {c.ws.dims[0], c.ws.dims[1], nd == 2 ? c.ws.dims[2] : 1, c.ws.dims[nd + 1]};
+            int64_t yd[4] = {want.dims[0], want.dims[1], nd == 2 ? want.dims[2] : 1, want.dims[nd + 1]};
+            double *ref = malloc(sizeof(double) * (size_t)(ny + 1)), *sc = malloc(sizeof(double) * (size_t)(ny + 1));
+            cr_assert(ref && sc);
+            nn_conv_ref(&c, xv, wv, bv, xd, wd, yd, ref, sc);
+            nn_expect_close(y, ref, sc, NULL, nn_tol(npg_dtype_of(y)), fn);
+            free(ref);
+            free(sc);
+        }
+        free(xv);
+        free(wv);
+        free(bv);
+    }
+    bool ok = y != NULL;
+    done(y);
+    nn_gc g = {.fn = fn, .kind = GC_CONV, .nd = nd, .tr = tr, .groups = c.groups};
+    memcpy(g.stride, c.stride, sizeof g.stride);
+    memcpy(g.pad, c.pad, sizeof g.pad);
+    memcpy(g.opad, c.opad, sizeof g.opad);
+    memcpy(g.dil, c.dil, sizeof g.dil);
+    if (ok) nn_gradcheck(g, (npg_array *[]){x, w, b}, 3, true);
+}
+
+/* ---- adaptive_avg_pool2d, interpolate ---- */
+
+/* (..., H, W): batch axes, then two of 0 to 5. */
+static npg_shape nn_image_shape(void) {
+    if (chance(6)) return rand_shape();
+    npg_shape s = {.ndim = rint_in(0, 2)};
+    for (int i = 0; i < s.ndim; i++) s.dims[i] = chance(6) ? 0 : rint_in(1, 2);
+    s.dims[s.ndim++] = chance(5) ? 0 : rint_in(1, 5);
+    s.dims[s.ndim++] = chance(5) ? 0 : rint_in(1, 5);
+    return s;
+}
+
+static void fz_nn_adaptive_pool(void) {
+    const char *fn = "npg_adaptive_avg_pool2d";
+    npg_shape xs = nn_image_shape();
+    npg_array *x = operand(nn_dt(), xs);
+    int64_t oh = chance(88) ? rint_in(1, 6) : weird_count(), ow = chance(88) ? rint_in(1, 6) : weird_count();
+    int nd = xs.ndim;
+    int64_t H = nd >= 2 ? xs.dims[nd - 2] : 0, W = nd >= 2 ? xs.dims[nd - 1] : 0;
+    bool valid = nd >= 2 && oh >= 1 && ow >= 1;
+    /* an empty image has no cells to average (the library refuses it) */
+    bool clean = valid && H >= 1 && W >= 1 && oh <= 6 && ow <= 6;
+    call("%s(x, %lld, %lld)", fn, (long long)oh, (long long)ow);
+    arg(x);
+    if (!valid) must_fail();
+    ng_maybe();
+    go();
+    npg_array *y = npg_adaptive_avg_pool2d(x, oh, ow);
+    nn_named(y == NULL, fn);
+    nn_ng_end();
+    if (x && clean) VALID_FAILED(y);
+    if (y && valid) { /* an invalid call that succeeded: done() says so */
+        npg_shape want = xs;
+        want.dims[nd - 2] = oh;
+        want.dims[nd - 1] = ow;
+        expect_shape(y, want, fn);
+        nn_expect_dtype(y, nn_float_of(npg_dtype_of(x)), fn);
+        nn_expect_rg(y, fn);
+        /* each cell is the mean of its window [floor(i H / oh), ceil((i + 1) H / oh)): checked where the
+         * window's values are tame (whatever the rest of the image holds) */
+        int64_t nb = numel_of(xs) / (H * W > 0 ? H * W : 1), ny = npg_size(y);
+        if (H * W > 0 && ny <= 65536) {
+            double *xv = nn_in(x), *ref = malloc(sizeof(double) * (size_t)(ny + 1)),
+                   *sc = malloc(sizeof(double) * (size_t)(ny + 1));
+            bool *chk = malloc((size_t)ny + 1);
+            cr_assert(ref && sc && chk);
+            for (int64_t bi = 0; bi < nb; bi++)
+                for (int64_t i = 0; i < oh; i++)
+                    for (int64_t j = 0; j < ow; j++) {
+                        int64_t a0 = i * H / oh, a1 = ((i + 1) * H + oh - 1) / oh, b0 = j * W / ow,
+                                b1 = ((j + 1) * W + ow - 1) / ow, k = (bi * oh + i) * ow + j;
+                        double s = 0, m = 0;
+                        bool t = true;
+                        for (int64_t a = a0; a < a1; a++)
+                            for (int64_t bb = b0; bb < b1; bb++) {
+                                double v = xv[(bi * H + a) * W + bb];
+                                t = t && tame(v);
+                                s += v;
+                                m += fabs(v);
+                            }
+                        double cnt = (double)((a1 - a0) * (b1 - b0));
+                        ref[k] = s / cnt;
+                        sc[k] = m / cnt;
+                        chk[k] = t;
+                    }
+            nn_expect_close(y, ref, sc, chk, nn_tol(npg_dtype_of(y)), fn);
+            free(xv);
+            free(ref);
+            free(sc);
+            free(chk);
+        }
+    }
+    bool ok = y != NULL;
+    done(y);
+    if (ok) nn_gradcheck((nn_gc){.fn = fn, .kind = GC_POOL, .oh = oh, .ow = ow}, (npg_array *[]){x}, 1, true);
+}
+
+/* Source index of output i along an axis of length in resampled to out. */
+static int64_t nn_nearest(int mode, int64_t i, int64_t in, int64_t out) {
+    int64_t k = mode == NPG_INTERP_NEAREST ? i * in / out : (2 * i + 1) * in / (2 * out);
+    return k < in - 1 ? k : in - 1;
+}
+
+static void fz_nn_interpolate(void) {
+    const char *fn = "npg_interpolate";
+    npg_shape xs = rand_shape();
+    if (xs.ndim < 3 && chance(60)) {
+        xs.ndim = rint_in(1, 4);
+        for (int i = 0; i < xs.ndim; i++) xs.dims[i] = chance(5) ? 0 : rint_in(1, i < xs.ndim - 3 ? 2 : 4);
+    }
+    int nd = xs.ndim, na;
+    if (chance(88) && nd > 0) {
+        na = rint_in(1, nd < 3 ? nd : 3);
+    } else {
+        static const int bad[] = {0, -1, 4, 9, INT_MIN, INT_MAX};
+        na = chance(40) ? nd + 1 : PICK(bad);
+    }
+    int64_t size[4];
+    for (int k = 0; k < 4; k++) size[k] = chance(90) ? rint_in(1, 6) : weird_count();
+    bool null_size = chance(3);
+    int mode = chance(95) ? rint_in(0, 2) : PICK(((const int[]){-1, 3, 100, INT_MIN}));
+    bool align = chance(50);
+    npg_dtype dt = nn_dt();
+    if (mode != NPG_INTERP_LINEAR && chance(20)) dt = rand_dtype(); /* the nearest modes keep any dtype */
+    npg_array *x = operand(dt, xs);
+    bool valid = na >= 1 && na <= 3 && na <= nd && mode >= 0 && mode <= 2, small = true;
+    npg_shape want = xs;
+    for (int k = 0; valid && k < na; k++) {
+        int64_t in = xs.dims[nd - na + k];
+        if (size[k] < 1 || in < 1) valid = false; /* "each size >= 1; an interpolated axis of length 0 is an error" */
+        if (size[k] > 6) small = false;
+        want.dims[nd - na + k] = size[k];
+    }
+    char sb[160];
+    int sk = snprintf(sb, sizeof sb, "%s{", null_size ? "NULL " : "");
+    for (int k = 0; k < 3; k++)
+        sk += snprintf(sb + sk, sizeof sb - (size_t)sk, k ? " %lld" : "%lld", (long long)size[k]);
+    snprintf(sb + sk, sizeof sb - (size_t)sk, "}");
+    call("%s(x, naxes=%d, size=%s, mode=%d, align_corners=%d)", fn, na, sb, mode, align);
+    arg(x);
+    if (null_size) arg(NULL); /* a NULL size is a NULL argument */
+    if (!valid) must_fail();
+    ng_maybe();
+    go();
+    npg_array *y = npg_interpolate(x, na, null_size ? NULL : size, (npg_interp_mode)mode, align);
+    nn_named(y == NULL, fn);
+    nn_ng_end();
+    if (x && !null_size && valid && small) VALID_FAILED(y);
+    if (y && valid) { /* an invalid call that succeeded: done() says so */
+        expect_shape(y, want, fn);
+        nn_expect_dtype(y, mode == NPG_INTERP_LINEAR ? nn_float_of(npg_dtype_of(x)) : npg_dtype_of(x), fn);
+        nn_expect_rg(y, fn);
+        int64_t ny = npg_size(y), o[NPG_MAX_DIMS];
+        if (mode != NPG_INTERP_LINEAR) {
+            /* the nearest modes gather: exact integer source indices */
+            int64_t *src = alloc_i64(ny);
+            for (int64_t j = 0; j < ny; j++) {
+                unravel(j, &want, o);
+                for (int k = 0; k < na; k++) {
+                    int a = nd - na + k;
+                    o[a] = nn_nearest(mode, o[a], xs.dims[a], size[k]);
+                }
+                src[j] = ravel(o, &xs);
+            }
+            expect_gather(y, x, src, NULL, fn);
+        } else {
+            /* linear, axis after axis: (1 - l) y0 + l y1 in double, where the input is tame */
+            double *v = nn_in(x);
+            int64_t n = npg_size(x);
+            if (nn_tame(v, n) && ny <= 65536) {
+                double m = nn_maxabs(v, n);
+                npg_shape cur = xs;
+                for (int k = 0; k < na; k++) {
+                    int a = nd - na + k;
+                    int64_t in = cur.dims[a], out = size[k];
+                    if (in == out) continue;
+                    npg_shape nx = cur;
+                    nx.dims[a] = out;
+                    int64_t nn = numel_of(nx);
+                    double *w = malloc(sizeof(double) * (size_t)(nn + 1));
+                    cr_assert(w);
+                    for (int64_t j = 0; j < nn; j++) {
+                        unravel(j, &nx, o);
+                        int64_t i = o[a];
+                        double s = align ? (out > 1 ? (double)i * (double)(in - 1) / (double)(out - 1) : 0.0)
+                                         : ((double)i + 0.5) * (double)in / (double)out - 0.5;
+                        if (s < 0) s = 0;
+                        int64_t k0 = (int64_t)floor(s);
+                        if (k0 > in - 1) k0 = in - 1;
+                        int64_t k1 = k0 + 1 < in ? k0 + 1 : in - 1;
+                        double l = s - (double)k0;
+                        o[a] = k0;
+                        double y0 = v[ravel(o, &cur)];
+                        o[a] = k1;
+                        double y1 = v[ravel(o, &cur)];
+                        w[j] = (1 - l) * y0 + l * y1;
+                    }
+                    free(v);
+                    v = w;
+                    cur = nx;
+                }
+                double *sc = malloc(sizeof(double) * (size_t)(ny + 1));
+                cr_assert(sc);
+                for (int64_t j = 0; j < ny; j++) sc[j] = m;
+                nn_expect_close(y, v, sc, NULL, nn_tol(npg_dtype_of(y)), fn);
+                free(sc);
+            }
+            free(v);
+        }
+    }
+    bool ok = y != NULL;
+    done(y);
+    nn_gc g = {.fn = fn, .kind = GC_INTERP, .naxes = na, .mode = mode, .align = align};
+    memcpy(g.size, size, sizeof g.size);
+    if (ok) nn_gradcheck(g, (npg_array *[]){x}, 1, true);
+}
+
+/* ---- rms_norm ---- */
+
+static void fz_nn_rms_norm(void) {
+    const char *fn = "npg_rms_norm";
+    npg_shape xs = rand_shape();
+    int nd = xs.ndim;
+    int k = chance(85) && nd > 0 ? rint_in(1, nd) : PICK(((const int[]){0, -1, nd + 1, INT_MIN, INT_MAX}));
+    npg_shape wsh = {0};
+    bool has_w = chance(60), w_ok = true;
+    if (has_w) {
+        if (k >= 1 && k <= nd) {
+            wsh.ndim = k;
+            memcpy(wsh.dims, xs.dims + nd - k, sizeof(int64_t) * (size_t)k);
+        }
+        int r = rint_in(0, 99);
+        if (r < 6) wsh = rand_shape();
+        else if (r < 12 && wsh.ndim > 0) wsh.dims[rint_in(0, wsh.ndim - 1)] = 1; /* broadcastable, but not the shape */
+        else if (r < 16 && wsh.ndim > 1) wsh.ndim--;                             /* fewer axes */
+        w_ok =
+            wsh.ndim == k && k >= 1 && k <= nd && memcmp(wsh.dims, xs.dims + nd - k, sizeof(int64_t) * (size_t)k) == 0;
+    }
+    double eps = chance(60)   ? (chance(50) ? 1e-5 : 1e-6)
+                 : chance(50) ? PICK(((const double[]){0, 1, 0.25, INFINITY}))
+                              : weird_double();
+    npg_dtype dt = nn_dt();
+    npg_array *x = operand(dt, xs), *w = has_w ? operand(chance(85) ? nn_float_of(dt) : nn_dt(), wsh) : NULL;
+    if (!w) w_ok = true;
+    bool valid = k >= 1 && k <= nd && eps >= 0 && w_ok;
+    call("%s(x, %d, %s, %g)", fn, k, w ? "w" : "NULL", eps);
+    arg(x);
+    opt_arg(w);
+    if (!valid) must_fail();
+    ng_maybe();
+    go();
+    npg_array *y = npg_rms_norm(x, k, w, eps);
+    nn_named(y == NULL, fn);
+    nn_ng_end();
+    if (x && valid) VALID_FAILED(y);
+    if (y && valid) { /* an invalid call that succeeded: done() says so */
+        expect_shape(y, xs, fn);
+        nn_expect_floating(y, fn);
+        nn_expect_rg(y, fn);
+        /* x / sqrt(mean(x^2) + eps) * w where x and w are tame */
+        double *xv = nn_in(x), *wv = nn_in(w);
+        int64_t n = npg_size(x), m = 1;
+        for (int i = nd - k; i < nd; i++) m *= xs.dims[i];
+        if (nn_tame(xv, n) && nn_tame(wv, w ? npg_size(w) : 0) && isfinite(eps) && eps <= 1e6 && m > 0) {
+            double *ref = malloc(sizeof(double) * (size_t)(n + 1));
+            cr_assert(ref);
+            double epsr = nn_round(nn_float_of(npg_dtype_of(x)), eps); /* as x's float dtype holds it */
+            for (int64_t r0 = 0; r0 < n; r0 += m) {
+                double ss = 0;
+                for (int64_t j = 0; j < m; j++) ss += xv[r0 + j] * xv[r0 + j];
+                double d = sqrt(ss / (double)m + epsr);
+                for (int64_t j = 0; j < m; j++) ref[r0 + j] = xv[r0 + j] / d * (wv ? wv[j] : 1.0);
+            }
+            nn_expect_close(y, ref, NULL, NULL, nn_tol(npg_dtype_of(y)), fn);
+            free(ref);
+        }
+        free(xv);
+        free(wv);
+    }
+    bool ok = y != NULL;
+    done(y);
+    if (ok)
+        nn_gradcheck((nn_gc){.fn = fn, .kind = GC_RMS, .k = k, .eps = eps}, (npg_array *[]){x, w}, 2,
+                     eps >= 1e-6 && eps <= 1e6);
+}
+
+/* ---- lstm_cell, gru_cell ---- */
+
+/* A state (h or c) for batch B and hidden size H: batched, a batch of 1,
+ * unbatched, or wrong. */
+static npg_shape nn_state_shape(int64_t B, int64_t H) {
+    int r = rint_in(0, 99);
+    if (r < 55) return (npg_shape){2, {B, H}};
+    if (r < 72) return (npg_shape){2, {1, H}};
+    if (r < 90) return (npg_shape){1, {H}};
+    if (r < 95) return (npg_shape){2, {B + 1 + (B == 0), H}};
+    if (r < 98) return (npg_shape){2, {B, H + 1}};
+    return rand_shape();
+}
+
+/* The batch of a cell's operand of shape s (1-d: none, -1). */
+static int64_t nn_batch(npg_shape s) { return s.ndim == 2 ? s.dims[0] : -1; }
+
+static void fz_nn_cell(bool lstm) {
+    const char *fn = lstm ? "npg_lstm_cell" : "npg_gru_cell";
+    const int64_t G = lstm ? 4 : 3;
+    int64_t B = chance(8) ? 0 : rint_in(1, 3), I = chance(5) ? 0 : rint_in(1, 3), H = chance(4) ? 0 : rint_in(1, 3);
+    int r = rint_in(0, 99);
+    npg_shape xs = r < 70 ? (npg_shape){2, {B, I}} : r < 93 ? (npg_shape){1, {I}} : rand_shape();
+    bool has_h = chance(70), has_c = lstm && chance(70);
+    npg_shape hs = nn_state_shape(B, H), cs = nn_state_shape(B, H);
+    npg_shape wis = {2, {G * H, I}}, whs = {2, {G * H, H}}, bis = {1, {G * H}}, bhs = {1, {G * H}};
+    r = rint_in(0, 99);
+    if (r < 4) wis = rand_shape();
+    else if (r < 8) wis.dims[0]++;
+    else if (r < 12) wis.dims[1]++;
+    else if (r < 16) whs = rand_shape();
+    else if (r < 20) whs.dims[0] += G; /* (G (H + 1), H) */
+    else if (r < 23) whs.dims[1]++;
+    if (chance(5)) bis = chance(50) ? rand_shape() : (npg_shape){1, {G * H + 1}};
+    if (chance(5)) bhs = chance(50) ? rand_shape() : (npg_shape){1, {G * H + 1}};
+    npg_dtype dt = rand_float_dtype();
+#define NN_OP(s) operand(chance(88) ? dt : nn_dt(), s)
+    npg_array *x = operand(chance(80) ? dt : nn_dt(), xs), *h = has_h ? NN_OP(hs) : NULL, *c = has_c ? NN_OP(cs) : NULL;
+    npg_array *wi = NN_OP(wis), *wh = NN_OP(whs), *bi = chance(60) ? NN_OP(bis) : NULL,
+              *bh = chance(60) ? NN_OP(bhs) : NULL;
+#undef NN_OP
+    bool null_ho = lstm && chance(2), null_co = lstm && chance(2);
+    /* validity: the header's layouts; x, h and c broadcast against each other */
+    bool valid = xs.ndim >= 1 && xs.ndim <= 2 && whs.ndim == 2 && whs.dims[0] == G * whs.dims[1];
+    int64_t Hh = valid ? whs.dims[1] : 0;
+    valid = valid && wis.ndim == 2 && wis.dims[0] == G * Hh && wis.dims[1] == xs.dims[xs.ndim - 1];
+    if (bi) valid = valid && bis.ndim == 1 && bis.dims[0] == G * Hh;
+    if (bh) valid = valid && bhs.ndim == 1 && bhs.dims[0] == G * Hh;
+    int64_t batch = -1; /* -1: unbatched so far */
+    const npg_shape *st[3] = {&xs, h ? &hs : NULL, c ? &cs : NULL};
+    for (int i = 0; valid && i < 3; i++) {
+        if (!st[i]) continue;
+        if (i > 0) valid = st[i]->ndim >= 1 && st[i]->ndim <= 2 && st[i]->dims[st[i]->ndim - 1] == Hh;
+        int64_t b = nn_batch(*st[i]);
+        if (!valid || b < 0) continue;
+        if (batch < 0 || batch == 1) batch = b;
+        else if (b != 1 && b != batch) valid = false;
+    }
+    npg_shape want = batch >= 0 ? (npg_shape){2, {batch, Hh}} : (npg_shape){1, {Hh}};
+    /* floating weights, biases and states: must succeed (x may be of any dtype) */
+    npg_array *const fl[6] = {h, c, wi, wh, bi, bh};
+    bool clean = valid;
+    for (int i = 0; i < 6; i++)
+        if (fl[i] && !npg_is_floating(npg_dtype_of(fl[i]))) clean = false;
+    call("%s(x, %s, %s, w_ih, w_hh, %s, %s%s%s)", fn, h ? "h" : "NULL", lstm ? (c ? "c" : "NULL") : "-",
+         bi ? "b_ih" : "NULL", bh ? "b_hh" : "NULL", null_ho ? ", h_out NULL" : "", null_co ? ", c_out NULL" : "");
+    arg(x);
+    opt_arg(h);
+    opt_arg(c);
+    arg(wi);
+    arg(wh);
+    opt_arg(bi);
+    opt_arg(bh);
+    if (!valid || null_ho || null_co) must_fail();
+    ng_maybe();
+    go();
+    npg_array *out[2] = {UNSET, UNSET};
+    npg_status s;
+    if (lstm) {
+        s = npg_lstm_cell(x, h, c, wi, wh, bi, bh, null_ho ? NULL : &out[0], null_co ? NULL : &out[1]);
+    } else {
+        out[0] = npg_gru_cell(x, h, wi, wh, bi, bh);
+        out[1] = NULL;
+        s = out[0] ? NPG_OK : npg_last_status();
+    }
+    nn_named(s != NPG_OK, fn);
+    nn_ng_end();
+    if (s != NPG_OK)
+        CHECK(s == npg_last_status(), "returned %d but the last status is %d", (int)s, (int)npg_last_status());
+    after(s != NPG_OK);
+    if (x && wi && wh && clean && !null_ho && !null_co) CHECK(s == NPG_OK, "a valid call failed: %s", npg_last_error());
+    int nout = lstm ? 2 : 1;
+    if (s != NPG_OK) {
+        for (int i = 0; i < nout; i++)
+            if (!(i == 0 ? null_ho : null_co))
+                CHECK(out[i] == NULL, "%s failed but %s is not NULL (both NULL on failure)", fn,
+                      i ? "*c_out" : "*h_out");
+        check_unchanged(false);
+        return;
+    }
+    /* |h'| <= 1 (lstm: sigmoid times tanh; gru: a convex mix of tanh and h, when |h| <= 1) */
+    double hmax = 1;
+    if (h && !lstm) {
+        double *hv = nn_in(h);
+        int64_t n = npg_size(h);
+        for (int64_t j = 0; j < n; j++)
+            hmax = isfinite(hv[j]) && fabs(hv[j]) > hmax ? fabs(hv[j]) : isfinite(hv[j]) ? hmax : INFINITY;
+        free(hv);
+    }
+    g_nn_unused = h ? NULL : wh;
+    for (int i = 0; i < nout; i++) {
+        CHECK(out[i] != NULL && out[i] != UNSET, "%s succeeded without output %d", fn, i);
+        check_sane(out[i]);
+        if (!valid) continue; /* after() has complained */
+        expect_shape(out[i], want, fn);
+        nn_expect_floating(out[i], fn);
+        nn_expect_rg(out[i], fn);
+    }
+    g_nn_unused = NULL;
+    if (valid && isfinite(hmax)) {
+        double *v = t_read(out[0]);
+        int64_t n = npg_size(out[0]);
+        for (int64_t j = 0; j < n; j++)
+            if (!isnan(v[j]) && fabs(v[j]) > hmax * (1 + 1e-6)) {
+                double bad = v[j];
+                free(v);
+                fail("%s: h' element %lld is %g, outside [-%g, %g]", fn, (long long)j, bad, hmax, hmax);
+            }
+        free(v);
+    }
+    for (int i = 0; i < nout; i++) maybe_backward(out[i]);
+    check_unchanged(true);
+    for (int i = 0; i < nout; i++) npg_free(out[i]);
+    nn_gradcheck((nn_gc){.fn = fn, .kind = lstm ? GC_LSTM : GC_GRU}, (npg_array *[]){x, h, c, wi, wh, bi, bh}, 7, true);
+}
+
+/* ---- activations, glu ---- */
+
+static double nn_softplus(double v) { return v > 0 ? v + log1p(exp(-v)) : log1p(exp(v)); }
+
+enum { NN_ELU, NN_SELU, NN_CELU, NN_HARDTANH, NN_HARDSIGMOID, NN_HARDSWISH, NN_MISH, NN_LOGSIGMOID, NN_NACT };
+static const char *const NN_ACT_NAME[NN_NACT] = {"npg_elu",         "npg_selu",      "npg_celu", "npg_hardtanh",
+                                                 "npg_hardsigmoid", "npg_hardswish", "npg_mish", "npg_logsigmoid"};
+
+static double nn_act_ref(int f, double v, double a, double lo, double hi) {
+    static const double SA = 1.6732632423543772848170429916717, SS = 1.0507009873554804934193349852946;
+    switch (f) {
+    case NN_ELU: return v > 0 ? v : a * expm1(v);
+    case NN_SELU: return SS * (v > 0 ? v : SA * expm1(v));
+    case NN_CELU: return v > 0 ? v : a * expm1(v / a);
+    case NN_HARDTANH: return v < lo ? lo : v > hi ? hi : v;
+    case NN_HARDSIGMOID: return (v + 3 < 0 ? 0 : v + 3 > 6 ? 6 : v + 3) / 6;
+    case NN_HARDSWISH: return v * (v + 3 < 0 ? 0 : v + 3 > 6 ? 6 : v + 3) / 6;
+    case NN_MISH: return v * tanh(nn_softplus(v));
+    default: return -nn_softplus(-v);
+    }
+}
+
+static npg_array *nn_act_call(int f, npg_array *x, double a, double lo, double hi) {
+    switch (f) {
+    case NN_ELU: return npg_elu(x, a);
+    case NN_SELU: return npg_selu(x);
+    case NN_CELU: return npg_celu(x, a);
+    case NN_HARDTANH: return npg_hardtanh(x, lo, hi);
+    case NN_HARDSIGMOID: return npg_hardsigmoid(x);
+    case NN_HARDSWISH: return npg_hardswish(x);
+    case NN_MISH: return npg_mish(x);
+    default: return npg_logsigmoid(x);
+    }
+}
+
+static void fz_nn_activation(void) {
+    int f = rint_in(0, NN_NACT - 1);
+    const char *fn = NN_ACT_NAME[f];
+    npg_shape xs = rand_shape();
+    npg_array *x = operand(nn_dt(), xs);
+    double a = chance(80) ? (chance(30) ? 1.0 : nn_param(-2, 2, 0)) : weird_double();
+    double lo = chance(80) ? (chance(50) ? -1.0 : nn_param(-3, 1, 0)) : weird_double();
+    double hi = chance(80) ? (chance(50) ? 1.0 : nn_param(-1, 3, 0)) : weird_double();
+    if (chance(3)) hi = lo;
+    bool valid = f == NN_CELU ? a != 0 && isfinite(a) : f == NN_HARDTANH ? lo <= hi : true;
+    call("%s(x, alpha=%g, lo=%g, hi=%g)", fn, a, lo, hi);
+    arg(x);
+    if (!valid) must_fail();
+    ng_maybe();
+    go();
+    npg_array *y = nn_act_call(f, x, a, lo, hi);
+    nn_named(y == NULL, fn);
+    nn_ng_end();
+    if (x && valid) VALID_FAILED(y);
+    if (y && valid) {
+        npg_dtype dt = nn_float_of(npg_dtype_of(x));
+        expect_shape(y, xs, fn);
+        nn_expect_dtype(y, dt, fn);
+        nn_expect_rg(y, fn);
+        double *xv = nn_in(x);
+        int64_t n = npg_size(x);
+        double *ref = malloc(sizeof(double) * (size_t)(n + 1));
+        bool *chk = malloc((size_t)n + 1);
+        cr_assert(ref && chk);
+        if (f == NN_HARDTANH) {
+            /* exactly clip(x, lo, hi) as the dtype holds them: within [lo, hi], NaN kept */
+            double l = nn_round(dt, lo), h = nn_round(dt, hi);
+            for (int64_t j = 0; j < n; j++) {
+                double v = nn_round(dt, xv[j]);
+                ref[j] = isnan(v) ? NAN : nn_act_ref(f, v, 0, l, h);
+                chk[j] = true;
+            }
+            nn_expect_close(y, ref, NULL, chk, 0, fn);
+        } else if (nn_tame_param(a)) {
+            for (int64_t j = 0; j < n; j++) {
+                double v = nn_round(dt, xv[j]);
+                ref[j] = nn_act_ref(f, v, a, 0, 0);
+                chk[j] = tame(v) && (f != NN_CELU || fabs(v / a) <= 80);
+            }
+            nn_expect_close(y, ref, NULL, chk, nn_tol(dt), fn);
+        }
+        free(xv);
+        free(ref);
+        free(chk);
+    }
+    /* celu (alpha > 0) and elu with alpha 1 are differentiable at 0 (derivative 1); elu's other alphas and
+     * selu have a kink there; a tiny or negative alpha makes celu too steep for central differences */
+    bool ok = y != NULL,
+         smooth = ok && valid && (f != NN_CELU || (a >= 0.05 && a <= 10)) && (f != NN_ELU || fabs(a) <= 10);
+    if (smooth) { /* away from the kinks */
+        double *xv = nn_in(x);
+        for (int64_t j = 0, n = npg_size(x); j < n; j++) {
+            double v = xv[j];
+            if (((f == NN_ELU && a != 1) || f == NN_SELU) && fabs(v) < 1e-3) smooth = false;
+            if (f == NN_HARDTANH && (fabs(v - lo) < 1e-3 || fabs(v - hi) < 1e-3 || lo == INFINITY || hi == -INFINITY))
+                smooth = false; /* (an infinite output too) */
+            if ((f == NN_HARDSIGMOID || f == NN_HARDSWISH) && (fabs(v - 3) < 1e-3 || fabs(v + 3) < 1e-3))
+                smooth = false;
+        }
+        free(xv);
+    }
+    done(y);
+    if (ok)
+        nn_gradcheck((nn_gc){.fn = fn, .kind = GC_ACT, .f = f, .a = a, .lo = lo, .hi = hi}, (npg_array *[]){x}, 1,
+                     smooth);
+}
+
+static void fz_nn_glu(void) {
+    const char *fn = "npg_glu";
+    npg_shape xs = rand_shape();
+    if (xs.ndim > 0 && chance(60)) xs.dims[rint_in(0, xs.ndim - 1)] = 2 * rint_in(0, 2);
+    int nd = xs.ndim, axis = rand_axis(nd), a = 0;
+    bool valid = nd >= 1 && norm_axis(axis, nd, &a) && xs.dims[a] % 2 == 0;
+    npg_array *x = operand(nn_dt(), xs);
+    call("%s(x, %d)", fn, axis);
+    arg(x);
+    if (!valid) must_fail();
+    ng_maybe();
+    go();
+    npg_array *y = npg_glu(x, axis);
+    nn_named(y == NULL, fn);
+    nn_ng_end();
+    if (x && valid) VALID_FAILED(y);
+    if (y && valid) {
+        npg_dtype dt = nn_float_of(npg_dtype_of(x));
+        npg_shape want = xs;
+        want.dims[a] /= 2;
+        expect_shape(y, want, fn);
+        nn_expect_dtype(y, dt, fn);
+        nn_expect_rg(y, fn);
+        /* a sigmoid(b), a and b the halves along the axis */
+        double *xv = nn_in(x);
+        int64_t ny = npg_size(y), o[NPG_MAX_DIMS];
+        double *ref = malloc(sizeof(double) * (size_t)(ny + 1));
+        bool *chk = malloc((size_t)ny + 1);
+        cr_assert(ref && chk);
+        for (int64_t j = 0; j < ny; j++) {
+            unravel(j, &want, o);
+            double va = nn_round(dt, xv[ravel(o, &xs)]);
+            o[a] += want.dims[a];
+            double vb = nn_round(dt, xv[ravel(o, &xs)]);
+            ref[j] = va / (1 + exp(-vb));
+            chk[j] = tame(va) && tame(vb);
+        }
+        nn_expect_close(y, ref, NULL, chk, nn_tol(dt), fn);
+        free(xv);
+        free(ref);
+        free(chk);
+    }
+    bool ok = y != NULL;
+    done(y);
+    if (ok) nn_gradcheck((nn_gc){.fn = fn, .kind = GC_GLU, .axis = axis}, (npg_array *[]){x}, 1, true);
+}
+
+/* ---- one_hot ---- */
+
+static void fz_nn_one_hot(void) {
+    const char *fn = "npg_one_hot";
+    static const int64_t wild[] = {0, -2, INT64_MIN, INT64_MAX, (int64_t)1 << 47, (int64_t)1 << 62};
+    int64_t nc = chance(20) ? -1 : chance(85) ? rint_in(1, 5) : PICK(wild);
+    npg_shape ls = rand_shape();
+    /* wild labels only against a given num_classes (-1 would make one of 2^31 a class count); -1 with
+     * labels near INT64_MAX now and then (max + 1 must not overflow) */
+    npg_array *lab = nc == -1 && chance(4)
+                         ? int_operand(ls, INT64_MAX - 1, INT64_MAX, 0)
+                         : int_operand(ls, 0, nc > 0 && nc <= 5 ? nc - 1 : 4, nc == -1 || chance(70) ? 0 : 8);
+    bool valid = false, range_err = false, small = true;
+    int64_t lo = 0, hi = -1, n = numel_of(ls), eff = nc;
+    if (lab) {
+        npg_dtype dt = npg_dtype_of(lab);
+        bool ok = (dt == NPG_UINT8 || dt == NPG_INT32 || dt == NPG_INT64) && ls.ndim < NPG_MAX_DIMS &&
+                  (nc >= 1 || nc == -1) && !(n == 0 && nc == -1);
+        if (ok && n > 0) {
+            unsigned char *b = read_bytes(lab);
+            for (int64_t j = 0; j < n; j++) {
+                int64_t l = dt == NPG_UINT8   ? b[j]
+                            : dt == NPG_INT32 ? ((const int32_t *)b)[j]
+                                              : ((const int64_t *)b)[j];
+                if (j == 0 || l < lo) lo = l;
+                if (j == 0 || l > hi) hi = l;
+            }
+            free(b);
+            if (nc == -1) eff = hi < INT64_MAX ? hi + 1 : hi;
+            range_err = lo < 0 || hi >= eff;
+        }
+        valid = ok && !range_err;
+        small = eff <= 64 && (double)(n ? n : 1) * (double)eff <= 65536;
+    }
+    call("%s(labels, %lld)", fn, (long long)nc);
+    arg(lab);
+    if (lab && !valid) must_fail();
+    go();
+    npg_array *y = npg_one_hot(lab, nc);
+    nn_named(y == NULL, fn);
+    if (lab && valid && small) VALID_FAILED(y);
+    if (!y && lab && range_err && !C.sentinel)
+        CHECK(npg_last_status() == NPG_ERR_INDEX,
+              "%s: a label outside [0, %lld) gave status %s instead of NPG_ERR_INDEX: %s", fn, (long long)eff,
+              npg_status_string(npg_last_status()), npg_last_error());
+    if (y && valid) {
+        npg_shape want = ls;
+        want.dims[want.ndim++] = eff;
+        expect_shape(y, want, fn);
+        nn_expect_dtype(y, NPG_INT64, fn);
+        CHECK(!npg_requires_grad(y), "%s: the result requires grad", fn);
+        /* row j is 1 at its label and 0 elsewhere (so it sums to 1) */
+        int64_t ny = npg_size(y);
+        if (ny <= 65536) {
+            int64_t *got = (int64_t *)read_bytes(y);
+            double *v = nn_in(lab);
+            for (int64_t j = 0; j < ny; j++) {
+                int64_t l = (int64_t)v[j / eff], w = l == j % eff;
+                if (got[j] != w) {
+                    long long g = (long long)got[j];
+                    free(got);
+                    free(v);
+                    fail("%s: element %lld is %lld, expected %lld (label %lld)", fn, (long long)j, g, (long long)w,
+                         (long long)l);
+                }
+            }
+            free(got);
+            free(v);
+        }
+    }
+    done(y);
+}
+
+/* ---- cosine_similarity ---- */
+
+static void fz_nn_cosine(void) {
+    const char *fn = "npg_cosine_similarity";
+    npg_shape s1 = rand_shape(), s2 = chance(85) ? bcast_partner(s1) : rand_shape();
+    if (chance(50)) {
+        npg_shape t = s1;
+        s1 = s2;
+        s2 = t;
+    }
+    npg_shape bs = {0};
+    npg_shape pair[2] = {s1, s2};
+    bool bc = bcast_shapes(pair, 2, &bs);
+    int axis = rand_axis(bc ? bs.ndim : 2), a = 0;
+    double eps = chance(70) ? 1e-8 : chance(50) ? PICK(((const double[]){0, 1e-3, 1, INFINITY})) : weird_double();
+    npg_dtype dt = nn_dt();
+    npg_array *x1 = operand(chance(85) ? dt : nn_dt(), s1), *x2 = operand(chance(85) ? dt : nn_dt(), s2);
+    bool valid = bc && bs.ndim >= 1 && norm_axis(axis, bs.ndim, &a) && eps >= 0;
+    call("%s(x1, x2, %d, %g)", fn, axis, eps);
+    arg(x1);
+    arg(x2);
+    if (!valid) must_fail();
+    ng_maybe();
+    go();
+    npg_array *y = npg_cosine_similarity(x1, x2, axis, eps);
+    nn_named(y == NULL, fn);
+    nn_ng_end();
+    if (x1 && x2 && valid) VALID_FAILED(y);
+    double minnorm = INFINITY; /* the smallest norm of a vector compared */
+    if (y && valid) {
+        npg_shape want = {.ndim = bs.ndim - 1};
+        for (int i = 0, k = 0; i < bs.ndim; i++)
+            if (i != a) want.dims[k++] = bs.dims[i];
+        expect_shape(y, want, fn);
+        nn_expect_floating(y, fn);
+        nn_expect_rg(y, fn);
+        npg_dtype rdt = npg_dtype_of(y);
+        double epsr = nn_round(rdt, eps); /* eps as the dtype holds it (1e-310 is 0 in float32) */
+        double *v1 = nn_in(x1), *v2 = nn_in(x2);
+        int64_t ny = npg_size(y), o[NPG_MAX_DIMS], len = bs.dims[a];
+        double *ref = malloc(sizeof(double) * (size_t)(ny + 1));
+        bool *chk = malloc((size_t)ny + 1), *fin = malloc((size_t)ny + 1);
+        if (len == 0) minnorm = 0;
+        cr_assert(ref && chk && fin);
+        for (int64_t j = 0; j < ny; j++) {
+            unravel(j, &want, o);
+            int64_t idx[NPG_MAX_DIMS];
+            for (int i = 0, k = 0; i < bs.ndim; i++) idx[i] = i == a ? 0 : o[k++];
+            double d = 0, n1 = 0, n2 = 0;
+            bool t = true, f = true;
+            for (int64_t l = 0; l < len; l++) {
+                idx[a] = l;
+                double p = nn_round(rdt, v1[bcast_src(idx, &bs, &s1)]), q = nn_round(rdt, v2[bcast_src(idx, &bs, &s2)]);
+                t = t && tame(p) && tame(q);
+                f = f && isfinite(p) && isfinite(q);
+                d += p * q;
+                n1 += p * p;
+                n2 += q * q;
+            }
+            n1 = sqrt(n1);
+            n2 = sqrt(n2);
+            if (n1 < minnorm) minnorm = n1;
+            if (n2 < minnorm) minnorm = n2;
+            ref[j] = d / (n1 > epsr ? n1 : epsr) / (n2 > epsr ? n2 : epsr);
+            /* an empty axis with eps 0: 0 / 0 by the formula, but 0 as a sum of nothing; either will do */
+            chk[j] = t && isfinite(eps) && !(len == 0 && epsr == 0);
+            /* the header's limit: norms are sqrt(sum(x^2)), whose squares
+             * underflow below about 1e-154 (1e-19 in float32), so the bound
+             * holds for eps above that */
+            fin[j] = f && epsr > 0 && epsr >= (rdt == NPG_FLOAT64 ? 1e-150 : 1e-18);
+        }
+        /* within [-1, 1] for finite inputs (eps > 0: a zero vector gives 0, not NaN) */
+        double *got = t_read(y);
+        for (int64_t j = 0; j < ny; j++)
+            if (fin[j] && !(got[j] >= -1 - 1e-6 && got[j] <= 1 + 1e-6)) {
+                double g = got[j];
+                free(got);
+                fail("%s: element %lld is %.17g, outside [-1, 1] for finite inputs", fn, (long long)j, g);
+            }
+        free(got);
+        nn_expect_close(y, ref, NULL, chk, nn_tol(rdt), fn);
+        free(v1);
+        free(v2);
+        free(ref);
+        free(chk);
+        free(fin);
+    }
+    bool ok = y != NULL;
+    done(y);
+    if (ok)
+        nn_gradcheck((nn_gc){.fn = fn, .kind = GC_COS, .axis = axis, .eps = eps}, (npg_array *[]){x1, x2}, 2,
+                     eps <= 1e-3 && minnorm >= 0.01 && isfinite(minnorm));
+}
+
+/* ---- losses ---- */
+
+enum { NN_L1, NN_SMOOTH_L1, NN_HUBER, NN_KL, NN_BCE, NN_NLOSS };
+static const char *const NN_LOSS_NAME[NN_NLOSS] = {"npg_l1_loss", "npg_smooth_l1_loss", "npg_huber_loss", "npg_kl_div",
+                                                   "npg_binary_cross_entropy"};
+
+/* Pointwise loss and the scale of its rounding (the magnitudes it sums). */
+static double nn_clamped_log(double q) {
+    if (q == 0) return -100;
+    double l = log(q);
+    return isnan(l) ? l : l > -100 ? l : -100;
+}
+static double nn_loss_ref(int f, double p, double t, double prm, bool logt, double *sc) {
+    double d = p - t, ad = fabs(d);
+    *sc = fabs(p) + fabs(t);
+    switch (f) {
+    case NN_L1: return ad;
+    case NN_SMOOTH_L1:
+        if (prm == 0) return ad;
+        *sc = *sc * (1 + *sc / prm) + prm;
+        return ad < prm ? 0.5 * d * d / prm : ad - 0.5 * prm;
+    case NN_HUBER:
+        *sc = *sc * (*sc + prm) + prm * prm;
+        return ad < prm ? 0.5 * d * d : prm * (ad - 0.5 * prm);
+    case NN_KL:
+        if (logt) {
+            *sc = exp(t) * (fabs(t) + fabs(p));
+            return exp(t) * (t - p);
+        }
+        if (t == 0) return 0;
+        *sc = fabs(t) * (fabs(log(fabs(t))) + fabs(p));
+        return t * (log(t) - p);
+    default:
+        if (p < 0 || p > 1) return NAN;
+        *sc = (fabs(t) + fabs(1 - t)) * 100;
+        return -(t * nn_clamped_log(p) + (1 - t) * nn_clamped_log(1 - p));
+    }
+}
+
+static npg_array *nn_loss_call(int f, npg_array *p, npg_array *t, npg_reduction red, double prm, bool logt) {
+    switch (f) {
+    case NN_L1: return npg_l1_loss(p, t, red);
+    case NN_SMOOTH_L1: return npg_smooth_l1_loss(p, t, red, prm);
+    case NN_HUBER: return npg_huber_loss(p, t, red, prm);
+    case NN_KL: return npg_kl_div(p, t, red, logt);
+    default: return npg_binary_cross_entropy(p, t, red);
+    }
+}
+
+static void fz_nn_loss(void) {
+    int f = rint_in(0, NN_NLOSS - 1);
+    const char *fn = NN_LOSS_NAME[f];
+    npg_shape s1 = rand_shape(), s2 = chance(80) ? (chance(50) ? s1 : bcast_partner(s1)) : rand_shape();
+    if (chance(50)) {
+        npg_shape t = s1;
+        s1 = s2;
+        s2 = t;
+    }
+    npg_shape bs = {0};
+    npg_shape pair[2] = {s1, s2};
+    bool bc = bcast_shapes(pair, 2, &bs);
+    npg_reduction red = chance(95) ? (npg_reduction)rint_in(0, 2) : (npg_reduction)PICK(((const int[]){-1, 3, 100}));
+    double prm = f == NN_SMOOTH_L1 || f == NN_HUBER ? (chance(10)   ? 0.0
+                                                       : chance(80) ? (chance(30) ? 1.0 : nn_param(0, 2, 0))
+                                                                    : weird_double())
+                                                    : 0;
+    bool logt = chance(40);
+    bool valid = bc && red >= NPG_REDUCTION_MEAN && red <= NPG_REDUCTION_NONE &&
+                 (f == NN_SMOOTH_L1 ? prm >= 0 && isfinite(prm)
+                  : f == NN_HUBER   ? prm > 0 && isfinite(prm)
+                                    : true);
+    npg_dtype dt = nn_dt();
+    npg_array *p, *t;
+    if (f == NN_BCE && npg_is_floating(dt) && chance(70)) p = nn_vals_operand(dt, s1, gen_prob);
+    else p = operand(dt, s1);
+    if (f == NN_KL && !logt && chance(60)) t = nn_vals_operand(rand_float_dtype(), s2, gen_prob);
+    else t = operand(chance(85) ? dt : nn_dt(), s2);
+    call("%s(pred, target, reduction %d, %s%g)", fn, (int)red, f == NN_KL ? "log_target " : "param ",
+         f == NN_KL ? (double)logt : prm);
+    arg(p);
+    arg(t);
+    if (!valid) must_fail();
+    ng_maybe();
+    go();
+    npg_array *y = nn_loss_call(f, p, t, red, prm, logt);
+    nn_named(y == NULL, fn);
+    nn_ng_end();
+    if (p && t && valid) VALID_FAILED(y);
+    bool smooth = true;
+    if (y && valid) {
+        npg_shape want = red == NPG_REDUCTION_NONE ? bs : (npg_shape){0};
+        expect_shape(y, want, fn);
+        nn_expect_floating(y, fn);
+        nn_expect_rg(y, fn);
+        /* pointwise references where the inputs and parameters are tame */
+        npg_dtype rdt = npg_dtype_of(y);
+        double *pv = nn_in(p), *tv = nn_in(t);
+        int64_t n = numel_of(bs), o[NPG_MAX_DIMS];
+        double *ref = malloc(sizeof(double) * (size_t)(n + 1)), *sc = malloc(sizeof(double) * (size_t)(n + 1));
+        bool *chk = malloc((size_t)n + 1), all = true;
+        cr_assert(ref && sc && chk);
+        double sum = 0, ssum = 0;
+        for (int64_t j = 0; j < n; j++) {
+            unravel(j, &bs, o);
+            double a = nn_round(rdt, pv[bcast_src(o, &bs, &s1)]), b = nn_round(rdt, tv[bcast_src(o, &bs, &s2)]);
+            ref[j] = nn_loss_ref(f, a, b, prm, logt, &sc[j]);
+            chk[j] = tame(a) && tame(b) && (f != NN_KL || !logt || fabs(b) <= 30) && nn_tame_param(prm) &&
+                     (prm == 0 || prm >= 1e-3);
+            all = all && chk[j];
+            sum += ref[j];
+            ssum += sc[j];
+        }
+        if (red == NPG_REDUCTION_NONE) {
+            nn_expect_close(y, ref, sc, chk, nn_tol(rdt), fn);
+        } else if (all) {
+            double w = red == NPG_REDUCTION_SUM ? sum : sum / (double)n,
+                   ws = red == NPG_REDUCTION_SUM ? ssum : ssum / (double)n;
+            if (n == 0) ws = 0;
+            nn_expect_close(y, &w, &ws, NULL, nn_tol(rdt) * 4, fn);
+        }
+        for (int64_t j = 0; j < n; j++) { /* away from the kinks and the domain's ends */
+            unravel(j, &bs, o);
+            double a = pv[bcast_src(o, &bs, &s1)], b = tv[bcast_src(o, &bs, &s2)], d = fabs(a - b);
+            if ((f == NN_L1 || f == NN_SMOOTH_L1 || f == NN_HUBER) && d < 1e-3) smooth = false;
+            if ((f == NN_SMOOTH_L1 || f == NN_HUBER) && fabs(d - prm) < 1e-3) smooth = false;
+            if (f == NN_KL && !logt && b < 1e-3) smooth = false;
+            if (f == NN_BCE && (a < 1e-3 || a > 1 - 1e-3)) smooth = false;
+        }
+        free(pv);
+        free(tv);
+        free(ref);
+        free(sc);
+        free(chk);
+    }
+    bool ok = y != NULL && !(red == NPG_REDUCTION_MEAN && numel_of(bs) == 0); /* the mean of nothing is NaN */
+    done(y);
+    if (ok)
+        nn_gradcheck((nn_gc){.fn = fn, .kind = GC_LOSS, .f = f, .red = red, .prm = prm, .logt = logt},
+                     (npg_array *[]){p, t}, 2, smooth && nn_tame_param(prm));
+}
+
+/* ---- huge broadcast views ---- */
+
+#define NN_BIG(...) ((npg_shape){NELEM(((const int64_t[]){__VA_ARGS__})), {__VA_ARGS__}})
+
+/* A broadcast view of shape big (of 2^47 or more elements, which no
+ * allocation can hold in any dtype) of a small fresh array, pooled; *base
+ * receives the array it views. */
+static npg_array *nn_huge(npg_dtype dt, npg_shape big, npg_array **base) {
+    npg_shape bs = big;
+    for (int i = 0; i < bs.ndim; i++)
+        if (bs.dims[i] > 4 || chance(50)) bs.dims[i] = 1;
+    *base = fresh(dt, bs);
+    if (npg_is_floating(dt) && chance(30)) setup_rg(*base);
+    pool_add(*base, NULL);
+    npg_array *x = npg_broadcast_to(*base, big);
+    cr_assert(x, "fuzz setup: a huge broadcast view: %s", npg_last_error());
+    return pool_add(x, *base);
+}
+/* A small fresh operand (never NULL). */
+static npg_array *nn_small(npg_dtype dt, npg_shape s) { return make(dt, s, 30); }
+
+enum {
+    NNH_CONV1D,
+    NNH_CONVT1D,
+    NNH_CONVT2D,
+    NNH_POOL,
+    NNH_INTERP,
+    NNH_RMS,
+    NNH_LSTM,
+    NNH_GRU,
+    NNH_ACT,
+    NNH_GLU,
+    NNH_COS,
+    NNH_LOSS,
+    NNH_COUNT
+};
+
+/* Every function on a huge broadcast view, shaped so that the first op that
+ * materialises anything must allocate at least 2^46 elements (never a
+ * reduction over a long broadcast axis, which would compute for hours;
+ * one_hot is left out: it reads the labels' min and max first): the call
+ * fails with a status and a message that begins with the function's name,
+ * nothing leaked, the small operands and the view's base unchanged. */
+static void fz_nn_huge(void) {
+    int f = rint_in(0, NNH_COUNT - 1);
+    npg_dtype dt = nn_dt();
+    npg_array *base = NULL, *x = NULL, *sm[6] = {NULL};
+    int nsm = 0;
+    char what[200];
+    const char *fn = NULL;
+    npg_array *y = NULL, *o2 = UNSET;
+    npg_status st = NPG_OK;
+    int r = rint_in(0, 99);
+    switch (f) {
+    case NNH_CONV1D:
+    case NNH_CONVT1D: {
+        bool tr = f == NNH_CONVT1D;
+        fn = tr ? "npg_conv_transpose1d" : "npg_conv1d";
+        x = nn_huge(dt, NN_BIG((int64_t)1 << 45, 2, 4), &base);
+        npg_array *w = sm[nsm++] = nn_small(dt, tr ? NN_BIG(2, 3, 2) : NN_BIG(3, 2, 2));
+        npg_array *b = chance(50) ? (sm[nsm++] = nn_small(dt, NN_BIG(3))) : NULL;
+        snprintf(what, sizeof what, "%s(huge x (2^45, 2, 4), w, %s)", fn, b ? "b" : "NULL");
+        call("%s", what);
+        for (int i = 0; i < nsm; i++) opt_arg(sm[i]);
+        opt_arg(base);
+        must_fail();
+        go();
+        y = tr ? npg_conv_transpose1d(x, w, b, r < 50 ? NULL : NPG_CONV_TRANSPOSE1D_OPTS(.stride = 2, .padding = 1))
+               : npg_conv1d(x, w, b, r < 50 ? NULL : NPG_CONV1D_OPTS(.padding = 1));
+        break;
+    }
+    case NNH_CONVT2D: {
+        fn = "npg_conv_transpose2d";
+        x = nn_huge(dt, NN_BIG((int64_t)1 << 43, 2, 2, 4), &base);
+        npg_array *w = sm[nsm++] = nn_small(dt, NN_BIG(2, 3, 2, 2));
+        call("%s(huge x (2^43, 2, 2, 4), w, NULL)", fn);
+        for (int i = 0; i < nsm; i++) opt_arg(sm[i]);
+        opt_arg(base);
+        must_fail();
+        go();
+        y = npg_conv_transpose2d(x, w, NULL, r < 50 ? NULL : NPG_CONV_TRANSPOSE2D_OPTS(.stride = {2, 1}));
+        break;
+    }
+    case NNH_POOL: {
+        fn = "npg_adaptive_avg_pool2d";
+        x = nn_huge(dt, r < 50 ? NN_BIG((int64_t)1 << 46, 2, 2) : NN_BIG((int64_t)1 << 24, (int64_t)1 << 23, 2, 2),
+                    &base);
+        int64_t oh = rint_in(1, 3), ow = rint_in(1, 3);
+        call("%s(huge x (%s), %lld, %lld)", fn, r < 50 ? "2^46, 2, 2" : "2^24, 2^23, 2, 2", (long long)oh,
+             (long long)ow);
+        opt_arg(base);
+        must_fail();
+        go();
+        y = npg_adaptive_avg_pool2d(x, oh, ow);
+        break;
+    }
+    case NNH_INTERP: {
+        fn = "npg_interpolate";
+        int na = rint_in(1, 2);
+        x = nn_huge(dt, na == 1 ? NN_BIG((int64_t)1 << 46, 2) : NN_BIG((int64_t)1 << 45, 2, 2), &base);
+        int64_t size[2] = {rint_in(3, 4), rint_in(1, 4)}; /* the first axis resampled grows */
+        int mode = rint_in(0, 2);
+        call("%s(huge x, naxes=%d, size={%lld %lld}, mode=%d)", fn, na, (long long)size[0], (long long)size[1], mode);
+        opt_arg(base);
+        must_fail();
+        go();
+        y = npg_interpolate(x, na, size, (npg_interp_mode)mode, chance(50));
+        break;
+    }
+    case NNH_RMS: {
+        fn = "npg_rms_norm";
+        bool sq = r < 50;
+        x = nn_huge(dt, sq ? NN_BIG((int64_t)1 << 24, (int64_t)1 << 24) : NN_BIG((int64_t)1 << 46, 2), &base);
+        npg_array *w = !sq && chance(60) ? (sm[nsm++] = nn_small(rand_float_dtype(), NN_BIG(2))) : NULL;
+        int k = sq ? rint_in(1, 2) : 1;
+        call("%s(huge x, %d, %s, 1e-6)", fn, k, w ? "w" : "NULL");
+        for (int i = 0; i < nsm; i++) opt_arg(sm[i]);
+        opt_arg(base);
+        must_fail();
+        go();
+        y = npg_rms_norm(x, k, w, 1e-6);
+        break;
+    }
+    case NNH_LSTM:
+    case NNH_GRU: {
+        bool lstm = f == NNH_LSTM;
+        fn = lstm ? "npg_lstm_cell" : "npg_gru_cell";
+        int64_t G = lstm ? 4 : 3, H = rint_in(1, 2);
+        bool big_x = r < 50;
+        npg_array *h = NULL, *c = NULL, *xx;
+        if (big_x) {
+            xx = x = nn_huge(dt, NN_BIG((int64_t)1 << 46, 2), &base);
+            if (chance(50)) h = sm[nsm++] = nn_small(dt, chance(50) ? NN_BIG(1, H) : NN_BIG(H));
+        } else {
+            xx = sm[nsm++] = nn_small(dt, chance(50) ? NN_BIG(1, 2) : NN_BIG(2));
+            h = x = nn_huge(dt, NN_BIG((int64_t)1 << 46, H), &base);
+        }
+        if (lstm && chance(50)) c = sm[nsm++] = nn_small(dt, NN_BIG(H));
+        npg_array *wi = sm[nsm++] = nn_small(dt, NN_BIG(G * H, 2)), *wh = sm[nsm++] = nn_small(dt, NN_BIG(G * H, H));
+        npg_array *bi = chance(50) ? (sm[nsm++] = nn_small(dt, NN_BIG(G * H))) : NULL;
+        call("%s(%s, %s, %s, w_ih, w_hh, %s, NULL)", fn, big_x ? "huge x (2^46, 2)" : "x",
+             big_x ? (h ? "h" : "NULL") : "huge h (2^46, H)", c ? "c" : "NULL", bi ? "b_ih" : "NULL");
+        for (int i = 0; i < nsm; i++) opt_arg(sm[i]);
+        opt_arg(base);
+        must_fail();
+        go();
+        if (lstm) {
+            st = npg_lstm_cell(xx, h, c, wi, wh, bi, NULL, &y, &o2);
+        } else {
+            y = npg_gru_cell(xx, h, wi, wh, bi, NULL);
+            o2 = NULL;
+        }
+        break;
+    }
+    case NNH_ACT: {
+        static const char *const shn[] = {"2^24, 2^24", "2^47", "3, 2^46", "2^20, 3, 2^28"};
+        int k = rint_in(0, 3), a = rint_in(0, NN_NACT - 1);
+        npg_shape s = k == 0   ? NN_BIG((int64_t)1 << 24, (int64_t)1 << 24)
+                      : k == 1 ? NN_BIG((int64_t)1 << 47)
+                      : k == 2 ? NN_BIG(3, (int64_t)1 << 46)
+                               : NN_BIG((int64_t)1 << 20, 3, (int64_t)1 << 28);
+        fn = NN_ACT_NAME[a];
+        x = nn_huge(dt, s, &base);
+        call("%s(huge x (%s))", fn, shn[k]);
+        opt_arg(base);
+        must_fail();
+        go();
+        y = nn_act_call(a, x, 0.5, -1, 1);
+        break;
+    }
+    case NNH_GLU: {
+        fn = "npg_glu";
+        int k = rint_in(0, 2), axis;
+        npg_shape s;
+        if (k == 0) s = NN_BIG((int64_t)1 << 24, (int64_t)1 << 24), axis = rint_in(-2, 1);
+        else if (k == 1) s = NN_BIG(2, (int64_t)1 << 47), axis = chance(50) ? 0 : -2;
+        else s = NN_BIG((int64_t)1 << 47, 2), axis = chance(50) ? 1 : -1;
+        x = nn_huge(dt, s, &base);
+        call("%s(huge x, %d)", fn, axis);
+        opt_arg(base);
+        must_fail();
+        go();
+        y = npg_glu(x, axis);
+        break;
+    }
+    case NNH_COS: {
+        fn = "npg_cosine_similarity";
+        /* the similarity axis is the short one */
+        bool tall = r < 50, swap = chance(50);
+        x = nn_huge(dt, tall ? NN_BIG((int64_t)1 << 46, 2) : NN_BIG(2, (int64_t)1 << 46), &base);
+        npg_array *o = sm[nsm++] =
+            nn_small(chance(80) ? dt : nn_dt(), tall ? (chance(50) ? NN_BIG(2) : NN_BIG(1, 2)) : NN_BIG(2, 1));
+        int axis = tall ? (chance(50) ? 1 : -1) : (chance(50) ? 0 : -2);
+        call("%s(%s, %s, %d, 1e-8)", fn, swap ? "x1" : "huge x1", swap ? "huge x2" : "x2", axis);
+        for (int i = 0; i < nsm; i++) opt_arg(sm[i]);
+        opt_arg(base);
+        must_fail();
+        go();
+        y = swap ? npg_cosine_similarity(o, x, axis, 1e-8) : npg_cosine_similarity(x, o, axis, 1e-8);
+        break;
+    }
+    default: {
+        int l = rint_in(0, NN_NLOSS - 1);
+        fn = NN_LOSS_NAME[l];
+        bool sq = r < 50, swap = chance(40);
+        x = nn_huge(dt, sq ? NN_BIG((int64_t)1 << 24, (int64_t)1 << 24) : NN_BIG((int64_t)1 << 46, 2), &base);
+        npg_shape ss = sq ? (chance(50) ? (npg_shape){0} : NN_BIG(1, 1)) : (chance(50) ? NN_BIG(2) : NN_BIG(1));
+        npg_array *o = sm[nsm++] = nn_small(chance(80) ? dt : nn_dt(), ss);
+        npg_reduction red = (npg_reduction)rint_in(0, 2);
+        call("%s(%s, %s, reduction %d)", fn, swap ? "pred" : "huge pred", swap ? "huge target" : "target", (int)red);
+        for (int i = 0; i < nsm; i++) opt_arg(sm[i]);
+        opt_arg(base);
+        must_fail();
+        go();
+        y = nn_loss_call(l, swap ? o : x, swap ? x : o, red, 1.0, chance(50));
+        break;
+    }
+    }
+    if (f != NNH_LSTM) st = y ? NPG_OK : npg_last_status();
+    nn_named(st != NPG_OK, fn);
+    after(st != NPG_OK);
+    if (st != NPG_OK) {
+        CHECK(y == NULL && (o2 == NULL || o2 == UNSET) && (f != NNH_LSTM || o2 == NULL),
+              "huge: %s failed but left an output", fn);
+    } else {
+        check_sane(y);
+        if (o2 && o2 != UNSET) check_sane(o2);
+    }
+    check_unchanged(st == NPG_OK);
+    npg_free(y);
+    if (o2 != UNSET) npg_free(o2);
+}
+
+/* ---- the test ---- */
+
+Test(fuzz2, nn_layers) {
+    int n = start("nn_layers", 29, 1500);
+    for (int it = 0; it < n; it++) {
+        iter_begin(it);
+        int r = rint_in(0, 99);
+        if (r < 8) fz_nn_conv(1, false);
+        else if (r < 15) fz_nn_conv(1, true);
+        else if (r < 22) fz_nn_conv(2, true);
+        else if (r < 28) fz_nn_adaptive_pool();
+        else if (r < 36) fz_nn_interpolate();
+        else if (r < 42) fz_nn_rms_norm();
+        else if (r < 48) fz_nn_cell(true);
+        else if (r < 53) fz_nn_cell(false);
+        else if (r < 65) fz_nn_activation();
+        else if (r < 70) fz_nn_glu();
+        else if (r < 76) fz_nn_one_hot();
+        else if (r < 82) fz_nn_cosine();
+        else if (r < 96) fz_nn_loss();
+        else fz_nn_huge();
         iter_end();
     }
     finish();

@@ -20,6 +20,13 @@
  */
 #include "test_util.h"
 
+#ifdef __SANITIZE_ADDRESS__
+/* A huge but representable size must fail with NPG_ERR_OOM; by default ASan
+ * would report the allocation and abort instead of returning NULL. */
+const char *__asan_default_options(void);
+const char *__asan_default_options(void) { return "allocator_may_return_null=1"; }
+#endif
+
 static void setup(void) { t_require_device(); }
 TestSuite(nn_layers, .init = setup);
 
@@ -1814,4 +1821,94 @@ Test(nn_layers, losses_gradcheck_and_errors) {
     snap_check(st, "loss target after errors");
     npg_scope_end(s);
     t_assert_no_leak(live, "losses gradcheck and errors");
+}
+
+/* Regressions found by Test(fuzz2, nn_layers). */
+
+/* Adaptive pooling averages each window alone: a non-finite value stays in
+ * its windows (the first version pooled with matmuls, where 0 * inf = NaN
+ * spread to every window). */
+Test(nn_layers, adaptive_avg_pool2d_keeps_non_finite_values_in_their_windows) {
+    t_live l0 = t_live_now();
+    npg_scope s = npg_scope_begin();
+    const double a[4] = {1, 2, 3, INFINITY};
+    const double b[6] = {1, 2, 3, 4, 5, NAN};
+    const double wa[4] = {1, 2, 3, INFINITY}, wb[3] = {1.5, 3.5, NAN};
+    const double wc[2] = {2, INFINITY}; /* (2,2) -> (1,2): column means */
+    for (int f = 0; f < 2; f++) {
+        npg_dtype dt = f ? NPG_FLOAT32 : NPG_FLOAT64;
+        t_assert_close(npg_adaptive_avg_pool2d(t_arr(a, dt, NPG_SHAPE(2, 2)), 2, 2), wa, 4, 0, 0, "identity with inf");
+        t_assert_close(npg_adaptive_avg_pool2d(t_arr(b, dt, NPG_SHAPE(1, 1, 6)), 1, 3), wb, 3, 1e-6, 0, "NaN in the last window");
+        t_assert_close(npg_adaptive_avg_pool2d(t_arr(a, dt, NPG_SHAPE(2, 2)), 1, 2), wc, 2, 1e-6, 0, "inf in one column");
+    }
+    npg_scope_end(s);
+    t_assert_no_leak(l0, "adaptive pooling of non-finite values");
+}
+
+/* The ELU family at exactly x = 0 takes the negative branch's full
+ * derivative (alpha / beta; PyTorch's), not half of it. */
+Test(nn_layers, elu_family_gradient_at_zero) {
+    t_live l0 = t_live_now();
+    npg_scope s = npg_scope_begin();
+    const double zero = 0;
+    const double selu_d = 1.6732632423543772848170429916717 * 1.0507009873554804934193349852946;
+    struct {
+        int which;
+        double alpha, want;
+    } cs[] = {{0, 1.0, 1.0}, {0, 2.0, 2.0}, {1, 0, selu_d}, {2, 0.5, 1.0}, {2, 3.0, 1.0}};
+    for (int i = 0; i < 5; i++) {
+        npg_array *x = t_arr(&zero, NPG_FLOAT64, (npg_shape){.ndim = 0});
+        npg_set_requires_grad(x, true);
+        npg_array *y = cs[i].which == 0 ? npg_elu(x, cs[i].alpha) : cs[i].which == 1 ? npg_selu(x) : npg_celu(x, cs[i].alpha);
+        cr_assert_eq(npg_backward(y, NULL), NPG_OK, "%s", npg_last_error());
+        t_assert_close(npg_grad(x), &cs[i].want, 1, 1e-15, 0, "d/dx at 0");
+    }
+    npg_scope_end(s);
+    t_assert_no_leak(l0, "elu at 0");
+}
+
+/* one_hot with num_classes -1 and a label of INT64_MAX is an error (max + 1
+ * overflowed and the range check vanished). */
+Test(nn_layers, one_hot_of_the_largest_int64_label) {
+    t_live l0 = t_live_now();
+    npg_scope s = npg_scope_begin();
+    const int64_t v[2] = {0, INT64_MAX};
+    npg_array *lab = npg_from_data(v, NPG_INT64, NPG_SHAPE(2), NPG_OPTS(.device = t_dev()));
+    cr_assert_null(npg_one_hot(lab, -1));
+    t_assert_error(NPG_ERR_INDEX, "npg_one_hot");
+    cr_assert_null(npg_one_hot(lab, 5));
+    t_assert_error(NPG_ERR_INDEX, "npg_one_hot");
+    npg_clear_error();
+    npg_scope_end(s);
+    t_assert_no_leak(l0, "one_hot of INT64_MAX");
+}
+
+/* The LSTM cell: a NULL output pointer leaves the other NULL too, and a
+ * failure in the hidden-state projection is a failure (it was taken for
+ * "no hidden state" and the cell returned NPG_OK). */
+Test(nn_layers, lstm_cell_output_pointers_and_inner_failures) {
+    t_live l0 = t_live_now();
+    npg_scope s = npg_scope_begin();
+    npg_array *x = npg_ones(NPG_SHAPE(2), NPG_OPTS(.device = t_dev()));
+    npg_array *w_ih = npg_ones(NPG_SHAPE(4, 2), NPG_OPTS(.device = t_dev()));
+    npg_array *w_hh = npg_ones(NPG_SHAPE(4, 1), NPG_OPTS(.device = t_dev()));
+    npg_array *sentinel = x, *h2 = sentinel, *c2 = sentinel;
+    cr_assert_eq(npg_lstm_cell(x, NULL, NULL, w_ih, w_hh, NULL, NULL, &h2, NULL), NPG_ERR_NULL_ARG);
+    cr_assert_null(h2, "the other output is set to NULL");
+    npg_clear_error();
+    /* a hidden state too large to project: 2^46 rows */
+    npg_array *h = npg_broadcast_to(npg_ones(NPG_SHAPE(1, 1), NPG_OPTS(.device = t_dev())),
+                                    NPG_SHAPE((int64_t)1 << 46, 1));
+    cr_assert(h, "%s", npg_last_error());
+    h2 = c2 = sentinel;
+    npg_status st = npg_lstm_cell(x, h, NULL, w_ih, w_hh, NULL, NULL, &h2, &c2);
+    cr_assert_eq(st, NPG_ERR_OOM, "status %d: %s", st, npg_last_error());
+    cr_assert(h2 == NULL && c2 == NULL);
+    t_assert_error(NPG_ERR_OOM, "npg_lstm_cell: ");
+    cr_assert_null(npg_gru_cell(x, h, w_ih = npg_ones(NPG_SHAPE(3, 2), NPG_OPTS(.device = t_dev())),
+                                npg_ones(NPG_SHAPE(3, 1), NPG_OPTS(.device = t_dev())), NULL, NULL));
+    t_assert_error(NPG_ERR_OOM, "npg_gru_cell: npg_linear");
+    npg_clear_error();
+    npg_scope_end(s);
+    t_assert_no_leak(l0, "lstm outputs");
 }

@@ -1546,3 +1546,19 @@ Test(stats, histogram_of_float32_bins_in_float32_like_numpy) {
     npg_scope_end(sc);
     t_assert_no_leak(l0, "float32 histogram");
 }
+
+/* An earlier, unrelated error still pending must not make bincount fail (its
+ * host read of the range looked at the thread's last status). */
+Test(stats, bincount_ignores_an_earlier_pending_error) {
+    t_live l0 = t_live_now();
+    npg_scope sc = npg_scope_begin();
+    cr_assert_null(npg_reshape(NULL, NPG_SHAPE(1))); /* leaves NPG_ERR_NULL_ARG pending */
+    cr_assert_neq(npg_last_status(), NPG_OK);
+    const double v[4] = {1, 3, 1, 0}, want[5] = {1, 2, 0, 1, 0};
+    npg_array *c = npg_bincount(t_arr(v, NPG_INT32, NPG_SHAPE(4)), NULL, 5);
+    cr_assert(c, "%s", npg_last_error());
+    t_assert_close(c, want, 5, 0, 0, "bincount");
+    npg_clear_error();
+    npg_scope_end(sc);
+    t_assert_no_leak(l0, "bincount after an error");
+}
