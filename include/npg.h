@@ -583,6 +583,19 @@ npg_array *npg_take(npg_array *x, npg_array *indices, int axis);
 /* NumPy's take_along_axis: indices has x's ndim and broadcasts with x on the
  * other axes. Differentiable in x. */
 npg_array *npg_take_along_axis(npg_array *x, npg_array *indices, int axis);
+/* x with src added at indices along axis, out of place (PyTorch's
+ * scatter_add; the adjoint of take_along_axis): out[.., indices[i], ..] +=
+ * src[i] where i runs over src's elements and indices[i] replaces the axis
+ * coordinate. indices (integers) and src have one shape, equal to x's on
+ * every axis but `axis`; repeated indices accumulate; negative ones wrap.
+ * Result dtype: x and src promoted (int32, int64, float32 or float64).
+ * Differentiable in x and src. An index out of range is NPG_ERR_INDEX
+ * (on CUDA reported by the next synchronising call, as in npg_take). */
+npg_array *npg_scatter_add(npg_array *x, int axis, npg_array *indices, npg_array *src);
+/* x with src's slices added at the 1-d index along axis (PyTorch's
+ * index_add, NumPy's np.add.at(x, index, src) for axis 0): src has x's
+ * shape with that axis of the index's length. As npg_scatter_add otherwise. */
+npg_array *npg_index_add(npg_array *x, int axis, npg_array *index, npg_array *src);
 
 /* ========================================================================
  * In-place writes — each bumps the storage version of x; each fails with

@@ -190,6 +190,100 @@ npg_array *npg_take_along_axis(npg_array *x, npg_array *indices, int axis) {
 }
 
 /* ------------------------------------------------------------------------
+ * scatter_add, index_add (out of place: x + src added at the indices)
+ * ------------------------------------------------------------------------ */
+
+/* x + zeros(x.shape) with src scatter-added at ix (int64, src's shape) along
+ * axis a; ix may be a broadcast view. An index out of range is an error from
+ * the kernel (CUDA's skips it and reports it at the next synchronisation, as
+ * take does). */
+static npg_array *scatter_into(const char *fn, npg_array *x, int a, npg_array *ix, npg_array *src) {
+    npg_dtype dt = npg_result_type(x->dtype, src->dtype);
+    if (dt == NPG_BOOL || dt == NPG_UINT8) {
+        npg__set_error(NPG_ERR_DTYPE, "%s: %s is not supported (int32, int64, float32, float64)", fn, npg_dtype_name(dt));
+        return NULL;
+    }
+    if (x->shape[a] == 0 && npg__numel(ix->ndim, ix->shape) > 0) {
+        npg__set_error(NPG_ERR_INDEX, "%s: cannot add into an empty axis %d", fn, a);
+        return NULL;
+    }
+    npg_array *sf = npg__cast(src, dt);
+    npg_array *add = sf ? npg__scatter_add_zeros(x->ndim, x->shape, sf, ix, a) : NULL;
+    return add ? npg_add(x, add) : NULL;
+}
+
+npg_array *npg_scatter_add(npg_array *x, int axis, npg_array *indices, npg_array *src) {
+    const char *fn = "npg_scatter_add";
+    if (npg__any_null(fn, 3, x, indices, src)) return NULL;
+    npg_array *ops[3] = {x, indices, src};
+    if (!npg__check_devices(fn, 3, ops)) return NULL;
+    int a;
+    if (x->ndim == 0) {
+        npg__set_error(NPG_ERR_AXIS, "%s: x is 0-d", fn);
+        return NULL;
+    }
+    if (!npg__norm_axis(fn, axis, x->ndim, &a)) return NULL;
+    bool fits = indices->ndim == x->ndim && src->ndim == x->ndim;
+    for (int i = 0; fits && i < x->ndim; i++)
+        fits = indices->shape[i] == src->shape[i] && (i == a || src->shape[i] == x->shape[i]);
+    if (!fits) {
+        char sx[NPG_SHAPE_BUF], si[NPG_SHAPE_BUF], ss[NPG_SHAPE_BUF];
+        npg__set_error(NPG_ERR_SHAPE,
+                       "%s: indices %s and src %s must have one shape, x's %s on every axis but %d", fn,
+                       npg__shape_str(si, sizeof si, indices->ndim, indices->shape),
+                       npg__shape_str(ss, sizeof ss, src->ndim, src->shape), npg__shape_str(sx, sizeof sx, x->ndim, x->shape),
+                       a);
+        return NULL;
+    }
+    npg_scope s = npg_scope_begin();
+    npg_array *ix = as_index(fn, indices);
+    npg_array *r = ix ? scatter_into(fn, x, a, ix, src) : NULL;
+    npg_keep(r);
+    npg_scope_end(s);
+    if (!r) npg__error_context(fn);
+    return r;
+}
+
+npg_array *npg_index_add(npg_array *x, int axis, npg_array *index, npg_array *src) {
+    const char *fn = "npg_index_add";
+    if (npg__any_null(fn, 3, x, index, src)) return NULL;
+    npg_array *ops[3] = {x, index, src};
+    if (!npg__check_devices(fn, 3, ops)) return NULL;
+    int a;
+    if (x->ndim == 0) {
+        npg__set_error(NPG_ERR_AXIS, "%s: x is 0-d", fn);
+        return NULL;
+    }
+    if (!npg__norm_axis(fn, axis, x->ndim, &a)) return NULL;
+    if (index->ndim != 1) {
+        npg__set_error(NPG_ERR_SHAPE, "%s: index must be 1-d (got %d-d)", fn, index->ndim);
+        return NULL;
+    }
+    bool fits = src->ndim == x->ndim;
+    for (int i = 0; fits && i < x->ndim; i++) fits = src->shape[i] == (i == a ? index->shape[0] : x->shape[i]);
+    if (!fits) {
+        char sx[NPG_SHAPE_BUF], ss[NPG_SHAPE_BUF];
+        npg__set_error(NPG_ERR_SHAPE, "%s: src %s must be x's %s with axis %d of length %lld (the index's)", fn,
+                       npg__shape_str(ss, sizeof ss, src->ndim, src->shape), npg__shape_str(sx, sizeof sx, x->ndim, x->shape),
+                       a, (long long)index->shape[0]);
+        return NULL;
+    }
+    npg_scope s = npg_scope_begin();
+    npg_array *ix = as_index(fn, index), *r = NULL;
+    if (ix) {
+        /* the index along axis, broadcast over src's other axes */
+        npg_shape one = {.ndim = x->ndim};
+        for (int i = 0; i < x->ndim; i++) one.dims[i] = i == a ? index->shape[0] : 1;
+        npg_array *ib = npg_broadcast_to(npg_reshape(ix, one), npg_shape_of(src));
+        r = ib ? scatter_into(fn, x, a, ib, src) : NULL;
+    }
+    npg_keep(r);
+    npg_scope_end(s);
+    if (!r) npg__error_context(fn);
+    return r;
+}
+
+/* ------------------------------------------------------------------------
  * Sorting
  * ------------------------------------------------------------------------ */
 
