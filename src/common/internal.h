@@ -185,6 +185,10 @@ npg_array *npg__reduce(npg_op op, const char *fn, npg_array *x, npg_axes axes, b
 /* The least and greatest element of a non-empty integer array, read on the
  * host (synchronises); false with an error set on failure. */
 bool npg__min_max_int(npg_array *x, int64_t *lo, int64_t *hi);
+/* The checks of layer_norm and rms_norm (nn.c): x not NULL, 1 <= k <= ndim,
+ * weight and bias NULL or of the last k axes' shape, one device; *axes gets
+ * the last k axes. */
+bool npg__norm_args(const char *fn, npg_array *x, int k, npg_array *weight, npg_array *bias, npg_axes *axes);
 /* Sum grad g down to shape (ndim, shape) (undo broadcasting). */
 npg_array *npg__sum_to(npg_array *g, int ndim, const int64_t *shape);
 /* strided scatter: zeros(shape) with view(geometry) = g. */

@@ -424,27 +424,37 @@ npg_array *npg_dropout(npg_array *x, double p, bool training, npg_generator *gen
     return r;
 }
 
-npg_array *npg_layer_norm(npg_array *x, int k, npg_array *weight, npg_array *bias, double eps) {
-    const char *fn = "npg_layer_norm";
+bool npg__norm_args(const char *fn, npg_array *x, int k, npg_array *weight, npg_array *bias, npg_axes *axes) {
     if (!x) {
         npg__null_arg(fn);
-        return NULL;
+        return false;
     }
     if (k < 1 || k > x->ndim) {
         npg__set_error(NPG_ERR_AXIS, "%s: normalized_axes = %d is invalid for a %d-d input", fn, k, x->ndim);
-        return NULL;
+        return false;
     }
-    npg_axes axes = {.n = k};
-    for (int i = 0; i < k; i++) axes.axes[i] = x->ndim - k + i;
+    axes->n = k;
+    for (int i = 0; i < k; i++) axes->axes[i] = x->ndim - k + i;
     for (int w = 0; w < 2; w++) {
         npg_array *p = w ? bias : weight;
         if (p && (p->ndim != k || memcmp(p->shape, x->shape + x->ndim - k, sizeof(int64_t) * (size_t)k) != 0)) {
             char sa[NPG_SHAPE_BUF];
             npg__set_error(NPG_ERR_SHAPE, "%s: %s of shape %s does not match the normalized shape", fn,
                            w ? "bias" : "weight", npg__shape_str(sa, sizeof sa, p->ndim, p->shape));
-            return NULL;
+            return false;
         }
     }
+    npg_array *ops[3] = {x, weight, bias};
+    int n = 1;
+    if (weight) ops[n++] = weight;
+    if (bias) ops[n++] = bias;
+    return npg__check_devices(fn, n, ops);
+}
+
+npg_array *npg_layer_norm(npg_array *x, int k, npg_array *weight, npg_array *bias, double eps) {
+    const char *fn = "npg_layer_norm";
+    npg_axes axes;
+    if (!npg__norm_args(fn, x, k, weight, bias, &axes)) return NULL;
     npg_scope s = npg_scope_begin();
     npg_array *xf = npg__cast(x, npg_is_floating(x->dtype) ? x->dtype : npg__default_float());
     npg_array *mean = npg_mean(xf, axes, true);
@@ -591,6 +601,22 @@ npg_status npg__bw_col2im(npg_node *n, npg_array *g, npg_array **gin) {
     return gin[0] ? NPG_OK : npg_last_status();
 }
 
+/* A convolution's bias is NULL or (OC,), and its operands share a device. */
+static bool conv_bias_devices(const char *fn, npg_array *x, npg_array *w, npg_array *b, int64_t OC) {
+    if (b && (b->ndim != 1 || b->shape[0] != OC)) {
+        npg__set_error(NPG_ERR_SHAPE, "%s: bias must have shape (%lld,)", fn, (long long)OC);
+        return false;
+    }
+    npg_array *ops[3] = {x, w, b};
+    return npg__check_devices(fn, b ? 3 : 2, ops);
+}
+
+/* The floating dtype a convolution computes in (integers: the default float). */
+static npg_dtype conv_dtype(const npg_array *x, const npg_array *w) {
+    npg_dtype dt = npg_result_type(x->dtype, w->dtype);
+    return npg_is_floating(dt) ? dt : npg__default_float();
+}
+
 /* conv2d with the checks' messages naming fn; stride/padding/dilation as in
  * npg_conv2d_opts (zero = default). */
 static npg_array *conv2d_impl(const char *fn, npg_array *x, npg_array *w, npg_array *b, const int *stride,
@@ -615,15 +641,9 @@ static npg_array *conv2d_impl(const char *fn, npg_array *x, npg_array *w, npg_ar
                        groups);
         return NULL;
     }
-    if (b && (b->ndim != 1 || b->shape[0] != OC)) {
-        npg__set_error(NPG_ERR_SHAPE, "%s: bias must have shape (%lld,)", fn, (long long)OC);
-        return NULL;
-    }
-    npg_array *ops[3] = {x, w, b};
-    if (!npg__check_devices(fn, b ? 3 : 2, ops)) return NULL;
+    if (!conv_bias_devices(fn, x, w, b, OC)) return NULL;
     npg_scope s = npg_scope_begin();
-    npg_dtype dt = npg_result_type(x->dtype, w->dtype);
-    if (!npg_is_floating(dt)) dt = npg__default_float();
+    const npg_dtype dt = conv_dtype(x, w);
     npg_array *xf = npg__cast(x, dt), *wf = npg__cast(w, dt);
     npg_array *cols = xf ? im2col(xf, &g) : NULL; /* (N, C*KK, L) */
     int64_t KK = g.KH * g.KW, L = g.OH * g.OW, Cg = g.C / groups, OCg = OC / groups;
@@ -764,15 +784,9 @@ static npg_array *conv_transpose_impl(const char *fn, npg_array *x, npg_array *w
                        npg__shape_str(sa, sizeof sa, x->ndim, x->shape), (long long)g.H, (long long)g.W);
         return NULL;
     }
-    if (b && (b->ndim != 1 || b->shape[0] != OC)) {
-        npg__set_error(NPG_ERR_SHAPE, "%s: bias must have shape (%lld,)", fn, (long long)OC);
-        return NULL;
-    }
-    npg_array *ops[3] = {x, w, b};
-    if (!npg__check_devices(fn, b ? 3 : 2, ops)) return NULL;
+    if (!conv_bias_devices(fn, x, w, b, OC)) return NULL;
     npg_scope s = npg_scope_begin();
-    npg_dtype dt = npg_result_type(x->dtype, w->dtype);
-    if (!npg_is_floating(dt)) dt = npg__default_float();
+    const npg_dtype dt = conv_dtype(x, w);
     npg_array *xf = npg__cast(x, dt), *wf = npg__cast(w, dt), *cols = NULL;
     if (xf && wf) {
         if (groups == 1) {

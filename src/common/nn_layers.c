@@ -237,28 +237,12 @@ npg_array *npg_interpolate(npg_array *x, int naxes, const int64_t *size, npg_int
 
 npg_array *npg_rms_norm(npg_array *x, int k, npg_array *weight, double eps) {
     const char *fn = "npg_rms_norm";
-    if (!x) {
-        npg__null_arg(fn);
-        return NULL;
-    }
-    if (k < 1 || k > x->ndim) {
-        npg__set_error(NPG_ERR_AXIS, "%s: normalized_axes = %d is invalid for a %d-d input", fn, k, x->ndim);
-        return NULL;
-    }
+    npg_axes axes;
+    if (!npg__norm_args(fn, x, k, weight, NULL, &axes)) return NULL;
     if (!(eps >= 0)) {
         npg__set_error(NPG_ERR_INVALID_ARG, "%s: eps must be >= 0 (got %g)", fn, eps);
         return NULL;
     }
-    if (weight && (weight->ndim != k || memcmp(weight->shape, x->shape + x->ndim - k, sizeof(int64_t) * (size_t)k))) {
-        char sa[NPG_SHAPE_BUF];
-        npg__set_error(NPG_ERR_SHAPE, "%s: weight of shape %s does not match the normalized shape", fn,
-                       npg__shape_str(sa, sizeof sa, weight->ndim, weight->shape));
-        return NULL;
-    }
-    npg_array *ops[2] = {x, weight};
-    if (weight && !npg__check_devices(fn, 2, ops)) return NULL;
-    npg_axes axes = {.n = k};
-    for (int i = 0; i < k; i++) axes.axes[i] = x->ndim - k + i;
     npg_scope s = npg_scope_begin();
     npg_array *xf = as_float(x);
     npg_array *ms = npg_mean(npg_square(xf), axes, true);

@@ -212,17 +212,22 @@ static npg_array *scatter_into(const char *fn, npg_array *x, int a, npg_array *i
     return add ? npg_add(x, add) : NULL;
 }
 
-npg_array *npg_scatter_add(npg_array *x, int axis, npg_array *indices, npg_array *src) {
-    const char *fn = "npg_scatter_add";
-    if (npg__any_null(fn, 3, x, indices, src)) return NULL;
+/* The checks scatter_add and index_add share: operands, devices, the axis (into *a). */
+static bool scatter_args(const char *fn, npg_array *x, int axis, npg_array *indices, npg_array *src, int *a) {
+    if (npg__any_null(fn, 3, x, indices, src)) return false;
     npg_array *ops[3] = {x, indices, src};
-    if (!npg__check_devices(fn, 3, ops)) return NULL;
-    int a;
+    if (!npg__check_devices(fn, 3, ops)) return false;
     if (x->ndim == 0) {
         npg__set_error(NPG_ERR_AXIS, "%s: x is 0-d", fn);
-        return NULL;
+        return false;
     }
-    if (!npg__norm_axis(fn, axis, x->ndim, &a)) return NULL;
+    return npg__norm_axis(fn, axis, x->ndim, a);
+}
+
+npg_array *npg_scatter_add(npg_array *x, int axis, npg_array *indices, npg_array *src) {
+    const char *fn = "npg_scatter_add";
+    int a;
+    if (!scatter_args(fn, x, axis, indices, src, &a)) return NULL;
     bool fits = indices->ndim == x->ndim && src->ndim == x->ndim;
     for (int i = 0; fits && i < x->ndim; i++)
         fits = indices->shape[i] == src->shape[i] && (i == a || src->shape[i] == x->shape[i]);
@@ -246,15 +251,8 @@ npg_array *npg_scatter_add(npg_array *x, int axis, npg_array *indices, npg_array
 
 npg_array *npg_index_add(npg_array *x, int axis, npg_array *index, npg_array *src) {
     const char *fn = "npg_index_add";
-    if (npg__any_null(fn, 3, x, index, src)) return NULL;
-    npg_array *ops[3] = {x, index, src};
-    if (!npg__check_devices(fn, 3, ops)) return NULL;
     int a;
-    if (x->ndim == 0) {
-        npg__set_error(NPG_ERR_AXIS, "%s: x is 0-d", fn);
-        return NULL;
-    }
-    if (!npg__norm_axis(fn, axis, x->ndim, &a)) return NULL;
+    if (!scatter_args(fn, x, axis, index, src, &a)) return NULL;
     if (index->ndim != 1) {
         npg__set_error(NPG_ERR_SHAPE, "%s: index must be 1-d (got %d-d)", fn, index->ndim);
         return NULL;

@@ -159,14 +159,19 @@ npg_array *npg_nanmedian(npg_array *x, npg_axes axes, bool keepdims) {
  * nansum, nanmean
  * ------------------------------------------------------------------------ */
 
-npg_array *npg_nansum(npg_array *x, npg_axes axes, bool keepdims) {
-    const char *fn = "npg_nansum";
+/* x is not NULL and axes are valid for it. */
+static bool reduce_args(const char *fn, npg_array *x, npg_axes axes) {
     if (!x) {
         npg__null_arg(fn);
-        return NULL;
+        return false;
     }
     uint32_t mask;
-    if (!npg__axes_mask(fn, axes, x->ndim, &mask)) return NULL;
+    return npg__axes_mask(fn, axes, x->ndim, &mask);
+}
+
+npg_array *npg_nansum(npg_array *x, npg_axes axes, bool keepdims) {
+    const char *fn = "npg_nansum";
+    if (!reduce_args(fn, x, axes)) return NULL;
     npg_scope s = npg_scope_begin();
     npg_array *v = npg_is_floating(x->dtype) ? npg_scalar_where(npg_isnan(x), 0.0, x) : x;
     return finish(fn, s, npg_sum(v, axes, keepdims));
@@ -174,12 +179,7 @@ npg_array *npg_nansum(npg_array *x, npg_axes axes, bool keepdims) {
 
 npg_array *npg_nanmean(npg_array *x, npg_axes axes, bool keepdims) {
     const char *fn = "npg_nanmean";
-    if (!x) {
-        npg__null_arg(fn);
-        return NULL;
-    }
-    uint32_t mask;
-    if (!npg__axes_mask(fn, axes, x->ndim, &mask)) return NULL;
+    if (!reduce_args(fn, x, axes)) return NULL;
     npg_scope s = npg_scope_begin();
     const npg_dtype dt = float_of(x->dtype == NPG_BOOL ? NPG_INT64 : x->dtype);
     npg_array *xf = npg__cast(x, dt);
