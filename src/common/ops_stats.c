@@ -55,20 +55,26 @@ static npg_array *rows_of(npg_array *x, uint32_t mask, bool keepdims, int64_t *n
     return npg_reshape(p, rs);
 }
 
+/* x is not NULL and not bool. */
+static bool numeric_arg(const char *fn, npg_array *x) {
+    if (!x) {
+        npg__null_arg(fn);
+        return false;
+    }
+    if (x->dtype == NPG_BOOL) {
+        npg__set_error(NPG_ERR_DTYPE, "%s: bool input (numeric dtypes only)", fn);
+        return false;
+    }
+    return true;
+}
+
 /* ------------------------------------------------------------------------
  * Quantiles
  * ------------------------------------------------------------------------ */
 
 static npg_array *quantile_impl(const char *fn, npg_array *x, double q, npg_axes axes, bool keepdims,
                                 npg_quantile_method method, bool skip_nan) {
-    if (!x) {
-        npg__null_arg(fn);
-        return NULL;
-    }
-    if (x->dtype == NPG_BOOL) {
-        npg__set_error(NPG_ERR_DTYPE, "%s: bool input (numeric dtypes only)", fn);
-        return NULL;
-    }
+    if (!numeric_arg(fn, x)) return NULL;
     if (!(q >= 0 && q <= 1)) {
         npg__set_error(NPG_ERR_INVALID_ARG, "%s: q = %g is outside [0, 1]", fn, q);
         return NULL;
@@ -391,14 +397,7 @@ npg_array *npg_bincount(npg_array *x, npg_array *weights, int64_t minlength) {
 
 npg_array *npg_histogram(npg_array *x, int64_t bins, double lo, double hi, npg_array *weights) {
     const char *fn = "npg_histogram";
-    if (!x) {
-        npg__null_arg(fn);
-        return NULL;
-    }
-    if (x->dtype == NPG_BOOL) {
-        npg__set_error(NPG_ERR_DTYPE, "%s: bool input (numeric dtypes only)", fn);
-        return NULL;
-    }
+    if (!numeric_arg(fn, x)) return NULL;
     if (bins < 1 || bins > INT32_MAX) {
         npg__set_error(NPG_ERR_INVALID_ARG, "%s: bins = %lld must be positive", fn, (long long)bins);
         return NULL;
