@@ -375,6 +375,10 @@ NPG_DECLARE_BINARY(remainder)    /* a - floor(a/b)*b: sign of b, like Python */
 NPG_DECLARE_BINARY(pow)
 NPG_DECLARE_BINARY(atan2)
 NPG_DECLARE_BINARY(logaddexp)    /* log(exp(a) + exp(b)), stable */
+NPG_DECLARE_BINARY(copysign)     /* |a| with b's sign bit (-0.0 and NaN signs count); gradient in a only */
+NPG_DECLARE_BINARY(hypot)        /* sqrt(a^2 + b^2) without overflow or underflow; gradient 0 at (0, 0) */
+NPG_DECLARE_BINARY(nextafter)    /* the next representable value after a towards b (in the result dtype);
+                                    not differentiable */
 NPG_DECLARE_BINARY(maximum)      /* NaN propagates */
 NPG_DECLARE_BINARY(minimum)
 NPG_DECLARE_BINARY(equal)
@@ -427,6 +431,7 @@ npg_array *npg_reciprocal(npg_array *x); /* 1 / x, floating result */
 npg_array *npg_isnan(npg_array *x);      /* bool */
 npg_array *npg_isinf(npg_array *x);      /* bool */
 npg_array *npg_isfinite(npg_array *x);   /* bool */
+npg_array *npg_signbit(npg_array *x);    /* bool: the sign bit (true for -0.0 and negative NaNs; x < 0 for integers) */
 npg_array *npg_logical_not(npg_array *x);
 npg_array *npg_bitwise_invert(npg_array *x);
 /* Clamp to [lo, hi]; pass NAN for an open side. Gradient 1 inside the

@@ -33,6 +33,8 @@ unsigned npg__save_mask(npg_op op, bool has_scalar) {
     case NPG_OP_REMAINDER: return has_scalar ? IN0 : IN0 | IN1;
     case NPG_OP_POW: return has_scalar ? IN0 | OUT : IN0 | IN1 | OUT;
     case NPG_OP_ATAN2: return has_scalar ? IN0 : IN0 | IN1;
+    case NPG_OP_COPYSIGN: return IN0 | OUT;
+    case NPG_OP_HYPOT: return has_scalar ? IN0 | OUT : IN0 | IN1 | OUT;
     case NPG_OP_LOGADDEXP: return has_scalar ? IN0 | OUT : IN0 | IN1 | OUT;
     case NPG_OP_MAXIMUM: case NPG_OP_MINIMUM: return has_scalar ? IN0 : IN0 | IN1;
     case NPG_OP_WHERE: return IN0;
@@ -381,6 +383,31 @@ static npg_status bw_atan2(npg_node *n, npg_array *g, npg_array **gin) {
     if (NEED(1)) gin[1] = sum_to_meta(npg_negative(npg_divide(npg_multiply(g, a), den)), META(1));
     OK_IF((!NEED(0) || gin[0]) && (!NEED(1) || gin[1]));
 }
+/* copysign(a, b): d/da = +-1 (-1 where the sign changed), 0 at a = 0 (as
+ * PyTorch); b gets no gradient. */
+static npg_status bw_copysign(npg_node *n, npg_array *g, npg_array **gin) {
+    if (n->has_scalar && n->scalar_first) return NPG_OK; /* copysign(s, b): nothing flows to b */
+    if (!NEED(0)) return NPG_OK;
+    UNPACK(a, 0);
+    UNPACK(y, 3);
+    npg_array *flip = npg_logical_xor(npg_signbit(a), npg_signbit(y));
+    npg_array *d = npg_where(flip, npg_negative(g), g);
+    gin[0] = sum_to_meta(npg_scalar_where(npg_equal_scalar(a, 0.0), 0.0, d), META(0));
+    OK_IF(gin[0]);
+}
+/* hypot(a, b): a / y and b / y, 0 where y = 0. */
+static npg_status bw_hypot(npg_node *n, npg_array *g, npg_array **gin) {
+    UNPACK(y, 3);
+    npg_array *zero = npg_equal_scalar(y, 0.0);
+    const int nin = n->has_scalar ? 1 : 2;
+    for (int i = 0; i < nin; i++) {
+        if (!NEED(i)) continue;
+        UNPACK(v, i);
+        gin[i] = sum_to_meta(npg_scalar_where(zero, 0.0, npg_divide(npg_multiply(g, v), y)), META(i));
+        if (!gin[i]) return npg_last_status();
+    }
+    return NPG_OK;
+}
 static npg_status bw_logaddexp(npg_node *n, npg_array *g, npg_array **gin) {
     UNPACK(a, 0);
     UNPACK(y, 3);
@@ -676,7 +703,7 @@ static const npg_backward_fn g_rules[NPG_OP_COUNT] = {
     [NPG_OP_GELU_TANH] = bw_gelu_tanh, [NPG_OP_SOFTPLUS] = bw_softplus,
     [NPG_OP_ADD] = bw_add, [NPG_OP_SUBTRACT] = bw_subtract, [NPG_OP_MULTIPLY] = bw_multiply,
     [NPG_OP_DIVIDE] = bw_divide, [NPG_OP_REMAINDER] = bw_remainder, [NPG_OP_POW] = bw_pow,
-    [NPG_OP_ATAN2] = bw_atan2, [NPG_OP_LOGADDEXP] = bw_logaddexp, [NPG_OP_MAXIMUM] = bw_maximum,
+    [NPG_OP_ATAN2] = bw_atan2, [NPG_OP_COPYSIGN] = bw_copysign, [NPG_OP_HYPOT] = bw_hypot, [NPG_OP_LOGADDEXP] = bw_logaddexp, [NPG_OP_MAXIMUM] = bw_maximum,
     [NPG_OP_MINIMUM] = bw_minimum, [NPG_OP_WHERE] = bw_where,
     [NPG_OP_SUM] = bw_sum, [NPG_OP_MEAN] = bw_mean, [NPG_OP_PROD] = bw_prod, [NPG_OP_MAX] = bw_maxmin_reduce,
     [NPG_OP_MIN] = bw_maxmin_reduce, [NPG_OP_CUMSUM] = bw_cumsum, [NPG_OP_CUMPROD] = bw_cumprod,

@@ -210,6 +210,9 @@ NPG_HD uint8_t npg_s_bitwise_invert_b(uint8_t a) { return !a; }
     }                                                                                        \
     NPG_HD F npg_s_pow_##t(F a, F b) { return pow##S(a, b); }                                \
     NPG_HD F npg_s_atan2_##t(F a, F b) { return atan2##S(a, b); }                            \
+    NPG_HD F npg_s_copysign_##t(F a, F b) { return copysign##S(a, b); }                      \
+    NPG_HD F npg_s_hypot_##t(F a, F b) { return hypot##S(a, b); }                            \
+    NPG_HD F npg_s_nextafter_##t(F a, F b) { return nextafter##S(a, b); }                    \
     NPG_HD F npg_s_logaddexp_##t(F a, F b) {                                                 \
         if (a == b) return a + (F)0.69314718055994530942; /* also +-inf */                  \
         F d = a - b;                                                                         \
@@ -283,5 +286,7 @@ NPG_HD uint8_t npg_s_isfinite_f64(double a) { return !(a != a) && a != INFINITY 
 NPG_HD uint8_t npg_s_isnan_f32(float a) { return a != a; }
 NPG_HD uint8_t npg_s_isinf_f32(float a) { return a == INFINITY || a == -INFINITY; }
 NPG_HD uint8_t npg_s_isfinite_f32(float a) { return !(a != a) && a != INFINITY && a != -INFINITY; }
+NPG_HD uint8_t npg_s_signbit_f64(double a) { return signbit(a) != 0; }
+NPG_HD uint8_t npg_s_signbit_f32(float a) { return signbit(a) != 0; }
 
 #endif /* NPG_SCALAR_OPS_H */

@@ -350,13 +350,18 @@ FLT2(UB, ISFINITE, isfinite)
 INT4(UK, ISNAN, 0)
 INT4(UK, ISINF, 0)
 INT4(UK, ISFINITE, 1)
+FLT2(UB, SIGNBIT, signbit)
+UK(SIGNBIT, 0, b)
+UK(SIGNBIT, 0, u8)
+UK(SIGNBIT, x < 0, i32)
+UK(SIGNBIT, x < 0, i64)
 ALL6(UN, LOGICAL_NOT, _)
 INT4(UF, BITWISE_INVERT, bitwise_invert)
 
 static const npg_cpu_loop unary_tab[NPG_OP_COUNT][NPG_DTYPE_COUNT] = {
     FLOAT_UNARY(TAB_FU) FLT2(UTAB, RECIPROCAL, _) NUM_UNARY(TAB_NU) ROUNDING(TAB_RO)
     NUM5(UTAB, POSITIVE, _) NUM5(UTAB, ROUND, _) NUM5(UTAB, CLIP, _) FLT2(UTAB, LEAKY_RELU, _)
-    ALL6(UTAB, ISNAN, _) ALL6(UTAB, ISINF, _) ALL6(UTAB, ISFINITE, _) ALL6(UTAB, LOGICAL_NOT, _)
+    ALL6(UTAB, ISNAN, _) ALL6(UTAB, ISINF, _) ALL6(UTAB, ISFINITE, _) ALL6(UTAB, SIGNBIT, _) ALL6(UTAB, LOGICAL_NOT, _)
     INT4(UTAB, BITWISE_INVERT, _)
 };
 
@@ -472,7 +477,9 @@ static bool is_transpose(const npg_cpu_iter *it) {
 #define NUM_BINARY(X)                                                                        \
     X(ADD, add) X(SUBTRACT, subtract) X(MULTIPLY, multiply) X(FLOOR_DIVIDE, floor_divide)    \
     X(REMAINDER, remainder) X(POW, pow)
-#define FLOAT_BINARY(X) X(DIVIDE, divide) X(ATAN2, atan2) X(LOGADDEXP, logaddexp)
+#define FLOAT_BINARY(X)                                                                      \
+    X(DIVIDE, divide) X(ATAN2, atan2) X(LOGADDEXP, logaddexp) X(COPYSIGN, copysign) X(HYPOT, hypot) \
+    X(NEXTAFTER, nextafter)
 #define ANY_BINARY(X) X(MAXIMUM, maximum) X(MINIMUM, minimum)
 #define CMP_BINARY(X)                                                                        \
     X(EQUAL, ==) X(NOT_EQUAL, !=) X(LESS, <) X(LESS_EQUAL, <=) X(GREATER, >) X(GREATER_EQUAL, >=)
@@ -578,7 +585,8 @@ npg_status npg__cpu_copy(int dev, const npg_tdesc *out, const npg_tdesc *in) {
 }
 
 static bool is_test_op(npg_op op) {
-    return op == NPG_OP_ISNAN || op == NPG_OP_ISINF || op == NPG_OP_ISFINITE || op == NPG_OP_LOGICAL_NOT;
+    return op == NPG_OP_ISNAN || op == NPG_OP_ISINF || op == NPG_OP_ISFINITE || op == NPG_OP_SIGNBIT ||
+           op == NPG_OP_LOGICAL_NOT;
 }
 
 npg_status npg__cpu_unary(int dev, npg_op op, const npg_tdesc *out, const npg_tdesc *in, const npg_kparams *p) {
@@ -601,7 +609,7 @@ npg_status npg__cpu_binary(int dev, npg_op op, const npg_tdesc *out, const npg_t
     if (!fn || b->dtype != dt) return npg__cpu_unsupported(op, fn ? b->dtype : dt);
     if (out->dtype != (is_bool_out(op) ? NPG_BOOL : dt)) return npg__cpu_unsupported(op, out->dtype);
     const bool heavy = op == NPG_OP_FLOOR_DIVIDE || op == NPG_OP_REMAINDER ||
-                       (npg_is_floating(dt) && (op == NPG_OP_POW || op == NPG_OP_ATAN2 || op == NPG_OP_LOGADDEXP));
+                       (npg_is_floating(dt) && (op == NPG_OP_POW || op == NPG_OP_ATAN2 || op == NPG_OP_LOGADDEXP || op == NPG_OP_HYPOT));
     const npg_tdesc *d[3] = {out, a, b};
     run(3, d, fn, NULL, heavy ? NPG_CPU_PAR_MIN_HEAVY : NPG_CPU_PAR_MIN);
     return NPG_OK;

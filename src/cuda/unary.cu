@@ -148,6 +148,17 @@ U_TEST(isnan, 0)
 U_TEST(isinf, 0)
 U_TEST(isfinite, 1)
 
+/* the sign bit of floats (-0.0 and negative NaNs too); x < 0 for integers */
+struct npg_cu_u_signbit {
+    static constexpr bool bool_out = true;
+    NPG_CU_HD uint8_t operator()(DT<NPG_FLOAT32>, float x) const { return npg_s_signbit_f32(x); }
+    NPG_CU_HD uint8_t operator()(DT<NPG_FLOAT64>, double x) const { return npg_s_signbit_f64(x); }
+    NPG_CU_HD uint8_t operator()(DT<NPG_BOOL>, uint8_t) const { return 0; }
+    NPG_CU_HD uint8_t operator()(DT<NPG_UINT8>, uint8_t) const { return 0; }
+    NPG_CU_HD uint8_t operator()(DT<NPG_INT32>, int32_t x) const { return (uint8_t)(x < 0); }
+    NPG_CU_HD uint8_t operator()(DT<NPG_INT64>, int64_t x) const { return (uint8_t)(x < 0); }
+};
+
 /* any dtype read as a truth value (NaN is true, so not NaN is false) */
 struct npg_cu_u_logical_not {
     static constexpr bool bool_out = true;
@@ -228,6 +239,7 @@ npg_status npg_cu_unary(int dev, npg_op op, const npg_tdesc *out, const npg_tdes
         CASE(ISNAN, isnan)
         CASE(ISINF, isinf)
         CASE(ISFINITE, isfinite)
+        CASE(SIGNBIT, signbit)
         CASE(LOGICAL_NOT, logical_not)
         CASE(BITWISE_INVERT, bitwise_invert)
         CASE(RELU, relu)

@@ -49,7 +49,7 @@ static const struct {
     U(negative), U(positive), U(abs),      U(sign),     U(sqrt),     U(square),     U(exp),        U(expm1),
     U(log),      U(log1p),    U(log2),     U(log10),    U(sin),      U(cos),        U(tan),        U(asin),
     U(acos),     U(atan),     U(sinh),     U(cosh),     U(tanh),     U(asinh),      U(acosh),      U(atanh),
-    U(erf),      U(floor),    U(ceil),     U(trunc),    U(reciprocal), U(isnan),    U(isinf),      U(isfinite),
+    U(erf),      U(floor),    U(ceil),     U(trunc),    U(reciprocal), U(isnan),    U(isinf),      U(isfinite), U(signbit),
     U(logical_not), U(bitwise_invert), U(relu), U(sigmoid), U(silu), U(gelu),       U(gelu_tanh),  U(softplus),
     U(copy),     U(contiguous), U(detach), U(flatten),  U(T),        U(matrix_transpose), U(nonzero),
 };
@@ -65,7 +65,8 @@ static const struct {
     B(add),        B(subtract),   B(multiply),    B(divide),      B(floor_divide), B(remainder),   B(pow),
     B(atan2),      B(logaddexp),  B(maximum),     B(minimum),     B(equal),        B(not_equal),   B(less),
     B(less_equal), B(greater),    B(greater_equal), B(logical_and), B(logical_or), B(logical_xor), B(bitwise_and),
-    B(bitwise_or), B(bitwise_xor), B(bitwise_left_shift), B(bitwise_right_shift),
+    B(bitwise_or), B(bitwise_xor), B(bitwise_left_shift), B(bitwise_right_shift), B(copysign), B(hypot),
+    B(nextafter),
 };
 #undef B
 

@@ -165,6 +165,7 @@ REF(reciprocal) { return 1.0 / x; }
 REF(isnan) { return isnan(x); }
 REF(isinf) { return isinf(x); }
 REF(isfinite) { return isfinite(x); }
+REF(signbit) { return signbit(x) != 0; }
 REF(logical_not) { return x == 0; }
 REF(bitwise_invert) { return dt == NPG_BOOL ? x == 0 : wrapi(~U(x), dt); }
 REF(clip) {
@@ -222,6 +223,9 @@ REF(pow) {
     return wrapi(r, dt);
 }
 REF(atan2) { return atan2(x, y); }
+REF(copysign) { return copysign(x, y); }
+REF(hypot) { return hypot(x, y); }
+REF(nextafter) { return dt == NPG_FLOAT32 ? (double)nextafterf((float)x, (float)y) : nextafter(x, y); }
 REF(logaddexp) {
     if (x == y) return x + log(2.0);
     if (isnan(x) || isnan(y)) return NAN;
@@ -262,14 +266,19 @@ DOM1(atanh, -0.9, 0.9, -1, 1, 0) DOM1(erf, -3, 3, -3, 3, 0) DOM1(floor, -10, 10,
 DOM1(ceil, -10, 10, -IBIG, IBIG, D_SPECIAL) DOM1(trunc, -10, 10, -IBIG, IBIG, D_SPECIAL)
 DOM1(round, -10, 10, -IBIG, IBIG, D_SPECIAL) DOM1(reciprocal, -4, 4, -10, 10, D_NZ)
 DOM1(isnan, -10, 10, -IBIG, IBIG, D_SPECIAL) DOM1(isinf, -10, 10, -IBIG, IBIG, D_SPECIAL)
-DOM1(isfinite, -10, 10, -IBIG, IBIG, D_SPECIAL) DOM1(logical_not, -2, 2, -2, 2, D_SPECIAL | D_COARSE)
+DOM1(isfinite, -10, 10, -IBIG, IBIG, D_SPECIAL) DOM1(signbit, -10, 10, -IBIG, IBIG, D_SPECIAL)
+DOM1(logical_not, -2, 2, -2, 2, D_SPECIAL | D_COARSE)
 DOM1(bitwise_invert, -10, 10, -IBIG, IBIG, 0) DOM1(clip, -10, 10, -10, 10, 0) DOM1(relu, -10, 10, -IBIG, IBIG, 0)
 DOM1(leaky_relu, -10, 10, -10, 10, 0) DOM1(sigmoid, -100, 100, -100, 100, 0) DOM1(silu, -20, 20, -20, 20, 0)
 DOM1(gelu, -6, 6, -6, 6, 0) DOM1(gelu_tanh, -6, 6, -6, 6, 0) DOM1(softplus, -100, 100, -100, 100, 0)
 DOM2(add, FULLI(0), FULLI(0)) DOM2(subtract, FULLI(0), FULLI(0)) DOM2(multiply, FULLI(0), FULLI(0))
 DOM2(divide, FULLI(0), {-10, 10, -10, 10, D_NZ}) DOM2(floor_divide, {-10, 10, -100, 100, 0}, {-5, 5, -7, 7, D_NZ})
 DOM2(remainder, {-10, 10, -100, 100, 0}, {-5, 5, -7, 7, D_NZ}) DOM2(pow, {0.5, 3, -6, 6, 0}, {-3, 3, -3, 9, 0})
-DOM2(atan2, {-5, 5, -5, 5, 0}, {-5, 5, -5, 5, 0}) DOM2(logaddexp, {-50, 50, -50, 50, 0}, {-50, 50, -50, 50, 0})
+DOM2(atan2, {-5, 5, -5, 5, 0}, {-5, 5, -5, 5, 0})
+DOM2(copysign, {-10, 10, -100, 100, D_SPECIAL | D_NZ}, {-10, 10, -100, 100, D_SPECIAL})
+DOM2(hypot, {-1e3, 1e3, -1000, 1000, D_SPECIAL | D_NZ}, {-1e3, 1e3, -1000, 1000, D_SPECIAL | D_NZ})
+DOM2(nextafter, {-10, 10, -100, 100, D_SPECIAL}, {-10, 10, -100, 100, D_SPECIAL})
+DOM2(logaddexp, {-50, 50, -50, 50, 0}, {-50, 50, -50, 50, 0})
 #define CMPD {-2, 2, -3, 3, D_COARSE | D_SPECIAL}
 DOM2(maximum, CMPD, CMPD) DOM2(minimum, CMPD, CMPD) DOM2(equal, CMPD, CMPD) DOM2(not_equal, CMPD, CMPD)
 DOM2(less, CMPD, CMPD) DOM2(less_equal, CMPD, CMPD) DOM2(greater, CMPD, CMPD) DOM2(greater_equal, CMPD, CMPD)
@@ -1279,4 +1288,57 @@ Test(elementwise, op_table_is_complete) {
         cr_assert_str_eq(op->name, npg__op_info[oi].name, "table row %d is %s, ops.def says %s", oi, op->name, npg__op_info[oi].name);
     }
     cr_assert_gt(n_el, 60, "only %d elementwise ops found", n_el);
+}
+
+/* The array API's copysign, hypot, nextafter and signbit at the values the
+ * table-driven sweep cannot pin down: one ulp steps (within its float32
+ * tolerance), signed zeros and NaNs, overflow-free hypot, and the gradients
+ * at their special points. */
+Test(elementwise, copysign_hypot_nextafter_signbit_exactly) {
+    t_live l0 = t_live_now();
+    npg_scope s = npg_scope_begin();
+    const double nz = -0.0, a[6] = {1, 1, 0, -2, 3, 1e300}, b[6] = {2, 0, 1, -3, NAN, 1};
+    const double next64[6] = {nextafter(1.0, 2.0), nextafter(1.0, 0.0), nextafter(0.0, 1.0), nextafter(-2.0, -3.0), NAN,
+                              nextafter(1e300, 1.0)};
+    t_assert_close(npg_nextafter(t_arr(a, NPG_FLOAT64, NPG_SHAPE(6)), t_arr(b, NPG_FLOAT64, NPG_SHAPE(6))), next64, 6, 0, 0,
+                   "nextafter float64");
+    const double af[5] = {1, 1, 0, -2, 3}, bf[5] = {2, 0, 1, -3, 3};
+    double next32[5];
+    for (int i = 0; i < 5; i++) next32[i] = nextafterf((float)af[i], (float)bf[i]);
+    t_assert_close(npg_nextafter(t_arr(af, NPG_FLOAT32, NPG_SHAPE(5)), t_arr(bf, NPG_FLOAT32, NPG_SHAPE(5))), next32, 5, 0, 0,
+                   "nextafter float32 (steps of 2^-23 near 1)");
+    /* copysign takes b's sign bit: -0.0 and a negative NaN count */
+    const double cb[4] = {nz, 0.0, -NAN, NAN}, ca[4] = {2, -2, 3, -3}, cw[4] = {-2, 2, -3, 3};
+    t_assert_close(npg_copysign(t_arr(ca, NPG_FLOAT64, NPG_SHAPE(4)), t_arr(cb, NPG_FLOAT64, NPG_SHAPE(4))), cw, 4, 0, 0,
+                   "copysign with signed zeros and NaNs");
+    const double sv[6] = {nz, 0.0, -NAN, NAN, -INFINITY, 1}, sw[6] = {1, 0, 1, 0, 1, 0};
+    for (int f = 0; f < 2; f++)
+        t_assert_close(npg_signbit(t_arr(sv, f ? NPG_FLOAT32 : NPG_FLOAT64, NPG_SHAPE(6))), sw, 6, 0, 0, "signbit");
+    const double iv[4] = {-5, 0, 7, -1}, iw[4] = {1, 0, 0, 1};
+    npg_array *sb = npg_signbit(t_arr(iv, NPG_INT32, NPG_SHAPE(4)));
+    cr_assert(sb && npg_dtype_of(sb) == NPG_BOOL, "%s", npg_last_error());
+    t_assert_close(sb, iw, 4, 0, 0, "signbit of int32");
+    /* hypot neither overflows nor underflows where sqrt(a^2 + b^2) would */
+    const double ha[3] = {1e200, 3e-200, 3}, hb[3] = {1e200, 4e-200, 4}, hw[3] = {1.4142135623730951e200, 5e-200, 5};
+    t_assert_close(npg_hypot(t_arr(ha, NPG_FLOAT64, NPG_SHAPE(3)), t_arr(hb, NPG_FLOAT64, NPG_SHAPE(3))), hw, 3, 1e-15, 0,
+                   "hypot at the ends of the range");
+    /* gradients: hypot's is 0 at the origin, copysign's flips with the sign
+     * and is 0 at a = 0; b gets none from copysign */
+    const double ga[3] = {0, 3, -2}, gb[3] = {0, 4, 5};
+    npg_array *x = t_arr(ga, NPG_FLOAT64, NPG_SHAPE(3)), *y = t_arr(gb, NPG_FLOAT64, NPG_SHAPE(3));
+    npg_set_requires_grad(x, true);
+    npg_set_requires_grad(y, true);
+    cr_assert_eq(npg_backward(npg_sum(npg_hypot(x, y), NPG_ALL_AXES, false), NULL), NPG_OK, "%s", npg_last_error());
+    const double hgx[3] = {0, 0.6, -2 / sqrt(29)}, hgy[3] = {0, 0.8, 5 / sqrt(29)};
+    t_assert_close(npg_grad(x), hgx, 3, 1e-15, 0, "d hypot / da");
+    t_assert_close(npg_grad(y), hgy, 3, 1e-15, 0, "d hypot / db");
+    npg_zero_grad(x);
+    npg_zero_grad(y);
+    const double cs[3] = {-1, -1, -1};
+    cr_assert_eq(npg_backward(npg_sum(npg_copysign(x, t_arr(cs, NPG_FLOAT64, NPG_SHAPE(3))), NPG_ALL_AXES, false), NULL),
+                 NPG_OK, "%s", npg_last_error());
+    const double cg[3] = {0, -1, 1}; /* a = 0; 3 -> -3; -2 stays -2 */
+    t_assert_close(npg_grad(x), cg, 3, 0, 0, "d copysign / da");
+    npg_scope_end(s);
+    t_assert_no_leak(l0, "copysign, hypot, nextafter, signbit");
 }
