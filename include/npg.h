@@ -665,16 +665,19 @@ typedef enum npg_quantile_method {
 } npg_quantile_method;
 /* The q-th quantile (q in [0, 1]) of x over axes (NPG_ALL_AXES: every axis),
  * like numpy.quantile: floating result (integers give the default float
- * dtype), NaN where the reduced elements contain NaN. An empty selection is
- * an NPG_ERR_SHAPE error; bool is an NPG_ERR_DTYPE error. Differentiable
- * (the gradient flows to the order statistics used). */
+ * dtype), NaN where the reduced elements contain NaN. Finite values match
+ * NumPy's bit for bit in float64; between an infinite and another order
+ * statistic the result is that infinity (NumPy: NaN), NaN only between -inf
+ * and inf. An empty selection is an NPG_ERR_SHAPE error; bool is an
+ * NPG_ERR_DTYPE error. Differentiable (the gradient flows to the order
+ * statistics used). */
 npg_array *npg_quantile(npg_array *x, double q, npg_axes axes, bool keepdims, npg_quantile_method method);
 /* Like npg_quantile over the non-NaN elements only (numpy.nanquantile);
  * NaN where every element is NaN. */
 npg_array *npg_nanquantile(npg_array *x, double q, npg_axes axes, bool keepdims, npg_quantile_method method);
-/* npg_quantile / npg_nanquantile at q = 0.5, linear: the mean of the two
- * middle elements for an even count (NumPy's median; torch.median takes
- * the lower one). */
+/* The middle element, or (a + b) / 2 of the two middle ones for an even
+ * count (numpy.median / nanmedian, to the bit; torch.median takes the lower
+ * one); otherwise as npg_quantile / npg_nanquantile. */
 npg_array *npg_median(npg_array *x, npg_axes axes, bool keepdims);
 npg_array *npg_nanmedian(npg_array *x, npg_axes axes, bool keepdims);
 /* Sum / mean treating NaN as absent (numpy.nansum, nanmean): nansum of all
@@ -700,7 +703,8 @@ int npg_allclose(npg_array *a, npg_array *b, double rtol, double atol, bool equa
  * unbiased estimate; torch.cov, numpy.cov with ddof). Floating result. */
 npg_array *npg_cov(npg_array *x, double correction);
 /* Pearson correlation coefficients of the rows of x (numpy.corrcoef),
- * clipped to [-1, 1]; NaN for a row of constant values. */
+ * clipped to [-1, 1]; NaN for a row whose variance is 0 (as in NumPy,
+ * equal values whose mean is inexact can leave a tiny variance instead). */
 npg_array *npg_corrcoef(npg_array *x);
 /* Counts of each value 0, 1, ... in the 1-d non-negative integer array x
  * (numpy.bincount): length max(max(x) + 1, minlength); int64, or the sums of
@@ -711,7 +715,7 @@ npg_array *npg_bincount(npg_array *x, npg_array *weights, int64_t minlength);
 /* numpy.histogram's counts with `bins` equal bins over [lo, hi] (the last
  * bin includes hi; elements outside and NaN are left out): int64 (bins), or
  * the sums of weights (x's shape, floating) per bin, differentiable in
- * weights. lo < hi, both finite; bins >= 1. */
+ * weights. lo < hi with lo, hi and hi - lo finite; 1 <= bins <= 2^31 - 1. */
 npg_array *npg_histogram(npg_array *x, int64_t bins, double lo, double hi, npg_array *weights);
 
 /* ========================================================================

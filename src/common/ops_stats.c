@@ -72,15 +72,29 @@ static bool numeric_arg(const char *fn, npg_array *x) {
  * Quantiles
  * ------------------------------------------------------------------------ */
 
-static npg_array *quantile_impl(const char *fn, npg_array *x, double q, npg_axes axes, bool keepdims,
-                                npg_quantile_method method, bool skip_nan) {
+/* NumPy's lerp of the order statistics a <= b at fraction t (t64 the same
+ * in float64, for the tests): a + d t below 1/2, b - d (1 - t) from 1/2 on,
+ * which reproduces NumPy's roundings for finite values. Unlike NumPy, it
+ * gives a where t = 0 or a = b, and takes the form that keeps an infinite
+ * end (a + d t toward +inf, b - d (1 - t) from -inf), so infinities
+ * interpolate to infinities instead of inf - inf = NaN. */
+static npg_array *lerp(npg_array *a, npg_array *b, npg_array *t, npg_array *t64) {
+    npg_array *d = npg_subtract(b, a);
+    npg_array *lo_form = npg_add(a, npg_multiply(d, t));
+    npg_array *hi_form = npg_subtract(b, npg_multiply(d, npg_scalar_subtract(1.0, t)));
+    npg_array *use_hi = npg_logical_or(npg_logical_and(npg_greater_equal_scalar(t64, 0.5), npg_logical_not(npg_isinf(b))),
+                                       npg_isinf(a));
+    npg_array *r = npg_where(use_hi, hi_form, lo_form);
+    return npg_where(npg_logical_or(npg_equal_scalar(t64, 0.0), npg_equal(a, b)), a, r);
+}
+
+enum { MEDIAN = -1 }; /* median's own rule: (a + b) / 2, NumPy's mean of the middle two */
+
+static npg_array *quantile_impl(const char *fn, npg_array *x, double q, npg_axes axes, bool keepdims, int method,
+                                bool skip_nan) {
     if (!numeric_arg(fn, x)) return NULL;
     if (!(q >= 0 && q <= 1)) {
         npg__set_error(NPG_ERR_INVALID_ARG, "%s: q = %g is outside [0, 1]", fn, q);
-        return NULL;
-    }
-    if (method < NPG_QUANTILE_LINEAR || method > NPG_QUANTILE_MIDPOINT) {
-        npg__set_error(NPG_ERR_INVALID_ARG, "%s: unknown method %d", fn, (int)method);
         return NULL;
     }
     uint32_t mask;
@@ -97,8 +111,9 @@ static npg_array *quantile_impl(const char *fn, npg_array *x, double q, npg_axes
     npg_scope s = npg_scope_begin();
     const npg_dtype dt = float_of(x->dtype);
     npg_shape out;
-    npg_array *rows = rows_of(npg__cast(x, dt), mask, keepdims, &n, &out);
-    npg_array *sorted = npg_sort(rows, -1, false); /* NaN last */
+    npg_array *xc = npg__cast(x, dt);
+    npg_array *rows = xc ? rows_of(xc, mask, keepdims, &n, &out) : NULL;
+    npg_array *sorted = rows ? npg_sort(rows, -1, false) : NULL; /* NaN last */
     npg_array *r = NULL;
     if (sorted) {
         const npg_device dev = npg__device_of(x);
@@ -113,30 +128,27 @@ static npg_array *quantile_impl(const char *fn, npg_array *x, double q, npg_axes
         npg_array *fl = npg_floor(pos);
         npg_array *lo = npg_minimum(npg_maximum_scalar(fl, 0.0), last);
         npg_array *hi = npg_minimum(npg_add_scalar(lo, 1.0), last);
-        npg_array *t = npg__cast(npg_subtract(pos, fl), dt); /* the fraction */
+        /* the fraction, tested in float64 (a tiny one is 0 in float32) */
+        npg_array *t64 = npg_subtract(pos, fl), *t = npg__cast(t64, dt);
+        npg_array *whole = npg_equal_scalar(t64, 0.0);
         npg_array *a = npg_take_along_axis(sorted, npg_astype(lo, NPG_INT64), -1);
         npg_array *b = npg_take_along_axis(sorted, npg_astype(hi, NPG_INT64), -1);
-        npg_array *d = npg_subtract(b, a);
         switch (method) {
-        case NPG_QUANTILE_LINEAR:
-            /* NumPy's lerp: a + d t below 1/2, b - d (1 - t) from 1/2 on */
-            r = npg_where(npg_greater_equal_scalar(t, 0.5), npg_subtract(b, npg_multiply(d, npg_scalar_subtract(1.0, t))),
-                          npg_add(a, npg_multiply(d, t)));
-            break;
+        case MEDIAN: r = npg_where(whole, a, npg_multiply_scalar(npg_add(a, b), 0.5)); break;
+        case NPG_QUANTILE_LINEAR: r = lerp(a, b, t, t64); break;
         case NPG_QUANTILE_LOWER: r = a; break;
-        case NPG_QUANTILE_HIGHER:
-            /* ceil of the position: b unless the position is whole */
-            r = npg_where(npg_greater_scalar(t, 0.0), b, a);
-            break;
+        case NPG_QUANTILE_HIGHER: r = npg_where(whole, a, b); break; /* b unless the position is whole */
         case NPG_QUANTILE_NEAREST: {
             /* round half to even, as NumPy's around */
             npg_array *near = npg_minimum(npg_maximum_scalar(npg_round(pos, 0), 0.0), last);
             r = npg_take_along_axis(sorted, npg_astype(near, NPG_INT64), -1);
             break;
         }
-        case NPG_QUANTILE_MIDPOINT:
-            r = npg_where(npg_greater_scalar(t, 0.0), npg_subtract(b, npg_multiply_scalar(d, 0.5)), a);
+        case NPG_QUANTILE_MIDPOINT: {
+            npg_array *half = npg_full_like(t64, 0.5, NULL);
+            r = npg_where(whole, a, lerp(a, b, npg__cast(half, dt), half));
             break;
+        }
         }
         if (r && !skip_nan) {
             /* any NaN in a row sorts to its end and makes the result NaN */
@@ -148,17 +160,28 @@ static npg_array *quantile_impl(const char *fn, npg_array *x, double q, npg_axes
     return finish(fn, s, r);
 }
 
+/* A method a caller may pass (median's own rule is not one). */
+static bool check_method(const char *fn, npg_quantile_method method) {
+    if (method < NPG_QUANTILE_LINEAR || method > NPG_QUANTILE_MIDPOINT) {
+        npg__set_error(NPG_ERR_INVALID_ARG, "%s: unknown method %d", fn, (int)method);
+        return false;
+    }
+    return true;
+}
+
 npg_array *npg_quantile(npg_array *x, double q, npg_axes axes, bool keepdims, npg_quantile_method method) {
-    return quantile_impl("npg_quantile", x, q, axes, keepdims, method, false);
+    const char *fn = "npg_quantile";
+    return check_method(fn, method) ? quantile_impl(fn, x, q, axes, keepdims, method, false) : NULL;
 }
 npg_array *npg_nanquantile(npg_array *x, double q, npg_axes axes, bool keepdims, npg_quantile_method method) {
-    return quantile_impl("npg_nanquantile", x, q, axes, keepdims, method, true);
+    const char *fn = "npg_nanquantile";
+    return check_method(fn, method) ? quantile_impl(fn, x, q, axes, keepdims, method, true) : NULL;
 }
 npg_array *npg_median(npg_array *x, npg_axes axes, bool keepdims) {
-    return quantile_impl("npg_median", x, 0.5, axes, keepdims, NPG_QUANTILE_LINEAR, false);
+    return quantile_impl("npg_median", x, 0.5, axes, keepdims, MEDIAN, false);
 }
 npg_array *npg_nanmedian(npg_array *x, npg_axes axes, bool keepdims) {
-    return quantile_impl("npg_nanmedian", x, 0.5, axes, keepdims, NPG_QUANTILE_LINEAR, true);
+    return quantile_impl("npg_nanmedian", x, 0.5, axes, keepdims, MEDIAN, true);
 }
 
 /* ------------------------------------------------------------------------
@@ -385,6 +408,10 @@ npg_array *npg_bincount(npg_array *x, npg_array *weights, int64_t minlength) {
             npg__set_error(NPG_ERR_INDEX, "%s: the input holds the negative value %lld", fn, (long long)lo);
             ok = false;
         }
+        if (ok && hi == INT64_MAX) { /* hi + 1 bins would overflow */
+            npg__set_error(NPG_ERR_OOM, "%s: the label %lld needs more bins than can be allocated", fn, (long long)hi);
+            ok = false;
+        }
         if (ok && hi + 1 > len) len = hi + 1;
     }
     npg_array *r = NULL;
@@ -399,7 +426,7 @@ npg_array *npg_histogram(npg_array *x, int64_t bins, double lo, double hi, npg_a
     const char *fn = "npg_histogram";
     if (!numeric_arg(fn, x)) return NULL;
     if (bins < 1 || bins > INT32_MAX) {
-        npg__set_error(NPG_ERR_INVALID_ARG, "%s: bins = %lld must be positive", fn, (long long)bins);
+        npg__set_error(NPG_ERR_INVALID_ARG, "%s: bins = %lld must be in [1, %d]", fn, (long long)bins, INT32_MAX);
         return NULL;
     }
     if (!(isfinite(lo) && isfinite(hi) && lo < hi && isfinite(hi - lo))) {

@@ -64,6 +64,26 @@
  * most max(1, |h|)); a label out of range is NPG_ERR_INDEX; npg_gradcheck
  * passes on small calls away from the kinks; every failure's message begins
  * with the function's name.
+ * The statistics of ops_stats.c (quantile, nanquantile with every method and
+ * bad ones, median, nanmedian, nansum, nanmean, topk with NULL outputs,
+ * isclose, allclose, cov, corrcoef, bincount, histogram) run on every dtype,
+ * 0-d, empty and 7- and 8-d operands and views, with repeated, negative and
+ * out-of-range axes, q outside [0, 1] or NaN, k out of range, negative and
+ * huge labels and minlengths, weights of the wrong shape, empty, reversed
+ * and non-finite histogram ranges, huge bins, negative and NaN tolerances,
+ * values with ties, signed zeros, NaN of both signs and infinities; a
+ * failure with one invalid argument has its status (NPG_ERR_DTYPE, _AXIS,
+ * _SHAPE, _INVALID_ARG, _INDEX for a negative label). Results are compared
+ * with host references: quantiles exactly with NumPy 1.24's arithmetic (in
+ * float32 for float32 and integer input), medians with NumPy's median (the
+ * middle element, or the mean of the middle two), nansum of integers
+ * exactly (wrapping), the other sums and means, cov and corrcoef (NaN for a
+ * constant row, within [-1, 1]) within tolerances, topk's values and
+ * indices against a sort (NaN largest; each index distinct and pointing at
+ * its value, bit for bit), isclose elementwise and allclose exactly (in the
+ * promoted dtype's arithmetic), bincount and histogram counts exactly
+ * (NumPy's bin rule, in float32 for float32 input) and their weighted sums;
+ * calls on broadcast views of 2^47 elements fail naming the function.
  * NPG_FUZZ_SCALE, NPG_FUZZ_SEED and NPG_FUZZ_TRACE work as in test_fuzz.c.
  */
 #define _POSIX_C_SOURCE 200809L /* alarm, write */
@@ -6178,6 +6198,1243 @@ Test(fuzz2, nn_layers) {
         else if (r < 82) fz_nn_cosine();
         else if (r < 96) fz_nn_loss();
         else fz_nn_huge();
+        iter_end();
+    }
+    finish();
+}
+
+/* ------------------------------------------------------------------------
+ * Statistics and comparisons (ops_stats.c): quantile, nanquantile, median,
+ * nanmedian, nansum, nanmean, topk, isclose, allclose, cov, corrcoef,
+ * bincount, histogram
+ * ------------------------------------------------------------------------ */
+
+static npg_dtype st_dt(void) {
+    static const npg_dtype w[] = {NPG_BOOL,    NPG_UINT8,   NPG_INT32,   NPG_INT64,   NPG_INT64,   NPG_FLOAT32,
+                                  NPG_FLOAT32, NPG_FLOAT32, NPG_FLOAT64, NPG_FLOAT64, NPG_FLOAT64, NPG_FLOAT64};
+    return PICK(w);
+}
+
+/* A shape: rand_shape's, or 7 and 8 axes (the library's limit) of lengths
+ * 1 to 3 (at most 64 elements) now and then. */
+static npg_shape st_shape(void) {
+    if (!chance(15)) return rand_shape();
+    npg_shape s = {.ndim = chance(50) ? NPG_MAX_DIMS : NPG_MAX_DIMS - 1};
+    int64_t n = 1;
+    for (int i = 0; i < s.ndim; i++) {
+        int64_t d = chance(5) ? 0 : chance(55) ? 1 : rint_in(2, 3);
+        if (n * d > 64) d = 1;
+        if (d) n *= d;
+        s.dims[i] = d;
+    }
+    return s;
+}
+
+/* Values with ties (small integers and halves, signed zeros), NaN of both
+ * signs, infinities, tiny and huge values, and the integer extremes. */
+static void st_fill_vals(void *buf, npg_dtype dt, int64_t n) {
+    static const double e[] = {NAN, -NAN, INFINITY, -INFINITY, -0.0, 0.0, 1e-310, 1e30, -1e30, 0.1, 1.0, -1.0};
+    static const int32_t e32[] = {INT32_MIN, INT32_MAX, (1 << 24) + 1, -7};
+    static const int64_t e64[] = {INT64_MIN, INT64_MAX, ((int64_t)1 << 53) + 1, -((int64_t)1 << 40)};
+    for (int64_t i = 0; i < n; i++) {
+        int r = rint_in(0, 99);
+        double v = r < 50 ? rint_in(-3, 3) * (chance(25) ? 0.5 : 1.0) : r < 82 ? runit() * 6 - 3 : PICK(e);
+        switch (dt) {
+        case NPG_BOOL: ((uint8_t *)buf)[i] = (uint8_t)(rnd() & 1); break;
+        case NPG_UINT8: ((uint8_t *)buf)[i] = chance(90) ? (uint8_t)rint_in(0, 5) : (uint8_t)rnd(); break;
+        case NPG_INT32: ((int32_t *)buf)[i] = chance(92) ? rint_in(-3, 3) : PICK(e32); break;
+        case NPG_INT64: ((int64_t *)buf)[i] = chance(92) ? rint_in(-3, 3) : PICK(e64); break;
+        case NPG_FLOAT32: ((float *)buf)[i] = (float)v; break;
+        default: ((double *)buf)[i] = v; break;
+        }
+    }
+}
+
+/* Labels for bincount: mostly 0 to 8, sometimes negative or so large that
+ * no count array of that length can be allocated (never a length of more
+ * than 2^20 that could be). */
+static int st_label_bad; /* percent of wild labels */
+static void st_fill_labels(void *buf, npg_dtype dt, int64_t n) {
+    static const int64_t big[] = {INT64_MAX, INT64_MAX - 1, (int64_t)1 << 47, (int64_t)1 << 62, -1, -2, INT64_MIN,
+                                  INT32_MIN};
+    static const int32_t big32[] = {-1, -2, INT32_MIN, -100};
+    for (int64_t i = 0; i < n; i++) {
+        bool wild = chance(st_label_bad);
+        int64_t v = rint_in(0, 8);
+        switch (dt) {
+        case NPG_BOOL: ((uint8_t *)buf)[i] = (uint8_t)(rnd() & 1); break;
+        case NPG_UINT8: ((uint8_t *)buf)[i] = wild ? (uint8_t)rnd() : (uint8_t)v; break;
+        case NPG_INT32: ((int32_t *)buf)[i] = wild ? PICK(big32) : (int32_t)v; break;
+        case NPG_INT64: ((int64_t *)buf)[i] = wild ? PICK(big) : v; break;
+        case NPG_FLOAT32: ((float *)buf)[i] = wild ? -1.5f : (float)v; break;
+        default: ((double *)buf)[i] = wild ? NAN : (double)v; break;
+        }
+    }
+}
+
+static npg_array *st_fresh(npg_dtype dt, npg_shape s, void (*fill)(void *, npg_dtype, int64_t)) {
+    int64_t n = numel_of(s);
+    void *buf = malloc((size_t)(n > 0 ? n : 1) * 8);
+    cr_assert(buf);
+    fill(buf, dt, n);
+    npg_array *x = npg_from_data(buf, dt, s, NPG_OPTS(.device = t_dev()));
+    free(buf);
+    cr_assert(x, "fuzz setup: npg_from_data: %s", npg_last_error());
+    return x;
+}
+
+/* make()'s operands (a fresh array, or a permuted, step-sliced or broadcast
+ * view of one) with values from fill; floating ones require grad grad_pct
+ * percent of the time. */
+static npg_array *st_make(npg_dtype dt, npg_shape s, int grad_pct, void (*fill)(void *, npg_dtype, int64_t)) {
+    bool grad = npg_is_floating(dt) && chance(grad_pct);
+    int r = s.ndim ? rint_in(0, 99) : 0;
+    if (r < 50) {
+        npg_array *x = st_fresh(dt, s, fill);
+        if (grad) setup_rg(x);
+        return pool_add(x, NULL);
+    }
+    npg_shape bs = s;
+    npg_array *base, *x;
+    if (r < 65 && s.ndim >= 2) {
+        npg_axes p = {.n = s.ndim};
+        for (int i = 0; i < s.ndim; i++) p.axes[i] = i;
+        for (int i = s.ndim - 1; i > 0; i--) {
+            int j = rint_in(0, i), t = p.axes[i];
+            p.axes[i] = p.axes[j];
+            p.axes[j] = t;
+        }
+        for (int i = 0; i < s.ndim; i++) bs.dims[p.axes[i]] = s.dims[i];
+        base = st_fresh(dt, bs, fill);
+        if (grad) setup_rg(base);
+        x = npg_permute_dims(base, p);
+    } else if (r < 85) {
+        static const int64_t steps[] = {2, 3, -1, -2};
+        int k = rint_in(0, s.ndim - 1);
+        int64_t step = PICK(steps), as = step < 0 ? -step : step;
+        bs.dims[k] = s.dims[k] * as;
+        npg_idx idx[NPG_MAX_DIMS];
+        for (int i = 0; i < s.ndim; i++) idx[i] = NPG_ALL;
+        idx[k] = NPG_SLICE(step > 0 ? rint_in(0, (int)as - 1) : NPG_NONE, NPG_NONE, step);
+        base = st_fresh(dt, bs, fill);
+        if (grad) setup_rg(base);
+        x = npg_index(base, idx, s.ndim);
+    } else {
+        int drop = rint_in(0, s.ndim);
+        bs.ndim = s.ndim - drop;
+        for (int i = 0; i < bs.ndim; i++) bs.dims[i] = chance(50) ? 1 : s.dims[i + drop];
+        base = st_fresh(dt, bs, fill);
+        if (grad) setup_rg(base);
+        x = npg_broadcast_to(base, s);
+    }
+    cr_assert(x, "fuzz setup: a view: %s", npg_last_error());
+    cr_assert(same_shape(npg_shape_of(x), s), "fuzz setup: a view of the wrong shape");
+    pool_add(base, NULL);
+    return pool_add(x, base);
+}
+
+/* An operand: NULL g_null_pct percent of the time, else make()'s common
+ * values or the statistics' own. */
+static npg_array *st_operand(npg_dtype dt, npg_shape s) {
+    if (chance(g_null_pct)) return NULL;
+    return chance(30) ? make(dt, s, 25) : st_make(dt, s, 25, st_fill_vals);
+}
+
+/* A set of axes: all, distinct valid ones (some negative), or rand_axes'
+ * (repeated, out of range, bad counts). */
+static npg_axes st_axes(int nd) {
+    int r = rint_in(0, 99);
+    if (r < 20) return NPG_ALL_AXES;
+    if (r < 80 && nd > 0) return distinct_axes(nd, rint_in(1, nd));
+    return rand_axes(nd);
+}
+/* The axes' mask for nd dims (n == 0: all), false when invalid. */
+static bool st_mask(npg_axes a, int nd, uint32_t *mask) {
+    int ax[NPG_MAX_DIMS];
+    if (a.n == 0) {
+        *mask = nd ? (1u << nd) - 1 : 0;
+        return true;
+    }
+    if (!norm_unique(a, nd, ax)) return false;
+    *mask = 0;
+    for (int i = 0; i < a.n; i++) *mask |= 1u << ax[i];
+    return true;
+}
+
+/* The reduction of shape xs over mask: *out the result shape, and for each
+ * of the *nout results the row-major flat indices of its *nred reduced
+ * elements (plan[j * nred + r], in row-major order of the reduced axes). */
+static int64_t *st_plan(npg_shape xs, uint32_t mask, bool keepdims, npg_shape *out, int64_t *nout, int64_t *nred) {
+    npg_shape ks = {0}, rs = {0};
+    out->ndim = 0;
+    for (int i = 0; i < xs.ndim; i++) {
+        bool red = mask >> i & 1u;
+        if (red) rs.dims[rs.ndim++] = xs.dims[i];
+        else ks.dims[ks.ndim++] = xs.dims[i];
+        if (keepdims) out->dims[out->ndim++] = red ? 1 : xs.dims[i];
+        else if (!red) out->dims[out->ndim++] = xs.dims[i];
+    }
+    *nout = numel_of(ks);
+    *nred = numel_of(rs);
+    int64_t *plan = alloc_i64(*nout * *nred);
+    int64_t ko[NPG_MAX_DIMS], ro[NPG_MAX_DIMS], idx[NPG_MAX_DIMS];
+    for (int64_t j = 0; j < *nout; j++) {
+        unravel(j, &ks, ko);
+        for (int64_t r = 0; r < *nred; r++) {
+            unravel(r, &rs, ro);
+            for (int i = 0, a = 0, b = 0; i < xs.ndim; i++) idx[i] = mask >> i & 1u ? ro[b++] : ko[a++];
+            plan[j * *nred + r] = ravel(idx, &xs);
+        }
+    }
+    return plan;
+}
+
+/* Element i of row-major bytes b of dtype sd converted to floating dtype dd
+ * as a cast does (int64 -> float32 rounds once). */
+static double st_conv(const unsigned char *b, npg_dtype sd, int64_t i, npg_dtype dd) {
+    if (dd != NPG_FLOAT32) return elem_f(b, sd, i);
+    if (sd == NPG_INT64) return (double)(float)((const int64_t *)b)[i];
+    return nn_round(NPG_FLOAT32, elem_f(b, sd, i));
+}
+static int64_t st_elem_i64(const unsigned char *b, npg_dtype dt, int64_t i) {
+    switch (dt) {
+    case NPG_BOOL:
+    case NPG_UINT8: return b[i];
+    case NPG_INT32: return ((const int32_t *)b)[i];
+    default: return ((const int64_t *)b)[i];
+    }
+}
+/* Operand x's values as the call began, converted to dd (floating). */
+static double *st_in(const npg_array *x, npg_dtype dd) {
+    int64_t n = npg_size(x);
+    double *v = malloc(sizeof(double) * (size_t)(n > 0 ? n : 1));
+    cr_assert(v);
+    const unsigned char *b = snap(x);
+    for (int64_t i = 0; i < n; i++) v[i] = st_conv(b, npg_dtype_of(x), i, dd);
+    return v;
+}
+
+/* r's values equal want exactly (NaN matching NaN, -0 matching 0). */
+static void st_expect_exact(const npg_array *r, const double *want, const char *what) {
+    int64_t n = npg_size(r);
+    double *got = t_read(r);
+    for (int64_t j = 0; j < n; j++) {
+        double g = got[j], w = want[j];
+        if (isnan(w) ? isnan(g) : g == w) continue;
+        free(got);
+        fail("%s: element %lld is %.17g, expected %.17g", what, (long long)j, g, w);
+    }
+    free(got);
+}
+
+/* A failed call with exactly one invalid argument reports its status. */
+static void st_expect_status(bool failed, int causes, npg_status want, const char *fn) {
+    if (!failed || causes != 1 || C.sentinel || C.null_op) return;
+    npg_status st = npg_last_status();
+    CHECK(st == want, "%s failed with status %d (%s), expected %d (%s): %s", fn, (int)st, npg_status_string(st),
+          (int)want, npg_status_string(want), npg_last_error());
+}
+
+/* The result does not require grad, or requires it exactly when `want`. */
+static void st_expect_rg(const npg_array *r, bool want, const char *fn) {
+    if (g_nn_ng) want = false;
+    CHECK(npg_requires_grad(r) == want, "%s: the result %s grad", fn, want ? "does not require" : "requires");
+}
+
+/* ---- quantile, nanquantile, median, nanmedian ---- */
+
+static int st_cmp_nan_last(const void *pa, const void *pb) {
+    double a = *(const double *)pa, b = *(const double *)pb;
+    if (isnan(a) || isnan(b)) return isnan(a) - isnan(b);
+    return a < b ? -1 : a > b;
+}
+
+/* npg.h's lerp between the order statistics a <= b at fraction t, in dt's
+ * arithmetic: NumPy 1.24's (a + d t below 1/2, b - d (1 - t) from 1/2 on)
+ * for finite values, but a where t = 0 or a = b, and the form that keeps an
+ * infinite end (a + d t toward +inf, b - d (1 - t) from -inf), where NumPy
+ * gives NaN (its open bug #21091). */
+static double st_lerp(double a, double b, double t, bool f32) {
+    if (!(t > 0) || a == b) return a;
+    const bool hi = (t >= 0.5 && !isinf(b)) || isinf(a);
+    if (f32) {
+        float af = (float)a, bf = (float)b, tf = (float)t, df = bf - af;
+        return hi ? bf - df * (1.0f - tf) : af + df * tf;
+    }
+    double d = b - a;
+    return hi ? b - d * (1.0 - t) : a + d * t;
+}
+
+/* The quantile of v[0..n) (values in dtype dt) by NumPy 1.24's rules:
+ * virtual index (count - 1) q; LINEAR the lerp above; LOWER floor, HIGHER
+ * ceil, NEAREST round half to even; MIDPOINT the lerp at 1/2 where the index
+ * is fractional, else the order statistic itself. NaN in v: NaN, or
+ * (skip_nan) left out; nothing left: NaN. Sorts v. */
+static double st_quantile_ref(double *v, int64_t n, double q, int method, bool skip_nan, npg_dtype dt) {
+    qsort(v, (size_t)n, sizeof *v, st_cmp_nan_last);
+    int64_t c = 0;
+    while (c < n && !isnan(v[c])) c++;
+    if (c < n && !skip_nan) return NAN;
+    if (c == 0) return NAN;
+    double pos = (double)(c - 1) * q, fl = floor(pos);
+    int64_t lo = (int64_t)fl, hi = lo + 1 < c ? lo + 1 : c - 1;
+    if (lo > c - 1) lo = c - 1;
+    double a = v[lo], b = v[hi], t = pos - fl;
+    bool f32 = dt == NPG_FLOAT32;
+    switch (method) {
+    case NPG_QUANTILE_LINEAR: return st_lerp(a, b, t, f32);
+    case NPG_QUANTILE_LOWER: return a;
+    case NPG_QUANTILE_HIGHER: return t > 0 ? b : a;
+    case NPG_QUANTILE_NEAREST: {
+        double r = nearbyint(pos);
+        int64_t k = r < 0 ? 0 : r > (double)(c - 1) ? c - 1 : (int64_t)r;
+        return v[k];
+    }
+    default: return t > 0 ? st_lerp(a, b, 0.5, f32) : a;
+    }
+}
+
+/* NumPy's median of the sorted v[0..n) (NaN last): the middle element, or
+ * (a + b) / 2 of the middle two in dt's arithmetic (npg.h: to the bit;
+ * infinities give that infinity, or NaN for both signs). *slack is 0. */
+static double st_median_ref(const double *v, int64_t n, bool skip_nan, npg_dtype dt, double *slack) {
+    int64_t c = 0;
+    while (c < n && !isnan(v[c])) c++;
+    *slack = 0;
+    if ((c < n && !skip_nan) || c == 0) return NAN;
+    if (c % 2) return v[c / 2];
+    double a = v[c / 2 - 1], b = v[c / 2];
+    if (dt == NPG_FLOAT32) return (double)(((float)a + (float)b) * 0.5f);
+    return (a + b) * 0.5;
+}
+
+static double st_q(void) {
+    static const double good[] = {0.0, 1.0, 0.5, 0.25, 0.75, 1.0 / 3, 2.0 / 3, 0.1, 0.9, -0.0, 1e-300, 0.999999999};
+    static const double bad[] = {NAN, -NAN, INFINITY, -INFINITY, -1e-300, 1.0000000000000002, -0.5, 2.0, 100.0};
+    int r = rint_in(0, 99);
+    return r < 45 ? PICK(good) : r < 90 ? runit() : PICK(bad);
+}
+static int st_method(void) {
+    static const int bad[] = {-1, 5, 6, 100, INT_MIN, INT_MAX};
+    return chance(93) ? rint_in(0, 4) : PICK(bad);
+}
+
+static void fz_st_quantile(int kind) {
+    static const char *const name[] = {"npg_quantile", "npg_nanquantile", "npg_median", "npg_nanmedian"};
+    const char *fn = name[kind];
+    const bool skip = kind == 1 || kind == 3;
+    npg_dtype dt = st_dt();
+    npg_shape s = st_shape();
+    npg_array *x = st_operand(dt, s);
+    npg_axes axes = st_axes(s.ndim);
+    bool kd = chance(50);
+    double q = kind >= 2 ? 0.5 : st_q();
+    int method = kind >= 2 ? NPG_QUANTILE_LINEAR : st_method();
+    uint32_t mask = 0;
+    bool ax_ok = st_mask(axes, s.ndim, &mask);
+    int64_t nsel = 1;
+    for (int i = 0; i < s.ndim; i++)
+        if (mask >> i & 1u) nsel *= s.dims[i];
+    bool q_ok = q >= 0 && q <= 1, m_ok = method >= NPG_QUANTILE_LINEAR && method <= NPG_QUANTILE_MIDPOINT;
+    bool empty = ax_ok && nsel == 0;
+    int causes = (dt == NPG_BOOL) + !q_ok + !m_ok + !ax_ok + empty;
+    char ab[96];
+    call("%s(x, q %.17g, axes %s, keepdims %d, method %d)", fn, q, axes_str(axes, ab, sizeof ab), kd, method);
+    arg(x);
+    if (causes) must_fail();
+    ng_maybe();
+    go();
+    npg_array *y = kind == 0   ? npg_quantile(x, q, axes, kd, (npg_quantile_method)method)
+                   : kind == 1 ? npg_nanquantile(x, q, axes, kd, (npg_quantile_method)method)
+                   : kind == 2 ? npg_median(x, axes, kd)
+                               : npg_nanmedian(x, axes, kd);
+    nn_named(y == NULL, fn);
+    nn_ng_end();
+    st_expect_status(y == NULL, causes,
+                     dt == NPG_BOOL ? NPG_ERR_DTYPE
+                     : !q_ok || !m_ok ? NPG_ERR_INVALID_ARG
+                     : !ax_ok         ? NPG_ERR_AXIS
+                                      : NPG_ERR_SHAPE,
+                     fn);
+    if (x && !causes) {
+        VALID_FAILED(y);
+        npg_dtype rdt = nn_float_of(dt);
+        npg_shape out;
+        int64_t nout, nred, *plan = st_plan(s, mask, kd, &out, &nout, &nred);
+        expect_shape(y, out, fn);
+        nn_expect_dtype(y, rdt, fn);
+        nn_expect_rg(y, fn);
+        double *v = st_in(x, rdt), *row = malloc(sizeof(double) * (size_t)(nred + 1)),
+               *want = malloc(sizeof(double) * (size_t)(nout + 1));
+        cr_assert(row && want);
+        double *slack = malloc(sizeof(double) * (size_t)(nout + 1));
+        cr_assert(slack);
+        for (int64_t j = 0; j < nout; j++) {
+            for (int64_t r = 0; r < nred; r++) row[r] = v[plan[j * nred + r]];
+            want[j] = st_quantile_ref(row, nred, q, method, skip, rdt);
+            slack[j] = 0;
+            if (kind >= 2) want[j] = st_median_ref(row, nred, skip, rdt, &slack[j]);
+        }
+        if (kind < 2) {
+            st_expect_exact(y, want, fn);
+        } else {
+            double *got = t_read(y);
+            for (int64_t j = 0; j < nout; j++) {
+                double g = got[j], w = want[j];
+                if (isnan(w) ? isnan(g) : g == w || fabs(g - w) <= slack[j]) continue;
+                free(got);
+                fail("%s: element %lld is %.17g, expected %.17g (NumPy's median: the middle element, or the mean of "
+                     "the middle two)",
+                     fn, (long long)j, g, w);
+            }
+            free(got);
+        }
+        free(slack);
+        free(v);
+        free(row);
+        free(want);
+        free(plan);
+    }
+    done(y);
+}
+
+/* ---- nansum, nanmean ---- */
+
+static void fz_st_nansum(bool mean) {
+    const char *fn = mean ? "npg_nanmean" : "npg_nansum";
+    npg_dtype dt = st_dt();
+    npg_shape s = st_shape();
+    npg_array *x = st_operand(dt, s);
+    npg_axes axes = st_axes(s.ndim);
+    bool kd = chance(50);
+    uint32_t mask = 0;
+    bool ax_ok = st_mask(axes, s.ndim, &mask);
+    char ab[96];
+    call("%s(x, axes %s, keepdims %d)", fn, axes_str(axes, ab, sizeof ab), kd);
+    arg(x);
+    if (!ax_ok) must_fail();
+    ng_maybe();
+    go();
+    npg_array *y = mean ? npg_nanmean(x, axes, kd) : npg_nansum(x, axes, kd);
+    nn_named(y == NULL, fn);
+    nn_ng_end();
+    st_expect_status(y == NULL, !ax_ok, NPG_ERR_AXIS, fn);
+    if (x && ax_ok) {
+        VALID_FAILED(y);
+        bool fl = npg_is_floating(dt);
+        npg_dtype rdt = fl ? dt : mean ? npg__default_float() : NPG_INT64;
+        npg_shape out;
+        int64_t nout, nred, *plan = st_plan(s, mask, kd, &out, &nout, &nred);
+        expect_shape(y, out, fn);
+        nn_expect_dtype(y, rdt, fn);
+        nn_expect_rg(y, fn);
+        double *want = malloc(sizeof(double) * (size_t)(nout + 1)), *sc = malloc(sizeof(double) * (size_t)(nout + 1));
+        bool *chk = malloc((size_t)nout + 1);
+        cr_assert(want && sc && chk);
+        if (!fl && !mean) { /* integer sums: exact, wrapping in int64 */
+            /* compared as int64 (t_read's doubles would round) */
+            int64_t *got = (int64_t *)read_bytes(y);
+            const unsigned char *xb = snap(x);
+            for (int64_t j = 0; j < nout; j++) {
+                uint64_t acc = 0;
+                for (int64_t r = 0; r < nred; r++) acc += (uint64_t)st_elem_i64(xb, dt, plan[j * nred + r]);
+                if (got[j] != (int64_t)acc) {
+                    long long g = got[j];
+                    free(got);
+                    fail("%s: element %lld is %lld, expected %lld", fn, (long long)j, g, (long long)(int64_t)acc);
+                }
+            }
+            free(got);
+        } else {
+            /* float sums where the values are tame (or infinite: then an
+             * infinity, NaN with both signs) */
+            double *v = st_in(x, rdt);
+            for (int64_t j = 0; j < nout; j++) {
+                double sum = 0, scale = 0;
+                int64_t cnt = 0;
+                bool pinf = false, ninf = false, ok = true;
+                for (int64_t r = 0; r < nred; r++) {
+                    double e = v[plan[j * nred + r]];
+                    if (isnan(e)) continue;
+                    cnt++;
+                    if (isinf(e)) {
+                        if (e > 0) pinf = true;
+                        else ninf = true;
+                        continue;
+                    }
+                    if (!tame(e)) ok = false;
+                    sum += e;
+                    scale += fabs(e);
+                }
+                if (pinf || ninf) sum = pinf && ninf ? NAN : pinf ? INFINITY : -INFINITY;
+                if (mean) {
+                    sum = cnt ? sum / (double)cnt : NAN;
+                    scale = cnt ? scale / (double)cnt : 0;
+                }
+                want[j] = sum;
+                sc[j] = scale;
+                chk[j] = ok;
+            }
+            free(v);
+            nn_expect_close(y, want, sc, chk, rdt == NPG_FLOAT64 ? 1e-12 : 1e-5, fn);
+        }
+        free(want);
+        free(sc);
+        free(chk);
+        free(plan);
+    }
+    done(y);
+}
+
+/* ---- topk ---- */
+
+/* Element i of bytes b of dtype dt, exactly (int64 too). */
+static long double st_ld(const unsigned char *b, npg_dtype dt, int64_t i) {
+    if (dt == NPG_INT64) return (long double)((const int64_t *)b)[i];
+    return (long double)elem_f(b, dt, i);
+}
+static bool st_ld_same(long double a, long double b) { return isnan(a) ? isnan(b) : a == b; }
+static bool g_st_largest;
+/* topk's order: largest first with NaN before everything, or smallest
+ * first with NaN after everything. */
+static int st_cmp_top(const void *pa, const void *pb) {
+    long double a = *(const long double *)pa, b = *(const long double *)pb;
+    int an = isnan(a) != 0, bn = isnan(b) != 0;
+    if (an || bn) return g_st_largest ? bn - an : an - bn;
+    int c = a < b ? -1 : a > b;
+    return g_st_largest ? -c : c;
+}
+
+static void fz_st_topk(void) {
+    const char *fn = "npg_topk";
+    static const int64_t badk[] = {-1, -2, INT64_MIN, INT64_MAX, (int64_t)1 << 47, INT32_MAX};
+    npg_dtype dt = st_dt();
+    npg_shape s = st_shape();
+    npg_array *x = st_operand(dt, s);
+    int axis = rand_axis(s.ndim), a = 0;
+    bool ax_ok = s.ndim > 0 && norm_axis(axis, s.ndim, &a);
+    int64_t len = ax_ok ? s.dims[a] : 0;
+    int64_t k = chance(85) ? rint_in(0, (int)len) : chance(40) ? len + 1 : PICK(badk);
+    bool k_ok = k >= 0 && k <= len, largest = chance(60), want_v = chance(85), want_i = chance(80);
+    npg_array *vals = UNSET, *inds = UNSET;
+    call("npg_topk(x, k %lld, axis %d, largest %d, %s, %s)", (long long)k, axis, largest,
+         want_v ? "&values" : "NULL", want_i ? "&indices" : "NULL");
+    arg(x);
+    if (!ax_ok || !k_ok) must_fail();
+    ng_maybe();
+    go();
+    npg_status st = npg_topk(x, k, axis, largest, want_v ? &vals : NULL, want_i ? &inds : NULL);
+    nn_named(st != NPG_OK, fn);
+    nn_ng_end();
+    if (st != NPG_OK) CHECK(st == npg_last_status(), "returned %d but the last status is %d", (int)st,
+                            (int)npg_last_status());
+    st_expect_status(st != NPG_OK, !ax_ok || !k_ok, !ax_ok ? NPG_ERR_AXIS : NPG_ERR_INVALID_ARG, fn);
+    after(st != NPG_OK);
+    if (!want_v) CHECK(vals == UNSET, "npg_topk wrote through a NULL values pointer");
+    if (!want_i) CHECK(inds == UNSET, "npg_topk wrote through a NULL indices pointer");
+    if (!want_v) vals = NULL;
+    if (!want_i) inds = NULL;
+    if (st != NPG_OK) {
+        CHECK(vals == NULL && inds == NULL, "npg_topk failed but left an output");
+    } else {
+        CHECK(want_v == (vals != NULL) && want_i == (inds != NULL), "npg_topk succeeded without a wanted output");
+        if (vals) check_sane(vals);
+        if (inds) check_sane(inds);
+    }
+    if (st == NPG_OK && x && (vals || inds)) {
+        npg_shape os = s;
+        os.dims[a] = k;
+        const size_t is = npg_dtype_size(dt);
+        if (vals) {
+            expect_shape(vals, os, fn);
+            nn_expect_dtype(vals, dt, fn);
+            nn_expect_rg(vals, fn);
+        }
+        if (inds) {
+            expect_shape(inds, os, fn);
+            nn_expect_dtype(inds, NPG_INT64, fn);
+            CHECK(!npg_requires_grad(inds), "npg_topk: the indices require grad");
+        }
+        const unsigned char *xb = snap(x);
+        unsigned char *vb = vals ? read_bytes(vals) : NULL;
+        int64_t *ib = inds ? (int64_t *)read_bytes(inds) : NULL;
+        npg_shape rs = s;
+        rs.dims[a] = 1;
+        int64_t nrow = numel_of(rs), idx[NPG_MAX_DIMS];
+        long double *row = malloc(sizeof(long double) * (size_t)(len + 1));
+        cr_assert(row);
+        g_st_largest = largest;
+        char why[200] = "";
+        for (int64_t r = 0; r < nrow && !why[0] && k > 0; r++) {
+            unravel(r, &rs, idx);
+            for (int64_t l = 0; l < len; l++) {
+                idx[a] = l;
+                row[l] = st_ld(xb, dt, ravel(idx, &s));
+            }
+            qsort(row, (size_t)len, sizeof *row, st_cmp_top);
+            for (int64_t p = 0; p < k && !why[0]; p++) {
+                idx[a] = p;
+                int64_t j = ravel(idx, &os);
+                if (vb && !st_ld_same(st_ld(vb, dt, j), row[p]))
+                    snprintf(why, sizeof why, "value %lld (row %lld, position %lld) is %.17Lg, expected %.17Lg",
+                             (long long)j, (long long)r, (long long)p, st_ld(vb, dt, j), row[p]);
+                if (!ib || why[0]) continue;
+                int64_t ix = ib[j];
+                if (ix < 0 || ix >= len) {
+                    snprintf(why, sizeof why, "index %lld is %lld, outside [0, %lld)", (long long)j, (long long)ix,
+                             (long long)len);
+                    continue;
+                }
+                for (int64_t p2 = 0; p2 < p; p2++) {
+                    idx[a] = p2;
+                    if (ib[ravel(idx, &os)] == ix)
+                        snprintf(why, sizeof why, "index %lld repeats %lld in its row", (long long)j, (long long)ix);
+                }
+                idx[a] = ix;
+                int64_t src = ravel(idx, &s);
+                if (!why[0] && !st_ld_same(st_ld(xb, dt, src), row[p]))
+                    snprintf(why, sizeof why, "index %lld points at %.17Lg, expected a %.17Lg", (long long)j,
+                             st_ld(xb, dt, src), row[p]);
+                if (!why[0] && vb && memcmp(xb + (size_t)src * is, vb + (size_t)j * is, is) != 0)
+                    snprintf(why, sizeof why, "value %lld is not bitwise the element its index points at",
+                             (long long)j);
+            }
+        }
+        free(row);
+        free(vb);
+        free(ib);
+        if (why[0]) {
+            npg_free(vals);
+            npg_free(inds);
+            fail("%s: %s", fn, why);
+        }
+    }
+    if (vals) maybe_backward(vals);
+    check_unchanged(st == NPG_OK);
+    npg_free(vals);
+    npg_free(inds);
+}
+
+/* ---- isclose, allclose ---- */
+
+static double st_tol(void) {
+    static const double good[] = {1e-5, 1e-8, 0.0, 1.0, 0.5, 1e-3, 2.0, 0.25, -0.0, INFINITY, 1e300, 5e-324};
+    static const double bad[] = {-1e-5, -1.0, NAN, -NAN, -INFINITY, -5e-324};
+    return chance(90) ? (chance(70) ? PICK(good) : runit() * 2) : PICK(bad);
+}
+
+/* numpy.isclose of a and b (in dt: their promoted floating dtype). */
+static bool st_close(double a, double b, double rtol, double atol, bool equal_nan, npg_dtype dt) {
+    if (dt == NPG_FLOAT32) {
+        float af = (float)a, bf = (float)b, rt = (float)nn_round(NPG_FLOAT32, rtol),
+              at = (float)nn_round(NPG_FLOAT32, atol);
+        float tol = fabsf(bf) * rt;
+        tol = tol + at;
+        float d = fabsf(af - bf);
+        bool near = d <= tol && isfinite(af) && isfinite(bf);
+        return af == bf || near || (equal_nan && isnan(af) && isnan(bf));
+    }
+    double tol = fabs(b) * rtol;
+    tol = tol + atol;
+    bool near = fabs(a - b) <= tol && isfinite(a) && isfinite(b);
+    return a == b || near || (equal_nan && isnan(a) && isnan(b));
+}
+
+/* Values for isclose: few, so that pairs are often equal, within the usual
+ * tolerances of each other, NaN or infinite together. */
+static void st_fill_close(void *buf, npg_dtype dt, int64_t n) {
+    static const double e[] = {NAN,          -NAN,       INFINITY, -INFINITY, 0.0,  -0.0,   1.0,  1.0 + 1e-6,
+                               1.0 + 1e-9, 1.0 - 1e-8, 100.0,    100.0001,  1e-9, 1e-300, -1.0, 2.0};
+    for (int64_t i = 0; i < n; i++) {
+        double v = PICK(e);
+        switch (dt) {
+        case NPG_BOOL: ((uint8_t *)buf)[i] = (uint8_t)(rnd() & 1); break;
+        case NPG_UINT8: ((uint8_t *)buf)[i] = (uint8_t)rint_in(0, 3); break;
+        case NPG_INT32: ((int32_t *)buf)[i] = rint_in(-2, 3); break;
+        case NPG_INT64: ((int64_t *)buf)[i] = chance(90) ? rint_in(-2, 3) : INT64_MAX; break;
+        case NPG_FLOAT32: ((float *)buf)[i] = (float)v; break;
+        default: ((double *)buf)[i] = v; break;
+        }
+    }
+}
+static npg_array *st_close_operand(npg_dtype dt, npg_shape s) {
+    if (chance(g_null_pct)) return NULL;
+    if (chance(60)) return st_make(dt, s, 25, st_fill_close);
+    return chance(50) ? make(dt, s, 25) : st_make(dt, s, 25, st_fill_vals);
+}
+
+static void fz_st_isclose(bool all) {
+    const char *fn = all ? "npg_allclose" : "npg_isclose";
+    npg_dtype da = st_dt(), db = chance(60) ? da : st_dt();
+    npg_shape s1 = st_shape(), s2 = chance(85) ? (chance(50) ? s1 : bcast_partner(s1)) : st_shape();
+    if (chance(50)) {
+        npg_shape t = s1;
+        s1 = s2;
+        s2 = t;
+    }
+    npg_shape bs = {0}, pair[2] = {s1, s2};
+    bool bc = bcast_shapes(pair, 2, &bs);
+    npg_array *xa = st_close_operand(da, s1), *xb = chance(3) ? xa : st_close_operand(db, s2);
+    if (xb == xa) s2 = s1, db = da, bc = bcast_shapes((npg_shape[]){s1, s1}, 2, &bs);
+    double rtol = st_tol(), atol = st_tol();
+    bool en = chance(50);
+    bool tol_ok = rtol >= 0 && atol >= 0;
+    call("%s(a, b, rtol %.17g, atol %.17g, equal_nan %d)", fn, rtol, atol, en);
+    arg(xa);
+    arg(xb);
+    if (!bc || !tol_ok) must_fail();
+    ng_maybe();
+    go();
+    npg_array *y = NULL;
+    int res = 0;
+    if (all) res = npg_allclose(xa, xb, rtol, atol, en);
+    else y = npg_isclose(xa, xb, rtol, atol, en);
+    bool failed = all ? res == -1 : y == NULL;
+    nn_named(failed, fn);
+    nn_ng_end();
+    if (all) CHECK(res >= -1 && res <= 1, "npg_allclose returned %d", res);
+    st_expect_status(failed, !bc + !tol_ok, !bc ? NPG_ERR_SHAPE : NPG_ERR_INVALID_ARG, fn);
+    if (xa && xb && bc && tol_ok) {
+        CHECK(!failed, "a valid call failed: %s", npg_last_error());
+        npg_dtype dt = npg_result_type(da, db);
+        if (!npg_is_floating(dt)) dt = NPG_FLOAT64;
+        const unsigned char *ba = snap(xa), *bb = snap(xb);
+        int64_t n = numel_of(bs), o[NPG_MAX_DIMS];
+        double *want = malloc(sizeof(double) * (size_t)(n + 1));
+        cr_assert(want);
+        bool every = true;
+        for (int64_t j = 0; j < n; j++) {
+            unravel(j, &bs, o);
+            double va = st_conv(ba, da, bcast_src(o, &bs, &s1), dt), vb = st_conv(bb, db, bcast_src(o, &bs, &s2), dt);
+            want[j] = st_close(va, vb, rtol, atol, en, dt);
+            every = every && want[j] != 0;
+        }
+        if (all) {
+            CHECK(res == (int)every, "npg_allclose returned %d, expected %d", res, (int)every);
+        } else {
+            expect_shape(y, bs, fn);
+            nn_expect_dtype(y, NPG_BOOL, fn);
+            st_expect_rg(y, false, fn);
+            st_expect_exact(y, want, fn);
+        }
+        free(want);
+    }
+    if (all) done_value(failed);
+    else done(y);
+}
+
+/* ---- cov, corrcoef ---- */
+
+/* The same value everywhere (constant rows): a small integer or half
+ * (whose mean is exact), or 0.1 now and then. */
+static double g_st_const;
+static void st_fill_const(void *buf, npg_dtype dt, int64_t n) {
+    for (int64_t i = 0; i < n; i++) {
+        switch (dt) {
+        case NPG_BOOL:
+        case NPG_UINT8: ((uint8_t *)buf)[i] = (uint8_t)fabs(g_st_const); break;
+        case NPG_INT32: ((int32_t *)buf)[i] = (int32_t)g_st_const; break;
+        case NPG_INT64: ((int64_t *)buf)[i] = (int64_t)g_st_const; break;
+        case NPG_FLOAT32: ((float *)buf)[i] = (float)g_st_const; break;
+        default: ((double *)buf)[i] = g_st_const; break;
+        }
+    }
+}
+
+static void fz_st_cov(bool corr) {
+    const char *fn = corr ? "npg_corrcoef" : "npg_cov";
+    npg_dtype dt = st_dt();
+    npg_shape s;
+    if (chance(85)) {
+        s.ndim = chance(30) ? 1 : 2;
+        int64_t v = chance(8) ? 0 : rint_in(1, 4), o = chance(8) ? 0 : chance(10) ? 1 : rint_in(2, 6);
+        s.dims[0] = s.ndim == 1 ? o : v;
+        s.dims[1] = o;
+    } else {
+        s = st_shape();
+    }
+    npg_array *x;
+    if (chance(10) && !chance(g_null_pct)) {
+        g_st_const = chance(80) ? rint_in(-3, 3) * 0.5 : 0.1;
+        x = st_make(dt, s, 25, st_fill_const);
+    } else {
+        x = st_operand(dt, s);
+    }
+    double corrn = 1;
+    if (!corr) {
+        static const double bad[] = {NAN, INFINITY, -INFINITY, 1e300, -1e300, 7.0, -0.0, 6.0, 5.0};
+        int r = rint_in(0, 99);
+        corrn = r < 50 ? 1 : r < 70 ? 0 : r < 85 ? runit() * 8 - 2 : PICK(bad);
+    }
+    bool nd_ok = s.ndim == 1 || s.ndim == 2, c_ok = isfinite(corrn);
+    if (corr) call("npg_corrcoef(x)");
+    else call("npg_cov(x, correction %.17g)", corrn);
+    arg(x);
+    if (!nd_ok || !c_ok) must_fail();
+    ng_maybe();
+    go();
+    npg_array *y = corr ? npg_corrcoef(x) : npg_cov(x, corrn);
+    nn_named(y == NULL, fn);
+    nn_ng_end();
+    st_expect_status(y == NULL, !nd_ok + !c_ok, !nd_ok ? NPG_ERR_SHAPE : NPG_ERR_INVALID_ARG, fn);
+    if (x && nd_ok && c_ok) {
+        VALID_FAILED(y);
+        npg_dtype rdt = nn_float_of(dt == NPG_BOOL ? NPG_INT64 : dt);
+        int64_t V = s.ndim == 1 ? 1 : s.dims[0], N = s.dims[s.ndim - 1];
+        npg_shape want_s = s.ndim == 1 ? (npg_shape){0} : (npg_shape){2, {V, V}};
+        expect_shape(y, want_s, fn);
+        nn_expect_dtype(y, rdt, fn);
+        nn_expect_rg(y, fn);
+        double *v = st_in(x, rdt), *mean = malloc(sizeof(double) * (size_t)(V + 1));
+        bool *tm = malloc((size_t)V + 1), *cst = malloc((size_t)V + 1);
+        cr_assert(mean && tm && cst);
+        for (int64_t i = 0; i < V; i++) {
+            double sum = 0;
+            tm[i] = true;
+            cst[i] = N > 0;
+            for (int64_t o = 0; o < N; o++) {
+                double e = v[i * N + o];
+                sum += e;
+                tm[i] = tm[i] && tame(e);
+                cst[i] = cst[i] && e == v[i * N] && e == floor(e * 2) / 2 && fabs(e) <= 1e6;
+            }
+            mean[i] = sum / (double)N;
+        }
+        const double div = (double)N - corrn > 0 ? (double)N - corrn : 0;
+        const double tol = rdt == NPG_FLOAT64 && dt != NPG_FLOAT32 ? 1e-9 : 2e-4;
+        int64_t nc = V * V;
+        double *c = malloc(sizeof(double) * (size_t)(nc + 1)), *sc = malloc(sizeof(double) * (size_t)(nc + 1));
+        bool *chk = malloc((size_t)nc + 1);
+        cr_assert(c && sc && chk);
+        for (int64_t i = 0; i < V; i++)
+            for (int64_t j = 0; j < V; j++) {
+                double sum = 0, mag = 0;
+                for (int64_t o = 0; o < N; o++) {
+                    double t = (v[i * N + o] - mean[i]) * (v[j * N + o] - mean[j]);
+                    sum += t;
+                    mag += fabs(t);
+                }
+                c[i * V + j] = N == 0 ? (div > 0 ? 0 : NAN) : sum / div;
+                sc[i * V + j] = mag / (div > 0 ? div : 1);
+                chk[i * V + j] = tm[i] && tm[j] && (div >= 0.5 || N == 0);
+            }
+        if (!corr) {
+            nn_expect_close(y, c, sc, chk, tol, fn);
+        } else {
+            /* within [-1, 1]; NaN for a constant row; else c_ij / sqrt(c_ii c_jj)
+             * where the variances are not cancellation noise */
+            double *got = t_read(y), *r = malloc(sizeof(double) * (size_t)(nc + 1));
+            cr_assert(r);
+            for (int64_t j = 0; j < nc; j++)
+                if (!isnan(got[j]) && !(got[j] >= -1 && got[j] <= 1)) {
+                    double g = got[j];
+                    free(got);
+                    fail("%s: element %lld is %.17g, outside [-1, 1]", fn, (long long)j, g);
+                }
+            free(got);
+            for (int64_t i = 0; i < V; i++)
+                for (int64_t j = 0; j < V; j++) {
+                    int64_t e = i * V + j;
+                    double cii = c[i * V + i], cjj = c[j * V + j];
+                    double q = c[e] / sqrt(cii) / sqrt(cjj);
+                    r[e] = q > 1 ? 1 : q < -1 ? -1 : q;
+                    bool noisy = !(cii > 1e-3 * sc[i * V + i] && cjj > 1e-3 * sc[j * V + j]);
+                    if (cst[i] || cst[j]) {
+                        r[e] = NAN;
+                        chk[e] = true;
+                    } else {
+                        chk[e] = chk[e] && N >= 2 && !noisy;
+                    }
+                }
+            nn_expect_close(y, r, NULL, chk, tol * 10, fn);
+            free(r);
+        }
+        free(v);
+        free(mean);
+        free(tm);
+        free(cst);
+        free(c);
+        free(sc);
+        free(chk);
+    }
+    done(y);
+}
+
+/* ---- bincount ---- */
+
+static void fz_st_bincount(void) {
+    const char *fn = "npg_bincount";
+    static const npg_dtype idt[] = {NPG_UINT8, NPG_INT32, NPG_INT64, NPG_INT64};
+    static const int64_t badmin[] = {-1, -2, INT64_MIN, (int64_t)1 << 47, (int64_t)1 << 62, INT64_MAX};
+    npg_dtype dt = chance(85) ? PICK(idt) : st_dt();
+    npg_shape s = chance(85) ? (npg_shape){1, {chance(10) ? 0 : rint_in(1, 8)}} : st_shape();
+    st_label_bad = chance(65) ? 0 : rint_in(5, 40);
+    npg_array *x = chance(g_null_pct) ? NULL : st_make(dt, s, 20, st_fill_labels);
+    npg_array *w = NULL;
+    npg_shape ws = s;
+    npg_dtype wdt = st_dt();
+    if (chance(55)) {
+        ws = chance(85) ? s : chance(50) ? st_shape() : bcast_partner(s);
+        w = st_operand(wdt, ws);
+    }
+    int64_t minlength = chance(85) ? rint_in(0, 10) : PICK(badmin);
+    bool dt_ok = npg_is_integer(dt), nd_ok = s.ndim == 1, ml_ok = minlength >= 0, w_ok = !w || same_shape(ws, s);
+    bool args_ok = dt_ok && nd_ok && ml_ok && w_ok;
+    /* the labels (read before the call): a negative one is an index error,
+     * a huge one or minlength a length that cannot be allocated */
+    int64_t lo = 0, hi = -1, n = numel_of(s);
+    if (x && args_ok) {
+        unsigned char *b = read_bytes(x);
+        for (int64_t i = 0; i < n; i++) {
+            int64_t e = st_elem_i64(b, dt, i);
+            if (i == 0 || e < lo) lo = e;
+            if (i == 0 || e > hi) hi = e;
+        }
+        free(b);
+    }
+    bool neg = n > 0 && lo < 0, huge = minlength > ((int64_t)1 << 40) || (n > 0 && hi > ((int64_t)1 << 40));
+    int causes = !dt_ok + !nd_ok + !ml_ok + !w_ok;
+    call("npg_bincount(x, %s, minlength %lld)", w ? "weights" : "NULL", (long long)minlength);
+    arg(x);
+    opt_arg(w);
+    if (!args_ok || (x && (neg || huge))) must_fail();
+    ng_maybe();
+    go();
+    npg_array *y = npg_bincount(x, w, minlength);
+    nn_named(y == NULL, fn);
+    nn_ng_end();
+    st_expect_status(y == NULL, causes, !dt_ok ? NPG_ERR_DTYPE : !nd_ok || !w_ok ? NPG_ERR_SHAPE : NPG_ERR_INVALID_ARG,
+                     fn);
+    if (args_ok && !huge) st_expect_status(y == NULL, neg, NPG_ERR_INDEX, fn);
+    if (x && args_ok && !neg && !huge) {
+        VALID_FAILED(y);
+        int64_t len = n > 0 && hi + 1 > minlength ? hi + 1 : minlength;
+        npg_dtype odt = w ? nn_float_of(wdt == NPG_BOOL ? NPG_INT64 : wdt) : NPG_INT64;
+        expect_shape(y, (npg_shape){1, {len}}, fn);
+        nn_expect_dtype(y, odt, fn);
+        st_expect_rg(y, w && npg_requires_grad(w), fn);
+        const unsigned char *b = snap(x);
+        double *want = calloc((size_t)len + 1, sizeof(double)), *sc = calloc((size_t)len + 1, sizeof(double));
+        bool *chk = malloc((size_t)len + 1);
+        cr_assert(want && sc && chk);
+        for (int64_t i = 0; i < len; i++) chk[i] = true;
+        double *wv = w ? st_in(w, odt) : NULL;
+        for (int64_t i = 0; i < n; i++) {
+            int64_t l = st_elem_i64(b, dt, i);
+            double e = wv ? wv[i] : 1;
+            want[l] += e;
+            sc[l] += fabs(e);
+            if (!tame(e)) chk[l] = false;
+        }
+        nn_expect_close(y, want, sc, chk, odt == NPG_FLOAT64 ? 1e-12 : 1e-5, fn);
+        free(wv);
+        free(want);
+        free(sc);
+        free(chk);
+    }
+    done(y);
+}
+
+/* ---- histogram ---- */
+
+/* numpy.histogram's bin of x among bins equal bins over [lo, hi] (edges
+ * linspace(lo, hi, bins + 1)), computed in float32 for float32 input
+ * (float32 edges, lo, hi and hi - lo, as NumPy's value-based casting does)
+ * and in float64 otherwise; -1: left out (outside, NaN). *ok false where
+ * float32 cannot hold the range (then no reference). */
+static int64_t st_hist_bin(double x, int64_t bins, double lo, double hi, bool f32, bool *ok) {
+    const double step = (hi - lo) / (double)bins;
+    if (f32) {
+        float xf = (float)x, lof = (float)nn_round(NPG_FLOAT32, lo), hif = (float)nn_round(NPG_FLOAT32, hi),
+              den = (float)nn_round(NPG_FLOAT32, hi - lo);
+        if (!isfinite(lof) || !isfinite(hif) || !isfinite(den) || den == 0) {
+            *ok = false;
+            return -1;
+        }
+        if (!(xf >= lof && xf <= hif)) return -1;
+        float f = (xf - lof) / den * (float)bins;
+        int64_t i = (int64_t)f;
+        if (i > bins - 1) i = bins - 1;
+#define ST_EF(k) ((k) == bins ? hif : (float)nn_round(NPG_FLOAT32, (double)(k) * step + lo))
+        if (xf < ST_EF(i)) i--;
+        if (xf >= ST_EF(i + 1) && i != bins - 1) i++;
+#undef ST_EF
+        return i;
+    }
+    if (!(x >= lo && x <= hi)) return -1;
+    double f = (x - lo) / (hi - lo) * (double)bins;
+    int64_t i = (int64_t)f;
+    if (i > bins - 1) i = bins - 1;
+#define ST_E(k) ((k) == bins ? hi : (double)(k) * step + lo)
+    if (x < ST_E(i)) i--;
+    if (x >= ST_E(i + 1) && i != bins - 1) i++;
+#undef ST_E
+    return i;
+}
+
+static void fz_st_histogram(void) {
+    const char *fn = "npg_histogram";
+    static const int64_t badbins[] = {0, -1, INT64_MIN, (int64_t)INT32_MAX + 1, (int64_t)1 << 40, INT64_MAX};
+    static const double los[] = {-3, -2, -1, -0.5, 0, 0.5, 1, -0.0};
+    static const double wid[] = {0.5, 1, 2, 3, 4.5, 6, 0.1};
+    static const double odd[][2] = {{0, 5e-324}, {0, 1e-310}, {-1e300, 1e300}, {-DBL_MAX / 2, DBL_MAX / 2},
+                                    {1e15, 1e15 + 1}, {-1e-30, 1e-30}, {1e30, 3e30}, {0, 1e39}};
+    static const double bad[][2] = {{1, 1},         {2, 1},           {NAN, 1},         {0, NAN},
+                                    {-INFINITY, 0}, {0, INFINITY},    {-DBL_MAX, DBL_MAX}, {INFINITY, INFINITY},
+                                    {-0.0, 0.0},    {5e-324, 5e-324}};
+    npg_dtype dt = st_dt();
+    npg_shape s = st_shape();
+    npg_array *x = st_operand(dt, s);
+    int64_t bins = chance(88) ? rint_in(1, 8) : PICK(badbins);
+    double lo, hi;
+    int r = rint_in(0, 99);
+    if (r < 72) {
+        lo = PICK(los);
+        hi = lo + PICK(wid);
+    } else if (r < 88) {
+        int k = rint_in(0, NELEM(odd) - 1);
+        lo = odd[k][0];
+        hi = odd[k][1];
+    } else {
+        int k = rint_in(0, NELEM(bad) - 1);
+        lo = bad[k][0];
+        hi = bad[k][1];
+    }
+    npg_array *w = NULL;
+    npg_shape ws = s;
+    npg_dtype wdt = st_dt();
+    if (chance(45)) {
+        ws = chance(85) ? s : chance(50) ? st_shape() : bcast_partner(s);
+        w = st_operand(wdt, ws);
+    }
+    bool dt_ok = dt != NPG_BOOL, b_ok = bins >= 1, r_ok = isfinite(lo) && isfinite(hi) && lo < hi && isfinite(hi - lo),
+         w_ok = !w || same_shape(ws, s);
+    bool big = bins > ((int64_t)1 << 20); /* a length no allocation can hold, or refused */
+    int causes = !dt_ok + !b_ok + !r_ok + !w_ok;
+    call("npg_histogram(x, bins %lld, lo %.17g, hi %.17g, %s)", (long long)bins, lo, hi, w ? "weights" : "NULL");
+    arg(x);
+    opt_arg(w);
+    if (causes || bins >= ((int64_t)1 << 40)) must_fail();
+    ng_maybe();
+    go();
+    npg_array *y = npg_histogram(x, bins, lo, hi, w);
+    nn_named(y == NULL, fn);
+    nn_ng_end();
+    st_expect_status(y == NULL, big ? 0 : causes, /* a huge bins fails with some status */
+                     !dt_ok ? NPG_ERR_DTYPE : !b_ok || !r_ok ? NPG_ERR_INVALID_ARG : NPG_ERR_SHAPE, fn);
+    if (x && !causes && !big) {
+        VALID_FAILED(y);
+        npg_dtype odt = w ? nn_float_of(wdt == NPG_BOOL ? NPG_INT64 : wdt) : NPG_INT64;
+        expect_shape(y, (npg_shape){1, {bins}}, fn);
+        nn_expect_dtype(y, odt, fn);
+        st_expect_rg(y, w && npg_requires_grad(w), fn);
+        int64_t n = numel_of(s);
+        const unsigned char *b = snap(x);
+        double *want = calloc((size_t)bins + 1, sizeof(double)), *sc = calloc((size_t)bins + 1, sizeof(double));
+        bool *chk = malloc((size_t)bins + 1), ok = true;
+        cr_assert(want && sc && chk);
+        for (int64_t i = 0; i < bins; i++) chk[i] = true;
+        double *wv = w ? st_in(w, odt) : NULL;
+        for (int64_t i = 0; i < n && ok; i++) {
+            int64_t k = st_hist_bin(elem_f(b, dt, i), bins, lo, hi, dt == NPG_FLOAT32, &ok);
+            if (k < 0) continue;
+            CHECK(k < bins, "fuzz: a reference bin %lld of %lld", (long long)k, (long long)bins);
+            double e = wv ? wv[i] : 1;
+            want[k] += e;
+            sc[k] += fabs(e);
+            if (!tame(e)) chk[k] = false;
+        }
+        if (ok) nn_expect_close(y, want, sc, chk, odt == NPG_FLOAT64 ? 1e-12 : 1e-5, fn);
+        free(wv);
+        free(want);
+        free(sc);
+        free(chk);
+    }
+    done(y);
+}
+
+/* ---- huge broadcast views ---- */
+
+enum {
+    STH_QUANT,
+    STH_NANSUM,
+    STH_NANMEAN,
+    STH_TOPK,
+    STH_ISCLOSE,
+    STH_ALLCLOSE,
+    STH_COV,
+    STH_CORR,
+    STH_HIST,
+    STH_COUNT
+};
+
+/* The functions on broadcast views of 2^47 and more elements, shaped so
+ * that the first op that allocates needs at least 2^46 elements (never a
+ * reduction over a long broadcast axis: nansum of integers, a mean or
+ * cov's mean along a long axis, bincount, which reads its labels' range
+ * first, are left out): the call fails with a message that begins with the
+ * function's name, nothing leaks, the operands are unchanged. */
+static void fz_st_huge(void) {
+    int f = rint_in(0, STH_COUNT - 1);
+    npg_dtype dt = st_dt();
+    npg_array *base = NULL, *x = NULL, *o = NULL;
+    const char *fn = NULL;
+    npg_array *y = NULL, *y2 = UNSET;
+    bool failed;
+    int r = rint_in(0, 99);
+    switch (f) {
+    case STH_QUANT: {
+        static const char *const name[] = {"npg_quantile", "npg_nanquantile", "npg_median", "npg_nanmedian"};
+        int kind = rint_in(0, 3);
+        fn = name[kind];
+        if (dt == NPG_BOOL) dt = NPG_FLOAT32;
+        npg_axes ax;
+        if (r < 40) {
+            x = nn_huge(dt, NN_BIG((int64_t)1 << 24, (int64_t)1 << 24), &base);
+            ax = chance(50) ? NPG_AXES(1) : chance(50) ? NPG_AXES(-1) : NPG_ALL_AXES;
+        } else if (r < 70) {
+            x = nn_huge(dt, NN_BIG((int64_t)1 << 47), &base);
+            ax = chance(50) ? NPG_AXES(0) : NPG_ALL_AXES;
+        } else {
+            x = nn_huge(dt, NN_BIG((int64_t)1 << 46, 2), &base);
+            ax = chance(50) ? NPG_AXES(1) : NPG_AXES(0);
+        }
+        int m = rint_in(0, 4);
+        bool kd = chance(50);
+        call("%s(huge x, axes n=%d, keepdims %d, method %d)", fn, ax.n, kd, m);
+        opt_arg(base);
+        must_fail();
+        go();
+        y = kind == 0   ? npg_quantile(x, 0.3, ax, kd, (npg_quantile_method)m)
+            : kind == 1 ? npg_nanquantile(x, 0.7, ax, kd, (npg_quantile_method)m)
+            : kind == 2 ? npg_median(x, ax, kd)
+                        : npg_nanmedian(x, ax, kd);
+        break;
+    }
+    case STH_NANSUM:
+    case STH_NANMEAN: {
+        bool mean = f == STH_NANMEAN;
+        fn = mean ? "npg_nanmean" : "npg_nansum";
+        if (!mean || dt == NPG_BOOL) dt = rand_float_dtype(); /* an integer nansum is a plain sum */
+        x = nn_huge(dt, r < 50 ? NN_BIG((int64_t)1 << 24, (int64_t)1 << 24) : NN_BIG((int64_t)1 << 47), &base);
+        npg_axes ax = chance(50) ? NPG_ALL_AXES : NPG_AXES(-1);
+        call("%s(huge x, axes n=%d)", fn, ax.n);
+        opt_arg(base);
+        must_fail();
+        go();
+        y = mean ? npg_nanmean(x, ax, chance(50)) : npg_nansum(x, ax, chance(50));
+        break;
+    }
+    case STH_TOPK: {
+        fn = "npg_topk";
+        int axis;
+        if (r < 40) x = nn_huge(dt, NN_BIG((int64_t)1 << 46, 2), &base), axis = chance(50) ? 1 : -1;
+        else if (r < 70) x = nn_huge(dt, NN_BIG(2, (int64_t)1 << 46), &base), axis = chance(50) ? 0 : -2;
+        else x = nn_huge(dt, NN_BIG((int64_t)1 << 47), &base), axis = 0;
+        int64_t k = rint_in(0, 2);
+        bool wv = chance(70), wi = !wv || chance(50);
+        call("npg_topk(huge x, k %lld, axis %d, %s, %s)", (long long)k, axis, wv ? "&values" : "NULL",
+             wi ? "&indices" : "NULL");
+        opt_arg(base);
+        must_fail();
+        go();
+        npg_array *v = UNSET, *ix = UNSET;
+        npg_status st = npg_topk(x, k, axis, chance(50), wv ? &v : NULL, wi ? &ix : NULL);
+        failed = st != NPG_OK;
+        CHECK(!failed || ((!wv || v == NULL) && (!wi || ix == NULL)), "huge: npg_topk failed but left an output");
+        y = wv ? v : NULL;
+        y2 = wi ? ix : UNSET;
+        if (!failed) CHECK(y && y != UNSET, "huge: npg_topk succeeded without its values");
+        break;
+    }
+    case STH_ISCLOSE:
+    case STH_ALLCLOSE: {
+        bool all = f == STH_ALLCLOSE, swap = chance(50);
+        fn = all ? "npg_allclose" : "npg_isclose";
+        x = nn_huge(dt, r < 50 ? NN_BIG((int64_t)1 << 24, (int64_t)1 << 24) : NN_BIG((int64_t)1 << 47), &base);
+        o = nn_small(chance(70) ? dt : st_dt(), chance(50) ? (npg_shape){0} : NN_BIG(1));
+        call("%s(%s, %s, 1e-5, 1e-8)", fn, swap ? "b" : "huge a", swap ? "huge b" : "b");
+        opt_arg(o);
+        opt_arg(base);
+        must_fail();
+        go();
+        if (all) {
+            int res = swap ? npg_allclose(o, x, 1e-5, 1e-8, chance(50)) : npg_allclose(x, o, 1e-5, 1e-8, chance(50));
+            failed = res == -1;
+            y = NULL;
+            y2 = UNSET;
+            nn_named(failed, fn);
+            after(failed);
+            check_unchanged(!failed);
+            return;
+        }
+        y = swap ? npg_isclose(o, x, 1e-5, 1e-8, chance(50)) : npg_isclose(x, o, 1e-5, 1e-8, chance(50));
+        break;
+    }
+    case STH_COV:
+    case STH_CORR: {
+        bool corr = f == STH_CORR;
+        fn = corr ? "npg_corrcoef" : "npg_cov";
+        x = nn_huge(dt, NN_BIG((int64_t)1 << 46, 2), &base);
+        call("%s(huge x (2^46, 2))", fn);
+        opt_arg(base);
+        must_fail();
+        go();
+        y = corr ? npg_corrcoef(x) : npg_cov(x, 1.0);
+        break;
+    }
+    default: {
+        fn = "npg_histogram";
+        if (dt == NPG_BOOL) dt = NPG_INT32;
+        x = nn_huge(dt, r < 50 ? NN_BIG((int64_t)1 << 24, (int64_t)1 << 24) : NN_BIG((int64_t)1 << 47), &base);
+        npg_array *w = NULL;
+        if (chance(40)) { /* weights of the same huge shape: another view of a small array */
+            npg_array *wb;
+            w = nn_huge(rand_float_dtype(), npg_shape_of(x), &wb);
+            opt_arg(wb);
+        }
+        int64_t bins = rint_in(1, 4);
+        call("npg_histogram(huge x, bins %lld, 0, 1, %s)", (long long)bins, w ? "huge weights" : "NULL");
+        opt_arg(base);
+        must_fail();
+        go();
+        y = npg_histogram(x, bins, 0, 1, w);
+        break;
+    }
+    }
+    if (f != STH_TOPK) failed = y == NULL;
+    nn_named(failed, fn);
+    after(failed);
+    if (!failed) {
+        check_sane(y);
+        if (y2 && y2 != UNSET) check_sane(y2);
+    }
+    check_unchanged(!failed);
+    npg_free(y);
+    if (y2 != UNSET) npg_free(y2);
+}
+
+/* ---- the test ---- */
+
+Test(fuzz2, stats) {
+    int n = start("stats", 31, 1500);
+    for (int it = 0; it < n; it++) {
+        iter_begin(it);
+        int r = rint_in(0, 99);
+        if (r < 14) fz_st_quantile(0);
+        else if (r < 24) fz_st_quantile(1);
+        else if (r < 29) fz_st_quantile(2);
+        else if (r < 34) fz_st_quantile(3);
+        else if (r < 40) fz_st_nansum(false);
+        else if (r < 46) fz_st_nansum(true);
+        else if (r < 57) fz_st_topk();
+        else if (r < 65) fz_st_isclose(false);
+        else if (r < 70) fz_st_isclose(true);
+        else if (r < 76) fz_st_cov(false);
+        else if (r < 81) fz_st_cov(true);
+        else if (r < 88) fz_st_bincount();
+        else if (r < 96) fz_st_histogram();
+        else fz_st_huge();
         iter_end();
     }
     finish();

@@ -1562,3 +1562,68 @@ Test(stats, bincount_ignores_an_earlier_pending_error) {
     npg_scope_end(sc);
     t_assert_no_leak(l0, "bincount after an error");
 }
+
+/* Regressions found by Test(fuzz2, stats). */
+
+/* Infinite order statistics interpolate to the infinity (NumPy's lerp gives
+ * inf - inf = NaN there); median is (a + b) / 2 of the middle pair, so an
+ * infinite one gives that infinity. */
+Test(stats, quantiles_next_to_infinities) {
+    t_live l0 = t_live_now();
+    npg_scope sc = npg_scope_begin();
+    const double v1[3] = {1, 2, INFINITY}, v2[2] = {1, INFINITY}, v3[2] = {INFINITY, INFINITY}, v4[3] = {-INFINITY, 1, 2};
+    const double v5[2] = {-INFINITY, INFINITY};
+    for (int f = 0; f < 2; f++) {
+        npg_dtype dt = f ? NPG_FLOAT32 : NPG_FLOAT64;
+        struct {
+            const double *v;
+            int64_t n;
+            double q;
+            int method; /* -1: median */
+            double want;
+        } cs[] = {{v1, 3, 0.5, -1, 2},         {v1, 3, 0.5, NPG_QUANTILE_LINEAR, 2},   {v1, 3, 0.75, NPG_QUANTILE_LINEAR, INFINITY},
+                  {v2, 2, 0, NPG_QUANTILE_LINEAR, 1}, {v2, 2, 1, NPG_QUANTILE_LINEAR, INFINITY}, {v2, 2, 0.5, -1, INFINITY},
+                  {v3, 2, 0.5, -1, INFINITY},  {v3, 2, 0.3, NPG_QUANTILE_LINEAR, INFINITY}, {v4, 3, 0.25, NPG_QUANTILE_LINEAR, -INFINITY},
+                  {v4, 3, 0.25, NPG_QUANTILE_MIDPOINT, -INFINITY}, {v2, 2, 0.5, NPG_QUANTILE_MIDPOINT, INFINITY},
+                  {v5, 2, 0.5, NPG_QUANTILE_LINEAR, NAN}, {v5, 2, 0.5, -1, NAN}};
+        for (int i = 0; i < (int)(sizeof cs / sizeof cs[0]); i++) {
+            npg_array *x = t_arr(cs[i].v, dt, NPG_SHAPE(cs[i].n));
+            npg_array *r = cs[i].method < 0 ? npg_median(x, NPG_ALL_AXES, false)
+                                            : npg_quantile(x, cs[i].q, NPG_ALL_AXES, false, cs[i].method);
+            char what[96];
+            snprintf(what, sizeof what, "case %d (%s)", i, npg_dtype_name(dt));
+            t_assert_close(r, &cs[i].want, 1, 0, 0, what);
+        }
+        const double nv[4] = {1, 2, INFINITY, NAN}, two = 2;
+        t_assert_close(npg_nanmedian(t_arr(nv, dt, NPG_SHAPE(4)), NPG_ALL_AXES, false), &two, 1, 0, 0, "nanmedian");
+    }
+    npg_scope_end(sc);
+    t_assert_no_leak(l0, "quantiles next to infinities");
+}
+
+/* HIGHER and MIDPOINT test the position's fraction in float64: 1e-300 is 0
+ * in float32, but the position is still not whole. */
+Test(stats, a_tiny_fraction_is_not_a_whole_position) {
+    t_live l0 = t_live_now();
+    npg_scope sc = npg_scope_begin();
+    const double v[3] = {1, 2, 3}, hi = 2, mid = 1.5;
+    for (int f = 0; f < 2; f++) {
+        npg_array *x = t_arr(v, f ? NPG_FLOAT32 : NPG_INT32, NPG_SHAPE(3));
+        t_assert_close(npg_quantile(x, 1e-300, NPG_ALL_AXES, false, NPG_QUANTILE_HIGHER), &hi, 1, 0, 0, "higher");
+        t_assert_close(npg_quantile(x, 1e-300, NPG_ALL_AXES, false, NPG_QUANTILE_MIDPOINT), &mid, 1, 0, 0, "midpoint");
+    }
+    npg_scope_end(sc);
+    t_assert_no_leak(l0, "tiny fraction");
+}
+
+/* bincount of an INT64_MAX label fails cleanly (max + 1 overflowed). */
+Test(stats, bincount_of_the_largest_int64_label) {
+    t_live l0 = t_live_now();
+    npg_scope sc = npg_scope_begin();
+    const int64_t v[2] = {1, INT64_MAX};
+    cr_assert_null(npg_bincount(npg_from_data(v, NPG_INT64, NPG_SHAPE(2), NPG_OPTS(.device = t_dev())), NULL, 0));
+    t_assert_error(NPG_ERR_OOM, "npg_bincount");
+    npg_clear_error();
+    npg_scope_end(sc);
+    t_assert_no_leak(l0, "bincount INT64_MAX");
+}
