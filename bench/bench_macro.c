@@ -4,6 +4,9 @@
  *   mlp_step   784-512-256-10 ReLU, cross-entropy, Adam; batch 128 and 1024   ms/step
  *   cnn_step   conv3x3(1->16,pad 1)-relu-maxpool2, conv3x3(16->32,pad 1)-
  *              relu-maxpool2, linear(1568->128)-relu, linear(128->10); b 128  ms/step
+ *   lstm_step  an LSTM (input 32, hidden 128) unrolled over 32 steps with
+ *              npg_lstm_cell, a linear head on the last state, MSE, Adam;
+ *              batch 64 (PyTorch: nn.LSTM, its fastest path)               ms/step
  *   mlp_epoch  one shuffled Fashion-MNIST epoch of the MLP at batch 128       s/epoch
  * A step is forward, loss, backward, optimizer step, zero_grad. The MLP's
  * ceiling is its eight matrix products alone, called directly through
@@ -207,6 +210,89 @@ static void run_step(const bench_opts *o, npg_device dev, bench_results *r, cons
                    x->note[0] ? " " : "", x->note);
 }
 
+/* ---- the LSTM step ------------------------------------------------------------------ */
+
+enum { L_IN = 32, L_HID = 128, L_T = 32 };
+
+typedef struct lstm {
+    npg_device dev;
+    npg_array *p[6]; /* w_ih, w_hh, b_ih, b_hh, w_out, b_out */
+    npg_optimizer *opt;
+    npg_array *x, *y; /* (T, B, IN), (B, 1) */
+} lstm;
+
+static void lstm_free(lstm *m) {
+    npg_optimizer_free(m->opt);
+    for (int i = 0; i < 6; i++) npg_free(m->p[i]);
+    npg_free(m->x);
+    npg_free(m->y);
+    memset(m, 0, sizeof *m);
+}
+
+static int lstm_init(lstm *m, npg_device dev, int64_t batch) {
+    memset(m, 0, sizeof *m);
+    m->dev = dev;
+    const npg_shape shapes[6] = {NPG_SHAPE(4 * L_HID, L_IN), NPG_SHAPE(4 * L_HID, L_HID), NPG_SHAPE(4 * L_HID),
+                                 NPG_SHAPE(4 * L_HID), NPG_SHAPE(1, L_HID), NPG_SHAPE(1)};
+    const double b = 1.0 / sqrt((double)L_HID); /* PyTorch's LSTM initialisation range */
+    for (int i = 0; i < 6; i++) {
+        m->p[i] = npg_uniform(-b, b, shapes[i], NPG_OPTS(.device = dev, .requires_grad = true));
+        if (!m->p[i]) return -1;
+    }
+    m->opt = npg_adam_new(m->p, 6, NPG_ADAM_OPTS(.lr = 1e-3));
+    m->x = npg_randn(NPG_SHAPE(L_T, batch, L_IN), NPG_OPTS(.device = dev));
+    m->y = npg_randn(NPG_SHAPE(batch, 1), NPG_OPTS(.device = dev));
+    return m->opt && m->x && m->y ? 0 : -1;
+}
+
+static int lstm_step(lstm *m) {
+    npg_scope s = npg_scope_begin();
+    npg_array *h = NULL, *c = NULL;
+    int rc = 0;
+    for (int t = 0; t < L_T && rc == 0; t++)
+        rc = npg_lstm_cell(NPG_INDEX(m->x, NPG_I(t)), h, c, m->p[0], m->p[1], m->p[2], m->p[3], &h, &c) == NPG_OK ? 0 : -1;
+    npg_array *loss = rc == 0 ? npg_mse_loss(npg_linear(h, m->p[4], m->p[5]), m->y, NPG_REDUCTION_MEAN) : NULL;
+    rc = loss && npg_backward(loss, NULL) == NPG_OK && npg_optimizer_step(m->opt) == NPG_OK &&
+                 npg_optimizer_zero_grad(m->opt) == NPG_OK
+             ? 0
+             : -1;
+    npg_scope_end(s);
+    return rc;
+}
+
+static int body_lstm(void *p, int64_t iters) {
+    for (int64_t i = 0; i < iters; i++)
+        if (lstm_step(p) != 0) return -1;
+    return 0;
+}
+
+static void sync_lstm(void *p) {
+    lstm *m = p;
+    if (m->dev.type == NPG_DEVICE_CUDA) npg_synchronize(m->dev);
+}
+
+static void run_lstm(const bench_opts *o, npg_device dev, bench_results *r, const bench_timing *tm, int64_t batch) {
+    if (!bench_selected(o, "lstm_step")) return;
+    bench_result *x = bench_results_add(r, "lstm_step", bench_device_str(dev), "float32", batch);
+    if (!x) return;
+    snprintf(x->size_label, sizeof x->size_label, "b%lld", (long long)batch);
+    bench_set_unit(x, "time", "ms", true);
+    lstm m;
+    if (lstm_init(&m, dev, batch) != 0) {
+        bench_note_error(x, "setup failed");
+    } else {
+        bench_job job = {body_lstm, sync_lstm, &m};
+        double out = NAN;
+        bench_time_group(1, &job, tm, &out);
+        if (isfinite(out)) x->value = 1e3 * out;
+        else bench_note_error(x, "failed");
+    }
+    lstm_free(&m);
+    npg_clear_error();
+    bench_progress("%s lstm_step b%lld: %.3f ms%s%s", bench_device_str(dev), (long long)batch, x->value,
+                   x->note[0] ? " " : "", x->note);
+}
+
 /* Seconds for the MLP's GEMMs at batch B alone; NaN if unavailable. */
 static double mlp_gemm_seconds(npg_device dev, int B, const bench_timing *tm) {
     gctx g;
@@ -305,6 +391,7 @@ int bench_run_macro(const bench_opts *o, npg_device dev, bench_results *r) {
     run_step(o, dev, r, &tm, false, 128);
     if (!o->tiny) run_step(o, dev, r, &tm, false, 1024);
     run_step(o, dev, r, &tm, true, 128);
+    run_lstm(o, dev, r, &tm, 64);
     /* the epoch's ceiling: the GEMMs of its batches at 128 (the last, partial batch counted pro rata) */
     int first_epoch = r->n;
     run_epoch(o, dev, r);

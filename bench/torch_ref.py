@@ -29,7 +29,7 @@ except Exception as e:  # no PyTorch in this Python
 
 DTYPES = {"float32": torch.float32, "float64": torch.float64}
 UNITS = {"overhead_add": "us", "overhead_fwd_bwd": "us", "exp": "GB/s", "add": "GB/s", "mul": "GB/s",
-         "sum": "GB/s", "sum_axis0": "GB/s", "matmul": "GFLOP/s", "solve": "GFLOP/s", "mlp_step": "ms", "cnn_step": "ms",
+         "sum": "GB/s", "sum_axis0": "GB/s", "matmul": "GFLOP/s", "solve": "GFLOP/s", "mlp_step": "ms", "cnn_step": "ms", "lstm_step": "ms",
          "mlp_epoch": "s"}
 
 
@@ -173,6 +173,23 @@ def run_step(cnn, dev, dt, batch, a):
     return bench_time(body, sync_fn(dev), a) * 1e3
 
 
+def run_lstm(dev, dt, batch, a):
+    """bench_macro.c's lstm_step with PyTorch's fastest path, nn.LSTM."""
+    nn = torch.nn
+    rnn, head = nn.LSTM(32, 128).to(dev), nn.Linear(128, 1).to(dev)
+    opt = torch.optim.Adam(list(rnn.parameters()) + list(head.parameters()), lr=1e-3)
+    x = torch.randn(32, batch, 32, device=dev)
+    y = torch.randn(batch, 1, device=dev)
+
+    def body(iters):
+        for _ in range(iters):
+            opt.zero_grad(set_to_none=True)
+            out, _ = rnn(x)
+            F.mse_loss(head(out[-1]), y).backward()
+            opt.step()
+    return bench_time(body, sync_fn(dev), a) * 1e3
+
+
 def load_idx(path):
     opener = gzip.open if path.endswith(".gz") else open
     with opener(path, "rb") as f:
@@ -236,6 +253,8 @@ def run_one(name, device, dtype, size, a):
         return run_solve(dev, dt, size, a)
     if name in ("mlp_step", "cnn_step"):
         return run_step(name == "cnn_step", dev, dt, size, a)
+    if name == "lstm_step":
+        return run_lstm(dev, dt, size, a)
     if name == "mlp_epoch":
         return run_epoch(dev, dt, size, a)
     raise ValueError("unknown workload " + name)
@@ -255,7 +274,7 @@ def default_plan(quick):
         plan += [("matmul", d, dt, n) for dt in ("float32", "float64") for n in mats]
         plan += [("solve", d, dt, n) for dt in ("float32", "float64") for n in ([256, 1024] if quick else [256, 1024, 2048])]
         plan += [("mlp_step", d, "float32", 128), ("mlp_step", d, "float32", 1024), ("cnn_step", d, "float32", 128),
-                 ("mlp_epoch", d, "float32", 10000 if quick else 60000)]
+                 ("lstm_step", d, "float32", 64), ("mlp_epoch", d, "float32", 10000 if quick else 60000)]
     return plan
 
 
