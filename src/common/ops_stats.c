@@ -435,21 +435,15 @@ npg_array *npg_histogram(npg_array *x, int64_t bins, double lo, double hi, npg_a
     }
     npg_array *w;
     if (!check_weights(fn, x, weights, &w)) return NULL;
-    double *e = malloc(sizeof(double) * (size_t)(bins + 1));
-    if (!e) {
-        npg__set_error(NPG_ERR_OOM, "%s: out of host memory", fn);
-        return NULL;
-    }
-    /* NumPy's edges: linspace(lo, hi, bins + 1), i step + lo, the last one hi */
-    const double step = (hi - lo) / (double)bins;
-    for (int64_t i = 0; i < bins; i++) e[i] = (double)i * step + lo;
-    e[bins] = hi;
     npg_scope s = npg_scope_begin();
     const npg_device dev = npg__device_of(x);
     const int64_t n = npg__numel(x->ndim, x->shape);
     const npg_dtype dt = x->dtype == NPG_FLOAT32 ? NPG_FLOAT32 : NPG_FLOAT64;
-    npg_array *edges = npg_from_data(e, NPG_FLOAT64, NPG_SHAPE(bins + 1), NPG_OPTS(.dtype = dt, .device = dev));
-    free(e);
+    /* NumPy's edges: linspace(lo, hi, bins + 1) = i step + lo in float64, the
+     * last one hi, then x's dtype; built on the device */
+    npg_array *i = npg_arange(0, (double)(bins + 1), 1, NPG_OPTS(.dtype = NPG_FLOAT64, .device = dev));
+    npg_array *e = npg_add_scalar(npg_multiply_scalar(i, (hi - lo) / (double)bins), lo);
+    npg_array *edges = e ? npg__cast(npg_scalar_where(npg_equal_scalar(i, (double)bins), hi, e), dt) : NULL;
     npg_array *xd = npg__cast(npg_reshape(x, NPG_SHAPE(n)), dt);
     npg_array *keep = npg_logical_and(npg_greater_equal_scalar(xd, lo), npg_less_equal_scalar(xd, hi)); /* not NaN */
     npg_array *xs = npg_where_scalar(keep, xd, lo);
