@@ -113,8 +113,9 @@ npg_array *npg_adaptive_avg_pool2d(npg_array *x, int64_t out_h, int64_t out_w);
  *                             in PyTorch (false: half-pixel centres, clamped).
  * Indices use exact integer arithmetic (PyTorch's float32 scale can pick the
  * neighbouring pixel at exact multiples for some sizes); LINEAR weights are
- * computed in double. Differentiable (the gradient scatters back through the
- * same taps). Integer inputs give the default float dtype with LINEAR and keep
+ * computed in double; a tap of weight 0 is left out (so an output on an
+ * input next to an infinity is not NaN, as it is in PyTorch).
+ * Differentiable (the gradient scatters back through the same taps). Integer inputs give the default float dtype with LINEAR and keep
  * their dtype with the nearest modes. Each size >= 1; an interpolated axis of
  * length 0 is an error. [new] */
 typedef enum npg_interp_mode { NPG_INTERP_NEAREST = 0, NPG_INTERP_NEAREST_EXACT, NPG_INTERP_LINEAR } npg_interp_mode;

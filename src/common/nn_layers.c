@@ -179,8 +179,9 @@ npg_array *npg_interpolate(npg_array *x, int naxes, const int64_t *size, npg_int
             npg__set_error(NPG_ERR_INVALID_ARG, "%s: size[%d] = %lld must be positive", fn, k, (long long)size[k]);
             return NULL;
         }
-        if (in < 1) {
-            npg__set_error(NPG_ERR_SHAPE, "%s: interpolated axis %d has length 0", fn, x->ndim - naxes + k);
+        if (in < 1 || in > INT32_MAX) { /* the index arithmetic multiplies i < 2^31 by in */
+            npg__set_error(NPG_ERR_SHAPE, "%s: interpolated axis %d has length %lld (1 to 2^31 - 1)", fn,
+                           x->ndim - naxes + k, (long long)in);
             return NULL;
         }
     }
@@ -221,7 +222,13 @@ npg_array *npg_interpolate(npg_array *x, int naxes, const int64_t *size, npg_int
                 npg_array *a1 = npg_from_data(i1, NPG_INT64, NPG_SHAPE(out), NPG_OPTS(.device = dev));
                 npg_array *l0 = npg_from_data(w0, NPG_FLOAT64, ws, NPG_OPTS(.dtype = y->dtype, .device = dev));
                 npg_array *l1 = npg_from_data(lam, NPG_FLOAT64, ws, NPG_OPTS(.dtype = y->dtype, .device = dev));
-                y = npg_add(npg_multiply(npg_take(y, a0, axis), l0), npg_multiply(npg_take(y, a1, axis), l1));
+                npg_array *y0 = npg_take(y, a0, axis);
+                npg_array *blend = npg_add(npg_multiply(y0, l0), npg_multiply(npg_take(y, a1, axis), l1));
+                /* a tap of weight 0 is left out, not multiplied: 0 * inf would
+                 * be NaN where the output sits exactly on an infinite input
+                 * (PyTorch gives that NaN) */
+                npg_array *on = npg_equal_scalar(l1, 0.0);
+                y = npg_where(on, y0, blend);
                 free(w0);
             }
         }

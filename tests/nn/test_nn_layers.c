@@ -1912,3 +1912,20 @@ Test(nn_layers, lstm_cell_output_pointers_and_inner_failures) {
     npg_scope_end(s);
     t_assert_no_leak(l0, "lstm outputs");
 }
+
+/* Linear interpolation leaves a tap of weight 0 out instead of multiplying it
+ * (0 * inf = NaN at an output sitting exactly on an infinite neighbour's
+ * partner, where PyTorch gives NaN). */
+Test(nn_layers, linear_interpolation_beside_an_infinity) {
+    t_live l0 = t_live_now();
+    npg_scope s = npg_scope_begin();
+    const double v[2] = {1, INFINITY};
+    const double want_ac[3] = {1, INFINITY, INFINITY}, want[4] = {1, INFINITY, INFINITY, INFINITY};
+    for (int f = 0; f < 2; f++) {
+        npg_array *x = t_arr(v, f ? NPG_FLOAT32 : NPG_FLOAT64, NPG_SHAPE(1, 1, 2));
+        t_assert_close(npg_interpolate(x, 1, (int64_t[]){3}, NPG_INTERP_LINEAR, true), want_ac, 3, 0, 0, "align_corners");
+        t_assert_close(npg_interpolate(x, 1, (int64_t[]){4}, NPG_INTERP_LINEAR, false), want, 4, 0, 0, "half-pixel");
+    }
+    npg_scope_end(s);
+    t_assert_no_leak(l0, "interpolation beside inf");
+}
