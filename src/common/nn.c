@@ -759,20 +759,24 @@ static npg_array *conv_transpose_impl(const char *fn, npg_array *x, npg_array *w
                        groups);
         return NULL;
     }
-    /* sizes: every factor below is at most INT64_MAX / 8 in product */
+    /* sizes: the output's extents and the product of every factor the
+     * GEMM and col2im form stay below INT64_MAX / 64 (checked by division,
+     * so that the checks cannot overflow either) */
+    const uint64_t LIM = (uint64_t)INT64_MAX / 64;
+    bool big = (uint64_t)H > LIM / (uint64_t)g.stride_h || (uint64_t)W > LIM / (uint64_t)g.stride_w ||
+               (uint64_t)KH > LIM / (uint64_t)g.dil_h || (uint64_t)KW > LIM / (uint64_t)g.dil_w;
     const int64_t f[8] = {N, C, w->shape[1], groups, KH, KW, H, W};
     uint64_t prod = 1;
-    for (int i = 0; i < 8; i++) {
-        uint64_t d = f[i] > 1 ? (uint64_t)f[i] : 1;
-        if (prod > (uint64_t)INT64_MAX / 64 / d || (uint64_t)g.stride_h * (uint64_t)H > (uint64_t)INT64_MAX / 64 ||
-            (uint64_t)g.stride_w * (uint64_t)W > (uint64_t)INT64_MAX / 64 || g.dil_h * KH > INT64_MAX / 64 ||
-            g.dil_w * KW > INT64_MAX / 64) {
-            char sa[NPG_SHAPE_BUF];
-            npg__set_error(NPG_ERR_OOM, "%s: the output of input %s is too large", fn,
-                           npg__shape_str(sa, sizeof sa, x->ndim, x->shape));
-            return NULL;
-        }
-        prod *= d;
+    for (int i = 0; i < 8 && !big; i++) {
+        const uint64_t d = f[i] > 1 ? (uint64_t)f[i] : 1;
+        if (prod > LIM / d) big = true;
+        else prod *= d;
+    }
+    if (big) {
+        char sa[NPG_SHAPE_BUF];
+        npg__set_error(NPG_ERR_OOM, "%s: the output of input %s is too large", fn,
+                       npg__shape_str(sa, sizeof sa, x->ndim, x->shape));
+        return NULL;
     }
     const int64_t OC = w->shape[1] * groups, Cg = C / groups, OCg = w->shape[1], KK = KH * KW, L = H * W;
     g.C = OC;
