@@ -118,8 +118,19 @@ npg_array *npg_linalg_pinv(npg_array *x, double rtol);
 /* The least-squares solution x of a x = b (the one of least norm when a is
  * rank-deficient): a (..., m, n) with b (..., m, k), batches broadcast, gives
  * (..., n, k); a 1-d b (m) gives (..., n). Computed as pinv(a, rtol) b
- * (rtol as pinv's), like NumPy's lstsq's first result. [new] */
+ * (rtol as pinv's), like NumPy's lstsq's first result, in a and b's common
+ * floating dtype. [new] */
 npg_array *npg_linalg_lstsq(npg_array *a, npg_array *b, double rtol);
+/* All of NumPy's lstsq results from one SVD: x as npg_linalg_lstsq; the
+ * squared 2-norms of the residual b - a x per column ((..., k), or (...) for a
+ * 1-d b) when m > n and every matrix has rank n, else an empty (0) array
+ * (PyTorch's rule; checking the ranks synchronises); rank (int64 (...)) and
+ * the singular values of a ((..., min(m, n))), as npg_linalg_matrix_rank and
+ * npg_linalg_svdvals with this rtol. Each output pointer may be NULL (not
+ * wanted); all are set to NULL on failure. x, residuals and sv are
+ * differentiable. [new] each */
+npg_status npg_linalg_lstsq_ex(npg_array *a, npg_array *b, double rtol, npg_array **x, npg_array **residuals,
+                               npg_array **rank, npg_array **sv);
 /* The number of singular values of x (..., m, n) above rtol * max(S) (rtol
  * < 0: the default above), int64 (...); 0 for empty matrices (as PyTorch).
  * Not differentiable. [new] */

@@ -940,16 +940,24 @@ static bool rtol_ok(const char *fn, double rtol) {
     return true;
 }
 
-static npg_array *pinv_impl(const char *fn, npg_array *x, double rtol) {
+/* pinv(x) through one SVD; *sv and *rank (each may be NULL) receive its
+ * singular values and the number above the cutoff (int64, no gradient),
+ * scope-registered like the result. */
+static npg_array *pinv_svd(const char *fn, npg_array *x, double rtol, npg_array **sv, npg_array **rank) {
     if (npg__any_null(fn, 1, x) || !mat_check(fn, x, false) || !rtol_ok(fn, rtol)) return NULL;
     npg_dtype dt = la_dtype(x->dtype);
     if (rtol < 0) rtol = default_rtol(x, dt);
     const int64_t m = x->shape[x->ndim - 2], n = x->shape[x->ndim - 1];
     npg_scope s = npg_scope_begin();
-    npg_array *U, *S, *Vh, *y = NULL;
+    npg_array *U, *S, *Vh, *y = NULL, *r = NULL;
     if (svd_impl(fn, x, false, &U, &S, &Vh) == NPG_OK) {
         if (m == 0 || n == 0) {
             y = npg_matmul(npg_matrix_transpose(Vh), npg_matrix_transpose(U)); /* zeros (n, m) */
+            if (rank) {
+                npg_shape bs = {.ndim = x->ndim - 2};
+                memcpy(bs.dims, x->shape, sizeof(int64_t) * (size_t)bs.ndim);
+                r = npg_zeros(bs, NPG_OPTS(.dtype = NPG_INT64, .device = npg__device_of(x)));
+            }
         } else {
             /* 1/S above the cutoff, 0 below it (1/S is taken of a safe value so
              * its gradient is 0, not NaN, where it is not used) */
@@ -957,20 +965,25 @@ static npg_array *pinv_impl(const char *fn, npg_array *x, double rtol) {
             npg_array *keep = npg_greater(S, cut);
             npg_array *sinv = npg_where_scalar(keep, npg_reciprocal(npg_where_scalar(keep, S, 1)), 0);
             y = npg_matmul(npg_multiply(npg_matrix_transpose(Vh), npg_expand_dims(sinv, -2)), npg_matrix_transpose(U));
+            if (rank) r = npg_astype(npg_sum(keep, NPG_AXES(-1), false), NPG_INT64);
         }
     }
+    if (y && sv) *sv = npg_keep(S);
+    if (y && rank) *rank = npg_keep(r);
     npg_keep(y);
     npg_scope_end(s);
     if (!y) npg__error_context(fn);
     return y;
 }
 
+static npg_array *pinv_impl(const char *fn, npg_array *x, double rtol) { return pinv_svd(fn, x, rtol, NULL, NULL); }
+
 npg_array *npg_linalg_pinv(npg_array *x, double rtol) { return pinv_impl("npg_linalg_pinv", x, rtol); }
 
-npg_array *npg_linalg_lstsq(npg_array *a, npg_array *b, double rtol) {
-    const char *fn = "npg_linalg_lstsq";
+/* a and b fit lstsq: a (..., m, n), b (m) or (..., m, k), one device. */
+static bool lstsq_args(const char *fn, npg_array *a, npg_array *b) {
     if (npg__any_null(fn, 2, a, b) || !npg__check_devices(fn, 2, (npg_array *[]){a, b}) || !mat_check(fn, a, false))
-        return NULL;
+        return false;
     const int64_t m = a->shape[a->ndim - 2];
     const bool vec = b->ndim == 1;
     if ((vec ? b->shape[0] : b->ndim >= 2 ? b->shape[b->ndim - 2] : -1) != m) {
@@ -978,15 +991,73 @@ npg_array *npg_linalg_lstsq(npg_array *a, npg_array *b, double rtol) {
         npg__set_error(NPG_ERR_SHAPE, "%s: a of shape %s and b of shape %s do not match (b must be (%lld) or (..., %lld, k))",
                        fn, npg__shape_str(sa, sizeof sa, a->ndim, a->shape),
                        npg__shape_str(sb, sizeof sb, b->ndim, b->shape), (long long)m, (long long)m);
-        return NULL;
+        return false;
     }
+    return true;
+}
+
+npg_array *npg_linalg_lstsq(npg_array *a, npg_array *b, double rtol) {
+    const char *fn = "npg_linalg_lstsq";
+    if (!lstsq_args(fn, a, b)) return NULL;
     npg_scope s = npg_scope_begin();
-    /* the minimum-norm solution pinv(a) b (NumPy's gelsd computes the same) */
-    npg_array *y = npg_matmul(pinv_impl(fn, a, rtol), b);
+    /* the minimum-norm solution pinv(a) b (NumPy's gelsd computes the same),
+     * in a and b's common dtype (a float32 a with a float64 b: float64) */
+    npg_array *ac = npg__cast(a, la_dtype(npg_result_type(a->dtype, b->dtype)));
+    npg_array *y = ac ? npg_matmul(pinv_impl(fn, ac, rtol), b) : NULL;
     npg_keep(y);
     npg_scope_end(s);
     if (!y) npg__error_context(fn);
     return y;
+}
+
+npg_status npg_linalg_lstsq_ex(npg_array *a, npg_array *b, double rtol, npg_array **x, npg_array **residuals,
+                               npg_array **rank, npg_array **sv) {
+    const char *fn = "npg_linalg_lstsq_ex";
+    npg_array **outs[4] = {x, residuals, rank, sv};
+    for (int i = 0; i < 4; i++)
+        if (outs[i]) *outs[i] = NULL;
+    if (!lstsq_args(fn, a, b)) return npg_last_status();
+    const int64_t m = a->shape[a->ndim - 2], n = a->shape[a->ndim - 1];
+    npg_scope s = npg_scope_begin();
+    npg_array *S = NULL, *r = NULL;
+    a = npg__cast(a, la_dtype(npg_result_type(a->dtype, b->dtype))); /* the common dtype, as lstsq */
+    npg_array *p = a ? pinv_svd(fn, a, rtol, &S, &r) : NULL;
+    npg_array *y = p ? npg_matmul(p, b) : NULL;
+    npg_array *res = NULL;
+    bool ok = y != NULL;
+    if (ok && residuals) {
+        /* PyTorch's rule: the squared residual norms when m > n and every
+         * matrix has full rank n, else an empty array (reading the ranks
+         * synchronises) */
+        bool full = m > n;
+        if (full && npg__numel(r->ndim, r->shape) > 0) {
+            npg_array *lowest = npg_min(r, NPG_ALL_AXES, false);
+            double v = lowest ? npg_item(lowest) : NAN;
+            ok = !isnan(v);
+            full = v == (double)n;
+        }
+        if (ok && full) {
+            if (b->ndim == 1) { /* y (..., n): as columns (..., n, 1) against b (m, 1) */
+                npg_array *d = npg_subtract(npg_matmul(a, npg_expand_dims(y, -1)), npg_expand_dims(b, -1));
+                res = npg_sum(npg_square(d), NPG_AXES(-2, -1), false);
+            } else {
+                res = npg_sum(npg_square(npg_subtract(npg_matmul(a, y), b)), NPG_AXES(-2), false);
+            }
+        } else if (ok) {
+            res = npg_zeros(NPG_SHAPE(0), NPG_OPTS(.dtype = y->dtype, .device = npg__device_of(a)));
+        }
+        ok = ok && res;
+    }
+    if (!ok) {
+        npg_scope_end(s);
+        npg__error_context(fn);
+        return npg_last_status();
+    }
+    npg_array *vals[4] = {y, res, r, S};
+    for (int i = 0; i < 4; i++)
+        if (outs[i]) *outs[i] = npg_keep(vals[i]);
+    npg_scope_end(s);
+    return NPG_OK;
 }
 
 npg_array *npg_linalg_matrix_rank(npg_array *x, double rtol) {

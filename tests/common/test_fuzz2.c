@@ -4021,15 +4021,52 @@ static void fz_la_lstsq(void) {
         ob.ndim = sa.ndim - 2;
         memcpy(ob.dims, sa.dims, sizeof(int64_t) * (size_t)ob.ndim);
     }
-    call("npg_linalg_lstsq(a, b, %g) [a: %s]", rtol, LA_KIND[kind]);
+    /* now and then through lstsq_ex, with a random set of its outputs */
+    const bool ex = chance(40);
+    bool want[4] = {true, chance(60), chance(50), chance(50)}; /* x, residuals, rank, sv */
+    npg_array *eo[4] = {UNSET, UNSET, UNSET, UNSET};
+    call("npg_linalg_lstsq%s(a, b, %g) [a: %s; outputs %d%d%d%d]", ex ? "_ex" : "", rtol, LA_KIND[kind], want[0],
+         want[1], want[2], want[3]);
     arg(a);
     arg(b);
     if (a && b && !ok) must_fail();
     ng_maybe();
     go();
-    npg_array *r = npg_linalg_lstsq(a, b, rtol);
-    la_ng_end();
-    la_capture();
+    npg_array *r;
+    if (ex) {
+        npg_status est = npg_linalg_lstsq_ex(a, b, rtol, &eo[0], want[1] ? &eo[1] : NULL, want[2] ? &eo[2] : NULL,
+                                             want[3] ? &eo[3] : NULL);
+        la_ng_end();
+        la_capture();
+        la_outputs(est, eo, want, 4, "lstsq_ex");
+        r = eo[0];
+        if (est == NPG_OK && a && b && ok) {
+            /* the shapes of the other results */
+            npg_shape bat = {.ndim = sa.ndim - 2};
+            memcpy(bat.dims, sa.dims, sizeof(int64_t) * (size_t)bat.ndim);
+            if (eo[2]) {
+                expect_shape(eo[2], bat, "lstsq_ex rank");
+                CHECK(npg_dtype_of(eo[2]) == NPG_INT64, "lstsq_ex: rank is %s", npg_dtype_name(npg_dtype_of(eo[2])));
+            }
+            if (eo[3]) {
+                npg_shape ss = bat;
+                ss.dims[ss.ndim++] = m < n ? m : n;
+                expect_shape(eo[3], ss, "lstsq_ex singular values");
+            }
+            if (eo[1]) {
+                npg_shape rs = ob;
+                if (!vec) rs.dims[rs.ndim++] = sb.dims[sb.ndim - 1];
+                npg_shape rsh = npg_shape_of(eo[1]);
+                CHECK((rsh.ndim == 1 && rsh.dims[0] == 0) || same_shape(rsh, rs),
+                      "lstsq_ex: residuals of an unexpected shape (%d-d)", rsh.ndim);
+                if (m <= n) CHECK(rsh.ndim == 1 && rsh.dims[0] == 0, "lstsq_ex: residuals although m <= n");
+            }
+        }
+    } else {
+        r = npg_linalg_lstsq(a, b, rtol);
+        la_ng_end();
+        la_capture();
+    }
     after(r == NULL);
     bool cert = false;
     if (a && b && ok) {
@@ -4061,6 +4098,13 @@ static void fz_la_lstsq(void) {
             }
         }
         free(A.v);
+    }
+    if (ex) {
+        /* rank is an integer output: freed here, the others go through la_end */
+        if (eo[2] && eo[2] != UNSET) npg_free(eo[2]);
+        npg_array *out[3] = {eo[0], eo[1] == UNSET ? NULL : eo[1], eo[3] == UNSET ? NULL : eo[3]};
+        la_end(out, 3, r != NULL, BW_MAY_FAIL, false, "lstsq_ex");
+        return;
     }
     npg_array *out[1] = {r};
     la_end(out, 1, r != NULL, BW_MAY_FAIL, false, "lstsq");

@@ -3065,3 +3065,90 @@ Test(decomp, sign_conventions_fix_the_factors) {
     npg_scope_end(sc);
     t_assert_no_leak(l0, "sign conventions");
 }
+
+/* lstsq_ex: NumPy 1.24's np.linalg.lstsq(A, B, rcond=None) results (x,
+ * residuals, rank, singular values) for an overdetermined full-rank system,
+ * a 1-d b, a rank-deficient a (no residuals), batches, NULL outputs, a
+ * gradient through the residuals, and the errors. */
+Test(decomp, lstsq_ex_matches_numpy) {
+    t_live l0 = t_live_now();
+    npg_scope s = npg_scope_begin();
+    const double A[8] = {1, 2, 3, 4, 5, 7, 2, -1}, B[8] = {1, 0, 2, 1, 0, 3, 1, 1}, b[4] = {1, 2, 0, 1};
+    const double wx[4] = {0.39731286, 0.52207294, -0.13819578, -0.00767754}, wr[2] = {3.66794626, 0.7428023},
+                 ws[2] = {10.19754372, 2.23832572}, wx1[2] = {0.39731286, -0.13819578}, wr1 = 3.66794626, two = 2;
+    for (int f = 0; f < 2; f++) {
+        npg_dtype dt = f ? NPG_FLOAT32 : NPG_FLOAT64;
+        double tol = f ? 1e-5 : 1e-7; /* the constants have 8 digits */
+        npg_array *a = t_arr(A, dt, NPG_SHAPE(4, 2)), *x, *res, *rk, *sv;
+        cr_assert_eq(npg_linalg_lstsq_ex(a, t_arr(B, dt, NPG_SHAPE(4, 2)), -1, &x, &res, &rk, &sv), NPG_OK, "%s",
+                     npg_last_error());
+        t_assert_close(x, wx, 4, tol, tol, "x");
+        t_assert_shape(res, NPG_SHAPE(2));
+        t_assert_close(res, wr, 2, tol, tol, "residuals");
+        cr_assert_eq(npg_dtype_of(rk), NPG_INT64);
+        t_assert_close(rk, &two, 1, 0, 0, "rank");
+        t_assert_close(sv, ws, 2, tol, tol, "singular values");
+        /* a 1-d b: 1-d x, 0-d residual; only some outputs wanted */
+        cr_assert_eq(npg_linalg_lstsq_ex(a, t_arr(b, dt, NPG_SHAPE(4)), -1, &x, &res, NULL, NULL), NPG_OK, "%s",
+                     npg_last_error());
+        t_assert_close(x, wx1, 2, tol, tol, "x of a 1-d b");
+        t_assert_shape(res, (npg_shape){.ndim = 0});
+        t_assert_close(res, &wr1, 1, tol, tol, "residual of a 1-d b");
+    }
+    /* rank deficient (rank 1 < n = 2): no residuals, NumPy's minimum-norm x */
+    const double D[6] = {1, 2, 2, 4, 3, 6}, wxd[2] = {0.07142857, 0.14285714}, one = 1;
+    npg_array *x, *res, *rk, *sv;
+    cr_assert_eq(npg_linalg_lstsq_ex(t_arr(D, NPG_FLOAT64, NPG_SHAPE(3, 2)), t_arr(b, NPG_FLOAT64, NPG_SHAPE(3)), -1, &x,
+                                     &res, &rk, &sv),
+                 NPG_OK, "%s", npg_last_error());
+    t_assert_close(x, wxd, 2, 1e-7, 1e-7, "minimum-norm x");
+    t_assert_shape(res, NPG_SHAPE(0));
+    t_assert_close(rk, &one, 1, 0, 0, "rank 1");
+    /* a batch: the same system twice, broadcast b; residuals (2, 2) */
+    npg_array *ab = npg_stack((npg_array *[]){t_arr(A, NPG_FLOAT64, NPG_SHAPE(4, 2)), t_arr(A, NPG_FLOAT64, NPG_SHAPE(4, 2))}, 2, 0);
+    cr_assert_eq(npg_linalg_lstsq_ex(ab, t_arr(B, NPG_FLOAT64, NPG_SHAPE(4, 2)), -1, NULL, &res, &rk, NULL), NPG_OK, "%s",
+                 npg_last_error());
+    const double wrb[4] = {3.66794626, 0.7428023, 3.66794626, 0.7428023}, twos[2] = {2, 2};
+    t_assert_shape(res, NPG_SHAPE(2, 2));
+    t_assert_close(res, wrb, 4, 1e-7, 1e-7, "batched residuals");
+    t_assert_close(rk, twos, 2, 0, 0, "batched ranks");
+    /* the residuals' gradient in b: 2 (b - a x) (x depends on b too, but the
+     * residual is orthogonal to a's columns, so that part vanishes) */
+    npg_array *bg = t_arr(b, NPG_FLOAT64, NPG_SHAPE(4));
+    npg_set_requires_grad(bg, true);
+    cr_assert_eq(npg_linalg_lstsq_ex(t_arr(A, NPG_FLOAT64, NPG_SHAPE(4, 2)), bg, -1, &x, &res, NULL, NULL), NPG_OK);
+    cr_assert_eq(npg_backward(res, NULL), NPG_OK, "%s", npg_last_error());
+    double *xv = t_read(x), want[4];
+    for (int i = 0; i < 4; i++) want[i] = 2 * (b[i] - (A[2 * i] * xv[0] + A[2 * i + 1] * xv[1]));
+    free(xv);
+    t_assert_close(npg_grad(bg), want, 4, 1e-10, 1e-10, "d residual / d b");
+    /* a float32 a with a float64 b solves in float64 (found by the fuzzer:
+     * pinv was taken in float32): the residual is orthogonal to a's columns
+     * to float64 accuracy (A's entries are exact in float32) */
+    for (int ex = 0; ex < 2; ex++) {
+        npg_array *a32 = t_arr(A, NPG_FLOAT32, NPG_SHAPE(4, 2)), *b64 = t_arr(b, NPG_FLOAT64, NPG_SHAPE(4));
+        if (ex) cr_assert_eq(npg_linalg_lstsq_ex(a32, b64, -1, &x, NULL, NULL, NULL), NPG_OK, "%s", npg_last_error());
+        else x = npg_linalg_lstsq(a32, b64, -1);
+        cr_assert(x && npg_dtype_of(x) == NPG_FLOAT64, "%s", npg_last_error());
+        double *xs = t_read(x);
+        for (int j = 0; j < 2; j++) {
+            double g = 0;
+            for (int i = 0; i < 4; i++) g += A[2 * i + j] * (A[2 * i] * xs[0] + A[2 * i + 1] * xs[1] - b[i]);
+            cr_expect(fabs(g) < 1e-12, "%s: a^T (a x - b)[%d] = %g", ex ? "lstsq_ex" : "lstsq", j, g);
+        }
+        free(xs);
+    }
+    /* errors: every output set to NULL, the message names the function */
+    x = res = rk = sv = t_arr(b, NPG_FLOAT64, NPG_SHAPE(4));
+    cr_assert_eq(npg_linalg_lstsq_ex(t_arr(A, NPG_FLOAT64, NPG_SHAPE(4, 2)), t_arr(b, NPG_FLOAT64, NPG_SHAPE(3)), -1, &x,
+                                     &res, &rk, &sv),
+                 NPG_ERR_SHAPE);
+    cr_assert(!x && !res && !rk && !sv);
+    t_assert_error(NPG_ERR_SHAPE, "npg_linalg_lstsq_ex");
+    npg_clear_error(); /* else the NULL operand would pass the pending error on */
+    cr_assert_eq(npg_linalg_lstsq_ex(NULL, bg, -1, &x, NULL, NULL, NULL), NPG_ERR_NULL_ARG);
+    cr_assert_null(x);
+    npg_clear_error();
+    npg_scope_end(s);
+    t_assert_no_leak(l0, "lstsq_ex");
+}
