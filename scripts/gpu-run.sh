@@ -5,6 +5,8 @@
 # side by side with PyTorch. Logs go to $OUT (default /tmp/npg-gpu); a
 # summary is printed at the end.
 #   NPG_GPU_QUICK=1     npg-bench --quick and 3 CNN epochs (a short lease)
+#   NPG_GPU_TEST_TIMEOUT=S  seconds per test binary (default 120; twice that
+#                       for the fuzzers)
 #   NPG_GPU_SANITIZE=1  then compute-sanitizer over the CUDA kernel tests:
 #                       memcheck on all of them, racecheck and synccheck on
 #                       the reductions (adds up to ~3 min)
@@ -23,7 +25,9 @@ echo "machine: $(head -1 "$OUT/machine.txt")" >> "$S"
 for t in .gpu/bin/*_test_*; do
   n=$(basename "$t")
   echo "=== $n" >> "$OUT/tests.log"
-  NPG_DEVICE=cuda timeout ${NPG_GPU_TEST_TIMEOUT:-120} $R "$t" --jobs 12 > "$OUT/one.log" 2>&1
+  to=${NPG_GPU_TEST_TIMEOUT:-120}
+  case "$n" in *fuzz*) to=$((to * 2)) ;; esac # thousands of synchronising host checks each
+  NPG_DEVICE=cuda timeout "$to" $R "$t" --jobs 12 > "$OUT/one.log" 2>&1
   rc=$?
   cat "$OUT/one.log" >> "$OUT/tests.log"
   line=$(grep -a "Synthesis" "$OUT/one.log" | tail -1 | sed 's/.*Synthesis: //')
