@@ -30,6 +30,7 @@ const char *npg_dtype_name(npg_dtype d) { return (unsigned)d < NPG_DTYPE_COUNT ?
 bool npg_is_floating(npg_dtype d) { return d == NPG_FLOAT32 || d == NPG_FLOAT64; }
 bool npg_is_integer(npg_dtype d) { return d == NPG_UINT8 || d == NPG_INT32 || d == NPG_INT64; }
 npg_dtype npg__default_float(void) { return NPG_FLOAT32; }
+npg_dtype npg__float_dtype(npg_dtype dt) { return npg_is_floating(dt) ? dt : npg__default_float(); }
 
 /* Promotion lattice: bool < uint8 < int32 < int64 < float32 < float64, with
  * the array API's mixed-kind choice made PyTorch's way: an integer with a

@@ -46,6 +46,13 @@ void npg__error_context(const char *fn) {
     }
 }
 
+npg_array *npg__finish(const char *fn, npg_scope s, npg_array *r) {
+    npg_keep(r);
+    npg_scope_end(s);
+    if (!r) npg__error_context(fn);
+    return r;
+}
+
 void npg__null_arg(const char *fn) {
     /* A NULL input usually comes from an earlier failed call whose error is
      * still pending: keep that one, it names the real cause. */

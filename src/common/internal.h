@@ -86,6 +86,9 @@ bool npg__any_null(const char *fn, int n, ...);
  * pending error's message with "fn: " unless it already names fn, so the
  * message names the function the caller called as well as the inner op. */
 void npg__error_context(const char *fn);
+/* The end of a composed function: keep r, end scope s and, when r is NULL,
+ * name fn in the pending error (npg__error_context). Returns r. */
+npg_array *npg__finish(const char *fn, npg_scope s, npg_array *r);
 void npg__log(npg_log_level level, const char *fmt, ...);
 /* Text of a shape "(3,4)" into buf. Returns buf. */
 char *npg__shape_str(char *buf, size_t len, int ndim, const int64_t *shape);
@@ -110,6 +113,9 @@ typedef struct npg_op_info {
 extern const npg_op_info npg__op_info[NPG_OP_COUNT];
 
 npg_dtype npg__default_float(void);
+/* dt itself if floating, else the default float dtype (what integer and
+ * bool inputs of a floating function compute in). */
+npg_dtype npg__float_dtype(npg_dtype dt);
 bool npg__dtype_valid(npg_dtype d);
 /* Resolve compute and output dtypes for an elementwise op on inputs of
  * dtype `in` (already promoted). Returns false (with error set, naming fn)

@@ -72,7 +72,7 @@ static npg_array *softmax_impl(const char *fn, npg_array *x, int axis, bool log)
         return NULL;
     }
     if (!npg__norm_axis(fn, axis, x->ndim, &a)) return NULL;
-    npg_array *xf = npg__cast(x, npg_is_floating(x->dtype) ? x->dtype : npg__default_float());
+    npg_array *xf = npg__cast(x, npg__float_dtype(x->dtype));
     if (!xf) return NULL;
     const npg_backend *be = npg__backend_of(x);
     npg_array *r;
@@ -263,10 +263,7 @@ npg_array *npg_cross_entropy(npg_array *logits, npg_array *labels, const npg_ce_
         rows = ce_rows_composed(logits, lab, &e);
     }
     if (rows) r = reduce_loss(rows, red, e.has_ignore ? npg_not_equal_scalar(lab, (double)e.ignore) : NULL);
-    npg_keep(r);
-    npg_scope_end(s);
-    if (!r) npg__error_context(fn);
-    return r;
+    return npg__finish(fn, s, r);
 }
 
 npg_status npg__bw_cross_entropy(npg_node *n, npg_array *g, npg_array **gin) {
@@ -316,10 +313,7 @@ npg_array *npg_nll_loss(npg_array *log_probs, npg_array *labels, const npg_ce_op
         npg_reshape(npg_take_along_axis(log_probs, npg_reshape(safe, NPG_SHAPE(-1, 1)), 1), NPG_SHAPE(-1)));
     if (valid) rows = npg_where_scalar(valid, rows, 0.0);
     npg_array *r = rows ? reduce_loss(rows, opts ? opts->reduction : NPG_REDUCTION_MEAN, valid) : NULL;
-    npg_keep(r);
-    npg_scope_end(s);
-    if (!r) npg__error_context(fn);
-    return r;
+    return npg__finish(fn, s, r);
 }
 
 npg_array *npg_mse_loss(npg_array *pred, npg_array *target, npg_reduction reduction) {
@@ -361,10 +355,7 @@ npg_array *npg_linear(npg_array *x, npg_array *w, npg_array *b) {
     npg_scope s = npg_scope_begin();
     npg_array *y = npg_matmul(x, npg_matrix_transpose(w));
     if (y && b) y = npg_add(y, b);
-    npg_keep(y);
-    npg_scope_end(s);
-    if (!y) npg__error_context(fn);
-    return y;
+    return npg__finish(fn, s, y);
 }
 
 npg_array *npg_flatten_from(npg_array *x, int start_axis) {
@@ -413,15 +404,12 @@ npg_array *npg_dropout(npg_array *x, double p, bool training, npg_generator *gen
     if (p == 1) {
         r = npg_multiply_scalar(x, 0.0);
     } else {
-        npg_dtype dt = npg_is_floating(x->dtype) ? x->dtype : npg__default_float();
+        npg_dtype dt = npg__float_dtype(x->dtype);
         npg_array *u = npg_rand(npg_shape_of(x), NPG_OPTS(.dtype = dt, .device = npg__device_of(x), .generator = gen));
         npg_array *keep = npg_greater_equal_scalar(u, p);
         r = npg_where_scalar(keep, npg_multiply_scalar(npg__cast(x, dt), 1.0 / (1.0 - p)), 0.0);
     }
-    npg_keep(r);
-    npg_scope_end(s);
-    if (!r) npg__error_context(fn);
-    return r;
+    return npg__finish(fn, s, r);
 }
 
 bool npg__norm_args(const char *fn, npg_array *x, int k, npg_array *weight, npg_array *bias, npg_axes *axes) {
@@ -456,17 +444,14 @@ npg_array *npg_layer_norm(npg_array *x, int k, npg_array *weight, npg_array *bia
     npg_axes axes;
     if (!npg__norm_args(fn, x, k, weight, bias, &axes)) return NULL;
     npg_scope s = npg_scope_begin();
-    npg_array *xf = npg__cast(x, npg_is_floating(x->dtype) ? x->dtype : npg__default_float());
+    npg_array *xf = npg__cast(x, npg__float_dtype(x->dtype));
     npg_array *mean = npg_mean(xf, axes, true);
     npg_array *d = npg_subtract(xf, mean);
     npg_array *var = npg_mean(npg_square(d), axes, true);
     npg_array *y = npg_multiply(d, npg_reciprocal(npg_sqrt(npg_add_scalar(var, eps))));
     if (y && weight) y = npg_multiply(y, weight);
     if (y && bias) y = npg_add(y, bias);
-    npg_keep(y);
-    npg_scope_end(s);
-    if (!y) npg__error_context(fn);
-    return y;
+    return npg__finish(fn, s, y);
 }
 
 /* ------------------------------------------------------------------------
@@ -614,7 +599,7 @@ static bool conv_bias_devices(const char *fn, npg_array *x, npg_array *w, npg_ar
 /* The floating dtype a convolution computes in (integers: the default float). */
 static npg_dtype conv_dtype(const npg_array *x, const npg_array *w) {
     npg_dtype dt = npg_result_type(x->dtype, w->dtype);
-    return npg_is_floating(dt) ? dt : npg__default_float();
+    return npg__float_dtype(dt);
 }
 
 /* conv2d with the checks' messages naming fn; stride/padding/dilation as in
@@ -659,10 +644,7 @@ static npg_array *conv2d_impl(const char *fn, npg_array *x, npg_array *w, npg_ar
         y = npg_reshape(y, NPG_SHAPE(g.N, OC, g.OH, g.OW));
         if (y && b) y = npg_add(y, npg_reshape(b, NPG_SHAPE(OC, 1, 1)));
     }
-    npg_keep(y);
-    npg_scope_end(s);
-    if (!y) npg__error_context(fn);
-    return y;
+    return npg__finish(fn, s, y);
 }
 
 npg_array *npg_conv2d(npg_array *x, npg_array *w, npg_array *b, const npg_conv2d_opts *opts) {
@@ -696,10 +678,7 @@ npg_array *npg_conv1d(npg_array *x, npg_array *w, npg_array *b, const npg_conv1d
     npg_scope s = npg_scope_begin();
     npg_array *y = conv2d_impl(fn, with_unit_height(x), with_unit_height(w), b, stride, pad, dil, o.groups);
     if (y) y = npg_reshape(y, NPG_SHAPE(y->shape[0], y->shape[1], y->shape[3]));
-    npg_keep(y);
-    npg_scope_end(s);
-    if (!y) npg__error_context(fn);
-    return y;
+    return npg__finish(fn, s, y);
 }
 
 /* The transposed convolution: cols = W^T x per group, then col2im onto the
@@ -804,10 +783,7 @@ static npg_array *conv_transpose_impl(const char *fn, npg_array *x, npg_array *w
     }
     npg_array *y = cols ? col2im(cols, &g) : NULL;
     if (y && b) y = npg_add(y, npg_reshape(b, NPG_SHAPE(OC, 1, 1)));
-    npg_keep(y);
-    npg_scope_end(s);
-    if (!y) npg__error_context(fn);
-    return y;
+    return npg__finish(fn, s, y);
 }
 
 npg_array *npg_conv_transpose2d(npg_array *x, npg_array *w, npg_array *b, const npg_conv_transpose2d_opts *opts) {
@@ -825,10 +801,7 @@ npg_array *npg_conv_transpose1d(npg_array *x, npg_array *w, npg_array *b, const 
     npg_scope s = npg_scope_begin();
     npg_array *y = conv_transpose_impl(fn, with_unit_height(x), with_unit_height(w), b, stride, pad, opad, dil, o.groups);
     if (y) y = npg_reshape(y, NPG_SHAPE(y->shape[0], y->shape[1], y->shape[3]));
-    npg_keep(y);
-    npg_scope_end(s);
-    if (!y) npg__error_context(fn);
-    return y;
+    return npg__finish(fn, s, y);
 }
 
 static bool pool_geom(const char *fn, npg_array *x, const npg_pool2d_opts *o, npg_conv_geom *g) {
@@ -893,10 +866,7 @@ npg_array *npg_max_pool2d(npg_array *x, const npg_pool2d_opts *opts) {
             }
         }
     }
-    npg_keep(r);
-    npg_scope_end(s);
-    if (!r) npg__error_context(fn);
-    return r;
+    return npg__finish(fn, s, r);
 }
 
 npg_status npg__bw_max_pool2d(npg_node *n, npg_array *gout, npg_array **gin) {
@@ -937,7 +907,7 @@ npg_array *npg_avg_pool2d(npg_array *x, const npg_pool2d_opts *opts) {
     npg_conv_geom g;
     if (!pool_geom(fn, x, opts, &g)) return NULL;
     npg_scope s = npg_scope_begin();
-    npg_dtype dt = npg_is_floating(x->dtype) ? x->dtype : npg__default_float();
+    npg_dtype dt = npg__float_dtype(x->dtype);
     npg_array *xf = npg__cast(x, dt);
     int64_t KK = g.KH * g.KW, L = g.OH * g.OW;
     /* window sums from im2col: (N, C, KK, L) summed over KK */
@@ -960,8 +930,5 @@ npg_array *npg_avg_pool2d(npg_array *x, const npg_pool2d_opts *opts) {
         }
         if (r) r = npg_reshape(r, NPG_SHAPE(g.N, g.C, g.OH, g.OW));
     }
-    npg_keep(r);
-    npg_scope_end(s);
-    if (!r) npg__error_context(fn);
-    return r;
+    return npg__finish(fn, s, r);
 }

@@ -15,9 +15,8 @@
 #include <math.h>
 
 /* The floating dtype a function computes in: x's, or the default float. */
-static npg_dtype float_of(npg_dtype dt) { return npg_is_floating(dt) ? dt : npg__default_float(); }
 
-static npg_array *as_float(npg_array *x) { return npg__cast(x, float_of(x->dtype)); }
+static npg_array *as_float(npg_array *x) { return npg__cast(x, npg__float_dtype(x->dtype)); }
 
 static bool check_reduction(const char *fn, npg_reduction r) {
     if (r != NPG_REDUCTION_MEAN && r != NPG_REDUCTION_SUM && r != NPG_REDUCTION_NONE) {
@@ -31,14 +30,6 @@ static npg_array *reduce(npg_array *l, npg_reduction r) {
     if (!l) return NULL;
     if (r == NPG_REDUCTION_NONE) return l;
     return r == NPG_REDUCTION_SUM ? npg_sum(l, NPG_ALL_AXES, false) : npg_mean(l, NPG_ALL_AXES, false);
-}
-
-/* Ends scope s keeping r; when r is NULL, the pending error names fn too. */
-static npg_array *finish(const char *fn, npg_scope s, npg_array *r) {
-    npg_keep(r);
-    npg_scope_end(s);
-    if (!r) npg__error_context(fn);
-    return r;
 }
 
 /* ------------------------------------------------------------------------
@@ -127,7 +118,7 @@ npg_array *npg_adaptive_avg_pool2d(npg_array *x, int64_t oh, int64_t ow) {
     if (y && oh != H) y = window_means(fn, y, x->ndim - 2, H, oh);
     if (y && ow != W) y = window_means(fn, y, x->ndim - 1, W, ow);
     if (y == x) y = npg_copy(x); /* a new array, as PyTorch's */
-    return finish(fn, s, y);
+    return npg__finish(fn, s, y);
 }
 
 /* Source taps of one interpolated axis: idx0/idx1 (int64, out) and the
@@ -235,7 +226,7 @@ npg_array *npg_interpolate(npg_array *x, int naxes, const int64_t *size, npg_int
         free(i0);
         free(lam);
     }
-    return finish(fn, s, y ? (y == x ? npg_copy(x) : y) : NULL); /* a new array, as PyTorch's */
+    return npg__finish(fn, s, y ? (y == x ? npg_copy(x) : y) : NULL); /* a new array, as PyTorch's */
 }
 
 /* ------------------------------------------------------------------------
@@ -255,7 +246,7 @@ npg_array *npg_rms_norm(npg_array *x, int k, npg_array *weight, double eps) {
     npg_array *ms = npg_mean(npg_square(xf), axes, true);
     npg_array *y = npg_multiply(xf, npg_reciprocal(npg_sqrt(npg_add_scalar(ms, eps))));
     if (y && weight) y = npg_multiply(y, weight);
-    return finish(fn, s, y);
+    return npg__finish(fn, s, y);
 }
 
 /* ------------------------------------------------------------------------
@@ -347,7 +338,7 @@ npg_status npg_lstm_cell(npg_array *x, npg_array *h, npg_array *c, npg_array *w_
     if (!check_cell(fn, 4, x, h, c, w_ih, w_hh, b_ih, b_hh, &H)) return npg_last_status();
     npg_scope s = npg_scope_begin();
     npg_dtype dt = npg_result_type(x->dtype, w_ih->dtype);
-    npg_array *xf = npg__cast(x, float_of(dt));
+    npg_array *xf = npg__cast(x, npg__float_dtype(dt));
     npg_array *gates = xf ? cell_gates(xf, h, w_ih, w_hh, b_ih, b_hh, NULL) : NULL;
     npg_array *i = npg_sigmoid(gate(gates, 0, H)), *f = npg_sigmoid(gate(gates, 1, H));
     npg_array *g = npg_tanh(gate(gates, 2, H)), *o = npg_sigmoid(gate(gates, 3, H));
@@ -374,7 +365,7 @@ npg_array *npg_gru_cell(npg_array *x, npg_array *h, npg_array *w_ih, npg_array *
     if (!check_cell(fn, 3, x, h, NULL, w_ih, w_hh, b_ih, b_hh, &H)) return NULL;
     npg_scope s = npg_scope_begin();
     npg_dtype dt = npg_result_type(x->dtype, w_ih->dtype);
-    npg_array *xf = npg__cast(x, float_of(dt)), *gh = NULL;
+    npg_array *xf = npg__cast(x, npg__float_dtype(dt)), *gh = NULL;
     npg_array *gi = xf ? cell_gates(xf, h, w_ih, w_hh, b_ih, b_hh, &gh) : NULL;
     npg_array *r = gate(gi, 0, H), *z = gate(gi, 1, H), *n = gate(gi, 2, H);
     if (gh) {
@@ -388,7 +379,7 @@ npg_array *npg_gru_cell(npg_array *x, npg_array *h, npg_array *w_ih, npg_array *
     /* (1 - z) n + z h */
     npg_array *y = npg_multiply(npg_scalar_subtract(1.0, z), n);
     if (h) y = npg_add(y, npg_multiply(z, h));
-    return finish(fn, s, y);
+    return npg__finish(fn, s, y);
 }
 
 /* ------------------------------------------------------------------------
@@ -409,7 +400,7 @@ static npg_array *elu_like(const char *fn, npg_array *x, double alpha, double be
     npg_array *neg = npg_expm1(npg_divide_scalar(npg_scalar_where(pos, 0.0, xf), beta));
     npg_array *y = npg_where(pos, xf, npg_multiply_scalar(neg, alpha));
     if (y && scale != 1.0) y = npg_multiply_scalar(y, scale);
-    return finish(fn, s, y);
+    return npg__finish(fn, s, y);
 }
 
 npg_array *npg_elu(npg_array *x, double alpha) { return elu_like("npg_elu", x, alpha, 1.0, 1.0); }
@@ -441,7 +432,7 @@ npg_array *npg_hardtanh(npg_array *x, double lo, double hi) {
     /* clip's values, with the gradient only strictly inside (PyTorch's) */
     npg_array *inside = npg_logical_and(npg_greater_scalar(xf, lo), npg_less_scalar(xf, hi));
     npg_array *y = npg_where(inside, xf, npg_detach(npg_clip(xf, lo, hi)));
-    return finish(fn, s, y);
+    return npg__finish(fn, s, y);
 }
 
 npg_array *npg_hardsigmoid(npg_array *x) {
@@ -451,7 +442,7 @@ npg_array *npg_hardsigmoid(npg_array *x) {
         return NULL;
     }
     npg_scope s = npg_scope_begin();
-    return finish(fn, s, npg_divide_scalar(npg_hardtanh(npg_add_scalar(as_float(x), 3.0), 0.0, 6.0), 6.0));
+    return npg__finish(fn, s, npg_divide_scalar(npg_hardtanh(npg_add_scalar(as_float(x), 3.0), 0.0, 6.0), 6.0));
 }
 
 npg_array *npg_hardswish(npg_array *x) {
@@ -463,7 +454,7 @@ npg_array *npg_hardswish(npg_array *x) {
     npg_scope s = npg_scope_begin();
     npg_array *xf = as_float(x);
     /* clip's closed-interval gradient gives PyTorch's at x = -3 and 3 */
-    return finish(fn, s, npg_divide_scalar(npg_multiply(xf, npg_clip(npg_add_scalar(xf, 3.0), 0.0, 6.0)), 6.0));
+    return npg__finish(fn, s, npg_divide_scalar(npg_multiply(xf, npg_clip(npg_add_scalar(xf, 3.0), 0.0, 6.0)), 6.0));
 }
 
 npg_array *npg_mish(npg_array *x) {
@@ -474,7 +465,7 @@ npg_array *npg_mish(npg_array *x) {
     }
     npg_scope s = npg_scope_begin();
     npg_array *xf = as_float(x);
-    return finish(fn, s, npg_multiply(xf, npg_tanh(npg_softplus(xf))));
+    return npg__finish(fn, s, npg_multiply(xf, npg_tanh(npg_softplus(xf))));
 }
 
 npg_array *npg_logsigmoid(npg_array *x) {
@@ -484,7 +475,7 @@ npg_array *npg_logsigmoid(npg_array *x) {
         return NULL;
     }
     npg_scope s = npg_scope_begin();
-    return finish(fn, s, npg_negative(npg_softplus(npg_negative(as_float(x)))));
+    return npg__finish(fn, s, npg_negative(npg_softplus(npg_negative(as_float(x)))));
 }
 
 npg_array *npg_glu(npg_array *x, int axis) {
@@ -511,7 +502,7 @@ npg_array *npg_glu(npg_array *x, int axis) {
     npg_scope s = npg_scope_begin();
     npg_array *xf = as_float(x);
     npg_array *y = xf ? npg_multiply(npg_index(xf, lo, x->ndim), npg_sigmoid(npg_index(xf, hi, x->ndim))) : NULL;
-    return finish(fn, s, y);
+    return npg__finish(fn, s, y);
 }
 
 /* ------------------------------------------------------------------------
@@ -564,7 +555,7 @@ npg_array *npg_one_hot(npg_array *labels, int64_t num_classes) {
         npg_array *cls = npg_arange(0, (double)num_classes, 1, NPG_OPTS(.dtype = NPG_INT64, .device = npg__device_of(labels)));
         y = npg_astype(npg_equal(npg_expand_dims(labels, -1), cls), NPG_INT64);
     }
-    return finish(fn, s, y);
+    return npg__finish(fn, s, y);
 }
 
 npg_array *npg_cosine_similarity(npg_array *x1, npg_array *x2, int axis, double eps) {
@@ -584,7 +575,7 @@ npg_array *npg_cosine_similarity(npg_array *x1, npg_array *x2, int axis, double 
         if (b[0]->ndim == 0) {
             npg__set_error(NPG_ERR_SHAPE, "%s: the inputs are 0-d", fn);
         } else if (npg__norm_axis(fn, axis, b[0]->ndim, &a)) {
-            npg_dtype dt = float_of(npg_result_type(x1->dtype, x2->dtype));
+            npg_dtype dt = npg__float_dtype(npg_result_type(x1->dtype, x2->dtype));
             npg_array *u[2];
             for (int i = 0; i < 2; i++) {
                 npg_array *v = npg__cast(b[i], dt);
@@ -595,7 +586,7 @@ npg_array *npg_cosine_similarity(npg_array *x1, npg_array *x2, int axis, double 
             y = npg_sum(npg_multiply(u[0], u[1]), NPG_AXES(a), false);
         }
     }
-    return finish(fn, s, y);
+    return npg__finish(fn, s, y);
 }
 
 /* ------------------------------------------------------------------------
@@ -604,7 +595,7 @@ npg_array *npg_cosine_similarity(npg_array *x1, npg_array *x2, int axis, double 
 
 /* pred - target in their common floating dtype. */
 static npg_array *difference(npg_array *p, npg_array *t) {
-    npg_dtype dt = float_of(npg_result_type(p->dtype, t->dtype));
+    npg_dtype dt = npg__float_dtype(npg_result_type(p->dtype, t->dtype));
     return npg_subtract(npg__cast(p, dt), npg__cast(t, dt));
 }
 
@@ -618,7 +609,7 @@ npg_array *npg_l1_loss(npg_array *pred, npg_array *target, npg_reduction reducti
     const char *fn = "npg_l1_loss";
     if (!loss_args(fn, pred, target, reduction)) return NULL;
     npg_scope s = npg_scope_begin();
-    return finish(fn, s, reduce(npg_abs(difference(pred, target)), reduction));
+    return npg__finish(fn, s, reduce(npg_abs(difference(pred, target)), reduction));
 }
 
 /* |d| < t ? 0.5 d^2 * q : k (|d| - 0.5 t): smooth L1 (q = 1/beta, k = 1) or Huber (q = 1, k = delta). */
@@ -627,7 +618,7 @@ static npg_array *quad_lin(const char *fn, npg_array *pred, npg_array *target, n
     npg_array *d = difference(pred, target), *ad = npg_abs(d);
     npg_array *quad = npg_multiply_scalar(npg_square(d), 0.5 * q);
     npg_array *lin = npg_multiply_scalar(npg_subtract_scalar(ad, 0.5 * t), k);
-    return finish(fn, s, reduce(npg_where(npg_less_scalar(ad, t), quad, lin), red));
+    return npg__finish(fn, s, reduce(npg_where(npg_less_scalar(ad, t), quad, lin), red));
 }
 
 npg_array *npg_smooth_l1_loss(npg_array *pred, npg_array *target, npg_reduction reduction, double beta) {
@@ -639,7 +630,7 @@ npg_array *npg_smooth_l1_loss(npg_array *pred, npg_array *target, npg_reduction 
     }
     if (beta == 0) {
         npg_scope s = npg_scope_begin();
-        return finish(fn, s, reduce(npg_abs(difference(pred, target)), reduction));
+        return npg__finish(fn, s, reduce(npg_abs(difference(pred, target)), reduction));
     }
     return quad_lin(fn, pred, target, reduction, beta, 1.0 / beta, 1.0);
 }
@@ -658,7 +649,7 @@ npg_array *npg_kl_div(npg_array *input, npg_array *target, npg_reduction reducti
     const char *fn = "npg_kl_div";
     if (!loss_args(fn, input, target, reduction)) return NULL;
     npg_scope s = npg_scope_begin();
-    npg_dtype dt = float_of(npg_result_type(input->dtype, target->dtype));
+    npg_dtype dt = npg__float_dtype(npg_result_type(input->dtype, target->dtype));
     npg_array *in = npg__cast(input, dt), *t = npg__cast(target, dt), *l;
     /* a zero target (-inf as a log) contributes 0 and a zero gradient, even
      * against an input of -inf (log_softmax of a masked class), where
@@ -673,7 +664,7 @@ npg_array *npg_kl_div(npg_array *input, npg_array *target, npg_reduction reducti
         npg_array *safe = npg_scalar_where(zero, 1.0, t);
         l = npg_scalar_where(zero, 0.0, npg_multiply(t, npg_subtract(npg_log(safe), in)));
     }
-    return finish(fn, s, reduce(l, reduction));
+    return npg__finish(fn, s, reduce(l, reduction));
 }
 
 /* max(log q, -100), with the value -100 and a zero gradient where q is 0. */
@@ -687,9 +678,9 @@ npg_array *npg_binary_cross_entropy(npg_array *probs, npg_array *targets, npg_re
     const char *fn = "npg_binary_cross_entropy";
     if (!loss_args(fn, probs, targets, reduction)) return NULL;
     npg_scope s = npg_scope_begin();
-    npg_dtype dt = float_of(npg_result_type(probs->dtype, targets->dtype));
+    npg_dtype dt = npg__float_dtype(npg_result_type(probs->dtype, targets->dtype));
     npg_array *p = npg__cast(probs, dt), *t = npg__cast(targets, dt);
     npg_array *a = npg_multiply(t, clamped_log(p));
     npg_array *b = npg_multiply(npg_scalar_subtract(1.0, t), clamped_log(npg_scalar_subtract(1.0, p)));
-    return finish(fn, s, reduce(npg_negative(npg_add(a, b)), reduction));
+    return npg__finish(fn, s, reduce(npg_negative(npg_add(a, b)), reduction));
 }

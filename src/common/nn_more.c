@@ -107,10 +107,7 @@ npg_array *npg_batch_norm(npg_array *x, npg_array *running_mean, npg_array *runn
     npg_array *y = npg_multiply(npg_subtract(x, mean), npg_reciprocal(npg_sqrt(npg_add_scalar(var, eps))));
     if (y && weight) y = npg_multiply(y, per_channel(weight, x->ndim));
     if (y && bias) y = npg_add(y, per_channel(bias, x->ndim));
-    npg_keep(y);
-    npg_scope_end(s);
-    if (!y) npg__error_context(fn);
-    return y;
+    return npg__finish(fn, s, y);
 }
 
 npg_array *npg_group_norm(npg_array *x, int num_groups, npg_array *weight, npg_array *bias, double eps) {
@@ -128,7 +125,7 @@ npg_array *npg_group_norm(npg_array *x, int num_groups, npg_array *weight, npg_a
         return NULL;
     }
     npg_scope s = npg_scope_begin();
-    npg_array *xf = npg__cast(x, npg_is_floating(x->dtype) ? x->dtype : npg__default_float());
+    npg_array *xf = npg__cast(x, npg__float_dtype(x->dtype));
     /* (N, G, C/G * rest): statistics over the last axis; an empty x has
      * nothing to normalise (and its (N, G) statistics could be huge) */
     npg_array *y;
@@ -145,10 +142,7 @@ npg_array *npg_group_norm(npg_array *x, int num_groups, npg_array *weight, npg_a
     }
     if (y && weight) y = npg_multiply(y, per_channel(weight, x->ndim));
     if (y && bias) y = npg_add(y, per_channel(bias, x->ndim));
-    npg_keep(y);
-    npg_scope_end(s);
-    if (!y) npg__error_context(fn);
-    return y;
+    return npg__finish(fn, s, y);
 }
 
 npg_array *npg_pad(npg_array *x, const int64_t *pad_width, npg_pad_mode mode, double value) {
@@ -218,10 +212,7 @@ npg_array *npg_pad(npg_array *x, const int64_t *pad_width, npg_pad_mode mode, do
         }
     }
     if (r == x) r = npg_copy(x); /* no padding: still a new array */
-    npg_keep(r);
-    npg_scope_end(s);
-    if (!r) npg__error_context(fn);
-    return r;
+    return npg__finish(fn, s, r);
 }
 
 npg_array *npg_scaled_dot_product_attention(npg_array *q, npg_array *k, npg_array *v, npg_array *mask, bool causal,
@@ -276,8 +267,5 @@ npg_array *npg_scaled_dot_product_attention(npg_array *q, npg_array *k, npg_arra
     if (scores && mask)
         scores = mask->dtype == NPG_BOOL ? npg_where_scalar(mask, scores, -INFINITY) : npg_add(scores, mask);
     npg_array *y = npg_matmul(npg_softmax(scores, -1), v);
-    npg_keep(y);
-    npg_scope_end(s);
-    if (!y) npg__error_context(fn);
-    return y;
+    return npg__finish(fn, s, y);
 }

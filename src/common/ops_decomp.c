@@ -26,7 +26,6 @@
 /* ---- shared helpers ------------------------------------------------------------------------- */
 
 /* Linear algebra computes in the input's floating dtype, or float32. */
-static npg_dtype la_dtype(npg_dtype d) { return npg_is_floating(d) ? d : npg__default_float(); }
 
 /* x is a stack of matrices (square when asked). */
 static bool mat_check(const char *fn, const npg_array *x, bool square) {
@@ -279,7 +278,7 @@ npg_array *npg_linalg_solve_triangular(npg_array *a, npg_array *b, bool upper, b
     int nb;
     int64_t bshape[NPG_MAX_DIMS];
     if (!batch_bcast(fn, a, b, &nb, bshape)) return NULL;
-    npg_dtype dt = la_dtype(npg_result_type(a->dtype, b->dtype));
+    npg_dtype dt = npg__float_dtype(npg_result_type(a->dtype, b->dtype));
     const int64_t n = a->shape[a->ndim - 1], k = b->shape[b->ndim - 1], batch = npg__numel(nb, bshape);
     npg_scope s = npg_scope_begin();
     npg_no_grad_begin();
@@ -299,10 +298,7 @@ npg_array *npg_linalg_solve_triangular(npg_array *a, npg_array *b, bool upper, b
     npg_no_grad_end();
     y = record("linalg_solve_triangular", y, 2, (npg_array *[]){a, b}, tri_bw,
                (upper ? TRI_UPPER : 0) | (unitriangular ? TRI_UNIT : 0));
-    npg_keep(y);
-    npg_scope_end(s);
-    if (!y) npg__error_context(fn);
-    return y;
+    return npg__finish(fn, s, y);
 }
 
 /* ---- cholesky ------------------------------------------------------------------------------------ */
@@ -325,7 +321,7 @@ static npg_status chol_bw(void *ctx, npg_array *g, int n, npg_array *const *in, 
 npg_array *npg_linalg_cholesky(npg_array *x, bool upper) {
     const char *fn = "npg_linalg_cholesky";
     if (npg__any_null(fn, 1, x) || !mat_check(fn, x, true)) return NULL;
-    npg_dtype dt = la_dtype(x->dtype);
+    npg_dtype dt = npg__float_dtype(x->dtype);
     const int64_t n = x->shape[x->ndim - 1], batch = batch_count(x);
     npg_scope s = npg_scope_begin();
     npg_no_grad_begin();
@@ -343,10 +339,7 @@ npg_array *npg_linalg_cholesky(npg_array *x, bool upper) {
     }
     npg_no_grad_end();
     y = record("linalg_cholesky", y, 1, &x, chol_bw, upper);
-    npg_keep(y);
-    npg_scope_end(s);
-    if (!y) npg__error_context(fn);
-    return y;
+    return npg__finish(fn, s, y);
 }
 
 /* ---- solve, inv ---------------------------------------------------------------------------------- */
@@ -390,7 +383,7 @@ static npg_array *solve_mat(const char *fn, npg_array *a, npg_array *b) {
     int nb;
     int64_t bshape[NPG_MAX_DIMS];
     if (!batch_bcast(fn, a, b, &nb, bshape)) return NULL;
-    npg_dtype dt = la_dtype(npg_result_type(a->dtype, b->dtype));
+    npg_dtype dt = npg__float_dtype(npg_result_type(a->dtype, b->dtype));
     const int64_t n = a->shape[a->ndim - 1], k = b->shape[b->ndim - 1], batch = npg__numel(nb, bshape);
     const bool grad = npg__needs_grad(2, (npg_array *[]){a, b});
     npg_scope s = npg_scope_begin();
@@ -424,10 +417,7 @@ static npg_array *solve_mat(const char *fn, npg_array *a, npg_array *b) {
         y = npg_custom("linalg_solve", y, 2, (npg_array *[]){a, b}, solve_bw, c, lu_ctx_free);
     else /* no gradient wanted, or empty operands (the backward solves afresh) */
         y = record("linalg_solve", y, 2, (npg_array *[]){a, b}, solve_bw, 0);
-    npg_keep(y);
-    npg_scope_end(s);
-    if (!y) npg__error_context(fn);
-    return y;
+    return npg__finish(fn, s, y);
 }
 
 npg_array *npg_linalg_solve(npg_array *a, npg_array *b) {
@@ -438,21 +428,15 @@ npg_array *npg_linalg_solve(npg_array *a, npg_array *b) {
     npg_scope s = npg_scope_begin();
     npg_array *b2 = npg_expand_dims(b, -1);
     npg_array *y = b2 && solve_check(fn, a, b2) ? npg_squeeze(solve_mat(fn, a, b2), NPG_AXES(-1)) : NULL;
-    npg_keep(y);
-    npg_scope_end(s);
-    if (!y) npg__error_context(fn);
-    return y;
+    return npg__finish(fn, s, y);
 }
 
 static npg_array *inv_impl(const char *fn, npg_array *x) {
     if (npg__any_null(fn, 1, x) || !mat_check(fn, x, true)) return NULL;
     npg_scope s = npg_scope_begin();
-    npg_array *eye = npg_eye(x->shape[x->ndim - 1], NPG_OPTS(.dtype = la_dtype(x->dtype), .device = npg__device_of(x)));
+    npg_array *eye = npg_eye(x->shape[x->ndim - 1], NPG_OPTS(.dtype = npg__float_dtype(x->dtype), .device = npg__device_of(x)));
     npg_array *y = eye ? solve_mat(fn, x, eye) : NULL;
-    npg_keep(y);
-    npg_scope_end(s);
-    if (!y) npg__error_context(fn);
-    return y;
+    return npg__finish(fn, s, y);
 }
 
 npg_array *npg_linalg_inv(npg_array *x) { return inv_impl("npg_linalg_inv", x); }
@@ -491,7 +475,7 @@ static npg_status det_bw(void *ctx, npg_array *g, int n, npg_array *const *in, n
 /* det, or sign and log|det| (the outputs asked for are not NULL). */
 static npg_status det_impl(const char *fn, npg_array *x, npg_array **det, npg_array **sign, npg_array **logabs) {
     if (npg__any_null(fn, 1, x) || !mat_check(fn, x, true)) return npg_last_status();
-    npg_dtype dt = la_dtype(x->dtype);
+    npg_dtype dt = npg__float_dtype(x->dtype);
     const int64_t n = x->shape[x->ndim - 1];
     npg_scope s = npg_scope_begin();
     npg_no_grad_begin();
@@ -599,7 +583,7 @@ npg_status npg_linalg_qr(npg_array *x, bool complete, npg_array **q, npg_array *
     if (q) *q = NULL;
     if (r) *r = NULL;
     if (npg__any_null(fn, 1, x) || !mat_check(fn, x, false)) return npg_last_status();
-    npg_dtype dt = la_dtype(x->dtype);
+    npg_dtype dt = npg__float_dtype(x->dtype);
     const int nb = x->ndim - 2;
     const int64_t m = x->shape[nb], n = x->shape[nb + 1], k = m < n ? m : n, qc = complete ? m : k,
                   batch = batch_count(x);
@@ -725,7 +709,7 @@ static npg_status eigh_impl(const char *fn, npg_array *x, npg_array **w, npg_arr
     if (w) *w = NULL;
     if (v) *v = NULL;
     if (npg__any_null(fn, 1, x) || !mat_check(fn, x, true)) return npg_last_status();
-    npg_dtype dt = la_dtype(x->dtype);
+    npg_dtype dt = npg__float_dtype(x->dtype);
     const int nb = x->ndim - 2;
     const int64_t n = x->shape[nb], batch = batch_count(x);
     const bool grad = npg__needs_grad(1, &x), vectors = v || grad;
@@ -842,7 +826,7 @@ static npg_status svd_impl(const char *fn, npg_array *x, bool full_matrices, npg
     if (s) *s = NULL;
     if (vh) *vh = NULL;
     if (npg__any_null(fn, 1, x) || !mat_check(fn, x, false)) return npg_last_status();
-    npg_dtype dt = la_dtype(x->dtype);
+    npg_dtype dt = npg__float_dtype(x->dtype);
     const int nb = x->ndim - 2;
     const int64_t m = x->shape[nb], n = x->shape[nb + 1], k = m < n ? m : n, batch = batch_count(x);
     const bool grad = npg__needs_grad(1, &x), vectors = u || vh || grad;
@@ -945,7 +929,7 @@ static bool rtol_ok(const char *fn, double rtol) {
  * scope-registered like the result. */
 static npg_array *pinv_svd(const char *fn, npg_array *x, double rtol, npg_array **sv, npg_array **rank) {
     if (npg__any_null(fn, 1, x) || !mat_check(fn, x, false) || !rtol_ok(fn, rtol)) return NULL;
-    npg_dtype dt = la_dtype(x->dtype);
+    npg_dtype dt = npg__float_dtype(x->dtype);
     if (rtol < 0) rtol = default_rtol(x, dt);
     const int64_t m = x->shape[x->ndim - 2], n = x->shape[x->ndim - 1];
     npg_scope s = npg_scope_begin();
@@ -970,10 +954,7 @@ static npg_array *pinv_svd(const char *fn, npg_array *x, double rtol, npg_array 
     }
     if (y && sv) *sv = npg_keep(S);
     if (y && rank) *rank = npg_keep(r);
-    npg_keep(y);
-    npg_scope_end(s);
-    if (!y) npg__error_context(fn);
-    return y;
+    return npg__finish(fn, s, y);
 }
 
 static npg_array *pinv_impl(const char *fn, npg_array *x, double rtol) { return pinv_svd(fn, x, rtol, NULL, NULL); }
@@ -1002,12 +983,9 @@ npg_array *npg_linalg_lstsq(npg_array *a, npg_array *b, double rtol) {
     npg_scope s = npg_scope_begin();
     /* the minimum-norm solution pinv(a) b (NumPy's gelsd computes the same),
      * in a and b's common dtype (a float32 a with a float64 b: float64) */
-    npg_array *ac = npg__cast(a, la_dtype(npg_result_type(a->dtype, b->dtype)));
+    npg_array *ac = npg__cast(a, npg__float_dtype(npg_result_type(a->dtype, b->dtype)));
     npg_array *y = ac ? npg_matmul(pinv_impl(fn, ac, rtol), b) : NULL;
-    npg_keep(y);
-    npg_scope_end(s);
-    if (!y) npg__error_context(fn);
-    return y;
+    return npg__finish(fn, s, y);
 }
 
 npg_status npg_linalg_lstsq_ex(npg_array *a, npg_array *b, double rtol, npg_array **x, npg_array **residuals,
@@ -1020,7 +998,7 @@ npg_status npg_linalg_lstsq_ex(npg_array *a, npg_array *b, double rtol, npg_arra
     const int64_t m = a->shape[a->ndim - 2], n = a->shape[a->ndim - 1];
     npg_scope s = npg_scope_begin();
     npg_array *S = NULL, *r = NULL;
-    a = npg__cast(a, la_dtype(npg_result_type(a->dtype, b->dtype))); /* the common dtype, as lstsq */
+    a = npg__cast(a, npg__float_dtype(npg_result_type(a->dtype, b->dtype))); /* the common dtype, as lstsq */
     npg_array *p = a ? pinv_svd(fn, a, rtol, &S, &r) : NULL;
     npg_array *y = p ? npg_matmul(p, b) : NULL;
     npg_array *res = NULL;
@@ -1063,7 +1041,7 @@ npg_status npg_linalg_lstsq_ex(npg_array *a, npg_array *b, double rtol, npg_arra
 npg_array *npg_linalg_matrix_rank(npg_array *x, double rtol) {
     const char *fn = "npg_linalg_matrix_rank";
     if (npg__any_null(fn, 1, x) || !mat_check(fn, x, false) || !rtol_ok(fn, rtol)) return NULL;
-    npg_dtype dt = la_dtype(x->dtype);
+    npg_dtype dt = npg__float_dtype(x->dtype);
     if (rtol < 0) rtol = default_rtol(x, dt);
     const int64_t k = x->shape[x->ndim - 2] < x->shape[x->ndim - 1] ? x->shape[x->ndim - 2] : x->shape[x->ndim - 1];
     npg_scope s = npg_scope_begin();
@@ -1081,10 +1059,7 @@ npg_array *npg_linalg_matrix_rank(npg_array *x, double rtol) {
         }
     }
     npg_no_grad_end();
-    npg_keep(y);
-    npg_scope_end(s);
-    if (!y) npg__error_context(fn);
-    return y;
+    return npg__finish(fn, s, y);
 }
 
 /* ---- matrix_power ------------------------------------------------------------------------------------------- */
@@ -1119,10 +1094,7 @@ npg_array *npg_linalg_matrix_power(npg_array *x, int64_t n) {
         }
         if (!ok) y = NULL;
     }
-    npg_keep(y);
-    npg_scope_end(s);
-    if (!y) npg__error_context(fn);
-    return y;
+    return npg__finish(fn, s, y);
 }
 
 /* ---- norms --------------------------------------------------------------------------------------------------- */
@@ -1194,7 +1166,7 @@ npg_array *npg_linalg_vector_norm(npg_array *x, double ord, npg_axes axes, bool 
             return NULL;
         }
     }
-    npg_dtype dt = la_dtype(x->dtype);
+    npg_dtype dt = npg__float_dtype(x->dtype);
     npg_axes ax = {.n = 0};
     for (int i = 0; i < x->ndim; i++)
         if (mask >> i & 1) ax.axes[ax.n++] = i;
@@ -1223,10 +1195,7 @@ npg_array *npg_linalg_vector_norm(npg_array *x, double ord, npg_axes axes, bool 
         else npg__set_error(NPG_ERR_OOM, "%s: out of memory recording the graph", fn);
         y = c ? npg_custom("linalg_vector_norm", y, 1, &x, vnorm_bw, c, free) : NULL;
     }
-    npg_keep(y);
-    npg_scope_end(s);
-    if (!y) npg__error_context(fn);
-    return y;
+    return npg__finish(fn, s, y);
 }
 
 npg_array *npg_linalg_matrix_norm(npg_array *x, const char *ord, bool keepdims) {
@@ -1251,7 +1220,7 @@ npg_array *npg_linalg_matrix_norm(npg_array *x, const char *ord, bool keepdims) 
         return NULL;
     }
     npg_scope s = npg_scope_begin();
-    npg_array *xf = npg__cast(x, la_dtype(x->dtype)), *y;
+    npg_array *xf = npg__cast(x, npg__float_dtype(x->dtype)), *y;
     switch (which) {
     case 0: y = npg_linalg_vector_norm(xf, 2, NPG_AXES(-2, -1), false); break;
     case 1: y = npg_sum(npg_linalg_svdvals(xf), NPG_AXES(-1), false); break;
@@ -1263,10 +1232,7 @@ npg_array *npg_linalg_matrix_norm(npg_array *x, const char *ord, bool keepdims) 
     default: y = npg_min(npg_sum(npg_abs(xf), NPG_AXES(-1), false), NPG_AXES(-1), false); break;
     }
     if (keepdims) y = npg_expand_dims(npg_expand_dims(y, -1), -1);
-    npg_keep(y);
-    npg_scope_end(s);
-    if (!y) npg__error_context(fn);
-    return y;
+    return npg__finish(fn, s, y);
 }
 
 /* ---- cross --------------------------------------------------------------------------------------------------- */
@@ -1295,8 +1261,5 @@ npg_array *npg_linalg_cross(npg_array *a, npg_array *b, int axis) {
     /* c_i = a_{i+1} b_{i+2} - a_{i+2} b_{i+1} */
     npg_array *y = npg_subtract(npg_multiply(npg_roll(A, -1, ax), npg_roll(B, -2, ax)),
                                 npg_multiply(npg_roll(A, -2, ax), npg_roll(B, -1, ax)));
-    npg_keep(y);
-    npg_scope_end(s);
-    if (!y) npg__error_context(fn);
-    return y;
+    return npg__finish(fn, s, y);
 }

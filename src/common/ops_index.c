@@ -137,10 +137,7 @@ npg_array *npg_take(npg_array *x, npg_array *indices, int axis) {
             r = npg_reshape(g, rs);
         }
     }
-    npg_keep(r);
-    npg_scope_end(s);
-    if (!r) npg__error_context(fn);
-    return r;
+    return npg__finish(fn, s, r);
 }
 
 npg_array *npg_take_along_axis(npg_array *x, npg_array *indices, int axis) {
@@ -183,10 +180,7 @@ npg_array *npg_take_along_axis(npg_array *x, npg_array *indices, int axis) {
             }
         }
     }
-    npg_keep(r);
-    npg_scope_end(s);
-    if (!r) npg__error_context(fn);
-    return r;
+    return npg__finish(fn, s, r);
 }
 
 /* ------------------------------------------------------------------------
@@ -243,10 +237,7 @@ npg_array *npg_scatter_add(npg_array *x, int axis, npg_array *indices, npg_array
     npg_scope s = npg_scope_begin();
     npg_array *ix = as_index(fn, indices);
     npg_array *r = ix ? scatter_into(fn, x, a, ix, src) : NULL;
-    npg_keep(r);
-    npg_scope_end(s);
-    if (!r) npg__error_context(fn);
-    return r;
+    return npg__finish(fn, s, r);
 }
 
 npg_array *npg_index_add(npg_array *x, int axis, npg_array *index, npg_array *src) {
@@ -275,10 +266,7 @@ npg_array *npg_index_add(npg_array *x, int axis, npg_array *index, npg_array *sr
         npg_array *ib = npg_broadcast_to(npg_reshape(ix, one), npg_shape_of(src));
         r = ib ? scatter_into(fn, x, a, ib, src) : NULL;
     }
-    npg_keep(r);
-    npg_scope_end(s);
-    if (!r) npg__error_context(fn);
-    return r;
+    return npg__finish(fn, s, r);
 }
 
 /* ------------------------------------------------------------------------
@@ -444,8 +432,5 @@ npg_array *npg_nonzero(npg_array *x) {
             }
         }
     }
-    npg_keep(r);
-    npg_scope_end(s);
-    if (!r) npg__error_context(fn);
-    return r;
+    return npg__finish(fn, s, r);
 }

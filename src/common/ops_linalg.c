@@ -142,10 +142,7 @@ npg_array *npg_matmul(npg_array *a, npg_array *b) {
         npg_free(out);
         out = NULL;
     }
-    npg_keep(out);
-    npg_scope_end(s);
-    if (!out) npg__error_context(fn);
-    return out;
+    return npg__finish(fn, s, out);
 }
 
 npg_array *npg_vecdot(npg_array *a, npg_array *b, int axis) {
@@ -160,10 +157,7 @@ npg_array *npg_vecdot(npg_array *a, npg_array *b, int axis) {
     npg_array *r = npg_sum(npg_multiply(a, b), NPG_AXES(ax), false);
     /* the sum of integers widens to int64; vecdot keeps the promoted dtype (like NumPy) */
     if (r && r->dtype != dt) r = npg_astype(r, dt);
-    npg_keep(r);
-    npg_scope_end(s);
-    if (!r) npg__error_context(fn);
-    return r;
+    return npg__finish(fn, s, r);
 }
 
 npg_array *npg_dot(npg_array *a, npg_array *b) {
@@ -199,8 +193,5 @@ npg_array *npg_outer(npg_array *a, npg_array *b) {
     if (npg__any_null(fn, 2, a, b)) return NULL;
     npg_scope s = npg_scope_begin();
     npg_array *r = npg_multiply(npg_reshape(a, NPG_SHAPE(-1, 1)), npg_reshape(b, NPG_SHAPE(1, -1)));
-    npg_keep(r);
-    npg_scope_end(s);
-    if (!r) npg__error_context(fn);
-    return r;
+    return npg__finish(fn, s, r);
 }

@@ -91,10 +91,7 @@ npg_array *npg_roll(npg_array *x, int64_t shift, int axis) {
         }
         if (r && axis == NPG_FLAT) r = npg_reshape(r, npg_shape_of(x));
     }
-    npg_keep(r);
-    npg_scope_end(s);
-    if (!r) npg__error_context(fn);
-    return r;
+    return npg__finish(fn, s, r);
 }
 
 npg_array *npg_tile(npg_array *x, npg_shape reps) {
@@ -154,10 +151,7 @@ npg_array *npg_tile(npg_array *x, npg_shape reps) {
         r = npg_take(r, idx, i);
     }
     if (r && !copied) r = npg_copy(r); /* always a new array, as NumPy's */
-    npg_keep(r);
-    npg_scope_end(s);
-    if (!r) npg__error_context(fn);
-    return r;
+    return npg__finish(fn, s, r);
 }
 
 npg_status npg_unstack(npg_array *x, int axis, npg_array **out, int n) {
@@ -268,10 +262,7 @@ static npg_array *tri(const char *fn, npg_array *x, int64_t k, bool upper) {
     npg_array *d = npg_subtract(c, r); /* (rows, cols): col - row */
     npg_array *keep = upper ? npg_greater_equal_scalar(d, (double)k) : npg_less_equal_scalar(d, (double)k);
     npg_array *out = npg_where_scalar(keep, x, 0);
-    npg_keep(out);
-    npg_scope_end(s);
-    if (!out) npg__error_context(fn);
-    return out;
+    return npg__finish(fn, s, out);
 }
 
 npg_array *npg_tril(npg_array *x, int64_t k) { return tri("npg_tril", x, k, false); }
@@ -298,10 +289,7 @@ npg_array *npg_diff(npg_array *x, int n, int axis) {
         r = r->dtype == NPG_BOOL ? npg_not_equal(hi, lo) : npg_subtract(hi, lo);
     }
     if (r == x) r = npg_copy(x); /* an empty axis: nothing to subtract */
-    npg_keep(r);
-    npg_scope_end(s);
-    if (!r) npg__error_context(fn);
-    return r;
+    return npg__finish(fn, s, r);
 }
 
 /* ------------------------------------------------------------------------
@@ -553,10 +541,7 @@ npg_array *npg_tensordot_axes(npg_array *a, npg_array *b, npg_axes axes_a, npg_a
     }
     npg_scope s = npg_scope_begin();
     npg_array *r = ein_pair(fn, &ta, &tb, keep) ? ta.x : NULL;
-    npg_keep(r);
-    npg_scope_end(s);
-    if (!r) npg__error_context(fn);
-    return r;
+    return npg__finish(fn, s, r);
 }
 
 npg_array *npg_einsum(const char *subscripts, npg_array *const *operands, int n) {
@@ -718,8 +703,5 @@ npg_array *npg_einsum(const char *subscripts, npg_array *const *operands, int n)
     if (result && all_bool && result->dtype != NPG_BOOL) result = npg_astype(result, NPG_BOOL);
 out:
     free(t);
-    npg_keep(result);
-    npg_scope_end(s);
-    if (!result) npg__error_context(fn);
-    return result;
+    return npg__finish(fn, s, result);
 }

@@ -12,7 +12,7 @@ static npg_dtype reduce_in_dtype(npg_op op, npg_dtype dt) {
     switch (op) {
     case NPG_OP_SUM:
     case NPG_OP_PROD: return npg_is_floating(dt) ? dt : NPG_INT64;
-    case NPG_OP_MEAN: return npg_is_floating(dt) ? dt : npg__default_float();
+    case NPG_OP_MEAN: return npg__float_dtype(dt);
     case NPG_OP_ALL:
     case NPG_OP_ANY: return NPG_BOOL;
     default: return dt;
@@ -196,16 +196,13 @@ static npg_array *var_impl(const char *fn, npg_array *x, npg_axes axes, double c
         return NULL;
     }
     npg_scope s = npg_scope_begin();
-    npg_array *xf = npg__cast(x, npg_is_floating(x->dtype) ? x->dtype : npg__default_float());
+    npg_array *xf = npg__cast(x, npg__float_dtype(x->dtype));
     npg_array *m = npg_mean(xf, axes, true);
     npg_array *d = npg_subtract(xf, m);
     npg_array *ss = npg_sum(npg_square(d), axes, keepdims);
     double denom = (double)n - correction;
     npg_array *v = npg_divide_scalar(ss, denom > 0 ? denom : 0.0);
-    npg_keep(v);
-    npg_scope_end(s);
-    if (!v) npg__error_context(fn);
-    return v;
+    return npg__finish(fn, s, v);
 }
 
 npg_array *npg_var(npg_array *x, npg_axes axes, double correction, bool keepdims) {
@@ -230,7 +227,7 @@ npg_array *npg_logsumexp(npg_array *x, npg_axes axes, bool keepdims) {
     int64_t n = 0;
     reduced_count(fn, x, axes, &n);
     npg_scope s = npg_scope_begin();
-    npg_array *xf = npg__cast(x, npg_is_floating(x->dtype) ? x->dtype : npg__default_float());
+    npg_array *xf = npg__cast(x, npg__float_dtype(x->dtype));
     npg_array *r;
     if (n == 0) {
         /* log(0) = -inf, like NumPy */
@@ -247,10 +244,7 @@ npg_array *npg_logsumexp(npg_array *x, npg_axes axes, bool keepdims) {
         if (r && !keepdims) r = npg_squeeze(r, axes.n ? axes : NPG_ALL_AXES);
         if (r && !keepdims && axes.n == 0 && r->ndim != 0) r = npg_reshape(r, NPG_SHAPE0);
     }
-    npg_keep(r);
-    npg_scope_end(s);
-    if (!r) npg__error_context(fn);
-    return r;
+    return npg__finish(fn, s, r);
 }
 
 /* ------------------------------------------------------------------------

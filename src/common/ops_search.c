@@ -140,8 +140,5 @@ npg_array *npg_searchsorted(npg_array *x1, npg_array *x2, const char *side) {
     npg_array *pos = inverse_permutation(order);
     npg_array *mine = NPG_INDEX(pos, NPG_SLICE((int64_t)x2_at, (int64_t)x2_at + n2, 1));
     npg_array *r = mine ? npg_reshape(npg_take(before, mine, 0), npg_shape_of(x2)) : NULL;
-    npg_keep(r);
-    npg_scope_end(s);
-    if (!r) npg__error_context(fn);
-    return r;
+    return npg__finish(fn, s, r);
 }

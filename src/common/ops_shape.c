@@ -688,10 +688,7 @@ npg_array *npg_repeat(npg_array *x, int64_t repeats, int axis) {
         for (int i = 0; i < rs.ndim; i++) rs.dims[i] = src->shape[i] * (i == a ? repeats : 1);
         r = npg_reshape(npg_broadcast_to(e, bs), rs);
     }
-    npg_keep(r);
-    npg_scope_end(s);
-    if (!r) npg__error_context(fn);
-    return r;
+    return npg__finish(fn, s, r);
 }
 
 /* A list of n arrays to join: non-NULL, at least one, none NULL. */
@@ -811,8 +808,5 @@ npg_array *npg_stack(npg_array *const *arrays, int n, int axis) {
     } else {
         npg__set_error(NPG_ERR_OOM, "%s: out of memory", fn);
     }
-    npg_keep(r);
-    npg_scope_end(s);
-    if (!r) npg__error_context(fn);
-    return r;
+    return npg__finish(fn, s, r);
 }

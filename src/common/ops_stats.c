@@ -17,15 +17,6 @@
 
 #include <math.h>
 
-static npg_dtype float_of(npg_dtype dt) { return npg_is_floating(dt) ? dt : npg__default_float(); }
-
-/* Ends scope s keeping r; when r is NULL, the pending error names fn too. */
-static npg_array *finish(const char *fn, npg_scope s, npg_array *r) {
-    npg_keep(r);
-    npg_scope_end(s);
-    if (!r) npg__error_context(fn);
-    return r;
-}
 
 /* x with the axes in mask moved last and merged into one of length *n:
  * (kept..., n). *out is the reduction's result shape (keepdims or not). */
@@ -109,7 +100,7 @@ static npg_array *quantile_impl(const char *fn, npg_array *x, double q, npg_axes
         return NULL;
     }
     npg_scope s = npg_scope_begin();
-    const npg_dtype dt = float_of(x->dtype);
+    const npg_dtype dt = npg__float_dtype(x->dtype);
     npg_shape out;
     npg_array *xc = npg__cast(x, dt);
     npg_array *rows = xc ? rows_of(xc, mask, keepdims, &n, &out) : NULL;
@@ -157,7 +148,7 @@ static npg_array *quantile_impl(const char *fn, npg_array *x, double q, npg_axes
         }
         if (r) r = npg_reshape(r, out);
     }
-    return finish(fn, s, r);
+    return npg__finish(fn, s, r);
 }
 
 /* A method a caller may pass (median's own rule is not one). */
@@ -203,19 +194,19 @@ npg_array *npg_nansum(npg_array *x, npg_axes axes, bool keepdims) {
     if (!reduce_args(fn, x, axes)) return NULL;
     npg_scope s = npg_scope_begin();
     npg_array *v = npg_is_floating(x->dtype) ? npg_scalar_where(npg_isnan(x), 0.0, x) : x;
-    return finish(fn, s, npg_sum(v, axes, keepdims));
+    return npg__finish(fn, s, npg_sum(v, axes, keepdims));
 }
 
 npg_array *npg_nanmean(npg_array *x, npg_axes axes, bool keepdims) {
     const char *fn = "npg_nanmean";
     if (!reduce_args(fn, x, axes)) return NULL;
     npg_scope s = npg_scope_begin();
-    const npg_dtype dt = float_of(x->dtype == NPG_BOOL ? NPG_INT64 : x->dtype);
+    const npg_dtype dt = npg__float_dtype(x->dtype);
     npg_array *xf = npg__cast(x, dt);
     npg_array *keep = npg_logical_not(npg_isnan(xf));
     npg_array *sum = npg_sum(npg_where_scalar(keep, xf, 0.0), axes, keepdims);
     npg_array *cnt = npg_astype(npg_sum(keep, axes, keepdims), dt);
-    return finish(fn, s, npg_divide(sum, cnt));
+    return npg__finish(fn, s, npg_divide(sum, cnt));
 }
 
 /* ------------------------------------------------------------------------
@@ -282,7 +273,7 @@ npg_array *npg_isclose(npg_array *a, npg_array *b, double rtol, double atol, boo
     near = npg_logical_and(near, npg_logical_and(npg_isfinite(af), npg_isfinite(bf)));
     npg_array *r = npg_logical_or(npg_equal(af, bf), near); /* equal infinities */
     if (equal_nan) r = npg_logical_or(r, npg_logical_and(npg_isnan(af), npg_isnan(bf)));
-    return finish(fn, s, r);
+    return npg__finish(fn, s, r);
 }
 
 int npg_allclose(npg_array *a, npg_array *b, double rtol, double atol, bool equal_nan) {
@@ -319,7 +310,7 @@ static npg_array *cov_impl(const char *fn, npg_array *x, double correction) {
         return NULL;
     }
     npg_scope s = npg_scope_begin();
-    npg_array *xf = npg__cast(x, float_of(x->dtype == NPG_BOOL ? NPG_INT64 : x->dtype));
+    npg_array *xf = npg__cast(x, npg__float_dtype(x->dtype));
     const int64_t n = x->shape[x->ndim - 1];
     npg_array *m = x->ndim == 1 ? npg_reshape(xf, NPG_SHAPE(1, n)) : xf;
     npg_array *xm = npg_subtract(m, npg_mean(m, NPG_AXES(-1), true));
@@ -327,7 +318,7 @@ static npg_array *cov_impl(const char *fn, npg_array *x, double correction) {
     const double div = (double)n - correction > 0 ? (double)n - correction : 0.0;
     npg_array *c = npg_divide_scalar(npg_matmul(xm, npg_matrix_transpose(xm)), div);
     if (c && x->ndim == 1) c = npg_reshape(c, (npg_shape){.ndim = 0});
-    return finish(fn, s, c);
+    return npg__finish(fn, s, c);
 }
 
 npg_array *npg_cov(npg_array *x, double correction) { return cov_impl("npg_cov", x, correction); }
@@ -345,7 +336,7 @@ npg_array *npg_corrcoef(npg_array *x) {
         r = npg_divide(npg_divide(c, npg_expand_dims(d, -1)), npg_expand_dims(d, 0));
     }
     r = npg_clip(r, -1.0, 1.0);
-    r = finish(fn, s, r);
+    r = npg__finish(fn, s, r);
     npg_free(c);
     return r;
 }
@@ -398,7 +389,7 @@ npg_array *npg_bincount(npg_array *x, npg_array *weights, int64_t minlength) {
     if (!check_weights(fn, x, weights, &w)) return NULL;
     npg_scope s = npg_scope_begin();
     const npg_device dev = npg__device_of(x);
-    const npg_dtype odt = w ? float_of(w->dtype == NPG_BOOL ? NPG_INT64 : w->dtype) : NPG_INT64;
+    const npg_dtype odt = w ? npg__float_dtype(w->dtype) : NPG_INT64;
     int64_t len = minlength;
     bool ok = true;
     if (x->shape[0] > 0) {
@@ -419,7 +410,7 @@ npg_array *npg_bincount(npg_array *x, npg_array *weights, int64_t minlength) {
         npg_array *src = w ? npg__cast(w, odt) : npg_ones(npg_shape_of(x), NPG_OPTS(.dtype = NPG_INT64, .device = dev));
         r = scatter_counts(src, npg__cast(x, NPG_INT64), len);
     }
-    return finish(fn, s, r);
+    return npg__finish(fn, s, r);
 }
 
 npg_array *npg_histogram(npg_array *x, int64_t bins, double lo, double hi, npg_array *weights) {
@@ -458,10 +449,10 @@ npg_array *npg_histogram(npg_array *x, int64_t bins, double lo, double hi, npg_a
     idx = npg_add(idx, npg_astype(inc, NPG_INT64));
     npg_array *src;
     if (w) {
-        npg_array *wf = npg__cast(w, float_of(w->dtype == NPG_BOOL ? NPG_INT64 : w->dtype));
+        npg_array *wf = npg__cast(w, npg__float_dtype(w->dtype));
         src = npg_where_scalar(keep, npg_reshape(wf, NPG_SHAPE(n)), 0.0);
     } else {
         src = npg_astype(keep, NPG_INT64);
     }
-    return finish(fn, s, scatter_counts(src, idx, bins));
+    return npg__finish(fn, s, scatter_counts(src, idx, bins));
 }
