@@ -314,11 +314,13 @@ npg_array *npg__sum_to(npg_array *g, int ndim, const int64_t *shape) {
 
 bool npg__min_max_int(npg_array *x, int64_t *lo, int64_t *hi) {
     npg_scope s = npg_scope_begin();
-    npg_array *mn = npg_astype(npg_min(x, NPG_ALL_AXES, false), NPG_INT64);
-    npg_array *mx = npg_astype(npg_max(x, NPG_ALL_AXES, false), NPG_INT64);
-    /* the status of each read, not the thread's last error (which may be an
-     * earlier, unrelated one) */
-    bool ok = mn && mx && npg_copy_to_host(mn, lo, sizeof *lo) == NPG_OK && npg_copy_to_host(mx, hi, sizeof *hi) == NPG_OK;
+    npg_array *both = npg_astype(npg_stack((npg_array *[]){npg_min(x, NPG_ALL_AXES, false), npg_max(x, NPG_ALL_AXES, false)}, 2, 0),
+                                 NPG_INT64);
+    /* one read (one synchronisation); its status, not the thread's last
+     * error (which may be an earlier, unrelated one) */
+    int64_t v[2];
+    bool ok = both && npg_copy_to_host(both, v, sizeof v) == NPG_OK;
+    if (ok) *lo = v[0], *hi = v[1];
     npg_scope_end(s);
     return ok;
 }

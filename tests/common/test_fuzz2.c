@@ -6316,16 +6316,6 @@ static void st_fill_labels(void *buf, npg_dtype dt, int64_t n) {
     }
 }
 
-static npg_array *st_fresh(npg_dtype dt, npg_shape s, void (*fill)(void *, npg_dtype, int64_t)) {
-    int64_t n = numel_of(s);
-    void *buf = malloc((size_t)(n > 0 ? n : 1) * 8);
-    cr_assert(buf);
-    fill(buf, dt, n);
-    npg_array *x = npg_from_data(buf, dt, s, NPG_OPTS(.device = t_dev()));
-    free(buf);
-    cr_assert(x, "fuzz setup: npg_from_data: %s", npg_last_error());
-    return x;
-}
 
 /* make()'s operands (a fresh array, or a permuted, step-sliced or broadcast
  * view of one) with values from fill; floating ones require grad grad_pct
@@ -6334,7 +6324,7 @@ static npg_array *st_make(npg_dtype dt, npg_shape s, int grad_pct, void (*fill)(
     bool grad = npg_is_floating(dt) && chance(grad_pct);
     int r = s.ndim ? rint_in(0, 99) : 0;
     if (r < 50) {
-        npg_array *x = st_fresh(dt, s, fill);
+        npg_array *x = fresh_with(dt, s, fill);
         if (grad) setup_rg(x);
         return pool_add(x, NULL);
     }
@@ -6349,7 +6339,7 @@ static npg_array *st_make(npg_dtype dt, npg_shape s, int grad_pct, void (*fill)(
             p.axes[j] = t;
         }
         for (int i = 0; i < s.ndim; i++) bs.dims[p.axes[i]] = s.dims[i];
-        base = st_fresh(dt, bs, fill);
+        base = fresh_with(dt, bs, fill);
         if (grad) setup_rg(base);
         x = npg_permute_dims(base, p);
     } else if (r < 85) {
@@ -6360,14 +6350,14 @@ static npg_array *st_make(npg_dtype dt, npg_shape s, int grad_pct, void (*fill)(
         npg_idx idx[NPG_MAX_DIMS];
         for (int i = 0; i < s.ndim; i++) idx[i] = NPG_ALL;
         idx[k] = NPG_SLICE(step > 0 ? rint_in(0, (int)as - 1) : NPG_NONE, NPG_NONE, step);
-        base = st_fresh(dt, bs, fill);
+        base = fresh_with(dt, bs, fill);
         if (grad) setup_rg(base);
         x = npg_index(base, idx, s.ndim);
     } else {
         int drop = rint_in(0, s.ndim);
         bs.ndim = s.ndim - drop;
         for (int i = 0; i < bs.ndim; i++) bs.dims[i] = chance(50) ? 1 : s.dims[i + drop];
-        base = st_fresh(dt, bs, fill);
+        base = fresh_with(dt, bs, fill);
         if (grad) setup_rg(base);
         x = npg_broadcast_to(base, s);
     }

@@ -435,15 +435,6 @@ static bool expect_meta(const npg_array *y, npg_dtype odt, npg_shape s, const ch
     cr_expect(ok, "%s: shape %s, want %s", label, sstr(npg_shape_of(y), b1), sstr(s, b2));
     return ok && npg_dtype_of(y) == odt;
 }
-static void expect_unchanged(const npg_array *x, const double *hv, int64_t n, const char *label) {
-    double *got = t_read(x);
-    for (int64_t i = 0; i < n; i++)
-        if (!(got[i] == hv[i] || (isnan(got[i]) && isnan(hv[i])))) {
-            cr_expect(0, "%s: input modified at element %lld (%.17g -> %.17g)", label, (long long)i, hv[i], got[i]);
-            break;
-        }
-    free(got);
-}
 static bool transc_op(const t_op *op) { return op->rule == R_FLOAT || op->ref == ref_pow; }
 
 /* ------------------------------------------------------------------------
@@ -479,7 +470,7 @@ static void check_unary(int oi, const tparam *P, npg_dtype dt, int ci) {
         tol_for(odt, transc_op(op), &rtol, &atol);
         expect_vals(y, want, n, rtol, atol, label);
     }
-    expect_unchanged(x, hx, n, label);
+    t_expect_unchanged(x, hx, n, label);
     free(hx), free(want);
     npg_scope_end(sc);
 }
@@ -547,7 +538,7 @@ Test(elementwise, unsupported_dtypes) {
                         check_refused(label, f2, op->sb(1, a), before);
                     }
                 }
-                expect_unchanged(a, (double[]){1, 0, 1, 1, 0, 1}, 6, label);
+                t_expect_unchanged(a, (double[]){1, 0, 1, 1, 0, 1}, 6, label);
                 npg_scope_end(sc);
             }
     }
@@ -599,8 +590,8 @@ static void check_binary(int oi, npg_dtype da, npg_dtype db, int ci) {
         tol_for(odt, transc_op(op), &rtol, &atol);
         expect_vals(y, want, n, rtol, atol, label);
     }
-    expect_unchanged(a, ha, na, label);
-    expect_unchanged(b, hb, nb, label);
+    t_expect_unchanged(a, ha, na, label);
+    t_expect_unchanged(b, hb, nb, label);
     free(ha), free(hb), free(want);
     npg_scope_end(sc);
 }
@@ -661,7 +652,7 @@ static void check_scalar_form(int oi, npg_dtype dt, int ci, bool scalar_first) {
         tol_for(odt, transc_op(op), &rtol, &atol);
         expect_vals(y, want, n, rtol, atol, label);
     }
-    expect_unchanged(x, hx, n, label);
+    t_expect_unchanged(x, hx, n, label);
     free(hx), free(want);
     npg_scope_end(sc);
 }
@@ -903,7 +894,7 @@ static void check_where(npg_dtype dc, npg_dtype da, npg_dtype db, int ci, int fo
         }
         expect_vals(y, want, n, 0, 0, label);
     }
-    expect_unchanged(c, h0, n0, label);
+    t_expect_unchanged(c, h0, n0, label);
     free(h0), free(h1), free(h2), free(want);
     npg_scope_end(sc);
 }
@@ -1203,8 +1194,8 @@ Test(elementwise, error_shape_mismatch) {
     t_assert_error(NPG_ERR_SHAPE, "npg_where");
     npg_free(c);
     t_assert_no_leak(before, "npg_where shape error");
-    expect_unchanged(a, va, 12, "shape errors");
-    expect_unchanged(b, vb, 5, "shape errors");
+    t_expect_unchanged(a, va, 12, "shape errors");
+    t_expect_unchanged(b, vb, 5, "shape errors");
     npg_scope_end(sc);
 }
 
@@ -1242,7 +1233,7 @@ Test(elementwise, error_null_inputs) {
     npg_clear_error();
     cr_expect(npg_scalar_where(NULL, 1, x) == NULL && npg_last_status() == NPG_ERR_NULL_ARG, "npg_scalar_where(NULL, s, b)");
     t_assert_no_leak(before, "NULL inputs");
-    expect_unchanged(x, (double[]){1, 2, 3}, 3, "NULL inputs");
+    t_expect_unchanged(x, (double[]){1, 2, 3}, 3, "NULL inputs");
     npg_scope_end(sc);
 }
 
@@ -1267,8 +1258,8 @@ Test(elementwise, error_null_keeps_first_error) {
     r = npg_scalar_where(npg_logical_not(npg_sqrt(npg_bitwise_and(a, a))), 1, a);
     t_assert_error(NPG_ERR_DTYPE, "npg_bitwise_and");
     t_assert_no_leak(before, "error chains");
-    expect_unchanged(a, v, 12, "error chains");
-    expect_unchanged(b, v, 30, "error chains");
+    t_expect_unchanged(a, v, 12, "error chains");
+    t_expect_unchanged(b, v, 30, "error chains");
     npg_clear_error();
     npg_scope_end(sc);
 }

@@ -268,16 +268,18 @@ static void fill_host(void *buf, npg_dtype dt, int64_t n) {
     }
 }
 
-static npg_array *fresh(npg_dtype dt, npg_shape s) {
+/* A fresh array of shape s on the device under test, its values from fill. */
+static npg_array *fresh_with(npg_dtype dt, npg_shape s, void (*fill)(void *, npg_dtype, int64_t)) {
     int64_t n = numel_of(s);
     void *buf = malloc((size_t)(n > 0 ? n : 1) * 8);
     cr_assert(buf);
-    fill_host(buf, dt, n);
+    fill(buf, dt, n);
     npg_array *x = npg_from_data(buf, dt, s, NPG_OPTS(.device = t_dev()));
     free(buf);
     cr_assert(x, "fuzz setup: npg_from_data: %s", npg_last_error());
     return x;
 }
+static npg_array *fresh(npg_dtype dt, npg_shape s) { return fresh_with(dt, s, fill_host); }
 
 static void setup_rg(npg_array *x) {
     cr_assert_eq(npg_set_requires_grad(x, true), NPG_OK, "fuzz setup: %s", npg_last_error());

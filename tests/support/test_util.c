@@ -87,3 +87,14 @@ void t_fill_uniform(double *v, int64_t n, double lo, double hi, uint64_t seed) {
         v[i] = lo + (hi - lo) * u;
     }
 }
+
+void t_expect_unchanged(const npg_array *x, const double *hv, int64_t n, const char *label) {
+    if (n <= 0) return;
+    double *got = t_read(x);
+    for (int64_t i = 0; got && i < n; i++)
+        if (!(got[i] == hv[i] || (isnan(got[i]) && isnan(hv[i])))) {
+            cr_expect(0, "%s: input modified at element %lld (%.17g -> %.17g)", label, (long long)i, hv[i], got[i]);
+            break;
+        }
+    free(got);
+}

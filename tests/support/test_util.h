@@ -42,6 +42,10 @@ typedef struct t_live {
 t_live t_live_now(void);
 void t_assert_no_leak(t_live before, const char *what);
 
+/* Expect (cr_expect, not fatal) x's row-major values to still be hv[0..n):
+ * an input an operation must not have modified; NaN matches NaN. */
+void t_expect_unchanged(const npg_array *x, const double *hv, int64_t n, const char *label);
+
 /* Expect an error status and a message containing `needle`. */
 void t_assert_error(npg_status want, const char *needle);
 
