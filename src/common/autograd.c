@@ -285,11 +285,53 @@ static npg_array *take(npg_array *g) {
     return npg_retain(g);
 }
 
-/* Accumulate g into *slot (owned). */
-static bool accumulate(npg_array **slot, npg_array *g) {
+/* Whether the engine alone can see gradient a: one reference, one array
+ * on its storage, memory npg allocated, dense C order, no graph. Adding into
+ * such an array in place changes nothing a caller, a hook or another slot
+ * holds. */
+static bool exclusive_grad(const npg_array *a) {
+    return npg__ref_count(&a->refcount) == 1 && npg__ref_count(&a->storage->refcount) == 1 &&
+           !a->storage->deleter && !a->grad_fn && !a->requires_grad && !(a->flags & NPG_AF_READONLY) &&
+           npg__is_contiguous(a);
+}
+
+/* acc += g in place, or, with a view node v, acc[v's geometry] += g (the
+ * geometry is relative to a C-contiguous layout of acc, which acc has). */
+static npg_status add_in_place(npg_array *acc, const npg_node *v, npg_array *g) {
+    npg_tdesc o, a, b;
+    npg__desc(acc, &o);
+    if (v) {
+        o.data = (char *)o.data + v->voffset * (int64_t)npg__dtype_size(acc->dtype);
+        o.ndim = v->vndim;
+        memset(o.shape, 0, sizeof o.shape);
+        memset(o.strides, 0, sizeof o.strides);
+        memcpy(o.shape, v->vshape, sizeof(int64_t) * (size_t)v->vndim);
+        memcpy(o.strides, v->vstrides, sizeof(int64_t) * (size_t)v->vndim);
+    }
+    a = o;
+    npg__desc_bcast(g, o.ndim, o.shape, &b);
+    npg_tdesc *ds[3] = {&o, &a, &b};
+    npg__coalesce(3, ds);
+    if (npg__numel(o.ndim, o.shape) > 0) {
+        npg_status st = npg__backend_of(acc)->binary(acc->storage->dev, NPG_OP_ADD, &o, &a, &b);
+        if (st != NPG_OK) return st;
+    }
+    npg__bump_version(acc);
+    return NPG_OK;
+}
+
+/* Accumulate g into *slot (owned): in place when the engine alone holds
+ * *slot and no graph of the gradients is built (like PyTorch), else into a
+ * new array. */
+static bool accumulate(npg_array **slot, npg_array *g, bool create) {
     if (!*slot) {
         *slot = take(g);
         return true;
+    }
+    if (!create && g->dtype == (*slot)->dtype && exclusive_grad(*slot) && npg__same_device(g, *slot)) {
+        npg_status st = add_in_place(*slot, NULL, g);
+        if (st != NPG_OK && npg_last_status() == NPG_OK) npg__set_error(st, "npg_backward: cannot add gradients");
+        return st == NPG_OK;
     }
     npg_array *sum = npg_add(*slot, g);
     if (!sum) return false;
@@ -484,6 +526,25 @@ static npg_status commit_leaf(npg_array *leaf, npg_array **staged, bool create) 
     return NPG_OK;
 }
 
+/* For a view node n (basic indexing, diagonal) whose input already has a
+ * gradient slot the engine alone holds, that slot, so that n's gradient g can
+ * be added into the viewed part in place; else NULL (the rule runs). */
+static npg_array **view_target(npg_node *n, stage_tab *stage, const npg_array *g, bool create) {
+    if (create || n->op != NPG_OP_INDEX || n->n_in != 1) return NULL;
+    npg_edge *e = &n->edges[0];
+    npg_array **slot = NULL;
+    if (e->node) {
+        slot = &e->node->grad_acc;
+    } else if (e->acc) {
+        stage_entry *se = stage_find(stage, e->acc);
+        slot = se ? &se->staged : NULL;
+    }
+    if (!slot || !*slot || g->dtype != (*slot)->dtype || !npg__same_device(g, *slot) ||
+        !meta_matches(&n->in_meta[0], *slot) || !exclusive_grad(*slot))
+        return NULL;
+    return slot;
+}
+
 static npg_status run_backward(npg_array *const *roots, npg_array *const *grads, int nroots, bool retain, bool create,
                                bw_capture *cap) {
     const char *fn = cap ? "npg_grad_of" : "npg_backward";
@@ -555,7 +616,7 @@ static npg_status run_backward(npg_array *const *roots, npg_array *const *grads,
                                     fn, n->name);
                 goto done;
             }
-            if (!accumulate(&n->grad_acc, g)) {
+            if (!accumulate(&n->grad_acc, g, create)) {
                 st = npg_last_status();
                 goto done;
             }
@@ -570,7 +631,7 @@ static npg_status run_backward(npg_array *const *roots, npg_array *const *grads,
             leafacc_release(acc); /* leafacc_of took a ref for an edge; the leaf holds one */
             stage_entry *se = stage_get(&stage, acc);
             if (!se) goto oom;
-            if (!accumulate(&se->staged, g)) {
+            if (!accumulate(&se->staged, g, create)) {
                 st = npg_last_status();
                 goto done;
             }
@@ -615,7 +676,7 @@ static npg_status run_backward(npg_array *const *roots, npg_array *const *grads,
                     cap->results[k] = npg_retain(g);
             }
         }
-        npg_array *gin[64] = {0};
+        npg_array *gin[64] = {0}, **view_slot = NULL;
         npg_array **gins = n->n_in <= 64 ? gin : calloc((size_t)n->n_in, sizeof *gins);
         if (!gins) goto oom;
         if (g) {
@@ -626,6 +687,12 @@ static npg_status run_backward(npg_array *const *roots, npg_array *const *grads,
                                     fn, n->name);
             } else if (!n->backward) {
                 st = npg__set_error(NPG_ERR_INTERNAL, "%s: op '%s' has no gradient rule", fn, n->name);
+            } else if ((view_slot = view_target(n, &stage, g, create)) != NULL) {
+                /* a view's gradient goes straight into the part of its
+                 * input's gradient that it views, instead of into a
+                 * full-size zero array that is then added */
+                st = add_in_place(*view_slot, n, g);
+                if (st != NPG_OK && npg_last_status() != NPG_OK) st = npg_last_status();
             } else {
                 st = n->backward(n, g, gins);
                 if (st != NPG_OK && npg_last_status() != NPG_OK) st = npg_last_status();
@@ -646,7 +713,7 @@ static npg_status run_backward(npg_array *const *roots, npg_array *const *grads,
                 break;
             }
             if (e->node) {
-                if (gi && !accumulate(&e->node->grad_acc, gi)) {
+                if (gi && !accumulate(&e->node->grad_acc, gi, create)) {
                     st = npg_last_status();
                     break;
                 }
@@ -657,7 +724,7 @@ static npg_status run_backward(npg_array *const *roots, npg_array *const *grads,
             } else if (e->acc && gi) {
                 stage_entry *se = stage_find(&stage, e->acc); /* every reachable leaf was added in step 2 */
                 NPG_ASSERT(se != NULL);
-                if (!accumulate(&se->staged, gi)) {
+                if (!accumulate(&se->staged, gi, create)) {
                     st = npg_last_status();
                     break;
                 }
