@@ -296,6 +296,20 @@ npg_array *npg_normal(double mean, double std, npg_shape shape, const npg_opts *
 npg_array *npg_randint(int64_t low, int64_t high, npg_shape shape, const npg_opts *opts); /* [low,high) */
 /* A random permutation of 0..n-1. */
 npg_array *npg_permutation(int64_t n, const npg_opts *opts);
+/* Sampling from given probabilities (PyTorch's). gen NULL: the global
+ * generator; each call consumes one offset of it, so a seed gives the same
+ * draws on every device. The results carry no gradient. [new] each.
+ * bernoulli: 1 with probability p, else 0, elementwise; p's shape and
+ * dtype (the default float for integer and bool p); p below 0 counts as 0,
+ * above 1 as 1, NaN gives NaN (PyTorch: an error). */
+npg_array *npg_bernoulli(npg_array *p, npg_generator *gen);
+/* multinomial: num_samples category indices (int64) for each row of weights
+ * ((K) -> (num_samples), (N, K) -> (N, num_samples)): non-negative, finite,
+ * each row with a positive sum (need not sum to 1); without replacement a
+ * row needs at least num_samples positive weights, and the indices come in
+ * the order drawn. Validating the weights reads four numbers back to the
+ * host (a synchronisation). */
+npg_array *npg_multinomial(npg_array *weights, int64_t num_samples, bool replacement, npg_generator *gen);
 
 /* ========================================================================
  * Properties (never fail on a valid array; on NULL they return 0 / a zero

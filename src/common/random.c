@@ -3,6 +3,8 @@
  * generator (Philox-4x32-10, rng.h) on every device: a value depends only on
  * (seed, stream offset, element index), and each call consumes one offset.
  */
+#include <math.h>
+
 #include "internal.h"
 
 struct npg_generator {
@@ -172,4 +174,146 @@ npg_array *npg_permutation(int64_t n, const npg_opts *opts) {
     npg_keep(r);
     npg_scope_end(s);
     return r;
+}
+
+/* ------------------------------------------------------------------------
+ * Sampling from given probabilities
+ * ------------------------------------------------------------------------ */
+
+/* Uniform float64 draws in [0, 1) of the given shape on x's device. */
+static npg_array *uniform_on(const npg_array *x, npg_shape shape, npg_generator *gen) {
+    return npg_rand(shape, NPG_OPTS(.dtype = NPG_FLOAT64, .device = npg_device_of(x), .generator = gen));
+}
+
+npg_array *npg_bernoulli(npg_array *p, npg_generator *gen) {
+    const char *fn = "npg_bernoulli";
+    if (!p) {
+        npg__null_arg(fn);
+        return NULL;
+    }
+    npg_scope s = npg_scope_begin();
+    npg_no_grad_begin();
+    npg_dtype dt = npg__float_dtype(p->dtype);
+    npg_array *u = uniform_on(p, npg_shape_of(p), gen);
+    npg_array *pf = npg__cast(p, NPG_FLOAT64);
+    npg_array *y = u && pf ? npg_astype(npg_less(u, pf), dt) : NULL;
+    if (y) y = npg_scalar_where(npg_isnan(pf), NAN, y);
+    npg_no_grad_end();
+    return npg__finish(fn, s, y);
+}
+
+/* Reads the n float64 values of the 0-d arrays in v to the host (one
+ * transfer). */
+static bool read_scalars(npg_array *const *v, int n, double *out) {
+    npg_array *all = npg_stack(v, n, 0);
+    if (!all) return false;
+    npg_array *f = npg_astype(all, NPG_FLOAT64);
+    npg_free(all);
+    if (!f) return false;
+    npg_status st = npg_copy_to_host(f, out, sizeof(double) * (size_t)n);
+    npg_free(f);
+    return st == NPG_OK;
+}
+
+npg_array *npg_multinomial(npg_array *weights, int64_t num_samples, bool replacement, npg_generator *gen) {
+    const char *fn = "npg_multinomial";
+    if (!weights) {
+        npg__null_arg(fn);
+        return NULL;
+    }
+    if (weights->ndim != 1 && weights->ndim != 2) {
+        npg__set_error(NPG_ERR_SHAPE, "%s: the weights must be 1-d (K) or 2-d (N, K) (got %d-d)", fn, weights->ndim);
+        return NULL;
+    }
+    if (weights->dtype == NPG_BOOL) {
+        npg__set_error(NPG_ERR_DTYPE, "%s: bool weights are not supported", fn);
+        return NULL;
+    }
+    const int64_t K = weights->shape[weights->ndim - 1], N = weights->ndim == 2 ? weights->shape[0] : 1;
+    if (num_samples < 0) {
+        npg__set_error(NPG_ERR_INVALID_ARG, "%s: num_samples must be >= 0 (got %lld)", fn, (long long)num_samples);
+        return NULL;
+    }
+    if (K == 0) {
+        npg__set_error(NPG_ERR_INVALID_ARG, "%s: there are no categories to draw from", fn);
+        return NULL;
+    }
+    if (!replacement && num_samples > K) {
+        npg__set_error(NPG_ERR_INVALID_ARG, "%s: cannot draw %lld samples from %lld categories without replacement", fn,
+                       (long long)num_samples, (long long)K);
+        return NULL;
+    }
+    if (N > 0 && num_samples > INT64_MAX / 8 / N) {
+        npg__set_error(NPG_ERR_INVALID_ARG, "%s: %lld samples per row is too many", fn, (long long)num_samples);
+        return NULL;
+    }
+    npg_scope s = npg_scope_begin();
+    npg_no_grad_begin();
+    npg_array *y = NULL;
+    npg_array *P = npg__cast(weights, NPG_FLOAT64);
+    if (P && weights->ndim == 1) P = npg_expand_dims(P, 0); /* (1, K) */
+    if (!P) goto out;
+    if (N > 0) {
+        /* one transfer: the smallest weight, the count of non-finite ones,
+         * the smallest row sum and the fewest positive weights in a row */
+        npg_array *pos = npg_greater_scalar(P, 0.0);
+        npg_array *checks[4] = {
+            npg_min(P, NPG_ALL_AXES, false),
+            npg_sum(npg_logical_not(npg_isfinite(P)), NPG_ALL_AXES, false),
+            npg_min(npg_sum(P, NPG_AXES(-1), false), NPG_ALL_AXES, false),
+            npg_min(npg_sum(pos, NPG_AXES(-1), false), NPG_ALL_AXES, false),
+        };
+        double c[4];
+        if (!pos || !checks[0] || !checks[1] || !checks[2] || !checks[3] || !read_scalars(checks, 4, c)) goto out;
+        if (c[1] > 0) {
+            npg__set_error(NPG_ERR_INVALID_ARG, "%s: the weights must be finite", fn);
+            goto out;
+        }
+        if (c[0] < 0) {
+            npg__set_error(NPG_ERR_INVALID_ARG, "%s: the weights must be non-negative (found %g)", fn, c[0]);
+            goto out;
+        }
+        if (!(c[2] > 0)) {
+            npg__set_error(NPG_ERR_INVALID_ARG, "%s: every row of weights needs a positive sum", fn);
+            goto out;
+        }
+        if (!replacement && c[3] < (double)num_samples) {
+            npg__set_error(NPG_ERR_INVALID_ARG,
+                           "%s: a row has only %.0f positive weights, too few for %lld samples without replacement", fn,
+                           c[3], (long long)num_samples);
+            goto out;
+        }
+    }
+    const npg_shape drawn = {.ndim = 2, .dims = {N, num_samples}};
+    npg_array *u = uniform_on(P, replacement ? drawn : npg_shape_of(P), gen);
+    if (!u) goto out;
+    if (replacement) {
+        /* inverse CDF: row r's normalised cumulative weights, shifted by r,
+         * make one ascending sequence; u + r falls in row r's part, and the
+         * count of entries <= u + r past the r*K of earlier rows is the
+         * category. Zero weights have empty intervals; rounding u + r up to
+         * r + 1 is caught by the clamp to the row's last positive weight. */
+        npg_array *cdf = npg_cumsum(P, 1);
+        npg_array *total = cdf ? NPG_INDEX(cdf, NPG_ALL, NPG_SLICE(K - 1, K, 1)) : NULL;
+        npg_array *r = npg_arange(0, (double)N, 1, NPG_OPTS(.dtype = NPG_FLOAT64, .device = npg_device_of(P)));
+        npg_array *rc = r ? npg_expand_dims(r, 1) : NULL; /* (N, 1) */
+        npg_array *flat = rc && total ? npg_reshape(npg_add(npg_divide(cdf, total), rc), NPG_SHAPE(N * K)) : NULL;
+        npg_array *q = rc ? npg_reshape(npg_add(u, rc), NPG_SHAPE(N * num_samples)) : NULL;
+        npg_array *pos = flat && q ? npg_searchsorted(flat, q, "right") : NULL;
+        npg_array *idx = pos ? npg_subtract(npg_reshape(pos, drawn), npg_astype(npg_multiply_scalar(rc, (double)K), NPG_INT64)) : NULL;
+        npg_array *k = npg_arange(0, (double)K, 1, NPG_OPTS(.dtype = NPG_INT64, .device = npg_device_of(P)));
+        npg_array *last = k ? npg_max(npg_where_scalar(npg_greater_scalar(P, 0.0), k, -1), NPG_AXES(1), true) : NULL;
+        y = idx && last ? npg_minimum(idx, last) : NULL;
+    } else {
+        /* the exponential race: E / w with E ~ Exp(1); the num_samples
+         * smallest keys, in order, are a draw without replacement in the
+         * order drawn. Zero weights get +inf and are never reached. */
+        npg_array *E = npg_negative(npg_log1p(npg_negative(u))); /* finite: 1 - u is in (0, 1] */
+        npg_array *keys = E ? npg_where_scalar(npg_greater_scalar(P, 0.0), npg_divide(E, P), INFINITY) : NULL;
+        if (keys) npg_topk(keys, num_samples, 1, false, NULL, &y);
+    }
+    if (y && weights->ndim == 1) y = npg_reshape(y, NPG_SHAPE(num_samples));
+out:
+    npg_no_grad_end();
+    return npg__finish(fn, s, y);
 }
