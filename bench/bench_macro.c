@@ -4,9 +4,9 @@
  *   mlp_step   784-512-256-10 ReLU, cross-entropy, Adam; batch 128 and 1024   ms/step
  *   cnn_step   conv3x3(1->16,pad 1)-relu-maxpool2, conv3x3(16->32,pad 1)-
  *              relu-maxpool2, linear(1568->128)-relu, linear(128->10); b 128  ms/step
- *   lstm_step  an LSTM (input 32, hidden 128) unrolled over 32 steps with
- *              npg_lstm_cell, a linear head on the last state, MSE, Adam;
- *              batch 64 (PyTorch: nn.LSTM, its fastest path)               ms/step
+ *   lstm_step  an LSTM layer (input 32, hidden 128, npg_rnn) over 32 steps,
+ *              a linear head on the last output, MSE, Adam; batch 64
+ *              (PyTorch: nn.LSTM)                                          ms/step
  *   mlp_epoch  one shuffled Fashion-MNIST epoch of the MLP at batch 128       s/epoch
  * A step is forward, loss, backward, optimizer step, zero_grad. The MLP's
  * ceiling is its eight matrix products alone, called directly through
@@ -247,11 +247,10 @@ static int lstm_init(lstm *m, npg_device dev, int64_t batch) {
 
 static int lstm_step(lstm *m) {
     npg_scope s = npg_scope_begin();
-    npg_array *h = NULL, *c = NULL;
-    int rc = 0;
-    for (int t = 0; t < L_T && rc == 0; t++)
-        rc = npg_lstm_cell(NPG_INDEX(m->x, NPG_I(t)), h, c, m->p[0], m->p[1], m->p[2], m->p[3], &h, &c) == NPG_OK ? 0 : -1;
-    npg_array *loss = rc == 0 ? npg_mse_loss(npg_linear(h, m->p[4], m->p[5]), m->y, NPG_REDUCTION_MEAN) : NULL;
+    npg_array *out = NULL;
+    int rc = npg_rnn(NPG_RNN_LSTM, m->x, NULL, NULL, m->p, 4, NULL, &out, NULL, NULL) == NPG_OK ? 0 : -1;
+    npg_array *last = rc == 0 ? NPG_INDEX(out, NPG_I(-1)) : NULL;
+    npg_array *loss = last ? npg_mse_loss(npg_linear(last, m->p[4], m->p[5]), m->y, NPG_REDUCTION_MEAN) : NULL;
     rc = loss && npg_backward(loss, NULL) == NPG_OK && npg_optimizer_step(m->opt) == NPG_OK &&
                  npg_optimizer_zero_grad(m->opt) == NPG_OK
              ? 0

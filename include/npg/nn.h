@@ -4,7 +4,7 @@
  * ([new] results, NULL + last error on failure, NULL inputs propagate).
  * Every function here is differentiable where it makes sense and runs on
  * any device; softmax, log_softmax, cross_entropy, conv2d (im2col + GEMM),
- * max_pool2d and the optimizer updates use fused kernels on both devices.
+ * max_pool2d and the SGD and Adam(W) updates use fused kernels on both devices.
  * The rest are composed from other ops (conv1d and the transposed
  * convolutions from the same im2col / col2im kernels and GEMMs), so they run
  * wherever those do and differentiate through their rules.
@@ -191,6 +191,52 @@ npg_status npg_lstm_cell(npg_array *x, npg_array *h, npg_array *c, npg_array *w_
 npg_array *npg_gru_cell(npg_array *x, npg_array *h, npg_array *w_ih, npg_array *w_hh, npg_array *b_ih,
                         npg_array *b_hh);
 
+/* Elman cell: h' = tanh(W_ih x + b_ih + W_hh h + b_hh) (relu instead of tanh
+ * when relu is true); shapes as above with G = 1. h NULL means zeros. [new] */
+npg_array *npg_rnn_cell(npg_array *x, npg_array *h, npg_array *w_ih, npg_array *w_hh, npg_array *b_ih,
+                        npg_array *b_hh, bool relu);
+
+/* Recurrent layers over whole sequences (PyTorch's nn.RNN, nn.LSTM, nn.GRU). */
+typedef enum npg_rnn_mode {
+    NPG_RNN_TANH = 1, /* Elman, tanh */
+    NPG_RNN_RELU,     /* Elman, relu */
+    NPG_RNN_LSTM,
+    NPG_RNN_GRU,
+} npg_rnn_mode;
+
+typedef struct npg_rnn_opts {
+    int num_layers;     /* stacked layers; 0 means 1 */
+    bool bidirectional; /* a second pass from the end; outputs concatenated */
+    bool batch_first;   /* x and *out are (B, T, feature) instead of (T, B, feature) */
+    double dropout;     /* in [0, 1]: on the outputs of every layer but the last, when training */
+    bool training;      /* dropout applies only when true */
+    npg_generator *gen; /* dropout's generator; NULL: the global one */
+} npg_rnn_opts;
+#define NPG_RNN_OPTS(...) (&(const npg_rnn_opts){__VA_ARGS__})
+
+/* A multi-layer recurrent network over a sequence, with PyTorch's shapes,
+ * parameter order and equations (the cells above; D = 2 when bidirectional,
+ * else 1; L layers; G = 1, 4, 3 for Elman, LSTM, GRU):
+ *   x      (T, B, in), (B, T, in) with batch_first, or (T, in) unbatched;
+ *   params per layer l and direction d in that order (l-major, forward
+ *          first): w_ih (G*H, in if l == 0 else D*H), w_hh (G*H, H), then
+ *          b_ih (G*H) and b_hh (G*H) when there are biases; n_params is
+ *          L*D*4 with biases or L*D*2 without;
+ *   h0, c0 (L*D, B, H), or (L*D, H) unbatched; NULL means zeros; c0 only
+ *          for NPG_RNN_LSTM;
+ *   *out   (T, B, D*H) (batch_first: (B, T, D*H)): the last layer's h at
+ *          every step, the reverse direction's in the second half;
+ *   *h_n   (L*D, B, H): every layer and direction's last h; *c_n the same
+ *          for the LSTM's c.
+ * h_n and c_n may be NULL (not wanted); c_n must be NULL unless the mode is
+ * LSTM. Each layer's input projection runs as one matrix product over the
+ * whole sequence. Differentiable in x, h0, c0 and every parameter; integer x
+ * becomes the default float dtype. opts NULL: one layer, one direction.
+ * Results are [new] (all NULL on failure). Not included: LSTM projections
+ * (PyTorch's proj_size). */
+npg_status npg_rnn(npg_rnn_mode mode, npg_array *x, npg_array *h0, npg_array *c0, npg_array *const *params,
+                   int n_params, const npg_rnn_opts *opts, npg_array **out, npg_array **h_n, npg_array **c_n);
+
 /* More activations, composed from elementwise ops (differentiable, any
  * device; integers become the default float dtype). [new] each. */
 npg_array *npg_elu(npg_array *x, double alpha);            /* x > 0 ? x : alpha (exp(x) - 1) */
@@ -322,12 +368,41 @@ typedef struct npg_adam_opts {
 } npg_adam_opts;
 #define NPG_ADAM_OPTS(...) (&(const npg_adam_opts){__VA_ARGS__})
 
-/* Optimizers over n parameters (retained). State (momentum, moments) lives
- * on each parameter's device; each step is one fused update per tensor.
+/* torch.optim.RMSprop. Zero means the default, so alpha = 0 itself cannot
+ * be asked for (a tiny positive alpha behaves like it). */
+typedef struct npg_rmsprop_opts {
+    double lr;           /* default 0.01 */
+    double alpha;        /* smoothing of the squared gradient, in [0, 1]; default 0.99 */
+    double eps;          /* added to the root; default 1e-8 */
+    double weight_decay; /* adds weight_decay * p to the gradient; default 0 */
+    double momentum;     /* default 0 (none) */
+    bool centered;       /* divide by the root of the gradient's estimated variance */
+} npg_rmsprop_opts;
+#define NPG_RMSPROP_OPTS(...) (&(const npg_rmsprop_opts){__VA_ARGS__})
+
+/* torch.optim.Adagrad. Zero means the default. */
+typedef struct npg_adagrad_opts {
+    double lr;                        /* default 0.01 */
+    double lr_decay;                  /* step t uses lr / (1 + (t - 1) lr_decay); default 0 */
+    double weight_decay;              /* adds weight_decay * p to the gradient; default 0 */
+    double initial_accumulator_value; /* the sum of squares starts here; default 0 */
+    double eps;                       /* added to the root; default 1e-10 */
+} npg_adagrad_opts;
+#define NPG_ADAGRAD_OPTS(...) (&(const npg_adagrad_opts){__VA_ARGS__})
+
+/* Optimizers over n parameters (retained), with PyTorch 1.13's update
+ * rules. State (momentum, moments, sums) is created at a parameter's first
+ * update, on its device. SGD, Adam and AdamW make one fused update per
+ * tensor; RMSprop and Adagrad are composed from elementwise ops. opts NULL
+ * means every default (not for SGD, whose lr is required). A negative or
+ * NaN hyper-parameter, or alpha or a beta out of range, is
+ * NPG_ERR_INVALID_ARG.
  * [caller frees with npg_optimizer_free] */
 npg_optimizer *npg_sgd_new(npg_array *const *params, int n, const npg_sgd_opts *opts);
 npg_optimizer *npg_adam_new(npg_array *const *params, int n, const npg_adam_opts *opts);
 npg_optimizer *npg_adamw_new(npg_array *const *params, int n, const npg_adam_opts *opts);
+npg_optimizer *npg_rmsprop_new(npg_array *const *params, int n, const npg_rmsprop_opts *opts);
+npg_optimizer *npg_adagrad_new(npg_array *const *params, int n, const npg_adagrad_opts *opts);
 /* Update every parameter that has a gradient (others are skipped), in
  * place; bumps their versions. Gradients are left as they are (PyTorch's
  * semantics): DESIGN.md's sketch `npg_sgd_step(opt)` ("updates w in place,

@@ -325,6 +325,35 @@ static npg_array *cell_gates(npg_array *x, npg_array *h, npg_array *w_ih, npg_ar
     return gh ? npg_add(gi, gh) : gi;
 }
 
+/* An LSTM's h' from its pre-activation gates (..., 4H) and c (NULL: zeros);
+ * *c_out receives c'. Inside the caller's scope. */
+static npg_array *lstm_from_gates(npg_array *gates, npg_array *c, int64_t H, npg_array **c_out) {
+    npg_array *i = npg_sigmoid(gate(gates, 0, H)), *f = npg_sigmoid(gate(gates, 1, H));
+    npg_array *g = npg_tanh(gate(gates, 2, H)), *o = npg_sigmoid(gate(gates, 3, H));
+    npg_array *c2 = npg_multiply(i, g);
+    if (c) c2 = npg_add(npg_multiply(f, c), c2);
+    *c_out = c2;
+    return npg_multiply(o, npg_tanh(c2));
+}
+
+/* A GRU's h' from the input part gi (..., 3H), the hidden part gh
+ * (W_hh h + b_hh, b_hh alone or NULL when h is NULL) and h. */
+static npg_array *gru_from_parts(npg_array *gi, npg_array *gh, npg_array *h, int64_t H) {
+    npg_array *r = gate(gi, 0, H), *z = gate(gi, 1, H), *n = gate(gi, 2, H);
+    if (gh) {
+        r = npg_add(r, gate(gh, 0, H));
+        z = npg_add(z, gate(gh, 1, H));
+    }
+    r = npg_sigmoid(r);
+    z = npg_sigmoid(z);
+    if (gh) n = npg_add(n, npg_multiply(r, gate(gh, 2, H)));
+    n = npg_tanh(n);
+    /* (1 - z) n + z h */
+    npg_array *y = npg_multiply(npg_scalar_subtract(1.0, z), n);
+    if (h) y = npg_add(y, npg_multiply(z, h));
+    return y;
+}
+
 npg_status npg_lstm_cell(npg_array *x, npg_array *h, npg_array *c, npg_array *w_ih, npg_array *w_hh, npg_array *b_ih,
                          npg_array *b_hh, npg_array **h_out, npg_array **c_out) {
     const char *fn = "npg_lstm_cell";
@@ -340,11 +369,7 @@ npg_status npg_lstm_cell(npg_array *x, npg_array *h, npg_array *c, npg_array *w_
     npg_dtype dt = npg_result_type(x->dtype, w_ih->dtype);
     npg_array *xf = npg__cast(x, npg__float_dtype(dt));
     npg_array *gates = xf ? cell_gates(xf, h, w_ih, w_hh, b_ih, b_hh, NULL) : NULL;
-    npg_array *i = npg_sigmoid(gate(gates, 0, H)), *f = npg_sigmoid(gate(gates, 1, H));
-    npg_array *g = npg_tanh(gate(gates, 2, H)), *o = npg_sigmoid(gate(gates, 3, H));
-    npg_array *c2 = npg_multiply(i, g);
-    if (c) c2 = npg_add(npg_multiply(f, c), c2);
-    npg_array *h2 = npg_multiply(o, npg_tanh(c2));
+    npg_array *c2 = NULL, *h2 = gates ? lstm_from_gates(gates, c, H, &c2) : NULL;
     if (!h2 || !c2) {
         npg_scope_end(s);
         npg__error_context(fn);
@@ -367,19 +392,260 @@ npg_array *npg_gru_cell(npg_array *x, npg_array *h, npg_array *w_ih, npg_array *
     npg_dtype dt = npg_result_type(x->dtype, w_ih->dtype);
     npg_array *xf = npg__cast(x, npg__float_dtype(dt)), *gh = NULL;
     npg_array *gi = xf ? cell_gates(xf, h, w_ih, w_hh, b_ih, b_hh, &gh) : NULL;
-    npg_array *r = gate(gi, 0, H), *z = gate(gi, 1, H), *n = gate(gi, 2, H);
-    if (gh) {
-        r = npg_add(r, gate(gh, 0, H));
-        z = npg_add(z, gate(gh, 1, H));
-    }
-    r = npg_sigmoid(r);
-    z = npg_sigmoid(z);
-    if (gh) n = npg_add(n, npg_multiply(r, gate(gh, 2, H)));
-    n = npg_tanh(n);
-    /* (1 - z) n + z h */
-    npg_array *y = npg_multiply(npg_scalar_subtract(1.0, z), n);
-    if (h) y = npg_add(y, npg_multiply(z, h));
+    npg_array *y = gi && (gh || !h) ? gru_from_parts(gi, gh, h, H) : NULL;
     return npg__finish(fn, s, y);
+}
+
+npg_array *npg_rnn_cell(npg_array *x, npg_array *h, npg_array *w_ih, npg_array *w_hh, npg_array *b_ih,
+                        npg_array *b_hh, bool relu) {
+    const char *fn = "npg_rnn_cell";
+    int64_t H;
+    if (!check_cell(fn, 1, x, h, NULL, w_ih, w_hh, b_ih, b_hh, &H)) return NULL;
+    npg_scope s = npg_scope_begin();
+    npg_dtype dt = npg_result_type(x->dtype, w_ih->dtype);
+    npg_array *xf = npg__cast(x, npg__float_dtype(dt));
+    npg_array *pre = xf ? cell_gates(xf, h, w_ih, w_hh, b_ih, b_hh, NULL) : NULL;
+    npg_array *y = relu ? npg_relu(pre) : npg_tanh(pre);
+    return npg__finish(fn, s, y);
+}
+
+/* ------------------------------------------------------------------------
+ * Recurrent layers over sequences
+ * ------------------------------------------------------------------------ */
+
+static int rnn_gates(npg_rnn_mode mode) { return mode == NPG_RNN_LSTM ? 4 : mode == NPG_RNN_GRU ? 3 : 1; }
+
+/* Checks one parameter's shape: (rows, cols), or (rows) when cols < 0. */
+static bool check_param(const char *fn, npg_array *p, int k, const char *what, int64_t rows, int64_t cols) {
+    bool ok = cols < 0 ? p->ndim == 1 && p->shape[0] == rows : p->ndim == 2 && p->shape[0] == rows && p->shape[1] == cols;
+    if (!ok) {
+        char sa[NPG_SHAPE_BUF];
+        if (cols < 0)
+            npg__set_error(NPG_ERR_SHAPE, "%s: params[%d] (%s) has shape %s, want (%lld,)", fn, k, what,
+                           npg__shape_str(sa, sizeof sa, p->ndim, p->shape), (long long)rows);
+        else
+            npg__set_error(NPG_ERR_SHAPE, "%s: params[%d] (%s) has shape %s, want (%lld, %lld)", fn, k, what,
+                           npg__shape_str(sa, sizeof sa, p->ndim, p->shape), (long long)rows, (long long)cols);
+    }
+    return ok;
+}
+
+/* Checks a state (h0 or c0): (LD, B, H), or (LD, H) for an unbatched input. */
+static bool check_state(const char *fn, const char *what, npg_array *v, bool unbatched, int64_t LD, int64_t B,
+                        int64_t H) {
+    bool ok = unbatched ? v->ndim == 2 && v->shape[0] == LD && v->shape[1] == H
+                        : v->ndim == 3 && v->shape[0] == LD && v->shape[1] == B && v->shape[2] == H;
+    if (!ok) {
+        char sa[NPG_SHAPE_BUF];
+        if (unbatched)
+            npg__set_error(NPG_ERR_SHAPE, "%s: %s has shape %s, want (%lld, %lld)", fn, what,
+                           npg__shape_str(sa, sizeof sa, v->ndim, v->shape), (long long)LD, (long long)H);
+        else
+            npg__set_error(NPG_ERR_SHAPE, "%s: %s has shape %s, want (%lld, %lld, %lld)", fn, what,
+                           npg__shape_str(sa, sizeof sa, v->ndim, v->shape), (long long)LD, (long long)B,
+                           (long long)H);
+    }
+    return ok;
+}
+
+/* The arguments of npg_rnn: *hidden receives H, *per the parameters per
+ * layer and direction (4 with biases, 2 without). */
+static bool check_rnn(const char *fn, npg_rnn_mode mode, npg_array *x, npg_array *h0, npg_array *c0,
+                      npg_array *const *params, int n_params, int L, int D, bool batch_first, int64_t *hidden,
+                      int *per) {
+    if (mode != NPG_RNN_TANH && mode != NPG_RNN_RELU && mode != NPG_RNN_LSTM && mode != NPG_RNN_GRU) {
+        npg__set_error(NPG_ERR_INVALID_ARG, "%s: unknown mode %d", fn, (int)mode);
+        return false;
+    }
+    if (c0 && mode != NPG_RNN_LSTM) {
+        npg__set_error(NPG_ERR_INVALID_ARG, "%s: c0 is only for NPG_RNN_LSTM", fn);
+        return false;
+    }
+    if (!x) {
+        npg__null_arg(fn);
+        return false;
+    }
+    if (x->ndim != 2 && x->ndim != 3) {
+        npg__set_error(NPG_ERR_SHAPE, "%s: the input must be 3-d (T, B, in) or 2-d (T, in) (got %d-d)", fn, x->ndim);
+        return false;
+    }
+    const int LD = L * D;
+    if (!params || (n_params != LD * 4 && n_params != LD * 2)) {
+        npg__set_error(NPG_ERR_INVALID_ARG, "%s: %d layers%s take %d parameters (%d without biases), got %d", fn, L,
+                       D == 2 ? " in two directions" : "", LD * 4, LD * 2, params ? n_params : 0);
+        return false;
+    }
+    for (int k = 0; k < n_params; k++) {
+        if (!params[k]) {
+            npg__set_error(NPG_ERR_NULL_ARG, "%s: params[%d] is NULL", fn, k);
+            return false;
+        }
+    }
+    const int P = n_params / LD, G = rnn_gates(mode);
+    npg_array *w_hh0 = params[1];
+    if (w_hh0->ndim != 2 || w_hh0->shape[0] != G * w_hh0->shape[1]) {
+        char sa[NPG_SHAPE_BUF];
+        npg__set_error(NPG_ERR_SHAPE, "%s: params[1] (w_hh) of shape %s is not (%d * hidden, hidden)", fn,
+                       npg__shape_str(sa, sizeof sa, w_hh0->ndim, w_hh0->shape), G);
+        return false;
+    }
+    const int64_t H = w_hh0->shape[1], in = x->shape[x->ndim - 1];
+    static const char *names[4] = {"w_ih", "w_hh", "b_ih", "b_hh"};
+    for (int k = 0; k < LD; k++) {
+        int64_t cols[4] = {k < D ? in : D * H, H, -1, -1};
+        for (int j = 0; j < P; j++)
+            if (!check_param(fn, params[k * P + j], k * P + j, names[j], G * H, cols[j])) return false;
+    }
+    bool unbatched = x->ndim == 2;
+    int64_t B = unbatched ? 1 : x->shape[batch_first ? 0 : 1];
+    if (x->shape[unbatched || !batch_first ? 0 : 1] > INT32_MAX) {
+        npg__set_error(NPG_ERR_SHAPE, "%s: sequences longer than %d steps are not supported", fn, INT32_MAX);
+        return false;
+    }
+    if (h0 && !check_state(fn, "h0", h0, unbatched, LD, B, H)) return false;
+    if (c0 && !check_state(fn, "c0", c0, unbatched, LD, B, H)) return false;
+    if (h0 && !npg__check_devices(fn, 2, (npg_array *[]){x, h0})) return false;
+    if (c0 && !npg__check_devices(fn, 2, (npg_array *[]){x, c0})) return false;
+    for (int k = 0; k < n_params; k++)
+        if (!npg__check_devices(fn, 2, (npg_array *[]){x, params[k]})) return false;
+    *hidden = H;
+    *per = P;
+    return true;
+}
+
+/* One direction of one layer over the sequence in (T, B, in_l): the step
+ * outputs stacked (T, B, H); *h_last (and *c_last) the final state. The
+ * input projection of every step is one matrix product. */
+static npg_array *rnn_direction(npg_rnn_mode mode, npg_array *in, npg_array *const *p, int P, bool reverse,
+                                int64_t H, npg_array *h, npg_array *c, npg_array **h_last, npg_array **c_last) {
+    npg_array *w_ih = p[0], *w_hh = p[1], *b_ih = P == 4 ? p[2] : NULL, *b_hh = P == 4 ? p[3] : NULL;
+    const int64_t T = in->shape[0];
+    npg_array *gi_all = npg_linear(in, w_ih, b_ih);
+    /* b_hh joins the input part once, except in the GRU, where r gates it */
+    if (gi_all && b_hh && mode != NPG_RNN_GRU) gi_all = npg_add(gi_all, b_hh);
+    if (!gi_all) return NULL;
+    npg_array **steps = T > 0 ? malloc(sizeof *steps * (size_t)T) : NULL;
+    if (T > 0 && !steps) {
+        npg__set_error(NPG_ERR_OOM, "npg_rnn: out of memory");
+        return NULL;
+    }
+    bool ok = true;
+    for (int64_t s = 0; s < T && ok; s++) {
+        int64_t t = reverse ? T - 1 - s : s;
+        npg_array *gi = NPG_INDEX(gi_all, NPG_I(t));
+        if (mode == NPG_RNN_GRU) {
+            npg_array *gh = h ? npg_linear(h, w_hh, b_hh) : b_hh;
+            h = gi && (gh || !h) ? gru_from_parts(gi, gh, h, H) : NULL;
+        } else {
+            npg_array *pre = h && gi ? npg_add(gi, npg_linear(h, w_hh, NULL)) : gi;
+            if (mode == NPG_RNN_LSTM)
+                h = pre ? lstm_from_gates(pre, c, H, &c) : NULL;
+            else
+                h = mode == NPG_RNN_RELU ? npg_relu(pre) : npg_tanh(pre);
+        }
+        ok = h && (mode != NPG_RNN_LSTM || c);
+        steps[t] = h;
+    }
+    npg_array *y = NULL;
+    if (ok) {
+        *h_last = h;
+        *c_last = c;
+        if (T > 0) {
+            y = npg_stack(steps, (int)T, 0);
+        } else {
+            npg_shape e = {.ndim = 3, .dims = {0, in->shape[1], H}};
+            y = npg_zeros(e, NPG_OPTS(.dtype = gi_all->dtype, .device = npg_device_of(in)));
+        }
+    }
+    free(steps);
+    return y;
+}
+
+npg_status npg_rnn(npg_rnn_mode mode, npg_array *x, npg_array *h0, npg_array *c0, npg_array *const *params,
+                   int n_params, const npg_rnn_opts *opts, npg_array **out, npg_array **h_n, npg_array **c_n) {
+    const char *fn = "npg_rnn";
+    if (out) *out = NULL;
+    if (h_n) *h_n = NULL;
+    if (c_n) *c_n = NULL;
+    if (!out) {
+        npg__null_arg(fn);
+        return npg_last_status();
+    }
+    const npg_rnn_opts o = opts ? *opts : (npg_rnn_opts){0};
+    if (o.num_layers < 0) {
+        return npg__set_error(NPG_ERR_INVALID_ARG, "%s: num_layers must be >= 0 (got %d; 0 means 1)", fn,
+                              o.num_layers);
+    }
+    if (!(o.dropout >= 0 && o.dropout <= 1))
+        return npg__set_error(NPG_ERR_INVALID_ARG, "%s: dropout must be in [0, 1] (got %g)", fn, o.dropout);
+    if (c_n && mode != NPG_RNN_LSTM)
+        return npg__set_error(NPG_ERR_INVALID_ARG, "%s: c_n is only for NPG_RNN_LSTM (pass NULL)", fn);
+    const int L = o.num_layers ? o.num_layers : 1, D = o.bidirectional ? 2 : 1;
+    if (L > (1 << 20)) return npg__set_error(NPG_ERR_INVALID_ARG, "%s: num_layers %d is too large", fn, L);
+    int64_t H;
+    int P;
+    if (!check_rnn(fn, mode, x, h0, c0, params, n_params, L, D, o.batch_first, &H, &P)) return npg_last_status();
+    const bool unbatched = x->ndim == 2;
+    npg_scope s = npg_scope_begin();
+    npg_array **hn = calloc((size_t)(2 * L * D), sizeof *hn), **cn = hn ? hn + L * D : NULL;
+    if (!hn) npg__set_error(NPG_ERR_OOM, "%s: out of memory", fn);
+    npg_dtype dt = npg__float_dtype(npg_result_type(x->dtype, params[0]->dtype));
+    npg_array *in = hn ? npg__cast(x, dt) : NULL;
+    if (in && unbatched) in = npg_expand_dims(in, 1); /* (T, 1, in) */
+    else if (in && o.batch_first) in = npg_permute_dims(in, NPG_AXES(1, 0, 2));
+    npg_array *hs = h0 && unbatched ? npg_expand_dims(h0, 1) : h0, *cs = c0 && unbatched ? npg_expand_dims(c0, 1) : c0;
+    bool ok = in && (!h0 || hs) && (!c0 || cs);
+    for (int l = 0; l < L && ok; l++) {
+        npg_array *dir_out[2] = {NULL, NULL};
+        for (int d = 0; d < D && ok; d++) {
+            int k = l * D + d;
+            npg_array *h = hs ? NPG_INDEX(hs, NPG_I(k)) : NULL, *c = cs ? NPG_INDEX(cs, NPG_I(k)) : NULL;
+            ok = (!hs || h) && (!cs || c);
+            if (ok) dir_out[d] = rnn_direction(mode, in, params + k * P, P, d == 1, H, h, c, &hn[k], &cn[k]);
+            ok = ok && dir_out[d];
+            if (ok && !hn[k]) { /* an empty sequence: the state stays */
+                npg_shape st = {.ndim = 2, .dims = {in->shape[1], H}};
+                hn[k] = npg_zeros(st, NPG_OPTS(.dtype = dir_out[d]->dtype, .device = npg_device_of(in)));
+                ok = hn[k] != NULL;
+            }
+            if (ok && mode == NPG_RNN_LSTM && !cn[k]) {
+                npg_shape st = {.ndim = 2, .dims = {in->shape[1], H}};
+                cn[k] = npg_zeros(st, NPG_OPTS(.dtype = dir_out[d]->dtype, .device = npg_device_of(in)));
+                ok = cn[k] != NULL;
+            }
+        }
+        if (!ok) break;
+        in = D == 2 ? npg_concat(dir_out, 2, -1) : dir_out[0];
+        if (in && l + 1 < L && o.training && o.dropout > 0) in = npg_dropout(in, o.dropout, true, o.gen);
+        ok = in != NULL;
+    }
+    npg_array *y = ok ? in : NULL, *hN = NULL, *cN = NULL;
+    if (y && unbatched) y = npg_squeeze(y, NPG_AXES(1));
+    else if (y && o.batch_first) y = npg_permute_dims(y, NPG_AXES(1, 0, 2));
+    if (y && h_n) {
+        hN = npg_stack(hn, L * D, 0);
+        if (hN && unbatched) hN = npg_squeeze(hN, NPG_AXES(1));
+        if (!hN) y = NULL;
+    }
+    if (y && c_n) {
+        cN = npg_stack(cn, L * D, 0);
+        if (cN && unbatched) cN = npg_squeeze(cN, NPG_AXES(1));
+        if (!cN) y = NULL;
+    }
+    free(hn);
+    if (!y) {
+        npg_scope_end(s);
+        npg__error_context(fn);
+        return npg_last_status() ? npg_last_status() : NPG_ERR_INTERNAL;
+    }
+    npg_keep(y);
+    if (hN) npg_keep(hN);
+    if (cN) npg_keep(cN);
+    npg_scope_end(s);
+    *out = y;
+    if (h_n) *h_n = hN;
+    if (c_n) *c_n = cN;
+    return NPG_OK;
 }
 
 /* ------------------------------------------------------------------------

@@ -1,9 +1,11 @@
 /*
  * optim.c — optimizers (SGD with momentum/nesterov/weight decay, Adam,
- * AdamW) with their state on each parameter's device and one fused update
- * per parameter tensor (backend sgd_step / adam_step; composed from
- * elementwise ops where a backend lacks them); gradient clipping; learning-
- * rate schedules; weight initialisation; named parameter lists.
+ * AdamW, RMSprop, Adagrad) with their state on each parameter's device. SGD
+ * and Adam(W) make one fused update per parameter tensor (backend sgd_step /
+ * adam_step; composed from elementwise ops where a backend lacks them);
+ * RMSprop and Adagrad are always composed (no fused kernels); gradient
+ * clipping; learning-rate schedules; weight initialisation; named parameter
+ * lists. Not included: PyTorch's maximize, foreach and parameter groups.
  */
 #include "internal.h"
 
@@ -15,17 +17,24 @@
  * Optimizers
  * ------------------------------------------------------------------------ */
 
-typedef enum { OPT_SGD, OPT_ADAM, OPT_ADAMW } opt_kind;
+typedef enum { OPT_SGD, OPT_ADAM, OPT_ADAMW, OPT_RMSPROP, OPT_ADAGRAD } opt_kind;
 
+/* Per-parameter state, each created at the parameter's first update:
+ *   SGD      s1 momentum buffer (momentum != 0 only)
+ *   Adam(W)  s1 first moment, s2 second moment
+ *   RMSprop  s1 square_avg, s2 grad_avg (centered only), s3 momentum buffer
+ *            (momentum > 0 only)
+ *   Adagrad  s1 sum of squares (starts at initial_accumulator_value) */
 struct npg_optimizer {
     opt_kind kind;
     int n;
     npg_array **params; /* retained */
-    npg_array **s1;     /* momentum buffer / first moment (lazily created) */
-    npg_array **s2;     /* second moment */
-    int64_t *steps;     /* per-parameter step counts (Adam bias correction) */
+    npg_array **s1, **s2, **s3;
+    int64_t *steps; /* per-parameter step counts (Adam's bias correction, Adagrad's lr_decay) */
     npg_sgd_opts sgd;
     npg_adam_opts adam;
+    npg_rmsprop_opts rmsprop;
+    npg_adagrad_opts adagrad;
 };
 
 /* A NULL parameter, reported before anything else about the call: it
@@ -63,13 +72,15 @@ static npg_optimizer *opt_new(const char *fn, opt_kind kind, npg_array *const *p
         o->params = calloc((size_t)n, sizeof *o->params);
         o->s1 = calloc((size_t)n, sizeof *o->s1);
         o->s2 = calloc((size_t)n, sizeof *o->s2);
+        o->s3 = calloc((size_t)n, sizeof *o->s3);
         o->steps = calloc((size_t)n, sizeof *o->steps);
     }
-    if (!o || !o->params || !o->s1 || !o->s2 || !o->steps) {
+    if (!o || !o->params || !o->s1 || !o->s2 || !o->s3 || !o->steps) {
         if (o) {
             free(o->params);
             free(o->s1);
             free(o->s2);
+            free(o->s3);
             free(o->steps);
         }
         free(o);
@@ -127,32 +138,78 @@ npg_optimizer *npg_adamw_new(npg_array *const *params, int n, const npg_adam_opt
     return adam_new("npg_adamw_new", OPT_ADAMW, params, n, opts);
 }
 
+/* Whether 0 <= v <= hi (false for NaN); else an error naming fn and the option. */
+static bool hp_ok(const char *fn, const char *name, double v, double hi) {
+    if (v >= 0 && v <= hi) return true;
+    if (hi == INFINITY)
+        npg__set_error(NPG_ERR_INVALID_ARG, "%s: %s must be >= 0 (got %g)", fn, name, v);
+    else
+        npg__set_error(NPG_ERR_INVALID_ARG, "%s: %s must be in [0, %g] (got %g)", fn, name, hi, v);
+    return false;
+}
+
+npg_optimizer *npg_rmsprop_new(npg_array *const *params, int n, const npg_rmsprop_opts *opts) {
+    const char *fn = "npg_rmsprop_new";
+    if (null_param(fn, params, n)) return NULL;
+    npg_rmsprop_opts r = opts ? *opts : (npg_rmsprop_opts){0};
+    if (r.lr == 0) r.lr = 0.01;
+    if (r.alpha == 0) r.alpha = 0.99;
+    if (r.eps == 0) r.eps = 1e-8;
+    if (!hp_ok(fn, "lr", r.lr, INFINITY) || !hp_ok(fn, "alpha", r.alpha, 1) || !hp_ok(fn, "eps", r.eps, INFINITY) ||
+        !hp_ok(fn, "weight_decay", r.weight_decay, INFINITY) || !hp_ok(fn, "momentum", r.momentum, INFINITY))
+        return NULL;
+    npg_optimizer *o = opt_new(fn, OPT_RMSPROP, params, n);
+    if (o) o->rmsprop = r;
+    return o;
+}
+
+npg_optimizer *npg_adagrad_new(npg_array *const *params, int n, const npg_adagrad_opts *opts) {
+    const char *fn = "npg_adagrad_new";
+    if (null_param(fn, params, n)) return NULL;
+    npg_adagrad_opts a = opts ? *opts : (npg_adagrad_opts){0};
+    if (a.lr == 0) a.lr = 0.01;
+    if (a.eps == 0) a.eps = 1e-10;
+    if (!hp_ok(fn, "lr", a.lr, INFINITY) || !hp_ok(fn, "lr_decay", a.lr_decay, INFINITY) ||
+        !hp_ok(fn, "weight_decay", a.weight_decay, INFINITY) ||
+        !hp_ok(fn, "initial_accumulator_value", a.initial_accumulator_value, INFINITY) ||
+        !hp_ok(fn, "eps", a.eps, INFINITY))
+        return NULL;
+    npg_optimizer *o = opt_new(fn, OPT_ADAGRAD, params, n);
+    if (o) o->adagrad = a;
+    return o;
+}
+
 void npg_optimizer_free(npg_optimizer *o) {
     if (!o) return;
     for (int i = 0; i < o->n; i++) {
         npg__release(o->params[i]);
         if (o->s1[i]) npg__release(o->s1[i]);
         if (o->s2[i]) npg__release(o->s2[i]);
+        if (o->s3[i]) npg__release(o->s3[i]);
     }
     free(o->params);
     free(o->s1);
     free(o->s2);
+    free(o->s3);
     free(o->steps);
     free(o);
 }
 
-void npg_optimizer_set_lr(npg_optimizer *o, double lr) {
-    if (!o) return;
-    if (o->kind == OPT_SGD)
-        o->sgd.lr = lr;
-    else
-        o->adam.lr = lr;
+/* The learning rate of o, where it lives for o's kind. */
+static double *lr_of(npg_optimizer *o) {
+    switch (o->kind) {
+    case OPT_SGD: return &o->sgd.lr;
+    case OPT_RMSPROP: return &o->rmsprop.lr;
+    case OPT_ADAGRAD: return &o->adagrad.lr;
+    default: return &o->adam.lr;
+    }
 }
 
-double npg_optimizer_get_lr(const npg_optimizer *o) {
-    if (!o) return NAN;
-    return o->kind == OPT_SGD ? o->sgd.lr : o->adam.lr;
+void npg_optimizer_set_lr(npg_optimizer *o, double lr) {
+    if (o) *lr_of(o) = lr;
 }
+
+double npg_optimizer_get_lr(const npg_optimizer *o) { return o ? *lr_of((npg_optimizer *)o) : NAN; }
 
 npg_status npg_optimizer_zero_grad(npg_optimizer *o) {
     if (!o) {
@@ -163,14 +220,86 @@ npg_status npg_optimizer_zero_grad(npg_optimizer *o) {
     return NPG_OK;
 }
 
-/* State array like p, zero, unscoped, owned by the optimizer. */
-static npg_array *state_like(npg_array *p) {
-    npg_array *z = npg_zeros_like(p, NULL);
+/* State array like p, filled with v, unscoped, owned by the optimizer. */
+static npg_array *state_like(npg_array *p, double v) {
+    npg_array *z = v == 0 ? npg_zeros_like(p, NULL) : npg_full_like(p, v, NULL);
     if (z) npg__unscope(z);
     return z;
 }
 
-/* The composed update (backends without the fused entry, or odd layouts). */
+/* Create the state parameter i needs before its update (see the struct).
+ * A slot whose allocation fails stays NULL and is tried again at the next
+ * step; nothing was updated, so the slots made already are still fresh.
+ * *first: SGD's momentum buffer is new (its first value is the gradient). */
+static npg_status ensure_state(npg_optimizer *o, int i, npg_array *p, bool *first) {
+    bool n1 = false, n2 = false, n3 = false;
+    double v1 = 0;
+    switch (o->kind) {
+    case OPT_SGD: n1 = o->sgd.momentum != 0; break;
+    case OPT_ADAM:
+    case OPT_ADAMW: n1 = n2 = true; break;
+    case OPT_RMSPROP:
+        n1 = true;
+        n2 = o->rmsprop.centered;
+        n3 = o->rmsprop.momentum > 0;
+        break;
+    case OPT_ADAGRAD:
+        n1 = true;
+        v1 = o->adagrad.initial_accumulator_value;
+        break;
+    }
+    *first = o->kind == OPT_SGD && n1 && !o->s1[i];
+    if (n1 && !o->s1[i] && !(o->s1[i] = state_like(p, v1))) return npg_last_status();
+    if (n2 && !o->s2[i] && !(o->s2[i] = state_like(p, 0))) return npg_last_status();
+    if (n3 && !o->s3[i] && !(o->s3[i] = state_like(p, 0))) return npg_last_status();
+    return NPG_OK;
+}
+
+/* torch.optim.RMSprop, in the current scope. g here includes weight_decay p:
+ *   sq = alpha sq + (1 - alpha) g^2
+ *   centered: ga = alpha ga + (1 - alpha) g, avg = sqrt(sq - ga^2) + eps
+ *   else:     avg = sqrt(sq) + eps
+ *   momentum > 0: buf = momentum buf + g / avg, p -= lr buf
+ *   else:         p -= lr g / avg */
+static npg_status rmsprop_update(npg_optimizer *o, int i, npg_array *p, npg_array *g) {
+    const npg_rmsprop_opts *h = &o->rmsprop;
+    npg_array *sq = o->s1[i], *ga = o->s2[i], *buf = o->s3[i];
+    if (h->weight_decay) g = npg_add(g, npg_multiply_scalar(p, h->weight_decay));
+    npg_status st =
+        npg_assign(sq, npg_add(npg_multiply_scalar(sq, h->alpha), npg_multiply_scalar(npg_square(g), 1 - h->alpha)));
+    npg_array *var = sq;
+    if (st == NPG_OK && h->centered) {
+        st = npg_assign(ga, npg_add(npg_multiply_scalar(ga, h->alpha), npg_multiply_scalar(g, 1 - h->alpha)));
+        var = npg_subtract(sq, npg_square(ga));
+    }
+    if (st != NPG_OK) return st;
+    npg_array *d = npg_divide(g, npg_add_scalar(npg_sqrt(var), h->eps));
+    if (h->momentum > 0) {
+        st = npg_assign(buf, npg_add(npg_multiply_scalar(buf, h->momentum), d));
+        d = buf;
+    }
+    if (st == NPG_OK) st = npg_assign(p, npg_subtract(p, npg_multiply_scalar(d, h->lr)));
+    return st;
+}
+
+/* torch.optim.Adagrad at step t (1-based), in the current scope; g here
+ * includes weight_decay p:
+ *   clr = lr / (1 + (t - 1) lr_decay), sum += g^2, p -= clr g / (sqrt(sum) + eps) */
+static npg_status adagrad_update(npg_optimizer *o, int i, npg_array *p, npg_array *g) {
+    const npg_adagrad_opts *h = &o->adagrad;
+    npg_array *sum = o->s1[i];
+    double clr = h->lr / (1 + (double)(o->steps[i] - 1) * h->lr_decay);
+    if (h->weight_decay) g = npg_add(g, npg_multiply_scalar(p, h->weight_decay));
+    npg_status st = npg_assign(sum, npg_add(sum, npg_square(g)));
+    if (st == NPG_OK) {
+        npg_array *d = npg_divide(g, npg_add_scalar(npg_sqrt(sum), h->eps));
+        st = npg_assign(p, npg_subtract(p, npg_multiply_scalar(d, clr)));
+    }
+    return st;
+}
+
+/* The composed update (backends without the fused entry, odd layouts, and
+ * RMSprop and Adagrad always). */
 static npg_status composed_step(npg_optimizer *o, int i, npg_array *p, npg_array *g, bool first) {
     npg_scope s = npg_scope_begin();
     npg_status st = NPG_OK;
@@ -184,6 +313,10 @@ static npg_status composed_step(npg_optimizer *o, int i, npg_array *p, npg_array
             d = h->nesterov ? npg_add(d, npg_multiply_scalar(buf, h->momentum)) : buf;
         }
         if (st == NPG_OK) st = npg_assign(p, npg_subtract(p, npg_multiply_scalar(d, h->lr)));
+    } else if (o->kind == OPT_RMSPROP) {
+        st = rmsprop_update(o, i, p, g);
+    } else if (o->kind == OPT_ADAGRAD) {
+        st = adagrad_update(o, i, p, g);
     } else {
         const npg_adam_opts *h = &o->adam;
         int64_t t = o->steps[i];
@@ -223,22 +356,16 @@ npg_status npg_optimizer_step(npg_optimizer *o) {
             st = npg__set_error(NPG_ERR_SHAPE, "%s: the gradient of parameter %d does not match it", fn, i);
             break;
         }
-        bool first = false;
-        if (o->kind == OPT_SGD && o->sgd.momentum && !o->s1[i]) {
-            if (!(o->s1[i] = state_like(p))) st = npg_last_status();
-            first = true;
-        }
-        if (o->kind != OPT_SGD && !o->s1[i]) {
-            o->s1[i] = state_like(p);
-            o->s2[i] = state_like(p);
-            if (!o->s1[i] || !o->s2[i]) st = npg_last_status();
-        }
-        if (st != NPG_OK) break;
+        bool first;
+        if ((st = ensure_state(o, i, p, &first)) != NPG_OK) break;
         o->steps[i]++;
         npg_array *gc = g->dtype == p->dtype ? g : npg_astype(g, p->dtype);
         const npg_backend *be = npg__backend_of(p);
-        bool fused = gc && npg__is_contiguous(p) && npg__is_contiguous(gc) && !(p->flags & NPG_AF_READONLY) &&
-                     (o->kind == OPT_SGD ? be->sgd_step != NULL : be->adam_step != NULL);
+        bool has_fused = o->kind == OPT_SGD                            ? be->sgd_step != NULL
+                         : o->kind == OPT_ADAM || o->kind == OPT_ADAMW ? be->adam_step != NULL
+                                                                       : false;
+        bool fused =
+            gc && has_fused && npg__is_contiguous(p) && npg__is_contiguous(gc) && !(p->flags & NPG_AF_READONLY);
         if (!gc) {
             st = npg_last_status();
         } else if (fused) {
