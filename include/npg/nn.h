@@ -228,12 +228,16 @@ typedef struct npg_rnn_opts {
  *          every step, the reverse direction's in the second half;
  *   *h_n   (L*D, B, H): every layer and direction's last h; *c_n the same
  *          for the LSTM's c.
- * h_n and c_n may be NULL (not wanted); c_n must be NULL unless the mode is
- * LSTM. Each layer's input projection runs as one matrix product over the
- * whole sequence. Differentiable in x, h0, c0 and every parameter; integer x
- * becomes the default float dtype. opts NULL: one layer, one direction.
- * Results are [new] (all NULL on failure). Not included: LSTM projections
- * (PyTorch's proj_size). */
+ * An unbatched x gives *out (T, D*H) and states (L*D, H) (batch_first does
+ * not apply). An empty sequence (T = 0, which PyTorch refuses) gives an
+ * empty *out and the initial states. h0 and c0 are independent: either may
+ * be NULL. h_n and c_n may be NULL (not wanted); c_n must be NULL unless the
+ * mode is LSTM. Each layer's input projection runs as one matrix product over
+ * the whole sequence. Differentiable in x, h0, c0 and every parameter; the
+ * result dtype is x's promoted with the parameters' (integer x with float32
+ * parameters: float32). opts NULL: one layer, one direction. Results are
+ * [new] (all NULL on failure). Not included: LSTM projections (PyTorch's
+ * proj_size). */
 npg_status npg_rnn(npg_rnn_mode mode, npg_array *x, npg_array *h0, npg_array *c0, npg_array *const *params,
                    int n_params, const npg_rnn_opts *opts, npg_array **out, npg_array **h_n, npg_array **c_n);
 

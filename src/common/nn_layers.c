@@ -470,9 +470,13 @@ static bool check_rnn(const char *fn, npg_rnn_mode mode, npg_array *x, npg_array
         return false;
     }
     const int LD = L * D;
-    if (!params || (n_params != LD * 4 && n_params != LD * 2)) {
+    if (!params) {
+        npg__set_error(NPG_ERR_NULL_ARG, "%s: params is NULL", fn);
+        return false;
+    }
+    if (n_params != LD * 4 && n_params != LD * 2) {
         npg__set_error(NPG_ERR_INVALID_ARG, "%s: %d layers%s take %d parameters (%d without biases), got %d", fn, L,
-                       D == 2 ? " in two directions" : "", LD * 4, LD * 2, params ? n_params : 0);
+                       D == 2 ? " in two directions" : "", LD * 4, LD * 2, n_params);
         return false;
     }
     for (int k = 0; k < n_params; k++) {
