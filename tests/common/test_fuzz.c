@@ -1768,22 +1768,33 @@ Test(fuzz, misc) {
                     npg_free(s);
                 }
             }
-            int k = rint_in(0, 2);
+            int k = rint_in(0, 4); /* sgd, adam, adamw, rmsprop, adagrad */
             npg_sgd_opts so = {.lr = chance(70) ? 0.1 : weird_double(), .momentum = chance(50) ? 0 : weird_double(),
                                .dampening = chance(70) ? 0 : weird_double(),
                                .weight_decay = chance(70) ? 0 : weird_double(), .nesterov = chance(30)};
             npg_adam_opts ao = {.lr = chance(50) ? 0 : weird_double(), .beta1 = chance(50) ? 0 : weird_double(),
                                 .beta2 = chance(50) ? 0 : weird_double(), .eps = chance(50) ? 0 : weird_double(),
                                 .weight_decay = chance(50) ? 0 : weird_double()};
+            npg_rmsprop_opts ro = {.lr = chance(50) ? 0 : weird_double(), .alpha = chance(50) ? 0 : weird_double(),
+                                   .eps = chance(50) ? 0 : weird_double(),
+                                   .weight_decay = chance(60) ? 0 : weird_double(),
+                                   .momentum = chance(50) ? 0 : weird_double(), .centered = chance(50)};
+            npg_adagrad_opts go_ = {.lr = chance(50) ? 0 : weird_double(), .lr_decay = chance(60) ? 0 : weird_double(),
+                                    .weight_decay = chance(60) ? 0 : weird_double(),
+                                    .initial_accumulator_value = chance(60) ? 0 : weird_double(),
+                                    .eps = chance(50) ? 0 : weird_double()};
             bool null_list = cnt > 0 && chance(5), use_opts = chance(85);
             for (int i = 0; i < (cnt > 0 ? cnt : 0); i++)
                 if (!ps[i]) { /* the NULL alone is wrong: its error must win */
                     so = (npg_sgd_opts){.lr = 0.1};
                     ao = (npg_adam_opts){0};
+                    ro = (npg_rmsprop_opts){0};
+                    go_ = (npg_adagrad_opts){0};
                 }
             npg_array *const *list = null_list ? NULL : ps;
-            call("npg_%s_new(params, %d, opts{lr=%g ...}) + step", k == 0 ? "sgd" : k == 1 ? "adam" : "adamw", cnt,
-                 k == 0 ? so.lr : ao.lr);
+            static const char *const kinds[5] = {"sgd", "adam", "adamw", "rmsprop", "adagrad"};
+            call("npg_%s_new(params, %d, opts{lr=%g ...}) + step", kinds[k], cnt,
+                 k == 0 ? so.lr : k <= 2 ? ao.lr : k == 3 ? ro.lr : go_.lr);
             for (int i = 0; i < (cnt > 0 ? cnt : 0); i++) {
                 arg(ps[i]);
                 if (ps[i] && (!npg_is_floating(npg_dtype_of(ps[i])) || !npg_is_leaf(ps[i])))
@@ -1791,9 +1802,11 @@ Test(fuzz, misc) {
             }
             if (null_list || cnt < 0) must_fail();
             go();
-            npg_optimizer *opt = k == 0 ? npg_sgd_new(list, cnt, use_opts ? &so : NULL)
+            npg_optimizer *opt = k == 0   ? npg_sgd_new(list, cnt, use_opts ? &so : NULL)
                                : k == 1 ? npg_adam_new(list, cnt, use_opts ? &ao : NULL)
-                                        : npg_adamw_new(list, cnt, use_opts ? &ao : NULL);
+                               : k == 2 ? npg_adamw_new(list, cnt, use_opts ? &ao : NULL)
+                               : k == 3 ? npg_rmsprop_new(list, cnt, use_opts ? &ro : NULL)
+                                        : npg_adagrad_new(list, cnt, use_opts ? &go_ : NULL);
             after(opt == NULL);
             check_unchanged(false); /* creating an optimizer writes nothing */
             if (opt) {
