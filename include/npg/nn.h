@@ -310,6 +310,68 @@ npg_array *npg_kl_div(npg_array *input, npg_array *target, npg_reduction reducti
  * (PyTorch raises an error, on CUDA a device assert). [new] */
 npg_array *npg_binary_cross_entropy(npg_array *probs, npg_array *targets, npg_reduction reduction);
 
+/* Margin, embedding and likelihood losses with PyTorch 1.13's F.* formulas,
+ * composed (any device; differentiable in every floating input that is not
+ * only compared, even where PyTorch refuses: soft_margin's target,
+ * multi_margin's weight). Inputs broadcast where PyTorch's do; the result
+ * has the inputs' promoted floating dtype (integers: the default float; a
+ * target that is only compared with 1 and -1 does not count). MEAN of an
+ * empty loss is NaN, SUM 0 (multi_margin too, where PyTorch returns an
+ * uninitialised value). eps must be finite and >= 0 (PyTorch takes any). No
+ * value is read on the host (no synchronisation), so the checks PyTorch
+ * makes on values are departures noted below. */
+/* max(0, -y (x1 - x2) + margin); x1, x2 and y of one ndim. [new] */
+npg_array *npg_margin_ranking_loss(npg_array *x1, npg_array *x2, npg_array *y, double margin, npg_reduction reduction);
+/* x where y != -1, plus max(0, margin - x) where y != 1 (so y = +-1 picks
+ * one; y holds labels, no gradient). [new] */
+npg_array *npg_hinge_embedding_loss(npg_array *x, npg_array *y, double margin, npg_reduction reduction);
+/* log(1 + exp(-y x)) as softplus(-y x): finite where PyTorch's overflows to
+ * inf (-y x above about 709 in float64, 88 in float32). y broadcasts to x's
+ * shape. [new] */
+npg_array *npg_soft_margin_loss(npg_array *x, npg_array *y, npg_reduction reduction);
+/* 1 - cos(x1, x2) where y == 1, max(0, cos - margin) where y == -1, else 0
+ * (y: labels, no gradient); cos = sum(x1 x2) / sqrt((sum(x1^2) + e)
+ * (sum(x2^2) + e)) with PyTorch's e = 1e-12f, over the last axis: x1, x2
+ * (N, D) with y (N), or (D) with a 0-d y. [new] */
+npg_array *npg_cosine_embedding_loss(npg_array *x1, npg_array *x2, npg_array *y, double margin,
+                                     npg_reduction reduction);
+/* F.pairwise_distance: the p-norm (npg_linalg_vector_norm's ord: any p but
+ * NaN) of x1 - x2 + eps over the last axis of the broadcast difference (a
+ * 0-d one is one element, giving 0-d); keepdim keeps that axis. PyTorch's
+ * defaults: p 2, eps 1e-6. [new] */
+npg_array *npg_pairwise_distance(npg_array *x1, npg_array *x2, double p, double eps, bool keepdim);
+/* max(0, margin + d(anchor, positive) - d(anchor, negative)), d the
+ * pairwise distance above; swap uses min(d(a, n), d(p, n)). Inputs of one
+ * ndim. [new] */
+npg_array *npg_triplet_margin_loss(npg_array *anchor, npg_array *positive, npg_array *negative, double margin, double p,
+                                   double eps, bool swap, npg_reduction reduction);
+/* -(y logsigmoid(x) + (1 - y) logsigmoid(-x)) times weight (broadcast) or
+ * NULL, averaged over the class axis x.ndim - 1 (of the broadcast loss):
+ * x (..., C) -> (...) with NONE. x must not be 0-d. [new] */
+npg_array *npg_multilabel_soft_margin_loss(npg_array *x, npg_array *y, npg_array *weight, npg_reduction reduction);
+/* Multi-class hinge: per sample, sum over i != y of
+ * weight[y] max(0, margin - x[y] + x[i])^p, divided by C. x (N, C), (C) or
+ * 0-d (C = 1), C > 0; integer labels with N elements (0-d or 1-d; NONE
+ * gives (N), or 0-d for 0-d labels); p 1 or 2; weight (C) or NULL. A label
+ * outside [0, C) makes its sample's loss NaN (PyTorch raises an error;
+ * checking would read the labels on the host). [new] */
+npg_array *npg_multi_margin_loss(npg_array *x, npg_array *labels, int p, double margin, npg_array *weight,
+                                 npg_reduction reduction);
+/* Poisson NLL: exp(input) - target input (log_input), else
+ * input - target log(input + eps); full adds the Stirling term
+ * t log t - t + log(2 pi t) / 2 where t > 1. Its gradient is 0 where t <= 1
+ * (PyTorch gives NaN for the target's at t = 0). PyTorch's eps: 1e-8. [new] */
+npg_array *npg_poisson_nll_loss(npg_array *input, npg_array *target, bool log_input, bool full, double eps,
+                                npg_reduction reduction);
+/* Gaussian NLL: (log v + (input - target)^2 / v) / 2, plus log(2 pi) / 2
+ * when full, with v = max(var, eps) whose gradient passes to var unclamped
+ * (PyTorch's no_grad clamp). var has input's shape, that shape without the
+ * last axis, or with a last axis of 1. A negative var is clamped to eps like
+ * any other below it (PyTorch raises an error; checking would synchronise).
+ * PyTorch's eps: 1e-6. [new] */
+npg_array *npg_gaussian_nll_loss(npg_array *input, npg_array *target, npg_array *var, bool full, double eps,
+                                 npg_reduction reduction);
+
 /* ---- initialisation (in place, outside the graph) ------------------------ */
 
 typedef enum npg_fan_mode { NPG_FAN_IN = 0, NPG_FAN_OUT } npg_fan_mode;
