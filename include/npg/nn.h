@@ -103,6 +103,75 @@ npg_array *npg_conv_transpose1d(npg_array *x, npg_array *weight, npg_array *bias
  * default float dtype. out_h, out_w >= 1. [new] */
 npg_array *npg_adaptive_avg_pool2d(npg_array *x, int64_t out_h, int64_t out_w);
 
+/* ---- more pooling, unfold / fold, pixel shuffle (src/common/nn_pool.c) --- */
+
+/* Options of the 1-d pools (npg_pool2d_opts' 1-d form); zero fields take
+ * the defaults named. */
+typedef struct npg_pool1d_opts {
+    int kernel;             /* required */
+    int stride;             /* default: the kernel size */
+    int padding;            /* default 0; at most half the kernel */
+    int dilation;           /* max_pool1d only (avg_pool1d: 0 or 1); default 1 */
+    bool ceil_mode;         /* round Lout up (PyTorch's ceil_mode: a last window starts inside x or its left padding) */
+    bool count_include_pad; /* avg_pool1d, as in npg_pool2d_opts (zero value false; PyTorch's default is true) */
+} npg_pool1d_opts;
+#define NPG_POOL1D_OPTS(...) (&(const npg_pool1d_opts){__VA_ARGS__})
+
+/* Max over each window of x (N, C, L) or (C, L) -> (N, C, Lout) or (C, Lout),
+ * Lout = (L + 2 padding - dilation (kernel - 1) - 1) / stride + 1 rounded
+ * down (or up with ceil_mode), at least 1 (PyTorch's max_pool1d; the fused
+ * max_pool2d kernel with a height of 1). NaN propagates; the gradient goes to
+ * the first maximal element of each window; a window whose dilated taps all
+ * fall in the padding gives -inf. Integers keep their dtype (no gradient);
+ * bool is an error. [new] */
+npg_array *npg_max_pool1d(npg_array *x, const npg_pool1d_opts *opts);
+/* Mean over each window (PyTorch's avg_pool1d): with count_include_pad the
+ * divisor is the window's length inside the padded input (the kernel size
+ * except for a ceil_mode window past the right padding), else its length
+ * inside x. Integers give the default float dtype. [new] */
+npg_array *npg_avg_pool1d(npg_array *x, const npg_pool1d_opts *opts);
+
+/* Max over npg_adaptive_avg_pool2d's windows of x (..., H, W) ->
+ * (..., out_h, out_w) (PyTorch's adaptive_max_pool2d; values only, no
+ * indices). NaN propagates, infinities stay in their windows; the gradient
+ * goes to each window's first maximum in row-major order. Integers keep their
+ * dtype; bool is an error. out_h, out_w >= 1. [new] */
+npg_array *npg_adaptive_max_pool2d(npg_array *x, int64_t out_h, int64_t out_w);
+/* The 1-d forms over the last axis: x (..., L) -> (..., out), out >= 1
+ * (PyTorch's adaptive_avg_pool1d / adaptive_max_pool1d; dtypes as the 2-d
+ * forms). [new] each */
+npg_array *npg_adaptive_avg_pool1d(npg_array *x, int64_t out);
+npg_array *npg_adaptive_max_pool1d(npg_array *x, int64_t out);
+
+/* A 2-d size or step (height, width) for unfold and fold: NPG_HW(3, 3). */
+typedef struct npg_hw {
+    int64_t h, w;
+} npg_hw;
+#define NPG_HW(h_, w_) ((npg_hw){(h_), (w_)})
+/* The sliding blocks of x (N, C, H, W) or (C, H, W) as columns (PyTorch's
+ * F.unfold): -> (N, C*kh*kw, OH*OW) or (C*kh*kw, OH*OW), row c*kh*kw + i*kw + j
+ * holding tap (i, j) of channel c (0 in the padding), OH =
+ * (H + 2 padding.h - dilation.h (kernel.h - 1) - 1) / stride.h + 1 >= 1 (OW
+ * likewise). kernel, dilation, stride >= 1, padding >= 0; C, H, W >= 1. The
+ * fused im2col kernel; differentiable. Integers keep their dtype; bool is an
+ * error. [new] */
+npg_array *npg_unfold(npg_array *x, npg_hw kernel, npg_hw dilation, npg_hw padding, npg_hw stride);
+/* The adjoint of npg_unfold (PyTorch's F.fold): x (N, C*kh*kw, L) or
+ * (C*kh*kw, L) -> (N, C, output_size.h, output_size.w) or (C, ...), each
+ * column's taps added onto the pixels they came from (overlaps sum, taps in
+ * the padding are dropped). L must be the number of blocks npg_unfold gives
+ * for output_size. The fused col2im kernel; differentiable. [new] */
+npg_array *npg_fold(npg_array *x, npg_hw output_size, npg_hw kernel, npg_hw dilation, npg_hw padding,
+                    npg_hw stride);
+
+/* (..., C*r*r, H, W) -> (..., C, H*r, W*r) (PyTorch's pixel_shuffle):
+ * out[c, h*r + i, w*r + j] = x[c*r*r + i*r + j, h, w]. x has at least 3 axes,
+ * r >= 1. Reshape and permute: any dtype, differentiable; a new array. [new] */
+npg_array *npg_pixel_shuffle(npg_array *x, int64_t r);
+/* The inverse, (..., C, H*r, W*r) -> (..., C*r*r, H, W) (PyTorch's
+ * pixel_unshuffle); H and W must be multiples of r. [new] */
+npg_array *npg_pixel_unshuffle(npg_array *x, int64_t r);
+
 /* Resampling of the last `naxes` axes (1 to 3) of x to the lengths in
  * size[0..naxes-1], like PyTorch's F.interpolate(x, size=...) on an
  * (N, C, ...) input:
@@ -233,9 +302,9 @@ typedef struct npg_rnn_opts {
  * empty *out and the initial states. h0 and c0 are independent: either may
  * be NULL. h_n and c_n may be NULL (not wanted); c_n must be NULL unless the
  * mode is LSTM. Each layer's input projection runs as one matrix product over
- * the whole sequence. Differentiable in x, h0, c0 and every parameter; the
- * result dtype is x's promoted with the parameters' (integer x with float32
- * parameters: float32). opts NULL: one layer, one direction. Results are
+ * the whole sequence. Differentiable in x, h0, c0 and every parameter;
+ * every result has x's dtype promoted with all parameters' and the states'
+ * (integer x with float32 parameters: float32). opts NULL: one layer, one direction. Results are
  * [new] (all NULL on failure). Not included: LSTM projections (PyTorch's
  * proj_size). */
 npg_status npg_rnn(npg_rnn_mode mode, npg_array *x, npg_array *h0, npg_array *c0, npg_array *const *params,
