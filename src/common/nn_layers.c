@@ -480,8 +480,8 @@ static bool check_rnn(const char *fn, npg_rnn_mode mode, npg_array *x, npg_array
         return false;
     }
     for (int k = 0; k < n_params; k++) {
-        if (!params[k]) {
-            npg__set_error(NPG_ERR_NULL_ARG, "%s: params[%d] is NULL", fn, k);
+        if (!params[k]) { /* keep the error of the call that gave the NULL */
+            if (npg_last_status() == NPG_OK) npg__set_error(NPG_ERR_NULL_ARG, "%s: params[%d] is NULL", fn, k);
             return false;
         }
     }
@@ -593,11 +593,20 @@ npg_status npg_rnn(npg_rnn_mode mode, npg_array *x, npg_array *h0, npg_array *c0
     npg_scope s = npg_scope_begin();
     npg_array **hn = calloc((size_t)(2 * L * D), sizeof *hn), **cn = hn ? hn + L * D : NULL;
     if (!hn) npg__set_error(NPG_ERR_OOM, "%s: out of memory", fn);
-    npg_dtype dt = npg__float_dtype(npg_result_type(x->dtype, params[0]->dtype));
+    /* one dtype for every result, whichever parameters a call happens to
+     * use (w_hh is unused for one step without h0): x's promoted with all
+     * parameters' and the states' */
+    npg_dtype dt = x->dtype;
+    for (int k = 0; k < n_params; k++) dt = npg_result_type(dt, params[k]->dtype);
+    if (h0) dt = npg_result_type(dt, h0->dtype);
+    if (c0) dt = npg_result_type(dt, c0->dtype);
+    dt = npg__float_dtype(dt);
     npg_array *in = hn ? npg__cast(x, dt) : NULL;
     if (in && unbatched) in = npg_expand_dims(in, 1); /* (T, 1, in) */
     else if (in && o.batch_first) in = npg_permute_dims(in, NPG_AXES(1, 0, 2));
-    npg_array *hs = h0 && unbatched ? npg_expand_dims(h0, 1) : h0, *cs = c0 && unbatched ? npg_expand_dims(c0, 1) : c0;
+    npg_array *hs = h0 ? npg__cast(h0, dt) : NULL, *cs = c0 ? npg__cast(c0, dt) : NULL;
+    if (hs && unbatched) hs = npg_expand_dims(hs, 1);
+    if (cs && unbatched) cs = npg_expand_dims(cs, 1);
     bool ok = in && (!h0 || hs) && (!c0 || cs);
     for (int l = 0; l < L && ok; l++) {
         npg_array *dir_out[2] = {NULL, NULL};

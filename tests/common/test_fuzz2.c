@@ -24,14 +24,16 @@
  *   - the layers of nn_layers.c: conv1d, conv_transpose1d and 2d (groups,
  *     strides, paddings, output paddings and dilations, zero = default,
  *     negative or huge), adaptive_avg_pool2d, interpolate (every mode, bad
- *     naxes, sizes and modes), rms_norm, lstm_cell and gru_cell (states
- *     that broadcast or not, NULL states and biases, wrong weights), the
- *     activations elu ... logsigmoid and glu (bad alphas and bounds, odd
- *     axes), one_hot (labels out of range, num_classes -1), cosine_similarity
+ *     naxes, sizes and modes), rms_norm, lstm_cell, gru_cell and rnn_cell
+ *     (states that broadcast or not, NULL states and biases, wrong
+ *     weights), the activations elu ... logsigmoid and glu (bad alphas and
+ *     bounds, odd axes), one_hot (labels out of range, num_classes -1), cosine_similarity
  *     and the losses l1, smooth_l1, huber, kl_div and binary_cross_entropy
  *     (bad reductions, betas and deltas), on operands of every dtype, and on
  *     broadcast views too large to materialise (the failure must name the
- *     function called first: "npg_rms_norm: npg_square: ...").
+ *     function called first: "npg_rms_norm: npg_square: ...");
+ *   - npg_rnn, npg_bernoulli and npg_multinomial, and the autograd engine's
+ *     in-place accumulation of gradients (below).
  * Besides those checks, a call this file knows to be valid must succeed, and
  * its result is compared with a host reference (shape, and the values of
  * every rearranging op, of pad, tensordot and einsum on small integers, and
@@ -57,11 +59,12 @@
  * a loss's broadcast shape with reduction NONE), its dtype, and requires
  * grad exactly when an operand does; where the inputs are tame its values
  * match host references (direct convolution loops, window means, exact
- * nearest gathers and linear taps, rms_norm, the activations, glu, cosine
- * similarity, the pointwise losses and their sums), hardtanh is exactly the
- * clip, one_hot rows are exact unit rows, cosine similarity is within
- * [-1, 1] for finite inputs, |h'| of an LSTM cell is at most 1 (a GRU's at
- * most max(1, |h|)); a label out of range is NPG_ERR_INDEX; npg_gradcheck
+ * nearest gathers and linear taps, rms_norm, the recurrent cells, the
+ * activations, glu, cosine similarity, the pointwise losses and their sums),
+ * hardtanh is exactly the clip, one_hot rows are exact unit rows, cosine
+ * similarity is within [-1, 1] for finite inputs, |h'| of an LSTM or tanh
+ * cell is at most 1 (a GRU's at most max(1, |h|), a relu cell's h' >= 0); a
+ * label out of range is NPG_ERR_INDEX; npg_gradcheck
  * passes on small calls away from the kinks; every failure's message begins
  * with the function's name.
  * The statistics of ops_stats.c (quantile, nanquantile with every method and
@@ -84,6 +87,49 @@
  * promoted dtype's arithmetic), bincount and histogram counts exactly
  * (NumPy's bin rule, in float32 for float32 input) and their weighted sums;
  * calls on broadcast views of 2^47 elements fail naming the function.
+ * The recurrent layers: npg_rnn in every mode (tanh, relu, LSTM, GRU) with
+ * 0 to 3 layers, one or two directions, batch_first, unbatched input,
+ * sequences of 0 to 5 steps, batches of 0 to 3, with and without biases,
+ * h0 and c0 given or not, h_n and c_n wanted or not, x of every dtype and
+ * transposed, strided (negative steps too) or broadcast, mixed parameter
+ * dtypes, one array passed as two parameters, dropout off, total (1) or
+ * random while training (two equally seeded generators give the same
+ * result) or set but not training (no dropout); and the wrong calls: wrong
+ * n_params, parameter shapes and states, c0 or c_n in a mode without c, bad
+ * modes, negative num_layers, dropout outside [0, 1] or NaN, NULL x, out,
+ * params or entries of params, x of 0, 1 or 4 axes, and x of 2^46 steps or
+ * batches (a broadcast view). A valid call's out, h_n and c_n have the
+ * header's shapes and dtype (x's promoted with the parameters') and require
+ * grad exactly when an operand reaching them does; their values match a
+ * host float64 implementation of PyTorch's equations (gate orders i, f, g, o
+ * and r, z, n; n = tanh(W_in x + b_in + r (W_hn h + b_hn))), layers stacked
+ * and directions joined as the header says; npg_gradcheck passes on tiny
+ * float64 calls away from relu's kink. The cells (npg_rnn_cell, and
+ * npg_lstm_cell and npg_gru_cell above) are checked against the same host
+ * step. A NULL among params with an error pending and the dtype rule where
+ * a parameter goes unused are checked once, after the random calls.
+ * Sampling: npg_bernoulli and npg_multinomial on every dtype and shape
+ * (0-d, empty, 8-d, views), probabilities outside [0, 1], NaN and infinite,
+ * weights with zeros, zero rows, negative, NaN and infinite ones, with and
+ * without replacement, num_samples from 0 past K to huge: valid calls give
+ * exactly the definitions recomputed on the host from the uniforms an
+ * equally seeded generator gives (u < p; the inverse CDF of the normalised
+ * cumulative weights, clamped to the last positive weight; the smallest keys
+ * -log1p(-u) / w in order), the next call on a generator the next uniforms;
+ * invalid ones fail as the header lists; a huge p fails naming the function.
+ * The autograd engine's in-place accumulation: a random graph (leaves of
+ * small integers; slices with steps of either sign and out-of-range bounds,
+ * integer indices, new axes, ellipses, diagonals with offsets, views of
+ * views and of intermediates; add, subtract, reshape, transpose, expand,
+ * positive, copies, sums, products) is built twice from the same draws, with
+ * gradient hooks that see, keep (the gradient, a view of it) or replace it
+ * (keeping the replacement or not), a scalar root or a non-scalar one with a
+ * caller's gradient (transposed, strided or broadcast); a normal backward
+ * (once, or twice through a retained graph) and npg_grad_of on the first
+ * must give exactly what a create_graph backward (the out-of-place paths)
+ * gives on the second: the leaves' .grad, npg_grad_of's results and every
+ * gradient a hook saw; what a hook kept, npg_grad_of's results and the
+ * caller's gradient never change afterwards.
  * NPG_FUZZ_SCALE, NPG_FUZZ_SEED and NPG_FUZZ_TRACE work as in test_fuzz.c.
  */
 #define _POSIX_C_SOURCE 200809L /* alarm, write */
@@ -4806,7 +4852,7 @@ typedef struct nn_gc {
     npg_reduction red;
     uint8_t present; /* bit i: argument i is an array (else NULL) */
 } nn_gc;
-enum { GC_CONV, GC_POOL, GC_INTERP, GC_RMS, GC_LSTM, GC_GRU, GC_ACT, GC_GLU, GC_COS, GC_LOSS };
+enum { GC_CONV, GC_POOL, GC_INTERP, GC_RMS, GC_LSTM, GC_GRU, GC_ACT, GC_GLU, GC_COS, GC_LOSS, GC_ELMAN };
 
 static npg_array *nn_act_call(int f, npg_array *x, double a, double lo, double hi);
 static npg_array *nn_loss_call(int f, npg_array *p, npg_array *t, npg_reduction red, double prm, bool logt);
@@ -4844,6 +4890,7 @@ static npg_array *nn_gc_fn(npg_array *const *in, int n, void *user) {
         return r;
     }
     case GC_GRU: return npg_gru_cell(a[0], a[1], a[3], a[4], a[5], a[6]);
+    case GC_ELMAN: return npg_rnn_cell(a[0], a[1], a[3], a[4], a[5], a[6], g->f != 0);
     case GC_ACT: return nn_act_call(g->f, a[0], g->a, g->lo, g->hi);
     case GC_GLU: return npg_glu(a[0], g->axis);
     case GC_COS: return npg_cosine_similarity(a[0], a[1], g->axis, g->eps);
@@ -5390,7 +5437,75 @@ static void fz_nn_rms_norm(void) {
                      eps >= 1e-6 && eps <= 1e6);
 }
 
-/* ---- lstm_cell, gru_cell ---- */
+/* ---- host references of the recurrent cells (PyTorch's equations) ---- */
+
+/* Gate blocks of a mode: Elman 1, LSTM 4 (i, f, g, o), GRU 3 (r, z, n). */
+static int rnn_gates_of(int mode) { return mode == NPG_RNN_LSTM ? 4 : mode == NPG_RNN_GRU ? 3 : 1; }
+static double rnn_sigmoid(double v) { return 1 / (1 + exp(-v)); }
+
+#define RNN_MAX_GH 64 /* G * H of the references (G <= 4, H <= 16) */
+
+/* One step of a cell for one batch row, in float64: x (in), h and c (H;
+ * NULL: zeros), w_ih (G H, in), w_hh (G H, H), biases (G H; NULL: none) ->
+ * h2 and, for the LSTM, c2. *scale grows to the largest sum of magnitudes of
+ * the terms of a pre-activation (plus |c| and |h| where they enter), *kink
+ * shrinks to the smallest |pre-activation| of a relu. */
+static void rnn_ref_step(int mode, int64_t H, int64_t in, const double *x, const double *h, const double *c,
+                         const double *wih, const double *whh, const double *bih, const double *bhh, double *h2,
+                         double *c2, double *scale, double *kink) {
+    const int64_t GH = rnn_gates_of(mode) * H;
+    cr_assert(GH <= RNN_MAX_GH, "fuzz: a reference cell too large");
+    double gi[RNN_MAX_GH], gh[RNN_MAX_GH], si[RNN_MAX_GH], sh[RNN_MAX_GH];
+    for (int64_t r = 0; r < GH; r++) {
+        gi[r] = bih ? bih[r] : 0;
+        si[r] = fabs(gi[r]);
+        for (int64_t i = 0; i < in; i++) {
+            double t = wih[r * in + i] * x[i];
+            gi[r] += t;
+            si[r] += fabs(t);
+        }
+        gh[r] = bhh ? bhh[r] : 0;
+        sh[r] = fabs(gh[r]);
+        for (int64_t m = 0; h && m < H; m++) {
+            double t = whh[r * H + m] * h[m];
+            gh[r] += t;
+            sh[r] += fabs(t);
+        }
+    }
+    double s = 0;
+    for (int64_t j = 0; j < H; j++) {
+        double hv = h ? h[j] : 0, cv = c ? c[j] : 0;
+        switch (mode) {
+        case NPG_RNN_LSTM: {
+            double ig = rnn_sigmoid(gi[j] + gh[j]), fg = rnn_sigmoid(gi[H + j] + gh[H + j]);
+            double gg = tanh(gi[2 * H + j] + gh[2 * H + j]), og = rnn_sigmoid(gi[3 * H + j] + gh[3 * H + j]);
+            c2[j] = fg * cv + ig * gg;
+            h2[j] = og * tanh(c2[j]);
+            for (int k = 0; k < 4; k++) s = fmax(s, si[k * H + j] + sh[k * H + j]);
+            s = fmax(s, fabs(cv) + 1);
+            break;
+        }
+        case NPG_RNN_GRU: {
+            double r = rnn_sigmoid(gi[j] + gh[j]), z = rnn_sigmoid(gi[H + j] + gh[H + j]);
+            double n = tanh(gi[2 * H + j] + r * gh[2 * H + j]);
+            h2[j] = (1 - z) * n + z * hv;
+            for (int k = 0; k < 2; k++) s = fmax(s, si[k * H + j] + sh[k * H + j]);
+            s = fmax(s, fmax(si[2 * H + j] + sh[2 * H + j], fabs(hv) + 1));
+            break;
+        }
+        default: {
+            double pre = gi[j] + gh[j];
+            h2[j] = mode == NPG_RNN_RELU ? (pre > 0 ? pre : 0) : tanh(pre);
+            s = fmax(s, si[j] + sh[j]);
+            if (mode == NPG_RNN_RELU) *kink = fmin(*kink, fabs(pre));
+            break;
+        }
+        }
+    }
+    *scale = fmax(*scale, s);
+}
+
+/* ---- lstm_cell, gru_cell, rnn_cell ---- */
 
 /* A state (h or c) for batch B and hidden size H: batched, a batch of 1,
  * unbatched, or wrong. */
@@ -5407,9 +5522,12 @@ static npg_shape nn_state_shape(int64_t B, int64_t H) {
 /* The batch of a cell's operand of shape s (1-d: none, -1). */
 static int64_t nn_batch(npg_shape s) { return s.ndim == 2 ? s.dims[0] : -1; }
 
-static void fz_nn_cell(bool lstm) {
-    const char *fn = lstm ? "npg_lstm_cell" : "npg_gru_cell";
-    const int64_t G = lstm ? 4 : 3;
+/* A cell: kind NPG_RNN_LSTM (npg_lstm_cell), NPG_RNN_GRU (npg_gru_cell),
+ * NPG_RNN_TANH or NPG_RNN_RELU (npg_rnn_cell). */
+static void fz_nn_cell(int kind) {
+    const bool lstm = kind == NPG_RNN_LSTM, elman = kind == NPG_RNN_TANH || kind == NPG_RNN_RELU;
+    const char *fn = lstm ? "npg_lstm_cell" : elman ? "npg_rnn_cell" : "npg_gru_cell";
+    const int64_t G = rnn_gates_of(kind);
     int64_t B = chance(8) ? 0 : rint_in(1, 3), I = chance(5) ? 0 : rint_in(1, 3), H = chance(4) ? 0 : rint_in(1, 3);
     int r = rint_in(0, 99);
     npg_shape xs = r < 70 ? (npg_shape){2, {B, I}} : r < 93 ? (npg_shape){1, {I}} : rand_shape();
@@ -5454,8 +5572,9 @@ static void fz_nn_cell(bool lstm) {
     bool clean = valid;
     for (int i = 0; i < 6; i++)
         if (fl[i] && !npg_is_floating(npg_dtype_of(fl[i]))) clean = false;
-    call("%s(x, %s, %s, w_ih, w_hh, %s, %s%s%s)", fn, h ? "h" : "NULL", lstm ? (c ? "c" : "NULL") : "-",
-         bi ? "b_ih" : "NULL", bh ? "b_hh" : "NULL", null_ho ? ", h_out NULL" : "", null_co ? ", c_out NULL" : "");
+    call("%s(x, %s, %s, w_ih, w_hh, %s, %s%s%s%s)", fn, h ? "h" : "NULL", lstm ? (c ? "c" : "NULL") : "-",
+         bi ? "b_ih" : "NULL", bh ? "b_hh" : "NULL", null_ho ? ", h_out NULL" : "", null_co ? ", c_out NULL" : "",
+         kind == NPG_RNN_RELU ? ", relu" : kind == NPG_RNN_TANH ? ", tanh" : "");
     arg(x);
     opt_arg(h);
     opt_arg(c);
@@ -5471,7 +5590,7 @@ static void fz_nn_cell(bool lstm) {
     if (lstm) {
         s = npg_lstm_cell(x, h, c, wi, wh, bi, bh, null_ho ? NULL : &out[0], null_co ? NULL : &out[1]);
     } else {
-        out[0] = npg_gru_cell(x, h, wi, wh, bi, bh);
+        out[0] = elman ? npg_rnn_cell(x, h, wi, wh, bi, bh, kind == NPG_RNN_RELU) : npg_gru_cell(x, h, wi, wh, bi, bh);
         out[1] = NULL;
         s = out[0] ? NPG_OK : npg_last_status();
     }
@@ -5490,9 +5609,10 @@ static void fz_nn_cell(bool lstm) {
         check_unchanged(false);
         return;
     }
-    /* |h'| <= 1 (lstm: sigmoid times tanh; gru: a convex mix of tanh and h, when |h| <= 1) */
-    double hmax = 1;
-    if (h && !lstm) {
+    /* |h'| <= 1 (lstm: sigmoid times tanh; gru: a convex mix of tanh and h,
+     * when |h| <= 1; tanh cell: tanh); a relu cell's h' >= 0 */
+    double hmax = kind == NPG_RNN_RELU ? INFINITY : 1;
+    if (h && kind == NPG_RNN_GRU) {
         double *hv = nn_in(h);
         int64_t n = npg_size(h);
         for (int64_t j = 0; j < n; j++)
@@ -5509,21 +5629,62 @@ static void fz_nn_cell(bool lstm) {
         nn_expect_rg(out[i], fn);
     }
     g_nn_unused = NULL;
-    if (valid && isfinite(hmax)) {
+    if (valid) {
         double *v = t_read(out[0]);
         int64_t n = npg_size(out[0]);
         for (int64_t j = 0; j < n; j++)
-            if (!isnan(v[j]) && fabs(v[j]) > hmax * (1 + 1e-6)) {
+            if (!isnan(v[j]) && (fabs(v[j]) > hmax * (1 + 1e-6) || (kind == NPG_RNN_RELU && v[j] < 0))) {
                 double bad = v[j];
                 free(v);
-                fail("%s: h' element %lld is %g, outside [-%g, %g]", fn, (long long)j, bad, hmax, hmax);
+                fail("%s: h' element %lld is %g, outside [%g, %g]", fn, (long long)j, bad,
+                     kind == NPG_RNN_RELU ? 0 : -hmax, hmax);
             }
         free(v);
+    }
+    /* the values, row by row (x, h and c broadcast), where every operand is tame */
+    double kink = INFINITY;
+    if (valid) {
+        double *xv = nn_in(x), *hv = nn_in(h), *cv = nn_in(c), *wiv = nn_in(wi), *whv = nn_in(wh), *biv = nn_in(bi),
+               *bhv = nn_in(bh);
+        bool tm = nn_tame(xv, npg_size(x)) && nn_tame(wiv, npg_size(wi)) && nn_tame(whv, npg_size(wh));
+        tm = tm && nn_tame(hv, h ? npg_size(h) : 0) && nn_tame(cv, c ? npg_size(c) : 0) &&
+             nn_tame(biv, bi ? npg_size(bi) : 0) && nn_tame(bhv, bh ? npg_size(bh) : 0);
+        if (tm && G * Hh <= RNN_MAX_GH) {
+            int64_t rows = batch >= 0 ? batch : 1, ny = rows * Hh;
+            double *yh = malloc(sizeof(double) * (size_t)(ny + 1)), *yc = malloc(sizeof(double) * (size_t)(ny + 1));
+            cr_assert(yh && yc);
+            double sc = 0;
+            /* row b of an operand of shape s with last axis n: its batch row, or the only one */
+#define NN_ROW(v, s, n) ((v) ? (v) + ((s).ndim == 2 && (s).dims[0] != 1 ? b : 0) * (n) : NULL)
+            for (int64_t b = 0; b < rows; b++)
+                rnn_ref_step(kind, Hh, xs.dims[xs.ndim - 1], NN_ROW(xv, xs, xs.dims[xs.ndim - 1]), NN_ROW(hv, hs, Hh),
+                             NN_ROW(cv, cs, Hh), wiv, whv, biv, bhv, yh + b * Hh, yc + b * Hh, &sc, &kink);
+#undef NN_ROW
+            double *scale = malloc(sizeof(double) * (size_t)(ny + 1));
+            cr_assert(scale);
+            for (int64_t j = 0; j < ny; j++) scale[j] = sc;
+            double tol = nn_tol(npg_dtype_of(out[0]));
+            nn_expect_close(out[0], yh, scale, NULL, tol, lstm ? "npg_lstm_cell: h'" : fn);
+            if (lstm) nn_expect_close(out[1], yc, scale, NULL, tol, "npg_lstm_cell: c'");
+            free(scale);
+            free(yh);
+            free(yc);
+        } else {
+            kink = 0; /* unknown: no gradient check of a relu */
+        }
+        free(xv);
+        free(hv);
+        free(cv);
+        free(wiv);
+        free(whv);
+        free(biv);
+        free(bhv);
     }
     for (int i = 0; i < nout; i++) maybe_backward(out[i]);
     check_unchanged(true);
     for (int i = 0; i < nout; i++) npg_free(out[i]);
-    nn_gradcheck((nn_gc){.fn = fn, .kind = lstm ? GC_LSTM : GC_GRU}, (npg_array *[]){x, h, c, wi, wh, bi, bh}, 7, true);
+    nn_gradcheck((nn_gc){.fn = fn, .kind = lstm ? GC_LSTM : elman ? GC_ELMAN : GC_GRU, .f = kind == NPG_RNN_RELU},
+                 (npg_array *[]){x, h, c, wi, wh, bi, bh}, 7, kind != NPG_RNN_RELU || kink > 1e-3);
 }
 
 /* ---- activations, glu ---- */
@@ -6234,8 +6395,8 @@ Test(fuzz2, nn_layers) {
         else if (r < 28) fz_nn_adaptive_pool();
         else if (r < 36) fz_nn_interpolate();
         else if (r < 42) fz_nn_rms_norm();
-        else if (r < 48) fz_nn_cell(true);
-        else if (r < 53) fz_nn_cell(false);
+        else if (r < 48) fz_nn_cell(NPG_RNN_LSTM);
+        else if (r < 53) fz_nn_cell(NPG_RNN_GRU);
         else if (r < 65) fz_nn_activation();
         else if (r < 70) fz_nn_glu();
         else if (r < 76) fz_nn_one_hot();
@@ -7469,6 +7630,1542 @@ Test(fuzz2, stats) {
         else if (r < 88) fz_st_bincount();
         else if (r < 96) fz_st_histogram();
         else fz_st_huge();
+        iter_end();
+    }
+    finish();
+}
+
+/* ------------------------------------------------------------------------
+ * Recurrent layers over sequences: npg_rnn (and the cells, above)
+ * ------------------------------------------------------------------------ */
+
+/* Element values of the recurrent fuzzers' operands: floats uniform in
+ * [-g_rnn_amp, g_rnn_amp], small integers, and g_rnn_wild percent of wild
+ * ones (NaN, infinities, huge). */
+static double g_rnn_amp = 1;
+static int g_rnn_wild;
+static void rnn_fill(void *buf, npg_dtype dt, int64_t n) {
+    static const double wild[] = {NAN, INFINITY, -INFINITY, 1e30, -1e300};
+    for (int64_t i = 0; i < n; i++) {
+        double v = chance(g_rnn_wild) ? PICK(wild) : (runit() * 2 - 1) * g_rnn_amp;
+        int64_t iv = rint_in(-2, 2);
+        switch (dt) {
+        case NPG_BOOL: ((uint8_t *)buf)[i] = (uint8_t)(rnd() & 1); break;
+        case NPG_UINT8: ((uint8_t *)buf)[i] = (uint8_t)(iv + 2); break;
+        case NPG_INT32: ((int32_t *)buf)[i] = (int32_t)iv; break;
+        case NPG_INT64: ((int64_t *)buf)[i] = iv; break;
+        case NPG_FLOAT32: ((float *)buf)[i] = (float)v; break;
+        default: ((double *)buf)[i] = v; break;
+        }
+    }
+}
+
+/* make() with values from fill: a fresh array, or a transposed, strided
+ * (negative steps too) or broadcast view of one; floating ones require grad
+ * grad_pct percent of the time. */
+static npg_array *make_with(npg_dtype dt, npg_shape s, int grad_pct, void (*fill)(void *, npg_dtype, int64_t)) {
+    bool grad = npg_is_floating(dt) && chance(grad_pct);
+    int r = s.ndim ? rint_in(0, 99) : 0;
+    if (r < 50) {
+        npg_array *x = fresh_with(dt, s, fill);
+        if (grad) setup_rg(x);
+        return pool_add(x, NULL);
+    }
+    npg_shape bs = s;
+    npg_array *base, *x;
+    if (r < 70 && s.ndim >= 2) { /* permute_dims(base, p) */
+        npg_axes p = {.n = s.ndim};
+        for (int i = 0; i < s.ndim; i++) p.axes[i] = i;
+        for (int i = s.ndim - 1; i > 0; i--) {
+            int j = rint_in(0, i), t = p.axes[i];
+            p.axes[i] = p.axes[j];
+            p.axes[j] = t;
+        }
+        for (int i = 0; i < s.ndim; i++) bs.dims[p.axes[i]] = s.dims[i];
+        base = fresh_with(dt, bs, fill);
+        if (grad) setup_rg(base);
+        x = npg_permute_dims(base, p);
+    } else if (r < 90) { /* a step-k slice along one axis */
+        static const int64_t steps[] = {2, 3, -1, -2};
+        int k = rint_in(0, s.ndim - 1);
+        int64_t step = PICK(steps), as = step < 0 ? -step : step;
+        bs.dims[k] = s.dims[k] * as;
+        npg_idx idx[NPG_MAX_DIMS];
+        for (int i = 0; i < s.ndim; i++) idx[i] = NPG_ALL;
+        idx[k] = NPG_SLICE(step > 0 ? rint_in(0, (int)as - 1) : NPG_NONE, NPG_NONE, step);
+        base = fresh_with(dt, bs, fill);
+        if (grad) setup_rg(base);
+        x = npg_index(base, idx, s.ndim);
+    } else { /* a broadcast view */
+        int drop = rint_in(0, s.ndim);
+        bs.ndim = s.ndim - drop;
+        for (int i = 0; i < bs.ndim; i++) bs.dims[i] = chance(50) ? 1 : s.dims[i + drop];
+        base = fresh_with(dt, bs, fill);
+        if (grad) setup_rg(base);
+        x = npg_broadcast_to(base, s);
+    }
+    cr_assert(x, "fuzz setup: a view: %s", npg_last_error());
+    pool_add(base, NULL);
+    return pool_add(x, base);
+}
+
+static npg_array *rnn_make(npg_dtype dt, npg_shape s, int grad_pct) { return make_with(dt, s, grad_pct, rnn_fill); }
+
+#define RNN_MAXP 64 /* room for the parameters of 3 layers, 2 directions, 4 each, and more */
+
+/* One call of npg_rnn as the fuzzer drew it. */
+typedef struct rnn_call {
+    int mode;                 /* as passed */
+    bool has_opts;            /* opts not NULL */
+    npg_rnn_opts o;           /* the options passed */
+    npg_array *x, *h0, *c0;   /* NULL: none */
+    npg_array *p[RNN_MAXP];   /* params[0 .. n_params) (NULL past those built) */
+    bool null_params;         /* params itself NULL */
+    int n_params;             /* as passed */
+    bool want_hn, want_cn, null_out;
+} rnn_call;
+
+static npg_status rnn_run(const rnn_call *k, npg_array **out, npg_array **hn, npg_array **cn) {
+    return npg_rnn((npg_rnn_mode)k->mode, k->x, k->h0, k->c0, k->null_params ? NULL : k->p, k->n_params,
+                   k->has_opts ? &k->o : NULL, k->null_out ? NULL : out, k->want_hn ? hn : NULL,
+                   k->want_cn ? cn : NULL);
+}
+
+/* What the header makes of a call: whether it is valid; whether it is
+ * valid but for NULL operands (x, entries of params) and then whether it
+ * has one; its geometry (L layers, D directions, P parameters per layer and
+ * direction, G gate blocks, T steps, B batch, input size IN, hidden size H). */
+typedef struct rnn_geo {
+    bool valid, other_ok, null_entry;
+    int L, D, P, G;
+    bool unbatched, bf;
+    int64_t T, B, IN, H;
+} rnn_geo;
+
+static bool rnn_shape_is(const npg_array *a, int nd, int64_t d0, int64_t d1, int64_t d2) {
+    npg_shape s = npg_shape_of(a);
+    if (s.ndim != nd) return false;
+    const int64_t d[3] = {d0, d1, d2};
+    for (int i = 0; i < nd; i++)
+        if (s.dims[i] != d[i]) return false;
+    return true;
+}
+
+static rnn_geo rnn_validate(const rnn_call *k) {
+    rnn_geo g = {0};
+    const npg_rnn_opts o = k->has_opts ? k->o : (npg_rnn_opts){0};
+    g.L = o.num_layers ? o.num_layers : 1;
+    g.D = o.bidirectional ? 2 : 1;
+    g.bf = o.batch_first;
+    g.G = rnn_gates_of(k->mode);
+    const bool lstm = k->mode == NPG_RNN_LSTM;
+    if (k->mode < NPG_RNN_TANH || k->mode > NPG_RNN_GRU || o.num_layers < 0) return g;
+    if (!(o.dropout >= 0 && o.dropout <= 1)) return g;
+    if ((k->c0 || k->want_cn) && !lstm) return g;
+    if (k->null_out || k->null_params) return g;
+    const int64_t LD = (int64_t)g.L * g.D;
+    if (k->n_params != 4 * LD && k->n_params != 2 * LD) return g;
+    g.P = (int)(k->n_params / LD);
+    for (int i = 0; i < k->n_params; i++) g.null_entry |= k->p[i] == NULL;
+    if (k->x) {
+        npg_shape xs = npg_shape_of(k->x);
+        if (xs.ndim != 2 && xs.ndim != 3) return g;
+        g.unbatched = xs.ndim == 2;
+        g.T = g.unbatched || !g.bf ? xs.dims[0] : xs.dims[1];
+        g.B = g.unbatched ? 1 : g.bf ? xs.dims[0] : xs.dims[1];
+        g.IN = xs.dims[xs.ndim - 1];
+    }
+    /* the hidden size: the first w_hh's (G H, H) */
+    g.H = -1;
+    for (int64_t kk = 0; kk < LD && g.H < 0; kk++) {
+        const npg_array *w = k->p[kk * g.P + 1];
+        if (!w) continue;
+        npg_shape ws = npg_shape_of(w);
+        if (ws.ndim != 2 || ws.dims[0] != g.G * ws.dims[1]) return g;
+        g.H = ws.dims[1];
+    }
+    const int64_t GH = g.G * g.H;
+    for (int l = 0; g.H >= 0 && l < g.L; l++)
+        for (int d = 0; d < g.D; d++) {
+            npg_array *const *q = k->p + (l * g.D + d) * g.P;
+            if (q[0] && (l > 0 || k->x) && !rnn_shape_is(q[0], 2, GH, l == 0 ? g.IN : g.D * g.H, 0)) return g;
+            if (q[0] && !(l > 0 || k->x) && !(npg_ndim(q[0]) == 2 && npg_dim(q[0], 0) == GH)) return g;
+            if (q[1] && !rnn_shape_is(q[1], 2, GH, g.H, 0)) return g;
+            for (int j = 2; j < g.P; j++)
+                if (q[j] && !rnn_shape_is(q[j], 1, GH, 0, 0)) return g;
+        }
+    npg_array *const st[2] = {k->h0, k->c0};
+    for (int i = 0; k->x && g.H >= 0 && i < 2; i++)
+        if (st[i] && !(g.unbatched ? rnn_shape_is(st[i], 2, LD, g.H, 0) : rnn_shape_is(st[i], 3, LD, g.B, g.H)))
+            return g;
+    g.other_ok = true;
+    g.valid = k->x && !g.null_entry;
+    return g;
+}
+
+/* Host values of a (row-major doubles), read now. */
+static double *rnn_vals(const npg_array *a) { return a ? t_read(a) : NULL; }
+
+/* The reference: every layer and direction in float64 over x (T, B, IN)
+ * (already in time-major order), with h0, c0 (LD, B, H) or NULL; dropout
+ * between layers either off or zeroing (p = 1 while training). out (T, B,
+ * D H), hn and cn (LD, B, H). */
+static void rnn_reference(int mode, const rnn_geo *g, const double *x, double *const *pv, const double *h0,
+                          const double *c0, bool drop_all, double *out, double *hn, double *cn, double *scale,
+                          double *kink) {
+    const int64_t T = g->T, B = g->B, H = g->H, DH = g->D * g->H;
+    int64_t inw = g->IN;
+    double *in = malloc(sizeof(double) * (size_t)(T * B * (g->IN > DH ? g->IN : DH) + 1));
+    double *h = malloc(sizeof(double) * (size_t)(H + 1)), *c = malloc(sizeof(double) * (size_t)(H + 1));
+    double *h2 = malloc(sizeof(double) * (size_t)(H + 1)), *c2 = malloc(sizeof(double) * (size_t)(H + 1));
+    cr_assert(in && h && c && h2 && c2);
+    memcpy(in, x, sizeof(double) * (size_t)(T * B * g->IN));
+    for (int l = 0; l < g->L; l++) {
+        if (l > 0) { /* the previous layer's output, through dropout */
+            for (int64_t j = 0; j < T * B * DH; j++) in[j] = drop_all ? 0 : out[j];
+            inw = DH;
+        }
+        for (int d = 0; d < g->D; d++) {
+            const int kk = l * g->D + d;
+            double *const *q = pv + kk * g->P;
+            for (int64_t b = 0; b < B; b++) {
+                for (int64_t j = 0; j < H; j++) {
+                    h[j] = h0 ? h0[(kk * B + b) * H + j] : 0;
+                    c[j] = c0 ? c0[(kk * B + b) * H + j] : 0;
+                }
+                for (int64_t s = 0; s < T; s++) {
+                    int64_t t = d ? T - 1 - s : s;
+                    rnn_ref_step(mode, H, inw, in + (t * B + b) * inw, h, c, q[0], q[1], g->P == 4 ? q[2] : NULL,
+                                 g->P == 4 ? q[3] : NULL, h2, c2, scale, kink);
+                    memcpy(h, h2, sizeof(double) * (size_t)H);
+                    if (mode == NPG_RNN_LSTM) memcpy(c, c2, sizeof(double) * (size_t)H);
+                    for (int64_t j = 0; j < H; j++) out[(t * B + b) * DH + d * H + j] = h[j];
+                }
+                for (int64_t j = 0; j < H; j++) {
+                    hn[(kk * B + b) * H + j] = h[j];
+                    if (cn) cn[(kk * B + b) * H + j] = c[j];
+                }
+            }
+        }
+    }
+    free(in);
+    free(h);
+    free(c);
+    free(h2);
+    free(c2);
+}
+
+/* npg_gradcheck of a call: inputs x, h0, c0 (those present) and every
+ * parameter; the output is out, h_n / 2 and c_n / 4, flattened and joined. */
+typedef struct rnn_gc {
+    rnn_call k;
+    bool has_h0, has_c0;
+} rnn_gc;
+
+static npg_array *rnn_gc_fn(npg_array *const *in, int n, void *user) {
+    const rnn_gc *u = user;
+    rnn_call k = u->k;
+    int i = 0;
+    k.x = in[i++];
+    k.h0 = u->has_h0 ? in[i++] : NULL;
+    k.c0 = u->has_c0 ? in[i++] : NULL;
+    for (int j = 0; j < k.n_params; j++) k.p[j] = in[i++];
+    cr_assert(i == n);
+    k.want_hn = true;
+    k.want_cn = k.mode == NPG_RNN_LSTM;
+    k.null_out = false;
+    npg_array *out = NULL, *hn = NULL, *cn = NULL;
+    if (rnn_run(&k, &out, &hn, &cn) != NPG_OK) return NULL;
+    npg_scope s = npg_scope_begin();
+    npg_array *parts[3] = {npg_reshape(out, NPG_SHAPE(npg_size(out))),
+                           npg_multiply_scalar(npg_reshape(hn, NPG_SHAPE(npg_size(hn))), 0.5),
+                           cn ? npg_multiply_scalar(npg_reshape(cn, NPG_SHAPE(npg_size(cn))), 0.25) : NULL};
+    npg_array *r = npg_concat(parts, cn ? 3 : 2, 0);
+    npg_keep(r);
+    npg_scope_end(s);
+    npg_free(out);
+    npg_free(hn);
+    npg_free(cn);
+    return r;
+}
+
+/* Own snapshots of the parameters (more than the per-call watch holds). */
+typedef struct rnn_snap {
+    int n;
+    const npg_array *a[2 * RNN_MAXP];
+    unsigned char *b[2 * RNN_MAXP];
+    uint64_t ver[2 * RNN_MAXP];
+} rnn_snap;
+
+static void rnn_snap_add(rnn_snap *s, const npg_array *a) {
+    if (!a) return;
+    for (int i = 0; i < s->n; i++)
+        if (s->a[i] == a) return;
+    cr_assert(s->n < 2 * RNN_MAXP);
+    s->a[s->n] = a;
+    s->b[s->n] = read_bytes(a);
+    s->ver[s->n] = npg_version(a);
+    s->n++;
+}
+static void rnn_snap_check(rnn_snap *s) {
+    for (int i = 0; i < s->n; i++) {
+        unsigned char *now = read_bytes(s->a[i]);
+        bool same = memcmp(now, s->b[i], npg_nbytes(s->a[i])) == 0;
+        free(now);
+        CHECK(same && npg_version(s->a[i]) == s->ver[i], "npg_rnn: a parameter (or the array it views) was modified");
+    }
+}
+static void rnn_snap_free(rnn_snap *s) {
+    for (int i = 0; i < s->n; i++) free(s->b[i]);
+    s->n = 0;
+}
+
+/* The results of a valid call that succeeded: shapes, dtypes, requires
+ * grad, values against the reference, dropout's determinism, gradients. */
+static void rnn_check_results(const rnn_call *kp, const rnn_geo *gp, npg_array *const *res, const double *xv,
+                              const double *h0v, const double *c0v, double *const *pv) {
+    const rnn_call k = *kp;
+    const rnn_geo g = *gp;
+    const bool lstm = k.mode == NPG_RNN_LSTM;
+    npg_array *const out = res[0], *const hn = res[1], *const cn = res[2];
+    static const char *const rname[3] = {"out", "h_n", "c_n"};
+    const int64_t DH = g.D * g.H, LDg = (int64_t)g.L * g.D;
+    npg_shape wo = g.unbatched ? (npg_shape){2, {g.T, DH}}
+                   : g.bf      ? (npg_shape){3, {g.B, g.T, DH}}
+                               : (npg_shape){3, {g.T, g.B, DH}};
+    npg_shape wh = g.unbatched ? (npg_shape){2, {LDg, g.H}} : (npg_shape){3, {LDg, g.B, g.H}};
+    expect_shape(out, wo, "npg_rnn: out");
+    if (hn) expect_shape(hn, wh, "npg_rnn: h_n");
+    if (cn) expect_shape(cn, wh, "npg_rnn: c_n");
+    /* dtypes (the header): every result has x's dtype promoted with all
+     * parameters' and the states' (the default float for integers), whichever
+     * parameters the call uses, an empty sequence included */
+    npg_array *ops[RNN_MAXP + 3] = {k.x, k.h0, k.c0};
+    for (int i = 0; i < k.n_params; i++) ops[3 + i] = k.p[i];
+    npg_dtype want = npg_dtype_of(k.x);
+    for (int i = 0; i < k.n_params; i++) want = npg_result_type(want, npg_dtype_of(k.p[i]));
+    if (k.h0) want = npg_result_type(want, npg_dtype_of(k.h0));
+    if (k.c0) want = npg_result_type(want, npg_dtype_of(k.c0));
+    want = nn_float_of(want);
+    for (int i = 0; i < 3; i++) {
+        if (!res[i]) continue;
+        npg_dtype rd = npg_dtype_of(res[i]);
+        CHECK(rd == want, "npg_rnn: %s is %s, expected x's dtype promoted with the parameters' and states': %s",
+              rname[i], npg_dtype_name(rd), npg_dtype_name(want));
+    }
+    /* requires grad: exactly when an operand reaching the result does
+     * (outside no-grad mode). Must reach: everything, with T >= 1; may: w_hh
+     * when h0 is NULL and T = 1 (h is then zero at the only step), x and
+     * the layers below the last for out when dropout zeroes their output,
+     * everything but h0 (c0) for h_n (c_n) when T = 0 (out is then empty and
+     * the states stay) */
+    const bool drop_all = g.L > 1 && k.o.training && k.o.dropout == 1;
+    for (int r = 0; r < 3; r++) {
+        if (!res[r]) continue;
+        bool must = false, may = false;
+        for (int i = 0; i < 3 + k.n_params; i++) {
+            if (!ops[i] || !npg_requires_grad(ops[i])) continue;
+            const int which = i >= 3 ? (i - 3) % g.P : -1, layer = i >= 3 ? (i - 3) / g.P / g.D : -1;
+            bool m;
+            if (g.T == 0) m = i == r && r > 0;
+            else if (which == 1 && g.T == 1 && !k.h0) m = false;
+            else if (r == 0 && drop_all && (i == 0 || (i >= 3 && layer < g.L - 1))) m = false;
+            else m = true;
+            if (m) must = true;
+            else may = true;
+        }
+        if (g_nn_ng) must = may = false;
+        bool rg = npg_requires_grad(res[r]);
+        CHECK(rg || !must, "npg_rnn: %s does not require grad, but an operand reaching it does", rname[r]);
+        CHECK(!rg || must || may, "npg_rnn: %s requires grad, but no operand does", rname[r]);
+    }
+    /* the values, where every operand is tame and dropout is off or total */
+    const bool random_drop = g.L > 1 && k.o.training && k.o.dropout > 0 && k.o.dropout < 1;
+    bool tm = !random_drop && nn_tame(xv, npg_size(k.x)) && nn_tame(h0v, k.h0 ? npg_size(k.h0) : 0) &&
+              nn_tame(c0v, k.c0 ? npg_size(k.c0) : 0) && g.G * g.H <= RNN_MAX_GH;
+    for (int i = 0; i < k.n_params; i++) tm = tm && nn_tame(pv[i], npg_size(k.p[i]));
+    double kink = INFINITY;
+    if (tm) {
+        const int64_t T_ = g.T, B_ = g.B, IN_ = g.IN, H_ = g.H;
+        double *xt = malloc(sizeof(double) * (size_t)(T_ * B_ * IN_ + 1));
+        double *ro = malloc(sizeof(double) * (size_t)(T_ * B_ * DH + 1));
+        double *rh = malloc(sizeof(double) * (size_t)(LDg * B_ * H_ + 1)), *rc = malloc(sizeof(double) * (size_t)(LDg * B_ * H_ + 1));
+        double *wo_v = malloc(sizeof(double) * (size_t)(T_ * B_ * DH + 1));
+        cr_assert(xt && ro && rh && rc && wo_v);
+        for (int64_t t = 0; t < T_; t++) /* x in time-major order */
+            for (int64_t b = 0; b < B_; b++)
+                for (int64_t i = 0; i < IN_; i++)
+                    xt[(t * B_ + b) * IN_ + i] = xv[((g.bf && !g.unbatched ? b * T_ + t : t * B_ + b)) * IN_ + i];
+        double sc = 0;
+        rnn_reference(k.mode, &g, xt, pv, h0v, c0v, drop_all, ro, rh, lstm ? rc : NULL, &sc, &kink);
+        for (int64_t t = 0; t < T_; t++) /* out in the caller's order */
+            for (int64_t b = 0; b < B_; b++)
+                for (int64_t j = 0; j < DH; j++)
+                    wo_v[((g.bf && !g.unbatched ? b * T_ + t : t * B_ + b)) * DH + j] = ro[(t * B_ + b) * DH + j];
+        int64_t nmax = T_ * B_ * DH > LDg * B_ * H_ ? T_ * B_ * DH : LDg * B_ * H_;
+        double *scale = malloc(sizeof(double) * (size_t)(nmax + 1));
+        cr_assert(scale);
+        for (int64_t j = 0; j < nmax; j++) scale[j] = sc;
+        double tol = nn_tol(npg_dtype_of(out));
+        for (int i = 0; i < k.n_params; i++)
+            if (npg_dtype_of(k.p[i]) != NPG_FLOAT64) tol = 2e-4;
+        nn_expect_close(out, wo_v, scale, NULL, tol, "npg_rnn: out");
+        if (hn) nn_expect_close(hn, rh, scale, NULL, tol, "npg_rnn: h_n");
+        if (cn) nn_expect_close(cn, rc, scale, NULL, tol, "npg_rnn: c_n");
+        free(scale);
+        free(xt);
+        free(ro);
+        free(rh);
+        free(rc);
+        free(wo_v);
+    }
+    /* random dropout: the same generator state gives the same result */
+    if (random_drop && chance(30)) {
+        uint64_t seed = rnd();
+        rnn_call k2 = k, k3 = k;
+        k2.o.gen = npg_generator_new(seed);
+        k3.o.gen = npg_generator_new(seed);
+        k2.want_hn = k3.want_hn = false;
+        k2.want_cn = k3.want_cn = false;
+        npg_array *o2 = NULL, *o3 = NULL;
+        npg_clear_error();
+        npg_status s2 = rnn_run(&k2, &o2, NULL, NULL), s3 = rnn_run(&k3, &o3, NULL, NULL);
+        CHECK(s2 == NPG_OK && s3 == NPG_OK, "npg_rnn: a call with a seeded dropout generator failed: %s",
+              npg_last_error());
+        unsigned char *b2 = read_bytes(o2), *b3 = read_bytes(o3);
+        bool same = npg_nbytes(o2) == npg_nbytes(o3) && memcmp(b2, b3, npg_nbytes(o2)) == 0;
+        free(b2);
+        free(b3);
+        npg_free(o2);
+        npg_free(o3);
+        npg_generator_free(k2.o.gen);
+        npg_generator_free(k3.o.gen);
+        CHECK(same, "npg_rnn: two calls with equally seeded dropout generators differ");
+    }
+    /* gradients, on tiny calls away from relu's kink */
+    bool rg_any = false;
+    for (int i = 0; i < 3 + k.n_params; i++) rg_any |= ops[i] && npg_requires_grad(ops[i]);
+    int64_t total = 0;
+    bool small = true;
+    for (int i = 0; i < 3 + k.n_params; i++) {
+        if (!ops[i]) continue;
+        total += npg_size(ops[i]);
+        const double *v = i == 0 ? xv : i == 1 ? h0v : i == 2 ? c0v : pv[i - 3];
+        small = small && nn_maxabs(v, npg_size(ops[i])) <= 10;
+    }
+    if (tm && small && rg_any && !g_nn_ng && g.T >= 1 && total <= 96 &&
+        (k.mode != NPG_RNN_RELU || kink > 1e-3) && chance(35)) {
+        rnn_gc u = {.k = k, .has_h0 = k.h0 != NULL, .has_c0 = k.c0 != NULL};
+        npg_array *in[RNN_MAXP + 3];
+        int n = 0;
+        in[n++] = k.x;
+        if (k.h0) in[n++] = k.h0;
+        if (k.c0) in[n++] = k.c0;
+        for (int i = 0; i < k.n_params; i++) in[n++] = k.p[i];
+        npg_clear_error();
+        g_bug = false;
+        npg_status gs = npg_gradcheck(rnn_gc_fn, &u, in, n, NULL);
+        CHECK(!g_bug, "npg_rnn: an internal assertion fired in npg_gradcheck: %s", g_bug_msg);
+        CHECK(gs == NPG_OK, "npg_rnn: npg_gradcheck: %s", npg_last_error());
+    }
+}
+
+static const char *const RNN_MODE_NAME[] = {"?", "TANH", "RELU", "LSTM", "GRU"};
+
+static void fz_nn_rnn(void) {
+    const char *fn = "npg_rnn";
+    rnn_call k;
+    memset(&k, 0, sizeof k);
+    k.mode = chance(95) ? rint_in(NPG_RNN_TANH, NPG_RNN_GRU) : PICK(((const int[]){0, 5, -1, 100, INT_MIN}));
+    const int mode_b = k.mode >= NPG_RNN_TANH && k.mode <= NPG_RNN_GRU ? k.mode : NPG_RNN_TANH; /* to build with */
+    const bool lstm = k.mode == NPG_RNN_LSTM;
+    const int64_t G = rnn_gates_of(mode_b);
+    k.has_opts = chance(90);
+    if (k.has_opts) {
+        k.o.num_layers = chance(93) ? rint_in(0, 3) : PICK(((const int[]){-1, -3, INT_MIN, INT_MAX, (1 << 20) + 1}));
+        k.o.bidirectional = chance(40);
+        k.o.batch_first = chance(35);
+        k.o.training = chance(35);
+        int r = rint_in(0, 99);
+        k.o.dropout = r < 55   ? 0
+                      : r < 90 ? PICK(((const double[]){0.0, 1.0, 0.5, 0.25, -0.0}))
+                               : PICK(((const double[]){-0.1, 1.5, NAN, INFINITY, -INFINITY, 1e-300, 0.999}));
+        k.o.gen = chance(50) ? g_gen : NULL;
+    }
+    /* the geometry to build with (an invalid num_layers builds 1 or 2) */
+    const int nl = k.o.num_layers, L = nl >= 1 && nl <= 3 ? nl : nl == 0 ? 1 : rint_in(1, 2);
+    const int D = k.o.bidirectional ? 2 : 1;
+    const bool unb = chance(20), bias = chance(65), bf = k.o.batch_first;
+    const bool tiny = chance(30); /* small enough for npg_gradcheck */
+    int64_t T = chance(8) ? 0 : rint_in(1, tiny ? 3 : 5), B = chance(8) ? 0 : rint_in(1, tiny ? 2 : 3);
+    int64_t IN = rint_in(1, tiny ? 2 : 4), H = rint_in(1, tiny ? 2 : 4);
+    const npg_dtype dt = rand_float_dtype();
+    g_rnn_wild = chance(6) ? 5 : 0;
+    /* x: (T, B, IN), (B, T, IN) or (T, IN); now and then 1-d, 4-d or 0-d */
+    npg_shape xs = unb ? (npg_shape){2, {T, IN}} : bf ? (npg_shape){3, {B, T, IN}} : (npg_shape){3, {T, B, IN}};
+    if (chance(3)) {
+        int r = rint_in(0, 2);
+        xs = r == 0 ? (npg_shape){1, {IN}} : r == 1 ? (npg_shape){4, {T, B, IN, 1}} : (npg_shape){0};
+    }
+    npg_dtype xdt = dt;
+    int r = rint_in(0, 99);
+    if (r < 14) xdt = PICK(((const npg_dtype[]){NPG_INT32, NPG_INT64, NPG_UINT8, NPG_BOOL}));
+    else if (r < 22) xdt = dt == NPG_FLOAT32 ? NPG_FLOAT64 : NPG_FLOAT32;
+    g_rnn_amp = 2;
+    k.x = chance(3) ? NULL : rnn_make(xdt, xs, 30);
+    /* parameters, l-major, forward first; weights uniform in [-0.8, 0.8] */
+    g_rnn_amp = 0.8;
+    const int P = bias ? 4 : 2, LD = L * D, np = LD * P;
+    for (int l = 0; l < L; l++)
+        for (int d = 0; d < D; d++)
+            for (int j = 0; j < P; j++) {
+                npg_shape s = j == 0   ? (npg_shape){2, {G * H, l == 0 ? IN : D * H}}
+                              : j == 1 ? (npg_shape){2, {G * H, H}}
+                                       : (npg_shape){1, {G * H}};
+                int q = rint_in(0, 99);
+                npg_dtype pdt = q < 92 ? dt : q < 98 ? rand_float_dtype() : chance(50) ? NPG_INT32 : NPG_INT64;
+                k.p[(l * D + d) * P + j] = rnn_make(pdt, s, 30);
+            }
+    /* one array passed twice: b_hh is b_ih, or w_hh is w_ih (in = H) */
+    if (bias && chance(5)) {
+        int kk = rint_in(0, LD - 1);
+        k.p[kk * P + 3] = k.p[kk * P + 2];
+    }
+    if (IN == H && chance(5)) k.p[1] = k.p[0];
+    /* wrong parameters now and then */
+    r = rint_in(0, 99);
+    if (r < 3) {
+        k.p[rint_in(0, np - 1)] = NULL;
+    } else if (r < 14) {
+        int i = rint_in(0, np - 1);
+        npg_shape s = npg_shape_of(k.p[i]);
+        int w = rint_in(0, 5);
+        if (w == 0) s.dims[0]++;
+        else if (w == 1 && s.ndim == 2) s.dims[1] += chance(50) ? 1 : -1;
+        else if (w == 2) s = s.ndim == 2 ? (npg_shape){1, {s.dims[0]}} : (npg_shape){2, {s.dims[0], H}};
+        else if (w == 3 && s.ndim == 2 && i >= D * P && i % P == 0) s.dims[1] = IN; /* layer l > 0 takes D H */
+        else if (w == 4) s = rand_shape();
+        else s.dims[0] = (G == 4 ? 3 : 4) * H; /* another mode's gates */
+        k.p[i] = rnn_make(dt, s, 30);
+    } else if (r < 17 && np >= 2) { /* two swapped */
+        int i = rint_in(0, np - 1), j = rint_in(0, np - 1);
+        npg_array *t = k.p[i];
+        k.p[i] = k.p[j];
+        k.p[j] = t;
+    }
+    k.n_params = np;
+    r = rint_in(0, 99);
+    if (r < 6) k.n_params = np + PICK(((const int[]){1, -1, 2, -2}));
+    else if (r < 9) k.n_params = bias ? LD * 2 : LD * 4; /* the other layout's count */
+    else if (r < 11) k.n_params = PICK(((const int[]){0, -1, INT_MIN, INT_MAX}));
+    k.null_params = chance(1);
+    /* states: (L D, B, H) or (L D, H) unbatched; wrong now and then */
+    g_rnn_amp = 1;
+    npg_shape ss = unb ? (npg_shape){2, {LD, H}} : (npg_shape){3, {LD, B, H}};
+    for (int i = 0; i < 2; i++) {
+        if (!(i == 0 ? chance(45) : lstm ? chance(45) : chance(4))) continue;
+        npg_shape s = ss;
+        if (chance(8)) {
+            int w = rint_in(0, 4);
+            if (w == 0) s.dims[0] += chance(50) ? 1 : -1;
+            else if (w == 1) s.dims[s.ndim - 1]++;
+            else if (w == 2 && s.ndim == 3) s.dims[1] = B == 1 ? 2 : 1; /* broadcastable, still wrong */
+            else if (w == 3) s = s.ndim == 3 ? (npg_shape){2, {LD, H}} : (npg_shape){3, {LD, 1, H}};
+            else s = rand_shape();
+        }
+        npg_array *a = rnn_make(chance(88) ? dt : rand_float_dtype(), s, 30);
+        if (i == 0) k.h0 = a;
+        else k.c0 = a;
+    }
+    k.want_hn = chance(65);
+    k.want_cn = lstm ? chance(55) : chance(3);
+    k.null_out = chance(2);
+    const rnn_geo g = rnn_validate(&k);
+    bool clean = g.valid; /* floating parameters (x may be of any dtype): the call must succeed */
+    char xd[200];
+    describe(k.x, xd, sizeof xd);
+    call("%s(mode %d %s, x %s, h0 %s, c0 %s, params%s [%d built%s], n_params %d, opts %s{num_layers %d, bidir %d, "
+         "batch_first %d, dropout %g, training %d, gen %s}, out%s, h_n %s, c_n %s) [L %d D %d T %lld B%s %lld in "
+         "%lld H %lld]",
+         fn, k.mode, RNN_MODE_NAME[k.mode >= 1 && k.mode <= 4 ? k.mode : 0], xd, k.h0 ? "given" : "NULL",
+         k.c0 ? "given" : "NULL", k.null_params ? " NULL" : "", np, bias ? " with biases" : "", k.n_params,
+         k.has_opts ? "" : "NULL ", k.o.num_layers, k.o.bidirectional, k.o.batch_first, k.o.dropout, k.o.training,
+         k.o.gen ? "g" : "NULL", k.null_out ? " NULL" : "", k.want_hn ? "wanted" : "NULL",
+         k.want_cn ? "wanted" : "NULL", L, D, (long long)T, unb ? "(unbatched)" : "", (long long)B, (long long)IN,
+         (long long)H);
+    arg(k.x);
+    opt_arg(k.h0);
+    opt_arg(k.c0);
+    if (g.null_entry) C.null_op = true; /* a NULL operand among params */
+    if (!g.other_ok) must_fail();        /* wrong besides any NULL operand */
+    rnn_snap sn = {0};
+    for (int i = 0; i < np && i < RNN_MAXP; i++) {
+        rnn_snap_add(&sn, k.p[i]);
+        rnn_snap_add(&sn, pool_base(k.p[i]));
+    }
+    for (int i = 0; clean && i < k.n_params; i++)
+        if (!npg_is_floating(npg_dtype_of(k.p[i]))) clean = false;
+    /* values as the call begins */
+    double *xv = NULL, *h0v = NULL, *c0v = NULL, *pv[RNN_MAXP] = {NULL};
+    if (g.valid) {
+        xv = rnn_vals(k.x);
+        h0v = rnn_vals(k.h0);
+        c0v = rnn_vals(k.c0);
+        for (int i = 0; i < k.n_params; i++) pv[i] = rnn_vals(k.p[i]);
+    }
+    ng_maybe();
+    go();
+    g_force_sentinel = -1;
+    npg_array *out = UNSET, *hn = UNSET, *cn = UNSET;
+    npg_status st = rnn_run(&k, &out, &hn, &cn);
+    nn_named(st != NPG_OK, fn);
+    nn_ng_end();
+    if (st != NPG_OK)
+        CHECK(st == npg_last_status(), "returned %d but the last status is %d", (int)st, (int)npg_last_status());
+    after(st != NPG_OK);
+    if (clean) CHECK(st == NPG_OK, "a valid call failed: %s", npg_last_error());
+    if (st != NPG_OK && k.null_params && k.x && !g.null_entry) { /* the header: a NULL params list is NPG_ERR_NULL_ARG */
+        rnn_call k2 = k;
+        k2.null_params = false;
+        if (rnn_validate(&k2).valid)
+            CHECK(st == NPG_ERR_NULL_ARG, "%s: a NULL params list gave status %d, not NPG_ERR_NULL_ARG: %s", fn, (int)st,
+                  npg_last_error());
+    }
+    if (st != NPG_OK) {
+        CHECK(k.null_out || out == NULL, "%s failed but *out is not NULL", fn);
+        CHECK(!k.want_hn || hn == NULL, "%s failed but *h_n is not NULL", fn);
+        CHECK(!k.want_cn || cn == NULL, "%s failed but *c_n is not NULL", fn);
+        check_unchanged(false);
+        rnn_snap_check(&sn);
+    } else {
+        CHECK(out != NULL && out != UNSET, "%s succeeded without *out", fn);
+        CHECK(!k.want_hn || (hn != NULL && hn != UNSET), "%s succeeded without *h_n", fn);
+        CHECK(!k.want_cn || (cn != NULL && cn != UNSET), "%s succeeded without *c_n", fn);
+        CHECK(k.want_hn || hn == UNSET, "%s wrote h_n, which was not asked for", fn);
+        CHECK(k.want_cn || cn == UNSET, "%s wrote c_n, which was not asked for", fn);
+        npg_array *res[3] = {out, k.want_hn ? hn : NULL, k.want_cn ? cn : NULL};
+        for (int i = 0; i < 3; i++)
+            if (res[i]) check_sane(res[i]);
+        if (g.valid) rnn_check_results(&k, &g, res, xv, h0v, c0v, pv);
+        for (int i = 0; i < 3; i++)
+            if (res[i]) maybe_backward(res[i]);
+        check_unchanged(true);
+        rnn_snap_check(&sn);
+        for (int i = 0; i < 3; i++) npg_free(res[i]);
+    }
+    rnn_snap_free(&sn);
+    free(xv);
+    free(h0v);
+    free(c0v);
+    for (int i = 0; i < RNN_MAXP; i++) free(pv[i]);
+}
+
+/* npg_rnn on a broadcast view of 2^46 or more elements (a sequence longer
+ * than any, a batch no memory holds): fails, naming npg_rnn, with nothing
+ * leaked and the small operands and the view's base unchanged. */
+static void fz_nn_rnn_huge(void) {
+    const char *fn = "npg_rnn";
+    rnn_call k;
+    memset(&k, 0, sizeof k);
+    k.mode = rint_in(NPG_RNN_TANH, NPG_RNN_GRU);
+    const int64_t G = rnn_gates_of(k.mode), H = rint_in(1, 2), IN = rint_in(1, 2);
+    const int D = chance(40) ? 2 : 1, P = chance(50) ? 4 : 2;
+    k.has_opts = true;
+    k.o.bidirectional = D == 2;
+    k.o.batch_first = chance(40);
+    npg_dtype dt = rand_float_dtype();
+    static const char *const hn[] = {"T = 2^46", "B = 2^46", "T = B = 2^23"};
+    int h = rint_in(0, 2);
+    int64_t T = h == 0 ? (int64_t)1 << 46 : h == 1 ? 2 : (int64_t)1 << 23;
+    int64_t B = h == 0 ? 2 : h == 1 ? (int64_t)1 << 46 : (int64_t)1 << 23;
+    npg_shape xs = k.o.batch_first ? NN_BIG(B, T, IN) : NN_BIG(T, B, IN);
+    npg_array *base;
+    k.x = nn_huge(chance(85) ? dt : PICK(((const npg_dtype[]){NPG_INT32, NPG_FLOAT32, NPG_FLOAT64})), xs, &base);
+    for (int d = 0; d < D; d++)
+        for (int j = 0; j < P; j++)
+            k.p[d * P + j] = nn_small(dt, j == 0 ? NN_BIG(G * H, IN) : j == 1 ? NN_BIG(G * H, H) : NN_BIG(G * H));
+    k.n_params = D * P;
+    k.want_hn = chance(50);
+    k.want_cn = k.mode == NPG_RNN_LSTM && chance(50);
+    call("%s(mode %d, huge x (%s%s), NULL, NULL, params, %d, {bidir %d}, out, h_n %s, c_n %s)", fn, k.mode, hn[h],
+         k.o.batch_first ? ", batch_first" : "", k.n_params, D == 2, k.want_hn ? "wanted" : "NULL",
+         k.want_cn ? "wanted" : "NULL");
+    for (int i = 0; i < k.n_params; i++) opt_arg(k.p[i]);
+    opt_arg(base);
+    must_fail();
+    go();
+    npg_array *out = UNSET, *hno = UNSET, *cno = UNSET;
+    npg_status st = rnn_run(&k, &out, &hno, &cno);
+    nn_named(st != NPG_OK, fn);
+    after(st != NPG_OK);
+    if (st == NPG_OK) {
+        npg_free(out);
+        if (k.want_hn) npg_free(hno);
+        if (k.want_cn) npg_free(cno);
+    } else {
+        CHECK(out == NULL && (!k.want_hn || hno == NULL) && (!k.want_cn || cno == NULL), "huge: %s failed but left an output", fn);
+    }
+    check_unchanged(st == NPG_OK);
+}
+
+/* Two rules (broken once, found by this fuzzer) checked for every mode
+ * once per test, after the random calls; every violation is listed.
+ *  - A NULL among params, as a failed call leaves it, with that call's
+ *    error still pending: npg_rnn fails keeping the pending error (it
+ *    names the real cause), as for any NULL operand (npg_stack and
+ *    npg_concat keep it for a NULL in their arrays).
+ *  - The result dtype is x's promoted with the parameters' (the header),
+ *    whatever the parameters the call happens to use: w_hh float64 with
+ *    everything else float32 gives float64 for T = 1 without h0 (h is zero
+ *    at the only step) as for T = 2; so does a GRU's b_hh for T = 0. */
+static void rnn_focused_checks(int it) {
+    /* per rule: the modes that broke it, and the first case's words */
+    bool broke[2][NPG_RNN_GRU + 1] = {{false}};
+    char first[2][240] = {"", ""};
+#define RNN_BAD(r, ...)                                                      \
+    do {                                                                     \
+        if (!first[r][0]) snprintf(first[r], sizeof first[r], __VA_ARGS__); \
+        broke[r][mode] = true;                                               \
+    } while (0)
+    for (int mode = NPG_RNN_TANH; mode <= NPG_RNN_GRU; mode++) {
+        const int64_t G = rnn_gates_of(mode);
+        /* a NULL entry, with an error pending */
+        iter_begin(it);
+        rnn_call k;
+        memset(&k, 0, sizeof k);
+        k.mode = mode;
+        k.x = make(NPG_FLOAT32, (npg_shape){3, {2, 1, 3}}, 0);
+        for (int j = 0; j < 4; j++)
+            k.p[j] = make(NPG_FLOAT32, j == 0 ? (npg_shape){2, {G * 2, 3}} : j == 1 ? (npg_shape){2, {G * 2, 2}}
+                                                                              : (npg_shape){1, {G * 2}}, 0);
+        const int nulled = mode - 1;
+        k.p[nulled] = NULL;
+        k.n_params = 4;
+        call("npg_rnn(mode %d, x, NULL, NULL, params with params[%d] NULL, 4, NULL, out, NULL, NULL) with an error "
+             "pending",
+             mode, nulled);
+        arg(k.x);
+        g_force_sentinel = 1;
+        C.null_op = true;
+        go();
+        g_force_sentinel = -1;
+        npg_array *out = UNSET;
+        npg_status st = rnn_run(&k, &out, NULL, NULL);
+        CHECK(st != NPG_OK && out == NULL, "npg_rnn succeeded with params[%d] NULL (or left *out)", nulled);
+        if (!(npg_last_status() == NPG_ERR_FORMAT && strcmp(npg_last_error(), g_sentinel_msg) == 0))
+            RNN_BAD(0, "params[%d] NULL with an error pending: replaced by status %d: %s", nulled,
+                    (int)npg_last_status(), npg_last_error());
+        check_unchanged(false);
+        iter_end();
+        /* the result dtype: w_hh float64, everything else float32, no h0, T = 1 and 2; b_hh float64 and T = 0 */
+        for (int c = 0; c < 3; c++) {
+            if (c == 2 && mode != NPG_RNN_GRU) continue;
+            const int64_t T = c == 0 ? 1 : c == 1 ? 2 : 0;
+            iter_begin(it);
+            memset(&k, 0, sizeof k);
+            k.mode = mode;
+            k.x = make(NPG_FLOAT32, (npg_shape){3, {T, 1, 2}}, 0);
+            for (int j = 0; j < 4; j++) {
+                npg_dtype dt = (c < 2 ? j == 1 : j == 3) ? NPG_FLOAT64 : NPG_FLOAT32;
+                k.p[j] = make(dt, j == 0 ? (npg_shape){2, {G * 2, 2}} : j == 1 ? (npg_shape){2, {G * 2, 2}}
+                                                                       : (npg_shape){1, {G * 2}}, 0);
+            }
+            k.n_params = 4;
+            k.want_hn = true;
+            npg_array *hn = NULL;
+            out = NULL;
+            npg_clear_error();
+            st = rnn_run(&k, &out, &hn, NULL);
+            CHECK(st == NPG_OK, "npg_rnn(mode %d, T %lld, mixed dtypes) failed: %s", mode, (long long)T, npg_last_error());
+            if (npg_dtype_of(out) != NPG_FLOAT64 || npg_dtype_of(hn) != NPG_FLOAT64)
+                RNN_BAD(1, "x (T = %lld, 1, 2) float32, %s float64, the other parameters float32, no h0: out %s, h_n %s",
+                        (long long)T, c < 2 ? "w_hh" : "b_hh", npg_dtype_name(npg_dtype_of(out)),
+                        npg_dtype_name(npg_dtype_of(hn)));
+            npg_free(out);
+            npg_free(hn);
+            iter_end();
+        }
+    }
+#undef RNN_BAD
+    static const char *const rule[2] = {"a NULL among params must keep the pending error",
+                                        "the result dtype is x's promoted with the parameters'"};
+    char msg[640] = "";
+    for (int r = 0; r < 2; r++) {
+        if (!first[r][0]) continue;
+        size_t m = strlen(msg);
+        m += (size_t)snprintf(msg + m, sizeof msg - m, "%s%s: broken in modes", m ? "; " : "", rule[r]);
+        for (int mode = NPG_RNN_TANH; mode <= NPG_RNN_GRU && m < sizeof msg; mode++)
+            if (broke[r][mode]) m += (size_t)snprintf(msg + m, sizeof msg - m, " %d", mode);
+        if (m < sizeof msg) snprintf(msg + m, sizeof msg - m, ", e.g. %s", first[r]);
+    }
+    C.nops = 0;
+    snprintf(C.what, sizeof C.what, "npg_rnn: the focused checks after the random calls");
+    CHECK(!msg[0], "npg_rnn: %s", msg);
+}
+
+/* ---- the test ---- */
+
+Test(fuzz2, rnn) {
+    int n = start("rnn", 32, 2500);
+    for (int it = 0; it < n; it++) {
+        iter_begin(it);
+        int r = rint_in(0, 99);
+        if (r < 74) fz_nn_rnn();
+        else if (r < 77) fz_nn_rnn_huge();
+        else fz_nn_cell(PICK(((const int[]){NPG_RNN_TANH, NPG_RNN_RELU, NPG_RNN_LSTM, NPG_RNN_GRU})));
+        iter_end();
+    }
+    rnn_focused_checks(n);
+    finish();
+}
+
+/* ------------------------------------------------------------------------
+ * Sampling from given probabilities: npg_bernoulli, npg_multinomial
+ * ------------------------------------------------------------------------ */
+
+/* Probabilities: mostly in [0, 1] (the ends, ties with common uniforms
+ * impossible), some below 0, above 1, NaN and infinite; integers -1 .. 2. */
+static void sm_prob_fill(void *buf, npg_dtype dt, int64_t n) {
+    static const double e[] = {0.0, 1.0, -0.0, 0.5, -0.25, 1.5, NAN, INFINITY, -INFINITY, 1e-300, 0.999999};
+    for (int64_t i = 0; i < n; i++) {
+        double v = chance(75) ? runit() : PICK(e);
+        int64_t iv = rint_in(-1, 2);
+        switch (dt) {
+        case NPG_BOOL: ((uint8_t *)buf)[i] = (uint8_t)(rnd() & 1); break;
+        case NPG_UINT8: ((uint8_t *)buf)[i] = (uint8_t)(iv < 0 ? 255 : iv); break;
+        case NPG_INT32: ((int32_t *)buf)[i] = (int32_t)iv; break;
+        case NPG_INT64: ((int64_t *)buf)[i] = iv; break;
+        case NPG_FLOAT32: ((float *)buf)[i] = (float)v; break;
+        default: ((double *)buf)[i] = v; break;
+        }
+    }
+}
+
+/* Weights: non-negative, zero a third of the time; g_sm_bad percent wild
+ * (negative, NaN, infinite). */
+static int g_sm_bad;
+static void sm_weight_fill(void *buf, npg_dtype dt, int64_t n) {
+    static const double bad[] = {-1.0, -0.5, NAN, INFINITY, -INFINITY, -1e-300};
+    for (int64_t i = 0; i < n; i++) {
+        bool zero = chance(33), wild = chance(g_sm_bad);
+        double v = wild ? PICK(bad) : zero ? 0.0 : 0.05 + runit() * 3;
+        int64_t iv = wild ? -1 : zero ? 0 : rint_in(1, 3);
+        switch (dt) {
+        case NPG_BOOL: ((uint8_t *)buf)[i] = (uint8_t)(rnd() & 1); break;
+        case NPG_UINT8: ((uint8_t *)buf)[i] = (uint8_t)(wild ? 0 : iv); break;
+        case NPG_INT32: ((int32_t *)buf)[i] = (int32_t)iv; break;
+        case NPG_INT64: ((int64_t *)buf)[i] = iv; break;
+        case NPG_FLOAT32: ((float *)buf)[i] = (float)v; break;
+        default: ((double *)buf)[i] = v; break;
+        }
+    }
+}
+
+/* The generator of a call: a fresh one seeded `seed` (its twin, equally
+ * seeded, gives the uniforms the call consumes), the suite's or the global
+ * one (NULL). */
+typedef struct sm_gen {
+    npg_generator *g, *twin; /* twin NULL: the draws cannot be predicted */
+    uint64_t seed;
+} sm_gen;
+
+static sm_gen sm_gen_new(void) {
+    sm_gen r = {0};
+    int k = rint_in(0, 99);
+    if (k < 75) {
+        r.seed = chance(20) ? (uint64_t)rint_in(0, 3) : rnd();
+        r.g = npg_generator_new(r.seed);
+        r.twin = npg_generator_new(r.seed);
+        cr_assert(r.g && r.twin, "fuzz setup: npg_generator_new: %s", npg_last_error());
+    } else if (k < 88) {
+        r.g = g_gen;
+    }
+    return r;
+}
+static void sm_gen_free(sm_gen *r) {
+    if (r->twin) {
+        npg_generator_free(r->g);
+        npg_generator_free(r->twin);
+    }
+    memset(r, 0, sizeof *r);
+}
+
+/* The next float64 uniforms of shape s that twin gives (row-major). */
+static double *sm_uniforms(npg_generator *twin, npg_shape s) {
+    npg_array *u = npg_rand(s, NPG_OPTS(.dtype = NPG_FLOAT64, .device = t_dev(), .generator = twin));
+    cr_assert(u, "fuzz: npg_rand of the twin generator: %s", npg_last_error());
+    double *v = t_read(u);
+    npg_free(u);
+    return v;
+}
+
+/* r's values against want, exactly (NaN matching NaN). */
+static void sm_expect_exact(const npg_array *r, const double *want, int64_t n, const char *what) {
+    double *got = t_read(r);
+    for (int64_t j = 0; j < n; j++)
+        if (!(got[j] == want[j] || (isnan(got[j]) && isnan(want[j])))) {
+            double g = got[j], w = want[j];
+            free(got);
+            fail("%s: element %lld is %.17g, expected %.17g", what, (long long)j, g, w);
+        }
+    free(got);
+}
+
+/* bernoulli's definition on p's values (as float64) and uniforms u. */
+static double *sm_bernoulli_ref(const npg_array *p, const double *u) {
+    int64_t n = npg_size(p);
+    double *pv = t_read(p), *w = malloc(sizeof(double) * (size_t)(n + 1));
+    cr_assert(w);
+    for (int64_t j = 0; j < n; j++) w[j] = isnan(pv[j]) ? NAN : u[j] < pv[j] ? 1.0 : 0.0;
+    free(pv);
+    return w;
+}
+
+static void fz_sm_bernoulli(void) {
+    const char *fn = "npg_bernoulli";
+    npg_dtype dt = chance(75) ? rand_float_dtype() : rand_dtype();
+    bool huge = chance(4);
+    npg_array *p, *base = NULL;
+    if (huge) {
+        static const char *const hn[] = {"2^47", "2^24, 2^24", "3, 2^46", "2^20, 1, 2^28"};
+        int h = rint_in(0, 3);
+        npg_shape big = h == 0   ? NN_BIG((int64_t)1 << 47)
+                        : h == 1 ? NN_BIG((int64_t)1 << 24, (int64_t)1 << 24)
+                        : h == 2 ? NN_BIG(3, (int64_t)1 << 46)
+                                 : NN_BIG((int64_t)1 << 20, 1, (int64_t)1 << 28);
+        p = nn_huge(dt, big, &base);
+        call("%s(huge p (%s), gen)", fn, hn[h]);
+    } else {
+        p = chance(3) ? NULL : make_with(dt, rand_shape(), 25, sm_prob_fill);
+        call("%s(p, gen)", fn);
+    }
+    if (!huge) arg(p); /* too large to snapshot: its base is watched */
+    opt_arg(base);
+    if (huge) must_fail();
+    sm_gen gen = sm_gen_new();
+    ng_maybe();
+    go();
+    npg_array *y = npg_bernoulli(p, gen.g);
+    nn_named(y == NULL, fn);
+    ng_end();
+    after(y == NULL);
+    if (p && !huge) VALID_FAILED(y);
+    if (y && !huge) {
+        check_sane(y);
+        expect_shape(y, npg_shape_of(p), fn);
+        npg_dtype want = npg_is_floating(npg_dtype_of(p)) ? npg_dtype_of(p) : npg__default_float();
+        CHECK(npg_dtype_of(y) == want, "%s: result dtype %s, expected %s", fn, npg_dtype_name(npg_dtype_of(y)),
+              npg_dtype_name(want));
+        CHECK(!npg_requires_grad(y), "%s: the draws require grad", fn);
+        int64_t n = npg_size(y);
+        double *pv = t_read(p), *v = t_read(y);
+        for (int64_t j = 0; j < n; j++) { /* 0 or 1 (NaN for NaN); certain where p <= 0 or p >= 1 */
+            bool ok = isnan(pv[j]) ? isnan(v[j]) : pv[j] <= 0 ? v[j] == 0 : pv[j] >= 1 ? v[j] == 1 : v[j] == 0 || v[j] == 1;
+            if (!ok) {
+                double a = pv[j], b = v[j];
+                free(pv);
+                free(v);
+                fail("%s: draw %lld is %g for p = %g", fn, (long long)j, b, a);
+            }
+        }
+        free(pv);
+        free(v);
+        if (gen.twin) { /* exactly u < p with the uniforms an equally seeded generator gives */
+            double *u = sm_uniforms(gen.twin, npg_shape_of(p)), *w = sm_bernoulli_ref(p, u);
+            sm_expect_exact(y, w, n, "npg_bernoulli: u < p with the same uniforms");
+            free(u);
+            free(w);
+            if (chance(40)) { /* the next call takes the next uniforms */
+                npg_array *p2 = make_with(chance(70) ? npg_dtype_of(p) : rand_dtype(), rand_shape(), 0, sm_prob_fill);
+                npg_clear_error();
+                npg_array *y2 = npg_bernoulli(p2, gen.g);
+                CHECK(y2, "%s: a second draw failed: %s", fn, npg_last_error());
+                u = sm_uniforms(gen.twin, npg_shape_of(p2));
+                w = sm_bernoulli_ref(p2, u);
+                sm_expect_exact(y2, w, npg_size(p2), "npg_bernoulli: a second draw from the same generator");
+                free(u);
+                free(w);
+                npg_free(y2);
+            }
+        }
+    }
+    check_unchanged(y != NULL);
+    npg_free(y);
+    sm_gen_free(&gen);
+}
+
+/* With replacement: the category of uniform u for a row of K weights (the
+ * count of normalised cumulative weights <= u, clamped to the last positive
+ * weight). */
+static int64_t sm_inverse_cdf(const double *w, int64_t K, double u) {
+    double total = 0, c = 0;
+    for (int64_t k = 0; k < K; k++) total += w[k];
+    int64_t cnt = 0, last = -1;
+    for (int64_t k = 0; k < K; k++) {
+        c += w[k];
+        if (c / total <= u) cnt++;
+        if (w[k] > 0) last = k;
+    }
+    return cnt < last ? cnt : last;
+}
+
+static void fz_sm_multinomial(void) {
+    const char *fn = "npg_multinomial";
+    int r = rint_in(0, 99);
+    int64_t N = chance(8) ? 0 : rint_in(1, 4), K = chance(5) ? 0 : rint_in(1, 6);
+    npg_shape ws = r < 60 ? (npg_shape){2, {N, K}} : r < 94 ? (npg_shape){1, {K}} : rand_shape();
+    npg_dtype dt = chance(8) ? NPG_BOOL : chance(75) ? rand_float_dtype() : PICK(((const npg_dtype[]){NPG_UINT8, NPG_INT32, NPG_INT64}));
+    g_sm_bad = chance(12) ? 8 : 0;
+    npg_array *w = chance(3) ? NULL : make_with(dt, ws, 20, sm_weight_fill);
+    bool repl = chance(50);
+    int64_t S = chance(92) ? rint_in(0, (int)K + 2) : weird_count();
+    if (ws.ndim == 2 && chance(6) && N > 0) { /* a row of zeros */
+        npg_array *z = npg_zeros(NPG_SHAPE(1, K), NPG_OPTS(.dtype = dt, .device = t_dev()));
+        cr_assert(z);
+        pool_add(z, NULL);
+        npg_array *parts[2] = {z, w};
+        if (w) w = pool_add(npg_concat(parts, 2, 0), NULL);
+        if (w) N++;
+        ws = w ? npg_shape_of(w) : ws;
+    }
+    /* validity, from the header, and the values the host reads */
+    const int64_t Kw = ws.ndim >= 1 ? ws.dims[ws.ndim - 1] : 0, Nw = ws.ndim == 2 ? ws.dims[0] : 1;
+    bool valid = w && (ws.ndim == 1 || ws.ndim == 2) && dt != NPG_BOOL && S >= 0, either = false;
+    double *wv = w ? t_read(w) : NULL;
+    if (valid) {
+        if (Nw == 0 && (Kw == 0 || (!repl && S > Kw))) either = true; /* no rows: the header does not say */
+        else if (Kw == 0 || (!repl && S > Kw)) valid = false;
+        for (int64_t i = 0; valid && i < Nw; i++) {
+            double sum = 0;
+            int64_t pos = 0;
+            for (int64_t k = 0; k < Kw; k++) {
+                double v = wv[i * Kw + k];
+                if (!(v >= 0) || !isfinite(v)) valid = false;
+                sum += v > 0 ? v : 0;
+                pos += v > 0;
+            }
+            if (!(sum > 0) || (!repl && pos < S)) valid = false;
+        }
+    }
+    /* samples that cannot be held: fails (out of memory or too many) when there is a row */
+    bool huge = S > 4096;
+    if (valid && huge && Nw > 0) valid = false;
+    if (valid && huge) either = true;
+    char wd[200];
+    describe(w, wd, sizeof wd);
+    call("%s(weights, %lld, %s, gen)", fn, (long long)S, repl ? "replacement" : "no replacement");
+    arg(w);
+    if (!valid && !either && w) must_fail();
+    sm_gen gen = sm_gen_new();
+    ng_maybe();
+    go();
+    npg_array *y = npg_multinomial(w, S, repl, gen.g);
+    nn_named(y == NULL, fn);
+    ng_end();
+    after(y == NULL);
+    if (valid && !either) VALID_FAILED(y);
+    if (y && (valid || either)) {
+        check_sane(y);
+        npg_shape want = ws.ndim == 2 ? (npg_shape){2, {Nw, S}} : (npg_shape){1, {S}};
+        expect_shape(y, want, fn);
+        CHECK(npg_dtype_of(y) == NPG_INT64, "%s: result dtype %s, expected int64", fn, npg_dtype_name(npg_dtype_of(y)));
+        CHECK(!npg_requires_grad(y), "%s: the draws require grad", fn);
+        int64_t n = npg_size(y);
+        double *v = n <= 4096 ? t_read(y) : NULL;
+        for (int64_t j = 0; v && j < n; j++) { /* a category of positive weight; without replacement, each once */
+            int64_t row = j / (S ? S : 1), c = (int64_t)v[j];
+            bool ok = v[j] == (double)c && c >= 0 && c < Kw && wv[row * Kw + c] > 0;
+            for (int64_t i = row * S; ok && !repl && i < j; i++) ok = v[i] != v[j];
+            if (!ok) {
+                double b = v[j];
+                free(v);
+                free(wv);
+                fail("%s: draw %lld (row %lld) is %g: not a category of positive weight%s", fn, (long long)j,
+                     (long long)row, b, repl ? "" : ", or drawn twice");
+            }
+        }
+        if (v && gen.twin) { /* exactly the definition with an equally seeded generator's uniforms */
+            double *u = sm_uniforms(gen.twin, repl ? (npg_shape){2, {Nw, S}} : (npg_shape){2, {Nw, Kw}});
+            double *ref = malloc(sizeof(double) * (size_t)(n + 1)), *key = malloc(sizeof(double) * (size_t)(Kw + 1));
+            bool *taken = malloc((size_t)Kw + 1);
+            cr_assert(ref && key && taken);
+            for (int64_t i = 0; i < Nw; i++) {
+                if (repl) {
+                    for (int64_t j = 0; j < S; j++) ref[i * S + j] = (double)sm_inverse_cdf(wv + i * Kw, Kw, u[i * S + j]);
+                    continue;
+                }
+                for (int64_t k = 0; k < Kw; k++) {
+                    double wk = wv[i * Kw + k];
+                    key[k] = wk > 0 ? -log1p(-u[i * Kw + k]) / wk : INFINITY;
+                    taken[k] = false;
+                }
+                for (int64_t j = 0; j < S; j++) {
+                    int64_t best = -1;
+                    for (int64_t k = 0; k < Kw; k++)
+                        if (!taken[k] && (best < 0 || key[k] < key[best])) best = k;
+                    taken[best] = true;
+                    ref[i * S + j] = (double)best;
+                }
+            }
+            sm_expect_exact(y, ref, n, repl ? "npg_multinomial: the inverse CDF of the same uniforms"
+                                            : "npg_multinomial: the smallest keys -log1p(-u)/w of the same uniforms");
+            free(u);
+            free(ref);
+            free(key);
+            free(taken);
+        }
+        free(v);
+    }
+    free(wv);
+    check_unchanged(y != NULL);
+    npg_free(y);
+    sm_gen_free(&gen);
+}
+
+/* ---- the test ---- */
+
+Test(fuzz2, sampling) {
+    int n = start("sampling", 33, 12000);
+    for (int it = 0; it < n; it++) {
+        iter_begin(it);
+        if (chance(45)) fz_sm_bernoulli();
+        else fz_sm_multinomial();
+        iter_end();
+    }
+    finish();
+}
+
+/* ------------------------------------------------------------------------
+ * The autograd engine's in-place accumulation: one random graph built
+ * twice; a normal backward (in-place adds, views into their input's
+ * gradient) against a create_graph backward (the out-of-place paths)
+ * ------------------------------------------------------------------------ */
+
+/* Small integers in [-2, 2] (constants, leaves, gradients): sums and
+ * products stay exact in both float dtypes. */
+static void ga_fill(void *buf, npg_dtype dt, int64_t n) {
+    for (int64_t i = 0; i < n; i++) {
+        int64_t v = rint_in(-2, 2);
+        if (dt == NPG_FLOAT32) ((float *)buf)[i] = (float)v;
+        else ((double *)buf)[i] = (double)v;
+    }
+}
+
+/* A gradient hook's record: what it saw and what it kept. */
+enum { GH_SEE, GH_KEEP, GH_KEEP_VIEW, GH_REPLACE_KEEP, GH_REPLACE, GH_KINDS };
+#define GA_PASSES 3 /* grad_of and two backward passes */
+typedef struct ga_hook {
+    int kind, calls;
+    double *seen[GA_PASSES];      /* the values of g at each call */
+    int64_t n;                    /* their count */
+    npg_array *kept[GA_PASSES];   /* what it kept (g, a view of g, its replacement) */
+    unsigned char *bytes[GA_PASSES]; /* ... and its bytes then */
+    bool bad;
+} ga_hook;
+
+static npg_status ga_hook_fn(void *ctx, npg_array *g, npg_array **r) {
+    ga_hook *h = ctx;
+    if (h->calls >= GA_PASSES || !g) {
+        h->bad = true;
+        return NPG_OK;
+    }
+    int c = h->calls++;
+    h->seen[c] = t_read(g);
+    h->n = npg_size(g);
+    npg_array *keep = NULL;
+    switch (h->kind) {
+    case GH_KEEP: keep = npg_retain(g); break;
+    case GH_KEEP_VIEW: keep = npg_retain(npg_detach(g)); break; /* a view of g's storage */
+    case GH_REPLACE_KEEP:
+        *r = npg_multiply_scalar(g, 2);
+        keep = *r ? npg_retain(*r) : NULL;
+        break;
+    case GH_REPLACE: *r = npg_negative(g); break;
+    default: break;
+    }
+    if (keep) {
+        h->kept[c] = keep;
+        h->bytes[c] = read_bytes(keep);
+    }
+    return NPG_OK;
+}
+
+#define GA_MAXN 32
+#define GA_MAXH 8
+typedef struct ga_graph {
+    int n, nleaf;
+    npg_array *a[GA_MAXN]; /* the graph's arrays (pooled): leaves first */
+    npg_array *root, *G;   /* G: the caller's gradient of a non-scalar root, or NULL */
+    int nh;
+    ga_hook h[GA_MAXH];
+    char ops[600]; /* how it was built, for messages */
+    int nops;
+} ga_graph;
+
+static void ga_note(ga_graph *gr, const char *fmt, ...) {
+    int k = (int)strlen(gr->ops);
+    if (k > (int)sizeof gr->ops - 40) return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(gr->ops + k, sizeof gr->ops - (size_t)k, fmt, ap);
+    va_end(ap);
+}
+
+/* A random basic index of an array of shape s into idx: slices (steps of
+ * either sign, bounds out of range), integers, new axes, an ellipsis. */
+static int ga_rand_index(npg_shape s, npg_idx *idx) {
+    int n = 0, nd = s.ndim, consumed = rint_in(0, nd), first = 0;
+    if (consumed < nd && chance(30)) { /* an ellipsis, then the last axes */
+        idx[n++] = NPG_ELLIPSIS;
+        first = nd - consumed;
+    }
+    for (int a = first; a < first + consumed; a++) {
+        int64_t d = s.dims[a];
+        if (n < NPG_MAX_DIMS - 1 && chance(8)) idx[n++] = NPG_NEWAXIS;
+        if (d > 0 && chance(25)) {
+            idx[n++] = NPG_I(rint_in(-(int)d, (int)d - 1));
+        } else {
+            static const int64_t steps[] = {1, 1, 2, 3, -1, -1, -2};
+            int64_t st = PICK(steps);
+            int64_t b0 = chance(30) ? NPG_NONE : rint_in(-(int)d - 1, (int)d + 1);
+            int64_t b1 = chance(30) ? NPG_NONE : rint_in(-(int)d - 1, (int)d + 1);
+            idx[n++] = NPG_SLICE(b0, b1, st);
+        }
+    }
+    return n;
+}
+
+#define GA_MAXOWN 192
+static struct {
+    int n;
+    npg_array *a[GA_MAXOWN];
+} g_ga_own; /* the arrays of both graphs (more than the operand pool holds) */
+
+static npg_array *ga_pool(npg_array *x, const char *what) {
+    cr_assert(x, "fuzz setup: building a graph: %s: %s", what, npg_last_error());
+    cr_assert(g_ga_own.n < GA_MAXOWN, "fuzz setup: too many arrays in two graphs");
+    return g_ga_own.a[g_ga_own.n++] = x;
+}
+static void ga_own_free(void) {
+    while (g_ga_own.n > 0) npg_free(g_ga_own.a[--g_ga_own.n]);
+}
+
+/* A fresh array of small integers (no grad). */
+static npg_array *ga_const(npg_dtype dt, npg_shape s) { return ga_pool(fresh_with(dt, s, ga_fill), "a constant"); }
+
+static bool ga_small(npg_shape s) { return s.ndim <= 6 && numel_of(s) <= 96; }
+
+/* Build a graph from the generator's draws (the same draws give the same
+ * graph): 1 to 3 leaves, then views (slices, diagonals, views of views and
+ * of intermediates), pass-through ops (add, reshape, transpose, expand,
+ * positive) and others, hooks on some arrays, and a root: the sum of
+ * weighted sums of some arrays, or one array plus that (non-scalar, with a
+ * caller's gradient). */
+static void ga_build(ga_graph *gr) {
+    memset(gr, 0, sizeof *gr);
+    gr->nleaf = rint_in(1, 3);
+    for (int i = 0; i < gr->nleaf; i++) {
+        npg_shape s = {.ndim = chance(8) ? 0 : rint_in(1, 3)};
+        for (int d = 0; d < s.ndim; d++) s.dims[d] = chance(5) ? 0 : rint_in(1, 4);
+        npg_array *x = ga_pool(fresh_with(rand_float_dtype(), s, ga_fill), "a leaf");
+        setup_rg(x);
+        gr->a[gr->n++] = x;
+        char sb[64];
+        ga_note(gr, "L%d=%s%s ", i, npg_dtype_of(x) == NPG_FLOAT32 ? "f32" : "f64", shape_str(&s, sb, sizeof sb));
+    }
+    int nops = rint_in(2, 14);
+    for (int k = 0; k < nops && gr->n < GA_MAXN - 2; k++) {
+        int xi = chance(50) ? rint_in(gr->n > 3 ? gr->n - 3 : 0, gr->n - 1) : rint_in(0, gr->n - 1);
+        npg_array *x = gr->a[xi], *y = NULL;
+        npg_shape s = npg_shape_of(x);
+        char what[120];
+        int op = rint_in(0, 99);
+        if (op < 30) { /* a basic slice */
+            npg_idx idx[NPG_MAX_DIMS];
+            int m = ga_rand_index(s, idx);
+            y = npg_index(x, idx, m);
+            snprintf(what, sizeof what, "index(%d, %d idx)", xi, m);
+        } else if (op < 40 && s.ndim >= 2) { /* a diagonal */
+            int a1 = rint_in(0, s.ndim - 1), a2 = (a1 + rint_in(1, s.ndim - 1)) % s.ndim;
+            int64_t off = rint_in(-2, 2);
+            y = npg_diagonal(x, off, a1 - (chance(30) ? s.ndim : 0), a2);
+            snprintf(what, sizeof what, "diagonal(%d, %lld, %d, %d)", xi, (long long)off, a1, a2);
+        } else if (op < 48) { /* reshape: flat, or split the flat length */
+            int64_t n = numel_of(s);
+            npg_shape t = {1, {n}};
+            if (n >= 4 && n % 2 == 0 && chance(50)) t = (npg_shape){2, {2, n / 2}};
+            if (chance(15)) t = (npg_shape){.ndim = s.ndim + 1};
+            if (t.ndim == s.ndim + 1 && s.ndim < NPG_MAX_DIMS) { /* a leading 1 */
+                t.dims[0] = 1;
+                memcpy(t.dims + 1, s.dims, sizeof(int64_t) * (size_t)s.ndim);
+            }
+            y = npg_reshape(x, t);
+            snprintf(what, sizeof what, "reshape(%d)", xi);
+        } else if (op < 55 && s.ndim >= 1) { /* transpose */
+            npg_axes p = {.n = s.ndim};
+            for (int i = 0; i < s.ndim; i++) p.axes[i] = s.ndim - 1 - i;
+            if (chance(50) && s.ndim >= 2) {
+                p.axes[0] = 0;
+                for (int i = 1; i < s.ndim; i++) p.axes[i] = s.ndim - i;
+            }
+            y = npg_permute_dims(x, p);
+            snprintf(what, sizeof what, "permute_dims(%d)", xi);
+        } else if (op < 61) { /* expand: a new leading axis, size-1 axes grown */
+            npg_shape t = s;
+            if (t.ndim < 4 && chance(60)) {
+                memmove(t.dims + 1, t.dims, sizeof(int64_t) * (size_t)t.ndim);
+                t.dims[0] = rint_in(1, 3);
+                t.ndim++;
+            }
+            for (int i = 0; i < t.ndim; i++)
+                if (t.dims[i] == 1 && chance(50)) t.dims[i] = rint_in(2, 3);
+            if (!ga_small(t)) t = s;
+            y = npg_broadcast_to(x, t);
+            snprintf(what, sizeof what, "broadcast_to(%d)", xi);
+        } else if (op < 67) {
+            y = npg_positive(x);
+            snprintf(what, sizeof what, "positive(%d)", xi);
+        } else if (op < 82) { /* add or subtract: another array that broadcasts, or x itself */
+            int yi = xi;
+            for (int tries = 0; tries < 6; tries++) {
+                int c = rint_in(0, gr->n - 1);
+                npg_shape two[2] = {s, npg_shape_of(gr->a[c])}, b;
+                if (bcast_shapes(two, 2, &b) && ga_small(b)) {
+                    yi = c;
+                    break;
+                }
+            }
+            bool sub = chance(25);
+            y = sub ? npg_subtract(x, gr->a[yi]) : npg_add(x, gr->a[yi]);
+            snprintf(what, sizeof what, "%s(%d, %d)", sub ? "subtract" : "add", xi, yi);
+        } else if (op < 88) { /* times a constant, or a scalar */
+            if (chance(50)) {
+                y = npg_multiply(x, ga_const(rand_float_dtype(), s));
+                snprintf(what, sizeof what, "multiply(%d, const)", xi);
+            } else {
+                double c = PICK(((const double[]){-1, 2, 3, -2}));
+                y = npg_multiply_scalar(x, c);
+                snprintf(what, sizeof what, "multiply_scalar(%d, %g)", xi, c);
+            }
+        } else if (op < 91) { /* times another array of the same shape (or itself) */
+            int yi = xi;
+            for (int c = 0; c < gr->n; c++)
+                if (c != xi && same_shape(npg_shape_of(gr->a[c]), s) && chance(50)) yi = c;
+            y = npg_multiply(x, gr->a[yi]);
+            snprintf(what, sizeof what, "multiply(%d, %d)", xi, yi);
+        } else if (op < 95 && s.ndim >= 1) { /* a sum over one axis */
+            int ax = rint_in(0, s.ndim - 1);
+            bool kd = chance(50);
+            y = npg_sum(x, NPG_AXES(ax), kd);
+            snprintf(what, sizeof what, "sum(%d, axis %d%s)", xi, ax, kd ? ", keepdims" : "");
+        } else { /* expand_dims / squeeze / a copy */
+            int w = rint_in(0, 2);
+            if (w == 0 && s.ndim < 6) y = npg_expand_dims(x, rint_in(0, s.ndim));
+            else if (w == 1) y = npg_squeeze(x, (npg_axes){0});
+            else y = npg_copy(x);
+            snprintf(what, sizeof what, "%s(%d)", w == 0 && s.ndim < 6 ? "expand_dims" : w == 1 ? "squeeze" : "copy",
+                     xi);
+        }
+        if (!y) {
+            y = npg_positive(x);
+            snprintf(what, sizeof what, "positive(%d)", xi);
+        }
+        cr_assert(y, "fuzz setup: building a graph: %s: %s", what, npg_last_error());
+        if (!ga_small(npg_shape_of(y))) { /* keep graphs small */
+            npg_free(y);
+            continue;
+        }
+        gr->a[gr->n++] = ga_pool(y, "an op");
+        ga_note(gr, "%d=%s ", gr->n - 1, what);
+    }
+    /* hooks on some arrays (leaves and intermediates) */
+    int nh = chance(60) ? rint_in(1, 4) : 0;
+    for (int i = 0; i < nh && gr->nh < GA_MAXH; i++) {
+        int xi = rint_in(0, gr->n - 1);
+        ga_hook *h = &gr->h[gr->nh];
+        h->kind = rint_in(0, GH_KINDS - 1);
+        int hd = npg_register_hook(gr->a[xi], ga_hook_fn, h, NULL);
+        cr_assert(hd > 0, "fuzz setup: npg_register_hook: %s", npg_last_error());
+        gr->nh++;
+        ga_note(gr, "hook%d(%d) ", h->kind, xi);
+    }
+    /* the root: sum_i sum(a_i * W_i) over some arrays (the last always) */
+    npg_array *s = NULL;
+    for (int i = 0; i < gr->n; i++) {
+        if (i != gr->n - 1 && !chance(45)) continue;
+        npg_array *x = gr->a[i];
+        npg_array *w = ga_const(rand_float_dtype(), npg_shape_of(x));
+        npg_array *t = ga_pool(npg_sum(ga_pool(npg_multiply(x, w), "weighting"), NPG_ALL_AXES, false), "sum");
+        s = s ? ga_pool(npg_add(s, t), "the root sum") : t;
+        ga_note(gr, "+w%d ", i);
+    }
+    if (chance(35)) { /* a non-scalar root r + s, and the caller's gradient for it */
+        int ri = rint_in(0, gr->n - 1);
+        npg_array *r = gr->a[ri];
+        gr->root = ga_pool(npg_add(r, s), "the root");
+        npg_shape rs = npg_shape_of(gr->root);
+        gr->G = make_with(rand_float_dtype(), rs, 0, ga_fill); /* fresh, transposed, strided or broadcast */
+        ga_note(gr, "root=%d+sum, caller's G", ri);
+    } else {
+        gr->root = s;
+    }
+}
+
+/* A hook record's memory (and what it kept). */
+static void ga_hooks_free(ga_graph *gr) {
+    for (int i = 0; i < gr->nh; i++)
+        for (int c = 0; c < GA_PASSES; c++) {
+            free(gr->h[i].seen[c]);
+            free(gr->h[i].bytes[c]);
+            npg_free(gr->h[i].kept[c]);
+        }
+}
+
+/* What a hook kept has its bytes of when it kept it. */
+static void ga_kept_unchanged(const ga_graph *gr, const char *when) {
+    for (int i = 0; i < gr->nh; i++)
+        for (int c = 0; c < GA_PASSES; c++) {
+            const ga_hook *h = &gr->h[i];
+            if (!h->kept[c]) continue;
+            unsigned char *now = read_bytes(h->kept[c]);
+            bool same = memcmp(now, h->bytes[c], npg_nbytes(h->kept[c])) == 0;
+            free(now);
+            CHECK(same, "grad_accum: the gradient hook %d (kind %d) kept at call %d changed %s", i, h->kind, c, when);
+        }
+}
+
+/* a and b hold the same values (exactly), or are both NULL. */
+static void ga_same(const npg_array *a, const npg_array *b, const char *what, int i) {
+    CHECK((a == NULL) == (b == NULL), "grad_accum: %s %d: %s after a normal backward, %s with create_graph", what, i,
+          a ? "a gradient" : "none", b ? "a gradient" : "none");
+    if (!a) return;
+    CHECK(same_shape(npg_shape_of(a), npg_shape_of(b)), "grad_accum: %s %d: shapes differ", what, i);
+    CHECK(npg_dtype_of(a) == npg_dtype_of(b), "grad_accum: %s %d: dtypes differ", what, i);
+    int64_t n = npg_size(a);
+    double *va = t_read(a), *vb = t_read(b);
+    for (int64_t j = 0; j < n; j++)
+        if (va[j] != vb[j]) {
+            double x = va[j], y = vb[j];
+            free(va);
+            free(vb);
+            fail("grad_accum: %s %d: element %lld is %.17g after a normal backward, %.17g with create_graph (the "
+                 "out-of-place paths)",
+                 what, i, (long long)j, x, y);
+        }
+    free(va);
+    free(vb);
+}
+
+static void fz_grad_accum(void) {
+    ga_graph *A = calloc(1, sizeof *A), *B = calloc(1, sizeof *B);
+    cr_assert(A && B);
+    const uint64_t s0 = g_rng;
+    ga_build(A);
+    const uint64_t s1 = g_rng;
+    g_rng = s0;
+    ga_build(B); /* the same draws: the same graph */
+    cr_assert(g_rng == s1 && A->n == B->n && strcmp(A->ops, B->ops) == 0, "fuzz: the two graphs differ");
+    /* the plan: maybe npg_grad_of first (the graph retained), then one or
+     * two backward passes (the first retaining the graph) */
+    const bool functional = chance(35), two = chance(40);
+    int nin = 0, in_idx[4];
+    if (functional) {
+        nin = rint_in(1, 4);
+        for (int i = 0; i < nin; i++) in_idx[i] = rint_in(0, A->n - 1); /* repeats too */
+    }
+    npg_array *resA[4] = {NULL}, *resB[4] = {NULL};
+    unsigned char *resA_bytes[4] = {NULL};
+    char what[900];
+    snprintf(what, sizeof what, "%s%s%s", A->ops, functional ? " | grad_of" : "", two ? " | two passes" : "");
+    if (functional) {
+        npg_array *inA[4], *inB[4];
+        for (int i = 0; i < nin; i++) {
+            inA[i] = A->a[in_idx[i]];
+            inB[i] = B->a[in_idx[i]];
+        }
+        call("npg_grad_of: %s", what);
+        arg(A->root);
+        opt_arg(A->G);
+        go();
+        npg_status st = npg_grad_of(&A->root, 1, A->G ? &A->G : NULL, inA, nin, resA,
+                                    NPG_BACKWARD_OPTS(.retain_graph = true));
+        done_status(st);
+        CHECK(st == NPG_OK, "grad_accum: npg_grad_of failed: %s", npg_last_error());
+        npg_clear_error();
+        st = npg_grad_of(&B->root, 1, B->G ? &B->G : NULL, inB, nin, resB, NPG_BACKWARD_OPTS(.create_graph = true));
+        CHECK(st == NPG_OK, "grad_accum: npg_grad_of with create_graph failed: %s", npg_last_error());
+        for (int i = 0; i < nin; i++) {
+            ga_same(resA[i], resB[i], "npg_grad_of result", i);
+            resA_bytes[i] = read_bytes(resA[i]);
+        }
+        for (int i = 0; i < A->nleaf; i++) {
+            npg_array *g = npg_grad(A->a[i]);
+            CHECK(g == NULL, "grad_accum: npg_grad_of gave leaf %d a .grad", i);
+        }
+        ga_kept_unchanged(A, "after npg_grad_of");
+    }
+    for (int p = 0; p < (two ? 2 : 1); p++) {
+        call("npg_backward_ex pass %d: %s", p, what);
+        arg(A->root);
+        opt_arg(A->G);
+        go();
+        npg_status st = npg_backward_ex(A->root, A->G, NPG_BACKWARD_OPTS(.retain_graph = two && p == 0));
+        done_status(st);
+        CHECK(st == NPG_OK, "grad_accum: backward pass %d failed: %s", p, npg_last_error());
+        npg_clear_error();
+        st = npg_backward_ex(B->root, B->G, NPG_BACKWARD_OPTS(.create_graph = true));
+        CHECK(st == NPG_OK, "grad_accum: backward pass %d with create_graph failed: %s", p, npg_last_error());
+        /* the leaves' gradients, the hooks' views of the gradients */
+        for (int i = 0; i < A->nleaf; i++) {
+            npg_array *ga = npg_grad(A->a[i]), *gb = npg_grad(B->a[i]);
+            ga_same(ga, gb, "the .grad of leaf", i);
+            npg_free(ga);
+            npg_free(gb);
+        }
+        ga_kept_unchanged(A, "after a later backward");
+        ga_kept_unchanged(B, "after a later backward (create_graph)");
+        for (int i = 0; i < nin; i++) {
+            unsigned char *now = read_bytes(resA[i]);
+            bool same = memcmp(now, resA_bytes[i], npg_nbytes(resA[i])) == 0;
+            free(now);
+            CHECK(same, "grad_accum: npg_grad_of result %d changed in backward pass %d", i, p);
+        }
+    }
+    for (int i = 0; i < A->nh; i++) {
+        const ga_hook *ha = &A->h[i], *hb = &B->h[i];
+        CHECK(!ha->bad && !hb->bad, "grad_accum: hook %d called too often or without a gradient", i);
+        CHECK(ha->calls == hb->calls, "grad_accum: hook %d ran %d times, %d with create_graph", i, ha->calls, hb->calls);
+        for (int c = 0; c < ha->calls; c++)
+            for (int64_t j = 0; j < ha->n; j++)
+                CHECK(ha->seen[c][j] == hb->seen[c][j],
+                      "grad_accum: hook %d, call %d saw element %lld = %g, with create_graph %g", i, c, (long long)j,
+                      ha->seen[c][j], hb->seen[c][j]);
+    }
+    /* the caller's gradient is the caller's: unchanged (the watch of the last call), and in B */
+    /* free: B's gradients may hold graphs through their leaves (create_graph) */
+    for (int i = 0; i < A->nleaf; i++) {
+        npg_zero_grad(A->a[i]);
+        npg_zero_grad(B->a[i]);
+    }
+    for (int i = 0; i < nin; i++) {
+        npg_free(resA[i]);
+        npg_free(resB[i]);
+        free(resA_bytes[i]);
+    }
+    ga_hooks_free(A);
+    ga_hooks_free(B);
+    ga_own_free();
+    free(A);
+    free(B);
+}
+
+/* ---- the test ---- */
+
+Test(fuzz2, grad_accum) {
+    int n = start("grad_accum", 34, 4000);
+    for (int it = 0; it < n; it++) {
+        iter_begin(it);
+        fz_grad_accum();
         iter_end();
     }
     finish();
