@@ -334,6 +334,21 @@ npg_status npg__bw_softmax(npg_node *n, npg_array *g, npg_array **gin);
 npg_status npg__bw_custom(npg_node *n, npg_array *g, npg_array **gin); /* custom.c */
 npg_status npg__bw_log_softmax(npg_node *n, npg_array *g, npg_array **gin);
 npg_status npg__bw_cross_entropy(npg_node *n, npg_array *g, npg_array **gin);
+/* nn.c's unfold / fold kernels, recorded for autograd (each the other's
+ * backward): cols = im2col(x): (N, C, H, W) -> (N, C*KH*KW, OH*OW); x =
+ * col2im(cols), overlapping taps summed. [new] */
+npg_array *npg__im2col(npg_array *x, const npg_conv_geom *g);
+npg_array *npg__col2im(npg_array *cols, const npg_conv_geom *g);
+/* The fused max-pool kernel over x (contiguous-equivalent, N, C, H, W) with
+ * geometry g, recorded for autograd (floating x), in the caller's scope;
+ * fn names errors. Windows with no element of x are the kernel's. [new] */
+npg_array *npg__max_pool_run(const char *fn, npg_array *x, const npg_conv_geom *g);
+/* Losses (nn.c): whether r is a known reduction (else an error naming fn);
+ * l itself (NONE), its sum or its mean; NULL for a NULL l. */
+bool npg__check_reduction(const char *fn, npg_reduction r);
+npg_array *npg__reduce_loss(npg_array *l, npg_reduction r);
+/* A malloc'd copy of g (a node's extra). */
+void *npg__geom_copy(const npg_conv_geom *g);
 npg_status npg__bw_im2col(npg_node *n, npg_array *g, npg_array **gin);
 npg_status npg__bw_col2im(npg_node *n, npg_array *g, npg_array **gin);
 npg_status npg__bw_max_pool2d(npg_node *n, npg_array *g, npg_array **gin);

@@ -157,6 +157,20 @@ typedef struct ce_extra {
     int64_t ignore;
 } ce_extra;
 
+bool npg__check_reduction(const char *fn, npg_reduction r) {
+    if (r != NPG_REDUCTION_MEAN && r != NPG_REDUCTION_SUM && r != NPG_REDUCTION_NONE) {
+        npg__set_error(NPG_ERR_INVALID_ARG, "%s: unknown reduction %d", fn, (int)r);
+        return false;
+    }
+    return true;
+}
+
+npg_array *npg__reduce_loss(npg_array *l, npg_reduction r) {
+    if (!l) return NULL;
+    if (r == NPG_REDUCTION_NONE) return l;
+    return r == NPG_REDUCTION_SUM ? npg_sum(l, NPG_ALL_AXES, false) : npg_mean(l, NPG_ALL_AXES, false);
+}
+
 static npg_array *reduce_loss(npg_array *per_row, npg_reduction red, npg_array *valid_mask) {
     if (red == NPG_REDUCTION_NONE) return npg__alias(per_row);
     npg_array *s = npg_sum(per_row, NPG_ALL_AXES, false);
@@ -506,14 +520,14 @@ static bool conv_geom(const char *fn, npg_array *x, int64_t KH, int64_t KW, cons
     return true;
 }
 
-static void *geom_copy(const npg_conv_geom *g) {
+void *npg__geom_copy(const npg_conv_geom *g) {
     npg_conv_geom *c = malloc(sizeof *c);
     if (c) *c = *g;
     return c;
 }
 
 /* cols = im2col(x): (N, C*KH*KW, OH*OW); differentiable (backward col2im). */
-static npg_array *im2col(npg_array *x, const npg_conv_geom *g) {
+npg_array *npg__im2col(npg_array *x, const npg_conv_geom *g) {
     const char *fn = "im2col";
     const npg_backend *be = npg__backend_of(x);
     if (!be->im2col) {
@@ -538,7 +552,7 @@ static npg_array *im2col(npg_array *x, const npg_conv_geom *g) {
     }
     if (st == NPG_OK && npg__needs_grad(1, &xc)) {
         npg_node *n = npg__record(NPG_OP_IM2COL, cols, 1, &xc);
-        if (n) n->extra = geom_copy(g);
+        if (n) n->extra = npg__geom_copy(g);
     }
     npg_free(xc);
     if (st != NPG_OK) {
@@ -549,7 +563,7 @@ static npg_array *im2col(npg_array *x, const npg_conv_geom *g) {
 }
 
 /* x = col2im(cols): (N, C, H, W); differentiable (backward im2col). */
-static npg_array *col2im(npg_array *cols, const npg_conv_geom *g) {
+npg_array *npg__col2im(npg_array *cols, const npg_conv_geom *g) {
     const char *fn = "col2im";
     const npg_backend *be = npg__backend_of(cols);
     if (!be->col2im) {
@@ -567,7 +581,7 @@ static npg_array *col2im(npg_array *cols, const npg_conv_geom *g) {
     }
     if (st == NPG_OK && npg__needs_grad(1, &cc)) {
         npg_node *n = npg__record(NPG_OP_COL2IM, x, 1, &cc);
-        if (n) n->extra = geom_copy(g);
+        if (n) n->extra = npg__geom_copy(g);
     }
     npg_free(cc);
     if (st != NPG_OK) {
@@ -578,11 +592,11 @@ static npg_array *col2im(npg_array *cols, const npg_conv_geom *g) {
 }
 
 npg_status npg__bw_im2col(npg_node *n, npg_array *g, npg_array **gin) {
-    gin[0] = col2im(g, n->extra);
+    gin[0] = npg__col2im(g, n->extra);
     return gin[0] ? NPG_OK : npg_last_status();
 }
 npg_status npg__bw_col2im(npg_node *n, npg_array *g, npg_array **gin) {
-    gin[0] = im2col(g, n->extra);
+    gin[0] = npg__im2col(g, n->extra);
     return gin[0] ? NPG_OK : npg_last_status();
 }
 
@@ -630,7 +644,7 @@ static npg_array *conv2d_impl(const char *fn, npg_array *x, npg_array *w, npg_ar
     npg_scope s = npg_scope_begin();
     const npg_dtype dt = conv_dtype(x, w);
     npg_array *xf = npg__cast(x, dt), *wf = npg__cast(w, dt);
-    npg_array *cols = xf ? im2col(xf, &g) : NULL; /* (N, C*KK, L) */
+    npg_array *cols = xf ? npg__im2col(xf, &g) : NULL; /* (N, C*KK, L) */
     int64_t KK = g.KH * g.KW, L = g.OH * g.OW, Cg = g.C / groups, OCg = OC / groups;
     npg_array *y = NULL;
     if (cols && wf) {
@@ -781,7 +795,7 @@ static npg_array *conv_transpose_impl(const char *fn, npg_array *x, npg_array *w
             cols = npg_reshape(cols, NPG_SHAPE(N, OC * KK, L));
         }
     }
-    npg_array *y = cols ? col2im(cols, &g) : NULL;
+    npg_array *y = cols ? npg__col2im(cols, &g) : NULL;
     if (y && b) y = npg_add(y, npg_reshape(b, NPG_SHAPE(OC, 1, 1)));
     return npg__finish(fn, s, y);
 }
@@ -843,8 +857,14 @@ npg_array *npg_max_pool2d(npg_array *x, const npg_pool2d_opts *opts) {
         return NULL;
     }
     npg_scope s = npg_scope_begin();
+    npg_array *r = npg__max_pool_run(fn, x, &g);
+    return npg__finish(fn, s, r);
+}
+
+npg_array *npg__max_pool_run(const char *fn, npg_array *x, const npg_conv_geom *g) {
+    const npg_backend *be = npg__backend_of(x);
     npg_array *xc = npg_contiguous(x);
-    int64_t os[4] = {g.N, g.C, g.OH, g.OW};
+    int64_t os[4] = {g->N, g->C, g->OH, g->OW};
     npg_array *out = xc ? npg__alloc_like_dev(fn, x->dtype, 4, os, x) : NULL;
     npg_array *am = out ? npg__alloc_like_dev(fn, NPG_INT64, 4, os, x) : NULL;
     npg_status st = am ? NPG_OK : npg_last_status();
@@ -853,7 +873,7 @@ npg_array *npg_max_pool2d(npg_array *x, const npg_pool2d_opts *opts) {
         npg__desc(out, &dout);
         npg__desc(am, &dam);
         npg__desc(xc, &dx);
-        st = be->pool2d(x->storage->dev, true, &dout, &dam, &dx, &g);
+        st = be->pool2d(x->storage->dev, true, &dout, &dam, &dx, g);
     }
     npg_array *r = NULL;
     if (st == NPG_OK) {
@@ -862,11 +882,11 @@ npg_array *npg_max_pool2d(npg_array *x, const npg_pool2d_opts *opts) {
             npg_node *n = npg__record(NPG_OP_MAX_POOL2D, r, 1, &xc);
             if (n) {
                 npg__save(n, 1, am, false);
-                n->extra = geom_copy(&g);
+                n->extra = npg__geom_copy(g);
             }
         }
     }
-    return npg__finish(fn, s, r);
+    return r;
 }
 
 npg_status npg__bw_max_pool2d(npg_node *n, npg_array *gout, npg_array **gin) {
@@ -911,7 +931,7 @@ npg_array *npg_avg_pool2d(npg_array *x, const npg_pool2d_opts *opts) {
     npg_array *xf = npg__cast(x, dt);
     int64_t KK = g.KH * g.KW, L = g.OH * g.OW;
     /* window sums from im2col: (N, C, KK, L) summed over KK */
-    npg_array *cols = xf ? im2col(xf, &g) : NULL;
+    npg_array *cols = xf ? npg__im2col(xf, &g) : NULL;
     npg_array *sums = cols ? npg_sum(npg_reshape(cols, NPG_SHAPE(g.N, g.C, KK, L)), NPG_AXES(2), false) : NULL;
     npg_array *r = NULL;
     if (sums) {
@@ -924,7 +944,7 @@ npg_array *npg_avg_pool2d(npg_array *x, const npg_pool2d_opts *opts) {
             g1.C = 1;
             npg_no_grad_begin();
             npg_array *ones = npg_ones(NPG_SHAPE(1, 1, g.H, g.W), NPG_OPTS(.dtype = dt, .device = npg__device_of(x)));
-            npg_array *cnt = ones ? npg_sum(im2col(ones, &g1), NPG_AXES(1), false) : NULL; /* (1, L) */
+            npg_array *cnt = ones ? npg_sum(npg__im2col(ones, &g1), NPG_AXES(1), false) : NULL; /* (1, L) */
             npg_no_grad_end();
             r = cnt ? npg_divide(sums, cnt) : NULL;
         }

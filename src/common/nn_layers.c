@@ -18,19 +18,6 @@
 
 static npg_array *as_float(npg_array *x) { return npg__cast(x, npg__float_dtype(x->dtype)); }
 
-static bool check_reduction(const char *fn, npg_reduction r) {
-    if (r != NPG_REDUCTION_MEAN && r != NPG_REDUCTION_SUM && r != NPG_REDUCTION_NONE) {
-        npg__set_error(NPG_ERR_INVALID_ARG, "%s: unknown reduction %d", fn, (int)r);
-        return false;
-    }
-    return true;
-}
-
-static npg_array *reduce(npg_array *l, npg_reduction r) {
-    if (!l) return NULL;
-    if (r == NPG_REDUCTION_NONE) return l;
-    return r == NPG_REDUCTION_SUM ? npg_sum(l, NPG_ALL_AXES, false) : npg_mean(l, NPG_ALL_AXES, false);
-}
 
 /* ------------------------------------------------------------------------
  * Adaptive average pooling and interpolation
@@ -879,7 +866,7 @@ static npg_array *difference(npg_array *p, npg_array *t) {
 }
 
 static bool loss_args(const char *fn, npg_array *a, npg_array *b, npg_reduction r) {
-    if (npg__any_null(fn, 2, a, b) || !check_reduction(fn, r)) return false;
+    if (npg__any_null(fn, 2, a, b) || !npg__check_reduction(fn, r)) return false;
     npg_array *ops[2] = {a, b};
     return npg__check_devices(fn, 2, ops);
 }
@@ -888,7 +875,7 @@ npg_array *npg_l1_loss(npg_array *pred, npg_array *target, npg_reduction reducti
     const char *fn = "npg_l1_loss";
     if (!loss_args(fn, pred, target, reduction)) return NULL;
     npg_scope s = npg_scope_begin();
-    return npg__finish(fn, s, reduce(npg_abs(difference(pred, target)), reduction));
+    return npg__finish(fn, s, npg__reduce_loss(npg_abs(difference(pred, target)), reduction));
 }
 
 /* |d| < t ? 0.5 d^2 * q : k (|d| - 0.5 t): smooth L1 (q = 1/beta, k = 1) or Huber (q = 1, k = delta). */
@@ -897,7 +884,7 @@ static npg_array *quad_lin(const char *fn, npg_array *pred, npg_array *target, n
     npg_array *d = difference(pred, target), *ad = npg_abs(d);
     npg_array *quad = npg_multiply_scalar(npg_square(d), 0.5 * q);
     npg_array *lin = npg_multiply_scalar(npg_subtract_scalar(ad, 0.5 * t), k);
-    return npg__finish(fn, s, reduce(npg_where(npg_less_scalar(ad, t), quad, lin), red));
+    return npg__finish(fn, s, npg__reduce_loss(npg_where(npg_less_scalar(ad, t), quad, lin), red));
 }
 
 npg_array *npg_smooth_l1_loss(npg_array *pred, npg_array *target, npg_reduction reduction, double beta) {
@@ -909,7 +896,7 @@ npg_array *npg_smooth_l1_loss(npg_array *pred, npg_array *target, npg_reduction 
     }
     if (beta == 0) {
         npg_scope s = npg_scope_begin();
-        return npg__finish(fn, s, reduce(npg_abs(difference(pred, target)), reduction));
+        return npg__finish(fn, s, npg__reduce_loss(npg_abs(difference(pred, target)), reduction));
     }
     return quad_lin(fn, pred, target, reduction, beta, 1.0 / beta, 1.0);
 }
@@ -943,7 +930,7 @@ npg_array *npg_kl_div(npg_array *input, npg_array *target, npg_reduction reducti
         npg_array *safe = npg_scalar_where(zero, 1.0, t);
         l = npg_scalar_where(zero, 0.0, npg_multiply(t, npg_subtract(npg_log(safe), in)));
     }
-    return npg__finish(fn, s, reduce(l, reduction));
+    return npg__finish(fn, s, npg__reduce_loss(l, reduction));
 }
 
 /* max(log q, -100), with the value -100 and a zero gradient where q is 0. */
@@ -961,5 +948,5 @@ npg_array *npg_binary_cross_entropy(npg_array *probs, npg_array *targets, npg_re
     npg_array *p = npg__cast(probs, dt), *t = npg__cast(targets, dt);
     npg_array *a = npg_multiply(t, clamped_log(p));
     npg_array *b = npg_multiply(npg_scalar_subtract(1.0, t), clamped_log(npg_scalar_subtract(1.0, p)));
-    return npg__finish(fn, s, reduce(npg_negative(npg_add(a, b)), reduction));
+    return npg__finish(fn, s, npg__reduce_loss(npg_negative(npg_add(a, b)), reduction));
 }

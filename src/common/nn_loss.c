@@ -26,19 +26,6 @@
 #define COSINE_EMBEDDING_EPS ((double)1e-12f)
 #define PI 3.14159265358979323846
 
-static bool check_reduction(const char *fn, npg_reduction r) {
-    if (r != NPG_REDUCTION_MEAN && r != NPG_REDUCTION_SUM && r != NPG_REDUCTION_NONE) {
-        npg__set_error(NPG_ERR_INVALID_ARG, "%s: unknown reduction %d", fn, (int)r);
-        return false;
-    }
-    return true;
-}
-
-static npg_array *reduce(npg_array *l, npg_reduction r) {
-    if (!l) return NULL;
-    if (r == NPG_REDUCTION_NONE) return l;
-    return r == NPG_REDUCTION_SUM ? npg_sum(l, NPG_ALL_AXES, false) : npg_mean(l, NPG_ALL_AXES, false);
-}
 
 /* The common checks: n arrays (NULL entries of `optional` skipped) not NULL,
  * a known reduction, one device. */
@@ -52,7 +39,7 @@ static bool loss_args(const char *fn, int n, npg_array *const *xs, const bool *o
         }
         if (xs[i]) present[m++] = xs[i];
     }
-    return check_reduction(fn, r) && npg__check_devices(fn, m, present);
+    return npg__check_reduction(fn, r) && npg__check_devices(fn, m, present);
 }
 
 /* A finite eps >= 0 (PyTorch takes any; a negative one makes no sense). */
@@ -101,7 +88,7 @@ npg_array *npg_margin_ranking_loss(npg_array *x1, npg_array *x2, npg_array *y, d
     npg_array *a = npg__cast(x1, dt), *b = npg__cast(x2, dt), *t = npg__cast(y, dt);
     /* max(0, -y (x1 - x2) + margin) */
     npg_array *l = clamp_min0(npg_add_scalar(npg_multiply(npg_negative(t), npg_subtract(a, b)), margin));
-    return npg__finish(fn, s, reduce(l, reduction));
+    return npg__finish(fn, s, npg__reduce_loss(l, reduction));
 }
 
 npg_array *npg_hinge_embedding_loss(npg_array *x, npg_array *y, double margin, npg_reduction reduction) {
@@ -113,7 +100,7 @@ npg_array *npg_hinge_embedding_loss(npg_array *x, npg_array *y, double margin, n
     npg_array *xf = npg__cast(x, npg__float_dtype(x->dtype));
     npg_array *lm = npg_where_scalar(npg_not_equal_scalar(y, 1.0), clamp_min0(npg_scalar_subtract(margin, xf)), 0.0);
     npg_array *lx = npg_where_scalar(npg_not_equal_scalar(y, -1.0), xf, 0.0);
-    return npg__finish(fn, s, reduce(npg_add(lm, lx), reduction));
+    return npg__finish(fn, s, npg__reduce_loss(npg_add(lm, lx), reduction));
 }
 
 npg_array *npg_soft_margin_loss(npg_array *x, npg_array *y, npg_reduction reduction) {
@@ -134,7 +121,7 @@ npg_array *npg_soft_margin_loss(npg_array *x, npg_array *y, npg_reduction reduct
     npg_dtype dt = float_of(2, ops);
     /* log(1 + exp(-y x)) as softplus(-y x): finite for any margin (PyTorch's overflows to inf) */
     npg_array *l = npg_softplus(npg_negative(npg_multiply(npg__cast(y, dt), npg__cast(x, dt))));
-    return npg__finish(fn, s, reduce(l, reduction));
+    return npg__finish(fn, s, npg__reduce_loss(l, reduction));
 }
 
 npg_array *npg_cosine_embedding_loss(npg_array *x1, npg_array *x2, npg_array *y, double margin,
@@ -164,7 +151,7 @@ npg_array *npg_cosine_embedding_loss(npg_array *x1, npg_array *x2, npg_array *y,
     npg_array *cs = npg_divide(dot, npg_sqrt(npg_multiply(m1, m2)));
     npg_array *pos = npg_where_scalar(npg_equal_scalar(y, 1.0), npg_scalar_subtract(1.0, cs), 0.0);
     npg_array *neg = npg_where_scalar(npg_equal_scalar(y, -1.0), clamp_min0(npg_subtract_scalar(cs, margin)), 0.0);
-    return npg__finish(fn, s, reduce(npg_add(pos, neg), reduction));
+    return npg__finish(fn, s, npg__reduce_loss(npg_add(pos, neg), reduction));
 }
 
 /* ------------------------------------------------------------------------
@@ -210,7 +197,7 @@ npg_array *npg_triplet_margin_loss(npg_array *anchor, npg_array *positive, npg_a
     if (swap) dneg = npg_minimum(dneg, pdist(po, ne, p, eps, false));
     /* max(margin + d(a, p) - d(a, n), 0) */
     npg_array *l = clamp_min0(npg_subtract(npg_add_scalar(dpos, margin), dneg));
-    return npg__finish(fn, s, reduce(l, reduction));
+    return npg__finish(fn, s, npg__reduce_loss(l, reduction));
 }
 
 /* ------------------------------------------------------------------------
@@ -234,7 +221,7 @@ npg_array *npg_multilabel_soft_margin_loss(npg_array *x, npg_array *y, npg_array
     if (weight) l = npg_multiply(l, npg__cast(weight, dt));
     /* the mean over axis x.ndim - 1 of the broadcast loss, as PyTorch counts it */
     npg_array *rows = npg_divide_scalar(npg_sum(l, NPG_AXES(x->ndim - 1), false), (double)x->shape[x->ndim - 1]);
-    return npg__finish(fn, s, reduce(rows, reduction));
+    return npg__finish(fn, s, npg__reduce_loss(rows, reduction));
 }
 
 npg_array *npg_multi_margin_loss(npg_array *x, npg_array *labels, int p, double margin, npg_array *weight,
@@ -286,7 +273,7 @@ npg_array *npg_multi_margin_loss(npg_array *x, npg_array *labels, int p, double 
     npg_array *rows = npg_divide_scalar(npg_sum(h, NPG_AXES(1), false), (double)C);
     rows = npg_where_scalar(npg_reshape(valid, NPG_SHAPE(N)), rows, NAN);
     if (reduction == NPG_REDUCTION_NONE && labels->ndim == 0) rows = npg_reshape(rows, NPG_SHAPE0);
-    return npg__finish(fn, s, reduce(rows, reduction));
+    return npg__finish(fn, s, npg__reduce_loss(rows, reduction));
 }
 
 /* ------------------------------------------------------------------------
@@ -314,7 +301,7 @@ npg_array *npg_poisson_nll_loss(npg_array *input, npg_array *target, bool log_in
                                 npg_multiply_scalar(npg_log(npg_multiply_scalar(ts, 2 * PI)), 0.5));
         l = npg_add(l, npg_scalar_where(small, 0.0, st));
     }
-    return npg__finish(fn, s, reduce(l, reduction));
+    return npg__finish(fn, s, npg__reduce_loss(l, reduction));
 }
 
 /* max(var, eps) whose gradient passes to var unchanged, also where it was
@@ -359,5 +346,5 @@ npg_array *npg_gaussian_nll_loss(npg_array *input, npg_array *target, npg_array 
     /* (log var + (x - t)^2 / var) / 2 */
     npg_array *l = npg_multiply_scalar(npg_add(npg_log(vc), npg_divide(npg_square(npg_subtract(x, t)), vc)), 0.5);
     if (full) l = npg_add_scalar(l, 0.5 * log(2 * PI));
-    return npg__finish(fn, s, reduce(l, reduction));
+    return npg__finish(fn, s, npg__reduce_loss(l, reduction));
 }

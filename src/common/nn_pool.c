@@ -52,84 +52,6 @@ static int64_t out_len(int64_t in, int64_t k, int64_t stride, int64_t pad, int64
 }
 
 /* ------------------------------------------------------------------------
- * im2col / col2im: the kernels, recorded as nn.c records them
- * ------------------------------------------------------------------------ */
-
-static void *geom_copy(const npg_conv_geom *g) {
-    npg_conv_geom *c = malloc(sizeof *c);
-    if (c) *c = *g;
-    return c;
-}
-
-/* cols = im2col(x): x (N, C, H, W) -> (N, C*KH*KW, OH*OW); differentiable
- * through nn.c's rule for NPG_OP_IM2COL (col2im). */
-static npg_array *im2col(npg_array *x, const npg_conv_geom *g) {
-    const char *fn = "im2col";
-    const npg_backend *be = npg__backend_of(x);
-    if (!be->im2col) {
-        npg__set_error(NPG_ERR_UNSUPPORTED, "%s: not implemented on %s", fn, be->name);
-        return NULL;
-    }
-    npg_array *xc = npg_contiguous(x);
-    if (!xc) return NULL;
-    int64_t shape[3] = {g->N, g->C * g->KH * g->KW, g->OH * g->OW};
-    /* an empty image (its data may be NULL) unfolds to zeros, without a kernel */
-    const bool empty = npg__numel(xc->ndim, xc->shape) == 0;
-    npg_array *cols = empty ? npg_zeros(NPG_SHAPE(shape[0], shape[1], shape[2]),
-                                        NPG_OPTS(.dtype = x->dtype, .device = npg__device_of(x)))
-                            : npg__alloc_like_dev(fn, x->dtype, 3, shape, x);
-    npg_status st = cols ? NPG_OK : npg_last_status();
-    if (st == NPG_OK && !empty && npg__numel(3, shape) > 0) {
-        npg_tdesc dc, dx;
-        npg__desc(cols, &dc);
-        npg__desc(xc, &dx);
-        st = be->im2col(x->storage->dev, &dc, &dx, g);
-    }
-    if (st == NPG_OK && npg__needs_grad(1, &xc)) {
-        npg_node *n = npg__record(NPG_OP_IM2COL, cols, 1, &xc);
-        if (n) n->extra = geom_copy(g);
-    }
-    npg_free(xc);
-    if (st != NPG_OK) {
-        npg_free(cols);
-        return NULL;
-    }
-    return cols;
-}
-
-/* x = col2im(cols): cols (N, C*KH*KW, OH*OW) -> (N, C, H, W), overlapping
- * taps summed; differentiable through nn.c's rule for NPG_OP_COL2IM. */
-static npg_array *col2im(npg_array *cols, const npg_conv_geom *g) {
-    const char *fn = "col2im";
-    const npg_backend *be = npg__backend_of(cols);
-    if (!be->col2im) {
-        npg__set_error(NPG_ERR_UNSUPPORTED, "%s: not implemented on %s", fn, be->name);
-        return NULL;
-    }
-    npg_array *cc = npg_contiguous(cols);
-    npg_array *x = cc ? npg_zeros(NPG_SHAPE(g->N, g->C, g->H, g->W),
-                                  NPG_OPTS(.dtype = cols->dtype, .device = npg__device_of(cols)))
-                      : NULL;
-    npg_status st = x ? NPG_OK : npg_last_status();
-    if (st == NPG_OK && npg__numel(3, cc->shape) > 0 && npg__numel(x->ndim, x->shape) > 0) {
-        npg_tdesc dx, dc;
-        npg__desc(x, &dx);
-        npg__desc(cc, &dc);
-        st = be->col2im(cols->storage->dev, &dx, &dc, g);
-    }
-    if (st == NPG_OK && npg__needs_grad(1, &cc)) {
-        npg_node *n = npg__record(NPG_OP_COL2IM, x, 1, &cc);
-        if (n) n->extra = geom_copy(g);
-    }
-    npg_free(cc);
-    if (st != NPG_OK) {
-        npg_free(x);
-        return NULL;
-    }
-    return x;
-}
-
-/* ------------------------------------------------------------------------
  * 1-d max and average pooling
  * ------------------------------------------------------------------------ */
 
@@ -247,28 +169,9 @@ npg_array *npg_max_pool1d(npg_array *x, const npg_pool1d_opts *opts) {
         all = all && has[o];
     }
     npg_scope s = npg_scope_begin();
-    npg_array *xc = npg_contiguous(npg_reshape(x, NPG_SHAPE(g.N, g.C, 1, g.W)));
-    int64_t os[4] = {g.N, g.C, 1, g.OW};
-    npg_array *out = xc ? npg__alloc_like_dev(fn, x->dtype, 4, os, x) : NULL;
-    npg_array *am = out ? npg__alloc_like_dev(fn, NPG_INT64, 4, os, x) : NULL;
-    npg_status st = am ? NPG_OK : npg_last_status();
-    if (st == NPG_OK && npg__numel(4, os) > 0) {
-        npg_tdesc dout, dam, dx;
-        npg__desc(out, &dout);
-        npg__desc(am, &dam);
-        npg__desc(xc, &dx);
-        st = be->pool2d(x->storage->dev, true, &dout, &dam, &dx, &g);
-    }
-    npg_array *y = NULL;
-    if (st == NPG_OK) {
-        y = out;
-        if (npg_is_floating(x->dtype) && npg__needs_grad(1, &xc)) {
-            npg_node *n = npg__record(NPG_OP_MAX_POOL2D, y, 1, &xc);
-            if (n) {
-                npg__save(n, 1, am, false);
-                n->extra = geom_copy(&g);
-            }
-        }
+    npg_array *x4 = npg_reshape(x, NPG_SHAPE(g.N, g.C, 1, g.W));
+    npg_array *y = x4 ? npg__max_pool_run(fn, x4, &g) : NULL;
+    if (y) {
         if (!all) { /* PyTorch's -inf (the CPU kernel would leave 0) */
             npg_array *m = npg_from_data(has, NPG_BOOL, NPG_SHAPE(g.OW), NPG_OPTS(.device = npg__device_of(x)));
             y = m ? npg_where_scalar(m, y, lowest_of(x->dtype)) : NULL;
@@ -302,7 +205,7 @@ npg_array *npg_avg_pool1d(npg_array *x, const npg_pool1d_opts *opts) {
     npg_scope s = npg_scope_begin();
     const npg_dtype dt = npg__float_dtype(x->dtype);
     npg_array *xf = npg__cast(x, dt);
-    npg_array *cols = xf ? im2col(npg_reshape(xf, NPG_SHAPE(g.N, g.C, 1, g.W)), &g) : NULL; /* (N, C*K, OW) */
+    npg_array *cols = xf ? npg__im2col(npg_reshape(xf, NPG_SHAPE(g.N, g.C, 1, g.W)), &g) : NULL; /* (N, C*K, OW) */
     npg_array *sums = cols ? npg_sum(npg_reshape(cols, NPG_SHAPE(g.N, g.C, g.KW, g.OW)), NPG_AXES(2), false) : NULL;
     const npg_device dev = npg__device_of(x);
     npg_array *d = sums ? npg_from_data(div, NPG_FLOAT64, NPG_SHAPE(g.OW), NPG_OPTS(.dtype = dt, .device = dev)) : NULL;
@@ -508,7 +411,7 @@ npg_array *npg_unfold(npg_array *x, npg_hw kernel, npg_hw dilation, npg_hw paddi
     const int64_t f[6] = {N, C, g.KH, g.KW, g.OH, g.OW};
     if (!size_ok(fn, "the unfolded input", 6, f)) return NULL;
     npg_scope s = npg_scope_begin();
-    npg_array *cols = im2col(batched ? x : npg_reshape(x, NPG_SHAPE(1, C, H, W)), &g); /* (N, C*KK, L) */
+    npg_array *cols = npg__im2col(batched ? x : npg_reshape(x, NPG_SHAPE(1, C, H, W)), &g); /* (N, C*KK, L) */
     if (cols && !batched) cols = npg_reshape(cols, NPG_SHAPE(cols->shape[1], cols->shape[2]));
     return npg__finish(fn, s, cols);
 }
@@ -568,7 +471,7 @@ npg_array *npg_fold(npg_array *x, npg_hw output_size, npg_hw kernel, npg_hw dila
     const int64_t f[4] = {N, g.C, g.H, g.W};
     if (!size_ok(fn, "the output", 4, f)) return NULL;
     npg_scope s = npg_scope_begin();
-    npg_array *y = col2im(batched ? x : npg_reshape(x, NPG_SHAPE(1, CKK, L)), &g); /* (N, C, H, W) */
+    npg_array *y = npg__col2im(batched ? x : npg_reshape(x, NPG_SHAPE(1, CKK, L)), &g); /* (N, C, H, W) */
     if (y && !batched) y = npg_reshape(y, NPG_SHAPE(g.C, g.H, g.W));
     return npg__finish(fn, s, y);
 }
