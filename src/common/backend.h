@@ -256,7 +256,8 @@ typedef struct npg_backend {
     npg_status (*col2im)(int dev, const npg_tdesc *x, const npg_tdesc *cols, const npg_conv_geom *g);
     /* Pooling x (N, C, H, W) -> out (N, C, OH, OW), all contiguous. max:
      * argmax (int64, same shape as out) gets the flat index h*W + w of the
-     * maximum (first one; padding never wins; NaN propagates); avg: argmax is
+     * maximum (first one; padding never wins; NaN propagates; a window with no
+ * pixel of x: the dtype's lowest value, -inf for floats, and -1); avg: argmax is
      * NULL and the divisor is KH*KW (count_include_pad) or the number of
      * in-image pixels. */
     npg_status (*pool2d)(int dev, bool is_max, const npg_tdesc *out, const npg_tdesc *argmax, const npg_tdesc *x,

@@ -131,16 +131,6 @@ static npg_array *pool1d_result(npg_array *x, npg_array *y, const npg_conv_geom 
     return x->ndim == 3 ? npg_reshape(y, NPG_SHAPE(g->N, g->C, g->OW)) : npg_reshape(y, NPG_SHAPE(g->C, g->OW));
 }
 
-/* The smallest value of dt (-inf for floats). */
-static double lowest_of(npg_dtype dt) {
-    switch (dt) {
-    case NPG_UINT8: return 0;
-    case NPG_INT32: return (double)INT32_MIN;
-    case NPG_INT64: return (double)INT64_MIN;
-    default: return -INFINITY;
-    }
-}
-
 npg_array *npg_max_pool1d(npg_array *x, const npg_pool1d_opts *opts) {
     const char *fn = "npg_max_pool1d";
     npg_conv_geom g;
@@ -154,30 +144,12 @@ npg_array *npg_max_pool1d(npg_array *x, const npg_pool1d_opts *opts) {
         npg__set_error(NPG_ERR_UNSUPPORTED, "%s: not implemented on %s", fn, be->name);
         return NULL;
     }
-    /* windows whose dilated taps all fall in the padding (a short input):
-     * the kernels leave them without a maximum (argmax -1) */
-    bool *has = malloc(sizeof(bool) * (size_t)g.OW);
-    if (!has) {
-        npg__set_error(NPG_ERR_OOM, "%s: out of host memory", fn);
-        return NULL;
-    }
-    bool all = true;
-    for (int64_t o = 0; o < g.OW; o++) {
-        has[o] = false;
-        const int64_t w0 = o * g.stride_w - g.pad_w;
-        for (int64_t k = 0; k < g.KW && !has[o]; k++) has[o] = w0 + k * g.dil_w >= 0 && w0 + k * g.dil_w < g.W;
-        all = all && has[o];
-    }
+    /* a window whose dilated taps all fall in the padding (a short input)
+     * gives the dtype's lowest value (-inf), PyTorch's, from the kernels of
+     * both devices, and no gradient */
     npg_scope s = npg_scope_begin();
     npg_array *x4 = npg_reshape(x, NPG_SHAPE(g.N, g.C, 1, g.W));
     npg_array *y = x4 ? npg__max_pool_run(fn, x4, &g) : NULL;
-    if (y) {
-        if (!all) { /* PyTorch's -inf (the CPU kernel would leave 0) */
-            npg_array *m = npg_from_data(has, NPG_BOOL, NPG_SHAPE(g.OW), NPG_OPTS(.device = npg__device_of(x)));
-            y = m ? npg_where_scalar(m, y, lowest_of(x->dtype)) : NULL;
-        }
-    }
-    free(has);
     return npg__finish(fn, s, pool1d_result(x, y, &g));
 }
 

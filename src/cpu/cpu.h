@@ -115,6 +115,12 @@ void npg__cpu_memcpy(void *dst, const void *src, size_t nbytes);
 #define NPG_ISNAN_i64(x) 0
 #define NPG_ISNAN_f32(x) ((x) != (x))
 #define NPG_ISNAN_f64(x) ((x) != (x))
+/* The type's lowest value (-inf for floats): max's identity, as on CUDA. */
+#define NPG_LOWEST_u8 ((uint8_t)0)
+#define NPG_LOWEST_i32 INT32_MIN
+#define NPG_LOWEST_i64 INT64_MIN
+#define NPG_LOWEST_f32 (-INFINITY)
+#define NPG_LOWEST_f64 (-INFINITY)
 
 /* ---- the family entries (one file each; see backend.h for contracts) ---- */
 npg_status npg__cpu_fill(int dev, const npg_tdesc *out, double value, int64_t ivalue);

@@ -366,7 +366,7 @@ typedef void (*pool_fn)(void *a, int64_t *am, const void *b, const npg_conv_geom
             for (int64_t ow = 0; ow < g->OW; ow++) {                                             \
                 int64_t w0 = ow * g->stride_w - g->pad_w, kw0, kw1, bi = -1;                     \
                 taps(w0, g->dil_w, g->KW, g->W, &kw0, &kw1);                                     \
-                T best = 0;                                                                      \
+                T best = NPG_LOWEST_##t; /* a window without taps: as on CUDA */                 \
                 for (int64_t kh = kh0; kh < kh1; kh++) {                                         \
                     for (int64_t kw = kw0; kw < kw1; kw++) {                                     \
                         int64_t i = (h0 + kh * g->dil_h) * g->W + w0 + kw * g->dil_w;            \
