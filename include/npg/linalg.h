@@ -122,8 +122,9 @@ npg_array *npg_linalg_pinv(npg_array *x, double rtol);
  * floating dtype. [new] */
 npg_array *npg_linalg_lstsq(npg_array *a, npg_array *b, double rtol);
 /* All of NumPy's lstsq results from one SVD: x as npg_linalg_lstsq; the
- * squared 2-norms of the residual b - a x per column ((..., k), or (...) for a
- * 1-d b) when m > n and every matrix has rank n, else an empty (0) array
+ * squared 2-norms of the residual b - a x per column ((..., k), or (..., 1)
+ * for a 1-d b, NumPy's (1,)) when m > n and every matrix has rank n, else an
+ * empty (0) array
  * (PyTorch's rule; checking the ranks synchronises); rank (int64 (...)) and
  * the singular values of a ((..., min(m, n))), as npg_linalg_matrix_rank and
  * npg_linalg_svdvals with this rtol. Each output pointer may be NULL (not

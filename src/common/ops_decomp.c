@@ -1017,7 +1017,7 @@ npg_status npg_linalg_lstsq_ex(npg_array *a, npg_array *b, double rtol, npg_arra
         if (ok && full) {
             if (b->ndim == 1) { /* y (..., n): as columns (..., n, 1) against b (m, 1) */
                 npg_array *d = npg_subtract(npg_matmul(a, npg_expand_dims(y, -1)), npg_expand_dims(b, -1));
-                res = npg_sum(npg_square(d), NPG_AXES(-2, -1), false);
+                res = npg_sum(npg_square(d), NPG_AXES(-2), false); /* (..., 1), NumPy's (1,) */
             } else {
                 res = npg_sum(npg_square(npg_subtract(npg_matmul(a, y), b)), NPG_AXES(-2), false);
             }

@@ -4101,7 +4101,7 @@ static void fz_la_lstsq(void) {
             }
             if (eo[1]) {
                 npg_shape rs = ob;
-                if (!vec) rs.dims[rs.ndim++] = sb.dims[sb.ndim - 1];
+                rs.dims[rs.ndim++] = vec ? 1 : sb.dims[sb.ndim - 1]; /* a 1-d b: (..., 1), NumPy's (1,) */
                 npg_shape rsh = npg_shape_of(eo[1]);
                 CHECK((rsh.ndim == 1 && rsh.dims[0] == 0) || same_shape(rsh, rs),
                       "lstsq_ex: residuals of an unexpected shape (%d-d)", rsh.ndim);

@@ -3083,11 +3083,11 @@ Test(decomp, lstsq_ex_matches_numpy) {
         cr_assert_eq(npg_dtype_of(rk), NPG_INT64);
         t_assert_close(rk, &two, 1, 0, 0, "rank");
         t_assert_close(sv, ws, 2, tol, tol, "singular values");
-        /* a 1-d b: 1-d x, 0-d residual; only some outputs wanted */
+        /* a 1-d b: 1-d x, residuals of shape (1,) as NumPy's; only some outputs wanted */
         cr_assert_eq(npg_linalg_lstsq_ex(a, t_arr(b, dt, NPG_SHAPE(4)), -1, &x, &res, NULL, NULL), NPG_OK, "%s",
                      npg_last_error());
         t_assert_close(x, wx1, 2, tol, tol, "x of a 1-d b");
-        t_assert_shape(res, (npg_shape){.ndim = 0});
+        t_assert_shape(res, NPG_SHAPE(1));
         t_assert_close(res, &wr1, 1, tol, tol, "residual of a 1-d b");
     }
     /* rank deficient (rank 1 < n = 2): no residuals, NumPy's minimum-norm x */
