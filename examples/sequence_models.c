@@ -1,9 +1,11 @@
 /*
- * sequence_models.c — three small sequence models trained to predict the
+ * sequence_models.c — four small sequence models trained to predict the
  * next sample of sine waves with random frequencies and phases: an LSTM and
  * a GRU unrolled over time with npg_lstm_cell / npg_gru_cell
  * (backpropagation through time is npg's autograd over the unrolled graph),
- * and a causal 1-d convolution stack (npg_conv1d with left padding). Each
+ * a two-layer LSTM over the whole sequence with npg_rnn (PyTorch's
+ * nn.LSTM(1, H, num_layers=2, batch_first=True)), and a causal 1-d
+ * convolution stack (npg_conv1d with left padding). Each
  * prints its loss as it trains, then its error on a fresh batch from the
  * fifth sample on (the first ones cannot be predicted: a wave's frequency
  * and phase show only after a few samples) next to that of repeating the
@@ -41,11 +43,11 @@ static npg_array *param(npg_generator *gen, int64_t rows, int64_t cols) {
     return w;
 }
 
-typedef enum { LSTM, GRU, CONV } kind;
+typedef enum { LSTM, GRU, STACKED, CONV } kind;
 
 typedef struct model {
     kind k;
-    npg_array *p[8];
+    npg_array *p[10];
     int n;
 } model;
 
@@ -59,12 +61,14 @@ static void model_init(model *m, kind k, npg_generator *gen) {
         m->p[m->n++] = param(gen, 1, HIDDEN * 4);
         return;
     }
-    int g = k == LSTM ? 4 : 3;
-    m->p[m->n++] = param(gen, g * HIDDEN, 1);      /* w_ih */
-    m->p[m->n++] = param(gen, g * HIDDEN, HIDDEN); /* w_hh */
-    m->p[m->n++] = param(gen, g * HIDDEN, 0);      /* b_ih */
-    m->p[m->n++] = param(gen, g * HIDDEN, 0);      /* b_hh */
-    m->p[m->n++] = param(gen, 1, HIDDEN);          /* the linear head */
+    int g = k == GRU ? 3 : 4;
+    for (int l = 0; l < (k == STACKED ? 2 : 1); l++) { /* npg_rnn's order: per layer w_ih, w_hh, b_ih, b_hh */
+        m->p[m->n++] = param(gen, g * HIDDEN, l ? HIDDEN : 1); /* w_ih */
+        m->p[m->n++] = param(gen, g * HIDDEN, HIDDEN);         /* w_hh */
+        m->p[m->n++] = param(gen, g * HIDDEN, 0);              /* b_ih */
+        m->p[m->n++] = param(gen, g * HIDDEN, 0);              /* b_hh */
+    }
+    m->p[m->n++] = param(gen, 1, HIDDEN); /* the linear head */
 }
 
 /* Predictions (B, T) of samples 1..T from samples 0..T-1 of s (B, T + 1). */
@@ -82,6 +86,13 @@ static npg_array *forward(const model *m, npg_array *s) {
             if (l < 2) h = npg_tanh(h);
         }
         return npg_reshape(h, NPG_SHAPE(B, T));
+    }
+    if (m->k == STACKED) {
+        npg_array *out = NULL; /* (B, T, HIDDEN): the top layer's h at every step */
+        if (npg_rnn(NPG_RNN_LSTM, npg_reshape(in, NPG_SHAPE(B, T, 1)), NULL, NULL, m->p, 8,
+                    NPG_RNN_OPTS(.num_layers = 2, .batch_first = true), &out, NULL, NULL) != NPG_OK)
+            return NULL;
+        return npg_reshape(npg_linear(out, m->p[8], NULL), NPG_SHAPE(B, T));
     }
     npg_array *h = NULL, *c = NULL, *outs[T];
     for (int t = 0; t < T; t++) {
@@ -107,7 +118,7 @@ static npg_array *tail_mse(npg_array *pred, npg_array *s) {
 /* Trains model k; returns its error on a fresh batch over the predictable
  * samples divided by that of repeating the last sample (NaN on failure). */
 static double train(kind k, int steps, npg_generator *gen) {
-    static const char *const names[] = {"LSTM", "GRU", "causal conv1d"};
+    static const char *const names[] = {"LSTM", "GRU", "2-layer LSTM", "causal conv1d"};
     model m;
     model_init(&m, k, gen);
     npg_optimizer *opt = npg_adam_new(m.p, m.n, NPG_ADAM_OPTS(.lr = 0.01));
