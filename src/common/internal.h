@@ -347,6 +347,14 @@ npg_array *npg__max_pool_run(const char *fn, npg_array *x, const npg_conv_geom *
  * l itself (NONE), its sum or its mean; NULL for a NULL l. */
 bool npg__check_reduction(const char *fn, npg_reduction r);
 npg_array *npg__reduce_loss(npg_array *l, npg_reduction r);
+/* Adaptive pooling along one axis (nn_layers.c): the mean (is_max false) or
+ * the first maximum over each of `out` windows [floor(i in / out),
+ * ceil((i + 1) in / out)) of axis `axis` of x (length in). The windows'
+ * elements are gathered into a new axis, padded to the longest window by
+ * repeating its last element: masked out of the mean (so a padded tap never
+ * meets a non-finite value), never winning the max (argmax keeps the first),
+ * so the max's gradient reaches one element. Differentiable. [new] */
+npg_array *npg__adaptive_pool_axis(const char *fn, npg_array *x, int axis, int64_t in, int64_t out, bool is_max);
 /* A malloc'd copy of g (a node's extra). */
 void *npg__geom_copy(const npg_conv_geom *g);
 npg_status npg__bw_im2col(npg_node *n, npg_array *g, npg_array **gin);

@@ -23,21 +23,16 @@ static npg_array *as_float(npg_array *x) { return npg__cast(x, npg__float_dtype(
  * Adaptive average pooling and interpolation
  * ------------------------------------------------------------------------ */
 
-/* The mean over each of `out` windows [floor(i in / out), ceil((i + 1) in / out))
- * of axis `axis` of x (length in): the windows' elements gathered into a new
- * axis after it (padded to the longest window with masked repeats), summed
- * with where() so that a padded tap never multiplies a non-finite value, and
- * divided by each window's length. */
-static npg_array *window_means(const char *fn, npg_array *x, int axis, int64_t in, int64_t out) {
+npg_array *npg__adaptive_pool_axis(const char *fn, npg_array *x, int axis, int64_t in, int64_t out, bool is_max) {
     int64_t L = 0;
     for (int64_t i = 0; i < out; i++) {
         int64_t a = i * in / out, b = ((i + 1) * in + out - 1) / out;
         if (b - a > L) L = b - a;
     }
     int64_t *idx = malloc(sizeof(int64_t) * (size_t)(out * L));
-    bool *mask = malloc(sizeof(bool) * (size_t)(out * L));
-    double *len = malloc(sizeof(double) * (size_t)out);
-    if (!idx || !mask || !len) {
+    bool *mask = is_max ? NULL : malloc(sizeof(bool) * (size_t)(out * L));
+    double *len = is_max ? NULL : malloc(sizeof(double) * (size_t)out);
+    if (!idx || (!is_max && (!mask || !len))) {
         free(idx);
         free(mask);
         free(len);
@@ -48,14 +43,15 @@ static npg_array *window_means(const char *fn, npg_array *x, int axis, int64_t i
         int64_t a = i * in / out, b = ((i + 1) * in + out - 1) / out;
         for (int64_t j = 0; j < L; j++) {
             idx[i * L + j] = a + j < b ? a + j : b - 1;
-            mask[i * L + j] = a + j < b;
+            if (mask) mask[i * L + j] = a + j < b;
         }
-        len[i] = (double)(b - a);
+        if (len) len[i] = (double)(b - a);
     }
     const npg_device dev = npg__device_of(x);
     npg_array *ia = npg_from_data(idx, NPG_INT64, NPG_SHAPE(out, L), NPG_OPTS(.device = dev));
-    npg_array *m3 = npg_from_data(mask, NPG_BOOL, NPG_SHAPE(out, L, 1), NPG_OPTS(.device = dev));
-    npg_array *l3 = npg_from_data(len, NPG_FLOAT64, NPG_SHAPE(out, 1), NPG_OPTS(.dtype = x->dtype, .device = dev));
+    npg_array *m3 = mask ? npg_from_data(mask, NPG_BOOL, NPG_SHAPE(out, L, 1), NPG_OPTS(.device = dev)) : NULL;
+    npg_array *l3 = len ? npg_from_data(len, NPG_FLOAT64, NPG_SHAPE(out, 1), NPG_OPTS(.dtype = x->dtype, .device = dev))
+                        : NULL;
     free(idx);
     free(mask);
     free(len);
@@ -64,13 +60,18 @@ static npg_array *window_means(const char *fn, npg_array *x, int axis, int64_t i
     int64_t pre = 1, suf = 1;
     for (int d = 0; d < axis; d++) pre *= x->shape[d];
     for (int d = axis + 1; d < x->ndim; d++) suf *= x->shape[d];
-    npg_array *x3 = npg_reshape(x, NPG_SHAPE(pre, in, suf));
-    npg_array *taps = npg_take(x3, ia, 1); /* (pre, out, L, suf) */
-    npg_array *mean = npg_divide(npg_sum(npg_where_scalar(m3, taps, 0.0), NPG_AXES(2), false), l3);
-    if (!mean) return NULL;
+    npg_array *taps = ia ? npg_take(npg_reshape(x, NPG_SHAPE(pre, in, suf)), ia, 1) : NULL; /* (pre, out, L, suf) */
+    npg_array *r;
+    if (is_max) { /* the first maximum: a repeated last element never wins */
+        npg_array *am = taps ? npg_argmax(taps, 2, true) : NULL;
+        r = am ? npg_take_along_axis(taps, am, 2) : NULL; /* (pre, out, 1, suf) */
+    } else {
+        r = taps && m3 && l3 ? npg_divide(npg_sum(npg_where_scalar(m3, taps, 0.0), NPG_AXES(2), false), l3) : NULL;
+    }
+    if (!r) return NULL;
     npg_shape ys = npg_shape_of(x);
     ys.dims[axis] = out;
-    return npg_reshape(mean, ys);
+    return npg_reshape(r, ys);
 }
 
 npg_array *npg_adaptive_avg_pool2d(npg_array *x, int64_t oh, int64_t ow) {
@@ -102,8 +103,8 @@ npg_array *npg_adaptive_avg_pool2d(npg_array *x, int64_t oh, int64_t ow) {
     npg_scope s = npg_scope_begin();
     npg_array *y = as_float(x);
     /* each axis separately (an axis kept at its length is the identity) */
-    if (y && oh != H) y = window_means(fn, y, x->ndim - 2, H, oh);
-    if (y && ow != W) y = window_means(fn, y, x->ndim - 1, W, ow);
+    if (y && oh != H) y = npg__adaptive_pool_axis(fn, y, x->ndim - 2, H, oh, false);
+    if (y && ow != W) y = npg__adaptive_pool_axis(fn, y, x->ndim - 1, W, ow, false);
     if (y == x) y = npg_copy(x); /* a new array, as PyTorch's */
     return npg__finish(fn, s, y);
 }

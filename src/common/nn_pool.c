@@ -225,42 +225,6 @@ static bool adaptive_args(const char *fn, npg_array *x, int naxes, const int64_t
     return true;
 }
 
-/* The maximum over each of `out` windows [floor(i in / out), ceil((i + 1) in / out))
- * of axis `axis` of x (length in): the windows' elements gathered into a new
- * axis after it (padded to the longest window by repeating its last element,
- * which never wins: argmax keeps the first maximum), then the first maximum
- * picked with take_along_axis, so the gradient reaches that one element. */
-static npg_array *window_max(const char *fn, npg_array *x, int axis, int64_t in, int64_t out) {
-    int64_t L = 0;
-    for (int64_t i = 0; i < out; i++) {
-        int64_t a = i * in / out, b = ((i + 1) * in + out - 1) / out;
-        if (b - a > L) L = b - a;
-    }
-    int64_t *idx = malloc(sizeof(int64_t) * (size_t)(out * L));
-    if (!idx) {
-        npg__set_error(NPG_ERR_OOM, "%s: out of host memory", fn);
-        return NULL;
-    }
-    for (int64_t i = 0; i < out; i++) {
-        int64_t a = i * in / out, b = ((i + 1) * in + out - 1) / out;
-        for (int64_t j = 0; j < L; j++) idx[i * L + j] = a + j < b ? a + j : b - 1;
-    }
-    npg_array *ia = npg_from_data(idx, NPG_INT64, NPG_SHAPE(out, L), NPG_OPTS(.device = npg__device_of(x)));
-    free(idx);
-    /* x as (prefix, in, suffix): the gathered (prefix, out, L, suffix) stays
-     * within the dimension limit whatever x's */
-    int64_t pre = 1, suf = 1;
-    for (int d = 0; d < axis; d++) pre *= x->shape[d];
-    for (int d = axis + 1; d < x->ndim; d++) suf *= x->shape[d];
-    npg_array *taps = ia ? npg_take(npg_reshape(x, NPG_SHAPE(pre, in, suf)), ia, 1) : NULL; /* (pre, out, L, suf) */
-    npg_array *am = taps ? npg_argmax(taps, 2, true) : NULL;
-    npg_array *m = am ? npg_take_along_axis(taps, am, 2) : NULL; /* (pre, out, 1, suf) */
-    if (!m) return NULL;
-    npg_shape ys = npg_shape_of(x);
-    ys.dims[axis] = out;
-    return npg_reshape(m, ys);
-}
-
 npg_array *npg_adaptive_max_pool2d(npg_array *x, int64_t oh, int64_t ow) {
     const char *fn = "npg_adaptive_max_pool2d";
     const int64_t out[2] = {oh, ow};
@@ -270,8 +234,8 @@ npg_array *npg_adaptive_max_pool2d(npg_array *x, int64_t oh, int64_t ow) {
     npg_array *y = x;
     /* along W first, then H: the first row holding the window's maximum, and
      * its first column there, is the first maximum in row-major order */
-    if (ow != W) y = window_max(fn, y, x->ndim - 1, W, ow);
-    if (y && oh != H) y = window_max(fn, y, x->ndim - 2, H, oh);
+    if (ow != W) y = npg__adaptive_pool_axis(fn, y, x->ndim - 1, W, ow, true);
+    if (y && oh != H) y = npg__adaptive_pool_axis(fn, y, x->ndim - 2, H, oh, true);
     if (y == x) y = npg_copy(x); /* a new array, as PyTorch's */
     return npg__finish(fn, s, y);
 }
@@ -281,7 +245,7 @@ npg_array *npg_adaptive_max_pool1d(npg_array *x, int64_t out) {
     if (!adaptive_args(fn, x, 1, &out, true)) return NULL;
     npg_scope s = npg_scope_begin();
     const int64_t L = x->shape[x->ndim - 1];
-    npg_array *y = out != L ? window_max(fn, x, x->ndim - 1, L, out) : npg_copy(x);
+    npg_array *y = out != L ? npg__adaptive_pool_axis(fn, x, x->ndim - 1, L, out, true) : npg_copy(x);
     return npg__finish(fn, s, y);
 }
 
