@@ -7,7 +7,7 @@ Run with a Python that has torch (1.13 was used):
 
 and paste the output over the block between the "BEGIN generated" and
 "END generated" markers of test_nn_loss.c. The inputs are not stored:
-uniform(n, lo, hi, seed) reproduces t_fill_uniform of
+uniform(n, lo, hi, seed) (tests/nn/refgen.py) reproduces t_fill_uniform of
 tests/support/test_util.c bit for bit, so the C test builds the same inputs
 from the same seeds (signs() turns them into labels -1 / 1 the same way).
 Every case is computed in float64. Gradients (names G_*) are of the MEAN
@@ -20,37 +20,15 @@ import math
 
 import torch
 import torch.nn.functional as F
+from refgen import uniform, rand, emit
 
 torch.set_default_dtype(torch.float64)
-M64 = (1 << 64) - 1
-
-
-def uniform(n, lo, hi, seed):
-    """t_fill_uniform: an LCG whose top 53 bits make a double in [0, 1)."""
-    s = (seed * 6364136223846793005 + 1442695040888963407) & M64
-    out = []
-    for _ in range(n):
-        s = (s * 6364136223846793005 + 1442695040888963407) & M64
-        u = float(s >> 11) * (1.0 / 9007199254740992.0)
-        out.append(lo + (hi - lo) * u)
-    return out
-
-
-def rand(shape, lo, hi, seed, grad=False):
-    n = math.prod(shape)
-    return torch.tensor(uniform(n, lo, hi, seed), dtype=torch.float64).reshape(shape).requires_grad_(grad)
 
 
 def signs(shape, seed, grad=False):
     """-1 where uniform(-1, 1) < 0, else 1."""
     v = [-1.0 if u < 0 else 1.0 for u in uniform(math.prod(shape), -1, 1, seed)]
     return torch.tensor(v).reshape(shape).requires_grad_(grad)
-
-
-def emit(name, t):
-    v = t.detach().reshape(-1).tolist()
-    body = ", ".join(repr(float(x)) for x in v)
-    print(f"static const double {name}[{len(v)}] = {{{body}}};")
 
 
 def emit_red(name, f):

@@ -7,7 +7,7 @@ Run with a Python that has torch (1.13 was used):
 
 and paste the output over the block between the "BEGIN generated" and
 "END generated" markers of test_nn_pool.c. The inputs are not stored:
-uniform(n, lo, hi, seed) reproduces t_fill_uniform of
+uniform(n, lo, hi, seed) (tests/nn/refgen.py) reproduces t_fill_uniform of
 tests/support/test_util.c bit for bit, so the C test builds the same inputs
 from the same seeds. Every case is computed in float64. The case tables
 below (options, shapes, seeds) must stay in sync with the C file's.
@@ -16,39 +16,14 @@ import math
 
 import torch
 import torch.nn.functional as F
-
-torch.set_default_dtype(torch.float64)
-M64 = (1 << 64) - 1
-
-
-def uniform(n, lo, hi, seed):
-    """t_fill_uniform: an LCG whose top 53 bits make a double in [0, 1)."""
-    s = (seed * 6364136223846793005 + 1442695040888963407) & M64
-    out = []
-    for _ in range(n):
-        s = (s * 6364136223846793005 + 1442695040888963407) & M64
-        u = float(s >> 11) * (1.0 / 9007199254740992.0)
-        out.append(lo + (hi - lo) * u)
-    return out
-
-
-def rand(shape, lo, hi, seed):
-    n = math.prod(shape)
-    return torch.tensor(uniform(n, lo, hi, seed), dtype=torch.float64).reshape(shape)
-
-
-def c_double(x):
-    if math.isnan(x):
-        return "NAN"
-    if math.isinf(x):
-        return "INFINITY" if x > 0 else "-INFINITY"
-    return repr(x)
+from refgen import uniform, rand, c_double, emit as emit_fmt
 
 
 def emit(name, t):
-    v = t.detach().reshape(-1).tolist()
-    body = ", ".join(c_double(float(x)) for x in v)
-    print(f"static const double {name}[{len(v)}] = {{{body}}};")
+    emit_fmt(name, t, c_double)
+
+
+torch.set_default_dtype(torch.float64)
 
 
 def grad_of(f, x, seed):

@@ -8,7 +8,7 @@ Run with a Python that has torch (1.13 was used):
 
 and paste the output over the block between the "BEGIN generated" and
 "END generated" markers of test_optim.c. The inputs are not stored:
-uniform(n, lo, hi, seed) reproduces t_fill_uniform of
+uniform(n, lo, hi, seed) (tests/nn/refgen.py) reproduces t_fill_uniform of
 tests/support/test_util.c bit for bit, so the C test builds the same inputs
 from the same seeds.
 
@@ -21,25 +21,10 @@ float64. The hyper-parameters and schedules below must match the C table
 import math
 
 import torch
+from refgen import uniform, rand
 
-M64 = (1 << 64) - 1
 SHAPE = (3, 5)
 STEPS = 5
-
-
-def uniform(n, lo, hi, seed):
-    """t_fill_uniform: an LCG whose top 53 bits make a double in [0, 1)."""
-    s = (seed * 6364136223846793005 + 1442695040888963407) & M64
-    out = []
-    for _ in range(n):
-        s = (s * 6364136223846793005 + 1442695040888963407) & M64
-        u = float(s >> 11) * (1.0 / 9007199254740992.0)
-        out.append(lo + (hi - lo) * u)
-    return out
-
-
-def rand(shape, lo, hi, seed):
-    return torch.tensor(uniform(math.prod(shape), lo, hi, seed), dtype=torch.float64).reshape(shape)
 
 
 # The inputs (keep in sync with P_SEED, A_SEED, B_SEED in test_optim.c).

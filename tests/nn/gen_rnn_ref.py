@@ -7,7 +7,7 @@ Run with a Python that has torch (1.13 was used) and numpy:
 
 and paste the output over the block between the "BEGIN generated" and
 "END generated" markers of test_rnn.c. The inputs are not stored:
-uniform(n, lo, hi, seed) reproduces t_fill_uniform of
+uniform(n, lo, hi, seed) (tests/nn/refgen.py) reproduces t_fill_uniform of
 tests/support/test_util.c bit for bit, so the C test builds the same inputs
 from the same seeds. Every case is computed in float64.
 
@@ -24,31 +24,9 @@ The loss whose gradients are stored is sum(out Wo) + sum(h_n Wh) (+ sum(c_n Wc))
 import math
 
 import torch
+from refgen import uniform, rand, emit
 
 torch.set_default_dtype(torch.float64)
-M64 = (1 << 64) - 1
-
-
-def uniform(n, lo, hi, seed):
-    """t_fill_uniform: an LCG whose top 53 bits make a double in [0, 1)."""
-    s = (seed * 6364136223846793005 + 1442695040888963407) & M64
-    out = []
-    for _ in range(n):
-        s = (s * 6364136223846793005 + 1442695040888963407) & M64
-        u = float(s >> 11) * (1.0 / 9007199254740992.0)
-        out.append(lo + (hi - lo) * u)
-    return out
-
-
-def rand(shape, lo, hi, seed):
-    n = math.prod(shape)
-    return torch.tensor(uniform(n, lo, hi, seed), dtype=torch.float64).reshape(shape)
-
-
-def emit(name, t):
-    v = t.detach().reshape(-1).tolist()
-    body = ", ".join(repr(float(x)) for x in v)
-    print(f"static const double {name}[{len(v)}] = {{{body}}};")
 
 
 def make_module(mode, IN, H, L, bi, bias, batch_first):
