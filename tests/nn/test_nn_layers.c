@@ -102,42 +102,8 @@ static const double BCE_T[10] = {0, 1, 0.3, 0, 1, 0.6, 1, 0.2, 1, 0.5};
 
 /* ---- helpers -------------------------------------------------------------- */
 
-static int64_t numel(npg_shape s) {
-    int64_t n = 1;
-    for (int i = 0; i < s.ndim; i++) n *= s.dims[i];
-    return n;
-}
-
-/* Uniform values in [lo, hi) (t_fill_uniform with seed) as an array of dtype
- * dt (float64 when 0) on the test device. *host, when given, receives the
- * array's values as read back (so float32 rounding is included; free it). */
-static npg_array *urand(npg_shape s, double lo, double hi, uint64_t seed, npg_dtype dt, double **host) {
-    int64_t n = numel(s);
-    double *v = malloc(sizeof(double) * (size_t)(n > 0 ? n : 1));
-    t_fill_uniform(v, n, lo, hi, seed);
-    npg_array *x = t_arr(v, dt ? dt : NPG_FLOAT64, s);
-    free(v);
-    if (host) *host = t_read(x);
-    return x;
-}
-
-static npg_array *leaf(npg_array *x) {
-    cr_assert_eq(npg_set_requires_grad(x, true), NPG_OK, "%s", npg_last_error());
-    return x;
-}
-
 static double rtol_of(npg_dtype d) { return d == NPG_FLOAT32 ? 1e-5 : 1e-12; }
 static double atol_of(npg_dtype d) { return d == NPG_FLOAT32 ? 1e-5 : 1e-12; }
-
-/* A failed call: NULL, the status, a message naming fn; the error cleared. */
-#define EXPECT_FAIL(call, status, needle)                                                                      \
-    do {                                                                                                       \
-        npg_clear_error();                                                                                     \
-        npg_array *r_ = (call);                                                                                \
-        cr_assert_null(r_, "%s: expected %s to fail", #call, needle);                                          \
-        t_assert_error(status, needle);                                                                        \
-        npg_clear_error();                                                                                     \
-    } while (0)
 
 /* An input's values and version, to check that failed calls change nothing. */
 typedef struct snap {
@@ -356,8 +322,8 @@ Test(nn_layers, conv1d_matches_pytorch) {
     t_live live = t_live_now();
     npg_scope s = npg_scope_begin();
     double *xv, *wv, *bv;
-    npg_array *x = urand(NPG_SHAPE(2, 4, 7), -1, 1, 11, 0, &xv), *w = urand(NPG_SHAPE(6, 2, 3), -1, 1, 12, 0, &wv);
-    npg_array *b = urand(NPG_SHAPE(6), -1, 1, 13, 0, &bv);
+    npg_array *x = t_urand(NPG_SHAPE(2, 4, 7), -1, 1, 11, 0, &xv), *w = t_urand(NPG_SHAPE(6, 2, 3), -1, 1, 12, 0, &wv);
+    npg_array *b = t_urand(NPG_SHAPE(6), -1, 1, 13, 0, &bv);
     const npg_conv1d_opts o = {.stride = 2, .padding = 2, .dilation = 2, .groups = 2};
     /* the direct reference agrees with PyTorch */
     cgeom g = {.N = 2, .C = 4, .H = 1, .W = 7, .OC = 6, .KH = 1, .KW = 3, .sh = 1, .sw = 2, .pw = 2, .dh = 1, .dw = 2, .groups = 2};
@@ -387,12 +353,12 @@ Test(nn_layers, conv1d_values_views_and_empty_batch) {
             npg_dtype d = dt ? NPG_FLOAT64 : NPG_FLOAT32;
             double *xv, *wv, *bv = NULL;
             /* x built as (N, L, C) and viewed as (N, C, L): a non-contiguous input */
-            npg_array *xt = urand(NPG_SHAPE(c->N, c->L, c->C), -1, 1, 700 + (uint64_t)k, d, NULL);
+            npg_array *xt = t_urand(NPG_SHAPE(c->N, c->L, c->C), -1, 1, 700 + (uint64_t)k, d, NULL);
             npg_array *x = npg_permute_dims(xt, NPG_AXES(0, 2, 1));
             cr_assert(!npg_is_contiguous(x));
             xv = t_read(x);
-            npg_array *w = urand(NPG_SHAPE(c->OC, c->C / g.groups, c->K), -1, 1, 710 + (uint64_t)k, d, &wv);
-            npg_array *b = c->bias ? urand(NPG_SHAPE(c->OC), -1, 1, 720 + (uint64_t)k, d, &bv) : NULL;
+            npg_array *w = t_urand(NPG_SHAPE(c->OC, c->C / g.groups, c->K), -1, 1, 710 + (uint64_t)k, d, &wv);
+            npg_array *b = c->bias ? t_urand(NPG_SHAPE(c->OC), -1, 1, 720 + (uint64_t)k, d, &bv) : NULL;
             npg_conv1d_opts o = {c->stride, c->pad, c->dil, c->groups};
             bool defaults = !c->stride && !c->pad && !c->dil && !c->groups;
             npg_array *y = npg_conv1d(x, w, b, defaults && dt ? NULL : &o);
@@ -410,8 +376,8 @@ Test(nn_layers, conv1d_values_views_and_empty_batch) {
     }
     /* a strided weight view (every other output channel) */
     double *xv, *wv;
-    npg_array *x = urand(NPG_SHAPE(2, 3, 6), -1, 1, 730, 0, &xv);
-    npg_array *w = NPG_INDEX(urand(NPG_SHAPE(8, 3, 2), -1, 1, 731, 0, NULL), NPG_SLICE(1, NPG_NONE, 2));
+    npg_array *x = t_urand(NPG_SHAPE(2, 3, 6), -1, 1, 730, 0, &xv);
+    npg_array *w = NPG_INDEX(t_urand(NPG_SHAPE(8, 3, 2), -1, 1, 731, 0, NULL), NPG_SLICE(1, NPG_NONE, 2));
     wv = t_read(w);
     cgeom g = {.N = 2, .C = 3, .H = 1, .W = 6, .OC = 4, .KH = 1, .KW = 2, .sh = 1, .sw = 1, .dh = 1, .dw = 1, .groups = 1};
     double want[40];
@@ -435,13 +401,13 @@ Test(nn_layers, conv1d_gradcheck) {
     t_live live = t_live_now();
     npg_scope s = npg_scope_begin();
     npg_conv1d_opts o1 = {.stride = 2, .padding = 1, .dilation = 2, .groups = 2};
-    npg_array *in1[3] = {leaf(urand(NPG_SHAPE(2, 4, 7), -1, 1, 801, 0, NULL)),
-                         leaf(urand(NPG_SHAPE(6, 2, 3), -1, 1, 802, 0, NULL)),
-                         leaf(urand(NPG_SHAPE(6), -1, 1, 803, 0, NULL))};
+    npg_array *in1[3] = {t_leaf(t_urand(NPG_SHAPE(2, 4, 7), -1, 1, 801, 0, NULL)),
+                         t_leaf(t_urand(NPG_SHAPE(6, 2, 3), -1, 1, 802, 0, NULL)),
+                         t_leaf(t_urand(NPG_SHAPE(6), -1, 1, 803, 0, NULL))};
     cr_assert_eq(npg_gradcheck(f_conv1d, &o1, in1, 3, NULL), NPG_OK, "%s", npg_last_error());
     npg_conv1d_opts o2 = {0};
-    npg_array *in2[2] = {leaf(npg_permute_dims(urand(NPG_SHAPE(1, 5, 3), -1, 1, 804, 0, NULL), NPG_AXES(0, 2, 1))),
-                         leaf(urand(NPG_SHAPE(2, 3, 2), -1, 1, 805, 0, NULL))};
+    npg_array *in2[2] = {t_leaf(npg_permute_dims(t_urand(NPG_SHAPE(1, 5, 3), -1, 1, 804, 0, NULL), NPG_AXES(0, 2, 1))),
+                         t_leaf(t_urand(NPG_SHAPE(2, 3, 2), -1, 1, 805, 0, NULL))};
     cr_assert_eq(npg_gradcheck(f_conv1d, &o2, in2, 2, NULL), NPG_OK, "%s", npg_last_error());
     npg_scope_end(s);
     t_assert_no_leak(live, "conv1d gradcheck");
@@ -450,24 +416,24 @@ Test(nn_layers, conv1d_gradcheck) {
 Test(nn_layers, conv1d_errors) {
     t_live live = t_live_now();
     npg_scope s = npg_scope_begin();
-    npg_array *x = urand(NPG_SHAPE(1, 3, 5), -1, 1, 900, 0, NULL), *w = urand(NPG_SHAPE(2, 3, 3), -1, 1, 901, 0, NULL);
+    npg_array *x = t_urand(NPG_SHAPE(1, 3, 5), -1, 1, 900, 0, NULL), *w = t_urand(NPG_SHAPE(2, 3, 3), -1, 1, 901, 0, NULL);
     snap sx = snap_take(x), sw = snap_take(w);
-    EXPECT_FAIL(npg_conv1d(npg_reshape(x, NPG_SHAPE(3, 5)), w, NULL, NULL), NPG_ERR_SHAPE, "npg_conv1d");
-    EXPECT_FAIL(npg_conv1d(x, npg_reshape(w, NPG_SHAPE(2, 3, 3, 1)), NULL, NULL), NPG_ERR_SHAPE, "npg_conv1d");
+    T_EXPECT_FAIL(npg_conv1d(npg_reshape(x, NPG_SHAPE(3, 5)), w, NULL, NULL), NPG_ERR_SHAPE, "npg_conv1d");
+    T_EXPECT_FAIL(npg_conv1d(x, npg_reshape(w, NPG_SHAPE(2, 3, 3, 1)), NULL, NULL), NPG_ERR_SHAPE, "npg_conv1d");
     /* 3 channels do not split into 2 groups; a weight for another channel count */
-    EXPECT_FAIL(npg_conv1d(x, npg_ones(NPG_SHAPE(2, 1, 3), OPT()), NULL, NPG_CONV1D_OPTS(.groups = 2)), NPG_ERR_SHAPE,
+    T_EXPECT_FAIL(npg_conv1d(x, npg_ones(NPG_SHAPE(2, 1, 3), OPT()), NULL, NPG_CONV1D_OPTS(.groups = 2)), NPG_ERR_SHAPE,
                 "npg_conv1d");
-    EXPECT_FAIL(npg_conv1d(x, npg_ones(NPG_SHAPE(2, 2, 3), OPT()), NULL, NULL), NPG_ERR_SHAPE, "npg_conv1d");
+    T_EXPECT_FAIL(npg_conv1d(x, npg_ones(NPG_SHAPE(2, 2, 3), OPT()), NULL, NULL), NPG_ERR_SHAPE, "npg_conv1d");
     /* a kernel (dilated: 2 * (3 - 1) + 1 = 5 taps) longer than the padded input */
-    EXPECT_FAIL(npg_conv1d(x, w, NULL, NPG_CONV1D_OPTS(.dilation = 3)), NPG_ERR_SHAPE, "npg_conv1d");
-    EXPECT_FAIL(npg_conv1d(npg_ones(NPG_SHAPE(1, 3, 2), OPT()), w, NULL, NULL), NPG_ERR_SHAPE, "npg_conv1d");
+    T_EXPECT_FAIL(npg_conv1d(x, w, NULL, NPG_CONV1D_OPTS(.dilation = 3)), NPG_ERR_SHAPE, "npg_conv1d");
+    T_EXPECT_FAIL(npg_conv1d(npg_ones(NPG_SHAPE(1, 3, 2), OPT()), w, NULL, NULL), NPG_ERR_SHAPE, "npg_conv1d");
     cr_assert_not_null(npg_conv1d(npg_ones(NPG_SHAPE(1, 3, 2), OPT()), w, NULL, NPG_CONV1D_OPTS(.padding = 1)), "%s",
                        npg_last_error());
-    EXPECT_FAIL(npg_conv1d(x, w, npg_ones(NPG_SHAPE(3), OPT()), NULL), NPG_ERR_SHAPE, "npg_conv1d");
-    EXPECT_FAIL(npg_conv1d(x, w, NULL, NPG_CONV1D_OPTS(.stride = -1)), NPG_ERR_INVALID_ARG, "npg_conv1d");
-    EXPECT_FAIL(npg_conv1d(x, w, NULL, NPG_CONV1D_OPTS(.padding = -2)), NPG_ERR_INVALID_ARG, "npg_conv1d");
-    EXPECT_FAIL(npg_conv1d(NULL, w, NULL, NULL), NPG_ERR_NULL_ARG, "npg_conv1d");
-    EXPECT_FAIL(npg_conv1d(x, NULL, NULL, NULL), NPG_ERR_NULL_ARG, "npg_conv1d");
+    T_EXPECT_FAIL(npg_conv1d(x, w, npg_ones(NPG_SHAPE(3), OPT()), NULL), NPG_ERR_SHAPE, "npg_conv1d");
+    T_EXPECT_FAIL(npg_conv1d(x, w, NULL, NPG_CONV1D_OPTS(.stride = -1)), NPG_ERR_INVALID_ARG, "npg_conv1d");
+    T_EXPECT_FAIL(npg_conv1d(x, w, NULL, NPG_CONV1D_OPTS(.padding = -2)), NPG_ERR_INVALID_ARG, "npg_conv1d");
+    T_EXPECT_FAIL(npg_conv1d(NULL, w, NULL, NULL), NPG_ERR_NULL_ARG, "npg_conv1d");
+    T_EXPECT_FAIL(npg_conv1d(x, NULL, NULL, NULL), NPG_ERR_NULL_ARG, "npg_conv1d");
     snap_check(sx, "conv1d x after errors");
     snap_check(sw, "conv1d w after errors");
     npg_scope_end(s);
@@ -504,8 +470,8 @@ Test(nn_layers, conv_transpose2d_matches_pytorch) {
     t_live live = t_live_now();
     npg_scope s = npg_scope_begin();
     double *xv, *wv, *bv;
-    npg_array *x = urand(NPG_SHAPE(1, 4, 2, 3), -1, 1, 31, 0, &xv), *w = urand(NPG_SHAPE(4, 3, 3, 3), -1, 1, 32, 0, &wv);
-    npg_array *b = urand(NPG_SHAPE(6), -1, 1, 33, 0, &bv);
+    npg_array *x = t_urand(NPG_SHAPE(1, 4, 2, 3), -1, 1, 31, 0, &xv), *w = t_urand(NPG_SHAPE(4, 3, 3, 3), -1, 1, 32, 0, &wv);
+    npg_array *b = t_urand(NPG_SHAPE(6), -1, 1, 33, 0, &bv);
     const npg_conv_transpose2d_opts o = {{2, 2}, {1, 1}, {1, 1}, {2, 2}, 2};
     cgeom g = {.N = 1, .C = 4, .H = 2, .W = 3, .OC = 6, .KH = 3, .KW = 3, .sh = 2, .sw = 2, .ph = 1, .pw = 1,
                .oph = 1, .opw = 1, .dh = 2, .dw = 2, .groups = 2};
@@ -522,8 +488,8 @@ Test(nn_layers, conv_transpose2d_matches_pytorch) {
     }
     free(xv), free(wv), free(bv);
     /* conv_transpose1d: stride 3, padding 1, output_padding 2, dilation 2, groups 2 */
-    x = urand(NPG_SHAPE(2, 4, 5), -1, 1, 21, 0, &xv), w = urand(NPG_SHAPE(4, 1, 3), -1, 1, 22, 0, &wv);
-    b = urand(NPG_SHAPE(2), -1, 1, 23, 0, &bv);
+    x = t_urand(NPG_SHAPE(2, 4, 5), -1, 1, 21, 0, &xv), w = t_urand(NPG_SHAPE(4, 1, 3), -1, 1, 22, 0, &wv);
+    b = t_urand(NPG_SHAPE(2), -1, 1, 23, 0, &bv);
     cgeom g1 = {.N = 2, .C = 4, .H = 1, .W = 5, .OC = 2, .KH = 1, .KW = 3, .sh = 1, .sw = 3, .pw = 1, .opw = 2, .dh = 1,
                 .dw = 2, .groups = 2};
     double mine1[68];
@@ -555,12 +521,12 @@ Test(nn_layers, conv_transpose2d_values_views_and_empty_batch) {
             npg_dtype d = dt ? NPG_FLOAT64 : NPG_FLOAT32;
             double *xv, *wv, *bv = NULL;
             /* x: every other column of a wider image (a strided view) */
-            npg_array *xw = urand(NPG_SHAPE(c->N, c->C, c->H, 2 * c->W), -1, 1, 1000 + (uint64_t)k, d, NULL);
+            npg_array *xw = t_urand(NPG_SHAPE(c->N, c->C, c->H, 2 * c->W), -1, 1, 1000 + (uint64_t)k, d, NULL);
             npg_array *x = NPG_INDEX(xw, NPG_ALL, NPG_ALL, NPG_ALL, NPG_SLICE(NPG_NONE, NPG_NONE, 2));
             cr_assert(!npg_is_contiguous(x));
             xv = t_read(x);
-            npg_array *w = urand(NPG_SHAPE(c->C, c->OCg, c->KH, c->KW), -1, 1, 1010 + (uint64_t)k, d, &wv);
-            npg_array *b = c->bias ? urand(NPG_SHAPE(g.OC), -1, 1, 1020 + (uint64_t)k, d, &bv) : NULL;
+            npg_array *w = t_urand(NPG_SHAPE(c->C, c->OCg, c->KH, c->KW), -1, 1, 1010 + (uint64_t)k, d, &wv);
+            npg_array *b = c->bias ? t_urand(NPG_SHAPE(g.OC), -1, 1, 1020 + (uint64_t)k, d, &bv) : NULL;
             npg_array *y = npg_conv_transpose2d(x, w, b, k == 0 && dt ? NULL : &c->o);
             cr_assert(y, "case %lld: %s", (long long)k, npg_last_error());
             t_assert_shape(y, NPG_SHAPE(c->N, g.OC, OH, OW));
@@ -579,11 +545,11 @@ Test(nn_layers, conv_transpose2d_values_views_and_empty_batch) {
         const ct2case *c = &ct2_cases[1];
         cgeom g = ct2_geom(c);
         double *xv, *wv, *rv;
-        npg_array *x = urand(NPG_SHAPE(c->N, c->C, c->H, c->W), -1, 1, 1030, 0, &xv);
-        npg_array *w = urand(NPG_SHAPE(c->C, c->OCg, c->KH, c->KW), -1, 1, 1031, 0, &wv);
+        npg_array *x = t_urand(NPG_SHAPE(c->N, c->C, c->H, c->W), -1, 1, 1030, 0, &xv);
+        npg_array *w = t_urand(NPG_SHAPE(c->C, c->OCg, c->KH, c->KW), -1, 1, 1031, 0, &wv);
         npg_array *y = npg_conv_transpose2d(x, w, NULL, &c->o);
         cr_assert_not_null(y, "%s", npg_last_error());
-        npg_array *r = urand(npg_shape_of(y), -1, 1, 1032, 0, &rv);
+        npg_array *r = t_urand(npg_shape_of(y), -1, 1, 1032, 0, &rv);
         npg_array *cy = npg_conv2d(r, w, NULL, NPG_CONV2D_OPTS(.stride = {g.sh, g.sw}, .padding = {g.ph, g.pw},
                                                                 .dilation = {g.dh, g.dw}, .groups = g.groups));
         t_assert_shape(cy, NPG_SHAPE(c->N, c->C, c->H, c->W));
@@ -628,11 +594,11 @@ Test(nn_layers, conv_transpose1d_values_views_and_empty_batch) {
         for (int dt = 0; dt < 2; dt++) {
             npg_dtype d = dt ? NPG_FLOAT64 : NPG_FLOAT32;
             double *xv, *wv, *bv = NULL;
-            npg_array *x = npg_permute_dims(urand(NPG_SHAPE(c->L, c->N, c->C), -1, 1, 1100 + (uint64_t)k, d, NULL),
+            npg_array *x = npg_permute_dims(t_urand(NPG_SHAPE(c->L, c->N, c->C), -1, 1, 1100 + (uint64_t)k, d, NULL),
                                             NPG_AXES(1, 2, 0));
             xv = t_read(x);
-            npg_array *w = urand(NPG_SHAPE(c->C, c->OCg, c->K), -1, 1, 1110 + (uint64_t)k, d, &wv);
-            npg_array *b = c->bias ? urand(NPG_SHAPE(g.OC), -1, 1, 1120 + (uint64_t)k, d, &bv) : NULL;
+            npg_array *w = t_urand(NPG_SHAPE(c->C, c->OCg, c->K), -1, 1, 1110 + (uint64_t)k, d, &wv);
+            npg_array *b = c->bias ? t_urand(NPG_SHAPE(g.OC), -1, 1, 1120 + (uint64_t)k, d, &bv) : NULL;
             npg_array *y = npg_conv_transpose1d(x, w, b, k == 0 && dt ? NULL : &c->o);
             cr_assert(y, "case %lld: %s", (long long)k, npg_last_error());
             t_assert_shape(y, NPG_SHAPE(c->N, g.OC, Lout));
@@ -664,18 +630,18 @@ Test(nn_layers, conv_transpose_gradcheck) {
     t_live live = t_live_now();
     npg_scope s = npg_scope_begin();
     npg_conv_transpose2d_opts o = {{2, 1}, {1, 0}, {1, 0}, {1, 2}, 2};
-    npg_array *in[3] = {leaf(urand(NPG_SHAPE(2, 4, 3, 3), -1, 1, 1201, 0, NULL)),
-                        leaf(urand(NPG_SHAPE(4, 2, 2, 3), -1, 1, 1202, 0, NULL)),
-                        leaf(urand(NPG_SHAPE(4), -1, 1, 1203, 0, NULL))};
+    npg_array *in[3] = {t_leaf(t_urand(NPG_SHAPE(2, 4, 3, 3), -1, 1, 1201, 0, NULL)),
+                        t_leaf(t_urand(NPG_SHAPE(4, 2, 2, 3), -1, 1, 1202, 0, NULL)),
+                        t_leaf(t_urand(NPG_SHAPE(4), -1, 1, 1203, 0, NULL))};
     cr_assert_eq(npg_gradcheck(f_convt2d, &o, in, 3, NULL), NPG_OK, "conv_transpose2d: %s", npg_last_error());
     npg_conv_transpose2d_opts o0 = {0};
-    npg_array *in0[2] = {leaf(npg_permute_dims(urand(NPG_SHAPE(1, 3, 2, 2), -1, 1, 1204, 0, NULL), NPG_AXES(0, 3, 1, 2))),
-                         leaf(urand(NPG_SHAPE(2, 3, 2, 2), -1, 1, 1205, 0, NULL))};
+    npg_array *in0[2] = {t_leaf(npg_permute_dims(t_urand(NPG_SHAPE(1, 3, 2, 2), -1, 1, 1204, 0, NULL), NPG_AXES(0, 3, 1, 2))),
+                         t_leaf(t_urand(NPG_SHAPE(2, 3, 2, 2), -1, 1, 1205, 0, NULL))};
     cr_assert_eq(npg_gradcheck(f_convt2d, &o0, in0, 2, NULL), NPG_OK, "conv_transpose2d defaults: %s", npg_last_error());
     npg_conv_transpose1d_opts o1 = {.stride = 3, .padding = 1, .output_padding = 2, .dilation = 2, .groups = 2};
-    npg_array *in1[3] = {leaf(urand(NPG_SHAPE(2, 4, 4), -1, 1, 1206, 0, NULL)),
-                         leaf(urand(NPG_SHAPE(4, 2, 3), -1, 1, 1207, 0, NULL)),
-                         leaf(urand(NPG_SHAPE(4), -1, 1, 1208, 0, NULL))};
+    npg_array *in1[3] = {t_leaf(t_urand(NPG_SHAPE(2, 4, 4), -1, 1, 1206, 0, NULL)),
+                         t_leaf(t_urand(NPG_SHAPE(4, 2, 3), -1, 1, 1207, 0, NULL)),
+                         t_leaf(t_urand(NPG_SHAPE(4), -1, 1, 1208, 0, NULL))};
     cr_assert_eq(npg_gradcheck(f_convt1d, &o1, in1, 3, NULL), NPG_OK, "conv_transpose1d: %s", npg_last_error());
     npg_scope_end(s);
     t_assert_no_leak(live, "conv_transpose gradcheck");
@@ -685,40 +651,40 @@ Test(nn_layers, conv_transpose_errors) {
     t_live live = t_live_now();
     npg_scope s = npg_scope_begin();
     const char *f2 = "npg_conv_transpose2d", *f1 = "npg_conv_transpose1d";
-    npg_array *x = urand(NPG_SHAPE(1, 4, 3, 3), -1, 1, 1300, 0, NULL);
-    npg_array *w = urand(NPG_SHAPE(4, 2, 3, 3), -1, 1, 1301, 0, NULL);
+    npg_array *x = t_urand(NPG_SHAPE(1, 4, 3, 3), -1, 1, 1300, 0, NULL);
+    npg_array *w = t_urand(NPG_SHAPE(4, 2, 3, 3), -1, 1, 1301, 0, NULL);
     snap sx = snap_take(x), sw = snap_take(w);
-    EXPECT_FAIL(npg_conv_transpose2d(npg_reshape(x, NPG_SHAPE(4, 3, 3)), w, NULL, NULL), NPG_ERR_SHAPE, f2);
-    EXPECT_FAIL(npg_conv_transpose2d(x, npg_reshape(w, NPG_SHAPE(4, 2, 9)), NULL, NULL), NPG_ERR_SHAPE, f2);
+    T_EXPECT_FAIL(npg_conv_transpose2d(npg_reshape(x, NPG_SHAPE(4, 3, 3)), w, NULL, NULL), NPG_ERR_SHAPE, f2);
+    T_EXPECT_FAIL(npg_conv_transpose2d(x, npg_reshape(w, NPG_SHAPE(4, 2, 9)), NULL, NULL), NPG_ERR_SHAPE, f2);
     /* the weight's first axis must be C; C must split into the groups */
-    EXPECT_FAIL(npg_conv_transpose2d(x, npg_ones(NPG_SHAPE(3, 2, 3, 3), OPT(.dtype = NPG_FLOAT64)), NULL, NULL),
+    T_EXPECT_FAIL(npg_conv_transpose2d(x, npg_ones(NPG_SHAPE(3, 2, 3, 3), OPT(.dtype = NPG_FLOAT64)), NULL, NULL),
                 NPG_ERR_SHAPE, f2);
-    EXPECT_FAIL(npg_conv_transpose2d(x, w, NULL, NPG_CONV_TRANSPOSE2D_OPTS(.groups = 3)), NPG_ERR_SHAPE, f2);
+    T_EXPECT_FAIL(npg_conv_transpose2d(x, w, NULL, NPG_CONV_TRANSPOSE2D_OPTS(.groups = 3)), NPG_ERR_SHAPE, f2);
     /* output_padding must be smaller than the stride or the dilation */
-    EXPECT_FAIL(npg_conv_transpose2d(x, w, NULL, NPG_CONV_TRANSPOSE2D_OPTS(.output_padding = {1, 0})),
+    T_EXPECT_FAIL(npg_conv_transpose2d(x, w, NULL, NPG_CONV_TRANSPOSE2D_OPTS(.output_padding = {1, 0})),
                 NPG_ERR_INVALID_ARG, f2);
-    EXPECT_FAIL(npg_conv_transpose2d(x, w, NULL,
+    T_EXPECT_FAIL(npg_conv_transpose2d(x, w, NULL,
                                      NPG_CONV_TRANSPOSE2D_OPTS(.stride = {2, 2}, .dilation = {2, 3}, .output_padding = {0, 3})),
                 NPG_ERR_INVALID_ARG, f2);
-    EXPECT_FAIL(npg_conv_transpose2d(x, w, NULL, NPG_CONV_TRANSPOSE2D_OPTS(.stride = {-1, 1})), NPG_ERR_INVALID_ARG, f2);
-    EXPECT_FAIL(npg_conv_transpose2d(x, w, NULL, NPG_CONV_TRANSPOSE2D_OPTS(.padding = {0, -1})), NPG_ERR_INVALID_ARG, f2);
+    T_EXPECT_FAIL(npg_conv_transpose2d(x, w, NULL, NPG_CONV_TRANSPOSE2D_OPTS(.stride = {-1, 1})), NPG_ERR_INVALID_ARG, f2);
+    T_EXPECT_FAIL(npg_conv_transpose2d(x, w, NULL, NPG_CONV_TRANSPOSE2D_OPTS(.padding = {0, -1})), NPG_ERR_INVALID_ARG, f2);
     /* padding that leaves no output: (1 - 1) 1 - 2 * 1 + 0 + 0 + 1 < 1 */
-    EXPECT_FAIL(npg_conv_transpose2d(npg_ones(NPG_SHAPE(1, 1, 1, 1), OPT()), npg_ones(NPG_SHAPE(1, 1, 1, 1), OPT()), NULL,
+    T_EXPECT_FAIL(npg_conv_transpose2d(npg_ones(NPG_SHAPE(1, 1, 1, 1), OPT()), npg_ones(NPG_SHAPE(1, 1, 1, 1), OPT()), NULL,
                                      NPG_CONV_TRANSPOSE2D_OPTS(.padding = {1, 1})),
                 NPG_ERR_SHAPE, f2);
-    EXPECT_FAIL(npg_conv_transpose2d(x, w, npg_ones(NPG_SHAPE(4), OPT(.dtype = NPG_FLOAT64)), NULL), NPG_ERR_SHAPE, f2);
-    EXPECT_FAIL(npg_conv_transpose2d(NULL, w, NULL, NULL), NPG_ERR_NULL_ARG, f2);
-    EXPECT_FAIL(npg_conv_transpose2d(x, NULL, NULL, NULL), NPG_ERR_NULL_ARG, f2);
+    T_EXPECT_FAIL(npg_conv_transpose2d(x, w, npg_ones(NPG_SHAPE(4), OPT(.dtype = NPG_FLOAT64)), NULL), NPG_ERR_SHAPE, f2);
+    T_EXPECT_FAIL(npg_conv_transpose2d(NULL, w, NULL, NULL), NPG_ERR_NULL_ARG, f2);
+    T_EXPECT_FAIL(npg_conv_transpose2d(x, NULL, NULL, NULL), NPG_ERR_NULL_ARG, f2);
     /* 1-d */
-    npg_array *x1 = urand(NPG_SHAPE(2, 2, 5), -1, 1, 1302, 0, NULL), *w1 = urand(NPG_SHAPE(2, 3, 2), -1, 1, 1303, 0, NULL);
+    npg_array *x1 = t_urand(NPG_SHAPE(2, 2, 5), -1, 1, 1302, 0, NULL), *w1 = t_urand(NPG_SHAPE(2, 3, 2), -1, 1, 1303, 0, NULL);
     snap sx1 = snap_take(x1);
-    EXPECT_FAIL(npg_conv_transpose1d(x, w1, NULL, NULL), NPG_ERR_SHAPE, f1);
-    EXPECT_FAIL(npg_conv_transpose1d(x1, w, NULL, NULL), NPG_ERR_SHAPE, f1);
-    EXPECT_FAIL(npg_conv_transpose1d(x1, w1, NULL, NPG_CONV_TRANSPOSE1D_OPTS(.stride = 2, .output_padding = 2)),
+    T_EXPECT_FAIL(npg_conv_transpose1d(x, w1, NULL, NULL), NPG_ERR_SHAPE, f1);
+    T_EXPECT_FAIL(npg_conv_transpose1d(x1, w, NULL, NULL), NPG_ERR_SHAPE, f1);
+    T_EXPECT_FAIL(npg_conv_transpose1d(x1, w1, NULL, NPG_CONV_TRANSPOSE1D_OPTS(.stride = 2, .output_padding = 2)),
                 NPG_ERR_INVALID_ARG, f1);
-    EXPECT_FAIL(npg_conv_transpose1d(x1, npg_ones(NPG_SHAPE(3, 3, 2), OPT()), NULL, NULL), NPG_ERR_SHAPE, f1);
-    EXPECT_FAIL(npg_conv_transpose1d(x1, w1, npg_ones(NPG_SHAPE(2), OPT()), NULL), NPG_ERR_SHAPE, f1);
-    EXPECT_FAIL(npg_conv_transpose1d(x1, NULL, NULL, NULL), NPG_ERR_NULL_ARG, f1);
+    T_EXPECT_FAIL(npg_conv_transpose1d(x1, npg_ones(NPG_SHAPE(3, 3, 2), OPT()), NULL, NULL), NPG_ERR_SHAPE, f1);
+    T_EXPECT_FAIL(npg_conv_transpose1d(x1, w1, npg_ones(NPG_SHAPE(2), OPT()), NULL), NPG_ERR_SHAPE, f1);
+    T_EXPECT_FAIL(npg_conv_transpose1d(x1, NULL, NULL, NULL), NPG_ERR_NULL_ARG, f1);
     snap_check(sx, "conv_transpose2d x after errors");
     snap_check(sw, "conv_transpose2d w after errors");
     snap_check(sx1, "conv_transpose1d x after errors");
@@ -733,7 +699,7 @@ Test(nn_layers, adaptive_avg_pool2d_values) {
     npg_scope s = npg_scope_begin();
     /* PyTorch: 5x7 -> 3x4 (cells overlap) and 3x4 -> 5x6 (upsampling) */
     double *xv;
-    npg_array *x = urand(NPG_SHAPE(2, 3, 5, 7), -1, 1, 41, 0, &xv);
+    npg_array *x = t_urand(NPG_SHAPE(2, 3, 5, 7), -1, 1, 41, 0, &xv);
     double mine[72];
     ref_adaptive_avg(xv, 6, 5, 7, 3, 4, mine);
     t_assert_close_buf(mine, REF_AAP_DOWN, 72, 1e-12, 1e-12, "ref_adaptive_avg vs PyTorch");
@@ -745,7 +711,7 @@ Test(nn_layers, adaptive_avg_pool2d_values) {
         cr_assert_eq(npg_dtype_of(y), d);
         t_assert_close(y, REF_AAP_DOWN, 72, rtol_of(d), atol_of(d), "adaptive 5x7 -> 3x4");
     }
-    npg_array *u = npg_adaptive_avg_pool2d(urand(NPG_SHAPE(1, 2, 3, 4), -1, 1, 42, 0, NULL), 5, 6);
+    npg_array *u = npg_adaptive_avg_pool2d(t_urand(NPG_SHAPE(1, 2, 3, 4), -1, 1, 42, 0, NULL), 5, 6);
     t_assert_shape(u, NPG_SHAPE(1, 2, 5, 6));
     t_assert_close(u, REF_AAP_UP, 60, 1e-12, 1e-12, "adaptive 3x4 -> 5x6");
     /* other leading shapes: (H, W), (C, H, W), (2, 1, 2, H, W); a transposed input */
@@ -755,13 +721,13 @@ Test(nn_layers, adaptive_avg_pool2d_values) {
     } cases[] = {{NPG_SHAPE(9, 4), 4, 3}, {NPG_SHAPE(3, 7, 7), 7, 7}, {NPG_SHAPE(2, 1, 2, 6, 5), 1, 1}, {NPG_SHAPE(2, 11, 3), 3, 2}};
     for (int k = 0; k < 4; k++) {
         npg_shape sh = cases[k].s;
-        int64_t H = sh.dims[sh.ndim - 2], W = sh.dims[sh.ndim - 1], P = numel(sh) / (H * W);
+        int64_t H = sh.dims[sh.ndim - 2], W = sh.dims[sh.ndim - 1], P = t_numel(sh) / (H * W);
         npg_array *xk;
         if (k == 3) { /* x (2, 11, 3) as the transpose of a (2, 3, 11) array */
-            xk = npg_swapaxes(urand(NPG_SHAPE(2, 3, 11), -1, 1, 1400 + (uint64_t)k, 0, NULL), 1, 2);
+            xk = npg_swapaxes(t_urand(NPG_SHAPE(2, 3, 11), -1, 1, 1400 + (uint64_t)k, 0, NULL), 1, 2);
             cr_assert(!npg_is_contiguous(xk));
         } else {
-            xk = urand(sh, -1, 1, 1400 + (uint64_t)k, 0, NULL);
+            xk = t_urand(sh, -1, 1, 1400 + (uint64_t)k, 0, NULL);
         }
         double *v = t_read(xk), *want = malloc(sizeof(double) * (size_t)(P * cases[k].oh * cases[k].ow));
         ref_adaptive_avg(v, P, H, W, cases[k].oh, cases[k].ow, want);
@@ -771,7 +737,7 @@ Test(nn_layers, adaptive_avg_pool2d_values) {
         ws.dims[ws.ndim - 2] = cases[k].oh, ws.dims[ws.ndim - 1] = cases[k].ow;
         t_assert_shape(y, ws);
         t_assert_close(y, want, P * cases[k].oh * cases[k].ow, 1e-12, 1e-12, "adaptive_avg_pool2d");
-        if (k == 1) t_assert_close(y, v, numel(sh), 1e-15, 0, "adaptive pool to the same size is the identity");
+        if (k == 1) t_assert_close(y, v, t_numel(sh), 1e-15, 0, "adaptive pool to the same size is the identity");
         free(v), free(want);
     }
     /* integers give the default float dtype */
@@ -795,17 +761,17 @@ static npg_array *f_aap(npg_array *const *in, int n, void *u) {
 Test(nn_layers, adaptive_avg_pool2d_gradcheck_and_errors) {
     t_live live = t_live_now();
     npg_scope s = npg_scope_begin();
-    npg_array *x = leaf(urand(NPG_SHAPE(2, 2, 5, 7), -1, 1, 1500, 0, NULL));
+    npg_array *x = t_leaf(t_urand(NPG_SHAPE(2, 2, 5, 7), -1, 1, 1500, 0, NULL));
     int64_t down[2] = {3, 4}, up[2] = {6, 9};
     cr_assert_eq(npg_gradcheck(f_aap, down, &x, 1, NULL), NPG_OK, "down: %s", npg_last_error());
     cr_assert_eq(npg_gradcheck(f_aap, up, &x, 1, NULL), NPG_OK, "up: %s", npg_last_error());
     snap sx = snap_take(x);
     const char *f = "npg_adaptive_avg_pool2d";
-    EXPECT_FAIL(npg_adaptive_avg_pool2d(x, 0, 2), NPG_ERR_INVALID_ARG, f);
-    EXPECT_FAIL(npg_adaptive_avg_pool2d(x, 2, -1), NPG_ERR_INVALID_ARG, f);
-    EXPECT_FAIL(npg_adaptive_avg_pool2d(npg_ones(NPG_SHAPE(5), OPT()), 2, 2), NPG_ERR_SHAPE, f);
-    EXPECT_FAIL(npg_adaptive_avg_pool2d(npg_ones(NPG_SHAPE(2, 0, 3), OPT()), 2, 2), NPG_ERR_SHAPE, f);
-    EXPECT_FAIL(npg_adaptive_avg_pool2d(NULL, 2, 2), NPG_ERR_NULL_ARG, f);
+    T_EXPECT_FAIL(npg_adaptive_avg_pool2d(x, 0, 2), NPG_ERR_INVALID_ARG, f);
+    T_EXPECT_FAIL(npg_adaptive_avg_pool2d(x, 2, -1), NPG_ERR_INVALID_ARG, f);
+    T_EXPECT_FAIL(npg_adaptive_avg_pool2d(npg_ones(NPG_SHAPE(5), OPT()), 2, 2), NPG_ERR_SHAPE, f);
+    T_EXPECT_FAIL(npg_adaptive_avg_pool2d(npg_ones(NPG_SHAPE(2, 0, 3), OPT()), 2, 2), NPG_ERR_SHAPE, f);
+    T_EXPECT_FAIL(npg_adaptive_avg_pool2d(NULL, 2, 2), NPG_ERR_NULL_ARG, f);
     snap_check(sx, "adaptive pool input after errors");
     npg_scope_end(s);
     t_assert_no_leak(live, "adaptive_avg_pool2d errors");
@@ -818,7 +784,7 @@ Test(nn_layers, interpolate_matches_pytorch) {
     npg_scope s = npg_scope_begin();
     double *xv;
     /* 2-d: (1, 2, 4, 5) -> (7, 3): up along H, down along W */
-    npg_array *x = urand(NPG_SHAPE(1, 2, 4, 5), -1, 1, 51, 0, &xv);
+    npg_array *x = t_urand(NPG_SHAPE(1, 2, 4, 5), -1, 1, 51, 0, &xv);
     const int64_t sz2[2] = {7, 3};
     struct {
         npg_interp_mode m;
@@ -843,7 +809,7 @@ Test(nn_layers, interpolate_matches_pytorch) {
     }
     free(xv);
     /* 1-d: (2, 1, 5) -> 8, 3 and 1 */
-    x = urand(NPG_SHAPE(2, 1, 5), -1, 1, 52, 0, &xv);
+    x = t_urand(NPG_SHAPE(2, 1, 5), -1, 1, 52, 0, &xv);
     const double *r1[3][4] = {{REF_LINEAR8_AF, REF_LINEAR8_AT, REF_NEAREST8, REF_NEAREST_EXACT8},
                               {REF_LINEAR3_AF, REF_LINEAR3_AT, REF_NEAREST3, REF_NEAREST_EXACT3},
                               {REF_LINEAR1_AF, REF_LINEAR1_AT, REF_NEAREST1, REF_NEAREST_EXACT1}};
@@ -863,7 +829,7 @@ Test(nn_layers, interpolate_matches_pytorch) {
         }
     free(xv);
     /* 3-d: (1, 1, 2, 3, 4) -> (3, 2, 5) */
-    x = urand(NPG_SHAPE(1, 1, 2, 3, 4), -1, 1, 53, 0, &xv);
+    x = t_urand(NPG_SHAPE(1, 1, 2, 3, 4), -1, 1, 53, 0, &xv);
     const int64_t sz3[3] = {3, 2, 5};
     const double *r3[4] = {REF_TRILINEAR_AF, REF_TRILINEAR_AT, REF_NEAREST3D, REF_NEAREST_EXACT3D};
     for (int k = 0; k < 4; k++) {
@@ -898,7 +864,7 @@ Test(nn_layers, interpolate_values_views_dtypes_and_empty) {
         npg_shape sx = {.ndim = k + 2};
         sx.dims[0] = 3, sx.dims[1] = 2;
         for (int a = 0; a < k; a++) sx.dims[2 + a] = cases[c].in[a];
-        npg_array *x = npg_swapaxes(urand(sx, -2, 2, 1600 + (uint64_t)c, 0, NULL), 0, 1);
+        npg_array *x = npg_swapaxes(t_urand(sx, -2, 2, 1600 + (uint64_t)c, 0, NULL), 0, 1);
         double *xv = t_read(x), *want = malloc(sizeof(double) * (size_t)nout);
         for (int m = 0; m < 4; m++) {
             npg_interp_mode mode = m < 2 ? NPG_INTERP_LINEAR : m == 2 ? NPG_INTERP_NEAREST : NPG_INTERP_NEAREST_EXACT;
@@ -969,9 +935,9 @@ static npg_array *f_interp(npg_array *const *in, int n, void *u) {
 Test(nn_layers, interpolate_gradcheck) {
     t_live live = t_live_now();
     npg_scope s = npg_scope_begin();
-    npg_array *x1 = leaf(urand(NPG_SHAPE(2, 2, 5), -1, 1, 1700, 0, NULL));
-    npg_array *x2 = leaf(npg_swapaxes(urand(NPG_SHAPE(1, 4, 2, 3), -1, 1, 1701, 0, NULL), 1, 3)); /* (1, 3, 2, 4) */
-    npg_array *x3 = leaf(urand(NPG_SHAPE(1, 1, 2, 3, 3), -1, 1, 1702, 0, NULL));
+    npg_array *x1 = t_leaf(t_urand(NPG_SHAPE(2, 2, 5), -1, 1, 1700, 0, NULL));
+    npg_array *x2 = t_leaf(npg_swapaxes(t_urand(NPG_SHAPE(1, 4, 2, 3), -1, 1, 1701, 0, NULL), 1, 3)); /* (1, 3, 2, 4) */
+    npg_array *x3 = t_leaf(t_urand(NPG_SHAPE(1, 1, 2, 3, 3), -1, 1, 1702, 0, NULL));
     for (int m = 0; m < 4; m++) {
         npg_interp_mode mode = m < 2 ? NPG_INTERP_LINEAR : m == 2 ? NPG_INTERP_NEAREST : NPG_INTERP_NEAREST_EXACT;
         interp_args a1 = {1, {8}, mode, m == 1}, a1d = {1, {3}, mode, m == 1};
@@ -996,22 +962,22 @@ Test(nn_layers, interpolate_errors) {
     t_live live = t_live_now();
     npg_scope s = npg_scope_begin();
     const char *f = "npg_interpolate";
-    npg_array *x = urand(NPG_SHAPE(1, 2, 4, 5), -1, 1, 1800, 0, NULL);
+    npg_array *x = t_urand(NPG_SHAPE(1, 2, 4, 5), -1, 1, 1800, 0, NULL);
     snap sx = snap_take(x);
     const int64_t sz[4] = {3, 3, 3, 3};
     /* naxes outside 1..3 or beyond the input's dimensions: an axis error */
-    EXPECT_FAIL(npg_interpolate(x, 0, sz, NPG_INTERP_LINEAR, false), NPG_ERR_AXIS, f);
-    EXPECT_FAIL(npg_interpolate(x, 4, sz, NPG_INTERP_LINEAR, false), NPG_ERR_AXIS, f);
-    EXPECT_FAIL(npg_interpolate(x, -1, sz, NPG_INTERP_NEAREST, false), NPG_ERR_AXIS, f);
-    EXPECT_FAIL(npg_interpolate(npg_ones(NPG_SHAPE(4, 5), OPT()), 3, sz, NPG_INTERP_LINEAR, false), NPG_ERR_AXIS, f);
-    EXPECT_FAIL(npg_interpolate(x, 2, (const int64_t[]){3, 0}, NPG_INTERP_LINEAR, false), NPG_ERR_INVALID_ARG, f);
-    EXPECT_FAIL(npg_interpolate(x, 1, (const int64_t[]){-2}, NPG_INTERP_NEAREST, false), NPG_ERR_INVALID_ARG, f);
-    EXPECT_FAIL(npg_interpolate(x, 2, sz, (npg_interp_mode)7, false), NPG_ERR_INVALID_ARG, f);
+    T_EXPECT_FAIL(npg_interpolate(x, 0, sz, NPG_INTERP_LINEAR, false), NPG_ERR_AXIS, f);
+    T_EXPECT_FAIL(npg_interpolate(x, 4, sz, NPG_INTERP_LINEAR, false), NPG_ERR_AXIS, f);
+    T_EXPECT_FAIL(npg_interpolate(x, -1, sz, NPG_INTERP_NEAREST, false), NPG_ERR_AXIS, f);
+    T_EXPECT_FAIL(npg_interpolate(npg_ones(NPG_SHAPE(4, 5), OPT()), 3, sz, NPG_INTERP_LINEAR, false), NPG_ERR_AXIS, f);
+    T_EXPECT_FAIL(npg_interpolate(x, 2, (const int64_t[]){3, 0}, NPG_INTERP_LINEAR, false), NPG_ERR_INVALID_ARG, f);
+    T_EXPECT_FAIL(npg_interpolate(x, 1, (const int64_t[]){-2}, NPG_INTERP_NEAREST, false), NPG_ERR_INVALID_ARG, f);
+    T_EXPECT_FAIL(npg_interpolate(x, 2, sz, (npg_interp_mode)7, false), NPG_ERR_INVALID_ARG, f);
     /* an interpolated axis of length 0, whether or not the output is empty */
-    EXPECT_FAIL(npg_interpolate(npg_zeros(NPG_SHAPE(1, 2, 0), OPT()), 1, sz, NPG_INTERP_LINEAR, false), NPG_ERR_SHAPE, f);
-    EXPECT_FAIL(npg_interpolate(npg_zeros(NPG_SHAPE(0, 2, 0), OPT()), 1, sz, NPG_INTERP_NEAREST, false), NPG_ERR_SHAPE, f);
-    EXPECT_FAIL(npg_interpolate(x, 2, NULL, NPG_INTERP_LINEAR, false), NPG_ERR_NULL_ARG, f);
-    EXPECT_FAIL(npg_interpolate(NULL, 2, sz, NPG_INTERP_LINEAR, false), NPG_ERR_NULL_ARG, f);
+    T_EXPECT_FAIL(npg_interpolate(npg_zeros(NPG_SHAPE(1, 2, 0), OPT()), 1, sz, NPG_INTERP_LINEAR, false), NPG_ERR_SHAPE, f);
+    T_EXPECT_FAIL(npg_interpolate(npg_zeros(NPG_SHAPE(0, 2, 0), OPT()), 1, sz, NPG_INTERP_NEAREST, false), NPG_ERR_SHAPE, f);
+    T_EXPECT_FAIL(npg_interpolate(x, 2, NULL, NPG_INTERP_LINEAR, false), NPG_ERR_NULL_ARG, f);
+    T_EXPECT_FAIL(npg_interpolate(NULL, 2, sz, NPG_INTERP_LINEAR, false), NPG_ERR_NULL_ARG, f);
     snap_check(sx, "interpolate input after errors");
     npg_scope_end(s);
     t_assert_no_leak(live, "interpolate errors");
@@ -1034,8 +1000,8 @@ Test(nn_layers, rms_norm_values) {
     for (int dt = 0; dt < 2; dt++) {
         npg_dtype d = dt ? NPG_FLOAT64 : NPG_FLOAT32;
         double *xv, *wv, want[3 * 4 * 5];
-        npg_array *x = urand(NPG_SHAPE(3, 4, 5), -2, 2, 1900, d, &xv);
-        npg_array *w = urand(NPG_SHAPE(4, 5), 0.5, 1.5, 1901, d, &wv);
+        npg_array *x = t_urand(NPG_SHAPE(3, 4, 5), -2, 2, 1900, d, &xv);
+        npg_array *w = t_urand(NPG_SHAPE(4, 5), 0.5, 1.5, 1901, d, &wv);
         ref_rms_norm(xv, 3, 20, wv, 1e-5, want);
         npg_array *y = npg_rms_norm(x, 2, w, 1e-5);
         cr_assert_not_null(y, "%s", npg_last_error());
@@ -1048,9 +1014,9 @@ Test(nn_layers, rms_norm_values) {
         free(xv), free(wv);
     }
     /* a transposed input; a large eps matters */
-    npg_array *xt = npg_T(urand(NPG_SHAPE(6, 3), -1, 1, 1902, 0, NULL)); /* (3, 6) */
+    npg_array *xt = npg_T(t_urand(NPG_SHAPE(6, 3), -1, 1, 1902, 0, NULL)); /* (3, 6) */
     double *xv = t_read(xt), *wv, want[18];
-    npg_array *w = urand(NPG_SHAPE(6), -1, 1, 1903, 0, &wv);
+    npg_array *w = t_urand(NPG_SHAPE(6), -1, 1, 1903, 0, &wv);
     ref_rms_norm(xv, 3, 6, wv, 0.5, want);
     t_assert_close(npg_rms_norm(xt, 1, w, 0.5), want, 18, 1e-12, 1e-12, "rms_norm of a transpose, eps 0.5");
     free(xv), free(wv);
@@ -1078,18 +1044,18 @@ static npg_array *f_rms(npg_array *const *in, int n, void *u) {
 Test(nn_layers, rms_norm_gradcheck_and_errors) {
     t_live live = t_live_now();
     npg_scope s = npg_scope_begin();
-    npg_array *in[2] = {leaf(urand(NPG_SHAPE(3, 2, 4), -2, 2, 2000, 0, NULL)), leaf(urand(NPG_SHAPE(2, 4), 0.5, 1.5, 2001, 0, NULL))};
+    npg_array *in[2] = {t_leaf(t_urand(NPG_SHAPE(3, 2, 4), -2, 2, 2000, 0, NULL)), t_leaf(t_urand(NPG_SHAPE(2, 4), 0.5, 1.5, 2001, 0, NULL))};
     int two = 2, one = 1;
     cr_assert_eq(npg_gradcheck(f_rms, &two, in, 2, NULL), NPG_OK, "%s", npg_last_error());
     cr_assert_eq(npg_gradcheck(f_rms, &one, in, 1, NULL), NPG_OK, "%s", npg_last_error());
     const char *f = "npg_rms_norm";
     npg_array *x = in[0];
     snap sx = snap_take(x);
-    EXPECT_FAIL(npg_rms_norm(x, 2, npg_ones(NPG_SHAPE(4), OPT(.dtype = NPG_FLOAT64)), 1e-5), NPG_ERR_SHAPE, f);
-    EXPECT_FAIL(npg_rms_norm(x, 1, npg_ones(NPG_SHAPE(5), OPT(.dtype = NPG_FLOAT64)), 1e-5), NPG_ERR_SHAPE, f);
-    EXPECT_FAIL(npg_rms_norm(x, 4, NULL, 1e-5), NPG_ERR_AXIS, f);
-    EXPECT_FAIL(npg_rms_norm(x, 1, NULL, -1e-5), NPG_ERR_INVALID_ARG, f);
-    EXPECT_FAIL(npg_rms_norm(NULL, 1, NULL, 1e-5), NPG_ERR_NULL_ARG, f);
+    T_EXPECT_FAIL(npg_rms_norm(x, 2, npg_ones(NPG_SHAPE(4), OPT(.dtype = NPG_FLOAT64)), 1e-5), NPG_ERR_SHAPE, f);
+    T_EXPECT_FAIL(npg_rms_norm(x, 1, npg_ones(NPG_SHAPE(5), OPT(.dtype = NPG_FLOAT64)), 1e-5), NPG_ERR_SHAPE, f);
+    T_EXPECT_FAIL(npg_rms_norm(x, 4, NULL, 1e-5), NPG_ERR_AXIS, f);
+    T_EXPECT_FAIL(npg_rms_norm(x, 1, NULL, -1e-5), NPG_ERR_INVALID_ARG, f);
+    T_EXPECT_FAIL(npg_rms_norm(NULL, 1, NULL, 1e-5), NPG_ERR_NULL_ARG, f);
     snap_check(sx, "rms_norm input after errors");
     npg_scope_end(s);
     t_assert_no_leak(live, "rms_norm errors");
@@ -1105,13 +1071,13 @@ typedef struct rnn_in {
 /* The generator's inputs: input 3, hidden 4, batch 2; G gate blocks. */
 static rnn_in rnn_inputs(int64_t G, uint64_t seed_w, npg_dtype d) {
     rnn_in r;
-    r.x = urand(NPG_SHAPE(2, 3), -1, 1, 61, d, &r.xv);
-    r.h = urand(NPG_SHAPE(2, 4), -1, 1, 62, d, &r.hv);
-    r.c = urand(NPG_SHAPE(2, 4), -1, 1, 63, d, &r.cv);
-    r.wih = urand(NPG_SHAPE(G * 4, 3), -0.8, 0.8, seed_w, d, &r.wihv);
-    r.whh = urand(NPG_SHAPE(G * 4, 4), -0.8, 0.8, seed_w + 1, d, &r.whhv);
-    r.bih = urand(NPG_SHAPE(G * 4), -0.5, 0.5, seed_w + 2, d, &r.bihv);
-    r.bhh = urand(NPG_SHAPE(G * 4), -0.5, 0.5, seed_w + 3, d, &r.bhhv);
+    r.x = t_urand(NPG_SHAPE(2, 3), -1, 1, 61, d, &r.xv);
+    r.h = t_urand(NPG_SHAPE(2, 4), -1, 1, 62, d, &r.hv);
+    r.c = t_urand(NPG_SHAPE(2, 4), -1, 1, 63, d, &r.cv);
+    r.wih = t_urand(NPG_SHAPE(G * 4, 3), -0.8, 0.8, seed_w, d, &r.wihv);
+    r.whh = t_urand(NPG_SHAPE(G * 4, 4), -0.8, 0.8, seed_w + 1, d, &r.whhv);
+    r.bih = t_urand(NPG_SHAPE(G * 4), -0.5, 0.5, seed_w + 2, d, &r.bihv);
+    r.bhh = t_urand(NPG_SHAPE(G * 4), -0.5, 0.5, seed_w + 3, d, &r.bhhv);
     return r;
 }
 static void rnn_free(rnn_in *r) { free(r->xv), free(r->hv), free(r->cv), free(r->wihv), free(r->whhv), free(r->bihv), free(r->bhhv); }
@@ -1241,9 +1207,9 @@ Test(nn_layers, lstm_and_gru_gradcheck) {
     t_live live = t_live_now();
     npg_scope s = npg_scope_begin();
     rnn_in l = rnn_inputs(4, 64, 0), g = rnn_inputs(3, 71, 0);
-    npg_array *li[7] = {leaf(l.x), leaf(l.h), leaf(l.c), leaf(l.wih), leaf(l.whh), leaf(l.bih), leaf(l.bhh)};
+    npg_array *li[7] = {t_leaf(l.x), t_leaf(l.h), t_leaf(l.c), t_leaf(l.wih), t_leaf(l.whh), t_leaf(l.bih), t_leaf(l.bhh)};
     cr_assert_eq(npg_gradcheck(f_lstm, NULL, li, 7, NULL), NPG_OK, "lstm: %s", npg_last_error());
-    npg_array *gi[6] = {leaf(g.x), leaf(g.h), leaf(g.wih), leaf(g.whh), leaf(g.bih), leaf(g.bhh)};
+    npg_array *gi[6] = {t_leaf(g.x), t_leaf(g.h), t_leaf(g.wih), t_leaf(g.whh), t_leaf(g.bih), t_leaf(g.bhh)};
     cr_assert_eq(npg_gradcheck(f_gru, NULL, gi, 6, NULL), NPG_OK, "gru: %s", npg_last_error());
     rnn_free(&l), rnn_free(&g);
     npg_scope_end(s);
@@ -1282,14 +1248,14 @@ Test(nn_layers, lstm_and_gru_errors) {
     t_assert_error(NPG_ERR_NULL_ARG, f);
     npg_clear_error();
     const char *fg = "npg_gru_cell";
-    EXPECT_FAIL(npg_gru_cell(g.x, g.h, l.wih, g.whh, g.bih, g.bhh), NPG_ERR_SHAPE, fg);
-    EXPECT_FAIL(npg_gru_cell(g.x, g.h, g.wih, npg_ones(NPG_SHAPE(12, 5), OPT(.dtype = NPG_FLOAT64)), g.bih, g.bhh),
+    T_EXPECT_FAIL(npg_gru_cell(g.x, g.h, l.wih, g.whh, g.bih, g.bhh), NPG_ERR_SHAPE, fg);
+    T_EXPECT_FAIL(npg_gru_cell(g.x, g.h, g.wih, npg_ones(NPG_SHAPE(12, 5), OPT(.dtype = NPG_FLOAT64)), g.bih, g.bhh),
                 NPG_ERR_SHAPE, fg);
-    EXPECT_FAIL(npg_gru_cell(npg_ones(NPG_SHAPE(2, 2), OPT(.dtype = NPG_FLOAT64)), g.h, g.wih, g.whh, g.bih, g.bhh),
+    T_EXPECT_FAIL(npg_gru_cell(npg_ones(NPG_SHAPE(2, 2), OPT(.dtype = NPG_FLOAT64)), g.h, g.wih, g.whh, g.bih, g.bhh),
                 NPG_ERR_SHAPE, fg);
-    EXPECT_FAIL(npg_gru_cell(g.x, g.h, g.wih, g.whh, g.bih, npg_ones(NPG_SHAPE(16), OPT(.dtype = NPG_FLOAT64))), NPG_ERR_SHAPE,
+    T_EXPECT_FAIL(npg_gru_cell(g.x, g.h, g.wih, g.whh, g.bih, npg_ones(NPG_SHAPE(16), OPT(.dtype = NPG_FLOAT64))), NPG_ERR_SHAPE,
                 fg);
-    EXPECT_FAIL(npg_gru_cell(NULL, g.h, g.wih, g.whh, g.bih, g.bhh), NPG_ERR_NULL_ARG, fg);
+    T_EXPECT_FAIL(npg_gru_cell(NULL, g.h, g.wih, g.whh, g.bih, g.bhh), NPG_ERR_NULL_ARG, fg);
     snap_check(sx, "lstm x after errors");
     snap_check(sh, "lstm h after errors");
     snap_check(sc, "lstm c after errors");
@@ -1363,7 +1329,7 @@ Test(nn_layers, activations_views_integers_extremes_and_empty) {
     t_live live = t_live_now();
     npg_scope s = npg_scope_begin();
     /* many values through a strided, transposed view */
-    npg_array *big = urand(NPG_SHAPE(10, 14), -6, 6, 2100, 0, NULL);
+    npg_array *big = t_urand(NPG_SHAPE(10, 14), -6, 6, 2100, 0, NULL);
     npg_array *x = npg_T(NPG_INDEX(big, NPG_ALL, NPG_SLICE(1, NPG_NONE, 2))); /* (7, 10) */
     double *xv = t_read(x), want[70];
     for (int i = 0; i < N_ACT; i++) {
@@ -1385,7 +1351,7 @@ Test(nn_layers, activations_views_integers_extremes_and_empty) {
     }
     /* stable at the extremes (no inf - inf, no NaN) */
     double ext[4] = {-800, -100, 100, 800};
-    npg_array *xe = leaf(t_arr(ext, NPG_FLOAT64, NPG_SHAPE(4)));
+    npg_array *xe = t_leaf(t_arr(ext, NPG_FLOAT64, NPG_SHAPE(4)));
     t_assert_close(npg_logsigmoid(xe), (double[]){-800, -100, -exp(-100.0), -0.0}, 4, 1e-14, 1e-30, "logsigmoid extremes");
     t_assert_close(npg_mish(xe), (double[]){act_ref(6, -800), act_ref(6, -100), 100, 800}, 4, 1e-14, 1e-30, "mish extremes");
     t_assert_close(npg_elu(xe, 1.0), (double[]){-1, -1, 100, 800}, 4, 1e-15, 0, "elu extremes");
@@ -1396,7 +1362,7 @@ Test(nn_layers, activations_views_integers_extremes_and_empty) {
     t_assert_close(g, (double[]){1, 1, exp(-100.0), 0}, 4, 1e-14, 1e-30, "logsigmoid gradient at the extremes");
     /* hardtanh: gradient 1 strictly inside (lo, hi), 0 at and beyond the ends */
     double hv[6] = {-1.5, 2, -3, 5, 0.25, -1.4};
-    npg_array *xh = leaf(t_arr(hv, NPG_FLOAT64, NPG_SHAPE(6)));
+    npg_array *xh = t_leaf(t_arr(hv, NPG_FLOAT64, NPG_SHAPE(6)));
     npg_array *lh = npg_sum(npg_hardtanh(xh, -1.5, 2), NPG_ALL_AXES, false), *gh;
     cr_assert_eq(npg_grad_of(&lh, 1, NULL, &xh, 1, &gh, NULL), NPG_OK, "%s", npg_last_error());
     t_assert_close(gh, (double[]){0, 0, 0, 0, 1, 1}, 6, 0, 0, "hardtanh gradient");
@@ -1418,13 +1384,13 @@ Test(nn_layers, activations_gradcheck_and_errors) {
     npg_scope s = npg_scope_begin();
     /* away from every kink: 0 (elu), -1.5 and 2 (hardtanh), -3 and 3 (hardsigmoid, hardswish) */
     double gx[12] = {-4.2, -2.7, -1.9, -1.1, -0.6, -0.2, 0.3, 0.8, 1.4, 2.3, 2.8, 4.5};
-    npg_array *x = leaf(npg_T(t_arr(gx, NPG_FLOAT64, NPG_SHAPE(4, 3))));
+    npg_array *x = t_leaf(npg_T(t_arr(gx, NPG_FLOAT64, NPG_SHAPE(4, 3))));
     for (int i = 0; i < N_ACT; i++)
         cr_assert_eq(npg_gradcheck(f_act, &i, &x, 1, NULL), NPG_OK, "%s: %s", act_name[i], npg_last_error());
-    for (int i = 0; i < N_ACT; i++) EXPECT_FAIL(act_call(i, NULL), NPG_ERR_NULL_ARG, act_name[i]);
+    for (int i = 0; i < N_ACT; i++) T_EXPECT_FAIL(act_call(i, NULL), NPG_ERR_NULL_ARG, act_name[i]);
     snap sx = snap_take(x);
-    EXPECT_FAIL(npg_celu(x, 0), NPG_ERR_INVALID_ARG, "npg_celu");
-    EXPECT_FAIL(npg_hardtanh(x, 1, -1), NPG_ERR_INVALID_ARG, "npg_hardtanh");
+    T_EXPECT_FAIL(npg_celu(x, 0), NPG_ERR_INVALID_ARG, "npg_celu");
+    T_EXPECT_FAIL(npg_hardtanh(x, 1, -1), NPG_ERR_INVALID_ARG, "npg_hardtanh");
     snap_check(sx, "activation input after errors");
     npg_scope_end(s);
     t_assert_no_leak(live, "activations gradcheck");
@@ -1441,7 +1407,7 @@ Test(nn_layers, glu_values_gradcheck_and_errors) {
     t_live live = t_live_now();
     npg_scope s = npg_scope_begin();
     double *xv;
-    npg_array *x = urand(NPG_SHAPE(4, 6), -2, 2, 81, 0, &xv);
+    npg_array *x = t_urand(NPG_SHAPE(4, 6), -2, 2, 81, 0, &xv);
     double mine[12];
     for (int r = 0; r < 2; r++)
         for (int c = 0; c < 6; c++) mine[r * 6 + c] = xv[r * 6 + c] * sigm(xv[(r + 2) * 6 + c]);
@@ -1464,17 +1430,17 @@ Test(nn_layers, glu_values_gradcheck_and_errors) {
     t_assert_close(npg_glu(npg_T(x), 1), wt, 12, 1e-12, 1e-14, "glu of a transpose");
     t_assert_shape(npg_glu(npg_zeros(NPG_SHAPE(0, 4), OPT()), 1), NPG_SHAPE(0, 2));
     free(xv);
-    npg_array *xg = leaf(urand(NPG_SHAPE(3, 4, 2), -2, 2, 2200, 0, NULL));
+    npg_array *xg = t_leaf(t_urand(NPG_SHAPE(3, 4, 2), -2, 2, 2200, 0, NULL));
     for (int axis = -3; axis < 3; axis++)
         if (axis != 0 && axis != -3)
             cr_assert_eq(npg_gradcheck(f_glu, &axis, &xg, 1, NULL), NPG_OK, "axis %d: %s", axis, npg_last_error());
     snap sx = snap_take(x);
-    EXPECT_FAIL(npg_glu(npg_ones(NPG_SHAPE(3, 5), OPT()), 1), NPG_ERR_SHAPE, "npg_glu");
-    EXPECT_FAIL(npg_glu(xg, 0), NPG_ERR_SHAPE, "npg_glu");
-    EXPECT_FAIL(npg_glu(x, 2), NPG_ERR_AXIS, "npg_glu");
-    EXPECT_FAIL(npg_glu(x, -3), NPG_ERR_AXIS, "npg_glu");
-    EXPECT_FAIL(npg_glu(npg_scalar(1, OPT()), 0), NPG_ERR_SHAPE, "npg_glu");
-    EXPECT_FAIL(npg_glu(NULL, 0), NPG_ERR_NULL_ARG, "npg_glu");
+    T_EXPECT_FAIL(npg_glu(npg_ones(NPG_SHAPE(3, 5), OPT()), 1), NPG_ERR_SHAPE, "npg_glu");
+    T_EXPECT_FAIL(npg_glu(xg, 0), NPG_ERR_SHAPE, "npg_glu");
+    T_EXPECT_FAIL(npg_glu(x, 2), NPG_ERR_AXIS, "npg_glu");
+    T_EXPECT_FAIL(npg_glu(x, -3), NPG_ERR_AXIS, "npg_glu");
+    T_EXPECT_FAIL(npg_glu(npg_scalar(1, OPT()), 0), NPG_ERR_SHAPE, "npg_glu");
+    T_EXPECT_FAIL(npg_glu(NULL, 0), NPG_ERR_NULL_ARG, "npg_glu");
     snap_check(sx, "glu input after errors");
     npg_scope_end(s);
     t_assert_no_leak(live, "glu");
@@ -1513,14 +1479,14 @@ Test(nn_layers, one_hot_values_and_errors) {
     /* errors (the labels are read on the host, so this works on every device) */
     npg_array *lab = t_arr(lv, NPG_INT64, NPG_SHAPE(2, 3));
     snap sl = snap_take(lab);
-    EXPECT_FAIL(npg_one_hot(lab, 4), NPG_ERR_INDEX, "npg_one_hot");
-    EXPECT_FAIL(npg_one_hot(lab, 0), NPG_ERR_INVALID_ARG, "npg_one_hot");
-    EXPECT_FAIL(npg_one_hot(t_arr((double[]){1, -1}, NPG_INT32, NPG_SHAPE(2)), 3), NPG_ERR_INDEX, "npg_one_hot");
-    EXPECT_FAIL(npg_one_hot(t_arr((double[]){1, -1}, NPG_INT64, NPG_SHAPE(2)), -1), NPG_ERR_INDEX, "npg_one_hot");
-    EXPECT_FAIL(npg_one_hot(lab, -2), NPG_ERR_INVALID_ARG, "npg_one_hot");
-    EXPECT_FAIL(npg_one_hot(npg_zeros(NPG_SHAPE(0), OPT(.dtype = NPG_INT64)), -1), NPG_ERR_SHAPE, "npg_one_hot");
-    EXPECT_FAIL(npg_one_hot(npg_ones(NPG_SHAPE(3), OPT(.dtype = NPG_FLOAT32)), 3), NPG_ERR_DTYPE, "npg_one_hot");
-    EXPECT_FAIL(npg_one_hot(NULL, 3), NPG_ERR_NULL_ARG, "npg_one_hot");
+    T_EXPECT_FAIL(npg_one_hot(lab, 4), NPG_ERR_INDEX, "npg_one_hot");
+    T_EXPECT_FAIL(npg_one_hot(lab, 0), NPG_ERR_INVALID_ARG, "npg_one_hot");
+    T_EXPECT_FAIL(npg_one_hot(t_arr((double[]){1, -1}, NPG_INT32, NPG_SHAPE(2)), 3), NPG_ERR_INDEX, "npg_one_hot");
+    T_EXPECT_FAIL(npg_one_hot(t_arr((double[]){1, -1}, NPG_INT64, NPG_SHAPE(2)), -1), NPG_ERR_INDEX, "npg_one_hot");
+    T_EXPECT_FAIL(npg_one_hot(lab, -2), NPG_ERR_INVALID_ARG, "npg_one_hot");
+    T_EXPECT_FAIL(npg_one_hot(npg_zeros(NPG_SHAPE(0), OPT(.dtype = NPG_INT64)), -1), NPG_ERR_SHAPE, "npg_one_hot");
+    T_EXPECT_FAIL(npg_one_hot(npg_ones(NPG_SHAPE(3), OPT(.dtype = NPG_FLOAT32)), 3), NPG_ERR_DTYPE, "npg_one_hot");
+    T_EXPECT_FAIL(npg_one_hot(NULL, 3), NPG_ERR_NULL_ARG, "npg_one_hot");
     snap_check(sl, "one_hot labels after errors");
     npg_scope_end(s);
     t_assert_no_leak(live, "one_hot");
@@ -1547,7 +1513,7 @@ Test(nn_layers, cosine_similarity_values_gradcheck_and_errors) {
     t_live live = t_live_now();
     npg_scope s = npg_scope_begin();
     double *av, *bv, mine[5];
-    npg_array *a = urand(NPG_SHAPE(3, 4), -1, 1, 91, 0, &av), *b = urand(NPG_SHAPE(4), -1, 1, 92, 0, &bv);
+    npg_array *a = t_urand(NPG_SHAPE(3, 4), -1, 1, 91, 0, &av), *b = t_urand(NPG_SHAPE(4), -1, 1, 92, 0, &bv);
     ref_cos(av, bv, 3, 1, 4, 1e-8, mine);
     t_assert_close_buf(mine, REF_COSSIM, 3, 1e-13, 0, "ref_cos vs PyTorch");
     for (int dt = 0; dt < 2; dt++) {
@@ -1574,18 +1540,18 @@ Test(nn_layers, cosine_similarity_values_gradcheck_and_errors) {
                    NPG_SHAPE(0));
     free(av), free(bv);
     /* gradients of both inputs, broadcasting included */
-    npg_array *in[2] = {leaf(urand(NPG_SHAPE(3, 4), -1, 1, 2300, 0, NULL)), leaf(urand(NPG_SHAPE(1, 4), -1, 1, 2301, 0, NULL))};
+    npg_array *in[2] = {t_leaf(t_urand(NPG_SHAPE(3, 4), -1, 1, 2300, 0, NULL)), t_leaf(t_urand(NPG_SHAPE(1, 4), -1, 1, 2301, 0, NULL))};
     int ax = 1, ax0 = 0;
     cr_assert_eq(npg_gradcheck(f_cos, &ax, in, 2, NULL), NPG_OK, "%s", npg_last_error());
     cr_assert_eq(npg_gradcheck(f_cos, &ax0, in, 2, NULL), NPG_OK, "%s", npg_last_error());
     snap sa = snap_take(a);
-    EXPECT_FAIL(npg_cosine_similarity(a, a, 2, 1e-8), NPG_ERR_AXIS, "npg_cosine_similarity");
-    EXPECT_FAIL(npg_cosine_similarity(a, npg_ones(NPG_SHAPE(3, 5), OPT()), 1, 1e-8), NPG_ERR_SHAPE, "npg_cosine_similarity");
-    EXPECT_FAIL(npg_cosine_similarity(a, a, 1, -1e-8), NPG_ERR_INVALID_ARG, "npg_cosine_similarity");
-    EXPECT_FAIL(npg_cosine_similarity(npg_scalar(1, OPT()), npg_scalar(2, OPT()), 0, 1e-8), NPG_ERR_SHAPE,
+    T_EXPECT_FAIL(npg_cosine_similarity(a, a, 2, 1e-8), NPG_ERR_AXIS, "npg_cosine_similarity");
+    T_EXPECT_FAIL(npg_cosine_similarity(a, npg_ones(NPG_SHAPE(3, 5), OPT()), 1, 1e-8), NPG_ERR_SHAPE, "npg_cosine_similarity");
+    T_EXPECT_FAIL(npg_cosine_similarity(a, a, 1, -1e-8), NPG_ERR_INVALID_ARG, "npg_cosine_similarity");
+    T_EXPECT_FAIL(npg_cosine_similarity(npg_scalar(1, OPT()), npg_scalar(2, OPT()), 0, 1e-8), NPG_ERR_SHAPE,
                 "npg_cosine_similarity");
-    EXPECT_FAIL(npg_cosine_similarity(NULL, a, 1, 1e-8), NPG_ERR_NULL_ARG, "npg_cosine_similarity");
-    EXPECT_FAIL(npg_cosine_similarity(a, NULL, 1, 1e-8), NPG_ERR_NULL_ARG, "npg_cosine_similarity");
+    T_EXPECT_FAIL(npg_cosine_similarity(NULL, a, 1, 1e-8), NPG_ERR_NULL_ARG, "npg_cosine_similarity");
+    T_EXPECT_FAIL(npg_cosine_similarity(a, NULL, 1, 1e-8), NPG_ERR_NULL_ARG, "npg_cosine_similarity");
     snap_check(sa, "cosine_similarity input after errors");
     npg_scope_end(s);
     t_assert_no_leak(live, "cosine_similarity");
@@ -1647,7 +1613,7 @@ Test(nn_layers, losses_match_pytorch) {
         npg_dtype d = dt ? NPG_FLOAT64 : NPG_FLOAT32;
         double rt = dt ? 1e-12 : 2e-6, at = dt ? 1e-13 : 2e-6;
         /* l1 */
-        npg_array *p = urand(NPG_SHAPE(3, 5), -2, 2, 101, d, NULL), *t = urand(NPG_SHAPE(3, 5), -2, 2, 102, d, NULL);
+        npg_array *p = t_urand(NPG_SHAPE(3, 5), -2, 2, 101, d, NULL), *t = t_urand(NPG_SHAPE(3, 5), -2, 2, 102, d, NULL);
         check_reductions(l_l1, NULL, p, t, REF_L1_NONE, 15, rt, at, "l1_loss");
         t_assert_close(npg_l1_loss(p, t, NPG_REDUCTION_MEAN), REF_L1_MEAN, 1, rt, at, "l1 mean (PyTorch)");
         /* smooth L1 (beta 0.5 and 0) and Huber (delta 0.8) on both sides of the threshold */
@@ -1659,12 +1625,12 @@ Test(nn_layers, losses_match_pytorch) {
         check_reductions(l_huber, &delta, sp, st, REF_HUBER_NONE, 12, rt, at, "huber_loss");
         t_assert_close(npg_huber_loss(sp, st, NPG_REDUCTION_SUM, 0.8), REF_HUBER_SUM, 1, rt, at, "huber sum");
         /* kl_div with zeros in the target, and with log targets */
-        npg_array *ki = urand(NPG_SHAPE(3, 4), -3, 0, 111, d, NULL), *kt = t_arr(KL_T, d, NPG_SHAPE(3, 4));
+        npg_array *ki = t_urand(NPG_SHAPE(3, 4), -3, 0, 111, d, NULL), *kt = t_arr(KL_T, d, NPG_SHAPE(3, 4));
         bool lt = false, lt1 = true;
         check_reductions(l_kl, &lt, ki, kt, REF_KL_NONE, 12, rt, at, "kl_div");
         t_assert_close(npg_kl_div(ki, kt, NPG_REDUCTION_SUM, false), REF_KL_SUM, 1, rt, at, "kl_div sum");
         t_assert_close(npg_kl_div(ki, kt, NPG_REDUCTION_MEAN, false), REF_KL_MEAN, 1, rt, at, "kl_div mean");
-        npg_array *klt = urand(NPG_SHAPE(3, 4), -3, 0.5, 112, d, NULL);
+        npg_array *klt = t_urand(NPG_SHAPE(3, 4), -3, 0.5, 112, d, NULL);
         check_reductions(l_kl, &lt1, ki, klt, REF_KL_LOGT_NONE, 12, rt, at, "kl_div log_target");
         /* binary cross-entropy: p of 0 and 1 hit the -100 clamp */
         npg_array *bp = t_arr(BCE_P, d, NPG_SHAPE(2, 5)), *bt = t_arr(BCE_T, d, NPG_SHAPE(2, 5));
@@ -1679,8 +1645,8 @@ Test(nn_layers, losses_views_broadcast_and_references) {
     t_live live = t_live_now();
     npg_scope s = npg_scope_begin();
     /* transposed operands and a broadcast target against per-element definitions */
-    npg_array *p = npg_T(urand(NPG_SHAPE(5, 4), -2, 2, 2400, 0, NULL)); /* (4, 5) */
-    npg_array *t = urand(NPG_SHAPE(5), -2, 2, 2401, 0, NULL);
+    npg_array *p = npg_T(t_urand(NPG_SHAPE(5, 4), -2, 2, 2400, 0, NULL)); /* (4, 5) */
+    npg_array *t = t_urand(NPG_SHAPE(5), -2, 2, 2401, 0, NULL);
     double *pv = t_read(p), *tv = t_read(t), want[20];
     for (int i = 0; i < 20; i++) want[i] = fabs(pv[i] - tv[i % 5]);
     t_assert_close(npg_l1_loss(p, t, NPG_REDUCTION_NONE), want, 20, 1e-15, 0, "l1 of views, broadcast");
@@ -1699,8 +1665,8 @@ Test(nn_layers, losses_views_broadcast_and_references) {
     double ss = npg_item(npg_smooth_l1_loss(p, t, NPG_REDUCTION_SUM, 1.3));
     cr_assert(fabs(hs - 1.3 * ss) <= 1e-12 * fabs(hs), "huber %.17g vs 1.3 smooth_l1 %.17g", hs, ss);
     /* bce: per-element definition on a transposed view */
-    npg_array *bp = npg_T(urand(NPG_SHAPE(5, 4), 0.01, 0.99, 2402, 0, NULL));
-    npg_array *bt = urand(NPG_SHAPE(4, 5), 0, 1, 2403, 0, NULL);
+    npg_array *bp = npg_T(t_urand(NPG_SHAPE(5, 4), 0.01, 0.99, 2402, 0, NULL));
+    npg_array *bt = t_urand(NPG_SHAPE(4, 5), 0, 1, 2403, 0, NULL);
     double *bpv = t_read(bp), *btv = t_read(bt);
     for (int i = 0; i < 20; i++) want[i] = -(btv[i] * log(bpv[i]) + (1 - btv[i]) * log1p(-bpv[i]));
     t_assert_close(npg_binary_cross_entropy(bp, bt, NPG_REDUCTION_NONE), want, 20, 1e-13, 1e-15, "bce of a view");
@@ -1736,7 +1702,7 @@ Test(nn_layers, binary_cross_entropy_at_and_beyond_0_and_1) {
     npg_scope s = npg_scope_begin();
     for (int dt = 0; dt < 2; dt++) {
         npg_dtype d = dt ? NPG_FLOAT64 : NPG_FLOAT32;
-        npg_array *p = leaf(t_arr(BCE_P, d, NPG_SHAPE(10))), *t = leaf(t_arr(BCE_T, d, NPG_SHAPE(10)));
+        npg_array *p = t_leaf(t_arr(BCE_P, d, NPG_SHAPE(10))), *t = t_leaf(t_arr(BCE_T, d, NPG_SHAPE(10)));
         npg_array *l = npg_binary_cross_entropy(p, t, NPG_REDUCTION_SUM), *g[2];
         t_assert_close(l, (double[]){10 * REF_BCE_MEAN[0]}, 1, dt ? 1e-12 : 2e-6, 0, "bce sum");
         npg_array *in[2] = {p, t};
@@ -1783,40 +1749,40 @@ Test(nn_layers, losses_gradcheck_and_errors) {
     /* d = p - t away from 0 and from beta = 0.5 / delta = 0.8 */
     double pv[12] = {0.1, 1.3, -0.4, 2.2, 0.9, -1.7, 3.0, 0.25, -0.3, 1.1, 0.6, -2.5};
     double tv[12] = {0.4, 0.1, 0.8, 0.3, 0.55, -0.2, 1.0, 1.9, 0.05, 0.2, -0.5, 0.0};
-    npg_array *in[2] = {leaf(t_arr(pv, NPG_FLOAT64, NPG_SHAPE(3, 4))), leaf(t_arr(tv, NPG_FLOAT64, NPG_SHAPE(3, 4)))};
+    npg_array *in[2] = {t_leaf(t_arr(pv, NPG_FLOAT64, NPG_SHAPE(3, 4))), t_leaf(t_arr(tv, NPG_FLOAT64, NPG_SHAPE(3, 4)))};
     for (int k = 0; k < 3; k++)
         cr_assert_eq(npg_gradcheck(f_loss, &k, in, 2, NULL), NPG_OK, "loss %d: %s", k, npg_last_error());
     /* kl_div: positive targets (differentiable in both) and log targets */
-    npg_array *kin[2] = {leaf(urand(NPG_SHAPE(3, 4), -3, 0, 2500, 0, NULL)), leaf(urand(NPG_SHAPE(3, 4), 0.05, 1, 2501, 0, NULL))};
+    npg_array *kin[2] = {t_leaf(t_urand(NPG_SHAPE(3, 4), -3, 0, 2500, 0, NULL)), t_leaf(t_urand(NPG_SHAPE(3, 4), 0.05, 1, 2501, 0, NULL))};
     int k3 = 3, k4 = 4, k5 = 5;
     cr_assert_eq(npg_gradcheck(f_loss, &k3, kin, 2, NULL), NPG_OK, "kl_div: %s", npg_last_error());
-    npg_array *kin2[2] = {kin[0], leaf(urand(NPG_SHAPE(3, 4), -3, 0.5, 2502, 0, NULL))};
+    npg_array *kin2[2] = {kin[0], t_leaf(t_urand(NPG_SHAPE(3, 4), -3, 0.5, 2502, 0, NULL))};
     cr_assert_eq(npg_gradcheck(f_loss, &k4, kin2, 2, NULL), NPG_OK, "kl_div log_target: %s", npg_last_error());
     /* bce: p inside (0, 1), soft targets */
-    npg_array *bin[2] = {leaf(urand(NPG_SHAPE(2, 5), 0.05, 0.95, 2503, 0, NULL)), leaf(urand(NPG_SHAPE(2, 5), 0, 1, 2504, 0, NULL))};
+    npg_array *bin[2] = {t_leaf(t_urand(NPG_SHAPE(2, 5), 0.05, 0.95, 2503, 0, NULL)), t_leaf(t_urand(NPG_SHAPE(2, 5), 0, 1, 2504, 0, NULL))};
     cr_assert_eq(npg_gradcheck(f_loss, &k5, bin, 2, NULL), NPG_OK, "bce: %s", npg_last_error());
     /* errors */
     npg_array *p = in[0], *t = in[1], *bad = npg_ones(NPG_SHAPE(3, 5), OPT(.dtype = NPG_FLOAT64));
     snap sp = snap_take(p), st = snap_take(t);
-    EXPECT_FAIL(npg_smooth_l1_loss(p, t, NPG_REDUCTION_MEAN, -0.1), NPG_ERR_INVALID_ARG, "npg_smooth_l1_loss");
-    EXPECT_FAIL(npg_huber_loss(p, t, NPG_REDUCTION_MEAN, 0), NPG_ERR_INVALID_ARG, "npg_huber_loss");
-    EXPECT_FAIL(npg_huber_loss(p, t, NPG_REDUCTION_MEAN, -1), NPG_ERR_INVALID_ARG, "npg_huber_loss");
-    EXPECT_FAIL(npg_l1_loss(p, bad, NPG_REDUCTION_MEAN), NPG_ERR_SHAPE, "npg_l1_loss");
-    EXPECT_FAIL(npg_smooth_l1_loss(p, bad, NPG_REDUCTION_MEAN, 1), NPG_ERR_SHAPE, "npg_smooth_l1_loss");
-    EXPECT_FAIL(npg_huber_loss(p, bad, NPG_REDUCTION_MEAN, 1), NPG_ERR_SHAPE, "npg_huber_loss");
-    EXPECT_FAIL(npg_kl_div(p, bad, NPG_REDUCTION_MEAN, false), NPG_ERR_SHAPE, "npg_kl_div");
-    EXPECT_FAIL(npg_binary_cross_entropy(p, bad, NPG_REDUCTION_MEAN), NPG_ERR_SHAPE, "npg_binary_cross_entropy");
+    T_EXPECT_FAIL(npg_smooth_l1_loss(p, t, NPG_REDUCTION_MEAN, -0.1), NPG_ERR_INVALID_ARG, "npg_smooth_l1_loss");
+    T_EXPECT_FAIL(npg_huber_loss(p, t, NPG_REDUCTION_MEAN, 0), NPG_ERR_INVALID_ARG, "npg_huber_loss");
+    T_EXPECT_FAIL(npg_huber_loss(p, t, NPG_REDUCTION_MEAN, -1), NPG_ERR_INVALID_ARG, "npg_huber_loss");
+    T_EXPECT_FAIL(npg_l1_loss(p, bad, NPG_REDUCTION_MEAN), NPG_ERR_SHAPE, "npg_l1_loss");
+    T_EXPECT_FAIL(npg_smooth_l1_loss(p, bad, NPG_REDUCTION_MEAN, 1), NPG_ERR_SHAPE, "npg_smooth_l1_loss");
+    T_EXPECT_FAIL(npg_huber_loss(p, bad, NPG_REDUCTION_MEAN, 1), NPG_ERR_SHAPE, "npg_huber_loss");
+    T_EXPECT_FAIL(npg_kl_div(p, bad, NPG_REDUCTION_MEAN, false), NPG_ERR_SHAPE, "npg_kl_div");
+    T_EXPECT_FAIL(npg_binary_cross_entropy(p, bad, NPG_REDUCTION_MEAN), NPG_ERR_SHAPE, "npg_binary_cross_entropy");
     const npg_reduction badr = (npg_reduction)7;
-    EXPECT_FAIL(npg_l1_loss(p, t, badr), NPG_ERR_INVALID_ARG, "npg_l1_loss");
-    EXPECT_FAIL(npg_smooth_l1_loss(p, t, badr, 1), NPG_ERR_INVALID_ARG, "npg_smooth_l1_loss");
-    EXPECT_FAIL(npg_huber_loss(p, t, badr, 1), NPG_ERR_INVALID_ARG, "npg_huber_loss");
-    EXPECT_FAIL(npg_kl_div(p, t, badr, false), NPG_ERR_INVALID_ARG, "npg_kl_div");
-    EXPECT_FAIL(npg_binary_cross_entropy(p, t, badr), NPG_ERR_INVALID_ARG, "npg_binary_cross_entropy");
-    EXPECT_FAIL(npg_l1_loss(NULL, t, NPG_REDUCTION_MEAN), NPG_ERR_NULL_ARG, "npg_l1_loss");
-    EXPECT_FAIL(npg_smooth_l1_loss(p, NULL, NPG_REDUCTION_MEAN, 1), NPG_ERR_NULL_ARG, "npg_smooth_l1_loss");
-    EXPECT_FAIL(npg_huber_loss(NULL, t, NPG_REDUCTION_MEAN, 1), NPG_ERR_NULL_ARG, "npg_huber_loss");
-    EXPECT_FAIL(npg_kl_div(p, NULL, NPG_REDUCTION_MEAN, false), NPG_ERR_NULL_ARG, "npg_kl_div");
-    EXPECT_FAIL(npg_binary_cross_entropy(NULL, t, NPG_REDUCTION_MEAN), NPG_ERR_NULL_ARG, "npg_binary_cross_entropy");
+    T_EXPECT_FAIL(npg_l1_loss(p, t, badr), NPG_ERR_INVALID_ARG, "npg_l1_loss");
+    T_EXPECT_FAIL(npg_smooth_l1_loss(p, t, badr, 1), NPG_ERR_INVALID_ARG, "npg_smooth_l1_loss");
+    T_EXPECT_FAIL(npg_huber_loss(p, t, badr, 1), NPG_ERR_INVALID_ARG, "npg_huber_loss");
+    T_EXPECT_FAIL(npg_kl_div(p, t, badr, false), NPG_ERR_INVALID_ARG, "npg_kl_div");
+    T_EXPECT_FAIL(npg_binary_cross_entropy(p, t, badr), NPG_ERR_INVALID_ARG, "npg_binary_cross_entropy");
+    T_EXPECT_FAIL(npg_l1_loss(NULL, t, NPG_REDUCTION_MEAN), NPG_ERR_NULL_ARG, "npg_l1_loss");
+    T_EXPECT_FAIL(npg_smooth_l1_loss(p, NULL, NPG_REDUCTION_MEAN, 1), NPG_ERR_NULL_ARG, "npg_smooth_l1_loss");
+    T_EXPECT_FAIL(npg_huber_loss(NULL, t, NPG_REDUCTION_MEAN, 1), NPG_ERR_NULL_ARG, "npg_huber_loss");
+    T_EXPECT_FAIL(npg_kl_div(p, NULL, NPG_REDUCTION_MEAN, false), NPG_ERR_NULL_ARG, "npg_kl_div");
+    T_EXPECT_FAIL(npg_binary_cross_entropy(NULL, t, NPG_REDUCTION_MEAN), NPG_ERR_NULL_ARG, "npg_binary_cross_entropy");
     snap_check(sp, "loss pred after errors");
     snap_check(st, "loss target after errors");
     npg_scope_end(s);

@@ -146,32 +146,11 @@ static const double KINK_MX[2] = {1, 0}, KINK_MY[1] = {0};
 
 /* ---- helpers -------------------------------------------------------------- */
 
-static int64_t numel(npg_shape s) {
-    int64_t n = 1;
-    for (int i = 0; i < s.ndim; i++) n *= s.dims[i];
-    return n;
-}
-
-static npg_array *leaf(npg_array *x) {
-    cr_assert_eq(npg_set_requires_grad(x, true), NPG_OK, "%s", npg_last_error());
-    return x;
-}
-
 static double sum_of(const double *v, int64_t n) {
     double a = 0;
     for (int64_t i = 0; i < n; i++) a += v[i];
     return a;
 }
-
-/* A failed call: NULL, the status, a message naming fn; the error cleared. */
-#define EXPECT_FAIL(call, status, needle)                                                                      \
-    do {                                                                                                       \
-        npg_clear_error();                                                                                     \
-        npg_array *r_ = (call);                                                                                \
-        cr_assert_null(r_, "%s: expected %s to fail", #call, needle);                                          \
-        t_assert_error(status, needle);                                                                        \
-        npg_clear_error();                                                                                     \
-    } while (0)
 
 /* The same values as base in a non-contiguous layout, differentiable back
  * to base: a transposed copy seen through a transposed view (2-d and more),
@@ -271,7 +250,7 @@ typedef struct lcase {
 
 /* Row-major values of an input (malloc'd). */
 static double *lin_values(const lin *l) {
-    int64_t n = numel(l->s);
+    int64_t n = t_numel(l->s);
     double *v = malloc(sizeof(double) * (size_t)(n > 0 ? n : 1));
     if (l->kind == IN_UNIFORM || l->kind == IN_SIGNS) {
         t_fill_uniform(v, n, l->kind == IN_UNIFORM ? l->lo : -1, l->kind == IN_UNIFORM ? l->hi : 1, l->seed);
@@ -288,7 +267,7 @@ static double *lin_values(const lin *l) {
  * reference, of the loss reduced with c->gred. */
 static void run_case(const lcase *c) {
     t_live live = t_live_now();
-    const int64_t no = numel(c->out);
+    const int64_t no = t_numel(c->out);
     bool any_g = false;
     for (int i = 0; i < c->n; i++) any_g |= c->g[i] != NULL;
     for (int dt = 0; dt < 2; dt++) {
@@ -305,7 +284,7 @@ static void run_case(const lcase *c) {
                 const bool lab = c->in[i].kind == IN_LABELS;
                 base[i] = t_arr(hv, lab ? NPG_INT64 : d, c->in[i].s);
                 free(hv);
-                if (c->g[i]) leaf(base[i]);
+                if (c->g[i]) t_leaf(base[i]);
                 x[i] = layout ? noncontig(base[i]) : base[i];
             }
             if (c->none) {
@@ -334,7 +313,7 @@ static void run_case(const lcase *c) {
                     char wg[200];
                     snprintf(wg, sizeof wg, "%s: d/d(input %d)", w, idx[j]);
                     t_assert_shape(g[j], c->in[idx[j]].s);
-                    t_assert_close(g[j], c->g[idx[j]], numel(c->in[idx[j]].s), rt, at, wg);
+                    t_assert_close(g[j], c->g[idx[j]], t_numel(c->in[idx[j]].s), rt, at, wg);
                 }
             }
             npg_scope_end(s);
@@ -358,7 +337,7 @@ static void gradcheck_case(const lcase *c) {
         double *hv = lin_values(&c->in[i]);
         x[i] = t_arr(hv, c->in[i].kind == IN_LABELS ? NPG_INT64 : NPG_FLOAT64, c->in[i].s);
         free(hv);
-        if (c->g[i]) leaf(x[i]);
+        if (c->g[i]) t_leaf(x[i]);
     }
     cr_assert_eq(npg_gradcheck(gc_fn, (void *)c, x, c->n, NULL), NPG_OK, "%s: %s", c->name, npg_last_error());
     npg_scope_end(s);
@@ -628,7 +607,7 @@ Test(nn_loss, empty_inputs) {
     t_assert_close(npg_multilabel_soft_margin_loss(z2(2, 0), z2(2, 0), NULL, NPG_REDUCTION_NONE), nans2, 2, 0, 0,
                    "multilabel (2, 0)");
     /* the gradient of an empty batch is empty */
-    npg_array *x = leaf(z2(0, 3)), *g;
+    npg_array *x = t_leaf(z2(0, 3)), *g;
     npg_array *l = npg_margin_ranking_loss(x, z2(0, 3), z2(0, 3), 1, NPG_REDUCTION_SUM);
     cr_assert_eq(npg_grad_of(&l, 1, NULL, &x, 1, &g, NULL), NPG_OK, "%s", npg_last_error());
     t_assert_shape(g, NPG_SHAPE(0, 3));
@@ -647,7 +626,7 @@ Test(nn_loss, soft_margin_loss_is_stable) {
     const double xv[6] = {-800, 800, 30, -30, 0, -1e4}, yv[6] = {1, 1, -1, 1, 1, 0.5};
     for (int dt = 0; dt < 2; dt++) {
         npg_dtype d = dt ? NPG_FLOAT64 : NPG_FLOAT32;
-        npg_array *x = leaf(t_arr(xv, d, NPG_SHAPE(6))), *y = leaf(t_arr(yv, d, NPG_SHAPE(6)));
+        npg_array *x = t_leaf(t_arr(xv, d, NPG_SHAPE(6))), *y = t_leaf(t_arr(yv, d, NPG_SHAPE(6)));
         double want[6], gx[6], gy[6];
         for (int i = 0; i < 6; i++) {
             double z = -yv[i] * xv[i], sg = 1 / (1 + exp(-z)); /* d softplus(z) / dz */
@@ -716,7 +695,7 @@ Test(nn_loss, poisson_nll_loss_target_gradient_at_zero) {
     npg_scope s = npg_scope_begin();
     const double xv[4] = {0.5, -0.3, 1.5, 0.2}, tv[4] = {0, 0, 0.5, 1};
     for (int log_input = 0; log_input < 2; log_input++) {
-        npg_array *x = leaf(t_arr(xv, NPG_FLOAT64, NPG_SHAPE(4))), *t = leaf(t_arr(tv, NPG_FLOAT64, NPG_SHAPE(4)));
+        npg_array *x = t_leaf(t_arr(xv, NPG_FLOAT64, NPG_SHAPE(4))), *t = t_leaf(t_arr(tv, NPG_FLOAT64, NPG_SHAPE(4)));
         npg_array *xp = log_input ? x : npg_abs(x); /* a positive rate without log_input */
         npg_array *l = npg_poisson_nll_loss(xp, t, log_input, true, 1e-8, NPG_REDUCTION_SUM), *g[2], *in[2] = {x, t};
         cr_assert_eq(npg_grad_of(&l, 1, NULL, in, 2, g, NULL), NPG_OK, "%s", npg_last_error());
@@ -743,7 +722,7 @@ Test(nn_loss, gaussian_nll_loss_clamps_negative_var) {
     npg_scope s = npg_scope_begin();
     const double xv[3] = {1, -0.5, 0.3}, tv[3] = {0, 0.5, 0.3}, vv[3] = {-1, -1e-3, -0.0}, eps = 1e-3;
     npg_array *x = t_arr(xv, NPG_FLOAT64, NPG_SHAPE(3)), *t = t_arr(tv, NPG_FLOAT64, NPG_SHAPE(3));
-    npg_array *v = leaf(t_arr(vv, NPG_FLOAT64, NPG_SHAPE(3)));
+    npg_array *v = t_leaf(t_arr(vv, NPG_FLOAT64, NPG_SHAPE(3)));
     npg_clear_error();
     npg_array *l = npg_gaussian_nll_loss(x, t, v, false, eps, NPG_REDUCTION_NONE), *g;
     cr_assert(l, "%s", npg_last_error());
@@ -770,7 +749,7 @@ Test(nn_loss, multi_margin_loss_label_out_of_range) {
     t_live live = t_live_now();
     npg_scope s = npg_scope_begin();
     const double xv[8] = {0.1, 0.5, -0.2, 0.3, 0.9, 0.0, 0.4, -0.6}, lv[4] = {1, 4, -1, 3};
-    npg_array *x = leaf(t_arr(xv, NPG_FLOAT64, NPG_SHAPE(4, 2)));
+    npg_array *x = t_leaf(t_arr(xv, NPG_FLOAT64, NPG_SHAPE(4, 2)));
     npg_array *xx = npg_reshape(npg_concat((npg_array *[]){x, x}, 2, 1), NPG_SHAPE(4, 4)); /* C = 4 */
     npg_array *lab = t_arr(lv, NPG_INT64, NPG_SHAPE(4));
     npg_clear_error();
@@ -820,7 +799,7 @@ static void snap_check(snap *s, const char *what) {
 }
 
 static npg_array *f64(npg_shape s, uint64_t seed) {
-    int64_t n = numel(s);
+    int64_t n = t_numel(s);
     double *v = malloc(sizeof(double) * (size_t)(n > 0 ? n : 1));
     t_fill_uniform(v, n, 0.1, 1, seed);
     npg_array *x = t_arr(v, NPG_FLOAT64, s);
@@ -832,7 +811,7 @@ Test(nn_loss, errors) {
     t_live live = t_live_now();
     npg_scope s = npg_scope_begin();
     const npg_reduction M = NPG_REDUCTION_MEAN, bad = (npg_reduction)7;
-    npg_array *a = leaf(f64(NPG_SHAPE(3, 4), 1)), *b = leaf(f64(NPG_SHAPE(3, 4), 2)), *c = f64(NPG_SHAPE(3, 4), 3);
+    npg_array *a = t_leaf(f64(NPG_SHAPE(3, 4), 1)), *b = t_leaf(f64(NPG_SHAPE(3, 4), 2)), *c = f64(NPG_SHAPE(3, 4), 3);
     npg_array *w5 = f64(NPG_SHAPE(3, 5), 4), *v3 = f64(NPG_SHAPE(3), 5), *v4 = f64(NPG_SHAPE(4), 6);
     npg_array *v2 = f64(NPG_SHAPE(2), 7), *s0 = f64(NPG_SHAPE0, 8), *c3 = f64(NPG_SHAPE(2, 3, 4), 9);
     const double lv[3] = {0, 1, 3};
@@ -842,96 +821,96 @@ Test(nn_loss, errors) {
     const npg_status SH = NPG_ERR_SHAPE, IA = NPG_ERR_INVALID_ARG, NA = NPG_ERR_NULL_ARG;
 
     const char *fn = "npg_margin_ranking_loss";
-    EXPECT_FAIL(npg_margin_ranking_loss(NULL, b, c, 0, M), NA, fn);
-    EXPECT_FAIL(npg_margin_ranking_loss(a, b, NULL, 0, M), NA, fn);
-    EXPECT_FAIL(npg_margin_ranking_loss(a, b, c, 0, bad), IA, fn);
-    EXPECT_FAIL(npg_margin_ranking_loss(a, b, v4, 0, M), SH, fn); /* ndim differs (PyTorch's check) */
-    EXPECT_FAIL(npg_margin_ranking_loss(a, w5, c, 0, M), SH, fn); /* no broadcast */
+    T_EXPECT_FAIL(npg_margin_ranking_loss(NULL, b, c, 0, M), NA, fn);
+    T_EXPECT_FAIL(npg_margin_ranking_loss(a, b, NULL, 0, M), NA, fn);
+    T_EXPECT_FAIL(npg_margin_ranking_loss(a, b, c, 0, bad), IA, fn);
+    T_EXPECT_FAIL(npg_margin_ranking_loss(a, b, v4, 0, M), SH, fn); /* ndim differs (PyTorch's check) */
+    T_EXPECT_FAIL(npg_margin_ranking_loss(a, w5, c, 0, M), SH, fn); /* no broadcast */
 
     fn = "npg_hinge_embedding_loss";
-    EXPECT_FAIL(npg_hinge_embedding_loss(NULL, b, 1, M), NA, fn);
-    EXPECT_FAIL(npg_hinge_embedding_loss(a, NULL, 1, M), NA, fn);
-    EXPECT_FAIL(npg_hinge_embedding_loss(a, b, 1, bad), IA, fn);
-    EXPECT_FAIL(npg_hinge_embedding_loss(a, w5, 1, M), SH, fn);
+    T_EXPECT_FAIL(npg_hinge_embedding_loss(NULL, b, 1, M), NA, fn);
+    T_EXPECT_FAIL(npg_hinge_embedding_loss(a, NULL, 1, M), NA, fn);
+    T_EXPECT_FAIL(npg_hinge_embedding_loss(a, b, 1, bad), IA, fn);
+    T_EXPECT_FAIL(npg_hinge_embedding_loss(a, w5, 1, M), SH, fn);
 
     fn = "npg_soft_margin_loss";
-    EXPECT_FAIL(npg_soft_margin_loss(NULL, b, M), NA, fn);
-    EXPECT_FAIL(npg_soft_margin_loss(a, NULL, M), NA, fn);
-    EXPECT_FAIL(npg_soft_margin_loss(a, b, bad), IA, fn);
-    EXPECT_FAIL(npg_soft_margin_loss(a, w5, M), SH, fn);
-    EXPECT_FAIL(npg_soft_margin_loss(v4, a, M), SH, fn); /* the target must broadcast to the input's shape */
+    T_EXPECT_FAIL(npg_soft_margin_loss(NULL, b, M), NA, fn);
+    T_EXPECT_FAIL(npg_soft_margin_loss(a, NULL, M), NA, fn);
+    T_EXPECT_FAIL(npg_soft_margin_loss(a, b, bad), IA, fn);
+    T_EXPECT_FAIL(npg_soft_margin_loss(a, w5, M), SH, fn);
+    T_EXPECT_FAIL(npg_soft_margin_loss(v4, a, M), SH, fn); /* the target must broadcast to the input's shape */
 
     fn = "npg_cosine_embedding_loss";
-    EXPECT_FAIL(npg_cosine_embedding_loss(NULL, b, v3, 0, M), NA, fn);
-    EXPECT_FAIL(npg_cosine_embedding_loss(a, b, NULL, 0, M), NA, fn);
-    EXPECT_FAIL(npg_cosine_embedding_loss(a, b, v3, 0, bad), IA, fn);
-    EXPECT_FAIL(npg_cosine_embedding_loss(a, b, c, 0, M), SH, fn);      /* a 2-d target */
-    EXPECT_FAIL(npg_cosine_embedding_loss(c3, c3, v3, 0, M), SH, fn);   /* 3-d inputs */
-    EXPECT_FAIL(npg_cosine_embedding_loss(a, b, s0, 0, M), SH, fn);     /* a 0-d target needs 1-d inputs */
-    EXPECT_FAIL(npg_cosine_embedding_loss(v4, v4, v3, 0, M), SH, fn);   /* a 1-d target needs 2-d inputs */
-    EXPECT_FAIL(npg_cosine_embedding_loss(a, w5, v3, 0, M), SH, fn);    /* D differs */
-    EXPECT_FAIL(npg_cosine_embedding_loss(a, b, v2, 0, M), SH, fn);     /* N differs */
+    T_EXPECT_FAIL(npg_cosine_embedding_loss(NULL, b, v3, 0, M), NA, fn);
+    T_EXPECT_FAIL(npg_cosine_embedding_loss(a, b, NULL, 0, M), NA, fn);
+    T_EXPECT_FAIL(npg_cosine_embedding_loss(a, b, v3, 0, bad), IA, fn);
+    T_EXPECT_FAIL(npg_cosine_embedding_loss(a, b, c, 0, M), SH, fn);      /* a 2-d target */
+    T_EXPECT_FAIL(npg_cosine_embedding_loss(c3, c3, v3, 0, M), SH, fn);   /* 3-d inputs */
+    T_EXPECT_FAIL(npg_cosine_embedding_loss(a, b, s0, 0, M), SH, fn);     /* a 0-d target needs 1-d inputs */
+    T_EXPECT_FAIL(npg_cosine_embedding_loss(v4, v4, v3, 0, M), SH, fn);   /* a 1-d target needs 2-d inputs */
+    T_EXPECT_FAIL(npg_cosine_embedding_loss(a, w5, v3, 0, M), SH, fn);    /* D differs */
+    T_EXPECT_FAIL(npg_cosine_embedding_loss(a, b, v2, 0, M), SH, fn);     /* N differs */
 
     fn = "npg_pairwise_distance";
-    EXPECT_FAIL(npg_pairwise_distance(NULL, b, 2, 1e-6, false), NA, fn);
-    EXPECT_FAIL(npg_pairwise_distance(a, NULL, 2, 1e-6, false), NA, fn);
-    EXPECT_FAIL(npg_pairwise_distance(a, b, NAN, 1e-6, false), IA, fn);
-    EXPECT_FAIL(npg_pairwise_distance(a, b, 2, -1e-6, false), IA, fn);
-    EXPECT_FAIL(npg_pairwise_distance(a, b, 2, NAN, false), IA, fn);
-    EXPECT_FAIL(npg_pairwise_distance(a, b, 2, INFINITY, false), IA, fn);
-    EXPECT_FAIL(npg_pairwise_distance(a, w5, 2, 1e-6, false), SH, fn);
+    T_EXPECT_FAIL(npg_pairwise_distance(NULL, b, 2, 1e-6, false), NA, fn);
+    T_EXPECT_FAIL(npg_pairwise_distance(a, NULL, 2, 1e-6, false), NA, fn);
+    T_EXPECT_FAIL(npg_pairwise_distance(a, b, NAN, 1e-6, false), IA, fn);
+    T_EXPECT_FAIL(npg_pairwise_distance(a, b, 2, -1e-6, false), IA, fn);
+    T_EXPECT_FAIL(npg_pairwise_distance(a, b, 2, NAN, false), IA, fn);
+    T_EXPECT_FAIL(npg_pairwise_distance(a, b, 2, INFINITY, false), IA, fn);
+    T_EXPECT_FAIL(npg_pairwise_distance(a, w5, 2, 1e-6, false), SH, fn);
 
     fn = "npg_triplet_margin_loss";
-    EXPECT_FAIL(npg_triplet_margin_loss(NULL, b, c, 1, 2, 1e-6, false, M), NA, fn);
-    EXPECT_FAIL(npg_triplet_margin_loss(a, b, NULL, 1, 2, 1e-6, false, M), NA, fn);
-    EXPECT_FAIL(npg_triplet_margin_loss(a, b, c, 1, 2, 1e-6, false, bad), IA, fn);
-    EXPECT_FAIL(npg_triplet_margin_loss(a, b, c, 1, NAN, 1e-6, false, M), IA, fn);
-    EXPECT_FAIL(npg_triplet_margin_loss(a, b, c, 1, 2, -1, false, M), IA, fn);
-    EXPECT_FAIL(npg_triplet_margin_loss(a, v4, c, 1, 2, 1e-6, false, M), SH, fn); /* ndim differs */
-    EXPECT_FAIL(npg_triplet_margin_loss(a, b, w5, 1, 2, 1e-6, true, M), SH, fn);
+    T_EXPECT_FAIL(npg_triplet_margin_loss(NULL, b, c, 1, 2, 1e-6, false, M), NA, fn);
+    T_EXPECT_FAIL(npg_triplet_margin_loss(a, b, NULL, 1, 2, 1e-6, false, M), NA, fn);
+    T_EXPECT_FAIL(npg_triplet_margin_loss(a, b, c, 1, 2, 1e-6, false, bad), IA, fn);
+    T_EXPECT_FAIL(npg_triplet_margin_loss(a, b, c, 1, NAN, 1e-6, false, M), IA, fn);
+    T_EXPECT_FAIL(npg_triplet_margin_loss(a, b, c, 1, 2, -1, false, M), IA, fn);
+    T_EXPECT_FAIL(npg_triplet_margin_loss(a, v4, c, 1, 2, 1e-6, false, M), SH, fn); /* ndim differs */
+    T_EXPECT_FAIL(npg_triplet_margin_loss(a, b, w5, 1, 2, 1e-6, true, M), SH, fn);
 
     fn = "npg_multilabel_soft_margin_loss";
-    EXPECT_FAIL(npg_multilabel_soft_margin_loss(NULL, b, NULL, M), NA, fn);
-    EXPECT_FAIL(npg_multilabel_soft_margin_loss(a, NULL, v4, M), NA, fn);
-    EXPECT_FAIL(npg_multilabel_soft_margin_loss(a, b, NULL, bad), IA, fn);
-    EXPECT_FAIL(npg_multilabel_soft_margin_loss(s0, s0, NULL, M), SH, fn); /* no class axis */
-    EXPECT_FAIL(npg_multilabel_soft_margin_loss(a, w5, NULL, M), SH, fn);
-    EXPECT_FAIL(npg_multilabel_soft_margin_loss(a, b, v3, M), SH, fn); /* weight (3) against C = 4 */
+    T_EXPECT_FAIL(npg_multilabel_soft_margin_loss(NULL, b, NULL, M), NA, fn);
+    T_EXPECT_FAIL(npg_multilabel_soft_margin_loss(a, NULL, v4, M), NA, fn);
+    T_EXPECT_FAIL(npg_multilabel_soft_margin_loss(a, b, NULL, bad), IA, fn);
+    T_EXPECT_FAIL(npg_multilabel_soft_margin_loss(s0, s0, NULL, M), SH, fn); /* no class axis */
+    T_EXPECT_FAIL(npg_multilabel_soft_margin_loss(a, w5, NULL, M), SH, fn);
+    T_EXPECT_FAIL(npg_multilabel_soft_margin_loss(a, b, v3, M), SH, fn); /* weight (3) against C = 4 */
 
     fn = "npg_multi_margin_loss";
-    EXPECT_FAIL(npg_multi_margin_loss(NULL, lab, 1, 1, NULL, M), NA, fn);
-    EXPECT_FAIL(npg_multi_margin_loss(a, NULL, 1, 1, NULL, M), NA, fn);
-    EXPECT_FAIL(npg_multi_margin_loss(a, lab, 1, 1, NULL, bad), IA, fn);
-    EXPECT_FAIL(npg_multi_margin_loss(a, lab, 3, 1, NULL, M), IA, fn);
-    EXPECT_FAIL(npg_multi_margin_loss(a, lab, 0, 1, NULL, M), IA, fn);
-    EXPECT_FAIL(npg_multi_margin_loss(a, labf, 1, 1, NULL, M), NPG_ERR_DTYPE, fn);
-    EXPECT_FAIL(npg_multi_margin_loss(c3, lab, 1, 1, NULL, M), SH, fn); /* 3-d input */
-    EXPECT_FAIL(npg_multi_margin_loss(npg_zeros(NPG_SHAPE(3, 0), OPT(.dtype = NPG_FLOAT64)), lab, 1, 1, NULL, M), SH, fn);
-    EXPECT_FAIL(npg_multi_margin_loss(npg_zeros(NPG_SHAPE(0), OPT(.dtype = NPG_FLOAT64)), lab, 1, 1, NULL, M), SH, fn);
-    EXPECT_FAIL(npg_multi_margin_loss(w5, npg_reshape(lab, NPG_SHAPE(1, 3)), 1, 1, NULL, M), SH, fn); /* 2-d labels */
-    EXPECT_FAIL(npg_multi_margin_loss(npg_T(a), lab, 1, 1, NULL, M), SH, fn);     /* 4 samples, 3 labels */
-    EXPECT_FAIL(npg_multi_margin_loss(a, lab, 1, 1, v3, M), SH, fn);              /* weight length */
-    EXPECT_FAIL(npg_multi_margin_loss(a, lab, 1, 1, npg_reshape(v4, NPG_SHAPE(1, 4)), M), SH, fn); /* 2-d weight */
+    T_EXPECT_FAIL(npg_multi_margin_loss(NULL, lab, 1, 1, NULL, M), NA, fn);
+    T_EXPECT_FAIL(npg_multi_margin_loss(a, NULL, 1, 1, NULL, M), NA, fn);
+    T_EXPECT_FAIL(npg_multi_margin_loss(a, lab, 1, 1, NULL, bad), IA, fn);
+    T_EXPECT_FAIL(npg_multi_margin_loss(a, lab, 3, 1, NULL, M), IA, fn);
+    T_EXPECT_FAIL(npg_multi_margin_loss(a, lab, 0, 1, NULL, M), IA, fn);
+    T_EXPECT_FAIL(npg_multi_margin_loss(a, labf, 1, 1, NULL, M), NPG_ERR_DTYPE, fn);
+    T_EXPECT_FAIL(npg_multi_margin_loss(c3, lab, 1, 1, NULL, M), SH, fn); /* 3-d input */
+    T_EXPECT_FAIL(npg_multi_margin_loss(npg_zeros(NPG_SHAPE(3, 0), OPT(.dtype = NPG_FLOAT64)), lab, 1, 1, NULL, M), SH, fn);
+    T_EXPECT_FAIL(npg_multi_margin_loss(npg_zeros(NPG_SHAPE(0), OPT(.dtype = NPG_FLOAT64)), lab, 1, 1, NULL, M), SH, fn);
+    T_EXPECT_FAIL(npg_multi_margin_loss(w5, npg_reshape(lab, NPG_SHAPE(1, 3)), 1, 1, NULL, M), SH, fn); /* 2-d labels */
+    T_EXPECT_FAIL(npg_multi_margin_loss(npg_T(a), lab, 1, 1, NULL, M), SH, fn);     /* 4 samples, 3 labels */
+    T_EXPECT_FAIL(npg_multi_margin_loss(a, lab, 1, 1, v3, M), SH, fn);              /* weight length */
+    T_EXPECT_FAIL(npg_multi_margin_loss(a, lab, 1, 1, npg_reshape(v4, NPG_SHAPE(1, 4)), M), SH, fn); /* 2-d weight */
 
     fn = "npg_poisson_nll_loss";
-    EXPECT_FAIL(npg_poisson_nll_loss(NULL, b, true, false, 1e-8, M), NA, fn);
-    EXPECT_FAIL(npg_poisson_nll_loss(a, NULL, true, false, 1e-8, M), NA, fn);
-    EXPECT_FAIL(npg_poisson_nll_loss(a, b, true, false, 1e-8, bad), IA, fn);
-    EXPECT_FAIL(npg_poisson_nll_loss(a, b, false, false, -1e-8, M), IA, fn);
-    EXPECT_FAIL(npg_poisson_nll_loss(a, b, false, false, NAN, M), IA, fn);
-    EXPECT_FAIL(npg_poisson_nll_loss(a, w5, true, true, 1e-8, M), SH, fn);
+    T_EXPECT_FAIL(npg_poisson_nll_loss(NULL, b, true, false, 1e-8, M), NA, fn);
+    T_EXPECT_FAIL(npg_poisson_nll_loss(a, NULL, true, false, 1e-8, M), NA, fn);
+    T_EXPECT_FAIL(npg_poisson_nll_loss(a, b, true, false, 1e-8, bad), IA, fn);
+    T_EXPECT_FAIL(npg_poisson_nll_loss(a, b, false, false, -1e-8, M), IA, fn);
+    T_EXPECT_FAIL(npg_poisson_nll_loss(a, b, false, false, NAN, M), IA, fn);
+    T_EXPECT_FAIL(npg_poisson_nll_loss(a, w5, true, true, 1e-8, M), SH, fn);
 
     fn = "npg_gaussian_nll_loss";
-    EXPECT_FAIL(npg_gaussian_nll_loss(NULL, b, c, false, 1e-6, M), NA, fn);
-    EXPECT_FAIL(npg_gaussian_nll_loss(a, b, NULL, false, 1e-6, M), NA, fn);
-    EXPECT_FAIL(npg_gaussian_nll_loss(a, b, c, false, 1e-6, bad), IA, fn);
-    EXPECT_FAIL(npg_gaussian_nll_loss(a, b, c, false, -1e-6, M), IA, fn);
-    EXPECT_FAIL(npg_gaussian_nll_loss(a, b, c, false, INFINITY, M), IA, fn);
-    EXPECT_FAIL(npg_gaussian_nll_loss(a, b, v4, false, 1e-6, M), SH, fn);  /* var (4) for (3, 4) */
-    EXPECT_FAIL(npg_gaussian_nll_loss(a, b, npg_reshape(v4, NPG_SHAPE(1, 4)), false, 1e-6, M), SH, fn);
-    EXPECT_FAIL(npg_gaussian_nll_loss(a, b, s0, false, 1e-6, M), SH, fn);  /* PyTorch refuses a 0-d var for 2-d input */
-    EXPECT_FAIL(npg_gaussian_nll_loss(a, b, w5, false, 1e-6, M), SH, fn);
-    EXPECT_FAIL(npg_gaussian_nll_loss(a, w5, c, false, 1e-6, M), SH, fn);  /* input and target do not broadcast */
+    T_EXPECT_FAIL(npg_gaussian_nll_loss(NULL, b, c, false, 1e-6, M), NA, fn);
+    T_EXPECT_FAIL(npg_gaussian_nll_loss(a, b, NULL, false, 1e-6, M), NA, fn);
+    T_EXPECT_FAIL(npg_gaussian_nll_loss(a, b, c, false, 1e-6, bad), IA, fn);
+    T_EXPECT_FAIL(npg_gaussian_nll_loss(a, b, c, false, -1e-6, M), IA, fn);
+    T_EXPECT_FAIL(npg_gaussian_nll_loss(a, b, c, false, INFINITY, M), IA, fn);
+    T_EXPECT_FAIL(npg_gaussian_nll_loss(a, b, v4, false, 1e-6, M), SH, fn);  /* var (4) for (3, 4) */
+    T_EXPECT_FAIL(npg_gaussian_nll_loss(a, b, npg_reshape(v4, NPG_SHAPE(1, 4)), false, 1e-6, M), SH, fn);
+    T_EXPECT_FAIL(npg_gaussian_nll_loss(a, b, s0, false, 1e-6, M), SH, fn);  /* PyTorch refuses a 0-d var for 2-d input */
+    T_EXPECT_FAIL(npg_gaussian_nll_loss(a, b, w5, false, 1e-6, M), SH, fn);
+    T_EXPECT_FAIL(npg_gaussian_nll_loss(a, w5, c, false, 1e-6, M), SH, fn);  /* input and target do not broadcast */
 
     /* a NULL input keeps the error that produced it */
     npg_clear_error();
@@ -961,17 +940,17 @@ Test(nn_loss, device_mismatch) {
     npg_array *vd = npg_ones(NPG_SHAPE(3), NPG_OPTS(.device = NPG_CUDA(0), .dtype = NPG_FLOAT64));
     const npg_reduction M = NPG_REDUCTION_MEAN;
     const npg_status D = NPG_ERR_DEVICE;
-    EXPECT_FAIL(npg_margin_ranking_loss(h, d, h, 0, M), D, "npg_margin_ranking_loss");
-    EXPECT_FAIL(npg_hinge_embedding_loss(h, d, 1, M), D, "npg_hinge_embedding_loss");
-    EXPECT_FAIL(npg_soft_margin_loss(d, h, M), D, "npg_soft_margin_loss");
-    EXPECT_FAIL(npg_cosine_embedding_loss(h, d, npg_ones(NPG_SHAPE(2), NPG_OPTS(.device = NPG_CPU)), 0, M), D,
+    T_EXPECT_FAIL(npg_margin_ranking_loss(h, d, h, 0, M), D, "npg_margin_ranking_loss");
+    T_EXPECT_FAIL(npg_hinge_embedding_loss(h, d, 1, M), D, "npg_hinge_embedding_loss");
+    T_EXPECT_FAIL(npg_soft_margin_loss(d, h, M), D, "npg_soft_margin_loss");
+    T_EXPECT_FAIL(npg_cosine_embedding_loss(h, d, npg_ones(NPG_SHAPE(2), NPG_OPTS(.device = NPG_CPU)), 0, M), D,
                 "npg_cosine_embedding_loss");
-    EXPECT_FAIL(npg_pairwise_distance(h, d, 2, 1e-6, false), D, "npg_pairwise_distance");
-    EXPECT_FAIL(npg_triplet_margin_loss(h, h, d, 1, 2, 1e-6, false, M), D, "npg_triplet_margin_loss");
-    EXPECT_FAIL(npg_multilabel_soft_margin_loss(h, h, vd, M), D, "npg_multilabel_soft_margin_loss");
-    EXPECT_FAIL(npg_multi_margin_loss(d, lh, 1, 1, NULL, M), D, "npg_multi_margin_loss");
-    EXPECT_FAIL(npg_poisson_nll_loss(h, d, true, false, 1e-8, M), D, "npg_poisson_nll_loss");
-    EXPECT_FAIL(npg_gaussian_nll_loss(h, h, d, false, 1e-6, M), D, "npg_gaussian_nll_loss");
+    T_EXPECT_FAIL(npg_pairwise_distance(h, d, 2, 1e-6, false), D, "npg_pairwise_distance");
+    T_EXPECT_FAIL(npg_triplet_margin_loss(h, h, d, 1, 2, 1e-6, false, M), D, "npg_triplet_margin_loss");
+    T_EXPECT_FAIL(npg_multilabel_soft_margin_loss(h, h, vd, M), D, "npg_multilabel_soft_margin_loss");
+    T_EXPECT_FAIL(npg_multi_margin_loss(d, lh, 1, 1, NULL, M), D, "npg_multi_margin_loss");
+    T_EXPECT_FAIL(npg_poisson_nll_loss(h, d, true, false, 1e-8, M), D, "npg_poisson_nll_loss");
+    T_EXPECT_FAIL(npg_gaussian_nll_loss(h, h, d, false, 1e-6, M), D, "npg_gaussian_nll_loss");
     npg_scope_end(s);
     t_assert_no_leak(live, "device mismatch");
 }

@@ -86,30 +86,6 @@ static const double TIE_X2[6] = {0, 1, 9, 9, 9, 0}; /* (2, 3): row-major and col
 
 /* ---- helpers -------------------------------------------------------------- */
 
-static int64_t numel(npg_shape s) {
-    int64_t n = 1;
-    for (int i = 0; i < s.ndim; i++) n *= s.dims[i];
-    return n;
-}
-
-/* Uniform values in [lo, hi) (t_fill_uniform with seed) as an array of dtype
- * dt (float64 when 0) on the test device. *host, when given, receives the
- * array's values as read back (free it). */
-static npg_array *urand(npg_shape s, double lo, double hi, uint64_t seed, npg_dtype dt, double **host) {
-    int64_t n = numel(s);
-    double *v = malloc(sizeof(double) * (size_t)(n > 0 ? n : 1));
-    t_fill_uniform(v, n, lo, hi, seed);
-    npg_array *x = t_arr(v, dt ? dt : NPG_FLOAT64, s);
-    free(v);
-    if (host) *host = t_read(x);
-    return x;
-}
-
-static npg_array *leaf(npg_array *x) {
-    cr_assert_eq(npg_set_requires_grad(x, true), NPG_OK, "%s", npg_last_error());
-    return x;
-}
-
 static double tol_of(npg_dtype d) { return d == NPG_FLOAT32 ? 1e-5 : 1e-12; }
 
 /* y's values against want in dtype d's tolerance, naming the case. */
@@ -125,21 +101,11 @@ static void check_vals(npg_array *y, const double *want, int64_t n, npg_dtype d,
  * in [-1, 1) from seed (the generator's grad_of), against want. */
 static void check_grad(npg_array *x, npg_array *y, uint64_t seed, const double *want, int64_t n, const char *what) {
     cr_assert(y, "%s: %s", what, npg_last_error());
-    npg_array *g = urand(npg_shape_of(y), -1, 1, seed, npg_dtype_of(y), NULL);
+    npg_array *g = t_urand(npg_shape_of(y), -1, 1, seed, npg_dtype_of(y), NULL);
     cr_assert_eq(npg_backward(y, g), NPG_OK, "%s: %s", what, npg_last_error());
     t_assert_close(npg_grad(x), want, n, 1e-12, 1e-12, what);
     npg_zero_grad(x);
 }
-
-/* A failed call: NULL, the status, a message naming fn; the error cleared. */
-#define EXPECT_FAIL(call, status, needle)                                                                      \
-    do {                                                                                                       \
-        npg_clear_error();                                                                                     \
-        npg_array *r_ = (call);                                                                                \
-        cr_assert_null(r_, "%s: expected %s to fail", #call, needle);                                          \
-        t_assert_error(status, needle);                                                                        \
-        npg_clear_error();                                                                                     \
-    } while (0)
 
 /* An input's values and version, to check that failed calls change nothing. */
 typedef struct snap {
@@ -292,7 +258,7 @@ Test(nn_pool, pool1d_match_pytorch) {
     t_live live = t_live_now();
     npg_scope s = npg_scope_begin();
     double *xv;
-    npg_array *x = urand(NPG_SHAPE(2, 3, 11), -1, 1, 201, 0, &xv);
+    npg_array *x = t_urand(NPG_SHAPE(2, 3, 11), -1, 1, 201, 0, &xv);
     for (int m = 0; m < 2; m++) {
         const bool is_max = m == 0;
         const char *what = is_max ? "max_pool1d" : "avg_pool1d";
@@ -310,7 +276,7 @@ Test(nn_pool, pool1d_match_pytorch) {
                 check_vals(y, ref, n, d, what, k);
             }
             /* unbatched (C, L): seed 201's first 33 values, the first sample */
-            npg_array *yu = pool1d(is_max, urand(NPG_SHAPE(3, 11), -1, 1, 201, 0, NULL), o);
+            npg_array *yu = pool1d(is_max, t_urand(NPG_SHAPE(3, 11), -1, 1, 201, 0, NULL), o);
             t_assert_shape(yu, NPG_SHAPE(3, OL));
             check_vals(yu, ref, 3 * OL, NPG_FLOAT64, "unbatched", k);
         }
@@ -327,12 +293,12 @@ Test(nn_pool, pool1d_views_empty_batch_and_integers) {
     const p1 om = {4, 3, 2, 1, true, false}, oa = {4, 3, 2, 0, true, false};
     for (int dt = 0; dt < 2; dt++) {
         npg_dtype d = dt ? NPG_FLOAT64 : NPG_FLOAT32;
-        npg_array *x = npg_swapaxes(urand(NPG_SHAPE(2, 11, 3), -1, 1, 202, d, NULL), 1, 2);
+        npg_array *x = npg_swapaxes(t_urand(NPG_SHAPE(2, 11, 3), -1, 1, 202, d, NULL), 1, 2);
         cr_assert(!npg_is_contiguous(x));
         check_vals(pool1d(true, x, om), REF_MPT_B, 30, d, "max_pool1d of a transposed view", 0);
         check_vals(pool1d(false, x, oa), REF_APT_D, 30, d, "avg_pool1d of a transposed view", 0);
         /* a strided (every other column) view against the direct reference */
-        npg_array *xs = NPG_INDEX(urand(NPG_SHAPE(2, 3, 22), -1, 1, 203, d, NULL), NPG_SLICE(0, NPG_NONE, 1),
+        npg_array *xs = NPG_INDEX(t_urand(NPG_SHAPE(2, 3, 22), -1, 1, 203, d, NULL), NPG_SLICE(0, NPG_NONE, 1),
                                   NPG_SLICE(0, NPG_NONE, 1), NPG_SLICE(1, NPG_NONE, 2));
         cr_assert(!npg_is_contiguous(xs));
         double *v = t_read(xs), want[64];
@@ -346,7 +312,7 @@ Test(nn_pool, pool1d_views_empty_batch_and_integers) {
     npg_array *e = npg_zeros(NPG_SHAPE(0, 3, 11), OPT());
     t_assert_shape(pool1d(true, e, om), NPG_SHAPE(0, 3, 5));
     t_assert_shape(pool1d(false, e, oa), NPG_SHAPE(0, 3, 5));
-    npg_array *el = leaf(npg_zeros(NPG_SHAPE(0, 3, 11), OPT(.dtype = NPG_FLOAT64)));
+    npg_array *el = t_leaf(npg_zeros(NPG_SHAPE(0, 3, 11), OPT(.dtype = NPG_FLOAT64)));
     npg_array *ye = pool1d(true, el, om);
     cr_assert_eq(npg_backward(npg_sum(ye, NPG_ALL_AXES, false), NULL), NPG_OK, "%s", npg_last_error());
     t_assert_shape(npg_grad(el), NPG_SHAPE(0, 3, 11));
@@ -389,7 +355,7 @@ Test(nn_pool, pool1d_option_sweep) {
         const int64_t L = Ls[li];
         npg_scope s = npg_scope_begin();
         double *xv;
-        npg_array *x = urand(NPG_SHAPE(2, 2, L), -1, 1, 300 + (uint64_t)li, 0, &xv);
+        npg_array *x = t_urand(NPG_SHAPE(2, 2, L), -1, 1, 300 + (uint64_t)li, 0, &xv);
         for (int m = 0; m < 2; m++)
             for (int k = 1; k <= 4; k++)
                 for (int st = 0; st <= 3; st++)
@@ -441,12 +407,12 @@ Test(nn_pool, pool1d_gradients) {
     t_live live = t_live_now();
     npg_scope s = npg_scope_begin();
     /* against PyTorch: the gradient of sum(y * g) */
-    npg_array *x = leaf(urand(NPG_SHAPE(2, 3, 11), -1, 1, 201, 0, NULL));
+    npg_array *x = t_leaf(t_urand(NPG_SHAPE(2, 3, 11), -1, 1, 201, 0, NULL));
     check_grad(x, pool1d(true, x, max_cases[0].o), 203, REF_MP_A_GRAD, 66, "max_pool1d gradient");
     check_grad(x, pool1d(false, x, avg_cases[2].o), 203, REF_AP_C_GRAD, 66, "avg_pool1d gradient");
     /* gradcheck in float64 (random values: no ties), batched and unbatched */
-    npg_array *xb = leaf(urand(NPG_SHAPE(2, 3, 9), -1, 1, 251, 0, NULL));
-    npg_array *xu = leaf(urand(NPG_SHAPE(2, 7), -1, 1, 252, 0, NULL));
+    npg_array *xb = t_leaf(t_urand(NPG_SHAPE(2, 3, 9), -1, 1, 251, 0, NULL));
+    npg_array *xu = t_leaf(t_urand(NPG_SHAPE(2, 7), -1, 1, 252, 0, NULL));
     const pool_fn_args cases[] = {
         {true, {3, 2, 1, 2, true, false}}, {true, {2, 1, 1, 3, true, false}}, {true, {4, 3, 2, 1, true, false}},
         {false, {4, 3, 2, 0, true, true}}, {false, {3, 0, 1, 0, false, false}}, {false, {2, 1, 1, 0, true, false}},
@@ -460,7 +426,7 @@ Test(nn_pool, pool1d_gradients) {
     /* second order: the max pool's backward is itself differentiable (linear in g); with
      * disjoint windows d/dg of sum(gx^2) is 2 g */
     const p1 disjoint = {2, 0, 0, 0, false, false};
-    npg_array *g = leaf(urand(NPG_SHAPE(2, 3, 4), -1, 1, 253, 0, NULL));
+    npg_array *g = t_leaf(t_urand(NPG_SHAPE(2, 3, 4), -1, 1, 253, 0, NULL));
     npg_array *y = pool1d(true, xb, disjoint);
     npg_array *gx = NULL;
     cr_assert_eq(npg_grad_of(&y, 1, &g, &xb, 1, &gx, NPG_BACKWARD_OPTS(.create_graph = true)), NPG_OK, "%s",
@@ -478,7 +444,7 @@ Test(nn_pool, max_pool1d_nan_and_infinities) {
     npg_scope s = npg_scope_begin();
     for (int dt = 0; dt < 2; dt++) {
         npg_dtype d = dt ? NPG_FLOAT64 : NPG_FLOAT32;
-        npg_array *x = leaf(t_arr(NI_X, d, NPG_SHAPE(1, 1, 10)));
+        npg_array *x = t_leaf(t_arr(NI_X, d, NPG_SHAPE(1, 1, 10)));
         /* NaN wins its window; an infinity stays in its own */
         npg_array *y = npg_max_pool1d(x, NPG_POOL1D_OPTS(.kernel = 2));
         check_vals(y, REF_NI_MP2, 5, d, "max_pool1d of NaN / inf", 0);
@@ -487,7 +453,7 @@ Test(nn_pool, max_pool1d_nan_and_infinities) {
         check_vals(npg_max_pool1d(x, NPG_POOL1D_OPTS(.kernel = 3, .stride = 1, .padding = 1)), REF_NI_MP3, 10, d,
                    "overlapping windows with NaN / inf", 0);
         /* a window whose dilated taps all fall in the padding: -inf, no gradient */
-        npg_array *xn = leaf(t_arr((double[]){0.5, -2}, d, NPG_SHAPE(1, 1, 2)));
+        npg_array *xn = t_leaf(t_arr((double[]){0.5, -2}, d, NPG_SHAPE(1, 1, 2)));
         npg_array *yn = npg_max_pool1d(xn, NPG_POOL1D_OPTS(.kernel = 2, .stride = 1, .padding = 1, .dilation = 3));
         t_assert_shape(yn, NPG_SHAPE(1, 1, 1));
         check_vals(yn, REF_NOTAP, 1, d, "a window without taps", 0);
@@ -508,33 +474,33 @@ Test(nn_pool, max_pool1d_nan_and_infinities) {
 static void pool1d_error_cases(bool is_max) {
     const char *f = is_max ? "npg_max_pool1d" : "npg_avg_pool1d";
     npg_array *(*fn)(npg_array *, const npg_pool1d_opts *) = is_max ? npg_max_pool1d : npg_avg_pool1d;
-    npg_array *x = urand(NPG_SHAPE(2, 3, 11), -1, 1, 260, 0, NULL);
+    npg_array *x = t_urand(NPG_SHAPE(2, 3, 11), -1, 1, 260, 0, NULL);
     snap sx = snap_take(x);
     const npg_pool1d_opts ok = {.kernel = 2};
-    EXPECT_FAIL(fn(NULL, &ok), NPG_ERR_NULL_ARG, f);
-    EXPECT_FAIL(fn(x, NULL), NPG_ERR_NULL_ARG, f);
-    EXPECT_FAIL(fn(npg_ones(NPG_SHAPE(11), OPT()), &ok), NPG_ERR_SHAPE, f);
-    EXPECT_FAIL(fn(npg_ones(NPG_SHAPE(1, 2, 3, 11), OPT()), &ok), NPG_ERR_SHAPE, f);
-    EXPECT_FAIL(fn(x, NPG_POOL1D_OPTS(.kernel = 0)), NPG_ERR_INVALID_ARG, f);
-    EXPECT_FAIL(fn(x, NPG_POOL1D_OPTS(.kernel = -2)), NPG_ERR_INVALID_ARG, f);
-    EXPECT_FAIL(fn(x, NPG_POOL1D_OPTS(.kernel = 2, .stride = -1)), NPG_ERR_INVALID_ARG, f);
-    EXPECT_FAIL(fn(x, NPG_POOL1D_OPTS(.kernel = 2, .padding = -1)), NPG_ERR_INVALID_ARG, f);
-    EXPECT_FAIL(fn(x, NPG_POOL1D_OPTS(.kernel = 2, .dilation = -1)), NPG_ERR_INVALID_ARG, f);
-    EXPECT_FAIL(fn(x, NPG_POOL1D_OPTS(.kernel = 3, .padding = 2)), NPG_ERR_INVALID_ARG, "half the kernel");
-    EXPECT_FAIL(fn(x, NPG_POOL1D_OPTS(.kernel = 12)), NPG_ERR_SHAPE, f);
-    EXPECT_FAIL(fn(x, NPG_POOL1D_OPTS(.kernel = 12, .stride = 1, .ceil_mode = true)), NPG_ERR_SHAPE, f);
+    T_EXPECT_FAIL(fn(NULL, &ok), NPG_ERR_NULL_ARG, f);
+    T_EXPECT_FAIL(fn(x, NULL), NPG_ERR_NULL_ARG, f);
+    T_EXPECT_FAIL(fn(npg_ones(NPG_SHAPE(11), OPT()), &ok), NPG_ERR_SHAPE, f);
+    T_EXPECT_FAIL(fn(npg_ones(NPG_SHAPE(1, 2, 3, 11), OPT()), &ok), NPG_ERR_SHAPE, f);
+    T_EXPECT_FAIL(fn(x, NPG_POOL1D_OPTS(.kernel = 0)), NPG_ERR_INVALID_ARG, f);
+    T_EXPECT_FAIL(fn(x, NPG_POOL1D_OPTS(.kernel = -2)), NPG_ERR_INVALID_ARG, f);
+    T_EXPECT_FAIL(fn(x, NPG_POOL1D_OPTS(.kernel = 2, .stride = -1)), NPG_ERR_INVALID_ARG, f);
+    T_EXPECT_FAIL(fn(x, NPG_POOL1D_OPTS(.kernel = 2, .padding = -1)), NPG_ERR_INVALID_ARG, f);
+    T_EXPECT_FAIL(fn(x, NPG_POOL1D_OPTS(.kernel = 2, .dilation = -1)), NPG_ERR_INVALID_ARG, f);
+    T_EXPECT_FAIL(fn(x, NPG_POOL1D_OPTS(.kernel = 3, .padding = 2)), NPG_ERR_INVALID_ARG, "half the kernel");
+    T_EXPECT_FAIL(fn(x, NPG_POOL1D_OPTS(.kernel = 12)), NPG_ERR_SHAPE, f);
+    T_EXPECT_FAIL(fn(x, NPG_POOL1D_OPTS(.kernel = 12, .stride = 1, .ceil_mode = true)), NPG_ERR_SHAPE, f);
     /* (with ceil_mode and the default stride a kernel longer than x still has one window, as in PyTorch) */
     npg_array *y1 = fn(x, NPG_POOL1D_OPTS(.kernel = 12, .ceil_mode = true));
     t_assert_shape(y1, NPG_SHAPE(2, 3, 1));
-    if (is_max) EXPECT_FAIL(fn(x, NPG_POOL1D_OPTS(.kernel = 3, .dilation = 6)), NPG_ERR_SHAPE, f);
-    else EXPECT_FAIL(fn(x, NPG_POOL1D_OPTS(.kernel = 3, .dilation = 2)), NPG_ERR_INVALID_ARG, "dilation");
-    EXPECT_FAIL(fn(npg_ones(NPG_SHAPE(2, 0, 11), OPT()), &ok), NPG_ERR_SHAPE, f);
-    EXPECT_FAIL(fn(npg_ones(NPG_SHAPE(2, 3, 0), OPT()), NPG_POOL1D_OPTS(.kernel = 2, .padding = 1)), NPG_ERR_SHAPE, f);
-    EXPECT_FAIL(fn(npg_ones(NPG_SHAPE(3, 0), OPT()), &ok), NPG_ERR_SHAPE, f);
+    if (is_max) T_EXPECT_FAIL(fn(x, NPG_POOL1D_OPTS(.kernel = 3, .dilation = 6)), NPG_ERR_SHAPE, f);
+    else T_EXPECT_FAIL(fn(x, NPG_POOL1D_OPTS(.kernel = 3, .dilation = 2)), NPG_ERR_INVALID_ARG, "dilation");
+    T_EXPECT_FAIL(fn(npg_ones(NPG_SHAPE(2, 0, 11), OPT()), &ok), NPG_ERR_SHAPE, f);
+    T_EXPECT_FAIL(fn(npg_ones(NPG_SHAPE(2, 3, 0), OPT()), NPG_POOL1D_OPTS(.kernel = 2, .padding = 1)), NPG_ERR_SHAPE, f);
+    T_EXPECT_FAIL(fn(npg_ones(NPG_SHAPE(3, 0), OPT()), &ok), NPG_ERR_SHAPE, f);
     if (is_max) {
         npg_array *b = npg_ones(NPG_SHAPE(1, 2, 4), OPT(.dtype = NPG_BOOL));
         snap sb = snap_take(b);
-        EXPECT_FAIL(fn(b, &ok), NPG_ERR_DTYPE, f);
+        T_EXPECT_FAIL(fn(b, &ok), NPG_ERR_DTYPE, f);
         snap_check(sb, "bool input");
     }
     snap_check(sx, "pool1d input after errors");
@@ -555,7 +521,7 @@ Test(nn_pool, adaptive_max_pool2d_matches_pytorch) {
     t_live live = t_live_now();
     npg_scope s = npg_scope_begin();
     double *xv;
-    npg_array *x = urand(NPG_SHAPE(2, 3, 7, 9), -1, 1, 211, 0, &xv);
+    npg_array *x = t_urand(NPG_SHAPE(2, 3, 7, 9), -1, 1, 211, 0, &xv);
     const struct {
         int64_t oh, ow;
         const double *ref;
@@ -573,7 +539,7 @@ Test(nn_pool, adaptive_max_pool2d_matches_pytorch) {
         }
     }
     free(xv);
-    npg_array *u = npg_adaptive_max_pool2d(urand(NPG_SHAPE(1, 2, 3, 4), -1, 1, 212, 0, NULL), 5, 7);
+    npg_array *u = npg_adaptive_max_pool2d(t_urand(NPG_SHAPE(1, 2, 3, 4), -1, 1, 212, 0, NULL), 5, 7);
     t_assert_shape(u, NPG_SHAPE(1, 2, 5, 7));
     check_vals(u, REF_AMP2_UP, 70, NPG_FLOAT64, "adaptive_max_pool2d 3x4 -> 5x7", 0);
     /* other leading shapes: (H, W), (C, H, W), (2, 1, 2, H, W); a transposed input */
@@ -584,13 +550,13 @@ Test(nn_pool, adaptive_max_pool2d_matches_pytorch) {
                 {NPG_SHAPE(2, 11, 3), 3, 2}};
     for (int k = 0; k < 4; k++) {
         npg_shape sh = more[k].s;
-        int64_t H = sh.dims[sh.ndim - 2], W = sh.dims[sh.ndim - 1], P = numel(sh) / (H * W);
+        int64_t H = sh.dims[sh.ndim - 2], W = sh.dims[sh.ndim - 1], P = t_numel(sh) / (H * W);
         npg_array *xk;
         if (k == 3) { /* x (2, 11, 3) as the transpose of a (2, 3, 11) array */
-            xk = npg_swapaxes(urand(NPG_SHAPE(2, 3, 11), -1, 1, 270, 0, NULL), 1, 2);
+            xk = npg_swapaxes(t_urand(NPG_SHAPE(2, 3, 11), -1, 1, 270, 0, NULL), 1, 2);
             cr_assert(!npg_is_contiguous(xk));
         } else {
-            xk = urand(sh, -1, 1, 270 + (uint64_t)k, 0, NULL);
+            xk = t_urand(sh, -1, 1, 270 + (uint64_t)k, 0, NULL);
         }
         double *v = t_read(xk), *want = malloc(sizeof(double) * (size_t)(P * more[k].oh * more[k].ow));
         ref_adaptive(v, P, H, W, more[k].oh, more[k].ow, true, want);
@@ -601,9 +567,9 @@ Test(nn_pool, adaptive_max_pool2d_matches_pytorch) {
         t_assert_shape(y, ws);
         t_assert_close(y, want, P * more[k].oh * more[k].ow, 0, 0, "adaptive_max_pool2d");
         if (k == 1) { /* the identity, as a new array */
-            t_assert_close(y, v, numel(sh), 0, 0, "adaptive max pool to the same size");
+            t_assert_close(y, v, t_numel(sh), 0, 0, "adaptive max pool to the same size");
             cr_assert_eq(npg_setitem_scalar(y, (npg_idx[]){NPG_ALL}, 1, 5.0), NPG_OK, "%s", npg_last_error());
-            t_expect_unchanged(xk, v, numel(sh), "the input of the identity pool");
+            t_expect_unchanged(xk, v, t_numel(sh), "the input of the identity pool");
         }
         free(v), free(want);
     }
@@ -616,7 +582,7 @@ Test(nn_pool, adaptive_max_pool2d_matches_pytorch) {
     /* an empty batch */
     t_assert_shape(npg_adaptive_max_pool2d(npg_zeros(NPG_SHAPE(0, 3, 5, 7), OPT()), 3, 4), NPG_SHAPE(0, 3, 3, 4));
     /* the gradient, against PyTorch's */
-    npg_array *xl = leaf(urand(NPG_SHAPE(2, 3, 7, 9), -1, 1, 211, 0, NULL));
+    npg_array *xl = t_leaf(t_urand(NPG_SHAPE(2, 3, 7, 9), -1, 1, 211, 0, NULL));
     check_grad(xl, npg_adaptive_max_pool2d(xl, 3, 4), 213, REF_AMP2_DOWN_GRAD, 378, "adaptive_max_pool2d gradient");
     npg_scope_end(s);
     t_assert_no_leak(live, "adaptive_max_pool2d");
@@ -626,7 +592,7 @@ Test(nn_pool, adaptive_pool1d_matches_pytorch) {
     t_live live = t_live_now();
     npg_scope s = npg_scope_begin();
     double *xv;
-    npg_array *x = urand(NPG_SHAPE(2, 3, 11), -1, 1, 214, 0, &xv);
+    npg_array *x = t_urand(NPG_SHAPE(2, 3, 11), -1, 1, 214, 0, &xv);
     const struct {
         bool is_max;
         int64_t out;
@@ -645,17 +611,17 @@ Test(nn_pool, adaptive_pool1d_matches_pytorch) {
             check_vals(y, cases[k].ref, n, d, cases[k].is_max ? "adaptive_max_pool1d" : "adaptive_avg_pool1d", k);
         }
         /* unbatched (C, L) and a single row (L): the first rows of seed 214 */
-        npg_array *yu = fn(urand(NPG_SHAPE(3, 11), -1, 1, 214, 0, NULL), cases[k].out);
+        npg_array *yu = fn(t_urand(NPG_SHAPE(3, 11), -1, 1, 214, 0, NULL), cases[k].out);
         t_assert_shape(yu, NPG_SHAPE(3, cases[k].out));
         check_vals(yu, cases[k].ref, 3 * cases[k].out, NPG_FLOAT64, "unbatched", k);
-        npg_array *y1 = fn(urand(NPG_SHAPE(11), -1, 1, 214, 0, NULL), cases[k].out);
+        npg_array *y1 = fn(t_urand(NPG_SHAPE(11), -1, 1, 214, 0, NULL), cases[k].out);
         t_assert_shape(y1, NPG_SHAPE(cases[k].out));
         check_vals(y1, cases[k].ref, cases[k].out, NPG_FLOAT64, "one row", k);
         /* eight axes, and a transposed input */
         npg_array *y8 = fn(npg_reshape(x, NPG_SHAPE(1, 1, 1, 1, 1, 2, 3, 11)), cases[k].out);
         t_assert_shape(y8, NPG_SHAPE(1, 1, 1, 1, 1, 2, 3, cases[k].out));
         check_vals(y8, cases[k].ref, n, NPG_FLOAT64, "eight axes", k);
-        npg_array *xt = npg_swapaxes(urand(NPG_SHAPE(2, 11, 3), -1, 1, 280, 0, NULL), 1, 2);
+        npg_array *xt = npg_swapaxes(t_urand(NPG_SHAPE(2, 11, 3), -1, 1, 280, 0, NULL), 1, 2);
         double *tv = t_read(xt), want[100];
         ref_adaptive(tv, 6, 1, 11, 1, cases[k].out, cases[k].is_max, want);
         check_vals(fn(xt, cases[k].out), want, n, NPG_FLOAT64, "transposed input", k);
@@ -678,7 +644,7 @@ Test(nn_pool, adaptive_pool1d_matches_pytorch) {
     cr_assert_eq(npg_dtype_of(ya), npg__default_float());
     t_assert_close(ya, (double[]){10 / 3.0, 4}, 2, 1e-6, 0, "adaptive_avg_pool1d of int32");
     /* gradients against PyTorch's */
-    npg_array *xl = leaf(urand(NPG_SHAPE(2, 3, 11), -1, 1, 214, 0, NULL));
+    npg_array *xl = t_leaf(t_urand(NPG_SHAPE(2, 3, 11), -1, 1, 214, 0, NULL));
     check_grad(xl, npg_adaptive_max_pool1d(xl, 4), 215, REF_AMP1_4_GRAD, 66, "adaptive_max_pool1d gradient");
     check_grad(xl, npg_adaptive_avg_pool1d(xl, 4), 215, REF_AAP1_4_GRAD, 66, "adaptive_avg_pool1d gradient");
     npg_scope_end(s);
@@ -690,18 +656,18 @@ Test(nn_pool, adaptive_max_nan_and_infinities) {
     npg_scope s = npg_scope_begin();
     for (int dt = 0; dt < 2; dt++) {
         npg_dtype d = dt ? NPG_FLOAT64 : NPG_FLOAT32;
-        npg_array *x = leaf(t_arr(NI_X, d, NPG_SHAPE(1, 1, 10)));
+        npg_array *x = t_leaf(t_arr(NI_X, d, NPG_SHAPE(1, 1, 10)));
         npg_array *y = npg_adaptive_max_pool1d(x, 3);
         check_vals(y, REF_NI_AMP1, 3, d, "adaptive_max_pool1d of NaN / inf", 0);
         cr_assert_eq(npg_backward(npg_sum(y, NPG_ALL_AXES, false), NULL), NPG_OK, "%s", npg_last_error());
         t_assert_close(npg_grad(x), REF_NI_AMP1_GRAD, 10, 0, 0, "adaptive_max_pool1d gradient with NaN / inf");
-        npg_array *x2 = leaf(t_arr(NI_X2, d, NPG_SHAPE(1, 3, 4)));
+        npg_array *x2 = t_leaf(t_arr(NI_X2, d, NPG_SHAPE(1, 3, 4)));
         npg_array *y2 = npg_adaptive_max_pool2d(x2, 2, 3);
         check_vals(y2, REF_NI_AMP2, 6, d, "adaptive_max_pool2d of NaN / inf", 0);
         cr_assert_eq(npg_backward(npg_sum(y2, NPG_ALL_AXES, false), NULL), NPG_OK, "%s", npg_last_error());
         t_assert_close(npg_grad(x2), REF_NI_AMP2_GRAD, 12, 0, 0, "adaptive_max_pool2d gradient with NaN / inf");
         /* the average: an infinity stays in its window, gradients stay finite */
-        npg_array *xa = leaf(t_arr((double[]){INFINITY, 1, 2, 3}, d, NPG_SHAPE(4)));
+        npg_array *xa = t_leaf(t_arr((double[]){INFINITY, 1, 2, 3}, d, NPG_SHAPE(4)));
         npg_array *ya = npg_adaptive_avg_pool1d(xa, 2);
         check_vals(ya, (double[]){INFINITY, 2.5}, 2, d, "adaptive_avg_pool1d of inf", 0);
         cr_assert_eq(npg_backward(npg_sum(ya, NPG_ALL_AXES, false), NULL), NPG_OK, "%s", npg_last_error());
@@ -715,7 +681,7 @@ Test(nn_pool, adaptive_max_nan_and_infinities) {
 Test(nn_pool, max_pools_break_ties_like_pytorch) {
     t_live live = t_live_now();
     npg_scope s = npg_scope_begin();
-    npg_array *x = leaf(t_arr(TIE_X, NPG_FLOAT64, NPG_SHAPE(1, 1, 6)));
+    npg_array *x = t_leaf(t_arr(TIE_X, NPG_FLOAT64, NPG_SHAPE(1, 1, 6)));
     cr_assert_eq(npg_backward(npg_sum(npg_max_pool1d(x, NPG_POOL1D_OPTS(.kernel = 3, .stride = 1, .padding = 1)),
                                       NPG_ALL_AXES, false),
                               NULL),
@@ -725,7 +691,7 @@ Test(nn_pool, max_pools_break_ties_like_pytorch) {
     cr_assert_eq(npg_backward(npg_sum(npg_adaptive_max_pool1d(x, 4), NPG_ALL_AXES, false), NULL), NPG_OK, "%s",
                  npg_last_error());
     t_assert_close(npg_grad(x), REF_TIE_AMP1_GRAD, 6, 0, 0, "adaptive_max_pool1d ties");
-    npg_array *x2 = leaf(t_arr(TIE_X2, NPG_FLOAT64, NPG_SHAPE(1, 2, 3)));
+    npg_array *x2 = t_leaf(t_arr(TIE_X2, NPG_FLOAT64, NPG_SHAPE(1, 2, 3)));
     cr_assert_eq(npg_backward(npg_sum(npg_adaptive_max_pool2d(x2, 1, 2), NPG_ALL_AXES, false), NULL), NPG_OK, "%s",
                  npg_last_error());
     t_assert_close(npg_grad(x2), REF_TIE_AMP2_GRAD, 6, 0, 0, "adaptive_max_pool2d ties");
@@ -750,12 +716,12 @@ static npg_array *f_aap1(npg_array *const *in, int n, void *u) {
 Test(nn_pool, adaptive_gradcheck) {
     t_live live = t_live_now();
     npg_scope s = npg_scope_begin();
-    npg_array *x = leaf(urand(NPG_SHAPE(2, 2, 5, 7), -1, 1, 290, 0, NULL));
+    npg_array *x = t_leaf(t_urand(NPG_SHAPE(2, 2, 5, 7), -1, 1, 290, 0, NULL));
     int64_t down[2] = {3, 4}, up[2] = {6, 9}, mix[2] = {5, 2};
     cr_assert_eq(npg_gradcheck(f_amp2, down, &x, 1, NULL), NPG_OK, "down: %s", npg_last_error());
     cr_assert_eq(npg_gradcheck(f_amp2, up, &x, 1, NULL), NPG_OK, "up: %s", npg_last_error());
     cr_assert_eq(npg_gradcheck(f_amp2, mix, &x, 1, NULL), NPG_OK, "mixed: %s", npg_last_error());
-    npg_array *x1 = leaf(urand(NPG_SHAPE(2, 3, 11), -1, 1, 291, 0, NULL));
+    npg_array *x1 = t_leaf(t_urand(NPG_SHAPE(2, 3, 11), -1, 1, 291, 0, NULL));
     int64_t o4 = 4, o15 = 15;
     cr_assert_eq(npg_gradcheck(f_amp1, &o4, &x1, 1, NULL), NPG_OK, "max 4: %s", npg_last_error());
     cr_assert_eq(npg_gradcheck(f_amp1, &o15, &x1, 1, NULL), NPG_OK, "max 15: %s", npg_last_error());
@@ -768,27 +734,27 @@ Test(nn_pool, adaptive_gradcheck) {
 Test(nn_pool, adaptive_errors) {
     t_live live = t_live_now();
     npg_scope s = npg_scope_begin();
-    npg_array *x = urand(NPG_SHAPE(2, 3, 5, 7), -1, 1, 295, 0, NULL);
+    npg_array *x = t_urand(NPG_SHAPE(2, 3, 5, 7), -1, 1, 295, 0, NULL);
     snap sx = snap_take(x);
     const char *f2 = "npg_adaptive_max_pool2d", *fm = "npg_adaptive_max_pool1d", *fa = "npg_adaptive_avg_pool1d";
-    EXPECT_FAIL(npg_adaptive_max_pool2d(x, 0, 2), NPG_ERR_INVALID_ARG, f2);
-    EXPECT_FAIL(npg_adaptive_max_pool2d(x, 2, -1), NPG_ERR_INVALID_ARG, f2);
-    EXPECT_FAIL(npg_adaptive_max_pool2d(x, (int64_t)INT32_MAX + 1, 2), NPG_ERR_INVALID_ARG, f2);
-    EXPECT_FAIL(npg_adaptive_max_pool2d(npg_ones(NPG_SHAPE(5), OPT()), 2, 2), NPG_ERR_SHAPE, f2);
-    EXPECT_FAIL(npg_adaptive_max_pool2d(npg_ones(NPG_SHAPE(2, 0, 3), OPT()), 2, 2), NPG_ERR_SHAPE, f2);
-    EXPECT_FAIL(npg_adaptive_max_pool2d(npg_ones(NPG_SHAPE(2, 3), OPT(.dtype = NPG_BOOL)), 1, 1), NPG_ERR_DTYPE, f2);
-    EXPECT_FAIL(npg_adaptive_max_pool2d(NULL, 2, 2), NPG_ERR_NULL_ARG, f2);
+    T_EXPECT_FAIL(npg_adaptive_max_pool2d(x, 0, 2), NPG_ERR_INVALID_ARG, f2);
+    T_EXPECT_FAIL(npg_adaptive_max_pool2d(x, 2, -1), NPG_ERR_INVALID_ARG, f2);
+    T_EXPECT_FAIL(npg_adaptive_max_pool2d(x, (int64_t)INT32_MAX + 1, 2), NPG_ERR_INVALID_ARG, f2);
+    T_EXPECT_FAIL(npg_adaptive_max_pool2d(npg_ones(NPG_SHAPE(5), OPT()), 2, 2), NPG_ERR_SHAPE, f2);
+    T_EXPECT_FAIL(npg_adaptive_max_pool2d(npg_ones(NPG_SHAPE(2, 0, 3), OPT()), 2, 2), NPG_ERR_SHAPE, f2);
+    T_EXPECT_FAIL(npg_adaptive_max_pool2d(npg_ones(NPG_SHAPE(2, 3), OPT(.dtype = NPG_BOOL)), 1, 1), NPG_ERR_DTYPE, f2);
+    T_EXPECT_FAIL(npg_adaptive_max_pool2d(NULL, 2, 2), NPG_ERR_NULL_ARG, f2);
     for (int m = 0; m < 2; m++) {
         const char *f = m ? fa : fm;
         npg_array *(*fn)(npg_array *, int64_t) = m ? npg_adaptive_avg_pool1d : npg_adaptive_max_pool1d;
-        EXPECT_FAIL(fn(x, 0), NPG_ERR_INVALID_ARG, f);
-        EXPECT_FAIL(fn(x, -3), NPG_ERR_INVALID_ARG, f);
-        EXPECT_FAIL(fn(x, (int64_t)INT32_MAX + 1), NPG_ERR_INVALID_ARG, f);
-        EXPECT_FAIL(fn(npg_scalar(1, OPT()), 1), NPG_ERR_SHAPE, f);
-        EXPECT_FAIL(fn(npg_ones(NPG_SHAPE(3, 0), OPT()), 2), NPG_ERR_SHAPE, f);
-        EXPECT_FAIL(fn(NULL, 2), NPG_ERR_NULL_ARG, f);
+        T_EXPECT_FAIL(fn(x, 0), NPG_ERR_INVALID_ARG, f);
+        T_EXPECT_FAIL(fn(x, -3), NPG_ERR_INVALID_ARG, f);
+        T_EXPECT_FAIL(fn(x, (int64_t)INT32_MAX + 1), NPG_ERR_INVALID_ARG, f);
+        T_EXPECT_FAIL(fn(npg_scalar(1, OPT()), 1), NPG_ERR_SHAPE, f);
+        T_EXPECT_FAIL(fn(npg_ones(NPG_SHAPE(3, 0), OPT()), 2), NPG_ERR_SHAPE, f);
+        T_EXPECT_FAIL(fn(NULL, 2), NPG_ERR_NULL_ARG, f);
     }
-    EXPECT_FAIL(npg_adaptive_max_pool1d(npg_ones(NPG_SHAPE(4), OPT(.dtype = NPG_BOOL)), 2), NPG_ERR_DTYPE, fm);
+    T_EXPECT_FAIL(npg_adaptive_max_pool1d(npg_ones(NPG_SHAPE(4), OPT(.dtype = NPG_BOOL)), 2), NPG_ERR_DTYPE, fm);
     snap_check(sx, "adaptive pool input after errors");
     npg_scope_end(s);
     t_assert_no_leak(live, "adaptive errors");
@@ -810,7 +776,7 @@ Test(nn_pool, unfold_matches_pytorch) {
     t_live live = t_live_now();
     npg_scope s = npg_scope_begin();
     double *xv;
-    npg_array *x = urand(NPG_SHAPE(2, 3, 7, 8), -1, 1, 221, 0, &xv);
+    npg_array *x = t_urand(NPG_SHAPE(2, 3, 7, 8), -1, 1, 221, 0, &xv);
     const struct {
         p2 g;
         const double *ref;
@@ -829,12 +795,12 @@ Test(nn_pool, unfold_matches_pytorch) {
             check_vals(y, cases[k].ref, n, d, "unfold", k);
         }
         /* unbatched (C, H, W): seed 221's first sample */
-        npg_array *yu = unfold(urand(NPG_SHAPE(3, 7, 8), -1, 1, 221, 0, NULL), g);
+        npg_array *yu = unfold(t_urand(NPG_SHAPE(3, 7, 8), -1, 1, 221, 0, NULL), g);
         t_assert_shape(yu, NPG_SHAPE(3 * KK, OH * OW));
         check_vals(yu, cases[k].ref, n / 2, NPG_FLOAT64, "unbatched unfold", k);
     }
     /* a transposed input: (2, 3, 8, 7) viewed as (2, 3, 7, 8) */
-    npg_array *xt = npg_swapaxes(urand(NPG_SHAPE(2, 3, 8, 7), -1, 1, 222, 0, NULL), 2, 3);
+    npg_array *xt = npg_swapaxes(t_urand(NPG_SHAPE(2, 3, 8, 7), -1, 1, 222, 0, NULL), 2, 3);
     cr_assert(!npg_is_contiguous(xt));
     double *tv = t_read(xt), want[576];
     ref_unfold(tv, want, 2, 3, 7, 8, UNF_A, 4, 4, false);
@@ -853,7 +819,7 @@ Test(nn_pool, unfold_matches_pytorch) {
     t_assert_close(yi, wi, 24, 0, 0, "unfold of int32");
     /* the gradient, against PyTorch's */
     free(xv);
-    npg_array *xl = leaf(urand(NPG_SHAPE(2, 3, 7, 8), -1, 1, 221, 0, NULL));
+    npg_array *xl = t_leaf(t_urand(NPG_SHAPE(2, 3, 7, 8), -1, 1, 221, 0, NULL));
     check_grad(xl, unfold(xl, UNF_A), 222, REF_UNF_A_GRAD, 336, "unfold gradient");
     npg_scope_end(s);
     t_assert_no_leak(live, "unfold");
@@ -874,7 +840,7 @@ Test(nn_pool, fold_matches_pytorch) {
         const int64_t H = cases[k].out.h, W = cases[k].out.w, KK = g.k.h * g.k.w, C = cases[k].in.dims[1] / KK;
         const int64_t n = 2 * C * H * W;
         double *cv;
-        npg_array *c = urand(cases[k].in, -1, 1, cases[k].seed, 0, &cv);
+        npg_array *c = t_urand(cases[k].in, -1, 1, cases[k].seed, 0, &cv);
         double *mine = malloc(sizeof(double) * (size_t)n);
         ref_unfold(mine, cv, 2, C, H, W, g, blocks_h(H, g), blocks_w(W, g), true);
         t_assert_close_buf(mine, cases[k].ref, n, 1e-12, 1e-12, "ref fold vs PyTorch");
@@ -886,14 +852,14 @@ Test(nn_pool, fold_matches_pytorch) {
             check_vals(y, cases[k].ref, n, d, "fold", k);
         }
         /* unbatched (C*kh*kw, L): the first sample */
-        npg_array *yu = fold(urand(NPG_SHAPE(cases[k].in.dims[1], cases[k].in.dims[2]), -1, 1, cases[k].seed, 0, NULL),
+        npg_array *yu = fold(t_urand(NPG_SHAPE(cases[k].in.dims[1], cases[k].in.dims[2]), -1, 1, cases[k].seed, 0, NULL),
                              cases[k].out, g);
         t_assert_shape(yu, NPG_SHAPE(C, H, W));
         check_vals(yu, cases[k].ref, n / 2, NPG_FLOAT64, "unbatched fold", k);
         free(cv);
     }
     /* a transposed input: (2, 16, 18) viewed as (2, 18, 16) */
-    npg_array *ct = npg_swapaxes(urand(NPG_SHAPE(2, 16, 18), -1, 1, 226, 0, NULL), 1, 2);
+    npg_array *ct = npg_swapaxes(t_urand(NPG_SHAPE(2, 16, 18), -1, 1, 226, 0, NULL), 1, 2);
     cr_assert(!npg_is_contiguous(ct));
     double *tv = t_read(ct), want[336];
     ref_unfold(want, tv, 2, 3, 7, 8, UNF_A, 4, 4, true);
@@ -902,7 +868,7 @@ Test(nn_pool, fold_matches_pytorch) {
     /* an empty batch */
     t_assert_shape(fold(npg_zeros(NPG_SHAPE(0, 18, 16), OPT()), NPG_HW(7, 8), UNF_A), NPG_SHAPE(0, 3, 7, 8));
     /* the gradient, against PyTorch's */
-    npg_array *cl = leaf(urand(NPG_SHAPE(2, 18, 16), -1, 1, 223, 0, NULL));
+    npg_array *cl = t_leaf(t_urand(NPG_SHAPE(2, 18, 16), -1, 1, 223, 0, NULL));
     check_grad(cl, fold(cl, NPG_HW(7, 8), UNF_A), 224, REF_FOLD_A_GRAD, 576, "fold gradient");
     npg_scope_end(s);
     t_assert_no_leak(live, "fold");
@@ -932,13 +898,13 @@ Test(nn_pool, unfold_fold_sweep) {
                                  (long long)g.p.h, (long long)g.p.w, (long long)g.s.h, (long long)g.s.w, (long long)H,
                                  (long long)W);
                         double *xv, *cv, *want = malloc(sizeof(double) * (size_t)(nc > nx ? nc : nx));
-                        npg_array *x = urand(NPG_SHAPE(N, C, H, W), -1, 1, seed, 0, &xv);
+                        npg_array *x = t_urand(NPG_SHAPE(N, C, H, W), -1, 1, seed, 0, &xv);
                         npg_array *cols = unfold(x, g);
                         cr_assert(cols, "%s: %s", what, npg_last_error());
                         t_assert_shape(cols, NPG_SHAPE(N, C * KK, OH * OW));
                         ref_unfold(xv, want, N, C, H, W, g, OH, OW, false);
                         t_assert_close(cols, want, nc, 0, 0, what);
-                        npg_array *cr = urand(NPG_SHAPE(N, C * KK, OH * OW), -1, 1, seed + 1000, 0, &cv);
+                        npg_array *cr = t_urand(NPG_SHAPE(N, C * KK, OH * OW), -1, 1, seed + 1000, 0, &cv);
                         ref_unfold(want, cv, N, C, H, W, g, OH, OW, true);
                         t_assert_close(fold(cr, NPG_HW(H, W), g), want, nx, 1e-12, 1e-12, what);
                         /* the overlap count of each pixel, from the reference on ones */
@@ -968,14 +934,14 @@ static npg_array *f_fold(npg_array *const *in, int n, void *u) {
 Test(nn_pool, unfold_fold_gradcheck) {
     t_live live = t_live_now();
     npg_scope s = npg_scope_begin();
-    npg_array *x = leaf(urand(NPG_SHAPE(2, 2, 5, 6), -1, 1, 310, 0, NULL));
+    npg_array *x = t_leaf(t_urand(NPG_SHAPE(2, 2, 5, 6), -1, 1, 310, 0, NULL));
     cr_assert_eq(npg_gradcheck(f_unfold, (void *)&UNF_A, &x, 1, NULL), NPG_OK, "unfold: %s", npg_last_error());
-    npg_array *xu = leaf(urand(NPG_SHAPE(2, 5, 6), -1, 1, 311, 0, NULL));
+    npg_array *xu = t_leaf(t_urand(NPG_SHAPE(2, 5, 6), -1, 1, 311, 0, NULL));
     cr_assert_eq(npg_gradcheck(f_unfold, (void *)&FOLD_B, &xu, 1, NULL), NPG_OK, "unbatched unfold: %s",
                  npg_last_error());
-    npg_array *c = leaf(urand(NPG_SHAPE(2, 12, 21), -1, 1, 312, 0, NULL));
+    npg_array *c = t_leaf(t_urand(NPG_SHAPE(2, 12, 21), -1, 1, 312, 0, NULL));
     cr_assert_eq(npg_gradcheck(f_fold, (void *)&FOLD_B, &c, 1, NULL), NPG_OK, "fold: %s", npg_last_error());
-    npg_array *cu = leaf(urand(NPG_SHAPE(6, 21), -1, 1, 313, 0, NULL));
+    npg_array *cu = t_leaf(t_urand(NPG_SHAPE(6, 21), -1, 1, 313, 0, NULL));
     cr_assert_eq(npg_gradcheck(f_fold, (void *)&FOLD_B, &cu, 1, NULL), NPG_OK, "unbatched fold: %s", npg_last_error());
     npg_scope_end(s);
     t_assert_no_leak(live, "unfold / fold gradcheck");
@@ -985,53 +951,53 @@ Test(nn_pool, unfold_fold_errors) {
     t_live live = t_live_now();
     npg_scope s = npg_scope_begin();
     const npg_hw one = NPG_HW(1, 1), zero = NPG_HW(0, 0), k2 = NPG_HW(2, 2);
-    npg_array *x = urand(NPG_SHAPE(2, 3, 7, 8), -1, 1, 320, 0, NULL);
+    npg_array *x = t_urand(NPG_SHAPE(2, 3, 7, 8), -1, 1, 320, 0, NULL);
     snap sx = snap_take(x);
     const char *f = "npg_unfold";
-    EXPECT_FAIL(npg_unfold(NULL, k2, one, zero, one), NPG_ERR_NULL_ARG, f);
-    EXPECT_FAIL(npg_unfold(npg_ones(NPG_SHAPE(7, 8), OPT()), k2, one, zero, one), NPG_ERR_SHAPE, f);
-    EXPECT_FAIL(npg_unfold(npg_ones(NPG_SHAPE(1, 2, 3, 7, 8), OPT()), k2, one, zero, one), NPG_ERR_SHAPE, f);
-    EXPECT_FAIL(npg_unfold(x, NPG_HW(0, 2), one, zero, one), NPG_ERR_INVALID_ARG, "kernel");
-    EXPECT_FAIL(npg_unfold(x, NPG_HW(2, -1), one, zero, one), NPG_ERR_INVALID_ARG, f);
-    EXPECT_FAIL(npg_unfold(x, NPG_HW((int64_t)INT32_MAX + 1, 2), one, zero, one), NPG_ERR_INVALID_ARG, f);
-    EXPECT_FAIL(npg_unfold(x, k2, NPG_HW(1, 0), zero, one), NPG_ERR_INVALID_ARG, "dilation");
-    EXPECT_FAIL(npg_unfold(x, k2, one, NPG_HW(-1, 0), one), NPG_ERR_INVALID_ARG, "padding");
-    EXPECT_FAIL(npg_unfold(x, k2, one, zero, NPG_HW(0, 1)), NPG_ERR_INVALID_ARG, "stride");
-    EXPECT_FAIL(npg_unfold(x, NPG_HW(8, 2), one, zero, one), NPG_ERR_SHAPE, f);
-    EXPECT_FAIL(npg_unfold(x, k2, NPG_HW(1, 8), zero, one), NPG_ERR_SHAPE, f);
-    EXPECT_FAIL(npg_unfold(npg_ones(NPG_SHAPE(2, 0, 7, 8), OPT()), k2, one, zero, one), NPG_ERR_SHAPE, f);
-    EXPECT_FAIL(npg_unfold(npg_ones(NPG_SHAPE(3, 0, 8), OPT()), k2, one, NPG_HW(1, 1), one), NPG_ERR_SHAPE, f);
-    EXPECT_FAIL(npg_unfold(npg_ones(NPG_SHAPE(1, 1, 2, 2), OPT(.dtype = NPG_BOOL)), k2, one, zero, one),
+    T_EXPECT_FAIL(npg_unfold(NULL, k2, one, zero, one), NPG_ERR_NULL_ARG, f);
+    T_EXPECT_FAIL(npg_unfold(npg_ones(NPG_SHAPE(7, 8), OPT()), k2, one, zero, one), NPG_ERR_SHAPE, f);
+    T_EXPECT_FAIL(npg_unfold(npg_ones(NPG_SHAPE(1, 2, 3, 7, 8), OPT()), k2, one, zero, one), NPG_ERR_SHAPE, f);
+    T_EXPECT_FAIL(npg_unfold(x, NPG_HW(0, 2), one, zero, one), NPG_ERR_INVALID_ARG, "kernel");
+    T_EXPECT_FAIL(npg_unfold(x, NPG_HW(2, -1), one, zero, one), NPG_ERR_INVALID_ARG, f);
+    T_EXPECT_FAIL(npg_unfold(x, NPG_HW((int64_t)INT32_MAX + 1, 2), one, zero, one), NPG_ERR_INVALID_ARG, f);
+    T_EXPECT_FAIL(npg_unfold(x, k2, NPG_HW(1, 0), zero, one), NPG_ERR_INVALID_ARG, "dilation");
+    T_EXPECT_FAIL(npg_unfold(x, k2, one, NPG_HW(-1, 0), one), NPG_ERR_INVALID_ARG, "padding");
+    T_EXPECT_FAIL(npg_unfold(x, k2, one, zero, NPG_HW(0, 1)), NPG_ERR_INVALID_ARG, "stride");
+    T_EXPECT_FAIL(npg_unfold(x, NPG_HW(8, 2), one, zero, one), NPG_ERR_SHAPE, f);
+    T_EXPECT_FAIL(npg_unfold(x, k2, NPG_HW(1, 8), zero, one), NPG_ERR_SHAPE, f);
+    T_EXPECT_FAIL(npg_unfold(npg_ones(NPG_SHAPE(2, 0, 7, 8), OPT()), k2, one, zero, one), NPG_ERR_SHAPE, f);
+    T_EXPECT_FAIL(npg_unfold(npg_ones(NPG_SHAPE(3, 0, 8), OPT()), k2, one, NPG_HW(1, 1), one), NPG_ERR_SHAPE, f);
+    T_EXPECT_FAIL(npg_unfold(npg_ones(NPG_SHAPE(1, 1, 2, 2), OPT(.dtype = NPG_BOOL)), k2, one, zero, one),
                 NPG_ERR_DTYPE, f);
     /* representable parameters whose unfolded size is not */
-    EXPECT_FAIL(npg_unfold(npg_ones(NPG_SHAPE(1, 1, 1, 1), OPT()), one, one, NPG_HW(INT32_MAX, INT32_MAX), one),
+    T_EXPECT_FAIL(npg_unfold(npg_ones(NPG_SHAPE(1, 1, 1, 1), OPT()), one, one, NPG_HW(INT32_MAX, INT32_MAX), one),
                 NPG_ERR_OOM, f);
     snap_check(sx, "unfold input after errors");
 
-    npg_array *c = urand(NPG_SHAPE(2, 12, 42), -1, 1, 321, 0, NULL); /* k2 onto (7, 8): 6 x 7 blocks */
+    npg_array *c = t_urand(NPG_SHAPE(2, 12, 42), -1, 1, 321, 0, NULL); /* k2 onto (7, 8): 6 x 7 blocks */
     snap sc = snap_take(c);
     const npg_hw out = NPG_HW(7, 8);
     cr_assert_not_null(npg_fold(c, out, k2, one, zero, one), "%s", npg_last_error());
     f = "npg_fold";
-    EXPECT_FAIL(npg_fold(NULL, out, k2, one, zero, one), NPG_ERR_NULL_ARG, f);
-    EXPECT_FAIL(npg_fold(npg_ones(NPG_SHAPE(42), OPT()), out, k2, one, zero, one), NPG_ERR_SHAPE, f);
-    EXPECT_FAIL(npg_fold(npg_ones(NPG_SHAPE(1, 2, 12, 42), OPT()), out, k2, one, zero, one), NPG_ERR_SHAPE, f);
-    EXPECT_FAIL(npg_fold(c, NPG_HW(0, 8), k2, one, zero, one), NPG_ERR_INVALID_ARG, "output_size");
-    EXPECT_FAIL(npg_fold(c, NPG_HW(7, -8), k2, one, zero, one), NPG_ERR_INVALID_ARG, f);
-    EXPECT_FAIL(npg_fold(c, out, NPG_HW(2, 0), one, zero, one), NPG_ERR_INVALID_ARG, "kernel");
-    EXPECT_FAIL(npg_fold(c, out, k2, zero, zero, one), NPG_ERR_INVALID_ARG, "dilation");
-    EXPECT_FAIL(npg_fold(c, out, k2, one, NPG_HW(0, -2), one), NPG_ERR_INVALID_ARG, "padding");
-    EXPECT_FAIL(npg_fold(c, out, k2, one, zero, NPG_HW(-1, 1)), NPG_ERR_INVALID_ARG, "stride");
-    EXPECT_FAIL(npg_fold(c, out, NPG_HW(5, 1), one, zero, one), NPG_ERR_SHAPE, "multiple of the kernel");
-    EXPECT_FAIL(npg_fold(c, NPG_HW(7, 9), k2, one, zero, one), NPG_ERR_SHAPE, "blocks");
-    EXPECT_FAIL(npg_fold(c, out, k2, one, zero, NPG_HW(2, 1)), NPG_ERR_SHAPE, "blocks");
-    EXPECT_FAIL(npg_fold(c, NPG_HW(1, 1), k2, one, zero, one), NPG_ERR_SHAPE, f);
-    EXPECT_FAIL(npg_fold(npg_ones(NPG_SHAPE(2, 0, 42), OPT()), out, k2, one, zero, one), NPG_ERR_SHAPE, f);
-    EXPECT_FAIL(npg_fold(npg_ones(NPG_SHAPE(2, 12, 0), OPT()), out, k2, one, zero, one), NPG_ERR_SHAPE, f);
-    EXPECT_FAIL(npg_fold(npg_ones(NPG_SHAPE(4, 42), OPT(.dtype = NPG_BOOL)), out, k2, one, zero, one), NPG_ERR_DTYPE,
+    T_EXPECT_FAIL(npg_fold(NULL, out, k2, one, zero, one), NPG_ERR_NULL_ARG, f);
+    T_EXPECT_FAIL(npg_fold(npg_ones(NPG_SHAPE(42), OPT()), out, k2, one, zero, one), NPG_ERR_SHAPE, f);
+    T_EXPECT_FAIL(npg_fold(npg_ones(NPG_SHAPE(1, 2, 12, 42), OPT()), out, k2, one, zero, one), NPG_ERR_SHAPE, f);
+    T_EXPECT_FAIL(npg_fold(c, NPG_HW(0, 8), k2, one, zero, one), NPG_ERR_INVALID_ARG, "output_size");
+    T_EXPECT_FAIL(npg_fold(c, NPG_HW(7, -8), k2, one, zero, one), NPG_ERR_INVALID_ARG, f);
+    T_EXPECT_FAIL(npg_fold(c, out, NPG_HW(2, 0), one, zero, one), NPG_ERR_INVALID_ARG, "kernel");
+    T_EXPECT_FAIL(npg_fold(c, out, k2, zero, zero, one), NPG_ERR_INVALID_ARG, "dilation");
+    T_EXPECT_FAIL(npg_fold(c, out, k2, one, NPG_HW(0, -2), one), NPG_ERR_INVALID_ARG, "padding");
+    T_EXPECT_FAIL(npg_fold(c, out, k2, one, zero, NPG_HW(-1, 1)), NPG_ERR_INVALID_ARG, "stride");
+    T_EXPECT_FAIL(npg_fold(c, out, NPG_HW(5, 1), one, zero, one), NPG_ERR_SHAPE, "multiple of the kernel");
+    T_EXPECT_FAIL(npg_fold(c, NPG_HW(7, 9), k2, one, zero, one), NPG_ERR_SHAPE, "blocks");
+    T_EXPECT_FAIL(npg_fold(c, out, k2, one, zero, NPG_HW(2, 1)), NPG_ERR_SHAPE, "blocks");
+    T_EXPECT_FAIL(npg_fold(c, NPG_HW(1, 1), k2, one, zero, one), NPG_ERR_SHAPE, f);
+    T_EXPECT_FAIL(npg_fold(npg_ones(NPG_SHAPE(2, 0, 42), OPT()), out, k2, one, zero, one), NPG_ERR_SHAPE, f);
+    T_EXPECT_FAIL(npg_fold(npg_ones(NPG_SHAPE(2, 12, 0), OPT()), out, k2, one, zero, one), NPG_ERR_SHAPE, f);
+    T_EXPECT_FAIL(npg_fold(npg_ones(NPG_SHAPE(4, 42), OPT(.dtype = NPG_BOOL)), out, k2, one, zero, one), NPG_ERR_DTYPE,
                 f);
     /* one block onto a huge output */
-    EXPECT_FAIL(npg_fold(npg_ones(NPG_SHAPE(1, 1, 1), OPT()), NPG_HW(INT32_MAX, INT32_MAX), one, one, zero,
+    T_EXPECT_FAIL(npg_fold(npg_ones(NPG_SHAPE(1, 1, 1), OPT()), NPG_HW(INT32_MAX, INT32_MAX), one, one, zero,
                          NPG_HW(INT32_MAX, INT32_MAX)),
                 NPG_ERR_OOM, f);
     snap_check(sc, "fold input after errors");
@@ -1046,27 +1012,27 @@ Test(nn_pool, pixel_shuffle_matches_pytorch) {
     npg_scope s = npg_scope_begin();
     for (int dt = 0; dt < 2; dt++) {
         npg_dtype d = dt ? NPG_FLOAT64 : NPG_FLOAT32;
-        npg_array *y = npg_pixel_shuffle(urand(NPG_SHAPE(2, 8, 3, 5), -1, 1, 231, d, NULL), 2);
+        npg_array *y = npg_pixel_shuffle(t_urand(NPG_SHAPE(2, 8, 3, 5), -1, 1, 231, d, NULL), 2);
         t_assert_shape(y, NPG_SHAPE(2, 2, 6, 10));
         check_vals(y, REF_PS, 240, d, "pixel_shuffle", 0);
-        npg_array *y5 = npg_pixel_shuffle(urand(NPG_SHAPE(2, 1, 9, 2, 3), -1, 1, 232, d, NULL), 3);
+        npg_array *y5 = npg_pixel_shuffle(t_urand(NPG_SHAPE(2, 1, 9, 2, 3), -1, 1, 232, d, NULL), 3);
         t_assert_shape(y5, NPG_SHAPE(2, 1, 1, 6, 9));
         check_vals(y5, REF_PS5, 108, d, "pixel_shuffle of a 5-d input", 0);
-        npg_array *yu = npg_pixel_unshuffle(urand(NPG_SHAPE(2, 3, 6, 4), -1, 1, 233, d, NULL), 2);
+        npg_array *yu = npg_pixel_unshuffle(t_urand(NPG_SHAPE(2, 3, 6, 4), -1, 1, 233, d, NULL), 2);
         t_assert_shape(yu, NPG_SHAPE(2, 12, 3, 2));
         check_vals(yu, REF_PU, 144, d, "pixel_unshuffle", 0);
     }
     /* unbatched (C, H, W): the first sample */
-    npg_array *y3 = npg_pixel_shuffle(urand(NPG_SHAPE(8, 3, 5), -1, 1, 231, 0, NULL), 2);
+    npg_array *y3 = npg_pixel_shuffle(t_urand(NPG_SHAPE(8, 3, 5), -1, 1, 231, 0, NULL), 2);
     t_assert_shape(y3, NPG_SHAPE(2, 6, 10));
     check_vals(y3, REF_PS, 120, NPG_FLOAT64, "unbatched pixel_shuffle", 0);
     /* empty batch */
     t_assert_shape(npg_pixel_shuffle(npg_zeros(NPG_SHAPE(0, 8, 3, 5), OPT()), 2), NPG_SHAPE(0, 2, 6, 10));
     t_assert_shape(npg_pixel_unshuffle(npg_zeros(NPG_SHAPE(0, 3, 6, 4), OPT()), 2), NPG_SHAPE(0, 12, 3, 2));
     /* gradients against PyTorch's */
-    npg_array *x = leaf(urand(NPG_SHAPE(2, 8, 3, 5), -1, 1, 231, 0, NULL));
+    npg_array *x = t_leaf(t_urand(NPG_SHAPE(2, 8, 3, 5), -1, 1, 231, 0, NULL));
     check_grad(x, npg_pixel_shuffle(x, 2), 234, REF_PS_GRAD, 240, "pixel_shuffle gradient");
-    npg_array *xu = leaf(urand(NPG_SHAPE(2, 3, 6, 4), -1, 1, 233, 0, NULL));
+    npg_array *xu = t_leaf(t_urand(NPG_SHAPE(2, 3, 6, 4), -1, 1, 233, 0, NULL));
     check_grad(xu, npg_pixel_unshuffle(xu, 2), 234, REF_PU_GRAD, 144, "pixel_unshuffle gradient");
     npg_scope_end(s);
     t_assert_no_leak(live, "pixel_shuffle");
@@ -1083,8 +1049,8 @@ Test(nn_pool, pixel_shuffle_round_trips_exactly) {
     const npg_dtype dts[5] = {NPG_FLOAT32, NPG_FLOAT64, NPG_INT32, NPG_INT64, NPG_BOOL};
     for (int k = 0; k < COUNT(cases); k++)
         for (int t = 0; t < 5; t++) {
-            npg_array *x = urand(cases[k].s, -9, 9, 330 + (uint64_t)k, dts[t], NULL);
-            const int64_t n = numel(cases[k].s);
+            npg_array *x = t_urand(cases[k].s, -9, 9, 330 + (uint64_t)k, dts[t], NULL);
+            const int64_t n = t_numel(cases[k].s);
             double *xv = t_read(x);
             npg_array *y = npg_pixel_shuffle(x, cases[k].r);
             cr_assert(y, "case %d: %s", k, npg_last_error());
@@ -1104,7 +1070,7 @@ Test(nn_pool, pixel_shuffle_round_trips_exactly) {
             free(xv);
         }
     /* a transposed input */
-    npg_array *xt = npg_swapaxes(urand(NPG_SHAPE(2, 8, 5, 3), -1, 1, 340, 0, NULL), 2, 3);
+    npg_array *xt = npg_swapaxes(t_urand(NPG_SHAPE(2, 8, 5, 3), -1, 1, 340, 0, NULL), 2, 3);
     cr_assert(!npg_is_contiguous(xt));
     double *tv = t_read(xt);
     t_assert_close(npg_pixel_unshuffle(npg_pixel_shuffle(xt, 2), 2), tv, 240, 0, 0, "round trip of a transposed view");
@@ -1126,24 +1092,24 @@ static npg_array *f_ps(npg_array *const *in, int n, void *u) {
 Test(nn_pool, pixel_shuffle_gradcheck_and_errors) {
     t_live live = t_live_now();
     npg_scope s = npg_scope_begin();
-    npg_array *x = leaf(urand(NPG_SHAPE(2, 9, 2, 3), -1, 1, 350, 0, NULL));
-    npg_array *xu = leaf(urand(NPG_SHAPE(2, 2, 4, 6), -1, 1, 351, 0, NULL));
+    npg_array *x = t_leaf(t_urand(NPG_SHAPE(2, 9, 2, 3), -1, 1, 350, 0, NULL));
+    npg_array *xu = t_leaf(t_urand(NPG_SHAPE(2, 2, 4, 6), -1, 1, 351, 0, NULL));
     const ps_args sh = {false, 3}, un = {true, 2};
     cr_assert_eq(npg_gradcheck(f_ps, (void *)&sh, &x, 1, NULL), NPG_OK, "pixel_shuffle: %s", npg_last_error());
     cr_assert_eq(npg_gradcheck(f_ps, (void *)&un, &xu, 1, NULL), NPG_OK, "pixel_unshuffle: %s", npg_last_error());
     snap sx = snap_take(x), su = snap_take(xu);
     const char *f = "npg_pixel_shuffle", *fu = "npg_pixel_unshuffle";
-    EXPECT_FAIL(npg_pixel_shuffle(NULL, 2), NPG_ERR_NULL_ARG, f);
-    EXPECT_FAIL(npg_pixel_shuffle(npg_ones(NPG_SHAPE(4, 3), OPT()), 2), NPG_ERR_SHAPE, f);
-    EXPECT_FAIL(npg_pixel_shuffle(x, 0), NPG_ERR_INVALID_ARG, f);
-    EXPECT_FAIL(npg_pixel_shuffle(x, -3), NPG_ERR_INVALID_ARG, f);
-    EXPECT_FAIL(npg_pixel_shuffle(x, (int64_t)INT32_MAX + 1), NPG_ERR_INVALID_ARG, f);
-    EXPECT_FAIL(npg_pixel_shuffle(x, 2), NPG_ERR_SHAPE, "multiple of r*r");
-    EXPECT_FAIL(npg_pixel_unshuffle(NULL, 2), NPG_ERR_NULL_ARG, fu);
-    EXPECT_FAIL(npg_pixel_unshuffle(npg_ones(NPG_SHAPE(4, 4), OPT()), 2), NPG_ERR_SHAPE, fu);
-    EXPECT_FAIL(npg_pixel_unshuffle(xu, 0), NPG_ERR_INVALID_ARG, fu);
-    EXPECT_FAIL(npg_pixel_unshuffle(xu, 3), NPG_ERR_SHAPE, "multiples of r");
-    EXPECT_FAIL(npg_pixel_unshuffle(xu, 4), NPG_ERR_SHAPE, fu);
+    T_EXPECT_FAIL(npg_pixel_shuffle(NULL, 2), NPG_ERR_NULL_ARG, f);
+    T_EXPECT_FAIL(npg_pixel_shuffle(npg_ones(NPG_SHAPE(4, 3), OPT()), 2), NPG_ERR_SHAPE, f);
+    T_EXPECT_FAIL(npg_pixel_shuffle(x, 0), NPG_ERR_INVALID_ARG, f);
+    T_EXPECT_FAIL(npg_pixel_shuffle(x, -3), NPG_ERR_INVALID_ARG, f);
+    T_EXPECT_FAIL(npg_pixel_shuffle(x, (int64_t)INT32_MAX + 1), NPG_ERR_INVALID_ARG, f);
+    T_EXPECT_FAIL(npg_pixel_shuffle(x, 2), NPG_ERR_SHAPE, "multiple of r*r");
+    T_EXPECT_FAIL(npg_pixel_unshuffle(NULL, 2), NPG_ERR_NULL_ARG, fu);
+    T_EXPECT_FAIL(npg_pixel_unshuffle(npg_ones(NPG_SHAPE(4, 4), OPT()), 2), NPG_ERR_SHAPE, fu);
+    T_EXPECT_FAIL(npg_pixel_unshuffle(xu, 0), NPG_ERR_INVALID_ARG, fu);
+    T_EXPECT_FAIL(npg_pixel_unshuffle(xu, 3), NPG_ERR_SHAPE, "multiples of r");
+    T_EXPECT_FAIL(npg_pixel_unshuffle(xu, 4), NPG_ERR_SHAPE, fu);
     snap_check(sx, "pixel_shuffle input after errors");
     snap_check(su, "pixel_unshuffle input after errors");
     npg_scope_end(s);

@@ -101,30 +101,6 @@ static const double REF_CELL_RELU0[9] = {0.20493163441325374, 0.0, 1.20525039021
 #define F32 NPG_FLOAT32
 #define F64 NPG_FLOAT64
 
-static int64_t numel(npg_shape s) {
-    int64_t n = 1;
-    for (int i = 0; i < s.ndim; i++) n *= s.dims[i];
-    return n;
-}
-
-/* Uniform values in [lo, hi) (t_fill_uniform with seed) as an array of dtype
- * dt (float64 when 0) on the test device; *host, when given, receives the
- * values as read back (free it). */
-static npg_array *urand(npg_shape s, double lo, double hi, uint64_t seed, npg_dtype dt, double **host) {
-    int64_t n = numel(s);
-    double *v = malloc(sizeof(double) * (size_t)(n > 0 ? n : 1));
-    t_fill_uniform(v, n, lo, hi, seed);
-    npg_array *x = t_arr(v, dt ? dt : F64, s);
-    free(v);
-    if (host) *host = t_read(x);
-    return x;
-}
-
-static npg_array *leaf(npg_array *x) {
-    cr_assert_eq(npg_set_requires_grad(x, true), NPG_OK, "%s", npg_last_error());
-    return x;
-}
-
 /* Exact equality of two arrays' values (and shapes). */
 static void assert_same(const npg_array *a, const npg_array *b, const char *what) {
     cr_assert(a && b, "%s: NULL array (%s)", what, npg_last_error());
@@ -209,25 +185,25 @@ typedef struct rset {
 
 static rset rset_make(const rcase *c, npg_dtype dt) {
     rset s = {0};
-    s.x = urand(x_shape(c), -1, 1, c->base + 1, dt, NULL);
+    s.x = t_urand(x_shape(c), -1, 1, c->base + 1, dt, NULL);
     if (c->h0) {
-        s.h0 = urand(h_shape(c), -1, 1, c->base + 2, dt, NULL);
-        if (c->mode == NPG_RNN_LSTM) s.c0 = urand(h_shape(c), -1, 1, c->base + 3, dt, NULL);
+        s.h0 = t_urand(h_shape(c), -1, 1, c->base + 2, dt, NULL);
+        if (c->mode == NPG_RNN_LSTM) s.c0 = t_urand(h_shape(c), -1, 1, c->base + 3, dt, NULL);
     }
     s.np = nparams(c);
     cr_assert(s.np <= MAXP);
     for (int k = 0; k < s.np; k++) {
         bool w = is_weight(c, k);
-        s.p[k] = urand(param_shape(c, k), w ? -0.7 : -0.4, w ? 0.7 : 0.4, c->base + 10 + k, dt, NULL);
+        s.p[k] = t_urand(param_shape(c, k), w ? -0.7 : -0.4, w ? 0.7 : 0.4, c->base + 10 + k, dt, NULL);
     }
     return s;
 }
 
 static void rset_leaves(rset *s) {
-    leaf(s->x);
-    if (s->h0) leaf(s->h0);
-    if (s->c0) leaf(s->c0);
-    for (int k = 0; k < s->np; k++) leaf(s->p[k]);
+    t_leaf(s->x);
+    if (s->h0) t_leaf(s->h0);
+    if (s->c0) t_leaf(s->c0);
+    for (int k = 0; k < s->np; k++) t_leaf(s->p[k]);
 }
 
 typedef struct rres {
@@ -326,35 +302,35 @@ static void check_case(int i, npg_dtype dt, double rtol, double atol, double grt
     cr_assert_eq(npg_dtype_of(o.out), dt, "%s %s: out dtype", c->name, dn);
     cr_assert_eq(npg_dtype_of(o.hn), dt, "%s %s: h_n dtype", c->name, dn);
     snprintf(m, sizeof m, "%s %s: out", c->name, dn);
-    t_assert_close(o.out, r->out, numel(os), rtol, atol, m);
+    t_assert_close(o.out, r->out, t_numel(os), rtol, atol, m);
     snprintf(m, sizeof m, "%s %s: h_n", c->name, dn);
-    t_assert_close(o.hn, r->hn, numel(hs), rtol, atol, m);
+    t_assert_close(o.hn, r->hn, t_numel(hs), rtol, atol, m);
     if (r->cn) {
         t_assert_shape(o.cn, hs);
         cr_assert_eq(npg_dtype_of(o.cn), dt, "%s %s: c_n dtype", c->name, dn);
         snprintf(m, sizeof m, "%s %s: c_n", c->name, dn);
-        t_assert_close(o.cn, r->cn, numel(hs), rtol, atol, m);
+        t_assert_close(o.cn, r->cn, t_numel(hs), rtol, atol, m);
     }
     /* the loss and its gradients */
-    npg_array *loss = npg_add(npg_sum(npg_multiply(o.out, urand(os, -1, 1, c->base + 4, dt, NULL)), NPG_ALL_AXES, false),
-                              npg_sum(npg_multiply(o.hn, urand(hs, -1, 1, c->base + 5, dt, NULL)), NPG_ALL_AXES, false));
-    if (o.cn) loss = npg_add(loss, npg_sum(npg_multiply(o.cn, urand(hs, -1, 1, c->base + 6, dt, NULL)), NPG_ALL_AXES, false));
+    npg_array *loss = npg_add(npg_sum(npg_multiply(o.out, t_urand(os, -1, 1, c->base + 4, dt, NULL)), NPG_ALL_AXES, false),
+                              npg_sum(npg_multiply(o.hn, t_urand(hs, -1, 1, c->base + 5, dt, NULL)), NPG_ALL_AXES, false));
+    if (o.cn) loss = npg_add(loss, npg_sum(npg_multiply(o.cn, t_urand(hs, -1, 1, c->base + 6, dt, NULL)), NPG_ALL_AXES, false));
     cr_assert(loss, "%s", npg_last_error());
     cr_assert_eq(npg_backward(loss, NULL), NPG_OK, "%s %s: backward: %s", c->name, dn, npg_last_error());
     snprintf(m, sizeof m, "%s %s: d/dx", c->name, dn);
-    t_assert_close(npg_grad(s.x), r->gx, numel(x_shape(c)), grtol, gatol, m);
+    t_assert_close(npg_grad(s.x), r->gx, t_numel(x_shape(c)), grtol, gatol, m);
     if (r->gh0) {
         snprintf(m, sizeof m, "%s %s: d/dh0", c->name, dn);
-        t_assert_close(npg_grad(s.h0), r->gh0, numel(hs), grtol, gatol, m);
+        t_assert_close(npg_grad(s.h0), r->gh0, t_numel(hs), grtol, gatol, m);
     }
     if (r->gc0) {
         snprintf(m, sizeof m, "%s %s: d/dc0", c->name, dn);
-        t_assert_close(npg_grad(s.c0), r->gc0, numel(hs), grtol, gatol, m);
+        t_assert_close(npg_grad(s.c0), r->gc0, t_numel(hs), grtol, gatol, m);
     }
     for (int j = 0; j < r->ngp; j++) {
         int k = r->gpk[j];
         snprintf(m, sizeof m, "%s %s: d/dparams[%d]", c->name, dn, k);
-        t_assert_close(npg_grad(s.p[k]), r->gp[j], numel(param_shape(c, k)), grtol, gatol, m);
+        t_assert_close(npg_grad(s.p[k]), r->gp[j], t_numel(param_shape(c, k)), grtol, gatol, m);
     }
     /* every parameter got a gradient of its own shape */
     for (int k = 0; k < s.np; k++) {
@@ -406,12 +382,12 @@ typedef struct cin {
 } cin;
 static cin cell_inputs(uint64_t base, npg_dtype dt) {
     cin c;
-    c.x = urand(NPG_SHAPE(3, 4), -1, 1, base + 1, dt, &c.xv);
-    c.h = urand(NPG_SHAPE(3, 3), -1, 1, base + 2, dt, &c.hv);
-    c.wih = urand(NPG_SHAPE(3, 4), -0.7, 0.7, base + 10, dt, &c.wihv);
-    c.whh = urand(NPG_SHAPE(3, 3), -0.7, 0.7, base + 11, dt, &c.whhv);
-    c.bih = urand(NPG_SHAPE(3), -0.4, 0.4, base + 12, dt, &c.bihv);
-    c.bhh = urand(NPG_SHAPE(3), -0.4, 0.4, base + 13, dt, &c.bhhv);
+    c.x = t_urand(NPG_SHAPE(3, 4), -1, 1, base + 1, dt, &c.xv);
+    c.h = t_urand(NPG_SHAPE(3, 3), -1, 1, base + 2, dt, &c.hv);
+    c.wih = t_urand(NPG_SHAPE(3, 4), -0.7, 0.7, base + 10, dt, &c.wihv);
+    c.whh = t_urand(NPG_SHAPE(3, 3), -0.7, 0.7, base + 11, dt, &c.whhv);
+    c.bih = t_urand(NPG_SHAPE(3), -0.4, 0.4, base + 12, dt, &c.bihv);
+    c.bhh = t_urand(NPG_SHAPE(3), -0.4, 0.4, base + 13, dt, &c.bhhv);
     return c;
 }
 static void cin_free(cin *c) { free(c->xv), free(c->hv), free(c->wihv), free(c->whhv), free(c->bihv), free(c->bhhv); }
@@ -483,7 +459,7 @@ Test(rnn, cell_gradcheck) {
     for (int relu = 0; relu < 2; relu++) {
         cin c = cell_inputs(relu ? 1700 : 1600, F64);
         bool r = relu;
-        npg_array *in[6] = {leaf(c.x), leaf(c.h), leaf(c.wih), leaf(c.whh), leaf(c.bih), leaf(c.bhh)};
+        npg_array *in[6] = {t_leaf(c.x), t_leaf(c.h), t_leaf(c.wih), t_leaf(c.whh), t_leaf(c.bih), t_leaf(c.bhh)};
         cr_assert_eq(npg_gradcheck(f_cell, &r, in, 6, NULL), NPG_OK, "%s: %s", relu ? "relu" : "tanh", npg_last_error());
         cin_free(&c);
     }
@@ -491,41 +467,31 @@ Test(rnn, cell_gradcheck) {
     t_assert_no_leak(live, "rnn cell gradcheck");
 }
 
-/* A failed call: NULL, the status, a message naming fn; the error cleared. */
-#define EXPECT_FAIL(call, status, needle)                                                                      \
-    do {                                                                                                       \
-        npg_clear_error();                                                                                     \
-        npg_array *r_ = (call);                                                                                \
-        cr_assert_null(r_, "line %d: %s: expected a failure", __LINE__, #call);                                \
-        t_assert_error(status, needle);                                                                        \
-        npg_clear_error();                                                                                     \
-    } while (0)
-
 Test(rnn, cell_errors) {
     t_live live = t_live_now();
     npg_scope s = npg_scope_begin();
     cin c = cell_inputs(1600, F64);
     const char *f = "npg_rnn_cell";
     npg_array *bad;
-    EXPECT_FAIL(npg_rnn_cell(NULL, c.h, c.wih, c.whh, c.bih, c.bhh, false), NPG_ERR_NULL_ARG, f);
-    EXPECT_FAIL(npg_rnn_cell(c.x, c.h, NULL, c.whh, c.bih, c.bhh, false), NPG_ERR_NULL_ARG, f);
-    EXPECT_FAIL(npg_rnn_cell(c.x, c.h, c.wih, NULL, c.bih, c.bhh, true), NPG_ERR_NULL_ARG, f);
+    T_EXPECT_FAIL(npg_rnn_cell(NULL, c.h, c.wih, c.whh, c.bih, c.bhh, false), NPG_ERR_NULL_ARG, f);
+    T_EXPECT_FAIL(npg_rnn_cell(c.x, c.h, NULL, c.whh, c.bih, c.bhh, false), NPG_ERR_NULL_ARG, f);
+    T_EXPECT_FAIL(npg_rnn_cell(c.x, c.h, c.wih, NULL, c.bih, c.bhh, true), NPG_ERR_NULL_ARG, f);
     /* x's width is not w_ih's */
     bad = npg_ones(NPG_SHAPE(3, 5), OPT(.dtype = F64));
-    EXPECT_FAIL(npg_rnn_cell(bad, c.h, c.wih, c.whh, c.bih, c.bhh, false), NPG_ERR_SHAPE, f);
+    T_EXPECT_FAIL(npg_rnn_cell(bad, c.h, c.wih, c.whh, c.bih, c.bhh, false), NPG_ERR_SHAPE, f);
     /* w_ih with two gate blocks; w_hh not (hidden, hidden); a bias of the wrong length; h of another width */
-    EXPECT_FAIL(npg_rnn_cell(c.x, c.h, npg_ones(NPG_SHAPE(6, 4), OPT(.dtype = F64)), c.whh, c.bih, c.bhh, false),
+    T_EXPECT_FAIL(npg_rnn_cell(c.x, c.h, npg_ones(NPG_SHAPE(6, 4), OPT(.dtype = F64)), c.whh, c.bih, c.bhh, false),
                 NPG_ERR_SHAPE, f);
-    EXPECT_FAIL(npg_rnn_cell(c.x, c.h, c.wih, npg_ones(NPG_SHAPE(3, 2), OPT(.dtype = F64)), c.bih, c.bhh, false),
+    T_EXPECT_FAIL(npg_rnn_cell(c.x, c.h, c.wih, npg_ones(NPG_SHAPE(3, 2), OPT(.dtype = F64)), c.bih, c.bhh, false),
                 NPG_ERR_SHAPE, f);
-    EXPECT_FAIL(npg_rnn_cell(c.x, c.h, c.wih, c.whh, npg_ones(NPG_SHAPE(4), OPT(.dtype = F64)), c.bhh, false),
+    T_EXPECT_FAIL(npg_rnn_cell(c.x, c.h, c.wih, c.whh, npg_ones(NPG_SHAPE(4), OPT(.dtype = F64)), c.bhh, false),
                 NPG_ERR_SHAPE, f);
-    EXPECT_FAIL(npg_rnn_cell(c.x, c.h, c.wih, c.whh, c.bih, npg_ones(NPG_SHAPE(2), OPT(.dtype = F64)), true),
+    T_EXPECT_FAIL(npg_rnn_cell(c.x, c.h, c.wih, c.whh, c.bih, npg_ones(NPG_SHAPE(2), OPT(.dtype = F64)), true),
                 NPG_ERR_SHAPE, f);
-    EXPECT_FAIL(npg_rnn_cell(c.x, npg_ones(NPG_SHAPE(3, 2), OPT(.dtype = F64)), c.wih, c.whh, c.bih, c.bhh, false),
+    T_EXPECT_FAIL(npg_rnn_cell(c.x, npg_ones(NPG_SHAPE(3, 2), OPT(.dtype = F64)), c.wih, c.whh, c.bih, c.bhh, false),
                 NPG_ERR_SHAPE, f);
     /* x and h batches that do not broadcast */
-    EXPECT_FAIL(npg_rnn_cell(c.x, npg_ones(NPG_SHAPE(2, 3), OPT(.dtype = F64)), c.wih, c.whh, c.bih, c.bhh, false),
+    T_EXPECT_FAIL(npg_rnn_cell(c.x, npg_ones(NPG_SHAPE(2, 3), OPT(.dtype = F64)), c.wih, c.whh, c.bih, c.bhh, false),
                 NPG_ERR_SHAPE, f);
     t_expect_unchanged(c.x, c.xv, 12, "cell x after errors");
     t_expect_unchanged(c.h, c.hv, 9, "cell h after errors");
@@ -743,7 +709,7 @@ Test(rnn, integer_x_becomes_floating) {
     t_live live = t_live_now();
     npg_scope s = npg_scope_begin();
     const rcase *c = &CASES[0];
-    int64_t n = numel(x_shape(c));
+    int64_t n = t_numel(x_shape(c));
     double *v = malloc(sizeof(double) * (size_t)n);
     for (int64_t i = 0; i < n; i++) v[i] = (double)(i % 5) - 2;
     /* float32 parameters: the default float dtype, values of the float32 x */
@@ -775,14 +741,14 @@ Test(rnn, h_n_and_c_n_not_wanted) {
         npg_rnn_opts o = opts_of(c);
         npg_array *out = NULL, *hn = NULL;
         cr_assert_eq(npg_rnn(c->mode, r.x, r.h0, r.c0, r.p, r.np, &o, &out, NULL, NULL), NPG_OK, "%s", npg_last_error());
-        t_assert_close(out, REFS[i].out, numel(out_shape(c)), 1e-10, 1e-12, "out alone");
+        t_assert_close(out, REFS[i].out, t_numel(out_shape(c)), 1e-10, 1e-12, "out alone");
         cr_assert_eq(npg_rnn(c->mode, r.x, r.h0, r.c0, r.p, r.np, &o, &out, &hn, NULL), NPG_OK, "%s", npg_last_error());
-        t_assert_close(out, REFS[i].out, numel(out_shape(c)), 1e-10, 1e-12, "out with h_n");
-        t_assert_close(hn, REFS[i].hn, numel(h_shape(c)), 1e-10, 1e-12, "h_n without c_n");
+        t_assert_close(out, REFS[i].out, t_numel(out_shape(c)), 1e-10, 1e-12, "out with h_n");
+        t_assert_close(hn, REFS[i].hn, t_numel(h_shape(c)), 1e-10, 1e-12, "h_n without c_n");
         if (c->mode == NPG_RNN_LSTM) {
             npg_array *cn = NULL;
             cr_assert_eq(npg_rnn(c->mode, r.x, r.h0, r.c0, r.p, r.np, &o, &out, NULL, &cn), NPG_OK, "%s", npg_last_error());
-            t_assert_close(cn, REFS[i].cn, numel(h_shape(c)), 1e-10, 1e-12, "c_n without h_n");
+            t_assert_close(cn, REFS[i].cn, t_numel(h_shape(c)), 1e-10, 1e-12, "c_n without h_n");
         }
         /* the gradient still flows through out alone */
         rset_leaves(&r);
@@ -1070,7 +1036,7 @@ Test(rnn, errors) {
     free(xv), free(hv), free(cv), free(p0v), free(p8v);
     /* and the same call still works */
     rres ok = run(c, &r, NULL);
-    t_assert_close(ok.out, REFS[2].out, numel(out_shape(c)), 1e-10, 1e-12, "after the errors");
+    t_assert_close(ok.out, REFS[2].out, t_numel(out_shape(c)), 1e-10, 1e-12, "after the errors");
     npg_scope_end(s);
     t_assert_no_leak(live, "rnn errors");
 }
@@ -1115,7 +1081,7 @@ Test(rnn, mixed_devices_are_an_error) {
     for (int k = 0; k < r.np; k++) q.p[k] = npg_to(r.p[k], other);
     rres a = run(c, &q, NULL);
     cr_assert_eq(npg_device_of(a.out).type, other.type);
-    t_assert_close(a.out, REFS[2].out, numel(out_shape(c)), 1e-10, 1e-12, "on the other device");
+    t_assert_close(a.out, REFS[2].out, t_numel(out_shape(c)), 1e-10, 1e-12, "on the other device");
     npg_scope_end(s);
     t_assert_no_leak(live, "rnn mixed devices");
 }

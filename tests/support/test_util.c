@@ -98,3 +98,24 @@ void t_expect_unchanged(const npg_array *x, const double *hv, int64_t n, const c
         }
     free(got);
 }
+
+int64_t t_numel(npg_shape s) {
+    int64_t n = 1;
+    for (int i = 0; i < s.ndim; i++) n *= s.dims[i];
+    return n;
+}
+
+npg_array *t_urand(npg_shape s, double lo, double hi, uint64_t seed, npg_dtype dt, double **host) {
+    int64_t n = t_numel(s);
+    double *v = malloc(sizeof(double) * (size_t)(n > 0 ? n : 1));
+    t_fill_uniform(v, n, lo, hi, seed);
+    npg_array *x = t_arr(v, dt ? dt : NPG_FLOAT64, s);
+    free(v);
+    if (host) *host = t_read(x);
+    return x;
+}
+
+npg_array *t_leaf(npg_array *x) {
+    cr_assert_eq(npg_set_requires_grad(x, true), NPG_OK, "%s", npg_last_error());
+    return x;
+}

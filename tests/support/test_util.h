@@ -52,4 +52,24 @@ void t_assert_error(npg_status want, const char *needle);
 /* Simple deterministic pseudo-random doubles in [lo, hi) for test inputs. */
 void t_fill_uniform(double *v, int64_t n, double lo, double hi, uint64_t seed);
 
+/* The number of elements of shape s. */
+int64_t t_numel(npg_shape s);
+/* Uniform values in [lo, hi) (t_fill_uniform with seed) as an array of dtype
+ * dt (float64 when 0) on the test device. *host, when given, receives the
+ * array's values as read back (so float32 rounding is included; free it). */
+npg_array *t_urand(npg_shape s, double lo, double hi, uint64_t seed, npg_dtype dt, double **host);
+/* x with requires_grad set (asserted); returns x. */
+npg_array *t_leaf(npg_array *x);
+
+/* A call that must fail: NULL, the status, a message containing needle; the
+ * error cleared before and after. */
+#define T_EXPECT_FAIL(call, status, needle)                                                                    \
+    do {                                                                                                       \
+        npg_clear_error();                                                                                     \
+        npg_array *r_ = (call);                                                                                \
+        cr_assert_null(r_, "line %d: %s: expected %s to fail", __LINE__, #call, needle);                       \
+        t_assert_error(status, needle);                                                                        \
+        npg_clear_error();                                                                                     \
+    } while (0)
+
 #endif
