@@ -2774,13 +2774,7 @@ static npg_array *la_make(npg_dtype dt, npg_shape s, int grad_pct, int kind) {
     int k = 0, drop = 0;
     int64_t step = 1, as = 1, start = 0;
     if (how == 1) { /* x = permute_dims(base, p) */
-        for (int i = 0; i < nd; i++) p.axes[i] = i;
-        for (int i = nd - 1; i > 0; i--) {
-            int j = rint_in(0, i), t = p.axes[i];
-            p.axes[i] = p.axes[j];
-            p.axes[j] = t;
-        }
-        for (int i = 0; i < nd; i++) bs.dims[p.axes[i]] = s.dims[i];
+        p = rand_perm_of(s, &bs);
     } else if (how == 2) { /* a step-k slice along one axis */
         static const int64_t steps[] = {2, 3, -1, -2};
         k = rint_in(0, nd - 1);
@@ -6492,14 +6486,7 @@ static npg_array *st_make(npg_dtype dt, npg_shape s, int grad_pct, void (*fill)(
     npg_shape bs = s;
     npg_array *base, *x;
     if (r < 65 && s.ndim >= 2) {
-        npg_axes p = {.n = s.ndim};
-        for (int i = 0; i < s.ndim; i++) p.axes[i] = i;
-        for (int i = s.ndim - 1; i > 0; i--) {
-            int j = rint_in(0, i), t = p.axes[i];
-            p.axes[i] = p.axes[j];
-            p.axes[j] = t;
-        }
-        for (int i = 0; i < s.ndim; i++) bs.dims[p.axes[i]] = s.dims[i];
+        npg_axes p = rand_perm_of(s, &bs);
         base = fresh_with(dt, bs, fill);
         if (grad) setup_rg(base);
         x = npg_permute_dims(base, p);
@@ -7674,14 +7661,7 @@ static npg_array *make_with(npg_dtype dt, npg_shape s, int grad_pct, void (*fill
     npg_shape bs = s;
     npg_array *base, *x;
     if (r < 70 && s.ndim >= 2) { /* permute_dims(base, p) */
-        npg_axes p = {.n = s.ndim};
-        for (int i = 0; i < s.ndim; i++) p.axes[i] = i;
-        for (int i = s.ndim - 1; i > 0; i--) {
-            int j = rint_in(0, i), t = p.axes[i];
-            p.axes[i] = p.axes[j];
-            p.axes[j] = t;
-        }
-        for (int i = 0; i < s.ndim; i++) bs.dims[p.axes[i]] = s.dims[i];
+        npg_axes p = rand_perm_of(s, &bs);
         base = fresh_with(dt, bs, fill);
         if (grad) setup_rg(base);
         x = npg_permute_dims(base, p);

@@ -46,6 +46,21 @@ static uint64_t rnd(void) {
 }
 /* Uniform in [lo, hi]. */
 static int rint_in(int lo, int hi) { return lo + (int)(rnd() % (uint64_t)((int64_t)hi - lo + 1)); }
+
+/* A random permutation p of s.ndim axes (Fisher-Yates) and the shape *base
+ * for which permute_dims(base, p) has shape s. */
+static npg_axes rand_perm_of(npg_shape s, npg_shape *base) {
+    npg_axes p = {.n = s.ndim};
+    for (int i = 0; i < s.ndim; i++) p.axes[i] = i;
+    for (int i = s.ndim - 1; i > 0; i--) {
+        int j = rint_in(0, i), t = p.axes[i];
+        p.axes[i] = p.axes[j];
+        p.axes[j] = t;
+    }
+    *base = s;
+    for (int i = 0; i < s.ndim; i++) base->dims[p.axes[i]] = s.dims[i];
+    return p;
+}
 static bool chance(int percent) { return (int)(rnd() % 100) < percent; }
 static double runit(void) { return (double)(rnd() >> 11) * 0x1p-53; }
 #define NELEM(a) ((int)(sizeof(a) / sizeof((a)[0])))
@@ -302,14 +317,7 @@ static npg_array *make(npg_dtype dt, npg_shape s, int grad_pct) {
     const char *how;
     if (r < 70 && s.ndim >= 2) { /* x = permute_dims(base, p) */
         how = "permute_dims";
-        npg_axes p = {.n = s.ndim};
-        for (int i = 0; i < s.ndim; i++) p.axes[i] = i;
-        for (int i = s.ndim - 1; i > 0; i--) {
-            int j = rint_in(0, i), t = p.axes[i];
-            p.axes[i] = p.axes[j];
-            p.axes[j] = t;
-        }
-        for (int i = 0; i < s.ndim; i++) bs.dims[p.axes[i]] = s.dims[i];
+        npg_axes p = rand_perm_of(s, &bs);
         base = fresh(dt, bs);
         if (grad) setup_rg(base);
         x = npg_permute_dims(base, p);
