@@ -157,8 +157,21 @@ npg_array *npg_avg_pool1d(npg_array *x, const npg_pool1d_opts *opts) {
     const char *fn = "npg_avg_pool1d";
     npg_conv_geom g;
     if (!pool1d_geom(fn, x, opts, false, &g)) return NULL;
-    /* each window's divisor: its length inside the padded input
-     * (count_include_pad, PyTorch's rule) or inside x */
+    if (!opts->ceil_mode) {
+        /* every window ends inside the padded input, so the fused kernel's
+         * divisor (the kernel size, or the taps inside x) is PyTorch's */
+        npg_scope s = npg_scope_begin();
+        npg_array *xf = npg__cast(x, npg__float_dtype(x->dtype));
+        npg_array *x4 = xf ? npg_reshape(xf, NPG_SHAPE(g.N, g.C, 1, g.W)) : NULL;
+        npg_array *y = x4 ? npg_avg_pool2d(x4, NPG_POOL2D_OPTS(.kernel = {1, (int)g.KW}, .stride = {1, (int)g.stride_w},
+                                                               .padding = {0, (int)g.pad_w},
+                                                               .count_include_pad = g.count_include_pad))
+                          : NULL;
+        return npg__finish(fn, s, pool1d_result(x, y, &g));
+    }
+    /* ceil_mode: a last window may run past the right padding; its divisor
+     * is its length inside the padded input (count_include_pad, PyTorch's
+     * rule) or inside x, which the kernel does not know: im2col, sum, divide */
     double *div = malloc(sizeof(double) * (size_t)g.OW);
     if (!div) {
         npg__set_error(NPG_ERR_OOM, "%s: out of host memory", fn);
