@@ -103,6 +103,14 @@ typedef enum npg_dtype {
     NPG_INT64,
     NPG_FLOAT32,
     NPG_FLOAT64,
+    /* IEEE binary16 and bfloat16 (8-bit exponent, 7-bit mantissa): storage
+     * formats. Every op on them computes in float32 and rounds its result
+     * once (PyTorch's CPU semantics); conversions round to nearest even on
+     * every device. float16 or bfloat16 with an integer or bool gives the
+     * half type; with float32 / float64 the wider float; float16 with
+     * bfloat16 gives float32. Linear algebra (npg/linalg.h) rejects them. */
+    NPG_FLOAT16,
+    NPG_BFLOAT16,
     NPG_DTYPE_COUNT
 } npg_dtype;
 
@@ -239,7 +247,7 @@ size_t npg_dtype_size(npg_dtype dtype);
 /* The dtype two operands promote to (array API rules; int with float gives
  * the float; bool with a number gives the number). */
 npg_dtype npg_result_type(npg_dtype a, npg_dtype b);
-bool npg_is_floating(npg_dtype dtype);
+bool npg_is_floating(npg_dtype dtype); /* float16, bfloat16, float32, float64 */
 bool npg_is_integer(npg_dtype dtype); /* uint8, int32, int64 (not bool) */
 
 /* ========================================================================

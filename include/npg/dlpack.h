@@ -39,7 +39,7 @@ DLManagedTensor *npg_to_dlpack(npg_array *x);
  * calls t->deleter(t) once, when the last array using the memory is freed
  * (views included; it may be another thread). On failure t is untouched and
  * still the caller's: an unsupported dtype (NPG_ERR_DTYPE; e.g. int16,
- * float16, lanes > 1), more than NPG_MAX_DIMS dimensions or a negative size
+ * uint32, lanes > 1; float16 and bfloat16 are supported), more than NPG_MAX_DIMS dimensions or a negative size
  * (NPG_ERR_SHAPE), a device npg does not have (NPG_ERR_DEVICE), or data not
  * aligned to the element size (NPG_ERR_INVALID_ARG). A 0 stride over a dimension
  * larger than 1 (a broadcast tensor) makes the array read-only, as

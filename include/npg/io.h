@@ -52,7 +52,8 @@ npg_array *npg_load_idx(const char *path, const npg_opts *opts);
  * ======================================================================== */
 
 /* Write x to path in .npy format 1.0 (2.0 if the header needs it): C order,
- * little-endian descr ('|b1' '|u1' '<i4' '<i8' '<f4' '<f8'), the header
+ * little-endian descr ('|b1' '|u1' '<i4' '<i8' '<f2' '<f4' '<f8'; bfloat16,
+ * which NumPy lacks, is NPG_ERR_DTYPE), the header
  * padded exactly as np.save pads it, so the bytes equal np.save's. x may be
  * any view on any device. */
 npg_status npg_save_npy(const char *path, const npg_array *x);
@@ -60,7 +61,7 @@ npg_status npg_save_npy(const char *path, const npg_array *x);
 /* The array in a .npy file (format 1.0, 2.0 or 3.0; '<', '>', '|' or '='
  * byte order; C or Fortran order). Dtypes: b1 -> bool, u1 -> uint8,
  * i1 i2 u2 i4 -> int32, u4 i8 -> int64, u8 -> int64 (an error if a value
- * exceeds INT64_MAX), f2 f4 -> float32, f8 -> float64. [new] */
+ * exceeds INT64_MAX), f2 -> float16, f4 -> float32, f8 -> float64. [new] */
 npg_array *npg_load_npy(const char *path, const npg_opts *opts);
 
 /* ========================================================================

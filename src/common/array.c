@@ -7,6 +7,7 @@
  * Storage is refcounted separately and shared by views.
  */
 #include "internal.h"
+#include "scalar_ops.h"
 
 #include <pthread.h>
 
@@ -414,7 +415,8 @@ bool npg__same_device(const npg_array *a, const npg_array *b) {
  * ------------------------------------------------------------------------ */
 
 void npg__desc(const npg_array *x, npg_tdesc *d) {
-    static const uint8_t sizes[NPG_DTYPE_COUNT] = {0, 1, 1, 4, 8, 4, 8};
+    static const uint8_t sizes[NPG_DTYPE_COUNT] = {0, 1, 1, 4, 8, 4, 8, 2, 2};
+    _Static_assert(NPG_DTYPE_COUNT == 9, "one size per dtype");
     char *base = x->storage->data;
     d->data = base ? base + x->offset * (int64_t)sizes[x->dtype] : NULL;
     d->dtype = x->dtype;
@@ -442,6 +444,8 @@ void npg__desc_scalar(npg_dtype dtype, double v, npg_tdesc *d) {
     if (dtype == NPG_INT32) d->iscalar = (int32_t)(uint32_t)(uint64_t)d->iscalar;
     if (npg_is_integer(dtype) || dtype == NPG_BOOL) d->scalar = (double)d->iscalar;
     if (dtype == NPG_FLOAT32) d->scalar = (double)(float)v;
+    if (dtype == NPG_FLOAT16) d->scalar = (double)npg_s_f16_to_f32(npg_s_f64_to_f16(v));
+    if (dtype == NPG_BFLOAT16) d->scalar = (double)npg_s_bf16_to_f32(npg_s_f64_to_bf16(v));
 }
 
 void npg__desc_bcast(const npg_array *x, int ndim, const int64_t *shape, npg_tdesc *d) {

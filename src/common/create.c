@@ -3,6 +3,7 @@
  * and reading data back to the host.
  */
 #include "internal.h"
+#include "scalar_ops.h"
 
 #include <math.h>
 
@@ -291,6 +292,7 @@ static bool read_one(const char *fn, const npg_array *x, double *f, int64_t *i) 
     }
     union {
         uint8_t u8;
+        uint16_t u16;
         int32_t i32;
         int64_t i64;
         float f32;
@@ -305,6 +307,8 @@ static bool read_one(const char *fn, const npg_array *x, double *f, int64_t *i) 
     case NPG_INT64: *i = v.i64; *f = (double)v.i64; break;
     case NPG_FLOAT32: *f = v.f32; *i = d2i(v.f32); break;
     case NPG_FLOAT64: *f = v.f64; *i = d2i(v.f64); break;
+    case NPG_FLOAT16: *f = npg_s_f16_to_f32(v.u16); *i = d2i(*f); break;
+    case NPG_BFLOAT16: *f = npg_s_bf16_to_f32(v.u16); *i = d2i(*f); break;
     default: return false;
     }
     return true;

@@ -17,27 +17,46 @@ const char *npg__op_name(npg_op op) {
 
 static const size_t g_sizes[NPG_DTYPE_COUNT] = {
     [NPG_BOOL] = 1, [NPG_UINT8] = 1, [NPG_INT32] = 4, [NPG_INT64] = 8, [NPG_FLOAT32] = 4, [NPG_FLOAT64] = 8,
+    [NPG_FLOAT16] = 2, [NPG_BFLOAT16] = 2,
 };
 static const char *const g_names[NPG_DTYPE_COUNT] = {
     [NPG_DTYPE_DEFAULT] = "default", [NPG_BOOL] = "bool",       [NPG_UINT8] = "uint8",     [NPG_INT32] = "int32",
     [NPG_INT64] = "int64",           [NPG_FLOAT32] = "float32", [NPG_FLOAT64] = "float64",
+    [NPG_FLOAT16] = "float16",       [NPG_BFLOAT16] = "bfloat16",
 };
 
 bool npg__dtype_valid(npg_dtype d) { return d > NPG_DTYPE_DEFAULT && d < NPG_DTYPE_COUNT; }
 size_t npg__dtype_size(npg_dtype d) { return (unsigned)d < NPG_DTYPE_COUNT ? g_sizes[d] : 0; }
 size_t npg_dtype_size(npg_dtype d) { return npg__dtype_size(d); }
 const char *npg_dtype_name(npg_dtype d) { return (unsigned)d < NPG_DTYPE_COUNT ? g_names[d] : "invalid"; }
-bool npg_is_floating(npg_dtype d) { return d == NPG_FLOAT32 || d == NPG_FLOAT64; }
+bool npg_is_floating(npg_dtype d) {
+    return d == NPG_FLOAT32 || d == NPG_FLOAT64 || d == NPG_FLOAT16 || d == NPG_BFLOAT16;
+}
+bool npg__is_half(npg_dtype d) { return d == NPG_FLOAT16 || d == NPG_BFLOAT16; }
 bool npg_is_integer(npg_dtype d) { return d == NPG_UINT8 || d == NPG_INT32 || d == NPG_INT64; }
 npg_dtype npg__default_float(void) { return NPG_FLOAT32; }
 npg_dtype npg__float_dtype(npg_dtype dt) { return npg_is_floating(dt) ? dt : npg__default_float(); }
 
-/* Promotion lattice: bool < uint8 < int32 < int64 < float32 < float64, with
- * the array API's mixed-kind choice made PyTorch's way: an integer with a
- * float gives that float (int64 + float32 -> float32). */
+/* Promotion lattice: bool < uint8 < int32 < int64 < {float16, bfloat16} <
+ * float32 < float64, with the array API's mixed-kind choice made PyTorch's
+ * way: an integer with a float gives that float (int64 + float32 -> float32),
+ * and the two half types meet at float32 (PyTorch's choice too). */
+static int rank(npg_dtype d) {
+    switch (d) {
+    case NPG_FLOAT16:
+    case NPG_BFLOAT16: return NPG_INT64 + 1;
+    case NPG_FLOAT32: return NPG_INT64 + 2;
+    case NPG_FLOAT64: return NPG_INT64 + 3;
+    default: return (int)d;
+    }
+}
+
 npg_dtype npg_result_type(npg_dtype a, npg_dtype b) {
     if (!npg__dtype_valid(a) || !npg__dtype_valid(b)) return NPG_DTYPE_DEFAULT;
-    return a > b ? a : b;
+    if (a == b) return a;
+    int ra = rank(a), rb = rank(b);
+    if (ra == rb) return NPG_FLOAT32; /* float16 with bfloat16 */
+    return ra > rb ? a : b;
 }
 
 bool npg__elementwise_dtypes(npg_op op, const char *fn, npg_dtype in, npg_dtype *compute, npg_dtype *out) {

@@ -6,6 +6,7 @@
  * Lines wrap at 75 characters like NumPy's default linewidth.
  */
 #include "internal.h"
+#include "scalar_ops.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -57,6 +58,8 @@ static double get_f(const fmt *f, int64_t i) {
     switch (f->dtype) {
     case NPG_FLOAT32: return ((const float *)f->data)[i];
     case NPG_FLOAT64: return ((const double *)f->data)[i];
+    case NPG_FLOAT16: return npg_s_f16_to_f32(((const uint16_t *)f->data)[i]);
+    case NPG_BFLOAT16: return npg_s_bf16_to_f32(((const uint16_t *)f->data)[i]);
     default: return 0;
     }
 }
@@ -73,12 +76,17 @@ static int64_t get_i(const fmt *f, int64_t i) {
 
 /* Format one float positionally with `frac` digits after the point,
  * trimming trailing zeros (keeping the point). */
-static _Thread_local bool g_f32; /* the array being formatted is float32 */
+static _Thread_local npg_dtype g_dtype; /* the dtype of the array being formatted */
 
 /* Does text parse back to v in the array's precision? */
 static bool roundtrips(const char *text, double v) {
     double r = strtod(text, NULL);
-    return g_f32 ? (float)r == (float)v : r == v;
+    switch (g_dtype) {
+    case NPG_FLOAT32: return (float)r == (float)v;
+    case NPG_FLOAT16: return npg_s_f64_to_f16(r) == npg_s_f64_to_f16(v);
+    case NPG_BFLOAT16: return npg_s_f64_to_bf16(r) == npg_s_f64_to_bf16(v);
+    default: return r == v;
+    }
 }
 
 static int fmt_pos(char *out, size_t n, double v, int frac, bool trim) {
@@ -293,7 +301,7 @@ static bool format_to(const npg_array *x, sbuf *b) {
         free(host);
         return false;
     }
-    g_f32 = x->dtype == NPG_FLOAT32;
+    g_dtype = x->dtype;
     fmt f = {.dtype = x->dtype, .data = host, .ndim = x->ndim, .shape = x->shape, .summarise = n > THRESHOLD};
     npg__contiguous_strides(x->ndim, x->shape, f.strides);
     fstats s = {.all_int = true};

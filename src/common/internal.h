@@ -117,6 +117,8 @@ npg_dtype npg__default_float(void);
  * bool inputs of a floating function compute in). */
 npg_dtype npg__float_dtype(npg_dtype dt);
 bool npg__dtype_valid(npg_dtype d);
+/* float16 or bfloat16: kernels other than fill and copy run them in float32 (half.c). */
+bool npg__is_half(npg_dtype d);
 /* Resolve compute and output dtypes for an elementwise op on inputs of
  * dtype `in` (already promoted). Returns false (with error set, naming fn)
  * when the op does not accept that dtype. */
@@ -138,6 +140,81 @@ bool npg__axes_mask(const char *fn, npg_axes axes, int ndim, uint32_t *mask);
  * errors name fn. */
 bool npg__resolve_device(const char *fn, npg_device d, npg_device *out, const npg_backend **be);
 const npg_backend *npg__backend_of(const npg_array *x);
+/* ---- half operands run in float32 (half.c) ---- */
+#define NPG_WIDE_MAX 6
+typedef struct npg_wide_slot {
+    const npg_tdesc *orig; /* the caller's half descriptor */
+    npg_tdesc w;           /* its float32 stand-in */
+    void *buf;
+    size_t nbytes;
+    bool store; /* convert back into orig after the kernel */
+} npg_wide_slot;
+typedef struct npg_wide {
+    const npg_backend *be;
+    int dev;
+    npg_status st;
+    int n;
+    npg_wide_slot s[NPG_WIDE_MAX];
+} npg_wide;
+void npg__wide_begin(npg_wide *w, const npg_backend *be, int dev);
+/* d itself unless it is float16 / bfloat16, else a float32 stand-in that
+ * lives until npg__wide_end: _in holds d's values, _out is converted into d
+ * by npg__wide_end, _inout both. NULL passes through. */
+const npg_tdesc *npg__wide_in(npg_wide *w, const npg_tdesc *d);
+const npg_tdesc *npg__wide_out(npg_wide *w, const npg_tdesc *d);
+const npg_tdesc *npg__wide_inout(npg_wide *w, const npg_tdesc *d);
+/* NPG_OK, or the status of a failed scratch allocation / conversion (the
+ * kernel must then not run). */
+npg_status npg__wide_status(const npg_wide *w);
+/* After the kernel (its status st): store the outputs when st is NPG_OK,
+ * release the scratch, return the first failure. */
+npg_status npg__wide_end(npg_wide *w, npg_status st);
+/* The backend's family entries with half operands widened as above; the
+ * same arguments and contracts as backend.h's. */
+npg_status npg__k_unary(const npg_backend *be, int dev, npg_op op, const npg_tdesc *out, const npg_tdesc *in,
+                        const npg_kparams *p);
+npg_status npg__k_binary(const npg_backend *be, int dev, npg_op op, const npg_tdesc *out, const npg_tdesc *a,
+                         const npg_tdesc *b);
+npg_status npg__k_where(const npg_backend *be, int dev, const npg_tdesc *out, const npg_tdesc *cond,
+                        const npg_tdesc *a, const npg_tdesc *b);
+npg_status npg__k_reduce(const npg_backend *be, int dev, npg_op op, const npg_tdesc *out, const npg_tdesc *in,
+                         int nred);
+npg_status npg__k_scan(const npg_backend *be, int dev, npg_op op, const npg_tdesc *out, const npg_tdesc *in,
+                       int axis);
+npg_status npg__k_gather(const npg_backend *be, int dev, const npg_tdesc *out, const npg_tdesc *in,
+                         const npg_tdesc *idx, int axis);
+npg_status npg__k_scatter_add(const npg_backend *be, int dev, const npg_tdesc *out, const npg_tdesc *src,
+                              const npg_tdesc *idx, int axis);
+npg_status npg__k_matmul(const npg_backend *be, int dev, const npg_tdesc *out, const npg_tdesc *a,
+                         const npg_tdesc *b, bool allow_tf32);
+npg_status npg__k_random(const npg_backend *be, int dev, npg_op op, const npg_tdesc *out, uint64_t seed,
+                         uint64_t offset, const npg_kparams *p);
+npg_status npg__k_sort(const npg_backend *be, int dev, const npg_tdesc *values, const npg_tdesc *indices,
+                       const npg_tdesc *in, bool descending);
+npg_status npg__k_nonzero(const npg_backend *be, int dev, const npg_tdesc *out, const npg_tdesc *in);
+npg_status npg__k_softmax(const npg_backend *be, int dev, const npg_tdesc *out, const npg_tdesc *in, bool log);
+npg_status npg__k_softmax_backward(const npg_backend *be, int dev, const npg_tdesc *gin, const npg_tdesc *g,
+                                   const npg_tdesc *y, bool log);
+npg_status npg__k_cross_entropy(const npg_backend *be, int dev, const npg_tdesc *loss, const npg_tdesc *lse,
+                                const npg_tdesc *x, const npg_tdesc *labels, double eps, bool has_ignore,
+                                int64_t ignore_index);
+npg_status npg__k_cross_entropy_backward(const npg_backend *be, int dev, const npg_tdesc *gx,
+                                         const npg_tdesc *gloss, const npg_tdesc *x, const npg_tdesc *lse,
+                                         const npg_tdesc *labels, double eps, bool has_ignore,
+                                         int64_t ignore_index);
+npg_status npg__k_im2col(const npg_backend *be, int dev, const npg_tdesc *cols, const npg_tdesc *x,
+                         const npg_conv_geom *g);
+npg_status npg__k_col2im(const npg_backend *be, int dev, const npg_tdesc *x, const npg_tdesc *cols,
+                         const npg_conv_geom *g);
+npg_status npg__k_pool2d(const npg_backend *be, int dev, bool is_max, const npg_tdesc *out,
+                         const npg_tdesc *argmax, const npg_tdesc *x, const npg_conv_geom *g);
+npg_status npg__k_pool2d_backward(const npg_backend *be, int dev, bool is_max, const npg_tdesc *gx,
+                                  const npg_tdesc *gout, const npg_tdesc *argmax, const npg_conv_geom *g);
+npg_status npg__k_sgd_step(const npg_backend *be, int dev, const npg_tdesc *param, const npg_tdesc *grad,
+                           const npg_tdesc *buf, const npg_sgd_hp *hp);
+npg_status npg__k_adam_step(const npg_backend *be, int dev, const npg_tdesc *param, const npg_tdesc *grad,
+                            const npg_tdesc *m, const npg_tdesc *v, const npg_adam_hp *hp);
+
 npg_device npg__device_of(const npg_array *x);
 bool npg__same_device(const npg_array *a, const npg_array *b);
 /* NPG_ERR_DEVICE, naming fn and both devices, unless xs[0..n) share one. */

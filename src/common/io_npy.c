@@ -452,20 +452,8 @@ static npg_dtype npy_target(const npy_hdr *h) {
     case 'b': return NPG_BOOL;
     case 'u': return h->size == 1 ? NPG_UINT8 : (h->size == 2 ? NPG_INT32 : NPG_INT64);
     case 'i': return h->size <= 4 ? NPG_INT32 : NPG_INT64;
-    default: return h->size == 8 ? NPG_FLOAT64 : NPG_FLOAT32;
+    default: return h->size == 8 ? NPG_FLOAT64 : (h->size == 2 ? NPG_FLOAT16 : NPG_FLOAT32);
     }
-}
-
-static float half_to_float(uint16_t x) {
-    int e = (x >> 10) & 0x1f, m = x & 0x3ff;
-    float f;
-    if (e == 0)
-        f = ldexpf((float)m, -24);
-    else if (e == 31)
-        f = m ? NAN : INFINITY;
-    else
-        f = ldexpf((float)(m | 0x400), e - 25);
-    return (x & 0x8000) ? -f : f;
 }
 
 /* Element-wise conversion of n file elements at src into dst (dtype t). */
@@ -495,14 +483,12 @@ static bool npy_convert(const ioctx *c, const npy_hdr *h, const unsigned char *s
             }
             ((int64_t *)dst)[i] = s;
             break;
-        case NPG_FLOAT32:
-            if (sz == 2) {
-                ((float *)dst)[i] = half_to_float((uint16_t)v);
-            } else {
-                uint32_t u = (uint32_t)v;
-                memcpy((float *)dst + i, &u, 4);
-            }
+        case NPG_FLOAT16: ((uint16_t *)dst)[i] = (uint16_t)v; break;
+        case NPG_FLOAT32: {
+            uint32_t u = (uint32_t)v;
+            memcpy((float *)dst + i, &u, 4);
             break;
+        }
         default: memcpy((double *)dst + i, &v, 8); break;
         }
     }
@@ -609,7 +595,8 @@ const char *npg__npy_descr(npg_dtype t) {
     case NPG_INT64: return "<i8";
     case NPG_FLOAT32: return "<f4";
     case NPG_FLOAT64: return "<f8";
-    default: return NULL;
+    case NPG_FLOAT16: return "<f2";
+    default: return NULL; /* bfloat16: NumPy has no such dtype */
     }
 }
 

@@ -92,7 +92,7 @@ static npg_array *softmax_impl(const char *fn, npg_array *x, int axis, bool log)
             o.shape[1] = i.shape[1] = C;
             o.strides[0] = i.strides[0] = C;
             o.strides[1] = i.strides[1] = 1;
-            st = be->softmax(x->storage->dev, &o, &i, log);
+            st = npg__k_softmax(be, x->storage->dev, &o, &i, log);
         }
         npg_free(xc);
         r = NULL;
@@ -139,7 +139,7 @@ static npg_status bw_softmax_common(npg_node *n, npg_array *g, npg_array **gin, 
     o.shape[1] = dg.shape[1] = dy.shape[1] = C;
     o.strides[0] = dg.strides[0] = dy.strides[0] = C;
     o.strides[1] = dg.strides[1] = dy.strides[1] = 1;
-    npg_status st = be->softmax_backward(y->storage->dev, &o, &dg, &dy, log);
+    npg_status st = npg__k_softmax_backward(be, y->storage->dev, &o, &dg, &dy, log);
     if (st != NPG_OK) return st;
     gin[0] = axis_back(out, a);
     return gin[0] ? NPG_OK : npg_last_status();
@@ -257,7 +257,7 @@ npg_array *npg_cross_entropy(npg_array *logits, npg_array *labels, const npg_ce_
             npg__desc(lse, &ds);
             npg__desc(xc, &dx);
             npg__desc(lc, &dy);
-            st = be->cross_entropy(logits->storage->dev, &dl, &ds, &dx, &dy, e.eps, e.has_ignore, e.ignore);
+            st = npg__k_cross_entropy(be, logits->storage->dev, &dl, &ds, &dx, &dy, e.eps, e.has_ignore, e.ignore);
         }
         if (st == NPG_OK) {
             rows = loss;
@@ -307,7 +307,7 @@ npg_status npg__bw_cross_entropy(npg_node *n, npg_array *g, npg_array **gin) {
     npg__desc(x, &dx);
     npg__desc(lse, &ds);
     npg__desc(lab, &dy);
-    npg_status st = be->cross_entropy_backward(x->storage->dev, &dgx, &dg, &dx, &ds, &dy, e->eps, e->has_ignore, e->ignore);
+    npg_status st = npg__k_cross_entropy_backward(be, x->storage->dev, &dgx, &dg, &dx, &ds, &dy, e->eps, e->has_ignore, e->ignore);
     if (st != NPG_OK) return st;
     gin[0] = gx;
     return NPG_OK;
@@ -548,7 +548,7 @@ npg_array *npg__im2col(npg_array *x, const npg_conv_geom *g) {
         npg_tdesc dc, dx;
         npg__desc(cols, &dc);
         npg__desc(xc, &dx);
-        st = be->im2col(x->storage->dev, &dc, &dx, g);
+        st = npg__k_im2col(be, x->storage->dev, &dc, &dx, g);
     }
     if (st == NPG_OK && npg__needs_grad(1, &xc)) {
         npg_node *n = npg__record(NPG_OP_IM2COL, cols, 1, &xc);
@@ -577,7 +577,7 @@ npg_array *npg__col2im(npg_array *cols, const npg_conv_geom *g) {
         npg_tdesc dx, dc;
         npg__desc(x, &dx);
         npg__desc(cc, &dc);
-        st = be->col2im(cols->storage->dev, &dx, &dc, g);
+        st = npg__k_col2im(be, cols->storage->dev, &dx, &dc, g);
     }
     if (st == NPG_OK && npg__needs_grad(1, &cc)) {
         npg_node *n = npg__record(NPG_OP_COL2IM, x, 1, &cc);
@@ -873,7 +873,7 @@ npg_array *npg__max_pool_run(const char *fn, npg_array *x, const npg_conv_geom *
         npg__desc(out, &dout);
         npg__desc(am, &dam);
         npg__desc(xc, &dx);
-        st = be->pool2d(x->storage->dev, true, &dout, &dam, &dx, g);
+        st = npg__k_pool2d(be, x->storage->dev, true, &dout, &dam, &dx, g);
     }
     npg_array *r = NULL;
     if (st == NPG_OK) {
@@ -903,7 +903,7 @@ npg_status npg__bw_max_pool2d(npg_node *n, npg_array *gout, npg_array **gin) {
             npg__desc(gx, &dgx);
             npg__desc(gc, &dg);
             npg__desc(am, &dam);
-            npg_status st = be->pool2d_backward(am->storage->dev, true, &dgx, &dg, &dam, g);
+            npg_status st = npg__k_pool2d_backward(be, am->storage->dev, true, &dgx, &dg, &dam, g);
             if (st != NPG_OK) return st;
         }
         gin[0] = gx;

@@ -43,6 +43,15 @@ static bool mat_check(const char *fn, const npg_array *x, bool square) {
     return true;
 }
 
+/* LAPACK and cuSOLVER factor float32 and float64 only; like NumPy and
+ * PyTorch, the half types are refused rather than silently widened. */
+static bool lapack_check(const char *fn, const npg_array *x) {
+    if (!npg__is_half(x->dtype)) return true;
+    npg__set_error(NPG_ERR_DTYPE, "%s: %s matrices are not supported (cast them to float32)", fn,
+                   npg_dtype_name(x->dtype));
+    return false;
+}
+
 static int64_t batch_count(const npg_array *x) { return npg__numel(x->ndim - 2, x->shape); }
 
 /* x's matrices in column-major order: a new contiguous (..., c, r) array of
@@ -261,7 +270,7 @@ static npg_array *bcast_mat(npg_array *x, int nb, const int64_t *bshape) {
 
 /* Checks shared by solve and solve_triangular: a square, b (..., n, k). */
 static bool solve_check(const char *fn, npg_array *a, npg_array *b) {
-    if (!npg__check_devices(fn, 2, (npg_array *[]){a, b}) || !mat_check(fn, a, true)) return false;
+    if (!npg__check_devices(fn, 2, (npg_array *[]){a, b}) || !lapack_check(fn, a) || !lapack_check(fn, b) || !mat_check(fn, a, true)) return false;
     char sa[NPG_SHAPE_BUF], sb[NPG_SHAPE_BUF];
     if (b->ndim < 2 || b->shape[b->ndim - 2] != a->shape[a->ndim - 1]) {
         npg__set_error(NPG_ERR_SHAPE, "%s: a of shape %s and b of shape %s do not match (b must be (..., %lld, k))",
@@ -320,7 +329,7 @@ static npg_status chol_bw(void *ctx, npg_array *g, int n, npg_array *const *in, 
 
 npg_array *npg_linalg_cholesky(npg_array *x, bool upper) {
     const char *fn = "npg_linalg_cholesky";
-    if (npg__any_null(fn, 1, x) || !mat_check(fn, x, true)) return NULL;
+    if (npg__any_null(fn, 1, x) || !lapack_check(fn, x) || !mat_check(fn, x, true)) return NULL;
     npg_dtype dt = npg__float_dtype(x->dtype);
     const int64_t n = x->shape[x->ndim - 1], batch = batch_count(x);
     npg_scope s = npg_scope_begin();
@@ -432,7 +441,7 @@ npg_array *npg_linalg_solve(npg_array *a, npg_array *b) {
 }
 
 static npg_array *inv_impl(const char *fn, npg_array *x) {
-    if (npg__any_null(fn, 1, x) || !mat_check(fn, x, true)) return NULL;
+    if (npg__any_null(fn, 1, x) || !lapack_check(fn, x) || !mat_check(fn, x, true)) return NULL;
     npg_scope s = npg_scope_begin();
     npg_array *eye = npg_eye(x->shape[x->ndim - 1], NPG_OPTS(.dtype = npg__float_dtype(x->dtype), .device = npg__device_of(x)));
     npg_array *y = eye ? solve_mat(fn, x, eye) : NULL;
@@ -474,7 +483,7 @@ static npg_status det_bw(void *ctx, npg_array *g, int n, npg_array *const *in, n
 
 /* det, or sign and log|det| (the outputs asked for are not NULL). */
 static npg_status det_impl(const char *fn, npg_array *x, npg_array **det, npg_array **sign, npg_array **logabs) {
-    if (npg__any_null(fn, 1, x) || !mat_check(fn, x, true)) return npg_last_status();
+    if (npg__any_null(fn, 1, x) || !lapack_check(fn, x) || !mat_check(fn, x, true)) return npg_last_status();
     npg_dtype dt = npg__float_dtype(x->dtype);
     const int64_t n = x->shape[x->ndim - 1];
     npg_scope s = npg_scope_begin();
@@ -582,7 +591,7 @@ npg_status npg_linalg_qr(npg_array *x, bool complete, npg_array **q, npg_array *
     const char *fn = "npg_linalg_qr";
     if (q) *q = NULL;
     if (r) *r = NULL;
-    if (npg__any_null(fn, 1, x) || !mat_check(fn, x, false)) return npg_last_status();
+    if (npg__any_null(fn, 1, x) || !lapack_check(fn, x) || !mat_check(fn, x, false)) return npg_last_status();
     npg_dtype dt = npg__float_dtype(x->dtype);
     const int nb = x->ndim - 2;
     const int64_t m = x->shape[nb], n = x->shape[nb + 1], k = m < n ? m : n, qc = complete ? m : k,
@@ -708,7 +717,7 @@ static npg_array *record_vals(const char *name, npg_array *vals, npg_array *x, n
 static npg_status eigh_impl(const char *fn, npg_array *x, npg_array **w, npg_array **v) {
     if (w) *w = NULL;
     if (v) *v = NULL;
-    if (npg__any_null(fn, 1, x) || !mat_check(fn, x, true)) return npg_last_status();
+    if (npg__any_null(fn, 1, x) || !lapack_check(fn, x) || !mat_check(fn, x, true)) return npg_last_status();
     npg_dtype dt = npg__float_dtype(x->dtype);
     const int nb = x->ndim - 2;
     const int64_t n = x->shape[nb], batch = batch_count(x);
@@ -825,7 +834,7 @@ static npg_status svd_impl(const char *fn, npg_array *x, bool full_matrices, npg
     if (u) *u = NULL;
     if (s) *s = NULL;
     if (vh) *vh = NULL;
-    if (npg__any_null(fn, 1, x) || !mat_check(fn, x, false)) return npg_last_status();
+    if (npg__any_null(fn, 1, x) || !lapack_check(fn, x) || !mat_check(fn, x, false)) return npg_last_status();
     npg_dtype dt = npg__float_dtype(x->dtype);
     const int nb = x->ndim - 2;
     const int64_t m = x->shape[nb], n = x->shape[nb + 1], k = m < n ? m : n, batch = batch_count(x);
@@ -928,7 +937,7 @@ static bool rtol_ok(const char *fn, double rtol) {
  * singular values and the number above the cutoff (int64, no gradient),
  * scope-registered like the result. */
 static npg_array *pinv_svd(const char *fn, npg_array *x, double rtol, npg_array **sv, npg_array **rank) {
-    if (npg__any_null(fn, 1, x) || !mat_check(fn, x, false) || !rtol_ok(fn, rtol)) return NULL;
+    if (npg__any_null(fn, 1, x) || !lapack_check(fn, x) || !mat_check(fn, x, false) || !rtol_ok(fn, rtol)) return NULL;
     npg_dtype dt = npg__float_dtype(x->dtype);
     if (rtol < 0) rtol = default_rtol(x, dt);
     const int64_t m = x->shape[x->ndim - 2], n = x->shape[x->ndim - 1];
@@ -963,7 +972,8 @@ npg_array *npg_linalg_pinv(npg_array *x, double rtol) { return pinv_impl("npg_li
 
 /* a and b fit lstsq: a (..., m, n), b (m) or (..., m, k), one device. */
 static bool lstsq_args(const char *fn, npg_array *a, npg_array *b) {
-    if (npg__any_null(fn, 2, a, b) || !npg__check_devices(fn, 2, (npg_array *[]){a, b}) || !mat_check(fn, a, false))
+    if (npg__any_null(fn, 2, a, b) || !npg__check_devices(fn, 2, (npg_array *[]){a, b}) || !lapack_check(fn, a) ||
+        !lapack_check(fn, b) || !mat_check(fn, a, false))
         return false;
     const int64_t m = a->shape[a->ndim - 2];
     const bool vec = b->ndim == 1;
@@ -1040,7 +1050,7 @@ npg_status npg_linalg_lstsq_ex(npg_array *a, npg_array *b, double rtol, npg_arra
 
 npg_array *npg_linalg_matrix_rank(npg_array *x, double rtol) {
     const char *fn = "npg_linalg_matrix_rank";
-    if (npg__any_null(fn, 1, x) || !mat_check(fn, x, false) || !rtol_ok(fn, rtol)) return NULL;
+    if (npg__any_null(fn, 1, x) || !lapack_check(fn, x) || !mat_check(fn, x, false) || !rtol_ok(fn, rtol)) return NULL;
     npg_dtype dt = npg__float_dtype(x->dtype);
     if (rtol < 0) rtol = default_rtol(x, dt);
     const int64_t k = x->shape[x->ndim - 2] < x->shape[x->ndim - 1] ? x->shape[x->ndim - 2] : x->shape[x->ndim - 1];

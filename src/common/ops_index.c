@@ -29,7 +29,7 @@ npg_array *npg__gather(npg_array *x, npg_array *idx, int axis) {
         npg__desc(out, &o);
         npg__desc(x, &i);
         npg__desc(idx, &k);
-        npg_status st = npg__backend_of(x)->gather(x->storage->dev, &o, &i, &k, axis);
+        npg_status st = npg__k_gather(npg__backend_of(x), x->storage->dev, &o, &i, &k, axis);
         if (st != NPG_OK) {
             relabel(st, fn);
             npg_free(out);
@@ -65,7 +65,7 @@ npg_array *npg__scatter_add_zeros(int ndim, const int64_t *shape, npg_array *src
         npg__desc(out, &o);
         npg__desc(src, &i);
         npg__desc(idx, &k);
-        st = npg__backend_of(out)->scatter_add(out->storage->dev, &o, &i, &k, axis);
+        st = npg__k_scatter_add(npg__backend_of(out), out->storage->dev, &o, &i, &k, axis);
         if (st != NPG_OK) relabel(st, fn);
     }
     if (st != NPG_OK) {
@@ -296,7 +296,7 @@ static npg_status sort_kernel(const char *fn, npg_array *x, int a, bool desc, np
         npg__desc(xt, &dx);
         if (v) npg__desc(v, &dv);
         if (ix) npg__desc(ix, &di);
-        st = npg__backend_of(x)->sort(x->storage->dev, v ? &dv : NULL, ix ? &di : NULL, &dx, desc);
+        st = npg__k_sort(npg__backend_of(x), x->storage->dev, v ? &dv : NULL, ix ? &di : NULL, &dx, desc);
     }
     if (st == NPG_OK) {
         npg_no_grad_begin();
@@ -426,7 +426,7 @@ npg_array *npg_nonzero(npg_array *x) {
             npg_tdesc o, i;
             npg__desc(r, &o);
             npg__desc(b, &i);
-            if (npg__backend_of(x)->nonzero(x->storage->dev, &o, &i) != NPG_OK) {
+            if (npg__k_nonzero(npg__backend_of(x), x->storage->dev, &o, &i) != NPG_OK) {
                 npg_free(r);
                 r = NULL;
             }

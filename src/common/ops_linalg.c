@@ -120,7 +120,7 @@ npg_array *npg_matmul(npg_array *a, npg_array *b) {
             bool ra = blas_ready(&fa), rb = blas_ready(&fb);
             if (ra && rb) {
                 const bool tf32 = __atomic_load_n(&npg__tf32, __ATOMIC_RELAXED);
-                st = npg__backend_of(a)->matmul(a->storage->dev, &o, &fa, &fb, tf32);
+                st = npg__k_matmul(npg__backend_of(a), a->storage->dev, &o, &fa, &fb, tf32);
                 break;
             }
             if (pass == 1) {

@@ -74,7 +74,7 @@ static npg_status reduce_kernel(npg_op op, npg_array *out, npg_array *x, uint32_
         in.shape[ik.ndim + i] = ir.shape[i];
         in.strides[ik.ndim + i] = ir.strides[i];
     }
-    return npg__backend_of(x)->reduce(x->storage->dev, op, &o, &in, ir.ndim);
+    return npg__k_reduce(npg__backend_of(x), x->storage->dev, op, &o, &in, ir.ndim);
 }
 
 npg_array *npg__reduce(npg_op op, const char *fn, npg_array *x, npg_axes axes, bool keepdims) {
@@ -273,7 +273,7 @@ static npg_array *scan(npg_op op, const char *fn, npg_array *x, int axis) {
         npg_tdesc o, i;
         npg__desc(out, &o);
         npg__desc(xc, &i);
-        st = npg__backend_of(x)->scan(x->storage->dev, op, &o, &i, a);
+        st = npg__k_scan(npg__backend_of(x), x->storage->dev, op, &o, &i, a);
     }
     if (st == NPG_OK && npg_is_floating(dt) && npg__needs_grad(1, &xc)) {
         npg_node *n = npg__record(op, out, 1, &xc);

@@ -429,7 +429,7 @@ npg_array *npg_histogram(npg_array *x, int64_t bins, double lo, double hi, npg_a
     npg_scope s = npg_scope_begin();
     const npg_device dev = npg__device_of(x);
     const int64_t n = npg__numel(x->ndim, x->shape);
-    const npg_dtype dt = x->dtype == NPG_FLOAT32 ? NPG_FLOAT32 : NPG_FLOAT64;
+    const npg_dtype dt = npg_is_floating(x->dtype) ? x->dtype : NPG_FLOAT64;
     /* NumPy's edges: linspace(lo, hi, bins + 1) = i step + lo in float64, the
      * last one hi, then x's dtype; built on the device */
     npg_array *i = npg_arange(0, (double)(bins + 1), 1, NPG_OPTS(.dtype = NPG_FLOAT64, .device = dev));

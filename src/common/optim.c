@@ -382,7 +382,7 @@ npg_status npg_optimizer_step(npg_optimizer *o) {
                 if (o->kind == OPT_SGD) {
                     npg_sgd_hp hp = {o->sgd.lr, o->sgd.momentum, o->sgd.dampening, o->sgd.weight_decay, o->sgd.nesterov,
                                      first};
-                    st = be->sgd_step(p->storage->dev, &dp, &dg, o->s1[i] ? &d1 : NULL, &hp);
+                    st = npg__k_sgd_step(be, p->storage->dev, &dp, &dg, o->s1[i] ? &d1 : NULL, &hp);
                 } else {
                     npg__desc(o->s2[i], &d2);
                     npg__coalesce(1, (npg_tdesc *[]){&d2});
@@ -390,7 +390,7 @@ npg_status npg_optimizer_step(npg_optimizer *o) {
                     npg_adam_hp hp = {o->adam.lr,           o->adam.beta1, o->adam.beta2,
                                       o->adam.eps,          o->adam.weight_decay, o->kind == OPT_ADAMW,
                                       1 - pow(o->adam.beta1, t), 1 - pow(o->adam.beta2, t)};
-                    st = be->adam_step(p->storage->dev, &dp, &dg, &d1, &d2, &hp);
+                    st = npg__k_adam_step(be, p->storage->dev, &dp, &dg, &d1, &d2, &hp);
                 }
             }
             npg__bump_version(p);

@@ -6,6 +6,7 @@
 #include <math.h>
 
 #include "internal.h"
+#include "scalar_ops.h"
 
 struct npg_generator {
     uint64_t seed;
@@ -69,6 +70,29 @@ static void next_draw(npg_generator *g, uint64_t *seed, uint64_t *off) {
     }
 }
 
+/* A float32 uniform rounded to a half type can reach `high` (every value
+ * within half a half-ulp below it rounds up): those become the largest half
+ * value below high (or low's rounding when no half value lies in between),
+ * so the half draws keep [low, high). Takes x, returns the result. */
+static npg_array *half_below_high(npg_array *x, double low, double high) {
+    const bool f16 = x->dtype == NPG_FLOAT16;
+    uint16_t h = f16 ? npg_s_f64_to_f16(high) : npg_s_f64_to_bf16(high);
+    double hv = f16 ? npg_s_f16_to_f32(h) : npg_s_bf16_to_f32(h);
+    if (hv >= high) { /* one step toward -inf */
+        bool neg = (h & 0x8000u) || high <= 0;
+        h = (h & 0x7fffu) == 0 ? 0x8001u : (uint16_t)(neg ? h + 1 : h - 1);
+        hv = f16 ? npg_s_f16_to_f32(h) : npg_s_bf16_to_f32(h);
+    }
+    if (hv < low) hv = f16 ? npg_s_f16_to_f32(npg_s_f64_to_f16(low)) : npg_s_bf16_to_f32(npg_s_f64_to_bf16(low));
+    npg_no_grad_begin();
+    npg_array *mask = npg_greater_equal_scalar(x, high);
+    npg_array *r = npg_scalar_where(mask, hv, x);
+    npg_no_grad_end();
+    npg_free(mask);
+    npg_free(x);
+    return r;
+}
+
 static npg_array *random_impl(const char *fn, npg_op op, npg_shape shape, const npg_opts *opts, npg_kparams p,
                               npg_dtype dflt) {
     npg_dtype dt = (opts && opts->dtype) ? opts->dtype : dflt;
@@ -91,10 +115,11 @@ static npg_array *random_impl(const char *fn, npg_op op, npg_shape shape, const 
         next_draw(g, &seed, &off);
         npg_tdesc d;
         npg__desc(x, &d);
-        if (npg__backend_of(x)->random(x->storage->dev, op, &d, seed, off, &p) != NPG_OK) {
+        if (npg__k_random(npg__backend_of(x), x->storage->dev, op, &d, seed, off, &p) != NPG_OK) {
             npg_free(x);
             return NULL;
         }
+        if (op == NPG_OP_RAND_UNIFORM && npg__is_half(dt) && !(x = half_below_high(x, p.f[0], p.f[1]))) return NULL;
     }
     if (opts && opts->requires_grad) {
         if (!npg_is_floating(dt)) {

@@ -16,6 +16,7 @@
 
 #include <math.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "rng.h" /* NPG_HD */
 
@@ -48,6 +49,62 @@ NPG_HD uint8_t npg_s_f64_to_u8(double x) {
 /* integer -> narrower integer: wrap (two's complement). */
 NPG_HD int32_t npg_s_i64_to_i32(int64_t x) { return (int32_t)(uint32_t)(uint64_t)x; }
 NPG_HD uint8_t npg_s_i64_to_u8(int64_t x) { return (uint8_t)(uint64_t)x; }
+
+/* ---- float16 / bfloat16 (stored as their uint16_t bit patterns) --------
+ * Conversions round to nearest, ties to even, with integer operations on the
+ * bit patterns, so every device gives the same bits. NaN becomes the quiet
+ * NaN 0x7e00 / 0x7fc0 with its sign; overflow becomes inf. Widening is exact. */
+NPG_HD uint32_t npg_s_f32_bits(float f) {
+    uint32_t u;
+    memcpy(&u, &f, 4);
+    return u;
+}
+NPG_HD float npg_s_bits_f32(uint32_t u) {
+    float f;
+    memcpy(&f, &u, 4);
+    return f;
+}
+NPG_HD float npg_s_f16_to_f32(uint16_t h) {
+    uint32_t sign = (uint32_t)(h & 0x8000u) << 16, e = (h >> 10) & 0x1fu, m = h & 0x3ffu;
+    if (e == 0x1f) return npg_s_bits_f32(sign | 0x7f800000u | (m << 13));
+    if (e == 0) return npg_s_bits_f32(sign | npg_s_f32_bits((float)m * 5.9604644775390625e-8f)); /* m * 2^-24 */
+    return npg_s_bits_f32(sign | ((e + 112u) << 23) | (m << 13));
+}
+NPG_HD uint16_t npg_s_f32_to_f16(float f) {
+    uint32_t u = npg_s_f32_bits(f), sign = (u >> 16) & 0x8000u, a = u & 0x7fffffffu;
+    if (a >= 0x47800000u) /* |f| >= 65536, inf or NaN */
+        return (uint16_t)(sign | (a > 0x7f800000u ? 0x7e00u : 0x7c00u));
+    if (a < 0x38800000u) {
+        /* |f| < 2^-14: a float16 subnormal or zero. Adding 0.5 puts the
+         * result's ulp at 2^-24, the subnormal spacing, so the float32 sum
+         * rounds exactly as float16 must (ties to even); its low bits are
+         * the mantissa. */
+        float s = npg_s_bits_f32(a) + 0.5f;
+        return (uint16_t)(sign | (npg_s_f32_bits(s) - 0x3f000000u));
+    }
+    uint32_t odd = (a >> 13) & 1u;
+    a += 0xc8000fffu + odd; /* rebias the exponent (-112 << 23), round half to even */
+    return (uint16_t)(sign | (a >> 13)); /* a carry into the exponent gives inf */
+}
+NPG_HD float npg_s_bf16_to_f32(uint16_t h) { return npg_s_bits_f32((uint32_t)h << 16); }
+NPG_HD uint16_t npg_s_f32_to_bf16(float f) {
+    uint32_t u = npg_s_f32_bits(f);
+    if ((u & 0x7fffffffu) > 0x7f800000u) return (uint16_t)(((u >> 16) & 0x8000u) | 0x7fc0u);
+    u += 0x7fffu + ((u >> 16) & 1u);
+    return (uint16_t)(u >> 16);
+}
+/* double -> float rounded to odd (toward zero, then the last bit set when
+ * inexact). Narrowing that to a format with at least two fewer mantissa
+ * bits then rounds as narrowing the double directly would. */
+NPG_HD float npg_s_f64_to_f32_odd(double x) {
+    float f = (float)x;
+    if (x != x || (double)f == x) return f;
+    uint32_t u = npg_s_f32_bits(f);
+    if (fabs((double)f) > fabs(x)) u -= 1; /* magnitude one step toward zero */
+    return npg_s_bits_f32(u | 1u);
+}
+NPG_HD uint16_t npg_s_f64_to_f16(double x) { return npg_s_f32_to_f16(npg_s_f64_to_f32_odd(x)); }
+NPG_HD uint16_t npg_s_f64_to_bf16(double x) { return npg_s_f32_to_bf16(npg_s_f64_to_f32_odd(x)); }
 
 /* ---- integer helpers --------------------------------------------------- */
 #define NPG_S_INT_OPS(T, U, t, TMIN, BITS)                                                    \

@@ -102,12 +102,16 @@ void npg__cpu_memcpy(void *dst, const void *src, size_t nbytes);
 #define NPG_T_i64 int64_t
 #define NPG_T_f32 float
 #define NPG_T_f64 double
+#define NPG_T_f16 uint16_t /* the bit pattern; see scalar_ops.h */
+#define NPG_T_bf16 uint16_t
 #define NPG_DT_b NPG_BOOL
 #define NPG_DT_u8 NPG_UINT8
 #define NPG_DT_i32 NPG_INT32
 #define NPG_DT_i64 NPG_INT64
 #define NPG_DT_f32 NPG_FLOAT32
 #define NPG_DT_f64 NPG_FLOAT64
+#define NPG_DT_f16 NPG_FLOAT16
+#define NPG_DT_bf16 NPG_BFLOAT16
 /* NaN test that is a constant 0 for integer types (no self-compare warnings). */
 #define NPG_ISNAN_b(x) 0
 #define NPG_ISNAN_u8(x) 0

@@ -30,6 +30,8 @@ void npg__cpu_scalar_bytes(const npg_tdesc *d, void *buf) {
     case NPG_INT64: { int64_t v = d->iscalar; memcpy(buf, &v, 8); break; }
     case NPG_FLOAT32: { float v = (float)d->scalar; memcpy(buf, &v, 4); break; }
     case NPG_FLOAT64: { double v = d->scalar; memcpy(buf, &v, 8); break; }
+    case NPG_FLOAT16: { uint16_t v = npg_s_f64_to_f16(d->scalar); memcpy(buf, &v, 2); break; }
+    case NPG_BFLOAT16: { uint16_t v = npg_s_f64_to_bf16(d->scalar); memcpy(buf, &v, 2); break; }
     default: break;
     }
 }
@@ -236,6 +238,10 @@ static void run(int nop, const npg_tdesc *const *d, npg_cpu_loop fn, const void 
 #define INT4(M, X, Y) M(X, Y, b) M(X, Y, u8) M(X, Y, i32) M(X, Y, i64)
 #define INT3(M, X, Y) M(X, Y, u8) M(X, Y, i32) M(X, Y, i64)
 #define FLT2(M, X, Y) M(X, Y, f32) M(X, Y, f64)
+/* The six and the half types, which only move and convert here (common runs
+ * every other kernel on them in float32: half.c). */
+#define ALL8(M, X, Y) ALL6(M, X, Y) M(X, Y, f16) M(X, Y, bf16)
+#define ALL8B(M, X, Y) ALL6B(M, X, Y) M(X, Y, f16) M(X, Y, bf16)
 
 /* ---- one-input loops: unary ops, conversions ----------------------------------
  * o[i] = EXPR with x = in[i]; P is the npg_kparams. Fast paths: both
@@ -376,7 +382,9 @@ static const bool unary_heavy[NPG_OP_COUNT] = {FLOAT_UNARY(HEAVY)};
 #define NPG_K_i32 I
 #define NPG_K_i64 I
 #define NPG_K_f32 F
-#define NPG_K_f64 F
+#define NPG_K_f64 D
+#define NPG_K_f16 H
+#define NPG_K_bf16 BH
 #define CV_b_I(x) ((x) != 0)
 #define CV_b_F(x) ((x) != 0)
 #define CV_u8_I(x) npg_s_i64_to_u8((int64_t)(x))
@@ -389,16 +397,47 @@ static const bool unary_heavy[NPG_OP_COUNT] = {FLOAT_UNARY(HEAVY)};
 #define CV_f32_F(x) ((float)(x))
 #define CV_f64_I(x) ((double)(x))
 #define CV_f64_F(x) ((double)(x))
+/* from float64 as from float32, except into the half types (one rounding) */
+#define CV_b_D CV_b_F
+#define CV_u8_D CV_u8_F
+#define CV_i32_D CV_i32_F
+#define CV_i64_D CV_i64_F
+#define CV_f32_D CV_f32_F
+#define CV_f64_D CV_f64_F
+/* into the half types: integers exactly through double (< 2^53) or to inf */
+#define CV_f16_I(x) npg_s_f64_to_f16((double)(x))
+#define CV_f16_F(x) npg_s_f32_to_f16(x)
+#define CV_f16_D(x) npg_s_f64_to_f16(x)
+#define CV_bf16_I(x) npg_s_f64_to_bf16((double)(x))
+#define CV_bf16_F(x) npg_s_f32_to_bf16(x)
+#define CV_bf16_D(x) npg_s_f64_to_bf16(x)
+/* out of the half types: widen exactly to float32, then as from float32 */
+#define CV_b_H(x) CV_b_F(npg_s_f16_to_f32(x))
+#define CV_u8_H(x) CV_u8_F(npg_s_f16_to_f32(x))
+#define CV_i32_H(x) CV_i32_F(npg_s_f16_to_f32(x))
+#define CV_i64_H(x) CV_i64_F(npg_s_f16_to_f32(x))
+#define CV_f32_H(x) npg_s_f16_to_f32(x)
+#define CV_f64_H(x) ((double)npg_s_f16_to_f32(x))
+#define CV_f16_H(x) (x)
+#define CV_bf16_H(x) npg_s_f32_to_bf16(npg_s_f16_to_f32(x))
+#define CV_b_BH(x) CV_b_F(npg_s_bf16_to_f32(x))
+#define CV_u8_BH(x) CV_u8_F(npg_s_bf16_to_f32(x))
+#define CV_i32_BH(x) CV_i32_F(npg_s_bf16_to_f32(x))
+#define CV_i64_BH(x) CV_i64_F(npg_s_bf16_to_f32(x))
+#define CV_f32_BH(x) npg_s_bf16_to_f32(x)
+#define CV_f64_BH(x) ((double)npg_s_bf16_to_f32(x))
+#define CV_f16_BH(x) npg_s_f32_to_f16(npg_s_bf16_to_f32(x))
+#define CV_bf16_BH(x) (x)
 #define CV(to, from, x) CV_(to, NPG_K_##from, x)
 #define CV_(to, k, x) CV__(to, k, x)
 #define CV__(to, k, x) CV_##to##_##k(x)
 
 #define CP_ONE(X, to, from) UNARY_LOOP(cp_##to##_##from, NPG_T_##to, NPG_T_##from, CV(to, from, x))
-#define CP_ROW(X, Y, to) ALL6B(CP_ONE, X, to)
+#define CP_ROW(X, Y, to) ALL8B(CP_ONE, X, to)
 #define CP_TAB1(X, to, from) [NPG_DT_##to][NPG_DT_##from] = cp_##to##_##from,
-#define CP_TAB(X, Y, to) ALL6B(CP_TAB1, X, to)
-ALL6(CP_ROW, _, _)
-static const npg_cpu_loop copy_tab[NPG_DTYPE_COUNT][NPG_DTYPE_COUNT] = {ALL6(CP_TAB, _, _)};
+#define CP_TAB(X, Y, to) ALL8B(CP_TAB1, X, to)
+ALL8(CP_ROW, _, _)
+static const npg_cpu_loop copy_tab[NPG_DTYPE_COUNT][NPG_DTYPE_COUNT] = {ALL8(CP_TAB, _, _)};
 
 /* Same-dtype transpose (out rows contiguous, in columns contiguous): each
  * TILE x TILE tile is read column by column into a buffer and written row
@@ -426,9 +465,9 @@ static const npg_cpu_loop copy_tab[NPG_DTYPE_COUNT][NPG_DTYPE_COUNT] = {ALL6(CP_
                 for (int64_t j = 0; j < nj; j++) out[oo + i * osr + j] = buf[j][i];              \
         });                                                                                      \
     }
-ALL6(TRANSPOSE, _, _)
+ALL8(TRANSPOSE, _, _)
 typedef void (*transpose_fn)(const npg_cpu_iter *it);
-static const transpose_fn transpose_tab[NPG_DTYPE_COUNT] = {ALL6(DT_TAB, transpose, _)};
+static const transpose_fn transpose_tab[NPG_DTYPE_COUNT] = {ALL8(DT_TAB, transpose, _)};
 
 static bool is_transpose(const npg_cpu_iter *it) {
     const int l = it->ndim - 1;
@@ -547,9 +586,9 @@ static const npg_cpu_loop binary_tab[NPG_OP_COUNT][NPG_DTYPE_COUNT] = {
         }                                                                                    \
     }
 ALL6(WHERE_LOOP, _, _)
-ALL6(FILL_LOOP, _, _)
+ALL8(FILL_LOOP, _, _)
 static const npg_cpu_loop where_tab[NPG_DTYPE_COUNT] = {ALL6(DT_TAB, where, _)};
-static const npg_cpu_loop fill_tab[NPG_DTYPE_COUNT] = {ALL6(DT_TAB, fill, _)};
+static const npg_cpu_loop fill_tab[NPG_DTYPE_COUNT] = {ALL8(DT_TAB, fill, _)};
 
 /* ---- entries ----------------------------------------------------------------- */
 
@@ -618,7 +657,7 @@ npg_status npg__cpu_binary(int dev, npg_op op, const npg_tdesc *out, const npg_t
 npg_status npg__cpu_where(int dev, const npg_tdesc *out, const npg_tdesc *cond, const npg_tdesc *a,
                           const npg_tdesc *b) {
     npg_dtype dt = out->dtype;
-    if (!dtype_ok(dt)) return npg__cpu_unsupported(NPG_OP_WHERE, dt);
+    if (!dtype_ok(dt) || !where_tab[dt]) return npg__cpu_unsupported(NPG_OP_WHERE, dt);
     if (a->dtype != dt || b->dtype != dt)
         return npg__cpu_unsupported(NPG_OP_WHERE, a->dtype != dt ? a->dtype : b->dtype);
     if (npg__dtype_size(cond->dtype) != 1) return npg__cpu_unsupported(NPG_OP_WHERE, cond->dtype);

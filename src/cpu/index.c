@@ -142,7 +142,8 @@ static const scatter_fn scatter_tab[NPG_DTYPE_COUNT] = {
     [NPG_FLOAT32] = scatter_f32, [NPG_FLOAT64] = scatter_f64,
 };
 
-static bool dt_ok(npg_dtype d) { return d > NPG_DTYPE_DEFAULT && d < NPG_DTYPE_COUNT; }
+/* the six compute dtypes (the half types reach only fill and copy) */
+static bool dt_ok(npg_dtype d) { return d > NPG_DTYPE_DEFAULT && d <= NPG_FLOAT64; }
 
 npg_status npg__cpu_gather(int dev, const npg_tdesc *out, const npg_tdesc *in, const npg_tdesc *idx, int axis) {
     npg_dtype dt = out->dtype;

@@ -158,7 +158,7 @@ static void matmul_int(const mm_geom *g, npg_dtype dt, char *out, const char *a,
 
 npg_status npg__cpu_matmul(int dev, const npg_tdesc *out, const npg_tdesc *a, const npg_tdesc *b, bool allow_tf32) {
     npg_dtype dt = out->dtype;
-    if (dt <= NPG_DTYPE_DEFAULT || dt >= NPG_DTYPE_COUNT) return npg__cpu_unsupported(NPG_OP_MATMUL, dt);
+    if (dt <= NPG_DTYPE_DEFAULT || dt > NPG_FLOAT64) return npg__cpu_unsupported(NPG_OP_MATMUL, dt);
     if (a->dtype != dt || b->dtype != dt)
         return npg__cpu_unsupported(NPG_OP_MATMUL, a->dtype != dt ? a->dtype : b->dtype);
     const int nd = out->ndim;

@@ -102,7 +102,7 @@ static const row_fn row_tab[NPG_DTYPE_COUNT][2] = {RTAB(b) RTAB(u8) RTAB(i32) RT
 npg_status npg__cpu_sort(int dev, const npg_tdesc *values, const npg_tdesc *indices, const npg_tdesc *in,
                          bool descending) {
     npg_dtype dt = in->dtype;
-    if (dt <= NPG_DTYPE_DEFAULT || dt >= NPG_DTYPE_COUNT) return npg__cpu_unsupported(NPG_OP_SORT, dt);
+    if (dt <= NPG_DTYPE_DEFAULT || dt > NPG_FLOAT64) return npg__cpu_unsupported(NPG_OP_SORT, dt);
     if (values && values->dtype != dt) return npg__cpu_unsupported(NPG_OP_SORT, values->dtype);
     if (indices && indices->dtype != NPG_INT64) return npg__cpu_unsupported(NPG_OP_SORT, indices->dtype);
     if (in->ndim < 1 || (values && !npg__desc_contiguous(values)) || (indices && !npg__desc_contiguous(indices)))

@@ -115,10 +115,20 @@ template <> struct CTypeOf<NPG_INT32> { typedef int32_t type; };
 template <> struct CTypeOf<NPG_INT64> { typedef int64_t type; };
 template <> struct CTypeOf<NPG_FLOAT32> { typedef float type; };
 template <> struct CTypeOf<NPG_FLOAT64> { typedef double type; };
+/* float16 / bfloat16 are their bit patterns: both uint16_t, so anything that
+ * interprets them goes by dtype (npg_cu_convert), never by C type. */
+template <> struct CTypeOf<NPG_FLOAT16> { typedef uint16_t type; };
+template <> struct CTypeOf<NPG_BFLOAT16> { typedef uint16_t type; };
 template <npg_dtype D> using CT = typename CTypeOf<D>::type;
 
-/* Call fn(DT<D>{}) for the dtype `dt` (any of the six); unknown dtypes are
- * NPG_ERR_UNSUPPORTED naming `what`. fn returns npg_status. */
+static inline __host__ __device__ constexpr bool npg_cu_is_half(npg_dtype d) {
+    return d == NPG_FLOAT16 || d == NPG_BFLOAT16;
+}
+
+/* Call fn(DT<D>{}) for the dtype `dt` (any of the six compute dtypes); the
+ * half dtypes and unknown ones are NPG_ERR_UNSUPPORTED naming `what`
+ * (src/common runs every kernel but fill and copy in float32 for them).
+ * fn returns npg_status. */
 template <class Fn> npg_status npg_cu_dispatch(npg_dtype dt, const char *what, Fn &&fn) {
     switch (dt) {
     case NPG_BOOL: return fn(DT<NPG_BOOL>{});
@@ -131,6 +141,16 @@ template <class Fn> npg_status npg_cu_dispatch(npg_dtype dt, const char *what, F
     }
 }
 
+/* npg_cu_dispatch plus float16 and bfloat16: for fill and copy only, whose
+ * bodies touch half elements through npg_cu_host_value / npg_cu_convert. */
+template <class Fn> npg_status npg_cu_dispatch_storage(npg_dtype dt, const char *what, Fn &&fn) {
+    switch (dt) {
+    case NPG_FLOAT16: return fn(DT<NPG_FLOAT16>{});
+    case NPG_BFLOAT16: return fn(DT<NPG_BFLOAT16>{});
+    default: return npg_cu_dispatch(dt, what, fn);
+    }
+}
+
 /* value -> dtype D the way a weak scalar / fill value is read (backend.h):
  * floats from `f`, integers from `i` (wrapping), bool as i != 0. */
 template <npg_dtype D> static inline CT<D> npg_cu_host_value(double f, int64_t i) {
@@ -139,13 +159,34 @@ template <npg_dtype D> static inline CT<D> npg_cu_host_value(double f, int64_t i
     else if constexpr (D == NPG_BOOL) return (uint8_t)(i != 0);
     else if constexpr (D == NPG_UINT8) return npg_s_i64_to_u8(i);
     else if constexpr (D == NPG_INT32) return npg_s_i64_to_i32(i);
-    else return i;
+    else if constexpr (D == NPG_FLOAT16) return npg_s_f64_to_f16(f);
+    else if constexpr (D == NPG_BFLOAT16) return npg_s_f64_to_bf16(f);
+    else {
+        static_assert(D == NPG_INT64, "npg_cu_host_value: unhandled dtype");
+        return i;
+    }
 }
 
-/* Element conversion DI -> DO with backend.h's copy semantics. */
+/* Half bits of dtype D -> float32, exact. */
+template <npg_dtype D> __host__ __device__ __forceinline__ float npg_cu_half_to_f32(uint16_t x) {
+    return D == NPG_FLOAT16 ? npg_s_f16_to_f32(x) : npg_s_bf16_to_f32(x);
+}
+
+/* x of a non-half dtype DI -> half bits of dtype D, rounded once: from
+ * float32 directly, anything else through double (as the CPU backend). */
+template <npg_dtype D, npg_dtype DI> __host__ __device__ __forceinline__ uint16_t npg_cu_to_half(CT<DI> x) {
+    if constexpr (DI == NPG_FLOAT32) return D == NPG_FLOAT16 ? npg_s_f32_to_f16(x) : npg_s_f32_to_bf16(x);
+    else return D == NPG_FLOAT16 ? npg_s_f64_to_f16((double)x) : npg_s_f64_to_bf16((double)x);
+}
+
+/* Element conversion DI -> DO with backend.h's copy semantics. A half input
+ * widens to float32 and converts on from there, so half -> bool reads -0.0
+ * as false and half -> int truncates like float32 -> int. */
 template <npg_dtype DO, npg_dtype DI> __host__ __device__ __forceinline__ CT<DO> npg_cu_convert(CT<DI> x) {
     constexpr bool in_f = DI == NPG_FLOAT32 || DI == NPG_FLOAT64;
-    if constexpr (DO == DI) return x;
+    if constexpr (DO == DI) return x; /* half too: a bit copy */
+    else if constexpr (npg_cu_is_half(DI)) return npg_cu_convert<DO, NPG_FLOAT32>(npg_cu_half_to_f32<DI>(x));
+    else if constexpr (npg_cu_is_half(DO)) return npg_cu_to_half<DO, DI>(x);
     else if constexpr (DO == NPG_BOOL) return (uint8_t)(x != 0);
     else if constexpr (DO == NPG_FLOAT32) return (float)x;
     else if constexpr (DO == NPG_FLOAT64) return (double)x;

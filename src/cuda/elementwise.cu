@@ -1,8 +1,10 @@
 /*
  * elementwise.cu — the COPY-family entries and WHERE: fill, copy (strided,
- * all 36 dtype pairs with backend.h's conversion rules from scalar_ops.h)
+ * all 64 dtype pairs with backend.h's conversion rules from scalar_ops.h)
  * and where. All run through elementwise.cuh's flat/strided kernels; the
- * output may have any strides (never aliasing itself).
+ * output may have any strides (never aliasing itself). fill and copy are the
+ * only CUDA entries that take float16 / bfloat16 (npg_cu_dispatch_storage):
+ * src/common runs everything else in float32 for them.
  */
 #include "elementwise.cuh"
 
@@ -26,7 +28,7 @@ template <npg_dtype D> struct npg_cu_fill_body {
 
 npg_status npg_cu_fill(int dev, const npg_tdesc *out, double value, int64_t ivalue) {
     NPG_CU_CTX(ctx, dev);
-    return npg_cu_dispatch(out->dtype, "fill", [&](auto tag) -> npg_status {
+    return npg_cu_dispatch_storage(out->dtype, "fill", [&](auto tag) -> npg_status {
         constexpr npg_dtype D = decltype(tag)::value;
         typedef npg_cu_fill_body<D> Body;
         npg_cu_ew_setup<1> s;
@@ -65,9 +67,9 @@ template <npg_dtype DO, npg_dtype DI> struct npg_cu_copy_body {
 
 npg_status npg_cu_copy(int dev, const npg_tdesc *out, const npg_tdesc *in) {
     NPG_CU_CTX(ctx, dev);
-    return npg_cu_dispatch(out->dtype, "copy", [&](auto otag) -> npg_status {
+    return npg_cu_dispatch_storage(out->dtype, "copy", [&](auto otag) -> npg_status {
         constexpr npg_dtype DO = decltype(otag)::value;
-        return npg_cu_dispatch(in->dtype, "copy", [&](auto itag) -> npg_status {
+        return npg_cu_dispatch_storage(in->dtype, "copy", [&](auto itag) -> npg_status {
             constexpr npg_dtype DI = decltype(itag)::value;
             typedef npg_cu_copy_body<DO, DI> Body;
             npg_cu_ew_setup<2> s;

@@ -191,6 +191,8 @@ npg_status npg_cu_matmul(int dev, const npg_tdesc *out, const npg_tdesc *a, cons
     if (a->dtype != out->dtype || b->dtype != out->dtype)
         return npg__set_error(NPG_ERR_DTYPE, "cuda matmul: dtypes %s @ %s -> %s must agree", npg_dtype_name(a->dtype),
                               npg_dtype_name(b->dtype), npg_dtype_name(out->dtype));
+    /* the K == 0 memset below would take any dtype; half is computed in float32 by common */
+    if (npg_cu_is_half(out->dtype)) return npg_cu_unsupported("matmul", out->dtype);
     const int64_t M = out->shape[nd - 2], N = out->shape[nd - 1], K = a->shape[nd - 1];
     const int64_t *st[3] = {out->strides, a->strides, b->strides};
     npg_cu_geo<3> bg;

@@ -240,6 +240,8 @@ npg_status npg_cu_scan(int dev, npg_op op, const npg_tdesc *out, const npg_tdesc
     const char *what = npg__op_name(op);
     if (op != NPG_OP_CUMSUM && op != NPG_OP_CUMPROD)
         return npg__set_error(NPG_ERR_UNSUPPORTED, "cuda scan: op %s is not a scan", what);
+    /* the 0-d copy below would take any dtype; half is computed in float32 by common */
+    if (npg_cu_is_half(in->dtype)) return npg_cu_unsupported(what, in->dtype);
     if (in->ndim == 0) {
         /* a 0-d array is its own scan */
         size_t es = npg__dtype_size(in->dtype);

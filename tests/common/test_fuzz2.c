@@ -134,6 +134,7 @@
  */
 #define _POSIX_C_SOURCE 200809L /* alarm, write */
 #include "fuzz_shared.h"
+#include "scalar_ops.h"
 
 #include <signal.h>
 
@@ -230,6 +231,8 @@ static double elem_f(const unsigned char *b, npg_dtype dt, int64_t i) {
     case NPG_INT32: return ((const int32_t *)b)[i];
     case NPG_INT64: return (double)((const int64_t *)b)[i];
     case NPG_FLOAT32: return ((const float *)b)[i];
+    case NPG_FLOAT16: return npg_s_f16_to_f32(((const uint16_t *)b)[i]);
+    case NPG_BFLOAT16: return npg_s_bf16_to_f32(((const uint16_t *)b)[i]);
     default: return ((const double *)b)[i];
     }
 }
@@ -2383,7 +2386,7 @@ static void dl_make(dl_case *d) {
         npg_dtype dt;
     } types[] = {{6, 8, NPG_BOOL},           {kDLUInt, 8, NPG_UINT8},     {kDLInt, 32, NPG_INT32},
                  {kDLInt, 64, NPG_INT64},    {kDLFloat, 32, NPG_FLOAT32}, {kDLFloat, 64, NPG_FLOAT64},
-                 {kDLInt, 16, 0},            {kDLFloat, 16, 0},           {kDLBfloat, 16, 0},
+                 {kDLInt, 16, 0},            {kDLFloat, 16, NPG_FLOAT16}, {kDLBfloat, 16, NPG_BFLOAT16},
                  {kDLUInt, 32, 0},           {kDLInt, 8, 0},              {6, 1, 0},
                  {kDLComplex, 64, 0},        {99, 32, 0},                 {kDLFloat, 0, 0},
                  {kDLOpaqueHandle, 64, 0}};

@@ -148,8 +148,9 @@ static void assert_bin(const npg_array *x, const char *name, npg_dtype dtype, np
     free(want);
 }
 
-static const npg_dtype all_dtypes[] = {NPG_BOOL, NPG_UINT8, NPG_INT32, NPG_INT64, NPG_FLOAT32, NPG_FLOAT64};
-#define N_DTYPES 6
+static const npg_dtype all_dtypes[] = {NPG_BOOL,    NPG_UINT8,   NPG_INT32,  NPG_INT64,
+                                       NPG_FLOAT32, NPG_FLOAT64, NPG_FLOAT16};
+#define N_DTYPES 7
 
 /* Shapes used by the round trips: 0-d, empty, 1-d, 2-d, 3-d, 8-d. */
 static const npg_shape *shapes(int *n) {
@@ -268,6 +269,7 @@ static const char *numpy_dtype(npg_dtype d) {
     case NPG_INT32: return "int32";
     case NPG_INT64: return "int64";
     case NPG_FLOAT32: return "float32";
+    case NPG_FLOAT16: return "float16";
     default: return "float64";
     }
 }
@@ -365,7 +367,7 @@ Test(io, npy_files_from_numpy_load) {
         {"u2", NPG_INT32, NPG_SHAPE(3)},
         {"u4be", NPG_INT64, NPG_SHAPE(3)},
         {"u8", NPG_INT64, NPG_SHAPE(3)},
-        {"f2", NPG_FLOAT32, NPG_SHAPE(6)},
+        {"f2", NPG_FLOAT16, NPG_SHAPE(6)},
         {"fort2", NPG_FLOAT64, NPG_SHAPE(3, 4)},
         {"fort3", NPG_INT32, NPG_SHAPE(2, 3, 4)},
         {"fort_be", NPG_FLOAT32, NPG_SHAPE(4, 3)},
