@@ -553,6 +553,48 @@ void npg_optimizer_free(npg_optimizer *opt);
  * Returns the norm before clipping (NaN and an error on failure). */
 double npg_clip_grad_norm(npg_array *const *params, int n, double max_norm);
 
+/* ---- loss scaling for float16 / bfloat16 training (PyTorch's GradScaler) --
+ * Gradients that pass through half-precision ops underflow to zero when
+ * they are small; scaling the loss by S scales every gradient by S, and the
+ * scaler divides them back before the optimizer step. A step whose
+ * gradients hold inf or NaN is skipped and S shrinks; after growth_interval
+ * clean steps in a row S grows. Per iteration:
+ *   npg_backward(npg_grad_scaler_scale(sc, loss), NULL);
+ *   npg_grad_scaler_step(sc, opt, NULL);     (unscale, check, maybe step)
+ *   npg_grad_scaler_update(sc);
+ * npg_grad_scaler_unscale(sc, opt) before step lets the caller clip the true
+ * gradients (npg_clip_grad_norm). Checking for inf / NaN reads one number
+ * per device to the host (one synchronisation per step, as PyTorch). */
+typedef struct npg_grad_scaler npg_grad_scaler;
+typedef struct npg_grad_scaler_opts {
+    double init_scale;       /* default 65536 */
+    double growth_factor;    /* default 2 (> 1) */
+    double backoff_factor;   /* default 0.5 (in (0, 1)) */
+    int64_t growth_interval; /* default 2000 clean steps */
+    bool disabled;           /* scale by 1, step unconditionally (toggle without code changes) */
+} npg_grad_scaler_opts;
+#define NPG_GRAD_SCALER_OPTS(...) (&(const npg_grad_scaler_opts){__VA_ARGS__})
+/* opts NULL = defaults; an out-of-range option is NPG_ERR_INVALID_ARG.
+ * [caller frees with npg_grad_scaler_free] */
+npg_grad_scaler *npg_grad_scaler_new(const npg_grad_scaler_opts *opts);
+void npg_grad_scaler_free(npg_grad_scaler *s);
+/* loss * S in loss's dtype, differentiable. [new] */
+npg_array *npg_grad_scaler_scale(npg_grad_scaler *s, npg_array *loss);
+/* Divide opt's gradients by S in place and note whether any is inf / NaN;
+ * at most once per optimizer between updates (NPG_ERR_INVALID_ARG). */
+npg_status npg_grad_scaler_unscale(npg_grad_scaler *s, npg_optimizer *opt);
+/* Unscale (unless done), then npg_optimizer_step unless a gradient was inf
+ * or NaN; *stepped (may be NULL) says which. Once per optimizer between
+ * updates. */
+npg_status npg_grad_scaler_step(npg_grad_scaler *s, npg_optimizer *opt, bool *stepped);
+/* After the steps: S *= backoff_factor if any optimizer saw inf / NaN, else
+ * S *= growth_factor once every growth_interval clean updates (kept when
+ * that would overflow). NPG_ERR_INVALID_ARG if nothing was unscaled since
+ * the last update. */
+npg_status npg_grad_scaler_update(npg_grad_scaler *s);
+/* The current S (1 when disabled; NaN for NULL). */
+double npg_grad_scaler_get_scale(const npg_grad_scaler *s);
+
 /* ---- learning-rate schedules (pure functions of the step) -------------- */
 
 /* base * gamma^floor(step / step_size) */

@@ -99,6 +99,10 @@ typedef struct npg_device_info {
 typedef struct npg_backend {
     const char *name;     /* "cpu", "cuda" */
     npg_device_type type;
+    /* float16 / bfloat16 reach only fill and copy, and matmul when this is
+     * set (then: float32 accumulation, the result rounded once); common runs
+     * every other kernel on float32 stand-ins (half.c). */
+    bool half_matmul;
 
     /* ---- devices ---- */
     /* Number of usable devices (0 if none: the backend is then unavailable). */

@@ -2,7 +2,8 @@
  * half.c — kernels on float16 / bfloat16 operands run in float32.
  *
  * The backends store and convert the half types (fill, copy) and compute in
- * float32 and float64 only. Every other kernel call in src/common goes
+ * float32 and float64 only (a backend may take half matmuls itself:
+ * backend.h's half_matmul). Every other kernel call in src/common goes
  * through an npg_wide: each half operand is replaced by a float32 buffer
  * (inputs converted into it first, outputs converted back after the kernel),
  * so an op on a half array computes in float32 and rounds its result once:
@@ -179,6 +180,7 @@ npg_status npg__k_scatter_add(const npg_backend *be, int dev, const npg_tdesc *o
 
 npg_status npg__k_matmul(const npg_backend *be, int dev, const npg_tdesc *out, const npg_tdesc *a,
                          const npg_tdesc *b, bool allow_tf32) {
+    if (be->half_matmul) return be->matmul(dev, out, a, b, allow_tf32);
     npg_wide w;
     npg__wide_begin(&w, be, dev);
     const npg_tdesc *o = npg__wide_out(&w, out), *da = npg__wide_in(&w, a), *db = npg__wide_in(&w, b);

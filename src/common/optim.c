@@ -405,6 +405,43 @@ npg_status npg_optimizer_step(npg_optimizer *o) {
     return st;
 }
 
+/* The sum over the parameters' gradients of term(g) (a 0-d float64 array
+ * per gradient): each device's partial sum stays on the device and is read
+ * once, so there is one synchronisation per device, not one per parameter.
+ * Call inside a scope. */
+static bool grad_total(const char *fn, npg_array *const *params, int n, npg_array *(*term)(npg_array *g),
+                       double *out) {
+    double total = 0;
+    npg_array *acc[NPG_DEVICE_TYPE_COUNT][8] = {{NULL}};
+    for (int i = 0; i < n; i++) {
+        if (!params[i]) {
+            npg__null_arg(fn);
+            return false;
+        }
+        npg_array *g = params[i]->grad;
+        if (!g) continue;
+        npg_array *t = term(g);
+        npg_device d = npg__device_of(g);
+        npg_array **slot = d.index < 8 ? &acc[d.type][d.index] : NULL;
+        if (!t) return false;
+        if (!slot) {
+            total += npg_item(t);
+        } else {
+            *slot = *slot ? npg_add(*slot, t) : t;
+            if (!*slot) return false;
+        }
+    }
+    for (int t = 0; t < NPG_DEVICE_TYPE_COUNT; t++)
+        for (int d = 0; d < 8; d++)
+            if (acc[t][d]) total += npg_item(acc[t][d]);
+    *out = total;
+    return npg_last_status() == NPG_OK;
+}
+
+static npg_array *sum_of_squares(npg_array *g) {
+    return npg_sum(npg_square(npg_astype(g, NPG_FLOAT64)), NPG_ALL_AXES, false);
+}
+
 double npg_clip_grad_norm(npg_array *const *params, int n, double max_norm) {
     const char *fn = "npg_clip_grad_norm";
     if (!params || n < 0) {
@@ -417,34 +454,8 @@ double npg_clip_grad_norm(npg_array *const *params, int n, double max_norm) {
     }
     npg_scope s = npg_scope_begin();
     npg_no_grad_begin();
-    /* the squared norms are summed on each device and read back once per
-     * device: one synchronisation, not one per parameter */
     double total = 0;
-    bool ok = true;
-    npg_array *acc[NPG_DEVICE_TYPE_COUNT][8] = {{NULL}};
-    for (int i = 0; i < n && ok; i++) {
-        if (!params[i]) {
-            npg__null_arg(fn);
-            ok = false;
-            break;
-        }
-        npg_array *g = params[i]->grad;
-        if (!g) continue;
-        npg_array *ss = npg_sum(npg_square(npg_astype(g, NPG_FLOAT64)), NPG_ALL_AXES, false);
-        npg_device d = npg__device_of(g);
-        npg_array **slot = d.index < 8 ? &acc[d.type][d.index] : NULL;
-        if (!ss) {
-            ok = false;
-        } else if (!slot) {
-            total += npg_item(ss);
-        } else {
-            *slot = *slot ? npg_add(*slot, ss) : ss;
-            ok = *slot != NULL;
-        }
-    }
-    for (int t = 0; ok && t < NPG_DEVICE_TYPE_COUNT; t++)
-        for (int d = 0; ok && d < 8; d++)
-            if (acc[t][d]) total += npg_item(acc[t][d]);
+    bool ok = grad_total(fn, params, n, sum_of_squares, &total);
     total = sqrt(total);
     if (ok && total > max_norm) {
         double coef = max_norm / (total + 1e-6);
@@ -456,6 +467,170 @@ double npg_clip_grad_norm(npg_array *const *params, int n, double max_norm) {
     npg_no_grad_end();
     npg_scope_end(s);
     return ok ? total : NAN;
+}
+
+/* ------------------------------------------------------------------------
+ * Gradient scaling (PyTorch's torch.cuda.amp.GradScaler)
+ * ------------------------------------------------------------------------ */
+
+typedef enum { SCALER_READY = 0, SCALER_UNSCALED, SCALER_STEPPED } scaler_stage;
+
+struct npg_grad_scaler {
+    npg_grad_scaler_opts o;
+    double scale;
+    int64_t tracker; /* successful updates since the scale last changed */
+    int nopt, cap;   /* the optimizers seen since the last update */
+    struct {
+        const npg_optimizer *opt;
+        scaler_stage stage;
+        bool found_inf;
+    } *seen;
+};
+
+npg_grad_scaler *npg_grad_scaler_new(const npg_grad_scaler_opts *opts) {
+    const char *fn = "npg_grad_scaler_new";
+    npg_grad_scaler_opts o = opts ? *opts : (npg_grad_scaler_opts){0};
+    if (o.init_scale == 0) o.init_scale = 65536.0;
+    if (o.growth_factor == 0) o.growth_factor = 2.0;
+    if (o.backoff_factor == 0) o.backoff_factor = 0.5;
+    if (o.growth_interval == 0) o.growth_interval = 2000;
+    if (!(o.init_scale > 0) || isinf(o.init_scale) || !(o.growth_factor > 1) || isinf(o.growth_factor) ||
+        !(o.backoff_factor > 0 && o.backoff_factor < 1) || o.growth_interval < 1) {
+        npg__set_error(NPG_ERR_INVALID_ARG,
+                       "%s: need init_scale > 0, growth_factor > 1, 0 < backoff_factor < 1, growth_interval >= 1 "
+                       "(got %g, %g, %g, %lld)",
+                       fn, o.init_scale, o.growth_factor, o.backoff_factor, (long long)o.growth_interval);
+        return NULL;
+    }
+    npg_grad_scaler *s = calloc(1, sizeof *s);
+    if (!s) {
+        npg__set_error(NPG_ERR_OOM, "%s: out of host memory", fn);
+        return NULL;
+    }
+    s->o = o;
+    s->scale = o.init_scale;
+    return s;
+}
+
+void npg_grad_scaler_free(npg_grad_scaler *s) {
+    if (!s) return;
+    free(s->seen);
+    free(s);
+}
+
+double npg_grad_scaler_get_scale(const npg_grad_scaler *s) { return s ? (s->o.disabled ? 1.0 : s->scale) : NAN; }
+
+npg_array *npg_grad_scaler_scale(npg_grad_scaler *s, npg_array *loss) {
+    const char *fn = "npg_grad_scaler_scale";
+    if (!s || !loss) {
+        npg__null_arg(fn);
+        return NULL;
+    }
+    if (!npg_is_floating(loss->dtype)) {
+        npg__set_error(NPG_ERR_DTYPE, "%s: the loss has dtype %s (floating required)", fn, npg_dtype_name(loss->dtype));
+        return NULL;
+    }
+    return npg_multiply_scalar(loss, s->o.disabled ? 1.0 : s->scale);
+}
+
+/* The optimizer's entry (added when new; NULL when out of memory). */
+static int scaler_entry(const char *fn, npg_grad_scaler *s, const npg_optimizer *opt) {
+    for (int i = 0; i < s->nopt; i++)
+        if (s->seen[i].opt == opt) return i;
+    if (s->nopt == s->cap) {
+        int cap = s->cap ? 2 * s->cap : 4;
+        void *p = realloc(s->seen, (size_t)cap * sizeof *s->seen);
+        if (!p) {
+            npg__set_error(NPG_ERR_OOM, "%s: out of host memory", fn);
+            return -1;
+        }
+        s->seen = p;
+        s->cap = cap;
+    }
+    s->seen[s->nopt].opt = opt;
+    s->seen[s->nopt].stage = SCALER_READY;
+    s->seen[s->nopt].found_inf = false;
+    return s->nopt++;
+}
+
+static npg_array *nonfinite_count(npg_array *g) {
+    return npg_astype(npg_sum(npg_logical_not(npg_isfinite(g)), NPG_ALL_AXES, false), NPG_FLOAT64);
+}
+
+/* Divide the gradients by the scale and record whether any was inf or NaN. */
+static npg_status scaler_unscale(const char *fn, npg_grad_scaler *s, int e) {
+    const npg_optimizer *o = s->seen[e].opt;
+    npg_scope sc = npg_scope_begin();
+    npg_no_grad_begin();
+    double bad = 0;
+    bool ok = grad_total(fn, o->params, o->n, nonfinite_count, &bad);
+    const double inv = 1.0 / s->scale;
+    for (int i = 0; i < o->n && ok; i++) {
+        npg_array *g = o->params[i]->grad;
+        if (g && npg_assign(g, npg_multiply_scalar(g, inv)) != NPG_OK) ok = false;
+    }
+    npg_no_grad_end();
+    npg_scope_end(sc);
+    if (!ok) return npg_last_status();
+    s->seen[e].stage = SCALER_UNSCALED;
+    s->seen[e].found_inf = bad > 0;
+    return NPG_OK;
+}
+
+npg_status npg_grad_scaler_unscale(npg_grad_scaler *s, npg_optimizer *opt) {
+    const char *fn = "npg_grad_scaler_unscale";
+    if (!s || !opt) return npg__null_arg(fn), npg_last_status();
+    if (s->o.disabled) return NPG_OK;
+    int e = scaler_entry(fn, s, opt);
+    if (e < 0) return npg_last_status();
+    if (s->seen[e].stage != SCALER_READY)
+        return npg__set_error(NPG_ERR_INVALID_ARG, "%s: this optimizer's gradients were already %s since the last update",
+                              fn, s->seen[e].stage == SCALER_STEPPED ? "stepped" : "unscaled");
+    return scaler_unscale(fn, s, e);
+}
+
+npg_status npg_grad_scaler_step(npg_grad_scaler *s, npg_optimizer *opt, bool *stepped) {
+    const char *fn = "npg_grad_scaler_step";
+    if (stepped) *stepped = false;
+    if (!s || !opt) return npg__null_arg(fn), npg_last_status();
+    if (s->o.disabled) {
+        npg_status st = npg_optimizer_step(opt);
+        if (stepped) *stepped = st == NPG_OK;
+        return st;
+    }
+    int e = scaler_entry(fn, s, opt);
+    if (e < 0) return npg_last_status();
+    if (s->seen[e].stage == SCALER_STEPPED)
+        return npg__set_error(NPG_ERR_INVALID_ARG, "%s: this optimizer already stepped since the last update", fn);
+    if (s->seen[e].stage == SCALER_READY) {
+        npg_status st = scaler_unscale(fn, s, e);
+        if (st != NPG_OK) return st;
+    }
+    s->seen[e].stage = SCALER_STEPPED;
+    if (s->seen[e].found_inf) return NPG_OK; /* skipped: update() lowers the scale */
+    npg_status st = npg_optimizer_step(opt);
+    if (stepped) *stepped = st == NPG_OK;
+    return st;
+}
+
+npg_status npg_grad_scaler_update(npg_grad_scaler *s) {
+    const char *fn = "npg_grad_scaler_update";
+    if (!s) return npg__null_arg(fn), npg_last_status();
+    if (s->o.disabled) return NPG_OK;
+    if (s->nopt == 0)
+        return npg__set_error(NPG_ERR_INVALID_ARG, "%s: no optimizer was unscaled or stepped since the last update", fn);
+    bool inf = false;
+    for (int i = 0; i < s->nopt; i++) inf |= s->seen[i].found_inf;
+    if (inf) {
+        s->scale *= s->o.backoff_factor;
+        s->tracker = 0;
+    } else if (++s->tracker == s->o.growth_interval) {
+        double grown = s->scale * s->o.growth_factor;
+        if (!isinf(grown)) s->scale = grown; /* PyTorch keeps the old scale when growing would overflow */
+        s->tracker = 0;
+    }
+    s->nopt = 0;
+    return NPG_OK;
 }
 
 /* ------------------------------------------------------------------------

@@ -352,6 +352,7 @@ static constexpr npg_backend npg_cu_make_backend(void) {
     npg_backend b{};
     b.name = "cuda";
     b.type = NPG_DEVICE_CUDA;
+    b.half_matmul = true; /* cublasGemmEx: tensor cores, float32 accumulation */
     b.device_count = cu_device_count;
     b.device_info = cu_device_info;
     b.synchronize = cu_synchronize;

@@ -9,7 +9,8 @@
  * cublas?gemmStridedBatched call (plain cublas?gemm for one matrix); anything
  * else loops over the outer batch dims on the host (still asynchronous).
  * Math mode: CUBLAS_DEFAULT_MATH (true fp32), CUBLAS_TF32_TENSOR_OP_MATH for
- * float32 when allow_tf32.
+ * float32 when allow_tf32. float16 / bfloat16 (the backend's half_matmul):
+ * cublasGemmEx, float32 accumulation, no reduced-precision reductions.
  *
  * uint8, int32, int64 (wrapping, through unsigned arithmetic) and bool (OR of
  * ANDs) use a plain 16x16 shared-memory tiled kernel. K == 0 gives zeros.
@@ -105,17 +106,32 @@ struct npg_cu_gemm {
     int64_t lda, ldb, ldc;
 };
 
-template <class T>
-static cublasStatus_t npg_cu_gemm_call(cublasHandle_t h, const npg_cu_gemm &p, const T *bp, int64_t sb, const T *ap,
-                                       int64_t sa, T *cp, int64_t sc, int64_t count) {
-    const T one = 1, zero = 0;
-    if constexpr (sizeof(T) == 4) {
+/* One GEMM (count == 1) or a strided batch. float16 / bfloat16 go through
+ * cublasGemmEx with float32 accumulation (tensor cores), the result rounded
+ * once to the half type: npg's semantics for the half types (src/common/
+ * half.c), with cuBLAS's summation order. */
+template <npg_dtype D>
+static cublasStatus_t npg_cu_gemm_call(cublasHandle_t h, const npg_cu_gemm &p, const CT<D> *bp, int64_t sb,
+                                       const CT<D> *ap, int64_t sa, CT<D> *cp, int64_t sc, int64_t count) {
+    if constexpr (D == NPG_FLOAT16 || D == NPG_BFLOAT16) {
+        const cudaDataType t = D == NPG_FLOAT16 ? CUDA_R_16F : CUDA_R_16BF;
+        const float one = 1, zero = 0;
+        if (count == 1)
+            return cublasGemmEx(h, p.opa, p.opb, p.m, p.n, p.k, &one, bp, t, (int)p.lda, ap, t, (int)p.ldb, &zero, cp,
+                                t, (int)p.ldc, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT);
+        return cublasGemmStridedBatchedEx(h, p.opa, p.opb, p.m, p.n, p.k, &one, bp, t, (int)p.lda, sb, ap, t,
+                                          (int)p.ldb, sa, &zero, cp, t, (int)p.ldc, sc, (int)count, CUBLAS_COMPUTE_32F,
+                                          CUBLAS_GEMM_DEFAULT);
+    } else if constexpr (D == NPG_FLOAT32) {
+        const float one = 1, zero = 0;
         if (count == 1)
             return cublasSgemm(h, p.opa, p.opb, p.m, p.n, p.k, &one, bp, (int)p.lda, ap, (int)p.ldb, &zero, cp,
                                (int)p.ldc);
         return cublasSgemmStridedBatched(h, p.opa, p.opb, p.m, p.n, p.k, &one, bp, (int)p.lda, sb, ap, (int)p.ldb, sa,
                                          &zero, cp, (int)p.ldc, sc, (int)count);
     } else {
+        static_assert(D == NPG_FLOAT64, "npg_cu_gemm_call: a BLAS dtype");
+        const double one = 1, zero = 0;
         if (count == 1)
             return cublasDgemm(h, p.opa, p.opb, p.m, p.n, p.k, &one, bp, (int)p.lda, ap, (int)p.ldb, &zero, cp,
                                (int)p.ldc);
@@ -124,7 +140,7 @@ static cublasStatus_t npg_cu_gemm_call(cublasHandle_t h, const npg_cu_gemm &p, c
     }
 }
 
-template <class T>
+template <npg_dtype D>
 static npg_status npg_cu_matmul_blas(npg_cu_ctx *ctx, const npg_tdesc *out, const npg_tdesc *a, const npg_tdesc *b,
                                      const npg_cu_geo<3> &bg, int64_t nbatch, int64_t M, int64_t N, int64_t K,
                                      bool allow_tf32) {
@@ -146,7 +162,13 @@ static npg_status npg_cu_matmul_blas(npg_cu_ctx *ctx, const npg_tdesc *out, cons
     p.ldb = ldb;
     p.ldc = N;
 
-    const cublasMath_t math = (sizeof(T) == 4 && allow_tf32) ? CUBLAS_TF32_TENSOR_OP_MATH : CUBLAS_DEFAULT_MATH;
+    /* half types: split-K partial sums stay in float32 (cuBLAS may otherwise
+     * reduce them in the output type, rounding more than once) */
+    const cublasMath_t math =
+        (D == NPG_FLOAT32 && allow_tf32)          ? CUBLAS_TF32_TENSOR_OP_MATH
+        : (D == NPG_FLOAT16 || D == NPG_BFLOAT16) ? (cublasMath_t)(CUBLAS_DEFAULT_MATH |
+                                                                   CUBLAS_MATH_DISALLOW_REDUCED_PRECISION_REDUCTION)
+                                                  : CUBLAS_DEFAULT_MATH;
     /* the handle is shared by every thread: no other thread may change its
      * math mode between ours and the GEMMs that rely on it */
     struct blas_guard {
@@ -172,7 +194,8 @@ static npg_status npg_cu_matmul_blas(npg_cu_ctx *ctx, const npg_tdesc *out, cons
         npg_cu_host_offsets(outer, o, off);
         for (int64_t c0 = 0; c0 < count; c0 += INT_MAX) {
             const int64_t cnt = std::min<int64_t>(count - c0, INT_MAX);
-            cublasStatus_t s = npg_cu_gemm_call<T>(ctx->blas, p, (const T *)b->data + off[2] + c0 * sb, sb,
+            typedef CT<D> T;
+            cublasStatus_t s = npg_cu_gemm_call<D>(ctx->blas, p, (const T *)b->data + off[2] + c0 * sb, sb,
                                                    (const T *)a->data + off[1] + c0 * sa, sa,
                                                    (T *)out->data + off[0] + c0 * sc, sc, cnt);
             if (s != CUBLAS_STATUS_SUCCESS) return npg_cu_blas_fail(s, "matmul");
@@ -191,8 +214,6 @@ npg_status npg_cu_matmul(int dev, const npg_tdesc *out, const npg_tdesc *a, cons
     if (a->dtype != out->dtype || b->dtype != out->dtype)
         return npg__set_error(NPG_ERR_DTYPE, "cuda matmul: dtypes %s @ %s -> %s must agree", npg_dtype_name(a->dtype),
                               npg_dtype_name(b->dtype), npg_dtype_name(out->dtype));
-    /* the K == 0 memset below would take any dtype; half is computed in float32 by common */
-    if (npg_cu_is_half(out->dtype)) return npg_cu_unsupported("matmul", out->dtype);
     const int64_t M = out->shape[nd - 2], N = out->shape[nd - 1], K = a->shape[nd - 1];
     const int64_t *st[3] = {out->strides, a->strides, b->strides};
     npg_cu_geo<3> bg;
@@ -204,8 +225,10 @@ npg_status npg_cu_matmul(int dev, const npg_tdesc *out, const npg_tdesc *a, cons
         return NPG_OK;
     }
     switch (out->dtype) {
-    case NPG_FLOAT32: return npg_cu_matmul_blas<float>(ctx, out, a, b, bg, nbatch, M, N, K, allow_tf32);
-    case NPG_FLOAT64: return npg_cu_matmul_blas<double>(ctx, out, a, b, bg, nbatch, M, N, K, allow_tf32);
+    case NPG_FLOAT32: return npg_cu_matmul_blas<NPG_FLOAT32>(ctx, out, a, b, bg, nbatch, M, N, K, allow_tf32);
+    case NPG_FLOAT64: return npg_cu_matmul_blas<NPG_FLOAT64>(ctx, out, a, b, bg, nbatch, M, N, K, allow_tf32);
+    case NPG_FLOAT16: return npg_cu_matmul_blas<NPG_FLOAT16>(ctx, out, a, b, bg, nbatch, M, N, K, allow_tf32);
+    case NPG_BFLOAT16: return npg_cu_matmul_blas<NPG_BFLOAT16>(ctx, out, a, b, bg, nbatch, M, N, K, allow_tf32);
     default: break;
     }
     dim3 block(NPG_CU_MM_TILE, NPG_CU_MM_TILE);

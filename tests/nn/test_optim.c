@@ -567,3 +567,143 @@ Test(optim, null_parameter_keeps_the_pending_error) {
     npg_clear_error();
     npg_scope_end(s);
 }
+
+/* ---- npg_grad_scaler --------------------------------------------------------- */
+
+/* One iteration of loss = sum(p * g) through the scaler; returns whether
+ * the optimizer stepped. */
+static bool scaled_iteration(npg_grad_scaler *sc, npg_optimizer *opt, npg_array *p, const double *g, int n) {
+    npg_scope s = npg_scope_begin();
+    npg_zero_grad(p);
+    npg_array *gv = npg_astype(vec(g, n, false), npg_dtype_of(p));
+    npg_array *loss = npg_grad_scaler_scale(sc, npg_sum(npg_multiply(p, gv), NPG_ALL_AXES, false));
+    cr_assert(loss, "%s", npg_last_error());
+    cr_assert_eq(npg_backward(loss, NULL), NPG_OK, "%s", npg_last_error());
+    bool stepped = true;
+    cr_assert_eq(npg_grad_scaler_step(sc, opt, &stepped), NPG_OK, "%s", npg_last_error());
+    cr_assert_eq(npg_grad_scaler_update(sc), NPG_OK, "%s", npg_last_error());
+    npg_scope_end(s);
+    return stepped;
+}
+
+Test(optim, grad_scaler_steps_exactly_as_without_it_and_skips_non_finite_steps) {
+    t_live live = t_live_now();
+    for (int dt = 0; dt < 2; dt++) {
+        npg_dtype d = dt ? NPG_FLOAT32 : NPG_FLOAT64;
+        npg_scope s0 = npg_scope_begin();
+        npg_array *p = npg_keep(npg_astype(vec(P0, 3, false), d)), *q = npg_keep(npg_astype(vec(P0, 3, false), d));
+        npg_scope_end(s0);
+        npg_set_requires_grad(p, true);
+        npg_set_requires_grad(q, true);
+        npg_optimizer *op = npg_adam_new(&p, 1, NPG_ADAM_OPTS(.lr = 0.1)), *oq = npg_adam_new(&q, 1, NPG_ADAM_OPTS(.lr = 0.1));
+        npg_grad_scaler *sc = npg_grad_scaler_new(NPG_GRAD_SCALER_OPTS(.init_scale = 1024, .growth_interval = 2));
+        cr_assert(op && oq && sc, "%s", npg_last_error());
+        cr_assert_eq(npg_grad_scaler_get_scale(sc), 1024);
+        /* a power-of-two scale is exact: the same parameters, bit for bit */
+        for (int k = 0; k < 3; k++) {
+            cr_assert(scaled_iteration(sc, op, p, G[k], 3));
+            set_grad(q, G[k], 3);
+            cr_assert_eq(npg_optimizer_step(oq), NPG_OK);
+            double *hq = t_read(q);
+            t_assert_close(p, hq, 3, 0, 0, "scaled vs plain step");
+            free(hq);
+        }
+        /* growth: two clean updates per doubling (three so far: one doubling) */
+        cr_assert_eq(npg_grad_scaler_get_scale(sc), 2048);
+        /* an inf gradient: no step, the scale halves, the count restarts */
+        double *before = t_read(p);
+        const double ginf[3] = {1, INFINITY, 0}, gnan[3] = {NAN, 0, 0};
+        cr_assert(!scaled_iteration(sc, op, p, ginf, 3));
+        cr_assert_eq(npg_grad_scaler_get_scale(sc), 1024);
+        cr_assert(!scaled_iteration(sc, op, p, gnan, 3));
+        cr_assert_eq(npg_grad_scaler_get_scale(sc), 512);
+        t_expect_unchanged(p, before, 3, "skipped steps");
+        free(before);
+        cr_assert(scaled_iteration(sc, op, p, G[0], 3));
+        cr_assert_eq(npg_grad_scaler_get_scale(sc), 512);
+        cr_assert(scaled_iteration(sc, op, p, G[1], 3));
+        cr_assert_eq(npg_grad_scaler_get_scale(sc), 1024);
+        npg_grad_scaler_free(sc);
+        npg_optimizer_free(op);
+        npg_optimizer_free(oq);
+        npg_free(p);
+        npg_free(q);
+    }
+    t_assert_no_leak(live, "grad scaler");
+}
+
+Test(optim, grad_scaler_keeps_float16_gradients_from_underflowing) {
+    t_live live = t_live_now();
+    npg_scope s = npg_scope_begin();
+    /* a float32 parameter used in float16, w16 = astype(w, float16), and
+     * loss = sum(w16 * 2^-20 * 2^-10): the gradient 2^-30 per element is
+     * below float16's smallest subnormal (2^-24), so without scaling it
+     * reaches w as zeros; scaled by 2^14 it is 2^-16 in float16, exact, and
+     * 2^-30 again once unscaled in float32 */
+    double w0[4] = {0.5, -0.25, 1, 2};
+    npg_array *w = t_leaf(npg_astype(vec(w0, 4, false), NPG_FLOAT32));
+    npg_array *small = npg_full(NPG_SHAPE(4), 0x1p-20, OPT(.dtype = NPG_FLOAT16));
+    npg_optimizer *opt = npg_sgd_new(&w, 1, NPG_SGD_OPTS(.lr = 1));
+    npg_grad_scaler *sc = npg_grad_scaler_new(NPG_GRAD_SCALER_OPTS(.init_scale = 0x1p14));
+    cr_assert(opt && sc, "%s", npg_last_error());
+    for (int scaled = 0; scaled < 2; scaled++) {
+        npg_zero_grad(w);
+        npg_array *y = npg_sum(npg_multiply_scalar(npg_multiply(npg_astype(w, NPG_FLOAT16), small), 0x1p-10),
+                               NPG_ALL_AXES, false);
+        cr_assert_eq(npg_dtype_of(y), NPG_FLOAT16);
+        cr_assert_eq(npg_backward(scaled ? npg_grad_scaler_scale(sc, y) : y, NULL), NPG_OK, "%s", npg_last_error());
+        if (scaled) cr_assert_eq(npg_grad_scaler_unscale(sc, opt), NPG_OK, "%s", npg_last_error());
+        double *g = t_read(npg_grad(w));
+        for (int i = 0; i < 4; i++)
+            cr_assert_eq(g[i], scaled ? 0x1p-30 : 0.0, "%s: element %d is %g", scaled ? "scaled" : "unscaled", i, g[i]);
+        free(g);
+    }
+    /* unscale twice, step after step, update with nothing recorded: errors */
+    cr_assert_eq(npg_grad_scaler_unscale(sc, opt), NPG_ERR_INVALID_ARG);
+    t_assert_error(NPG_ERR_INVALID_ARG, "already unscaled");
+    cr_assert_eq(npg_grad_scaler_step(sc, opt, NULL), NPG_OK, "%s", npg_last_error());
+    cr_assert_eq(npg_grad_scaler_step(sc, opt, NULL), NPG_ERR_INVALID_ARG);
+    t_assert_error(NPG_ERR_INVALID_ARG, "already stepped");
+    cr_assert_eq(npg_grad_scaler_update(sc), NPG_OK);
+    cr_assert_eq(npg_grad_scaler_get_scale(sc), 0x1p14);
+    cr_assert_eq(npg_grad_scaler_update(sc), NPG_ERR_INVALID_ARG);
+    t_assert_error(NPG_ERR_INVALID_ARG, "npg_grad_scaler_update");
+    npg_clear_error();
+    cr_assert_null(npg_grad_scaler_new(NPG_GRAD_SCALER_OPTS(.backoff_factor = 1.5)));
+    t_assert_error(NPG_ERR_INVALID_ARG, "backoff_factor");
+    npg_clear_error();
+    cr_assert_null(npg_grad_scaler_scale(sc, npg_arange(0, 3, 1, OPT(.dtype = NPG_INT64))));
+    t_assert_error(NPG_ERR_DTYPE, "floating");
+    npg_clear_error();
+    cr_assert_null(npg_grad_scaler_scale(NULL, w));
+    t_assert_error(NPG_ERR_NULL_ARG, "npg_grad_scaler_scale");
+    npg_clear_error();
+    /* disabled: a scale of 1 and plain steps */
+    npg_grad_scaler *off = npg_grad_scaler_new(NPG_GRAD_SCALER_OPTS(.disabled = true));
+    cr_assert_eq(npg_grad_scaler_get_scale(off), 1.0);
+    bool stepped = false;
+    cr_assert_eq(npg_grad_scaler_step(off, opt, &stepped), NPG_OK);
+    cr_assert(stepped);
+    npg_grad_scaler_free(off);
+    /* the default scale, 2^16, is past float16's largest value (65504): the
+     * first half-precision gradient is inf, the step is skipped, the scale
+     * halves, and the next step goes through */
+    npg_grad_scaler *dflt = npg_grad_scaler_new(NULL);
+    double *w_before = t_read(w);
+    for (int k = 0; k < 2; k++) {
+        npg_zero_grad(w);
+        npg_array *y = npg_sum(npg_multiply(npg_astype(w, NPG_FLOAT16), small), NPG_ALL_AXES, false);
+        cr_assert_eq(npg_backward(npg_grad_scaler_scale(dflt, y), NULL), NPG_OK, "%s", npg_last_error());
+        cr_assert_eq(npg_grad_scaler_step(dflt, opt, &stepped), NPG_OK, "%s", npg_last_error());
+        cr_assert_eq(stepped, k == 1, "step %d", k);
+        if (k == 0) t_expect_unchanged(w, w_before, 4, "the skipped step");
+        cr_assert_eq(npg_grad_scaler_update(dflt), NPG_OK);
+        cr_assert_eq(npg_grad_scaler_get_scale(dflt), 32768.0);
+    }
+    free(w_before);
+    npg_grad_scaler_free(dflt);
+    npg_grad_scaler_free(sc);
+    npg_optimizer_free(opt);
+    npg_scope_end(s);
+    t_assert_no_leak(live, "grad scaler float16");
+}
