@@ -223,8 +223,10 @@ void bench_progress(const char *fmt, ...);
 /* Enqueue a device-to-device copy of `bytes` (best of cudaMemcpyAsync and a
  * vectorised copy kernel is chosen by the caller via `kernel`). 0 on success. */
 int npgb_cuda_copy(void *dst, const void *src, size_t bytes, int kernel);
-/* Row-major C (m, n) = op(A) op(B) with cuBLAS (exact FP32/FP64, no TF32). */
-int npgb_cuda_gemm(int f64, int ta, int tb, int m, int n, int k, const void *a, const void *b, void *c);
+/* Row-major C (m, n) = op(A) op(B) with cuBLAS: kind NPGB_GEMM_F32 / F64
+ * (exact, no TF32) or F16 / BF16 (cublasGemmEx, float32 compute). */
+enum { NPGB_GEMM_F32 = 0, NPGB_GEMM_F64 = 1, NPGB_GEMM_F16 = 2, NPGB_GEMM_BF16 = 3 };
+int npgb_cuda_gemm(int kind, int ta, int tb, int m, int n, int k, const void *a, const void *b, void *c);
 int npgb_cuda_sync(void);
 const char *npgb_cuda_last_error(void);
 void npgb_cuda_shutdown(void);

@@ -1,7 +1,8 @@
 /*
  * bench_cuda.cu — npg-bench's GPU ceilings, called from C: a device-to-device
  * copy (cudaMemcpyAsync, or a 16-byte vectorised copy kernel) and direct
- * cuBLAS GEMMs in exact FP32/FP64 (no TF32, like npg's default). Work goes
+ * cuBLAS GEMMs in exact FP32/FP64 (no TF32, like npg's default) and in
+ * float16 / bfloat16 (cublasGemmEx, float32 compute, like npg's). Work goes
  * on the legacy default stream; callers synchronise with npgb_cuda_sync
  * (cudaDeviceSynchronize), which also waits for npg's own stream.
  * Leaves out: timing (the C harness times around these), memory (the
@@ -53,32 +54,41 @@ extern "C" int npgb_cuda_copy(void *dst, const void *src, size_t bytes, int kern
     return e == cudaSuccess ? 0 : cuda_fail("copy kernel launch", e);
 }
 
-extern "C" int npgb_cuda_gemm(int f64, int ta, int tb, int m, int n, int k, const void *a, const void *b, void *c) {
+extern "C" int npgb_cuda_gemm(int kind, int ta, int tb, int m, int n, int k, const void *a, const void *b, void *c) {
     if (!g_have_handle) {
         cublasStatus_t s = cublasCreate(&g_handle);
         if (s != CUBLAS_STATUS_SUCCESS) {
             snprintf(g_err, sizeof g_err, "cublasCreate failed (%d)", (int)s);
             return -1;
         }
-        cublasSetMathMode(g_handle, CUBLAS_DEFAULT_MATH); /* exact FP32: no TF32 */
         cublasSetStream(g_handle, 0);
         g_have_handle = true;
     }
+    /* exact FP32 (no TF32); the half types with float32 split-K reductions,
+     * the settings npg's own matmul uses */
+    const bool half = kind == NPGB_GEMM_F16 || kind == NPGB_GEMM_BF16;
+    cublasSetMathMode(g_handle, half ? (cublasMath_t)(CUBLAS_DEFAULT_MATH | CUBLAS_MATH_DISALLOW_REDUCED_PRECISION_REDUCTION)
+                                     : CUBLAS_DEFAULT_MATH);
     /* row-major C = op(A) op(B) is column-major C^T = op(B)^T op(A)^T */
     cublasOperation_t opa = ta ? CUBLAS_OP_T : CUBLAS_OP_N, opb = tb ? CUBLAS_OP_T : CUBLAS_OP_N;
     int lda = ta ? m : k, ldb = tb ? k : n;
     cublasStatus_t s;
-    if (f64) {
+    if (kind == NPGB_GEMM_F64) {
         const double one = 1, zero = 0;
         s = cublasDgemm(g_handle, opb, opa, n, m, k, &one, (const double *)b, ldb, (const double *)a, lda, &zero,
                         (double *)c, n);
+    } else if (half) {
+        const float one = 1, zero = 0;
+        const cudaDataType t = kind == NPGB_GEMM_F16 ? CUDA_R_16F : CUDA_R_16BF;
+        s = cublasGemmEx(g_handle, opb, opa, n, m, k, &one, b, t, ldb, a, t, lda, &zero, c, t, n, CUBLAS_COMPUTE_32F,
+                         CUBLAS_GEMM_DEFAULT);
     } else {
         const float one = 1, zero = 0;
         s = cublasSgemm(g_handle, opb, opa, n, m, k, &one, (const float *)b, ldb, (const float *)a, lda, &zero,
                         (float *)c, n);
     }
     if (s != CUBLAS_STATUS_SUCCESS) {
-        snprintf(g_err, sizeof g_err, "cublas%sgemm failed (%d)", f64 ? "D" : "S", (int)s);
+        snprintf(g_err, sizeof g_err, "cuBLAS gemm (kind %d) failed (%d)", kind, (int)s);
         return -1;
     }
     return 0;

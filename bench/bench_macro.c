@@ -133,7 +133,7 @@ static int body_gemms(void *p, int64_t iters) {
                             0.0f, c->buf[g->c], g->n);
             } else {
 #ifdef NPG_BENCH_CUDA
-                if (npgb_cuda_gemm(0, g->ta, g->tb, g->m, g->n, g->k, c->buf[g->a], c->buf[g->b], c->buf[g->c]) != 0)
+                if (npgb_cuda_gemm(NPGB_GEMM_F32, g->ta, g->tb, g->m, g->n, g->k, c->buf[g->a], c->buf[g->b], c->buf[g->c]) != 0)
                     return -1;
 #else
                 return -1;

@@ -142,6 +142,8 @@ static int body_triad_cpu(void *p, int64_t iters) {
     return 0;
 }
 
+/* cblas ?gemm on pa, pb -> pc (float32 buffers for the half types: what
+ * OpenBLAS, which has no half GEMM here, does for the same product). */
 static int body_gemm_cpu(void *p, int64_t iters) {
     wctx *w = p;
     int n = (int)w->n;
@@ -189,7 +191,12 @@ static int body_gemm_cuda(void *p, int64_t iters) {
     wctx *w = p;
     int n = (int)w->n;
     for (int64_t it = 0; it < iters; it++)
-        if (npgb_cuda_gemm(w->dt == NPG_FLOAT64, 0, 0, n, n, n, w->pa, w->pb, w->pc) != 0) return -1;
+        if (npgb_cuda_gemm(w->dt == NPG_FLOAT64   ? NPGB_GEMM_F64
+                           : w->dt == NPG_FLOAT16 ? NPGB_GEMM_F16
+                           : w->dt == NPG_BFLOAT16 ? NPGB_GEMM_BF16
+                                                   : NPGB_GEMM_F32,
+                           0, 0, n, n, n, w->pa, w->pb, w->pc) != 0)
+            return -1;
     return 0;
 }
 #endif
@@ -357,8 +364,10 @@ static void run_elementwise(const bench_opts *o, npg_device dev, bench_results *
         if (!strcmp(ops[i].name, "sum_axis0")) bytes += (double)cols * (double)es;
         bench_job job = {ops[i].body, sync_dev, &w};
         const char *cname = "";
-        /* binary ops against the triad on the CPU; everything else against the copy */
-        double t = time_with_ceiling(&job, &w, ops[i].triad && dev.type == NPG_DEVICE_CPU, tm, &x->ceiling, &cname);
+        /* binary ops against the triad on the CPU; everything else, and the half
+         * types (no half triad), against the copy of the same bytes */
+        const bool triad = ops[i].triad && dev.type == NPG_DEVICE_CPU && (dt == NPG_FLOAT32 || dt == NPG_FLOAT64);
+        double t = time_with_ceiling(&job, &w, triad, tm, &x->ceiling, &cname);
         snprintf(x->ceiling_name, sizeof x->ceiling_name, "%s", cname);
         if (isfinite(t)) x->value = bytes / t / 1e9;
         else bench_note_error(x, "failed");
@@ -383,15 +392,28 @@ static void run_matmul(const bench_opts *o, npg_device dev, bench_results *r, co
     w.a = npg_randn(NPG_SHAPE(n, n), NPG_OPTS(.dtype = dt, .device = dev));
     w.b = npg_randn(NPG_SHAPE(n, n), NPG_OPTS(.dtype = dt, .device = dev));
     w.c = npg_empty(NPG_SHAPE(n, n), NPG_OPTS(.dtype = dt, .device = dev));
+    /* the CPU ceiling of a half product: sgemm on float32 copies */
+    const bool half32 = dev.type == NPG_DEVICE_CPU && (dt == NPG_FLOAT16 || dt == NPG_BFLOAT16);
+    wctx w32 = w;
+    if (half32) {
+        snprintf(x->ceiling_name, sizeof x->ceiling_name, "cblas sgemm (float32)");
+        w32.dt = NPG_FLOAT32;
+        w32.a = npg_astype(w.a, NPG_FLOAT32);
+        w32.b = npg_astype(w.b, NPG_FLOAT32);
+        w32.c = npg_empty(NPG_SHAPE(n, n), NPG_OPTS(.device = dev));
+    }
     double flops = 2.0 * (double)n * (double)n * (double)n;
-    if (!(w.a && w.b && w.c) || npg_synchronize(dev) != NPG_OK) {
+    if (!(w.a && w.b && w.c && w32.a && w32.b && w32.c) || npg_synchronize(dev) != NPG_OK) {
         bench_note_error(x, "allocation failed");
     } else {
         w.pa = npg_data(w.a);
         w.pb = npg_data(w.b);
         w.pc = npg_data(w.c);
+        w32.pa = npg_data(w32.a);
+        w32.pb = npg_data(w32.b);
+        w32.pc = npg_data(w32.c);
         /* the direct BLAS call and npg side by side, on the same buffers */
-        bench_job jobs[2] = {{body_matmul, sync_dev, &w}, {body_gemm_cpu, NULL, &w}};
+        bench_job jobs[2] = {{body_matmul, sync_dev, &w}, {body_gemm_cpu, NULL, &w32}};
         int k = 2;
         if (dev.type == NPG_DEVICE_CUDA) {
 #ifdef NPG_BENCH_CUDA
@@ -476,12 +498,13 @@ int bench_run_micro(const bench_opts *o, npg_device dev, bench_results *r) {
     run_overhead(o, dev, r, &tm);
     int64_t sizes[8];
     int ns = elem_sizes(o, sizes);
-    const npg_dtype dts[2] = {NPG_FLOAT32, NPG_FLOAT64};
-    /* size outermost: each size's ceilings are measured right before its ops */
+    const npg_dtype dts[4] = {NPG_FLOAT32, NPG_FLOAT64, NPG_BFLOAT16, NPG_FLOAT16};
+    /* size outermost: each size's ceilings are measured right before its ops;
+     * bfloat16 stands for the half types in the elementwise rows */
     for (int i = 0; i < ns; i++)
-        for (int k = 0; k < 2; k++) run_elementwise(o, dev, r, &tm, dts[k], sizes[i]);
+        for (int k = 0; k < 3; k++) run_elementwise(o, dev, r, &tm, dts[k], sizes[i]);
     ns = matmul_sizes(o, sizes);
-    for (int k = 0; k < 2; k++)
+    for (int k = 0; k < 4; k++)
         for (int i = 0; i < ns; i++) run_matmul(o, dev, r, &tm, dts[k], sizes[i]);
     ns = solve_sizes(o, sizes);
     for (int k = 0; k < 2; k++)

@@ -27,7 +27,7 @@ except Exception as e:  # no PyTorch in this Python
     print("torch_ref.py: cannot import torch (%s)" % e, file=sys.stderr)
     sys.exit(3)
 
-DTYPES = {"float32": torch.float32, "float64": torch.float64}
+DTYPES = {"float32": torch.float32, "float64": torch.float64, "float16": torch.float16, "bfloat16": torch.bfloat16}
 UNITS = {"overhead_add": "us", "overhead_fwd_bwd": "us", "exp": "GB/s", "add": "GB/s", "mul": "GB/s",
          "sum": "GB/s", "sum_axis0": "GB/s", "matmul": "GFLOP/s", "solve": "GFLOP/s", "mlp_step": "ms", "cnn_step": "ms", "lstm_step": "ms",
          "mlp_epoch": "s"}
@@ -269,9 +269,9 @@ def default_plan(quick):
     for d in devices:
         plan += [("overhead_add", d, "float32", 1), ("overhead_fwd_bwd", d, "float32", 1)]
         for n in elems:
-            for dt in ("float32", "float64"):
+            for dt in ("float32", "float64", "bfloat16"):
                 plan += [(w, d, dt, n) for w in ("exp", "add", "mul", "sum", "sum_axis0")]
-        plan += [("matmul", d, dt, n) for dt in ("float32", "float64") for n in mats]
+        plan += [("matmul", d, dt, n) for dt in ("float32", "float64", "bfloat16", "float16") for n in mats]
         plan += [("solve", d, dt, n) for dt in ("float32", "float64") for n in ([256, 1024] if quick else [256, 1024, 2048])]
         plan += [("mlp_step", d, "float32", 128), ("mlp_step", d, "float32", 1024), ("cnn_step", d, "float32", 128),
                  ("lstm_step", d, "float32", 64), ("mlp_epoch", d, "float32", 10000 if quick else 60000)]
