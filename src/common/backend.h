@@ -99,10 +99,13 @@ typedef struct npg_device_info {
 typedef struct npg_backend {
     const char *name;     /* "cpu", "cuda" */
     npg_device_type type;
-    /* float16 / bfloat16 reach only fill and copy, and matmul when this is
-     * set (then: float32 accumulation, the result rounded once); common runs
-     * every other kernel on float32 stand-ins (half.c). */
+    /* float16 / bfloat16 reach only fill and copy, plus matmul when
+     * half_matmul is set (float32 accumulation, the result rounded once) and
+     * unary, binary and where when half_elementwise is set (each element
+     * computed in float32 and rounded once, exactly as on float32 copies);
+     * common runs every other kernel on float32 stand-ins (half.c). */
     bool half_matmul;
+    bool half_elementwise;
 
     /* ---- devices ---- */
     /* Number of usable devices (0 if none: the backend is then unavailable). */

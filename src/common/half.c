@@ -2,8 +2,8 @@
  * half.c — kernels on float16 / bfloat16 operands run in float32.
  *
  * The backends store and convert the half types (fill, copy) and compute in
- * float32 and float64 only (a backend may take half matmuls itself:
- * backend.h's half_matmul). Every other kernel call in src/common goes
+ * float32 and float64 only (a backend may take half matmuls or elementwise
+ * ops itself: backend.h's half_matmul, half_elementwise). Every other kernel call in src/common goes
  * through an npg_wide: each half operand is replaced by a float32 buffer
  * (inputs converted into it first, outputs converted back after the kernel),
  * so an op on a half array computes in float32 and rounds its result once:
@@ -122,6 +122,7 @@ npg_status npg__wide_end(npg_wide *w, npg_status st) {
 
 npg_status npg__k_unary(const npg_backend *be, int dev, npg_op op, const npg_tdesc *out, const npg_tdesc *in,
                         const npg_kparams *p) {
+    if (be->half_elementwise) return be->unary(dev, op, out, in, p);
     npg_wide w;
     npg__wide_begin(&w, be, dev);
     const npg_tdesc *o = npg__wide_out(&w, out), *i = npg__wide_in(&w, in);
@@ -130,6 +131,7 @@ npg_status npg__k_unary(const npg_backend *be, int dev, npg_op op, const npg_tde
 
 npg_status npg__k_binary(const npg_backend *be, int dev, npg_op op, const npg_tdesc *out, const npg_tdesc *a,
                          const npg_tdesc *b) {
+    if (be->half_elementwise) return be->binary(dev, op, out, a, b);
     npg_wide w;
     npg__wide_begin(&w, be, dev);
     /* an in-place add (out aliasing a) works too: a is read into its own
@@ -140,6 +142,7 @@ npg_status npg__k_binary(const npg_backend *be, int dev, npg_op op, const npg_td
 
 npg_status npg__k_where(const npg_backend *be, int dev, const npg_tdesc *out, const npg_tdesc *cond,
                         const npg_tdesc *a, const npg_tdesc *b) {
+    if (be->half_elementwise) return be->where(dev, out, cond, a, b);
     npg_wide w;
     npg__wide_begin(&w, be, dev);
     const npg_tdesc *o = npg__wide_out(&w, out), *da = npg__wide_in(&w, a), *db = npg__wide_in(&w, b);

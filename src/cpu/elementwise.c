@@ -590,6 +590,70 @@ ALL8(FILL_LOOP, _, _)
 static const npg_cpu_loop where_tab[NPG_DTYPE_COUNT] = {ALL6(DT_TAB, where, _)};
 static const npg_cpu_loop fill_tab[NPG_DTYPE_COUNT] = {ALL8(DT_TAB, fill, _)};
 
+/* ---- float16 / bfloat16 operands ---------------------------------------------
+ * unary, binary and where on the half types run the float32 loop over chunks
+ * of HALF_CHUNK elements converted into stack buffers: one pass over memory,
+ * no scratch allocation, and the same bits as widening the whole operands
+ * (the same conversions around the same float32 loop). */
+#define HALF_CHUNK 256
+
+typedef struct half_ctx {
+    npg_cpu_loop fn; /* the float32 loop */
+    const void *ctx; /* its context */
+    int nop;
+    npg_dtype dt[NPG_CPU_MAX_OPS]; /* operand dtypes; operand 0 is the output */
+} half_ctx;
+
+static void half_loop(char **p, const int64_t *s, int64_t n, const void *vctx) {
+    const half_ctx *h = vctx;
+    float buf[NPG_CPU_MAX_OPS][HALF_CHUNK];
+    char *q[NPG_CPU_MAX_OPS];
+    int64_t t[NPG_CPU_MAX_OPS];
+    for (int64_t i0 = 0; i0 < n; i0 += HALF_CHUNK) {
+        const int64_t m = n - i0 < HALF_CHUNK ? n - i0 : HALF_CHUNK;
+        for (int k = 0; k < h->nop; k++) {
+            const npg_dtype dt = h->dt[k];
+            if (dt != NPG_FLOAT16 && dt != NPG_BFLOAT16) {
+                q[k] = p[k] + i0 * s[k] * (int64_t)npg__dtype_size(dt);
+                t[k] = s[k];
+                continue;
+            }
+            q[k] = (char *)buf[k];
+            t[k] = 1;
+            if (k == 0) continue; /* the output: converted after the loop */
+            const uint16_t *src = (const uint16_t *)p[k] + i0 * s[k];
+            float *b = buf[k];
+            if (s[k] == 0) {
+                b[0] = dt == NPG_FLOAT16 ? npg_s_f16_to_f32(src[0]) : npg_s_bf16_to_f32(src[0]);
+                t[k] = 0;
+            } else if (dt == NPG_FLOAT16) {
+                for (int64_t j = 0; j < m; j++) b[j] = npg_s_f16_to_f32(src[j * s[k]]);
+            } else {
+                NPG_SIMD for (int64_t j = 0; j < m; j++) b[j] = npg_s_bf16_to_f32(src[j * s[k]]);
+            }
+        }
+        h->fn(q, t, m, h->ctx);
+        if (h->dt[0] == NPG_FLOAT16 || h->dt[0] == NPG_BFLOAT16) {
+            uint16_t *dst = (uint16_t *)p[0] + i0 * s[0];
+            const float *b = buf[0];
+            if (h->dt[0] == NPG_FLOAT16) {
+                for (int64_t j = 0; j < m; j++) dst[j * s[0]] = npg_s_f32_to_f16(b[j]);
+            } else {
+                NPG_SIMD for (int64_t j = 0; j < m; j++) dst[j * s[0]] = npg_s_f32_to_bf16(b[j]);
+            }
+        }
+    }
+}
+
+static bool is_half(npg_dtype d) { return d == NPG_FLOAT16 || d == NPG_BFLOAT16; }
+
+static npg_status run_half(int nop, const npg_tdesc *const *d, npg_cpu_loop fn, const void *ctx, int64_t par_min) {
+    half_ctx h = {.fn = fn, .ctx = ctx, .nop = nop};
+    for (int k = 0; k < nop; k++) h.dt[k] = d[k]->dtype;
+    run(nop, d, half_loop, &h, par_min);
+    return NPG_OK;
+}
+
 /* ---- entries ----------------------------------------------------------------- */
 
 static bool dtype_ok(npg_dtype d) { return d > NPG_DTYPE_DEFAULT && d < NPG_DTYPE_COUNT; }
@@ -631,6 +695,12 @@ static bool is_test_op(npg_op op) {
 npg_status npg__cpu_unary(int dev, npg_op op, const npg_tdesc *out, const npg_tdesc *in, const npg_kparams *p) {
     static const npg_kparams zero;
     npg_dtype dt = in->dtype;
+    if (is_half(dt)) {
+        npg_cpu_loop fn = (unsigned)op < NPG_OP_COUNT ? unary_tab[op][NPG_FLOAT32] : NULL;
+        if (!fn || out->dtype != (is_test_op(op) ? NPG_BOOL : dt)) return npg__cpu_unsupported(op, dt);
+        const npg_tdesc *d[2] = {out, in};
+        return run_half(2, d, fn, p ? p : &zero, unary_heavy[op] ? NPG_CPU_PAR_MIN_HEAVY : NPG_CPU_PAR_MIN);
+    }
     npg_cpu_loop fn = (unsigned)op < NPG_OP_COUNT && dtype_ok(dt) ? unary_tab[op][dt] : NULL;
     if (!fn) return npg__cpu_unsupported(op, dt);
     if (out->dtype != (is_test_op(op) ? NPG_BOOL : dt)) return npg__cpu_unsupported(op, out->dtype);
@@ -644,6 +714,15 @@ static bool is_bool_out(npg_op op) { return op >= NPG_OP_EQUAL && op <= NPG_OP_L
 
 npg_status npg__cpu_binary(int dev, npg_op op, const npg_tdesc *out, const npg_tdesc *a, const npg_tdesc *b) {
     npg_dtype dt = a->dtype;
+    if (is_half(dt)) {
+        npg_cpu_loop fn = (unsigned)op < NPG_OP_COUNT ? binary_tab[op][NPG_FLOAT32] : NULL;
+        if (!fn || b->dtype != dt || out->dtype != (is_bool_out(op) ? NPG_BOOL : dt))
+            return npg__cpu_unsupported(op, dt);
+        const bool heavy = op == NPG_OP_FLOOR_DIVIDE || op == NPG_OP_REMAINDER || op == NPG_OP_POW ||
+                           op == NPG_OP_ATAN2 || op == NPG_OP_LOGADDEXP || op == NPG_OP_HYPOT;
+        const npg_tdesc *d[3] = {out, a, b};
+        return run_half(3, d, fn, NULL, heavy ? NPG_CPU_PAR_MIN_HEAVY : NPG_CPU_PAR_MIN);
+    }
     npg_cpu_loop fn = (unsigned)op < NPG_OP_COUNT && dtype_ok(dt) ? binary_tab[op][dt] : NULL;
     if (!fn || b->dtype != dt) return npg__cpu_unsupported(op, fn ? b->dtype : dt);
     if (out->dtype != (is_bool_out(op) ? NPG_BOOL : dt)) return npg__cpu_unsupported(op, out->dtype);
@@ -657,6 +736,12 @@ npg_status npg__cpu_binary(int dev, npg_op op, const npg_tdesc *out, const npg_t
 npg_status npg__cpu_where(int dev, const npg_tdesc *out, const npg_tdesc *cond, const npg_tdesc *a,
                           const npg_tdesc *b) {
     npg_dtype dt = out->dtype;
+    if (is_half(dt)) {
+        if (a->dtype != dt || b->dtype != dt || npg__dtype_size(cond->dtype) != 1)
+            return npg__cpu_unsupported(NPG_OP_WHERE, a->dtype != dt ? a->dtype : b->dtype);
+        const npg_tdesc *d[4] = {out, cond, a, b};
+        return run_half(4, d, where_tab[NPG_FLOAT32], NULL, NPG_CPU_PAR_MIN);
+    }
     if (!dtype_ok(dt) || !where_tab[dt]) return npg__cpu_unsupported(NPG_OP_WHERE, dt);
     if (a->dtype != dt || b->dtype != dt)
         return npg__cpu_unsupported(NPG_OP_WHERE, a->dtype != dt ? a->dtype : b->dtype);

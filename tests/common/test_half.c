@@ -380,6 +380,43 @@ Test(half, elementwise_ops_compute_in_float32_and_round_once) {
     t_assert_no_leak(live, "elementwise");
 }
 
+/* Big operands (threads, chunk boundaries), strided, offset and broadcast
+ * views, a weak scalar, and an in-place accumulation: still the float32
+ * result rounded once, bit for bit. */
+Test(half, large_strided_and_in_place_operands) {
+    t_live live = t_live_now();
+    for (int d = 0; d < 2; d++) {
+        npg_scope s = npg_scope_begin();
+        npg_dtype dt = HALVES[d];
+        const int64_t R = 613, C = 1031; /* 632,003 elements: past the threading thresholds */
+        npg_array *a = t_urand(NPG_SHAPE(R, C), -4, 4, 200 + d, dt, NULL);
+        npg_array *b = npg_matrix_transpose(t_urand(NPG_SHAPE(C, R), -4, 4, 210 + d, dt, NULL));
+        npg_array *col = t_urand(NPG_SHAPE(R, 1), 0.5, 2, 220 + d, dt, NULL);
+        npg_array *af = npg_astype(a, NPG_FLOAT32), *bf = npg_astype(b, NPG_FLOAT32), *cf = npg_astype(col, NPG_FLOAT32);
+        assert_same_bits(npg_add(a, b), npg_astype(npg_add(af, bf), dt), "a + b^T");
+        assert_same_bits(npg_multiply(a, col), npg_astype(npg_multiply(af, cf), dt), "a * column");
+        assert_same_bits(npg_exp(b), npg_astype(npg_exp(bf), dt), "exp(b^T)");
+        npg_array *y = npg_multiply_scalar(a, 0.37);
+        assert_same_bits(y, npg_astype(npg_multiply_scalar(af, ref_round(0.37, fmt_of(dt))), dt), "0.37 a");
+        assert_same_bits(npg_tanh(y), npg_astype(npg_tanh(npg_astype(y, NPG_FLOAT32)), dt), "tanh(0.37 a)");
+        npg_array *v = NPG_INDEX(a, NPG_SLICE(600, 1, -3), NPG_SLICE(5, NPG_NONE, 2));
+        npg_array *vf = NPG_INDEX(af, NPG_SLICE(600, 1, -3), NPG_SLICE(5, NPG_NONE, 2));
+        npg_array *sv = npg_sin(v);
+        assert_same_bits(sv, npg_astype(npg_sin(vf), dt), "sin(v)");
+        assert_same_bits(npg_greater(v, sv), npg_greater(vf, npg_astype(sv, NPG_FLOAT32)), "v > sin(v)");
+        npg_array *m = npg_greater_scalar(b, 0);
+        assert_same_bits(npg_where(m, a, col), npg_astype(npg_where(m, af, cf), dt), "where");
+        /* in place: the gradient accumulation adds into the half .grad */
+        npg_array *w = t_leaf(npg_copy(a));
+        for (int k = 0; k < 2; k++)
+            cr_assert_eq(npg_backward(npg_sum(npg_multiply(w, b), NPG_ALL_AXES, false), NULL), NPG_OK, "%s",
+                         npg_last_error());
+        assert_same_bits(npg_grad(w), npg_add(b, b), "accumulated gradient");
+        npg_scope_end(s);
+    }
+    t_assert_no_leak(live, "large operands");
+}
+
 Test(half, reductions_accumulate_in_float32) {
     t_live live = t_live_now();
     for (int d = 0; d < 2; d++) {
