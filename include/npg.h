@@ -400,7 +400,7 @@ NPG_DECLARE_BINARY(logaddexp)    /* log(exp(a) + exp(b)), stable */
 NPG_DECLARE_BINARY(copysign)     /* |a| with b's sign bit (-0.0 and NaN signs count); gradient in a only */
 NPG_DECLARE_BINARY(hypot)        /* sqrt(a^2 + b^2) without overflow or underflow; gradient 0 at (0, 0) */
 NPG_DECLARE_BINARY(nextafter)    /* the next representable value after a towards b (in the result dtype);
-                                    not differentiable */
+                                    not differentiable; float16 / bfloat16 are NPG_ERR_DTYPE */
 NPG_DECLARE_BINARY(maximum)      /* NaN propagates */
 NPG_DECLARE_BINARY(minimum)
 NPG_DECLARE_BINARY(equal)
@@ -615,7 +615,7 @@ npg_array *npg_take_along_axis(npg_array *x, npg_array *indices, int axis);
  * src[i] where i runs over src's elements and indices[i] replaces the axis
  * coordinate. indices (integers) and src have one shape, equal to x's on
  * every axis but `axis`; repeated indices accumulate; negative ones wrap.
- * Result dtype: x and src promoted (int32, int64, float32 or float64).
+ * Result dtype: x and src promoted (int32, int64 or floating).
  * Differentiable in x and src. An index out of range is NPG_ERR_INDEX
  * (on CUDA reported by the next synchronising call, as in npg_take). */
 npg_array *npg_scatter_add(npg_array *x, int axis, npg_array *indices, npg_array *src);

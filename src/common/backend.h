@@ -102,7 +102,8 @@ typedef struct npg_backend {
     /* float16 / bfloat16 reach only fill and copy, plus matmul when
      * half_matmul is set (float32 accumulation, the result rounded once) and
      * unary, binary and where when half_elementwise is set (each element
-     * computed in float32 and rounded once, exactly as on float32 copies);
+     * computed in float32 and rounded once, exactly as on float32 copies;
+     * where selects the bits);
      * common runs every other kernel on float32 stand-ins (half.c). */
     bool half_matmul;
     bool half_elementwise;

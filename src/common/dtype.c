@@ -61,6 +61,8 @@ npg_dtype npg_result_type(npg_dtype a, npg_dtype b) {
 
 bool npg__elementwise_dtypes(npg_op op, const char *fn, npg_dtype in, npg_dtype *compute, npg_dtype *out) {
     npg_rule rule = npg__op_info[op].rule;
+    /* the half types compute in float32: float32's next value rounds back */
+    if (op == NPG_OP_NEXTAFTER && npg__is_half(in)) goto bad;
     bool fl = npg_is_floating(in), integer = npg_is_integer(in), b = in == NPG_BOOL;
     switch (rule) {
     case NPG_RULE_ARITH:

@@ -113,6 +113,8 @@ npg_status npg__wide_end(npg_wide *w, npg_status st) {
     return st;
 }
 
+npg_array *npg__as_f32(npg_array *x) { return x && npg__is_half(x->dtype) ? npg__cast(x, NPG_FLOAT32) : x; }
+
 /* ---- the family entries through npg_wide -------------------------------- */
 
 #define WIDE_CALL(CALL)                          \

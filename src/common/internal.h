@@ -169,6 +169,13 @@ npg_status npg__wide_status(const npg_wide *w);
 /* After the kernel (its status st): store the outputs when st is NPG_OK,
  * release the scratch, return the first failure. */
 npg_status npg__wide_end(npg_wide *w, npg_status st);
+/* x, or (float16 / bfloat16) its float32 copy, differentiable, in the current
+ * scope. Composed ops whose intermediates leave the half range (squares and
+ * their sums: var, std, norms, normalisation layers, distances) run on such
+ * copies and round their result once, as PyTorch's single kernels do:
+ *   if (npg__is_half(x->dtype)) { npg_scope s = npg_scope_begin();
+ *       return npg__finish(fn, s, npg__cast(npg_f(npg__as_f32(x), ...), x->dtype)); } */
+npg_array *npg__as_f32(npg_array *x);
 /* The backend's family entries with half operands widened as above; the
  * same arguments and contracts as backend.h's. */
 npg_status npg__k_unary(const npg_backend *be, int dev, npg_op op, const npg_tdesc *out, const npg_tdesc *in,

@@ -419,7 +419,10 @@ npg_array *npg_dropout(npg_array *x, double p, bool training, npg_generator *gen
         r = npg_multiply_scalar(x, 0.0);
     } else {
         npg_dtype dt = npg__float_dtype(x->dtype);
-        npg_array *u = npg_rand(npg_shape_of(x), NPG_OPTS(.dtype = dt, .device = npg__device_of(x), .generator = gen));
+        /* half types draw float32 uniforms: p rounded to a half type and
+         * uniforms on its coarse grid would keep the wrong fraction */
+        npg_array *u = npg_rand(npg_shape_of(x), NPG_OPTS(.dtype = npg__is_half(dt) ? NPG_FLOAT32 : dt,
+                                                          .device = npg__device_of(x), .generator = gen));
         npg_array *keep = npg_greater_equal_scalar(u, p);
         r = npg_where_scalar(keep, npg_multiply_scalar(npg__cast(x, dt), 1.0 / (1.0 - p)), 0.0);
     }
@@ -457,6 +460,10 @@ npg_array *npg_layer_norm(npg_array *x, int k, npg_array *weight, npg_array *bia
     const char *fn = "npg_layer_norm";
     npg_axes axes;
     if (!npg__norm_args(fn, x, k, weight, bias, &axes)) return NULL;
+    if (npg__is_half(x->dtype)) { /* squares leave the half range: float32 inside */
+        npg_scope s = npg_scope_begin();
+        return npg__finish(fn, s, npg__cast(npg_layer_norm(npg__as_f32(x), k, weight, bias, eps), x->dtype));
+    }
     npg_scope s = npg_scope_begin();
     npg_array *xf = npg__cast(x, npg__float_dtype(x->dtype));
     npg_array *mean = npg_mean(xf, axes, true);

@@ -181,7 +181,9 @@ npg_array *npg_pairwise_distance(npg_array *x1, npg_array *x2, double p, double 
     if (!loss_args(fn, 2, ops, NULL, NPG_REDUCTION_NONE) || !check_p(fn, p) || !check_eps(fn, eps)) return NULL;
     npg_scope s = npg_scope_begin();
     npg_dtype dt = float_of(2, ops);
-    return npg__finish(fn, s, pdist(npg__cast(x1, dt), npg__cast(x2, dt), p, eps, keepdim));
+    /* powers leave the half range: a half result is computed in float32 */
+    npg_dtype cdt = npg__is_half(dt) ? NPG_FLOAT32 : dt;
+    return npg__finish(fn, s, npg__cast(pdist(npg__cast(x1, cdt), npg__cast(x2, cdt), p, eps, keepdim), dt));
 }
 
 npg_array *npg_triplet_margin_loss(npg_array *anchor, npg_array *positive, npg_array *negative, double margin, double p,
@@ -191,13 +193,13 @@ npg_array *npg_triplet_margin_loss(npg_array *anchor, npg_array *positive, npg_a
     if (!loss_args(fn, 3, ops, NULL, reduction) || !same_ndim(fn, 3, ops) || !check_p(fn, p) || !check_eps(fn, eps))
         return NULL;
     npg_scope s = npg_scope_begin();
-    npg_dtype dt = float_of(3, ops);
-    npg_array *a = npg__cast(anchor, dt), *po = npg__cast(positive, dt), *ne = npg__cast(negative, dt);
+    npg_dtype dt = float_of(3, ops), cdt = npg__is_half(dt) ? NPG_FLOAT32 : dt; /* as pairwise_distance */
+    npg_array *a = npg__cast(anchor, cdt), *po = npg__cast(positive, cdt), *ne = npg__cast(negative, cdt);
     npg_array *dpos = pdist(a, po, p, eps, false), *dneg = pdist(a, ne, p, eps, false);
     if (swap) dneg = npg_minimum(dneg, pdist(po, ne, p, eps, false));
     /* max(margin + d(a, p) - d(a, n), 0) */
     npg_array *l = clamp_min0(npg_subtract(npg_add_scalar(dpos, margin), dneg));
-    return npg__finish(fn, s, npg__reduce_loss(l, reduction));
+    return npg__finish(fn, s, npg__cast(npg__reduce_loss(l, reduction), dt));
 }
 
 /* ------------------------------------------------------------------------

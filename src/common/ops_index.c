@@ -194,7 +194,8 @@ npg_array *npg_take_along_axis(npg_array *x, npg_array *indices, int axis) {
 static npg_array *scatter_into(const char *fn, npg_array *x, int a, npg_array *ix, npg_array *src) {
     npg_dtype dt = npg_result_type(x->dtype, src->dtype);
     if (dt == NPG_BOOL || dt == NPG_UINT8) {
-        npg__set_error(NPG_ERR_DTYPE, "%s: %s is not supported (int32, int64, float32, float64)", fn, npg_dtype_name(dt));
+        npg__set_error(NPG_ERR_DTYPE, "%s: %s is not supported (int32, int64 and the floating dtypes)", fn,
+                       npg_dtype_name(dt));
         return NULL;
     }
     if (x->shape[a] == 0 && npg__numel(ix->ndim, ix->shape) > 0) {

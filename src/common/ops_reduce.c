@@ -206,10 +206,18 @@ static npg_array *var_impl(const char *fn, npg_array *x, npg_axes axes, double c
 }
 
 npg_array *npg_var(npg_array *x, npg_axes axes, double correction, bool keepdims) {
+    if (x && npg__is_half(x->dtype)) { /* squares leave the half range: float32 inside */
+        npg_scope s = npg_scope_begin();
+        return npg__finish("npg_var", s, npg__cast(npg_var(npg__as_f32(x), axes, correction, keepdims), x->dtype));
+    }
     return var_impl("npg_var", x, axes, correction, keepdims);
 }
 
 npg_array *npg_std(npg_array *x, npg_axes axes, double correction, bool keepdims) {
+    if (x && npg__is_half(x->dtype)) {
+        npg_scope s = npg_scope_begin();
+        return npg__finish("npg_std", s, npg__cast(npg_std(npg__as_f32(x), axes, correction, keepdims), x->dtype));
+    }
     npg_array *v = var_impl("npg_std", x, axes, correction, keepdims);
     npg_array *r = npg_sqrt(v);
     npg_free(v);

@@ -220,9 +220,13 @@ npg_status npg_optimizer_zero_grad(npg_optimizer *o) {
     return NPG_OK;
 }
 
-/* State array like p, filled with v, unscoped, owned by the optimizer. */
+/* State array like p, filled with v, unscoped, owned by the optimizer. A
+ * float16 / bfloat16 parameter keeps float32 state (its moments underflow
+ * in float16: g^2 of 1e-3 is 0 there; eps too), so its update is computed
+ * in float32 and rounded once into the parameter. */
 static npg_array *state_like(npg_array *p, double v) {
-    npg_array *z = v == 0 ? npg_zeros_like(p, NULL) : npg_full_like(p, v, NULL);
+    const npg_opts *o = npg__is_half(p->dtype) ? NPG_OPTS(.dtype = NPG_FLOAT32) : NULL;
+    npg_array *z = v == 0 ? npg_zeros_like(p, o) : npg_full_like(p, v, o);
     if (z) npg__unscope(z);
     return z;
 }
@@ -303,6 +307,11 @@ static npg_status adagrad_update(npg_optimizer *o, int i, npg_array *p, npg_arra
 static npg_status composed_step(npg_optimizer *o, int i, npg_array *p, npg_array *g, bool first) {
     npg_scope s = npg_scope_begin();
     npg_status st = NPG_OK;
+    g = npg__as_f32(g); /* a half gradient: its square and moments in float32, like the state */
+    if (!g) {
+        npg_scope_end(s);
+        return npg_last_status();
+    }
     if (o->kind == OPT_SGD) {
         const npg_sgd_opts *h = &o->sgd;
         npg_array *d = h->weight_decay ? npg_add(g, npg_multiply_scalar(p, h->weight_decay)) : g;

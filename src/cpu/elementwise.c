@@ -238,8 +238,8 @@ static void run(int nop, const npg_tdesc *const *d, npg_cpu_loop fn, const void 
 #define INT4(M, X, Y) M(X, Y, b) M(X, Y, u8) M(X, Y, i32) M(X, Y, i64)
 #define INT3(M, X, Y) M(X, Y, u8) M(X, Y, i32) M(X, Y, i64)
 #define FLT2(M, X, Y) M(X, Y, f32) M(X, Y, f64)
-/* The six and the half types, which only move and convert here (common runs
- * every other kernel on them in float32: half.c). */
+/* The six and the half types, which move (copy, fill, where) and convert
+ * here; unary and binary ops on them go through half_loop below. */
 #define ALL8(M, X, Y) ALL6(M, X, Y) M(X, Y, f16) M(X, Y, bf16)
 #define ALL8B(M, X, Y) ALL6B(M, X, Y) M(X, Y, f16) M(X, Y, bf16)
 
@@ -585,13 +585,13 @@ static const npg_cpu_loop binary_tab[NPG_OP_COUNT][NPG_DTYPE_COUNT] = {
             for (int64_t i = 0; i < n; i++) o[i * s[0]] = v;                                 \
         }                                                                                    \
     }
-ALL6(WHERE_LOOP, _, _)
+ALL8(WHERE_LOOP, _, _)
 ALL8(FILL_LOOP, _, _)
-static const npg_cpu_loop where_tab[NPG_DTYPE_COUNT] = {ALL6(DT_TAB, where, _)};
+static const npg_cpu_loop where_tab[NPG_DTYPE_COUNT] = {ALL8(DT_TAB, where, _)};
 static const npg_cpu_loop fill_tab[NPG_DTYPE_COUNT] = {ALL8(DT_TAB, fill, _)};
 
 /* ---- float16 / bfloat16 operands ---------------------------------------------
- * unary, binary and where on the half types run the float32 loop over chunks
+ * unary and binary ops on the half types run the float32 loop over chunks
  * of HALF_CHUNK elements converted into stack buffers: one pass over memory,
  * no scratch allocation, and the same bits as widening the whole operands
  * (the same conversions around the same float32 loop). */
@@ -736,12 +736,6 @@ npg_status npg__cpu_binary(int dev, npg_op op, const npg_tdesc *out, const npg_t
 npg_status npg__cpu_where(int dev, const npg_tdesc *out, const npg_tdesc *cond, const npg_tdesc *a,
                           const npg_tdesc *b) {
     npg_dtype dt = out->dtype;
-    if (is_half(dt)) {
-        if (a->dtype != dt || b->dtype != dt || npg__dtype_size(cond->dtype) != 1)
-            return npg__cpu_unsupported(NPG_OP_WHERE, a->dtype != dt ? a->dtype : b->dtype);
-        const npg_tdesc *d[4] = {out, cond, a, b};
-        return run_half(4, d, where_tab[NPG_FLOAT32], NULL, NPG_CPU_PAR_MIN);
-    }
     if (!dtype_ok(dt) || !where_tab[dt]) return npg__cpu_unsupported(NPG_OP_WHERE, dt);
     if (a->dtype != dt || b->dtype != dt)
         return npg__cpu_unsupported(NPG_OP_WHERE, a->dtype != dt ? a->dtype : b->dtype);

@@ -8,7 +8,8 @@
  * Dtypes per rule (backend.h / ops.def): ARITH uint8, int32, int64, floats;
  * FLOAT floats; ANY (maximum, minimum) all six; CMP and LOGICAL all six in,
  * bool out; BITWISE bool and integers; SHIFT integers. Anything else is
- * NPG_ERR_UNSUPPORTED.
+ * NPG_ERR_UNSUPPORTED. float16 / bfloat16 run the float32 overload between
+ * conversions (elementwise.cuh's half bodies).
  */
 #include "elementwise.cuh"
 
@@ -104,6 +105,25 @@ static npg_status npg_cu_binary_run(npg_cu_ctx *ctx, npg_op op, const npg_tdesc 
     if (a->dtype != b->dtype)
         return npg__set_error(NPG_ERR_DTYPE, "cuda %s: operand dtypes %s and %s differ", what,
                               npg_dtype_name(a->dtype), npg_dtype_name(b->dtype));
+    if (npg_cu_is_half(a->dtype)) {
+        if constexpr (!npg_cu_has_op<F, NPG_FLOAT32, 2>::value) {
+            return npg_cu_unsupported(what, a->dtype);
+        } else {
+            const npg_tdesc *d[3] = {out, a, b};
+            const npg_dtype want = F::bool_out ? NPG_BOOL : a->dtype;
+            if (out->dtype != want)
+                return npg__set_error(NPG_ERR_DTYPE, "cuda %s: output dtype %s, expected %s", what,
+                                      npg_dtype_name(out->dtype), npg_dtype_name(want));
+            auto go = [&](auto htag) -> npg_status {
+                constexpr npg_dtype DH = decltype(htag)::value;
+                constexpr npg_dtype DO = F::bool_out ? NPG_BOOL : DH;
+                npg_cu_binary_half_body<F, DH, DO> body;
+                body.f = F{};
+                return npg_cu_half_run<3, decltype(body), DH, DO>(ctx, body, d, what);
+            };
+            return a->dtype == NPG_FLOAT16 ? go(DT<NPG_FLOAT16>{}) : go(DT<NPG_BFLOAT16>{});
+        }
+    }
     return npg_cu_dispatch(a->dtype, what, [&](auto tag) -> npg_status {
         constexpr npg_dtype D = decltype(tag)::value;
         if constexpr (!npg_cu_has_op<F, D, 2>::value) {

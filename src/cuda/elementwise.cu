@@ -2,9 +2,8 @@
  * elementwise.cu — the COPY-family entries and WHERE: fill, copy (strided,
  * all 64 dtype pairs with backend.h's conversion rules from scalar_ops.h)
  * and where. All run through elementwise.cuh's flat/strided kernels; the
- * output may have any strides (never aliasing itself). fill and copy are the
- * only CUDA entries that take float16 / bfloat16 (npg_cu_dispatch_storage):
- * src/common runs everything else in float32 for them.
+ * output may have any strides (never aliasing itself). fill, copy and where
+ * take float16 / bfloat16 as bit patterns (npg_cu_dispatch_storage).
  */
 #include "elementwise.cuh"
 
@@ -117,7 +116,8 @@ npg_status npg_cu_where(int dev, const npg_tdesc *out, const npg_tdesc *cond, co
     if (a->dtype != out->dtype || b->dtype != out->dtype)
         return npg__set_error(NPG_ERR_DTYPE, "cuda where: operand dtypes %s, %s differ from the output's %s",
                               npg_dtype_name(a->dtype), npg_dtype_name(b->dtype), npg_dtype_name(out->dtype));
-    return npg_cu_dispatch(out->dtype, "where", [&](auto tag) -> npg_status {
+    /* a selection: the half types move as their bits, as on the CPU */
+    return npg_cu_dispatch_storage(out->dtype, "where", [&](auto tag) -> npg_status {
         constexpr npg_dtype D = decltype(tag)::value;
         typedef npg_cu_where_body<D> Body;
         npg_cu_ew_setup<4> s;

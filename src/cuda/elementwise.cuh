@@ -163,4 +163,78 @@ struct npg_cu_has_op<F, D, 2,
                      std::void_t<decltype(std::declval<const F &>()(DT<D>{}, std::declval<CT<D>>(), std::declval<CT<D>>()))>>
     : std::true_type {};
 
+/* ---- float16 / bfloat16 operands ---------------------------------------------------
+ * unary and binary ops on the half types run the functor's float32 overload
+ * between conversions (scalar_ops.h's, as the CPU backend): each element is
+ * widened exactly, computed in float32 and rounded once. DH is the half
+ * dtype of the inputs; the output is DH, or bool for CMP / TEST ops. */
+template <npg_dtype DH, npg_dtype DO, class R> __device__ __forceinline__ CT<DO> npg_cu_half_result(R r) {
+    if constexpr (DO == NPG_BOOL) return (CT<DO>)r;
+    else return npg_cu_to_half<DO, NPG_FLOAT32>((float)r);
+}
+
+template <class F, npg_dtype DH, npg_dtype DO> struct npg_cu_unary_half_body {
+    typedef CT<DO> TO;
+    static constexpr int W = 8; /* 16 bytes of half input */
+    TO *out;
+    npg_cu_src<uint16_t> in;
+    F f;
+
+    __device__ __forceinline__ TO one(uint16_t x) const {
+        return npg_cu_half_result<DH, DO>(f(DT<NPG_FLOAT32>{}, npg_cu_half_to_f32<DH>(x)));
+    }
+    template <int V> __device__ __forceinline__ void vec(int64_t i) const {
+        uint16_t x[V];
+        in.template load<V>(x, i);
+        TO y[V];
+#pragma unroll
+        for (int k = 0; k < V; k++) y[k] = one(x[k]);
+        npg_cu_vstore<V>(out + i, y);
+    }
+    __device__ __forceinline__ void at(const int64_t (&off)[2]) const { out[off[0]] = one(in.at(off[1])); }
+};
+
+template <class F, npg_dtype DH, npg_dtype DO> struct npg_cu_binary_half_body {
+    typedef CT<DO> TO;
+    static constexpr int W = 8;
+    TO *out;
+    npg_cu_src<uint16_t> a, b;
+    F f;
+
+    __device__ __forceinline__ TO one(uint16_t x, uint16_t y) const {
+        return npg_cu_half_result<DH, DO>(
+            f(DT<NPG_FLOAT32>{}, npg_cu_half_to_f32<DH>(x), npg_cu_half_to_f32<DH>(y)));
+    }
+    template <int V> __device__ __forceinline__ void vec(int64_t i) const {
+        uint16_t x[V], y[V];
+        a.template load<V>(x, i);
+        b.template load<V>(y, i);
+        TO r[V];
+#pragma unroll
+        for (int k = 0; k < V; k++) r[k] = one(x[k], y[k]);
+        npg_cu_vstore<V>(out + i, r);
+    }
+    __device__ __forceinline__ void at(const int64_t (&off)[3]) const {
+        out[off[0]] = one(a.at(off[1]), b.at(off[2]));
+    }
+};
+
+/* Run Body over out and the inputs d[1..N) of half dtype DH (weak scalars
+ * hold the half type's rounding of their value). */
+template <int N, class Body, npg_dtype DH, npg_dtype DO>
+static npg_status npg_cu_half_run(npg_cu_ctx *ctx, Body &body, const npg_tdesc *const *d, const char *what) {
+    npg_cu_ew_setup<N> s;
+    npg_cu_ew_prepare<N>(s, d, Body::W);
+    if (s.n == 0) return NPG_OK;
+    body.out = (CT<DO> *)d[0]->data;
+    npg_cu_src<uint16_t> *src[N - 1];
+    if constexpr (N == 2) src[0] = &body.in;
+    else src[0] = &body.a, src[1] = &body.b;
+    for (int k = 1; k < N; k++) {
+        *src[k - 1] = npg_cu_src_of<DH>(d[k]);
+        src[k - 1]->mode = s.mode[k];
+    }
+    return npg_cu_ew_run(ctx, body, s.flat, s.g, s.n, what);
+}
+
 #endif /* NPG_CUDA_ELEMENTWISE_CUH */

@@ -8,6 +8,8 @@
  * op (FLOAT-rule ops: float32/float64; ARITH/ROUND: uint8, int32, int64 and
  * floats; BITWISE: bool and integers; TEST, LOGICAL_NOT: all six); any other
  * dtype is NPG_ERR_UNSUPPORTED. bool_out marks the ops whose output is bool.
+ * float16 / bfloat16 run the float32 overload between conversions
+ * (elementwise.cuh's half bodies).
  */
 #include "elementwise.cuh"
 
@@ -178,6 +180,25 @@ struct npg_cu_u_bitwise_invert {
 template <class F> static npg_status npg_cu_unary_run(npg_cu_ctx *ctx, const F &f, npg_op op, const npg_tdesc *out,
                                                       const npg_tdesc *in) {
     const char *what = npg__op_name(op);
+    if (npg_cu_is_half(in->dtype)) {
+        if constexpr (!npg_cu_has_op<F, NPG_FLOAT32, 1>::value) {
+            return npg_cu_unsupported(what, in->dtype);
+        } else {
+            const npg_tdesc *d[2] = {out, in};
+            const npg_dtype want = F::bool_out ? NPG_BOOL : in->dtype;
+            if (out->dtype != want)
+                return npg__set_error(NPG_ERR_DTYPE, "cuda %s: output dtype %s, expected %s", what,
+                                      npg_dtype_name(out->dtype), npg_dtype_name(want));
+            auto go = [&](auto htag) -> npg_status {
+                constexpr npg_dtype DH = decltype(htag)::value;
+                constexpr npg_dtype DO = F::bool_out ? NPG_BOOL : DH;
+                npg_cu_unary_half_body<F, DH, DO> body;
+                body.f = f;
+                return npg_cu_half_run<2, decltype(body), DH, DO>(ctx, body, d, what);
+            };
+            return in->dtype == NPG_FLOAT16 ? go(DT<NPG_FLOAT16>{}) : go(DT<NPG_BFLOAT16>{});
+        }
+    }
     return npg_cu_dispatch(in->dtype, what, [&](auto tag) -> npg_status {
         constexpr npg_dtype D = decltype(tag)::value;
         if constexpr (!npg_cu_has_op<F, D, 1>::value) {

@@ -704,6 +704,7 @@ Test(half, errors_name_the_dtype_and_leave_inputs_alone) {
         T_EXPECT_FAIL(npg_linalg_solve(npg_astype(m, NPG_FLOAT32), m), NPG_ERR_DTYPE, "npg_linalg_solve");
         T_EXPECT_FAIL(npg_linalg_det(m), NPG_ERR_DTYPE, "matrices are not supported");
         T_EXPECT_FAIL(npg_bitwise_and(m, m), NPG_ERR_DTYPE, "npg_bitwise_and");
+        T_EXPECT_FAIL(npg_nextafter(m, m), NPG_ERR_DTYPE, "npg_nextafter");
         T_EXPECT_FAIL(npg_randint(0, 5, NPG_SHAPE(2), OPT(.dtype = HALVES[d])), NPG_ERR_DTYPE, "npg_randint");
         t_expect_unchanged(m, v, 4, "matrix");
         /* composed linear algebra works: the norm, products, powers */
