@@ -63,7 +63,7 @@ static int net_init(net *m, npg_device dev, bool cnn, int64_t batch) {
 }
 
 /* logits (N, 10) for images x (N, 784): the main job's forward pass */
-static npg_array *net_forward(net *m, npg_array *x) { return fm_model_forward(m->params, m->cnn, x); }
+static npg_array *net_forward(net *m, npg_array *x) { return fm_model_forward(m->params, m->cnn, x, 0); }
 
 /* One training step on (x, y); 0 on success. */
 static int net_step(net *m, npg_array *x, npg_array *y) {

@@ -44,9 +44,13 @@ static inline npg_params *fm_model_new(bool cnn, npg_device dev) {
 }
 
 /* Logits (N, 10) for images x (N, 784); intermediates belong to the
- * caller's scope. */
-static inline npg_array *fm_model_forward(const npg_params *ps, bool cnn, npg_array *x) {
-#define FM_P(name) npg_params_find(ps, name)
+ * caller's scope. compute 0: the parameters' dtype; NPG_FLOAT16 or
+ * NPG_BFLOAT16: mixed precision, as PyTorch's autocast does it: the
+ * (float32) parameters and x are cast to it for the layers (the casts are
+ * differentiable, so the gradients arrive in float32) and the logits come
+ * back in float32 for the loss. */
+static inline npg_array *fm_model_layers(const npg_params *ps, bool cnn, npg_array *x, npg_dtype compute) {
+#define FM_P(name) (compute ? npg_astype(npg_params_find(ps, name), compute) : npg_params_find(ps, name))
     if (!cnn) {
         npg_array *h = npg_relu(npg_linear(x, FM_P("fc1.weight"), FM_P("fc1.bias")));
         h = npg_relu(npg_linear(h, FM_P("fc2.weight"), FM_P("fc2.bias")));
@@ -60,6 +64,11 @@ static inline npg_array *fm_model_forward(const npg_params *ps, bool cnn, npg_ar
     h = npg_relu(npg_linear(npg_flatten_from(h, 1), FM_P("fc1.weight"), FM_P("fc1.bias")));
     return npg_linear(h, FM_P("fc2.weight"), FM_P("fc2.bias"));
 #undef FM_P
+}
+
+static inline npg_array *fm_model_forward(const npg_params *ps, bool cnn, npg_array *x, npg_dtype compute) {
+    if (!compute) return fm_model_layers(ps, cnn, x, 0);
+    return npg_astype(fm_model_layers(ps, cnn, npg_astype(x, compute), compute), NPG_FLOAT32);
 }
 
 #endif
