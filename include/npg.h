@@ -103,12 +103,18 @@ typedef enum npg_dtype {
     NPG_INT64,
     NPG_FLOAT32,
     NPG_FLOAT64,
-    /* IEEE binary16 and bfloat16 (8-bit exponent, 7-bit mantissa): storage
-     * formats. Every op on them computes in float32 and rounds its result
-     * once (PyTorch's CPU semantics); conversions round to nearest even on
-     * every device. float16 or bfloat16 with an integer or bool gives the
-     * half type; with float32 / float64 the wider float; float16 with
-     * bfloat16 gives float32. Linear algebra (npg/linalg.h) rejects them. */
+    /* IEEE binary16 and bfloat16 (8-bit exponent, 7-bit mantissa). Every op
+     * on them computes in float32 and rounds its result once (PyTorch's CPU
+     * semantics); an op composed of several steps rounds after each, except
+     * those whose intermediates leave float16's range (var, std, the norms,
+     * the normalisation layers, distances), which run wholly in float32.
+     * Conversions round to nearest even with the same bits on every device;
+     * a weak scalar takes the half type's rounding. float16 or bfloat16
+     * with an integer or bool gives the half type; with float32 / float64
+     * the wider float; float16 with bfloat16 gives float32. Optimizers keep
+     * float32 state for half parameters (npg/nn.h: npg_grad_scaler for
+     * float16 training). Linear algebra (npg/linalg.h) and npg_nextafter
+     * refuse them (NPG_ERR_DTYPE). */
     NPG_FLOAT16,
     NPG_BFLOAT16,
     NPG_DTYPE_COUNT

@@ -1,7 +1,7 @@
 #!/bin/sh
 # gpu-run.sh — on the GPU machine, from the repo root with .gpu/ (made by
 # scripts/gpu-check.sh): every test suite with NPG_DEVICE=cuda, the
-# Fashion-MNIST main job (MLP and CNN) on the GPU, and npg-bench on CUDA
+# Fashion-MNIST main job (MLP and CNN, float32 and mixed precision) on the GPU, and npg-bench on CUDA
 # side by side with PyTorch. Logs go to $OUT (default /tmp/npg-gpu); a
 # summary is printed at the end.
 #   NPG_GPU_QUICK=1     npg-bench --quick and 3 CNN epochs (a short lease)
@@ -40,11 +40,11 @@ echo "tests took $(( $(date +%s) - t0 )) s" >> "$S"
 cnn_epochs=5
 [ "${NPG_GPU_QUICK:-0}" = 1 ] && cnn_epochs=3
 if [ -f .gpu/data/train-images-idx3-ubyte.gz ]; then
-  for m in "mlp 10" "cnn $cnn_epochs"; do
+  for m in "mlp 10 float32" "cnn $cnn_epochs float32" "mlp 10 bfloat16" "cnn $cnn_epochs float16"; do
     set -- $m
-    NPG_DEVICE=cuda timeout 150 $R .gpu/bin/fashion_mnist --model "$1" --epochs "$2" --data .gpu/data \
-      --out "$OUT/fm" --seed 0 --quiet >> "$OUT/train.log" 2>&1
-    echo "train $1: rc=$? $(grep '^epoch' "$OUT/train.log" | tail -1)" >> "$S"
+    NPG_DEVICE=cuda timeout 150 $R .gpu/bin/fashion_mnist --model "$1" --epochs "$2" --precision "$3" \
+      --data .gpu/data --out "$OUT/fm_$3" --seed 0 --quiet >> "$OUT/train.log" 2>&1
+    echo "train $1 $3: rc=$? $(grep '^epoch' "$OUT/train.log" | tail -1)" >> "$S"
   done
 fi
 

@@ -103,10 +103,12 @@ typedef struct npg_backend {
      * half_matmul is set (float32 accumulation, the result rounded once) and
      * unary, binary and where when half_elementwise is set (each element
      * computed in float32 and rounded once, exactly as on float32 copies;
-     * where selects the bits);
-     * common runs every other kernel on float32 stand-ins (half.c). */
+     * where selects the bits), and reduce when half_reduce is set (the
+     * float32 reduction's result, rounded); common runs every other kernel
+     * on float32 stand-ins (half.c). */
     bool half_matmul;
     bool half_elementwise;
+    bool half_reduce;
 
     /* ---- devices ---- */
     /* Number of usable devices (0 if none: the backend is then unavailable). */

@@ -153,6 +153,7 @@ npg_status npg__k_where(const npg_backend *be, int dev, const npg_tdesc *out, co
 
 npg_status npg__k_reduce(const npg_backend *be, int dev, npg_op op, const npg_tdesc *out, const npg_tdesc *in,
                          int nred) {
+    if (be->half_reduce) return be->reduce(dev, op, out, in, nred);
     npg_wide w;
     npg__wide_begin(&w, be, dev);
     const npg_tdesc *o = npg__wide_out(&w, out), *i = npg__wide_in(&w, in);

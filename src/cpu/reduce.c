@@ -53,8 +53,34 @@ typedef struct red_kernels {
 #define NPG_F_i64 i
 #define NPG_F_f32 f
 #define NPG_F_f64 f
+#define NPG_F_f16 f
+#define NPG_F_bf16 f
 #define FLD(t) FLD_(NPG_F_##t)
 #define FLD_(f) f
+
+/* An element as the kernels compute with it: itself, or for the half types
+ * (float16 / bfloat16 bit patterns) its exact float32 value; C is that
+ * type. The half kernels accumulate like float32's and round the float32
+ * result (the same bits as reducing a float32 copy). */
+#define LD(t, x) LD_##t(x)
+#define LD_b(x) (x)
+#define LD_u8(x) (x)
+#define LD_i32(x) (x)
+#define LD_i64(x) (x)
+#define LD_f32(x) (x)
+#define LD_f64(x) (x)
+#define LD_f16(x) npg_s_f16_to_f32(x)
+#define LD_bf16(x) npg_s_bf16_to_f32(x)
+#define NPG_C_b uint8_t
+#define NPG_C_u8 uint8_t
+#define NPG_C_i32 int32_t
+#define NPG_C_i64 int64_t
+#define NPG_C_f32 float
+#define NPG_C_f64 double
+#define NPG_C_f16 float
+#define NPG_C_bf16 float
+#define NPG_ISNAN_f16(x) ((x) != (x)) /* of the loaded float32 value */
+#define NPG_ISNAN_bf16(x) ((x) != (x))
 
 /* step(acc, x) per op; x may also be another accumulator (lane merge). */
 #define SUM_STEP(t, a, x) ((a) + (x))
@@ -81,11 +107,11 @@ typedef struct red_kernels {
             for (int j = 0; j < RED_LANES; j++) l[j] = INITV;                                    \
             int64_t i = 0;                                                                       \
             for (; i + RED_LANES <= n; i += RED_LANES)                                           \
-                for (int j = 0; j < RED_LANES; j++) l[j] = STEP(t, l[j], p[i + j]);              \
-            for (; i < n; i++) acc = STEP(t, acc, p[i]);                                         \
+                for (int j = 0; j < RED_LANES; j++) l[j] = STEP(t, l[j], LD(t, p[i + j]));       \
+            for (; i < n; i++) acc = STEP(t, acc, LD(t, p[i]));                                  \
             for (int j = 0; j < RED_LANES; j++) acc = STEP(t, acc, l[j]);                        \
         } else {                                                                                 \
-            for (int64_t i = 0; i < n; i++) acc = STEP(t, acc, p[i * st]);                      \
+            for (int64_t i = 0; i < n; i++) acc = STEP(t, acc, LD(t, p[i * st]));               \
         }                                                                                        \
         s->v.F = acc;                                                                            \
     }                                                                                            \
@@ -107,9 +133,9 @@ typedef struct red_kernels {
         for (int64_t r = 0; r < nr; r++) {                                                       \
             const NPG_T_##t *row = p + r * rs;                                                   \
             if (ks == 1) {                                                                       \
-                NPG_SIMD for (int64_t k = 0; k < kb; k++) acc[k] = STEP(t, acc[k], row[k]);      \
+                NPG_SIMD for (int64_t k = 0; k < kb; k++) acc[k] = STEP(t, acc[k], LD(t, row[k])); \
             } else {                                                                             \
-                for (int64_t k = 0; k < kb; k++) acc[k] = STEP(t, acc[k], row[k * ks]);          \
+                for (int64_t k = 0; k < kb; k++) acc[k] = STEP(t, acc[k], LD(t, row[k * ks]));   \
             }                                                                                    \
         }                                                                                        \
         for (int64_t k = 0; k < kb; k++) s[k].v.F = acc[k];                                      \
@@ -128,17 +154,18 @@ typedef struct red_kernels {
     }                                                                                            \
     static void OP##_seg_##t(rstate *s, const char *p_, int64_t n, int64_t st, int64_t base) {   \
         typedef NPG_T_##t T;                                                                     \
+        typedef NPG_C_##t C;                                                                     \
         const T *p = (const T *)p_;                                                              \
         if (n <= 0) return;                                                                      \
         int64_t i = 0, bi = s->idx;                                                              \
-        T best = (T)s->v.FLD(t);                                                                 \
+        C best = (C)s->v.FLD(t);                                                                 \
         if (bi < 0) {                                                                            \
-            best = p[0];                                                                         \
+            best = LD(t, p[0]);                                                                  \
             bi = base;                                                                           \
             i = 1;                                                                               \
         }                                                                                        \
         for (; i < n; i++) {                                                                     \
-            T x = p[i * st];                                                                     \
+            C x = LD(t, p[i * st]);                                                              \
             if (OP##_BETTER(t, x, best)) {                                                       \
                 best = x;                                                                        \
                 bi = base + i;                                                                   \
@@ -148,9 +175,9 @@ typedef struct red_kernels {
         s->idx = bi;                                                                             \
     }                                                                                            \
     static void OP##_merge_##t(rstate *s, const rstate *o) {                                     \
-        typedef NPG_T_##t T;                                                                     \
+        typedef NPG_C_##t C;                                                                     \
         if (o->idx < 0) return;                                                                  \
-        T x = (T)o->v.FLD(t), b = (T)s->v.FLD(t);                                                \
+        C x = (C)o->v.FLD(t), b = (C)s->v.FLD(t);                                                \
         if (s->idx < 0 || OP##_BETTER(t, x, b)) *s = *o;                                         \
     }                                                                                            \
     static void OP##_fin_##t(char *out, const rstate *s, int64_t n, int64_t count) {             \
@@ -159,11 +186,12 @@ typedef struct red_kernels {
     static void OP##_col_##t(rstate *s, const char *p_, int64_t kb, int64_t ks, int64_t nr, int64_t rs, \
                              int64_t j0) {                                                       \
         typedef NPG_T_##t T;                                                                     \
+        typedef NPG_C_##t C;                                                                     \
         const T *p = (const T *)p_;                                                              \
         for (int64_t r = 0; r < nr; r++) {                                                       \
             const T *row = p + r * rs;                                                           \
             for (int64_t k = 0; k < kb; k++) {                                                   \
-                T x = row[k * ks], b = (T)s[k].v.FLD(t);                                         \
+                C x = LD(t, row[k * ks]), b = (C)s[k].v.FLD(t);                                  \
                 if (s[k].idx < 0 || OP##_BETTER(t, x, b)) {                                      \
                     s[k].v.FLD(t) = x;                                                           \
                     s[k].idx = j0 + r;                                                           \
@@ -174,6 +202,11 @@ typedef struct red_kernels {
 
 #define FIN_ID(a, c) (a)
 #define FIN_MEAN(a, c) ((a) / (double)(c))
+/* the half types: float32's result, rounded */
+#define FIN_F16(a, c) npg_s_f32_to_f16((float)(a))
+#define FIN_BF16(a, c) npg_s_f32_to_bf16((float)(a))
+#define FIN_MEAN_F16(a, c) npg_s_f32_to_f16((float)((a) / (double)(c)))
+#define FIN_MEAN_BF16(a, c) npg_s_f32_to_bf16((float)((a) / (double)(c)))
 
 /* SUM, PROD: float32 and float64 accumulate in double; integers wrap in uint64. */
 RED_DEF(SUM, f32, double, f, 0.0, SUM_STEP, float, FIN_ID)
@@ -201,6 +234,17 @@ RED_DEF(MIN, i32, int32_t, i, INT32_MAX, MIN_STEP, int32_t, FIN_ID)
 RED_DEF(MIN, i64, int64_t, i, INT64_MAX, MIN_STEP, int64_t, FIN_ID)
 RED_DEF(MIN, f32, float, f, INFINITY, MIN_STEP, float, FIN_ID)
 RED_DEF(MIN, f64, double, f, INFINITY, MIN_STEP, double, FIN_ID)
+/* float16 / bfloat16: as float32 (sums in double), the result rounded */
+#define HALF_REDS(t, FIN, FINMEAN)                                        \
+    RED_DEF(SUM, t, double, f, 0.0, SUM_STEP, uint16_t, FIN)              \
+    RED_DEF(MEAN, t, double, f, 0.0, SUM_STEP, uint16_t, FINMEAN)         \
+    RED_DEF(PROD, t, double, f, 1.0, PROD_STEP, uint16_t, FIN)            \
+    RED_DEF(MAX, t, float, f, -INFINITY, MAX_STEP, uint16_t, FIN)         \
+    RED_DEF(MIN, t, float, f, INFINITY, MIN_STEP, uint16_t, FIN)          \
+    ARG_DEF(ARGMAX, t)                                                    \
+    ARG_DEF(ARGMIN, t)
+HALF_REDS(f16, FIN_F16, FIN_MEAN_F16)
+HALF_REDS(bf16, FIN_BF16, FIN_MEAN_BF16)
 
 #define TYPES6(M, X) M(X, b) M(X, u8) M(X, i32) M(X, i64) M(X, f32) M(X, f64)
 #define ALL_ONE(OP, t) RED_DEF(OP, t, uint64_t, u, OP##_INIT, OP##_STEP, uint8_t, FIN_ID)
@@ -219,6 +263,9 @@ static const red_kernels red_tab[NPG_OP_COUNT][NPG_DTYPE_COUNT] = {
     KSET(PROD, f32) KSET(PROD, f64) KSET(PROD, u8) KSET(PROD, i32) KSET(PROD, i64)
     TYPES6(KSET, MAX) TYPES6(KSET, MIN) TYPES6(KSET, ALL) TYPES6(KSET, ANY)
     TYPES6(KSET, ARGMAX) TYPES6(KSET, ARGMIN)
+    KSET(SUM, f16) KSET(MEAN, f16) KSET(PROD, f16) KSET(MAX, f16) KSET(MIN, f16) KSET(ARGMAX, f16) KSET(ARGMIN, f16)
+    KSET(SUM, bf16) KSET(MEAN, bf16) KSET(PROD, bf16) KSET(MAX, bf16) KSET(MIN, bf16) KSET(ARGMAX, bf16)
+    KSET(ARGMIN, bf16)
 };
 
 /* ---- drivers ------------------------------------------------------------------- */

@@ -406,6 +406,15 @@ Test(half, large_strided_and_in_place_operands) {
         assert_same_bits(npg_greater(v, sv), npg_greater(vf, npg_astype(sv, NPG_FLOAT32)), "v > sin(v)");
         npg_array *m = npg_greater_scalar(b, 0);
         assert_same_bits(npg_where(m, a, col), npg_astype(npg_where(m, af, cf), dt), "where");
+        /* reductions reading the half elements (both drivers, threads, a
+         * transposed and a negative-step view) */
+        assert_same_bits(npg_sum(a, NPG_AXES(0), false), npg_astype(npg_sum(af, NPG_AXES(0), false), dt), "sum axis 0");
+        assert_same_bits(npg_mean(b, NPG_AXES(1), true), npg_astype(npg_mean(bf, NPG_AXES(1), true), dt), "mean axis 1");
+        assert_same_bits(npg_max(v, NPG_ALL_AXES, false), npg_astype(npg_max(vf, NPG_ALL_AXES, false), dt), "max");
+        assert_same_bits(npg_min(b, NPG_AXES(0), false), npg_astype(npg_min(bf, NPG_AXES(0), false), dt), "min axis 0");
+        assert_same_bits(npg_argmax(a, 0, false), npg_argmax(af, 0, false), "argmax axis 0");
+        assert_same_bits(npg_argmin(v, 1, false), npg_argmin(vf, 1, false), "argmin axis 1");
+        assert_same_bits(npg_sum(a, NPG_ALL_AXES, false), npg_astype(npg_sum(af, NPG_ALL_AXES, false), dt), "sum");
         /* in place: the gradient accumulation adds into the half .grad */
         npg_array *w = t_leaf(npg_copy(a));
         for (int k = 0; k < 2; k++)
