@@ -109,6 +109,7 @@ typedef struct npg_backend {
     bool half_matmul;
     bool half_elementwise;
     bool half_reduce;
+    bool half_gather; /* gather moves half elements as they are */
 
     /* ---- devices ---- */
     /* Number of usable devices (0 if none: the backend is then unavailable). */

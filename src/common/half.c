@@ -170,6 +170,7 @@ npg_status npg__k_scan(const npg_backend *be, int dev, npg_op op, const npg_tdes
 
 npg_status npg__k_gather(const npg_backend *be, int dev, const npg_tdesc *out, const npg_tdesc *in,
                          const npg_tdesc *idx, int axis) {
+    if (be->half_gather) return be->gather(dev, out, in, idx, axis);
     npg_wide w;
     npg__wide_begin(&w, be, dev);
     const npg_tdesc *o = npg__wide_out(&w, out), *i = npg__wide_in(&w, in);

@@ -252,6 +252,7 @@ const npg_backend npg_cpu_backend = {
     .type = NPG_DEVICE_CPU,
     .half_elementwise = true, /* converted chunk by chunk around the float32 loops */
     .half_reduce = true,      /* elements widened as they are read */
+    .half_gather = true,
     .device_count = cpu_device_count,
     .device_info = cpu_device_info,
     .synchronize = cpu_synchronize,

@@ -124,6 +124,8 @@ IX_KERNELS(_, _, i32)
 IX_KERNELS(_, _, i64)
 IX_KERNELS(_, _, f32)
 IX_KERNELS(_, _, f64)
+IX_KERNELS(_, _, f16) /* gathering moves the bits: the half types are native here */
+IX_KERNELS(_, _, bf16)
 SC_KERNEL(_, _, u8)
 SC_KERNEL(_, _, i32)
 SC_KERNEL(_, _, i64)
@@ -136,18 +138,20 @@ typedef void (*scatter_fn)(const ix_geom *g, int64_t t, const npg_tdesc *out, co
 static const gather_fn gather_tab[NPG_DTYPE_COUNT] = {
     [NPG_BOOL] = gather_b,     [NPG_UINT8] = gather_u8,     [NPG_INT32] = gather_i32,
     [NPG_INT64] = gather_i64,  [NPG_FLOAT32] = gather_f32,  [NPG_FLOAT64] = gather_f64,
+    [NPG_FLOAT16] = gather_f16, [NPG_BFLOAT16] = gather_bf16,
 };
 static const scatter_fn scatter_tab[NPG_DTYPE_COUNT] = {
     [NPG_UINT8] = scatter_u8,    [NPG_INT32] = scatter_i32,   [NPG_INT64] = scatter_i64,
     [NPG_FLOAT32] = scatter_f32, [NPG_FLOAT64] = scatter_f64,
 };
 
-/* the six compute dtypes (the half types reach only fill and copy) */
+/* the six compute dtypes (of the half types only gather takes them) */
 static bool dt_ok(npg_dtype d) { return d > NPG_DTYPE_DEFAULT && d <= NPG_FLOAT64; }
 
 npg_status npg__cpu_gather(int dev, const npg_tdesc *out, const npg_tdesc *in, const npg_tdesc *idx, int axis) {
     npg_dtype dt = out->dtype;
-    if (!dt_ok(dt) || in->dtype != dt) return npg__cpu_unsupported(NPG_OP_GATHER, dt_ok(dt) ? in->dtype : dt);
+    const bool ok = dt > NPG_DTYPE_DEFAULT && dt < NPG_DTYPE_COUNT && gather_tab[dt];
+    if (!ok || in->dtype != dt) return npg__cpu_unsupported(NPG_OP_GATHER, ok ? in->dtype : dt);
     if (idx->dtype != NPG_INT64) return npg__cpu_unsupported(NPG_OP_GATHER, idx->dtype);
     if (axis < 0 || axis >= out->ndim || in->ndim != out->ndim || !npg__desc_contiguous(out))
         return npg__set_error(NPG_ERR_INTERNAL, "cpu take_along_axis: unexpected descriptors (axis %d, ndim %d)", axis,

@@ -66,6 +66,11 @@ npg_status npg_cu_gather(int dev, const npg_tdesc *out, const npg_tdesc *in, con
                                                                        (const uint8_t *)in->data, g, total, n, step,
                                                                        ctx->flag_dev);
         break;
+    case 2: /* float16 / bfloat16: the bits move */
+        npg_cu_gather_kernel<uint16_t><<<blocks, 256, 0, ctx->stream>>>((uint16_t *)out->data, ix,
+                                                                        (const uint16_t *)in->data, g, total, n, step,
+                                                                        ctx->flag_dev);
+        break;
     case 4:
         npg_cu_gather_kernel<uint32_t><<<blocks, 256, 0, ctx->stream>>>((uint32_t *)out->data, ix,
                                                                         (const uint32_t *)in->data, g, total, n, step,

@@ -496,20 +496,28 @@ Test(optim, params_save_and_load) {
     npg_scope_end(s);
 }
 
-/* 200 steps on 1,000 Fashion-MNIST images must lower the loss. */
-Test(optim, short_training_run_lowers_the_loss, .timeout = 600) {
+/* The first 1,000 Fashion-MNIST training images (N, 784) in [0, 1] and
+ * their labels, in the current scope; skips the test when the dataset is
+ * not installed. */
+static void fashion_subset(npg_array **x, npg_array **y) {
     const char *dir = "/usr/share/datasets/fashion-mnist";
     char p1[256], p2[256];
     snprintf(p1, sizeof p1, "%s/train-images-idx3-ubyte.gz", dir);
     snprintf(p2, sizeof p2, "%s/train-labels-idx1-ubyte.gz", dir);
     if (access(p1, R_OK) != 0) cr_skip_test("Fashion-MNIST is not installed (dataset-fashion-mnist)");
-    npg_scope s = npg_scope_begin();
-    npg_seed(1);
     npg_array *xa = npg_load_idx(p1, OPT(.dtype = NPG_FLOAT32));
     npg_array *ya = npg_load_idx(p2, OPT(.dtype = NPG_INT64));
     cr_assert(xa && ya, "%s", npg_last_error());
-    npg_array *x = npg_divide_scalar(npg_reshape(NPG_INDEX(xa, NPG_SLICE(0, 1000, 1)), NPG_SHAPE(1000, 784)), 255.0);
-    npg_array *y = NPG_INDEX(ya, NPG_SLICE(0, 1000, 1));
+    *x = npg_divide_scalar(npg_reshape(NPG_INDEX(xa, NPG_SLICE(0, 1000, 1)), NPG_SHAPE(1000, 784)), 255.0);
+    *y = NPG_INDEX(ya, NPG_SLICE(0, 1000, 1));
+}
+
+/* 200 steps on 1,000 Fashion-MNIST images must lower the loss. */
+Test(optim, short_training_run_lowers_the_loss, .timeout = 600) {
+    npg_scope s = npg_scope_begin();
+    npg_array *x, *y;
+    fashion_subset(&x, &y);
+    npg_seed(1);
     npg_array *w1 = npg_empty(NPG_SHAPE(64, 784), OPT(.requires_grad = true));
     npg_array *b1 = npg_zeros(NPG_SHAPE(64), OPT(.requires_grad = true));
     npg_array *w2 = npg_empty(NPG_SHAPE(10, 64), OPT(.requires_grad = true));
@@ -766,18 +774,10 @@ static void mixed_precision_run(npg_array *x, npg_array *y, npg_dtype compute, d
 }
 
 Test(optim, mixed_precision_training_follows_float32, .timeout = 600) {
-    const char *dir = "/usr/share/datasets/fashion-mnist";
-    char p1[256], p2[256];
-    snprintf(p1, sizeof p1, "%s/train-images-idx3-ubyte.gz", dir);
-    snprintf(p2, sizeof p2, "%s/train-labels-idx1-ubyte.gz", dir);
-    if (access(p1, R_OK) != 0) cr_skip_test("Fashion-MNIST is not installed (dataset-fashion-mnist)");
     t_live live = t_live_now();
     npg_scope s = npg_scope_begin();
-    npg_array *xa = npg_load_idx(p1, OPT(.dtype = NPG_FLOAT32));
-    npg_array *ya = npg_load_idx(p2, OPT(.dtype = NPG_INT64));
-    cr_assert(xa && ya, "%s", npg_last_error());
-    npg_array *x = npg_divide_scalar(npg_reshape(NPG_INDEX(xa, NPG_SLICE(0, 1000, 1)), NPG_SHAPE(1000, 784)), 255.0);
-    npg_array *y = NPG_INDEX(ya, NPG_SLICE(0, 1000, 1));
+    npg_array *x, *y;
+    fashion_subset(&x, &y);
     double f32[2], r[2];
     int skipped;
     mixed_precision_run(x, y, 0, &f32[0], &f32[1], &skipped);
