@@ -134,7 +134,6 @@
  */
 #define _POSIX_C_SOURCE 200809L /* alarm, write */
 #include "fuzz_shared.h"
-#include "scalar_ops.h"
 
 #include <signal.h>
 

@@ -18,6 +18,7 @@
 #pragma GCC diagnostic ignored "-Wunused-variable"
 
 #include "test_util.h"
+#include "scalar_ops.h" /* the half types' conversions, for their fills */
 
 #include <float.h>
 #include <limits.h>
@@ -95,7 +96,8 @@ static int rand_axis(int ndim) {
     return weird_int();
 }
 
-static const npg_dtype ALL_DTYPES[] = {NPG_BOOL, NPG_UINT8, NPG_INT32, NPG_INT64, NPG_FLOAT32, NPG_FLOAT64};
+static const npg_dtype ALL_DTYPES[] = {NPG_BOOL,    NPG_UINT8,   NPG_INT32,   NPG_INT64,
+                                       NPG_FLOAT32, NPG_FLOAT64, NPG_FLOAT16, NPG_BFLOAT16};
 
 static npg_dtype rand_dtype(void) {
     static const npg_dtype w[] = {NPG_BOOL,    NPG_UINT8,   NPG_INT32,   NPG_INT64,   NPG_INT64,
@@ -278,6 +280,12 @@ static void fill_host(void *buf, npg_dtype dt, int64_t n) {
             ((float *)buf)[i] = g_fill.ranged ? (float)iv : wild ? PICK(wf) : (float)(runit() * 6 - 3);
             break;
         case NPG_FLOAT64: ((double *)buf)[i] = g_fill.ranged ? (double)iv : wild ? PICK(wd) : runit() * 6 - 3; break;
+        case NPG_FLOAT16:
+        case NPG_BFLOAT16: { /* float32's values and wild ones, rounded (FLT_MAX: inf in float16) */
+            float f = g_fill.ranged ? (float)iv : wild ? PICK(wf) : (float)(runit() * 6 - 3);
+            ((uint16_t *)buf)[i] = dt == NPG_FLOAT16 ? npg_s_f32_to_f16(f) : npg_s_f32_to_bf16(f);
+            break;
+        }
         default: cr_assert_fail("fuzz: bad dtype %d", (int)dt);
         }
     }
