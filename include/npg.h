@@ -106,8 +106,9 @@ typedef enum npg_dtype {
     /* IEEE binary16 and bfloat16 (8-bit exponent, 7-bit mantissa). Every op
      * on them computes in float32 and rounds its result once (PyTorch's CPU
      * semantics); an op composed of several steps rounds after each, except
-     * those whose intermediates leave float16's range (var, std, the norms,
-     * the normalisation layers, distances), which run wholly in float32.
+     * those whose intermediates leave float16's range or cancel (var, std,
+     * logsumexp, the norms, the normalisation layers, distances), which run
+     * wholly in float32.
      * Conversions round to nearest even with the same bits on every device;
      * a weak scalar takes the half type's rounding. float16 or bfloat16
      * with an integer or bool gives the half type; with float32 / float64

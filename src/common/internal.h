@@ -171,7 +171,7 @@ npg_status npg__wide_status(const npg_wide *w);
 npg_status npg__wide_end(npg_wide *w, npg_status st);
 /* x, or (float16 / bfloat16) its float32 copy, differentiable, in the current
  * scope. Composed ops whose intermediates leave the half range (squares and
- * their sums: var, std, norms, normalisation layers, distances) run on such
+ * their sums: var, std, logsumexp, norms, normalisation layers, distances) run on such
  * copies and round their result once, as PyTorch's single kernels do:
  *   if (npg__is_half(x->dtype)) { npg_scope s = npg_scope_begin();
  *       return npg__finish(fn, s, npg__cast(npg_f(npg__as_f32(x), ...), x->dtype)); } */

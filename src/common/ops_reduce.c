@@ -230,6 +230,10 @@ npg_array *npg_logsumexp(npg_array *x, npg_axes axes, bool keepdims) {
         npg__null_arg(fn);
         return NULL;
     }
+    if (npg__is_half(x->dtype)) { /* max + log(sum) cancels: in half, errors of max's ulp */
+        npg_scope s = npg_scope_begin();
+        return npg__finish(fn, s, npg__cast(npg_logsumexp(npg__as_f32(x), axes, keepdims), x->dtype));
+    }
     uint32_t mask;
     if (!npg__axes_mask(fn, axes, x->ndim, &mask)) return NULL;
     int64_t n = 0;
