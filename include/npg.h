@@ -262,7 +262,9 @@ bool npg_is_integer(npg_dtype dtype); /* uint8, int32, int64 (not bool) */
  * ======================================================================== */
 
 /* Copy n = prod(shape) row-major elements of type `dtype` from host memory.
- * The result has opts->dtype (default: `dtype`), converting values. */
+ * The result has opts->dtype (default: `dtype`), converting values. Host
+ * float16 / bfloat16 elements are uint16_t bit patterns; to make a half
+ * array from float data pass NPG_FLOAT32 and .dtype = NPG_FLOAT16. */
 npg_array *npg_from_data(const void *data, npg_dtype dtype, npg_shape shape, const npg_opts *opts);
 /* A 0-d array holding v (default dtype float32). */
 npg_array *npg_scalar(double v, const npg_opts *opts);
@@ -359,7 +361,8 @@ const char *npg_grad_fn_name(const npg_array *x);
  * ======================================================================== */
 
 /* Copy x's elements, row-major, in x's dtype, into dst (nbytes must be at
- * least npg_nbytes(x)). Synchronises with the device. */
+ * least npg_nbytes(x); half types as uint16_t bit patterns: npg_astype to
+ * NPG_FLOAT32 first for numbers). Synchronises with the device. */
 npg_status npg_copy_to_host(const npg_array *x, void *dst, size_t nbytes);
 /* The single element of x as a double; NaN and NPG_ERR_SHAPE unless x has
  * exactly one element. */
