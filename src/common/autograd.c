@@ -313,7 +313,7 @@ static npg_status add_in_place(npg_array *acc, const npg_node *v, npg_array *g) 
     npg_tdesc *ds[3] = {&o, &a, &b};
     npg__coalesce(3, ds);
     if (npg__numel(o.ndim, o.shape) > 0) {
-        npg_status st = npg__k_binary(npg__backend_of(acc), acc->storage->dev, NPG_OP_ADD, &o, &a, &b);
+        npg_status st = npg__backend_of(acc)->binary(acc->storage->dev, NPG_OP_ADD, &o, &a, &b);
         if (st != NPG_OK) return st;
     }
     npg__bump_version(acc);
@@ -499,7 +499,7 @@ static npg_status commit_leaf(npg_array *leaf, npg_array **staged, bool create) 
         npg_tdesc *ds[3] = {&o, &a, &b};
         npg__coalesce(3, ds);
         if (npg__numel(o.ndim, o.shape) > 0) {
-            npg_status st = npg__k_binary(npg__backend_of(leaf), leaf->storage->dev, NPG_OP_ADD, &o, &a, &b);
+            npg_status st = npg__backend_of(leaf)->binary(leaf->storage->dev, NPG_OP_ADD, &o, &a, &b);
             if (st != NPG_OK) return st;
         }
         npg__bump_version(leaf->grad);

@@ -99,17 +99,15 @@ typedef struct npg_device_info {
 typedef struct npg_backend {
     const char *name;     /* "cpu", "cuda" */
     npg_device_type type;
-    /* float16 / bfloat16 reach only fill and copy, plus matmul when
-     * half_matmul is set (float32 accumulation, the result rounded once) and
-     * unary, binary and where when half_elementwise is set (each element
-     * computed in float32 and rounded once, exactly as on float32 copies;
-     * where selects the bits), and reduce when half_reduce is set (the
-     * float32 reduction's result, rounded); common runs every other kernel
-     * on float32 stand-ins (half.c). */
+    /* float16 / bfloat16 reach fill, copy, where and gather (which move
+     * them as they are) and unary and binary (each element computed by the
+     * float32 op and rounded once, exactly as on float32 copies) in every
+     * backend; matmul when half_matmul is set (float32 accumulation, the
+     * result rounded once) and reduce when half_reduce is set (the float32
+     * reduction's result, rounded). common runs every other kernel on
+     * float32 stand-ins (half.c). */
     bool half_matmul;
-    bool half_elementwise;
     bool half_reduce;
-    bool half_gather; /* gather moves half elements as they are */
 
     /* ---- devices ---- */
     /* Number of usable devices (0 if none: the backend is then unavailable). */

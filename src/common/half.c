@@ -2,8 +2,10 @@
  * half.c — kernels on float16 / bfloat16 operands run in float32.
  *
  * The backends store and convert the half types (fill, copy) and compute in
- * float32 and float64 only (a backend may take half matmuls or elementwise
- * ops itself: backend.h's half_matmul, half_elementwise). Every other kernel call in src/common goes
+ * float32 and float64 only, except where backend.h says an entry takes the
+ * half types itself (unary, binary, where, gather always; matmul and reduce
+ * when half_matmul / half_reduce is set). Every other kernel call in
+ * src/common goes
  * through an npg_wide: each half operand is replaced by a float32 buffer
  * (inputs converted into it first, outputs converted back after the kernel),
  * so an op on a half array computes in float32 and rounds its result once:
@@ -14,7 +16,7 @@
  *   npg__wide_begin(&w, be, dev);
  *   const npg_tdesc *o = npg__wide_out(&w, &out), *i = npg__wide_in(&w, &in);
  *   npg_status st = npg__wide_status(&w);
- *   if (st == NPG_OK) st = be->unary(dev, op, o, i, p);
+ *   if (st == NPG_OK) st = be->scan(dev, op, o, i, axis);
  *   st = npg__wide_end(&w, st);
  *
  * Scratch comes from the backend's allocator (its cache once warm) and is
@@ -64,13 +66,7 @@ static const npg_tdesc *wide_slot(npg_wide *w, const npg_tdesc *d, bool load, bo
     npg_wide_slot *s = &w->s[w->n];
     memset(s, 0, sizeof *s);
     s->orig = d;
-    if (d->is_scalar) {
-        /* a weak scalar: its value already has the half type's rounding */
-        s->w = *d;
-        s->w.dtype = NPG_FLOAT32;
-        w->n++;
-        return &s->w;
-    }
+    NPG_ASSERT(!d->is_scalar); /* weak scalars reach only binary and where, which take half themselves */
     int64_t n = wide_layout(d, &s->w);
     s->nbytes = (size_t)n * sizeof(float);
     npg_status st = w->be->alloc(w->dev, s->nbytes, &s->buf);
@@ -122,35 +118,6 @@ npg_array *npg__as_f32(npg_array *x) { return x && npg__is_half(x->dtype) ? npg_
     if (st == NPG_OK) st = (CALL);               \
     return npg__wide_end(&w, st)
 
-npg_status npg__k_unary(const npg_backend *be, int dev, npg_op op, const npg_tdesc *out, const npg_tdesc *in,
-                        const npg_kparams *p) {
-    if (be->half_elementwise) return be->unary(dev, op, out, in, p);
-    npg_wide w;
-    npg__wide_begin(&w, be, dev);
-    const npg_tdesc *o = npg__wide_out(&w, out), *i = npg__wide_in(&w, in);
-    WIDE_CALL(be->unary(dev, op, o, i, p));
-}
-
-npg_status npg__k_binary(const npg_backend *be, int dev, npg_op op, const npg_tdesc *out, const npg_tdesc *a,
-                         const npg_tdesc *b) {
-    if (be->half_elementwise) return be->binary(dev, op, out, a, b);
-    npg_wide w;
-    npg__wide_begin(&w, be, dev);
-    /* an in-place add (out aliasing a) works too: a is read into its own
-     * buffer before the kernel, out written back after it */
-    const npg_tdesc *o = npg__wide_out(&w, out), *da = npg__wide_in(&w, a), *db = npg__wide_in(&w, b);
-    WIDE_CALL(be->binary(dev, op, o, da, db));
-}
-
-npg_status npg__k_where(const npg_backend *be, int dev, const npg_tdesc *out, const npg_tdesc *cond,
-                        const npg_tdesc *a, const npg_tdesc *b) {
-    if (be->half_elementwise) return be->where(dev, out, cond, a, b);
-    npg_wide w;
-    npg__wide_begin(&w, be, dev);
-    const npg_tdesc *o = npg__wide_out(&w, out), *da = npg__wide_in(&w, a), *db = npg__wide_in(&w, b);
-    WIDE_CALL(be->where(dev, o, cond, da, db));
-}
-
 npg_status npg__k_reduce(const npg_backend *be, int dev, npg_op op, const npg_tdesc *out, const npg_tdesc *in,
                          int nred) {
     if (be->half_reduce) return be->reduce(dev, op, out, in, nred);
@@ -166,15 +133,6 @@ npg_status npg__k_scan(const npg_backend *be, int dev, npg_op op, const npg_tdes
     npg__wide_begin(&w, be, dev);
     const npg_tdesc *o = npg__wide_out(&w, out), *i = npg__wide_in(&w, in);
     WIDE_CALL(be->scan(dev, op, o, i, axis));
-}
-
-npg_status npg__k_gather(const npg_backend *be, int dev, const npg_tdesc *out, const npg_tdesc *in,
-                         const npg_tdesc *idx, int axis) {
-    if (be->half_gather) return be->gather(dev, out, in, idx, axis);
-    npg_wide w;
-    npg__wide_begin(&w, be, dev);
-    const npg_tdesc *o = npg__wide_out(&w, out), *i = npg__wide_in(&w, in);
-    WIDE_CALL(be->gather(dev, o, i, idx, axis));
 }
 
 npg_status npg__k_scatter_add(const npg_backend *be, int dev, const npg_tdesc *out, const npg_tdesc *src,

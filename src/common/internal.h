@@ -172,24 +172,24 @@ npg_status npg__wide_end(npg_wide *w, npg_status st);
 /* x, or (float16 / bfloat16) its float32 copy, differentiable, in the current
  * scope. Composed ops whose intermediates leave the half range (squares and
  * their sums: var, std, logsumexp, norms, normalisation layers, distances) run on such
- * copies and round their result once, as PyTorch's single kernels do:
- *   if (npg__is_half(x->dtype)) { npg_scope s = npg_scope_begin();
- *       return npg__finish(fn, s, npg__cast(npg_f(npg__as_f32(x), ...), x->dtype)); } */
+ * copies and round their result once, as PyTorch's single kernels do
+ * (NPG_HALF_VIA_F32). */
 npg_array *npg__as_f32(npg_array *x);
+/* In such an op, after its argument checks: when dt (its result dtype) is a
+ * half type, return CALL (the op on npg__as_f32 copies) rounded to dt. */
+#define NPG_HALF_VIA_F32(fn, dt, CALL)                                   \
+    do {                                                                 \
+        if (npg__is_half(dt)) {                                          \
+            npg_scope s_ = npg_scope_begin();                            \
+            return npg__finish((fn), s_, npg__cast((CALL), (dt)));       \
+        }                                                                \
+    } while (0)
 /* The backend's family entries with half operands widened as above; the
  * same arguments and contracts as backend.h's. */
-npg_status npg__k_unary(const npg_backend *be, int dev, npg_op op, const npg_tdesc *out, const npg_tdesc *in,
-                        const npg_kparams *p);
-npg_status npg__k_binary(const npg_backend *be, int dev, npg_op op, const npg_tdesc *out, const npg_tdesc *a,
-                         const npg_tdesc *b);
-npg_status npg__k_where(const npg_backend *be, int dev, const npg_tdesc *out, const npg_tdesc *cond,
-                        const npg_tdesc *a, const npg_tdesc *b);
 npg_status npg__k_reduce(const npg_backend *be, int dev, npg_op op, const npg_tdesc *out, const npg_tdesc *in,
                          int nred);
 npg_status npg__k_scan(const npg_backend *be, int dev, npg_op op, const npg_tdesc *out, const npg_tdesc *in,
                        int axis);
-npg_status npg__k_gather(const npg_backend *be, int dev, const npg_tdesc *out, const npg_tdesc *in,
-                         const npg_tdesc *idx, int axis);
 npg_status npg__k_scatter_add(const npg_backend *be, int dev, const npg_tdesc *out, const npg_tdesc *src,
                               const npg_tdesc *idx, int axis);
 npg_status npg__k_matmul(const npg_backend *be, int dev, const npg_tdesc *out, const npg_tdesc *a,

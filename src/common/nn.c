@@ -460,10 +460,7 @@ npg_array *npg_layer_norm(npg_array *x, int k, npg_array *weight, npg_array *bia
     const char *fn = "npg_layer_norm";
     npg_axes axes;
     if (!npg__norm_args(fn, x, k, weight, bias, &axes)) return NULL;
-    if (npg__is_half(x->dtype)) { /* squares leave the half range: float32 inside */
-        npg_scope s = npg_scope_begin();
-        return npg__finish(fn, s, npg__cast(npg_layer_norm(npg__as_f32(x), k, weight, bias, eps), x->dtype));
-    }
+    NPG_HALF_VIA_F32(fn, x->dtype, npg_layer_norm(npg__as_f32(x), k, weight, bias, eps));
     npg_scope s = npg_scope_begin();
     npg_array *xf = npg__cast(x, npg__float_dtype(x->dtype));
     npg_array *mean = npg_mean(xf, axes, true);

@@ -225,10 +225,7 @@ npg_array *npg_rms_norm(npg_array *x, int k, npg_array *weight, double eps) {
     const char *fn = "npg_rms_norm";
     npg_axes axes;
     if (!npg__norm_args(fn, x, k, weight, NULL, &axes)) return NULL;
-    if (npg__is_half(x->dtype)) { /* squares leave the half range: float32 inside */
-        npg_scope s = npg_scope_begin();
-        return npg__finish(fn, s, npg__cast(npg_rms_norm(npg__as_f32(x), k, weight, eps), x->dtype));
-    }
+    NPG_HALF_VIA_F32(fn, x->dtype, npg_rms_norm(npg__as_f32(x), k, weight, eps));
     if (!(eps >= 0)) {
         npg__set_error(NPG_ERR_INVALID_ARG, "%s: eps must be >= 0 (got %g)", fn, eps);
         return NULL;
@@ -839,10 +836,7 @@ npg_array *npg_cosine_similarity(npg_array *x1, npg_array *x2, int axis, double 
     npg_array *ops[2] = {x1, x2};
     if (!npg__check_devices(fn, 2, ops)) return NULL;
     const npg_dtype rdt = npg__float_dtype(npg_result_type(x1->dtype, x2->dtype));
-    if (npg__is_half(rdt)) { /* products and squares leave the half range: float32 inside */
-        npg_scope s = npg_scope_begin();
-        return npg__finish(fn, s, npg__cast(npg_cosine_similarity(npg__as_f32(x1), npg__as_f32(x2), axis, eps), rdt));
-    }
+    NPG_HALF_VIA_F32(fn, rdt, npg_cosine_similarity(npg__as_f32(x1), npg__as_f32(x2), axis, eps));
     npg_scope s = npg_scope_begin();
     npg_array *b[2] = {NULL, NULL};
     npg_array *y = NULL;

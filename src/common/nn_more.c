@@ -43,13 +43,8 @@ npg_array *npg_batch_norm(npg_array *x, npg_array *running_mean, npg_array *runn
                           npg_array *bias, bool training, double momentum, double eps) {
     const char *fn = "npg_batch_norm";
     if (!check_nc(fn, x)) return NULL;
-    if (npg__is_half(x->dtype)) { /* squares leave the half range: float32 inside */
-        npg_scope s = npg_scope_begin();
-        return npg__finish(fn, s,
-                           npg__cast(npg_batch_norm(npg__as_f32(x), running_mean, running_var, weight, bias, training,
-                                                    momentum, eps),
-                                     x->dtype));
-    }
+    NPG_HALF_VIA_F32(fn, x->dtype,
+                     npg_batch_norm(npg__as_f32(x), running_mean, running_var, weight, bias, training, momentum, eps));
     if (!npg_is_floating(x->dtype)) {
         npg__set_error(NPG_ERR_DTYPE, "%s: the input is %s (floating dtypes only)", fn, npg_dtype_name(x->dtype));
         return NULL;
@@ -120,10 +115,7 @@ npg_array *npg_batch_norm(npg_array *x, npg_array *running_mean, npg_array *runn
 npg_array *npg_group_norm(npg_array *x, int num_groups, npg_array *weight, npg_array *bias, double eps) {
     const char *fn = "npg_group_norm";
     if (!check_nc(fn, x)) return NULL;
-    if (npg__is_half(x->dtype)) { /* squares leave the half range: float32 inside */
-        npg_scope s = npg_scope_begin();
-        return npg__finish(fn, s, npg__cast(npg_group_norm(npg__as_f32(x), num_groups, weight, bias, eps), x->dtype));
-    }
+    NPG_HALF_VIA_F32(fn, x->dtype, npg_group_norm(npg__as_f32(x), num_groups, weight, bias, eps));
     const int64_t C = x->shape[1];
     if (num_groups < 1 || C % num_groups != 0) {
         npg__set_error(NPG_ERR_INVALID_ARG, "%s: %lld channels do not split into %d groups", fn, (long long)C,

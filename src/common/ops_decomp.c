@@ -1160,10 +1160,7 @@ static npg_status vnorm_bw(void *ctx, npg_array *g, int n_in, npg_array *const *
 npg_array *npg_linalg_vector_norm(npg_array *x, double ord, npg_axes axes, bool keepdims) {
     const char *fn = "npg_linalg_vector_norm";
     if (npg__any_null(fn, 1, x)) return NULL;
-    if (npg__is_half(x->dtype)) { /* squares leave the half range: float32 inside */
-        npg_scope s = npg_scope_begin();
-        return npg__finish(fn, s, npg__cast(npg_linalg_vector_norm(npg__as_f32(x), ord, axes, keepdims), x->dtype));
-    }
+    NPG_HALF_VIA_F32(fn, x->dtype, npg_linalg_vector_norm(npg__as_f32(x), ord, axes, keepdims));
     if (isnan(ord)) {
         npg__set_error(NPG_ERR_INVALID_ARG, "%s: ord is NaN", fn);
         return NULL;

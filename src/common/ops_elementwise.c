@@ -73,7 +73,7 @@ npg_array *npg__unary(npg_op op, const char *fn, npg_array *x, const npg_kparams
         npg_tdesc *ds[2] = {&o, &i};
         npg__coalesce(2, ds);
         npg_kparams none = {.f = {0}};
-        st = npg__k_unary(npg__backend_of(x), x->storage->dev, op, &o, &i, p ? p : &none);
+        st = npg__backend_of(x)->unary(x->storage->dev, op, &o, &i, p ? p : &none);
     }
     if (st != NPG_OK) {
         npg_free(out);
@@ -173,7 +173,7 @@ npg_array *npg__binary(npg_op op, const char *fn, npg_array *a, npg_array *b) {
         npg__desc_bcast(bc, nd, shape, &db);
         npg_tdesc *ds[3] = {&o, &da, &db};
         npg__coalesce(3, ds);
-        st = npg__k_binary(npg__backend_of(a), a->storage->dev, op, &o, &da, &db);
+        st = npg__backend_of(a)->binary(a->storage->dev, op, &o, &da, &db);
     }
     if (st == NPG_OK && npg__op_info[op].differentiable && npg_is_floating(odt)) {
         npg_array *ins[2] = {ac, bc};
@@ -206,8 +206,8 @@ npg_array *npg__binary_scalar(npg_op op, const char *fn, npg_array *a, double s,
         npg__desc_scalar(cdt, s, &ds_);
         npg_tdesc *ds[3] = {&o, &da, &ds_};
         npg__coalesce(3, ds);
-        st = scalar_first ? npg__k_binary(npg__backend_of(a), a->storage->dev, op, &o, &ds_, &da)
-                          : npg__k_binary(npg__backend_of(a), a->storage->dev, op, &o, &da, &ds_);
+        st = scalar_first ? npg__backend_of(a)->binary(a->storage->dev, op, &o, &ds_, &da)
+                          : npg__backend_of(a)->binary(a->storage->dev, op, &o, &da, &ds_);
     }
     if (st == NPG_OK && npg__op_info[op].differentiable && npg_is_floating(odt) && npg__needs_grad(1, &ac)) {
         npg_node *n = npg__record_ex(op, out, 1, &ac, true);
@@ -263,7 +263,7 @@ static npg_array *where_impl(const char *fn, npg_array *cond, npg_array *a, npg_
             npg__desc_bcast(bc, nd, shape, &db);
         npg_tdesc *ds[4] = {&o, &dc, &da, &db};
         npg__coalesce(4, ds);
-        st = npg__k_where(npg__backend_of(x), x->storage->dev, &o, &dc, &da, &db);
+        st = npg__backend_of(x)->where(x->storage->dev, &o, &dc, &da, &db);
     }
     if (st == NPG_OK && npg_is_floating(dt)) {
         npg_array *ins[3] = {cb, scalar_pos == 1 ? bc : ac, bc};

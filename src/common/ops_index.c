@@ -29,7 +29,7 @@ npg_array *npg__gather(npg_array *x, npg_array *idx, int axis) {
         npg__desc(out, &o);
         npg__desc(x, &i);
         npg__desc(idx, &k);
-        npg_status st = npg__k_gather(npg__backend_of(x), x->storage->dev, &o, &i, &k, axis);
+        npg_status st = npg__backend_of(x)->gather(x->storage->dev, &o, &i, &k, axis);
         if (st != NPG_OK) {
             relabel(st, fn);
             npg_free(out);

@@ -206,18 +206,12 @@ static npg_array *var_impl(const char *fn, npg_array *x, npg_axes axes, double c
 }
 
 npg_array *npg_var(npg_array *x, npg_axes axes, double correction, bool keepdims) {
-    if (x && npg__is_half(x->dtype)) { /* squares leave the half range: float32 inside */
-        npg_scope s = npg_scope_begin();
-        return npg__finish("npg_var", s, npg__cast(npg_var(npg__as_f32(x), axes, correction, keepdims), x->dtype));
-    }
+    if (x) NPG_HALF_VIA_F32("npg_var", x->dtype, npg_var(npg__as_f32(x), axes, correction, keepdims));
     return var_impl("npg_var", x, axes, correction, keepdims);
 }
 
 npg_array *npg_std(npg_array *x, npg_axes axes, double correction, bool keepdims) {
-    if (x && npg__is_half(x->dtype)) {
-        npg_scope s = npg_scope_begin();
-        return npg__finish("npg_std", s, npg__cast(npg_std(npg__as_f32(x), axes, correction, keepdims), x->dtype));
-    }
+    if (x) NPG_HALF_VIA_F32("npg_std", x->dtype, npg_std(npg__as_f32(x), axes, correction, keepdims));
     npg_array *v = var_impl("npg_std", x, axes, correction, keepdims);
     npg_array *r = npg_sqrt(v);
     npg_free(v);
@@ -230,10 +224,7 @@ npg_array *npg_logsumexp(npg_array *x, npg_axes axes, bool keepdims) {
         npg__null_arg(fn);
         return NULL;
     }
-    if (npg__is_half(x->dtype)) { /* max + log(sum) cancels: in half, errors of max's ulp */
-        npg_scope s = npg_scope_begin();
-        return npg__finish(fn, s, npg__cast(npg_logsumexp(npg__as_f32(x), axes, keepdims), x->dtype));
-    }
+    NPG_HALF_VIA_F32(fn, x->dtype, npg_logsumexp(npg__as_f32(x), axes, keepdims));
     uint32_t mask;
     if (!npg__axes_mask(fn, axes, x->ndim, &mask)) return NULL;
     int64_t n = 0;

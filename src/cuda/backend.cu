@@ -353,8 +353,6 @@ static constexpr npg_backend npg_cu_make_backend(void) {
     b.name = "cuda";
     b.type = NPG_DEVICE_CUDA;
     b.half_matmul = true;      /* cublasGemmEx: tensor cores, float32 accumulation */
-    b.half_elementwise = true; /* unary / binary: float32 functors between conversions; where: bits */
-    b.half_gather = true;      /* the 2-byte gather kernel */
     b.device_count = cu_device_count;
     b.device_info = cu_device_info;
     b.synchronize = cu_synchronize;
