@@ -578,7 +578,7 @@ typedef struct npg_grad_scaler_opts {
  * [caller frees with npg_grad_scaler_free] */
 npg_grad_scaler *npg_grad_scaler_new(const npg_grad_scaler_opts *opts);
 void npg_grad_scaler_free(npg_grad_scaler *s);
-/* loss * S in loss's dtype, differentiable. [new] */
+/* loss * S in loss's dtype, differentiable (disabled: a view of loss). [new] */
 npg_array *npg_grad_scaler_scale(npg_grad_scaler *s, npg_array *loss);
 /* Divide opt's gradients by S in place and note whether any is inf / NaN;
  * at most once per optimizer between updates (NPG_ERR_INVALID_ARG). */

@@ -539,7 +539,7 @@ npg_array *npg_grad_scaler_scale(npg_grad_scaler *s, npg_array *loss) {
         npg__set_error(NPG_ERR_DTYPE, "%s: the loss has dtype %s (floating required)", fn, npg_dtype_name(loss->dtype));
         return NULL;
     }
-    return npg_multiply_scalar(loss, s->o.disabled ? 1.0 : s->scale);
+    return s->o.disabled ? npg__alias(loss) : npg_multiply_scalar(loss, s->scale); /* disabled: no kernel */
 }
 
 /* The optimizer's entry (added when new; NULL when out of memory). */
