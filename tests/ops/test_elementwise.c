@@ -15,7 +15,6 @@
  */
 #include "test_util.h"
 #include "ops_shared.h"
-#include "scalar_ops.h" /* the half types' rounding, for the references */
 
 #include <criterion/logging.h>
 #include <stdio.h>
@@ -69,10 +68,10 @@ static npg_dtype out_dt(trule r, npg_dtype d) {
 static double q(double v, npg_dtype d) {
     switch (d) {
     case NPG_BOOL: return v != 0;
-    case NPG_FLOAT32: return (float)v;
-    case NPG_FLOAT64: return v;
-    case NPG_FLOAT16: return npg_s_f16_to_f32(npg_s_f64_to_f16(v));
-    case NPG_BFLOAT16: return npg_s_bf16_to_f32(npg_s_f64_to_bf16(v));
+    case NPG_FLOAT32:
+    case NPG_FLOAT64:
+    case NPG_FLOAT16:
+    case NPG_BFLOAT16: return qfloat(v, d);
     default: return trunc(v);
     }
 }

@@ -10,7 +10,6 @@
  */
 #include "test_util.h"
 #include "ops_shared.h"
-#include "scalar_ops.h" /* the half types' rounding, for the references */
 
 #include <criterion/logging.h>
 #include <stdio.h>
@@ -20,12 +19,6 @@ static const npg_dtype DTS[NDTS] = {NPG_BOOL,    NPG_UINT8,   NPG_INT32,   NPG_I
                                     NPG_FLOAT32, NPG_FLOAT64, NPG_FLOAT16, NPG_BFLOAT16};
 static bool ishalf(npg_dtype d) { return d == NPG_FLOAT16 || d == NPG_BFLOAT16; }
 static bool isf(npg_dtype d) { return d == NPG_FLOAT32 || d == NPG_FLOAT64 || ishalf(d); }
-/* v as stored in the floating dtype dt */
-static double qf(double v, npg_dtype dt) {
-    if (dt == NPG_FLOAT16) return npg_s_f16_to_f32(npg_s_f64_to_f16(v));
-    if (dt == NPG_BFLOAT16) return npg_s_bf16_to_f32(npg_s_f64_to_bf16(v));
-    return dt == NPG_FLOAT32 ? (double)(float)v : v;
-}
 
 /* ------------------------------------------------------------------------
  * Inputs: values from a domain, built as views, row-major host copies
@@ -52,7 +45,7 @@ static double gen_val(const tdom *D, npg_dtype dt, trng *r) {
     }
     double v = D->lo + (D->hi - D->lo) * u;
     if (D->coarse) v = round(v * 2) / 2;
-    return qf(v, dt);
+    return qfloat(v, dt);
 }
 
 
@@ -365,7 +358,7 @@ static void check_one(int oi, npg_dtype dt, int ci, const rspec *sp) {
                  * float32's rounded once (composed ones, logsumexp, after
                  * each step: a few units) */
                 for (int64_t k = 0; k < numel(so) && (odt == NPG_FLOAT32 || ishalf(odt)); k++)
-                    want[k] = qf((double)(float)want[k], odt);
+                    want[k] = qfloat((double)(float)want[k], odt);
                 const double heps = odt == NPG_FLOAT16 ? 0x1p-11 : 0x1p-8;
                 double rtol = odt == NPG_FLOAT32 ? 1e-4 : odt == NPG_FLOAT64 ? 1e-12 : ishalf(odt) ? 4 * heps : 0;
                 double atol = odt == NPG_FLOAT32 || ishalf(odt) ? 1e-4 : odt == NPG_FLOAT64 ? 1e-12 : 0;

@@ -11,6 +11,7 @@
 #include <stdio.h>
 
 #include "npg.h"
+#include "scalar_ops.h" /* the half types' rounding */
 #include "test_util.h"
 
 #define SH(...) {.ndim = (int)(sizeof((int64_t[]){__VA_ARGS__}) / sizeof(int64_t)), .dims = {__VA_ARGS__}}
@@ -21,6 +22,12 @@
 typedef enum { V_C, V_T, V_S2, V_NEG } vkind;
 __attribute__((unused)) static const char *const VNAME[] = {"contiguous", "transposed", "step-2 slice", "reversed"};
 
+/* v as stored in the floating dtype dt (float64: v itself). */
+static inline double qfloat(double v, npg_dtype dt) {
+    if (dt == NPG_FLOAT16) return npg_s_f16_to_f32(npg_s_f64_to_f16(v));
+    if (dt == NPG_BFLOAT16) return npg_s_bf16_to_f32(npg_s_f64_to_bf16(v));
+    return dt == NPG_FLOAT32 ? (double)(float)v : v;
+}
 static inline int64_t numel(npg_shape s) {
     int64_t n = 1;
     for (int i = 0; i < s.ndim; i++) n *= s.dims[i];
