@@ -499,10 +499,9 @@ int bench_run_micro(const bench_opts *o, npg_device dev, bench_results *r) {
     int64_t sizes[8];
     int ns = elem_sizes(o, sizes);
     const npg_dtype dts[4] = {NPG_FLOAT32, NPG_FLOAT64, NPG_BFLOAT16, NPG_FLOAT16};
-    /* size outermost: each size's ceilings are measured right before its ops;
-     * bfloat16 stands for the half types in the elementwise rows */
+    /* size outermost: each size's ceilings are measured right before its ops */
     for (int i = 0; i < ns; i++)
-        for (int k = 0; k < 3; k++) run_elementwise(o, dev, r, &tm, dts[k], sizes[i]);
+        for (int k = 0; k < 4; k++) run_elementwise(o, dev, r, &tm, dts[k], sizes[i]);
     ns = matmul_sizes(o, sizes);
     for (int k = 0; k < 4; k++)
         for (int i = 0; i < ns; i++) run_matmul(o, dev, r, &tm, dts[k], sizes[i]);

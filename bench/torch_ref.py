@@ -269,7 +269,7 @@ def default_plan(quick):
     for d in devices:
         plan += [("overhead_add", d, "float32", 1), ("overhead_fwd_bwd", d, "float32", 1)]
         for n in elems:
-            for dt in ("float32", "float64", "bfloat16"):
+            for dt in ("float32", "float64", "bfloat16", "float16"):
                 plan += [(w, d, dt, n) for w in ("exp", "add", "mul", "sum", "sum_axis0")]
         plan += [("matmul", d, dt, n) for dt in ("float32", "float64", "bfloat16", "float16") for n in mats]
         plan += [("solve", d, dt, n) for dt in ("float32", "float64") for n in ([256, 1024] if quick else [256, 1024, 2048])]

@@ -109,7 +109,9 @@ typedef enum npg_dtype {
      * those whose intermediates leave float16's range or cancel (var, std,
      * logsumexp, the norms, the normalisation layers, distances), which run
      * wholly in float32.
-     * Conversions round to nearest even with the same bits on every device;
+     * Conversions round to nearest even with the same bits on every device
+     * (a float16 NaN keeps its sign and payload's top and is quieted, as
+     * x86's F16C converts it; a bfloat16 NaN is 0x7fc0 with its sign);
      * a weak scalar takes the half type's rounding. float16 or bfloat16
      * with an integer or bool gives the half type; with float32 / float64
      * the wider float; float16 with bfloat16 gives float32. Optimizers keep

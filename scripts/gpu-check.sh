@@ -9,10 +9,11 @@ set -eu
 cd "$(dirname "$0")/.."
 sh scripts/install-deps.sh
 b=${NPG_GPU_BUILD:-build-gpu}
-# sm_90 only (H100/H200) and one shared libnpg: the pack must stay under the
+# sm_90 machine code only (H100/H200; "90-real": no PTX, which the pack
+# would carry compressed at ~4 MB) and one shared libnpg: the pack must stay under the
 # device tool's 64 MiB (each statically linked binary would carry ~40 MB of
 # device code). NPG_GPU_ARCHS overrides the architectures.
-cmake -S . -B "$b" -DNPG_CUDA=ON -DCMAKE_BUILD_TYPE=Release -DCMAKE_CUDA_ARCHITECTURES="${NPG_GPU_ARCHS:-90}" \
+cmake -S . -B "$b" -DNPG_CUDA=ON -DCMAKE_BUILD_TYPE=Release -DCMAKE_CUDA_ARCHITECTURES="${NPG_GPU_ARCHS:-90-real}" \
       -DNPG_LINK_SHARED=ON >/dev/null
 cmake --build "$b" -j"$(nproc)"
 pack=../shared/gpu/pack.sh

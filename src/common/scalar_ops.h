@@ -52,8 +52,11 @@ NPG_HD uint8_t npg_s_i64_to_u8(int64_t x) { return (uint8_t)(uint64_t)x; }
 
 /* ---- float16 / bfloat16 (stored as their uint16_t bit patterns) --------
  * Conversions round to nearest, ties to even, with integer operations on the
- * bit patterns, so every device gives the same bits. NaN becomes the quiet
- * NaN 0x7e00 / 0x7fc0 with its sign; overflow becomes inf. Widening is exact. */
+ * bit patterns, so every device gives the same bits. A NaN keeps its sign and
+ * the top of its payload and becomes quiet, as x86's F16C instructions
+ * (vcvtph2ps / vcvtps2ph) convert it, so the CPU's vectorised float16 loops
+ * (src/cpu/half_cvt.h) give these bits too; overflow becomes inf. Widening
+ * is exact. bfloat16's NaN is the quiet NaN 0x7fc0 with its sign. */
 NPG_HD uint32_t npg_s_f32_bits(float f) {
     uint32_t u;
     memcpy(&u, &f, 4);
@@ -66,14 +69,14 @@ NPG_HD float npg_s_bits_f32(uint32_t u) {
 }
 NPG_HD float npg_s_f16_to_f32(uint16_t h) {
     uint32_t sign = (uint32_t)(h & 0x8000u) << 16, e = (h >> 10) & 0x1fu, m = h & 0x3ffu;
-    if (e == 0x1f) return npg_s_bits_f32(sign | 0x7f800000u | (m << 13));
+    if (e == 0x1f) return npg_s_bits_f32(sign | 0x7f800000u | (m ? 0x400000u | (m << 13) : 0u));
     if (e == 0) return npg_s_bits_f32(sign | npg_s_f32_bits((float)m * 5.9604644775390625e-8f)); /* m * 2^-24 */
     return npg_s_bits_f32(sign | ((e + 112u) << 23) | (m << 13));
 }
 NPG_HD uint16_t npg_s_f32_to_f16(float f) {
     uint32_t u = npg_s_f32_bits(f), sign = (u >> 16) & 0x8000u, a = u & 0x7fffffffu;
     if (a >= 0x47800000u) /* |f| >= 65536, inf or NaN */
-        return (uint16_t)(sign | (a > 0x7f800000u ? 0x7e00u : 0x7c00u));
+        return (uint16_t)(sign | (a > 0x7f800000u ? 0x7e00u | ((a >> 13) & 0x3ffu) : 0x7c00u));
     if (a < 0x38800000u) {
         /* |f| < 2^-14: a float16 subnormal or zero. Adding 0.5 puts the
          * result's ulp at 2^-24, the subnormal spacing, so the float32 sum

@@ -17,6 +17,7 @@
  * differ from it only by vmath.h's rounding (1 ulp at most per call).
  */
 #include "cpu.h"
+#include "half_cvt.h"
 #include "vmath.h"
 
 /* ---- the iterator ------------------------------------------------------------ */
@@ -439,6 +440,26 @@ static const bool unary_heavy[NPG_OP_COUNT] = {FLOAT_UNARY(HEAVY)};
 ALL8(CP_ROW, _, _)
 static const npg_cpu_loop copy_tab[NPG_DTYPE_COUNT][NPG_DTYPE_COUNT] = {ALL8(CP_TAB, _, _)};
 
+/* float16 <-> float32 casts: contiguous runs through half_cvt.h's F16C
+ * conversions (the same bits as CV's per-element ones). */
+static void cp_f32_f16_v(char **p, const int64_t *s, int64_t n, const void *ctx) {
+    if (s[0] == 1 && s[1] == 1)
+        npg_cvt_f16_f32((float *)p[0], (const uint16_t *)p[1], n);
+    else
+        cp_f32_f16(p, s, n, ctx);
+}
+static void cp_f16_f32_v(char **p, const int64_t *s, int64_t n, const void *ctx) {
+    if (s[0] == 1 && s[1] == 1)
+        npg_cvt_f32_f16((uint16_t *)p[0], (const float *)p[1], n);
+    else
+        cp_f16_f32(p, s, n, ctx);
+}
+static npg_cpu_loop copy_loop(npg_dtype to, npg_dtype from) {
+    if (to == NPG_FLOAT32 && from == NPG_FLOAT16) return cp_f32_f16_v;
+    if (to == NPG_FLOAT16 && from == NPG_FLOAT32) return cp_f16_f32_v;
+    return copy_tab[to][from];
+}
+
 /* Same-dtype transpose (out rows contiguous, in columns contiguous): each
  * TILE x TILE tile is read column by column into a buffer and written row
  * by row, so both sides touch whole cache lines even at power-of-two
@@ -626,6 +647,8 @@ static void half_loop(char **p, const int64_t *s, int64_t n, const void *vctx) {
             if (s[k] == 0) {
                 b[0] = dt == NPG_FLOAT16 ? npg_s_f16_to_f32(src[0]) : npg_s_bf16_to_f32(src[0]);
                 t[k] = 0;
+            } else if (s[k] == 1) {
+                npg_cvt_half_f32(dt == NPG_FLOAT16, b, src, m);
             } else if (dt == NPG_FLOAT16) {
                 for (int64_t j = 0; j < m; j++) b[j] = npg_s_f16_to_f32(src[j * s[k]]);
             } else {
@@ -636,7 +659,9 @@ static void half_loop(char **p, const int64_t *s, int64_t n, const void *vctx) {
         if (h->dt[0] == NPG_FLOAT16 || h->dt[0] == NPG_BFLOAT16) {
             uint16_t *dst = (uint16_t *)p[0] + i0 * s[0];
             const float *b = buf[0];
-            if (h->dt[0] == NPG_FLOAT16) {
+            if (s[0] == 1) {
+                npg_cvt_f32_half(h->dt[0] == NPG_FLOAT16, dst, b, m);
+            } else if (h->dt[0] == NPG_FLOAT16) {
                 for (int64_t j = 0; j < m; j++) dst[j * s[0]] = npg_s_f32_to_f16(b[j]);
             } else {
                 NPG_SIMD for (int64_t j = 0; j < m; j++) dst[j * s[0]] = npg_s_f32_to_bf16(b[j]);
@@ -683,7 +708,7 @@ npg_status npg__cpu_copy(int dev, const npg_tdesc *out, const npg_tdesc *in) {
     if (out->dtype == in->dtype && is_transpose(&it))
         transpose_tab[out->dtype](&it);
     else
-        npg__cpu_iter_run(&it, copy_tab[out->dtype][in->dtype], NULL, NPG_CPU_PAR_MIN);
+        npg__cpu_iter_run(&it, copy_loop(out->dtype, in->dtype), NULL, NPG_CPU_PAR_MIN);
     return NPG_OK;
 }
 

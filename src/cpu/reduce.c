@@ -20,6 +20,8 @@
 
 #include <stdlib.h>
 
+#include "half_cvt.h"
+
 #define COL_BLOCK 1024 /* outputs per column task */
 /* Independent accumulators of a contiguous row reduction: 16 keeps four
  * 4-wide double vectors in flight when float32 sums in double, so the adds'
@@ -82,6 +84,51 @@ typedef struct red_kernels {
 #define NPG_ISNAN_f16(x) ((x) != (x)) /* of the loaded float32 value */
 #define NPG_ISNAN_bf16(x) ((x) != (x))
 
+/* Contiguous runs: the half types convert HALF_RUN elements at a time into
+ * a float32 buffer (half_cvt.h's vector conversions; LD's bits) and reduce
+ * that; the other types read their elements in place, in one run. RUN_T is
+ * the element type a run holds, RUN_LEN its length, RUN_SRC(t, buf, p, n)
+ * the n elements at p as a run. The lanes stay the same across runs, so
+ * every type sums in the same order as float32. */
+#define HALF_RUN 1024
+_Static_assert(HALF_RUN % RED_LANES == 0 && HALF_RUN >= COL_BLOCK, "a run holds whole lanes and a column block");
+#define RUN_T(t) RUN_T_##t
+#define RUN_T_b uint8_t
+#define RUN_T_u8 uint8_t
+#define RUN_T_i32 int32_t
+#define RUN_T_i64 int64_t
+#define RUN_T_f32 float
+#define RUN_T_f64 double
+#define RUN_T_f16 float
+#define RUN_T_bf16 float
+#define RUN_LEN(t) RUN_LEN_##t
+#define RUN_LEN_b INT64_MAX
+#define RUN_LEN_u8 INT64_MAX
+#define RUN_LEN_i32 INT64_MAX
+#define RUN_LEN_i64 INT64_MAX
+#define RUN_LEN_f32 INT64_MAX
+#define RUN_LEN_f64 INT64_MAX
+#define RUN_LEN_f16 HALF_RUN
+#define RUN_LEN_bf16 HALF_RUN
+#define RUN_BUF(t) RUN_BUF_##t /* buffer elements */
+#define RUN_BUF_b 1
+#define RUN_BUF_u8 1
+#define RUN_BUF_i32 1
+#define RUN_BUF_i64 1
+#define RUN_BUF_f32 1
+#define RUN_BUF_f64 1
+#define RUN_BUF_f16 HALF_RUN
+#define RUN_BUF_bf16 HALF_RUN
+#define RUN_SRC(t, buf, p, n) RUN_SRC_##t(buf, p, n)
+#define RUN_SRC_b(buf, p, n) (p)
+#define RUN_SRC_u8(buf, p, n) (p)
+#define RUN_SRC_i32(buf, p, n) (p)
+#define RUN_SRC_i64(buf, p, n) (p)
+#define RUN_SRC_f32(buf, p, n) (p)
+#define RUN_SRC_f64(buf, p, n) (p)
+#define RUN_SRC_f16(buf, p, n) (npg_cvt_f16_f32(buf, p, n), (const float *)(buf))
+#define RUN_SRC_bf16(buf, p, n) (npg_cvt_bf16_f32(buf, p, n), (const float *)(buf))
+
 /* step(acc, x) per op; x may also be another accumulator (lane merge). */
 #define SUM_STEP(t, a, x) ((a) + (x))
 #define PROD_STEP(t, a, x) ((a) * (x))
@@ -105,10 +152,16 @@ typedef struct red_kernels {
         if (st == 1) {                                                                           \
             A l[RED_LANES];                                                                      \
             for (int j = 0; j < RED_LANES; j++) l[j] = INITV;                                    \
-            int64_t i = 0;                                                                       \
-            for (; i + RED_LANES <= n; i += RED_LANES)                                           \
-                for (int j = 0; j < RED_LANES; j++) l[j] = STEP(t, l[j], LD(t, p[i + j]));       \
-            for (; i < n; i++) acc = STEP(t, acc, LD(t, p[i]));                                  \
+            RUN_T(t) buf[RUN_BUF(t)];                                                            \
+            (void)buf;                                                                           \
+            for (int64_t i0 = 0; i0 < n; i0 += RUN_LEN(t)) {                                     \
+                const int64_t m = n - i0 < RUN_LEN(t) ? n - i0 : RUN_LEN(t);                     \
+                const RUN_T(t) *q = RUN_SRC(t, buf, p + i0, m);                                  \
+                int64_t i = 0;                                                                   \
+                for (; i + RED_LANES <= m; i += RED_LANES)                                       \
+                    for (int j = 0; j < RED_LANES; j++) l[j] = STEP(t, l[j], q[i + j]);          \
+                for (; i < m; i++) acc = STEP(t, acc, q[i]); /* the last run only */            \
+            }                                                                                    \
             for (int j = 0; j < RED_LANES; j++) acc = STEP(t, acc, l[j]);                        \
         } else {                                                                                 \
             for (int64_t i = 0; i < n; i++) acc = STEP(t, acc, LD(t, p[i * st]));               \
@@ -129,11 +182,14 @@ typedef struct red_kernels {
                              int64_t j0) {                                                       \
         const NPG_T_##t *p = (const NPG_T_##t *)p_;                                              \
         A acc[COL_BLOCK];                                                                        \
+        RUN_T(t) buf[RUN_BUF(t)];                                                                \
+        (void)buf;                                                                               \
         for (int64_t k = 0; k < kb; k++) acc[k] = (A)s[k].v.F;                                   \
         for (int64_t r = 0; r < nr; r++) {                                                       \
             const NPG_T_##t *row = p + r * rs;                                                   \
             if (ks == 1) {                                                                       \
-                NPG_SIMD for (int64_t k = 0; k < kb; k++) acc[k] = STEP(t, acc[k], LD(t, row[k])); \
+                const RUN_T(t) *q = RUN_SRC(t, buf, row, kb);                                    \
+                NPG_SIMD for (int64_t k = 0; k < kb; k++) acc[k] = STEP(t, acc[k], q[k]);        \
             } else {                                                                             \
                 for (int64_t k = 0; k < kb; k++) acc[k] = STEP(t, acc[k], LD(t, row[k * ks]));   \
             }                                                                                    \

@@ -214,6 +214,84 @@ Test(half, float32_rounds_to_nearest_even) {
     t_assert_no_leak(live, "float32 rounding");
 }
 
+/* The f32 array's elements as bit patterns (malloc'd). */
+static uint32_t *bits32_of(const npg_array *x) {
+    size_t n = (size_t)npg_size(x);
+    uint32_t *b = malloc(4 * (n ? n : 1));
+    cr_assert_eq(npg_copy_to_host(x, b, 4 * n), NPG_OK, "%s", npg_last_error());
+    return b;
+}
+
+/* NaN payloads follow x86's F16C conversions (quieted, the payload's top
+ * kept), and a contiguous run (the CPU's vector conversions) gives the bits
+ * of a strided one (its per-element conversions), for casts and for the
+ * elementwise ops' converted chunks, at every offset into an 8-wide vector. */
+Test(half, nan_payloads_and_every_path_give_the_same_bits) {
+    t_live live = t_live_now();
+    npg_scope sc = npg_scope_begin();
+    const uint16_t hn[4] = {0x7c01, 0xfe01, 0x7fff, 0x7d55};
+    const uint32_t hw[4] = {0x7fc02000u, 0xffc02000u, 0x7fffe000u, 0x7feaa000u};
+    uint32_t *w = bits32_of(npg_astype(npg_from_data(hn, NPG_FLOAT16, NPG_SHAPE(4), OPT()), NPG_FLOAT32));
+    for (int i = 0; i < 4; i++) cr_assert_eq(w[i], hw[i], "float16 %04x -> %08x, want %08x", hn[i], w[i], hw[i]);
+    free(w);
+    const uint32_t fn[5] = {0x7fa00000u, 0xff800001u, 0x7fffffffu, 0x7fc00000u, 0xffd55555u};
+    const uint16_t fh[5] = {0x7f00, 0xfe00, 0x7fff, 0x7e00, 0xfeaa}, fb[5] = {0x7fc0, 0xffc0, 0x7fc0, 0x7fc0, 0xffc0};
+    npg_array *f = npg_from_data(fn, NPG_FLOAT32, NPG_SHAPE(5), OPT());
+    uint16_t *h = bits_of(npg_astype(f, NPG_FLOAT16)), *b = bits_of(npg_astype(f, NPG_BFLOAT16));
+    for (int i = 0; i < 5; i++) {
+        cr_assert_eq(h[i], fh[i], "float32 %08x -> float16 %04x, want %04x", fn[i], h[i], fh[i]);
+        cr_assert_eq(b[i], fb[i], "float32 %08x -> bfloat16 %04x, want %04x", fn[i], b[i], fb[i]);
+    }
+    free(h), free(b);
+
+    /* every half pattern, and float32 inputs with NaN payloads, contiguous
+     * (from offsets 0..8) against every other element of a 2x array */
+    enum { NH = 65536 + 9, NF = 4099 };
+    uint16_t *all = malloc(2 * NH * 2);
+    uint32_t *fl = malloc(4 * NF * 2);
+    for (int i = 0; i < NH; i++) all[2 * i] = all[2 * i + 1] = (uint16_t)(i * 40503u);
+    for (int i = 0; i < NF; i++) {
+        uint32_t u = (uint32_t)i * 1048573u;
+        if (i % 3 == 0) u |= 0x7f800000u; /* inf and NaN with every kind of payload */
+        if (i % 5 == 0) u = (u & 0x807fffffu) | 0x33000000u; /* float16's subnormal range */
+        fl[2 * i] = fl[2 * i + 1] = u;
+    }
+    for (int d = 0; d < 2; d++) {
+        npg_dtype dt = HALVES[d];
+        npg_array *hx = npg_from_data(all, dt, NPG_SHAPE(2 * NH), OPT());
+        npg_array *fx = npg_from_data(fl, NPG_FLOAT32, NPG_SHAPE(2 * NF), OPT());
+        npg_array *hs = NPG_INDEX(hx, NPG_SLICE(0, NPG_NONE, 2)), *fs = NPG_INDEX(fx, NPG_SLICE(0, NPG_NONE, 2));
+        uint32_t *ws = bits32_of(npg_astype(hs, NPG_FLOAT32));
+        uint16_t *ns = bits_of(npg_astype(fs, dt));
+        npg_array *one = npg_scalar(1.0, OPT(.dtype = dt));
+        uint16_t *ms = bits_of(npg_multiply(hs, one));
+        for (int off = 0; off < 9; off++) {
+            npg_array *hc = npg_copy(NPG_INDEX(hs, NPG_SLICE(off, NPG_NONE, 1)));
+            npg_array *fc = npg_copy(NPG_INDEX(fs, NPG_SLICE(off, NPG_NONE, 1)));
+            cr_assert(npg_is_contiguous(hc) && npg_is_contiguous(fc));
+            uint32_t *wc = bits32_of(npg_astype(hc, NPG_FLOAT32));
+            uint16_t *nc = bits_of(npg_astype(fc, dt)), *mc = bits_of(npg_multiply(hc, one));
+            for (int i = 0; i + off < NH; i++) {
+                if (wc[i] != ws[i + off])
+                    cr_assert_fail("%s %04x -> float32: %08x contiguous, %08x strided", npg_dtype_name(dt),
+                                   all[2 * (i + off)], wc[i], ws[i + off]);
+                if (mc[i] != ms[i + off])
+                    cr_assert_fail("%s %04x * 1: %04x contiguous, %04x strided", npg_dtype_name(dt),
+                                   all[2 * (i + off)], mc[i], ms[i + off]);
+            }
+            for (int i = 0; i + off < NF; i++)
+                if (nc[i] != ns[i + off])
+                    cr_assert_fail("float32 %08x -> %s: %04x contiguous, %04x strided", fl[2 * (i + off)],
+                                   npg_dtype_name(dt), nc[i], ns[i + off]);
+            free(wc), free(nc), free(mc);
+        }
+        free(ws), free(ns), free(ms);
+    }
+    free(all), free(fl);
+    npg_scope_end(sc);
+    t_assert_no_leak(live, "payloads");
+}
+
 Test(half, float64_and_integers_round_once) {
     t_live live = t_live_now();
     /* ties with a float64 tail below float32's precision: narrowing through
