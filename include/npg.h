@@ -759,7 +759,11 @@ npg_array *npg_histogram(npg_array *x, int64_t bins, double lo, double hi, npg_a
 /* NumPy's matmul: 1-d operands are promoted (and the added axis removed),
  * batch dimensions broadcast. Float32/64 through BLAS (OpenBLAS / cuBLAS),
  * integers by a plain kernel that wraps on overflow like elementwise
- * arithmetic (uint8 modulo 256), bool as OR of ANDs. */
+ * arithmetic (uint8 modulo 256), bool as OR of ANDs. float16 / bfloat16
+ * accumulate in float32 and round once: cuBLAS's tensor cores on CUDA;
+ * on x86 CPUs with AVX512-BF16, bfloat16 uses its dot-product instructions,
+ * which (as oneDNN's, PyTorch's CPU bfloat16 GEMM) treat subnormal inputs
+ * and results as zero; otherwise OpenBLAS's sgemm on float32 copies. */
 npg_array *npg_matmul(npg_array *a, npg_array *b);
 /* Sum over `axis` of a * b after broadcasting (array API vecdot). */
 npg_array *npg_vecdot(npg_array *a, npg_array *b, int axis);

@@ -250,6 +250,7 @@ static npg_status cpu_copy(int dev, void *dst, const void *src, size_t nbytes) {
 const npg_backend npg_cpu_backend = {
     .name = "cpu",
     .type = NPG_DEVICE_CPU,
+    .half_matmul = true, /* bfloat16 dot products, or sgemm on float32 copies */
     .half_reduce = true, /* elements widened as they are read */
     .device_count = cpu_device_count,
     .device_info = cpu_device_info,

@@ -9,8 +9,13 @@
  *
  * Integers (uint8, int32, int64: wrapping) and bool (OR of ANDs) use a plain
  * i-k-j kernel: each output row accumulates scaled rows of b, contiguous in j.
+ *
+ * float16 / bfloat16 (the backend's half_matmul) accumulate in float32 and
+ * round once: bfloat16 through gemm_bf16.c's AVX512-BF16 kernel where the
+ * CPU has it, otherwise sgemm on float32 copies.
  */
 #include "cpu.h"
+#include "half_cvt.h"
 
 #include <stdlib.h>
 
@@ -33,13 +38,15 @@ static bool blas_layout(int64_t sr, int64_t sc, int64_t rows, int64_t cols, bool
     return false;
 }
 
-/* A contiguous copy of d (caller frees *buf); d is rewritten to describe it. */
-static npg_status pack(npg_tdesc *d, void **buf) {
+/* A contiguous copy of d in dtype dt (caller frees *buf); d is rewritten to
+ * describe it. */
+static npg_status pack(npg_tdesc *d, npg_dtype dt, void **buf) {
     int64_t n = npg__desc_numel(d);
-    size_t es = npg__dtype_size(d->dtype);
-    *buf = malloc((size_t)n * es);
+    size_t es = npg__dtype_size(dt);
+    *buf = malloc((size_t)(n ? n : 1) * es);
     if (!*buf) return npg__set_error(NPG_ERR_OOM, "cpu matmul: out of memory packing an operand");
     npg_tdesc c = *d;
+    c.dtype = dt;
     c.data = *buf;
     int64_t st = 1;
     for (int i = d->ndim - 1; i >= 0; i--) {
@@ -156,9 +163,46 @@ static void matmul_int(const mm_geom *g, npg_dtype dt, char *out, const char *a,
     });
 }
 
+/* float16 / bfloat16: bfloat16 on AVX512-BF16 CPUs through gemm_bf16.c's
+ * dot-product kernel; otherwise sgemm on float32 copies (the result rounded
+ * once either way). */
+static npg_status matmul_half(const mm_geom *g0, npg_dtype dt, const npg_tdesc *out, const npg_tdesc *a,
+                              const npg_tdesc *b) {
+    mm_geom g = *g0;
+    const int64_t total = g.B * g.M * g.N, nd = g.nb + 2;
+    const size_t cbytes = sizeof(float) * (size_t)total;
+    void *cv = NULL;
+    npg_status s = npg_cpu_backend.alloc(0, cbytes, &cv);
+    if (s != NPG_OK) return s;
+    float *c = cv;
+    if (dt == NPG_BFLOAT16 && npg__cpu_has_bf16_dot()) {
+        for (int64_t t = 0; t < g.B && s == NPG_OK; t++) {
+            int64_t ao = npg__cpu_flat_offset(g.nb, g.bshape, g.sa, t);
+            int64_t bo = npg__cpu_flat_offset(g.nb, g.bshape, g.sb, t);
+            s = npg__cpu_gemm_bf16(g.M, g.N, g.K, (const uint16_t *)a->data + ao, g.sa[nd - 2], g.sa[nd - 1],
+                                   (const uint16_t *)b->data + bo, g.sb[nd - 2], g.sb[nd - 1], c + t * g.M * g.N);
+        }
+    } else {
+        npg_tdesc da = *a, db = *b;
+        void *pa = NULL, *pb = NULL;
+        s = pack(&da, NPG_FLOAT32, &pa);
+        if (s == NPG_OK) s = pack(&db, NPG_FLOAT32, &pb);
+        if (s == NPG_OK) {
+            g.sa = da.strides;
+            g.sb = db.strides;
+            s = matmul_blas(&g, NPG_FLOAT32, (char *)c, da.data, db.data);
+        }
+        free(pa);
+        free(pb);
+    }
+    if (s == NPG_OK) npg_cvt_f32_half(dt == NPG_FLOAT16, out->data, c, total);
+    npg_cpu_backend.free(0, cv, cbytes);
+    return s;
+}
+
 npg_status npg__cpu_matmul(int dev, const npg_tdesc *out, const npg_tdesc *a, const npg_tdesc *b, bool allow_tf32) {
     npg_dtype dt = out->dtype;
-    if (dt <= NPG_DTYPE_DEFAULT || dt > NPG_FLOAT64) return npg__cpu_unsupported(NPG_OP_MATMUL, dt);
+    if (dt <= NPG_DTYPE_DEFAULT || dt >= NPG_DTYPE_COUNT) return npg__cpu_unsupported(NPG_OP_MATMUL, dt);
     if (a->dtype != dt || b->dtype != dt)
         return npg__cpu_unsupported(NPG_OP_MATMUL, a->dtype != dt ? a->dtype : b->dtype);
     const int nd = out->ndim;
@@ -169,6 +213,11 @@ npg_status npg__cpu_matmul(int dev, const npg_tdesc *out, const npg_tdesc *a, co
     for (int i = 0; i < g.nb; i++) g.B *= out->shape[i];
     if (g.B * g.M * g.N == 0) return NPG_OK;
     if (g.K == 0) return npg__cpu_fill(dev, out, 0.0, 0);
+    if (dt == NPG_FLOAT16 || dt == NPG_BFLOAT16) {
+        if (g.M > INT32_MAX || g.N > INT32_MAX || g.K > INT32_MAX)
+            return npg__set_error(NPG_ERR_UNSUPPORTED, "cpu matmul: dimension too large for BLAS");
+        return matmul_half(&g, dt, out, a, b);
+    }
     if (dt != NPG_FLOAT32 && dt != NPG_FLOAT64) {
         matmul_int(&g, dt, out->data, a->data, b->data);
         return NPG_OK;
@@ -182,8 +231,8 @@ npg_status npg__cpu_matmul(int dev, const npg_tdesc *out, const npg_tdesc *a, co
     bool t;
     int64_t ld;
     npg_status s = NPG_OK;
-    if (!blas_layout(a->strides[nd - 2], a->strides[nd - 1], g.M, g.K, &t, &ld)) s = pack(&da, &pa);
-    if (s == NPG_OK && !blas_layout(b->strides[nd - 2], b->strides[nd - 1], g.K, g.N, &t, &ld)) s = pack(&db, &pb);
+    if (!blas_layout(a->strides[nd - 2], a->strides[nd - 1], g.M, g.K, &t, &ld)) s = pack(&da, dt, &pa);
+    if (s == NPG_OK && !blas_layout(b->strides[nd - 2], b->strides[nd - 1], g.K, g.N, &t, &ld)) s = pack(&db, dt, &pb);
     if (s == NPG_OK) {
         g.sa = da.strides;
         g.sb = db.strides;
