@@ -62,7 +62,7 @@ static npg_array *mk(npg_shape s, int lay, npg_dtype dt, const double *hv) {
     for (int64_t k = 0; k < n; k++) {
         int64_t off;
         if (lay == L_MT) {
-            int64_t idx[NPG_MAX_DIMS];
+            int64_t idx[NPG_MAX_DIMS] = {0};
             unravel(k, s, idx);
             int64_t t = idx[s.ndim - 1];
             idx[s.ndim - 1] = idx[s.ndim - 2];

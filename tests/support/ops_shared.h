@@ -96,7 +96,7 @@ static inline npg_array *view_of(npg_array *base, vkind vk) {
 /* Row-major offset in the base (shape bs) of element k of the vk view of
  * logical shape s. */
 static inline int64_t view_offset(int64_t k, npg_shape s, vkind vk, npg_shape bs) {
-    int64_t idx[NPG_MAX_DIMS], bi[NPG_MAX_DIMS];
+    int64_t idx[NPG_MAX_DIMS] = {0}, bi[NPG_MAX_DIMS] = {0}; /* zeroed: GCC cannot see ravel reads only s.ndim of them */
     unravel(k, s, idx);
     for (int i = 0; i < s.ndim; i++) {
         bi[i] = vk == V_T ? idx[s.ndim - 1 - i] : idx[i];
