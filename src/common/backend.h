@@ -103,11 +103,13 @@ typedef struct npg_backend {
      * them as they are) and unary and binary (each element computed by the
      * float32 op and rounded once, exactly as on float32 copies) in every
      * backend; matmul when half_matmul is set (float32 accumulation, the
-     * result rounded once) and reduce when half_reduce is set (the float32
-     * reduction's result, rounded). common runs every other kernel on
-     * float32 stand-ins (half.c). */
+     * result rounded once), reduce when half_reduce is set (the float32
+     * reduction's result, rounded) and im2col when half_im2col is set (a
+     * gather: the elements moved as they are). common runs every other
+     * kernel on float32 stand-ins (half.c). */
     bool half_matmul;
     bool half_reduce;
+    bool half_im2col;
 
     /* ---- devices ---- */
     /* Number of usable devices (0 if none: the backend is then unavailable). */

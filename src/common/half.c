@@ -3,10 +3,10 @@
  *
  * The backends store and convert the half types (fill, copy) and compute in
  * float32 and float64 only, except where backend.h says an entry takes the
- * half types itself (unary, binary, where, gather always; matmul and reduce
- * when half_matmul / half_reduce is set). Every other kernel call in
- * src/common goes
- * through an npg_wide: each half operand is replaced by a float32 buffer
+ * half types itself (unary, binary, where, gather always; matmul, reduce and
+ * im2col when half_matmul / half_reduce / half_im2col is set). Every other
+ * kernel call in src/common goes through an npg_wide: each half operand is
+ * replaced by a float32 buffer
  * (inputs converted into it first, outputs converted back after the kernel),
  * so an op on a half array computes in float32 and rounds its result once:
  * PyTorch's CPU semantics, the same bits on every device (the conversions
@@ -212,6 +212,7 @@ npg_status npg__k_cross_entropy_backward(const npg_backend *be, int dev, const n
 
 npg_status npg__k_im2col(const npg_backend *be, int dev, const npg_tdesc *cols, const npg_tdesc *x,
                          const npg_conv_geom *g) {
+    if (be->half_im2col) return be->im2col(dev, cols, x, g);
     npg_wide w;
     npg__wide_begin(&w, be, dev);
     const npg_tdesc *o = npg__wide_out(&w, cols), *i = npg__wide_in(&w, x);

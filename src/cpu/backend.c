@@ -252,6 +252,7 @@ const npg_backend npg_cpu_backend = {
     .type = NPG_DEVICE_CPU,
     .half_matmul = true, /* bfloat16 dot products, or sgemm on float32 copies */
     .half_reduce = true, /* elements widened as they are read */
+    .half_im2col = true, /* a gather of the 2-byte elements */
     .device_count = cpu_device_count,
     .device_info = cpu_device_info,
     .synchronize = cpu_synchronize,

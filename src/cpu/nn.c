@@ -247,8 +247,10 @@ static void in_range(int64_t iw0, int64_t s, int64_t W, int64_t OW, int64_t *lo,
 }
 
 /* One (n, c) plane: x (H, W) <-> its KH*KW rows of cols, each (OH, OW).
- * ACC false: cols = x gathered (0 outside the image); true: x += cols. */
-#define IM2COL(X, t)                                                                             \
+ * acc false: cols = x gathered (0 outside the image); true: x += cols.
+ * ACCUM(a, b) is a + b in the type (h16: none, see below). */
+#define IM2COL(X, t) IM2COL_(t, npg_s_add_##t)
+#define IM2COL_(t, ACCUM)                                                                        \
     static void im2col_plane_##t(NPG_T_##t *cp, NPG_T_##t *xp, const npg_conv_geom *g, bool acc) { \
         const int64_t L = g->OH * g->OW;                                                         \
         for (int64_t kh = 0; kh < g->KH; kh++) {                                                 \
@@ -265,7 +267,7 @@ static void in_range(int64_t iw0, int64_t s, int64_t W, int64_t OW, int64_t *lo,
                         if (!inside) continue;                                                   \
                         NPG_T_##t *s = xp + ih * g->W;                                           \
                         for (int64_t o = lo; o < hi; o++)                                        \
-                            s[iw0 + o * g->stride_w] = npg_s_add_##t(s[iw0 + o * g->stride_w], d[o]); \
+                            s[iw0 + o * g->stride_w] = ACCUM(s[iw0 + o * g->stride_w], d[o]);  \
                         continue;                                                                \
                     }                                                                            \
                     if (!inside) {                                                               \
@@ -286,14 +288,21 @@ static void in_range(int64_t iw0, int64_t s, int64_t W, int64_t OW, int64_t *lo,
                      im2col_plane_##t((NPG_T_##t *)cols + p * csz, (NPG_T_##t *)x + p * xsz, g, acc);); \
     }
 NUM5(IM2COL, _)
+/* float16 / bfloat16 im2col moves the 2-byte elements as they are (the
+ * backend's half_im2col); col2im, which adds, gets them as float32 copies
+ * (half.c), so h16 has no addition and im2col_common refuses it with acc. */
+#define NPG_T_h16 uint16_t
+#define H16_NO_ADD(a, b) ((void)(b), (a))
+IM2COL_(h16, H16_NO_ADD)
 typedef void (*im2col_fn)(char *cols, char *x, const npg_conv_geom *g, bool acc);
-static const im2col_fn im2col_tab[NPG_DTYPE_COUNT] = {NUM5(DTAB, im2col)};
+static const im2col_fn im2col_tab[NPG_DTYPE_COUNT] = {NUM5(DTAB, im2col) [NPG_FLOAT16] = im2col_h16,
+                                                      [NPG_BFLOAT16] = im2col_h16};
 
 static npg_status im2col_common(npg_op op, const npg_tdesc *cols, const npg_tdesc *x, const npg_conv_geom *g,
                                 bool acc) {
     npg_dtype dt = x->dtype;
     im2col_fn fn = dt > NPG_DTYPE_DEFAULT && dt < NPG_DTYPE_COUNT && cols->dtype == dt ? im2col_tab[dt] : NULL;
-    if (!fn) return npg__cpu_unsupported(op, dt);
+    if (!fn || (acc && (dt == NPG_FLOAT16 || dt == NPG_BFLOAT16))) return npg__cpu_unsupported(op, dt);
     if (!npg__desc_contiguous(x) || !npg__desc_contiguous(cols) || g->stride_h < 1 || g->stride_w < 1 ||
         npg__desc_numel(x) != g->N * g->C * g->H * g->W ||
         npg__desc_numel(cols) != g->N * g->C * g->KH * g->KW * g->OH * g->OW)

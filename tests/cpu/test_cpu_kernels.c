@@ -1977,6 +1977,40 @@ Test(cpu_nn, im2col_col2im) {
     }
 }
 
+/* float16 / bfloat16 im2col moves the bit patterns: the float32 im2col's
+ * layout, every pattern (NaN payloads included) intact; col2im, which adds,
+ * refuses them (common gives it float32 copies). */
+Test(cpu_nn, im2col_half_moves_bits) {
+    static const int64_t cfg[][5] = {{3, 3, 1, 1, 1}, {3, 2, 2, 1, 2}, {5, 4, 2, 2, 1}};
+    const npg_dtype halves[2] = {NPG_FLOAT16, NPG_BFLOAT16};
+    for (int k = 0; k < 3; k++)
+        for (int h = 0; h < 2; h++) {
+            npg_conv_geom g = geom(2, 3, 9, 8, cfg[k][0], cfg[k][1], cfg[k][2], cfg[k][3], cfg[k][4], false);
+            const int64_t nx = 2 * 3 * 9 * 8, nc = 2 * 3 * g.KH * g.KW * g.OH * g.OW;
+            uint16_t *xh = malloc(2 * nx), *ch = malloc(2 * nc);
+            float *xf = malloc(4 * nx), *cf = malloc(4 * nc);
+            for (int64_t i = 0; i < nx; i++) {
+                xh[i] = (uint16_t)(rnd64() >> 48); /* any pattern */
+                xf[i] = (float)i + 1; /* the float32 run maps each position */
+            }
+            memset(ch, 0xAB, 2 * nc);
+            npg_tdesc dxh = {.data = xh, .dtype = halves[h], .ndim = 4, .shape = {2, 3, 9, 8}, .strides = {216, 72, 8, 1}};
+            npg_tdesc dxf = dxh, dch = {.data = ch, .dtype = halves[h], .ndim = 1, .shape = {nc}, .strides = {1}};
+            dxf.data = xf, dxf.dtype = NPG_FLOAT32;
+            npg_tdesc dcf = dch;
+            dcf.data = cf, dcf.dtype = NPG_FLOAT32;
+            cr_assert_eq(B->im2col(0, &dch, &dxh, &g), NPG_OK, "%s", npg_last_error());
+            cr_assert_eq(B->im2col(0, &dcf, &dxf, &g), NPG_OK);
+            for (int64_t i = 0; i < nc; i++) {
+                uint16_t want = cf[i] == 0 ? 0 : xh[(int64_t)cf[i] - 1];
+                cr_assert_eq(ch[i], want, "cfg %d %s col %lld: %04x, want %04x", k, npg_dtype_name(halves[h]),
+                             (long long)i, ch[i], want);
+            }
+            expect_unsupported(B->col2im(0, &dxh, &dch, &g), NPG_OP_COL2IM, halves[h]);
+            free(xh), free(ch), free(xf), free(cf);
+        }
+}
+
 Test(cpu_nn, pooling_and_backward) {
     for (int k = 0; k < 4; k++) { /* k == 3: 2x2 windows, stride 2, odd height (the straight path) */
         for (int t = 1; t < 6; t++) {
