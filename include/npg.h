@@ -111,7 +111,9 @@ typedef enum npg_dtype {
      * wholly in float32.
      * Conversions round to nearest even with the same bits on every device
      * (a float16 NaN keeps its sign and payload's top and is quieted, as
-     * x86's F16C converts it; a bfloat16 NaN is 0x7fc0 with its sign);
+     * x86's F16C converts it; a bfloat16 NaN is 0x7fc0 with its sign; casts
+     * between float32 and float64 keep NaN bits as x86 does on CUDA too,
+     * but a NaN computed by arithmetic is a GPU's one canonical NaN there);
      * a weak scalar takes the half type's rounding. float16 or bfloat16
      * with an integer or bool gives the half type; with float32 / float64
      * the wider float; float16 with bfloat16 gives float32. Optimizers keep

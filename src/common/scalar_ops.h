@@ -96,12 +96,31 @@ NPG_HD uint16_t npg_s_f32_to_bf16(float f) {
     u += 0x7fffu + ((u >> 16) & 1u);
     return (uint16_t)(u >> 16);
 }
+/* float <-> double with NaN handled by bits, as x86 converts it (sign kept,
+ * quiet bit set, the payload's top kept): a GPU's conversion instructions
+ * return their one canonical NaN instead, so the CUDA backend's casts use
+ * these to give the CPU's bits. */
+NPG_HD float npg_s_nan_f64_to_f32(double x) {
+    uint64_t u;
+    memcpy(&u, &x, 8);
+    return npg_s_bits_f32(((uint32_t)(u >> 32) & 0x80000000u) | 0x7fc00000u | ((uint32_t)(u >> 29) & 0x3fffffu));
+}
+NPG_HD double npg_s_f32_to_f64(float f) {
+    if (f == f) return (double)f;
+    uint32_t u = npg_s_f32_bits(f);
+    uint64_t r = ((uint64_t)(u & 0x80000000u) << 32) | 0x7ff8000000000000ull | ((uint64_t)(u & 0x3fffffu) << 29);
+    double d;
+    memcpy(&d, &r, 8);
+    return d;
+}
+NPG_HD float npg_s_f64_to_f32(double x) { return x == x ? (float)x : npg_s_nan_f64_to_f32(x); }
 /* double -> float rounded to odd (toward zero, then the last bit set when
  * inexact). Narrowing that to a format with at least two fewer mantissa
  * bits then rounds as narrowing the double directly would. */
 NPG_HD float npg_s_f64_to_f32_odd(double x) {
+    if (x != x) return npg_s_nan_f64_to_f32(x);
     float f = (float)x;
-    if (x != x || (double)f == x) return f;
+    if ((double)f == x) return f;
     uint32_t u = npg_s_f32_bits(f);
     if (fabs((double)f) > fabs(x)) u -= 1; /* magnitude one step toward zero */
     return npg_s_bits_f32(u | 1u);

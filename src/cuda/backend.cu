@@ -353,6 +353,7 @@ static constexpr npg_backend npg_cu_make_backend(void) {
     b.name = "cuda";
     b.type = NPG_DEVICE_CUDA;
     b.half_matmul = true;      /* cublasGemmEx: tensor cores, float32 accumulation */
+    b.half_im2col = true;      /* a gather of the 2-byte elements (conv.cu) */
     b.device_count = cu_device_count;
     b.device_info = cu_device_info;
     b.synchronize = cu_synchronize;

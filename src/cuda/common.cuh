@@ -126,9 +126,9 @@ static inline __host__ __device__ constexpr bool npg_cu_is_half(npg_dtype d) {
 }
 
 /* Call fn(DT<D>{}) for the dtype `dt` (any of the six compute dtypes); the
- * half dtypes and unknown ones are NPG_ERR_UNSUPPORTED naming `what`
- * (src/common runs every kernel but fill and copy in float32 for them).
- * fn returns npg_status. */
+ * half dtypes and unknown ones are NPG_ERR_UNSUPPORTED naming `what` (the
+ * entries that take them dispatch them themselves, backend.h). fn returns
+ * npg_status. */
 template <class Fn> npg_status npg_cu_dispatch(npg_dtype dt, const char *what, Fn &&fn) {
     switch (dt) {
     case NPG_BOOL: return fn(DT<NPG_BOOL>{});
@@ -141,7 +141,7 @@ template <class Fn> npg_status npg_cu_dispatch(npg_dtype dt, const char *what, F
     }
 }
 
-/* npg_cu_dispatch plus float16 and bfloat16: for fill and copy only, whose
+/* npg_cu_dispatch plus float16 and bfloat16: for fill and copy, whose
  * bodies touch half elements through npg_cu_host_value / npg_cu_convert. */
 template <class Fn> npg_status npg_cu_dispatch_storage(npg_dtype dt, const char *what, Fn &&fn) {
     switch (dt) {
@@ -188,6 +188,8 @@ template <npg_dtype DO, npg_dtype DI> __host__ __device__ __forceinline__ CT<DO>
     else if constexpr (npg_cu_is_half(DI)) return npg_cu_convert<DO, NPG_FLOAT32>(npg_cu_half_to_f32<DI>(x));
     else if constexpr (npg_cu_is_half(DO)) return npg_cu_to_half<DO, DI>(x);
     else if constexpr (DO == NPG_BOOL) return (uint8_t)(x != 0);
+    else if constexpr (DO == NPG_FLOAT32 && DI == NPG_FLOAT64) return npg_s_f64_to_f32(x); /* NaN bits as the CPU's */
+    else if constexpr (DO == NPG_FLOAT64 && DI == NPG_FLOAT32) return npg_s_f32_to_f64(x);
     else if constexpr (DO == NPG_FLOAT32) return (float)x;
     else if constexpr (DO == NPG_FLOAT64) return (double)x;
     else if constexpr (in_f) {

@@ -20,8 +20,9 @@
  * __host__ __device__ function (npg_cu_cv_*), so it can be checked on the host.
  *
  * Dtypes as the CPU backend: im2col, col2im and max pooling for uint8, int32,
- * int64, float32, float64 (col2im's integer sums wrap); average pooling and
- * both backward passes for float32 and float64.
+ * int64, float32, float64 (col2im's integer sums wrap), im2col also for
+ * float16 / bfloat16 (their bits moved); average pooling and both backward
+ * passes for float32 and float64.
  */
 #include "common.cuh"
 
@@ -257,6 +258,35 @@ template <class Fn> static npg_status npg_cu_cv_dispatch(npg_dtype dt, bool num,
 
 /* ---- entries --------------------------------------------------------------------------------------- */
 
+/* im2col (ADJ false) or col2im (ADJ true) on T elements. */
+template <class T, bool ADJ>
+static npg_status npg_cu_cv_im2col_launch(int dev, const npg_tdesc *cols, const npg_tdesc *x, const npg_conv_geom *g,
+                                          const char *what) {
+    NPG_CU_CTX(ctx, dev);
+    const int64_t total = ADJ ? npg__desc_numel(x) : npg__desc_numel(cols);
+    if (total == 0) return NPG_OK;
+    const unsigned grid = npg_cu_grid(ctx, total, NPG_CU_CV_THREADS);
+    T *c = (T *)cols->data, *xp = (T *)x->data;
+    const npg_conv_geom gg = *g;
+    if (npg_cu_cv_small(g)) {
+        if constexpr (ADJ)
+            npg_cu_cv_col2im_kernel<T, uint32_t, int32_t>
+                <<<grid, NPG_CU_CV_THREADS, 0, ctx->stream>>>(xp, c, gg, (uint32_t)total);
+        else
+            npg_cu_cv_im2col_kernel<T, uint32_t, int32_t>
+                <<<grid, NPG_CU_CV_THREADS, 0, ctx->stream>>>(c, xp, gg, (uint32_t)total);
+    } else {
+        if constexpr (ADJ)
+            npg_cu_cv_col2im_kernel<T, uint64_t, int64_t>
+                <<<grid, NPG_CU_CV_THREADS, 0, ctx->stream>>>(xp, c, gg, (uint64_t)total);
+        else
+            npg_cu_cv_im2col_kernel<T, uint64_t, int64_t>
+                <<<grid, NPG_CU_CV_THREADS, 0, ctx->stream>>>(c, xp, gg, (uint64_t)total);
+    }
+    NPG_CU_CHECK_LAUNCH(what);
+    return NPG_OK;
+}
+
 static npg_status npg_cu_cv_im2col_common(int dev, bool adjoint, const npg_tdesc *cols, const npg_tdesc *x,
                                           const npg_conv_geom *g) {
     const char *what = adjoint ? "col2im" : "im2col";
@@ -266,31 +296,16 @@ static npg_status npg_cu_cv_im2col_common(int dev, bool adjoint, const npg_tdesc
         npg__desc_numel(x) != g->N * g->C * g->H * g->W ||
         npg__desc_numel(cols) != g->N * g->C * g->KH * g->KW * g->OH * g->OW)
         return npg__set_error(NPG_ERR_INTERNAL, "cuda %s: descriptors do not match the geometry", what);
+    if (dt == NPG_FLOAT16 || dt == NPG_BFLOAT16) {
+        /* the backend's half_im2col: a gather of the bit patterns (0 is +0
+         * in both); col2im adds, and common gives it float32 copies */
+        if (adjoint) return npg_cu_unsupported(what, dt);
+        return npg_cu_cv_im2col_launch<uint16_t, false>(dev, cols, x, g, what);
+    }
     return npg_cu_cv_dispatch(dt, true, what, [&](auto tag) -> npg_status {
         typedef decltype(tag) T;
-        NPG_CU_CTX(ctx, dev);
-        const int64_t total = adjoint ? npg__desc_numel(x) : npg__desc_numel(cols);
-        if (total == 0) return NPG_OK;
-        const unsigned grid = npg_cu_grid(ctx, total, NPG_CU_CV_THREADS);
-        T *c = (T *)cols->data, *xp = (T *)x->data;
-        const npg_conv_geom gg = *g;
-        if (npg_cu_cv_small(g)) {
-            if (adjoint)
-                npg_cu_cv_col2im_kernel<T, uint32_t, int32_t>
-                    <<<grid, NPG_CU_CV_THREADS, 0, ctx->stream>>>(xp, c, gg, (uint32_t)total);
-            else
-                npg_cu_cv_im2col_kernel<T, uint32_t, int32_t>
-                    <<<grid, NPG_CU_CV_THREADS, 0, ctx->stream>>>(c, xp, gg, (uint32_t)total);
-        } else {
-            if (adjoint)
-                npg_cu_cv_col2im_kernel<T, uint64_t, int64_t>
-                    <<<grid, NPG_CU_CV_THREADS, 0, ctx->stream>>>(xp, c, gg, (uint64_t)total);
-            else
-                npg_cu_cv_im2col_kernel<T, uint64_t, int64_t>
-                    <<<grid, NPG_CU_CV_THREADS, 0, ctx->stream>>>(c, xp, gg, (uint64_t)total);
-        }
-        NPG_CU_CHECK_LAUNCH(what);
-        return NPG_OK;
+        return adjoint ? npg_cu_cv_im2col_launch<T, true>(dev, cols, x, g, what)
+                       : npg_cu_cv_im2col_launch<T, false>(dev, cols, x, g, what);
     });
 }
 

@@ -7,7 +7,7 @@
  * kernel cannot report one): gather writes 0, scatter_add skips the element,
  * and both set the device's flag, which the next synchronising call turns
  * into NPG_ERR_INDEX. Gather moves bits, so it is compiled per element size
- * (1, 4, 8 bytes), not per dtype.
+ * (1, 2, 4, 8 bytes), not per dtype.
  */
 #include "common.cuh"
 

@@ -243,6 +243,30 @@ Test(half, nan_payloads_and_every_path_give_the_same_bits) {
         cr_assert_eq(b[i], fb[i], "float32 %08x -> bfloat16 %04x, want %04x", fn[i], b[i], fb[i]);
     }
     free(h), free(b);
+    /* float64 NaNs: narrowed keeping sign and payload's top on every device,
+     * and widened back from float32 and float16 the same way */
+    const uint64_t dn[3] = {0x7ff8000000000000ull, 0xfff8000000000000ull, 0xfff4d55555555555ull};
+    const uint16_t dh[3] = {0x7e00, 0xfe00, 0xff35}, db[3] = {0x7fc0, 0xffc0, 0xffc0};
+    const uint32_t df[3] = {0x7fc00000u, 0xffc00000u, 0xffe6aaaau};
+    const uint64_t dw[3] = {0x7ff8000000000000ull, 0xfff8000000000000ull, 0xfffcd55540000000ull};
+    const uint64_t dhw[3] = {0x7ff8000000000000ull, 0xfff8000000000000ull, 0xfffcd40000000000ull};
+    npg_array *d64 = npg_from_data(dn, NPG_FLOAT64, NPG_SHAPE(3), OPT());
+    uint16_t *nh = bits_of(npg_astype(d64, NPG_FLOAT16)), *nb = bits_of(npg_astype(d64, NPG_BFLOAT16));
+    uint32_t *nf = bits32_of(npg_astype(d64, NPG_FLOAT32));
+    uint64_t wf[3], wh[3];
+    cr_assert_eq(npg_copy_to_host(npg_astype(npg_astype(d64, NPG_FLOAT32), NPG_FLOAT64), wf, sizeof wf), NPG_OK);
+    cr_assert_eq(npg_copy_to_host(npg_astype(npg_astype(d64, NPG_FLOAT16), NPG_FLOAT64), wh, sizeof wh), NPG_OK);
+    for (int i = 0; i < 3; i++) {
+        cr_assert_eq(nh[i], dh[i], "float64 %016llx -> float16 %04x, want %04x", (unsigned long long)dn[i], nh[i], dh[i]);
+        cr_assert_eq(nb[i], db[i], "float64 %016llx -> bfloat16 %04x, want %04x", (unsigned long long)dn[i], nb[i],
+                     db[i]);
+        cr_assert_eq(nf[i], df[i], "float64 %016llx -> float32 %08x, want %08x", (unsigned long long)dn[i], nf[i], df[i]);
+        cr_assert_eq(wf[i], dw[i], "float32 %08x -> float64 %016llx, want %016llx", df[i], (unsigned long long)wf[i],
+                     (unsigned long long)dw[i]);
+        cr_assert_eq(wh[i], dhw[i], "float16 %04x -> float64 %016llx, want %016llx", dh[i], (unsigned long long)wh[i],
+                     (unsigned long long)dhw[i]);
+    }
+    free(nh), free(nb), free(nf);
 
     /* every half pattern, and float32 inputs with NaN payloads, contiguous
      * (from offsets 0..8) against every other element of a 2x array */
