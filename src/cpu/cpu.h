@@ -128,13 +128,14 @@ void npg__cpu_memcpy(void *dst, const void *src, size_t nbytes);
 
 /* ---- the family entries (one file each; see backend.h for contracts) ---- */
 /* bfloat16 GEMM with AVX512-BF16 dot products (gemm_bf16.c): c (M x N
- * float32, contiguous) = a @ b, operands with any strides. has_bf16_dot: the
+ * float32, contiguous) = a @ b, operands with any strides; threads: it may
+ * split the work across our threads (false inside a parallel loop). has_bf16_dot: the
  * CPU has the instructions and set_bf16_dot (tests: 0 off, 1 on where
  * available, -1 detect) has not turned them off. */
 bool npg__cpu_has_bf16_dot(void);
 void npg__cpu_set_bf16_dot(int on);
 npg_status npg__cpu_gemm_bf16(int64_t M, int64_t N, int64_t K, const uint16_t *a, int64_t sam, int64_t sak,
-                              const uint16_t *b, int64_t sbk, int64_t sbn, float *c);
+                              const uint16_t *b, int64_t sbk, int64_t sbn, float *c, bool threads);
 npg_status npg__cpu_fill(int dev, const npg_tdesc *out, double value, int64_t ivalue);
 npg_status npg__cpu_copy(int dev, const npg_tdesc *out, const npg_tdesc *in);
 npg_status npg__cpu_unary(int dev, npg_op op, const npg_tdesc *out, const npg_tdesc *in, const npg_kparams *p);

@@ -163,7 +163,7 @@ TGT static void micro(int64_t kp, const uint32_t *ap, const uint16_t *bp, float 
 }
 
 npg_status npg__cpu_gemm_bf16(int64_t M, int64_t N, int64_t K, const uint16_t *a, int64_t sam, int64_t sak,
-                              const uint16_t *b, int64_t sbk, int64_t sbn, float *c) {
+                              const uint16_t *b, int64_t sbk, int64_t sbn, float *c, bool threads) {
     const int64_t mpan = (M + MR - 1) / MR, nblk = (N < NC ? N : NC);
     const int64_t npan_max = (nblk + NR - 1) / NR;
     /* the packed blocks come from the backend's block cache: fresh pages
@@ -179,7 +179,7 @@ npg_status npg__cpu_gemm_bf16(int64_t M, int64_t N, int64_t K, const uint16_t *a
     }
     uint32_t *ap = ap_;
     uint16_t *bp = bp_;
-    const bool par = npg__cpu_threads() > 1 && M * N * K >= ((int64_t)1 << 20);
+    const bool par = threads && npg__cpu_threads() > 1 && M * N * K >= ((int64_t)1 << 20);
     for (int64_t j0 = 0; j0 < N; j0 += NC) {
         const int64_t nc = N - j0 < NC ? N - j0 : NC, npan = (nc + NR - 1) / NR;
         for (int64_t k0 = 0; k0 < K; k0 += KC) {
@@ -214,8 +214,8 @@ npg_status npg__cpu_gemm_bf16(int64_t M, int64_t N, int64_t K, const uint16_t *a
 }
 #else
 npg_status npg__cpu_gemm_bf16(int64_t M, int64_t N, int64_t K, const uint16_t *a, int64_t sam, int64_t sak,
-                              const uint16_t *b, int64_t sbk, int64_t sbn, float *c) {
-    (void)M, (void)N, (void)K, (void)a, (void)sam, (void)sak, (void)b, (void)sbk, (void)sbn, (void)c;
+                              const uint16_t *b, int64_t sbk, int64_t sbn, float *c, bool threads) {
+    (void)M, (void)N, (void)K, (void)a, (void)sam, (void)sak, (void)b, (void)sbk, (void)sbn, (void)c, (void)threads;
     return npg__set_error(NPG_ERR_UNSUPPORTED, "cpu matmul: this build has no AVX512-BF16 kernel");
 }
 #endif

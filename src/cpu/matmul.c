@@ -176,12 +176,18 @@ static npg_status matmul_half(const mm_geom *g0, npg_dtype dt, const npg_tdesc *
     if (s != NPG_OK) return s;
     float *c = cv;
     if (dt == NPG_BFLOAT16 && npg__cpu_has_bf16_dot()) {
-        for (int64_t t = 0; t < g.B && s == NPG_OK; t++) {
+        /* small products one per thread (as matmul_blas), big ones split */
+        const bool per_thread = g.B > 1 && g.B >= npg__cpu_threads() && g.M * g.N * g.K <= (int64_t)1 << 21;
+        int bad = 0; /* the most negative status (errors are < 0) */
+        NPG_PAR_LOOP_REDUCE(per_thread, min : bad, t, g.B, {
             int64_t ao = npg__cpu_flat_offset(g.nb, g.bshape, g.sa, t);
             int64_t bo = npg__cpu_flat_offset(g.nb, g.bshape, g.sb, t);
-            s = npg__cpu_gemm_bf16(g.M, g.N, g.K, (const uint16_t *)a->data + ao, g.sa[nd - 2], g.sa[nd - 1],
-                                   (const uint16_t *)b->data + bo, g.sb[nd - 2], g.sb[nd - 1], c + t * g.M * g.N);
-        }
+            int st = npg__cpu_gemm_bf16(g.M, g.N, g.K, (const uint16_t *)a->data + ao, g.sa[nd - 2], g.sa[nd - 1],
+                                        (const uint16_t *)b->data + bo, g.sb[nd - 2], g.sb[nd - 1],
+                                        c + t * g.M * g.N, !per_thread);
+            if (st < bad) bad = st;
+        });
+        s = (npg_status)bad;
     } else {
         npg_tdesc da = *a, db = *b;
         void *pa = NULL, *pb = NULL;

@@ -20,7 +20,7 @@
 bool npg__cpu_has_bf16_dot(void);
 void npg__cpu_set_bf16_dot(int on);
 npg_status npg__cpu_gemm_bf16(int64_t M, int64_t N, int64_t K, const uint16_t *a, int64_t sam, int64_t sak,
-                              const uint16_t *b, int64_t sbk, int64_t sbn, float *c);
+                              const uint16_t *b, int64_t sbk, int64_t sbn, float *c, bool threads);
 
 static void restore(void) { npg__cpu_set_bf16_dot(-1); }
 TestSuite(gemm_bf16, .fini = restore);
@@ -101,7 +101,7 @@ static void run_kernel(bool exact) {
                 opnd_fill(&b, s.K, s.N, exact);
                 float *c = malloc(sizeof(float) * (size_t)(s.M * s.N));
                 for (int64_t i = 0; i < s.M * s.N; i++) c[i] = NAN; /* every element must be written */
-                cr_assert_eq(npg__cpu_gemm_bf16(s.M, s.N, s.K, a.mem, a.sr, a.sc, b.mem, b.sr, b.sc, c), NPG_OK);
+                cr_assert_eq(npg__cpu_gemm_bf16(s.M, s.N, s.K, a.mem, a.sr, a.sc, b.mem, b.sr, b.sc, c, (la + lb) % 2 == 0), NPG_OK);
                 char what[64];
                 snprintf(what, sizeof what, "kernel, layouts %d/%d", la, lb);
                 check(c, &a, &b, s, exact, what);
@@ -163,7 +163,7 @@ Test(gemm_bf16, subnormal_inputs) {
     const uint16_t a[2] = {0x0040, 0x3f80}, b[2] = {0x3f80, 0x0000}; /* 2^-127, 1; 1, 0 */
     float c = -1;
     if (npg__cpu_has_bf16_dot()) {
-        cr_assert_eq(npg__cpu_gemm_bf16(1, 1, 2, a, 2, 1, b, 1, 1, &c), NPG_OK);
+        cr_assert_eq(npg__cpu_gemm_bf16(1, 1, 2, a, 2, 1, b, 1, 1, &c, true), NPG_OK);
         cr_assert_eq(c, 0.0f, "dot products: %a", (double)c);
     }
     npg__cpu_set_bf16_dot(0);
@@ -185,7 +185,7 @@ Test(gemm_bf16, infinities_propagate_and_padding_adds_nothing) {
     for (int i = 0; i < K * N; i++) b[i] = npg_s_f32_to_bf16(i % 2 ? -1.0f : 2.0f);
     for (int j = 0; j < N; j++) b[(K - 1) * N + j] = j == 3 ? 0x7fc0 : j % 2 ? 0xff80 : 0x7f80; /* last row: +-inf, NaN */
     float c[M * N];
-    cr_assert_eq(npg__cpu_gemm_bf16(M, N, K, a, K, 1, b, N, 1, c), NPG_OK);
+    cr_assert_eq(npg__cpu_gemm_bf16(M, N, K, a, K, 1, b, N, 1, c, true), NPG_OK);
     for (int i = 0; i < M; i++)
         for (int j = 0; j < N; j++) {
             float g = c[i * N + j];
