@@ -184,15 +184,24 @@ npg_status npg__cpu_gemm_bf16(int64_t M, int64_t N, int64_t K, const uint16_t *a
         const int64_t nc = N - j0 < NC ? N - j0 : NC, npan = (nc + NR - 1) / NR;
         for (int64_t k0 = 0; k0 < K; k0 += KC) {
             const int64_t kc = K - k0 < KC ? K - k0 : KC, kp = (kc + 1) / 2;
-            NPG_PAR_LOOP(par, t, npan + mpan, {
-                if (t < npan) {
-                    const int64_t n0 = t * NR, nr = nc - n0 < NR ? nc - n0 : NR;
-                    pack_b(bp + t * kp * 2 * NR, b + (j0 + n0) * sbn, sbk, sbn, nr, k0, kc, K);
-                } else {
-                    const int64_t i = t - npan, m0 = i * MR, mr = M - m0 < MR ? M - m0 : MR;
-                    pack_a(ap + i * kp * MR, a + m0 * sam, sam, sak, mr, k0, kc, K);
-                }
-            });
+            /* b's panels cost NR / MR times a's: handed out dynamically */
+#define PACK_ONE(t)                                                                              \
+    do {                                                                                         \
+        if ((t) < npan) {                                                                        \
+            const int64_t n0 = (t) * NR, nr = nc - n0 < NR ? nc - n0 : NR;                       \
+            pack_b(bp + (t) * kp * 2 * NR, b + (j0 + n0) * sbn, sbk, sbn, nr, k0, kc, K);        \
+        } else {                                                                                 \
+            const int64_t i = (t) - npan, m0 = i * MR, mr = M - m0 < MR ? M - m0 : MR;           \
+            pack_a(ap + i * kp * MR, a + m0 * sam, sam, sak, mr, k0, kc, K);                     \
+        }                                                                                        \
+    } while (0)
+            if (par) {
+                NPG_OMP_FOR_DYN(true)
+                for (int64_t t = 0; t < npan + mpan; t++) PACK_ONE(t);
+            } else {
+                for (int64_t t = 0; t < npan + mpan; t++) PACK_ONE(t);
+            }
+#undef PACK_ONE
             /* tiles: MC rows of one NR panel each; the panels outermost so
              * neighbouring tasks share a's rows in cache */
             const int64_t mblk = (M + MC - 1) / MC, tasks = npan * mblk;
