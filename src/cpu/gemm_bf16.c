@@ -26,19 +26,24 @@
 #include <immintrin.h>
 #endif
 
+/* Both read and written with relaxed atomics: any thread may be first to
+ * detect, and the answer is the same for all. */
 static int bf16_override = -1; /* -1: detect; 0 / 1: forced (tests) */
 
-void npg__cpu_set_bf16_dot(int on) { bf16_override = on < 0 ? -1 : on != 0; }
+void npg__cpu_set_bf16_dot(int on) { __atomic_store_n(&bf16_override, on < 0 ? -1 : on != 0, __ATOMIC_RELAXED); }
 
 bool npg__cpu_has_bf16_dot(void) {
 #ifdef NPG_BF16_DOT
     static int detected = -1;
-    if (detected < 0) {
+    int d = __atomic_load_n(&detected, __ATOMIC_RELAXED);
+    if (d < 0) {
         __builtin_cpu_init();
-        detected = __builtin_cpu_supports("avx512bf16") && __builtin_cpu_supports("avx512bw") &&
-                   __builtin_cpu_supports("avx512vl");
+        d = __builtin_cpu_supports("avx512bf16") && __builtin_cpu_supports("avx512bw") &&
+            __builtin_cpu_supports("avx512vl");
+        __atomic_store_n(&detected, d, __ATOMIC_RELAXED);
     }
-    return bf16_override >= 0 ? bf16_override && detected : detected;
+    const int o = __atomic_load_n(&bf16_override, __ATOMIC_RELAXED);
+    return o >= 0 ? o && d : d;
 #else
     return false;
 #endif

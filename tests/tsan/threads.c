@@ -67,6 +67,14 @@ static void *worker(void *p) {
         npg_array *hi = npg_matmul(x, npg_matrix_transpose(shared_w));
         npg_no_grad_end();
         if (!hi || npg_item(npg_max(npg_abs(npg_subtract(h, hi)), NPG_ALL_AXES, false)) != 0) failures[id]++;
+        /* half types: conversions, and the bfloat16 GEMM's run-time CPU
+         * detection, which any thread may be the first to do */
+        npg_array *hb = npg_matmul(npg_astype(x, NPG_BFLOAT16), npg_astype(npg_matrix_transpose(shared_w), NPG_BFLOAT16));
+        npg_array *hh = npg_matmul(npg_astype(x, NPG_FLOAT16), npg_astype(npg_matrix_transpose(shared_w), NPG_FLOAT16));
+        if (!hb || !hh || npg_item(npg_max(npg_abs(npg_subtract(npg_astype(hb, NPG_FLOAT32), hi)), NPG_ALL_AXES, false)) >
+                              0.5 ||
+            npg_item(npg_max(npg_abs(npg_subtract(npg_astype(hh, NPG_FLOAT32), hi)), NPG_ALL_AXES, false)) > 0.1)
+            failures[id]++;
         /* linear algebra on the shared weights (LAPACK with per-thread
          * workspaces and thread counts), with backward passes into them */
         npg_array *gram = npg_add(npg_matmul(shared_w, npg_matrix_transpose(shared_w)),
