@@ -2,6 +2,11 @@
  * gemm_bf16.c — bfloat16 GEMM on x86 CPUs with AVX512-BF16 (AMD Zen 4 and
  * later, Intel Cooper Lake / Sapphire Rapids and later), chosen at run time.
  *
+ * A departure from DESIGN.md's "matrix products through OpenBLAS": the
+ * OpenBLAS we build against (Debian 12's 0.3.21) exports no bfloat16 GEMM
+ * (cblas_sbgemm), and sgemm on float32 copies ran at 0.38x PyTorch's
+ * bfloat16 matmul; with a BLAS that has sbgemm this file could call it.
+ *
  * c (M x N float32, row-major) = a (M x K) @ b (K x N), both bfloat16 with
  * any strides. VDPBF16PS adds the two exact products of a pair of bfloat16
  * values to a float32 lane, one rounding each (an FMA chain in the order
