@@ -376,7 +376,10 @@ int64_t npg_item_int(const npg_array *x);
 /* Pointer to x's first element (a device pointer for CUDA arrays); strides
  * from npg_strides. [borrowed] */
 void *npg_data(const npg_array *x);
-/* Print x NumPy-style (large arrays summarised with "...") to stdout / f. */
+/* Print x as NumPy's str() does (its default print options: precision 8,
+ * line width 75, arrays over 1000 elements summarised with "..."; a 0-d
+ * float as Python's repr, "70.0") to stdout / f. bfloat16 prints like the
+ * other floats, with the digits that read back in bfloat16. */
 npg_status npg_print(const npg_array *x);
 npg_status npg_fprint(FILE *f, const npg_array *x);
 /* Format x into buf (always NUL-terminated when len > 0). Returns the length
