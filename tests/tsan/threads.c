@@ -49,6 +49,8 @@ static void *worker(void *p) {
         if (!strstr(npg_last_error(), needle)) failures[id]++;
         npg_clear_error();
         char text[2048]; /* formatting, and the process-wide TF32 switch any thread may flip */
+        npg_print_options po = {.precision = 3 + id % 4, .threshold = 1000, .edgeitems = 3, .linewidth = 75};
+        if (npg_set_print_options(id % 2 ? &po : NULL) != NPG_OK) failures[id]++; /* process-wide too */
         if (npg_format(x, text, sizeof text) <= 0) failures[id]++;
         npg_set_allow_tf32(false);
         npg_set_default_device(NPG_CPU); /* process-wide settings any thread may change */
