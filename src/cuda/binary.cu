@@ -110,18 +110,7 @@ static npg_status npg_cu_binary_run(npg_cu_ctx *ctx, npg_op op, const npg_tdesc 
             return npg_cu_unsupported(what, a->dtype);
         } else {
             const npg_tdesc *d[3] = {out, a, b};
-            const npg_dtype want = F::bool_out ? NPG_BOOL : a->dtype;
-            if (out->dtype != want)
-                return npg__set_error(NPG_ERR_DTYPE, "cuda %s: output dtype %s, expected %s", what,
-                                      npg_dtype_name(out->dtype), npg_dtype_name(want));
-            auto go = [&](auto htag) -> npg_status {
-                constexpr npg_dtype DH = decltype(htag)::value;
-                constexpr npg_dtype DO = F::bool_out ? NPG_BOOL : DH;
-                npg_cu_binary_half_body<F, DH, DO> body;
-                body.f = F{};
-                return npg_cu_half_run<3, decltype(body), DH, DO>(ctx, body, d, what);
-            };
-            return a->dtype == NPG_FLOAT16 ? go(DT<NPG_FLOAT16>{}) : go(DT<NPG_BFLOAT16>{});
+            return npg_cu_half_entry<npg_cu_binary_half_body, 3>(ctx, F{}, a->dtype, d, what);
         }
     }
     return npg_cu_dispatch(a->dtype, what, [&](auto tag) -> npg_status {

@@ -237,4 +237,24 @@ static npg_status npg_cu_half_run(npg_cu_ctx *ctx, Body &body, const npg_tdesc *
     return npg_cu_ew_run(ctx, body, s.flat, s.g, s.n, what);
 }
 
+/* The half-type entry of unary (N = 2) and binary (N = 3) ops: the output
+ * dtype checked (bool for predicates, else the input's), then
+ * Body<F, DH, DO> run for float16 or bfloat16 (dt). */
+template <template <class, npg_dtype, npg_dtype> class Body, int N, class F>
+static npg_status npg_cu_half_entry(npg_cu_ctx *ctx, const F &f, npg_dtype dt, const npg_tdesc *const *d,
+                                    const char *what) {
+    const npg_dtype want = F::bool_out ? NPG_BOOL : dt;
+    if (d[0]->dtype != want)
+        return npg__set_error(NPG_ERR_DTYPE, "cuda %s: output dtype %s, expected %s", what,
+                              npg_dtype_name(d[0]->dtype), npg_dtype_name(want));
+    auto go = [&](auto htag) -> npg_status {
+        constexpr npg_dtype DH = decltype(htag)::value;
+        constexpr npg_dtype DO = F::bool_out ? NPG_BOOL : DH;
+        Body<F, DH, DO> body;
+        body.f = f;
+        return npg_cu_half_run<N, Body<F, DH, DO>, DH, DO>(ctx, body, d, what);
+    };
+    return dt == NPG_FLOAT16 ? go(DT<NPG_FLOAT16>{}) : go(DT<NPG_BFLOAT16>{});
+}
+
 #endif /* NPG_CUDA_ELEMENTWISE_CUH */

@@ -185,18 +185,7 @@ template <class F> static npg_status npg_cu_unary_run(npg_cu_ctx *ctx, const F &
             return npg_cu_unsupported(what, in->dtype);
         } else {
             const npg_tdesc *d[2] = {out, in};
-            const npg_dtype want = F::bool_out ? NPG_BOOL : in->dtype;
-            if (out->dtype != want)
-                return npg__set_error(NPG_ERR_DTYPE, "cuda %s: output dtype %s, expected %s", what,
-                                      npg_dtype_name(out->dtype), npg_dtype_name(want));
-            auto go = [&](auto htag) -> npg_status {
-                constexpr npg_dtype DH = decltype(htag)::value;
-                constexpr npg_dtype DO = F::bool_out ? NPG_BOOL : DH;
-                npg_cu_unary_half_body<F, DH, DO> body;
-                body.f = f;
-                return npg_cu_half_run<2, decltype(body), DH, DO>(ctx, body, d, what);
-            };
-            return in->dtype == NPG_FLOAT16 ? go(DT<NPG_FLOAT16>{}) : go(DT<NPG_BFLOAT16>{});
+            return npg_cu_half_entry<npg_cu_unary_half_body, 2>(ctx, f, in->dtype, d, what);
         }
     }
     return npg_cu_dispatch(in->dtype, what, [&](auto tag) -> npg_status {

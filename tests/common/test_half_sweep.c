@@ -1829,6 +1829,11 @@ Test(half_sweep, float16_range_of_intermediates) {
 
 /* ---- loss scaling ------------------------------------------------------------------ */
 
+/* sum(p^2 c) / 100, the scaler test's loss */
+static npg_array *scaler_loss(npg_array *p, npg_array *c) {
+    return npg_multiply_scalar(npg_sum(npg_multiply(npg_square(p), c), NPG_ALL_AXES, false), 0.01);
+}
+
 Test(half_sweep, grad_scaler) {
     t_live live = t_live_now();
     for (int d = 0; d < 2; d++) {
@@ -1844,7 +1849,7 @@ Test(half_sweep, grad_scaler) {
         npg_grad_scaler *sc = npg_grad_scaler_new(NPG_GRAD_SCALER_OPTS(.init_scale = 1024));
         cr_assert(sc, "%s", npg_last_error());
         for (int step = 0; step < 3; step++) {
-            npg_array *l = npg_multiply_scalar(npg_sum(npg_multiply(npg_square(p), c), NPG_ALL_AXES, false), 0.01);
+            npg_array *l = scaler_loss(p, c);
             cr_assert_eq(npg_backward(npg_grad_scaler_scale(sc, l), NULL), NPG_OK, "%s", npg_last_error());
             bool stepped = false;
             expect_ok(npg_grad_scaler_step(sc, op[0], &stepped), "grad_scaler_step");
@@ -1852,8 +1857,7 @@ Test(half_sweep, grad_scaler) {
             cr_expect(stepped, "grad_scaler (%s, scale 1024): step %d skipped", npg_dtype_name(dt), step);
             expect_ok(npg_grad_scaler_update(sc), "grad_scaler_update");
             npg_optimizer_zero_grad(op[0]);
-            npg_array *l32 = npg_multiply_scalar(
-                npg_sum(npg_multiply(npg_square(q), npg_astype(c, NPG_FLOAT32)), NPG_ALL_AXES, false), 0.01);
+            npg_array *l32 = scaler_loss(q, npg_astype(c, NPG_FLOAT32));
             cr_assert_eq(npg_backward(l32, NULL), NPG_OK);
             npg_optimizer_step(op[1]);
             npg_optimizer_zero_grad(op[1]);
@@ -1865,7 +1869,7 @@ Test(half_sweep, grad_scaler) {
         npg_grad_scaler *sd = npg_grad_scaler_new(NULL);
         bool any = false;
         for (int step = 0; step < 4 && !any; step++) {
-            npg_array *l = npg_multiply_scalar(npg_sum(npg_multiply(npg_square(p), c), NPG_ALL_AXES, false), 0.01);
+            npg_array *l = scaler_loss(p, c);
             cr_assert_eq(npg_backward(npg_grad_scaler_scale(sd, l), NULL), NPG_OK, "%s", npg_last_error());
             expect_ok(npg_grad_scaler_step(sd, op[0], &any), "grad_scaler_step");
             expect_ok(npg_grad_scaler_update(sd), "grad_scaler_update");

@@ -512,19 +512,26 @@ static void fashion_subset(npg_array **x, npg_array **y) {
     *y = NPG_INDEX(ya, NPG_SLICE(0, 1000, 1));
 }
 
+/* The 784-64-10 MLP's parameters {w1, b1, w2, b2} (in the current scope),
+ * weights drawn by Kaiming-uniform from the global generator. */
+static void mlp_params(npg_array *ps[4]) {
+    ps[0] = npg_empty(NPG_SHAPE(64, 784), OPT(.requires_grad = true));
+    ps[1] = npg_zeros(NPG_SHAPE(64), OPT(.requires_grad = true));
+    ps[2] = npg_empty(NPG_SHAPE(10, 64), OPT(.requires_grad = true));
+    ps[3] = npg_zeros(NPG_SHAPE(10), OPT(.requires_grad = true));
+    npg_init_kaiming_uniform(ps[0], NULL);
+    npg_init_kaiming_uniform(ps[2], NULL);
+}
+
 /* 200 steps on 1,000 Fashion-MNIST images must lower the loss. */
 Test(optim, short_training_run_lowers_the_loss, .timeout = 600) {
     npg_scope s = npg_scope_begin();
     npg_array *x, *y;
     fashion_subset(&x, &y);
     npg_seed(1);
-    npg_array *w1 = npg_empty(NPG_SHAPE(64, 784), OPT(.requires_grad = true));
-    npg_array *b1 = npg_zeros(NPG_SHAPE(64), OPT(.requires_grad = true));
-    npg_array *w2 = npg_empty(NPG_SHAPE(10, 64), OPT(.requires_grad = true));
-    npg_array *b2 = npg_zeros(NPG_SHAPE(10), OPT(.requires_grad = true));
-    npg_init_kaiming_uniform(w1, NULL);
-    npg_init_kaiming_uniform(w2, NULL);
-    npg_array *ps[4] = {w1, b1, w2, b2};
+    npg_array *ps[4];
+    mlp_params(ps);
+    npg_array *w1 = ps[0], *b1 = ps[1], *w2 = ps[2], *b2 = ps[3];
     npg_optimizer *o = npg_sgd_new(ps, 4, NPG_SGD_OPTS(.lr = 0.05, .momentum = 0.9));
     npg_loader *l = npg_loader_new(x, y, &(npg_loader_opts){.batch_size = 50, .shuffle = true});
     cr_assert(o && l, "%s", npg_last_error());
@@ -725,13 +732,9 @@ static void mixed_precision_run(npg_array *x, npg_array *y, npg_dtype compute, d
                                 int *skipped) {
     npg_scope s = npg_scope_begin();
     npg_seed(3);
-    npg_array *w1 = npg_empty(NPG_SHAPE(64, 784), OPT(.requires_grad = true));
-    npg_array *b1 = npg_zeros(NPG_SHAPE(64), OPT(.requires_grad = true));
-    npg_array *w2 = npg_empty(NPG_SHAPE(10, 64), OPT(.requires_grad = true));
-    npg_array *b2 = npg_zeros(NPG_SHAPE(10), OPT(.requires_grad = true));
-    npg_init_kaiming_uniform(w1, NULL);
-    npg_init_kaiming_uniform(w2, NULL);
-    npg_array *ps[4] = {w1, b1, w2, b2};
+    npg_array *ps[4];
+    mlp_params(ps);
+    npg_array *w1 = ps[0], *b1 = ps[1], *w2 = ps[2], *b2 = ps[3];
     npg_optimizer *o = npg_adam_new(ps, 4, NPG_ADAM_OPTS(.lr = 2e-3));
     npg_grad_scaler *sc = npg_grad_scaler_new(NPG_GRAD_SCALER_OPTS(.disabled = compute != NPG_FLOAT16));
     npg_generator *g = npg_generator_new(5);
