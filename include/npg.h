@@ -122,6 +122,20 @@ typedef enum npg_dtype {
      * refuse them (NPG_ERR_DTYPE). */
     NPG_FLOAT16,
     NPG_BFLOAT16,
+    /* The array API's other integers (appended, so the values above keep
+     * their numbers). Integer arithmetic wraps (two's complement), as in
+     * NumPy and PyTorch. Promotion follows the array API: within a kind the
+     * wider type; a signed with an unsigned integer gives the smallest
+     * signed type holding both (uint8 + int8 -> int16, uint32 + int32 ->
+     * int64); uint64 with a signed integer gives float64 (NumPy's choice,
+     * the array API leaves it open); an integer with a float gives the
+     * float. sum, prod and the cumulative ones give int64 for every integer
+     * except uint64, which keeps uint64 (the same bits wrapped either way). */
+    NPG_INT8,
+    NPG_INT16,
+    NPG_UINT16,
+    NPG_UINT32,
+    NPG_UINT64,
     NPG_DTYPE_COUNT
 } npg_dtype;
 
@@ -309,7 +323,9 @@ npg_generator *npg_generator_new(uint64_t seed);
 void npg_generator_free(npg_generator *gen);
 /* Each call below consumes one stream offset of opts->generator (default:
  * the global one): a value depends only on (seed, offset, element index).
- * All return [new]; default dtype float32 (randint: int64, permutation: int64). */
+ * All return [new]; default dtype float32 (randint: int64, permutation: int64).
+ * randint takes any integer dtype; [low, high) must lie within its range
+ * (NPG_ERR_INVALID_ARG otherwise; for uint64 the int64 bounds limit it). */
 npg_array *npg_rand(npg_shape shape, const npg_opts *opts);                           /* U[0,1) */
 npg_array *npg_uniform(double low, double high, npg_shape shape, const npg_opts *opts); /* U[low,high) */
 npg_array *npg_randn(npg_shape shape, const npg_opts *opts);                          /* N(0,1) */
@@ -371,7 +387,9 @@ npg_status npg_copy_to_host(const npg_array *x, void *dst, size_t nbytes);
 /* The single element of x as a double; NaN and NPG_ERR_SHAPE unless x has
  * exactly one element. */
 double npg_item(const npg_array *x);
-/* The single element of x as int64_t; 0 and an error unless exactly one. */
+/* The single element of x as int64_t (truncated from a float, saturated;
+ * a uint64 above INT64_MAX comes back as its bits: cast the result to
+ * uint64_t); 0 and an error unless exactly one. */
 int64_t npg_item_int(const npg_array *x);
 /* Pointer to x's first element (a device pointer for CUDA arrays); strides
  * from npg_strides. [borrowed] */
@@ -511,7 +529,8 @@ npg_array *npg_softplus(npg_array *x);  /* log(1 + exp(x)), stable */
 /* ========================================================================
  * Reductions and scans — all return [new]. `axes` = NPG_ALL_AXES reduces
  * every axis; keepdims keeps reduced axes with length 1.
- * sum/prod of bool and integers give int64 (uint8 too); mean, var, std and
+ * sum/prod of bool and integers give int64 (uint8 to uint32 too), of uint64
+ * uint64 (both wrap on overflow); mean, var, std and
  * logsumexp give floating results. max/min of an empty selection is an
  * NPG_ERR_SHAPE error; sum of it is 0, prod 1, mean NaN.
  * ======================================================================== */
@@ -535,7 +554,7 @@ npg_array *npg_any(npg_array *x, npg_axes axes, bool keepdims); /* bool */
 /* log(sum(exp(x))), computed stably. */
 npg_array *npg_logsumexp(npg_array *x, npg_axes axes, bool keepdims);
 /* Cumulative sum / product along axis (NPG_FLAT: of the flattened array).
- * Bool and integer inputs give int64, like npg_sum. */
+ * Bool and integer inputs give int64 (uint64 gives uint64), like npg_sum. */
 npg_array *npg_cumsum(npg_array *x, int axis);
 npg_array *npg_cumprod(npg_array *x, int axis);
 
@@ -648,7 +667,8 @@ npg_array *npg_take_along_axis(npg_array *x, npg_array *indices, int axis);
  * src[i] where i runs over src's elements and indices[i] replaces the axis
  * coordinate. indices (integers) and src have one shape, equal to x's on
  * every axis but `axis`; repeated indices accumulate; negative ones wrap.
- * Result dtype: x and src promoted (int32, int64 or floating).
+ * Result dtype: x and src promoted (any integer, wrapping, or floating;
+ * bool is NPG_ERR_DTYPE).
  * Differentiable in x and src. An index out of range is NPG_ERR_INDEX
  * (on CUDA reported by the next synchronising call, as in npg_take). */
 npg_array *npg_scatter_add(npg_array *x, int axis, npg_array *indices, npg_array *src);

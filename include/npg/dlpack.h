@@ -9,8 +9,8 @@
  * Both directions share memory: a write through one side is seen by the
  * other, and the memory lives until both sides have let go of it.
  *
- * Dtypes: bool (kDLBool, code 6, as in DLPack 0.8), uint8, int32, int64,
- * float32, float64, one lane. Devices: kDLCPU (and kDLCUDAHost, pinned host memory,
+ * Dtypes: bool (kDLBool, code 6, as in DLPack 0.8), int8 to int64, uint8
+ * to uint64, float16, bfloat16, float32, float64, one lane. Devices: kDLCPU (and kDLCUDAHost, pinned host memory,
  * imported as CPU memory) and kDLCUDA (device_id = the CUDA device index).
  */
 #ifndef NPG_DLPACK_H
@@ -38,8 +38,8 @@ DLManagedTensor *npg_to_dlpack(npg_array *x);
  * byte_offset, strides NULL meaning row-major). On success npg owns t and
  * calls t->deleter(t) once, when the last array using the memory is freed
  * (views included; it may be another thread). On failure t is untouched and
- * still the caller's: an unsupported dtype (NPG_ERR_DTYPE; e.g. int16,
- * uint32, lanes > 1; float16 and bfloat16 are supported), more than NPG_MAX_DIMS dimensions or a negative size
+ * still the caller's: an unsupported dtype (NPG_ERR_DTYPE; e.g. complex,
+ * float8, lanes > 1), more than NPG_MAX_DIMS dimensions or a negative size
  * (NPG_ERR_SHAPE), a device npg does not have (NPG_ERR_DEVICE), or data not
  * aligned to the element size (NPG_ERR_INVALID_ARG). A 0 stride over a dimension
  * larger than 1 (a broadcast tensor) makes the array read-only, as

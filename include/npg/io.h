@@ -42,9 +42,9 @@ extern "C" {
  * ======================================================================== */
 
 /* The array stored in an IDX file, plain or gzip-compressed (detected by the
- * 1f 8b magic). Element types map to: 0x08 ubyte -> uint8; 0x09 sbyte,
- * 0x0B short, 0x0C int -> int32; 0x0D float -> float32; 0x0E double ->
- * float64. At most NPG_MAX_DIMS dimensions and 2^40 bytes of data. [new] */
+ * 1f 8b magic). Element types map to: 0x08 ubyte -> uint8; 0x09 sbyte ->
+ * int8; 0x0B short -> int16; 0x0C int -> int32; 0x0D float -> float32;
+ * 0x0E double -> float64. At most NPG_MAX_DIMS dimensions and 2^40 bytes of data. [new] */
 npg_array *npg_load_idx(const char *path, const npg_opts *opts);
 
 /* ========================================================================
@@ -52,16 +52,17 @@ npg_array *npg_load_idx(const char *path, const npg_opts *opts);
  * ======================================================================== */
 
 /* Write x to path in .npy format 1.0 (2.0 if the header needs it): C order,
- * little-endian descr ('|b1' '|u1' '<i4' '<i8' '<f2' '<f4' '<f8'; bfloat16,
+ * little-endian descr ('|b1' '|i1' '|u1' '<i2' '<u2' '<i4' '<u4' '<i8' '<u8'
+ * '<f2' '<f4' '<f8'; bfloat16,
  * which NumPy lacks, is NPG_ERR_DTYPE), the header
  * padded exactly as np.save pads it, so the bytes equal np.save's. x may be
  * any view on any device. */
 npg_status npg_save_npy(const char *path, const npg_array *x);
 
 /* The array in a .npy file (format 1.0, 2.0 or 3.0; '<', '>', '|' or '='
- * byte order; C or Fortran order). Dtypes: b1 -> bool, u1 -> uint8,
- * i1 i2 u2 i4 -> int32, u4 i8 -> int64, u8 -> int64 (an error if a value
- * exceeds INT64_MAX), f2 -> float16, f4 -> float32, f8 -> float64. [new] */
+ * byte order; C or Fortran order). Dtypes: b1 -> bool, i1 i2 i4 i8 ->
+ * int8 int16 int32 int64, u1 u2 u4 u8 -> uint8 uint16 uint32 uint64, f2 ->
+ * float16, f4 -> float32, f8 -> float64. [new] */
 npg_array *npg_load_npy(const char *path, const npg_opts *opts);
 
 /* ========================================================================

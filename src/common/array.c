@@ -415,8 +415,8 @@ bool npg__same_device(const npg_array *a, const npg_array *b) {
  * ------------------------------------------------------------------------ */
 
 void npg__desc(const npg_array *x, npg_tdesc *d) {
-    static const uint8_t sizes[NPG_DTYPE_COUNT] = {0, 1, 1, 4, 8, 4, 8, 2, 2};
-    _Static_assert(NPG_DTYPE_COUNT == 9, "one size per dtype");
+    static const uint8_t sizes[NPG_DTYPE_COUNT] = {0, 1, 1, 4, 8, 4, 8, 2, 2, 1, 2, 2, 4, 8};
+    _Static_assert(NPG_DTYPE_COUNT == 14, "one size per dtype");
     char *base = x->storage->data;
     d->data = base ? base + x->offset * (int64_t)sizes[x->dtype] : NULL;
     d->dtype = x->dtype;
@@ -429,6 +429,24 @@ void npg__desc(const npg_array *x, npg_tdesc *d) {
     d->iscalar = 0;
 }
 
+int64_t npg__f64_to_ivalue(npg_dtype dt, double v) {
+    if (dt == NPG_UINT64 && v >= 9223372036854775808.0) return (int64_t)npg_s_f64_to_u64(v); /* 2^63 up: the bits */
+    return npg_s_f64_to_i64(v); /* saturate: converting a double outside int64's range is UB */
+}
+
+int64_t npg__wrap_int(npg_dtype dt, int64_t i) {
+    switch (dt) {
+    case NPG_BOOL: return i != 0;
+    case NPG_UINT8: return npg_s_i64_to_u8(i);
+    case NPG_UINT16: return npg_s_i64_to_u16(i);
+    case NPG_UINT32: return npg_s_i64_to_u32(i);
+    case NPG_INT8: return npg_s_i64_to_i8(i);
+    case NPG_INT16: return npg_s_i64_to_i16(i);
+    case NPG_INT32: return npg_s_i64_to_i32(i);
+    default: return i; /* int64; uint64 keeps the bits */
+    }
+}
+
 void npg__desc_scalar(npg_dtype dtype, double v, npg_tdesc *d) {
     memset(d, 0, sizeof *d);
     d->dtype = dtype;
@@ -436,13 +454,12 @@ void npg__desc_scalar(npg_dtype dtype, double v, npg_tdesc *d) {
     d->scalar = v;
     if (dtype == NPG_BOOL)
         d->iscalar = v != 0;
-    else if (npg_is_integer(dtype)) {
-        /* saturate first: converting a double outside int64's range is UB */
-        int64_t i = v != v ? 0 : (v >= 9.2e18 ? INT64_MAX : (v <= -9.2e18 ? INT64_MIN : (int64_t)v));
-        d->iscalar = dtype == NPG_UINT8 ? (int64_t)(uint8_t)i : i;
-    }
-    if (dtype == NPG_INT32) d->iscalar = (int32_t)(uint32_t)(uint64_t)d->iscalar;
-    if (npg_is_integer(dtype) || dtype == NPG_BOOL) d->scalar = (double)d->iscalar;
+    else if (npg_is_integer(dtype))
+        d->iscalar = npg__wrap_int(dtype, npg__f64_to_ivalue(dtype, v));
+    if (dtype == NPG_UINT64)
+        d->scalar = (double)(uint64_t)d->iscalar;
+    else if (npg_is_integer(dtype) || dtype == NPG_BOOL)
+        d->scalar = (double)d->iscalar;
     if (dtype == NPG_FLOAT32) d->scalar = (double)(float)v;
     if (dtype == NPG_FLOAT16) d->scalar = (double)npg_s_f16_to_f32(npg_s_f64_to_f16(v));
     if (dtype == NPG_BFLOAT16) d->scalar = (double)npg_s_bf16_to_f32(npg_s_f64_to_bf16(v));

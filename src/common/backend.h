@@ -172,7 +172,8 @@ typedef struct npg_backend {
      *   contiguous. nred >= 0 (nred == 0 copies), the reduced count may be
      *   0 (SUM -> 0, PROD -> 1, MEAN -> NaN, ALL -> true, ANY -> false; MAX,
      *   MIN, ARGMAX, ARGMIN never get an empty reduction).
-     * dtypes: SUM, PROD: in.dtype == out.dtype (int64 or floating); float32
+     * dtypes: SUM, PROD: in.dtype == out.dtype (any integer, wrapping: common
+     *   passes int64 or uint64; or floating); float32
      *   must accumulate in float64 or pairwise (results are compared with
      *   float64 references at ~1e-5 relative). MEAN: floating, same dtype.
      *   MAX, MIN: same dtype, any numeric or bool; NaN propagates.
@@ -183,7 +184,8 @@ typedef struct npg_backend {
     npg_status (*reduce)(int dev, npg_op op, const npg_tdesc *out, const npg_tdesc *in, int nred);
 
     /* Inclusive scan (CUMSUM, CUMPROD) along `axis`; out and in same shape
-     * and dtype (int64 or floating); out contiguous. */
+     * and dtype (any integer, wrapping: common passes int64 or uint64; or
+     * floating); out contiguous. */
     npg_status (*scan)(int dev, npg_op op, const npg_tdesc *out, const npg_tdesc *in, int axis);
 
     /* GATHER:  out[i_0..i_{n-1}] = in[i_0, .., idx[i_0..i_{n-1}], .., i_{n-1}]
@@ -196,7 +198,7 @@ typedef struct npg_backend {
      * SCATTER_ADD: out[i_0, .., idx[i_0..], .., i_{n-1}] += src[i_0..i_{n-1}]
      *          (the inverse of GATHER: `in` is the src with idx's shape, out
      *          is the accumulator, already initialised, with out.ndim ==
-     *          src.ndim). Dtypes: int32, int64, float32, float64; duplicate
+     *          src.ndim). Dtypes: every integer, float32, float64; duplicate
      *          indices accumulate (atomics on CUDA). */
     npg_status (*gather)(int dev, const npg_tdesc *out, const npg_tdesc *in, const npg_tdesc *idx, int axis);
     npg_status (*scatter_add)(int dev, const npg_tdesc *out, const npg_tdesc *src, const npg_tdesc *idx, int axis);
@@ -208,8 +210,8 @@ typedef struct npg_backend {
      *   is 1 (row- or column-major matrix) with the other >= max(1, that
      *   matrix dim), so BLAS can take it with a transpose flag. dtype: all
      *   three the same; floats through BLAS (sgemm/dgemm; cuBLAS honours the
-     *   TF32 setting passed in allow_tf32), integer dtypes (uint8, int32,
-     *   int64, wrapping) and bool (logical or-of-ands) by a plain kernel.
+     *   TF32 setting passed in allow_tf32), the integer dtypes (wrapping)
+     *   and bool (logical or-of-ands) by a plain kernel.
      *   K may be 0 (out = 0). */
     npg_status (*matmul)(int dev, const npg_tdesc *out, const npg_tdesc *a, const npg_tdesc *b, bool allow_tf32);
 
@@ -217,7 +219,8 @@ typedef struct npg_backend {
      * exact word->value mapping that both backends implement):
      *   RAND_UNIFORM  float32/float64 in [p.f[0], p.f[1])
      *   RAND_NORMAL   float32/float64, mean p.f[0], std p.f[1]
-     *   RAND_INT      int32/int64/uint8 in [p.i[0], p.i[1]) (p.i[1] > p.i[0]) */
+     *   RAND_INT      any integer dtype in [p.i[0], p.i[1]) (p.i[1] > p.i[0]):
+     *                 the int64 value, wrapped to the dtype */
     npg_status (*random)(int dev, npg_op op, const npg_tdesc *out, uint64_t seed, uint64_t offset,
                          const npg_kparams *p);
 

@@ -93,11 +93,13 @@ npg_array *npg_from_data(const void *data, npg_dtype dtype, npg_shape shape, con
     return finish(fn, x, opts);
 }
 
-static npg_array *full_impl(const char *fn, npg_shape shape, double v, int64_t iv, npg_dtype dtype, npg_device dev,
-                            const npg_opts *opts, bool init) {
+/* iv: the exact integer value for npg_scalar_int, NULL to derive it from v. */
+static npg_array *full_impl(const char *fn, npg_shape shape, double v, const int64_t *ivp, npg_dtype dtype,
+                            npg_device dev, const npg_opts *opts, bool init) {
     if (!shape_ok(fn, shape)) return NULL;
     npg_array *x = npg__alloc(fn, dtype, shape.ndim, shape.dims, dev);
     if (!x) return NULL;
+    const int64_t iv = ivp ? *ivp : npg__f64_to_ivalue(dtype, v);
     if (init && npg__numel(x->ndim, x->shape) > 0) {
         npg_tdesc d;
         npg__desc(x, &d);
@@ -110,35 +112,28 @@ static npg_array *full_impl(const char *fn, npg_shape shape, double v, int64_t i
     return finish(fn, x, opts);
 }
 
-static int64_t d2i(double v) {
-    if (v != v) return 0;
-    if (v >= 9.2233720368547758e18) return INT64_MAX;
-    if (v <= -9.2233720368547758e18) return INT64_MIN;
-    return (int64_t)v;
-}
-
 npg_array *npg_empty(npg_shape shape, const npg_opts *opts) {
-    return full_impl("npg_empty", shape, 0, 0, opt_dtype(opts, NPG_FLOAT32), opt_device(opts, NPG_DEFAULT_DEVICE), opts,
+    return full_impl("npg_empty", shape, 0, NULL, opt_dtype(opts, NPG_FLOAT32), opt_device(opts, NPG_DEFAULT_DEVICE), opts,
                      false);
 }
 npg_array *npg_zeros(npg_shape shape, const npg_opts *opts) {
-    return full_impl("npg_zeros", shape, 0, 0, opt_dtype(opts, NPG_FLOAT32), opt_device(opts, NPG_DEFAULT_DEVICE), opts,
+    return full_impl("npg_zeros", shape, 0, NULL, opt_dtype(opts, NPG_FLOAT32), opt_device(opts, NPG_DEFAULT_DEVICE), opts,
                      true);
 }
 npg_array *npg_ones(npg_shape shape, const npg_opts *opts) {
-    return full_impl("npg_ones", shape, 1, 1, opt_dtype(opts, NPG_FLOAT32), opt_device(opts, NPG_DEFAULT_DEVICE), opts,
+    return full_impl("npg_ones", shape, 1, NULL, opt_dtype(opts, NPG_FLOAT32), opt_device(opts, NPG_DEFAULT_DEVICE), opts,
                      true);
 }
 npg_array *npg_full(npg_shape shape, double v, const npg_opts *opts) {
-    return full_impl("npg_full", shape, v, d2i(v), opt_dtype(opts, NPG_FLOAT32), opt_device(opts, NPG_DEFAULT_DEVICE),
+    return full_impl("npg_full", shape, v, NULL, opt_dtype(opts, NPG_FLOAT32), opt_device(opts, NPG_DEFAULT_DEVICE),
                      opts, true);
 }
 npg_array *npg_scalar(double v, const npg_opts *opts) {
-    return full_impl("npg_scalar", NPG_SHAPE0, v, d2i(v), opt_dtype(opts, NPG_FLOAT32),
+    return full_impl("npg_scalar", NPG_SHAPE0, v, NULL, opt_dtype(opts, NPG_FLOAT32),
                      opt_device(opts, NPG_DEFAULT_DEVICE), opts, true);
 }
 npg_array *npg_scalar_int(int64_t v, const npg_opts *opts) {
-    return full_impl("npg_scalar_int", NPG_SHAPE0, (double)v, v, opt_dtype(opts, NPG_INT64),
+    return full_impl("npg_scalar_int", NPG_SHAPE0, (double)v, &v, opt_dtype(opts, NPG_INT64),
                      opt_device(opts, NPG_DEFAULT_DEVICE), opts, true);
 }
 
@@ -148,7 +143,7 @@ static npg_array *like_impl(const char *fn, const npg_array *x, double v, const 
         return NULL;
     }
     npg_shape s = npg_shape_of(x);
-    return full_impl(fn, s, v, d2i(v), opt_dtype(opts, x->dtype), opt_device(opts, npg__device_of(x)), opts, init);
+    return full_impl(fn, s, v, NULL, opt_dtype(opts, x->dtype), opt_device(opts, npg__device_of(x)), opts, init);
 }
 npg_array *npg_empty_like(const npg_array *x, const npg_opts *o) { return like_impl("npg_empty_like", x, 0, o, false); }
 npg_array *npg_zeros_like(const npg_array *x, const npg_opts *o) { return like_impl("npg_zeros_like", x, 0, o, true); }
@@ -292,7 +287,11 @@ static bool read_one(const char *fn, const npg_array *x, double *f, int64_t *i) 
     }
     union {
         uint8_t u8;
+        int8_t i8;
         uint16_t u16;
+        int16_t i16;
+        uint32_t u32;
+        uint64_t u64;
         int32_t i32;
         int64_t i64;
         float f32;
@@ -305,10 +304,15 @@ static bool read_one(const char *fn, const npg_array *x, double *f, int64_t *i) 
     case NPG_UINT8: *i = v.u8; *f = v.u8; break;
     case NPG_INT32: *i = v.i32; *f = v.i32; break;
     case NPG_INT64: *i = v.i64; *f = (double)v.i64; break;
-    case NPG_FLOAT32: *f = v.f32; *i = d2i(v.f32); break;
-    case NPG_FLOAT64: *f = v.f64; *i = d2i(v.f64); break;
-    case NPG_FLOAT16: *f = npg_s_f16_to_f32(v.u16); *i = d2i(*f); break;
-    case NPG_BFLOAT16: *f = npg_s_bf16_to_f32(v.u16); *i = d2i(*f); break;
+    case NPG_INT8: *i = v.i8; *f = v.i8; break;
+    case NPG_INT16: *i = v.i16; *f = v.i16; break;
+    case NPG_UINT16: *i = v.u16; *f = v.u16; break;
+    case NPG_UINT32: *i = v.u32; *f = v.u32; break;
+    case NPG_UINT64: *i = (int64_t)v.u64; *f = (double)v.u64; break; /* the bits in *i */
+    case NPG_FLOAT32: *f = v.f32; *i = npg_s_f64_to_i64(v.f32); break;
+    case NPG_FLOAT64: *f = v.f64; *i = npg_s_f64_to_i64(v.f64); break;
+    case NPG_FLOAT16: *f = npg_s_f16_to_f32(v.u16); *i = npg_s_f64_to_i64(*f); break;
+    case NPG_BFLOAT16: *f = npg_s_bf16_to_f32(v.u16); *i = npg_s_f64_to_i64(*f); break;
     default: return false;
     }
     return true;

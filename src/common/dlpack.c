@@ -38,7 +38,9 @@ static const struct {
 } g_dl_dtypes[] = {
     {NPG_BOOL, NPG_DL_BOOL, 8},  {NPG_UINT8, kDLUInt, 8},    {NPG_INT32, kDLInt, 32},
     {NPG_INT64, kDLInt, 64},     {NPG_FLOAT32, kDLFloat, 32}, {NPG_FLOAT64, kDLFloat, 64},
-    {NPG_FLOAT16, kDLFloat, 16}, {NPG_BFLOAT16, kDLBfloat, 16},
+    {NPG_FLOAT16, kDLFloat, 16}, {NPG_BFLOAT16, kDLBfloat, 16}, {NPG_INT8, kDLInt, 8},
+    {NPG_INT16, kDLInt, 16},     {NPG_UINT16, kDLUInt, 16},   {NPG_UINT32, kDLUInt, 32},
+    {NPG_UINT64, kDLUInt, 64},
 };
 #define NPG_DL_NDTYPES ((int)(sizeof g_dl_dtypes / sizeof g_dl_dtypes[0]))
 

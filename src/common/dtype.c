@@ -16,13 +16,16 @@ const char *npg__op_name(npg_op op) {
 }
 
 static const size_t g_sizes[NPG_DTYPE_COUNT] = {
-    [NPG_BOOL] = 1, [NPG_UINT8] = 1, [NPG_INT32] = 4, [NPG_INT64] = 8, [NPG_FLOAT32] = 4, [NPG_FLOAT64] = 8,
-    [NPG_FLOAT16] = 2, [NPG_BFLOAT16] = 2,
+    [NPG_BOOL] = 1,    [NPG_UINT8] = 1,   [NPG_INT32] = 4,  [NPG_INT64] = 8,  [NPG_FLOAT32] = 4,
+    [NPG_FLOAT64] = 8, [NPG_FLOAT16] = 2, [NPG_BFLOAT16] = 2, [NPG_INT8] = 1, [NPG_INT16] = 2,
+    [NPG_UINT16] = 2,  [NPG_UINT32] = 4,  [NPG_UINT64] = 8,
 };
 static const char *const g_names[NPG_DTYPE_COUNT] = {
     [NPG_DTYPE_DEFAULT] = "default", [NPG_BOOL] = "bool",       [NPG_UINT8] = "uint8",     [NPG_INT32] = "int32",
     [NPG_INT64] = "int64",           [NPG_FLOAT32] = "float32", [NPG_FLOAT64] = "float64",
-    [NPG_FLOAT16] = "float16",       [NPG_BFLOAT16] = "bfloat16",
+    [NPG_FLOAT16] = "float16",       [NPG_BFLOAT16] = "bfloat16", [NPG_INT8] = "int8",
+    [NPG_INT16] = "int16",           [NPG_UINT16] = "uint16",   [NPG_UINT32] = "uint32",
+    [NPG_UINT64] = "uint64",
 };
 
 bool npg__dtype_valid(npg_dtype d) { return d > NPG_DTYPE_DEFAULT && d < NPG_DTYPE_COUNT; }
@@ -33,30 +36,52 @@ bool npg_is_floating(npg_dtype d) {
     return d == NPG_FLOAT32 || d == NPG_FLOAT64 || d == NPG_FLOAT16 || d == NPG_BFLOAT16;
 }
 bool npg__is_half(npg_dtype d) { return d == NPG_FLOAT16 || d == NPG_BFLOAT16; }
-bool npg_is_integer(npg_dtype d) { return d == NPG_UINT8 || d == NPG_INT32 || d == NPG_INT64; }
+bool npg__is_unsigned(npg_dtype d) {
+    return d == NPG_UINT8 || d == NPG_UINT16 || d == NPG_UINT32 || d == NPG_UINT64;
+}
+bool npg__is_signed_int(npg_dtype d) {
+    return d == NPG_INT8 || d == NPG_INT16 || d == NPG_INT32 || d == NPG_INT64;
+}
+bool npg_is_integer(npg_dtype d) { return npg__is_unsigned(d) || npg__is_signed_int(d); }
 npg_dtype npg__default_float(void) { return NPG_FLOAT32; }
 npg_dtype npg__float_dtype(npg_dtype dt) { return npg_is_floating(dt) ? dt : npg__default_float(); }
+npg_dtype npg__int_sum_dtype(npg_dtype dt) { return dt == NPG_UINT64 ? NPG_UINT64 : NPG_INT64; }
 
-/* Promotion lattice: bool < uint8 < int32 < int64 < {float16, bfloat16} <
- * float32 < float64, with the array API's mixed-kind choice made PyTorch's
- * way: an integer with a float gives that float (int64 + float32 -> float32),
- * and the two half types meet at float32 (PyTorch's choice too). */
-static int rank(npg_dtype d) {
-    switch (d) {
-    case NPG_FLOAT16:
-    case NPG_BFLOAT16: return NPG_INT64 + 1;
-    case NPG_FLOAT32: return NPG_INT64 + 2;
-    case NPG_FLOAT64: return NPG_INT64 + 3;
-    default: return (int)d;
-    }
+static npg_dtype signed_of_bits(size_t bytes) {
+    return bytes == 1 ? NPG_INT8 : bytes == 2 ? NPG_INT16 : bytes == 4 ? NPG_INT32 : NPG_INT64;
+}
+
+/* Promotion (the array API's lattice): bool below everything; within the
+ * signed and within the unsigned integers the wider; a signed with an
+ * unsigned integer the smallest signed type holding both (uint8 + int8 ->
+ * int16, uint32 + int64 -> int64), except that uint64 with a signed integer
+ * gives float64 (NumPy's choice; the standard leaves it open); an integer
+ * with a float gives that float (PyTorch's choice: int64 + float32 ->
+ * float32); among floats the wider, and the two half types meet at float32
+ * (PyTorch's choice too). */
+static int float_rank(npg_dtype d) {
+    return d == NPG_FLOAT64 ? 3 : d == NPG_FLOAT32 ? 2 : 1; /* the half types share 1 */
 }
 
 npg_dtype npg_result_type(npg_dtype a, npg_dtype b) {
     if (!npg__dtype_valid(a) || !npg__dtype_valid(b)) return NPG_DTYPE_DEFAULT;
-    if (a == b) return a;
-    int ra = rank(a), rb = rank(b);
-    if (ra == rb) return NPG_FLOAT32; /* float16 with bfloat16 */
-    return ra > rb ? a : b;
+    if (a == b || b == NPG_BOOL) return a;
+    if (a == NPG_BOOL) return b;
+    const bool fa = npg_is_floating(a), fb = npg_is_floating(b);
+    if (fa && fb) {
+        int ra = float_rank(a), rb = float_rank(b);
+        if (ra == rb) return NPG_FLOAT32; /* float16 with bfloat16 */
+        return ra > rb ? a : b;
+    }
+    if (fa) return a;
+    if (fb) return b;
+    const size_t sa = g_sizes[a], sb = g_sizes[b];
+    const bool ua = npg__is_unsigned(a), ub = npg__is_unsigned(b);
+    if (ua == ub) return sa >= sb ? a : b;
+    const size_t ss = ua ? sb : sa, us = ua ? sa : sb; /* the signed one's size, the unsigned one's */
+    if (ss > us) return ua ? b : a;
+    if (us == 8) return NPG_FLOAT64;
+    return signed_of_bits(2 * us);
 }
 
 bool npg__elementwise_dtypes(npg_op op, const char *fn, npg_dtype in, npg_dtype *compute, npg_dtype *out) {

@@ -105,8 +105,19 @@ static int64_t get_i(const fmt *f, int64_t i) {
     case NPG_UINT8: return ((const uint8_t *)f->data)[i];
     case NPG_INT32: return ((const int32_t *)f->data)[i];
     case NPG_INT64: return ((const int64_t *)f->data)[i];
+    case NPG_INT8: return ((const int8_t *)f->data)[i];
+    case NPG_INT16: return ((const int16_t *)f->data)[i];
+    case NPG_UINT16: return ((const uint16_t *)f->data)[i];
+    case NPG_UINT32: return ((const uint32_t *)f->data)[i];
+    case NPG_UINT64: return (int64_t)((const uint64_t *)f->data)[i]; /* the bits: see fmt_int */
     default: return 0;
     }
+}
+
+/* An integer element's digits (uint64 read back from get_i's bits). */
+static int fmt_int(char *out, size_t n, const fmt *f, int64_t i) {
+    if (f->dtype == NPG_UINT64) return snprintf(out, n, "%llu", (unsigned long long)(uint64_t)get_i(f, i));
+    return snprintf(out, n, "%lld", (long long)get_i(f, i));
 }
 
 /* Format one float positionally with `frac` digits after the point,
@@ -254,7 +265,7 @@ static void sci_digits_fn(fmt *f, int64_t i, void *ctx) {
 static void int_width_fn(fmt *f, int64_t i, void *ctx) {
     fstats *s = ctx;
     char buf[32];
-    int len = f->dtype == NPG_BOOL ? 5 /* NumPy pads True as " True" always */ : snprintf(buf, sizeof buf, "%lld", (long long)get_i(f, i));
+    int len = f->dtype == NPG_BOOL ? 5 /* NumPy pads True as " True" always */ : fmt_int(buf, sizeof buf, f, i);
     if (len > s->width) s->width = len;
 }
 
@@ -265,7 +276,8 @@ static void format_elem(const fmt *f, int64_t i, char *out, size_t n) {
         return;
     }
     if (!npg_is_floating(f->dtype)) {
-        snprintf(out, n, "%*lld", f->width, (long long)get_i(f, i));
+        fmt_int(buf, sizeof buf, f, i);
+        snprintf(out, n, "%*s", f->width, buf);
         return;
     }
     double v = get_f(f, i);

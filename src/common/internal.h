@@ -119,6 +119,19 @@ npg_dtype npg__float_dtype(npg_dtype dt);
 bool npg__dtype_valid(npg_dtype d);
 /* float16 or bfloat16: kernels other than fill and copy run them in float32 (half.c). */
 bool npg__is_half(npg_dtype d);
+/* uint8 / uint16 / uint32 / uint64; int8 / int16 / int32 / int64. */
+bool npg__is_unsigned(npg_dtype d);
+bool npg__is_signed_int(npg_dtype d);
+/* What sum, prod, cumsum and cumprod of a bool or integer dtype give:
+ * int64, or uint64 for uint64 (PyTorch's int64, NumPy's uint64 for uint64). */
+npg_dtype npg__int_sum_dtype(npg_dtype dt);
+/* i as an integer dtype (or bool) holds it: wrapped to the type's width and
+ * widened back (uint64 keeps the bits). */
+int64_t npg__wrap_int(npg_dtype dt, int64_t i);
+/* A double as the int64 a fill or weak scalar of dtype dt carries: truncated
+ * and saturated to int64, NaN 0; for uint64 above int64's range, the bits of
+ * the saturated uint64. */
+int64_t npg__f64_to_ivalue(npg_dtype dt, double v);
 /* Resolve compute and output dtypes for an elementwise op on inputs of
  * dtype `in` (already promoted). Returns false (with error set, naming fn)
  * when the op does not accept that dtype. */
@@ -273,7 +286,8 @@ npg_array *npg__binary(npg_op op, const char *fn, npg_array *a, npg_array *b);
 npg_array *npg__binary_scalar(npg_op op, const char *fn, npg_array *a, double s, bool scalar_first);
 npg_array *npg__reduce(npg_op op, const char *fn, npg_array *x, npg_axes axes, bool keepdims);
 /* The least and greatest element of a non-empty integer array, read on the
- * host (synchronises); false with an error set on failure. */
+ * host (synchronises; uint64 values above INT64_MAX read as INT64_MAX);
+ * false with an error set on failure. */
 bool npg__min_max_int(npg_array *x, int64_t *lo, int64_t *hi);
 /* The checks of layer_norm and rms_norm (nn.c): x not NULL, 1 <= k <= ndim,
  * weight and bias NULL or of the last k axes' shape, one device; *axes gets

@@ -156,8 +156,8 @@ static bool src_open(src *s, const char *path, uint64_t *plain_size, bool *known
 static bool idx_type(int code, npg_dtype *t, int *fsize) {
     switch (code) {
     case 0x08: *t = NPG_UINT8, *fsize = 1; return true;
-    case 0x09: *t = NPG_INT32, *fsize = 1; return true;
-    case 0x0B: *t = NPG_INT32, *fsize = 2; return true;
+    case 0x09: *t = NPG_INT8, *fsize = 1; return true;
+    case 0x0B: *t = NPG_INT16, *fsize = 2; return true;
     case 0x0C: *t = NPG_INT32, *fsize = 4; return true;
     case 0x0D: *t = NPG_FLOAT32, *fsize = 4; return true;
     case 0x0E: *t = NPG_FLOAT64, *fsize = 8; return true;
@@ -165,32 +165,18 @@ static bool idx_type(int code, npg_dtype *t, int *fsize) {
     }
 }
 
-/* Big-endian file elements -> host values of dtype t (in place when the
- * sizes match, else into a new buffer). Returns the buffer holding them. */
-static unsigned char *idx_convert(const char *path, unsigned char *raw, int code, uint64_t n, npg_dtype t) {
-    if (code == 0x08 || n == 0) return raw;
-    if (code == 0x09 || code == 0x0B) {
-        int32_t *out = malloc((size_t)n * sizeof *out);
-        if (!out) {
-            idx_err(path, NPG_ERR_OOM, "out of host memory (%llu bytes)", (unsigned long long)(n * 4));
-            return NULL;
-        }
-        for (uint64_t i = 0; i < n; i++) {
-            if (code == 0x09) {
-                out[i] = (int8_t)raw[i];
-            } else {
-                uint16_t u = (uint16_t)(raw[2 * i] << 8 | raw[2 * i + 1]);
-                out[i] = (int16_t)u;
-            }
-        }
-        return (unsigned char *)out;
-    }
+/* Big-endian file elements -> host values of dtype t, in place (every
+ * dtype has the file's element size). Returns raw. */
+static unsigned char *idx_convert(unsigned char *raw, uint64_t n, npg_dtype t) {
     size_t sz = npg_dtype_size(t);
-    for (uint64_t i = 0; i < n; i++) {
+    for (uint64_t i = 0; sz > 1 && i < n; i++) {
         unsigned char *p = raw + i * sz;
         uint64_t v = 0;
         for (size_t b = 0; b < sz; b++) v = v << 8 | p[b];
-        if (sz == 4) {
+        if (sz == 2) {
+            uint16_t u = (uint16_t)v;
+            memcpy(p, &u, 2);
+        } else if (sz == 4) {
             uint32_t u = (uint32_t)v;
             memcpy(p, &u, 4);
         } else {
@@ -211,7 +197,7 @@ npg_array *npg_load_idx(const char *path, const npg_opts *opts) {
     if (!src_open(&s, path, &file_size, &known)) return NULL;
 
     npg_array *x = NULL;
-    unsigned char *raw = NULL, *vals = NULL;
+    unsigned char *raw = NULL;
     unsigned char hdr[4 + 4 * 255];
     int64_t r = src_read(&s, hdr, 4);
     if (r < 0) goto done;
@@ -323,9 +309,7 @@ npg_array *npg_load_idx(const char *path, const npg_opts *opts) {
                 npg__shape_str(sb, sizeof sb, ndim, shape.dims));
         goto done;
     }
-    vals = idx_convert(path, raw, code, n, t);
-    if (!vals) goto done;
-    x = npg_from_data(vals, t, shape, opts);
+    x = npg_from_data(idx_convert(raw, n, t), t, shape, opts);
     if (!x) {
         char prev[512];
         snprintf(prev, sizeof prev, "%s", npg_last_error());
@@ -333,7 +317,6 @@ npg_array *npg_load_idx(const char *path, const npg_opts *opts) {
         idx_err(path, st != NPG_OK ? st : NPG_ERR_INTERNAL, "%s", prev);
     }
 done:
-    if (vals != raw) free(vals);
     free(raw);
     src_close(&s);
     return x;

@@ -450,17 +450,17 @@ static bool npy_parse(const ioctx *c, const unsigned char *buf, size_t len, npy_
 static npg_dtype npy_target(const npy_hdr *h) {
     switch (h->kind) {
     case 'b': return NPG_BOOL;
-    case 'u': return h->size == 1 ? NPG_UINT8 : (h->size == 2 ? NPG_INT32 : NPG_INT64);
-    case 'i': return h->size <= 4 ? NPG_INT32 : NPG_INT64;
+    case 'u': return h->size == 1 ? NPG_UINT8 : h->size == 2 ? NPG_UINT16 : h->size == 4 ? NPG_UINT32 : NPG_UINT64;
+    case 'i': return h->size == 1 ? NPG_INT8 : h->size == 2 ? NPG_INT16 : h->size == 4 ? NPG_INT32 : NPG_INT64;
     default: return h->size == 8 ? NPG_FLOAT64 : (h->size == 2 ? NPG_FLOAT16 : NPG_FLOAT32);
     }
 }
 
-/* Element-wise conversion of n file elements at src into dst (dtype t). */
-static bool npy_convert(const ioctx *c, const npy_hdr *h, const unsigned char *src, int64_t n, void *dst,
-                        npg_dtype t) {
+/* Element-wise conversion of n file elements at src into dst (dtype t, of
+ * the file's element size): host byte order, bool normalised to 0 / 1. */
+static void npy_convert(const npy_hdr *h, const unsigned char *src, int64_t n, void *dst, npg_dtype t) {
     bool big = h->order == '>' || ((h->order == '=' || h->order == '|') && !host_is_little());
-    int sz = h->size, bits = sz * 8;
+    int sz = h->size;
     for (int64_t i = 0; i < n; i++) {
         const unsigned char *p = src + (size_t)i * (size_t)sz;
         uint64_t v = 0;
@@ -468,31 +468,14 @@ static bool npy_convert(const ioctx *c, const npy_hdr *h, const unsigned char *s
             for (int b = 0; b < sz; b++) v = v << 8 | p[b];
         else
             v = npg__io_rd_le(p, sz);
-        if (h->kind == 'i' && bits < 64 && (v >> (bits - 1)) & 1) v |= ~(uint64_t)0 << bits;
-        int64_t s;
-        memcpy(&s, &v, sizeof s);
-        switch (t) {
-        case NPG_BOOL:
-        case NPG_UINT8: ((unsigned char *)dst)[i] = h->kind == 'b' ? (v != 0) : (unsigned char)v; break;
-        case NPG_INT32: ((int32_t *)dst)[i] = (int32_t)s; break;
-        case NPG_INT64:
-            if (h->kind == 'u' && sz == 8 && v > (uint64_t)INT64_MAX) {
-                npg__io_err(c, NPG_ERR_FORMAT, "uint64 value %llu at element %lld does not fit int64", (unsigned long long)v,
-                      (long long)i);
-                return false;
-            }
-            ((int64_t *)dst)[i] = s;
-            break;
-        case NPG_FLOAT16: ((uint16_t *)dst)[i] = (uint16_t)v; break;
-        case NPG_FLOAT32: {
-            uint32_t u = (uint32_t)v;
-            memcpy((float *)dst + i, &u, 4);
-            break;
-        }
-        default: memcpy((double *)dst + i, &v, 8); break;
+        /* every target has the file's element size: store the value's bytes */
+        switch (sz) {
+        case 1: ((unsigned char *)dst)[i] = t == NPG_BOOL ? (v != 0) : (unsigned char)v; break;
+        case 2: ((uint16_t *)dst)[i] = (uint16_t)v; break;
+        case 4: ((uint32_t *)dst)[i] = (uint32_t)v; break;
+        default: ((uint64_t *)dst)[i] = v; break;
         }
     }
-    return true;
 }
 
 /* dst (C order) = src (Fortran order) for elements of isz bytes. */
@@ -543,9 +526,8 @@ npg_array *npg__npy_decode(const ioctx *c, const unsigned char *buf, size_t len,
     size_t tsz = npg_dtype_size(t);
     const unsigned char *src = buf + h.data_off;
     bool native = h.size == 1 || h.order == (host_is_little() ? '<' : '>') || h.order == '=';
-    /* bytes usable as they are: same size, native order, and no value check
-     * (bool is normalised to 0/1, uint64 checked against INT64_MAX) */
-    bool same = (size_t)h.size == tsz && h.kind != 'b' && !(h.kind == 'u' && h.size == 8) && native;
+    /* bytes usable as they are: native order and not bool (normalised to 0/1) */
+    bool same = (size_t)h.size == tsz && h.kind != 'b' && native;
     unsigned char *conv = NULL, *tr = NULL;
     const void *data = src;
     if (n > 0 && !(same && (uintptr_t)src % tsz == 0)) {
@@ -556,10 +538,8 @@ npg_array *npg__npy_decode(const ioctx *c, const unsigned char *buf, size_t len,
         }
         if (same)
             memcpy(conv, src, (size_t)n * tsz);
-        else if (!npy_convert(c, &h, src, (int64_t)n, conv, t)) {
-            free(conv);
-            return NULL;
-        }
+        else
+            npy_convert(&h, src, (int64_t)n, conv, t);
         data = conv;
     }
     if (h.fortran && h.ndim > 1 && n > 1) {
@@ -593,6 +573,11 @@ const char *npg__npy_descr(npg_dtype t) {
     case NPG_UINT8: return "|u1";
     case NPG_INT32: return "<i4";
     case NPG_INT64: return "<i8";
+    case NPG_INT8: return "|i1";
+    case NPG_INT16: return "<i2";
+    case NPG_UINT16: return "<u2";
+    case NPG_UINT32: return "<u4";
+    case NPG_UINT64: return "<u8";
     case NPG_FLOAT32: return "<f4";
     case NPG_FLOAT64: return "<f8";
     case NPG_FLOAT16: return "<f2";

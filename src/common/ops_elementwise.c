@@ -310,7 +310,7 @@ npg_status npg_fill(npg_array *x, double value) {
         npg_tdesc d;
         npg__desc(x, &d);
         npg__coalesce(1, (npg_tdesc *[]){&d});
-        int64_t iv = value != value ? 0 : (value >= 9.2e18 ? INT64_MAX : (value <= -9.2e18 ? INT64_MIN : (int64_t)value));
+        int64_t iv = npg__f64_to_ivalue(x->dtype, value);
         npg_status st = npg__backend_of(x)->fill(x->storage->dev, &d, value, iv);
         if (st != NPG_OK) return st;
     }

@@ -193,8 +193,8 @@ npg_array *npg_take_along_axis(npg_array *x, npg_array *indices, int axis) {
  * take does). */
 static npg_array *scatter_into(const char *fn, npg_array *x, int a, npg_array *ix, npg_array *src) {
     npg_dtype dt = npg_result_type(x->dtype, src->dtype);
-    if (dt == NPG_BOOL || dt == NPG_UINT8) {
-        npg__set_error(NPG_ERR_DTYPE, "%s: %s is not supported (int32, int64 and the floating dtypes)", fn,
+    if (dt == NPG_BOOL) {
+        npg__set_error(NPG_ERR_DTYPE, "%s: %s is not supported (the integer and floating dtypes are)", fn,
                        npg_dtype_name(dt));
         return NULL;
     }

@@ -11,7 +11,7 @@
 static npg_dtype reduce_in_dtype(npg_op op, npg_dtype dt) {
     switch (op) {
     case NPG_OP_SUM:
-    case NPG_OP_PROD: return npg_is_floating(dt) ? dt : NPG_INT64;
+    case NPG_OP_PROD: return npg_is_floating(dt) ? dt : npg__int_sum_dtype(dt);
     case NPG_OP_MEAN: return npg__float_dtype(dt);
     case NPG_OP_ALL:
     case NPG_OP_ANY: return NPG_BOOL;
@@ -267,7 +267,7 @@ static npg_array *scan(npg_op op, const char *fn, npg_array *x, int axis) {
     }
     int a;
     if (!npg__norm_axis(fn, axis, x->ndim, &a)) return NULL;
-    npg_dtype dt = npg_is_floating(x->dtype) ? x->dtype : NPG_INT64;
+    npg_dtype dt = npg_is_floating(x->dtype) ? x->dtype : npg__int_sum_dtype(x->dtype);
     npg_array *xc = npg__cast(x, dt);
     if (!xc) return NULL;
     npg_array *out = npg__alloc_like_dev(fn, dt, x->ndim, x->shape, x);
@@ -317,13 +317,18 @@ npg_array *npg__sum_to(npg_array *g, int ndim, const int64_t *shape) {
 
 bool npg__min_max_int(npg_array *x, int64_t *lo, int64_t *hi) {
     npg_scope s = npg_scope_begin();
-    npg_array *both = npg_astype(npg_stack((npg_array *[]){npg_min(x, NPG_ALL_AXES, false), npg_max(x, NPG_ALL_AXES, false)}, 2, 0),
-                                 NPG_INT64);
+    /* uint64 is read as it is and saturated below: a cast would wrap values
+     * from 2^63 up to negative ones */
+    const bool u64 = x && x->dtype == NPG_UINT64;
+    npg_array *both = npg_stack((npg_array *[]){npg_min(x, NPG_ALL_AXES, false), npg_max(x, NPG_ALL_AXES, false)}, 2, 0);
+    if (!u64) both = npg_astype(both, NPG_INT64);
     /* one read (one synchronisation); its status, not the thread's last
      * error (which may be an earlier, unrelated one) */
-    int64_t v[2];
+    uint64_t v[2];
     bool ok = both && npg_copy_to_host(both, v, sizeof v) == NPG_OK;
-    if (ok) *lo = v[0], *hi = v[1];
+    for (int k = 0; ok && u64 && k < 2; k++)
+        if (v[k] > (uint64_t)INT64_MAX) v[k] = (uint64_t)INT64_MAX;
+    if (ok) *lo = (int64_t)v[0], *hi = (int64_t)v[1];
     npg_scope_end(s);
     return ok;
 }

@@ -167,8 +167,18 @@ npg_array *npg_randint(int64_t low, int64_t high, npg_shape shape, const npg_opt
         npg__set_error(NPG_ERR_INVALID_ARG, "%s: low >= high (%lld >= %lld)", fn, (long long)low, (long long)high);
         return NULL;
     }
-    int64_t lo = dt == NPG_UINT8 ? 0 : dt == NPG_INT32 ? INT32_MIN : INT64_MIN;
-    int64_t hi = dt == NPG_UINT8 ? 256 : dt == NPG_INT32 ? (int64_t)INT32_MAX + 1 : INT64_MAX;
+    /* the dtype's range [lo, hi) (uint64's as far as int64 bounds reach) */
+    int64_t lo = INT64_MIN, hi = INT64_MAX;
+    switch (dt) {
+    case NPG_INT8: lo = INT8_MIN, hi = (int64_t)INT8_MAX + 1; break;
+    case NPG_INT16: lo = INT16_MIN, hi = (int64_t)INT16_MAX + 1; break;
+    case NPG_INT32: lo = INT32_MIN, hi = (int64_t)INT32_MAX + 1; break;
+    case NPG_UINT8: lo = 0, hi = (int64_t)UINT8_MAX + 1; break;
+    case NPG_UINT16: lo = 0, hi = (int64_t)UINT16_MAX + 1; break;
+    case NPG_UINT32: lo = 0, hi = (int64_t)UINT32_MAX + 1; break;
+    case NPG_UINT64: lo = 0; break;
+    default: break;
+    }
     if (npg_is_integer(dt) && (low < lo || high > hi)) {
         npg__set_error(NPG_ERR_INVALID_ARG, "%s: [%lld, %lld) is out of range for %s", fn, (long long)low,
                        (long long)high, npg_dtype_name(dt));

@@ -4,8 +4,8 @@
  * include. One definition, so the devices cannot disagree on semantics:
  * integer wrap-around, division by zero, NaN propagation, rounding.
  *
- * Naming: npg_s_<op>_<t>, t in b (bool as uint8_t 0/1), u8, i32, i64, f32,
- * f64. Integer arithmetic goes through unsigned types: never undefined
+ * Naming: npg_s_<op>_<t>, t in b (bool as uint8_t 0/1), i8, i16, i32, i64,
+ * u8, u16, u32, u64, f32, f64. Integer arithmetic goes through unsigned types: never undefined
  * behaviour, two's-complement wrap.
  *
  * What is not here: transcendental functions on integers (common casts them
@@ -34,21 +34,33 @@ NPG_HD int64_t npg_s_f64_to_i64(double x) {
     if (x <= -9223372036854775808.0) return INT64_MIN;
     return (int64_t)x;
 }
-NPG_HD int32_t npg_s_f64_to_i32(double x) {
-    if (x != x) return 0;
-    if (x >= 2147483647.0) return INT32_MAX;
-    if (x <= -2147483648.0) return INT32_MIN;
-    return (int32_t)x;
-}
-NPG_HD uint8_t npg_s_f64_to_u8(double x) {
-    if (x != x) return 0;
-    if (x >= 255.0) return 255;
-    if (x <= 0.0) return 0;
-    return (uint8_t)x;
+/* Saturating float64 -> narrower integer (NaN -> 0); both bounds exact doubles. */
+#define NPG_S_F64_TO_INT(T, t, LO, HI)                                                       \
+    NPG_HD T npg_s_f64_to_##t(double x) {                                                    \
+        if (x != x) return 0;                                                                \
+        if (x >= (double)(HI)) return (T)(HI);                                               \
+        if (x <= (double)(LO)) return (T)(LO);                                               \
+        return (T)x;                                                                         \
+    }
+NPG_S_F64_TO_INT(int32_t, i32, INT32_MIN, INT32_MAX)
+NPG_S_F64_TO_INT(int16_t, i16, INT16_MIN, INT16_MAX)
+NPG_S_F64_TO_INT(int8_t, i8, INT8_MIN, INT8_MAX)
+NPG_S_F64_TO_INT(uint8_t, u8, 0, UINT8_MAX)
+NPG_S_F64_TO_INT(uint16_t, u16, 0, UINT16_MAX)
+NPG_S_F64_TO_INT(uint32_t, u32, 0, UINT32_MAX)
+NPG_HD uint64_t npg_s_f64_to_u64(double x) {
+    if (x != x || x <= 0.0) return 0;
+    if (x >= 18446744073709551616.0) return UINT64_MAX; /* 2^64 */
+    return (uint64_t)x;
 }
 /* integer -> narrower integer: wrap (two's complement). */
 NPG_HD int32_t npg_s_i64_to_i32(int64_t x) { return (int32_t)(uint32_t)(uint64_t)x; }
+NPG_HD int16_t npg_s_i64_to_i16(int64_t x) { return (int16_t)(uint16_t)(uint64_t)x; }
+NPG_HD int8_t npg_s_i64_to_i8(int64_t x) { return (int8_t)(uint8_t)(uint64_t)x; }
 NPG_HD uint8_t npg_s_i64_to_u8(int64_t x) { return (uint8_t)(uint64_t)x; }
+NPG_HD uint16_t npg_s_i64_to_u16(int64_t x) { return (uint16_t)(uint64_t)x; }
+NPG_HD uint32_t npg_s_i64_to_u32(int64_t x) { return (uint32_t)(uint64_t)x; }
+NPG_HD uint64_t npg_s_i64_to_u64(int64_t x) { return (uint64_t)x; }
 
 /* ---- float16 / bfloat16 (stored as their uint16_t bit patterns) --------
  * Conversions round to nearest, ties to even, with integer operations on the
@@ -126,10 +138,23 @@ NPG_HD float npg_s_f64_to_f32_odd(double x) {
     return npg_s_bits_f32(u | 1u);
 }
 NPG_HD uint16_t npg_s_f64_to_f16(double x) { return npg_s_f32_to_f16(npg_s_f64_to_f32_odd(x)); }
+/* An integer as a double rounded to odd (exact below 2^53): converted on to
+ * a half type it rounds once, as a direct conversion would (int64 / uint64
+ * beyond 2^53 would otherwise round twice on the way to bfloat16). */
+NPG_HD double npg_s_u64_to_f64_odd(uint64_t m) {
+    int shift = 0;
+    while ((m >> shift) >= ((uint64_t)1 << 53)) shift++;
+    uint64_t kept = m >> shift;
+    if (shift && (m & (((uint64_t)1 << shift) - 1))) kept |= 1; /* sticky */
+    return ldexp((double)kept, shift);
+}
+NPG_HD double npg_s_i64_to_f64_odd(int64_t x) {
+    return x < 0 ? -npg_s_u64_to_f64_odd((uint64_t)0 - (uint64_t)x) : npg_s_u64_to_f64_odd((uint64_t)x);
+}
 NPG_HD uint16_t npg_s_f64_to_bf16(double x) { return npg_s_f32_to_bf16(npg_s_f64_to_f32_odd(x)); }
 
 /* ---- integer helpers --------------------------------------------------- */
-#define NPG_S_INT_OPS(T, U, t, TMIN, BITS)                                                    \
+#define NPG_S_INT_OPS(T, U, t, BITS, DIGITS)                                                  \
     NPG_HD T npg_s_add_##t(T a, T b) { return (T)((U)a + (U)b); }                           \
     NPG_HD T npg_s_subtract_##t(T a, T b) { return (T)((U)a - (U)b); }                      \
     NPG_HD T npg_s_multiply_##t(T a, T b) { return (T)((U)a * (U)b); }                      \
@@ -184,7 +209,7 @@ NPG_HD uint16_t npg_s_f64_to_bf16(double x) { return npg_s_f32_to_bf16(npg_s_f64
         if (d >= 0) return a;                                                               \
         U f = 1;                                                                            \
         for (int64_t k = 0; k < -d && k < 19; k++) f *= 10;                                 \
-        if (-d >= (BITS == 64 ? 19 : (BITS == 32 ? 10 : 3))) return 0;                      \
+        if (-d >= DIGITS) return 0;                                                         \
         T fs = (T)f;                                                                        \
         T q = npg_s_floor_divide_##t(a, fs);                                                \
         T r = (T)((U)a - (U)q * (U)fs);                                                     \
@@ -198,50 +223,66 @@ NPG_HD uint16_t npg_s_f64_to_bf16(double x) { return npg_s_f32_to_bf16(npg_s_f64
         return a;                                                                           \
     }
 
-NPG_S_INT_OPS(int32_t, uint32_t, i32, INT32_MIN, 32)
-NPG_S_INT_OPS(int64_t, uint64_t, i64, INT64_MIN, 64)
+/* U: the unsigned type the arithmetic runs in, at least unsigned int wide
+ * (so int16 * int16 never overflows a promoted int); DIGITS: the decimal
+ * digits of the type's largest value (round to 10^DIGITS gives 0). */
+NPG_S_INT_OPS(int8_t, uint32_t, i8, 8, 3)
+NPG_S_INT_OPS(int16_t, uint32_t, i16, 16, 5)
+NPG_S_INT_OPS(int32_t, uint32_t, i32, 32, 10)
+NPG_S_INT_OPS(int64_t, uint64_t, i64, 64, 19)
 
-/* uint8: unsigned arithmetic wraps modulo 256. */
-NPG_HD uint8_t npg_s_add_u8(uint8_t a, uint8_t b) { return (uint8_t)(a + b); }
-NPG_HD uint8_t npg_s_subtract_u8(uint8_t a, uint8_t b) { return (uint8_t)(a - b); }
-NPG_HD uint8_t npg_s_multiply_u8(uint8_t a, uint8_t b) { return (uint8_t)((unsigned)a * (unsigned)b); }
-NPG_HD uint8_t npg_s_negative_u8(uint8_t a) { return (uint8_t)(0u - a); }
-NPG_HD uint8_t npg_s_abs_u8(uint8_t a) { return a; }
-NPG_HD uint8_t npg_s_square_u8(uint8_t a) { return (uint8_t)((unsigned)a * (unsigned)a); }
-NPG_HD uint8_t npg_s_sign_u8(uint8_t a) { return (uint8_t)(a > 0); }
-NPG_HD uint8_t npg_s_floor_divide_u8(uint8_t a, uint8_t b) { return b ? (uint8_t)(a / b) : 0; }
-NPG_HD uint8_t npg_s_remainder_u8(uint8_t a, uint8_t b) { return b ? (uint8_t)(a % b) : 0; }
-NPG_HD uint8_t npg_s_pow_u8(uint8_t a, uint8_t b) {
-    unsigned r = 1, base = a;
-    while (b) {
-        if (b & 1) r = (r * base) & 0xFFu;
-        base = (base * base) & 0xFFu;
-        b >>= 1;
+/* Unsigned integers wrap modulo 2^BITS. T: the type; W: the unsigned type
+ * the arithmetic runs in (at least unsigned int: uint16 * uint16 would
+ * overflow a promoted int); DIGITS as above. */
+#define NPG_S_UINT_OPS(T, W, t, BITS, DIGITS)                                                \
+    NPG_HD T npg_s_add_##t(T a, T b) { return (T)((W)a + (W)b); }                           \
+    NPG_HD T npg_s_subtract_##t(T a, T b) { return (T)((W)a - (W)b); }                      \
+    NPG_HD T npg_s_multiply_##t(T a, T b) { return (T)((W)a * (W)b); }                      \
+    NPG_HD T npg_s_negative_##t(T a) { return (T)(0u - (W)a); }                             \
+    NPG_HD T npg_s_abs_##t(T a) { return a; }                                               \
+    NPG_HD T npg_s_square_##t(T a) { return (T)((W)a * (W)a); }                             \
+    NPG_HD T npg_s_sign_##t(T a) { return (T)(a > 0); }                                     \
+    NPG_HD T npg_s_floor_divide_##t(T a, T b) { return b ? (T)(a / b) : 0; }                \
+    NPG_HD T npg_s_remainder_##t(T a, T b) { return b ? (T)(a % b) : 0; }                   \
+    NPG_HD T npg_s_pow_##t(T a, T b) {                                                      \
+        W r = 1, base = a; /* products wrap modulo 2^(width of W): the low BITS stay */     \
+        while (b) {                                                                         \
+            if (b & 1) r = r * base;                                                        \
+            base = base * base;                                                             \
+            b = (T)(b >> 1);                                                                \
+        }                                                                                   \
+        return (T)r;                                                                        \
+    }                                                                                       \
+    NPG_HD T npg_s_maximum_##t(T a, T b) { return a > b ? a : b; }                          \
+    NPG_HD T npg_s_minimum_##t(T a, T b) { return a < b ? a : b; }                          \
+    NPG_HD T npg_s_bitwise_and_##t(T a, T b) { return (T)(a & b); }                         \
+    NPG_HD T npg_s_bitwise_or_##t(T a, T b) { return (T)(a | b); }                          \
+    NPG_HD T npg_s_bitwise_xor_##t(T a, T b) { return (T)(a ^ b); }                         \
+    NPG_HD T npg_s_bitwise_invert_##t(T a) { return (T)~(W)a; }                             \
+    NPG_HD T npg_s_bitwise_left_shift_##t(T a, T b) { return b >= BITS ? 0 : (T)((W)a << b); } \
+    NPG_HD T npg_s_bitwise_right_shift_##t(T a, T b) { return b >= BITS ? 0 : (T)((W)a >> b); } \
+    NPG_HD T npg_s_relu_##t(T a) { return a; }                                              \
+    /* Round half to even at 10^-d for d < 0 (identity for d >= 0). */                      \
+    NPG_HD T npg_s_round_##t(T a, int64_t d) {                                              \
+        if (d >= 0) return a;                                                               \
+        if (-d >= DIGITS) return 0;                                                         \
+        W f = 1;                                                                            \
+        for (int64_t k = 0; k < -d; k++) f *= 10u;                                          \
+        W q = (W)a / f, r = (W)a % f; /* r > f - r: r * 2 could overflow W */               \
+        if (r > f - r || (r == f - r && (q & 1))) q++;                                      \
+        return (T)(q * f);                                                                  \
+    }                                                                                       \
+    NPG_HD T npg_s_clip_##t(T a, double lo, double hi) {                                    \
+        double x = (double)a;                                                               \
+        if (lo == lo && x < lo) return npg_s_f64_to_##t(lo); /* saturates */                \
+        if (hi == hi && x > hi) return npg_s_f64_to_##t(hi);                                \
+        return a;                                                                           \
     }
-    return (uint8_t)r;
-}
-NPG_HD uint8_t npg_s_maximum_u8(uint8_t a, uint8_t b) { return a > b ? a : b; }
-NPG_HD uint8_t npg_s_minimum_u8(uint8_t a, uint8_t b) { return a < b ? a : b; }
-NPG_HD uint8_t npg_s_bitwise_and_u8(uint8_t a, uint8_t b) { return a & b; }
-NPG_HD uint8_t npg_s_bitwise_or_u8(uint8_t a, uint8_t b) { return a | b; }
-NPG_HD uint8_t npg_s_bitwise_xor_u8(uint8_t a, uint8_t b) { return a ^ b; }
-NPG_HD uint8_t npg_s_bitwise_invert_u8(uint8_t a) { return (uint8_t)~a; }
-NPG_HD uint8_t npg_s_bitwise_left_shift_u8(uint8_t a, uint8_t b) { return b >= 8 ? 0 : (uint8_t)(a << b); }
-NPG_HD uint8_t npg_s_bitwise_right_shift_u8(uint8_t a, uint8_t b) { return b >= 8 ? 0 : (uint8_t)(a >> b); }
-NPG_HD uint8_t npg_s_relu_u8(uint8_t a) { return a; }
-NPG_HD uint8_t npg_s_round_u8(uint8_t a, int64_t d) {
-    if (d >= 0) return a;
-    if (d < -2) return 0;
-    unsigned f = d == -1 ? 10u : 100u, q = a / f, r = a % f;
-    if (r * 2 > f || (r * 2 == f && (q & 1))) q++;
-    return (uint8_t)(q * f);
-}
-NPG_HD uint8_t npg_s_clip_u8(uint8_t a, double lo, double hi) {
-    double x = (double)a;
-    if (lo == lo && x < lo) return npg_s_f64_to_u8(lo);
-    if (hi == hi && x > hi) return npg_s_f64_to_u8(hi);
-    return a;
-}
+
+NPG_S_UINT_OPS(uint8_t, uint32_t, u8, 8, 3)
+NPG_S_UINT_OPS(uint16_t, uint32_t, u16, 16, 5)
+NPG_S_UINT_OPS(uint32_t, uint32_t, u32, 32, 10)
+NPG_S_UINT_OPS(uint64_t, uint64_t, u64, 64, 20)
 
 /* bool (stored as uint8_t 0/1): only the ops whose rule admits bool. */
 NPG_HD uint8_t npg_s_maximum_b(uint8_t a, uint8_t b) { return a | b; }

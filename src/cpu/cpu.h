@@ -102,6 +102,11 @@ void npg__cpu_memcpy(void *dst, const void *src, size_t nbytes);
 #define NPG_T_i64 int64_t
 #define NPG_T_f32 float
 #define NPG_T_f64 double
+#define NPG_T_i8 int8_t
+#define NPG_T_i16 int16_t
+#define NPG_T_u16 uint16_t
+#define NPG_T_u32 uint32_t
+#define NPG_T_u64 uint64_t
 #define NPG_T_f16 uint16_t /* the bit pattern; see scalar_ops.h */
 #define NPG_T_bf16 uint16_t
 #define NPG_DT_b NPG_BOOL
@@ -110,6 +115,11 @@ void npg__cpu_memcpy(void *dst, const void *src, size_t nbytes);
 #define NPG_DT_i64 NPG_INT64
 #define NPG_DT_f32 NPG_FLOAT32
 #define NPG_DT_f64 NPG_FLOAT64
+#define NPG_DT_i8 NPG_INT8
+#define NPG_DT_i16 NPG_INT16
+#define NPG_DT_u16 NPG_UINT16
+#define NPG_DT_u32 NPG_UINT32
+#define NPG_DT_u64 NPG_UINT64
 #define NPG_DT_f16 NPG_FLOAT16
 #define NPG_DT_bf16 NPG_BFLOAT16
 /* NaN test that is a constant 0 for integer types (no self-compare warnings). */
@@ -117,12 +127,22 @@ void npg__cpu_memcpy(void *dst, const void *src, size_t nbytes);
 #define NPG_ISNAN_u8(x) 0
 #define NPG_ISNAN_i32(x) 0
 #define NPG_ISNAN_i64(x) 0
+#define NPG_ISNAN_i8(x) 0
+#define NPG_ISNAN_i16(x) 0
+#define NPG_ISNAN_u16(x) 0
+#define NPG_ISNAN_u32(x) 0
+#define NPG_ISNAN_u64(x) 0
 #define NPG_ISNAN_f32(x) ((x) != (x))
 #define NPG_ISNAN_f64(x) ((x) != (x))
 /* The type's lowest value (-inf for floats): max's identity, as on CUDA. */
 #define NPG_LOWEST_u8 ((uint8_t)0)
 #define NPG_LOWEST_i32 INT32_MIN
 #define NPG_LOWEST_i64 INT64_MIN
+#define NPG_LOWEST_i8 INT8_MIN
+#define NPG_LOWEST_i16 INT16_MIN
+#define NPG_LOWEST_u16 ((uint16_t)0)
+#define NPG_LOWEST_u32 ((uint32_t)0)
+#define NPG_LOWEST_u64 ((uint64_t)0)
 #define NPG_LOWEST_f32 (-INFINITY)
 #define NPG_LOWEST_f64 (-INFINITY)
 

@@ -28,7 +28,12 @@ void npg__cpu_scalar_bytes(const npg_tdesc *d, void *buf) {
     case NPG_BOOL: { uint8_t v = d->iscalar != 0; memcpy(buf, &v, 1); break; }
     case NPG_UINT8: { uint8_t v = npg_s_i64_to_u8(d->iscalar); memcpy(buf, &v, 1); break; }
     case NPG_INT32: { int32_t v = npg_s_i64_to_i32(d->iscalar); memcpy(buf, &v, 4); break; }
-    case NPG_INT64: { int64_t v = d->iscalar; memcpy(buf, &v, 8); break; }
+    case NPG_INT64:
+    case NPG_UINT64: { int64_t v = d->iscalar; memcpy(buf, &v, 8); break; }
+    case NPG_INT8: { int8_t v = npg_s_i64_to_i8(d->iscalar); memcpy(buf, &v, 1); break; }
+    case NPG_INT16: { int16_t v = npg_s_i64_to_i16(d->iscalar); memcpy(buf, &v, 2); break; }
+    case NPG_UINT16: { uint16_t v = npg_s_i64_to_u16(d->iscalar); memcpy(buf, &v, 2); break; }
+    case NPG_UINT32: { uint32_t v = npg_s_i64_to_u32(d->iscalar); memcpy(buf, &v, 4); break; }
     case NPG_FLOAT32: { float v = (float)d->scalar; memcpy(buf, &v, 4); break; }
     case NPG_FLOAT64: { double v = d->scalar; memcpy(buf, &v, 8); break; }
     case NPG_FLOAT16: { uint16_t v = npg_s_f64_to_f16(d->scalar); memcpy(buf, &v, 2); break; }
@@ -233,16 +238,19 @@ static void run(int nop, const npg_tdesc *const *d, npg_cpu_loop fn, const void 
 
 /* ---- type lists for the generators ------------------------------------------ */
 #define DT_TAB(PFX, Y, t) [NPG_DT_##t] = PFX##_##t,
-#define ALL6(M, X, Y) M(X, Y, b) M(X, Y, u8) M(X, Y, i32) M(X, Y, i64) M(X, Y, f32) M(X, Y, f64)
-#define ALL6B(M, X, Y) M(X, Y, b) M(X, Y, u8) M(X, Y, i32) M(X, Y, i64) M(X, Y, f32) M(X, Y, f64)
-#define NUM5(M, X, Y) M(X, Y, u8) M(X, Y, i32) M(X, Y, i64) M(X, Y, f32) M(X, Y, f64)
-#define INT4(M, X, Y) M(X, Y, b) M(X, Y, u8) M(X, Y, i32) M(X, Y, i64)
-#define INT3(M, X, Y) M(X, Y, u8) M(X, Y, i32) M(X, Y, i64)
+/* NEWI: the array API's integers beyond uint8 / int32 / int64. */
+#define NEWI(M, X, Y) M(X, Y, i8) M(X, Y, i16) M(X, Y, u16) M(X, Y, u32) M(X, Y, u64)
+#define PLAIN(M, X, Y) M(X, Y, b) M(X, Y, u8) M(X, Y, i32) M(X, Y, i64) M(X, Y, f32) M(X, Y, f64) NEWI(M, X, Y)
+#define PLAINB(M, X, Y) M(X, Y, b) M(X, Y, u8) M(X, Y, i32) M(X, Y, i64) M(X, Y, f32) M(X, Y, f64) \
+    M(X, Y, i8) M(X, Y, i16) M(X, Y, u16) M(X, Y, u32) M(X, Y, u64)
+#define NUMERIC(M, X, Y) M(X, Y, u8) M(X, Y, i32) M(X, Y, i64) M(X, Y, f32) M(X, Y, f64) NEWI(M, X, Y)
+#define INTB(M, X, Y) M(X, Y, b) M(X, Y, u8) M(X, Y, i32) M(X, Y, i64) NEWI(M, X, Y)
+#define INTS(M, X, Y) M(X, Y, u8) M(X, Y, i32) M(X, Y, i64) NEWI(M, X, Y)
 #define FLT2(M, X, Y) M(X, Y, f32) M(X, Y, f64)
-/* The six and the half types, which move (copy, fill, where) and convert
+/* Every dtype: the plain ones and the half types, which move (copy, fill, where) and convert
  * here; unary and binary ops on them go through half_loop below. */
-#define ALL8(M, X, Y) ALL6(M, X, Y) M(X, Y, f16) M(X, Y, bf16)
-#define ALL8B(M, X, Y) ALL6B(M, X, Y) M(X, Y, f16) M(X, Y, bf16)
+#define ALLDT(M, X, Y) PLAIN(M, X, Y) M(X, Y, f16) M(X, Y, bf16)
+#define ALLDTB(M, X, Y) PLAINB(M, X, Y) M(X, Y, f16) M(X, Y, bf16)
 
 /* ---- one-input loops: unary ops, conversions ----------------------------------
  * o[i] = EXPR with x = in[i]; P is the npg_kparams. Fast paths: both
@@ -337,39 +345,44 @@ int npg__cpu_vmath_fast(void) { return NPG_V_FAST; }
 #define DEF_FU(ID, name) FLT2(UF, ID, name)
 #define DEF_VU(ID, name) FLT2(UV, ID, name)
 #define TAB_FU(ID, name) FLT2(UTAB, ID, name)
-#define DEF_NU(ID, name) NUM5(UF, ID, name)
-#define TAB_NU(ID, name) NUM5(UTAB, ID, name)
-#define DEF_RO(ID, name) FLT2(UF, ID, name) INT3(UI, ID, name)
-#define TAB_RO(ID, name) NUM5(UTAB, ID, name)
+#define DEF_NU(ID, name) NUMERIC(UF, ID, name)
+#define TAB_NU(ID, name) NUMERIC(UTAB, ID, name)
+#define DEF_RO(ID, name) FLT2(UF, ID, name) INTS(UI, ID, name)
+#define TAB_RO(ID, name) NUMERIC(UTAB, ID, name)
 
 FLOAT_UNARY_LIBM(DEF_FU)
 FLOAT_UNARY_VMATH(DEF_VU)
 FLT2(UF, RECIPROCAL, reciprocal)
 NUM_UNARY(DEF_NU)
 ROUNDING(DEF_RO)
-NUM5(UI, POSITIVE, _)
-NUM5(UR, ROUND, _)
-NUM5(UC, CLIP, _)
+NUMERIC(UI, POSITIVE, _)
+NUMERIC(UR, ROUND, _)
+NUMERIC(UC, CLIP, _)
 FLT2(UL, LEAKY_RELU, _)
 FLT2(UB, ISNAN, isnan)
 FLT2(UB, ISINF, isinf)
 FLT2(UB, ISFINITE, isfinite)
-INT4(UK, ISNAN, 0)
-INT4(UK, ISINF, 0)
-INT4(UK, ISFINITE, 1)
+INTB(UK, ISNAN, 0)
+INTB(UK, ISINF, 0)
+INTB(UK, ISFINITE, 1)
 FLT2(UB, SIGNBIT, signbit)
 UK(SIGNBIT, 0, b)
 UK(SIGNBIT, 0, u8)
 UK(SIGNBIT, x < 0, i32)
 UK(SIGNBIT, x < 0, i64)
-ALL6(UN, LOGICAL_NOT, _)
-INT4(UF, BITWISE_INVERT, bitwise_invert)
+UK(SIGNBIT, x < 0, i8)
+UK(SIGNBIT, x < 0, i16)
+UK(SIGNBIT, 0, u16)
+UK(SIGNBIT, 0, u32)
+UK(SIGNBIT, 0, u64)
+PLAIN(UN, LOGICAL_NOT, _)
+INTB(UF, BITWISE_INVERT, bitwise_invert)
 
 static const npg_cpu_loop unary_tab[NPG_OP_COUNT][NPG_DTYPE_COUNT] = {
     FLOAT_UNARY(TAB_FU) FLT2(UTAB, RECIPROCAL, _) NUM_UNARY(TAB_NU) ROUNDING(TAB_RO)
-    NUM5(UTAB, POSITIVE, _) NUM5(UTAB, ROUND, _) NUM5(UTAB, CLIP, _) FLT2(UTAB, LEAKY_RELU, _)
-    ALL6(UTAB, ISNAN, _) ALL6(UTAB, ISINF, _) ALL6(UTAB, ISFINITE, _) ALL6(UTAB, SIGNBIT, _) ALL6(UTAB, LOGICAL_NOT, _)
-    INT4(UTAB, BITWISE_INVERT, _)
+    NUMERIC(UTAB, POSITIVE, _) NUMERIC(UTAB, ROUND, _) NUMERIC(UTAB, CLIP, _) FLT2(UTAB, LEAKY_RELU, _)
+    PLAIN(UTAB, ISNAN, _) PLAIN(UTAB, ISINF, _) PLAIN(UTAB, ISFINITE, _) PLAIN(UTAB, SIGNBIT, _) PLAIN(UTAB, LOGICAL_NOT, _)
+    INTB(UTAB, BITWISE_INVERT, _)
 };
 
 /* Transcendental ops (libm calls, or vmath.h's tens of operations per
@@ -382,6 +395,11 @@ static const bool unary_heavy[NPG_OP_COUNT] = {FLOAT_UNARY(HEAVY)};
 #define NPG_K_u8 I
 #define NPG_K_i32 I
 #define NPG_K_i64 I
+#define NPG_K_i8 I
+#define NPG_K_i16 I
+#define NPG_K_u16 I
+#define NPG_K_u32 I
+#define NPG_K_u64 U
 #define NPG_K_f32 F
 #define NPG_K_f64 D
 #define NPG_K_f16 H
@@ -394,6 +412,16 @@ static const bool unary_heavy[NPG_OP_COUNT] = {FLOAT_UNARY(HEAVY)};
 #define CV_i32_F(x) npg_s_f64_to_i32((double)(x))
 #define CV_i64_I(x) ((int64_t)(x))
 #define CV_i64_F(x) npg_s_f64_to_i64((double)(x))
+#define CV_i8_I(x) npg_s_i64_to_i8((int64_t)(x))
+#define CV_i8_F(x) npg_s_f64_to_i8((double)(x))
+#define CV_i16_I(x) npg_s_i64_to_i16((int64_t)(x))
+#define CV_i16_F(x) npg_s_f64_to_i16((double)(x))
+#define CV_u16_I(x) npg_s_i64_to_u16((int64_t)(x))
+#define CV_u16_F(x) npg_s_f64_to_u16((double)(x))
+#define CV_u32_I(x) npg_s_i64_to_u32((int64_t)(x))
+#define CV_u32_F(x) npg_s_f64_to_u32((double)(x))
+#define CV_u64_I(x) ((uint64_t)(x)) /* from a signed integer: wraps, as NumPy's astype */
+#define CV_u64_F(x) npg_s_f64_to_u64((double)(x))
 #define CV_f32_I(x) ((float)(x))
 #define CV_f32_F(x) ((float)(x))
 #define CV_f64_I(x) ((double)(x))
@@ -403,13 +431,33 @@ static const bool unary_heavy[NPG_OP_COUNT] = {FLOAT_UNARY(HEAVY)};
 #define CV_u8_D CV_u8_F
 #define CV_i32_D CV_i32_F
 #define CV_i64_D CV_i64_F
+#define CV_i8_D CV_i8_F
+#define CV_i16_D CV_i16_F
+#define CV_u16_D CV_u16_F
+#define CV_u32_D CV_u32_F
+#define CV_u64_D CV_u64_F
 #define CV_f32_D CV_f32_F
 #define CV_f64_D CV_f64_F
-/* into the half types: integers exactly through double (< 2^53) or to inf */
-#define CV_f16_I(x) npg_s_f64_to_f16((double)(x))
+/* into the half types: integers through a double rounded to odd (one rounding) */
+#define CV_f16_I(x) npg_s_f64_to_f16(npg_s_i64_to_f64_odd((int64_t)(x)))
 #define CV_f16_F(x) npg_s_f32_to_f16(x)
 #define CV_f16_D(x) npg_s_f64_to_f16(x)
-#define CV_bf16_I(x) npg_s_f64_to_bf16((double)(x))
+#define CV_bf16_I(x) npg_s_f64_to_bf16(npg_s_i64_to_f64_odd((int64_t)(x)))
+/* uint64 (kind U) converts as the other integers (I), except into the half
+ * types, where its values above INT64_MAX need the unsigned conversion */
+#define CV_f16_U(x) npg_s_f64_to_f16(npg_s_u64_to_f64_odd(x))
+#define CV_bf16_U(x) npg_s_f64_to_bf16(npg_s_u64_to_f64_odd(x))
+#define CV_b_U CV_b_I
+#define CV_u8_U CV_u8_I
+#define CV_i32_U CV_i32_I
+#define CV_i64_U CV_i64_I
+#define CV_i8_U CV_i8_I
+#define CV_i16_U CV_i16_I
+#define CV_u16_U CV_u16_I
+#define CV_u32_U CV_u32_I
+#define CV_u64_U CV_u64_I
+#define CV_f32_U CV_f32_I
+#define CV_f64_U CV_f64_I
 #define CV_bf16_F(x) npg_s_f32_to_bf16(x)
 #define CV_bf16_D(x) npg_s_f64_to_bf16(x)
 /* out of the half types: widen exactly to float32, then as from float32 */
@@ -417,6 +465,11 @@ static const bool unary_heavy[NPG_OP_COUNT] = {FLOAT_UNARY(HEAVY)};
 #define CV_u8_H(x) CV_u8_F(npg_s_f16_to_f32(x))
 #define CV_i32_H(x) CV_i32_F(npg_s_f16_to_f32(x))
 #define CV_i64_H(x) CV_i64_F(npg_s_f16_to_f32(x))
+#define CV_i8_H(x) CV_i8_F(npg_s_f16_to_f32(x))
+#define CV_i16_H(x) CV_i16_F(npg_s_f16_to_f32(x))
+#define CV_u16_H(x) CV_u16_F(npg_s_f16_to_f32(x))
+#define CV_u32_H(x) CV_u32_F(npg_s_f16_to_f32(x))
+#define CV_u64_H(x) CV_u64_F(npg_s_f16_to_f32(x))
 #define CV_f32_H(x) npg_s_f16_to_f32(x)
 #define CV_f64_H(x) ((double)npg_s_f16_to_f32(x))
 #define CV_f16_H(x) (x)
@@ -425,6 +478,11 @@ static const bool unary_heavy[NPG_OP_COUNT] = {FLOAT_UNARY(HEAVY)};
 #define CV_u8_BH(x) CV_u8_F(npg_s_bf16_to_f32(x))
 #define CV_i32_BH(x) CV_i32_F(npg_s_bf16_to_f32(x))
 #define CV_i64_BH(x) CV_i64_F(npg_s_bf16_to_f32(x))
+#define CV_i8_BH(x) CV_i8_F(npg_s_bf16_to_f32(x))
+#define CV_i16_BH(x) CV_i16_F(npg_s_bf16_to_f32(x))
+#define CV_u16_BH(x) CV_u16_F(npg_s_bf16_to_f32(x))
+#define CV_u32_BH(x) CV_u32_F(npg_s_bf16_to_f32(x))
+#define CV_u64_BH(x) CV_u64_F(npg_s_bf16_to_f32(x))
 #define CV_f32_BH(x) npg_s_bf16_to_f32(x)
 #define CV_f64_BH(x) ((double)npg_s_bf16_to_f32(x))
 #define CV_f16_BH(x) npg_s_f32_to_f16(npg_s_bf16_to_f32(x))
@@ -434,11 +492,11 @@ static const bool unary_heavy[NPG_OP_COUNT] = {FLOAT_UNARY(HEAVY)};
 #define CV__(to, k, x) CV_##to##_##k(x)
 
 #define CP_ONE(X, to, from) UNARY_LOOP(cp_##to##_##from, NPG_T_##to, NPG_T_##from, CV(to, from, x))
-#define CP_ROW(X, Y, to) ALL8B(CP_ONE, X, to)
+#define CP_ROW(X, Y, to) ALLDTB(CP_ONE, X, to)
 #define CP_TAB1(X, to, from) [NPG_DT_##to][NPG_DT_##from] = cp_##to##_##from,
-#define CP_TAB(X, Y, to) ALL8B(CP_TAB1, X, to)
-ALL8(CP_ROW, _, _)
-static const npg_cpu_loop copy_tab[NPG_DTYPE_COUNT][NPG_DTYPE_COUNT] = {ALL8(CP_TAB, _, _)};
+#define CP_TAB(X, Y, to) ALLDTB(CP_TAB1, X, to)
+ALLDT(CP_ROW, _, _)
+static const npg_cpu_loop copy_tab[NPG_DTYPE_COUNT][NPG_DTYPE_COUNT] = {ALLDT(CP_TAB, _, _)};
 
 /* float16 <-> float32 casts: contiguous runs through half_cvt.h's F16C
  * conversions (the same bits as CV's per-element ones). */
@@ -486,9 +544,9 @@ static npg_cpu_loop copy_loop(npg_dtype to, npg_dtype from) {
                 for (int64_t j = 0; j < nj; j++) out[oo + i * osr + j] = buf[j][i];              \
         });                                                                                      \
     }
-ALL8(TRANSPOSE, _, _)
+ALLDT(TRANSPOSE, _, _)
 typedef void (*transpose_fn)(const npg_cpu_iter *it);
-static const transpose_fn transpose_tab[NPG_DTYPE_COUNT] = {ALL8(DT_TAB, transpose, _)};
+static const transpose_fn transpose_tab[NPG_DTYPE_COUNT] = {ALLDT(DT_TAB, transpose, _)};
 
 static bool is_transpose(const npg_cpu_iter *it) {
     const int l = it->ndim - 1;
@@ -547,18 +605,18 @@ static bool is_transpose(const npg_cpu_iter *it) {
 #define BITS_BINARY(X) X(BITWISE_AND, bitwise_and) X(BITWISE_OR, bitwise_or) X(BITWISE_XOR, bitwise_xor)
 #define SHIFT_BINARY(X) X(BITWISE_LEFT_SHIFT, bitwise_left_shift) X(BITWISE_RIGHT_SHIFT, bitwise_right_shift)
 
-#define DEF_NB(ID, name) NUM5(BF, ID, name)
-#define TAB_NB(ID, name) NUM5(BTAB, ID, name)
+#define DEF_NB(ID, name) NUMERIC(BF, ID, name)
+#define TAB_NB(ID, name) NUMERIC(BTAB, ID, name)
 #define DEF_FB(ID, name) FLT2(BF, ID, name)
 #define TAB_FB(ID, name) FLT2(BTAB, ID, name)
-#define DEF_AB(ID, name) ALL6(BF, ID, name)
-#define TAB_AB(ID, name) ALL6(BTAB, ID, name)
-#define DEF_CB(ID, opr) ALL6(BC, ID, opr)
-#define DEF_LB(ID, opr) ALL6(BL, ID, opr)
-#define DEF_BB(ID, name) INT4(BF, ID, name)
-#define TAB_BB(ID, name) INT4(BTAB, ID, name)
-#define DEF_SB(ID, name) INT3(BF, ID, name)
-#define TAB_SB(ID, name) INT3(BTAB, ID, name)
+#define DEF_AB(ID, name) PLAIN(BF, ID, name)
+#define TAB_AB(ID, name) PLAIN(BTAB, ID, name)
+#define DEF_CB(ID, opr) PLAIN(BC, ID, opr)
+#define DEF_LB(ID, opr) PLAIN(BL, ID, opr)
+#define DEF_BB(ID, name) INTB(BF, ID, name)
+#define TAB_BB(ID, name) INTB(BTAB, ID, name)
+#define DEF_SB(ID, name) INTS(BF, ID, name)
+#define TAB_SB(ID, name) INTS(BTAB, ID, name)
 
 NUM_BINARY(DEF_NB)
 FLOAT_BINARY(DEF_FB)
@@ -606,10 +664,10 @@ static const npg_cpu_loop binary_tab[NPG_OP_COUNT][NPG_DTYPE_COUNT] = {
             for (int64_t i = 0; i < n; i++) o[i * s[0]] = v;                                 \
         }                                                                                    \
     }
-ALL8(WHERE_LOOP, _, _)
-ALL8(FILL_LOOP, _, _)
-static const npg_cpu_loop where_tab[NPG_DTYPE_COUNT] = {ALL8(DT_TAB, where, _)};
-static const npg_cpu_loop fill_tab[NPG_DTYPE_COUNT] = {ALL8(DT_TAB, fill, _)};
+ALLDT(WHERE_LOOP, _, _)
+ALLDT(FILL_LOOP, _, _)
+static const npg_cpu_loop where_tab[NPG_DTYPE_COUNT] = {ALLDT(DT_TAB, where, _)};
+static const npg_cpu_loop fill_tab[NPG_DTYPE_COUNT] = {ALLDT(DT_TAB, fill, _)};
 
 /* ---- float16 / bfloat16 operands ---------------------------------------------
  * unary and binary ops on the half types run the float32 loop over chunks

@@ -124,6 +124,11 @@ IX_KERNELS(_, _, i32)
 IX_KERNELS(_, _, i64)
 IX_KERNELS(_, _, f32)
 IX_KERNELS(_, _, f64)
+IX_KERNELS(_, _, i8)
+IX_KERNELS(_, _, i16)
+IX_KERNELS(_, _, u16)
+IX_KERNELS(_, _, u32)
+IX_KERNELS(_, _, u64)
 IX_KERNELS(_, _, f16) /* gathering moves the bits: the half types are native here */
 IX_KERNELS(_, _, bf16)
 SC_KERNEL(_, _, u8)
@@ -131,6 +136,11 @@ SC_KERNEL(_, _, i32)
 SC_KERNEL(_, _, i64)
 SC_KERNEL(_, _, f32)
 SC_KERNEL(_, _, f64)
+SC_KERNEL(_, _, i8)
+SC_KERNEL(_, _, i16)
+SC_KERNEL(_, _, u16)
+SC_KERNEL(_, _, u32)
+SC_KERNEL(_, _, u64)
 
 typedef void (*gather_fn)(const ix_geom *g, int64_t t, char *out, const npg_tdesc *in, const npg_tdesc *idx);
 typedef void (*scatter_fn)(const ix_geom *g, int64_t t, const npg_tdesc *out, const npg_tdesc *src,
@@ -138,15 +148,21 @@ typedef void (*scatter_fn)(const ix_geom *g, int64_t t, const npg_tdesc *out, co
 static const gather_fn gather_tab[NPG_DTYPE_COUNT] = {
     [NPG_BOOL] = gather_b,     [NPG_UINT8] = gather_u8,     [NPG_INT32] = gather_i32,
     [NPG_INT64] = gather_i64,  [NPG_FLOAT32] = gather_f32,  [NPG_FLOAT64] = gather_f64,
-    [NPG_FLOAT16] = gather_f16, [NPG_BFLOAT16] = gather_bf16,
+    [NPG_FLOAT16] = gather_f16, [NPG_BFLOAT16] = gather_bf16, [NPG_INT8] = gather_i8,
+    [NPG_INT16] = gather_i16,  [NPG_UINT16] = gather_u16,  [NPG_UINT32] = gather_u32,
+    [NPG_UINT64] = gather_u64,
 };
 static const scatter_fn scatter_tab[NPG_DTYPE_COUNT] = {
     [NPG_UINT8] = scatter_u8,    [NPG_INT32] = scatter_i32,   [NPG_INT64] = scatter_i64,
-    [NPG_FLOAT32] = scatter_f32, [NPG_FLOAT64] = scatter_f64,
+    [NPG_FLOAT32] = scatter_f32, [NPG_FLOAT64] = scatter_f64, [NPG_INT8] = scatter_i8,
+    [NPG_INT16] = scatter_i16,   [NPG_UINT16] = scatter_u16,  [NPG_UINT32] = scatter_u32,
+    [NPG_UINT64] = scatter_u64,
 };
 
-/* the six compute dtypes (of the half types only gather takes them) */
-static bool dt_ok(npg_dtype d) { return d > NPG_DTYPE_DEFAULT && d <= NPG_FLOAT64; }
+/* every dtype but the half types (of those only gather takes them) */
+static bool dt_ok(npg_dtype d) {
+    return d > NPG_DTYPE_DEFAULT && d < NPG_DTYPE_COUNT && d != NPG_FLOAT16 && d != NPG_BFLOAT16;
+}
 
 npg_status npg__cpu_gather(int dev, const npg_tdesc *out, const npg_tdesc *in, const npg_tdesc *idx, int axis) {
     npg_dtype dt = out->dtype;
@@ -220,6 +236,11 @@ NZ_KERNELS(_, _, i32)
 NZ_KERNELS(_, _, i64)
 NZ_KERNELS(_, _, f32)
 NZ_KERNELS(_, _, f64)
+NZ_KERNELS(_, _, i8)
+NZ_KERNELS(_, _, i16)
+NZ_KERNELS(_, _, u16)
+NZ_KERNELS(_, _, u32)
+NZ_KERNELS(_, _, u64)
 
 typedef int64_t (*nzcount_fn)(const void *p, int64_t lo, int64_t hi);
 typedef void (*nzwrite_fn)(int64_t *out, int64_t count, int64_t c, const void *p, int64_t lo, int64_t hi, int nd,
@@ -227,10 +248,14 @@ typedef void (*nzwrite_fn)(int64_t *out, int64_t count, int64_t c, const void *p
 static const nzcount_fn nzcount_tab[NPG_DTYPE_COUNT] = {
     [NPG_BOOL] = nzcount_b,    [NPG_UINT8] = nzcount_u8,    [NPG_INT32] = nzcount_i32,
     [NPG_INT64] = nzcount_i64, [NPG_FLOAT32] = nzcount_f32, [NPG_FLOAT64] = nzcount_f64,
+    [NPG_INT8] = nzcount_i8,   [NPG_INT16] = nzcount_i16,   [NPG_UINT16] = nzcount_u16,
+    [NPG_UINT32] = nzcount_u32, [NPG_UINT64] = nzcount_u64,
 };
 static const nzwrite_fn nzwrite_tab[NPG_DTYPE_COUNT] = {
     [NPG_BOOL] = nzwrite_b,    [NPG_UINT8] = nzwrite_u8,    [NPG_INT32] = nzwrite_i32,
     [NPG_INT64] = nzwrite_i64, [NPG_FLOAT32] = nzwrite_f32, [NPG_FLOAT64] = nzwrite_f64,
+    [NPG_INT8] = nzwrite_i8,   [NPG_INT16] = nzwrite_i16,   [NPG_UINT16] = nzwrite_u16,
+    [NPG_UINT32] = nzwrite_u32, [NPG_UINT64] = nzwrite_u64,
 };
 
 #define NZ_MAX_PARTS 256

@@ -146,12 +146,22 @@ IMM_KERNEL(u8, unsigned, MAC)
 IMM_KERNEL(i32, uint32_t, MAC)
 IMM_KERNEL(i64, uint64_t, MAC)
 IMM_KERNEL(b, unsigned, OR_AND)
+IMM_KERNEL(i8, uint32_t, MAC)
+IMM_KERNEL(i16, uint32_t, MAC)
+IMM_KERNEL(u16, uint32_t, MAC)
+IMM_KERNEL(u32, uint32_t, MAC)
+IMM_KERNEL(u64, uint64_t, MAC)
 
 typedef void (*imm_fn)(char *out, const char *a, const char *b, int64_t i, const mm_geom *g, int64_t sar,
                        int64_t sak, int64_t sbk, int64_t sbn);
 
 static void matmul_int(const mm_geom *g, npg_dtype dt, char *out, const char *a, const char *b) {
-    imm_fn fn = dt == NPG_BOOL ? imm_b : dt == NPG_UINT8 ? imm_u8 : dt == NPG_INT32 ? imm_i32 : imm_i64;
+    static const imm_fn tab[NPG_DTYPE_COUNT] = {
+        [NPG_BOOL] = imm_b,   [NPG_UINT8] = imm_u8,   [NPG_INT32] = imm_i32,  [NPG_INT64] = imm_i64,
+        [NPG_INT8] = imm_i8,  [NPG_INT16] = imm_i16,  [NPG_UINT16] = imm_u16, [NPG_UINT32] = imm_u32,
+        [NPG_UINT64] = imm_u64,
+    };
+    imm_fn fn = tab[dt];
     const int nd = g->nb + 2;
     const int64_t es = (int64_t)npg__dtype_size(dt), rows = g->B * g->M;
     const int64_t sar = g->sa[nd - 2], sak = g->sa[nd - 1], sbk = g->sb[nd - 2], sbn = g->sb[nd - 1];

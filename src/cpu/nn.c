@@ -18,7 +18,7 @@
 #include <math.h>
 
 #define FLT2(M, X) M(X, f32) M(X, f64)
-#define NUM5(M, X) M(X, u8) M(X, i32) M(X, i64) M(X, f32) M(X, f64)
+#define NUMERIC(M, X) M(X, u8) M(X, i32) M(X, i64) M(X, f32) M(X, f64) M(X, i8) M(X, i16) M(X, u16) M(X, u32) M(X, u64)
 #define DTAB(PFX, t) [NPG_DT_##t] = PFX##_##t,
 
 static bool flt(npg_dtype d) { return d == NPG_FLOAT32 || d == NPG_FLOAT64; }
@@ -287,7 +287,7 @@ static void in_range(int64_t iw0, int64_t s, int64_t W, int64_t OW, int64_t *lo,
         NPG_PAR_LOOP(planes > 1 && planes * csz >= NPG_CPU_PAR_MIN, p, planes,                   \
                      im2col_plane_##t((NPG_T_##t *)cols + p * csz, (NPG_T_##t *)x + p * xsz, g, acc);); \
     }
-NUM5(IM2COL, _)
+NUMERIC(IM2COL, _)
 /* float16 / bfloat16 im2col moves the 2-byte elements as they are (the
  * backend's half_im2col); col2im, which adds, gets them as float32 copies
  * (half.c), so h16 has no addition and im2col_common refuses it with acc. */
@@ -295,7 +295,7 @@ NUM5(IM2COL, _)
 #define H16_NO_ADD(a, b) ((void)(b), (a))
 IM2COL_(h16, H16_NO_ADD)
 typedef void (*im2col_fn)(char *cols, char *x, const npg_conv_geom *g, bool acc);
-static const im2col_fn im2col_tab[NPG_DTYPE_COUNT] = {NUM5(DTAB, im2col) [NPG_FLOAT16] = im2col_h16,
+static const im2col_fn im2col_tab[NPG_DTYPE_COUNT] = {NUMERIC(DTAB, im2col) [NPG_FLOAT16] = im2col_h16,
                                                       [NPG_BFLOAT16] = im2col_h16};
 
 static npg_status im2col_common(npg_op op, const npg_tdesc *cols, const npg_tdesc *x, const npg_conv_geom *g,
@@ -426,10 +426,10 @@ typedef void (*pool_fn)(void *a, int64_t *am, const void *b, const npg_conv_geom
         for (int64_t o = 0; o < g->OH * g->OW; o++)                                              \
             if (am[o] >= 0 && am[o] < g->H * g->W) gx[am[o]] += go[o];                           \
     }
-NUM5(POOL_MAX, _)
+NUMERIC(POOL_MAX, _)
 FLT2(POOL_AVG, _)
 
-static const pool_fn maxpool_tab[NPG_DTYPE_COUNT] = {NUM5(DTAB, maxpool)};
+static const pool_fn maxpool_tab[NPG_DTYPE_COUNT] = {NUMERIC(DTAB, maxpool)};
 static const pool_fn avgpool_tab[NPG_DTYPE_COUNT] = {FLT2(DTAB, avgpool)};
 static const pool_fn maxpool_bw_tab[NPG_DTYPE_COUNT] = {FLT2(DTAB, maxpool_bw)};
 static const pool_fn avgpool_bw_tab[NPG_DTYPE_COUNT] = {FLT2(DTAB, avgpool_bw)};

@@ -106,6 +106,11 @@ static void normal_f64(const rnd_args *a, int64_t b0, int64_t b1) {
 RANDINT(u8, npg_s_i64_to_u8)
 RANDINT(i32, npg_s_i64_to_i32)
 RANDINT(i64, ID64)
+RANDINT(i8, npg_s_i64_to_i8)
+RANDINT(i16, npg_s_i64_to_i16)
+RANDINT(u16, npg_s_i64_to_u16)
+RANDINT(u32, npg_s_i64_to_u32)
+RANDINT(u64, npg_s_i64_to_u64)
 
 npg_status npg__cpu_random(int dev, npg_op op, const npg_tdesc *out, uint64_t seed, uint64_t offset,
                            const npg_kparams *p) {
@@ -119,6 +124,11 @@ npg_status npg__cpu_random(int dev, npg_op op, const npg_tdesc *out, uint64_t se
     if (op == NPG_OP_RAND_INT && dt == NPG_UINT8) fn = randint_u8;
     if (op == NPG_OP_RAND_INT && dt == NPG_INT32) fn = randint_i32;
     if (op == NPG_OP_RAND_INT && dt == NPG_INT64) fn = randint_i64;
+    if (op == NPG_OP_RAND_INT && dt == NPG_INT8) fn = randint_i8;
+    if (op == NPG_OP_RAND_INT && dt == NPG_INT16) fn = randint_i16;
+    if (op == NPG_OP_RAND_INT && dt == NPG_UINT16) fn = randint_u16;
+    if (op == NPG_OP_RAND_INT && dt == NPG_UINT32) fn = randint_u32;
+    if (op == NPG_OP_RAND_INT && dt == NPG_UINT64) fn = randint_u64;
     if (!fn) return npg__cpu_unsupported(op, dt);
     if (!p) return npg__set_error(NPG_ERR_INTERNAL, "cpu %s: missing parameters", npg__op_name(op));
     if (!npg__desc_contiguous(out))

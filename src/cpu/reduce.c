@@ -53,6 +53,11 @@ typedef struct red_kernels {
 #define NPG_F_u8 i
 #define NPG_F_i32 i
 #define NPG_F_i64 i
+#define NPG_F_i8 i
+#define NPG_F_i16 i
+#define NPG_F_u16 i
+#define NPG_F_u32 i
+#define NPG_F_u64 u
 #define NPG_F_f32 f
 #define NPG_F_f64 f
 #define NPG_F_f16 f
@@ -69,6 +74,11 @@ typedef struct red_kernels {
 #define LD_u8(x) (x)
 #define LD_i32(x) (x)
 #define LD_i64(x) (x)
+#define LD_i8(x) (x)
+#define LD_i16(x) (x)
+#define LD_u16(x) (x)
+#define LD_u32(x) (x)
+#define LD_u64(x) (x)
 #define LD_f32(x) (x)
 #define LD_f64(x) (x)
 #define LD_f16(x) npg_s_f16_to_f32(x)
@@ -77,6 +87,11 @@ typedef struct red_kernels {
 #define NPG_C_u8 uint8_t
 #define NPG_C_i32 int32_t
 #define NPG_C_i64 int64_t
+#define NPG_C_i8 int8_t
+#define NPG_C_i16 int16_t
+#define NPG_C_u16 uint16_t
+#define NPG_C_u32 uint32_t
+#define NPG_C_u64 uint64_t
 #define NPG_C_f32 float
 #define NPG_C_f64 double
 #define NPG_C_f16 float
@@ -97,6 +112,11 @@ _Static_assert(HALF_RUN % RED_LANES == 0 && HALF_RUN >= COL_BLOCK, "a run holds 
 #define RUN_T_u8 uint8_t
 #define RUN_T_i32 int32_t
 #define RUN_T_i64 int64_t
+#define RUN_T_i8 int8_t
+#define RUN_T_i16 int16_t
+#define RUN_T_u16 uint16_t
+#define RUN_T_u32 uint32_t
+#define RUN_T_u64 uint64_t
 #define RUN_T_f32 float
 #define RUN_T_f64 double
 #define RUN_T_f16 float
@@ -106,6 +126,11 @@ _Static_assert(HALF_RUN % RED_LANES == 0 && HALF_RUN >= COL_BLOCK, "a run holds 
 #define RUN_LEN_u8 INT64_MAX
 #define RUN_LEN_i32 INT64_MAX
 #define RUN_LEN_i64 INT64_MAX
+#define RUN_LEN_i8 INT64_MAX
+#define RUN_LEN_i16 INT64_MAX
+#define RUN_LEN_u16 INT64_MAX
+#define RUN_LEN_u32 INT64_MAX
+#define RUN_LEN_u64 INT64_MAX
 #define RUN_LEN_f32 INT64_MAX
 #define RUN_LEN_f64 INT64_MAX
 #define RUN_LEN_f16 HALF_RUN
@@ -115,6 +140,11 @@ _Static_assert(HALF_RUN % RED_LANES == 0 && HALF_RUN >= COL_BLOCK, "a run holds 
 #define RUN_BUF_u8 1
 #define RUN_BUF_i32 1
 #define RUN_BUF_i64 1
+#define RUN_BUF_i8 1
+#define RUN_BUF_i16 1
+#define RUN_BUF_u16 1
+#define RUN_BUF_u32 1
+#define RUN_BUF_u64 1
 #define RUN_BUF_f32 1
 #define RUN_BUF_f64 1
 #define RUN_BUF_f16 HALF_RUN
@@ -124,6 +154,11 @@ _Static_assert(HALF_RUN % RED_LANES == 0 && HALF_RUN >= COL_BLOCK, "a run holds 
 #define RUN_SRC_u8(buf, p, n) (p)
 #define RUN_SRC_i32(buf, p, n) (p)
 #define RUN_SRC_i64(buf, p, n) (p)
+#define RUN_SRC_i8(buf, p, n) (p)
+#define RUN_SRC_i16(buf, p, n) (p)
+#define RUN_SRC_u16(buf, p, n) (p)
+#define RUN_SRC_u32(buf, p, n) (p)
+#define RUN_SRC_u64(buf, p, n) (p)
 #define RUN_SRC_f32(buf, p, n) (p)
 #define RUN_SRC_f64(buf, p, n) (p)
 #define RUN_SRC_f16(buf, p, n) (npg_cvt_f16_f32(buf, p, n), (const float *)(buf))
@@ -270,6 +305,11 @@ RED_DEF(SUM, f64, double, f, 0.0, SUM_STEP, double, FIN_ID)
 RED_DEF(SUM, u8, uint64_t, u, 0, SUM_STEP, uint8_t, FIN_ID)
 RED_DEF(SUM, i32, uint64_t, u, 0, SUM_STEP, int32_t, FIN_ID)
 RED_DEF(SUM, i64, uint64_t, u, 0, SUM_STEP, int64_t, FIN_ID)
+RED_DEF(SUM, i8, uint64_t, u, 0, SUM_STEP, int8_t, FIN_ID)
+RED_DEF(SUM, i16, uint64_t, u, 0, SUM_STEP, int16_t, FIN_ID)
+RED_DEF(SUM, u16, uint64_t, u, 0, SUM_STEP, uint16_t, FIN_ID)
+RED_DEF(SUM, u32, uint64_t, u, 0, SUM_STEP, uint32_t, FIN_ID)
+RED_DEF(SUM, u64, uint64_t, u, 0, SUM_STEP, uint64_t, FIN_ID)
 RED_DEF(MEAN, f32, double, f, 0.0, SUM_STEP, float, FIN_MEAN)
 RED_DEF(MEAN, f64, double, f, 0.0, SUM_STEP, double, FIN_MEAN)
 RED_DEF(PROD, f32, double, f, 1.0, PROD_STEP, float, FIN_ID)
@@ -277,17 +317,32 @@ RED_DEF(PROD, f64, double, f, 1.0, PROD_STEP, double, FIN_ID)
 RED_DEF(PROD, u8, uint64_t, u, 1, PROD_STEP, uint8_t, FIN_ID)
 RED_DEF(PROD, i32, uint64_t, u, 1, PROD_STEP, int32_t, FIN_ID)
 RED_DEF(PROD, i64, uint64_t, u, 1, PROD_STEP, int64_t, FIN_ID)
+RED_DEF(PROD, i8, uint64_t, u, 1, PROD_STEP, int8_t, FIN_ID)
+RED_DEF(PROD, i16, uint64_t, u, 1, PROD_STEP, int16_t, FIN_ID)
+RED_DEF(PROD, u16, uint64_t, u, 1, PROD_STEP, uint16_t, FIN_ID)
+RED_DEF(PROD, u32, uint64_t, u, 1, PROD_STEP, uint32_t, FIN_ID)
+RED_DEF(PROD, u64, uint64_t, u, 1, PROD_STEP, uint64_t, FIN_ID)
 /* MAX, MIN keep the input type; the identity is the type's lowest/highest. */
 RED_DEF(MAX, b, uint8_t, i, 0, MAX_STEP, uint8_t, FIN_ID)
 RED_DEF(MAX, u8, uint8_t, i, 0, MAX_STEP, uint8_t, FIN_ID)
 RED_DEF(MAX, i32, int32_t, i, INT32_MIN, MAX_STEP, int32_t, FIN_ID)
 RED_DEF(MAX, i64, int64_t, i, INT64_MIN, MAX_STEP, int64_t, FIN_ID)
+RED_DEF(MAX, i8, int8_t, i, INT8_MIN, MAX_STEP, int8_t, FIN_ID)
+RED_DEF(MAX, i16, int16_t, i, INT16_MIN, MAX_STEP, int16_t, FIN_ID)
+RED_DEF(MAX, u16, uint16_t, i, 0, MAX_STEP, uint16_t, FIN_ID)
+RED_DEF(MAX, u32, uint32_t, i, 0, MAX_STEP, uint32_t, FIN_ID)
+RED_DEF(MAX, u64, uint64_t, u, 0, MAX_STEP, uint64_t, FIN_ID)
 RED_DEF(MAX, f32, float, f, -INFINITY, MAX_STEP, float, FIN_ID)
 RED_DEF(MAX, f64, double, f, -INFINITY, MAX_STEP, double, FIN_ID)
 RED_DEF(MIN, b, uint8_t, i, 1, MIN_STEP, uint8_t, FIN_ID)
 RED_DEF(MIN, u8, uint8_t, i, 255, MIN_STEP, uint8_t, FIN_ID)
 RED_DEF(MIN, i32, int32_t, i, INT32_MAX, MIN_STEP, int32_t, FIN_ID)
 RED_DEF(MIN, i64, int64_t, i, INT64_MAX, MIN_STEP, int64_t, FIN_ID)
+RED_DEF(MIN, i8, int8_t, i, INT8_MAX, MIN_STEP, int8_t, FIN_ID)
+RED_DEF(MIN, i16, int16_t, i, INT16_MAX, MIN_STEP, int16_t, FIN_ID)
+RED_DEF(MIN, u16, uint16_t, i, UINT16_MAX, MIN_STEP, uint16_t, FIN_ID)
+RED_DEF(MIN, u32, uint32_t, i, UINT32_MAX, MIN_STEP, uint32_t, FIN_ID)
+RED_DEF(MIN, u64, uint64_t, u, UINT64_MAX, MIN_STEP, uint64_t, FIN_ID)
 RED_DEF(MIN, f32, float, f, INFINITY, MIN_STEP, float, FIN_ID)
 RED_DEF(MIN, f64, double, f, INFINITY, MIN_STEP, double, FIN_ID)
 /* float16 / bfloat16: as float32 (sums in double), the result rounded */
@@ -302,23 +357,26 @@ RED_DEF(MIN, f64, double, f, INFINITY, MIN_STEP, double, FIN_ID)
 HALF_REDS(f16, FIN_F16, FIN_MEAN_F16)
 HALF_REDS(bf16, FIN_BF16, FIN_MEAN_BF16)
 
-#define TYPES6(M, X) M(X, b) M(X, u8) M(X, i32) M(X, i64) M(X, f32) M(X, f64)
+#define PLAIN(M, X) M(X, b) M(X, u8) M(X, i32) M(X, i64) M(X, f32) M(X, f64) NEWI(M, X)
+#define INTS(M, X) M(X, u8) M(X, i32) M(X, i64) NEWI(M, X)
+/* the array API's integers beyond uint8 / int32 / int64 */
+#define NEWI(M, X) M(X, i8) M(X, i16) M(X, u16) M(X, u32) M(X, u64)
 #define ALL_ONE(OP, t) RED_DEF(OP, t, uint64_t, u, OP##_INIT, OP##_STEP, uint8_t, FIN_ID)
 #define ALL_INIT 1
 #define ANY_INIT 0
-TYPES6(ALL_ONE, ALL)
-TYPES6(ALL_ONE, ANY)
-TYPES6(ARG_DEF, ARGMAX)
-TYPES6(ARG_DEF, ARGMIN)
+PLAIN(ALL_ONE, ALL)
+PLAIN(ALL_ONE, ANY)
+PLAIN(ARG_DEF, ARGMAX)
+PLAIN(ARG_DEF, ARGMIN)
 
 #define KSET(OP, t)                                                                              \
     [NPG_OP_##OP][NPG_DT_##t] = {OP##_init_##t, OP##_seg_##t, OP##_merge_##t, OP##_fin_##t, OP##_col_##t},
 static const red_kernels red_tab[NPG_OP_COUNT][NPG_DTYPE_COUNT] = {
-    KSET(SUM, f32) KSET(SUM, f64) KSET(SUM, u8) KSET(SUM, i32) KSET(SUM, i64)
+    KSET(SUM, f32) KSET(SUM, f64) INTS(KSET, SUM)
     KSET(MEAN, f32) KSET(MEAN, f64)
-    KSET(PROD, f32) KSET(PROD, f64) KSET(PROD, u8) KSET(PROD, i32) KSET(PROD, i64)
-    TYPES6(KSET, MAX) TYPES6(KSET, MIN) TYPES6(KSET, ALL) TYPES6(KSET, ANY)
-    TYPES6(KSET, ARGMAX) TYPES6(KSET, ARGMIN)
+    KSET(PROD, f32) KSET(PROD, f64) INTS(KSET, PROD)
+    PLAIN(KSET, MAX) PLAIN(KSET, MIN) PLAIN(KSET, ALL) PLAIN(KSET, ANY)
+    PLAIN(KSET, ARGMAX) PLAIN(KSET, ARGMIN)
     KSET(SUM, f16) KSET(MEAN, f16) KSET(PROD, f16) KSET(MAX, f16) KSET(MIN, f16) KSET(ARGMAX, f16) KSET(ARGMIN, f16)
     KSET(SUM, bf16) KSET(MEAN, bf16) KSET(PROD, bf16) KSET(MAX, bf16) KSET(MIN, bf16) KSET(ARGMAX, bf16)
     KSET(ARGMIN, bf16)
@@ -530,15 +588,25 @@ SCAN_DEF(CUMSUM, f64, double, 0.0, SUM_STEP)
 SCAN_DEF(CUMSUM, u8, uint64_t, 0, SUM_STEP)
 SCAN_DEF(CUMSUM, i32, uint64_t, 0, SUM_STEP)
 SCAN_DEF(CUMSUM, i64, uint64_t, 0, SUM_STEP)
+SCAN_DEF(CUMSUM, i8, uint64_t, 0, SUM_STEP)
+SCAN_DEF(CUMSUM, i16, uint64_t, 0, SUM_STEP)
+SCAN_DEF(CUMSUM, u16, uint64_t, 0, SUM_STEP)
+SCAN_DEF(CUMSUM, u32, uint64_t, 0, SUM_STEP)
+SCAN_DEF(CUMSUM, u64, uint64_t, 0, SUM_STEP)
 SCAN_DEF(CUMPROD, f32, double, 1.0, PROD_STEP)
 SCAN_DEF(CUMPROD, f64, double, 1.0, PROD_STEP)
 SCAN_DEF(CUMPROD, u8, uint64_t, 1, PROD_STEP)
 SCAN_DEF(CUMPROD, i32, uint64_t, 1, PROD_STEP)
 SCAN_DEF(CUMPROD, i64, uint64_t, 1, PROD_STEP)
+SCAN_DEF(CUMPROD, i8, uint64_t, 1, PROD_STEP)
+SCAN_DEF(CUMPROD, i16, uint64_t, 1, PROD_STEP)
+SCAN_DEF(CUMPROD, u16, uint64_t, 1, PROD_STEP)
+SCAN_DEF(CUMPROD, u32, uint64_t, 1, PROD_STEP)
+SCAN_DEF(CUMPROD, u64, uint64_t, 1, PROD_STEP)
 #define STAB(OP, t) [NPG_OP_##OP][NPG_DT_##t] = scan_##OP##_##t,
 static const scan_fn scan_tab[NPG_OP_COUNT][NPG_DTYPE_COUNT] = {
-    STAB(CUMSUM, f32) STAB(CUMSUM, f64) STAB(CUMSUM, u8) STAB(CUMSUM, i32) STAB(CUMSUM, i64)
-    STAB(CUMPROD, f32) STAB(CUMPROD, f64) STAB(CUMPROD, u8) STAB(CUMPROD, i32) STAB(CUMPROD, i64)
+    STAB(CUMSUM, f32) STAB(CUMSUM, f64) INTS(STAB, CUMSUM)
+    STAB(CUMPROD, f32) STAB(CUMPROD, f64) INTS(STAB, CUMPROD)
 };
 
 npg_status npg__cpu_scan(int dev, npg_op op, const npg_tdesc *out, const npg_tdesc *in, int axis) {

@@ -94,15 +94,21 @@ SORT_BOTH(i32)
 SORT_BOTH(i64)
 SORT_BOTH(f32)
 SORT_BOTH(f64)
+SORT_BOTH(i8)
+SORT_BOTH(i16)
+SORT_BOTH(u16)
+SORT_BOTH(u32)
+SORT_BOTH(u64)
 
 typedef void (*row_fn)(char *vals, int64_t *inds, const char *in, int64_t s, int64_t n, char *scratch);
 #define RTAB(t) [NPG_DT_##t] = {row_ASC_##t, row_DESC_##t},
-static const row_fn row_tab[NPG_DTYPE_COUNT][2] = {RTAB(b) RTAB(u8) RTAB(i32) RTAB(i64) RTAB(f32) RTAB(f64)};
+static const row_fn row_tab[NPG_DTYPE_COUNT][2] = {RTAB(b) RTAB(u8) RTAB(i32) RTAB(i64) RTAB(f32) RTAB(f64)
+                                                       RTAB(i8) RTAB(i16) RTAB(u16) RTAB(u32) RTAB(u64)};
 
 npg_status npg__cpu_sort(int dev, const npg_tdesc *values, const npg_tdesc *indices, const npg_tdesc *in,
                          bool descending) {
     npg_dtype dt = in->dtype;
-    if (dt <= NPG_DTYPE_DEFAULT || dt > NPG_FLOAT64) return npg__cpu_unsupported(NPG_OP_SORT, dt);
+    if (dt <= NPG_DTYPE_DEFAULT || dt >= NPG_DTYPE_COUNT || !row_tab[dt][0]) return npg__cpu_unsupported(NPG_OP_SORT, dt);
     if (values && values->dtype != dt) return npg__cpu_unsupported(NPG_OP_SORT, values->dtype);
     if (indices && indices->dtype != NPG_INT64) return npg__cpu_unsupported(NPG_OP_SORT, indices->dtype);
     if (in->ndim < 1 || (values && !npg__desc_contiguous(values)) || (indices && !npg__desc_contiguous(indices)))

@@ -5,9 +5,10 @@
  * when the operands are flat and aligned, which is the case for same-shape
  * contiguous arrays and array-scalar ops).
  *
- * Dtypes per rule (backend.h / ops.def): ARITH uint8, int32, int64, floats;
- * FLOAT floats; ANY (maximum, minimum) all six; CMP and LOGICAL all six in,
- * bool out; BITWISE bool and integers; SHIFT integers. Anything else is
+ * Dtypes per rule (backend.h / ops.def): ARITH the integers and floats;
+ * FLOAT floats; ANY (maximum, minimum) all non-half dtypes; CMP and LOGICAL
+ * all non-half dtypes in, bool out; BITWISE bool and integers; SHIFT
+ * integers. Anything else is
  * NPG_ERR_UNSUPPORTED. float16 / bfloat16 run the float32 overload between
  * conversions (elementwise.cuh's half bodies).
  */
@@ -43,22 +44,28 @@ template <class F, npg_dtype D, npg_dtype DO> struct npg_cu_binary_body {
 #define B1(name, D, t) \
     NPG_CU_HD CT<D> operator()(DT<D>, CT<D> x, CT<D> y) const { return npg_s_##name##_##t(x, y); }
 #define B1_F(name) B1(name, NPG_FLOAT32, f32) B1(name, NPG_FLOAT64, f64)
-#define B1_I(name) B1(name, NPG_UINT8, u8) B1(name, NPG_INT32, i32) B1(name, NPG_INT64, i64)
+#define B1_I(name)                                                                                   \
+    B1(name, NPG_UINT8, u8) B1(name, NPG_INT32, i32) B1(name, NPG_INT64, i64) B1(name, NPG_INT8, i8)  \
+    B1(name, NPG_INT16, i16) B1(name, NPG_UINT16, u16) B1(name, NPG_UINT32, u32) B1(name, NPG_UINT64, u64)
 
-#define B_STRUCT(name, body)                  \
-    struct npg_cu_b_##name {                  \
+/* sign_free (elementwise.cuh): the op's integer results are the same bits
+ * for signed and unsigned operands of one width, so one kernel per width */
+#define B_STRUCT(name, sf, body)                \
+    struct npg_cu_b_##name {                    \
         static constexpr bool bool_out = false; \
-        body                                  \
+        static constexpr bool sign_free = sf;   \
+        body                                    \
     };
-#define B_NUM(name) B_STRUCT(name, B1_F(name) B1_I(name))
-#define B_FLOAT(name) B_STRUCT(name, B1_F(name))
-#define B_ANY(name) B_STRUCT(name, B1_F(name) B1_I(name) B1(name, NPG_BOOL, b))
-#define B_BITS(name) B_STRUCT(name, B1_I(name) B1(name, NPG_BOOL, b))
-#define B_SHIFT(name) B_STRUCT(name, B1_I(name))
+#define B_NUM(name) B_STRUCT(name, false, B1_F(name) B1_I(name))
+#define B_WRAP(name) B_STRUCT(name, true, B1_F(name) B1_I(name))
+#define B_FLOAT(name) B_STRUCT(name, false, B1_F(name))
+#define B_ANY(name) B_STRUCT(name, false, B1_F(name) B1_I(name) B1(name, NPG_BOOL, b))
+#define B_BITS(name) B_STRUCT(name, true, B1_I(name) B1(name, NPG_BOOL, b))
+#define B_SHIFT(name) B_STRUCT(name, false, B1_I(name))
 
-B_NUM(add)
-B_NUM(subtract)
-B_NUM(multiply)
+B_WRAP(add)
+B_WRAP(subtract)
+B_WRAP(multiply)
 B_NUM(floor_divide)
 B_NUM(remainder)
 B_NUM(pow)
@@ -76,25 +83,28 @@ B_BITS(bitwise_xor)
 B_SHIFT(bitwise_left_shift)
 B_SHIFT(bitwise_right_shift)
 
-/* bool-out ops on all six dtypes: `expr` in x, y */
+/* bool-out ops on every non-half dtype: `expr` in x, y */
 #define B_BOOL1(D, expr) \
     NPG_CU_HD uint8_t operator()(DT<D>, CT<D> x, CT<D> y) const { return (uint8_t)(expr); }
-#define B_BOOL(name, expr)                                                                             \
+#define B_BOOL(name, sf, expr)                                                                         \
     struct npg_cu_b_##name {                                                                           \
         static constexpr bool bool_out = true;                                                         \
+        static constexpr bool sign_free = sf;                                                          \
         B_BOOL1(NPG_BOOL, expr) B_BOOL1(NPG_UINT8, expr) B_BOOL1(NPG_INT32, expr) B_BOOL1(NPG_INT64, expr) \
-        B_BOOL1(NPG_FLOAT32, expr) B_BOOL1(NPG_FLOAT64, expr)                                          \
+        B_BOOL1(NPG_FLOAT32, expr) B_BOOL1(NPG_FLOAT64, expr) B_BOOL1(NPG_INT8, expr)                  \
+        B_BOOL1(NPG_INT16, expr) B_BOOL1(NPG_UINT16, expr) B_BOOL1(NPG_UINT32, expr)                   \
+        B_BOOL1(NPG_UINT64, expr)                                                                      \
     };
 
-B_BOOL(equal, x == y)
-B_BOOL(not_equal, x != y)
-B_BOOL(less, x < y)
-B_BOOL(less_equal, x <= y)
-B_BOOL(greater, x > y)
-B_BOOL(greater_equal, x >= y)
-B_BOOL(logical_and, (x != 0) && (y != 0))
-B_BOOL(logical_or, (x != 0) || (y != 0))
-B_BOOL(logical_xor, (x != 0) != (y != 0))
+B_BOOL(equal, true, x == y)
+B_BOOL(not_equal, true, x != y)
+B_BOOL(less, false, x < y)
+B_BOOL(less_equal, false, x <= y)
+B_BOOL(greater, false, x > y)
+B_BOOL(greater_equal, false, x >= y)
+B_BOOL(logical_and, true, (x != 0) && (y != 0))
+B_BOOL(logical_or, true, (x != 0) || (y != 0))
+B_BOOL(logical_xor, true, (x != 0) != (y != 0))
 
 /* ---- entry -------------------------------------------------------------------------------- */
 
@@ -122,15 +132,19 @@ static npg_status npg_cu_binary_run(npg_cu_ctx *ctx, npg_op op, const npg_tdesc 
             if (out->dtype != DO)
                 return npg__set_error(NPG_ERR_DTYPE, "cuda %s: output dtype %s, expected %s", what,
                                       npg_dtype_name(out->dtype), npg_dtype_name(DO));
-            typedef npg_cu_binary_body<F, D, DO> Body;
+            /* the kernel's dtypes: DK = D, or the unsigned one of its width (sign_free) */
+            constexpr npg_dtype DK = npg_cu_kernel_dtype<F, D>;
+            constexpr npg_dtype DKO = F::bool_out ? NPG_BOOL : DK;
+            static_assert(npg_cu_has_op<F, DK, 2>::value, "a sign_free functor covers every integer dtype");
+            typedef npg_cu_binary_body<F, DK, DKO> Body;
             npg_cu_ew_setup<3> s;
             const npg_tdesc *d[3] = {out, a, b};
             npg_cu_ew_prepare<3>(s, d, Body::W);
             if (s.n == 0) return NPG_OK;
             Body body;
-            body.out = (CT<DO> *)out->data;
-            body.a = npg_cu_src_of<D>(a);
-            body.b = npg_cu_src_of<D>(b);
+            body.out = (CT<DKO> *)out->data;
+            body.a = npg_cu_src_of<DK>(a);
+            body.b = npg_cu_src_of<DK>(b);
             body.a.mode = s.mode[1];
             body.b.mode = s.mode[2];
             body.f = F{};

@@ -115,6 +115,11 @@ template <> struct CTypeOf<NPG_INT32> { typedef int32_t type; };
 template <> struct CTypeOf<NPG_INT64> { typedef int64_t type; };
 template <> struct CTypeOf<NPG_FLOAT32> { typedef float type; };
 template <> struct CTypeOf<NPG_FLOAT64> { typedef double type; };
+template <> struct CTypeOf<NPG_INT8> { typedef int8_t type; };
+template <> struct CTypeOf<NPG_INT16> { typedef int16_t type; };
+template <> struct CTypeOf<NPG_UINT16> { typedef uint16_t type; };
+template <> struct CTypeOf<NPG_UINT32> { typedef uint32_t type; };
+template <> struct CTypeOf<NPG_UINT64> { typedef uint64_t type; };
 /* float16 / bfloat16 are their bit patterns: both uint16_t, so anything that
  * interprets them goes by dtype (npg_cu_convert), never by C type. */
 template <> struct CTypeOf<NPG_FLOAT16> { typedef uint16_t type; };
@@ -125,10 +130,32 @@ static inline __host__ __device__ constexpr bool npg_cu_is_half(npg_dtype d) {
     return d == NPG_FLOAT16 || d == NPG_BFLOAT16;
 }
 
-/* Call fn(DT<D>{}) for the dtype `dt` (any of the six compute dtypes); the
- * half dtypes and unknown ones are NPG_ERR_UNSUPPORTED naming `what` (the
- * entries that take them dispatch them themselves, backend.h). fn returns
- * npg_status. */
+static inline __host__ __device__ constexpr bool npg_cu_is_float(npg_dtype d) {
+    return d == NPG_FLOAT32 || d == NPG_FLOAT64;
+}
+
+/* An integer dtype (not bool, not a float). */
+static inline __host__ __device__ constexpr bool npg_cu_is_int(npg_dtype d) {
+    return d == NPG_UINT8 || d == NPG_INT32 || d == NPG_INT64 || d == NPG_INT8 || d == NPG_INT16 ||
+           d == NPG_UINT16 || d == NPG_UINT32 || d == NPG_UINT64;
+}
+
+/* The unsigned integer dtype of `bytes` bytes (1, 2, 4 or 8). */
+static inline __host__ __device__ constexpr npg_dtype npg_cu_uint_of_size(size_t bytes) {
+    return bytes == 1 ? NPG_UINT8 : bytes == 2 ? NPG_UINT16 : bytes == 4 ? NPG_UINT32 : NPG_UINT64;
+}
+
+/* Integer dtype D as the unsigned dtype of its width (others unchanged).
+ * Ops that treat integers as bit patterns modulo 2^n (wrapping +, -, *,
+ * bitwise ops, ==, != and tests against 0, moves) give the same bits for
+ * both, so signed and unsigned dtypes of one width share an instantiation. */
+template <npg_dtype D> static constexpr npg_dtype npg_cu_int_bits_v =
+    npg_cu_is_int(D) ? npg_cu_uint_of_size(sizeof(typename CTypeOf<D>::type)) : D;
+
+/* Call fn(DT<D>{}) for the dtype `dt` (bool, the integers, float32,
+ * float64); the half dtypes and unknown ones are NPG_ERR_UNSUPPORTED naming
+ * `what` (the entries that take them dispatch them themselves, backend.h).
+ * fn returns npg_status. */
 template <class Fn> npg_status npg_cu_dispatch(npg_dtype dt, const char *what, Fn &&fn) {
     switch (dt) {
     case NPG_BOOL: return fn(DT<NPG_BOOL>{});
@@ -137,6 +164,11 @@ template <class Fn> npg_status npg_cu_dispatch(npg_dtype dt, const char *what, F
     case NPG_INT64: return fn(DT<NPG_INT64>{});
     case NPG_FLOAT32: return fn(DT<NPG_FLOAT32>{});
     case NPG_FLOAT64: return fn(DT<NPG_FLOAT64>{});
+    case NPG_INT8: return fn(DT<NPG_INT8>{});
+    case NPG_INT16: return fn(DT<NPG_INT16>{});
+    case NPG_UINT16: return fn(DT<NPG_UINT16>{});
+    case NPG_UINT32: return fn(DT<NPG_UINT32>{});
+    case NPG_UINT64: return fn(DT<NPG_UINT64>{});
     default: return npg_cu_unsupported(what, dt);
     }
 }
@@ -159,6 +191,11 @@ template <npg_dtype D> static inline CT<D> npg_cu_host_value(double f, int64_t i
     else if constexpr (D == NPG_BOOL) return (uint8_t)(i != 0);
     else if constexpr (D == NPG_UINT8) return npg_s_i64_to_u8(i);
     else if constexpr (D == NPG_INT32) return npg_s_i64_to_i32(i);
+    else if constexpr (D == NPG_INT8) return npg_s_i64_to_i8(i);
+    else if constexpr (D == NPG_INT16) return npg_s_i64_to_i16(i);
+    else if constexpr (D == NPG_UINT16) return npg_s_i64_to_u16(i);
+    else if constexpr (D == NPG_UINT32) return npg_s_i64_to_u32(i);
+    else if constexpr (D == NPG_UINT64) return npg_s_i64_to_u64(i);
     else if constexpr (D == NPG_FLOAT16) return npg_s_f64_to_f16(f);
     else if constexpr (D == NPG_BFLOAT16) return npg_s_f64_to_bf16(f);
     else {
@@ -176,7 +213,11 @@ template <npg_dtype D> __host__ __device__ __forceinline__ float npg_cu_half_to_
  * float32 directly, anything else through double (as the CPU backend). */
 template <npg_dtype D, npg_dtype DI> __host__ __device__ __forceinline__ uint16_t npg_cu_to_half(CT<DI> x) {
     if constexpr (DI == NPG_FLOAT32) return D == NPG_FLOAT16 ? npg_s_f32_to_f16(x) : npg_s_f32_to_bf16(x);
-    else return D == NPG_FLOAT16 ? npg_s_f64_to_f16((double)x) : npg_s_f64_to_bf16((double)x);
+    else if constexpr (DI == NPG_FLOAT64) return D == NPG_FLOAT16 ? npg_s_f64_to_f16(x) : npg_s_f64_to_bf16(x);
+    else { /* bool and the integers: through a double rounded to odd, one rounding (as the CPU) */
+        const double v = DI == NPG_UINT64 ? npg_s_u64_to_f64_odd((uint64_t)x) : npg_s_i64_to_f64_odd((int64_t)x);
+        return D == NPG_FLOAT16 ? npg_s_f64_to_f16(v) : npg_s_f64_to_bf16(v);
+    }
 }
 
 /* Element conversion DI -> DO with backend.h's copy semantics. A half input
@@ -190,17 +231,36 @@ template <npg_dtype DO, npg_dtype DI> __host__ __device__ __forceinline__ CT<DO>
     else if constexpr (DO == NPG_BOOL) return (uint8_t)(x != 0);
     else if constexpr (DO == NPG_FLOAT32 && DI == NPG_FLOAT64) return npg_s_f64_to_f32(x); /* NaN bits as the CPU's */
     else if constexpr (DO == NPG_FLOAT64 && DI == NPG_FLOAT32) return npg_s_f32_to_f64(x);
-    else if constexpr (DO == NPG_FLOAT32) return (float)x;
+    else if constexpr (DO == NPG_FLOAT32) return (float)x; /* uint64 too: rounded once */
     else if constexpr (DO == NPG_FLOAT64) return (double)x;
     else if constexpr (in_f) {
+        /* truncate, saturate, NaN -> 0 */
         if constexpr (DO == NPG_INT64) return npg_s_f64_to_i64((double)x);
         else if constexpr (DO == NPG_INT32) return npg_s_f64_to_i32((double)x);
-        else return npg_s_f64_to_u8((double)x);
+        else if constexpr (DO == NPG_INT16) return npg_s_f64_to_i16((double)x);
+        else if constexpr (DO == NPG_INT8) return npg_s_f64_to_i8((double)x);
+        else if constexpr (DO == NPG_UINT64) return npg_s_f64_to_u64((double)x);
+        else if constexpr (DO == NPG_UINT32) return npg_s_f64_to_u32((double)x);
+        else if constexpr (DO == NPG_UINT16) return npg_s_f64_to_u16((double)x);
+        else {
+            static_assert(DO == NPG_UINT8, "npg_cu_convert: unhandled dtype");
+            return npg_s_f64_to_u8((double)x);
+        }
     } else {
-        /* integer or bool (0/1) in, integer out: wrap through int64 */
-        if constexpr (DO == NPG_INT64) return (int64_t)x;
-        else if constexpr (DO == NPG_INT32) return npg_s_i64_to_i32((int64_t)x);
-        else return npg_s_i64_to_u8((int64_t)x);
+        /* integer or bool (0/1) in, integer out: wrap through int64 (uint64
+         * in: its bits as int64) */
+        const int64_t v = (int64_t)x;
+        if constexpr (DO == NPG_INT64) return v;
+        else if constexpr (DO == NPG_INT32) return npg_s_i64_to_i32(v);
+        else if constexpr (DO == NPG_INT16) return npg_s_i64_to_i16(v);
+        else if constexpr (DO == NPG_INT8) return npg_s_i64_to_i8(v);
+        else if constexpr (DO == NPG_UINT64) return npg_s_i64_to_u64(v);
+        else if constexpr (DO == NPG_UINT32) return npg_s_i64_to_u32(v);
+        else if constexpr (DO == NPG_UINT16) return npg_s_i64_to_u16(v);
+        else {
+            static_assert(DO == NPG_UINT8, "npg_cu_convert: unhandled dtype");
+            return npg_s_i64_to_u8(v);
+        }
     }
 }
 

@@ -19,10 +19,11 @@
  * uint32_t, S = int32_t), else 64-bit. The per-element work is a
  * __host__ __device__ function (npg_cu_cv_*), so it can be checked on the host.
  *
- * Dtypes as the CPU backend: im2col, col2im and max pooling for uint8, int32,
- * int64, float32, float64 (col2im's integer sums wrap), im2col also for
- * float16 / bfloat16 (their bits moved); average pooling and both backward
- * passes for float32 and float64.
+ * Dtypes as the CPU backend: im2col, col2im and max pooling for the integers,
+ * float32, float64 (col2im's integer sums wrap), im2col also for float16 /
+ * bfloat16 (their bits moved); average pooling and both backward passes for
+ * float32 and float64. im2col and col2im run an integer dtype as the
+ * unsigned type of its width (moves and wrapping sums: the same bits).
  */
 #include "common.cuh"
 
@@ -236,22 +237,34 @@ static bool npg_cu_cv_geom_ok(const npg_conv_geom *g) {
            g->dil_w >= 1;
 }
 
-/* fn(tag) for the five dtypes of im2col / max pooling (NUM = true) or the two
- * float dtypes; others are NPG_ERR_UNSUPPORTED. */
-template <class Fn> static npg_status npg_cu_cv_dispatch(npg_dtype dt, bool num, const char *what, Fn &&fn) {
-    switch (dt) {
-    case NPG_FLOAT32: return fn(float{});
-    case NPG_FLOAT64: return fn(double{});
-    case NPG_UINT8:
-        if (num) return fn(uint8_t{});
-        break;
-    case NPG_INT32:
-        if (num) return fn(int32_t{});
-        break;
-    case NPG_INT64:
-        if (num) return fn(int64_t{});
-        break;
-    default: break;
+/* fn(T{}) for the element type T of dtype dt: the floats, and with NUM the
+ * integers (as their own C types, or with BITS as the unsigned type of their
+ * width); others are NPG_ERR_UNSUPPORTED. */
+template <bool NUM, bool BITS = false, class Fn>
+static npg_status npg_cu_cv_dispatch(npg_dtype dt, const char *what, Fn &&fn) {
+    if (dt == NPG_FLOAT32) return fn(float{});
+    if (dt == NPG_FLOAT64) return fn(double{});
+    if constexpr (NUM && BITS) {
+        if (npg_cu_is_int(dt)) {
+            switch (npg__dtype_size(dt)) {
+            case 1: return fn(uint8_t{});
+            case 2: return fn(uint16_t{});
+            case 4: return fn(uint32_t{});
+            default: return fn(uint64_t{});
+            }
+        }
+    } else if constexpr (NUM) {
+        switch (dt) {
+        case NPG_UINT8: return fn(uint8_t{});
+        case NPG_INT32: return fn(int32_t{});
+        case NPG_INT64: return fn(int64_t{});
+        case NPG_INT8: return fn(int8_t{});
+        case NPG_INT16: return fn(int16_t{});
+        case NPG_UINT16: return fn(uint16_t{});
+        case NPG_UINT32: return fn(uint32_t{});
+        case NPG_UINT64: return fn(uint64_t{});
+        default: break;
+        }
     }
     return npg_cu_unsupported(what, dt);
 }
@@ -302,7 +315,7 @@ static npg_status npg_cu_cv_im2col_common(int dev, bool adjoint, const npg_tdesc
         if (adjoint) return npg_cu_unsupported(what, dt);
         return npg_cu_cv_im2col_launch<uint16_t, false>(dev, cols, x, g, what);
     }
-    return npg_cu_cv_dispatch(dt, true, what, [&](auto tag) -> npg_status {
+    return npg_cu_cv_dispatch<true, true>(dt, what, [&](auto tag) -> npg_status {
         typedef decltype(tag) T;
         return adjoint ? npg_cu_cv_im2col_launch<T, true>(dev, cols, x, g, what)
                        : npg_cu_cv_im2col_launch<T, false>(dev, cols, x, g, what);
@@ -332,7 +345,7 @@ npg_status npg_cu_pool2d(int dev, bool is_max, const npg_tdesc *out, const npg_t
     if (!npg_cu_cv_geom_ok(g) || !npg__desc_contiguous(x) || !npg__desc_contiguous(out) ||
         npg__desc_numel(x) != g->N * g->C * g->H * g->W || npg__desc_numel(out) != g->N * g->C * g->OH * g->OW)
         return npg__set_error(NPG_ERR_INTERNAL, "cuda %s: descriptors do not match the geometry", what);
-    return npg_cu_cv_dispatch(dt, is_max, what, [&](auto tag) -> npg_status {
+    auto run = [&](auto tag) -> npg_status {
         typedef decltype(tag) T;
         NPG_CU_CTX(ctx, dev);
         const int64_t total = npg__desc_numel(out);
@@ -349,15 +362,18 @@ npg_status npg_cu_pool2d(int dev, bool is_max, const npg_tdesc *out, const npg_t
         else if (is_max)
             npg_cu_cv_pool_kernel<T, uint64_t, int64_t, true>
                 <<<grid, NPG_CU_CV_THREADS, 0, ctx->stream>>>(o, am, xp, gg, (uint64_t)total);
-        else if (small)
-            npg_cu_cv_pool_kernel<T, uint32_t, int32_t, false>
-                <<<grid, NPG_CU_CV_THREADS, 0, ctx->stream>>>(o, am, xp, gg, (uint32_t)total);
-        else
-            npg_cu_cv_pool_kernel<T, uint64_t, int64_t, false>
-                <<<grid, NPG_CU_CV_THREADS, 0, ctx->stream>>>(o, am, xp, gg, (uint64_t)total);
+        else if constexpr (std::is_floating_point<T>::value) { /* average pooling: the floats only */
+            if (small)
+                npg_cu_cv_pool_kernel<T, uint32_t, int32_t, false>
+                    <<<grid, NPG_CU_CV_THREADS, 0, ctx->stream>>>(o, am, xp, gg, (uint32_t)total);
+            else
+                npg_cu_cv_pool_kernel<T, uint64_t, int64_t, false>
+                    <<<grid, NPG_CU_CV_THREADS, 0, ctx->stream>>>(o, am, xp, gg, (uint64_t)total);
+        }
         NPG_CU_CHECK_LAUNCH(what);
         return NPG_OK;
-    });
+    };
+    return is_max ? npg_cu_cv_dispatch<true>(dt, what, run) : npg_cu_cv_dispatch<false>(dt, what, run);
 }
 
 /* gx: (N, C, H, W) (pre-zeroed) += adjoint of gout: (N, C, OH, OW); argmax:
@@ -374,7 +390,7 @@ npg_status npg_cu_pool2d_backward(int dev, bool is_max, const npg_tdesc *gx, con
     if (!npg_cu_cv_geom_ok(g) || !npg__desc_contiguous(gx) || !npg__desc_contiguous(gout) ||
         npg__desc_numel(gx) != g->N * g->C * g->H * g->W || npg__desc_numel(gout) != g->N * g->C * g->OH * g->OW)
         return npg__set_error(NPG_ERR_INTERNAL, "cuda %s: descriptors do not match the geometry", what);
-    return npg_cu_cv_dispatch(dt, false, what, [&](auto tag) -> npg_status {
+    return npg_cu_cv_dispatch<false>(dt, what, [&](auto tag) -> npg_status {
         typedef decltype(tag) T;
         NPG_CU_CTX(ctx, dev);
         const int64_t total = npg__desc_numel(gx);

@@ -163,6 +163,19 @@ struct npg_cu_has_op<F, D, 2,
                      std::void_t<decltype(std::declval<const F &>()(DT<D>{}, std::declval<CT<D>>(), std::declval<CT<D>>()))>>
     : std::true_type {};
 
+/* Whether functor F declares `sign_free`: its results on an integer dtype
+ * are the same bits for the signed and the unsigned dtype of that width
+ * (wrapping +, -, *, bitwise ops, ==, !=, tests against 0). */
+template <class F, class = void> struct npg_cu_sign_free : std::false_type {};
+template <class F>
+struct npg_cu_sign_free<F, std::void_t<decltype(F::sign_free)>> : std::integral_constant<bool, F::sign_free> {};
+
+/* The dtype whose kernel runs F on dtype D: for a sign_free F an integer D
+ * runs as the unsigned dtype of its width (one instantiation per width);
+ * otherwise D itself. */
+template <class F, npg_dtype D>
+static constexpr npg_dtype npg_cu_kernel_dtype = npg_cu_sign_free<F>::value ? npg_cu_int_bits_v<D> : D;
+
 /* ---- float16 / bfloat16 operands ---------------------------------------------------
  * unary and binary ops on the half types run the functor's float32 overload
  * between conversions (scalar_ops.h's, as the CPU backend): each element is

@@ -1,13 +1,16 @@
 /*
  * index.cu — the INDEX family and NONZERO: gather (take_along_axis),
- * scatter_add (atomics: float32, float64, int32, int64, and uint8 through a
- * 32-bit CAS, the CPU backend's dtypes), nonzero (CUB select + unravel).
+ * scatter_add (atomics: float32, float64 and the integers, the CPU backend's
+ * dtypes; 8- and 16-bit integers through a CAS on the 32-bit word holding
+ * them), nonzero (CUB select + unravel).
  *
  * An index outside [-n, n) on the indexed axis is not an error here (the
  * kernel cannot report one): gather writes 0, scatter_add skips the element,
  * and both set the device's flag, which the next synchronising call turns
  * into NPG_ERR_INDEX. Gather moves bits, so it is compiled per element size
- * (1, 2, 4, 8 bytes), not per dtype.
+ * (1, 2, 4, 8 bytes), not per dtype; so are scatter_add on the integers
+ * (wrapping addition gives the same bits signed or unsigned) and nonzero's
+ * flags for them (x != 0).
  */
 #include "common.cuh"
 
@@ -66,7 +69,7 @@ npg_status npg_cu_gather(int dev, const npg_tdesc *out, const npg_tdesc *in, con
                                                                        (const uint8_t *)in->data, g, total, n, step,
                                                                        ctx->flag_dev);
         break;
-    case 2: /* float16 / bfloat16: the bits move */
+    case 2: /* int16, uint16, float16, bfloat16: the bits move */
         npg_cu_gather_kernel<uint16_t><<<blocks, 256, 0, ctx->stream>>>((uint16_t *)out->data, ix,
                                                                         (const uint16_t *)in->data, g, total, n, step,
                                                                         ctx->flag_dev);
@@ -89,18 +92,23 @@ npg_status npg_cu_gather(int dev, const npg_tdesc *out, const npg_tdesc *in, con
 
 /* ---- scatter_add --------------------------------------------------------------------------- */
 
-/* uint8 (wrapping): CAS on the aligned 32-bit word holding the byte (little
- * endian; the word never leaves the allocation's 4-byte granule). */
-__device__ __forceinline__ void npg_cu_atomic_add(uint8_t *p, uint8_t v) {
+/* 8- and 16-bit integers (wrapping): CAS on the aligned 32-bit word holding
+ * the element (little endian; the word never leaves the allocation's 4-byte
+ * granule). */
+template <class T> __device__ __forceinline__ void npg_cu_atomic_add_sub32(T *p, T v) {
+    static_assert(sizeof(T) == 1 || sizeof(T) == 2, "a sub-word integer");
+    constexpr unsigned int emask = sizeof(T) == 1 ? 0xFFu : 0xFFFFu;
     unsigned int *w = (unsigned int *)((uintptr_t)p & ~(uintptr_t)3);
-    const unsigned int shift = (unsigned int)((uintptr_t)p & 3) * 8, mask = 0xFFu << shift;
+    const unsigned int shift = (unsigned int)((uintptr_t)p & 3) * 8, mask = emask << shift;
     unsigned int old = *(volatile unsigned int *)w, assumed;
     do {
         assumed = old;
-        const unsigned int byte = ((assumed >> shift) + v) & 0xFFu;
-        old = atomicCAS(w, assumed, (assumed & ~mask) | (byte << shift));
+        const unsigned int e = ((assumed >> shift) + (unsigned int)v) & emask;
+        old = atomicCAS(w, assumed, (assumed & ~mask) | (e << shift));
     } while (old != assumed);
 }
+__device__ __forceinline__ void npg_cu_atomic_add(uint8_t *p, uint8_t v) { npg_cu_atomic_add_sub32(p, v); }
+__device__ __forceinline__ void npg_cu_atomic_add(uint16_t *p, uint16_t v) { npg_cu_atomic_add_sub32(p, v); }
 __device__ __forceinline__ void npg_cu_atomic_add(float *p, float v) { atomicAdd(p, v); }
 __device__ __forceinline__ void npg_cu_atomic_add(double *p, double v) { atomicAdd(p, v); }
 __device__ __forceinline__ void npg_cu_atomic_add(int32_t *p, int32_t v) { atomicAdd((int *)p, (int)v); }
@@ -145,17 +153,20 @@ npg_status npg_cu_scatter_add(int dev, const npg_tdesc *out, const npg_tdesc *sr
     const unsigned blocks = npg_cu_grid(ctx, total, 256);
     const int64_t n = out->shape[axis], step = out->strides[axis];
     const int64_t *ix = (const int64_t *)idx->data;
-    switch (out->dtype) {
-#define CASE(D)                                                                                               \
+    /* the integers by width: signed and unsigned wrap to the same bits */
+    const npg_dtype kd = npg_cu_is_int(out->dtype) ? npg_cu_uint_of_size(npg__dtype_size(out->dtype)) : out->dtype;
+    switch (kd) {
+#define CASE(D, T)                                                                                            \
     case D:                                                                                                   \
-        npg_cu_scatter_add_kernel<CT<D>><<<blocks, 256, 0, ctx->stream>>>(                                    \
-            (CT<D> *)out->data, (const CT<D> *)src->data, ix, g, total, n, step, ctx->flag_dev);              \
+        npg_cu_scatter_add_kernel<T><<<blocks, 256, 0, ctx->stream>>>((T *)out->data, (const T *)src->data, ix, g, \
+                                                                      total, n, step, ctx->flag_dev);         \
         break;
-        CASE(NPG_UINT8)
-        CASE(NPG_INT32)
-        CASE(NPG_INT64)
-        CASE(NPG_FLOAT32)
-        CASE(NPG_FLOAT64)
+        CASE(NPG_UINT8, uint8_t)
+        CASE(NPG_UINT16, uint16_t)
+        CASE(NPG_UINT32, int32_t)
+        CASE(NPG_UINT64, int64_t)
+        CASE(NPG_FLOAT32, float)
+        CASE(NPG_FLOAT64, double)
 #undef CASE
     default: return npg_cu_unsupported("scatter_add", out->dtype);
     }
@@ -208,15 +219,21 @@ npg_status npg_cu_nonzero(int dev, const npg_tdesc *out, const npg_tdesc *in) {
     npg_status st = npg_cu_scratch(ctx, (size_t)n, (void **)&flags, "nonzero");
     if (st != NPG_OK) return st;
     const unsigned blocks = npg_cu_grid(ctx, n, 256);
-    switch (in->dtype) {
-    case NPG_BOOL:
+    /* bool and the integers by width (x != 0 reads only the bits) */
+    const npg_dtype kd = in->dtype == NPG_BOOL ? NPG_UINT8
+                         : npg_cu_is_int(in->dtype) ? npg_cu_uint_of_size(npg__dtype_size(in->dtype))
+                                                    : in->dtype;
+    switch (kd) {
     case NPG_UINT8:
         npg_cu_nonzero_flags_kernel<uint8_t><<<blocks, 256, 0, ctx->stream>>>(flags, (const uint8_t *)in->data, n);
         break;
-    case NPG_INT32:
+    case NPG_UINT16:
+        npg_cu_nonzero_flags_kernel<uint16_t><<<blocks, 256, 0, ctx->stream>>>(flags, (const uint16_t *)in->data, n);
+        break;
+    case NPG_UINT32:
         npg_cu_nonzero_flags_kernel<int32_t><<<blocks, 256, 0, ctx->stream>>>(flags, (const int32_t *)in->data, n);
         break;
-    case NPG_INT64:
+    case NPG_UINT64:
         npg_cu_nonzero_flags_kernel<int64_t><<<blocks, 256, 0, ctx->stream>>>(flags, (const int64_t *)in->data, n);
         break;
     case NPG_FLOAT32:

@@ -12,8 +12,10 @@
  * float32 when allow_tf32. float16 / bfloat16 (the backend's half_matmul):
  * cublasGemmEx, float32 accumulation, no reduced-precision reductions.
  *
- * uint8, int32, int64 (wrapping, through unsigned arithmetic) and bool (OR of
- * ANDs) use a plain 16x16 shared-memory tiled kernel. K == 0 gives zeros.
+ * The integers (wrapping, through unsigned arithmetic: uint32 for 8- to
+ * 32-bit types, uint64 for 64-bit ones, as the CPU backend) and bool (OR of
+ * ANDs) use a plain 16x16 shared-memory tiled kernel, one per integer width
+ * (signed and unsigned products wrap to the same bits). K == 0 gives zeros.
  */
 #include "common.cuh"
 
@@ -26,7 +28,7 @@
 #define NPG_CU_MM_TILE 16
 
 template <npg_dtype D> struct npg_cu_mm_acc {
-    typedef std::conditional_t<D == NPG_INT64, uint64_t, uint32_t> U;
+    typedef std::conditional_t<sizeof(CT<D>) == 8, uint64_t, uint32_t> U;
     static __device__ __forceinline__ U madd(U acc, CT<D> x, CT<D> y) {
         if constexpr (D == NPG_BOOL) return acc | (U)((x != 0) & (y != 0));
         else return acc + (U)x * (U)y; /* wraps: two's complement */
@@ -239,7 +241,8 @@ npg_status npg_cu_matmul(int dev, const npg_tdesc *out, const npg_tdesc *a, cons
         return npg__set_error(NPG_ERR_UNSUPPORTED, "cuda matmul: N = %lld is too large", (long long)N);
     const int64_t sam = a->strides[nd - 2], sak = a->strides[nd - 1], sbk = b->strides[nd - 2],
                   sbn = b->strides[nd - 1];
-    switch (out->dtype) {
+    const npg_dtype kd = npg_cu_is_int(out->dtype) ? npg_cu_uint_of_size(npg__dtype_size(out->dtype)) : out->dtype;
+    switch (kd) {
 #define CASE(D)                                                                                                      \
     case D:                                                                                                          \
         npg_cu_matmul_int_kernel<D><<<grid, block, 0, ctx->stream>>>((CT<D> *)out->data, (const CT<D> *)a->data,     \
@@ -248,8 +251,9 @@ npg_status npg_cu_matmul(int dev, const npg_tdesc *out, const npg_tdesc *a, cons
         break;
         CASE(NPG_BOOL)
         CASE(NPG_UINT8)
-        CASE(NPG_INT32)
-        CASE(NPG_INT64)
+        CASE(NPG_UINT16)
+        CASE(NPG_UINT32)
+        CASE(NPG_UINT64)
 #undef CASE
     default: return npg_cu_unsupported("matmul", out->dtype);
     }

@@ -1,6 +1,6 @@
 /*
  * random.cu — the RANDOM family: RAND_UNIFORM, RAND_NORMAL (float32/float64)
- * and RAND_INT (uint8, int32, int64) into contiguous out.
+ * and RAND_INT (every integer dtype) into contiguous out.
  *
  * Words come from cuRAND's Philox-4x32-10: curand_init(seed, offset, 4 * b)
  * then curand4() is block b of stream (seed, offset), exactly rng.h's
@@ -172,13 +172,15 @@ npg_status npg_cu_random(int dev, npg_op op, const npg_tdesc *out, uint64_t seed
         if (p.i1 <= p.i0)
             return npg__set_error(NPG_ERR_INVALID_ARG, "cuda %s: empty range [%lld, %lld)", what, (long long)p.i0,
                                   (long long)p.i1);
-        if (out->dtype == NPG_UINT8)
-            return npg_cu_random_run<NPG_UINT8, NPG_CU_RNG_INT>(ctx, out, n, seed, offset, p, what);
-        if (out->dtype == NPG_INT32)
-            return npg_cu_random_run<NPG_INT32, NPG_CU_RNG_INT>(ctx, out, n, seed, offset, p, what);
-        if (out->dtype == NPG_INT64)
-            return npg_cu_random_run<NPG_INT64, NPG_CU_RNG_INT>(ctx, out, n, seed, offset, p, what);
-        break;
+        /* the int64 draw wrapped to the output's width: the same bits for the
+         * signed and the unsigned dtype, so one kernel per width */
+        if (!npg_cu_is_int(out->dtype)) break;
+        switch (npg__dtype_size(out->dtype)) {
+        case 1: return npg_cu_random_run<NPG_UINT8, NPG_CU_RNG_INT>(ctx, out, n, seed, offset, p, what);
+        case 2: return npg_cu_random_run<NPG_UINT16, NPG_CU_RNG_INT>(ctx, out, n, seed, offset, p, what);
+        case 4: return npg_cu_random_run<NPG_UINT32, NPG_CU_RNG_INT>(ctx, out, n, seed, offset, p, what);
+        default: return npg_cu_random_run<NPG_UINT64, NPG_CU_RNG_INT>(ctx, out, n, seed, offset, p, what);
+        }
     default:
         return npg__set_error(NPG_ERR_UNSUPPORTED, "cuda random: op %s is not a random op", what);
     }

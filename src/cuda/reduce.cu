@@ -19,8 +19,8 @@
  *   partials  warp per row over the (rows, nsplit) partial accumulators
  * A reducer says how: Acc (the accumulator: double for float32/float64
  * SUM/MEAN/PROD, uint64 for integers so they wrap), ident, load, comb,
- * finish. Dtypes as the CPU backend: SUM, PROD uint8/int32/int64/floats;
- * MEAN floats; MAX, MIN, ALL, ANY, ARGMAX, ARGMIN all six.
+ * finish. Dtypes as the CPU backend: SUM, PROD the integers and floats;
+ * MEAN floats; MAX, MIN, ALL, ANY, ARGMAX, ARGMIN every non-half dtype.
  * comb is associative and commutative (ARGMAX/ARGMIN break ties on the
  * index, NaN wins), so the order of combination never changes a result.
  */
@@ -32,14 +32,11 @@
 
 #define NPG_CU_D __device__ __forceinline__
 
-template <npg_dtype D> struct npg_cu_is_float {
-    static constexpr bool value = D == NPG_FLOAT32 || D == NPG_FLOAT64;
-};
 /* Accumulator of SUM/MEAN/PROD: double for floats, uint64 (wrapping) for integers. */
-template <npg_dtype D> using npg_cu_sum_acc = std::conditional_t<npg_cu_is_float<D>::value, double, uint64_t>;
+template <npg_dtype D> using npg_cu_sum_acc = std::conditional_t<npg_cu_is_float(D), double, uint64_t>;
 /* accumulator -> output: floats round, integers wrap */
 template <npg_dtype D> NPG_CU_D CT<D> npg_cu_sum_out(npg_cu_sum_acc<D> a) {
-    if constexpr (npg_cu_is_float<D>::value) return (CT<D>)a;
+    if constexpr (npg_cu_is_float(D)) return (CT<D>)a;
     else return npg_cu_convert<D, NPG_INT64>((int64_t)a);
 }
 
@@ -81,11 +78,19 @@ template <npg_dtype D, bool MAX> struct npg_cu_r_extreme {
     typedef CT<D> Out;
     typedef CT<D> Acc;
     static NPG_CU_D Acc ident() {
-        if constexpr (npg_cu_is_float<D>::value) return MAX ? -INFINITY : INFINITY;
+        if constexpr (npg_cu_is_float(D)) return MAX ? -INFINITY : INFINITY;
         else if constexpr (D == NPG_BOOL) return MAX ? 0 : 1;
-        else if constexpr (D == NPG_UINT8) return MAX ? 0 : 255;
+        else if constexpr (D == NPG_UINT8) return MAX ? 0 : UINT8_MAX;
+        else if constexpr (D == NPG_UINT16) return MAX ? 0 : UINT16_MAX;
+        else if constexpr (D == NPG_UINT32) return MAX ? 0u : UINT32_MAX;
+        else if constexpr (D == NPG_UINT64) return MAX ? (uint64_t)0 : UINT64_MAX;
+        else if constexpr (D == NPG_INT8) return MAX ? INT8_MIN : INT8_MAX;
+        else if constexpr (D == NPG_INT16) return MAX ? INT16_MIN : INT16_MAX;
         else if constexpr (D == NPG_INT32) return MAX ? INT32_MIN : INT32_MAX;
-        else return MAX ? INT64_MIN : INT64_MAX;
+        else {
+            static_assert(D == NPG_INT64, "npg_cu_r_extreme: unhandled dtype");
+            return MAX ? INT64_MIN : INT64_MAX;
+        }
     }
     static NPG_CU_D Acc load(In x, int64_t) { return x; }
     static NPG_CU_D Acc comb(Acc a, Acc b) { return npg_cu_pick<D, MAX>(a, b); }
@@ -118,7 +123,7 @@ template <npg_dtype D, bool MAX> struct npg_cu_r_arg {
     static NPG_CU_D Acc comb(Acc a, Acc b) {
         if (a.i < 0) return b;
         if (b.i < 0) return a;
-        if constexpr (npg_cu_is_float<D>::value) {
+        if constexpr (npg_cu_is_float(D)) {
             bool an = a.v != a.v, bn = b.v != b.v;
             if (an || bn) {
                 if (an && bn) return a.i < b.i ? a : b;
@@ -421,25 +426,27 @@ template <class Red> static npg_status npg_cu_reduce_run(npg_cu_ctx *ctx, const 
     return NPG_OK;
 }
 
-/* SUM/PROD: uint8, int32, int64 (wrapping) or floats; MEAN: floats; in == out. */
-template <template <npg_dtype> class R>
+/* SUM/PROD: the integers (wrapping) or floats; MEAN (FLOAT_ONLY): floats;
+ * in == out. An integer sum or product wraps to the same bits for the signed
+ * and the unsigned dtype of a width, so each width runs its unsigned
+ * dtype's kernels. */
+template <template <npg_dtype> class R, bool FLOAT_ONLY>
 static npg_status npg_cu_reduce_arith(npg_cu_ctx *ctx, const npg_tdesc *out, const npg_tdesc *in, int nred,
-                                      const char *what, bool float_only) {
-    switch (in->dtype) {
-    case NPG_UINT8:
-        if (float_only) break;
-        return npg_cu_reduce_run<R<NPG_UINT8>>(ctx, out, in, nred, what);
-    case NPG_INT32:
-        if (float_only) break;
-        return npg_cu_reduce_run<R<NPG_INT32>>(ctx, out, in, nred, what);
-    case NPG_INT64:
-        if (float_only) break;
-        return npg_cu_reduce_run<R<NPG_INT64>>(ctx, out, in, nred, what);
-    case NPG_FLOAT32: return npg_cu_reduce_run<R<NPG_FLOAT32>>(ctx, out, in, nred, what);
-    case NPG_FLOAT64: return npg_cu_reduce_run<R<NPG_FLOAT64>>(ctx, out, in, nred, what);
-    default: break;
+                                      const char *what) {
+    const npg_dtype dt = in->dtype;
+    if (dt == NPG_FLOAT32) return npg_cu_reduce_run<R<NPG_FLOAT32>>(ctx, out, in, nred, what);
+    if (dt == NPG_FLOAT64) return npg_cu_reduce_run<R<NPG_FLOAT64>>(ctx, out, in, nred, what);
+    if constexpr (!FLOAT_ONLY) {
+        if (npg_cu_is_int(dt)) {
+            switch (npg__dtype_size(dt)) {
+            case 1: return npg_cu_reduce_run<R<NPG_UINT8>>(ctx, out, in, nred, what);
+            case 2: return npg_cu_reduce_run<R<NPG_UINT16>>(ctx, out, in, nred, what);
+            case 4: return npg_cu_reduce_run<R<NPG_UINT32>>(ctx, out, in, nred, what);
+            default: return npg_cu_reduce_run<R<NPG_UINT64>>(ctx, out, in, nred, what);
+            }
+        }
     }
-    return npg_cu_unsupported(what, in->dtype);
+    return npg_cu_unsupported(what, dt);
 }
 
 template <bool MAX> static npg_status npg_cu_reduce_extreme(npg_cu_ctx *ctx, const npg_tdesc *out, const npg_tdesc *in,
@@ -462,9 +469,9 @@ npg_status npg_cu_reduce(int dev, npg_op op, const npg_tdesc *out, const npg_tde
         return npg__set_error(NPG_ERR_DTYPE, "cuda %s: output dtype %s, expected %s", what, npg_dtype_name(out->dtype),
                               npg_dtype_name(want));
     switch (op) {
-    case NPG_OP_SUM: return npg_cu_reduce_arith<npg_cu_r_sum>(ctx, out, in, nred, what, false);
-    case NPG_OP_PROD: return npg_cu_reduce_arith<npg_cu_r_prod>(ctx, out, in, nred, what, false);
-    case NPG_OP_MEAN: return npg_cu_reduce_arith<npg_cu_r_mean>(ctx, out, in, nred, what, true);
+    case NPG_OP_SUM: return npg_cu_reduce_arith<npg_cu_r_sum, false>(ctx, out, in, nred, what);
+    case NPG_OP_PROD: return npg_cu_reduce_arith<npg_cu_r_prod, false>(ctx, out, in, nred, what);
+    case NPG_OP_MEAN: return npg_cu_reduce_arith<npg_cu_r_mean, true>(ctx, out, in, nred, what);
     case NPG_OP_MAX: return npg_cu_reduce_extreme<true>(ctx, out, in, nred, what, false);
     case NPG_OP_MIN: return npg_cu_reduce_extreme<false>(ctx, out, in, nred, what, false);
     case NPG_OP_ARGMAX: return npg_cu_reduce_extreme<true>(ctx, out, in, nred, what, true);
@@ -472,7 +479,9 @@ npg_status npg_cu_reduce(int dev, npg_op op, const npg_tdesc *out, const npg_tde
     case NPG_OP_ALL:
     case NPG_OP_ANY:
         return npg_cu_dispatch(in->dtype, what, [&](auto tag) -> npg_status {
-            constexpr npg_dtype D = decltype(tag)::value;
+            /* x != 0: bool and the integers as the unsigned dtype of their width */
+            constexpr npg_dtype D0 = decltype(tag)::value;
+            constexpr npg_dtype D = D0 == NPG_BOOL ? NPG_UINT8 : npg_cu_int_bits_v<D0>;
             if (op == NPG_OP_ALL) return npg_cu_reduce_run<npg_cu_r_logic<D, true>>(ctx, out, in, nred, what);
             return npg_cu_reduce_run<npg_cu_r_logic<D, false>>(ctx, out, in, nred, what);
         });

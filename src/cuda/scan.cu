@@ -4,7 +4,7 @@
  * in: (O, L, I) seen through the axis (any strides), out: (O, L, I) contiguous,
  * a "row" is one (o, i) pair: L elements, in stride in.strides[axis], out
  * stride I. Accumulation is in double for float32/float64 and in uint64
- * (wrapping) for uint8, int32, int64 (the CPU backend's dtypes). Three
+ * (wrapping) for the integers (the CPU backend's dtypes). Three
  * strategies:
  *   thread per row   sequential; coalesced across threads when the axis is
  *                    not the last (I > 1), the usual case for axis 0
@@ -254,22 +254,20 @@ npg_status npg_cu_scan(int dev, npg_op op, const npg_tdesc *out, const npg_tdesc
         return npg__set_error(NPG_ERR_DTYPE, "cuda %s: output dtype %s differs from the input's %s", what,
                               npg_dtype_name(out->dtype), npg_dtype_name(in->dtype));
     const bool prod = op == NPG_OP_CUMPROD;
-    switch (in->dtype) {
-    case NPG_UINT8:
-        return prod ? npg_cu_scan_run<npg_cu_scan_op<NPG_UINT8, true>>(ctx, out, in, axis, what)
-                    : npg_cu_scan_run<npg_cu_scan_op<NPG_UINT8, false>>(ctx, out, in, axis, what);
-    case NPG_INT32:
-        return prod ? npg_cu_scan_run<npg_cu_scan_op<NPG_INT32, true>>(ctx, out, in, axis, what)
-                    : npg_cu_scan_run<npg_cu_scan_op<NPG_INT32, false>>(ctx, out, in, axis, what);
-    case NPG_INT64:
-        return prod ? npg_cu_scan_run<npg_cu_scan_op<NPG_INT64, true>>(ctx, out, in, axis, what)
-                    : npg_cu_scan_run<npg_cu_scan_op<NPG_INT64, false>>(ctx, out, in, axis, what);
-    case NPG_FLOAT32:
-        return prod ? npg_cu_scan_run<npg_cu_scan_op<NPG_FLOAT32, true>>(ctx, out, in, axis, what)
-                    : npg_cu_scan_run<npg_cu_scan_op<NPG_FLOAT32, false>>(ctx, out, in, axis, what);
-    case NPG_FLOAT64:
-        return prod ? npg_cu_scan_run<npg_cu_scan_op<NPG_FLOAT64, true>>(ctx, out, in, axis, what)
-                    : npg_cu_scan_run<npg_cu_scan_op<NPG_FLOAT64, false>>(ctx, out, in, axis, what);
-    default: return npg_cu_unsupported(what, in->dtype);
+    auto run = [&](auto tag) -> npg_status {
+        constexpr npg_dtype D = decltype(tag)::value;
+        return prod ? npg_cu_scan_run<npg_cu_scan_op<D, true>>(ctx, out, in, axis, what)
+                    : npg_cu_scan_run<npg_cu_scan_op<D, false>>(ctx, out, in, axis, what);
+    };
+    if (in->dtype == NPG_FLOAT32) return run(DT<NPG_FLOAT32>{});
+    if (in->dtype == NPG_FLOAT64) return run(DT<NPG_FLOAT64>{});
+    if (!npg_cu_is_int(in->dtype)) return npg_cu_unsupported(what, in->dtype);
+    /* integer sums and products wrap to the same bits for the signed and the
+     * unsigned dtype of a width: one kernel set per width */
+    switch (npg__dtype_size(in->dtype)) {
+    case 1: return run(DT<NPG_UINT8>{});
+    case 2: return run(DT<NPG_UINT16>{});
+    case 4: return run(DT<NPG_UINT32>{});
+    default: return run(DT<NPG_UINT64>{});
     }
 }

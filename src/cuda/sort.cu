@@ -2,8 +2,8 @@
  * sort.cu — SORT: a stable sort of each row along the last axis of a
  * C-contiguous array, giving the sorted values and/or the int64 indices.
  *
- * Keys become order-preserving unsigned bit patterns (integers: flip the
- * sign bit; floats: flip the sign bit of positives and every bit of
+ * Keys become order-preserving unsigned bit patterns (signed integers: flip
+ * the sign bit; unsigned ones and bool as they are; floats: flip the sign bit of positives and every bit of
  * negatives, -0.0 made +0.0, every NaN the largest pattern; descending:
  * the complement, so NaN comes first), then CUB's DeviceRadixSort (stable,
  * documented) sorts (key, flat index) pairs:
@@ -20,8 +20,12 @@
 
 /* Order-preserving unsigned key of x (ascending), in the low key-bits bits. */
 template <npg_dtype D> __device__ __forceinline__ uint64_t npg_cu_sort_key(CT<D> x) {
-    if constexpr (D == NPG_BOOL || D == NPG_UINT8) {
-        return x;
+    if constexpr (D == NPG_BOOL || D == NPG_UINT8 || D == NPG_UINT16 || D == NPG_UINT32 || D == NPG_UINT64) {
+        return (uint64_t)x; /* zero-extended: already ordered */
+    } else if constexpr (D == NPG_INT8) {
+        return (uint8_t)((uint8_t)x ^ 0x80u);
+    } else if constexpr (D == NPG_INT16) {
+        return (uint16_t)((uint16_t)x ^ 0x8000u);
     } else if constexpr (D == NPG_INT32) {
         return (uint32_t)x ^ 0x80000000u;
     } else if constexpr (D == NPG_INT64) {
@@ -32,6 +36,7 @@ template <npg_dtype D> __device__ __forceinline__ uint64_t npg_cu_sort_key(CT<D>
         uint32_t u = __float_as_uint(x);
         return (u & 0x80000000u) ? (uint32_t)~u : (u | 0x80000000u);
     } else {
+        static_assert(D == NPG_FLOAT64, "npg_cu_sort_key: unhandled dtype");
         if (x != x) return 0xFFFFFFFFFFFFFFFFull;
         if (x == 0.0) return 0x8000000000000000ull;
         uint64_t u = (uint64_t)__double_as_longlong(x);
@@ -128,6 +133,10 @@ static npg_status npg_cu_sort_run(npg_cu_ctx *ctx, const npg_tdesc *values, cons
         case 1:
             npg_cu_sort_out_kernel<uint8_t><<<blocks, 256, 0, ctx->stream>>>(
                 values ? (uint8_t *)values->data : nullptr, ix, (const uint8_t *)in->data, sorted, n, len);
+            break;
+        case 2:
+            npg_cu_sort_out_kernel<uint16_t><<<blocks, 256, 0, ctx->stream>>>(
+                values ? (uint16_t *)values->data : nullptr, ix, (const uint16_t *)in->data, sorted, n, len);
             break;
         case 4:
             npg_cu_sort_out_kernel<uint32_t><<<blocks, 256, 0, ctx->stream>>>(

@@ -5,9 +5,11 @@
  * strided otherwise).
  *
  * A functor has an overload for exactly the dtypes backend.h admits for its
- * op (FLOAT-rule ops: float32/float64; ARITH/ROUND: uint8, int32, int64 and
- * floats; BITWISE: bool and integers; TEST, LOGICAL_NOT: all six); any other
- * dtype is NPG_ERR_UNSUPPORTED. bool_out marks the ops whose output is bool.
+ * op (FLOAT-rule ops: float32/float64; ARITH/ROUND: the integers and floats;
+ * BITWISE: bool and integers; TEST, LOGICAL_NOT: all but the half types);
+ * any other dtype is NPG_ERR_UNSUPPORTED. bool_out marks the ops whose
+ * output is bool; sign_free the ops that run a signed integer dtype as the
+ * unsigned one of its width (the same bits, one kernel per width).
  * float16 / bfloat16 run the float32 overload between conversions
  * (elementwise.cuh's half bodies).
  */
@@ -41,10 +43,14 @@ template <class F, npg_dtype DI, npg_dtype DO> struct npg_cu_unary_body {
 #define U1(name, D, t) \
     NPG_CU_HD CT<D> operator()(DT<D>, CT<D> x) const { return npg_s_##name##_##t(x); }
 #define U1_F(name) U1(name, NPG_FLOAT32, f32) U1(name, NPG_FLOAT64, f64)
-#define U1_I(name) U1(name, NPG_UINT8, u8) U1(name, NPG_INT32, i32) U1(name, NPG_INT64, i64)
+#define U1_I(name)                                                                                   \
+    U1(name, NPG_UINT8, u8) U1(name, NPG_INT32, i32) U1(name, NPG_INT64, i64) U1(name, NPG_INT8, i8)  \
+    U1(name, NPG_INT16, i16) U1(name, NPG_UINT16, u16) U1(name, NPG_UINT32, u32) U1(name, NPG_UINT64, u64)
 #define U_ID(D) \
     NPG_CU_HD CT<D> operator()(DT<D>, CT<D> x) const { return x; }
-#define U_ID_I U_ID(NPG_UINT8) U_ID(NPG_INT32) U_ID(NPG_INT64)
+#define U_ID_I                                                                                        \
+    U_ID(NPG_UINT8) U_ID(NPG_INT32) U_ID(NPG_INT64) U_ID(NPG_INT8) U_ID(NPG_INT16) U_ID(NPG_UINT16) \
+    U_ID(NPG_UINT32) U_ID(NPG_UINT64)
 
 /* float-only ops */
 #define U_FLOAT(name)                         \
@@ -58,17 +64,25 @@ template <class F, npg_dtype DI, npg_dtype DO> struct npg_cu_unary_body {
         static constexpr bool bool_out = false; \
         U1_F(name) U1_I(name)                 \
     };
+/* the same, wrapping: one kernel per integer width (elementwise.cuh's sign_free) */
+#define U_NUM_WRAP(name)                      \
+    struct npg_cu_u_##name {                  \
+        static constexpr bool bool_out = false; \
+        static constexpr bool sign_free = true; \
+        U1_F(name) U1_I(name)                 \
+    };
 /* rounding ops: identity on integers */
 #define U_ROUNDING(name)                      \
     struct npg_cu_u_##name {                  \
         static constexpr bool bool_out = false; \
+        static constexpr bool sign_free = true; \
         U1_F(name) U_ID_I                     \
     };
 
-U_NUM(negative)
+U_NUM_WRAP(negative)
 U_NUM(abs)
 U_NUM(sign)
-U_NUM(square)
+U_NUM_WRAP(square)
 U_NUM(relu)
 U_FLOAT(sqrt)
 U_FLOAT(exp)
@@ -102,6 +116,7 @@ U_ROUNDING(trunc)
 
 struct npg_cu_u_positive {
     static constexpr bool bool_out = false;
+    static constexpr bool sign_free = true;
     U_ID(NPG_FLOAT32) U_ID(NPG_FLOAT64) U_ID_I
 };
 
@@ -112,7 +127,8 @@ struct npg_cu_u_round {
 #define U_ROUND(D, t) \
     NPG_CU_HD CT<D> operator()(DT<D>, CT<D> x) const { return npg_s_round_##t(x, d); }
     U_ROUND(NPG_FLOAT32, f32) U_ROUND(NPG_FLOAT64, f64) U_ROUND(NPG_UINT8, u8) U_ROUND(NPG_INT32, i32)
-    U_ROUND(NPG_INT64, i64)
+    U_ROUND(NPG_INT64, i64) U_ROUND(NPG_INT8, i8) U_ROUND(NPG_INT16, i16) U_ROUND(NPG_UINT16, u16)
+    U_ROUND(NPG_UINT32, u32) U_ROUND(NPG_UINT64, u64)
 #undef U_ROUND
 };
 
@@ -123,7 +139,8 @@ struct npg_cu_u_clip {
 #define U_CLIP(D, t) \
     NPG_CU_HD CT<D> operator()(DT<D>, CT<D> x) const { return npg_s_clip_##t(x, lo, hi); }
     U_CLIP(NPG_FLOAT32, f32) U_CLIP(NPG_FLOAT64, f64) U_CLIP(NPG_UINT8, u8) U_CLIP(NPG_INT32, i32)
-    U_CLIP(NPG_INT64, i64)
+    U_CLIP(NPG_INT64, i64) U_CLIP(NPG_INT8, i8) U_CLIP(NPG_INT16, i16) U_CLIP(NPG_UINT16, u16)
+    U_CLIP(NPG_UINT32, u32) U_CLIP(NPG_UINT64, u64)
 #undef U_CLIP
 };
 
@@ -136,15 +153,17 @@ struct npg_cu_u_leaky_relu {
 };
 
 /* tests: bool out; integers and bool are never NaN or infinite */
+#define U_TEST_K(D, int_value) \
+    NPG_CU_HD uint8_t operator()(DT<D>, CT<D>) const { return int_value; }
 #define U_TEST(name, int_value)                                                                   \
     struct npg_cu_u_##name {                                                                      \
         static constexpr bool bool_out = true;                                                    \
+        static constexpr bool sign_free = true;                                                   \
         NPG_CU_HD uint8_t operator()(DT<NPG_FLOAT32>, float x) const { return npg_s_##name##_f32(x); } \
         NPG_CU_HD uint8_t operator()(DT<NPG_FLOAT64>, double x) const { return npg_s_##name##_f64(x); } \
-        NPG_CU_HD uint8_t operator()(DT<NPG_BOOL>, uint8_t) const { return int_value; }           \
-        NPG_CU_HD uint8_t operator()(DT<NPG_UINT8>, uint8_t) const { return int_value; }          \
-        NPG_CU_HD uint8_t operator()(DT<NPG_INT32>, int32_t) const { return int_value; }          \
-        NPG_CU_HD uint8_t operator()(DT<NPG_INT64>, int64_t) const { return int_value; }          \
+        U_TEST_K(NPG_BOOL, int_value) U_TEST_K(NPG_UINT8, int_value) U_TEST_K(NPG_INT32, int_value)   \
+        U_TEST_K(NPG_INT64, int_value) U_TEST_K(NPG_INT8, int_value) U_TEST_K(NPG_INT16, int_value)   \
+        U_TEST_K(NPG_UINT16, int_value) U_TEST_K(NPG_UINT32, int_value) U_TEST_K(NPG_UINT64, int_value) \
     };
 U_TEST(isnan, 0)
 U_TEST(isinf, 0)
@@ -159,19 +178,27 @@ struct npg_cu_u_signbit {
     NPG_CU_HD uint8_t operator()(DT<NPG_UINT8>, uint8_t) const { return 0; }
     NPG_CU_HD uint8_t operator()(DT<NPG_INT32>, int32_t x) const { return (uint8_t)(x < 0); }
     NPG_CU_HD uint8_t operator()(DT<NPG_INT64>, int64_t x) const { return (uint8_t)(x < 0); }
+    NPG_CU_HD uint8_t operator()(DT<NPG_INT8>, int8_t x) const { return (uint8_t)(x < 0); }
+    NPG_CU_HD uint8_t operator()(DT<NPG_INT16>, int16_t x) const { return (uint8_t)(x < 0); }
+    NPG_CU_HD uint8_t operator()(DT<NPG_UINT16>, uint16_t) const { return 0; }
+    NPG_CU_HD uint8_t operator()(DT<NPG_UINT32>, uint32_t) const { return 0; }
+    NPG_CU_HD uint8_t operator()(DT<NPG_UINT64>, uint64_t) const { return 0; }
 };
 
 /* any dtype read as a truth value (NaN is true, so not NaN is false) */
 struct npg_cu_u_logical_not {
     static constexpr bool bool_out = true;
+    static constexpr bool sign_free = true;
 #define U_NOT(D) \
     NPG_CU_HD uint8_t operator()(DT<D>, CT<D> x) const { return (uint8_t)(x == 0); }
     U_NOT(NPG_BOOL) U_NOT(NPG_UINT8) U_NOT(NPG_INT32) U_NOT(NPG_INT64) U_NOT(NPG_FLOAT32) U_NOT(NPG_FLOAT64)
+    U_NOT(NPG_INT8) U_NOT(NPG_INT16) U_NOT(NPG_UINT16) U_NOT(NPG_UINT32) U_NOT(NPG_UINT64)
 #undef U_NOT
 };
 
 struct npg_cu_u_bitwise_invert {
     static constexpr bool bool_out = false;
+    static constexpr bool sign_free = true;
     U1(bitwise_invert, NPG_BOOL, b) U1_I(bitwise_invert)
 };
 
@@ -197,14 +224,18 @@ template <class F> static npg_status npg_cu_unary_run(npg_cu_ctx *ctx, const F &
             if (out->dtype != DO)
                 return npg__set_error(NPG_ERR_DTYPE, "cuda %s: output dtype %s, expected %s", what,
                                       npg_dtype_name(out->dtype), npg_dtype_name(DO));
-            typedef npg_cu_unary_body<F, D, DO> Body;
+            /* the kernel's dtypes: DK = D, or the unsigned one of its width (sign_free) */
+            constexpr npg_dtype DK = npg_cu_kernel_dtype<F, D>;
+            constexpr npg_dtype DKO = F::bool_out ? NPG_BOOL : DK;
+            static_assert(npg_cu_has_op<F, DK, 1>::value, "a sign_free functor covers every integer dtype");
+            typedef npg_cu_unary_body<F, DK, DKO> Body;
             npg_cu_ew_setup<2> s;
             const npg_tdesc *d[2] = {out, in};
             npg_cu_ew_prepare<2>(s, d, Body::W);
             if (s.n == 0) return NPG_OK;
             Body body;
-            body.out = (CT<DO> *)out->data;
-            body.in = npg_cu_src_of<D>(in);
+            body.out = (CT<DKO> *)out->data;
+            body.in = npg_cu_src_of<DK>(in);
             body.in.mode = s.mode[1];
             body.f = f;
             return npg_cu_ew_run(ctx, body, s.flat, s.g, s.n, what);

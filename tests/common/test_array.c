@@ -9,39 +9,48 @@ TestSuite(array, .init = setup);
 
 #define OPT(...) NPG_OPTS(.device = t_dev(), __VA_ARGS__)
 
-static const npg_dtype all_dtypes[] = {NPG_BOOL, NPG_UINT8, NPG_INT32, NPG_INT64, NPG_FLOAT32, NPG_FLOAT64};
+static const npg_dtype all_dtypes[] = {NPG_BOOL,  NPG_UINT8, NPG_INT32,  NPG_INT64,  NPG_FLOAT32, NPG_FLOAT64,
+                                       NPG_INT8,  NPG_INT16, NPG_UINT16, NPG_UINT32, NPG_UINT64};
+#define N_ALL ((int)(sizeof all_dtypes / sizeof all_dtypes[0]))
+
+/* A float value v as integer dtype d holds it: truncated and saturated. */
+static double sat_ref(npg_dtype d, double v) {
+    double lo = t_int_min(d), hi = t_int_max(d);
+    v = trunc(v);
+    return v < lo ? lo : v > hi ? hi : v;
+}
 
 Test(array, from_data_every_dtype_pair) {
-    double src[6] = {0, 1, -2, 3.75, 255, -0.5};
-    for (size_t i = 0; i < 6; i++) {
-        for (size_t j = 0; j < 6; j++) {
+    double src[8] = {0, 1, -2, 3.75, 255, -0.5, 40000.5, -129};
+    for (int i = 0; i < N_ALL; i++) {
+        for (int j = 0; j < N_ALL; j++) {
             npg_scope s = npg_scope_begin();
             npg_dtype in = all_dtypes[i], out = all_dtypes[j];
             /* host data in dtype `in` */
-            npg_array *h = npg_from_data(src, NPG_FLOAT64, NPG_SHAPE(2, 3), NPG_OPTS(.dtype = in, .device = NPG_CPU));
+            npg_array *h = npg_from_data(src, NPG_FLOAT64, NPG_SHAPE(2, 4), NPG_OPTS(.dtype = in, .device = NPG_CPU));
             cr_assert(h, "%s", npg_last_error());
             unsigned char raw[64];
             cr_assert_eq(npg_copy_to_host(h, raw, sizeof raw), NPG_OK);
-            npg_array *x = npg_from_data(raw, in, NPG_SHAPE(2, 3), OPT(.dtype = out));
+            npg_array *x = npg_from_data(raw, in, NPG_SHAPE(2, 4), OPT(.dtype = out));
             cr_assert(x, "%s", npg_last_error());
             cr_assert_eq(npg_dtype_of(x), out);
-            t_assert_shape(x, NPG_SHAPE(2, 3));
-            double *hv = t_read(h), want[6];
-            for (int k = 0; k < 6; k++) {
+            t_assert_shape(x, NPG_SHAPE(2, 4));
+            double *hv = t_read(h), want[8];
+            for (int k = 0; k < 8; k++) {
                 double v = hv[k];
-                switch (out) {
-                case NPG_BOOL: want[k] = v != 0; break;
-                case NPG_UINT8: want[k] = v < 0 ? (double)(uint8_t)(int64_t)v : (v > 255 ? 255 : (double)(uint8_t)v); break;
-                case NPG_INT32:
-                case NPG_INT64: want[k] = trunc(v); break;
-                case NPG_FLOAT32: want[k] = (float)v; break;
-                default: want[k] = v;
-                }
-                if (out == NPG_UINT8 && (in == NPG_FLOAT32 || in == NPG_FLOAT64)) want[k] = v <= 0 ? 0 : (v >= 255 ? 255 : trunc(v));
+                /* the source first holds src as `in` does */
+                cr_assert_eq(v, in == NPG_BOOL ? src[k] != 0 : npg_is_floating(in) ? (in == NPG_FLOAT32 ? (float)src[k] : src[k])
+                                                                                   : sat_ref(in, src[k]));
+                if (out == NPG_BOOL)
+                    want[k] = v != 0;
+                else if (t_is_int(out)) /* integers wrap (two's complement), floats saturate */
+                    want[k] = npg_is_floating(in) ? sat_ref(out, v) : t_wrap_val(out, (uint64_t)(int64_t)v);
+                else
+                    want[k] = out == NPG_FLOAT32 ? (float)v : v;
             }
             char what[64];
             snprintf(what, sizeof what, "%s -> %s", npg_dtype_name(in), npg_dtype_name(out));
-            t_assert_close(x, want, 6, 0, 0, what);
+            t_assert_close(x, want, 8, 0, 0, what);
             free(hv);
             npg_scope_end(s);
         }
@@ -172,6 +181,26 @@ Test(array, weak_scalars_keep_the_array_dtype) {
     npg_array *u = npg_add_scalar(npg_full(NPG_SHAPE(1), 250, OPT(.dtype = NPG_UINT8)), 10);
     double wu[1] = {4};
     t_assert_close(u, wu, 1, 0, 0, "uint8 wraps");
+    /* the narrow types wrap the same way; a uint64 scalar above int64's range */
+    npg_array *i8 = npg_add_scalar(npg_full(NPG_SHAPE(1), 127, OPT(.dtype = NPG_INT8)), 1);
+    cr_assert_eq(npg_dtype_of(i8), NPG_INT8);
+    cr_assert_eq(npg_item_int(i8), -128);
+    cr_assert_eq(npg_item_int(npg_multiply_scalar(npg_full(NPG_SHAPE(1), 300, OPT(.dtype = NPG_UINT16)), 300)),
+                 90000 % 65536);
+    cr_assert_eq(npg_item_int(npg_add_scalar(npg_full(NPG_SHAPE(1), 5, OPT(.dtype = NPG_INT16)), 70000)),
+                 (int16_t)(uint16_t)(70005 & 0xFFFF));
+    npg_array *top = npg_full(NPG_SHAPE0, 1e30, OPT(.dtype = NPG_UINT64)); /* saturates at 2^64 - 1 */
+    cr_assert_eq((uint64_t)npg_item_int(top), UINT64_MAX);
+    cr_assert_eq(npg_item(top), 18446744073709551616.0);
+    cr_assert_eq(npg_item_int(npg_add_scalar(top, 1)), 0, "uint64 wraps");
+    cr_assert_eq((uint64_t)npg_item_int(npg_subtract_scalar(npg_scalar(0, OPT(.dtype = NPG_UINT64)), 1.0e19)),
+                 (uint64_t)0 - 10000000000000000000ull);
+    cr_assert_eq((uint64_t)npg_item_int(npg_add_scalar(npg_scalar(1, OPT(.dtype = NPG_UINT64)), -1)), 0);
+    cr_assert_eq(npg_item_int(npg_scalar_int(INT64_MAX, OPT(.dtype = NPG_UINT64))), INT64_MAX, "exact, not via double");
+    /* doubles just below 2^63 are exact int64 values, not saturated ones */
+    cr_assert_eq(npg_item_int(npg_full(NPG_SHAPE0, 9.21e18, OPT(.dtype = NPG_INT64))), 9210000000000000000ll);
+    cr_assert_eq(npg_item_int(npg_add_scalar(npg_zeros(NPG_SHAPE0, OPT(.dtype = NPG_INT64)), -9.21e18)),
+                 -9210000000000000000ll);
     npg_scope_end(s);
 }
 
@@ -299,6 +328,15 @@ Test(array, printing_like_numpy) {
         {npg_scalar(-0.0, OPT(.dtype = NPG_FLOAT64)), "-0.0"},
         {npg_scalar(0.00015, OPT(.dtype = NPG_FLOAT64)), "0.00015"},
         {npg_scalar(123456789.0, OPT(.dtype = NPG_FLOAT64)), "123456789.0"},
+        /* the narrow and unsigned integers; uint64 beyond int64's range */
+        {npg_from_data((double[]){-128, 0, 127}, NPG_FLOAT64, NPG_SHAPE(3), OPT(.dtype = NPG_INT8)), "[-128    0  127]"},
+        {npg_from_data((uint64_t[]){UINT64_MAX, 0}, NPG_UINT64, NPG_SHAPE(2), OPT()),
+         "[18446744073709551615                    0]"},
+        {npg_scalar(65535, OPT(.dtype = NPG_UINT16)), "65535"},
+        {npg_reshape(npg_arange(-3, 3, 1, OPT(.dtype = NPG_INT16)), NPG_SHAPE(2, 3)), "[[-3 -2 -1]\n [ 0  1  2]]"},
+        {npg_from_data((double[]){4294967295.0, 7}, NPG_FLOAT64, NPG_SHAPE(2), OPT(.dtype = NPG_UINT32)),
+         "[4294967295          7]"},
+        {npg_full(NPG_SHAPE(1), 1e30, OPT(.dtype = NPG_UINT64)), "[18446744073709551615]"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         cr_assert(cases[i].x, "case %zu: %s", i, npg_last_error());
@@ -441,6 +479,31 @@ Test(array, random_reproducible_and_in_range) {
     cr_assert_null(npg_randint(3, 3, NPG_SHAPE(2), OPT()));
     t_assert_error(NPG_ERR_INVALID_ARG, "low >= high");
     cr_assert_null(npg_randint(0, 300, NPG_SHAPE(2), OPT(.dtype = NPG_UINT8)));
+    /* every integer dtype: its whole range is allowed, one past it is not,
+     * and the draws are those of int64 (the same stream), narrowed */
+    const struct {
+        npg_dtype dt;
+        int64_t lo, hi;
+    } rr[] = {{NPG_INT8, -128, 128},    {NPG_INT16, -32768, 32768},   {NPG_UINT16, 0, 65536},
+              {NPG_UINT32, 0, 1ll << 32}, {NPG_UINT64, 0, INT64_MAX}, {NPG_INT32, INT32_MIN, 1ll << 31}};
+    for (size_t k = 0; k < sizeof rr / sizeof rr[0]; k++) {
+        npg_generator *g1 = npg_generator_new(5), *g2 = npg_generator_new(5);
+        npg_array *r = npg_randint(rr[k].lo, rr[k].hi, NPG_SHAPE(500), OPT(.dtype = rr[k].dt, .generator = g1));
+        npg_array *r64 = npg_randint(rr[k].lo, rr[k].hi, NPG_SHAPE(500), OPT(.dtype = NPG_INT64, .generator = g2));
+        cr_assert(r && r64, "%s: %s", npg_dtype_name(rr[k].dt), npg_last_error());
+        cr_assert_eq(npg_dtype_of(r), rr[k].dt);
+        cr_assert(npg_item(npg_all(npg_equal(npg_astype(r, NPG_INT64), r64), NPG_ALL_AXES, false)) == 1, "%s: not int64's draws",
+                  npg_dtype_name(rr[k].dt));
+        npg_generator_free(g1);
+        npg_generator_free(g2);
+        cr_assert_null(npg_randint(rr[k].lo - 1, rr[k].hi, NPG_SHAPE(2), OPT(.dtype = rr[k].dt)), "%s below",
+                       npg_dtype_name(rr[k].dt));
+        t_assert_error(NPG_ERR_INVALID_ARG, "out of range");
+        if (rr[k].hi < INT64_MAX) {
+            cr_assert_null(npg_randint(rr[k].lo, rr[k].hi + 1, NPG_SHAPE(2), OPT(.dtype = rr[k].dt)));
+            t_assert_error(NPG_ERR_INVALID_ARG, "out of range");
+        }
+    }
     cr_assert_null(npg_rand(NPG_SHAPE(2), OPT(.dtype = NPG_INT32)));
     t_assert_error(NPG_ERR_DTYPE, "npg_rand");
     cr_assert_null(npg_normal(0, -1, NPG_SHAPE(2), OPT()));

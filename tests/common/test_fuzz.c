@@ -19,7 +19,16 @@
  *     the operands view — except the target of a successful in-place write;
  *   - nothing leaked: live arrays and storages return to their count at the
  *     start of the iteration (LSan checks the rest in the sanitizer build);
- *   - no internal assertion fired (the log callback sees them).
+ *   - no internal assertion fired (the log callback sees them);
+ *   - dtypes and values where the rules are simple: npg_result_type against
+ *     npg.h's promotion table (fuzz_shared.h: fz_result_type) for every
+ *     pair; the arithmetic, bitwise and shift ops give the promoted dtype
+ *     (the array's with a weak scalar) and, on integers and bool, every
+ *     element of src/common/scalar_ops.h's npg_s_<op>_<t> (wrapping, with
+ *     the weak scalar truncated, saturated and wrapped into the dtype);
+ *     npg_astype to every dtype gives each element cast bit for bit as npg.h
+ *     says; sum and prod give int64 (uint64 for uint64), max and min keep
+ *     the dtype.
  * Criterion runs each test in a child process, so a crash or abort fails
  * the test too. The generator is seeded per test: a failure reproduces, and
  * its message names the test, the iteration, the call and its operands.
@@ -82,8 +91,185 @@ static void operand_pair(npg_array **a, npg_array **b) {
     }
 }
 
+/* The ops whose result has the operands' promoted dtype whenever they
+ * succeed, with their values on integers and bool (src/common/scalar_ops.h,
+ * npg_s_<op>_<t>); -1: none. */
+enum { IO_ADD, IO_SUB, IO_MUL, IO_MAX, IO_MIN, IO_FDIV, IO_REM, IO_POW, IO_AND, IO_OR, IO_XOR, IO_SHL, IO_SHR };
+static int int_op(const char *name) {
+    static const char *const k[] = {"add",       "subtract",     "multiply",    "maximum",    "minimum",
+                                    "floor_divide", "remainder", "pow",         "bitwise_and", "bitwise_or",
+                                    "bitwise_xor", "bitwise_left_shift", "bitwise_right_shift"};
+    for (int i = 0; i < NELEM(k); i++)
+        if (!strcmp(name, k[i])) return i;
+    return -1;
+}
+static bool keeps_promoted(const char *name) { return int_op(name) >= 0; }
+
+#define IREF_T(T, t)                                                                                   \
+    {                                                                                                  \
+        T x, y, r;                                                                                     \
+        memcpy(&x, ba, sizeof x);                                                                      \
+        memcpy(&y, bb, sizeof y);                                                                      \
+        switch (op) {                                                                                  \
+        case IO_ADD: r = npg_s_add_##t(x, y); break;                                                   \
+        case IO_SUB: r = npg_s_subtract_##t(x, y); break;                                              \
+        case IO_MUL: r = npg_s_multiply_##t(x, y); break;                                              \
+        case IO_MAX: r = npg_s_maximum_##t(x, y); break;                                               \
+        case IO_MIN: r = npg_s_minimum_##t(x, y); break;                                               \
+        case IO_FDIV: r = npg_s_floor_divide_##t(x, y); break;                                         \
+        case IO_REM: r = npg_s_remainder_##t(x, y); break;                                             \
+        case IO_POW: r = npg_s_pow_##t(x, y); break;                                                   \
+        case IO_AND: r = npg_s_bitwise_and_##t(x, y); break;                                           \
+        case IO_OR: r = npg_s_bitwise_or_##t(x, y); break;                                             \
+        case IO_XOR: r = npg_s_bitwise_xor_##t(x, y); break;                                           \
+        case IO_SHL: r = npg_s_bitwise_left_shift_##t(x, y); break;                                    \
+        case IO_SHR: r = npg_s_bitwise_right_shift_##t(x, y); break;                                   \
+        default: return false;                                                                         \
+        }                                                                                              \
+        memcpy(out, &r, sizeof r);                                                                     \
+        return true;                                                                                   \
+    }
+/* out = a OP b for elements of integer dtype dt (false: no reference). */
+static bool int_ref(int op, npg_dtype dt, const unsigned char *ba, const unsigned char *bb, unsigned char *out) {
+    switch (dt) {
+    case NPG_INT8: IREF_T(int8_t, i8)
+    case NPG_INT16: IREF_T(int16_t, i16)
+    case NPG_INT32: IREF_T(int32_t, i32)
+    case NPG_INT64: IREF_T(int64_t, i64)
+    case NPG_UINT8: IREF_T(uint8_t, u8)
+    case NPG_UINT16: IREF_T(uint16_t, u16)
+    case NPG_UINT32: IREF_T(uint32_t, u32)
+    case NPG_UINT64: IREF_T(uint64_t, u64)
+    case NPG_BOOL: {
+        uint8_t x = *ba != 0, y = *bb != 0;
+        switch (op) {
+        case IO_MAX: *out = npg_s_maximum_b(x, y); return true;
+        case IO_MIN: *out = npg_s_minimum_b(x, y); return true;
+        case IO_AND: *out = npg_s_bitwise_and_b(x, y); return true;
+        case IO_OR: *out = npg_s_bitwise_or_b(x, y); return true;
+        case IO_XOR: *out = npg_s_bitwise_xor_b(x, y); return true;
+        default: return false;
+        }
+    }
+    default: return false;
+    }
+}
+#undef IREF_T
+
+/* A weak scalar v as an array of integer or bool dtype dt holds it (npg.h):
+ * truncated and saturated to int64, then wrapped (uint64 from 2^63 up:
+ * saturated in uint64). */
+static void weak_int(npg_dtype dt, double v, unsigned char *out) {
+    if (dt == NPG_BOOL) *out = v != 0;
+    else if (dt == NPG_UINT64 && v >= 0x1p63) t_put_bits(dt, out, 0, npg_s_f64_to_u64(v));
+    else t_put_bits(dt, out, 0, (uint64_t)npg_s_f64_to_i64(v));
+}
+
+/* Element i of bytes b of dtype sd cast to dtype td (npg.h: floats to
+ * integers truncated and saturated, NaN 0; integers to integers wrapped;
+ * integers to floats rounded once; NaN bits kept between floats, the half
+ * types going through float32). */
+static void cast_ref(const unsigned char *b, npg_dtype sd, int64_t i, npg_dtype td, unsigned char *out) {
+    const size_t is = (size_t)fz_size(sd);
+    if (sd == td) {
+        memcpy(out, b + (size_t)i * is, is);
+    } else if (sd == NPG_BOOL || t_is_int(sd)) {
+        uint64_t u = t_get_bits(sd, b, i);
+        bool un = sd == NPG_UINT64;
+        if (td == NPG_BOOL || t_is_int(td)) {
+            t_put_bits(td, out, 0, u);
+        } else if (td == NPG_FLOAT64) {
+            double d = un ? (double)u : (double)(int64_t)u;
+            memcpy(out, &d, 8);
+        } else if (td == NPG_FLOAT32) {
+            float f = un ? (float)u : (float)(int64_t)u;
+            memcpy(out, &f, 4);
+        } else { /* a half type: from the integer rounded to odd, so rounded once */
+            fz_put_f(out, td, 0, un ? npg_s_u64_to_f64_odd(u) : npg_s_i64_to_f64_odd((int64_t)u));
+        }
+    } else if (sd == NPG_FLOAT64) {
+        fz_put_f(out, td, 0, ((const double *)b)[i]);
+    } else { /* float32 or a half type: its float32 value */
+        float f;
+        if (sd == NPG_FLOAT32) memcpy(&f, b + (size_t)i * 4, 4);
+        else f = (float)fz_get_f(b, sd, i); /* exact, NaN bits kept */
+        if (td == NPG_FLOAT32) {
+            memcpy(out, &f, 4);
+        } else if (td == NPG_FLOAT16 || td == NPG_BFLOAT16) {
+            uint16_t h = td == NPG_FLOAT16 ? npg_s_f32_to_f16(f) : npg_s_f32_to_bf16(f);
+            memcpy(out, &h, 2);
+        } else {
+            fz_put_f(out, td, 0, npg_s_f32_to_f64(f));
+        }
+    }
+}
+
+/* The operand bytes as the call began. */
+static const unsigned char *snap_of(const npg_array *x) {
+    for (int i = 0; i < C.nw; i++)
+        if (C.w[i].x == x) return C.w[i].bytes;
+    cr_assert_fail("fuzz: an operand without a snapshot");
+    return NULL;
+}
+/* Row-major index into an operand of shape s broadcast to shape full, at full's flat index j. */
+static int64_t bsrc(int64_t j, const npg_shape *full, const npg_shape *s) {
+    int64_t idx[NPG_MAX_DIMS], f = 0;
+    for (int d = full->ndim - 1; d >= 0; d--) {
+        int64_t n = full->dims[d] ? full->dims[d] : 1;
+        idx[d] = j % n;
+        j /= n;
+    }
+    for (int d = 0; d < s->ndim; d++) f = f * s->dims[d] + (s->dims[d] == 1 ? 0 : idx[full->ndim - s->ndim + d]);
+    return f;
+}
+/* The values of r = a OP b (a or b NULL: the weak scalar sv in its place),
+ * computed in r's dtype where it is an integer or bool one. */
+static void check_int_values(const char *name, npg_array *r, const npg_array *a, const npg_array *b, double sv) {
+    int op = int_op(name);
+    npg_dtype dt = npg_dtype_of(r);
+    unsigned char tmp[8] = {0};
+    if (op < 0 || !(t_is_int(dt) || dt == NPG_BOOL) || !int_ref(op, dt, tmp, tmp, tmp)) return;
+    const size_t is = (size_t)fz_size(dt);
+    npg_shape rs = npg_shape_of(r), sa = a ? npg_shape_of(a) : (npg_shape){0}, sb = b ? npg_shape_of(b) : (npg_shape){0};
+    const unsigned char *xa = a ? snap_of(a) : NULL, *xb = b ? snap_of(b) : NULL;
+    npg_dtype da = a ? npg_dtype_of(a) : dt, db = b ? npg_dtype_of(b) : dt;
+    unsigned char s_bytes[8] = {0};
+    weak_int(dt, sv, s_bytes);
+    int64_t n = npg_size(r);
+    unsigned char *got = malloc((size_t)(n ? n : 1) * is);
+    cr_assert(got);
+    cr_assert_eq(npg_copy_to_host(r, got, (size_t)n * is), NPG_OK, "fuzz: reading a result: %s", npg_last_error());
+    for (int64_t j = 0; j < n; j++) {
+        unsigned char va[8], vb[8], want[8];
+        /* the operands promoted (exactly: every promotion to an integer keeps the value) */
+        if (a) t_put_bits(dt, va, 0, t_get_bits(da, xa, bsrc(j, &rs, &sa)));
+        else memcpy(va, s_bytes, is);
+        if (b) t_put_bits(dt, vb, 0, t_get_bits(db, xb, bsrc(j, &rs, &sb)));
+        else memcpy(vb, s_bytes, is);
+        int_ref(op, dt, va, vb, want);
+        if (memcmp(got + (size_t)j * is, want, is) != 0) {
+            unsigned long long g = (unsigned long long)t_get_bits(dt, got + (size_t)j * is, 0),
+                               w = (unsigned long long)t_get_bits(dt, want, 0),
+                               x = (unsigned long long)t_get_bits(dt, va, 0),
+                               y = (unsigned long long)t_get_bits(dt, vb, 0);
+            free(got);
+            const char *f = t_is_unsigned(dt) ? "npg_%s: element %lld is %llu, expected %llu = %llu OP %llu in %s"
+                                           : "npg_%s: element %lld is %lld, expected %lld = %lld OP %lld in %s";
+            fail(f, name, (long long)j, g, w, x, y, npg_dtype_name(dt));
+        }
+    }
+    free(got);
+}
+
 Test(fuzz, elementwise) {
     int n = start("elementwise", 1, 8000);
+    /* npg_result_type agrees with the rules of npg.h (fz_result_type) */
+    for (int i = 0; i < NELEM(ALL_DTYPES); i++)
+        for (int j = 0; j < NELEM(ALL_DTYPES); j++) {
+            npg_dtype a = ALL_DTYPES[i], b = ALL_DTYPES[j], got = npg_result_type(a, b), want = fz_result_type(a, b);
+            cr_assert_eq(got, want, "npg_result_type(%s, %s) is %s, expected %s", npg_dtype_name(a), npg_dtype_name(b),
+                         npg_dtype_name(got), npg_dtype_name(want));
+        }
     /* every op on every dtype (pair), on random shapes and layouts */
     int it = 0;
     for (int k = 0; k < NELEM(UNARY); k++)
@@ -108,11 +294,32 @@ Test(fuzz, elementwise) {
             arg(a);
             arg(b);
             go();
-            done(BINARY[k].fn(a, b));
+            npg_array *r = BINARY[k].fn(a, b);
+            npg_dtype da = npg_dtype_of(a), db = npg_dtype_of(b), rd = r ? npg_dtype_of(r) : NPG_DTYPE_DEFAULT;
+            if (r && keeps_promoted(BINARY[k].name)) {
+                CHECK(rd == fz_result_type(da, db), "npg_%s of %s and %s gave %s, expected %s", BINARY[k].name,
+                      npg_dtype_name(da), npg_dtype_name(db), npg_dtype_name(rd),
+                      npg_dtype_name(fz_result_type(da, db)));
+                check_int_values(BINARY[k].name, r, a, b, 0);
+            }
+            done(r);
+            /* a weak scalar adopts the array's dtype */
             go();
-            done(BINARY[k].fn_s(a, sv));
+            r = BINARY[k].fn_s(a, sv);
+            rd = r ? npg_dtype_of(r) : NPG_DTYPE_DEFAULT;
+            if (r && keeps_promoted(BINARY[k].name)) {
+                CHECK(rd == da, "npg_%s_scalar of %s gave %s", BINARY[k].name, npg_dtype_name(da), npg_dtype_name(rd));
+                check_int_values(BINARY[k].name, r, a, NULL, sv);
+            }
+            done(r);
             go();
-            done(BINARY[k].s_fn(sv, b));
+            r = BINARY[k].s_fn(sv, b);
+            rd = r ? npg_dtype_of(r) : NPG_DTYPE_DEFAULT;
+            if (r && keeps_promoted(BINARY[k].name)) {
+                CHECK(rd == db, "npg_scalar_%s of %s gave %s", BINARY[k].name, npg_dtype_name(db), npg_dtype_name(rd));
+                check_int_values(BINARY[k].name, r, NULL, b, sv);
+            }
+            done(r);
             iter_end();
         }
     for (it = 0; it < n; it++) {
@@ -163,7 +370,9 @@ Test(fuzz, elementwise) {
             arg(a);
             arg(b);
             go();
-            done(BINARY[k].fn(a, b));
+            npg_array *r = BINARY[k].fn(a, b);
+            if (r && keeps_promoted(BINARY[k].name)) check_int_values(BINARY[k].name, r, a, b, 0);
+            done(r);
             break;
         }
         case 7: {
@@ -174,7 +383,10 @@ Test(fuzz, elementwise) {
             call(first ? "npg_scalar_%s(%.17g, x)" : "npg_%s_scalar(x, %.17g)", BINARY[k].name, s);
             arg(x);
             go();
-            done(first ? BINARY[k].s_fn(s, x) : BINARY[k].fn_s(x, s));
+            npg_array *r = first ? BINARY[k].s_fn(s, x) : BINARY[k].fn_s(x, s);
+            if (r && keeps_promoted(BINARY[k].name))
+                check_int_values(BINARY[k].name, r, first ? NULL : x, first ? x : NULL, s);
+            done(r);
             break;
         }
         case 8: {
@@ -207,10 +419,32 @@ Test(fuzz, elementwise) {
             /* npg_astype to every dtype in turn, from one operand */
             npg_array *x = make(NPG_DTYPE_DEFAULT, rand_shape(), 40);
             for (int d = 0; d < NELEM(ALL_DTYPES); d++) {
-                call("npg_astype(x, %s)", npg_dtype_name(ALL_DTYPES[d]));
+                npg_dtype td = ALL_DTYPES[d], sd = npg_dtype_of(x);
+                call("npg_astype(x, %s)", npg_dtype_name(td));
                 arg(x);
                 go();
-                done(npg_astype(x, ALL_DTYPES[d]));
+                npg_array *r = npg_astype(x, td);
+                if (r) { /* every element as cast_ref casts it, to the bit */
+                    CHECK(npg_dtype_of(r) == td, "npg_astype gave %s", npg_dtype_name(npg_dtype_of(r)));
+                    const size_t is = (size_t)fz_size(td);
+                    int64_t m = npg_size(r);
+                    unsigned char *got = malloc((size_t)(m ? m : 1) * is);
+                    cr_assert(got);
+                    cr_assert_eq(npg_copy_to_host(r, got, (size_t)m * is), NPG_OK, "fuzz: %s", npg_last_error());
+                    const unsigned char *xb = snap_of(x);
+                    for (int64_t j = 0; j < m; j++) {
+                        unsigned char want[8];
+                        cast_ref(xb, sd, j, td, want);
+                        if (memcmp(got + (size_t)j * is, want, is) != 0) {
+                            double v = fz_get_f(xb, sd, j), g = fz_get_f(got, td, j), w = fz_get_f(want, td, 0);
+                            free(got);
+                            fail("npg_astype: element %lld (%.17g) became %.17g, expected %.17g", (long long)j, v, g,
+                                 w);
+                        }
+                    }
+                    free(got);
+                }
+                done(r);
             }
             break;
         }
@@ -246,7 +480,17 @@ Test(fuzz, reductions) {
             call("npg_%s(x, %s, keepdims=%d) [sweep]", REDUCE[k].name, axes_str(ax, ab, sizeof ab), keep);
             arg(x);
             go();
-            done(REDUCE[k].fn(x, ax, keep));
+            npg_array *r = REDUCE[k].fn(x, ax, keep);
+            /* sum and prod: int64 for bool and the integers but uint64, which keeps uint64; max, min: x's */
+            npg_dtype xd = npg_dtype_of(x), want = NPG_DTYPE_DEFAULT;
+            if (!strcmp(REDUCE[k].name, "sum") || !strcmp(REDUCE[k].name, "prod"))
+                want = fz_is_float(xd) ? xd : xd == NPG_UINT64 ? NPG_UINT64 : NPG_INT64;
+            else if (!strcmp(REDUCE[k].name, "max") || !strcmp(REDUCE[k].name, "min"))
+                want = xd;
+            if (r && want != NPG_DTYPE_DEFAULT)
+                CHECK(npg_dtype_of(r) == want, "npg_%s of %s gave %s, expected %s", REDUCE[k].name,
+                      npg_dtype_name(xd), npg_dtype_name(npg_dtype_of(r)), npg_dtype_name(want));
+            done(r);
             iter_end();
         }
     for (it = 0; it < n; it++) {

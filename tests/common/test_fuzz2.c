@@ -223,40 +223,21 @@ static void expect_gather(const npg_array *r, const npg_array *x, int64_t *src, 
 }
 
 /* Element i of row-major bytes b of dtype dt, as a double. */
-static double elem_f(const unsigned char *b, npg_dtype dt, int64_t i) {
-    switch (dt) {
-    case NPG_BOOL: return b[i] != 0;
-    case NPG_UINT8: return b[i];
-    case NPG_INT32: return ((const int32_t *)b)[i];
-    case NPG_INT64: return (double)((const int64_t *)b)[i];
-    case NPG_FLOAT32: return ((const float *)b)[i];
-    case NPG_FLOAT16: return npg_s_f16_to_f32(((const uint16_t *)b)[i]);
-    case NPG_BFLOAT16: return npg_s_bf16_to_f32(((const uint16_t *)b)[i]);
-    default: return ((const double *)b)[i];
-    }
-}
+static double elem_f(const unsigned char *b, npg_dtype dt, int64_t i) { return fz_get_f(b, dt, i); }
 
-/* d = hi - lo in dtype dt (integers wrap; bool: hi != lo). */
+/* d = hi - lo in dtype dt (integers wrap; bool: hi != lo; the half types
+ * in float32, rounded once). */
 static void sub_elem(npg_dtype dt, unsigned char *d, const unsigned char *hi, const unsigned char *lo) {
     switch (dt) {
     case NPG_BOOL: *d = (*hi != 0) != (*lo != 0); break;
-    case NPG_UINT8: *d = (uint8_t)(*hi - *lo); break;
-    case NPG_INT32: {
-        int32_t a, b;
-        memcpy(&a, hi, 4);
-        memcpy(&b, lo, 4);
-        int32_t r = (int32_t)(uint32_t)((uint32_t)a - (uint32_t)b);
-        memcpy(d, &r, 4);
-        break;
-    }
-    case NPG_INT64: {
-        int64_t a, b;
-        memcpy(&a, hi, 8);
-        memcpy(&b, lo, 8);
-        int64_t r = (int64_t)((uint64_t)a - (uint64_t)b);
-        memcpy(d, &r, 8);
-        break;
-    }
+    case NPG_UINT8:
+    case NPG_UINT16:
+    case NPG_UINT32:
+    case NPG_UINT64:
+    case NPG_INT8:
+    case NPG_INT16:
+    case NPG_INT32:
+    case NPG_INT64: t_put_bits(dt, d, 0, t_get_bits(dt, hi, 0) - t_get_bits(dt, lo, 0)); break;
     case NPG_FLOAT32: {
         float a, b;
         memcpy(&a, hi, 4);
@@ -265,7 +246,7 @@ static void sub_elem(npg_dtype dt, unsigned char *d, const unsigned char *hi, co
         memcpy(d, &r, 4);
         break;
     }
-    default: {
+    case NPG_FLOAT64: {
         double a, b;
         memcpy(&a, hi, 8);
         memcpy(&b, lo, 8);
@@ -273,6 +254,17 @@ static void sub_elem(npg_dtype dt, unsigned char *d, const unsigned char *hi, co
         memcpy(d, &r, 8);
         break;
     }
+    case NPG_FLOAT16:
+    case NPG_BFLOAT16: {
+        uint16_t a, b;
+        memcpy(&a, hi, 2);
+        memcpy(&b, lo, 2);
+        float r = (float)elem_f((const unsigned char *)&a, dt, 0) - (float)elem_f((const unsigned char *)&b, dt, 0);
+        uint16_t h = dt == NPG_FLOAT16 ? npg_s_f32_to_f16(r) : npg_s_f32_to_bf16(r);
+        memcpy(d, &h, 2);
+        break;
+    }
+    default: cr_assert_fail("fuzz: sub_elem of a %s element", npg_dtype_name(dt));
     }
 }
 
@@ -715,7 +707,7 @@ static void fz_diff(void) {
         VALID_FAILED(r);
         /* the reference: n differences along a, in x's dtype */
         npg_dtype dt = npg_dtype_of(x);
-        size_t is = npg_dtype_size(dt);
+        size_t is = (size_t)fz_size(dt);
         npg_shape cs = npg_shape_of(x);
         int64_t cn = npg_size(x);
         unsigned char *cur = malloc((size_t)(cn ? cn : 1) * is);
@@ -782,8 +774,40 @@ Test(fuzz2, manip) {
  * tensordot and einsum
  * ------------------------------------------------------------------------ */
 
-/* Values are compared when the operands' dtypes compute exactly here. */
-static bool exact_dtype(npg_dtype dt) { return dt == NPG_INT32 || dt == NPG_INT64 || npg_is_floating(dt); }
+/* The largest integer magnitude a result or intermediate of dtype dt holds
+ * exactly and that the host's double references add exactly (2^53). */
+static double exact_limit(npg_dtype dt) {
+    switch (dt) {
+    case NPG_INT8: return INT8_MAX;
+    case NPG_UINT8: return UINT8_MAX;
+    case NPG_INT16: return INT16_MAX;
+    case NPG_UINT16: return UINT16_MAX;
+    case NPG_INT32: return INT32_MAX;
+    case NPG_UINT32: return UINT32_MAX;
+    case NPG_INT64:
+    case NPG_UINT64:
+    case NPG_FLOAT64: return 0x1p53;
+    case NPG_FLOAT32: return 0x1p24;
+    case NPG_FLOAT16: return 0x1p11;
+    case NPG_BFLOAT16: return 0x1p8;
+    case NPG_BOOL: return 0; /* products are ands, sums ors */
+    default: cr_assert_fail("fuzz: exact_limit of dtype %d", (int)dt);
+    }
+    return 0;
+}
+/* The largest magnitude among the n elements of x as the call began (at
+ * least 1); false where one is not an integer. */
+static bool int_maxabs(const npg_array *x, double *m) {
+    const unsigned char *b = snap(x);
+    npg_dtype dt = npg_dtype_of(x);
+    *m = 1;
+    for (int64_t i = 0; i < npg_size(x); i++) {
+        double v = elem_f(b, dt, i);
+        if (!(v == floor(v))) return false;
+        if (fabs(v) > *m) *m = fabs(v);
+    }
+    return true;
+}
 
 static void fz_tensordot(void) {
     npg_shape sa = rand_shape();
@@ -857,27 +881,61 @@ static void fz_tensordot(void) {
         }
         for (int j = 0; j < kk; j++) kshape.dims[j] = xa.dims[ca[j]];
         expect_shape(r, want, "tensordot");
-        npg_dtype da = npg_dtype_of(a), db = npg_dtype_of(b);
-        if (exact_dtype(da) && exact_dtype(db)) {
+        /* one matmul in the promoted dtype: integers wrap in it (exact here
+         * modulo 2^64, then wrapped), bool is an or of ands, floats are
+         * compared where the values are integers whose sums it holds */
+        npg_dtype da = npg_dtype_of(a), db = npg_dtype_of(b), dt = fz_result_type(da, db);
+        CHECK(npg_dtype_of(r) == dt, "tensordot: result dtype %s, expected %s", npg_dtype_name(npg_dtype_of(r)),
+              npg_dtype_name(dt));
+        int64_t n = numel_of(want), K = numel_of(kshape);
+        double ma, mb;
+        bool exact = !npg_is_floating(dt) ||
+                     (int_maxabs(a, &ma) && int_maxabs(b, &mb) && (double)K * ma * mb <= exact_limit(dt));
+        if (exact) {
             const unsigned char *ba = snap(a), *bb = snap(b);
-            int64_t n = numel_of(want), K = numel_of(kshape), o[NPG_MAX_DIMS], kc[NPG_MAX_DIMS],
-                    ia[NPG_MAX_DIMS], ib[NPG_MAX_DIMS];
+            int64_t o[NPG_MAX_DIMS], kc[NPG_MAX_DIMS], ia[NPG_MAX_DIMS], ib[NPG_MAX_DIMS];
             double *ref = malloc(sizeof(double) * (size_t)(n ? n : 1));
-            cr_assert(ref);
+            unsigned char *iref = malloc((size_t)(n ? n : 1) * 8);
+            cr_assert(ref && iref);
             for (int64_t j = 0; j < n; j++) {
                 unravel(j, &want, o);
                 for (int i = 0; i < nfa; i++) ia[fa[i]] = o[i];
                 for (int i = 0; i < nfb; i++) ib[fb[i]] = o[nfa + i];
                 double acc = 0;
+                uint64_t iacc = 0;
                 for (int64_t q = 0; q < K; q++) {
                     unravel(q, &kshape, kc);
                     for (int i = 0; i < kk; i++) ia[ca[i]] = ib[cb[i]] = kc[i];
-                    acc += elem_f(ba, da, ravel(ia, &xa)) * elem_f(bb, db, ravel(ib, &xb));
+                    int64_t ja = ravel(ia, &xa), jb = ravel(ib, &xb);
+                    if (npg_is_floating(dt)) {
+                        acc += elem_f(ba, da, ja) * elem_f(bb, db, jb);
+                    } else {
+                        uint64_t p = t_get_bits(da, ba, ja) * t_get_bits(db, bb, jb);
+                        iacc = dt == NPG_BOOL ? (iacc | p) : iacc + p;
+                    }
                 }
                 ref[j] = acc;
+                if (!npg_is_floating(dt)) t_put_bits(dt, iref, j, iacc);
             }
-            expect_values(r, ref, n, 0, "tensordot");
+            if (npg_is_floating(dt)) {
+                expect_values(r, ref, n, 0, "tensordot");
+            } else {
+                size_t is = (size_t)fz_size(dt);
+                unsigned char *got = read_bytes(r);
+                int64_t bad = -1;
+                for (int64_t j = 0; j < n && bad < 0; j++)
+                    if (memcmp(got + (size_t)j * is, iref + (size_t)j * is, is) != 0) bad = j;
+                double g = bad >= 0 ? elem_f(got, dt, bad) : 0, w = bad >= 0 ? elem_f(iref, dt, bad) : 0;
+                free(got);
+                if (bad >= 0) {
+                    free(ref);
+                    free(iref);
+                    fail("tensordot: element %lld is %.17g, expected %.17g (in %s)", (long long)bad, g, w,
+                         npg_dtype_name(dt));
+                }
+            }
             free(ref);
+            free(iref);
         }
     }
     done(r);
@@ -1254,11 +1312,29 @@ static void fz_einsum(void) {
     if (!valid || null_sub || (null_ops && nops > 0) || nops < 1) must_fail();
     go();
     npg_array *r = npg_einsum(null_sub ? NULL : sub, null_ops ? NULL : ops, nops);
+    /* values are compared where no product, sum or intermediate (each in
+     * the dtype its operands promote to, sums of integers in int64 or
+     * uint64) can leave the range the narrowest operand dtype holds exactly:
+     * the terms' count times the product of the operands' largest
+     * magnitudes bounds every one of them */
     bool all_ops = true, exact = true;
+    double bound = 1; /* the terms: the product of every label's length */
+    bool seen[ELL + NPG_MAX_DIMS] = {false};
+    for (int i = 0; valid && i < ec.n; i++) {
+        int lab[NPG_MAX_DIMS], nl = ein_labels(&ec.op[i], lab);
+        for (int d = 0; d < nl; d++)
+            if (!seen[lab[d]]) {
+                seen[lab[d]] = true;
+                bound *= (double)ein_len(&ec, lab[d]);
+            }
+    }
     for (int i = 0; i < nops; i++) {
         all_ops &= ops[i] != NULL;
-        if (ops[i]) exact &= exact_dtype(npg_dtype_of(ops[i]));
+        double m;
+        if (ops[i]) exact = exact && int_maxabs(ops[i], &m) && (bound *= m, true);
     }
+    for (int i = 0; i < nops && exact; i++)
+        if (ops[i]) exact = bound <= exact_limit(npg_dtype_of(ops[i]));
     if (valid && all_ops && !null_sub && !null_ops) {
         VALID_FAILED(r);
         npg_shape want;
@@ -2385,17 +2461,20 @@ static void dl_make(dl_case *d) {
         npg_dtype dt;
     } types[] = {{6, 8, NPG_BOOL},           {kDLUInt, 8, NPG_UINT8},     {kDLInt, 32, NPG_INT32},
                  {kDLInt, 64, NPG_INT64},    {kDLFloat, 32, NPG_FLOAT32}, {kDLFloat, 64, NPG_FLOAT64},
-                 {kDLInt, 16, 0},            {kDLFloat, 16, NPG_FLOAT16}, {kDLBfloat, 16, NPG_BFLOAT16},
-                 {kDLUInt, 32, 0},           {kDLInt, 8, 0},              {6, 1, 0},
-                 {kDLComplex, 64, 0},        {99, 32, 0},                 {kDLFloat, 0, 0},
-                 {kDLOpaqueHandle, 64, 0}};
-    int ti = chance(85) ? rint_in(0, 5) : rint_in(6, NELEM(types) - 1);
+                 {kDLInt, 16, NPG_INT16},    {kDLFloat, 16, NPG_FLOAT16}, {kDLBfloat, 16, NPG_BFLOAT16},
+                 {kDLUInt, 32, NPG_UINT32},  {kDLInt, 8, NPG_INT8},       {kDLUInt, 16, NPG_UINT16},
+                 {kDLUInt, 64, NPG_UINT64},  /* the valid ones above, then */
+                 {6, 1, 0},                  {kDLInt, 128, 0},            {kDLComplex, 64, 0},
+                 {99, 32, 0},                {kDLFloat, 0, 0},            {kDLOpaqueHandle, 64, 0},
+                 {kDLFloat, 8, 0},           {kDLUInt, 1, 0},             {kDLInt, 24, 0}};
+    enum { DL_VALID = 13 };
+    int ti = chance(85) ? rint_in(0, DL_VALID - 1) : rint_in(DL_VALID, NELEM(types) - 1);
     t->dtype.code = types[ti].code;
     t->dtype.bits = types[ti].bits;
     t->dtype.lanes = chance(95) ? 1 : (uint16_t)PICK(((const int[]){0, 2, 4}));
     d->dtype = types[ti].dt;
     if (!d->dtype || t->dtype.lanes != 1) dl_invalid(d, NPG_ERR_DTYPE, "an unsupported dtype");
-    size_t is = d->dtype ? npg_dtype_size(d->dtype) : 1;
+    size_t is = d->dtype ? (size_t)fz_size(d->dtype) : 1;
     /* device */
     int r = rint_in(0, 99);
     if (r < 80) t->device = (DLDevice){kDLCPU, chance(95) ? 0 : rint_in(1, 3)};
@@ -2522,7 +2601,7 @@ static void fz_from_dlpack(void) {
     }
     check_sane(r);
     int nd = t->ndim;
-    size_t is = npg_dtype_size(d.dtype);
+    size_t is = (size_t)fz_size(d.dtype);
     npg_shape want = {.ndim = nd};
     for (int i = 0; i < nd; i++) want.dims[i] = d.shape[i];
     expect_shape(r, want, "npg_from_dlpack");
@@ -2591,8 +2670,14 @@ static void fz_to_dlpack(void) {
     npg_shape xs = npg_shape_of(x);
     npg_dtype dt = npg_dtype_of(x);
     size_t is = npg_dtype_size(dt);
-    static const uint8_t codes[] = {0, 6, kDLUInt, kDLInt, kDLInt, kDLFloat, kDLFloat};
-    CHECK(t->ndim == xs.ndim && t->dtype.code == codes[dt] && t->dtype.bits == 8 * is && t->dtype.lanes == 1 &&
+    static const uint8_t codes[NPG_DTYPE_COUNT] = {
+        [NPG_BOOL] = 6,           [NPG_UINT8] = kDLUInt,   [NPG_INT32] = kDLInt,  [NPG_INT64] = kDLInt,
+        [NPG_FLOAT32] = kDLFloat, [NPG_FLOAT64] = kDLFloat, [NPG_FLOAT16] = kDLFloat, [NPG_BFLOAT16] = kDLBfloat,
+        [NPG_INT8] = kDLInt,      [NPG_INT16] = kDLInt,    [NPG_UINT16] = kDLUInt, [NPG_UINT32] = kDLUInt,
+        [NPG_UINT64] = kDLUInt};
+    cr_assert(dt > NPG_DTYPE_DEFAULT && dt < NPG_DTYPE_COUNT);
+    CHECK(t->ndim == xs.ndim && t->dtype.code == codes[dt] && t->dtype.bits == 8 * (size_t)fz_size(dt) &&
+              is == (size_t)fz_size(dt) && t->dtype.lanes == 1 &&
               t->device.device_type == kDLCPU && t->byte_offset == 0 && mt->deleter,
           "npg_to_dlpack: wrong fields");
     int64_t st[NPG_MAX_DIMS];
@@ -2746,15 +2831,11 @@ static double la_value(const la_fill *f, int64_t b, int64_t i, int64_t j) {
     }
 }
 
+/* v (small: la_value's) as element i of dtype dt: integers rounded to the
+ * nearest and wrapped (-2 is 254 in uint8), bool nonzero after rounding. */
 static void la_store(unsigned char *buf, npg_dtype dt, int64_t i, double v) {
-    switch (dt) {
-    case NPG_BOOL: buf[i] = llround(v) != 0; break;
-    case NPG_UINT8: buf[i] = (uint8_t)(int)llround(v); break;
-    case NPG_INT32: ((int32_t *)buf)[i] = (int32_t)llround(v); break;
-    case NPG_INT64: ((int64_t *)buf)[i] = llround(v); break;
-    case NPG_FLOAT32: ((float *)buf)[i] = (float)v; break;
-    default: ((double *)buf)[i] = v; break;
-    }
+    if (dt == NPG_BOOL || t_is_int(dt)) t_put_bits(dt, buf, i, (uint64_t)llround(v));
+    else fz_put_f(buf, dt, i, v);
 }
 
 /* make() with values of `kind`: a fresh array, or a transposed, strided or
@@ -3619,7 +3700,7 @@ static void fz_la_solve(bool tri) {
     bool cert = false, finite = false;
     if (a && b && ok) {
         la_in A = la_read(a), B = la_read(b);
-        npg_dtype dt = la_dt(npg_result_type(A.dt, B.dt));
+        npg_dtype dt = la_dt(fz_result_type(A.dt, B.dt));
         const int64_t n = A.n, k = vec ? 1 : B.n, nob = numel_of(ob);
         const int trd = upper ? RD_UPPER : RD_LOWER;
         const int rd = !tri ? RD_ALL : unit ? (upper ? RD_UPPER_STRICT : RD_LOWER_STRICT) : trd;
@@ -3992,23 +4073,6 @@ static void la_fmatmul(const double *a, const double *b, double *c, int64_t n) {
         }
     memcpy(c, t, sizeof(double) * (size_t)(n * n));
 }
-/* Element i of row-major bytes of integer or bool dtype dt, as uint64 (sign-extended). */
-static uint64_t elem_u(const unsigned char *b, npg_dtype dt, int64_t i) {
-    switch (dt) {
-    case NPG_BOOL: return b[i] != 0;
-    case NPG_UINT8: return b[i];
-    case NPG_INT32: return (uint64_t)(int64_t)((const int32_t *)b)[i];
-    default: return (uint64_t)((const int64_t *)b)[i];
-    }
-}
-static void put_u(unsigned char *b, npg_dtype dt, int64_t i, uint64_t v) {
-    switch (dt) {
-    case NPG_BOOL: b[i] = v != 0; break;
-    case NPG_UINT8: b[i] = (uint8_t)v; break;
-    case NPG_INT32: ((int32_t *)b)[i] = (int32_t)(uint32_t)v; break;
-    default: ((int64_t *)b)[i] = (int64_t)v; break;
-    }
-}
 /* Gauss-Jordan inverse with partial pivoting (n <= 5); false if singular. */
 static bool la_inv_host(const double *a, double *inv, int64_t n) {
     double w[5][10];
@@ -4113,7 +4177,8 @@ static void fz_la_lstsq(void) {
     bool cert = false;
     if (a && b && ok) {
         la_in A = la_read(a);
-        npg_dtype dt = la_dt(npg_result_type(la_dt(A.dt), npg_dtype_of(b)));
+        /* a and b's common dtype, floating (int32 with uint64: float64) */
+        npg_dtype dt = la_dt(fz_result_type(A.dt, npg_dtype_of(b)));
         cert = la_tame_all(&A, RD_ALL);
         if (!r) {
             la_valid_failed(g_la_st, g_la_msg, NPG_ERR_LINALG, cert, "lstsq");
@@ -4125,7 +4190,11 @@ static void fz_la_lstsq(void) {
                 rtol < 0.01) {
                 double *X = t_read(r), *B = t_read(b), av[25];
                 la_mat(&A, 0, av);
-                for (int64_t j = 0; j < n; j++) {
+                /* b moderate too (an unsigned b holds -2 as 2^k - 2: the
+                 * tolerance below does not scale with such values) */
+                bool b_tame = true;
+                for (int64_t i = 0; i < m; i++) b_tame = b_tame && fabs(B[i]) <= 1e6;
+                for (int64_t j = 0; j < n && b_tame; j++) {
                     double g = 0;
                     for (int64_t i = 0; i < m; i++) {
                         double ri = -B[i];
@@ -4203,7 +4272,7 @@ static void fz_la_matrix_power(void) {
                     uint64_t acc[25], base[25];
                     for (int64_t i = 0; i < n * n; i++) {
                         acc[i] = i / n == i % n;
-                        base[i] = p == 0 ? 0 : elem_u(xb, in.dt, b * n * n + i);
+                        base[i] = p == 0 ? 0 : t_get_bits(in.dt, xb, b * n * n + i);
                     }
                     for (uint64_t e = (uint64_t)p; e; e >>= 1) {
                         if (e & 1) la_imatmul(in.dt, acc, base, acc, n);
@@ -4211,7 +4280,7 @@ static void fz_la_matrix_power(void) {
                     }
                     for (int64_t i = 0; i < n * n; i++) {
                         if (npg_is_floating(in.dt)) la_store(want, in.dt, b * n * n + i, (double)acc[i]);
-                        else put_u(want, in.dt, b * n * n + i, acc[i]);
+                        else t_put_bits(in.dt, want, b * n * n + i, acc[i]);
                     }
                 }
                 int64_t bad = -1;
@@ -4533,7 +4602,7 @@ static void fz_la_cross(void) {
     after(r == NULL);
     bool finite = false;
     if (a && b && ok) {
-        npg_dtype da = npg_dtype_of(a), db = npg_dtype_of(b), dt = npg_result_type(da, db);
+        npg_dtype da = npg_dtype_of(a), db = npg_dtype_of(b), dt = fz_result_type(da, db);
         if (!r) {
             la_valid_failed(g_la_st, g_la_msg, NPG_ERR_DTYPE, dt != NPG_BOOL, "cross");
         } else {
@@ -4545,7 +4614,7 @@ static void fz_la_cross(void) {
             for (int64_t i = 0; i < numel_of(sh[0]); i++) tm = tm && tame(elem_f(ab, da, i));
             for (int64_t i = 0; i < numel_of(sh[1]); i++) tm = tm && tame(elem_f(bb, db, i));
             unsigned char *got = read_bytes(r);
-            size_t is = npg_dtype_size(dt);
+            size_t is = (size_t)fz_size(dt);
             for (int64_t e = 0; e < no && dt != NPG_BOOL; e++) {
                 int64_t idx[NPG_MAX_DIMS];
                 unravel(e, &os, idx);
@@ -4564,9 +4633,9 @@ static void fz_la_cross(void) {
                     CHECK(fabs(g - w) <= tol, "cross: element %lld is %.17g, expected %.17g", (long long)e, g, w);
                 } else { /* exact, wrapping in the promoted dtype */
                     uint64_t w =
-                        elem_u(ab, da, ia[0]) * elem_u(bb, db, ib[1]) - elem_u(ab, da, ia[1]) * elem_u(bb, db, ib[0]);
+                        t_get_bits(da, ab, ia[0]) * t_get_bits(db, bb, ib[1]) - t_get_bits(da, ab, ia[1]) * t_get_bits(db, bb, ib[0]);
                     unsigned char wb[8];
-                    put_u(wb, dt, 0, w);
+                    t_put_bits(dt, wb, 0, w);
                     if (memcmp(got + (size_t)e * is, wb, is) != 0) {
                         free(got);
                         fail("cross: element %lld differs from a1 b2 - a2 b1 in %s", (long long)e, npg_dtype_name(dt));
@@ -5853,14 +5922,11 @@ static void fz_nn_one_hot(void) {
     int64_t lo = 0, hi = -1, n = numel_of(ls), eff = nc;
     if (lab) {
         npg_dtype dt = npg_dtype_of(lab);
-        bool ok = (dt == NPG_UINT8 || dt == NPG_INT32 || dt == NPG_INT64) && ls.ndim < NPG_MAX_DIMS &&
-                  (nc >= 1 || nc == -1) && !(n == 0 && nc == -1);
+        bool ok = t_is_int(dt) && ls.ndim < NPG_MAX_DIMS && (nc >= 1 || nc == -1) && !(n == 0 && nc == -1);
         if (ok && n > 0) {
             unsigned char *b = read_bytes(lab);
             for (int64_t j = 0; j < n; j++) {
-                int64_t l = dt == NPG_UINT8   ? b[j]
-                            : dt == NPG_INT32 ? ((const int32_t *)b)[j]
-                                              : ((const int64_t *)b)[j];
+                int64_t l = fz_get_i64(b, dt, j); /* a uint64 past INT64_MAX: INT64_MAX, as far outside */
                 if (j == 0 || l < lo) lo = l;
                 if (j == 0 || l > hi) hi = l;
             }
@@ -6411,8 +6477,10 @@ Test(fuzz2, nn_layers) {
  * ------------------------------------------------------------------------ */
 
 static npg_dtype st_dt(void) {
-    static const npg_dtype w[] = {NPG_BOOL,    NPG_UINT8,   NPG_INT32,   NPG_INT64,   NPG_INT64,   NPG_FLOAT32,
-                                  NPG_FLOAT32, NPG_FLOAT32, NPG_FLOAT64, NPG_FLOAT64, NPG_FLOAT64, NPG_FLOAT64};
+    static const npg_dtype w[] = {NPG_BOOL,    NPG_UINT8,   NPG_INT32,   NPG_INT64,   NPG_INT64,   NPG_INT8,
+                                  NPG_INT16,   NPG_UINT16,  NPG_UINT32,  NPG_UINT64,  NPG_FLOAT32, NPG_FLOAT32,
+                                  NPG_FLOAT32, NPG_FLOAT32, NPG_FLOAT32, NPG_FLOAT64, NPG_FLOAT64, NPG_FLOAT64,
+                                  NPG_FLOAT64, NPG_FLOAT64, NPG_FLOAT64};
     return PICK(w);
 }
 
@@ -6435,18 +6503,32 @@ static npg_shape st_shape(void) {
  * signs, infinities, tiny and huge values, and the integer extremes. */
 static void st_fill_vals(void *buf, npg_dtype dt, int64_t n) {
     static const double e[] = {NAN, -NAN, INFINITY, -INFINITY, -0.0, 0.0, 1e-310, 1e30, -1e30, 0.1, 1.0, -1.0};
+    static const int8_t e8[] = {INT8_MIN, INT8_MAX, -7, INT8_MIN + 1};
+    static const int16_t e16[] = {INT16_MIN, INT16_MAX, -7, 2049};
     static const int32_t e32[] = {INT32_MIN, INT32_MAX, (1 << 24) + 1, -7};
     static const int64_t e64[] = {INT64_MIN, INT64_MAX, ((int64_t)1 << 53) + 1, -((int64_t)1 << 40)};
+    static const uint16_t eu16[] = {UINT16_MAX, 0x8000, 2049, 7};
+    static const uint32_t eu32[] = {UINT32_MAX, 0x80000000u, (1u << 24) + 1, UINT32_MAX - 1};
+    static const uint64_t eu64[] = {UINT64_MAX, (uint64_t)1 << 63, ((uint64_t)1 << 53) + 1, UINT64_MAX - 1,
+                                    (uint64_t)INT64_MAX};
     for (int64_t i = 0; i < n; i++) {
         int r = rint_in(0, 99);
         double v = r < 50 ? rint_in(-3, 3) * (chance(25) ? 0.5 : 1.0) : r < 82 ? runit() * 6 - 3 : PICK(e);
         switch (dt) {
         case NPG_BOOL: ((uint8_t *)buf)[i] = (uint8_t)(rnd() & 1); break;
         case NPG_UINT8: ((uint8_t *)buf)[i] = chance(90) ? (uint8_t)rint_in(0, 5) : (uint8_t)rnd(); break;
+        case NPG_INT8: ((int8_t *)buf)[i] = chance(92) ? (int8_t)rint_in(-3, 3) : PICK(e8); break;
+        case NPG_INT16: ((int16_t *)buf)[i] = chance(92) ? (int16_t)rint_in(-3, 3) : PICK(e16); break;
         case NPG_INT32: ((int32_t *)buf)[i] = chance(92) ? rint_in(-3, 3) : PICK(e32); break;
         case NPG_INT64: ((int64_t *)buf)[i] = chance(92) ? rint_in(-3, 3) : PICK(e64); break;
-        case NPG_FLOAT32: ((float *)buf)[i] = (float)v; break;
-        default: ((double *)buf)[i] = v; break;
+        case NPG_UINT16: ((uint16_t *)buf)[i] = chance(92) ? (uint16_t)rint_in(0, 5) : PICK(eu16); break;
+        case NPG_UINT32: ((uint32_t *)buf)[i] = chance(92) ? (uint32_t)rint_in(0, 5) : PICK(eu32); break;
+        case NPG_UINT64: ((uint64_t *)buf)[i] = chance(92) ? (uint64_t)rint_in(0, 5) : PICK(eu64); break;
+        case NPG_FLOAT32:
+        case NPG_FLOAT64:
+        case NPG_FLOAT16:
+        case NPG_BFLOAT16: fz_put_f(buf, dt, i, v); break;
+        default: cr_assert_fail("fuzz: st_fill_vals: bad dtype %d", (int)dt);
         }
     }
 }
@@ -6459,16 +6541,30 @@ static void st_fill_labels(void *buf, npg_dtype dt, int64_t n) {
     static const int64_t big[] = {INT64_MAX, INT64_MAX - 1, (int64_t)1 << 47, (int64_t)1 << 62, -1, -2, INT64_MIN,
                                   INT32_MIN};
     static const int32_t big32[] = {-1, -2, INT32_MIN, -100};
+    static const int16_t big16[] = {-1, -2, INT16_MIN, INT16_MAX};
+    static const int8_t big8[] = {-1, -2, INT8_MIN, INT8_MAX};
+    /* unsigned: long but allocatable, or (uint64) past 2^40, past INT64_MAX */
+    static const uint32_t bigu32[] = {255, 256, 1000, UINT16_MAX};
+    static const uint64_t bigu64[] = {UINT64_MAX, (uint64_t)1 << 63, (uint64_t)1 << 62, (uint64_t)1 << 47,
+                                      (uint64_t)INT64_MAX};
     for (int64_t i = 0; i < n; i++) {
         bool wild = chance(st_label_bad);
         int64_t v = rint_in(0, 8);
         switch (dt) {
         case NPG_BOOL: ((uint8_t *)buf)[i] = (uint8_t)(rnd() & 1); break;
         case NPG_UINT8: ((uint8_t *)buf)[i] = wild ? (uint8_t)rnd() : (uint8_t)v; break;
+        case NPG_INT8: ((int8_t *)buf)[i] = wild ? PICK(big8) : (int8_t)v; break;
+        case NPG_INT16: ((int16_t *)buf)[i] = wild ? PICK(big16) : (int16_t)v; break;
         case NPG_INT32: ((int32_t *)buf)[i] = wild ? PICK(big32) : (int32_t)v; break;
         case NPG_INT64: ((int64_t *)buf)[i] = wild ? PICK(big) : v; break;
-        case NPG_FLOAT32: ((float *)buf)[i] = wild ? -1.5f : (float)v; break;
-        default: ((double *)buf)[i] = wild ? NAN : (double)v; break;
+        case NPG_UINT16: ((uint16_t *)buf)[i] = wild ? (uint16_t)PICK(bigu32) : (uint16_t)v; break;
+        case NPG_UINT32: ((uint32_t *)buf)[i] = wild ? PICK(bigu32) : (uint32_t)v; break;
+        case NPG_UINT64: ((uint64_t *)buf)[i] = wild ? PICK(bigu64) : (uint64_t)v; break;
+        case NPG_FLOAT32:
+        case NPG_FLOAT64:
+        case NPG_FLOAT16:
+        case NPG_BFLOAT16: fz_put_f(buf, dt, i, wild ? (dt == NPG_FLOAT64 ? NAN : -1.5) : (double)v); break;
+        default: cr_assert_fail("fuzz: st_fill_labels: bad dtype %d", (int)dt);
         }
     }
 }
@@ -6574,19 +6670,13 @@ static int64_t *st_plan(npg_shape xs, uint32_t mask, bool keepdims, npg_shape *o
 }
 
 /* Element i of row-major bytes b of dtype sd converted to floating dtype dd
- * as a cast does (int64 -> float32 rounds once). */
+ * as a cast does (int64 and uint64 -> float32 round once). */
 static double st_conv(const unsigned char *b, npg_dtype sd, int64_t i, npg_dtype dd) {
-    if (dd != NPG_FLOAT32) return elem_f(b, sd, i);
+    if (dd == NPG_FLOAT64) return elem_f(b, sd, i);
+    cr_assert(dd == NPG_FLOAT32, "fuzz: st_conv to %s", npg_dtype_name(dd));
     if (sd == NPG_INT64) return (double)(float)((const int64_t *)b)[i];
+    if (sd == NPG_UINT64) return (double)(float)((const uint64_t *)b)[i];
     return nn_round(NPG_FLOAT32, elem_f(b, sd, i));
-}
-static int64_t st_elem_i64(const unsigned char *b, npg_dtype dt, int64_t i) {
-    switch (dt) {
-    case NPG_BOOL:
-    case NPG_UINT8: return b[i];
-    case NPG_INT32: return ((const int32_t *)b)[i];
-    default: return ((const int64_t *)b)[i];
-    }
 }
 /* Operand x's values as the call began, converted to dd (floating). */
 static double *st_in(const npg_array *x, npg_dtype dd) {
@@ -6806,7 +6896,7 @@ static void fz_st_nansum(bool mean) {
     if (x && ax_ok) {
         VALID_FAILED(y);
         bool fl = npg_is_floating(dt);
-        npg_dtype rdt = fl ? dt : mean ? npg__default_float() : NPG_INT64;
+        npg_dtype rdt = fl ? dt : mean ? npg__default_float() : dt == NPG_UINT64 ? NPG_UINT64 : NPG_INT64;
         npg_shape out;
         int64_t nout, nred, *plan = st_plan(s, mask, kd, &out, &nout, &nred);
         expect_shape(y, out, fn);
@@ -6815,13 +6905,13 @@ static void fz_st_nansum(bool mean) {
         double *want = malloc(sizeof(double) * (size_t)(nout + 1)), *sc = malloc(sizeof(double) * (size_t)(nout + 1));
         bool *chk = malloc((size_t)nout + 1);
         cr_assert(want && sc && chk);
-        if (!fl && !mean) { /* integer sums: exact, wrapping in int64 */
+        if (!fl && !mean) { /* integer sums: exact, wrapping in int64 (uint64: in uint64, the same bits) */
             /* compared as int64 (t_read's doubles would round) */
             int64_t *got = (int64_t *)read_bytes(y);
             const unsigned char *xb = snap(x);
             for (int64_t j = 0; j < nout; j++) {
                 uint64_t acc = 0;
-                for (int64_t r = 0; r < nred; r++) acc += (uint64_t)st_elem_i64(xb, dt, plan[j * nred + r]);
+                for (int64_t r = 0; r < nred; r++) acc += t_get_bits(dt, xb, plan[j * nred + r]);
                 if (got[j] != (int64_t)acc) {
                     long long g = got[j];
                     free(got);
@@ -6874,7 +6964,9 @@ static void fz_st_nansum(bool mean) {
 
 /* Element i of bytes b of dtype dt, exactly (int64 too). */
 static long double st_ld(const unsigned char *b, npg_dtype dt, int64_t i) {
+    _Static_assert(LDBL_MANT_DIG >= 64, "long double holds every int64 and uint64");
     if (dt == NPG_INT64) return (long double)((const int64_t *)b)[i];
+    if (dt == NPG_UINT64) return (long double)((const uint64_t *)b)[i];
     return (long double)elem_f(b, dt, i);
 }
 static bool st_ld_same(long double a, long double b) { return isnan(a) ? isnan(b) : a == b; }
@@ -6928,7 +7020,7 @@ static void fz_st_topk(void) {
     if (st == NPG_OK && x && (vals || inds)) {
         npg_shape os = s;
         os.dims[a] = k;
-        const size_t is = npg_dtype_size(dt);
+        const size_t is = (size_t)fz_size(dt);
         if (vals) {
             expect_shape(vals, os, fn);
             nn_expect_dtype(vals, dt, fn);
@@ -7033,11 +7125,19 @@ static void st_fill_close(void *buf, npg_dtype dt, int64_t n) {
         double v = PICK(e);
         switch (dt) {
         case NPG_BOOL: ((uint8_t *)buf)[i] = (uint8_t)(rnd() & 1); break;
-        case NPG_UINT8: ((uint8_t *)buf)[i] = (uint8_t)rint_in(0, 3); break;
-        case NPG_INT32: ((int32_t *)buf)[i] = rint_in(-2, 3); break;
+        case NPG_UINT8:
+        case NPG_UINT16:
+        case NPG_UINT32: t_put_bits(dt, buf, i, (uint64_t)rint_in(0, 3)); break;
+        case NPG_INT8: ((int8_t *)buf)[i] = chance(90) ? (int8_t)rint_in(-2, 3) : INT8_MIN; break;
+        case NPG_INT16:
+        case NPG_INT32: t_put_bits(dt, buf, i, (uint64_t)(int64_t)rint_in(-2, 3)); break;
         case NPG_INT64: ((int64_t *)buf)[i] = chance(90) ? rint_in(-2, 3) : INT64_MAX; break;
-        case NPG_FLOAT32: ((float *)buf)[i] = (float)v; break;
-        default: ((double *)buf)[i] = v; break;
+        case NPG_UINT64: ((uint64_t *)buf)[i] = chance(90) ? (uint64_t)rint_in(0, 3) : UINT64_MAX - 1; break;
+        case NPG_FLOAT32:
+        case NPG_FLOAT64:
+        case NPG_FLOAT16:
+        case NPG_BFLOAT16: fz_put_f(buf, dt, i, v); break;
+        default: cr_assert_fail("fuzz: st_fill_close: bad dtype %d", (int)dt);
         }
     }
 }
@@ -7080,7 +7180,7 @@ static void fz_st_isclose(bool all) {
     st_expect_status(failed, !bc + !tol_ok, !bc ? NPG_ERR_SHAPE : NPG_ERR_INVALID_ARG, fn);
     if (xa && xb && bc && tol_ok) {
         CHECK(!failed, "a valid call failed: %s", npg_last_error());
-        npg_dtype dt = npg_result_type(da, db);
+        npg_dtype dt = fz_result_type(da, db);
         if (!npg_is_floating(dt)) dt = NPG_FLOAT64;
         const unsigned char *ba = snap(xa), *bb = snap(xb);
         int64_t n = numel_of(bs), o[NPG_MAX_DIMS];
@@ -7115,12 +7215,20 @@ static double g_st_const;
 static void st_fill_const(void *buf, npg_dtype dt, int64_t n) {
     for (int64_t i = 0; i < n; i++) {
         switch (dt) {
-        case NPG_BOOL:
-        case NPG_UINT8: ((uint8_t *)buf)[i] = (uint8_t)fabs(g_st_const); break;
-        case NPG_INT32: ((int32_t *)buf)[i] = (int32_t)g_st_const; break;
-        case NPG_INT64: ((int64_t *)buf)[i] = (int64_t)g_st_const; break;
-        case NPG_FLOAT32: ((float *)buf)[i] = (float)g_st_const; break;
-        default: ((double *)buf)[i] = g_st_const; break;
+        case NPG_BOOL: ((uint8_t *)buf)[i] = (uint8_t)fabs(g_st_const); break;
+        case NPG_UINT8:
+        case NPG_UINT16:
+        case NPG_UINT32:
+        case NPG_UINT64: fz_put_f(buf, dt, i, fabs(g_st_const)); break; /* truncated */
+        case NPG_INT8:
+        case NPG_INT16:
+        case NPG_INT32:
+        case NPG_INT64:
+        case NPG_FLOAT32:
+        case NPG_FLOAT64:
+        case NPG_FLOAT16:
+        case NPG_BFLOAT16: fz_put_f(buf, dt, i, g_st_const); break;
+        default: cr_assert_fail("fuzz: st_fill_const: bad dtype %d", (int)dt);
         }
     }
 }
@@ -7248,7 +7356,8 @@ static void fz_st_cov(bool corr) {
 
 static void fz_st_bincount(void) {
     const char *fn = "npg_bincount";
-    static const npg_dtype idt[] = {NPG_UINT8, NPG_INT32, NPG_INT64, NPG_INT64};
+    static const npg_dtype idt[] = {NPG_UINT8, NPG_INT32, NPG_INT64, NPG_INT64, NPG_INT8,
+                                    NPG_INT16, NPG_UINT16, NPG_UINT32, NPG_UINT64};
     static const int64_t badmin[] = {-1, -2, INT64_MIN, (int64_t)1 << 47, (int64_t)1 << 62, INT64_MAX};
     npg_dtype dt = chance(85) ? PICK(idt) : st_dt();
     npg_shape s = chance(85) ? (npg_shape){1, {chance(10) ? 0 : rint_in(1, 8)}} : st_shape();
@@ -7262,7 +7371,7 @@ static void fz_st_bincount(void) {
         w = st_operand(wdt, ws);
     }
     int64_t minlength = chance(85) ? rint_in(0, 10) : PICK(badmin);
-    bool dt_ok = npg_is_integer(dt), nd_ok = s.ndim == 1, ml_ok = minlength >= 0, w_ok = !w || same_shape(ws, s);
+    bool dt_ok = t_is_int(dt), nd_ok = s.ndim == 1, ml_ok = minlength >= 0, w_ok = !w || same_shape(ws, s);
     bool args_ok = dt_ok && nd_ok && ml_ok && w_ok;
     /* the labels (read before the call): a negative one is an index error,
      * a huge one or minlength a length that cannot be allocated */
@@ -7270,7 +7379,7 @@ static void fz_st_bincount(void) {
     if (x && args_ok) {
         unsigned char *b = read_bytes(x);
         for (int64_t i = 0; i < n; i++) {
-            int64_t e = st_elem_i64(b, dt, i);
+            int64_t e = fz_get_i64(b, dt, i);
             if (i == 0 || e < lo) lo = e;
             if (i == 0 || e > hi) hi = e;
         }
@@ -7304,7 +7413,7 @@ static void fz_st_bincount(void) {
         for (int64_t i = 0; i < len; i++) chk[i] = true;
         double *wv = w ? st_in(w, odt) : NULL;
         for (int64_t i = 0; i < n; i++) {
-            int64_t l = st_elem_i64(b, dt, i);
+            int64_t l = fz_get_i64(b, dt, i);
             double e = wv ? wv[i] : 1;
             want[l] += e;
             sc[l] += fabs(e);
@@ -7638,14 +7747,10 @@ static void rnn_fill(void *buf, npg_dtype dt, int64_t n) {
     for (int64_t i = 0; i < n; i++) {
         double v = chance(g_rnn_wild) ? PICK(wild) : (runit() * 2 - 1) * g_rnn_amp;
         int64_t iv = rint_in(-2, 2);
-        switch (dt) {
-        case NPG_BOOL: ((uint8_t *)buf)[i] = (uint8_t)(rnd() & 1); break;
-        case NPG_UINT8: ((uint8_t *)buf)[i] = (uint8_t)(iv + 2); break;
-        case NPG_INT32: ((int32_t *)buf)[i] = (int32_t)iv; break;
-        case NPG_INT64: ((int64_t *)buf)[i] = iv; break;
-        case NPG_FLOAT32: ((float *)buf)[i] = (float)v; break;
-        default: ((double *)buf)[i] = v; break;
-        }
+        if (dt == NPG_BOOL) ((uint8_t *)buf)[i] = (uint8_t)(rnd() & 1);
+        else if (t_is_unsigned(dt)) t_put_bits(dt, buf, i, (uint64_t)(iv + 2));
+        else if (fz_is_sint(dt)) t_put_bits(dt, buf, i, (uint64_t)iv);
+        else fz_put_f(buf, dt, i, v); /* fails for a bad dtype */
     }
 }
 
@@ -7925,9 +8030,9 @@ static void rnn_check_results(const rnn_call *kp, const rnn_geo *gp, npg_array *
     npg_array *ops[RNN_MAXP + 3] = {k.x, k.h0, k.c0};
     for (int i = 0; i < k.n_params; i++) ops[3 + i] = k.p[i];
     npg_dtype want = npg_dtype_of(k.x);
-    for (int i = 0; i < k.n_params; i++) want = npg_result_type(want, npg_dtype_of(k.p[i]));
-    if (k.h0) want = npg_result_type(want, npg_dtype_of(k.h0));
-    if (k.c0) want = npg_result_type(want, npg_dtype_of(k.c0));
+    for (int i = 0; i < k.n_params; i++) want = fz_result_type(want, npg_dtype_of(k.p[i]));
+    if (k.h0) want = fz_result_type(want, npg_dtype_of(k.h0));
+    if (k.c0) want = fz_result_type(want, npg_dtype_of(k.c0));
     want = nn_float_of(want);
     for (int i = 0; i < 3; i++) {
         if (!res[i]) continue;
@@ -8091,7 +8196,9 @@ static void fz_nn_rnn(void) {
     }
     npg_dtype xdt = dt;
     int r = rint_in(0, 99);
-    if (r < 14) xdt = PICK(((const npg_dtype[]){NPG_INT32, NPG_INT64, NPG_UINT8, NPG_BOOL}));
+    if (r < 14)
+        xdt = PICK(((const npg_dtype[]){NPG_INT32, NPG_INT64, NPG_UINT8, NPG_BOOL, NPG_INT8, NPG_INT16, NPG_UINT16,
+                                        NPG_UINT32, NPG_UINT64}));
     else if (r < 22) xdt = dt == NPG_FLOAT32 ? NPG_FLOAT64 : NPG_FLOAT32;
     g_rnn_amp = 2;
     k.x = chance(3) ? NULL : rnn_make(xdt, xs, 30);
@@ -8105,7 +8212,11 @@ static void fz_nn_rnn(void) {
                               : j == 1 ? (npg_shape){2, {G * H, H}}
                                        : (npg_shape){1, {G * H}};
                 int q = rint_in(0, 99);
-                npg_dtype pdt = q < 92 ? dt : q < 98 ? rand_float_dtype() : chance(50) ? NPG_INT32 : NPG_INT64;
+                npg_dtype pdt = q < 92   ? dt
+                                : q < 98 ? rand_float_dtype()
+                                         : PICK(((const npg_dtype[]){NPG_INT32, NPG_INT64, NPG_INT32, NPG_INT64, NPG_UINT8,
+                                                                     NPG_INT8, NPG_INT16, NPG_UINT16, NPG_UINT32,
+                                                                     NPG_UINT64}));
                 k.p[(l * D + d) * P + j] = rnn_make(pdt, s, 30);
             }
     /* one array passed twice: b_hh is b_ih, or w_hh is w_ih (in = H) */
@@ -8262,7 +8373,10 @@ static void fz_nn_rnn_huge(void) {
     int64_t B = h == 0 ? 2 : h == 1 ? (int64_t)1 << 46 : (int64_t)1 << 23;
     npg_shape xs = k.o.batch_first ? NN_BIG(B, T, IN) : NN_BIG(T, B, IN);
     npg_array *base;
-    k.x = nn_huge(chance(85) ? dt : PICK(((const npg_dtype[]){NPG_INT32, NPG_FLOAT32, NPG_FLOAT64})), xs, &base);
+    k.x = nn_huge(chance(85) ? dt
+                             : PICK(((const npg_dtype[]){NPG_INT32, NPG_FLOAT32, NPG_FLOAT64, NPG_INT8, NPG_UINT16,
+                                                         NPG_UINT64})),
+                  xs, &base);
     for (int d = 0; d < D; d++)
         for (int j = 0; j < P; j++)
             k.p[d * P + j] = nn_small(dt, j == 0 ? NN_BIG(G * H, IN) : j == 1 ? NN_BIG(G * H, H) : NN_BIG(G * H));
@@ -8412,14 +8526,9 @@ static void sm_prob_fill(void *buf, npg_dtype dt, int64_t n) {
     for (int64_t i = 0; i < n; i++) {
         double v = chance(75) ? runit() : PICK(e);
         int64_t iv = rint_in(-1, 2);
-        switch (dt) {
-        case NPG_BOOL: ((uint8_t *)buf)[i] = (uint8_t)(rnd() & 1); break;
-        case NPG_UINT8: ((uint8_t *)buf)[i] = (uint8_t)(iv < 0 ? 255 : iv); break;
-        case NPG_INT32: ((int32_t *)buf)[i] = (int32_t)iv; break;
-        case NPG_INT64: ((int64_t *)buf)[i] = iv; break;
-        case NPG_FLOAT32: ((float *)buf)[i] = (float)v; break;
-        default: ((double *)buf)[i] = v; break;
-        }
+        if (dt == NPG_BOOL) ((uint8_t *)buf)[i] = (uint8_t)(rnd() & 1);
+        else if (t_is_int(dt)) t_put_bits(dt, buf, i, (uint64_t)iv); /* -1 wraps to the largest unsigned */
+        else fz_put_f(buf, dt, i, v);                                    /* fails for a bad dtype */
     }
 }
 
@@ -8432,14 +8541,10 @@ static void sm_weight_fill(void *buf, npg_dtype dt, int64_t n) {
         bool zero = chance(33), wild = chance(g_sm_bad);
         double v = wild ? PICK(bad) : zero ? 0.0 : 0.05 + runit() * 3;
         int64_t iv = wild ? -1 : zero ? 0 : rint_in(1, 3);
-        switch (dt) {
-        case NPG_BOOL: ((uint8_t *)buf)[i] = (uint8_t)(rnd() & 1); break;
-        case NPG_UINT8: ((uint8_t *)buf)[i] = (uint8_t)(wild ? 0 : iv); break;
-        case NPG_INT32: ((int32_t *)buf)[i] = (int32_t)iv; break;
-        case NPG_INT64: ((int64_t *)buf)[i] = iv; break;
-        case NPG_FLOAT32: ((float *)buf)[i] = (float)v; break;
-        default: ((double *)buf)[i] = v; break;
-        }
+        if (dt == NPG_BOOL) ((uint8_t *)buf)[i] = (uint8_t)(rnd() & 1);
+        else if (t_is_unsigned(dt)) t_put_bits(dt, buf, i, (uint64_t)(wild ? 0 : iv));
+        else if (fz_is_sint(dt)) t_put_bits(dt, buf, i, (uint64_t)iv);
+        else fz_put_f(buf, dt, i, v); /* fails for a bad dtype */
     }
 }
 
@@ -8596,7 +8701,10 @@ static void fz_sm_multinomial(void) {
     int r = rint_in(0, 99);
     int64_t N = chance(8) ? 0 : rint_in(1, 4), K = chance(5) ? 0 : rint_in(1, 6);
     npg_shape ws = r < 60 ? (npg_shape){2, {N, K}} : r < 94 ? (npg_shape){1, {K}} : rand_shape();
-    npg_dtype dt = chance(8) ? NPG_BOOL : chance(75) ? rand_float_dtype() : PICK(((const npg_dtype[]){NPG_UINT8, NPG_INT32, NPG_INT64}));
+    npg_dtype dt = chance(8)    ? NPG_BOOL
+                   : chance(75) ? rand_float_dtype()
+                                : PICK(((const npg_dtype[]){NPG_UINT8, NPG_INT32, NPG_INT64, NPG_INT8, NPG_INT16,
+                                                            NPG_UINT16, NPG_UINT32, NPG_UINT64}));
     g_sm_bad = chance(12) ? 8 : 0;
     npg_array *w = chance(3) ? NULL : make_with(dt, ws, 20, sm_weight_fill);
     bool repl = chance(50);
@@ -8728,8 +8836,8 @@ Test(fuzz2, sampling) {
 static void ga_fill(void *buf, npg_dtype dt, int64_t n) {
     for (int64_t i = 0; i < n; i++) {
         int64_t v = rint_in(-2, 2);
-        if (dt == NPG_FLOAT32) ((float *)buf)[i] = (float)v;
-        else ((double *)buf)[i] = (double)v;
+        cr_assert(dt == NPG_FLOAT32 || dt == NPG_FLOAT64, "fuzz: ga_fill: a %s array", npg_dtype_name(dt));
+        fz_put_f(buf, dt, i, (double)v);
     }
 }
 

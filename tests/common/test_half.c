@@ -120,7 +120,17 @@ Test(half, every_bit_pattern_widens_exactly_and_narrows_back) {
         npg_array *h = npg_from_data(all, dt, NPG_SHAPE(65536), OPT());
         cr_assert(h, "%s", npg_last_error());
         double *f32 = t_read(npg_astype(h, NPG_FLOAT32)), *f64 = t_read(h);
-        double *i32 = t_read(npg_astype(h, NPG_INT32)), *u8 = t_read(npg_astype(h, NPG_UINT8));
+        /* into every integer dtype: truncated, saturated at the type's bounds, NaN 0 */
+        static const struct {
+            npg_dtype dt;
+            double lo, hi;
+        } ints[] = {{NPG_INT8, -128, 127},        {NPG_INT16, -32768, 32767},
+                    {NPG_INT32, -2147483648.0, 2147483647.0}, {NPG_INT64, -9223372036854775808.0, 9223372036854775807.0},
+                    {NPG_UINT8, 0, 255},          {NPG_UINT16, 0, 65535},
+                    {NPG_UINT32, 0, 4294967295.0}, {NPG_UINT64, 0, 18446744073709551615.0}};
+        enum { NI = sizeof ints / sizeof ints[0] };
+        double *iv[NI];
+        for (int k = 0; k < NI; k++) iv[k] = t_read(npg_astype(h, ints[k].dt));
         double *b = t_read(npg_astype(h, NPG_BOOL));
         npg_dtype other = HALVES[1 - d];
         double *oth = t_read(npg_astype(h, other));
@@ -128,12 +138,11 @@ Test(half, every_bit_pattern_widens_exactly_and_narrows_back) {
             double v = ref_decode((uint16_t)i, dt);
             cr_assert(same_value(f32[i], v) && same_value(f64[i], v), "%s %04x: %.9g / %.9g, want %.9g",
                       npg_dtype_name(dt), i, f32[i], f64[i], v);
-            double t = v != v ? 0 : isinf(v) ? (v > 0 ? 2147483647.0 : -2147483648.0) : trunc(v);
-            if (t > 2147483647.0) t = 2147483647.0;
-            if (t < -2147483648.0) t = -2147483648.0;
-            cr_assert_eq(i32[i], t, "%s %04x -> int32: %g, want %g", npg_dtype_name(dt), i, i32[i], t);
-            double tu = v != v ? 0 : v >= 255 ? 255 : v <= 0 ? 0 : trunc(v);
-            cr_assert_eq(u8[i], tu, "%s %04x -> uint8: %g, want %g", npg_dtype_name(dt), i, u8[i], tu);
+            for (int k = 0; k < NI; k++) {
+                double t = v != v ? 0 : v >= ints[k].hi ? ints[k].hi : v <= ints[k].lo ? ints[k].lo : trunc(v);
+                cr_assert_eq(iv[k][i], t, "%s %04x -> %s: %g, want %g", npg_dtype_name(dt), i,
+                             npg_dtype_name(ints[k].dt), iv[k][i], t);
+            }
             cr_assert_eq(b[i], v != 0 ? 1.0 : 0.0, "%s %04x -> bool", npg_dtype_name(dt), i); /* -0 is false */
             double o = ref_round(v, fmt_of(other));
             cr_assert(same_value(oth[i], o), "%s %04x -> %s: %.9g, want %.9g", npg_dtype_name(dt), i,
@@ -152,7 +161,8 @@ Test(half, every_bit_pattern_widens_exactly_and_narrows_back) {
             }
             free(back);
         }
-        free(f32), free(f64), free(i32), free(u8), free(b), free(oth);
+        for (int k = 0; k < NI; k++) free(iv[k]);
+        free(f32), free(f64), free(b), free(oth);
         npg_scope_end(s);
     }
     t_assert_no_leak(live, "bit patterns");
@@ -370,11 +380,11 @@ Test(half, float64_and_integers_round_once) {
 /* ---- dtype rules -------------------------------------------------------------- */
 
 Test(half, promotion_follows_pytorch) {
-    const npg_dtype ints[] = {NPG_BOOL, NPG_UINT8, NPG_INT32, NPG_INT64};
+    const npg_dtype ints[] = {NPG_BOOL, NPG_UINT8, NPG_INT32, NPG_INT64, NPG_INT8, NPG_INT16, NPG_UINT16, NPG_UINT32, NPG_UINT64};
     for (int d = 0; d < 2; d++) {
         npg_dtype h = HALVES[d];
         cr_assert_eq(npg_result_type(h, h), h);
-        for (int i = 0; i < 4; i++) {
+        for (int i = 0; i < (int)(sizeof ints / sizeof ints[0]); i++) {
             cr_assert_eq(npg_result_type(h, ints[i]), h);
             cr_assert_eq(npg_result_type(ints[i], h), h);
         }

@@ -148,9 +148,10 @@ static void assert_bin(const npg_array *x, const char *name, npg_dtype dtype, np
     free(want);
 }
 
-static const npg_dtype all_dtypes[] = {NPG_BOOL,    NPG_UINT8,   NPG_INT32,  NPG_INT64,
-                                       NPG_FLOAT32, NPG_FLOAT64, NPG_FLOAT16};
-#define N_DTYPES 7
+static const npg_dtype all_dtypes[] = {NPG_BOOL,    NPG_UINT8,   NPG_INT32,  NPG_INT64, NPG_FLOAT32,
+                                       NPG_FLOAT64, NPG_FLOAT16, NPG_INT8,   NPG_INT16, NPG_UINT16,
+                                       NPG_UINT32,  NPG_UINT64};
+#define N_DTYPES 12 /* every dtype but bfloat16, which NumPy lacks */
 
 /* Shapes used by the round trips: 0-d, empty, 1-d, 2-d, 3-d, 8-d. */
 static const npg_shape *shapes(int *n) {
@@ -174,6 +175,11 @@ static npg_array *sample(npg_dtype dt, npg_shape shape, uint64_t seed) {
     t_fill_uniform(v, n, -300, 300, seed);
     if (dt == NPG_UINT8)
         for (int64_t i = 0; i < n; i++) v[i] = fabs(v[i]) < 256 ? fabs(v[i]) : 7;
+    if (dt == NPG_INT8)
+        for (int64_t i = 0; i < n; i++) v[i] = fmod(v[i], 128.0);
+    if (dt == NPG_UINT16 || dt == NPG_UINT32 || dt == NPG_UINT64)
+        for (int64_t i = 0; i < n; i++) v[i] = fabs(v[i]) * (dt == NPG_UINT16 ? 200 : 1e6);
+    if (dt == NPG_UINT64 && n > 1) v[1] = 1.8e19; /* above int64's range */
     if (dt == NPG_INT64 && n > 1) v[0] = -4.0e15, v[1] = 9.0e15;
     npg_array *x = npg_from_data(v, NPG_FLOAT64, shape, OPT(.dtype = dt));
     free(v);
@@ -268,6 +274,11 @@ static const char *numpy_dtype(npg_dtype d) {
     case NPG_UINT8: return "uint8";
     case NPG_INT32: return "int32";
     case NPG_INT64: return "int64";
+    case NPG_INT8: return "int8";
+    case NPG_INT16: return "int16";
+    case NPG_UINT16: return "uint16";
+    case NPG_UINT32: return "uint32";
+    case NPG_UINT64: return "uint64";
     case NPG_FLOAT32: return "float32";
     case NPG_FLOAT16: return "float16";
     default: return "float64";
@@ -336,6 +347,8 @@ Test(io, npy_files_from_numpy_load) {
        "save('u2', np.array([0, 65535, 3], '<u2'))\n"
        "save('u4be', np.array([0, 4294967295, 12], '>u4'))\n"
        "save('u8', np.array([0, 2**53, 5], '<u8'))\n"
+       "save('i2', np.array([-32768, -1, 32767], '<i2'))\n"
+       "save('u8be', np.array([2**64 - 1, 2**63, 1], '>u8'))\n"
        "save('f2', np.array([0.5, -2.0, 65504.0, 6e-8, np.inf, -0.0], '<f2'))\n"
        "save('fort2', np.asfortranarray(np.arange(12.).reshape(3, 4)))\n"
        "save('fort3', np.asfortranarray(np.arange(24, dtype='>i4').reshape(2, 3, 4)))\n"
@@ -362,11 +375,13 @@ Test(io, npy_files_from_numpy_load) {
         {"i8be", NPG_INT64, NPG_SHAPE(5)},
         {"b1", NPG_BOOL, NPG_SHAPE(2, 3)},
         {"u1", NPG_UINT8, NPG_SHAPE(6)},
-        {"i1", NPG_INT32, NPG_SHAPE(4)},
-        {"i2be", NPG_INT32, NPG_SHAPE(3)},
-        {"u2", NPG_INT32, NPG_SHAPE(3)},
-        {"u4be", NPG_INT64, NPG_SHAPE(3)},
-        {"u8", NPG_INT64, NPG_SHAPE(3)},
+        {"i1", NPG_INT8, NPG_SHAPE(4)},
+        {"i2be", NPG_INT16, NPG_SHAPE(3)},
+        {"i2", NPG_INT16, NPG_SHAPE(3)},
+        {"u2", NPG_UINT16, NPG_SHAPE(3)},
+        {"u4be", NPG_UINT32, NPG_SHAPE(3)},
+        {"u8", NPG_UINT64, NPG_SHAPE(3)},
+        {"u8be", NPG_UINT64, NPG_SHAPE(3)},
         {"f2", NPG_FLOAT16, NPG_SHAPE(6)},
         {"fort2", NPG_FLOAT64, NPG_SHAPE(3, 4)},
         {"fort3", NPG_INT32, NPG_SHAPE(2, 3, 4)},
@@ -400,6 +415,11 @@ Test(io, npy_saved_here_loads_in_numpy) {
         sample(NPG_FLOAT32, NPG_SHAPE0, 5),
         sample(NPG_FLOAT64, NPG_SHAPE(0, 4), 6),
         sample(NPG_FLOAT32, NPG_SHAPE(2, 1, 2, 1, 2, 1, 1, 2), 7),
+        sample(NPG_INT8, NPG_SHAPE(3), 8),
+        sample(NPG_INT16, NPG_SHAPE(2, 3), 9),
+        sample(NPG_UINT16, NPG_SHAPE(4), 10),
+        sample(NPG_UINT32, NPG_SHAPE(1, 3), 11),
+        sample(NPG_UINT64, NPG_SHAPE(5), 12),
         npg_T(base),
         NPG_INDEX(base, NPG_SLICE(NPG_NONE, NPG_NONE, -1), NPG_SLICE(0, 6, 2)),
     };
@@ -572,13 +592,24 @@ Test(io, npy_unsupported_descrs) {
         cr_assert_null(npg_load_npy(P("u.npy"), NULL), "descr %s loaded", descrs[i]);
         expect_error(NPG_ERR_FORMAT, "npg_load_npy", "unsupported dtype", before, descrs[i]);
     }
-    /* u8 values above INT64_MAX */
+    /* u8 values above INT64_MAX load as uint64, bit for bit (big-endian too) */
     unsigned char buf[256];
-    size_t n = make_npy(buf, "{'descr': '<u8', 'fortran_order': False, 'shape': (2,), }",
-                        "\1\0\0\0\0\0\0\0\0\0\0\0\0\0\0\x80", 16);
-    write_bytes(P("u8.npy"), buf, n);
-    cr_assert_null(npg_load_npy(P("u8.npy"), NULL));
-    expect_error(NPG_ERR_FORMAT, "npg_load_npy", "does not fit int64", before, "u8 overflow");
+    const uint64_t want[2] = {1, (uint64_t)1 << 63};
+    for (int big = 0; big < 2; big++) {
+        size_t n = make_npy(buf, big ? "{'descr': '>u8', 'fortran_order': False, 'shape': (2,), }"
+                                     : "{'descr': '<u8', 'fortran_order': False, 'shape': (2,), }",
+                            big ? "\0\0\0\0\0\0\0\1\x80\0\0\0\0\0\0\0" : "\1\0\0\0\0\0\0\0\0\0\0\0\0\0\0\x80", 16);
+        write_bytes(P("u8.npy"), buf, n);
+        npg_array *x = npg_load_npy(P("u8.npy"), NULL);
+        cr_assert(x, "%s", npg_last_error());
+        cr_assert_eq(npg_dtype_of(x), NPG_UINT64);
+        uint64_t got[2];
+        cr_assert_eq(npg_copy_to_host(x, got, sizeof got), NPG_OK);
+        cr_assert(got[0] == want[0] && got[1] == want[1], "u8 values %llu %llu", (unsigned long long)got[0],
+                  (unsigned long long)got[1]);
+        npg_free(x);
+    }
+    t_assert_no_leak(before, "u8");
 }
 
 Test(io, npy_unsupported_from_numpy) {
@@ -1185,8 +1216,8 @@ Test(io, idx_every_element_type_plain_and_gzip) {
         double vals[4];
     } cases[] = {
         {0x08, 1, NPG_UINT8, {0, 7, 200, 255}},
-        {0x09, 1, NPG_INT32, {-128, -1, 0, 127}},
-        {0x0B, 2, NPG_INT32, {-32768, -2, 300, 32767}},
+        {0x09, 1, NPG_INT8, {-128, -1, 0, 127}},
+        {0x0B, 2, NPG_INT16, {-32768, -2, 300, 32767}},
         {0x0C, 4, NPG_INT32, {-2147483648.0, -70000, 123456, 2147483647}},
         {0x0D, 4, NPG_FLOAT32, {1.5, -2.25, 0, 3.0e38}},
         {0x0E, 8, NPG_FLOAT64, {1e-300, -2.5, 1.0 / 3, 1e300}},

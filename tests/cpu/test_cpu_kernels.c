@@ -19,6 +19,7 @@
 
 #include "backend.h"
 #include "rng.h"
+#include "test_util.h"
 
 #if defined(__has_feature)
 #if __has_feature(address_sanitizer)
@@ -49,43 +50,68 @@ static int64_t rndi(int64_t lo, int64_t hi) { return lo + (int64_t)(rnd64() % (u
 static bool isflt(npg_dtype dt) { return dt == NPG_FLOAT32 || dt == NPG_FLOAT64; }
 static size_t esz(npg_dtype dt) { return npg__dtype_size(dt); }
 
-static double rd(npg_dtype dt, const void *p, int64_t i) {
-    switch (dt) {
-    case NPG_BOOL: case NPG_UINT8: return ((const uint8_t *)p)[i];
-    case NPG_INT32: return ((const int32_t *)p)[i];
-    case NPG_INT64: return (double)((const int64_t *)p)[i];
-    case NPG_FLOAT32: return ((const float *)p)[i];
-    default: return ((const double *)p)[i];
-    }
+/* Integer elements are handled as "canonical" int64 values: the exact value
+ * for bool and every integer dtype but uint64, whose values are its bits
+ * (so that values >= 2^63 stay exact); compare them with ilt, never as
+ * doubles. Widths, wrapping and element access are test_util.h's (t_*). */
+static bool isuns(npg_dtype dt) { return dt == NPG_BOOL || t_is_unsigned(dt); } /* no sign */
+/* The type's extremes as canonical values (uint64's maximum: the bits -1). */
+static int64_t imin(npg_dtype dt) {
+    if (isuns(dt)) return 0;
+    return t_int_bits(dt) == 64 ? INT64_MIN : -((int64_t)1 << (t_int_bits(dt) - 1));
 }
+static int64_t imax(npg_dtype dt) {
+    if (dt == NPG_BOOL) return 1;
+    if (dt == NPG_UINT64) return -1; /* UINT64_MAX */
+    if (dt == NPG_INT64) return INT64_MAX;
+    return isuns(dt) ? ((int64_t)1 << t_int_bits(dt)) - 1 : ((int64_t)1 << (t_int_bits(dt) - 1)) - 1;
+}
+/* a canonical integer as a double (uint64 unsigned; rounded above 2^53) */
+static double i2d(npg_dtype dt, int64_t v) { return dt == NPG_UINT64 ? (double)(uint64_t)v : (double)v; }
+/* a < b for canonical values of dt */
+static bool ilt(npg_dtype dt, int64_t a, int64_t b) { return dt == NPG_UINT64 ? (uint64_t)a < (uint64_t)b : a < b; }
+/* Wrap an exact integer to dt's width (two's complement): its canonical value. */
+static int64_t wrap(npg_dtype dt, int64_t v) { return (int64_t)t_wrap_bits(dt, (uint64_t)v); }
+
+/* Element i as a canonical integer (floats: truncated when finite and small,
+ * else 0; bool: the stored byte itself, so that anything but 0 or 1 shows). */
 static int64_t ri(npg_dtype dt, const void *p, int64_t i) {
     switch (dt) {
-    case NPG_BOOL: case NPG_UINT8: return ((const uint8_t *)p)[i];
-    case NPG_INT32: return ((const int32_t *)p)[i];
-    case NPG_INT64: return ((const int64_t *)p)[i];
-    default: {
-        double v = rd(dt, p, i);
+    case NPG_BOOL: return ((const uint8_t *)p)[i];
+    case NPG_FLOAT32: case NPG_FLOAT64: {
+        double v = dt == NPG_FLOAT32 ? ((const float *)p)[i] : ((const double *)p)[i];
         return isfinite(v) && fabs(v) < 9e18 ? (int64_t)v : 0;
     }
+    default: return (int64_t)t_get_bits(dt, p, i); /* fails for other dtypes */
+    }
+}
+static double rd(npg_dtype dt, const void *p, int64_t i) {
+    switch (dt) {
+    case NPG_FLOAT32: return ((const float *)p)[i];
+    case NPG_FLOAT64: return ((const double *)p)[i];
+    default: return i2d(dt, ri(dt, p, i)); /* bool and the integers; fails for other dtypes */
+    }
+}
+/* Store the canonical integer v into element i, wrapped to dt's width
+ * (floats: its value). */
+static void wri(npg_dtype dt, void *p, int64_t i, int64_t v) {
+    switch (dt) {
+    case NPG_FLOAT32: ((float *)p)[i] = (float)v; break;
+    case NPG_FLOAT64: ((double *)p)[i] = (double)v; break;
+    default: t_put_bits(dt, p, i, (uint64_t)v); /* bool: v != 0; fails for other dtypes */
     }
 }
 /* Store v (exact integer or float value) into element i. */
 static void wr(npg_dtype dt, void *p, int64_t i, double v) {
     switch (dt) {
-    case NPG_BOOL: ((uint8_t *)p)[i] = v != 0; break;
-    case NPG_UINT8: ((uint8_t *)p)[i] = (uint8_t)v; break;
-    case NPG_INT32: ((int32_t *)p)[i] = (int32_t)v; break;
-    case NPG_INT64: ((int64_t *)p)[i] = (int64_t)v; break;
     case NPG_FLOAT32: ((float *)p)[i] = (float)v; break;
-    default: ((double *)p)[i] = v; break;
+    case NPG_FLOAT64: ((double *)p)[i] = v; break;
+    case NPG_BOOL: ((uint8_t *)p)[i] = v != 0; break;
+    default: /* an exact integer within int64's range or, for uint64, within [0, 2^64) */
+        if (!t_is_int(dt)) cr_assert_fail("wr(%s)", npg_dtype_name(dt));
+        cr_assert(v == trunc(v) && v >= -0x1p63 && v < 0x1p64, "wr(%s, %g)", npg_dtype_name(dt), v);
+        t_put_bits(dt, p, i, v >= 0x1p63 ? (uint64_t)v : (uint64_t)(int64_t)v);
     }
-}
-/* Wrap an exact integer to dt's width (two's complement). */
-static int64_t wrap(npg_dtype dt, int64_t v) {
-    if (dt == NPG_BOOL) return v != 0;
-    if (dt == NPG_UINT8) return (int64_t)((uint64_t)v & 0xFF);
-    if (dt == NPG_INT32) return (int64_t)(int32_t)(uint32_t)(uint64_t)v;
-    return v;
 }
 
 static bool close_to(double got, double want, double rtol, double atol) {
@@ -160,7 +186,7 @@ static int64_t off_of(const npg_tdesc *d, int64_t f) {
     return off;
 }
 static double get(const npg_tdesc *d, int64_t f) {
-    if (d->is_scalar) return isflt(d->dtype) ? d->scalar : (double)d->iscalar;
+    if (d->is_scalar) return isflt(d->dtype) ? d->scalar : i2d(d->dtype, d->iscalar);
     return rd(d->dtype, d->data, off_of(d, f));
 }
 static int64_t geti(const npg_tdesc *d, int64_t f) {
@@ -168,16 +194,40 @@ static int64_t geti(const npg_tdesc *d, int64_t f) {
     return ri(d->dtype, d->data, off_of(d, f));
 }
 
-/* Value domains for generated inputs. */
-enum { D_ANY, D_POS, D_UNIT, D_GE1, D_SPECIAL, D_ZEROS, D_NEAR1, D_SMALLINT };
-static double gen(npg_dtype dt, int dom) {
-    if (!isflt(dt) && dom == D_ZEROS && rnd64() % 3 == 0) return 0;
-    if (dt == NPG_BOOL) return (double)(rnd64() & 1);
-    if (dt == NPG_UINT8) return dom == D_SMALLINT ? (double)rndi(0, 9) : (double)rndi(0, 255);
-    if (!isflt(dt)) {
-        if (dom == D_SMALLINT) return (double)rndi(-4, 4);
-        return dt == NPG_INT32 ? (double)rndi(-100000, 100000) : (double)rndi(-3000000000ll, 3000000000ll);
+/* Value domains for generated inputs. D_EDGE (integers): the type's
+ * extremes, their neighbours, 0, 1 and full-range values, with many ties. */
+enum { D_ANY, D_POS, D_UNIT, D_GE1, D_SPECIAL, D_ZEROS, D_NEAR1, D_SMALLINT, D_EDGE };
+/* A canonical integer of dt from the domain (the domains without an integer
+ * meaning give the type's usual range). */
+static int64_t geni(npg_dtype dt, int dom) {
+    if (dom == D_ZEROS && rnd64() % 3 == 0) return 0;
+    if (dt == NPG_BOOL) return (int64_t)(rnd64() & 1);
+    if (dom == D_SMALLINT) return isuns(dt) ? rndi(0, 9) : rndi(-4, 4);
+    if (dom == D_EDGE) {
+        switch (rnd64() % 8) {
+        case 0: return imin(dt);
+        case 1: return imax(dt);
+        case 2: return (int64_t)((uint64_t)imin(dt) + 1);
+        case 3: return (int64_t)((uint64_t)imax(dt) - 1);
+        case 4: return 0;
+        case 5: return 1;
+        default: break; /* full range */
+        }
     }
+    switch (dt) {
+    case NPG_UINT8: return rndi(0, 255);
+    case NPG_INT8: return rndi(-128, 127);
+    case NPG_INT16: return rndi(-32768, 32767);
+    case NPG_UINT16: return rndi(0, 65535);
+    case NPG_INT32: return dom == D_EDGE ? rndi(INT32_MIN, INT32_MAX) : rndi(-100000, 100000);
+    case NPG_UINT32: return rndi(0, UINT32_MAX);
+    case NPG_INT64: return dom == D_EDGE ? (int64_t)rnd64() : rndi(-3000000000ll, 3000000000ll);
+    case NPG_UINT64: return (int64_t)rnd64(); /* the full range: half of it >= 2^63 */
+    default: cr_assert_fail("geni(%s)", npg_dtype_name(dt)); return 0;
+    }
+}
+static double gen(npg_dtype dt, int dom) {
+    if (!isflt(dt)) return i2d(dt, geni(dt, dom));
     double u = rndu();
     switch (dom) {
     case D_POS: return 0.05 + 5 * u;
@@ -197,7 +247,10 @@ static double gen(npg_dtype dt, int dom) {
     }
 }
 static void tv_fill(tv *v, int dom) {
-    for (int64_t i = 0; i < v->nalloc; i++) wr(v->d.dtype, v->mem, i, gen(v->d.dtype, dom));
+    for (int64_t i = 0; i < v->nalloc; i++) {
+        if (isflt(v->d.dtype)) wr(v->d.dtype, v->mem, i, gen(v->d.dtype, dom));
+        else wri(v->d.dtype, v->mem, i, geni(v->d.dtype, dom));
+    }
 }
 /* A contiguous output of the shape. */
 static tv out_make(npg_dtype dt, int nd, const int64_t *shape) {
@@ -206,10 +259,19 @@ static tv out_make(npg_dtype dt, int nd, const int64_t *shape) {
     return o;
 }
 
-static const npg_dtype ALL_DT[] = {NPG_BOOL, NPG_UINT8, NPG_INT32, NPG_INT64, NPG_FLOAT32, NPG_FLOAT64};
+/* Every dtype these kernels take in full (float16 / bfloat16 are tested
+ * elsewhere): bool first, the floats at 4 and 5, the integers appended with
+ * NPG_INT8 ... NPG_UINT64 after them. */
+static const npg_dtype ALL_DT[] = {NPG_BOOL,  NPG_UINT8, NPG_INT32,  NPG_INT64,  NPG_FLOAT32, NPG_FLOAT64,
+                                   NPG_INT8,  NPG_INT16, NPG_UINT16, NPG_UINT32, NPG_UINT64};
+#define N_DT ((int)(sizeof ALL_DT / sizeof ALL_DT[0]))
+static const npg_dtype FLT_DT[] = {NPG_FLOAT32, NPG_FLOAT64};
+/* the integer dtypes appended after bfloat16 */
+static const npg_dtype NEW_INT_DT[] = {NPG_INT8, NPG_INT16, NPG_UINT16, NPG_UINT32, NPG_UINT64};
 #define M(dt) (1u << (dt))
 #define MB M(NPG_BOOL)
-#define MINT (M(NPG_UINT8) | M(NPG_INT32) | M(NPG_INT64))
+#define MINT (M(NPG_UINT8) | M(NPG_INT32) | M(NPG_INT64) | M(NPG_INT8) | M(NPG_INT16) | M(NPG_UINT16) | \
+              M(NPG_UINT32) | M(NPG_UINT64))
 #define MFLT (M(NPG_FLOAT32) | M(NPG_FLOAT64))
 #define MNUM (MINT | MFLT)
 #define MALL (MNUM | MB)
@@ -290,19 +352,34 @@ Test(cpu_backend, threads) {
 /* ---- fill ---------------------------------------------------------------------- */
 
 Test(cpu_fill, every_dtype_strided) {
-    for (int t = 0; t < 6; t++) {
+    for (int t = 0; t < N_DT; t++) {
         npg_dtype dt = ALL_DT[t];
         for (int layout = 0; layout < L_COUNT; layout++) {
             tv o = tv_make(dt, 3, S573, layout);
             memset(o.mem, 0x5A, (size_t)o.nalloc * 8);
             double v = isflt(dt) ? -2.75 : 0;
-            int64_t iv = dt == NPG_BOOL ? 7 : dt == NPG_UINT8 ? 300 : dt == NPG_INT32 ? (1ll << 32) + 5 : -(1ll << 40);
-            cr_assert_eq(B->fill(0, &o.d, v, iv), NPG_OK);
-            double want = isflt(dt) ? -2.75 : (double)wrap(dt, iv);
-            for (int64_t f = 0; f < 105; f++) {
-                if (isflt(dt)) cr_assert_eq(get(&o.d, f), want);
-                else cr_assert_eq(geti(&o.d, f), (int64_t)want, "%s layout %d", npg_dtype_name(dt), layout);
+            int64_t iv = 0; /* out of range for the narrow types: the fill wraps it */
+            switch (dt) {
+            case NPG_BOOL: iv = 7; break;
+            case NPG_UINT8: iv = 300; break;
+            case NPG_INT32: iv = (1ll << 32) + 5; break;
+            case NPG_INT64: iv = -(1ll << 40); break;
+            case NPG_INT8: iv = 200; break;                 /* -56 */
+            case NPG_INT16: iv = 70000; break;              /* 4464 */
+            case NPG_UINT16: iv = -1; break;                /* 65535 */
+            case NPG_UINT32: iv = (1ll << 33) - 3; break;   /* 2^32 - 3 */
+            case NPG_UINT64: iv = -5; break;                /* 2^64 - 5 */
+            case NPG_FLOAT32: case NPG_FLOAT64: break;
+            default: cr_assert_fail("dtype %s", npg_dtype_name(dt));
             }
+            cr_assert_eq(B->fill(0, &o.d, v, iv), NPG_OK);
+            for (int64_t f = 0; f < 105; f++) {
+                if (isflt(dt)) cr_assert_eq(get(&o.d, f), -2.75);
+                else cr_assert_eq(geti(&o.d, f), wrap(dt, iv), "%s layout %d", npg_dtype_name(dt), layout);
+            }
+            if (dt == NPG_INT8) cr_assert_eq(geti(&o.d, 0), -56);
+            if (dt == NPG_UINT16) cr_assert_eq(geti(&o.d, 0), 65535);
+            if (dt == NPG_UINT64) cr_assert_eq((uint64_t)geti(&o.d, 0), UINT64_MAX - 4);
             if (layout == L_STEP) /* the gaps are untouched */
                 for (int64_t f = 0; f < 105; f++) {
                     int64_t gap_byte = (off_of(&o.d, f) + 1) * (int64_t)esz(dt);
@@ -326,37 +403,50 @@ Test(cpu_fill, every_dtype_strided) {
 
 /* ---- copy / conversions ---------------------------------------------------------- */
 
-/* The conversion rules of backend.h, written out. */
-static double ref_convert(npg_dtype to, npg_dtype from, double fv, int64_t iv) {
-    bool src_float = isflt(from);
-    if (to == NPG_BOOL) return src_float ? (fv != 0) : (iv != 0);
-    if (to == NPG_FLOAT32) return src_float ? (double)(float)fv : (double)(float)iv;
-    if (to == NPG_FLOAT64) return src_float ? fv : (double)iv;
-    if (!src_float) return (double)wrap(to, iv);
+/* The conversion rules of backend.h, written out: into a float, */
+static double ref_convert_f(npg_dtype to, npg_dtype from, double fv, int64_t iv) {
+    if (isflt(from)) return to == NPG_FLOAT32 ? (double)(float)fv : fv;
+    if (to == NPG_FLOAT32) /* one rounding, from the integer itself */
+        return from == NPG_UINT64 ? (double)(float)(uint64_t)iv : (double)(float)iv;
+    return i2d(from, iv);
+}
+/* and into bool or an integer (the canonical result). */
+static int64_t ref_convert_i(npg_dtype to, npg_dtype from, double fv, int64_t iv) {
+    if (to == NPG_BOOL) return isflt(from) ? fv != 0 : iv != 0;
+    if (!isflt(from)) return wrap(to, iv); /* int64 <-> uint64 keep the bits */
     if (isnan(fv)) return 0;
-    double lo = to == NPG_UINT8 ? 0 : to == NPG_INT32 ? -2147483648.0 : -9223372036854775808.0;
-    double hi = to == NPG_UINT8 ? 255 : to == NPG_INT32 ? 2147483647.0 : 9223372036854775807.0;
-    if (fv <= lo) return lo;
-    if (fv >= hi) return hi;
-    return trunc(fv);
+    if (to == NPG_UINT64) {
+        if (fv <= 0) return 0;
+        if (fv >= 0x1p64) return -1; /* UINT64_MAX */
+        return (int64_t)(uint64_t)fv;
+    }
+    if (to == NPG_INT64) return fv >= 0x1p63 ? INT64_MAX : fv <= -0x1p63 ? INT64_MIN : (int64_t)fv;
+    if (fv <= (double)imin(to)) return imin(to);
+    if (fv >= (double)imax(to)) return imax(to);
+    return (int64_t)trunc(fv);
 }
 
 static void fill_conversion_values(tv *v) {
     static const double fsp[] = {NAN, INFINITY, -INFINITY, 1e300, -1e20, 3.7, -3.7, 300.5, -0.5, 255.9,
-                                 2147483648.0, -2147483649.0, 0.0, -0.0, 1.0, 9.3e18};
+                                 2147483648.0, -2147483649.0, 0.0, -0.0, 1.0, 9.3e18,
+                                 127.9, -128.9, -129.0, 128.0, 32767.5, -32768.5, -32769.0, 65535.9, 65536.0,
+                                 4294967295.5, 4294967296.0, 0x1p63, 1.8e19, 1.9e19, -0.9};
     static const int64_t isp[] = {0, 1, -1, 255, 256, 128, -129, 70000, INT32_MIN, INT32_MAX,
-                                  (1ll << 40) + 5, -(1ll << 35), INT64_MIN, INT64_MAX};
+                                  (1ll << 40) + 5, -(1ll << 35), INT64_MIN, INT64_MAX,
+                                  127, -128, 32767, -32768, 32768, 65535, 65536, 4294967295ll, 4294967296ll,
+                                  INT64_MIN + 1, (int64_t)0x9E3779B97F4A7C15ull, (int64_t)0xFFFFFFFF00000001ull,
+                                  (int64_t)0x00000001FFFF8081ull};
+    const int nf = (int)(sizeof fsp / sizeof fsp[0]), ni = (int)(sizeof isp / sizeof isp[0]);
     npg_dtype dt = v->d.dtype;
     for (int64_t i = 0; i < v->nalloc; i++) {
-        if (isflt(dt)) wr(dt, v->mem, i, rnd64() % 2 ? fsp[rnd64() % 16] : gen(dt, D_ANY) * 100);
-        else if (dt == NPG_INT64) ((int64_t *)v->mem)[i] = isp[rnd64() % 14];
-        else wr(dt, v->mem, i, (double)wrap(dt, isp[rnd64() % 12]));
+        if (isflt(dt)) wr(dt, v->mem, i, rnd64() % 2 ? fsp[rnd64() % (uint64_t)nf] : gen(dt, D_ANY) * 100);
+        else wri(dt, v->mem, i, rnd64() % 4 ? isp[rnd64() % (uint64_t)ni] : geni(dt, D_ANY)); /* wrapped */
     }
 }
 
 Test(cpu_copy, every_dtype_pair_and_layout) {
-    for (int a = 0; a < 6; a++) {
-        for (int b = 0; b < 6; b++) {
+    for (int a = 0; a < N_DT; a++) {
+        for (int b = 0; b < N_DT; b++) {
             npg_dtype to = ALL_DT[a], from = ALL_DT[b];
             for (int li = 0; li < L_COUNT; li++) {
                 tv in = tv_make(from, 3, S573, li);
@@ -364,26 +454,75 @@ Test(cpu_copy, every_dtype_pair_and_layout) {
                 tv o = tv_make(to, 3, S573, (li + 1) % L_COUNT); /* outputs may be strided too */
                 cr_assert_eq(B->copy(0, &o.d, &in.d), NPG_OK);
                 for (int64_t f = 0; f < 105; f++) {
-                    double want = ref_convert(to, from, get(&in.d, f), geti(&in.d, f));
-                    if (isflt(to))
+                    if (isflt(to)) {
+                        double want = ref_convert_f(to, from, get(&in.d, f), geti(&in.d, f));
                         cr_assert(close_to(get(&o.d, f), want, 0, 0), "%s->%s: %g -> %g, want %g", npg_dtype_name(from),
                                   npg_dtype_name(to), get(&in.d, f), get(&o.d, f), want);
-                    else if (to == NPG_INT64 && !isflt(from))
-                        cr_assert_eq(geti(&o.d, f), geti(&in.d, f));
-                    else if (to == NPG_INT64)
-                        cr_assert_eq(geti(&o.d, f),
-                                     want >= 0x1p63 ? INT64_MAX : want <= -0x1p63 ? INT64_MIN : (int64_t)want,
-                                     "%s->int64: %g", npg_dtype_name(from), get(&in.d, f));
-                    else
-                        cr_assert_eq(geti(&o.d, f), (int64_t)want, "%s->%s: %lld -> %lld, want %g",
-                                     npg_dtype_name(from),
-                                     npg_dtype_name(to), (long long)geti(&in.d, f), (long long)geti(&o.d, f), want);
+                    } else {
+                        int64_t want = ref_convert_i(to, from, get(&in.d, f), geti(&in.d, f));
+                        cr_assert_eq(geti(&o.d, f), want, "%s->%s: %.17g (bits %llx) -> %lld, want %lld",
+                                     npg_dtype_name(from), npg_dtype_name(to), get(&in.d, f),
+                                     (unsigned long long)geti(&in.d, f), (long long)geti(&o.d, f), (long long)want);
+                    }
                 }
                 tv_free(&in);
                 tv_free(&o);
             }
         }
     }
+}
+
+/* Casts at the edges of the new integer types, written out by hand. */
+Test(cpu_copy, new_integer_edges_by_hand) {
+    double f[8] = {-129.5, 127.99, NAN, -1e30, 1e30, 18446744073709549568.0, -0.99, 65535.5};
+    int8_t i8[8];
+    uint16_t u16[8];
+    uint32_t u32[8];
+    uint64_t u64[8];
+    npg_tdesc df = {.data = f, .dtype = NPG_FLOAT64, .ndim = 1, .shape = {8}, .strides = {1}};
+    npg_tdesc d8 = df, d16 = df, d32 = df, d64 = df;
+    d8.data = i8, d8.dtype = NPG_INT8;
+    d16.data = u16, d16.dtype = NPG_UINT16;
+    d32.data = u32, d32.dtype = NPG_UINT32;
+    d64.data = u64, d64.dtype = NPG_UINT64;
+    cr_assert_eq(B->copy(0, &d8, &df), NPG_OK);
+    const int8_t w8[8] = {-128, 127, 0, -128, 127, 127, 0, 127};
+    cr_assert_arr_eq(i8, w8, sizeof w8);
+    cr_assert_eq(B->copy(0, &d16, &df), NPG_OK);
+    const uint16_t w16[8] = {0, 127, 0, 0, 65535, 65535, 0, 65535};
+    cr_assert_arr_eq(u16, w16, sizeof w16);
+    cr_assert_eq(B->copy(0, &d32, &df), NPG_OK);
+    const uint32_t w32[8] = {0, 127, 0, 0, UINT32_MAX, UINT32_MAX, 0, 65535};
+    cr_assert_arr_eq(u32, w32, sizeof w32);
+    cr_assert_eq(B->copy(0, &d64, &df), NPG_OK);
+    const uint64_t w64[8] = {0, 127, 0, 0, UINT64_MAX, 18446744073709549568ull, 0, 65535};
+    cr_assert_arr_eq(u64, w64, sizeof w64);
+    /* uint64 -> float64 / float32 / int64 / int16 from values above 2^63 */
+    uint64_t big[3] = {UINT64_MAX, (1ull << 63) + 1, 0x8000000000012345ull};
+    double bd[3];
+    float bf[3];
+    int64_t bi[3];
+    int16_t bs[3];
+    npg_tdesc dbig = {.data = big, .dtype = NPG_UINT64, .ndim = 1, .shape = {3}, .strides = {1}};
+    npg_tdesc dd = dbig, dfl = dbig, di = dbig, ds = dbig;
+    dd.data = bd, dd.dtype = NPG_FLOAT64;
+    dfl.data = bf, dfl.dtype = NPG_FLOAT32;
+    di.data = bi, di.dtype = NPG_INT64;
+    ds.data = bs, ds.dtype = NPG_INT16;
+    cr_assert_eq(B->copy(0, &dd, &dbig), NPG_OK);
+    cr_assert(bd[0] == 0x1p64 && bd[1] == 0x1p63 && bd[2] == 0x1p63 + 73728.0); /* nearest, spacing 2048 */
+    cr_assert_eq(B->copy(0, &dfl, &dbig), NPG_OK);
+    cr_assert(bf[0] == 0x1p64f && bf[1] == 0x1p63f);
+    cr_assert_eq(B->copy(0, &di, &dbig), NPG_OK);
+    cr_assert(bi[0] == -1 && bi[1] == INT64_MIN + 1);
+    cr_assert_eq(B->copy(0, &ds, &dbig), NPG_OK);
+    cr_assert(bs[0] == -1 && bs[1] == 1 && bs[2] == 0x2345);
+    /* int8 -> uint64 sign-extends, then wraps */
+    int8_t neg[2] = {-1, -128};
+    npg_tdesc dneg = {.data = neg, .dtype = NPG_INT8, .ndim = 1, .shape = {2}, .strides = {1}};
+    d64.shape[0] = 2;
+    cr_assert_eq(B->copy(0, &d64, &dneg), NPG_OK);
+    cr_assert(u64[0] == UINT64_MAX && u64[1] == UINT64_MAX - 127);
 }
 
 Test(cpu_copy, broadcast_scalar_0d_8d_and_large) {
@@ -516,17 +655,24 @@ static double ref_unary_f(npg_op op, double x, const npg_kparams *p) {
     }
 }
 
-/* Exact integer reference (inputs small enough for int64 arithmetic), then wrapped. */
+/* Exact integer reference on canonical values (unsigned arithmetic where it
+ * could overflow), then wrapped. */
 static int64_t ref_unary_i(npg_op op, npg_dtype dt, int64_t x, const npg_kparams *p) {
+    const bool uns = isuns(dt);
     switch (op) {
-    case NPG_OP_NEGATIVE: return wrap(dt, -x);
+    case NPG_OP_NEGATIVE: return wrap(dt, (int64_t)(0 - (uint64_t)x));
     case NPG_OP_POSITIVE: case NPG_OP_FLOOR: case NPG_OP_CEIL: case NPG_OP_TRUNC: return x;
-    case NPG_OP_ABS: return wrap(dt, x < 0 ? -x : x);
-    case NPG_OP_SIGN: return (x > 0) - (x < 0);
+    case NPG_OP_ABS: return uns || x >= 0 ? x : wrap(dt, (int64_t)(0 - (uint64_t)x));
+    case NPG_OP_SIGN: return uns ? x != 0 : (x > 0) - (x < 0);
     case NPG_OP_SQUARE: return wrap(dt, (int64_t)((uint64_t)x * (uint64_t)x));
     case NPG_OP_ROUND: { /* half to even at 10^-d, d = -p->i[0] */
         int64_t f = 1;
         for (int64_t k = 0; k < -p->i[0]; k++) f *= 10;
+        if (dt == NPG_UINT64) {
+            uint64_t q = (uint64_t)x / (uint64_t)f, r = (uint64_t)x % (uint64_t)f;
+            if (2 * r > (uint64_t)f || (2 * r == (uint64_t)f && (q & 1))) q++;
+            return (int64_t)(q * (uint64_t)f); /* wraps near 2^64 */
+        }
         int64_t q = x / f, r = x % f;
         if (r < 0) q--, r += f;
         if (2 * r > f || (2 * r == f && (q & 1))) q++;
@@ -536,8 +682,13 @@ static int64_t ref_unary_i(npg_op op, npg_dtype dt, int64_t x, const npg_kparams
     case NPG_OP_ISFINITE: return 1;
     case NPG_OP_LOGICAL_NOT: return x == 0;
     case NPG_OP_BITWISE_INVERT: return dt == NPG_BOOL ? !x : wrap(dt, ~x);
-    case NPG_OP_CLIP: return x < p->f[0] ? (int64_t)p->f[0] : x > p->f[1] ? (int64_t)p->f[1] : x;
-    case NPG_OP_RELU: return x > 0 ? x : 0;
+    case NPG_OP_CLIP: { /* the bounds convert as a cast would (saturating) */
+        double xd = i2d(dt, x);
+        if (xd < p->f[0]) return ref_convert_i(dt, NPG_FLOAT64, p->f[0], 0);
+        if (xd > p->f[1]) return ref_convert_i(dt, NPG_FLOAT64, p->f[1], 0);
+        return x;
+    }
+    case NPG_OP_RELU: return uns || x > 0 ? x : 0;
     default: cr_assert_fail("no integer reference for %s", npg__op_name(op)); return 0;
     }
 }
@@ -575,7 +726,7 @@ static void check_unary(const uop *u, npg_dtype dt, const tv *in) {
 Test(cpu_unary, every_op_dtype_and_layout) {
     for (size_t k = 0; k < sizeof UOPS / sizeof UOPS[0]; k++) {
         const uop *u = &UOPS[k];
-        for (int t = 0; t < 6; t++) {
+        for (int t = 0; t < N_DT; t++) {
             npg_dtype dt = ALL_DT[t];
             if (!(u->mask & M(dt))) {
                 tv in = tv_make(dt, 3, S573, L_CONTIG);
@@ -644,6 +795,62 @@ Test(cpu_unary, edge_values) {
     tv_free(&ob);
 }
 
+/* The new integer types' wrap-around and unsigned semantics, written out. */
+Test(cpu_unary, new_integer_edges_by_hand) {
+    int8_t a8[4] = {-128, 127, -1, 0}, o8[4];
+    npg_tdesc d8 = {.data = a8, .dtype = NPG_INT8, .ndim = 1, .shape = {4}, .strides = {1}}, e8 = d8;
+    e8.data = o8;
+    cr_assert_eq(B->unary(0, NPG_OP_NEGATIVE, &e8, &d8, NULL), NPG_OK);
+    cr_assert(o8[0] == -128 && o8[1] == -127 && o8[2] == 1 && o8[3] == 0);
+    cr_assert_eq(B->unary(0, NPG_OP_ABS, &e8, &d8, NULL), NPG_OK);
+    cr_assert(o8[0] == -128 && o8[1] == 127 && o8[2] == 1);
+    cr_assert_eq(B->unary(0, NPG_OP_SQUARE, &e8, &d8, NULL), NPG_OK);
+    cr_assert(o8[0] == 0 && o8[1] == 1 && o8[2] == 1); /* 16384, 16129 mod 256 */
+    npg_kparams pm1 = {{0}, {-1}};
+    cr_assert_eq(B->unary(0, NPG_OP_ROUND, &e8, &d8, &pm1), NPG_OK);
+    cr_assert(o8[0] == 126 && o8[1] == -126 && o8[2] == 0, "round: %d %d %d", o8[0], o8[1], o8[2]); /* -130, 130 wrap */
+    int16_t a16[2] = {INT16_MIN, 300}, o16[2];
+    npg_tdesc d16 = {.data = a16, .dtype = NPG_INT16, .ndim = 1, .shape = {2}, .strides = {1}}, e16 = d16;
+    e16.data = o16;
+    cr_assert_eq(B->unary(0, NPG_OP_SQUARE, &e16, &d16, NULL), NPG_OK);
+    cr_assert(o16[0] == 0 && o16[1] == 24464); /* 90000 - 65536 */
+    uint16_t a16u[3] = {65535, 1, 0}, o16u[3];
+    npg_tdesc du16 = {.data = a16u, .dtype = NPG_UINT16, .ndim = 1, .shape = {3}, .strides = {1}}, eu16 = du16;
+    eu16.data = o16u;
+    cr_assert_eq(B->unary(0, NPG_OP_NEGATIVE, &eu16, &du16, NULL), NPG_OK);
+    cr_assert(o16u[0] == 1 && o16u[1] == 65535 && o16u[2] == 0);
+    cr_assert_eq(B->unary(0, NPG_OP_SQUARE, &eu16, &du16, NULL), NPG_OK);
+    cr_assert(o16u[0] == 1);
+    cr_assert_eq(B->unary(0, NPG_OP_BITWISE_INVERT, &eu16, &du16, NULL), NPG_OK);
+    cr_assert(o16u[0] == 0 && o16u[1] == 65534 && o16u[2] == 65535);
+    uint32_t a32u[2] = {UINT32_MAX, 4294967295u - 4}, o32u[2];
+    npg_tdesc du32 = {.data = a32u, .dtype = NPG_UINT32, .ndim = 1, .shape = {2}, .strides = {1}}, eu32 = du32;
+    eu32.data = o32u;
+    cr_assert_eq(B->unary(0, NPG_OP_ROUND, &eu32, &du32, &pm1), NPG_OK);
+    cr_assert(o32u[0] == 4 && o32u[1] == 4294967290u, "%u %u", o32u[0], o32u[1]); /* ...295 -> ...300 wraps to 4 */
+    uint64_t a64[4] = {UINT64_MAX, 1ull << 63, 5, 0}, o64[4];
+    uint8_t ob[4];
+    npg_tdesc d64 = {.data = a64, .dtype = NPG_UINT64, .ndim = 1, .shape = {4}, .strides = {1}}, e64 = d64, eb = d64;
+    e64.data = o64;
+    eb.data = ob, eb.dtype = NPG_BOOL;
+    cr_assert_eq(B->unary(0, NPG_OP_NEGATIVE, &e64, &d64, NULL), NPG_OK);
+    cr_assert(o64[0] == 1 && o64[1] == 1ull << 63 && o64[2] == UINT64_MAX - 4 && o64[3] == 0);
+    cr_assert_eq(B->unary(0, NPG_OP_ABS, &e64, &d64, NULL), NPG_OK);
+    cr_assert(o64[0] == UINT64_MAX && o64[1] == 1ull << 63);
+    cr_assert_eq(B->unary(0, NPG_OP_SIGN, &e64, &d64, NULL), NPG_OK);
+    cr_assert(o64[0] == 1 && o64[1] == 1 && o64[2] == 1 && o64[3] == 0);
+    cr_assert_eq(B->unary(0, NPG_OP_RELU, &e64, &d64, NULL), NPG_OK);
+    cr_assert(o64[0] == UINT64_MAX && o64[1] == 1ull << 63);
+    cr_assert_eq(B->unary(0, NPG_OP_ROUND, &e64, &d64, &pm1), NPG_OK);
+    cr_assert(o64[0] == 4 && o64[1] == 9223372036854775810ull && o64[2] == 0, "%llu %llu %llu",
+              (unsigned long long)o64[0], (unsigned long long)o64[1], (unsigned long long)o64[2]);
+    npg_kparams pc = {{10, 1e19}, {0}};
+    cr_assert_eq(B->unary(0, NPG_OP_CLIP, &e64, &d64, &pc), NPG_OK);
+    cr_assert(o64[0] == 10000000000000000000ull && o64[1] == 1ull << 63 && o64[2] == 10 && o64[3] == 10);
+    cr_assert_eq(B->unary(0, NPG_OP_LOGICAL_NOT, &eb, &d64, NULL), NPG_OK);
+    cr_assert(ob[0] == 0 && ob[1] == 0 && ob[3] == 1);
+}
+
 /* ---- binary ----------------------------------------------------------------------- */
 
 typedef struct bop {
@@ -694,47 +901,58 @@ static double ref_binary_f(npg_op op, double x, double y) {
     }
 }
 
-/* Python semantics on exact integers (inputs small or wrapped afterwards). */
+/* Python semantics on canonical integers (uint64 as unsigned; inputs small
+ * or wrapped afterwards). */
 static int64_t ref_binary_i(npg_op op, npg_dtype dt, int64_t x, int64_t y) {
-    int bits = dt == NPG_UINT8 ? 8 : dt == NPG_INT32 ? 32 : 64;
+    const int bits = t_int_bits(dt);
+    const bool uns = isuns(dt);
+    const uint64_t ux = (uint64_t)x, uy = (uint64_t)y;
     switch (op) {
-    case NPG_OP_ADD: return wrap(dt, (int64_t)((uint64_t)x + (uint64_t)y));
-    case NPG_OP_SUBTRACT: return wrap(dt, (int64_t)((uint64_t)x - (uint64_t)y));
-    case NPG_OP_MULTIPLY: return wrap(dt, (int64_t)((uint64_t)x * (uint64_t)y));
+    case NPG_OP_ADD: return wrap(dt, (int64_t)(ux + uy));
+    case NPG_OP_SUBTRACT: return wrap(dt, (int64_t)(ux - uy));
+    case NPG_OP_MULTIPLY: return wrap(dt, (int64_t)(ux * uy));
     case NPG_OP_FLOOR_DIVIDE: {
         if (y == 0) return 0;
+        if (uns) return (int64_t)(ux / uy);
+        if (y == -1) return wrap(dt, (int64_t)(0 - ux)); /* MIN // -1 wraps to MIN */
         int64_t q = x / y;
         if (x % y != 0 && ((x < 0) != (y < 0))) q--;
         return wrap(dt, q);
     }
     case NPG_OP_REMAINDER: {
         if (y == 0) return 0;
+        if (uns) return (int64_t)(ux % uy);
+        if (y == -1) return 0;
         int64_t r = x % y;
         if (r != 0 && ((r < 0) != (y < 0))) r += y;
         return r;
     }
     case NPG_OP_POW: {
-        if (y < 0) return x == 1 ? 1 : x == -1 ? ((y & 1) ? -1 : 1) : 0;
+        if (!uns && y < 0) return x == 1 ? 1 : x == -1 ? ((y & 1) ? -1 : 1) : 0;
+        cr_assert(uy < 64, "pow reference: exponent %llu", (unsigned long long)uy);
         uint64_t r = 1;
-        for (int64_t k = 0; k < y; k++) r *= (uint64_t)x;
+        for (uint64_t k = 0; k < uy; k++) r *= ux;
         return wrap(dt, (int64_t)r);
     }
-    case NPG_OP_MAXIMUM: return x > y ? x : y;
-    case NPG_OP_MINIMUM: return x < y ? x : y;
+    case NPG_OP_MAXIMUM: return ilt(dt, x, y) ? y : x;
+    case NPG_OP_MINIMUM: return ilt(dt, y, x) ? y : x;
     case NPG_OP_EQUAL: return x == y;
     case NPG_OP_NOT_EQUAL: return x != y;
-    case NPG_OP_LESS: return x < y;
-    case NPG_OP_LESS_EQUAL: return x <= y;
-    case NPG_OP_GREATER: return x > y;
-    case NPG_OP_GREATER_EQUAL: return x >= y;
+    case NPG_OP_LESS: return ilt(dt, x, y);
+    case NPG_OP_LESS_EQUAL: return !ilt(dt, y, x);
+    case NPG_OP_GREATER: return ilt(dt, y, x);
+    case NPG_OP_GREATER_EQUAL: return !ilt(dt, x, y);
     case NPG_OP_LOGICAL_AND: return x && y;
     case NPG_OP_LOGICAL_OR: return x || y;
     case NPG_OP_LOGICAL_XOR: return !x != !y;
     case NPG_OP_BITWISE_AND: return x & y;
     case NPG_OP_BITWISE_OR: return x | y;
     case NPG_OP_BITWISE_XOR: return x ^ y;
-    case NPG_OP_BITWISE_LEFT_SHIFT: return y < 0 || y >= bits ? 0 : wrap(dt, (int64_t)((uint64_t)x << y));
+    case NPG_OP_BITWISE_LEFT_SHIFT:
+        if (uns ? uy >= (uint64_t)bits : y < 0 || y >= bits) return 0;
+        return wrap(dt, (int64_t)(ux << y));
     case NPG_OP_BITWISE_RIGHT_SHIFT:
+        if (uns) return uy >= (uint64_t)bits ? 0 : (int64_t)(ux >> y); /* logical */
         if (y < 0 || y >= bits) return x < 0 ? -1 : 0;
         return x < 0 ? -1 - ((-1 - x) >> y) : x >> y; /* arithmetic shift, written without one */
     default: cr_assert_fail("no integer reference for %s", npg__op_name(op)); return 0;
@@ -747,14 +965,17 @@ enum { K_VIEW0, K_VIEW1, K_VIEW2, K_VIEW3, K_BCAST, K_SCALAR, K_COUNT };
 
 static tv operand(npg_dtype dt, int kind, int dom, int nd, const int64_t *shape) {
     tv v;
-    if (kind == K_SCALAR) {
+    if (kind == K_SCALAR) { /* as common builds it: iscalar the canonical value, scalar it as a double */
         v = (tv){0};
         v.d.dtype = dt;
         v.d.is_scalar = true;
-        double x = gen(dt, dom);
-        v.d.scalar = x;
-        if (!isflt(dt)) v.d.iscalar = (int64_t)x;
-        if (dt == NPG_FLOAT32) v.d.scalar = (float)x;
+        if (isflt(dt)) {
+            double x = gen(dt, dom);
+            v.d.scalar = dt == NPG_FLOAT32 ? (float)x : x;
+        } else {
+            v.d.iscalar = geni(dt, dom);
+            v.d.scalar = i2d(dt, v.d.iscalar);
+        }
         return v;
     }
     if (kind == K_BCAST) { /* shape (5, 1, 3) -> (5, 7, 3) style: every odd dim broadcast */
@@ -803,7 +1024,7 @@ static void check_binary(const bop *b, npg_dtype dt, const tv *x, const tv *y, i
 Test(cpu_binary, every_op_dtype_and_operand_kind) {
     for (size_t k = 0; k < sizeof BOPS / sizeof BOPS[0]; k++) {
         const bop *b = &BOPS[k];
-        for (int t = 0; t < 6; t++) {
+        for (int t = 0; t < N_DT; t++) {
             npg_dtype dt = ALL_DT[t];
             if (!(b->mask & M(dt))) {
                 tv x = operand(dt, K_VIEW0, D_ANY, 3, S573), y = operand(dt, K_VIEW0, D_ANY, 3, S573);
@@ -823,12 +1044,12 @@ Test(cpu_binary, every_op_dtype_and_operand_kind) {
                         domb = D_SMALLINT;
                     tv x = operand(dt, ka, doma, 3, S573), y = operand(dt, kb, domb, 3, S573);
                     if (b->op == NPG_OP_BITWISE_LEFT_SHIFT || b->op == NPG_OP_BITWISE_RIGHT_SHIFT) {
-                        /* shift counts in [-2, width + 2]: out-of-range counts have defined results */
-                        int64_t width = dt == NPG_UINT8 ? 8 : dt == NPG_INT32 ? 32 : 64;
-                        if (y.d.is_scalar) y.d.iscalar = rndi(dt == NPG_UINT8 ? 0 : -2, width + 2);
+                        /* shift counts in [-2, width + 2] ([0, ...] unsigned): out-of-range counts
+                         * have defined results */
+                        int64_t width = t_int_bits(dt), lo = isuns(dt) ? 0 : -2;
+                        if (y.d.is_scalar) y.d.iscalar = rndi(lo, width + 2), y.d.scalar = (double)y.d.iscalar;
                         else
-                            for (int64_t i = 0; i < y.nalloc; i++)
-                                wr(dt, y.mem, i, (double)rndi(dt == NPG_UINT8 ? 0 : -2, width + 2));
+                            for (int64_t i = 0; i < y.nalloc; i++) wri(dt, y.mem, i, rndi(lo, width + 2));
                     }
                     check_binary(b, dt, &x, &y, 3, S573);
                     tv_free(&x);
@@ -901,12 +1122,57 @@ Test(cpu_binary, nan_and_wrap_semantics) {
     cr_assert_eq(B->binary(0, NPG_OP_REMAINDER, &dio, &dia, &dib), NPG_OK);
     cr_assert_eq(io[2], 0);
     cr_assert_eq(io[3], 0);
+    /* the new integer types, by hand: int8 MIN // -1 and wrap-around, int16 floor division */
+    int8_t a8[4] = {-128, 127, -7, 100}, b8[4] = {-1, 1, 2, 0}, o8[4];
+    npg_tdesc da8 = {.data = a8, .dtype = NPG_INT8, .ndim = 1, .shape = {4}, .strides = {1}}, db8 = da8, do8 = da8;
+    db8.data = b8;
+    do8.data = o8;
+    cr_assert_eq(B->binary(0, NPG_OP_FLOOR_DIVIDE, &do8, &da8, &db8), NPG_OK);
+    cr_assert(o8[0] == -128 && o8[1] == 127 && o8[2] == -4 && o8[3] == 0);
+    cr_assert_eq(B->binary(0, NPG_OP_ADD, &do8, &da8, &db8), NPG_OK);
+    cr_assert(o8[0] == 127 && o8[1] == -128 && o8[2] == -5);
+    cr_assert_eq(B->binary(0, NPG_OP_REMAINDER, &do8, &da8, &db8), NPG_OK);
+    cr_assert(o8[0] == 0 && o8[2] == 1 && o8[3] == 0);
+    int16_t a16[2] = {-32768, 200}, b16[2] = {3, 300}, o16[2];
+    npg_tdesc da16 = {.data = a16, .dtype = NPG_INT16, .ndim = 1, .shape = {2}, .strides = {1}}, db16 = da16, do16 = da16;
+    db16.data = b16;
+    do16.data = o16;
+    cr_assert_eq(B->binary(0, NPG_OP_MULTIPLY, &do16, &da16, &db16), NPG_OK);
+    cr_assert(o16[0] == -32768 && o16[1] == -5536, "%d %d", o16[0], o16[1]); /* 60000 - 65536 */
+    cr_assert_eq(B->binary(0, NPG_OP_FLOOR_DIVIDE, &do16, &da16, &db16), NPG_OK);
+    cr_assert(o16[0] == -10923 && o16[1] == 0);
+    /* uint64 above 2^63: unsigned order, division and logical shifts */
+    uint64_t ua[4] = {UINT64_MAX, 1ull << 63, 7, 0}, ub[4] = {1, 3, 1ull << 63, 63}, uo[4];
+    uint8_t bo[4];
+    npg_tdesc dua = {.data = ua, .dtype = NPG_UINT64, .ndim = 1, .shape = {4}, .strides = {1}}, dub = dua, duo = dua;
+    dub.data = ub;
+    duo.data = uo;
+    npg_tdesc dbo = dua;
+    dbo.data = bo, dbo.dtype = NPG_BOOL;
+    cr_assert_eq(B->binary(0, NPG_OP_ADD, &duo, &dua, &dub), NPG_OK);
+    cr_assert(uo[0] == 0 && uo[1] == (1ull << 63) + 3 && uo[2] == (1ull << 63) + 7 && uo[3] == 63);
+    cr_assert_eq(B->binary(0, NPG_OP_FLOOR_DIVIDE, &duo, &dua, &dub), NPG_OK);
+    cr_assert(uo[0] == UINT64_MAX && uo[1] == 3074457345618258602ull && uo[2] == 0 && uo[3] == 0);
+    cr_assert_eq(B->binary(0, NPG_OP_REMAINDER, &duo, &dua, &dub), NPG_OK);
+    cr_assert(uo[0] == 0 && uo[1] == 2 && uo[2] == 7);
+    cr_assert_eq(B->binary(0, NPG_OP_MAXIMUM, &duo, &dua, &dub), NPG_OK);
+    cr_assert(uo[0] == UINT64_MAX && uo[1] == 1ull << 63 && uo[2] == 1ull << 63 && uo[3] == 63);
+    cr_assert_eq(B->binary(0, NPG_OP_GREATER, &dbo, &dua, &dub), NPG_OK);
+    cr_assert(bo[0] == 1 && bo[1] == 1 && bo[2] == 0 && bo[3] == 0);
+    cr_assert_eq(B->binary(0, NPG_OP_BITWISE_RIGHT_SHIFT, &duo, &dua, &dub), NPG_OK);
+    cr_assert(uo[0] == UINT64_MAX >> 1 && uo[1] == 1ull << 60 && uo[2] == 0 && uo[3] == 0);
+    /* a weak uint64 scalar above 2^63 (iscalar: its bits) */
+    npg_tdesc sc = {.dtype = NPG_UINT64, .is_scalar = true, .scalar = 0x1p64, .iscalar = -1};
+    cr_assert_eq(B->binary(0, NPG_OP_SUBTRACT, &duo, &sc, &dua), NPG_OK);
+    cr_assert(uo[0] == 0 && uo[1] == (1ull << 63) - 1 && uo[2] == UINT64_MAX - 7 && uo[3] == UINT64_MAX);
+    cr_assert_eq(B->binary(0, NPG_OP_LESS, &dbo, &dua, &sc), NPG_OK);
+    cr_assert(bo[0] == 0 && bo[1] == 1 && bo[2] == 1 && bo[3] == 1);
 }
 
 /* ---- where ------------------------------------------------------------------------ */
 
 Test(cpu_where, every_dtype_and_operand_kind) {
-    for (int t = 0; t < 6; t++) {
+    for (int t = 0; t < N_DT; t++) {
         npg_dtype dt = ALL_DT[t];
         for (int kc = 0; kc < K_SCALAR; kc++) {
             for (int ka = 0; ka < K_COUNT; ka++) {
@@ -948,7 +1214,7 @@ static const npg_op ROPS[] = {NPG_OP_SUM, NPG_OP_MEAN, NPG_OP_PROD, NPG_OP_MAX, 
 
 static unsigned red_mask(npg_op op) {
     switch (op) {
-    case NPG_OP_SUM: case NPG_OP_PROD: return M(NPG_INT64) | MFLT;
+    case NPG_OP_SUM: case NPG_OP_PROD: return MINT | MFLT; /* integers wrap to their own type */
     case NPG_OP_MEAN: return MFLT;
     case NPG_OP_ALL: case NPG_OP_ANY: return MALL; /* bool in common's use; any dtype reads as truth values */
     default: return MALL;
@@ -977,13 +1243,16 @@ static void ref_reduce(npg_op op, const npg_tdesc *in, int nred, int64_t k, doub
         if (isflt(in->dtype)) {
             bool better = op == NPG_OP_ARGMAX || op == NPG_OP_MAX ? x > best : x < best;
             if (!nan && (bi < 0 || isnan(x) || better)) best = x, bi = r, nan = isnan(x);
-        } else {
-            bool better = op == NPG_OP_ARGMAX || op == NPG_OP_MAX ? xi > ibest : xi < ibest;
+        } else { /* canonical integers: uint64 compares unsigned */
+            bool better = op == NPG_OP_ARGMAX || op == NPG_OP_MAX ? ilt(in->dtype, ibest, xi) : ilt(in->dtype, xi, ibest);
             if (bi < 0 || better) ibest = xi, bi = r;
         }
     }
     switch (op) {
-    case NPG_OP_SUM: case NPG_OP_PROD: *fv = s; *iv = (int64_t)us; break;
+    case NPG_OP_SUM: case NPG_OP_PROD: /* integer sums and products wrap to the input type */
+        *fv = s;
+        *iv = isflt(in->dtype) ? 0 : wrap(in->dtype, (int64_t)us);
+        break;
     case NPG_OP_MEAN: *fv = s / (double)R; break;
     case NPG_OP_ALL: *iv = all; break;
     case NPG_OP_ANY: *iv = any; break;
@@ -1017,10 +1286,10 @@ static void check_reduce(npg_op op, const npg_tdesc *in, int nred, double rtol) 
 Test(cpu_reduce, every_op_dtype_layout_and_nred) {
     for (size_t q = 0; q < sizeof ROPS / sizeof ROPS[0]; q++) {
         npg_op op = ROPS[q];
-        for (int t = 0; t < 6; t++) {
+        for (int t = 0; t < N_DT; t++) {
             npg_dtype dt = ALL_DT[t];
             if (!(red_mask(op) & M(dt))) {
-                if (op == NPG_OP_SUM || op == NPG_OP_PROD) continue; /* narrow ints may be accepted */
+                if (op == NPG_OP_SUM || op == NPG_OP_PROD) continue; /* bool may be accepted */
                 tv in = tv_make(dt, 3, S573, L_CONTIG);
                 tv o = out_make(red_out(op, dt), 2, S573);
                 expect_unsupported(B->reduce(0, op, &o.d, &in.d, 1), op, dt);
@@ -1033,7 +1302,10 @@ Test(cpu_reduce, every_op_dtype_layout_and_nred) {
             if (dt == NPG_INT64 && op == NPG_OP_PROD) dom = D_SMALLINT;
             for (int layout = 0; layout < L_COUNT; layout++) {
                 tv in = tv_make(dt, 3, S573, layout);
-                tv_fill(&in, dom);
+                int ldom = dom; /* integers: on every other layout, full-range sums (wrapping) and extremes */
+                if (!isflt(dt) && dt != NPG_BOOL && layout % 2 && op != NPG_OP_ALL && op != NPG_OP_ANY)
+                    ldom = op == NPG_OP_SUM || op == NPG_OP_PROD ? D_ANY : D_EDGE;
+                tv_fill(&in, ldom);
                 for (int nred = 0; nred <= 3; nred++) check_reduce(op, &in.d, nred, dt == NPG_FLOAT32 ? 1e-6 : 1e-12);
                 tv_free(&in);
             }
@@ -1064,6 +1336,66 @@ Test(cpu_reduce, large_rows_columns_and_splits) {
             tv_free(&in);
         }
     }
+}
+
+/* Every integer type through the row, split-row and column drivers (threaded):
+ * wrapping sums, products of odd values (never 0 modulo 2^k), extremes. */
+Test(cpu_reduce, integers_large_rows_and_columns) {
+    static const int64_t shapes[][2] = {{3, 50000}, {40, 5000}, {5000, 3}};
+    static const int layouts[] = {L_CONTIG, L_TRANS, L_FLIP};
+    static const npg_op ops[] = {NPG_OP_SUM, NPG_OP_PROD, NPG_OP_MAX, NPG_OP_MIN, NPG_OP_ARGMAX, NPG_OP_ARGMIN};
+    for (int t = 0; t < N_DT; t++) {
+        npg_dtype dt = ALL_DT[t];
+        if (isflt(dt) || dt == NPG_BOOL) continue;
+        for (int s = 0; s < 3; s++)
+            for (int q = 0; q < 6; q++) {
+                tv in = tv_make(dt, 2, shapes[s], layouts[s]);
+                tv_fill(&in, ops[q] == NPG_OP_SUM || ops[q] == NPG_OP_PROD ? D_ANY : D_EDGE);
+                if (ops[q] == NPG_OP_PROD)
+                    for (int64_t i = 0; i < in.nalloc; i++) wri(dt, in.mem, i, ri(dt, in.mem, i) | 1);
+                check_reduce(ops[q], &in.d, 1, 0);
+                check_reduce(ops[q], &in.d, 2, 0);
+                tv_free(&in);
+            }
+    }
+    /* by hand: uint64 extremes and sums past 2^64, int8 / uint16 sums wrapping to their type */
+    uint64_t u[4] = {5, UINT64_MAX, 1ull << 63, UINT64_MAX - 1}, r64;
+    npg_tdesc du = {.data = u, .dtype = NPG_UINT64, .ndim = 1, .shape = {4}, .strides = {1}};
+    npg_tdesc o64 = {.data = &r64, .dtype = NPG_UINT64};
+    int64_t am;
+    npg_tdesc oam = {.data = &am, .dtype = NPG_INT64};
+    cr_assert_eq(B->reduce(0, NPG_OP_MAX, &o64, &du, 1), NPG_OK);
+    cr_assert_eq(r64, UINT64_MAX);
+    cr_assert_eq(B->reduce(0, NPG_OP_MIN, &o64, &du, 1), NPG_OK);
+    cr_assert_eq(r64, 5);
+    cr_assert_eq(B->reduce(0, NPG_OP_SUM, &o64, &du, 1), NPG_OK);
+    cr_assert_eq(r64, (1ull << 63) + 2); /* 5 - 1 + 2^63 - 2 */
+    cr_assert_eq(B->reduce(0, NPG_OP_ARGMAX, &oam, &du, 1), NPG_OK);
+    cr_assert_eq(am, 1);
+    cr_assert_eq(B->reduce(0, NPG_OP_ARGMIN, &oam, &du, 1), NPG_OK);
+    cr_assert_eq(am, 0);
+    int8_t i8[3] = {100, 100, -128}, r8;
+    npg_tdesc d8 = {.data = i8, .dtype = NPG_INT8, .ndim = 1, .shape = {3}, .strides = {1}};
+    npg_tdesc o8 = {.data = &r8, .dtype = NPG_INT8};
+    cr_assert_eq(B->reduce(0, NPG_OP_SUM, &o8, &d8, 1), NPG_OK);
+    cr_assert_eq(r8, 72); /* 72 */
+    cr_assert_eq(B->reduce(0, NPG_OP_PROD, &o8, &d8, 1), NPG_OK);
+    cr_assert_eq(r8, 0); /* -1280000 = -5000 * 256 */
+    cr_assert_eq(B->reduce(0, NPG_OP_MIN, &o8, &d8, 1), NPG_OK);
+    cr_assert_eq(r8, -128);
+    uint16_t u16[2] = {65535, 2}, r16;
+    npg_tdesc d16 = {.data = u16, .dtype = NPG_UINT16, .ndim = 1, .shape = {2}, .strides = {1}};
+    npg_tdesc o16 = {.data = &r16, .dtype = NPG_UINT16};
+    cr_assert_eq(B->reduce(0, NPG_OP_SUM, &o16, &d16, 1), NPG_OK);
+    cr_assert_eq(r16, 1);
+    cr_assert_eq(B->reduce(0, NPG_OP_PROD, &o16, &d16, 1), NPG_OK);
+    cr_assert_eq(r16, 65534);
+    /* empty: the identities of each type */
+    npg_tdesc e64 = {.data = u, .dtype = NPG_UINT64, .ndim = 1, .shape = {0}, .strides = {1}};
+    cr_assert_eq(B->reduce(0, NPG_OP_PROD, &o64, &e64, 1), NPG_OK);
+    cr_assert_eq(r64, 1);
+    cr_assert_eq(B->reduce(0, NPG_OP_SUM, &o64, &e64, 1), NPG_OK);
+    cr_assert_eq(r64, 0);
 }
 
 Test(cpu_reduce, float32_sum_is_accurate) {
@@ -1174,7 +1506,7 @@ Test(cpu_reduce, nan_empty_and_first_occurrence) {
 Test(cpu_scan, every_dtype_axis_and_layout) {
     static const npg_op ops[] = {NPG_OP_CUMSUM, NPG_OP_CUMPROD};
     for (int q = 0; q < 2; q++) {
-        for (int t = 0; t < 6; t++) {
+        for (int t = 0; t < N_DT; t++) {
             npg_dtype dt = ALL_DT[t];
             if (dt == NPG_BOOL) {
                 tv in = tv_make(dt, 3, S573, L_CONTIG);
@@ -1257,7 +1589,7 @@ static int64_t with_axis(int nd, const int64_t *shape, int64_t f, int axis, int6
 }
 
 Test(cpu_gather, every_dtype_axis_and_layout) {
-    for (int t = 0; t < 6; t++) {
+    for (int t = 0; t < N_DT; t++) {
         npg_dtype dt = ALL_DT[t];
         for (int axis = 0; axis < 3; axis++) {
             for (int layout = 0; layout < L_COUNT; layout++) {
@@ -1332,7 +1664,7 @@ static void check_scatter(npg_dtype dt, int axis, int layout, int64_t n_axis, in
     tv acc = tv_make(dt, nd, ash, layout);
     tv_fill(&acc, D_SMALLINT);
     tv src = tv_make(dt, nd, shape, (layout + 1) % L_COUNT);
-    tv_fill(&src, dt == NPG_UINT8 ? D_ANY : D_SMALLINT);
+    tv_fill(&src, isflt(dt) ? D_SMALLINT : D_ANY); /* integers: full range, the sums wrap */
     tv idx = make_idx(nd, shape, n_axis, layout % 2 ? L_TRANS : L_CONTIG, layout == 2 ? (axis + 1) % nd : -1);
     /* the reference: the accumulator's values, then every src element added in row-major order */
     int64_t na = numel(nd, ash), ns = numel(nd, shape);
@@ -1343,7 +1675,7 @@ static void check_scatter(npg_dtype dt, int axis, int layout, int64_t n_axis, in
         int64_t v = geti(&idx.d, f);
         int64_t g = with_axis(nd, shape, f, axis, v < 0 ? v + n_axis : v, &acc.d);
         want[g] += get(&src.d, f);
-        iwant[g] = wrap(dt, (int64_t)((uint64_t)iwant[g] + (uint64_t)geti(&src.d, f)));
+        if (!isflt(dt)) iwant[g] = wrap(dt, (int64_t)((uint64_t)iwant[g] + (uint64_t)geti(&src.d, f)));
     }
     cr_assert_eq(B->scatter_add(0, &acc.d, &src.d, &idx.d, axis), NPG_OK);
     for (int64_t g = 0; g < na; g++) {
@@ -1358,7 +1690,7 @@ static void check_scatter(npg_dtype dt, int axis, int layout, int64_t n_axis, in
 }
 
 Test(cpu_scatter_add, every_dtype_axis_and_layout) {
-    for (int t = 0; t < 6; t++) {
+    for (int t = 0; t < N_DT; t++) {
         npg_dtype dt = ALL_DT[t];
         if (dt == NPG_BOOL) {
             tv acc = tv_make(dt, 3, S573, L_CONTIG), src = tv_make(dt, 3, S573, L_CONTIG);
@@ -1376,6 +1708,8 @@ Test(cpu_scatter_add, every_dtype_axis_and_layout) {
     int64_t sh[2] = {4000, 64};
     check_scatter(NPG_FLOAT32, 0, L_CONTIG, 300, 2, sh);
     check_scatter(NPG_INT64, 1, L_TRANS, 10, 2, sh);
+    check_scatter(NPG_UINT64, 0, L_CONTIG, 300, 2, sh);
+    check_scatter(NPG_INT8, 0, L_FLIP, 300, 2, sh);
 }
 
 Test(cpu_scatter_add, bad_index_leaves_accumulator_unchanged) {
@@ -1403,15 +1737,15 @@ Test(cpu_scatter_add, bad_index_leaves_accumulator_unchanged) {
 /* ---- nonzero ------------------------------------------------------------------------ */
 
 Test(cpu_nonzero, every_dtype_and_large) {
-    for (int t = 0; t < 7; t++) {
-        npg_dtype dt = ALL_DT[t % 6];
+    for (int t = 0; t < N_DT + 2; t++) { /* then bool and uint64 large */
+        npg_dtype dt = t < N_DT ? ALL_DT[t] : t == N_DT ? NPG_BOOL : NPG_UINT64;
         int64_t big[1] = {200003};
-        int nd = t < 6 ? 3 : 1;
-        const int64_t *shape = t < 6 ? S573 : big;
+        int nd = t < N_DT ? 3 : 1;
+        const int64_t *shape = t < N_DT ? S573 : big;
         tv in = tv_make(dt, nd, shape, L_CONTIG);
         tv_fill(&in, D_ZEROS);
         int64_t n = numel(nd, shape), count = 0;
-        for (int64_t f = 0; f < n; f++) count += get(&in.d, f) != 0;
+        for (int64_t f = 0; f < n; f++) count += isflt(dt) ? get(&in.d, f) != 0 : geti(&in.d, f) != 0;
         cr_assert_gt(count, 0);
         cr_assert_lt(count, n);
         int64_t osh[2] = {nd, count};
@@ -1419,7 +1753,7 @@ Test(cpu_nonzero, every_dtype_and_large) {
         cr_assert_eq(B->nonzero(0, &o.d, &in.d), NPG_OK);
         int64_t c = 0;
         for (int64_t f = 0; f < n; f++) {
-            if (get(&in.d, f) == 0) continue;
+            if (isflt(dt) ? get(&in.d, f) == 0 : geti(&in.d, f) == 0) continue;
             int64_t rem = f;
             for (int d = nd - 1; d >= 0; d--) {
                 cr_assert_eq(((int64_t *)o.mem)[d * count + c], rem % shape[d], "%s element %lld", npg_dtype_name(dt),
@@ -1440,6 +1774,13 @@ static bool before(double a, double b, bool desc) {
     if (desc) return (isnan(a) && !isnan(b)) || a > b;
     return (!isnan(a) && isnan(b)) || a < b;
 }
+/* element f of d goes strictly before element g of e: doubles for floats,
+ * canonical integers (uint64 unsigned) otherwise */
+static bool before_at(const npg_tdesc *d, int64_t f, const npg_tdesc *e, int64_t g, bool desc) {
+    if (isflt(d->dtype)) return before(get(d, f), get(e, g), desc);
+    int64_t a = geti(d, f), b = geti(e, g);
+    return desc ? ilt(d->dtype, b, a) : ilt(d->dtype, a, b);
+}
 
 static void check_sort(npg_dtype dt, int nd, const int64_t *shape, int layout, int dom, bool desc, int want) {
     tv in = tv_make(dt, nd, shape, layout);
@@ -1453,34 +1794,50 @@ static void check_sort(npg_dtype dt, int nd, const int64_t *shape, int layout, i
     for (int64_t r = 0; r < rows; r++) {
         memset(seen, 0, (size_t)n);
         for (int64_t i = 0; i < n; i++) {
-            int64_t f = r * n + i;
-            double val = 0;
+            int64_t f = r * n + i, src = -1;
             if (want & 2) { /* a permutation, consistent with the values, stable */
                 int64_t j = ((int64_t *)ix.mem)[f];
                 cr_assert(j >= 0 && j < n && !seen[j]);
                 seen[j] = true;
-                val = get(&in.d, r * n + j);
+                src = r * n + j;
                 if (i > 0) {
-                    int64_t jp = ((int64_t *)ix.mem)[f - 1];
-                    double prev = get(&in.d, r * n + jp);
-                    cr_assert(!before(val, prev, desc), "row %lld not sorted at %lld", (long long)r, (long long)i);
-                    if (!before(prev, val, desc)) cr_assert_lt(jp, j, "equal keys out of order (stability)");
+                    int64_t jp = ((int64_t *)ix.mem)[f - 1], prev = r * n + jp;
+                    cr_assert(!before_at(&in.d, src, &in.d, prev, desc), "%s row %lld not sorted at %lld",
+                              npg_dtype_name(dt), (long long)r, (long long)i);
+                    if (!before_at(&in.d, prev, &in.d, src, desc))
+                        cr_assert_lt(jp, j, "equal keys out of order (stability)");
                 }
             }
             if (want & 1) {
-                double got = get(&v.d, f);
-                if (want & 2) cr_assert(isnan(val) ? isnan(got) : got == val && signbit(got) == signbit(val));
-                if (i > 0) cr_assert(!before(got, get(&v.d, f - 1), desc), "values not sorted");
+                if (want & 2) {
+                    if (isflt(dt)) {
+                        double got = get(&v.d, f), val = get(&in.d, src);
+                        cr_assert(isnan(val) ? isnan(got) : got == val && signbit(got) == signbit(val));
+                    } else {
+                        cr_assert_eq(geti(&v.d, f), geti(&in.d, src), "%s values and indices disagree",
+                                     npg_dtype_name(dt));
+                    }
+                }
+                if (i > 0) cr_assert(!before_at(&v.d, f, &v.d, f - 1, desc), "%s values not sorted", npg_dtype_name(dt));
             }
         }
     }
-    if (want & 1 && !(want & 2)) { /* a values-only sort keeps the multiset: compare sums of non-NaN values */
-        double s_in = 0, s_out = 0;
-        for (int64_t f = 0; f < rows * n; f++) {
-            if (!isnan(get(&in.d, f))) s_in += get(&in.d, f);
-            if (!isnan(get(&v.d, f))) s_out += get(&v.d, f);
+    if (want & 1 && !(want & 2)) { /* a values-only sort keeps the multiset */
+        if (isflt(dt)) { /* compare sums of non-NaN values */
+            double s_in = 0, s_out = 0;
+            for (int64_t f = 0; f < rows * n; f++) {
+                if (!isnan(get(&in.d, f))) s_in += get(&in.d, f);
+                if (!isnan(get(&v.d, f))) s_out += get(&v.d, f);
+            }
+            cr_assert(close_to(s_out, s_in, 1e-9, 1e-9));
+        } else { /* exact: sums of the values and of their squares, modulo 2^64 */
+            uint64_t s_in = 0, s_out = 0, q_in = 0, q_out = 0;
+            for (int64_t f = 0; f < rows * n; f++) {
+                uint64_t a = (uint64_t)geti(&in.d, f), b = (uint64_t)geti(&v.d, f);
+                s_in += a, q_in += a * a, s_out += b, q_out += b * b;
+            }
+            cr_assert(s_in == s_out && q_in == q_out, "%s: the values changed", npg_dtype_name(dt));
         }
-        cr_assert(close_to(s_out, s_in, 1e-9, 1e-9));
     }
     free(seen);
     tv_free(&in);
@@ -1489,9 +1846,13 @@ static void check_sort(npg_dtype dt, int nd, const int64_t *shape, int layout, i
 }
 
 Test(cpu_sort, every_dtype_direction_and_length) {
-    for (int t = 0; t < 6; t++) {
+    for (int t = 0; t < N_DT; t++) {
         for (int desc = 0; desc < 2; desc++) {
             npg_dtype dt = ALL_DT[t];
+            if (!isflt(dt) && dt != NPG_BOOL) { /* the type's extremes (uint64: above 2^63), many ties */
+                int64_t row2[2] = {4, 300};
+                check_sort(dt, 2, row2, L_CONTIG, D_EDGE, desc, 3);
+            }
             check_sort(dt, 3, S573, L_CONTIG, D_SMALLINT, desc, 3);
             check_sort(dt, 3, S573, L_STEP, D_SMALLINT, desc, 2);
             int64_t row[2] = {3, 1000}; /* merge passes, many ties */
@@ -1525,6 +1886,23 @@ Test(cpu_sort, nan_placement_and_stability_by_hand) {
     cr_assert_neq(B->sort(0, &dv, NULL, &zero, false), NPG_OK);
     di.dtype = NPG_INT32;
     expect_unsupported(B->sort(0, NULL, &di, &in, false), NPG_OP_SORT, NPG_INT32);
+    di.dtype = NPG_UINT64; /* indices are int64, not any 8-byte integer */
+    expect_unsupported(B->sort(0, NULL, &di, &in, false), NPG_OP_SORT, NPG_UINT64);
+    /* uint64 by hand: values above 2^63 sort after the small ones */
+    uint64_t u[5] = {UINT64_MAX, 3, 1ull << 63, 0, 3}, uv[5];
+    npg_tdesc du = {.data = u, .dtype = NPG_UINT64, .ndim = 1, .shape = {5}, .strides = {1}}, duv = du;
+    duv.data = uv;
+    di.dtype = NPG_INT64;
+    di.shape[0] = 5;
+    cr_assert_eq(B->sort(0, &duv, &di, &du, false), NPG_OK);
+    const int64_t want_ix[5] = {3, 1, 4, 2, 0};
+    cr_assert_arr_eq(ix, want_ix, sizeof want_ix);
+    cr_assert(uv[0] == 0 && uv[1] == 3 && uv[3] == 1ull << 63 && uv[4] == UINT64_MAX);
+    int8_t s8[4] = {127, -128, -1, 0}, v8[4];
+    npg_tdesc d8 = {.data = s8, .dtype = NPG_INT8, .ndim = 1, .shape = {4}, .strides = {1}}, dv8 = d8;
+    dv8.data = v8;
+    cr_assert_eq(B->sort(0, &dv8, NULL, &d8, true), NPG_OK);
+    cr_assert(v8[0] == 127 && v8[1] == 0 && v8[2] == -1 && v8[3] == -128);
 }
 
 /* ---- matmul ------------------------------------------------------------------------- */
@@ -1555,6 +1933,8 @@ static tv mm_operand(npg_dtype dt, int nb, const int64_t *batch, int64_t r, int6
     tv_fill(&v, isflt(dt) ? D_ANY : D_SMALLINT);
     if (dt == NPG_INT32) /* large values: products wrap */
         for (int64_t i = 0; i < v.nalloc; i += 5) ((int32_t *)v.mem)[i] = 123456789 + (int32_t)i;
+    else if (!isflt(dt) && dt != NPG_BOOL) /* full-width values (uint64: above 2^63) */
+        for (int64_t i = 0; i < v.nalloc; i += 5) wri(dt, v.mem, i, (int64_t)(0x9E3779B97F4A7C15ull + (uint64_t)i * 0x100000001ull));
     for (int i = 0; i < nb; i++) {
         v.d.shape[i] = batch[i];
         if (bcast) v.d.strides[i] = 0;
@@ -1604,8 +1984,8 @@ static void check_matmul(npg_dtype dt, int nb, const int64_t *batch, int64_t M, 
 
 Test(cpu_matmul, float_layouts_batches_and_broadcast) {
     int64_t batch[2] = {2, 3};
-    for (int t = 4; t < 6; t++) {
-        npg_dtype dt = ALL_DT[t];
+    for (int t = 0; t < 2; t++) {
+        npg_dtype dt = FLT_DT[t];
         for (int la = 0; la < 4; la++)
             for (int lb = 0; lb < 4; lb++) check_matmul(dt, 0, NULL, 5, 7, 3, la, lb, false, false);
         check_matmul(dt, 0, NULL, 1, 7, 1, 1, 2, false, false); /* vectors */
@@ -1629,8 +2009,9 @@ Test(cpu_matmul, float_layouts_batches_and_broadcast) {
 
 Test(cpu_matmul, integer_and_bool) {
     int64_t batch[1] = {3};
-    for (int t = 0; t < 4; t++) {
+    for (int t = 0; t < N_DT; t++) { /* bool and every integer */
         npg_dtype dt = ALL_DT[t];
+        if (isflt(dt)) continue;
         check_matmul(dt, 0, NULL, 5, 7, 3, 0, 0, false, false);
         check_matmul(dt, 0, NULL, 5, 7, 3, 1, 3, false, false);
         check_matmul(dt, 1, batch, 6, 4, 9, 2, 1, false, true);
@@ -1643,6 +2024,27 @@ Test(cpu_matmul, integer_and_bool) {
     tv_free(&a);
     tv_free(&b);
     tv_free(&o);
+    /* uint64 with int64: the same width, still a mismatch */
+    tv ua = tv_make(NPG_UINT64, 2, S573, L_CONTIG), ub = tv_make(NPG_INT64, 2, S573 + 1, L_CONTIG);
+    tv uo = out_make(NPG_UINT64, 2, osh);
+    expect_unsupported(B->matmul(0, &uo.d, &ua.d, &ub.d, false), NPG_OP_MATMUL, NPG_INT64);
+    tv_free(&ua);
+    tv_free(&ub);
+    tv_free(&uo);
+    /* by hand: int8 and uint64 products wrap */
+    int8_t a8[2] = {100, 100}, b8[2] = {3, 2}, o8;
+    npg_tdesc da8 = {.data = a8, .dtype = NPG_INT8, .ndim = 2, .shape = {1, 2}, .strides = {2, 1}};
+    npg_tdesc db8 = {.data = b8, .dtype = NPG_INT8, .ndim = 2, .shape = {2, 1}, .strides = {1, 1}};
+    npg_tdesc do8 = {.data = &o8, .dtype = NPG_INT8, .ndim = 2, .shape = {1, 1}, .strides = {1, 1}};
+    cr_assert_eq(B->matmul(0, &do8, &da8, &db8, false), NPG_OK);
+    cr_assert_eq(o8, -12); /* 500 - 512 */
+    uint64_t a64[2] = {1ull << 63, 3}, b64[2] = {3, UINT64_MAX}, o64;
+    npg_tdesc da64 = da8, db64 = db8, do64 = do8;
+    da64.data = a64, da64.dtype = NPG_UINT64;
+    db64.data = b64, db64.dtype = NPG_UINT64;
+    do64.data = &o64, do64.dtype = NPG_UINT64;
+    cr_assert_eq(B->matmul(0, &do64, &da64, &db64, false), NPG_OK);
+    cr_assert_eq(o64, (1ull << 63) - 3); /* 3 * 2^63 + 3 * (2^64 - 1) */
 }
 
 /* ---- random ------------------------------------------------------------------------- */
@@ -1728,6 +2130,25 @@ Test(cpu_random, word_to_value_mapping) {
         cr_assert_eq(i32[i], -5 + (int64_t)((x * 22u) >> 64));
         cr_assert_eq(u8[i], 3 + (int64_t)((x * 247u) >> 64));
     }
+    /* the new integer types: the int64 draw, narrowed by wrapping (ranges wider
+     * than the type included: common checks ranges, the kernel just wraps) */
+    static const int64_t rlo[5] = {-1000, -30000, 0, 7, INT64_MIN}, rhi[5] = {1000, 30001, 65536, 4294967296ll, INT64_MAX};
+    void *nb = malloc((size_t)n * 8);
+    for (int k = 0; k < 5; k++) {
+        npg_dtype dt = NEW_INT_DT[k];
+        npg_kparams pk = {{0}, {rlo[k], rhi[k]}};
+        draw(NPG_OP_RAND_INT, dt, n, seed, off, pk, nb);
+        for (size_t q = 0; q < sizeof probe / sizeof probe[0]; q++) {
+            int64_t i = probe[q];
+            uint32_t w[4];
+            npg__philox_block(seed, off, (uint64_t)i / 2, w);
+            unsigned __int128 x = (unsigned __int128)((uint64_t)w[2 * (i % 2)] << 32 | w[2 * (i % 2) + 1]);
+            uint64_t range = (uint64_t)rhi[k] - (uint64_t)rlo[k];
+            int64_t v = (int64_t)((uint64_t)rlo[k] + (uint64_t)((x * range) >> 64));
+            cr_assert_eq(ri(dt, nb, i), wrap(dt, v), "randint %s [%lld]", npg_dtype_name(dt), (long long)i);
+        }
+    }
+    free(nb);
     free(f);
     free(g);
     free(d);
@@ -1788,6 +2209,18 @@ Test(cpu_random, partial_draws_threads_and_distribution) {
     int neg = 0;
     for (int i = 0; i < 1000; i++) neg += r64[i] < 0;
     cr_assert(neg > 400 && neg < 600);
+    /* a new type's full range is covered, its ends included; uint64's upper half too */
+    int8_t *r8 = (int8_t *)part;
+    npg_kparams p8 = {{0}, {-128, 128}};
+    draw(NPG_OP_RAND_INT, NPG_INT8, 4000, 3, 4, p8, r8);
+    bool lo8 = false, hi8 = false;
+    for (int i = 0; i < 4000; i++) lo8 = lo8 || r8[i] == -128, hi8 = hi8 || r8[i] == 127;
+    cr_assert(lo8 && hi8);
+    uint64_t *ru = (uint64_t *)full;
+    draw(NPG_OP_RAND_INT, NPG_UINT64, 1000, 1, 2, pw, ru);
+    int upper = 0;
+    for (int i = 0; i < 1000; i++) upper += ru[i] >= 1ull << 63;
+    cr_assert(upper > 400 && upper < 600);
     free(full);
     free(part);
 }
@@ -1803,6 +2236,12 @@ Test(cpu_random, unsupported_and_bad_range) {
     expect_unsupported(B->random(0, NPG_OP_RAND_NORMAL, &d, 1, 0, &p), NPG_OP_RAND_NORMAL, NPG_BOOL);
     d.dtype = NPG_INT32;
     cr_assert_eq(B->random(0, NPG_OP_RAND_INT, &d, 1, 0, &p), NPG_ERR_INVALID_ARG);
+    for (int k = 0; k < 5; k++) { /* the new integer types: randint only */
+        d.dtype = NEW_INT_DT[k];
+        expect_unsupported(B->random(0, NPG_OP_RAND_UNIFORM, &d, 1, 0, &p), NPG_OP_RAND_UNIFORM, d.dtype);
+        expect_unsupported(B->random(0, NPG_OP_RAND_NORMAL, &d, 1, 0, &p), NPG_OP_RAND_NORMAL, d.dtype);
+        cr_assert_eq(B->random(0, NPG_OP_RAND_INT, &d, 1, 0, &p), NPG_ERR_INVALID_ARG);
+    }
 }
 
 /* ---- fused neural-network kernels ------------------------------------------------------ */
@@ -1814,8 +2253,8 @@ static npg_tdesc d1(void *p, npg_dtype dt, int64_t n) {
 
 Test(cpu_nn, softmax_and_backward) {
     const int64_t R = 300, C = 37; /* 300 rows: threaded */
-    for (int t = 4; t < 6; t++) {
-        npg_dtype dt = ALL_DT[t];
+    for (int t = 0; t < 2; t++) {
+        npg_dtype dt = FLT_DT[t];
         double tol = dt == NPG_FLOAT32 ? 2e-6 : 1e-13;
         tv x = tv_make(dt, 2, (int64_t[]){R, C}, L_CONTIG), gg = tv_make(dt, 2, (int64_t[]){R, C}, L_CONTIG);
         tv_fill(&x, D_ANY);
@@ -1860,12 +2299,19 @@ Test(cpu_nn, softmax_and_backward) {
     expect_unsupported(B->softmax(0, &yi.d, &xi.d, false), NPG_OP_SOFTMAX, NPG_INT32);
     tv_free(&xi);
     tv_free(&yi);
+    for (int k = 0; k < 5; k++) { /* float only: the new integer types are refused too */
+        npg_dtype dt = NEW_INT_DT[k];
+        tv xn = tv_make(dt, 2, (int64_t[]){2, 3}, L_CONTIG), yn = out_make(dt, 2, (int64_t[]){2, 3});
+        expect_unsupported(B->softmax(0, &yn.d, &xn.d, false), NPG_OP_SOFTMAX, dt);
+        tv_free(&xn);
+        tv_free(&yn);
+    }
 }
 
 Test(cpu_nn, cross_entropy_and_backward) {
     const int64_t R = 500, C = 11;
-    for (int t = 4; t < 6; t++) {
-        npg_dtype dt = ALL_DT[t];
+    for (int t = 0; t < 2; t++) {
+        npg_dtype dt = FLT_DT[t];
         double tol = dt == NPG_FLOAT32 ? 3e-6 : 1e-12;
         tv x = tv_make(dt, 2, (int64_t[]){R, C}, L_CONTIG);
         tv_fill(&x, D_ANY);
@@ -1932,12 +2378,12 @@ static npg_conv_geom geom(int64_t N, int64_t C, int64_t H, int64_t W, int64_t KH
 Test(cpu_nn, im2col_col2im) {
     static const int64_t cfg[][5] = {{3, 3, 1, 1, 1}, {3, 2, 2, 1, 2}, {1, 1, 1, 0, 1}, {5, 4, 2, 2, 1}};
     for (int k = 0; k < 4; k++) {
-        for (int t = 1; t < 6; t++) {
+        for (int t = 1; t < N_DT; t++) { /* every dtype but bool */
             npg_dtype dt = ALL_DT[t];
             npg_conv_geom g = geom(2, 3, 9, 8, cfg[k][0], cfg[k][1], cfg[k][2], cfg[k][3], cfg[k][4], false);
             int64_t KK = g.KH * g.KW, L = g.OH * g.OW;
             tv x = tv_make(dt, 4, (int64_t[]){2, 3, 9, 8}, L_CONTIG);
-            tv_fill(&x, D_SMALLINT);
+            tv_fill(&x, isflt(dt) || k % 2 == 0 ? D_SMALLINT : D_ANY); /* integers: col2im's sums wrap */
             tv cols = out_make(dt, 3, (int64_t[]){2, 3 * KK, L});
             cr_assert_eq(B->im2col(0, &cols.d, &x.d, &g), NPG_OK);
             tv back = tv_make(dt, 4, (int64_t[]){2, 3, 9, 8}, L_CONTIG); /* pre-zeroed by calloc */
@@ -1955,8 +2401,8 @@ Test(cpu_nn, im2col_col2im) {
                                     int64_t f = (n * 3 * KK + c * KK + kh * g.KW + kw) * L + oh * g.OW + ow;
                                     cr_assert_eq(geti(&cols.d, f), want, "cfg %d %s", k, npg_dtype_name(dt));
                                 }
-            /* col2im: every column entry added back onto its source pixel */
-            int64_t *want = calloc(2 * 3 * 9 * 8, sizeof(int64_t));
+            /* col2im: every column entry added back onto its source pixel (modulo 2^64, then wrapped) */
+            uint64_t *want = calloc(2 * 3 * 9 * 8, sizeof(uint64_t));
             for (int64_t n = 0; n < 2; n++)
                 for (int64_t c = 0; c < 3; c++)
                     for (int64_t kk = 0; kk < KK; kk++)
@@ -1964,17 +2410,26 @@ Test(cpu_nn, im2col_col2im) {
                             int64_t ih = q / g.OW * g.stride_h - g.pad_h + kk / g.KW * g.dil_h;
                             int64_t iw = q % g.OW * g.stride_w - g.pad_w + kk % g.KW * g.dil_w;
                             if (ih >= 0 && ih < 9 && iw >= 0 && iw < 8)
-                                want[((n * 3 + c) * 9 + ih) * 8 + iw] += geti(&cols.d, ((n * 3 + c) * KK + kk) * L + q);
+                                want[((n * 3 + c) * 9 + ih) * 8 + iw] +=
+                                    (uint64_t)geti(&cols.d, ((n * 3 + c) * KK + kk) * L + q);
                         }
             for (int64_t i = 0; i < 2 * 3 * 9 * 8; i++)
-                cr_assert_eq(geti(&back.d, i), wrap(dt, want[i]), "cfg %d %s pixel %lld", k, npg_dtype_name(dt),
-                             (long long)i);
+                cr_assert_eq(geti(&back.d, i), isflt(dt) ? (int64_t)want[i] : wrap(dt, (int64_t)want[i]),
+                             "cfg %d %s pixel %lld", k, npg_dtype_name(dt), (long long)i);
             free(want);
             tv_free(&x);
             tv_free(&cols);
             tv_free(&back);
         }
     }
+    /* bool is refused by both */
+    npg_conv_geom g = geom(2, 3, 9, 8, 3, 3, 1, 1, 1, false);
+    tv xb = tv_make(NPG_BOOL, 4, (int64_t[]){2, 3, 9, 8}, L_CONTIG);
+    tv cb = out_make(NPG_BOOL, 3, (int64_t[]){2, 27, g.OH * g.OW});
+    expect_unsupported(B->im2col(0, &cb.d, &xb.d, &g), NPG_OP_IM2COL, NPG_BOOL);
+    expect_unsupported(B->col2im(0, &xb.d, &cb.d, &g), NPG_OP_COL2IM, NPG_BOOL);
+    tv_free(&xb);
+    tv_free(&cb);
 }
 
 /* float16 / bfloat16 im2col moves the bit patterns: the float32 im2col's
@@ -2013,7 +2468,7 @@ Test(cpu_nn, im2col_half_moves_bits) {
 
 Test(cpu_nn, pooling_and_backward) {
     for (int k = 0; k < 4; k++) { /* k == 3: 2x2 windows, stride 2, odd height (the straight path) */
-        for (int t = 1; t < 6; t++) {
+        for (int t = 1; t < N_DT; t++) { /* every dtype but bool */
             npg_dtype dt = ALL_DT[t];
             npg_conv_geom g = k == 3 ? geom(2, 3, 9, 8, 2, 2, 2, 0, 1, false)
                                      : geom(2, 3, 9, 8, 3, 2, 2, k == 0 ? 0 : 1, 1, k == 2);
@@ -2021,12 +2476,14 @@ Test(cpu_nn, pooling_and_backward) {
             g.OW = (8 + 2 * g.pad_w - 2) / 2 + 1;
             int64_t osh[4] = {2, 3, g.OH, g.OW}, P = g.OH * g.OW;
             tv x = tv_make(dt, 4, (int64_t[]){2, 3, 9, 8}, L_CONTIG);
-            tv_fill(&x, D_SMALLINT); /* many ties: the first maximum must win */
+            /* many ties: the first maximum must win (integers: every other k the type's extremes) */
+            tv_fill(&x, isflt(dt) || k % 2 == 0 ? D_SMALLINT : D_EDGE);
             if (isflt(dt)) wr(dt, x.mem, 77, NAN);
             tv o = out_make(dt, 4, osh), am = out_make(NPG_INT64, 4, osh), oa = out_make(dt, 4, osh);
             cr_assert_eq(B->pool2d(0, true, &o.d, &am.d, &x.d, &g), NPG_OK);
             npg_status sa = B->pool2d(0, false, &oa.d, NULL, &x.d, &g);
             cr_assert_eq(sa, isflt(dt) ? NPG_OK : NPG_ERR_UNSUPPORTED);
+            if (!isflt(dt)) expect_unsupported(sa, NPG_OP_AVG_POOL2D, dt);
             tv go = tv_make(dt, 4, osh, L_CONTIG), gxm = tv_make(dt, 4, (int64_t[]){2, 3, 9, 8}, L_CONTIG);
             tv gxa = tv_make(dt, 4, (int64_t[]){2, 3, 9, 8}, L_CONTIG);
             tv_fill(&go, D_SMALLINT);
@@ -2034,24 +2491,35 @@ Test(cpu_nn, pooling_and_backward) {
             if (isflt(dt)) {
                 cr_assert_eq(B->pool2d_backward(0, true, &gxm.d, &go.d, &am.d, &g), NPG_OK);
                 cr_assert_eq(B->pool2d_backward(0, false, &gxa.d, &go.d, NULL, &g), NPG_OK);
+            } else { /* the backward passes are float only */
+                expect_unsupported(B->pool2d_backward(0, true, &gxm.d, &go.d, &am.d, &g), NPG_OP_MAX_POOL2D, dt);
+                expect_unsupported(B->pool2d_backward(0, false, &gxa.d, &go.d, NULL, &g), NPG_OP_AVG_POOL2D, dt);
             }
             for (int64_t pl = 0; pl < 6; pl++) {
                 for (int64_t q = 0; q < P; q++) {
-                    int64_t oh = q / g.OW, ow = q % g.OW, bi = -1, cntv = 0;
+                    int64_t oh = q / g.OW, ow = q % g.OW, bi = -1, cntv = 0, ibest = 0;
                     double best = 0, s = 0;
                     for (int64_t kh = 0; kh < g.KH; kh++)
                         for (int64_t kw = 0; kw < g.KW; kw++) {
                             int64_t ih = oh * g.stride_h - g.pad_h + kh, iw = ow * g.stride_w - g.pad_w + kw;
                             if (ih < 0 || ih >= 9 || iw < 0 || iw >= 8) continue;
-                            double v = get(&x.d, pl * 72 + ih * 8 + iw);
-                            if (bi < 0 || v > best || (isnan(v) && !isnan(best))) best = v, bi = ih * 8 + iw;
-                            s += v;
+                            if (isflt(dt)) {
+                                double v = get(&x.d, pl * 72 + ih * 8 + iw);
+                                if (bi < 0 || v > best || (isnan(v) && !isnan(best))) best = v, bi = ih * 8 + iw;
+                                s += v;
+                            } else { /* canonical integers: uint64 compares unsigned */
+                                int64_t v = geti(&x.d, pl * 72 + ih * 8 + iw);
+                                if (bi < 0 || ilt(dt, ibest, v)) ibest = v, bi = ih * 8 + iw;
+                            }
                             cntv++;
                         }
                     int64_t f = pl * P + q, div = g.count_include_pad ? g.KH * g.KW : cntv;
                     cr_assert_eq(geti(&am.d, f), bi, "k %d %s", k, npg_dtype_name(dt));
+                    if (!isflt(dt)) {
+                        cr_assert_eq(geti(&o.d, f), ibest, "k %d %s", k, npg_dtype_name(dt));
+                        continue;
+                    }
                     cr_assert(close_to(get(&o.d, f), best, 0, 0));
-                    if (!isflt(dt)) continue;
                     cr_assert(close_to(get(&oa.d, f), s / (double)div, 1e-6, 1e-6));
                     wm[pl * 72 + bi] += get(&go.d, f);
                     for (int64_t kh = 0; kh < g.KH; kh++)
@@ -2082,8 +2550,8 @@ Test(cpu_nn, pooling_and_backward) {
 
 Test(cpu_nn, sgd_and_adam) {
     const int64_t n = 40000; /* threaded */
-    for (int t = 4; t < 6; t++) {
-        npg_dtype dt = ALL_DT[t];
+    for (int t = 0; t < 2; t++) {
+        npg_dtype dt = FLT_DT[t];
         double tol = dt == NPG_FLOAT32 ? 1e-5 : 1e-12;
         for (int k = 0; k < 4; k++) {
             tv p = tv_make(dt, 1, &n, L_CONTIG), g = tv_make(dt, 1, &n, L_CONTIG), b = tv_make(dt, 1, &n, L_CONTIG);

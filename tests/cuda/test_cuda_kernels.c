@@ -19,6 +19,7 @@
 
 #include "internal.h"
 #include "rng.h"
+#include "test_util.h"
 
 #define G (&npg_cuda_backend)
 #define C (&npg_cpu_backend)
@@ -75,6 +76,10 @@ static npg_tdesc td(const tb *t, bool dev, int ndim, const int64_t *shape, const
     return d;
 }
 
+static bool is_flt(npg_dtype dt) { return dt == NPG_FLOAT32 || dt == NPG_FLOAT64; }
+
+/* A weak scalar as common builds it: for bool and the integers, iscalar is
+ * iv wrapped to the dtype (uint64: its bits) and scalar that value. */
 static npg_tdesc scalar_desc(npg_dtype dt, double v, int64_t iv) {
     npg_tdesc d;
     memset(&d, 0, sizeof d);
@@ -82,6 +87,10 @@ static npg_tdesc scalar_desc(npg_dtype dt, double v, int64_t iv) {
     d.is_scalar = true;
     d.scalar = v;
     d.iscalar = iv;
+    if (!is_flt(dt)) {
+        d.iscalar = (int64_t)t_wrap_bits(dt, (uint64_t)iv); /* bool 0/1; int64 and uint64 keep the bits */
+        d.scalar = dt == NPG_UINT64 ? (double)(uint64_t)d.iscalar : (double)d.iscalar;
+    }
     return d;
 }
 
@@ -96,26 +105,28 @@ static uint64_t xr(void) {
 }
 static double xu(void) { return (double)(xr() >> 11) * 0x1.0p-53; }
 
+/* element i of t's host storage: v for floats, iv wrapped to the type for bool and integers */
 static void put(tb *t, int64_t i, double v, int64_t iv) {
     char *p = t->h + (size_t)i * t->es;
     switch (t->dt) {
-    case NPG_BOOL: *(uint8_t *)p = iv != 0; break;
-    case NPG_UINT8: *(uint8_t *)p = (uint8_t)iv; break;
-    case NPG_INT32: *(int32_t *)p = (int32_t)iv; break;
-    case NPG_INT64: *(int64_t *)p = iv; break;
     case NPG_FLOAT32: *(float *)p = (float)v; break;
     case NPG_FLOAT64: *(double *)p = v; break;
-    default: break;
+    default: t_put_bits(t->dt, p, 0, (uint64_t)iv); /* bool: iv != 0; fails for other dtypes */
     }
 }
 
 enum { V_ANY, V_NEAR1, V_SMALL, V_PLAIN };
-/* Fill all of t's storage: V_ANY mixes specials (NaN, inf, -0, extremes)
- * into values in [-3, 3]; V_NEAR1 is [0.99, 1.01] (products); V_SMALL is
- * integers in [0, 40); V_PLAIN is [-3, 3] without specials. */
+/* Fill all of t's storage: V_ANY mixes specials (NaN, inf, -0, extremes of
+ * every integer width) and, for integers, full-width values into values in
+ * [-3, 3] (integers [-100, 100], wrapped to the type); V_NEAR1 is [0.99,
+ * 1.01] (products); V_SMALL is integers in [0, 40); V_PLAIN is [-3, 3]
+ * without specials ([-100, 100], unsigned [0, 100]). */
 static void gen(tb *t, int kind) {
-    static const double fspec[] = {NAN, INFINITY, -INFINITY, -0.0, 0.0, 0.5, -2.5, 1e30, -1e-30, 3.0, 2.5};
-    static const int64_t ispec[] = {0, 1, -1, 127, -128, 255, INT32_MAX, INT32_MIN, INT64_MAX, INT64_MIN, 7};
+    static const double fspec[] = {NAN, INFINITY, -INFINITY, -0.0, 0.0, 0.5, -2.5, 1e30, -1e-30, 3.0, 2.5,
+                                   200.5, -129.5, 65535.5, 4294967296.0, 1.8e19};
+    static const int64_t ispec[] = {0, 1, -1, 127, -128, 255, INT32_MAX, INT32_MIN, INT64_MAX, INT64_MIN, 7,
+                                    32767, -32768, 65535, 65536, 4294967295ll, INT64_MIN + 1,
+                                    (int64_t)0x8000000000000001ull, (int64_t)0xFFFFFFFF00000000ull};
     for (int64_t i = 0; i < t->n; i++) {
         double v = -3 + 6 * xu();
         int64_t iv = (int64_t)(xr() % 201) - 100;
@@ -124,33 +135,44 @@ static void gen(tb *t, int kind) {
         if (kind == V_ANY && xr() % 8 == 0) {
             v = fspec[xr() % (sizeof fspec / sizeof *fspec)];
             iv = ispec[xr() % (sizeof ispec / sizeof *ispec)];
+        } else if (kind == V_ANY && xr() % 4 == 0) {
+            iv = (int64_t)xr(); /* full width once wrapped (uint64: half of them >= 2^63) */
         }
-        if (t->dt == NPG_UINT8 && kind != V_ANY) iv = iv < 0 ? -iv : iv;
+        if (t_is_unsigned(t->dt) && kind != V_ANY) iv = iv < 0 ? -iv : iv;
         put(t, i, v, iv);
     }
 }
 
-/* element i of a buffer as int64 (integers, bool) or double (floats) */
+/* element i of a buffer as int64 (integers and bool; uint64: its bits) or
+ * double (floats) */
 static int64_t geti(npg_dtype dt, const char *p, int64_t i) {
     switch (dt) {
-    case NPG_BOOL:
-    case NPG_UINT8: return ((const uint8_t *)p)[i];
-    case NPG_INT32: return ((const int32_t *)p)[i];
-    case NPG_INT64: return ((const int64_t *)p)[i];
-    default: return 0;
+    case NPG_BOOL: return ((const uint8_t *)p)[i]; /* the stored byte: anything but 0 or 1 shows */
+    case NPG_FLOAT32: case NPG_FLOAT64: return 0; /* floats compare as doubles (getf) */
+    default: return (int64_t)t_get_bits(dt, p, i); /* fails for other dtypes */
     }
 }
 static double getf(npg_dtype dt, const char *p, int64_t i) {
-    return dt == NPG_FLOAT32 ? ((const float *)p)[i] : dt == NPG_FLOAT64 ? ((const double *)p)[i] : (double)geti(dt, p, i);
+    switch (dt) {
+    case NPG_FLOAT32: return ((const float *)p)[i];
+    case NPG_FLOAT64: return ((const double *)p)[i];
+    case NPG_UINT64: return (double)(uint64_t)geti(dt, p, i);
+    default: return (double)geti(dt, p, i); /* bool and the other integers: exact */
+    }
 }
 
 /* got (n elements) against want: exact for integers and bool, else
  * |g - w| <= atol + rtol |w| with NaN == NaN and infinities exact. */
 static void cmp(const char *what, npg_dtype dt, const char *got, const char *want, int64_t n, double rtol, double atol) {
     for (int64_t i = 0; i < n; i++) {
-        if (dt != NPG_FLOAT32 && dt != NPG_FLOAT64) {
+        if (!is_flt(dt)) {
             int64_t g = geti(dt, got, i), w = geti(dt, want, i);
-            if (g != w) cr_assert_fail("%s (%s): element %lld: got %lld, want %lld", what, npg_dtype_name(dt), (long long)i, (long long)g, (long long)w);
+            if (g != w) {
+                if (dt == NPG_UINT64)
+                    cr_assert_fail("%s (%s): element %lld: got %llu, want %llu", what, npg_dtype_name(dt), (long long)i,
+                                   (unsigned long long)g, (unsigned long long)w);
+                cr_assert_fail("%s (%s): element %lld: got %lld, want %lld", what, npg_dtype_name(dt), (long long)i, (long long)g, (long long)w);
+            }
             continue;
         }
         double g = getf(dt, got, i), w = getf(dt, want, i);
@@ -165,7 +187,12 @@ static double rtol_of(npg_dtype dt, bool transcendental) {
     return 0;
 }
 
-static const npg_dtype all6[] = {NPG_BOOL, NPG_UINT8, NPG_INT32, NPG_INT64, NPG_FLOAT32, NPG_FLOAT64};
+/* the dtypes compared here (not float16 / bfloat16), the integers appended
+ * after bfloat16 last */
+static const npg_dtype alldt[] = {NPG_BOOL, NPG_UINT8,  NPG_INT32,  NPG_INT64, NPG_FLOAT32, NPG_FLOAT64,
+                                  NPG_INT8, NPG_INT16, NPG_UINT16, NPG_UINT32, NPG_UINT64};
+#define NDT ((int)(sizeof alldt / sizeof alldt[0]))
+static const npg_dtype newints[] = {NPG_INT8, NPG_INT16, NPG_UINT16, NPG_UINT32, NPG_UINT64};
 
 /* Both backends must agree on support: returns true when both computed. */
 static bool both_ok(const char *what, npg_status cpu, npg_status gpu) {
@@ -209,8 +236,8 @@ Test(cuda, device_and_memory) {
 
 Test(cuda, fill) {
     need_gpu();
-    for (int k = 0; k < 6; k++) {
-        npg_dtype dt = all6[k];
+    for (int k = 0; k < NDT; k++) {
+        npg_dtype dt = alldt[k];
         tb t = tb_new(dt, 40 * 30), c = tb_new(dt, 40 * 30);
         int64_t shape[2] = {20, 30}, st[2] = {-60, 1}; /* every other row, backwards */
         npg_tdesc dg = td(&t, true, 2, shape, st, 39 * 30), dc = td(&c, false, 2, shape, st, 39 * 30);
@@ -232,9 +259,9 @@ Test(cuda, fill) {
 
 Test(cuda, copy_all_pairs) {
     need_gpu();
-    for (int a = 0; a < 6; a++)
-        for (int b = 0; b < 6; b++) {
-            tb in = tb_new(all6[b], 37 * 29), og = tb_new(all6[a], 37 * 29), oc = tb_new(all6[a], 37 * 29);
+    for (int a = 0; a < NDT; a++)
+        for (int b = 0; b < NDT; b++) {
+            tb in = tb_new(alldt[b], 37 * 29), og = tb_new(alldt[a], 37 * 29), oc = tb_new(alldt[a], 37 * 29);
             gen(&in, V_ANY);
             tb_up(&in);
             int64_t shape[2] = {29, 37}, st[2] = {1, 29}; /* transposed read */
@@ -242,16 +269,16 @@ Test(cuda, copy_all_pairs) {
             npg_tdesc ig = td(&in, true, 2, shape, st, 0), ic = td(&in, false, 2, shape, st, 0);
             npg_tdesc dg = td(&og, true, 2, shape, NULL, 0), dc = td(&oc, false, 2, shape, NULL, 0);
             char what[64];
-            snprintf(what, sizeof what, "copy %s -> %s", npg_dtype_name(all6[b]), npg_dtype_name(all6[a]));
+            snprintf(what, sizeof what, "copy %s -> %s", npg_dtype_name(alldt[b]), npg_dtype_name(alldt[a]));
             if (both_ok(what, C->copy(0, &dc, &ic), G->copy(0, &dg, &ig))) {
                 tb_down(&og);
-                cmp(what, all6[a], og.back, oc.h, og.n, 0, 0);
+                cmp(what, alldt[a], og.back, oc.h, og.n, 0, 0);
             }
             ig = td(&in, true, 1, flat, NULL, 0), ic = td(&in, false, 1, flat, NULL, 0);
             dg = td(&og, true, 1, flat, NULL, 0), dc = td(&oc, false, 1, flat, NULL, 0);
             if (both_ok(what, C->copy(0, &dc, &ic), G->copy(0, &dg, &ig))) {
                 tb_down(&og);
-                cmp(what, all6[a], og.back, oc.h, og.n, 0, 0);
+                cmp(what, alldt[a], og.back, oc.h, og.n, 0, 0);
             }
             tb_free(&in);
             tb_free(&og);
@@ -307,13 +334,13 @@ Test(cuda, unary_all_ops) {
         memset(&p, 0, sizeof p);
         if (op == NPG_OP_CLIP) p.f[0] = -0.5, p.f[1] = 1.5;
         if (op == NPG_OP_LEAKY_RELU) p.f[0] = 0.1;
-        for (int k = 0; k < 6; k++) {
+        for (int k = 0; k < NDT; k++) {
             if (op == NPG_OP_ROUND) {
                 p.i[0] = 1;
-                run_unary((npg_op)op, all6[k], &p);
+                run_unary((npg_op)op, alldt[k], &p);
                 p.i[0] = -1;
             }
-            run_unary((npg_op)op, all6[k], &p);
+            run_unary((npg_op)op, alldt[k], &p);
         }
     }
 }
@@ -371,14 +398,14 @@ Test(cuda, binary_all_ops) {
     need_gpu();
     for (int op = 0; op < NPG_OP_COUNT; op++) {
         if (npg__op_info[op].family != NPG_FAM_BINARY) continue;
-        for (int k = 0; k < 6; k++) run_binary((npg_op)op, all6[k]);
+        for (int k = 0; k < NDT; k++) run_binary((npg_op)op, alldt[k]);
     }
 }
 
 Test(cuda, where) {
     need_gpu();
-    for (int k = 0; k < 6; k++) {
-        npg_dtype dt = all6[k];
+    for (int k = 0; k < NDT; k++) {
+        npg_dtype dt = alldt[k];
         const int64_t R = 31, Cc = 33;
         tb c = tb_new(NPG_BOOL, R), a = tb_new(dt, R * Cc), og = tb_new(dt, R * Cc), oc = tb_new(dt, R * Cc);
         gen(&c, V_ANY);
@@ -433,9 +460,9 @@ Test(cuda, reduce_all_ops) {
     static const npg_op ops[] = {NPG_OP_SUM, NPG_OP_MEAN, NPG_OP_PROD, NPG_OP_MAX, NPG_OP_MIN,
                                  NPG_OP_ALL, NPG_OP_ANY, NPG_OP_ARGMAX, NPG_OP_ARGMIN};
     for (size_t o = 0; o < sizeof ops / sizeof *ops; o++)
-        for (int k = 0; k < 6; k++) {
+        for (int k = 0; k < NDT; k++) {
             npg_op op = ops[o];
-            npg_dtype dt = all6[k];
+            npg_dtype dt = alldt[k];
             int64_t s1[2] = {13, 1000};
             run_reduce(op, dt, 2, s1, NULL, 1, 13 * 1000, "rows (13,1000)");
             int64_t s2[2] = {64, 500}, t2[2] = {1, 64}; /* reduce an outer axis: columns */
@@ -512,8 +539,8 @@ Test(cuda, scan) {
     need_gpu();
     static const npg_op ops[] = {NPG_OP_CUMSUM, NPG_OP_CUMPROD};
     for (int o = 0; o < 2; o++)
-        for (int k = 0; k < 6; k++) {
-            npg_dtype dt = all6[k];
+        for (int k = 0; k < NDT; k++) {
+            npg_dtype dt = alldt[k];
             int64_t s1[2] = {7, 300};
             run_scan(ops[o], dt, 2, s1, NULL, 1, 2100, "(7,300) axis 1");
             run_scan(ops[o], dt, 2, s1, NULL, 0, 2100, "(7,300) axis 0");
@@ -531,8 +558,8 @@ Test(cuda, scan) {
 Test(cuda, gather_scatter_add_and_index_flag) {
     need_gpu();
     const int64_t R = 6, Cc = 9, Ci = 4;
-    for (int k = 0; k < 6; k++) {
-        npg_dtype dt = all6[k];
+    for (int k = 0; k < NDT; k++) {
+        npg_dtype dt = alldt[k];
         tb in = tb_new(dt, R * Cc), idx = tb_new(NPG_INT64, R * Ci), og = tb_new(dt, R * Ci), oc = tb_new(dt, R * Ci);
         gen(&in, V_ANY);
         for (int64_t i = 0; i < R * Ci; i++) put(&idx, i, 0, (int64_t)(xr() % (2 * Cc)) - Cc); /* [-C, C) */
@@ -585,8 +612,8 @@ Test(cuda, gather_scatter_add_and_index_flag) {
 
 Test(cuda, nonzero) {
     need_gpu();
-    for (int k = 0; k < 6; k++) {
-        npg_dtype dt = all6[k];
+    for (int k = 0; k < NDT; k++) {
+        npg_dtype dt = alldt[k];
         int64_t shape[3] = {7, 11, 13}, n = 7 * 11 * 13, count = 0;
         tb in = tb_new(dt, n);
         for (int64_t i = 0; i < n; i++) {
@@ -643,12 +670,12 @@ static void run_sort(npg_dtype dt, int64_t rows, int64_t len, bool desc, int whi
 
 Test(cuda, sort) {
     need_gpu();
-    for (int k = 0; k < 6; k++)
+    for (int k = 0; k < NDT; k++)
         for (int desc = 0; desc < 2; desc++) {
-            run_sort(all6[k], 1, 5000, desc, 3);
-            run_sort(all6[k], 37, 100, desc, 3);
-            run_sort(all6[k], 300, 7, desc, 1);
-            run_sort(all6[k], 5, 3001, desc, 2);
+            run_sort(alldt[k], 1, 5000, desc, 3);
+            run_sort(alldt[k], 37, 100, desc, 3);
+            run_sort(alldt[k], 300, 7, desc, 1);
+            run_sort(alldt[k], 5, 3001, desc, 2);
         }
 }
 
@@ -708,10 +735,10 @@ static void run_matmul(npg_dtype dt, int64_t B, int64_t M, int64_t K, int64_t N,
 
 Test(cuda, matmul) {
     need_gpu();
-    for (int k = 0; k < 6; k++)
+    for (int k = 0; k < NDT; k++)
         for (int t = 0; t < 4; t++) {
-            run_matmul(all6[k], 1, 33, 17, 29, t & 1, t & 2, false, false);
-            run_matmul(all6[k], 3, 5, 40, 6, t & 1, t & 2, t == 3, false);
+            run_matmul(alldt[k], 1, 33, 17, 29, t & 1, t & 2, false, false);
+            run_matmul(alldt[k], 3, 5, 40, 6, t & 1, t & 2, t == 3, false);
         }
     run_matmul(NPG_FLOAT32, 2, 64, 64, 64, false, false, false, true);
     run_matmul(NPG_FLOAT32, 1, 1, 5, 1, false, false, false, false);
@@ -763,6 +790,17 @@ Test(cuda, random_matches_cpu) {
     run_random(NPG_OP_RAND_INT, NPG_INT32, 1001, 1, &p, 0);
     p.i[0] = INT64_MIN, p.i[1] = INT64_MAX;
     run_random(NPG_OP_RAND_INT, NPG_INT64, 1001, 0, &p, 0);
+    /* the new integer types: each one's full range (uint64: as far as int64
+     * bounds reach), then a range wider than the type (the draw wraps) */
+    static const int64_t nlo[5] = {INT8_MIN, INT16_MIN, 0, 0, 0};
+    static const int64_t nhi[5] = {(int64_t)INT8_MAX + 1, (int64_t)INT16_MAX + 1, (int64_t)UINT16_MAX + 1,
+                                   (int64_t)UINT32_MAX + 1, INT64_MAX};
+    for (int k = 0; k < 5; k++) {
+        p.i[0] = nlo[k], p.i[1] = nhi[k];
+        run_random(NPG_OP_RAND_INT, newints[k], 1001, k % 2, &p, 0);
+        p.i[0] = INT64_MIN, p.i[1] = INT64_MAX;
+        run_random(NPG_OP_RAND_INT, newints[k], 1001, 1 - k % 2, &p, 0);
+    }
 
     /* uniform bits against rng.h directly (independent of the CPU backend) */
     tb o = tb_new(NPG_FLOAT32, 10);
@@ -798,4 +836,33 @@ Test(cuda, unsupported_is_an_error) {
     cr_assert_eq(G->synchronize(0), NPG_OK);
     tb_free(&a);
     tb_free(&o);
+    /* the new integer types are refused by the float-only ops too, as on the CPU */
+    npg_kparams p;
+    memset(&p, 0, sizeof p);
+    p.f[1] = 1;
+    for (int k = 0; k < 5; k++) {
+        npg_dtype dt = newints[k];
+        tb x = tb_new(dt, 4), y = tb_new(dt, 4);
+        npg_tdesc xd = td(&x, true, 1, s, NULL, 0), yd = td(&y, true, 1, s, NULL, 0);
+        cr_assert_eq(G->unary(0, NPG_OP_EXP, &yd, &xd, NULL), NPG_ERR_UNSUPPORTED, "exp %s", npg_dtype_name(dt));
+        cr_assert(strstr(npg_last_error(), npg_dtype_name(dt)) != NULL, "%s", npg_last_error());
+        npg_clear_error();
+        cr_assert_eq(G->unary(0, NPG_OP_SQRT, &yd, &xd, NULL), NPG_ERR_UNSUPPORTED, "sqrt %s", npg_dtype_name(dt));
+        npg_clear_error();
+        cr_assert_eq(G->binary(0, NPG_OP_DIVIDE, &yd, &xd, &xd), NPG_ERR_UNSUPPORTED, "divide %s", npg_dtype_name(dt));
+        npg_clear_error();
+        cr_assert_eq(G->binary(0, NPG_OP_ATAN2, &yd, &xd, &xd), NPG_ERR_UNSUPPORTED, "atan2 %s", npg_dtype_name(dt));
+        npg_clear_error();
+        cr_assert_eq(G->reduce(0, NPG_OP_MEAN, &yd, &xd, 0), NPG_ERR_UNSUPPORTED, "mean %s", npg_dtype_name(dt));
+        npg_clear_error();
+        cr_assert_eq(G->random(0, NPG_OP_RAND_UNIFORM, &yd, 1, 0, &p), NPG_ERR_UNSUPPORTED, "uniform %s",
+                     npg_dtype_name(dt));
+        npg_clear_error();
+        cr_assert_eq(G->random(0, NPG_OP_RAND_NORMAL, &yd, 1, 0, &p), NPG_ERR_UNSUPPORTED, "normal %s",
+                     npg_dtype_name(dt));
+        npg_clear_error();
+        tb_free(&x);
+        tb_free(&y);
+    }
+    cr_assert_eq(G->synchronize(0), NPG_OK);
 }

@@ -19,6 +19,7 @@
 #include <string.h>
 
 #include "internal.h"
+#include "test_util.h"
 
 #define G (&npg_cuda_backend)
 #define CPU (&npg_cpu_backend)
@@ -79,24 +80,52 @@ static npg_tdesc bdesc(const buf *b, bool dev, int ndim, const int64_t *shape, i
 
 static double getv(npg_dtype dt, const char *p, int64_t i) {
     switch (dt) {
-    case NPG_UINT8: return ((const uint8_t *)p)[i];
-    case NPG_INT32: return ((const int32_t *)p)[i];
-    case NPG_INT64: return (double)((const int64_t *)p)[i];
+    case NPG_BOOL: return ((const uint8_t *)p)[i]; /* the stored byte: anything but 0 or 1 shows */
     case NPG_FLOAT32: return ((const float *)p)[i];
     case NPG_FLOAT64: return ((const double *)p)[i];
-    default: return 0;
+    default: return t_wrap_val(dt, t_get_bits(dt, p, i)); /* the integers; fails for other dtypes */
     }
 }
+/* Store v; into an integer type v must be an integer in [-2^63, 2^64) and is
+ * wrapped to the type's width (two's complement). */
 static void setv(npg_dtype dt, char *p, int64_t i, double v) {
     switch (dt) {
-    case NPG_UINT8: ((uint8_t *)p)[i] = (uint8_t)v; break;
-    case NPG_INT32: ((int32_t *)p)[i] = (int32_t)v; break;
-    case NPG_INT64: ((int64_t *)p)[i] = (int64_t)v; break;
     case NPG_FLOAT32: ((float *)p)[i] = (float)v; break;
     case NPG_FLOAT64: ((double *)p)[i] = v; break;
-    default: break;
+    default: /* bool (v != 0) and the integers; fails for other dtypes */
+        cr_assert(v == trunc(v) && v >= -0x1p63 && v < 0x1p64, "setv(%s, %g)", npg_dtype_name(dt), v);
+        t_put_bits(dt, p, i, v >= 0x1p63 ? (uint64_t)v : (uint64_t)(int64_t)v);
     }
 }
+/* An integer type's largest and smallest values, as doubles that convert
+ * back exactly (uint64 and int64: just inside the range). */
+static double imax_of(npg_dtype dt) {
+    switch (dt) {
+    case NPG_UINT8: return 255;
+    case NPG_INT8: return 127;
+    case NPG_INT16: return 32767;
+    case NPG_UINT16: return 65535;
+    case NPG_INT32: return 2147483647.0;
+    case NPG_UINT32: return 4294967295.0;
+    case NPG_INT64: return 9.2e18;
+    case NPG_UINT64: return 1.8e19; /* above 2^63: an unsigned comparison */
+    default: cr_assert_fail("imax_of(%s)", npg_dtype_name(dt)); return 0;
+    }
+}
+static double imin_of(npg_dtype dt) {
+    switch (dt) {
+    case NPG_UINT8: case NPG_UINT16: case NPG_UINT32: case NPG_UINT64: return 0;
+    case NPG_INT8: return -128;
+    case NPG_INT16: return -32768;
+    case NPG_INT32: return -2147483648.0;
+    case NPG_INT64: return -9.2e18;
+    default: cr_assert_fail("imin_of(%s)", npg_dtype_name(dt)); return 0;
+    }
+}
+/* the numeric dtypes im2col and max pooling take: the floats, then the integers */
+static const npg_dtype numdt[] = {NPG_FLOAT32, NPG_FLOAT64, NPG_INT32, NPG_INT64, NPG_UINT8,
+                                  NPG_INT8,    NPG_INT16,   NPG_UINT16, NPG_UINT32, NPG_UINT64};
+#define NNUM ((int)(sizeof numdt / sizeof numdt[0]))
 /* element i of b (from offset off) on the host / read back */
 static double hv(const buf *b, int64_t off, int64_t i) { return getv(b->dt, b->h, off + i); }
 static double bv(const buf *b, int64_t off, int64_t i) { return getv(b->dt, b->back, off + i); }
@@ -482,7 +511,10 @@ static void run_im2col(npg_dtype dt, const npg_conv_geom *g) {
     const int64_t cs = g->N * rows * L;
     bool flt = dt == NPG_FLOAT32 || dt == NPG_FLOAT64;
     buf x = bnew(dt, xs), cols = bnew(dt, cs), x2 = bnew(dt, xs), cols2 = bnew(dt, cs);
-    for (int64_t i = 0; i < xs; i++) hset(&x, 0, i, flt ? -3 + 6 * xu() : (double)(xr() % 100));
+    for (int64_t i = 0; i < xs; i++) {
+        hset(&x, 0, i, flt ? -3 + 6 * xu() : (double)(xr() % 100));
+        if (!flt && xr() % 7 == 0) hset(&x, 0, i, xr() % 2 ? imax_of(dt) : imin_of(dt)); /* moved intact */
+    }
     for (int64_t i = 0; i < cs; i++) hset(&cols2, 0, i, flt ? -3 + 6 * xu() : (double)(xr() % 100));
     bup(&x);
     bup(&cols2);
@@ -520,7 +552,7 @@ static void run_im2col(npg_dtype dt, const npg_conv_geom *g) {
                        (long long)i);
         } else {
             char tmp[8];
-            setv(dt, tmp, 0, acc[i] < 256 || dt != NPG_UINT8 ? acc[i] : fmod(acc[i], 256)); /* wrap uint8 */
+            setv(dt, tmp, 0, acc[i]); /* wrapped to the type (sums of values < 100: exact in double) */
             cr_assert(bv(&x2, 0, i) == getv(dt, tmp, 0), "col2im %s pixel %lld: %g want %g", npg_dtype_name(dt),
                       (long long)i, bv(&x2, 0, i), getv(dt, tmp, 0));
         }
@@ -548,11 +580,10 @@ static void run_im2col(npg_dtype dt, const npg_conv_geom *g) {
 
 Test(cuda_nn, im2col_col2im) {
     need_gpu();
-    static const npg_dtype dts[5] = {NPG_FLOAT32, NPG_FLOAT64, NPG_INT32, NPG_INT64, NPG_UINT8};
     int ng;
     const npg_conv_geom *gs = conv_geoms(&ng);
-    for (int k = 0; k < 5; k++)
-        for (int i = 0; i < ng; i++) run_im2col(dts[k], &gs[i]);
+    for (int k = 0; k < NNUM; k++)
+        for (int i = 0; i < ng; i++) run_im2col(numdt[k], &gs[i]);
     /* more elements than one launch covers: the grid-stride loops */
     npg_conv_geom big = geom(16, 16, 32, 32, 3, 3, 1, 1, 1, 1, 1, 1);
     run_im2col(NPG_FLOAT32, &big);
@@ -569,6 +600,7 @@ static void run_pool(npg_dtype dt, const npg_conv_geom *g0) {
         hset(&x, 0, i, flt ? -3 + 6 * xu() : (double)(xr() % 100));
         if (xr() % 6 == 0) hset(&x, 0, i, 2); /* ties: the first maximum wins */
         if (flt && xr() % 23 == 0) hset(&x, 0, i, NAN);
+        if (!flt && xr() % 11 == 0) hset(&x, 0, i, xr() % 2 ? imax_of(dt) : imin_of(dt)); /* the extremes */
     }
     bup(&x);
     int64_t xsh[4] = {g.N, g.C, g.H, g.W}, osh[4] = {g.N, g.C, g.OH, g.OW};
@@ -679,7 +711,6 @@ static void run_pool(npg_dtype dt, const npg_conv_geom *g0) {
 
 Test(cuda_nn, pool2d_max_avg_and_backward) {
     need_gpu();
-    static const npg_dtype dts[5] = {NPG_FLOAT32, NPG_FLOAT64, NPG_INT32, NPG_INT64, NPG_UINT8};
     /* pooling geometries: padding at most half the kernel */
     npg_conv_geom gs[7] = {
         geom(2, 3, 8, 8, 2, 2, 2, 2, 0, 0, 1, 1),   geom(2, 2, 9, 7, 3, 3, 2, 2, 1, 1, 1, 1),
@@ -687,8 +718,8 @@ Test(cuda_nn, pool2d_max_avg_and_backward) {
         geom(2, 1, 5, 6, 5, 4, 3, 2, 2, 2, 1, 1),   geom(1, 2, 12, 13, 3, 3, 2, 3, 1, 0, 2, 2),
         geom(1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 1, 1),
     };
-    for (int k = 0; k < 5; k++)
-        for (int i = 0; i < 7; i++) run_pool(dts[k], &gs[i]);
+    for (int k = 0; k < NNUM; k++)
+        for (int i = 0; i < 7; i++) run_pool(numdt[k], &gs[i]);
     npg_conv_geom big = geom(64, 64, 32, 32, 3, 3, 2, 2, 1, 1, 1, 1); /* grid-stride loops */
     run_pool(NPG_FLOAT32, &big);
 }
@@ -845,4 +876,26 @@ Test(cuda_nn, unsupported_dtypes_are_errors) {
     bfree(&b);
     bfree(&l);
     bfree(&bb);
+    /* the new integer types: float-only entries refuse them, as on the CPU */
+    static const npg_dtype newints[5] = {NPG_INT8, NPG_INT16, NPG_UINT16, NPG_UINT32, NPG_UINT64};
+    for (int k = 0; k < 5; k++) {
+        npg_dtype dt = newints[k];
+        buf x = bnew(dt, 64), y = bnew(dt, 64);
+        npg_tdesc dxx = bdesc(&x, true, 2, sh, 0), dyy = bdesc(&y, true, 2, sh, 0);
+        cr_assert_eq(G->softmax(0, &dyy, &dxx, false), NPG_ERR_UNSUPPORTED, "softmax of %s", npg_dtype_name(dt));
+        cr_assert(strstr(npg_last_error(), "cuda") && strstr(npg_last_error(), npg_dtype_name(dt)), "%s",
+                  npg_last_error());
+        cr_assert_eq(G->softmax_backward(0, &dyy, &dxx, &dxx, true), NPG_ERR_UNSUPPORTED);
+        npg_tdesc x1 = bdesc(&x, true, 1, one, 0), y1 = bdesc(&y, true, 1, one, 0);
+        cr_assert_eq(G->sgd_step(0, &x1, &y1, NULL, &sh_), NPG_ERR_UNSUPPORTED, "sgd of %s", npg_dtype_name(dt));
+        cr_assert_eq(G->adam_step(0, &x1, &y1, &x1, &y1, &ah), NPG_ERR_UNSUPPORTED, "adam of %s", npg_dtype_name(dt));
+        npg_tdesc px = bdesc(&x, true, 4, xsh, 0), po = bdesc(&y, true, 4, osh, 0);
+        cr_assert_eq(G->pool2d(0, false, &po, NULL, &px, &g), NPG_ERR_UNSUPPORTED, "avg pooling of %s",
+                     npg_dtype_name(dt));
+        cr_assert_eq(G->pool2d_backward(0, false, &px, &po, NULL, &g), NPG_ERR_UNSUPPORTED);
+        npg_clear_error();
+        bfree(&x);
+        bfree(&y);
+    }
+    cr_assert_eq(G->synchronize(0), NPG_OK);
 }

@@ -15,7 +15,7 @@ except ImportError:
     sys.exit(77)
 
 MAX_DIMS = 8
-UINT8, INT32, INT64, FLOAT32, FLOAT64 = 2, 3, 4, 5, 6  # npg_dtype values, checked below
+UINT8, INT32, INT64, FLOAT32, FLOAT64, INT8, INT16 = 2, 3, 4, 5, 6, 9, 10  # npg_dtype values, checked below
 
 
 class Shape(ctypes.Structure):
@@ -55,10 +55,11 @@ api.PyCapsule_GetPointer.argtypes = [ctypes.py_object, ctypes.c_char_p]
 api.PyCapsule_SetName.restype = ctypes.c_int
 api.PyCapsule_SetName.argtypes = [ctypes.py_object, ctypes.c_char_p]
 
-for d, n in [(UINT8, b"uint8"), (INT32, b"int32"), (INT64, b"int64"), (FLOAT32, b"float32"), (FLOAT64, b"float64")]:
+for d, n in [(UINT8, b"uint8"), (INT32, b"int32"), (INT64, b"int64"), (FLOAT32, b"float32"), (FLOAT64, b"float64"),
+             (INT8, b"int8"), (INT16, b"int16")]:
     assert lib.npg_dtype_name(d) == n, (d, lib.npg_dtype_name(d))
 NP = {UINT8: ("B", torch.uint8), FLOAT32: ("f", torch.float32), FLOAT64: ("d", torch.float64), INT32: ("i", torch.int32),
-      INT64: ("q", torch.int64)}
+      INT64: ("q", torch.int64), INT8: ("b", torch.int8), INT16: ("h", torch.int16)}
 failures = 0
 
 
@@ -88,7 +89,7 @@ def ok(p, what):
 live0 = (lib.npg__live_arrays(), lib.npg__live_storages())
 
 # ---- npg -> torch --------------------------------------------------------
-for dt in (UINT8, INT32, INT64, FLOAT32, FLOAT64):
+for dt in (UINT8, INT32, INT64, FLOAT32, FLOAT64, INT8, INT16):
     a = ok(lib.npg_arange(0, 12, 1, None), "arange")
     b = ok(lib.npg_astype(a, dt), "astype")
     shape = Shape(2, (ctypes.c_int64 * MAX_DIMS)(3, 4))
@@ -113,7 +114,7 @@ check((lib.npg__live_arrays(), lib.npg__live_storages()) == live0, "npg->torch: 
 
 # ---- torch -> npg --------------------------------------------------------
 for dt, tdt in ((UINT8, torch.uint8), (INT32, torch.int32), (INT64, torch.int64), (FLOAT32, torch.float32),
-                (FLOAT64, torch.float64)):
+                (FLOAT64, torch.float64), (INT8, torch.int8), (INT16, torch.int16)):
     base = (torch.arange(20) - (0 if tdt == torch.uint8 else 7)).to(tdt).reshape(4, 5)
     src = base[::2, 1:].t()  # non-contiguous, with an offset: shape (4, 2), strides (1, 10)
     cap = tdl.to_dlpack(src)

@@ -1487,6 +1487,10 @@ Test(nn_layers, one_hot_values_and_errors) {
     T_EXPECT_FAIL(npg_one_hot(npg_zeros(NPG_SHAPE(0), OPT(.dtype = NPG_INT64)), -1), NPG_ERR_SHAPE, "npg_one_hot");
     T_EXPECT_FAIL(npg_one_hot(npg_ones(NPG_SHAPE(3), OPT(.dtype = NPG_FLOAT32)), 3), NPG_ERR_DTYPE, "npg_one_hot");
     T_EXPECT_FAIL(npg_one_hot(NULL, 3), NPG_ERR_NULL_ARG, "npg_one_hot");
+    /* uint64 labels from 2^63 up are out of range, not negative int64s */
+    npg_array *big = npg_from_data((uint64_t[]){3, UINT64_MAX}, NPG_UINT64, NPG_SHAPE(2), OPT());
+    T_EXPECT_FAIL(npg_one_hot(big, 5), NPG_ERR_INDEX, "npg_one_hot");
+    T_EXPECT_FAIL(npg_one_hot(big, -1), NPG_ERR_INDEX, "npg_one_hot");
     snap_check(sl, "one_hot labels after errors");
     npg_scope_end(s);
     t_assert_no_leak(live, "one_hot");

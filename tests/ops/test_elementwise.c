@@ -30,24 +30,67 @@
  * Dtypes, promotion and the per-rule dtype semantics (from ops.def / npg.h)
  * ------------------------------------------------------------------------ */
 
-#define NDTS 8
-static const npg_dtype DTS[NDTS] = {NPG_BOOL,    NPG_UINT8,   NPG_INT32,   NPG_INT64,
-                                    NPG_FLOAT32, NPG_FLOAT64, NPG_FLOAT16, NPG_BFLOAT16};
+#define NDTS 13
+static const npg_dtype DTS[NDTS] = {NPG_BOOL,    NPG_UINT8,   NPG_INT32,   NPG_INT64,  NPG_FLOAT32,
+                                    NPG_FLOAT64, NPG_FLOAT16, NPG_BFLOAT16, NPG_INT8,  NPG_INT16,
+                                    NPG_UINT16,  NPG_UINT32,  NPG_UINT64};
 static bool ishalf(npg_dtype d) { return d == NPG_FLOAT16 || d == NPG_BFLOAT16; }
 static bool isf(npg_dtype d) { return d == NPG_FLOAT32 || d == NPG_FLOAT64 || ishalf(d); }
-static bool isi(npg_dtype d) { return d == NPG_UINT8 || d == NPG_INT32 || d == NPG_INT64; }
-static int nbits(npg_dtype d) { return d == NPG_UINT8 ? 8 : d == NPG_INT32 ? 32 : 64; }
-static int rank(npg_dtype d) {
-    static const int r[NPG_DTYPE_COUNT] = {[NPG_BOOL] = 0,    [NPG_UINT8] = 1,   [NPG_INT32] = 2,   [NPG_INT64] = 3,
-                                           [NPG_FLOAT16] = 4, [NPG_BFLOAT16] = 4, [NPG_FLOAT32] = 5, [NPG_FLOAT64] = 6};
-    return r[d];
+/* The promotion table, written out (npg.h; the array API): bool below
+ * everything; within the signed and within the unsigned integers the wider;
+ * a signed with an unsigned integer the smallest signed type holding both,
+ * but uint64 with any signed integer float64; an integer with a float the
+ * float; among floats the wider, float16 with bfloat16 float32. Rows and
+ * columns in DTS order. */
+#define B_ NPG_BOOL
+#define U1 NPG_UINT8
+#define U2 NPG_UINT16
+#define U4 NPG_UINT32
+#define U8_ NPG_UINT64
+#define S1 NPG_INT8
+#define S2 NPG_INT16
+#define S4 NPG_INT32
+#define S8 NPG_INT64
+#define F2 NPG_FLOAT16
+#define G2 NPG_BFLOAT16
+#define F4 NPG_FLOAT32
+#define F8 NPG_FLOAT64
+static const npg_dtype PROMOTE[NDTS][NDTS] = {
+    /*          bool uint8 int32 int64 f32 f64 f16 bf16 int8 int16 uint16 uint32 uint64 */
+    /* bool   */ {B_, U1, S4, S8, F4, F8, F2, G2, S1, S2, U2, U4, U8_},
+    /* uint8  */ {U1, U1, S4, S8, F4, F8, F2, G2, S2, S2, U2, U4, U8_},
+    /* int32  */ {S4, S4, S4, S8, F4, F8, F2, G2, S4, S4, S4, S8, F8},
+    /* int64  */ {S8, S8, S8, S8, F4, F8, F2, G2, S8, S8, S8, S8, F8},
+    /* f32    */ {F4, F4, F4, F4, F4, F8, F4, F4, F4, F4, F4, F4, F4},
+    /* f64    */ {F8, F8, F8, F8, F8, F8, F8, F8, F8, F8, F8, F8, F8},
+    /* f16    */ {F2, F2, F2, F2, F4, F8, F2, F4, F2, F2, F2, F2, F2},
+    /* bf16   */ {G2, G2, G2, G2, F4, F8, F4, G2, G2, G2, G2, G2, G2},
+    /* int8   */ {S1, S2, S4, S8, F4, F8, F2, G2, S1, S2, S4, S8, F8},
+    /* int16  */ {S2, S2, S4, S8, F4, F8, F2, G2, S2, S2, S4, S8, F8},
+    /* uint16 */ {U2, U2, S4, S8, F4, F8, F2, G2, S4, S4, U2, U4, U8_},
+    /* uint32 */ {U4, U4, S8, S8, F4, F8, F2, G2, S8, S8, U4, U4, U8_},
+    /* uint64 */ {U8_, U8_, F8, F8, F4, F8, F2, G2, F8, F8, U8_, U8_, U8_},
+};
+#undef B_
+#undef U1
+#undef U2
+#undef U4
+#undef U8_
+#undef S1
+#undef S2
+#undef S4
+#undef S8
+#undef F2
+#undef G2
+#undef F4
+#undef F8
+static int dti(npg_dtype d) {
+    for (int i = 0; i < NDTS; i++)
+        if (DTS[i] == d) return i;
+    cr_assert_fail("dtype %d is not in DTS", (int)d);
+    return 0;
 }
-/* bool < uint8 < int32 < int64 < {float16, bfloat16} < float32 < float64 (int
- * with float: the float; the two half types: float32) */
-static npg_dtype promote(npg_dtype a, npg_dtype b) {
-    if (a != b && rank(a) == rank(b)) return NPG_FLOAT32;
-    return rank(a) >= rank(b) ? a : b;
-}
+static npg_dtype promote(npg_dtype a, npg_dtype b) { return PROMOTE[dti(a)][dti(b)]; }
 
 typedef enum { R_ARITH, R_ANY, R_FLOAT, R_CMP, R_LOGICAL, R_BITWISE, R_SHIFT, R_ROUND, R_TEST, R_NONE } trule;
 static bool accepts(trule r, npg_dtype d) {
@@ -55,7 +98,7 @@ static bool accepts(trule r, npg_dtype d) {
     case R_ARITH:
     case R_ROUND: return d != NPG_BOOL;
     case R_BITWISE: return !isf(d);
-    case R_SHIFT: return isi(d);
+    case R_SHIFT: return t_is_int(d);
     default: return true;
     }
 }
@@ -75,16 +118,8 @@ static double q(double v, npg_dtype d) {
     default: return trunc(v);
     }
 }
-static uint64_t U(double v) { return (uint64_t)(int64_t)v; }
-/* two's-complement wrap of an integer result to dtype d */
-static double wrapi(uint64_t u, npg_dtype d) {
-    switch (d) {
-    case NPG_BOOL: return u != 0;
-    case NPG_UINT8: return (uint8_t)u;
-    case NPG_INT32: return (int32_t)(uint32_t)u;
-    default: return (double)(int64_t)u;
-    }
-}
+/* an integer value's two's-complement bits (uint64's above INT64_MAX too) */
+static uint64_t U(double v) { return v >= 0x1p63 ? (uint64_t)v : (uint64_t)(int64_t)v; }
 
 /* ------------------------------------------------------------------------
  * Input domains and generation
@@ -109,11 +144,14 @@ static double urand(trng *r) {
 static double gen_val(const tdom *D, npg_dtype dt, int shift_bits, trng *r) {
     double u = urand(r);
     if (dt == NPG_BOOL) return u < 0.5;
-    if (isi(dt)) {
+    if (t_is_int(dt)) {
         double lo = D->ilo, hi = D->ihi;
         if (D->flags & D_SHIFT) lo = 0, hi = shift_bits + 2;
-        double mn = dt == NPG_UINT8 ? 0 : dt == NPG_INT32 ? -2147483648.0 : -IBIG;
-        double mx = dt == NPG_UINT8 ? 255 : dt == NPG_INT32 ? 2147483647.0 : IBIG;
+        /* the dtype's range; int64 within +-IBIG, uint64 all of it (half
+         * above INT64_MAX) where the domain is the full range */
+        double mn = t_int_bits(dt) == 64 ? (t_is_unsigned(dt) ? 0 : -IBIG) : t_int_min(dt);
+        double mx = dt == NPG_INT64 ? IBIG : dt == NPG_UINT64 ? 18446744073709549568.0 /* 2^64 - 2048 */ : t_int_max(dt);
+        if (dt == NPG_UINT64 && hi >= IBIG) hi = mx;
         lo = lo < mn ? mn : lo;
         hi = hi > mx ? mx : hi;
         double v = floor(lo + (hi - lo + 1) * u);
@@ -141,11 +179,11 @@ typedef struct tparam {
 typedef double (*ref_fn)(double x, double y, npg_dtype dt, const tparam *P);
 #define REF(name) static double ref_##name(double x, double y, npg_dtype dt, const tparam *P)
 
-REF(negative) { return isf(dt) ? -x : wrapi(0 - U(x), dt); }
+REF(negative) { return isf(dt) ? -x : t_wrap_val(dt, 0 - U(x)); }
 REF(positive) { return x; }
-REF(abs) { return isf(dt) ? fabs(x) : (x < 0 ? wrapi(0 - U(x), dt) : x); }
+REF(abs) { return isf(dt) ? fabs(x) : (x < 0 ? t_wrap_val(dt, 0 - U(x)) : x); }
 REF(sign) { return isnan(x) ? x : (double)((x > 0) - (x < 0)); }
-REF(square) { return isf(dt) ? x * x : wrapi(U(x) * U(x), dt); }
+REF(square) { return isf(dt) ? x * x : t_wrap_val(dt, U(x) * U(x)); }
 #define REF_LIBM(f) REF(f) { return f(x); }
 REF_LIBM(sqrt) REF_LIBM(exp) REF_LIBM(expm1) REF_LIBM(log) REF_LIBM(log1p) REF_LIBM(log2) REF_LIBM(log10)
 REF_LIBM(sin) REF_LIBM(cos) REF_LIBM(tan) REF_LIBM(asin) REF_LIBM(acos) REF_LIBM(atan) REF_LIBM(sinh) REF_LIBM(cosh)
@@ -167,9 +205,14 @@ REF(round) {
     if (d >= 0) return x;
     int64_t f = 1;
     for (int k = 0; k < -d; k++) f *= 10;
+    if (t_is_unsigned(dt)) { /* uint64's above INT64_MAX too */
+        uint64_t a = U(x), uq = a / (uint64_t)f, r = a % (uint64_t)f;
+        if (2 * r > (uint64_t)f || (2 * r == (uint64_t)f && (uq & 1))) uq++;
+        return t_wrap_val(dt, uq * (uint64_t)f);
+    }
     int64_t a = (int64_t)x, qq = ifloordiv(a, f), r = a - qq * f;
     if (2 * r > f || (2 * r == f && (qq & 1))) qq++;
-    return wrapi((uint64_t)qq * (uint64_t)f, dt);
+    return t_wrap_val(dt, (uint64_t)qq * (uint64_t)f);
 }
 REF(reciprocal) { return 1.0 / x; }
 REF(isnan) { return isnan(x); }
@@ -177,7 +220,7 @@ REF(isinf) { return isinf(x); }
 REF(isfinite) { return isfinite(x); }
 REF(signbit) { return signbit(x) != 0; }
 REF(logical_not) { return x == 0; }
-REF(bitwise_invert) { return dt == NPG_BOOL ? x == 0 : wrapi(~U(x), dt); }
+REF(bitwise_invert) { return dt == NPG_BOOL ? x == 0 : t_wrap_val(dt, ~U(x)); }
 REF(clip) {
     if (isnan(x)) return x;
     if (!isnan(P->lo) && x < P->lo) x = P->lo;
@@ -193,9 +236,9 @@ REF(gelu) { return 0.5 * x * (1 + erf(x / sqrt(2.0))); }
 REF(gelu_tanh) { return 0.5 * x * (1 + tanh(sqrt(2.0 / M_PI) * (x + 0.044715 * x * x * x))); }
 REF(softplus) { return fmax(x, 0) + log1p(exp(-fabs(x))); }
 
-REF(add) { return isf(dt) ? x + y : wrapi(U(x) + U(y), dt); }
-REF(subtract) { return isf(dt) ? x - y : wrapi(U(x) - U(y), dt); }
-REF(multiply) { return isf(dt) ? x * y : wrapi(U(x) * U(y), dt); }
+REF(add) { return isf(dt) ? x + y : t_wrap_val(dt, U(x) + U(y)); }
+REF(subtract) { return isf(dt) ? x - y : t_wrap_val(dt, U(x) - U(y)); }
+REF(multiply) { return isf(dt) ? x * y : t_wrap_val(dt, U(x) * U(y)); }
 REF(divide) { return x / y; }
 /* Python's float floor division and modulo (Objects/floatobject.c) */
 static double py_fdiv(double a, double b) {
@@ -215,22 +258,24 @@ static double py_fmod(double a, double b) {
 REF(floor_divide) {
     if (isf(dt)) return py_fdiv(x, y);
     if (y == 0) return 0;
-    if (y == -1) return wrapi(0 - U(x), dt);
-    return wrapi((uint64_t)ifloordiv((int64_t)x, (int64_t)y), dt);
+    if (t_is_unsigned(dt)) return t_wrap_val(dt, U(x) / U(y));
+    if (y == -1) return t_wrap_val(dt, 0 - U(x));
+    return t_wrap_val(dt, (uint64_t)ifloordiv((int64_t)x, (int64_t)y));
 }
 REF(remainder) {
     if (isf(dt)) return py_fmod(x, y);
     if (y == 0 || y == -1) return 0;
+    if (t_is_unsigned(dt)) return t_wrap_val(dt, U(x) % U(y));
     int64_t a = (int64_t)x, b = (int64_t)y, r = a % b;
     if (r != 0 && ((r < 0) != (b < 0))) r += b;
-    return wrapi((uint64_t)r, dt);
+    return t_wrap_val(dt, (uint64_t)r);
 }
 REF(pow) {
     if (isf(dt)) return pow(x, y);
     if (y < 0) return x == 1 ? 1 : x == -1 ? (((int64_t)y & 1) ? -1 : 1) : 0;
     uint64_t r = 1;
     for (int64_t k = 0; k < (int64_t)y; k++) r *= U(x);
-    return wrapi(r, dt);
+    return t_wrap_val(dt, r);
 }
 REF(atan2) { return atan2(x, y); }
 REF(copysign) { return copysign(x, y); }
@@ -252,13 +297,13 @@ REF(greater_equal) { return x >= y; }
 REF(logical_and) { return (x != 0) && (y != 0); }
 REF(logical_or) { return (x != 0) || (y != 0); }
 REF(logical_xor) { return (x != 0) != (y != 0); }
-REF(bitwise_and) { return wrapi(U(x) & U(y), dt); }
-REF(bitwise_or) { return wrapi(U(x) | U(y), dt); }
-REF(bitwise_xor) { return wrapi(U(x) ^ U(y), dt); }
-REF(bitwise_left_shift) { return y >= nbits(dt) ? 0 : wrapi(U(x) << (int)y, dt); }
+REF(bitwise_and) { return t_wrap_val(dt, U(x) & U(y)); }
+REF(bitwise_or) { return t_wrap_val(dt, U(x) | U(y)); }
+REF(bitwise_xor) { return t_wrap_val(dt, U(x) ^ U(y)); }
+REF(bitwise_left_shift) { return y >= t_int_bits(dt) ? 0 : t_wrap_val(dt, U(x) << (int)y); }
 REF(bitwise_right_shift) {
-    if (y >= nbits(dt)) return x < 0 ? -1 : 0;
-    return dt == NPG_UINT8 ? (double)((uint64_t)x >> (int)y) : (double)((int64_t)x >> (int)y);
+    if (y >= t_int_bits(dt)) return x < 0 ? -1 : 0;
+    return t_is_unsigned(dt) ? (double)(U(x) >> (int)y) : (double)((int64_t)x >> (int)y);
 }
 
 /* Domains: dom_<name>[0] for x / a, [1] for b. */
@@ -599,7 +644,7 @@ static void check_binary(int oi, npg_dtype da, npg_dtype db, int ci) {
     int64_t na = numel(c->sa), nb = numel(c->sb), n = numel(so);
     double *ha = malloc(sizeof(double) * (size_t)(na + 1)), *hb = malloc(sizeof(double) * (size_t)(nb + 1));
     double *want = malloc(sizeof(double) * (size_t)(n + 1));
-    int bits = isi(cdt) ? nbits(cdt) : 8;
+    int bits = t_is_int(cdt) ? t_int_bits(cdt) : 8;
     uint64_t seed = (uint64_t)(oi * 100000 + da * 1000 + db * 50 + ci);
     npg_array *a = mk(c->sa, c->va, da, &op->dom[0], bits, seed, ha);
     npg_array *b = mk(c->sb, c->vb, db, &op->dom[1], bits, seed + 7777, hb);
@@ -642,6 +687,37 @@ Test(elementwise, result_type_table) {
             cr_expect_eq(npg_result_type(DTS[i], DTS[j]), promote(DTS[i], DTS[j]), "npg_result_type(%s, %s) = %s, want %s",
                          npg_dtype_name(DTS[i]), npg_dtype_name(DTS[j]), npg_dtype_name(npg_result_type(DTS[i], DTS[j])),
                          npg_dtype_name(promote(DTS[i], DTS[j])));
+    /* the table is symmetric, and what npg_add (and the weak-scalar forms,
+     * which keep the array's dtype) actually return */
+    t_require_device();
+    npg_scope sc = npg_scope_begin();
+    for (int i = 0; i < NDTS; i++) {
+        npg_array *a = t_arr((double[]){1, 0}, DTS[i], (npg_shape)SH(2));
+        for (int j = 0; j < NDTS; j++) {
+            cr_expect_eq(PROMOTE[i][j], PROMOTE[j][i], "the promotion table is not symmetric at (%s, %s)", npg_dtype_name(DTS[i]),
+                         npg_dtype_name(DTS[j]));
+            npg_array *b = t_arr((double[]){1, 1}, DTS[j], (npg_shape)SH(2));
+            npg_array *y = npg_add(a, b);
+            npg_dtype want = promote(DTS[i], DTS[j]);
+            if (want == NPG_BOOL) { /* add refuses bool; maximum takes any dtype */
+                cr_expect(y == NULL && npg_last_status() == NPG_ERR_DTYPE, "npg_add(bool, bool) must be refused");
+                npg_clear_error();
+                y = npg_maximum(a, b);
+            }
+            cr_expect(y != NULL, "npg_add(%s, %s): %s", npg_dtype_name(DTS[i]), npg_dtype_name(DTS[j]), npg_last_error());
+            if (y)
+                cr_expect_eq(npg_dtype_of(y), want, "npg_add(%s, %s) has dtype %s, want %s", npg_dtype_name(DTS[i]),
+                             npg_dtype_name(DTS[j]), npg_dtype_name(npg_dtype_of(y)), npg_dtype_name(want));
+        }
+        if (DTS[i] == NPG_BOOL) continue;
+        static const double sv[3] = {2, -1.5, 1e10};
+        for (int k = 0; k < 3; k++) {
+            npg_array *y = npg_add_scalar(a, sv[k]), *z = npg_scalar_multiply(sv[k], a);
+            cr_expect(y && npg_dtype_of(y) == DTS[i], "npg_add_scalar(%s, %g) must keep the dtype", npg_dtype_name(DTS[i]), sv[k]);
+            cr_expect(z && npg_dtype_of(z) == DTS[i], "npg_scalar_multiply(%g, %s) must keep the dtype", sv[k], npg_dtype_name(DTS[i]));
+        }
+    }
+    npg_scope_end(sc);
 }
 
 /* Weak scalars: s takes the array's dtype (rule applied to it alone). */
@@ -649,7 +725,7 @@ static void check_scalar_form(int oi, npg_dtype dt, int ci, bool scalar_first) {
     const t_op *op = &OPS[oi];
     const ucase *c = &UCASES[ci];
     npg_dtype cdt = compute_dt(op->rule, dt), odt = out_dt(op->rule, dt);
-    int bits = isi(cdt) ? nbits(cdt) : 8;
+    int bits = t_is_int(cdt) ? t_int_bits(cdt) : 8;
     trng r = {(uint64_t)(oi * 131 + dt * 7 + ci)};
     double s = gen_val(&op->dom[scalar_first ? 0 : 1], cdt, bits, &r);
     if (isnan(s) || isinf(s)) s = 1.5; /* a plain number; specials are covered above */
@@ -723,6 +799,49 @@ Test(elementwise, weak_scalar_examples) {
     npg_scope_end(sc);
 }
 
+/* Weak scalars on the narrow and unsigned integers: the scalar truncates
+ * toward zero and takes the array's dtype (a negative one wraps into an
+ * unsigned dtype: uint16 + -1 subtracts 1), the arithmetic wraps, divide
+ * gives float32, comparisons see the unsigned values above INT64_MAX. */
+Test(elementwise, weak_scalar_integers) {
+    t_require_device();
+    npg_scope sc = npg_scope_begin();
+    const uint64_t H = 1ull << 63, M = UINT64_MAX;
+    npg_array *i8 = from_bits(UB64((uint64_t)100, (uint64_t)-100, 5), 3, NPG_INT8);
+    expect_bits(npg_add_scalar(i8, 50), NPG_INT8, UB64((uint64_t)-106, (uint64_t)-50, 55), 3, "int8 + 50 wraps");
+    expect_bits(npg_multiply_scalar(i8, 0.5), NPG_INT8, UB64(0, 0, 0), 3, "int8 * 0.5 multiplies by 0");
+    expect_bits(npg_add_scalar(i8, -1.9), NPG_INT8, UB64(99, (uint64_t)-101, 4), 3, "int8 + -1.9 adds -1");
+    expect_bits(npg_scalar_subtract(-100, i8), NPG_INT8, UB64(56, 0, (uint64_t)-105), 3, "-100 - int8 wraps");
+    expect_bits(npg_maximum_scalar(i8, -5), NPG_INT8, UB64(100, (uint64_t)-5, 5), 3, "maximum(int8, -5)");
+    expect_bits(npg_bitwise_right_shift_scalar(from_bits(UB64((uint64_t)-128, 127), 2, NPG_INT8), 7), NPG_INT8, UB64((uint64_t)-1, 0), 2,
+                "int8 >> 7");
+    npg_array *i16 = from_bits(UB64(32767, (uint64_t)-32768, 7), 3, NPG_INT16);
+    expect_bits(npg_subtract_scalar(i16, 1), NPG_INT16, UB64(32766, 32767, 6), 3, "int16 - 1 wraps");
+    expect_bits(npg_multiply_scalar(i16, 2), NPG_INT16, UB64((uint64_t)-2, 0, 14), 3, "int16 * 2 wraps");
+    npg_array *u16 = from_bits(UB64(0, 1, 65535), 3, NPG_UINT16);
+    expect_bits(npg_add_scalar(u16, -1), NPG_UINT16, UB64(65535, 0, 65534), 3, "uint16 + -1 subtracts 1 (wraps)");
+    expect_bits(npg_multiply_scalar(u16, 65535), NPG_UINT16, UB64(0, 65535, 1), 3, "uint16 * 65535 (no int overflow)");
+    npg_array *d = npg_divide_scalar(u16, 2);
+    cr_expect(d && npg_dtype_of(d) == NPG_FLOAT32, "uint16 / 2 is float32");
+    t_assert_close(d, (double[]){0, 0.5, 32767.5}, 3, 0, 0, "uint16 / 2");
+    npg_array *u32 = from_bits(UB64(1, 0, 4294967295u), 3, NPG_UINT32);
+    expect_bits(npg_scalar_subtract(0, u32), NPG_UINT32, UB64(4294967295u, 0, 1), 3, "0 - uint32 wraps");
+    expect_bits(npg_greater_scalar(u32, 2147483647), NPG_BOOL, UB64(0, 0, 1), 3, "uint32 > 2^31 - 1 (unsigned compare)");
+    npg_array *u64 = from_bits(UB64(0, H, M), 3, NPG_UINT64);
+    expect_bits(npg_add_scalar(u64, 1e19), NPG_UINT64, UB64(10000000000000000000u, H + 10000000000000000000u, 9999999999999999999u),
+                3, "uint64 + 1e19 wraps");
+    expect_bits(npg_multiply_scalar(u64, -1), NPG_UINT64, UB64(0, H, 1), 3, "uint64 * -1 negates (wraps)");
+    expect_bits(npg_subtract_scalar(u64, 9223372036854775808.0), NPG_UINT64, UB64(H, 0, H - 1), 3, "uint64 - 2^63");
+    expect_bits(npg_less_scalar(u64, 9.3e18), NPG_BOOL, UB64(1, 1, 0), 3, "uint64 < 9.3e18 (above INT64_MAX)");
+    expect_bits(npg_maximum_scalar(u64, 5), NPG_UINT64, UB64(5, H, M), 3, "maximum(uint64, 5)");
+    expect_bits(npg_bitwise_and_scalar(u64, 9223372036854775808.0), NPG_UINT64, UB64(0, H, H), 3, "uint64 & 2^63");
+    expect_bits(npg_floor_divide_scalar(u64, 3), NPG_UINT64, UB64(0, 3074457345618258602u, 6148914691236517205u), 3,
+                "uint64 // 3 (unsigned division)");
+    expect_bits(npg_scalar_remainder(18446744073709549568.0, from_bits(UB64(10, 0, H), 3, NPG_UINT64)), NPG_UINT64,
+                UB64(8, 0, 9223372036854773760u), 3, "(2^64 - 2048) % uint64");
+    npg_scope_end(sc);
+}
+
 /* ------------------------------------------------------------------------
  * Integer semantics at the edges (exact int64 data, exact comparison)
  * ------------------------------------------------------------------------ */
@@ -749,6 +868,14 @@ typedef struct iedge {
 #define U8 NPG_UINT8
 #define I32 NPG_INT32
 #define I64 NPG_INT64
+#define I8 NPG_INT8
+#define I16 NPG_INT16
+#define U16 NPG_UINT16
+#define U32 NPG_UINT32
+#define U64 NPG_UINT64
+#define UV(x) ((int64_t)(uint64_t)(x)) /* a uint64 value by its bits */
+#define UMAX UINT64_MAX
+#define HB (1ull << 63)
 static const iedge IEDGES[] = {
     {O_(ADD), I32, 2147483647, 1, -2147483648LL}, {O_(SUBTRACT), I32, -2147483648LL, 1, 2147483647},
     {O_(MULTIPLY), I32, 65536, 65536, 0}, {O_(MULTIPLY), I32, 65537, 65537, 131073}, {O_(ADD), I64, I64MAX, 1, I64MIN},
@@ -776,6 +903,66 @@ static const iedge IEDGES[] = {
     {O_(BITWISE_INVERT), I32, 0, 0, -1}, {O_(BITWISE_INVERT), U8, 0, 0, 255}, {O_(BITWISE_INVERT), BL, 1, 0, 0},
     {O_(BITWISE_INVERT), BL, 0, 0, 1}, {O_(RELU), I64, I64MIN, 0, 0}, {O_(FLOOR), I64, I64MAX, 0, I64MAX},
     {O_(ROUND), I64, I64MAX, 0, I64MAX},
+    /* the narrow and unsigned integers (uint64 values by their bits: UV) */
+    {O_(ADD), I8, 127, 1, -128}, {O_(SUBTRACT), I8, -128, 1, 127}, {O_(MULTIPLY), I8, 16, 16, 0}, {O_(MULTIPLY), I8, -128, -1, -128},
+    {O_(MULTIPLY), I8, 11, 12, -124}, {O_(FLOOR_DIVIDE), I8, -128, -1, -128}, {O_(FLOOR_DIVIDE), I8, -7, 2, -4},
+    {O_(FLOOR_DIVIDE), I8, 7, 0, 0}, {O_(REMAINDER), I8, -128, -1, 0}, {O_(REMAINDER), I8, -7, 3, 2}, {O_(REMAINDER), I8, 7, -3, -2},
+    {O_(REMAINDER), I8, 7, 0, 0}, {O_(POW), I8, 3, 5, -13}, {O_(POW), I8, 2, 7, -128}, {O_(POW), I8, -1, -3, -1}, {O_(POW), I8, 2, -1, 0},
+    {O_(BITWISE_LEFT_SHIFT), I8, 1, 7, -128}, {O_(BITWISE_LEFT_SHIFT), I8, 1, 8, 0}, {O_(BITWISE_LEFT_SHIFT), I8, -1, 7, -128},
+    {O_(BITWISE_LEFT_SHIFT), I8, 3, 100, 0}, {O_(BITWISE_LEFT_SHIFT), I8, 5, -1, 0}, {O_(BITWISE_RIGHT_SHIFT), I8, -128, 7, -1},
+    {O_(BITWISE_RIGHT_SHIFT), I8, -128, 8, -1}, {O_(BITWISE_RIGHT_SHIFT), I8, 127, 8, 0}, {O_(BITWISE_RIGHT_SHIFT), I8, -7, 1, -4},
+    {O_(BITWISE_RIGHT_SHIFT), I8, 127, 6, 1}, {O_(BITWISE_RIGHT_SHIFT), I8, -5, -1, -1}, {O_(BITWISE_AND), I8, -128, -1, -128},
+    {O_(BITWISE_XOR), I8, -1, 15, -16}, {O_(MAXIMUM), I8, -128, 127, 127}, {O_(MINIMUM), I8, -128, 127, -128},
+    {O_(LESS), I8, -128, 127, 1}, {O_(GREATER), I8, -1, 0, 0},
+    {O_(ADD), I16, 32767, 1, -32768}, {O_(MULTIPLY), I16, 256, 256, 0}, {O_(MULTIPLY), I16, 181, 181, 32761},
+    {O_(MULTIPLY), I16, 182, 182, -32412}, {O_(MULTIPLY), I16, -32768, -1, -32768}, {O_(FLOOR_DIVIDE), I16, -32768, -1, -32768},
+    {O_(REMAINDER), I16, -32768, 7, 6}, {O_(POW), I16, 2, 15, -32768}, {O_(POW), I16, 3, 11, -19461},
+    {O_(BITWISE_LEFT_SHIFT), I16, 1, 15, -32768}, {O_(BITWISE_LEFT_SHIFT), I16, 1, 16, 0}, {O_(BITWISE_LEFT_SHIFT), I16, 5, -1, 0},
+    {O_(BITWISE_RIGHT_SHIFT), I16, -32768, 15, -1}, {O_(BITWISE_RIGHT_SHIFT), I16, -32768, 16, -1},
+    {O_(BITWISE_RIGHT_SHIFT), I16, 32767, 16, 0}, {O_(BITWISE_RIGHT_SHIFT), I16, 100, -1, 0}, {O_(BITWISE_RIGHT_SHIFT), I16, -100, -3, -1},
+    {O_(MAXIMUM), I16, -32768, 32767, 32767},
+    {O_(ADD), U16, 65535, 1, 0}, {O_(SUBTRACT), U16, 0, 1, 65535}, {O_(MULTIPLY), U16, 65535, 65535, 1}, {O_(MULTIPLY), U16, 256, 256, 0},
+    {O_(MULTIPLY), U16, 300, 300, 24464}, {O_(FLOOR_DIVIDE), U16, 65535, 0, 0}, {O_(FLOOR_DIVIDE), U16, 65535, 256, 255},
+    {O_(REMAINDER), U16, 65535, 256, 255}, {O_(REMAINDER), U16, 7, 0, 0}, {O_(POW), U16, 2, 16, 0}, {O_(POW), U16, 3, 11, 46075},
+    {O_(POW), U16, 65535, 2, 1}, {O_(POW), U16, 65535, 3, 65535}, {O_(BITWISE_LEFT_SHIFT), U16, 1, 15, 32768},
+    {O_(BITWISE_LEFT_SHIFT), U16, 1, 16, 0}, {O_(BITWISE_LEFT_SHIFT), U16, 65535, 8, 65280}, {O_(BITWISE_RIGHT_SHIFT), U16, 65535, 15, 1},
+    {O_(BITWISE_RIGHT_SHIFT), U16, 65535, 16, 0}, {O_(BITWISE_RIGHT_SHIFT), U16, 32768, 15, 1},
+    {O_(BITWISE_RIGHT_SHIFT), U16, 32768, 40000, 0}, {O_(MAXIMUM), U16, 65535, 0, 65535}, {O_(LESS), U16, 32768, 32767, 0},
+    {O_(GREATER), U16, 65535, 1, 1},
+    {O_(ADD), U32, 4294967295, 1, 0}, {O_(SUBTRACT), U32, 0, 1, 4294967295}, {O_(MULTIPLY), U32, 65536, 65536, 0},
+    {O_(MULTIPLY), U32, 4294967295, 4294967295, 1}, {O_(FLOOR_DIVIDE), U32, 4294967295, 2, 2147483647},
+    {O_(FLOOR_DIVIDE), U32, 4294967295, 0, 0}, {O_(REMAINDER), U32, 4294967295, 10, 5}, {O_(POW), U32, 2, 32, 0},
+    {O_(POW), U32, 3, 21, 1870418611 /* 3^21 mod 2^32 */}, {O_(POW), U32, 4294967295, 3, 4294967295},
+    {O_(BITWISE_LEFT_SHIFT), U32, 1, 31, 2147483648}, {O_(BITWISE_LEFT_SHIFT), U32, 1, 32, 0},
+    {O_(BITWISE_RIGHT_SHIFT), U32, 2147483648, 31, 1}, {O_(BITWISE_RIGHT_SHIFT), U32, 4294967295, 32, 0},
+    {O_(BITWISE_RIGHT_SHIFT), U32, 4294967295, 4, 268435455}, {O_(LESS), U32, 2147483648, 2147483647, 0},
+    {O_(MAXIMUM), U32, 4294967295, 1, 4294967295}, {O_(MINIMUM), U32, 4294967295, 1, 1},
+    {O_(ADD), U64, UV(UMAX), 1, 0}, {O_(SUBTRACT), U64, 0, 1, UV(UMAX)}, {O_(MULTIPLY), U64, 1LL << 32, 1LL << 32, 0},
+    {O_(MULTIPLY), U64, UV(UMAX), UV(UMAX), 1}, {O_(MULTIPLY), U64, UV(HB), 2, 0}, {O_(FLOOR_DIVIDE), U64, UV(UMAX), 2, I64MAX},
+    {O_(FLOOR_DIVIDE), U64, UV(HB), 3, 3074457345618258602}, {O_(FLOOR_DIVIDE), U64, UV(UMAX), 7, 2635249153387078802},
+    {O_(FLOOR_DIVIDE), U64, UV(UMAX), UV(HB), 1}, {O_(FLOOR_DIVIDE), U64, UV(UMAX), 0, 0}, {O_(REMAINDER), U64, UV(UMAX), 10, 5},
+    {O_(REMAINDER), U64, UV(HB), 10, 8}, {O_(REMAINDER), U64, UV(UMAX), UV(HB), I64MAX}, {O_(REMAINDER), U64, 5, 0, 0},
+    {O_(POW), U64, 2, 63, UV(HB)}, {O_(POW), U64, 2, 64, 0}, {O_(POW), U64, UV(UMAX), 2, 1},
+    {O_(POW), U64, 3, 41, UV(18026252303461234787u) /* 3^41 mod 2^64 */}, {O_(BITWISE_LEFT_SHIFT), U64, 1, 63, UV(HB)},
+    {O_(BITWISE_LEFT_SHIFT), U64, 1, 64, 0}, {O_(BITWISE_RIGHT_SHIFT), U64, UV(HB), 63, 1}, {O_(BITWISE_RIGHT_SHIFT), U64, UV(UMAX), 64, 0},
+    {O_(BITWISE_RIGHT_SHIFT), U64, UV(UMAX), 60, 15}, {O_(BITWISE_RIGHT_SHIFT), U64, UV(UMAX), UV(HB), 0},
+    {O_(BITWISE_AND), U64, UV(UMAX), UV(HB), UV(HB)}, {O_(MAXIMUM), U64, UV(HB), 1, UV(HB)}, {O_(MINIMUM), U64, UV(HB), 1, 1},
+    {O_(LESS), U64, 1, UV(HB), 1}, {O_(GREATER), U64, UV(UMAX), 0, 1}, {O_(EQUAL), U64, UV(UMAX), UV(UMAX - 1), 0},
+    {O_(LESS), U64, UV(UMAX - 1), UV(UMAX), 1},
+    /* unary */
+    {O_(NEGATIVE), I8, -128, 0, -128}, {O_(ABS), I8, -128, 0, -128}, {O_(ABS), I8, -127, 0, 127}, {O_(SQUARE), I8, 16, 0, 0},
+    {O_(SQUARE), I8, -12, 0, -112}, {O_(SIGN), I8, -128, 0, -1}, {O_(BITWISE_INVERT), I8, 0, 0, -1}, {O_(BITWISE_INVERT), I8, 127, 0, -128},
+    {O_(RELU), I8, -128, 0, 0}, {O_(FLOOR), I8, -128, 0, -128}, {O_(ROUND), I8, -128, 0, -128},
+    {O_(NEGATIVE), I16, -32768, 0, -32768}, {O_(ABS), I16, -32768, 0, -32768}, {O_(SQUARE), I16, 256, 0, 0},
+    {O_(SQUARE), I16, 255, 0, -511}, {O_(BITWISE_INVERT), I16, 0, 0, -1},
+    {O_(NEGATIVE), U16, 1, 0, 65535}, {O_(ABS), U16, 65535, 0, 65535}, {O_(SIGN), U16, 65535, 0, 1}, {O_(SIGN), U16, 0, 0, 0},
+    {O_(SQUARE), U16, 256, 0, 0}, {O_(SQUARE), U16, 65535, 0, 1}, {O_(BITWISE_INVERT), U16, 0, 0, 65535}, {O_(RELU), U16, 65535, 0, 65535},
+    {O_(NEGATIVE), U32, 1, 0, 4294967295}, {O_(SIGN), U32, 4294967295, 0, 1}, {O_(SQUARE), U32, 65536, 0, 0},
+    {O_(BITWISE_INVERT), U32, 0, 0, 4294967295}, {O_(RELU), U32, 4294967295, 0, 4294967295},
+    {O_(NEGATIVE), U64, 1, 0, UV(UMAX)}, {O_(NEGATIVE), U64, UV(HB), 0, UV(HB)}, {O_(ABS), U64, UV(HB), 0, UV(HB)},
+    {O_(SIGN), U64, UV(HB), 0, 1}, {O_(SQUARE), U64, 1LL << 32, 0, 0}, {O_(BITWISE_INVERT), U64, 0, 0, UV(UMAX)},
+    {O_(RELU), U64, UV(HB), 0, UV(HB)}, {O_(FLOOR), U64, UV(UMAX), 0, UV(UMAX)}, {O_(TRUNC), U64, UV(UMAX), 0, UV(UMAX)},
+    {O_(ROUND), U64, UV(UMAX), 0, UV(UMAX)}, {O_(POSITIVE), U64, UV(UMAX), 0, UV(UMAX)},
 };
 
 Test(elementwise, integer_edges) {
@@ -794,10 +981,13 @@ Test(elementwise, integer_edges) {
         read_i64(y, &got, 1);
         cr_expect_eq(got, e->want, "npg_%s %s (%lld, %lld): got %lld, want %lld", op->name, npg_dtype_name(e->dt), (long long)e->a,
                      (long long)e->b, (long long)got, (long long)e->want);
-        if (op->arity == 2) { /* the scalar form agrees when b fits a double exactly */
-            const double bd = (double)e->b; /* in int64's range before converting back (else UB) */
-            if (bd >= -9223372036854775808.0 && bd < 9223372036854775808.0 && (int64_t)bd == e->b) {
-                npg_array *ys = op->bs(a, (double)e->b);
+        if (op->arity == 2) { /* the scalar form agrees when b fits a double exactly (and the dtype) */
+            const bool u64 = e->dt == NPG_UINT64;
+            const double bd = u64 ? (double)(uint64_t)e->b : (double)e->b; /* in range before converting back (else UB) */
+            const bool exact = u64 ? bd < 0x1p64 && (uint64_t)bd == (uint64_t)e->b
+                                   : bd >= -9223372036854775808.0 && bd < 9223372036854775808.0 && (int64_t)bd == e->b;
+            if (exact && (e->dt == NPG_BOOL || (bd >= t_int_min(e->dt) && bd <= t_int_max(e->dt)))) {
+                npg_array *ys = op->bs(a, bd);
                 cr_expect(ys != NULL, "npg_%s_scalar: %s", op->name, npg_last_error());
                 if (ys) {
                     read_i64(ys, &got, 1);
@@ -810,6 +1000,45 @@ Test(elementwise, integer_edges) {
     /* int32 round at decimals -1: half to even */
     npg_array *r = npg_round(iarr((const int64_t[]){25, 35, -25, -35, 15, 14, 16}, 7, NPG_INT32), -1);
     t_assert_close(r, (double[]){20, 40, -20, -40, 20, 10, 20}, 7, 0, 0, "npg_round(int32, -1)");
+    /* round at negative decimals on every integer width: half to even,
+     * the result wrapping; 10^-d beyond the dtype's range gives 0 */
+    static const struct {
+        npg_dtype dt;
+        int d;
+        int n;
+        int64_t a[6], want[6];
+    } RE[] = {
+        {I8, -1, 6, {-125, 125, -128, 127, 15, 25}, {-120, 120, 126 /* -130 wraps */, -126 /* 130 wraps */, 20, 20}},
+        {I8, -2, 3, {-128, 127, -50}, {-100, 100, 0}},
+        {I8, -3, 2, {-128, 127}, {0, 0}},
+        {I16, -4, 4, {25000, -25000, 32767, -32768}, {20000, -20000, 30000, -30000}},
+        {I16, -5, 2, {32767, -32768}, {0, 0}},
+        {U8, -1, 2, {255, 245}, {4 /* 260 wraps */, 240}},
+        {U8, -2, 3, {255, 250, 150}, {44 /* 300 wraps */, 200, 200}},
+        {U16, -4, 2, {65535, 15000}, {4464 /* 70000 wraps */, 20000}},
+        {U32, -9, 2, {4294967295, 2500000000}, {4000000000, 2000000000}},
+        {U64, -1, 2, {UV(UMAX), UV(18446744073709551605u)}, {4 /* 2^64 + 4 wraps */, UV(18446744073709551600u)}},
+        {U64, -19, 4, {UV(9900000000000000000u), UV(15000000000000000000u), UV(4000000000000000000u), UV(UMAX)},
+         {UV(10000000000000000000u), UV(1553255926290448384u) /* 2e19 wraps */, 0, UV(1553255926290448384u)}},
+        {U64, -20, 1, {UV(UMAX)}, {0}},
+        {I64, -18, 2, {I64MAX, I64MIN}, {9000000000000000000, -9000000000000000000}},
+    };
+    for (int k = 0; k < (int)(sizeof RE / sizeof RE[0]); k++) {
+        int64_t gv[6];
+        char l[96];
+        snprintf(l, sizeof l, "npg_round(%s, %d)", npg_dtype_name(RE[k].dt), RE[k].d);
+        npg_array *y = npg_round(iarr(RE[k].a, RE[k].n, RE[k].dt), RE[k].d);
+        cr_expect(y && npg_dtype_of(y) == RE[k].dt, "%s: %s", l, y ? "dtype changed" : npg_last_error());
+        if (!y) continue;
+        read_i64(y, gv, RE[k].n);
+        for (int i = 0; i < RE[k].n; i++)
+            if (t_is_unsigned(RE[k].dt))
+                cr_expect_eq(gv[i], RE[k].want[i], "%s of %llu: got %llu, want %llu", l, (unsigned long long)RE[k].a[i],
+                             (unsigned long long)gv[i], (unsigned long long)RE[k].want[i]);
+            else
+                cr_expect_eq(gv[i], RE[k].want[i], "%s of %lld: got %lld, want %lld", l, (long long)RE[k].a[i], (long long)gv[i],
+                             (long long)RE[k].want[i]);
+    }
     /* integer division by zero through divide gives floating inf/nan */
     npg_array *dz = npg_divide(iarr((const int64_t[]){1, -1, 0}, 3, NPG_INT32), iarr((const int64_t[]){0, 0, 0}, 3, NPG_INT32));
     t_assert_close(dz, (double[]){INFINITY, -INFINITY, NAN}, 3, 0, 0, "npg_divide(int32, 0)");
@@ -826,7 +1055,203 @@ Test(elementwise, integer_edges) {
     npg_array *u8 = iarr((const int64_t[]){1, 2, 3}, 3, NPG_UINT8);
     t_assert_close(npg_add_scalar(u8, 1e300), (double[]){0, 1, 2}, 3, 0, 0, "uint8 + 1e300: the scalar saturates to 255");
     t_assert_close(npg_add_scalar(u8, -INFINITY), (double[]){1, 2, 3}, 3, 0, 0, "uint8 + -inf: the scalar saturates to 0");
+    /* clip's bounds saturate to every integer dtype's range */
+    npg_array *i8 = iarr((const int64_t[]){-7, 0, 9}, 3, NPG_INT8);
+    expect_bits(npg_clip(i8, 1e300, NAN), NPG_INT8, UB64(127, 127, 127), 3, "clip int8, lo 1e300");
+    expect_bits(npg_clip(i8, NAN, -300), NPG_INT8, UB64((uint64_t)-128, (uint64_t)-128, (uint64_t)-128), 3, "clip int8, hi -300");
+    expect_bits(npg_clip(i8, -3.5, 2.9), NPG_INT8, UB64((uint64_t)-3, 0, 2), 3, "clip int8 in range truncates");
+    npg_array *u16 = iarr((const int64_t[]){0, 7, 65535}, 3, NPG_UINT16);
+    expect_bits(npg_clip(u16, NAN, -5), NPG_UINT16, UB64(0, 0, 0), 3, "clip uint16, hi -5 saturates to 0");
+    expect_bits(npg_clip(u16, 70000, NAN), NPG_UINT16, UB64(65535, 65535, 65535), 3, "clip uint16, lo 70000");
+    expect_bits(npg_clip(u16, -1, 100), NPG_UINT16, UB64(0, 7, 100), 3, "clip uint16 (-1, 100)");
+    npg_array *i16 = iarr((const int64_t[]){-32768, 5, 32767}, 3, NPG_INT16);
+    expect_bits(npg_clip(i16, -40000, 40000), NPG_INT16, UB64((uint64_t)-32768, 5, 32767), 3, "clip int16, bounds beyond the range");
+    npg_array *u32 = iarr((const int64_t[]){0, 4294967295, 5}, 3, NPG_UINT32);
+    expect_bits(npg_clip(u32, 10, 4294967294.5), NPG_UINT32, UB64(10, 4294967294u, 10), 3, "clip uint32");
+    npg_array *u64 = from_bits(UB64(0, HB, UMAX), 3, NPG_UINT64);
+    expect_bits(npg_clip(u64, NAN, 1e19), NPG_UINT64, UB64(0, HB, 10000000000000000000u), 3, "clip uint64, hi 1e19");
+    expect_bits(npg_clip(u64, 1e30, NAN), NPG_UINT64, UB64(UMAX, UMAX, UMAX), 3, "clip uint64, lo 1e30 saturates");
+    expect_bits(npg_clip(u64, -1, 9223372036854775808.0), NPG_UINT64, UB64(0, HB, HB), 3, "clip uint64 (-1, 2^63)");
     npg_scope_end(sc);
+}
+
+/* ------------------------------------------------------------------------
+ * Casts (npg_astype) between every pair of dtypes at the edge values:
+ * float -> integer truncates toward zero and saturates (NaN -> 0); integer
+ * -> integer wraps (two's complement: sign-extended from a signed dtype);
+ * -> bool is != 0 (NaN is true); -> a float rounds the exact value once to
+ * nearest even.
+ * ------------------------------------------------------------------------ */
+
+/* A value of any dtype exactly: integers and bool by t_wrap_bits, floats by
+ * value (every float16 / bfloat16 / float32 is a double). */
+typedef struct cval {
+    bool isf;
+    uint64_t bits;
+    double f;
+} cval;
+/* m rounded to `keep` significant bits, ties to even (exact as a double). */
+static double round_bits(uint64_t m, int keep) {
+    int p = 63;
+    if (m == 0) return 0;
+    while (!(m >> p)) p--;
+    if (p < keep) return (double)m;
+    int sh = p - keep + 1;
+    uint64_t qq = m >> sh, rem = m & ((1ull << sh) - 1), half = 1ull << (sh - 1);
+    if (rem > half || (rem == half && (qq & 1))) qq++;
+    return ldexp((double)qq, sh);
+}
+static cval cast_ref(cval v, npg_dtype from, npg_dtype to) {
+    cval r = {isf(to), 0, 0};
+    if (to == NPG_BOOL) {
+        r.bits = v.isf ? v.f != 0 : v.bits != 0;
+        return r;
+    }
+    if (t_is_int(to)) {
+        if (!v.isf) {
+            r.bits = t_wrap_bits(to, v.bits);
+            return r;
+        }
+        double t = trunc(v.f);
+        if (isnan(v.f)) r.bits = 0;
+        else if (t <= t_int_min(to)) r.bits = t_wrap_bits(to, t_is_unsigned(to) ? 0 : (uint64_t)(int64_t)t_int_min(to));
+        else if (t >= ldexp(1, t_is_unsigned(to) ? t_int_bits(to) : t_int_bits(to) - 1)) r.bits = t_wrap_bits(to, t_is_unsigned(to) ? UINT64_MAX : (1ull << (t_int_bits(to) - 1)) - 1);
+        else r.bits = t_wrap_bits(to, t < 0 ? (uint64_t)(int64_t)t : (uint64_t)t);
+        return r;
+    }
+    double x = v.f; /* the exact value, rounded once into `to` */
+    if (!v.isf) {
+        bool neg = !t_is_unsigned(from) && from != NPG_BOOL && (int64_t)v.bits < 0;
+        uint64_t m = neg ? 0 - v.bits : v.bits;
+        int keep = to == NPG_FLOAT64 ? 53 : to == NPG_FLOAT32 ? 24 : to == NPG_FLOAT16 ? 11 : 8;
+        x = round_bits(m, keep);
+        if (neg) x = -x;
+    }
+    r.f = qfloat(x, to); /* exact unless x is a float value narrowing, or out of float16's range */
+    return r;
+}
+/* The host buffer for n values of dtype d (ints from bits, floats from values). */
+static void *host_of(const cval *v, int n, npg_dtype d) {
+    size_t sz = npg_dtype_size(d);
+    unsigned char *b = malloc(sz * (size_t)n + 1);
+    for (int i = 0; i < n; i++) {
+        unsigned char *p = b + sz * (size_t)i;
+        if (d == NPG_FLOAT64) memcpy(p, &v[i].f, 8);
+        else if (d == NPG_FLOAT32) {
+            float f = (float)v[i].f;
+            memcpy(p, &f, 4);
+        } else if (ishalf(d)) {
+            uint16_t h = d == NPG_FLOAT16 ? npg_s_f32_to_f16((float)v[i].f) : npg_s_f32_to_bf16((float)v[i].f);
+            memcpy(p, &h, 2);
+        } else
+            memcpy(p, &v[i].bits, sz); /* the low bytes */
+    }
+    return b;
+}
+static cval got_of(const unsigned char *p, npg_dtype d) {
+    cval r = {isf(d), 0, 0};
+    if (d == NPG_FLOAT64) memcpy(&r.f, p, 8);
+    else if (d == NPG_FLOAT32) {
+        float f;
+        memcpy(&f, p, 4);
+        r.f = f;
+    } else if (ishalf(d)) {
+        uint16_t h;
+        memcpy(&h, p, 2);
+        r.f = d == NPG_FLOAT16 ? npg_s_f16_to_f32(h) : npg_s_bf16_to_f32(h);
+    } else {
+        r.bits = t_get_bits(d, p, 0);
+    }
+    return r;
+}
+#define CI(x) {false, (uint64_t)(x), 0}
+#define CF(x) {true, 0, (x)}
+#define P2(e) 0x1p##e
+typedef struct csrc {
+    npg_dtype dt;
+    int n;
+    cval v[40];
+} csrc;
+static const csrc CSRC[] = {
+    {NPG_BOOL, 2, {CI(0), CI(1)}},
+    {NPG_UINT8, 5, {CI(0), CI(1), CI(127), CI(128), CI(255)}},
+    {NPG_INT8, 5, {CI(-128), CI(-1), CI(0), CI(1), CI(127)}},
+    {NPG_INT16, 8, {CI(-32768), CI(-129), CI(-128), CI(-1), CI(0), CI(255), CI(256), CI(32767)}},
+    {NPG_UINT16, 7, {CI(0), CI(255), CI(256), CI(32767), CI(32768), CI(65504), CI(65535)}},
+    {NPG_INT32, 8, {CI(INT32_MIN), CI(-32769), CI(-1), CI(0), CI(65535), CI(65536), CI(16777217), CI(INT32_MAX)}},
+    {NPG_UINT32, 6, {CI(0), CI(65535), CI(65536), CI(16777217), CI(2147483648u), CI(UINT32_MAX)}},
+    {NPG_INT64, 9,
+     {CI(INT64_MIN), CI(-4294967297LL), CI(-1), CI(0), CI(4294967296LL), CI((1LL << 53) + 1), CI((1LL << 60) + (1LL << 36) + 1),
+      CI(-((1LL << 60) + (1LL << 52) + 1)), CI(INT64_MAX)}},
+    {NPG_UINT64, 8,
+     {CI(0), CI(UINT32_MAX), CI(INT64_MAX), CI(1ull << 63), CI((1ull << 63) + (1ull << 39) + 1), CI((1ull << 60) + (1ull << 52) + 1),
+      CI(UINT64_MAX - 1), CI(UINT64_MAX)}},
+    {NPG_FLOAT32, 33,
+     {CF(NAN), CF(INFINITY), CF(-INFINITY), CF(-0.0), CF(0x1p-149), CF(0.5), CF(-0.75), CF(1.9375), CF(-1.5), CF(127.5), CF(128),
+      CF(-128.75), CF(-129), CF(255.5), CF(256), CF(32767.5), CF(-32769), CF(65535.5), CF(65536), CF(P2(31) - 128), CF(P2(31)),
+      CF(-P2(31)), CF(-P2(31) - 256), CF(P2(32) - 256), CF(P2(32)), CF(P2(63) - P2(39)), CF(P2(63)), CF(-P2(63)),
+      CF(-P2(63) - P2(40)), CF(P2(64) - P2(40)), CF(P2(64)), CF(3.4028234663852886e38), CF(-3.4028234663852886e38)}},
+    {NPG_FLOAT64, 30,
+     {CF(NAN), CF(INFINITY), CF(-INFINITY), CF(-0.0), CF(0x1p-1074), CF(-0.999), CF(127.99), CF(-128.99), CF(255.999), CF(-129.5),
+      CF(65535.99), CF(65504), CF(65519.99), CF(65520), CF(1.0000000596046448) /* 1 + 2^-24: a float32 tie */,
+      CF(2147483647.5), CF(-2147483648.5), CF(-2147483649.0), CF(4294967295.75), CF(4294967296.0), CF(P2(63) - 1024),
+      CF(P2(63)), CF(-P2(63)), CF(-P2(63) - 2048), CF(P2(64) - 2048), CF(P2(64)), CF(1e300), CF(-1e300), CF(3.4028235677973366e38),
+      CF(1e-300)}},
+    {NPG_FLOAT16, 18,
+     {CF(NAN), CF(INFINITY), CF(-INFINITY), CF(-0.0), CF(0x1p-24), CF(0.5), CF(-1.5), CF(127.5), CF(128), CF(-129), CF(255.5),
+      CF(256), CF(32768), CF(-32768), CF(-32800), CF(65504), CF(-65504), CF(2049)}},
+    {NPG_BFLOAT16, 21,
+     {CF(NAN), CF(INFINITY), CF(-INFINITY), CF(-0.0), CF(0.5), CF(-1.5), CF(127.5), CF(255), CF(256), CF(-129), CF(32768),
+      CF(65536), CF(P2(31)), CF(-P2(31)), CF(P2(32)), CF(P2(63)), CF(-P2(63)), CF(P2(64)), CF(-P2(64)), CF(3.3895313892515355e38),
+      CF(0x1p-133)}},
+};
+#undef CI
+#undef CF
+#undef P2
+
+Test(elementwise, casts_every_pair) {
+    t_require_device();
+    t_live l0 = t_live_now();
+    int ns = (int)(sizeof CSRC / sizeof CSRC[0]), nfail = 0;
+    cr_assert_eq(ns, NDTS, "a row of edge values per dtype");
+    for (int si = 0; si < ns; si++) {
+        const csrc *S = &CSRC[si];
+        npg_scope sc = npg_scope_begin();
+        void *hb = host_of(S->v, S->n, S->dt);
+        npg_array *x = npg_from_data(hb, S->dt, (npg_shape){.ndim = 1, .dims = {S->n}}, NPG_OPTS(.device = t_dev()));
+        cr_assert(x, "from_data %s: %s", npg_dtype_name(S->dt), npg_last_error());
+        free(hb);
+        cval src[40];
+        for (int i = 0; i < S->n; i++) src[i] = cast_ref(S->v[i], S->dt, S->dt); /* the values as stored */
+        for (int ti = 0; ti < NDTS; ti++) {
+            npg_dtype to = DTS[ti];
+            npg_array *y = npg_astype(x, to);
+            g_checks++;
+            cr_expect(y && npg_dtype_of(y) == to, "astype(%s -> %s): %s", npg_dtype_name(S->dt), npg_dtype_name(to),
+                      y ? "wrong dtype" : npg_last_error());
+            if (!y || npg_dtype_of(y) != to) continue;
+            size_t sz = npg_dtype_size(to);
+            unsigned char *raw = malloc(sz * (size_t)S->n);
+            cr_assert_eq(npg_copy_to_host(y, raw, sz * (size_t)S->n), NPG_OK, "%s", npg_last_error());
+            for (int i = 0; i < S->n; i++) {
+                cval w = cast_ref(src[i], S->dt, to), g = got_of(raw + sz * (size_t)i, to);
+                bool ok = w.isf ? ((isnan(w.f) && isnan(g.f)) || (w.f == g.f && signbit(w.f) == signbit(g.f))) : w.bits == g.bits;
+                if (!ok && ++nfail <= 40) {
+                    if (src[i].isf)
+                        cr_expect(0, "astype(%s -> %s) of %.17g: got %.17g / %lld, want %.17g / %lld", npg_dtype_name(S->dt),
+                                  npg_dtype_name(to), src[i].f, g.f, (long long)g.bits, w.f, (long long)w.bits);
+                    else
+                        cr_expect(0, "astype(%s -> %s) of %lld (bits %llu): got %.17g / %lld, want %.17g / %lld", npg_dtype_name(S->dt),
+                                  npg_dtype_name(to), (long long)src[i].bits, (unsigned long long)src[i].bits, g.f, (long long)g.bits,
+                                  w.f, (long long)w.bits);
+                }
+            }
+            free(raw);
+        }
+        npg_scope_end(sc);
+    }
+    cr_expect_eq(nfail, 0, "%d cast mismatches (the first 40 listed)", nfail);
+    t_assert_no_leak(l0, "casts");
 }
 
 /* ------------------------------------------------------------------------

@@ -12,7 +12,9 @@
 #include <criterion/logging.h>
 #include <stdio.h>
 
-static const npg_dtype DTS[6] = {NPG_BOOL, NPG_UINT8, NPG_INT32, NPG_INT64, NPG_FLOAT32, NPG_FLOAT64};
+#define NDTS 11
+static const npg_dtype DTS[NDTS] = {NPG_BOOL, NPG_UINT8, NPG_INT32, NPG_INT64,  NPG_FLOAT32, NPG_FLOAT64,
+                                    NPG_INT8, NPG_INT16, NPG_UINT16, NPG_UINT32, NPG_UINT64};
 static bool isf(npg_dtype d) { return d == NPG_FLOAT32 || d == NPG_FLOAT64; }
 
 
@@ -23,7 +25,7 @@ static double val(uint64_t k, npg_dtype dt, bool nan) {
     h ^= h >> 29;
     double v = (double)(h % 9) - 4;
     if (dt == NPG_BOOL) return h % 3 != 0;
-    if (dt == NPG_UINT8) return v + 4;
+    if (t_is_unsigned(dt)) return v + 4;
     if (isf(dt)) v += (h >> 8) % 2 ? 0.5 : 0;
     if (nan && isf(dt) && (h >> 12) % 7 == 0) return NAN;
     return v;
@@ -159,9 +161,13 @@ Test(linalg_sort, matmul_values) {
     t_live l0 = t_live_now();
     static const npg_dtype mdts[][2] = {{NPG_FLOAT32, NPG_FLOAT32}, {NPG_FLOAT64, NPG_FLOAT64}, {NPG_INT32, NPG_INT32},
                                         {NPG_INT64, NPG_INT64},     {NPG_UINT8, NPG_UINT8},     {NPG_INT32, NPG_FLOAT32},
-                                        {NPG_FLOAT32, NPG_FLOAT64}, {NPG_UINT8, NPG_INT64}};
+                                        {NPG_FLOAT32, NPG_FLOAT64}, {NPG_UINT8, NPG_INT64},     {NPG_INT8, NPG_INT8},
+                                        {NPG_INT16, NPG_INT16},     {NPG_UINT16, NPG_UINT16},   {NPG_UINT32, NPG_UINT32},
+                                        {NPG_UINT64, NPG_UINT64},   {NPG_INT8, NPG_UINT8},      {NPG_UINT16, NPG_INT8},
+                                        {NPG_UINT32, NPG_INT32},    {NPG_UINT64, NPG_INT8},     {NPG_INT16, NPG_FLOAT32}};
+    const int nmd = (int)(sizeof mdts / sizeof mdts[0]);
     for (int ci = 0; ci < NMC; ci++)
-        for (int di = 0; di < 8; di++) {
+        for (int di = 0; di < nmd; di++) {
             const mcase *c = &MCASES[ci];
             npg_dtype da = mdts[di][0], db = mdts[di][1], odt = npg_result_type(da, db);
             npg_scope sc = npg_scope_begin();
@@ -175,7 +181,8 @@ Test(linalg_sort, matmul_values) {
             npg_array *y = npg_matmul(a, b);
             g_checks++;
             if (expect_meta(y, odt, so, label)) {
-                for (int64_t k = 0; k < numel(so) && odt == NPG_UINT8; k++) want[k] = (double)(uint8_t)(int64_t)want[k];
+                /* integer products wrap at the result's width (int8: K = 17 of +-16 do) */
+                for (int64_t k = 0; k < numel(so) && t_is_int(odt); k++) want[k] = t_wrap_val(odt, (uint64_t)(int64_t)want[k]);
                 expect_vals(y, want, numel(so), isf(odt) ? 1e-5 : 0, isf(odt) ? 1e-5 : 0, label);
             }
             double *got = t_read(a);
@@ -187,14 +194,94 @@ Test(linalg_sort, matmul_values) {
     cr_log_info("matmul: %ld checks", g_checks);
 }
 
+static uint64_t mix64(uint64_t *st) {
+    uint64_t z = (*st += 0x9E3779B97F4A7C15ull);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
+}
+
+/* Integer matmul wraps at the dtype's width (two's complement), as its
+ * elementwise products and sums would: fixed cases, then full-range random
+ * operands (K long enough for any blocking, a transposed operand, batches)
+ * against exact sums modulo 2^64 wrapped to the dtype. */
+Test(linalg_sort, matmul_integer_wrap) {
+    t_require_device();
+    t_live l0 = t_live_now();
+    npg_scope sc = npg_scope_begin();
+    const uint64_t H = 1ull << 63, M = UINT64_MAX;
+    npg_array *a8 = npg_reshape(from_bits(UB64(100, 100, (uint64_t)-128, 1), 4, NPG_INT8), (npg_shape)SH(2, 2));
+    npg_array *b8 = npg_reshape(from_bits(UB64(2, 0, 1, (uint64_t)-1), 4, NPG_INT8), (npg_shape)SH(2, 2));
+    expect_bits(npg_reshape(npg_matmul(a8, b8), (npg_shape)SH(4)), NPG_INT8, UB64(44, (uint64_t)-100, 1, (uint64_t)-1), 4,
+                "matmul int8 (300 -> 44, -255 -> 1)");
+    expect_bits(npg_dot(from_bits(UB64(100, 100), 2, NPG_INT8), from_bits(UB64(2, 1), 2, NPG_INT8)), NPG_INT8, UB64(44), 1,
+                "dot int8 wraps");
+    expect_bits(npg_vecdot(from_bits(UB64((uint64_t)-128, (uint64_t)-128), 2, NPG_INT8),
+                           from_bits(UB64((uint64_t)-1, (uint64_t)-1), 2, NPG_INT8), 0),
+                NPG_INT8, UB64(0), 1, "vecdot int8: 256 wraps to 0");
+    npg_array *a16 = npg_reshape(from_bits(UB64(65535, 2, 300, 300), 4, NPG_UINT16), (npg_shape)SH(2, 2));
+    npg_array *b16 = npg_reshape(from_bits(UB64(65535, 32768), 2, NPG_UINT16), (npg_shape)SH(2, 1));
+    expect_bits(npg_reshape(npg_matmul(a16, b16), (npg_shape)SH(2)), NPG_UINT16, UB64(1, 65236), 2,
+                "matmul uint16 (65535^2 + 65536 -> 1; 300 * 98303 -> 65236)");
+    npg_array *a64 = npg_reshape(from_bits(UB64(H, 3, M, M, 1ull << 32, 1ull << 32), 6, NPG_UINT64), (npg_shape)SH(3, 2));
+    npg_array *b64 = npg_reshape(from_bits(UB64(2, M), 2, NPG_UINT64), (npg_shape)SH(2, 1));
+    expect_bits(npg_reshape(npg_matmul(a64, b64), (npg_shape)SH(3)), NPG_UINT64, UB64(M - 2, M, 1ull << 32), 3,
+                "matmul uint64 (2^63 * 2 + 3 * (2^64 - 1) -> 2^64 - 3)");
+    expect_bits(npg_outer(from_bits(UB64(H, 3), 2, NPG_UINT64), from_bits(UB64(2, H), 2, NPG_UINT64)), NPG_UINT64,
+                UB64(0, 0, 6, H), 4, "outer uint64 wraps");
+    /* random, full range */
+    static const npg_dtype idts[8] = {NPG_INT8, NPG_UINT16, NPG_UINT64, NPG_INT16, NPG_UINT32, NPG_INT32, NPG_INT64, NPG_UINT8};
+    static const struct {
+        int64_t batch, m, k, n;
+        bool bt; /* b as the transpose of a contiguous (n, k) */
+    } RC[] = {{1, 5, 37, 4, false}, {1, 3, 130, 7, true}, {2, 4, 9, 3, false}, {1, 1, 300, 1, true}};
+    uint64_t st = 12345;
+    for (int di = 0; di < 8; di++)
+        for (int r = 0; r < (int)(sizeof RC / sizeof RC[0]); r++) {
+            npg_dtype dt = idts[di];
+            int64_t B = RC[r].batch, m = RC[r].m, k = RC[r].k, n = RC[r].n;
+            uint64_t *va = malloc(sizeof(uint64_t) * (size_t)(B * m * k)), *vb = malloc(sizeof(uint64_t) * (size_t)(B * k * n));
+            uint64_t *want = malloc(sizeof(uint64_t) * (size_t)(B * m * n));
+            for (int64_t i = 0; i < B * m * k; i++) va[i] = t_wrap_bits(dt, mix64(&st));
+            for (int64_t i = 0; i < B * k * n; i++) vb[i] = t_wrap_bits(dt, mix64(&st)); /* b[bb][kk][nn], row-major */
+            for (int64_t bb = 0; bb < B; bb++)
+                for (int64_t i = 0; i < m; i++)
+                    for (int64_t j = 0; j < n; j++) {
+                        uint64_t acc = 0; /* sums modulo 2^64 wrap to any narrower width the same */
+                        for (int64_t kk = 0; kk < k; kk++) acc += va[(bb * m + i) * k + kk] * vb[(bb * k + kk) * n + j];
+                        want[(bb * m + i) * n + j] = t_wrap_bits(dt, acc);
+                    }
+            npg_array *a = npg_reshape(from_bits(va, (int)(B * m * k), dt), (npg_shape)SH(B, m, k)), *b;
+            if (RC[r].bt) { /* the same values through a transposed view */
+                uint64_t *vt = malloc(sizeof(uint64_t) * (size_t)(B * k * n));
+                for (int64_t bb = 0; bb < B; bb++)
+                    for (int64_t kk = 0; kk < k; kk++)
+                        for (int64_t j = 0; j < n; j++) vt[(bb * n + j) * k + kk] = vb[(bb * k + kk) * n + j];
+                b = npg_matrix_transpose(npg_reshape(from_bits(vt, (int)(B * k * n), dt), (npg_shape)SH(B, n, k)));
+                free(vt);
+            } else {
+                b = npg_reshape(from_bits(vb, (int)(B * k * n), dt), (npg_shape)SH(B, k, n));
+            }
+            char l[128];
+            snprintf(l, sizeof l, "matmul %s (%lld, %lld, %lld) @ (%lld, %lld)%s, full-range values", npg_dtype_name(dt), (long long)B,
+                     (long long)m, (long long)k, (long long)k, (long long)n, RC[r].bt ? " transposed" : "");
+            npg_array *y = npg_reshape(npg_matmul(a, b), (npg_shape)SH(B * m * n));
+            g_checks++;
+            expect_bits(y, dt, want, (int)(B * m * n), l);
+            free(va), free(vb), free(want);
+        }
+    npg_scope_end(sc);
+    t_assert_no_leak(l0, "integer matmul");
+}
+
 Test(linalg_sort, vecdot_dot_outer_values) {
     t_require_device();
     npg_scope sc = npg_scope_begin();
     double va[105], vb[21];
-    for (int i = 0; i < 105; i++) va[i] = val((uint64_t)i, NPG_INT32, false);
-    for (int i = 0; i < 21; i++) vb[i] = val((uint64_t)i + 500, NPG_INT32, false);
-    for (int d = 2; d < 6; d++) {
+    for (int d = 2; d < NDTS; d++) { /* the integers and float32 / float64 */
         npg_dtype dt = DTS[d];
+        for (int i = 0; i < 105; i++) va[i] = val((uint64_t)i, t_is_unsigned(dt) ? dt : NPG_INT32, false);
+        for (int i = 0; i < 21; i++) vb[i] = val((uint64_t)i + 500, t_is_unsigned(dt) ? dt : NPG_INT32, false);
         npg_array *a = t_arr(va, dt, (npg_shape)SH(5, 7, 3)), *b = t_arr(vb, dt, (npg_shape)SH(7, 3));
         double want[105];
         for (int i = 0; i < 35; i++) {
@@ -337,7 +424,7 @@ Test(linalg_sort, sort_argsort_values) {
     t_live l0 = t_live_now();
     static const int axes[] = {0, 1, 2, -1, NPG_FLAT};
     for (int ci = 0; ci < NSC; ci++)
-        for (int d = 0; d < 6; d++)
+        for (int d = 0; d < NDTS; d++)
             for (int ai = 0; ai < 5; ai++)
                 for (int desc = 0; desc < 2; desc++) {
                     const scase *c = &SCASES[ci];
@@ -394,6 +481,104 @@ Test(linalg_sort, sort_stability_and_nan) {
     npg_scope_end(sc);
 }
 
+/* Integer order is the dtype's: unsigned values above INT64_MAX after the
+ * small ones, int8's negatives first; ties stable either way. */
+Test(linalg_sort, sort_integer_extremes) {
+    t_require_device();
+    t_live l0 = t_live_now();
+    npg_scope sc = npg_scope_begin();
+    static const struct {
+        npg_dtype dt;
+        int n;
+        uint64_t v[9];
+        uint64_t asc[9], desc[9]; /* stable argsort */
+    } C[] = {
+        {NPG_UINT64, 9, {5, 1ull << 63, UINT64_MAX, 0, (1ull << 63) - 1, (1ull << 63) + 1, 1, UINT64_MAX - 1, 1ull << 63},
+         {3, 6, 0, 4, 1, 8, 5, 7, 2}, {2, 7, 5, 1, 8, 4, 0, 6, 3}},
+        {NPG_INT8, 8, {3, (uint64_t)-128, 127, (uint64_t)-1, 0, (uint64_t)-128, 1, (uint64_t)-2}, {1, 5, 7, 3, 4, 6, 0, 2},
+         {2, 0, 6, 4, 3, 7, 1, 5}},
+        {NPG_UINT32, 5, {2147483648u, 1, 4294967295u, 2147483647u, 2147483648u}, {1, 3, 0, 4, 2}, {2, 0, 4, 3, 1}},
+        {NPG_INT16, 5, {(uint64_t)-32768, 32767, (uint64_t)-1, 256, (uint64_t)-32768}, {0, 4, 2, 3, 1}, {1, 3, 2, 0, 4}},
+        {NPG_UINT16, 5, {65535, 32768, 32767, 0, 32768}, {3, 2, 1, 4, 0}, {0, 1, 4, 2, 3}},
+        {NPG_INT64, 5, {(uint64_t)INT64_MIN, (uint64_t)INT64_MAX, (uint64_t)-1, 0, (uint64_t)INT64_MIN}, {0, 4, 2, 3, 1}, {1, 3, 2, 0, 4}},
+    };
+    for (int c = 0; c < (int)(sizeof C / sizeof C[0]); c++)
+        for (int desc = 0; desc < 2; desc++) {
+            char l[96];
+            snprintf(l, sizeof l, "%s %s", npg_dtype_name(C[c].dt), desc ? "descending" : "ascending");
+            const uint64_t *perm = desc ? C[c].desc : C[c].asc;
+            uint64_t sorted[9];
+            for (int i = 0; i < C[c].n; i++) sorted[i] = C[c].v[perm[i]];
+            npg_array *x = from_bits(C[c].v, C[c].n, C[c].dt);
+            g_checks += 3;
+            expect_bits(npg_argsort(x, 0, desc), NPG_INT64, perm, C[c].n, l);
+            expect_bits(npg_sort(x, -1, desc), C[c].dt, sorted, C[c].n, l);
+            /* reversed view, sorted in place on a copy */
+            npg_array *z = npg_copy(x);
+            cr_expect_eq(npg_sort_inplace(z, 0, desc), NPG_OK, "sort_inplace %s: %s", l, npg_last_error());
+            expect_bits(z, C[c].dt, sorted, C[c].n, l);
+        }
+    npg_scope_end(sc);
+    t_assert_no_leak(l0, "integer extremes");
+}
+
+/* (value, index) in the dtype's order; ties by index: a stable sort. */
+static npg_dtype g_cmp_dt;
+static int g_cmp_desc;
+typedef struct vi {
+    uint64_t v;
+    int64_t i;
+} vi;
+static int cmp_vi(const void *pa, const void *pb) {
+    const vi *a = pa, *b = pb;
+    int c;
+    if (t_is_unsigned(g_cmp_dt) || g_cmp_dt == NPG_BOOL)
+        c = (a->v > b->v) - (a->v < b->v);
+    else
+        c = ((int64_t)a->v > (int64_t)b->v) - ((int64_t)a->v < (int64_t)b->v);
+    if (g_cmp_desc) c = -c;
+    return c ? c : (a->i > b->i) - (a->i < b->i);
+}
+
+/* Long full-range integer rows (radix / merge paths) against a host stable
+ * sort, exactly, along both axes of a (2, n) array. */
+Test(linalg_sort, sort_random_integers) {
+    t_require_device();
+    t_live l0 = t_live_now();
+    uint64_t st = 777;
+    for (int di = 0; di < 8; di++)
+        for (int desc = 0; desc < 2; desc++) {
+            npg_scope sc = npg_scope_begin();
+            npg_dtype dt = INT_DTS[di];
+            const int64_t n = 1500;
+            uint64_t *v = malloc(sizeof(uint64_t) * 2 * n), *ws = malloc(sizeof(uint64_t) * 2 * n), *wi = malloc(sizeof(uint64_t) * 2 * n);
+            for (int64_t i = 0; i < 2 * n; i++) {
+                uint64_t r = mix64(&st);
+                v[i] = t_wrap_bits(dt, i % 3 == 0 ? r % 7 : r); /* ties and extremes */
+            }
+            vi *row = malloc(sizeof(vi) * (size_t)n);
+            g_cmp_dt = dt, g_cmp_desc = desc;
+            for (int r = 0; r < 2; r++) {
+                for (int64_t i = 0; i < n; i++) row[i] = (vi){v[r * n + i], i};
+                qsort(row, (size_t)n, sizeof(vi), cmp_vi);
+                for (int64_t i = 0; i < n; i++) ws[r * n + i] = row[i].v, wi[r * n + i] = (uint64_t)row[i].i;
+            }
+            npg_array *x = npg_reshape(from_bits(v, (int)(2 * n), dt), (npg_shape)SH(2, n));
+            char l[96];
+            snprintf(l, sizeof l, "%s (2, %lld) axis 1 %s", npg_dtype_name(dt), (long long)n, desc ? "descending" : "ascending");
+            g_checks += 2;
+            expect_bits(npg_reshape(npg_sort(x, 1, desc), (npg_shape)SH(2 * n)), dt, ws, (int)(2 * n), l);
+            expect_bits(npg_reshape(npg_argsort(x, -1, desc), (npg_shape)SH(2 * n)), NPG_INT64, wi, (int)(2 * n), l);
+            /* the transposed (n, 2) along axis 0: the same lines */
+            npg_array *xt = npg_T(x);
+            snprintf(l, sizeof l, "%s (%lld, 2) transposed axis 0 %s", npg_dtype_name(dt), (long long)n, desc ? "descending" : "ascending");
+            expect_bits(npg_reshape(npg_T(npg_argsort(xt, 0, desc)), (npg_shape)SH(2 * n)), NPG_INT64, wi, (int)(2 * n), l);
+            free(v), free(ws), free(wi), free(row);
+            npg_scope_end(sc);
+        }
+    t_assert_no_leak(l0, "random integer sort");
+}
+
 Test(linalg_sort, gradcheck_sort) {
     t_require_device();
     t_live l0 = t_live_now();
@@ -420,7 +605,7 @@ Test(linalg_sort, nonzero_values) {
     t_require_device();
     t_live l0 = t_live_now();
     for (int ci = 0; ci < NSC; ci++)
-        for (int d = 0; d < 6; d++) {
+        for (int d = 0; d < NDTS; d++) {
             const scase *c = &SCASES[ci];
             npg_scope sc = npg_scope_begin();
             npg_dtype dt = DTS[d];
@@ -450,6 +635,13 @@ Test(linalg_sort, nonzero_values) {
     npg_scope sc = npg_scope_begin();
     cr_expect_eq(npg_count_nonzero(t_arr((double[]){0}, NPG_FLOAT32, (npg_shape)SH0)), 0, "count_nonzero of a 0-d zero");
     cr_expect_eq(npg_count_nonzero(t_arr((double[]){NAN}, NPG_FLOAT32, (npg_shape)SH0)), 1, "count_nonzero of a 0-d NaN");
+    /* only high bits set still count (uint64 2^63, 2^32; int16 -32768) */
+    npg_array *u64 = from_bits(UB64(0, 1ull << 63, 0, 1ull << 32), 4, NPG_UINT64);
+    expect_bits(npg_nonzero(u64), NPG_INT64, UB64(1, 3), 2, "nonzero(uint64 [0, 2^63, 0, 2^32])");
+    cr_expect_eq(npg_count_nonzero(u64), 2, "count_nonzero(uint64 high bits)");
+    npg_array *i16 = from_bits(UB64(0, (uint64_t)-32768, 256, 65536 /* wraps to 0 */), 4, NPG_INT16);
+    expect_bits(npg_nonzero(i16), NPG_INT64, UB64(1, 2), 2, "nonzero(int16 [0, -32768, 256, 0])");
+    cr_expect_eq(npg_count_nonzero(npg_astype(u64, NPG_UINT32)), 0, "count_nonzero(uint32 [0, 0, 0, 0]): 2^32 and 2^63 wrap to 0");
     npg_scope_end(sc);
     t_assert_no_leak(l0, "nonzero sweep");
 }

@@ -8,6 +8,7 @@
  * through npg_gradcheck; every argument error.
  */
 #include "test_util.h"
+#include "ops_shared.h"
 
 static void setup(void) { t_require_device(); }
 TestSuite(manip, .init = setup);
@@ -228,6 +229,18 @@ Test(manip, diff_values_and_gradient) {
     npg_array *bd = npg_diff(t_arr(bv, NPG_BOOL, NPG_SHAPE(4)), 1, 0);
     expect(bd, NPG_SHAPE(3), bw, "diff of bools");
     cr_assert_eq(npg_dtype_of(bd), NPG_BOOL);
+    /* integers keep their dtype and wrap (NumPy's diff of unsigned values) */
+    const uint64_t H = 1ull << 63;
+    expect_bits(npg_diff(from_bits((const uint64_t[]){1, 0, 65535}, 3, NPG_UINT16), 1, 0), NPG_UINT16, (const uint64_t[]){65535, 65535}, 2,
+                "diff of uint16 wraps");
+    expect_bits(npg_diff(from_bits((const uint64_t[]){(uint64_t)-128, 127, 0}, 3, NPG_INT8), 1, 0), NPG_INT8,
+                (const uint64_t[]){(uint64_t)-1, (uint64_t)-127}, 2, "diff of int8 wraps");
+    expect_bits(npg_diff(from_bits((const uint64_t[]){0, H, 1}, 3, NPG_UINT64), 1, 0), NPG_UINT64, (const uint64_t[]){H, H + 1}, 2,
+                "diff of uint64");
+    expect_bits(npg_diff(from_bits((const uint64_t[]){0, H, 1}, 3, NPG_UINT64), 2, 0), NPG_UINT64, (const uint64_t[]){1}, 1,
+                "diff n=2 of uint64");
+    expect_bits(npg_diff(from_bits((const uint64_t[]){0, 4294967295u, 1}, 3, NPG_UINT32), 1, 0), NPG_UINT32,
+                (const uint64_t[]){4294967295u, 2}, 2, "diff of uint32 wraps");
     cr_assert_null(npg_diff(x, -1, 0));
     t_assert_error(NPG_ERR_INVALID_ARG, "n is -1");
     npg_clear_error();
@@ -243,8 +256,8 @@ Test(manip, diff_values_and_gradient) {
 Test(manip, tril_triu_values_and_gradient) {
     t_live live = t_live_now();
     npg_scope s = npg_scope_begin();
-    const npg_dtype dts[] = {NPG_INT32, NPG_FLOAT32, NPG_FLOAT64, NPG_BOOL};
-    for (int d = 0; d < 4; d++) {
+    const npg_dtype dts[] = {NPG_INT32, NPG_FLOAT32, NPG_FLOAT64, NPG_BOOL, NPG_INT8, NPG_INT16, NPG_UINT16, NPG_UINT32, NPG_UINT64, NPG_UINT8};
+    for (int d = 0; d < (int)(sizeof dts / sizeof dts[0]); d++) {
         npg_array *x = npg_add_scalar(iota(dts[d] == NPG_BOOL ? NPG_INT32 : dts[d], NPG_SHAPE(2, 3, 4)), 1);
         if (dts[d] == NPG_BOOL) x = npg_astype(x, NPG_BOOL);
         for (int64_t k = -4; k <= 4; k++) {
@@ -386,6 +399,21 @@ Test(manip, einsum_against_naive_loops) {
     cr_assert_not_null(ri, "%s", npg_last_error());
     cr_assert_eq(npg_dtype_of(ri), NPG_INT32);
     check_einsum("ij,jk->ik", (npg_array *[]){Ai, Bi}, 2);
+    /* the narrow and unsigned integers keep their dtype, wrapping */
+    npg_array *A8 = npg_reshape(from_bits((const uint64_t[]){100, 100, (uint64_t)-128, 1}, 4, NPG_INT8), NPG_SHAPE(2, 2));
+    npg_array *B8 = npg_reshape(from_bits((const uint64_t[]){2, 1}, 2, NPG_INT8), NPG_SHAPE(2, 1));
+    expect_bits(npg_reshape(npg_einsum("ij,jk->ik", (npg_array *[]){A8, B8}, 2), NPG_SHAPE(2)), NPG_INT8,
+                (const uint64_t[]){44, 1}, 2, "einsum int8 contraction wraps (300 -> 44, -255 -> 1)");
+    npg_array *u1 = from_bits((const uint64_t[]){1ull << 63, 3}, 2, NPG_UINT64), *u2 = from_bits((const uint64_t[]){2, UINT64_MAX}, 2, NPG_UINT64);
+    expect_bits(npg_einsum("i,i->", (npg_array *[]){u1, u2}, 2), NPG_UINT64, (const uint64_t[]){UINT64_MAX - 2}, 1,
+                "einsum uint64 dot wraps");
+    expect_bits(npg_einsum("i,j->ij", (npg_array *[]){u1, u2}, 2), NPG_UINT64,
+                (const uint64_t[]){0, 1ull << 63, 6, UINT64_MAX - 2}, 4, "einsum uint64 outer wraps");
+    npg_array *Ai16 = npg_astype(A, NPG_INT16), *Bu16 = npg_astype(npg_abs(B), NPG_UINT16);
+    npg_array *rm = npg_einsum("ij,jk->ik", (npg_array *[]){Ai16, Bu16}, 2);
+    cr_assert_not_null(rm, "%s", npg_last_error());
+    cr_assert_eq(npg_dtype_of(rm), NPG_INT32, "einsum int16 with uint16 promotes to int32");
+    check_einsum("ij,jk->ik", (npg_array *[]){Ai16, Bu16}, 2);
     /* bool operands give bool (an OR of ANDs), as NumPy's */
     double bv[6] = {1, 0, 0, 0, 1, 1}, bw[6] = {0, 1, 0, 0, 1, 0};
     npg_array *Bb = t_arr(bv, NPG_BOOL, NPG_SHAPE(2, 3)), *Cb = t_arr(bw, NPG_BOOL, NPG_SHAPE(3, 2));

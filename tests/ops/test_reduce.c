@@ -14,9 +14,9 @@
 #include <criterion/logging.h>
 #include <stdio.h>
 
-#define NDTS 8
-static const npg_dtype DTS[NDTS] = {NPG_BOOL,    NPG_UINT8,   NPG_INT32,   NPG_INT64,
-                                    NPG_FLOAT32, NPG_FLOAT64, NPG_FLOAT16, NPG_BFLOAT16};
+#define NDTS 13
+static const npg_dtype DTS[NDTS] = {NPG_BOOL,     NPG_UINT8, NPG_INT32, NPG_INT64,  NPG_FLOAT32, NPG_FLOAT64, NPG_FLOAT16,
+                                    NPG_BFLOAT16, NPG_INT8,  NPG_INT16, NPG_UINT16, NPG_UINT32,  NPG_UINT64};
 static bool ishalf(npg_dtype d) { return d == NPG_FLOAT16 || d == NPG_BFLOAT16; }
 static bool isf(npg_dtype d) { return d == NPG_FLOAT32 || d == NPG_FLOAT64 || ishalf(d); }
 
@@ -40,7 +40,7 @@ static double gen_val(const tdom *D, npg_dtype dt, trng *r) {
     double u = urand(r);
     if (dt == NPG_BOOL) return D->pzero > 0 ? 1 : u < 0.5;
     if (!isf(dt)) {
-        double lo = dt == NPG_UINT8 && D->ilo < 0 ? 0 : D->ilo, v = floor(lo + (D->ihi - lo + 1) * u);
+        double lo = t_is_unsigned(dt) && D->ilo < 0 ? 0 : D->ilo, v = floor(lo + (D->ihi - lo + 1) * u);
         return v > D->ihi ? D->ihi : v;
     }
     double v = D->lo + (D->hi - D->lo) * u;
@@ -233,7 +233,7 @@ static const rop ROPS[NPG_OP_COUNT] = {
 static npg_dtype out_dtype(const rinfo *I, npg_dtype in) {
     if (I->kind == K_ARG) return NPG_INT64;
     switch (I->out) {
-    case O_INT64: return isf(in) ? in : NPG_INT64;
+    case O_INT64: return isf(in) ? in : in == NPG_UINT64 ? NPG_UINT64 : NPG_INT64; /* npg.h: uint64 keeps uint64 */
     case O_FLOATING: return isf(in) ? in : NPG_FLOAT32;
     case O_BOOL: return NPG_BOOL;
     default: return in;
@@ -446,6 +446,126 @@ Test(reduce, empty_and_special_values) {
     npg_array *m = npg_mean(u, NPG_ALL_AXES, false);
     cr_assert(m && npg_dtype_of(m) == NPG_FLOAT32, "mean of uint8 is float32");
     t_assert_close(m, (double[]){150}, 1, 0, 0, "mean uint8");
+    npg_scope_end(sc);
+}
+
+/* The result dtypes, written out (npg.h): sum, prod, cumsum, cumprod give
+ * int64 for bool and every integer but uint64, which keeps uint64; floats
+ * keep theirs; mean / var / std / logsumexp give float32 for bool and the
+ * integers; max / min keep the dtype; argmax / argmin int64; all / any bool. */
+Test(reduce, result_dtypes_every_dtype) {
+    t_require_device();
+    npg_scope sc = npg_scope_begin();
+    static const struct {
+        npg_dtype in, acc, fl;
+    } T[NDTS] = {
+        {NPG_BOOL, NPG_INT64, NPG_FLOAT32},       {NPG_UINT8, NPG_INT64, NPG_FLOAT32},       {NPG_INT32, NPG_INT64, NPG_FLOAT32},
+        {NPG_INT64, NPG_INT64, NPG_FLOAT32},      {NPG_FLOAT32, NPG_FLOAT32, NPG_FLOAT32},   {NPG_FLOAT64, NPG_FLOAT64, NPG_FLOAT64},
+        {NPG_FLOAT16, NPG_FLOAT16, NPG_FLOAT16},  {NPG_BFLOAT16, NPG_BFLOAT16, NPG_BFLOAT16}, {NPG_INT8, NPG_INT64, NPG_FLOAT32},
+        {NPG_INT16, NPG_INT64, NPG_FLOAT32},      {NPG_UINT16, NPG_INT64, NPG_FLOAT32},      {NPG_UINT32, NPG_INT64, NPG_FLOAT32},
+        {NPG_UINT64, NPG_UINT64, NPG_FLOAT32},
+    };
+    for (int i = 0; i < NDTS; i++) {
+        npg_dtype d = T[i].in;
+        cr_assert_eq(d, DTS[i], "row %d", i);
+        npg_array *x = t_arr((double[]){1, 0, 1, 1, 1, 0}, d, (npg_shape)SH(2, 3));
+        struct {
+            const char *name;
+            npg_array *y;
+            npg_dtype want;
+        } R[] = {
+            {"sum", npg_sum(x, NPG_ALL_AXES, false), T[i].acc},
+            {"sum axis 1", npg_sum(x, NPG_AXES(1), true), T[i].acc},
+            {"prod", npg_prod(x, NPG_AXES(0), false), T[i].acc},
+            {"cumsum", npg_cumsum(x, 1), T[i].acc},
+            {"cumprod", npg_cumprod(x, NPG_FLAT), T[i].acc},
+            {"mean", npg_mean(x, NPG_ALL_AXES, false), T[i].fl},
+            {"logsumexp", npg_logsumexp(x, NPG_AXES(1), false), T[i].fl},
+            {"var", d == NPG_BOOL ? NULL : npg_var(x, NPG_ALL_AXES, 0, false), T[i].fl},
+            {"std", d == NPG_BOOL ? NULL : npg_std(x, NPG_AXES(0), 1, false), T[i].fl},
+            {"max", npg_max(x, NPG_AXES(1), false), d},
+            {"min", npg_min(x, NPG_ALL_AXES, false), d},
+            {"argmax", npg_argmax(x, 1, false), NPG_INT64},
+            {"argmin", npg_argmin(x, NPG_FLAT, false), NPG_INT64},
+            {"all", npg_all(x, NPG_ALL_AXES, false), NPG_BOOL},
+            {"any", npg_any(x, NPG_AXES(0), false), NPG_BOOL},
+        };
+        for (int k = 0; k < (int)(sizeof R / sizeof R[0]); k++) {
+            if (d == NPG_BOOL && (k == 7 || k == 8)) continue; /* var / std refuse bool */
+            cr_expect(R[k].y != NULL, "npg_%s(%s): %s", R[k].name, npg_dtype_name(d), npg_last_error());
+            if (R[k].y)
+                cr_expect_eq(npg_dtype_of(R[k].y), R[k].want, "npg_%s(%s): dtype %s, want %s", R[k].name, npg_dtype_name(d),
+                             npg_dtype_name(npg_dtype_of(R[k].y)), npg_dtype_name(R[k].want));
+        }
+        npg_clear_error();
+    }
+    npg_scope_end(sc);
+}
+
+/* Exact values on the narrow and unsigned integers: the int64 accumulator
+ * (no wrap at the input's width), uint64 wrapping modulo 2^64, and orders
+ * and extremes that hold only for unsigned compares above INT64_MAX. */
+Test(reduce, integer_dtypes_exact) {
+    t_require_device();
+    npg_scope sc = npg_scope_begin();
+    const uint64_t H = 1ull << 63, M = UINT64_MAX;
+    const uint64_t neg128 = (uint64_t)-128;
+    npg_array *i8 = from_bits(UB64(100, 100, 100, neg128), 4, NPG_INT8);
+    expect_bits(npg_sum(i8, NPG_ALL_AXES, false), NPG_INT64, UB64(172), 1, "sum(int8) accumulates in int64");
+    expect_bits(npg_cumsum(i8, 0), NPG_INT64, UB64(100, 200, 300, 172), 4, "cumsum(int8) in int64");
+    expect_bits(npg_prod(from_bits(UB64(neg128, neg128, (uint64_t)-1), 3, NPG_INT8), NPG_ALL_AXES, false), NPG_INT64,
+                UB64((uint64_t)-16384), 1, "prod(int8)");
+    expect_bits(npg_cumprod(from_bits(UB64(neg128, neg128, neg128), 3, NPG_INT8), 0), NPG_INT64,
+                UB64(neg128, 16384, (uint64_t)-2097152), 3, "cumprod(int8)");
+    expect_bits(npg_max(i8, NPG_ALL_AXES, false), NPG_INT8, UB64(100), 1, "max(int8)");
+    expect_bits(npg_min(i8, NPG_ALL_AXES, false), NPG_INT8, UB64(neg128), 1, "min(int8)");
+    npg_array *i8b = from_bits(UB64(3, neg128, 127, (uint64_t)-1), 4, NPG_INT8);
+    expect_bits(npg_argmax(i8b, 0, false), NPG_INT64, UB64(2), 1, "argmax(int8)");
+    expect_bits(npg_argmin(i8b, NPG_FLAT, false), NPG_INT64, UB64(1), 1, "argmin(int8)");
+    npg_array *i16 = from_bits(UB64((uint64_t)-32768, (uint64_t)-32768), 2, NPG_INT16);
+    expect_bits(npg_sum(i16, NPG_ALL_AXES, false), NPG_INT64, UB64((uint64_t)-65536), 1, "sum(int16)");
+    expect_bits(npg_prod(i16, NPG_ALL_AXES, false), NPG_INT64, UB64(1073741824), 1, "prod(int16)");
+    npg_array *u16 = from_bits(UB64(65535, 65535, 32768), 3, NPG_UINT16);
+    expect_bits(npg_sum(u16, NPG_ALL_AXES, false), NPG_INT64, UB64(163838), 1, "sum(uint16)");
+    expect_bits(npg_cumprod(u16, 0), NPG_INT64, UB64(65535, 4294836225u, 140733193420800u), 3, "cumprod(uint16)");
+    expect_bits(npg_argmax(from_bits(UB64(32768, 32767, 65535), 3, NPG_UINT16), 0, false), NPG_INT64, UB64(2), 1, "argmax(uint16)");
+    npg_array *u32 = from_bits(UB64(UINT32_MAX, UINT32_MAX, 2147483648u), 3, NPG_UINT32);
+    expect_bits(npg_sum(u32, NPG_ALL_AXES, false), NPG_INT64, UB64(10737418238u), 1, "sum(uint32)");
+    expect_bits(npg_prod(u32, NPG_AXES(0), false), NPG_INT64, UB64(2147483648u), 1,
+                "prod(uint32): (2^32 - 1)^2 * 2^31 wraps in int64"); /* (2^64 - 2^33 + 1) * 2^31 = 2^31 mod 2^64 */
+    expect_bits(npg_cumsum(u32, 0), NPG_INT64, UB64(UINT32_MAX, 8589934590u, 10737418238u), 3, "cumsum(uint32)");
+    expect_bits(npg_max(u32, NPG_ALL_AXES, false), NPG_UINT32, UB64(UINT32_MAX), 1, "max(uint32)");
+    expect_bits(npg_min(u32, NPG_ALL_AXES, false), NPG_UINT32, UB64(2147483648u), 1, "min(uint32)");
+    npg_array *u64 = from_bits(UB64(M, 2, H, H - 1), 4, NPG_UINT64);
+    expect_bits(npg_sum(u64, NPG_ALL_AXES, false), NPG_UINT64, UB64(0), 1, "sum(uint64) wraps modulo 2^64");
+    expect_bits(npg_sum(from_bits(UB64(H, H - 1), 2, NPG_UINT64), NPG_ALL_AXES, false), NPG_UINT64, UB64(M), 1,
+                "sum(uint64) = 2^64 - 1 exactly");
+    expect_bits(npg_cumsum(u64, 0), NPG_UINT64, UB64(M, 1, H + 1, 0), 4, "cumsum(uint64) wraps");
+    expect_bits(npg_prod(from_bits(UB64(1ull << 32, 1ull << 32), 2, NPG_UINT64), NPG_ALL_AXES, false), NPG_UINT64, UB64(0), 1,
+                "prod(uint64) wraps");
+    expect_bits(npg_prod(from_bits(UB64(M, M, 3), 3, NPG_UINT64), NPG_ALL_AXES, false), NPG_UINT64, UB64(3), 1, "prod(uint64) of -1s");
+    expect_bits(npg_cumprod(from_bits(UB64(H, 2, 3), 3, NPG_UINT64), 0), NPG_UINT64, UB64(H, 0, 0), 3, "cumprod(uint64)");
+    npg_array *u64b = from_bits(UB64(1, H + 1, H, 5), 4, NPG_UINT64);
+    expect_bits(npg_max(u64b, NPG_ALL_AXES, false), NPG_UINT64, UB64(H + 1), 1, "max(uint64) above INT64_MAX");
+    expect_bits(npg_min(u64b, NPG_AXES(0), true), NPG_UINT64, UB64(1), 1, "min(uint64)");
+    expect_bits(npg_argmax(u64b, 0, false), NPG_INT64, UB64(1), 1, "argmax(uint64)");
+    expect_bits(npg_argmin(from_bits(UB64(H, M, H + 1, 7), 4, NPG_UINT64), 0, false), NPG_INT64, UB64(3), 1, "argmin(uint64)");
+    expect_bits(npg_argmax(from_bits(UB64(5, H, M, 7), 4, NPG_UINT64), NPG_FLAT, false), NPG_INT64, UB64(2), 1, "argmax(uint64) at 2^64-1");
+    /* per row along an axis (2, 3) */
+    npg_array *m2 = npg_reshape(from_bits(UB64(M, 0, H, 3, H - 1, 9), 6, NPG_UINT64), (npg_shape)SH(2, 3));
+    expect_bits(npg_max(m2, NPG_AXES(1), false), NPG_UINT64, UB64(M, H - 1), 2, "max(uint64, axis 1)");
+    expect_bits(npg_min(m2, NPG_AXES(0), false), NPG_UINT64, UB64(3, 0, 9), 3, "min(uint64, axis 0)");
+    expect_bits(npg_argmin(m2, 1, false), NPG_INT64, UB64(1, 0), 2, "argmin(uint64, axis 1)");
+    expect_bits(npg_all(from_bits(UB64(H, 1ull << 32, 256), 3, NPG_UINT64), NPG_ALL_AXES, false), NPG_BOOL, UB64(1), 1,
+                "all(uint64): high bits count");
+    expect_bits(npg_any(from_bits(UB64(0, 256), 2, NPG_INT8), NPG_ALL_AXES, false), NPG_BOOL, UB64(0), 1,
+                "any(int8 [0, 256 -> 0])");
+    npg_array *mu = npg_mean(from_bits(UB64(M, M - 1), 2, NPG_UINT64), NPG_ALL_AXES, false);
+    cr_expect(mu && npg_dtype_of(mu) == NPG_FLOAT32, "mean(uint64) is float32");
+    t_assert_close(mu, (double[]){18446744073709551615.0}, 1, 1e-6, 0, "mean(uint64) near 2^64");
+    t_assert_close(npg_mean(i16, NPG_ALL_AXES, false), (double[]){-32768}, 1, 0, 0, "mean(int16)");
+    t_assert_close(npg_var(from_bits(UB64(neg128, 127), 2, NPG_INT8), NPG_ALL_AXES, 0, false), (double[]){16256.25}, 1, 0, 0,
+                   "var(int8 [-128, 127])");
     npg_scope_end(sc);
 }
 

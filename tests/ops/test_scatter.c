@@ -6,6 +6,7 @@
  * non-contiguous operands, empty ones, gradients, and the argument errors.
  */
 #include "test_util.h"
+#include "ops_shared.h"
 
 static void setup(void) { t_require_device(); }
 TestSuite(scatter, .init = setup);
@@ -45,12 +46,27 @@ Test(scatter, matches_torch_and_numpy) {
     r = npg_index_add(t_arr(xv, NPG_INT32, NPG_SHAPE(3, 4)), 1, iarr(jv, NPG_SHAPE(3)), t_arr(s2, NPG_FLOAT32, NPG_SHAPE(3, 3)));
     cr_assert(r, "%s", npg_last_error());
     cr_assert_eq(npg_dtype_of(r), NPG_FLOAT32);
+    /* the narrow and unsigned integers wrap; uint8 with int8 promotes to int16 */
+    const uint64_t H = 1ull << 63;
+    const int64_t i00[2] = {0, 0}, i002[3] = {0, 0, 2}, i001[3] = {0, 0, 1};
+    expect_bits(npg_index_add(from_bits(UB64(100, 0), 2, NPG_INT8), 0, iarr(i00, NPG_SHAPE(2)), from_bits(UB64(100, 100), 2, NPG_INT8)),
+                NPG_INT8, UB64(44, 0), 2, "index_add int8 wraps (300 -> 44)");
+    expect_bits(npg_index_add(from_bits(UB64(250, 0, 1), 3, NPG_UINT8), 0, iarr(i002, NPG_SHAPE(3)),
+                              from_bits(UB64(10, (uint64_t)-128, (uint64_t)-1), 3, NPG_INT8)),
+                NPG_INT16, UB64(132, 0, 0), 3, "index_add uint8 x, int8 src (int16)");
+    expect_bits(npg_scatter_add(from_bits(UB64(UINT64_MAX, 0), 2, NPG_UINT64), 0, iarr(i001, NPG_SHAPE(3)), from_bits(UB64(1, H, H), 3, NPG_UINT64)),
+                NPG_UINT64, UB64(H, H), 2, "scatter_add uint64 wraps");
+    expect_bits(npg_scatter_add(from_bits(UB64(65535, 7), 2, NPG_UINT16), 0, iarr(i001, NPG_SHAPE(3)), from_bits(UB64(1, 2, 65535), 3, NPG_UINT16)),
+                NPG_UINT16, UB64(2, 6), 2, "scatter_add uint16 wraps");
+    expect_bits(npg_scatter_add(from_bits(UB64(250, 7), 2, NPG_UINT8), 0, iarr(i001, NPG_SHAPE(3)), from_bits(UB64(10, 255, 1), 3, NPG_UINT8)),
+                NPG_UINT8, UB64(3, 8), 2, "scatter_add uint8 wraps (515 -> 3)");
     npg_scope_end(s);
     t_assert_no_leak(l0, "scatter constants");
 }
 
 /* Random shapes, axes, repeated and negative indices, transposed operands,
- * int64 and float64, against a host loop. */
+ * float64, int64 and the narrow / unsigned integers (full-range values whose
+ * sums wrap), against a host loop. */
 Test(scatter, random_against_a_host_loop) {
     t_live l0 = t_live_now();
     uint64_t seed = 7;
@@ -79,11 +95,22 @@ Test(scatter, random_against_a_host_loop) {
             int64_t j = (int64_t)(u * 2 * (double)xs[a]) - xs[a]; /* in [-n, n) */
             iv[k] = j;
         }
-        npg_dtype dt = it % 2 ? NPG_FLOAT64 : NPG_INT64;
+        /* odd iterations float64; even ones an integer dtype: int64 with
+         * small values, the others full-range bits (sums wrap) */
+        static const npg_dtype idts[8] = {NPG_INT64, NPG_INT8, NPG_UINT16, NPG_UINT64, NPG_INT16, NPG_UINT32, NPG_INT32, NPG_UINT64};
+        npg_dtype dt = it % 2 ? NPG_FLOAT64 : idts[(it / 2) % 8];
         if (dt == NPG_INT64) {
             for (int64_t k = 0; k < nx; k++) xv[k] = round(xv[k]);
             for (int64_t k = 0; k < nsrc; k++) sv[k] = round(sv[k]);
         }
+        const bool bits = dt != NPG_INT64 && dt != NPG_FLOAT64;
+        uint64_t *xb = malloc(sizeof(uint64_t) * (size_t)(nx + 1)), *sb = malloc(sizeof(uint64_t) * (size_t)(nsrc + 1));
+        uint64_t *wb = malloc(sizeof(uint64_t) * (size_t)(nx + 1)), h = seed * 0x9E3779B97F4A7C15ull;
+        for (int64_t k = 0; k < nx + nsrc; k++) { /* full-range values (xorshift) */
+            h ^= h << 13, h ^= h >> 7, h ^= h << 17;
+            *(k < nx ? &xb[k] : &sb[k - nx]) = bits ? t_wrap_bits(dt, h) : h;
+        }
+        memcpy(wb, xb, sizeof(uint64_t) * (size_t)nx);
         /* the reference */
         double *want = malloc(sizeof(double) * (size_t)nx);
         memcpy(want, xv, sizeof(double) * (size_t)nx);
@@ -94,8 +121,13 @@ Test(scatter, random_against_a_host_loop) {
             int64_t off = 0;
             for (int d = 0; d < nd; d++) off = off * xs[d] + c[d];
             want[off] += sv[k];
+            wb[off] += sb[k]; /* modulo 2^64: wraps to any width alike */
         }
         npg_array *x = t_arr(xv, dt, xsh), *src = t_arr(sv, dt, ssh), *idx = iarr(iv, ssh);
+        if (bits) { /* the full-range values instead */
+            x = npg_reshape(from_bits(xb, (int)nx, dt), xsh);
+            src = npg_reshape(from_bits(sb, (int)nsrc, dt), ssh);
+        }
         if (it % 4 == 1 && nd >= 2) {
             /* the same values through transposed views (contiguous underneath the other way) */
             npg_axes p = {.n = nd};
@@ -106,7 +138,14 @@ Test(scatter, random_against_a_host_loop) {
         npg_array *r = npg_scatter_add(x, a, idx, src);
         cr_assert(r, "iteration %d: %s", it, npg_last_error());
         t_assert_shape(r, xsh);
-        t_assert_close(r, want, nx, 1e-12, 1e-12, "scatter_add against the host loop");
+        if (bits) {
+            char l[96];
+            snprintf(l, sizeof l, "scatter_add %s (iteration %d) against the host loop, wrapping", npg_dtype_name(dt), it);
+            expect_bits(npg_reshape(r, (npg_shape){.ndim = 1, .dims = {nx}}), dt, wb, (int)nx, l);
+        } else {
+            t_assert_close(r, want, nx, 1e-12, 1e-12, "scatter_add against the host loop");
+        }
+        free(xb), free(sb), free(wb);
         free(xv);
         free(sv);
         free(iv);

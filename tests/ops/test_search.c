@@ -8,6 +8,7 @@
 #include <math.h>
 
 #include "test_util.h"
+#include "ops_shared.h"
 
 static void setup(void) { t_require_device(); }
 TestSuite(search, .init = setup);
@@ -174,6 +175,46 @@ Test(search, searchsorted_matches_numpy) {
     npg_clear_error();
     npg_scope_end(s);
     t_assert_no_leak(live, "searchsorted");
+}
+
+/* The narrow and unsigned integers: their own order (uint64 above INT64_MAX
+ * after the small values, int8's negatives first), exactly; searchsorted
+ * promotes x1 and x2 (uint16 with int8: int32, so -1 sorts first). */
+Test(search, integer_dtypes) {
+    t_live live = t_live_now();
+    npg_scope s = npg_scope_begin();
+    const uint64_t H = 1ull << 63, M = UINT64_MAX, m1 = (uint64_t)-1, m128 = (uint64_t)-128;
+    npg_array *u64 = from_bits(UB64(H, 5, M, H, 0, H + 1), 6, NPG_UINT64), *val, *idx, *inv, *cnt;
+    cr_assert_eq(npg_unique_all(u64, &val, &idx, &inv, &cnt), NPG_OK, "%s", npg_last_error());
+    expect_bits(val, NPG_UINT64, UB64(0, 5, H, H + 1, M), 5, "unique uint64 values");
+    expect_bits(idx, NPG_INT64, UB64(4, 1, 0, 5, 2), 5, "unique uint64 first indices");
+    expect_bits(inv, NPG_INT64, UB64(2, 1, 4, 2, 0, 3), 6, "unique uint64 inverse");
+    expect_bits(cnt, NPG_INT64, UB64(1, 1, 2, 1, 1), 5, "unique uint64 counts");
+    cr_assert_eq(npg_unique_counts(from_bits(UB64(m128, 127, m1, m128, 0, 127), 6, NPG_INT8), &val, &cnt), NPG_OK, "%s",
+                 npg_last_error());
+    expect_bits(val, NPG_INT8, UB64(m128, m1, 0, 127), 4, "unique int8 values");
+    expect_bits(cnt, NPG_INT64, UB64(2, 1, 1, 2), 4, "unique int8 counts");
+    cr_assert_eq(npg_unique_inverse(from_bits(UB64(4294967295u, 2147483648u, 1, 2147483648u), 4, NPG_UINT32), &val, &inv), NPG_OK,
+                 "%s", npg_last_error());
+    expect_bits(val, NPG_UINT32, UB64(1, 2147483648u, 4294967295u), 3, "unique uint32 values");
+    expect_bits(inv, NPG_INT64, UB64(2, 1, 0, 1), 4, "unique uint32 inverse");
+    expect_bits(npg_unique_values(from_bits(UB64((uint64_t)-32768, 32767, (uint64_t)-32768), 3, NPG_INT16)), NPG_INT16,
+                UB64((uint64_t)-32768, 32767), 2, "unique int16");
+    expect_bits(npg_unique_values(from_bits(UB64(65535, 32768, 65535), 3, NPG_UINT16)), NPG_UINT16, UB64(32768, 65535), 2,
+                "unique uint16");
+    /* searchsorted */
+    npg_array *s64 = from_bits(UB64(0, 5, H, H + 1, M), 5, NPG_UINT64), *q64 = from_bits(UB64(H, 6, M, 1ull << 62), 4, NPG_UINT64);
+    expect_bits(npg_searchsorted(s64, q64, "left"), NPG_INT64, UB64(2, 2, 4, 2), 4, "searchsorted uint64 left");
+    expect_bits(npg_searchsorted(s64, q64, "right"), NPG_INT64, UB64(3, 2, 5, 2), 4, "searchsorted uint64 right");
+    npg_array *s8 = from_bits(UB64(m128, (uint64_t)-5, 0, 127), 4, NPG_INT8), *q8 = from_bits(UB64(m128, (uint64_t)-6, 127, 1), 4, NPG_INT8);
+    expect_bits(npg_searchsorted(s8, q8, "left"), NPG_INT64, UB64(0, 1, 3, 3), 4, "searchsorted int8 left");
+    expect_bits(npg_searchsorted(s8, q8, "right"), NPG_INT64, UB64(1, 1, 4, 3), 4, "searchsorted int8 right");
+    expect_bits(npg_searchsorted(from_bits(UB64(0, 100, 65535), 3, NPG_UINT16), from_bits(UB64(m1, 100, 127), 3, NPG_INT8), NULL),
+                NPG_INT64, UB64(0, 1, 2), 3, "searchsorted uint16 x1, int8 x2 (int32)");
+    expect_bits(npg_searchsorted(from_bits(UB64(0, 5, H), 3, NPG_UINT64), from_bits(UB64(m1, 6), 2, NPG_INT8), NULL), NPG_INT64,
+                UB64(0, 2), 2, "searchsorted uint64 x1, int8 x2 (float64)");
+    npg_scope_end(s);
+    t_assert_no_leak(live, "unique / searchsorted integers");
 }
 
 /* unique's values are a gather of x: the gradient goes to each value's first

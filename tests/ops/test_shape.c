@@ -18,7 +18,9 @@
 #include <criterion/logging.h>
 #include <stdio.h>
 
-static const npg_dtype DTS[6] = {NPG_BOOL, NPG_UINT8, NPG_INT32, NPG_INT64, NPG_FLOAT32, NPG_FLOAT64};
+#define NDTS 11
+static const npg_dtype DTS[NDTS] = {NPG_BOOL, NPG_UINT8, NPG_INT32, NPG_INT64,  NPG_FLOAT32, NPG_FLOAT64,
+                                    NPG_INT8, NPG_INT16, NPG_UINT16, NPG_UINT32, NPG_UINT64};
 
 #define AX(...) {.n = (int)(sizeof((int[]){__VA_ARGS__}) / sizeof(int)), .axes = {__VA_ARGS__}}
 #define II(i) {NPG_IDX_INT, (i), 0, 0}
@@ -33,7 +35,7 @@ static int norm(int a, int nd) { return a < 0 ? a + nd : a; }
 /* values 1, 2, 3, ... of the view, as stored in dtype dt */
 static double val(int64_t k, npg_dtype dt) {
     double v = (double)((k * 37) % 101) - 50 + (dt == NPG_FLOAT32 || dt == NPG_FLOAT64 ? 0.25 : 0);
-    return dt == NPG_BOOL ? (k % 3 != 0) : dt == NPG_UINT8 ? v + 50 : v;
+    return dt == NPG_BOOL ? (k % 3 != 0) : t_is_unsigned(dt) ? v + 50 : v;
 }
 /* Logical shape s as view vk; hv gets the view's row-major values. */
 static npg_array *mk(npg_shape s, vkind vk, npg_dtype dt, double *hv, npg_array **base_out) {
@@ -219,7 +221,12 @@ static npg_array *ind_arr(const scase *c, int ci) {
         int64_t len = c->in.dims[norm(c->a1, c->in.ndim)];
         for (int64_t k = 0; k < n; k++) v[k] = (double)((k * 5 + 3) % (2 * len) - len);
     }
-    return t_arr(v, ci % 2 ? NPG_INT32 : NPG_INT64, c->shp);
+    /* every fourth pair of cases: the narrow / unsigned index dtypes */
+    bool neg = false;
+    for (int64_t k = 0; k < n; k++) neg |= v[k] < 0;
+    npg_dtype idt = ci % 2 ? NPG_INT32 : NPG_INT64;
+    if (ci % 8 >= 6) idt = ci % 2 ? (neg ? NPG_INT8 : NPG_UINT16) : (neg ? NPG_INT16 : NPG_UINT64);
+    return t_arr(v, idt, c->shp);
 }
 
 static npg_array *call(const scase *c, npg_array *const *xs, int ci) {
@@ -516,7 +523,7 @@ Test(shape, values_every_case_every_dtype) {
     t_require_device();
     t_live l0 = t_live_now();
     for (int ci = 0; ci < NCASES; ci++)
-        for (int d = 0; d < 6; d++) check_case(ci, DTS[d]);
+        for (int d = 0; d < NDTS; d++) check_case(ci, DTS[d]);
     t_assert_no_leak(l0, "shape sweep");
     cr_log_info("shape values: %ld checks", g_checks);
 }
@@ -586,6 +593,14 @@ Test(shape, trace_and_write_through) {
     t_assert_close(t, (double[]){0 + 6 + 12 + 18}, 1, 0, 0, "trace offset 0");
     t_assert_close(npg_trace(m, 2, 0, 1), (double[]){2 + 8 + 14}, 1, 0, 0, "trace offset 2");
     t_assert_close(npg_trace(m, -1, 1, 0), (double[]){1 + 7 + 13 + 19}, 1, 0, 0, "trace offset -1, axes (1,0)");
+    /* the sum's dtype rule: int64 (no wrap at int8), uint64 kept (wrapping) */
+    npg_array *t8 = npg_reshape(from_bits(UB64(100, 1, 2, 100), 4, NPG_INT8), (npg_shape)SH(2, 2));
+    expect_bits(npg_trace(t8, 0, 0, 1), NPG_INT64, UB64(200), 1, "trace of int8 sums into int64");
+    npg_array *t16 = npg_reshape(from_bits(UB64(65535, 1, 2, 65535), 4, NPG_UINT16), (npg_shape)SH(2, 2));
+    expect_bits(npg_trace(t16, 0, 0, 1), NPG_INT64, UB64(131070), 1, "trace of uint16 sums into int64");
+    npg_array *t64 = npg_reshape(from_bits(UB64(1ull << 63, 1, 2, (1ull << 63) + 5), 4, NPG_UINT64), (npg_shape)SH(2, 2));
+    expect_bits(npg_trace(t64, 0, 0, 1), NPG_UINT64, UB64(5), 1, "trace of uint64 stays uint64 (wraps)");
+    expect_bits(npg_trace(t64, 1, 0, 1), NPG_UINT64, UB64(1), 1, "trace of uint64, offset 1");
     npg_array *c = t_arr(v, NPG_FLOAT64, (npg_shape)SH(3, 4, 5));
     t_assert_close(npg_trace(c, 1, 1, 2), (double[]){1 + 7 + 13 + 19, 21 + 27 + 33 + 39, 41 + 47 + 53 + 59}, 3, 0, 0, "trace 3-d");
     npg_set_requires_grad(c, true);
@@ -632,7 +647,7 @@ Test(shape, setitem) {
         {{SL(3, 3, 1)}, 1, SH(1), V_C},
     };
     for (int k = 0; k < (int)(sizeof S / sizeof S[0]); k++)
-        for (int d = 0; d < 6; d++)
+        for (int d = 0; d < NDTS; d++)
             for (int scalar = 0; scalar < 2; scalar++) {
                 npg_scope sc = npg_scope_begin();
                 npg_dtype dt = DTS[d];

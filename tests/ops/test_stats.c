@@ -346,7 +346,7 @@ static void check_red(const sspec *sp, npg_array *x, npg_shape s, const double *
         npg_scope_end(sc);
         return;
     }
-    npg_dtype odt = isf(dt) ? dt : sp->f == F_NSUM ? NPG_INT64 : NPG_FLOAT32;
+    npg_dtype odt = isf(dt) ? dt : sp->f == F_NSUM ? (dt == NPG_UINT64 ? NPG_UINT64 : NPG_INT64) : NPG_FLOAT32;
     char b1[96], b2[96];
     cr_expect_eq(npg_dtype_of(y), odt, "%s: dtype %s, want %s", label, npg_dtype_name(npg_dtype_of(y)), npg_dtype_name(odt));
     bool shape_ok = same_shape(npg_shape_of(y), so);
@@ -355,7 +355,7 @@ static void check_red(const sspec *sp, npg_array *x, npg_shape s, const double *
         double *grp = groups(hv, s, mask, &ng, &gs);
         double *want = malloc(sizeof(double) * (size_t)(ng + 1));
         for (int64_t g = 0; g < ng; g++) want[g] = sref(sp, grp + g * gs, gs);
-        double rt = odt == NPG_FLOAT64 ? 1e-12 : odt == NPG_INT64 ? 0 : sp->f >= F_NSUM ? 1e-4 : 1e-5;
+        double rt = odt == NPG_FLOAT64 ? 1e-12 : odt == NPG_INT64 || odt == NPG_UINT64 ? 0 : sp->f >= F_NSUM ? 1e-4 : 1e-5;
         expect_vals(y, want, ng, rt, rt, label);
         free(grp), free(want);
     }
@@ -370,11 +370,11 @@ static double urand(trng *r) {
     return (double)(r->s >> 11) * (1.0 / 9007199254740992.0);
 }
 /* Random values for dt: floats in [-2, 2) (every third input on a 1/4 grid:
- * ties), a fraction pnan NaN; integers in [-9, 9] ([0, 20] for uint8). */
+ * ties), a fraction pnan NaN; integers in [-9, 9] ([0, 20] unsigned). */
 static double rand_val(npg_dtype dt, trng *r, double pnan, bool grid) {
     double u = urand(r);
     if (dt == NPG_BOOL) return u < 0.5;
-    if (dt == NPG_UINT8) return floor(u * 21);
+    if (t_is_unsigned(dt)) return floor(u * 21);
     if (!isf(dt)) return floor(u * 19) - 9;
     if (urand(r) < pnan) return NAN;
     double v = -2 + 4 * u;
@@ -455,6 +455,13 @@ Test(stats, sweep_integers_and_bool) {
     sweep_dtype(NPG_UINT8);
     sweep_dtype(NPG_BOOL); /* nansum / nanmean only (quantile of bool is an error) */
 }
+Test(stats, sweep_narrow_and_unsigned_integers) {
+    sweep_dtype(NPG_INT8);
+    sweep_dtype(NPG_INT16);
+    sweep_dtype(NPG_UINT16);
+    sweep_dtype(NPG_UINT32);
+    sweep_dtype(NPG_UINT64);
+}
 
 /* ------------------------------------------------------------------------
  * quantile / nanquantile / median / nanmedian / nansum / nanmean: NumPy
@@ -504,8 +511,8 @@ Test(stats, quantile_matches_numpy) {
     expect_qtable(x3, false, QX3_AX01, NQ, QQ, NPG_AXES(0, 1), false, (npg_shape)SH(5), NPG_FLOAT64, "QX (2,2,5)");
     expect_qtable(x3, false, QX3_AX01, NQ, QQ, NPG_AXES(1, -3), true, (npg_shape)SH(1, 1, 5), NPG_FLOAT64, "QX (2,2,5)");
     /* integers: the default float dtype; rows 0-2 of QX are integers */
-    static const npg_dtype its[3] = {NPG_INT32, NPG_INT64, NPG_UINT8};
-    for (int ii = 0; ii < 3; ii++) {
+    const npg_dtype *its = INT_DTS; /* every integer dtype */
+    for (int ii = 0; ii < 8; ii++) {
         npg_array *xi = t_arr(QX, its[ii], (npg_shape)SH(3, 5));
         for (int m = 0; m < 5; m++)
             for (int qi = 0; qi < NQ; qi++) {
@@ -811,6 +818,16 @@ Test(stats, topk_matches_torch) {
                 "topk int32 smallest, k = n");
     npg_array *xu = t_arr((double[]){200, 3, 255, 0}, NPG_UINT8, (npg_shape)SH(4));
     expect_topk(xu, 2, 0, true, (npg_shape)SH(2), NPG_UINT8, (double[]){255, 200}, (double[]){2, 0}, "topk uint8");
+    /* unsigned order above INT64_MAX (exact doubles: 2^63, 2^64 - 2048), int8's negatives */
+    npg_array *x64 = from_bits(UB64(5, 1ull << 63, 18446744073709549568u, 0, 4611686018427387904u), 5, NPG_UINT64);
+    expect_topk(x64, 3, 0, true, (npg_shape)SH(3), NPG_UINT64, (double[]){18446744073709549568.0, 9223372036854775808.0, 4611686018427387904.0},
+                (double[]){2, 1, 4}, "topk uint64 largest");
+    expect_topk(x64, 2, 0, false, (npg_shape)SH(2), NPG_UINT64, (double[]){0, 5}, (double[]){3, 0}, "topk uint64 smallest");
+    npg_array *x8 = from_bits(UB64(3, (uint64_t)-128, 127, (uint64_t)-1), 4, NPG_INT8);
+    expect_topk(x8, 2, 0, false, (npg_shape)SH(2), NPG_INT8, (double[]){-128, -1}, (double[]){1, 3}, "topk int8 smallest");
+    expect_topk(x8, 1, 0, true, (npg_shape)SH(1), NPG_INT8, (double[]){127}, (double[]){2}, "topk int8 largest");
+    npg_array *x32 = from_bits(UB64(2147483648u, 1, 4294967295u), 3, NPG_UINT32);
+    expect_topk(x32, 2, 0, true, (npg_shape)SH(2), NPG_UINT32, (double[]){4294967295.0, 2147483648.0}, (double[]){2, 0}, "topk uint32");
     /* several NaN: all come first (largest) or last (smallest) */
     npg_array *xn = t_arr((double[]){NAN, 1, NAN, 3}, NPG_FLOAT32, (npg_shape)SH(4));
     cr_assert_eq(npg_topk(xn, 2, 0, true, &v, &i), NPG_OK, "%s", npg_last_error());
@@ -846,9 +863,9 @@ static int cmp_tk(const void *pa, const void *pb) {
 }
 Test(stats, topk_random) {
     t_live l0 = t_live_now();
-    static const npg_dtype dts[4] = {NPG_FLOAT64, NPG_FLOAT32, NPG_INT32, NPG_UINT8};
+    static const npg_dtype dts[9] = {NPG_FLOAT64, NPG_FLOAT32, NPG_INT32, NPG_UINT8, NPG_INT8, NPG_INT16, NPG_UINT16, NPG_UINT32, NPG_UINT64};
     static const icase cs[] = {{SH(6, 9), V_C, 0}, {SH(6, 9), V_T, 0}, {SH(4, 5, 3), V_S2, 0}, {SH(4, 5, 3), V_NEG, 0}, {SH(11), V_C, 0}};
-    for (int di = 0; di < 4; di++)
+    for (int di = 0; di < 9; di++)
         for (int ci = 0; ci < 5; ci++) {
             npg_scope sc = npg_scope_begin();
             npg_dtype dt = dts[di];
@@ -1162,10 +1179,10 @@ Test(stats, cov_corrcoef_gradients) {
 Test(stats, bincount_matches_numpy) {
     t_live l0 = t_live_now();
     npg_scope sc = npg_scope_begin();
-    static const npg_dtype its[3] = {NPG_INT64, NPG_INT32, NPG_UINT8};
+    static const npg_dtype its[8] = {NPG_INT64, NPG_INT32, NPG_UINT8, NPG_INT8, NPG_INT16, NPG_UINT16, NPG_UINT32, NPG_UINT64};
     static const double *const cnt[3] = {BIN_M0, BIN_M5, BIN_M10}, *const wcnt[3] = {BINW_M0, BINW_M5, BINW_M10};
     static const int64_t mls[3] = {0, 5, 10};
-    for (int ii = 0; ii < 3; ii++)
+    for (int ii = 0; ii < 8; ii++)
         for (int vk = 0; vk < 3; vk += 2) { /* contiguous, step-2 */
             npg_array *x = as_view(BX, its[ii], (npg_shape)SH(7), (vkind)vk, 99);
             npg_array *w = as_view(BW, NPG_FLOAT64, (npg_shape)SH(7), vk ? V_NEG : V_C, 1e6);
@@ -1193,6 +1210,13 @@ Test(stats, bincount_matches_numpy) {
     expect_arr(npg_bincount(e, NULL, 0), (npg_shape)SH(0), NPG_INT64, NULL, 0, 0, "bincount of empty, minlength 0");
     expect_arr(npg_bincount(e, NULL, 4), (npg_shape)SH(4), NPG_INT64, (double[]){0, 0, 0, 0}, 0, 0, "bincount of empty, minlength 4");
     expect_arr(npg_bincount(e, ew, 3), (npg_shape)SH(3), NPG_FLOAT64, (double[]){0, 0, 0}, 0, 0, "bincount of empty with weights");
+    /* uint64 values from 2^63 up are too large, not negative int64s */
+    for (int k = 0; k < 2; k++) {
+        npg_array *u = npg_from_data((uint64_t[]){3, k ? UINT64_MAX : (uint64_t)1 << 63}, NPG_UINT64, (npg_shape)SH(2),
+                                     NPG_OPTS(.device = t_dev()));
+        cr_assert_null(npg_bincount(u, NULL, 10), "uint64 %d", k);
+        t_assert_error(NPG_ERR_OOM, "needs more bins");
+    }
     /* random against the host */
     double rx[301], rw[301], wc[40], ww[40];
     t_fill_uniform(rx, 301, 0, 37, 5);

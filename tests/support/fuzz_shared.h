@@ -96,14 +96,120 @@ static int rand_axis(int ndim) {
     return weird_int();
 }
 
-static const npg_dtype ALL_DTYPES[] = {NPG_BOOL,    NPG_UINT8,   NPG_INT32,   NPG_INT64,
-                                       NPG_FLOAT32, NPG_FLOAT64, NPG_FLOAT16, NPG_BFLOAT16};
+static const npg_dtype ALL_DTYPES[] = {NPG_BOOL,    NPG_UINT8,   NPG_INT32,    NPG_INT64, NPG_FLOAT32,
+                                       NPG_FLOAT64, NPG_FLOAT16, NPG_BFLOAT16, NPG_INT8,  NPG_INT16,
+                                       NPG_UINT16,  NPG_UINT32,  NPG_UINT64};
 
+/* A dtype for an operand: bool a tenth of the time, an integer (any of the
+ * eight) about two fifths, float32 or float64 half. */
 static npg_dtype rand_dtype(void) {
-    static const npg_dtype w[] = {NPG_BOOL,    NPG_UINT8,   NPG_INT32,   NPG_INT64,   NPG_INT64,
-                                  NPG_FLOAT32, NPG_FLOAT32, NPG_FLOAT32, NPG_FLOAT64, NPG_FLOAT64};
+    static const npg_dtype w[] = {NPG_BOOL,    NPG_BOOL,    NPG_UINT8,   NPG_INT8,    NPG_INT16,   NPG_UINT16,
+                                  NPG_INT32,   NPG_UINT32,  NPG_INT64,   NPG_INT64,   NPG_UINT64,  NPG_FLOAT32,
+                                  NPG_FLOAT32, NPG_FLOAT32, NPG_FLOAT32, NPG_FLOAT32, NPG_FLOAT32, NPG_FLOAT64,
+                                  NPG_FLOAT64, NPG_FLOAT64, NPG_FLOAT64};
     return PICK(w);
 }
+
+/* ------------------------------------------------------------------------
+ * Dtypes: the reference semantics (npg.h's promotion and casts, and
+ * src/common/scalar_ops.h's per-element meaning), kept apart from the
+ * library's own functions so that the references check those too
+ * ------------------------------------------------------------------------ */
+
+/* bool and the integers: t_is_unsigned, t_is_int, t_get_bits, t_put_bits
+ * (test_util.h, test code like these). */
+static bool fz_is_sint(npg_dtype dt) { return t_is_int(dt) && !t_is_unsigned(dt); }
+static bool fz_is_half(npg_dtype dt) { return dt == NPG_FLOAT16 || dt == NPG_BFLOAT16; }
+static bool fz_is_float(npg_dtype dt) { return dt == NPG_FLOAT32 || dt == NPG_FLOAT64 || fz_is_half(dt); }
+
+/* Bytes per element. */
+static int fz_size(npg_dtype dt) {
+    switch (dt) {
+    case NPG_BOOL:
+    case NPG_UINT8:
+    case NPG_INT8: return 1;
+    case NPG_INT16:
+    case NPG_UINT16:
+    case NPG_FLOAT16:
+    case NPG_BFLOAT16: return 2;
+    case NPG_INT32:
+    case NPG_UINT32:
+    case NPG_FLOAT32: return 4;
+    case NPG_INT64:
+    case NPG_UINT64:
+    case NPG_FLOAT64: return 8;
+    default: cr_assert_fail("fuzz: bad dtype %d", (int)dt);
+    }
+    return 0;
+}
+
+/* The dtype two operands promote to (npg.h): bool below everything; within
+ * the signed and within the unsigned integers the wider; signed with
+ * unsigned the smallest signed type holding both, but uint64 with a signed
+ * integer float64; an integer with a float the float; among floats the
+ * wider, float16 with bfloat16 float32. */
+static npg_dtype fz_result_type(npg_dtype a, npg_dtype b) {
+    if (a == b || b == NPG_BOOL) return a;
+    if (a == NPG_BOOL) return b;
+    if (fz_is_float(a) && fz_is_float(b)) {
+        if (a == NPG_FLOAT64 || b == NPG_FLOAT64) return NPG_FLOAT64;
+        return NPG_FLOAT32; /* float32 with a half type, or the two half types */
+    }
+    if (fz_is_float(a)) return a;
+    if (fz_is_float(b)) return b;
+    int sa = fz_size(a), sb = fz_size(b);
+    if (t_is_unsigned(a) == t_is_unsigned(b)) return sa >= sb ? a : b;
+    int ss = t_is_unsigned(a) ? sb : sa, us = t_is_unsigned(a) ? sa : sb; /* the signed one's size, the unsigned one's */
+    if (ss > us) return t_is_unsigned(a) ? b : a;
+    switch (us) {
+    case 1: return NPG_INT16;
+    case 2: return NPG_INT32;
+    case 4: return NPG_INT64;
+    default: return NPG_FLOAT64;
+    }
+}
+
+/* Element i of bool or an integer dtype as an int64: exact, but a uint64
+ * above INT64_MAX saturates to INT64_MAX. */
+static int64_t fz_get_i64(const void *b, npg_dtype dt, int64_t i) {
+    uint64_t u = t_get_bits(dt, b, i);
+    if (dt == NPG_UINT64 && u > (uint64_t)INT64_MAX) return INT64_MAX;
+    return (int64_t)u;
+}
+/* Element i of any dtype as a double (an int64 or uint64 rounded to
+ * nearest, as a cast to float64 does). */
+static double fz_get_f(const void *b, npg_dtype dt, int64_t i) {
+    switch (dt) {
+    case NPG_FLOAT32: return npg_s_f32_to_f64(((const float *)b)[i]);
+    case NPG_FLOAT64: return ((const double *)b)[i];
+    case NPG_FLOAT16: return npg_s_f16_to_f32(((const uint16_t *)b)[i]);
+    case NPG_BFLOAT16: return npg_s_bf16_to_f32(((const uint16_t *)b)[i]);
+    case NPG_UINT64: return (double)((const uint64_t *)b)[i];
+    default: return (double)(int64_t)t_get_bits(dt, b, i); /* fails for a bad dtype */
+    }
+}
+/* Store v as element i of dtype dt as a cast from float64 converts it:
+ * floats rounded to nearest (the half types through float32 rounded to
+ * odd), integers truncated and saturated with NaN 0, bool v != 0. */
+static void fz_put_f(void *b, npg_dtype dt, int64_t i, double v) {
+    switch (dt) {
+    case NPG_BOOL: ((uint8_t *)b)[i] = v != 0; break;
+    case NPG_UINT8: ((uint8_t *)b)[i] = npg_s_f64_to_u8(v); break;
+    case NPG_UINT16: ((uint16_t *)b)[i] = npg_s_f64_to_u16(v); break;
+    case NPG_UINT32: ((uint32_t *)b)[i] = npg_s_f64_to_u32(v); break;
+    case NPG_UINT64: ((uint64_t *)b)[i] = npg_s_f64_to_u64(v); break;
+    case NPG_INT8: ((int8_t *)b)[i] = npg_s_f64_to_i8(v); break;
+    case NPG_INT16: ((int16_t *)b)[i] = npg_s_f64_to_i16(v); break;
+    case NPG_INT32: ((int32_t *)b)[i] = npg_s_f64_to_i32(v); break;
+    case NPG_INT64: ((int64_t *)b)[i] = npg_s_f64_to_i64(v); break;
+    case NPG_FLOAT32: ((float *)b)[i] = npg_s_f64_to_f32(v); break;
+    case NPG_FLOAT64: ((double *)b)[i] = v; break;
+    case NPG_FLOAT16: ((uint16_t *)b)[i] = npg_s_f64_to_f16(v); break;
+    case NPG_BFLOAT16: ((uint16_t *)b)[i] = npg_s_f64_to_bf16(v); break;
+    default: cr_assert_fail("fuzz: fz_put_f into a %s element", npg_dtype_name(dt));
+    }
+}
+
 static npg_dtype rand_float_dtype(void) { return chance(50) ? NPG_FLOAT32 : NPG_FLOAT64; }
 /* A dtype argument, invalid values included. */
 static npg_dtype rand_dtype_arg(void) {
@@ -259,8 +365,15 @@ static struct {
 static void fill_host(void *buf, npg_dtype dt, int64_t n) {
     static const float wf[] = {NAN, INFINITY, -INFINITY, -0.0f, FLT_MAX, -FLT_MAX, 1e-40f, 0.5f};
     static const double wd[] = {NAN, -NAN, INFINITY, -INFINITY, -0.0, DBL_MAX, 1e-310, 1e300};
+    /* each integer type's extremes, its shift widths and a value that wraps in a narrower type */
+    static const int8_t w8[] = {INT8_MIN, INT8_MAX, INT8_MIN + 1, -1, 0, 7, 8, 9};
+    static const int16_t w16[] = {INT16_MIN, INT16_MAX, -1, 0, 15, 16, 17, 255};
     static const int32_t w32[] = {INT32_MIN, INT32_MAX, -1, 0, 31, 32, 33, 64};
     static const int64_t w64[] = {INT64_MIN, INT64_MAX, -1, 0, 63, 64, 65, INT32_MIN};
+    static const uint16_t wu16[] = {UINT16_MAX, 0x8000, 0x7fff, 0, 15, 16, 17, 256};
+    static const uint32_t wu32[] = {UINT32_MAX, 0x80000000u, 0x7fffffffu, 0, 31, 32, 33, (1u << 24) + 1};
+    static const uint64_t wu64[] = {UINT64_MAX, (uint64_t)1 << 63, ((uint64_t)1 << 63) + 1, (uint64_t)INT64_MAX,
+                                    0, 63, 64, ((uint64_t)1 << 53) + 1};
     for (int64_t i = 0; i < n; i++) {
         int64_t iv;
         bool wild;
@@ -271,11 +384,18 @@ static void fill_host(void *buf, npg_dtype dt, int64_t n) {
             wild = chance(8);
             iv = rint_in(-3, 5);
         }
+        /* ranged: iv wrapped into the dtype; else iv or (wild) the dtype's extremes */
+        bool x = !g_fill.ranged && wild;
         switch (dt) {
         case NPG_BOOL: ((uint8_t *)buf)[i] = (uint8_t)(rnd() & 1); break;
-        case NPG_UINT8: ((uint8_t *)buf)[i] = wild ? (uint8_t)rnd() : (uint8_t)iv; break;
-        case NPG_INT32: ((int32_t *)buf)[i] = g_fill.ranged ? (int32_t)iv : wild ? PICK(w32) : (int32_t)iv; break;
-        case NPG_INT64: ((int64_t *)buf)[i] = g_fill.ranged ? iv : wild ? PICK(w64) : iv; break;
+        case NPG_UINT8: ((uint8_t *)buf)[i] = wild ? (uint8_t)rnd() : npg_s_i64_to_u8(iv); break;
+        case NPG_INT8: t_put_bits(dt, buf, i, x ? (uint64_t)(int64_t)PICK(w8) : (uint64_t)iv); break;
+        case NPG_INT16: t_put_bits(dt, buf, i, x ? (uint64_t)(int64_t)PICK(w16) : (uint64_t)iv); break;
+        case NPG_INT32: t_put_bits(dt, buf, i, x ? (uint64_t)(int64_t)PICK(w32) : (uint64_t)iv); break;
+        case NPG_INT64: t_put_bits(dt, buf, i, x ? (uint64_t)PICK(w64) : (uint64_t)iv); break;
+        case NPG_UINT16: t_put_bits(dt, buf, i, x ? (uint64_t)PICK(wu16) : (uint64_t)iv); break;
+        case NPG_UINT32: t_put_bits(dt, buf, i, x ? (uint64_t)PICK(wu32) : (uint64_t)iv); break;
+        case NPG_UINT64: t_put_bits(dt, buf, i, x ? PICK(wu64) : (uint64_t)iv); break;
         case NPG_FLOAT32:
             ((float *)buf)[i] = g_fill.ranged ? (float)iv : wild ? PICK(wf) : (float)(runit() * 6 - 3);
             break;
@@ -363,15 +483,18 @@ static npg_array *operand(npg_dtype dt, npg_shape s) { return chance(g_null_pct)
 static npg_array *any_operand(void) { return operand(NPG_DTYPE_DEFAULT, rand_shape()); }
 static npg_array *float_operand(npg_shape s) { return operand(chance(85) ? rand_float_dtype() : rand_dtype(), s); }
 
-/* Integer operand (indices, labels) with values in [lo, hi], `bad` percent
- * wild; mostly int64/int32, sometimes another dtype. */
+/* Integer operand (indices, labels) with values in [lo, hi] (wrapped into
+ * the dtype), `bad` percent wild; mostly int64/int32, sometimes another
+ * integer dtype or any dtype. */
 static npg_array *int_operand(npg_shape s, int64_t lo, int64_t hi, int bad) {
     if (hi < lo) hi = lo;
     g_fill.ranged = true;
     g_fill.lo = lo;
     g_fill.hi = hi;
     g_fill.bad = bad;
-    npg_dtype dt = chance(90) ? (chance(60) ? NPG_INT64 : NPG_INT32) : rand_dtype();
+    static const npg_dtype other[] = {NPG_UINT8, NPG_INT8, NPG_INT16, NPG_UINT16, NPG_UINT32, NPG_UINT64};
+    int r = rint_in(0, 99);
+    npg_dtype dt = r < 50 ? NPG_INT64 : r < 78 ? NPG_INT32 : r < 92 ? PICK(other) : rand_dtype();
     npg_array *x = chance(g_null_pct) ? NULL : make(dt, s, 10);
     g_fill.ranged = false;
     return x;

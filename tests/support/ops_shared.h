@@ -1,7 +1,9 @@
 /*
  * ops_shared.h — small host-side helpers shared by the table-driven op
  * suites in tests/ops: shape literals, the view kinds inputs are built as,
- * and flat/broadcast index arithmetic for the float64 references.
+ * flat/broadcast index arithmetic for the float64 references, and exact
+ * reads and checks of integer dtypes' bits where a double cannot hold the
+ * value (their widths, ranges and wrapping are test_util.h's).
  */
 #ifndef NPG_OPS_SHARED_H
 #define NPG_OPS_SHARED_H
@@ -28,6 +30,61 @@ static inline double qfloat(double v, npg_dtype dt) {
     if (dt == NPG_BFLOAT16) return npg_s_bf16_to_f32(npg_s_f64_to_bf16(v));
     return dt == NPG_FLOAT32 ? (double)(float)v : v;
 }
+/* ---- the integer dtypes (npg.h: two's complement, wrapping) ----------- */
+/* Every integer dtype: signed narrow to wide, then unsigned. */
+__attribute__((unused)) static const npg_dtype INT_DTS[8] = {NPG_INT8,  NPG_INT16,  NPG_INT32,  NPG_INT64,
+                                                             NPG_UINT8, NPG_UINT16, NPG_UINT32, NPG_UINT64};
+/* Widths, ranges and wrapping: t_is_unsigned, t_is_int, t_int_bits,
+ * t_int_min / t_int_max, t_wrap_bits, t_wrap_val, t_get_bits (test_util.h). */
+/* The elements of an integer or bool array, exactly: each value's bits as
+ * t_wrap_bits gives them (malloc'd, row-major). */
+static inline uint64_t *read_bits(const npg_array *x) {
+    npg_dtype d = npg_dtype_of(x);
+    int64_t n = npg_size(x);
+    size_t sz = npg_dtype_size(d);
+    uint64_t *out = malloc(sizeof(uint64_t) * (size_t)(n + 1));
+    unsigned char *raw = malloc(sz * (size_t)(n + 1));
+    cr_assert(out && raw && (d == NPG_BOOL || t_is_int(d)), "read_bits: %s", npg_dtype_name(d));
+    if (n > 0) {
+        npg_array *c = npg_astype((npg_array *)x, d); /* a contiguous copy */
+        cr_assert(c && npg_copy_to_host(c, raw, sz * (size_t)n) == NPG_OK, "read_bits: %s", npg_last_error());
+        npg_free(c);
+    }
+    for (int64_t i = 0; i < n; i++) out[i] = t_get_bits(d, raw, i);
+    free(raw);
+    return out;
+}
+
+/* A 1-d integer array of dtype dt from two's-complement bits (wrapped to
+ * dt by the cast), on the test device. */
+static inline npg_array *from_bits(const uint64_t *v, int n, npg_dtype dt) {
+    npg_array *x = npg_from_data(v, NPG_UINT64, (npg_shape){.ndim = 1, .dims = {n}}, NPG_OPTS(.dtype = dt, .device = t_dev()));
+    cr_assert(x, "from_bits: %s", npg_last_error());
+    return x;
+}
+/* Expect y to have dtype dt and exactly the values want (as t_wrap_bits
+ * gives them; signed values may be written (uint64_t)-5). */
+static inline bool expect_bits(const npg_array *y, npg_dtype dt, const uint64_t *want, int n, const char *what) {
+    cr_expect(y != NULL, "%s: NULL: %s", what, npg_last_error());
+    if (!y) return false;
+    cr_expect_eq(npg_dtype_of(y), dt, "%s: dtype %s, want %s", what, npg_dtype_name(npg_dtype_of(y)), npg_dtype_name(dt));
+    cr_expect_eq(npg_size(y), n, "%s: %lld elements, want %d", what, (long long)npg_size(y), n);
+    if (npg_dtype_of(y) != dt || npg_size(y) != n) return false;
+    uint64_t *got = read_bits(y);
+    bool ok = true;
+    for (int i = 0; i < n && ok; i++)
+        if (got[i] != t_wrap_bits(dt, want[i])) {
+            cr_expect(0, "%s: element %d: got %llu (%lld), want %llu (%lld)", what, i, (unsigned long long)got[i], (long long)got[i],
+                      (unsigned long long)t_wrap_bits(dt, want[i]), (long long)t_wrap_bits(dt, want[i]));
+            ok = false;
+        }
+    free(got);
+    return ok;
+}
+/* A uint64_t[] literal and its length. */
+#define UB64(...) ((const uint64_t[]){__VA_ARGS__})
+#define N_UB64(...) ((int)(sizeof(UB64(__VA_ARGS__)) / sizeof(uint64_t)))
+
 static inline int64_t numel(npg_shape s) {
     int64_t n = 1;
     for (int i = 0; i < s.ndim; i++) n *= s.dims[i];

@@ -119,3 +119,75 @@ npg_array *t_leaf(npg_array *x) {
     cr_assert_eq(npg_set_requires_grad(x, true), NPG_OK, "%s", npg_last_error());
     return x;
 }
+
+bool t_is_unsigned(npg_dtype d) { return d == NPG_UINT8 || d == NPG_UINT16 || d == NPG_UINT32 || d == NPG_UINT64; }
+
+bool t_is_int(npg_dtype d) { return t_is_unsigned(d) || d == NPG_INT8 || d == NPG_INT16 || d == NPG_INT32 || d == NPG_INT64; }
+
+int t_int_bits(npg_dtype d) {
+    switch (d) {
+    case NPG_BOOL: case NPG_UINT8: case NPG_INT8: return 8;
+    case NPG_UINT16: case NPG_INT16: return 16;
+    case NPG_UINT32: case NPG_INT32: return 32;
+    case NPG_UINT64: case NPG_INT64: return 64;
+    default: return 0;
+    }
+}
+
+double t_int_min(npg_dtype d) {
+    if (d == NPG_BOOL) return 0;
+    if (!t_is_int(d)) cr_assert_fail("t_int_min: %s is not an integer dtype", npg_dtype_name(d));
+    return t_is_unsigned(d) ? 0 : -ldexp(1, t_int_bits(d) - 1);
+}
+
+double t_int_max(npg_dtype d) {
+    if (d == NPG_BOOL) return 1;
+    if (!t_is_int(d)) cr_assert_fail("t_int_max: %s is not an integer dtype", npg_dtype_name(d));
+    return ldexp(1, t_is_unsigned(d) ? t_int_bits(d) : t_int_bits(d) - 1) - 1;
+}
+
+uint64_t t_wrap_bits(npg_dtype d, uint64_t u) {
+    if (d == NPG_BOOL) return u != 0;
+    if (!t_is_int(d)) cr_assert_fail("t_wrap_bits: %s is not an integer dtype", npg_dtype_name(d));
+    int b = t_int_bits(d);
+    if (b == 64) return u;
+    u &= (1ull << b) - 1;
+    if (!t_is_unsigned(d) && (u >> (b - 1))) u |= ~0ull << b;
+    return u;
+}
+
+double t_wrap_val(npg_dtype d, uint64_t u) {
+    u = t_wrap_bits(d, u);
+    return t_is_unsigned(d) || d == NPG_BOOL ? (double)u : (double)(int64_t)u;
+}
+
+uint64_t t_get_bits(npg_dtype d, const void *p, int64_t i) {
+    switch (d) {
+    case NPG_BOOL: return ((const uint8_t *)p)[i] != 0;
+    case NPG_UINT8: return ((const uint8_t *)p)[i];
+    case NPG_UINT16: return ((const uint16_t *)p)[i];
+    case NPG_UINT32: return ((const uint32_t *)p)[i];
+    case NPG_UINT64: return ((const uint64_t *)p)[i];
+    case NPG_INT8: return (uint64_t)(int64_t)((const int8_t *)p)[i];
+    case NPG_INT16: return (uint64_t)(int64_t)((const int16_t *)p)[i];
+    case NPG_INT32: return (uint64_t)(int64_t)((const int32_t *)p)[i];
+    case NPG_INT64: return (uint64_t)((const int64_t *)p)[i];
+    default: cr_assert_fail("t_get_bits: element of a %s", npg_dtype_name(d));
+    }
+    return 0;
+}
+
+void t_put_bits(npg_dtype d, void *p, int64_t i, uint64_t v) {
+    switch (d) { /* unsigned conversions keep the low bits; a signed one gets the wrapped value, in its range */
+    case NPG_BOOL: ((uint8_t *)p)[i] = v != 0; break;
+    case NPG_UINT8: ((uint8_t *)p)[i] = (uint8_t)v; break;
+    case NPG_UINT16: ((uint16_t *)p)[i] = (uint16_t)v; break;
+    case NPG_UINT32: ((uint32_t *)p)[i] = (uint32_t)v; break;
+    case NPG_UINT64: ((uint64_t *)p)[i] = v; break;
+    case NPG_INT8: ((int8_t *)p)[i] = (int8_t)(int64_t)t_wrap_bits(d, v); break;
+    case NPG_INT16: ((int16_t *)p)[i] = (int16_t)(int64_t)t_wrap_bits(d, v); break;
+    case NPG_INT32: ((int32_t *)p)[i] = (int32_t)(int64_t)t_wrap_bits(d, v); break;
+    case NPG_INT64: ((int64_t *)p)[i] = (int64_t)v; break;
+    default: cr_assert_fail("t_put_bits: into a %s element", npg_dtype_name(d));
+    }
+}

@@ -61,6 +61,35 @@ npg_array *t_urand(npg_shape s, double lo, double hi, uint64_t seed, npg_dtype d
 /* x with requires_grad set (asserted); returns x. */
 npg_array *t_leaf(npg_array *x);
 
+/* ---- bool and the integer dtypes (npg.h: two's complement, wrapping) -----
+ * One copy for every suite; written without the library's own conversions
+ * (scalar_ops.h), so references built on them stay independent of it. */
+/* d is an unsigned integer dtype (uint8, uint16, uint32, uint64; not bool). */
+bool t_is_unsigned(npg_dtype d);
+/* d is one of the eight integer dtypes, signed or unsigned (not bool). */
+bool t_is_int(npg_dtype d);
+/* Bits of an element of an integer dtype (8, 16, 32, 64) or bool (8); 0 for
+ * the floating dtypes and anything else. */
+int t_int_bits(npg_dtype d);
+/* The smallest and largest value of integer dtype d (bool: 0 and 1) as
+ * doubles (int64's and uint64's largest round up to 2^63 and 2^64); any
+ * other dtype fails the test. */
+double t_int_min(npg_dtype d);
+double t_int_max(npg_dtype d);
+/* The two's-complement bits u wrapped to integer dtype d: the low bits
+ * sign-extended for a signed dtype, zero-extended for an unsigned one (int64
+ * and uint64: u itself); bool: u != 0. Any other dtype fails the test. */
+uint64_t t_wrap_bits(npg_dtype d, uint64_t u);
+/* The value t_wrap_bits(d, u) stands for, as a double (rounded to nearest
+ * beyond 2^53, as astype(float64) rounds it). */
+double t_wrap_val(npg_dtype d, uint64_t u);
+/* Element i of memory p holding bool or integer dtype d, as t_wrap_bits
+ * gives it (bool: the byte != 0); any other dtype fails the test. */
+uint64_t t_get_bits(npg_dtype d, const void *p, int64_t i);
+/* Store v wrapped to bool or integer dtype d (bool: v != 0) as element i of
+ * memory p; any other dtype fails the test. */
+void t_put_bits(npg_dtype d, void *p, int64_t i, uint64_t v);
+
 /* A call that must fail: NULL, the status, a message containing needle; the
  * error cleared before and after. */
 #define T_EXPECT_FAIL(call, status, needle)                                                                    \
