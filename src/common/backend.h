@@ -110,6 +110,10 @@ typedef struct npg_backend {
     bool half_matmul;
     bool half_reduce;
     bool half_im2col;
+    /* reduce's SUM and PROD also take bool and integer inputs of any width
+     * with an int64 output (uint64 for uint64 input), accumulating as they
+     * read; without it common widens the input to int64 first. */
+    bool wide_int_sum;
 
     /* ---- devices ---- */
     /* Number of usable devices (0 if none: the backend is then unavailable). */
@@ -172,8 +176,9 @@ typedef struct npg_backend {
      *   contiguous. nred >= 0 (nred == 0 copies), the reduced count may be
      *   0 (SUM -> 0, PROD -> 1, MEAN -> NaN, ALL -> true, ANY -> false; MAX,
      *   MIN, ARGMAX, ARGMIN never get an empty reduction).
-     * dtypes: SUM, PROD: in.dtype == out.dtype (any integer, wrapping: common
-     *   passes int64 or uint64; or floating); float32
+     * dtypes: SUM, PROD: in.dtype == out.dtype (any integer, wrapping; or
+     *   floating), or with wide_int_sum bool / integer in and int64 out
+     *   (uint64 for uint64); float32
      *   must accumulate in float64 or pairwise (results are compared with
      *   float64 references at ~1e-5 relative). MEAN: floating, same dtype.
      *   MAX, MIN: same dtype, any numeric or bool; NaN propagates.

@@ -8,10 +8,12 @@
 
 #include <math.h>
 
-static npg_dtype reduce_in_dtype(npg_op op, npg_dtype dt) {
+/* The dtype the kernel reads (x is cast to it first): integer sums and
+ * products read the input as it is where the backend widens as it reads. */
+static npg_dtype reduce_in_dtype(npg_op op, npg_dtype dt, const npg_backend *be) {
     switch (op) {
     case NPG_OP_SUM:
-    case NPG_OP_PROD: return npg_is_floating(dt) ? dt : npg__int_sum_dtype(dt);
+    case NPG_OP_PROD: return npg_is_floating(dt) || be->wide_int_sum ? dt : npg__int_sum_dtype(dt);
     case NPG_OP_MEAN: return npg__float_dtype(dt);
     case NPG_OP_ALL:
     case NPG_OP_ANY: return NPG_BOOL;
@@ -20,6 +22,7 @@ static npg_dtype reduce_in_dtype(npg_op op, npg_dtype dt) {
 }
 
 static npg_dtype reduce_out_dtype(npg_op op, npg_dtype in) {
+    if ((op == NPG_OP_SUM || op == NPG_OP_PROD) && !npg_is_floating(in)) return npg__int_sum_dtype(in);
     return (op == NPG_OP_ARGMAX || op == NPG_OP_ARGMIN) ? NPG_INT64 : in;
 }
 
@@ -91,7 +94,7 @@ npg_array *npg__reduce(npg_op op, const char *fn, npg_array *x, npg_axes axes, b
         npg__set_error(NPG_ERR_SHAPE, "%s: zero-size reduction has no identity", fn);
         return NULL;
     }
-    npg_dtype idt = reduce_in_dtype(op, x->dtype), odt = reduce_out_dtype(op, idt);
+    npg_dtype idt = reduce_in_dtype(op, x->dtype, npg__backend_of(x)), odt = reduce_out_dtype(op, idt);
     int64_t oshape[NPG_MAX_DIMS];
     int ond = 0;
     for (int i = 0; i < x->ndim; i++) {

@@ -154,6 +154,14 @@ NPG_HD double npg_s_i64_to_f64_odd(int64_t x) {
 NPG_HD uint16_t npg_s_f64_to_bf16(double x) { return npg_s_f32_to_bf16(npg_s_f64_to_f32_odd(x)); }
 
 /* ---- integer helpers --------------------------------------------------- */
+/* What signed and unsigned integers share: maximum, minimum and the
+ * bitwise and / or / xor. */
+#define NPG_S_INT_ORDER_BITS(T, t)                                                           \
+    NPG_HD T npg_s_maximum_##t(T a, T b) { return a > b ? a : b; }                          \
+    NPG_HD T npg_s_minimum_##t(T a, T b) { return a < b ? a : b; }                          \
+    NPG_HD T npg_s_bitwise_and_##t(T a, T b) { return (T)(a & b); }                         \
+    NPG_HD T npg_s_bitwise_or_##t(T a, T b) { return (T)(a | b); }                          \
+    NPG_HD T npg_s_bitwise_xor_##t(T a, T b) { return (T)(a ^ b); }
 #define NPG_S_INT_OPS(T, U, t, BITS, DIGITS)                                                  \
     NPG_HD T npg_s_add_##t(T a, T b) { return (T)((U)a + (U)b); }                           \
     NPG_HD T npg_s_subtract_##t(T a, T b) { return (T)((U)a - (U)b); }                      \
@@ -188,11 +196,7 @@ NPG_HD uint16_t npg_s_f64_to_bf16(double x) { return npg_s_f32_to_bf16(npg_s_f64
         }                                                                                   \
         return (T)r;                                                                        \
     }                                                                                       \
-    NPG_HD T npg_s_maximum_##t(T a, T b) { return a > b ? a : b; }                          \
-    NPG_HD T npg_s_minimum_##t(T a, T b) { return a < b ? a : b; }                          \
-    NPG_HD T npg_s_bitwise_and_##t(T a, T b) { return (T)(a & b); }                         \
-    NPG_HD T npg_s_bitwise_or_##t(T a, T b) { return (T)(a | b); }                          \
-    NPG_HD T npg_s_bitwise_xor_##t(T a, T b) { return (T)(a ^ b); }                         \
+    NPG_S_INT_ORDER_BITS(T, t)                                                              \
     NPG_HD T npg_s_bitwise_invert_##t(T a) { return (T)(~(U)a); }                           \
     /* shifts by >= width (or negative): left -> 0, right -> sign fill. */                  \
     NPG_HD T npg_s_bitwise_left_shift_##t(T a, T b) {                                       \
@@ -253,11 +257,7 @@ NPG_S_INT_OPS(int64_t, uint64_t, i64, 64, 19)
         }                                                                                   \
         return (T)r;                                                                        \
     }                                                                                       \
-    NPG_HD T npg_s_maximum_##t(T a, T b) { return a > b ? a : b; }                          \
-    NPG_HD T npg_s_minimum_##t(T a, T b) { return a < b ? a : b; }                          \
-    NPG_HD T npg_s_bitwise_and_##t(T a, T b) { return (T)(a & b); }                         \
-    NPG_HD T npg_s_bitwise_or_##t(T a, T b) { return (T)(a | b); }                          \
-    NPG_HD T npg_s_bitwise_xor_##t(T a, T b) { return (T)(a ^ b); }                         \
+    NPG_S_INT_ORDER_BITS(T, t)                                                              \
     NPG_HD T npg_s_bitwise_invert_##t(T a) { return (T)~(W)a; }                             \
     NPG_HD T npg_s_bitwise_left_shift_##t(T a, T b) { return b >= BITS ? 0 : (T)((W)a << b); } \
     NPG_HD T npg_s_bitwise_right_shift_##t(T a, T b) { return b >= BITS ? 0 : (T)((W)a >> b); } \

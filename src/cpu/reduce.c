@@ -382,6 +382,20 @@ static const red_kernels red_tab[NPG_OP_COUNT][NPG_DTYPE_COUNT] = {
     KSET(ARGMIN, bf16)
 };
 
+/* SUM, PROD of bool and the integers into int64 (uint64 for uint64; the
+ * backend's wide_int_sum): the elements widen as they are read, the uint64
+ * accumulator wraps. int64 and uint64 sums are the same-dtype kernels above. */
+#define WIDE_DEF(X, t) RED_DEF(SUMW, t, uint64_t, u, 0, SUM_STEP, int64_t, FIN_ID) \
+    RED_DEF(PRODW, t, uint64_t, u, 1, PROD_STEP, int64_t, FIN_ID)
+#define NARROW(M, X) M(X, b) M(X, u8) M(X, i8) M(X, i16) M(X, u16) M(X, i32) M(X, u32)
+NARROW(WIDE_DEF, _)
+#define WSET(OP, t)                                                                              \
+    [NPG_OP_##OP][NPG_DT_##t] = {OP##W_init_##t, OP##W_seg_##t, OP##W_merge_##t, OP##W_fin_##t, OP##W_col_##t},
+#define WSET2(X, t) WSET(SUM, t) WSET(PROD, t)
+static const red_kernels wide_tab[NPG_OP_COUNT][NPG_DTYPE_COUNT] = {
+    NARROW(WSET2, _)
+};
+
 /* ---- drivers ------------------------------------------------------------------- */
 
 /* A coalesced view of the kept (K) and reduced (R) axes of `in`. */
@@ -515,10 +529,14 @@ static int64_t abs64(int64_t x) { return x < 0 ? -x : x; }
 npg_status npg__cpu_reduce(int dev, npg_op op, const npg_tdesc *out, const npg_tdesc *in, int nred) {
     npg_dtype dt = in->dtype;
     bool known = (unsigned)op < NPG_OP_COUNT && dt > NPG_DTYPE_DEFAULT && dt < NPG_DTYPE_COUNT;
-    const red_kernels *k = known ? &red_tab[op][dt] : NULL;
+    /* an integer SUM / PROD into int64 (wide_int_sum), or same-dtype */
+    const bool wide = known && (op == NPG_OP_SUM || op == NPG_OP_PROD) && out->dtype != dt &&
+                      out->dtype == (dt == NPG_UINT64 ? NPG_UINT64 : NPG_INT64);
+    const red_kernels *k = known ? (wide ? &wide_tab[op][dt] : &red_tab[op][dt]) : NULL;
     if (!k || !k->init) return npg__cpu_unsupported(op, dt);
     npg_dtype odt = op == NPG_OP_ALL || op == NPG_OP_ANY         ? NPG_BOOL
                     : op == NPG_OP_ARGMAX || op == NPG_OP_ARGMIN ? NPG_INT64
+                    : wide                                       ? out->dtype
                                                                  : dt;
     if (out->dtype != odt) return npg__cpu_unsupported(op, out->dtype);
     if (!npg__desc_contiguous(out))

@@ -1220,13 +1220,15 @@ static unsigned red_mask(npg_op op) {
     default: return MALL;
     }
 }
-static npg_dtype red_out(npg_op op, npg_dtype dt) {
+/* wide: an integer or bool SUM / PROD into int64 (the backend's wide_int_sum) */
+static npg_dtype red_out(npg_op op, npg_dtype dt, bool wide) {
+    if (wide) return NPG_INT64;
     if (op == NPG_OP_ALL || op == NPG_OP_ANY) return NPG_BOOL;
     return op == NPG_OP_ARGMAX || op == NPG_OP_ARGMIN ? NPG_INT64 : dt;
 }
 
 /* Reference over the reduced block of output k: doubles for float sums, exact otherwise. */
-static void ref_reduce(npg_op op, const npg_tdesc *in, int nred, int64_t k, double *fv, int64_t *iv) {
+static void ref_reduce(npg_op op, const npg_tdesc *in, int nred, int64_t k, double *fv, int64_t *iv, bool wide) {
     int64_t R = 1;
     for (int i = in->ndim - nred; i < in->ndim; i++) R *= in->shape[i];
     double s = op == NPG_OP_PROD ? 1 : 0, best = 0;
@@ -1249,9 +1251,9 @@ static void ref_reduce(npg_op op, const npg_tdesc *in, int nred, int64_t k, doub
         }
     }
     switch (op) {
-    case NPG_OP_SUM: case NPG_OP_PROD: /* integer sums and products wrap to the input type */
+    case NPG_OP_SUM: case NPG_OP_PROD: /* integer sums and products wrap to the input type, or int64's */
         *fv = s;
-        *iv = isflt(in->dtype) ? 0 : wrap(in->dtype, (int64_t)us);
+        *iv = isflt(in->dtype) ? 0 : wide ? (int64_t)us : wrap(in->dtype, (int64_t)us);
         break;
     case NPG_OP_MEAN: *fv = s / (double)R; break;
     case NPG_OP_ALL: *iv = all; break;
@@ -1261,8 +1263,8 @@ static void ref_reduce(npg_op op, const npg_tdesc *in, int nred, int64_t k, doub
     }
 }
 
-static void check_reduce(npg_op op, const npg_tdesc *in, int nred, double rtol) {
-    npg_dtype dt = in->dtype, odt = red_out(op, dt);
+static void check_reduce_w(npg_op op, const npg_tdesc *in, int nred, double rtol, bool wide) {
+    npg_dtype dt = in->dtype, odt = red_out(op, dt, wide);
     int nk = in->ndim - nred;
     tv o = out_make(odt, nk, in->shape);
     cr_assert_eq(B->reduce(0, op, &o.d, in, nred), NPG_OK, "%s %s", npg__op_name(op), npg_dtype_name(dt));
@@ -1270,17 +1272,23 @@ static void check_reduce(npg_op op, const npg_tdesc *in, int nred, double rtol) 
     for (int64_t k = 0; k < K; k++) {
         double fv = 0;
         int64_t iv = 0;
-        ref_reduce(op, in, nred, k, &fv, &iv);
+        ref_reduce(op, in, nred, k, &fv, &iv, wide);
         if (isflt(odt)) {
             double want = dt == NPG_FLOAT32 ? (double)(float)fv : fv;
             cr_assert(close_to(get(&o.d, k), want, rtol, 0), "%s %s nred %d out[%lld] = %.10g, want %.10g",
                       npg__op_name(op), npg_dtype_name(dt), nred, (long long)k, get(&o.d, k), want);
         } else {
-            cr_assert_eq(geti(&o.d, k), iv, "%s %s nred %d out[%lld] = %lld, want %lld", npg__op_name(op),
-                         npg_dtype_name(dt), nred, (long long)k, (long long)geti(&o.d, k), (long long)iv);
+            cr_assert_eq(geti(&o.d, k), iv, "%s %s%s nred %d out[%lld] = %lld, want %lld", npg__op_name(op),
+                         npg_dtype_name(dt), wide ? " (into int64)" : "", nred, (long long)k,
+                         (long long)geti(&o.d, k), (long long)iv);
         }
     }
     tv_free(&o);
+}
+static void check_reduce(npg_op op, const npg_tdesc *in, int nred, double rtol) { check_reduce_w(op, in, nred, rtol, false); }
+/* An integer or bool SUM / PROD whose wide_int_sum form (into int64) differs from the same-dtype one. */
+static bool has_wide(npg_op op, npg_dtype dt) {
+    return (op == NPG_OP_SUM || op == NPG_OP_PROD) && !isflt(dt) && dt != NPG_INT64 && dt != NPG_UINT64;
 }
 
 Test(cpu_reduce, every_op_dtype_layout_and_nred) {
@@ -1289,9 +1297,15 @@ Test(cpu_reduce, every_op_dtype_layout_and_nred) {
         for (int t = 0; t < N_DT; t++) {
             npg_dtype dt = ALL_DT[t];
             if (!(red_mask(op) & M(dt))) {
-                if (op == NPG_OP_SUM || op == NPG_OP_PROD) continue; /* bool may be accepted */
+                if (op == NPG_OP_SUM || op == NPG_OP_PROD) { /* bool: only into int64 */
+                    tv in = tv_make(dt, 3, S573, L_CONTIG);
+                    tv_fill(&in, D_ANY);
+                    for (int nred = 0; nred <= 3; nred++) check_reduce_w(op, &in.d, nred, 0, true);
+                    tv_free(&in);
+                    continue;
+                }
                 tv in = tv_make(dt, 3, S573, L_CONTIG);
-                tv o = out_make(red_out(op, dt), 2, S573);
+                tv o = out_make(red_out(op, dt, false), 2, S573);
                 expect_unsupported(B->reduce(0, op, &o.d, &in.d, 1), op, dt);
                 tv_free(&in);
                 tv_free(&o);
@@ -1306,7 +1320,10 @@ Test(cpu_reduce, every_op_dtype_layout_and_nred) {
                 if (!isflt(dt) && dt != NPG_BOOL && layout % 2 && op != NPG_OP_ALL && op != NPG_OP_ANY)
                     ldom = op == NPG_OP_SUM || op == NPG_OP_PROD ? D_ANY : D_EDGE;
                 tv_fill(&in, ldom);
-                for (int nred = 0; nred <= 3; nred++) check_reduce(op, &in.d, nred, dt == NPG_FLOAT32 ? 1e-6 : 1e-12);
+                for (int nred = 0; nred <= 3; nred++) {
+                    check_reduce(op, &in.d, nred, dt == NPG_FLOAT32 ? 1e-6 : 1e-12);
+                    if (has_wide(op, dt)) check_reduce_w(op, &in.d, nred, 0, true);
+                }
                 tv_free(&in);
             }
         }
@@ -1355,6 +1372,10 @@ Test(cpu_reduce, integers_large_rows_and_columns) {
                     for (int64_t i = 0; i < in.nalloc; i++) wri(dt, in.mem, i, ri(dt, in.mem, i) | 1);
                 check_reduce(ops[q], &in.d, 1, 0);
                 check_reduce(ops[q], &in.d, 2, 0);
+                if (has_wide(ops[q], dt)) {
+                    check_reduce_w(ops[q], &in.d, 1, 0, true);
+                    check_reduce_w(ops[q], &in.d, 2, 0, true);
+                }
                 tv_free(&in);
             }
     }
@@ -1383,6 +1404,18 @@ Test(cpu_reduce, integers_large_rows_and_columns) {
     cr_assert_eq(r8, 0); /* -1280000 = -5000 * 256 */
     cr_assert_eq(B->reduce(0, NPG_OP_MIN, &o8, &d8, 1), NPG_OK);
     cr_assert_eq(r8, -128);
+    int64_t w;
+    npg_tdesc ow = {.data = &w, .dtype = NPG_INT64}; /* wide_int_sum: into int64, no wrap to int8 */
+    cr_assert_eq(B->reduce(0, NPG_OP_SUM, &ow, &d8, 1), NPG_OK);
+    cr_assert_eq(w, 72, "int8 sum into int64: %lld", (long long)w);
+    i8[2] = 127;
+    cr_assert_eq(B->reduce(0, NPG_OP_SUM, &ow, &d8, 1), NPG_OK);
+    cr_assert_eq(w, 327);
+    cr_assert_eq(B->reduce(0, NPG_OP_PROD, &ow, &d8, 1), NPG_OK);
+    cr_assert_eq(w, 1270000);
+    /* int64 output for uint64 input, or uint64 output for int8, is refused */
+    cr_assert_eq(B->reduce(0, NPG_OP_SUM, &oam, &du, 1), NPG_ERR_UNSUPPORTED);
+    cr_assert_eq(B->reduce(0, NPG_OP_SUM, &o64, &d8, 1), NPG_ERR_UNSUPPORTED);
     uint16_t u16[2] = {65535, 2}, r16;
     npg_tdesc d16 = {.data = u16, .dtype = NPG_UINT16, .ndim = 1, .shape = {2}, .strides = {1}};
     npg_tdesc o16 = {.data = &r16, .dtype = NPG_UINT16};
