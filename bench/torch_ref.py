@@ -27,7 +27,8 @@ except Exception as e:  # no PyTorch in this Python
     print("torch_ref.py: cannot import torch (%s)" % e, file=sys.stderr)
     sys.exit(3)
 
-DTYPES = {"float32": torch.float32, "float64": torch.float64, "float16": torch.float16, "bfloat16": torch.bfloat16}
+DTYPES = {"float32": torch.float32, "float64": torch.float64, "float16": torch.float16, "bfloat16": torch.bfloat16,
+          "int8": torch.int8}
 UNITS = {"overhead_add": "us", "overhead_fwd_bwd": "us", "exp": "GB/s", "add": "GB/s", "mul": "GB/s",
          "sum": "GB/s", "sum_axis0": "GB/s", "matmul": "GFLOP/s", "solve": "GFLOP/s", "mlp_step": "ms", "cnn_step": "ms", "lstm_step": "ms",
          "mlp_epoch": "s"}
@@ -98,8 +99,12 @@ def run_overhead_fwd_bwd(dev, dt, n, a):
 
 
 def run_elementwise(name, dev, dt, n, a):
-    x = torch.rand(n, dtype=dt, device=dev)
-    y = torch.rand(n, dtype=dt, device=dev)
+    if dt.is_floating_point:
+        x = torch.rand(n, dtype=dt, device=dev)
+        y = torch.rand(n, dtype=dt, device=dev)
+    else:  # small values, as npg-bench's (sums exact)
+        x = torch.randint(0, 100, (n,), dtype=dt, device=dev)
+        y = torch.randint(0, 100, (n,), dtype=dt, device=dev)
     es = x.element_size()
     cols = 1024 if n >= 1024 else n
     x2 = x.view(n // cols, cols)
@@ -271,6 +276,7 @@ def default_plan(quick):
         for n in elems:
             for dt in ("float32", "float64", "bfloat16", "float16"):
                 plan += [(w, d, dt, n) for w in ("exp", "add", "mul", "sum", "sum_axis0")]
+            plan += [(w, d, "int8", n) for w in ("add", "mul", "sum", "sum_axis0")]
         plan += [("matmul", d, dt, n) for dt in ("float32", "float64", "bfloat16", "float16") for n in mats]
         plan += [("solve", d, dt, n) for dt in ("float32", "float64") for n in ([256, 1024] if quick else [256, 1024, 2048])]
         plan += [("mlp_step", d, "float32", 128), ("mlp_step", d, "float32", 1024), ("cnn_step", d, "float32", 128),
