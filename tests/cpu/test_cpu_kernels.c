@@ -1413,6 +1413,28 @@ Test(cpu_reduce, integers_large_rows_and_columns) {
     cr_assert_eq(w, 327);
     cr_assert_eq(B->reduce(0, NPG_OP_PROD, &ow, &d8, 1), NPG_OK);
     cr_assert_eq(w, 1270000);
+    /* long contiguous rows of extreme values (past the 2^20-element blocks the
+     * 1- and 2-byte types sum in 32-bit lanes): exact in int64 */
+    {
+        const int64_t n = ((int64_t)1 << 21) + 77;
+        static const struct {
+            npg_dtype dt;
+            int64_t v;
+        } big[] = {{NPG_INT8, -128}, {NPG_INT8, 127}, {NPG_UINT8, 255}, {NPG_INT16, -32768},
+                   {NPG_INT16, 32767}, {NPG_UINT16, 65535}, {NPG_BOOL, 1}};
+        for (size_t c = 0; c < sizeof big / sizeof big[0]; c++) {
+            const size_t es = npg__dtype_size(big[c].dt);
+            char *mem = malloc((size_t)n * es);
+            cr_assert_not_null(mem);
+            for (int64_t i = 0; i < n; i++) t_put_bits(big[c].dt, mem, i, (uint64_t)big[c].v);
+            t_put_bits(big[c].dt, mem, n / 2, 0); /* one 0 in the middle */
+            npg_tdesc db = {.data = mem, .dtype = big[c].dt, .ndim = 1, .shape = {n}, .strides = {1}};
+            cr_assert_eq(B->reduce(0, NPG_OP_SUM, &ow, &db, 1), NPG_OK);
+            cr_assert_eq(w, big[c].v * (n - 1), "%s sum of %lld x %lld: %lld", npg_dtype_name(big[c].dt),
+                         (long long)(n - 1), (long long)big[c].v, (long long)w);
+            free(mem);
+        }
+    }
     /* int64 output for uint64 input, or uint64 output for int8, is refused */
     cr_assert_eq(B->reduce(0, NPG_OP_SUM, &oam, &du, 1), NPG_ERR_UNSUPPORTED);
     cr_assert_eq(B->reduce(0, NPG_OP_SUM, &o64, &d8, 1), NPG_ERR_UNSUPPORTED);
