@@ -417,12 +417,37 @@ NARROW(WIDE_DEF, _)
         }                                                                                        \
         s->v.u = acc;                                                                            \
     }
+/* Their column sums (contiguous outputs) likewise: int32 accumulators over
+ * chunks of SUM32_ROWS rows (at most 2^15 values below 2^16 in magnitude
+ * each), widened into the uint64 states after each chunk. */
+#define SUM32_ROWS ((int64_t)1 << 15)
+#define SUM32_COL_DEF(X, t)                                                                      \
+    static void SUMW_col32_##t(rstate *s, const char *p_, int64_t kb, int64_t ks, int64_t nr, int64_t rs, \
+                               int64_t j0) {                                                     \
+        if (ks != 1) {                                                                           \
+            SUMW_col_##t(s, p_, kb, ks, nr, rs, j0);                                             \
+            return;                                                                              \
+        }                                                                                        \
+        const NPG_T_##t *p = (const NPG_T_##t *)p_;                                              \
+        int32_t acc[COL_BLOCK];                                                                  \
+        for (int64_t r0 = 0; r0 < nr; r0 += SUM32_ROWS) {                                        \
+            const int64_t m = nr - r0 < SUM32_ROWS ? nr - r0 : SUM32_ROWS;                       \
+            for (int64_t k = 0; k < kb; k++) acc[k] = 0;                                         \
+            for (int64_t r = r0; r < r0 + m; r++) {                                              \
+                const NPG_T_##t *row = p + r * rs;                                               \
+                NPG_SIMD for (int64_t k = 0; k < kb; k++) acc[k] += row[k];                      \
+            }                                                                                    \
+            for (int64_t k = 0; k < kb; k++) s[k].v.u += (uint64_t)(int64_t)acc[k];              \
+        }                                                                                        \
+    }
 #define SMALL(M, X) M(X, b) M(X, u8) M(X, i8) M(X, i16) M(X, u16)
 SMALL(SUM32_DEF, _)
-#define WSET(OP, t, SEG)                                                                         \
-    [NPG_OP_##OP][NPG_DT_##t] = {OP##W_init_##t, SEG, OP##W_merge_##t, OP##W_fin_##t, OP##W_col_##t},
-#define WSET_SMALL(X, t) WSET(SUM, t, SUMW_seg32_##t) WSET(PROD, t, PRODW_seg_##t)
-#define WSET_WORD(X, t) WSET(SUM, t, SUMW_seg_##t) WSET(PROD, t, PRODW_seg_##t)
+SMALL(SUM32_COL_DEF, _)
+_Static_assert(COL_BLOCK <= 4096, "the int32 column accumulators live on the stack");
+#define WSET(OP, t, SEG, COL)                                                                    \
+    [NPG_OP_##OP][NPG_DT_##t] = {OP##W_init_##t, SEG, OP##W_merge_##t, OP##W_fin_##t, COL},
+#define WSET_SMALL(X, t) WSET(SUM, t, SUMW_seg32_##t, SUMW_col32_##t) WSET(PROD, t, PRODW_seg_##t, PRODW_col_##t)
+#define WSET_WORD(X, t) WSET(SUM, t, SUMW_seg_##t, SUMW_col_##t) WSET(PROD, t, PRODW_seg_##t, PRODW_col_##t)
 static const red_kernels wide_tab[NPG_OP_COUNT][NPG_DTYPE_COUNT] = {
     SMALL(WSET_SMALL, _) WSET_WORD(_, i32) WSET_WORD(_, u32)
 };

@@ -1435,6 +1435,30 @@ Test(cpu_reduce, integers_large_rows_and_columns) {
             free(mem);
         }
     }
+    /* and long columns (the column driver: kept axis of stride 1), past the
+     * 2^15-row chunks the 1- and 2-byte types sum in 32-bit accumulators */
+    {
+        const int64_t R = ((int64_t)1 << 16) + 5, K = 5;
+        static const struct {
+            npg_dtype dt;
+            int64_t v;
+        } big[] = {{NPG_INT8, -128}, {NPG_UINT8, 255}, {NPG_INT16, -32768}, {NPG_INT16, 32767}, {NPG_UINT16, 65535}};
+        int64_t cw[5];
+        npg_tdesc ocw = {.data = cw, .dtype = NPG_INT64, .ndim = 1, .shape = {K}, .strides = {1}};
+        for (size_t c = 0; c < sizeof big / sizeof big[0]; c++) {
+            const size_t es = npg__dtype_size(big[c].dt);
+            char *mem = malloc((size_t)(R * K) * es);
+            cr_assert_not_null(mem);
+            for (int64_t i = 0; i < R * K; i++) t_put_bits(big[c].dt, mem, i, (uint64_t)(i % K == 3 ? 1 : big[c].v));
+            /* (K, R) with the kept axis contiguous: the rows of a (R, K) array summed over axis 0 */
+            npg_tdesc dc = {.data = mem, .dtype = big[c].dt, .ndim = 2, .shape = {K, R}, .strides = {1, K}};
+            cr_assert_eq(B->reduce(0, NPG_OP_SUM, &ocw, &dc, 1), NPG_OK);
+            for (int64_t k = 0; k < K; k++)
+                cr_assert_eq(cw[k], (k == 3 ? 1 : big[c].v) * R, "%s column %lld: %lld", npg_dtype_name(big[c].dt),
+                             (long long)k, (long long)cw[k]);
+            free(mem);
+        }
+    }
     /* int64 output for uint64 input, or uint64 output for int8, is refused */
     cr_assert_eq(B->reduce(0, NPG_OP_SUM, &oam, &du, 1), NPG_ERR_UNSUPPORTED);
     cr_assert_eq(B->reduce(0, NPG_OP_SUM, &o64, &d8, 1), NPG_ERR_UNSUPPORTED);
