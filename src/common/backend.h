@@ -110,9 +110,10 @@ typedef struct npg_backend {
     bool half_matmul;
     bool half_reduce;
     bool half_im2col;
-    /* reduce's SUM and PROD also take bool and integer inputs of any width
-     * with an int64 output (uint64 for uint64 input), accumulating as they
-     * read; without it common widens the input to int64 first. */
+    /* reduce's SUM and PROD and scan's CUMSUM and CUMPROD also take bool
+     * and integer inputs of any width with an int64 output (uint64 for
+     * uint64 input), accumulating as they read; without it common widens
+     * the input to int64 first. */
     bool wide_int_sum;
 
     /* ---- devices ---- */
@@ -189,8 +190,8 @@ typedef struct npg_backend {
     npg_status (*reduce)(int dev, npg_op op, const npg_tdesc *out, const npg_tdesc *in, int nred);
 
     /* Inclusive scan (CUMSUM, CUMPROD) along `axis`; out and in same shape
-     * and dtype (any integer, wrapping: common passes int64 or uint64; or
-     * floating); out contiguous. */
+     * and dtype (any integer, wrapping; or floating), or with wide_int_sum
+     * bool / integer in and int64 out; out contiguous. */
     npg_status (*scan)(int dev, npg_op op, const npg_tdesc *out, const npg_tdesc *in, int axis);
 
     /* GATHER:  out[i_0..i_{n-1}] = in[i_0, .., idx[i_0..i_{n-1}], .., i_{n-1}]

@@ -640,21 +640,24 @@ npg_status npg__cpu_reduce(int dev, npg_op op, const npg_tdesc *out, const npg_t
 
 /* out (L, I) rows of one outer index, jb inner positions starting at j0:
  * out[l*I + j0 + j] = op over l' <= l of in[ioff[j] + l'*sa]. */
-#define SCAN_DEF(OP, t, A, INITV, STEP)                                                          \
-    static void scan_##OP##_##t(char *out_, const char *in_, const int64_t *ioff, int64_t jb,     \
-                                int64_t L, int64_t sa, int64_t I) {                              \
+/* NAME: a scan of dtype t into OT (t's own type, or int64 for the wide
+ * integer scans of wide_int_sum), accumulating in A. */
+#define SCAN_DEF_T(NAME, t, OT, A, INITV, STEP)                                                  \
+    static void NAME(char *out_, const char *in_, const int64_t *ioff, int64_t jb, int64_t L, int64_t sa, \
+                     int64_t I) {                                                                \
         typedef NPG_T_##t T;                                                                     \
-        T *out = (T *)out_;                                                                      \
+        OT *out = (OT *)out_;                                                                    \
         const T *in = (const T *)in_;                                                            \
         A acc[SCAN_BLOCK];                                                                       \
         for (int64_t j = 0; j < jb; j++) acc[j] = INITV;                                         \
         for (int64_t l = 0; l < L; l++) {                                                        \
             for (int64_t j = 0; j < jb; j++) {                                                   \
                 acc[j] = STEP(t, acc[j], in[ioff[j] + l * sa]);                                  \
-                out[l * I + j] = (T)acc[j];                                                      \
+                out[l * I + j] = (OT)acc[j];                                                     \
             }                                                                                    \
         }                                                                                        \
     }
+#define SCAN_DEF(OP, t, A, INITV, STEP) SCAN_DEF_T(scan_##OP##_##t, t, NPG_T_##t, A, INITV, STEP)
 typedef void (*scan_fn)(char *out, const char *in, const int64_t *ioff, int64_t jb, int64_t L, int64_t sa,
                         int64_t I);
 SCAN_DEF(CUMSUM, f32, double, 0.0, SUM_STEP)
@@ -682,12 +685,21 @@ static const scan_fn scan_tab[NPG_OP_COUNT][NPG_DTYPE_COUNT] = {
     STAB(CUMSUM, f32) STAB(CUMSUM, f64) INTS(STAB, CUMSUM)
     STAB(CUMPROD, f32) STAB(CUMPROD, f64) INTS(STAB, CUMPROD)
 };
+/* bool and the narrow integers into int64 (wide_int_sum), widened as read */
+#define SCAN_WIDE(X, t)                                                                          \
+    SCAN_DEF_T(scan_CUMSUMW_##t, t, int64_t, uint64_t, 0, SUM_STEP)                              \
+    SCAN_DEF_T(scan_CUMPRODW_##t, t, int64_t, uint64_t, 1, PROD_STEP)
+NARROW(SCAN_WIDE, _)
+#define STAB_W(X, t) [NPG_OP_CUMSUM][NPG_DT_##t] = scan_CUMSUMW_##t, [NPG_OP_CUMPROD][NPG_DT_##t] = scan_CUMPRODW_##t,
+static const scan_fn scan_wide_tab[NPG_OP_COUNT][NPG_DTYPE_COUNT] = {NARROW(STAB_W, _)};
 
 npg_status npg__cpu_scan(int dev, npg_op op, const npg_tdesc *out, const npg_tdesc *in, int axis) {
     npg_dtype dt = in->dtype;
     bool known = (unsigned)op < NPG_OP_COUNT && dt > NPG_DTYPE_DEFAULT && dt < NPG_DTYPE_COUNT;
-    scan_fn fn = known ? scan_tab[op][dt] : NULL;
-    if (!fn || out->dtype != dt) return npg__cpu_unsupported(op, fn ? out->dtype : dt);
+    /* into int64 from bool or a narrow integer (wide_int_sum), or same-dtype */
+    const bool wide = known && out->dtype == NPG_INT64 && dt != NPG_INT64;
+    scan_fn fn = known ? (wide ? scan_wide_tab : scan_tab)[op][dt] : NULL;
+    if (!fn || (!wide && out->dtype != dt)) return npg__cpu_unsupported(op, fn ? out->dtype : dt);
     if (!npg__desc_contiguous(out))
         return npg__set_error(NPG_ERR_INTERNAL, "cpu %s: output not contiguous", npg__op_name(op));
     if (in->ndim == 0) return npg__cpu_copy(dev, out, in); /* a 0-d scan is the element itself */
@@ -700,7 +712,7 @@ npg_status npg__cpu_scan(int dev, npg_op op, const npg_tdesc *out, const npg_tde
     for (int i = axis + 1; i < in->ndim; i++) I *= in->shape[i];
     const int ni = in->ndim - axis - 1;
     const int64_t *ishape = in->shape + axis + 1, *istrides = in->strides + axis + 1;
-    const int64_t es = (int64_t)npg__dtype_size(dt), sa = in->strides[axis];
+    const int64_t es = (int64_t)npg__dtype_size(dt), oes = (int64_t)npg__dtype_size(out->dtype), sa = in->strides[axis];
     if (O * L * I == 0) return NPG_OK;
     const int64_t nblk = (I + SCAN_BLOCK - 1) / SCAN_BLOCK, tasks = O * nblk;
     const char *ib = in->data;
@@ -710,7 +722,7 @@ npg_status npg__cpu_scan(int dev, npg_op op, const npg_tdesc *out, const npg_tde
         int64_t ioff[SCAN_BLOCK];
         int64_t ooff = flat_offset(axis, in->shape, in->strides, o);
         for (int64_t j = 0; j < jb; j++) ioff[j] = flat_offset(ni, ishape, istrides, j0 + j);
-        fn(ob + ((o * L) * I + j0) * es, ib + ooff * es, ioff, jb, L, sa, I);
+        fn(ob + ((o * L) * I + j0) * oes, ib + ooff * es, ioff, jb, L, sa, I);
     });
     return NPG_OK;
 }
