@@ -66,7 +66,10 @@
  *   float32 array + 1.5 stays float32. C doubles carry no int/float kind, so
  *   the value is converted to the array's dtype (an int32 array times 0.5
  *   multiplies by 0); cast the array with npg_astype first to compute in
- *   floating point.
+ *   floating point. Into an integer dtype the double is truncated,
+ *   saturated to int64 and then wrapped to the dtype's width, as PyTorch
+ *   wraps Python ints (int8 array + 200 adds -56; a uint64 array takes
+ *   values up to 2^64 - 1 as they are).
  */
 #ifndef NPG_H
 #define NPG_H

@@ -1053,8 +1053,8 @@ Test(elementwise, integer_edges) {
     read_i64(npg_clip(i64, -3, 1.5), got, 3);
     cr_expect(got[0] == -3 && got[1] == 0 && got[2] == 1, "clip int64 in range truncates the bound toward zero");
     npg_array *u8 = iarr((const int64_t[]){1, 2, 3}, 3, NPG_UINT8);
-    t_assert_close(npg_add_scalar(u8, 1e300), (double[]){0, 1, 2}, 3, 0, 0, "uint8 + 1e300: the scalar saturates to 255");
-    t_assert_close(npg_add_scalar(u8, -INFINITY), (double[]){1, 2, 3}, 3, 0, 0, "uint8 + -inf: the scalar saturates to 0");
+    t_assert_close(npg_add_scalar(u8, 1e300), (double[]){0, 1, 2}, 3, 0, 0, "uint8 + 1e300: the scalar saturates to INT64_MAX, whose low byte is 255");
+    t_assert_close(npg_add_scalar(u8, -INFINITY), (double[]){1, 2, 3}, 3, 0, 0, "uint8 + -inf: the scalar saturates to INT64_MIN, whose low byte is 0");
     /* clip's bounds saturate to every integer dtype's range */
     npg_array *i8 = iarr((const int64_t[]){-7, 0, 9}, 3, NPG_INT8);
     expect_bits(npg_clip(i8, 1e300, NAN), NPG_INT8, UB64(127, 127, 127), 3, "clip int8, lo 1e300");
