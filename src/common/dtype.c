@@ -36,13 +36,13 @@ bool npg_is_floating(npg_dtype d) {
     return d == NPG_FLOAT32 || d == NPG_FLOAT64 || d == NPG_FLOAT16 || d == NPG_BFLOAT16;
 }
 bool npg__is_half(npg_dtype d) { return d == NPG_FLOAT16 || d == NPG_BFLOAT16; }
-bool npg__is_unsigned(npg_dtype d) {
+static bool is_unsigned(npg_dtype d) {
     return d == NPG_UINT8 || d == NPG_UINT16 || d == NPG_UINT32 || d == NPG_UINT64;
 }
-bool npg__is_signed_int(npg_dtype d) {
+static bool is_signed_int(npg_dtype d) {
     return d == NPG_INT8 || d == NPG_INT16 || d == NPG_INT32 || d == NPG_INT64;
 }
-bool npg_is_integer(npg_dtype d) { return npg__is_unsigned(d) || npg__is_signed_int(d); }
+bool npg_is_integer(npg_dtype d) { return is_unsigned(d) || is_signed_int(d); }
 npg_dtype npg__default_float(void) { return NPG_FLOAT32; }
 npg_dtype npg__float_dtype(npg_dtype dt) { return npg_is_floating(dt) ? dt : npg__default_float(); }
 npg_dtype npg__int_sum_dtype(npg_dtype dt) { return dt == NPG_UINT64 ? NPG_UINT64 : NPG_INT64; }
@@ -76,7 +76,7 @@ npg_dtype npg_result_type(npg_dtype a, npg_dtype b) {
     if (fa) return a;
     if (fb) return b;
     const size_t sa = g_sizes[a], sb = g_sizes[b];
-    const bool ua = npg__is_unsigned(a), ub = npg__is_unsigned(b);
+    const bool ua = is_unsigned(a), ub = is_unsigned(b);
     if (ua == ub) return sa >= sb ? a : b;
     const size_t ss = ua ? sb : sa, us = ua ? sa : sb; /* the signed one's size, the unsigned one's */
     if (ss > us) return ua ? b : a;

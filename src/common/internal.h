@@ -119,9 +119,6 @@ npg_dtype npg__float_dtype(npg_dtype dt);
 bool npg__dtype_valid(npg_dtype d);
 /* float16 or bfloat16: kernels other than fill and copy run them in float32 (half.c). */
 bool npg__is_half(npg_dtype d);
-/* uint8 / uint16 / uint32 / uint64; int8 / int16 / int32 / int64. */
-bool npg__is_unsigned(npg_dtype d);
-bool npg__is_signed_int(npg_dtype d);
 /* What sum, prod, cumsum and cumprod of a bool or integer dtype give:
  * int64, or uint64 for uint64 (PyTorch's int64, NumPy's uint64 for uint64). */
 npg_dtype npg__int_sum_dtype(npg_dtype dt);

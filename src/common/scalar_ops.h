@@ -154,21 +154,31 @@ NPG_HD double npg_s_i64_to_f64_odd(int64_t x) {
 NPG_HD uint16_t npg_s_f64_to_bf16(double x) { return npg_s_f32_to_bf16(npg_s_f64_to_f32_odd(x)); }
 
 /* ---- integer helpers --------------------------------------------------- */
-/* What signed and unsigned integers share: maximum, minimum and the
- * bitwise and / or / xor. */
-#define NPG_S_INT_ORDER_BITS(T, t)                                                           \
+/* What signed and unsigned integers share, U the unsigned type the
+ * arithmetic runs in: wrapping +, -, *, negation, square, bitwise not;
+ * maximum, minimum, bitwise and / or / xor; clip (a bound beyond the type
+ * saturates). */
+#define NPG_S_INT_COMMON(T, U, t)                                                            \
+    NPG_HD T npg_s_add_##t(T a, T b) { return (T)((U)a + (U)b); }                           \
+    NPG_HD T npg_s_subtract_##t(T a, T b) { return (T)((U)a - (U)b); }                      \
+    NPG_HD T npg_s_multiply_##t(T a, T b) { return (T)((U)a * (U)b); }                      \
+    NPG_HD T npg_s_negative_##t(T a) { return (T)(0u - (U)a); }                             \
+    NPG_HD T npg_s_square_##t(T a) { return (T)((U)a * (U)a); }                             \
+    NPG_HD T npg_s_bitwise_invert_##t(T a) { return (T)(~(U)a); }                           \
     NPG_HD T npg_s_maximum_##t(T a, T b) { return a > b ? a : b; }                          \
     NPG_HD T npg_s_minimum_##t(T a, T b) { return a < b ? a : b; }                          \
     NPG_HD T npg_s_bitwise_and_##t(T a, T b) { return (T)(a & b); }                         \
     NPG_HD T npg_s_bitwise_or_##t(T a, T b) { return (T)(a | b); }                          \
-    NPG_HD T npg_s_bitwise_xor_##t(T a, T b) { return (T)(a ^ b); }
+    NPG_HD T npg_s_bitwise_xor_##t(T a, T b) { return (T)(a ^ b); }                         \
+    NPG_HD T npg_s_clip_##t(T a, double lo, double hi) {                                    \
+        double x = (double)a;                                                               \
+        if (lo == lo && x < lo) return npg_s_f64_to_##t(lo);                                \
+        if (hi == hi && x > hi) return npg_s_f64_to_##t(hi);                                \
+        return a;                                                                           \
+    }
 #define NPG_S_INT_OPS(T, U, t, BITS, DIGITS)                                                  \
-    NPG_HD T npg_s_add_##t(T a, T b) { return (T)((U)a + (U)b); }                           \
-    NPG_HD T npg_s_subtract_##t(T a, T b) { return (T)((U)a - (U)b); }                      \
-    NPG_HD T npg_s_multiply_##t(T a, T b) { return (T)((U)a * (U)b); }                      \
-    NPG_HD T npg_s_negative_##t(T a) { return (T)(0 - (U)a); }                              \
+    NPG_S_INT_COMMON(T, U, t)                                                               \
     NPG_HD T npg_s_abs_##t(T a) { return a < 0 ? (T)(0 - (U)a) : a; }                       \
-    NPG_HD T npg_s_square_##t(T a) { return (T)((U)a * (U)a); }                             \
     NPG_HD T npg_s_sign_##t(T a) { return (T)((a > 0) - (a < 0)); }                         \
     /* Python floor division; x/0 -> 0; MIN/-1 wraps to MIN. */                             \
     NPG_HD T npg_s_floor_divide_##t(T a, T b) {                                             \
@@ -196,8 +206,6 @@ NPG_HD uint16_t npg_s_f64_to_bf16(double x) { return npg_s_f32_to_bf16(npg_s_f64
         }                                                                                   \
         return (T)r;                                                                        \
     }                                                                                       \
-    NPG_S_INT_ORDER_BITS(T, t)                                                              \
-    NPG_HD T npg_s_bitwise_invert_##t(T a) { return (T)(~(U)a); }                           \
     /* shifts by >= width (or negative): left -> 0, right -> sign fill. */                  \
     NPG_HD T npg_s_bitwise_left_shift_##t(T a, T b) {                                       \
         if (b < 0 || b >= BITS) return 0;                                                   \
@@ -219,12 +227,6 @@ NPG_HD uint16_t npg_s_f64_to_bf16(double x) { return npg_s_f32_to_bf16(npg_s_f64
         T r = (T)((U)a - (U)q * (U)fs);                                                     \
         if ((U)r * 2 > (U)fs || ((U)r * 2 == (U)fs && (q & 1))) q = (T)((U)q + 1);          \
         return (T)((U)q * (U)fs);                                                           \
-    }                                                                                       \
-    NPG_HD T npg_s_clip_##t(T a, double lo, double hi) {                                    \
-        double x = (double)a;                                                               \
-        if (lo == lo && x < lo) return npg_s_f64_to_##t(lo); /* saturates, like u8 */      \
-        if (hi == hi && x > hi) return npg_s_f64_to_##t(hi);                                \
-        return a;                                                                           \
     }
 
 /* U: the unsigned type the arithmetic runs in, at least unsigned int wide
@@ -239,12 +241,8 @@ NPG_S_INT_OPS(int64_t, uint64_t, i64, 64, 19)
  * the arithmetic runs in (at least unsigned int: uint16 * uint16 would
  * overflow a promoted int); DIGITS as above. */
 #define NPG_S_UINT_OPS(T, W, t, BITS, DIGITS)                                                \
-    NPG_HD T npg_s_add_##t(T a, T b) { return (T)((W)a + (W)b); }                           \
-    NPG_HD T npg_s_subtract_##t(T a, T b) { return (T)((W)a - (W)b); }                      \
-    NPG_HD T npg_s_multiply_##t(T a, T b) { return (T)((W)a * (W)b); }                      \
-    NPG_HD T npg_s_negative_##t(T a) { return (T)(0u - (W)a); }                             \
+    NPG_S_INT_COMMON(T, W, t)                                                               \
     NPG_HD T npg_s_abs_##t(T a) { return a; }                                               \
-    NPG_HD T npg_s_square_##t(T a) { return (T)((W)a * (W)a); }                             \
     NPG_HD T npg_s_sign_##t(T a) { return (T)(a > 0); }                                     \
     NPG_HD T npg_s_floor_divide_##t(T a, T b) { return b ? (T)(a / b) : 0; }                \
     NPG_HD T npg_s_remainder_##t(T a, T b) { return b ? (T)(a % b) : 0; }                   \
@@ -257,8 +255,6 @@ NPG_S_INT_OPS(int64_t, uint64_t, i64, 64, 19)
         }                                                                                   \
         return (T)r;                                                                        \
     }                                                                                       \
-    NPG_S_INT_ORDER_BITS(T, t)                                                              \
-    NPG_HD T npg_s_bitwise_invert_##t(T a) { return (T)~(W)a; }                             \
     NPG_HD T npg_s_bitwise_left_shift_##t(T a, T b) { return b >= BITS ? 0 : (T)((W)a << b); } \
     NPG_HD T npg_s_bitwise_right_shift_##t(T a, T b) { return b >= BITS ? 0 : (T)((W)a >> b); } \
     NPG_HD T npg_s_relu_##t(T a) { return a; }                                              \
@@ -271,12 +267,6 @@ NPG_S_INT_OPS(int64_t, uint64_t, i64, 64, 19)
         W q = (W)a / f, r = (W)a % f; /* r > f - r: r * 2 could overflow W */               \
         if (r > f - r || (r == f - r && (q & 1))) q++;                                      \
         return (T)(q * f);                                                                  \
-    }                                                                                       \
-    NPG_HD T npg_s_clip_##t(T a, double lo, double hi) {                                    \
-        double x = (double)a;                                                               \
-        if (lo == lo && x < lo) return npg_s_f64_to_##t(lo); /* saturates */                \
-        if (hi == hi && x > hi) return npg_s_f64_to_##t(hi);                                \
-        return a;                                                                           \
     }
 
 NPG_S_UINT_OPS(uint8_t, uint32_t, u8, 8, 3)

@@ -183,27 +183,6 @@ template <class Fn> npg_status npg_cu_dispatch_storage(npg_dtype dt, const char 
     }
 }
 
-/* value -> dtype D the way a weak scalar / fill value is read (backend.h):
- * floats from `f`, integers from `i` (wrapping), bool as i != 0. */
-template <npg_dtype D> static inline CT<D> npg_cu_host_value(double f, int64_t i) {
-    if constexpr (D == NPG_FLOAT32) return (float)f;
-    else if constexpr (D == NPG_FLOAT64) return f;
-    else if constexpr (D == NPG_BOOL) return (uint8_t)(i != 0);
-    else if constexpr (D == NPG_UINT8) return npg_s_i64_to_u8(i);
-    else if constexpr (D == NPG_INT32) return npg_s_i64_to_i32(i);
-    else if constexpr (D == NPG_INT8) return npg_s_i64_to_i8(i);
-    else if constexpr (D == NPG_INT16) return npg_s_i64_to_i16(i);
-    else if constexpr (D == NPG_UINT16) return npg_s_i64_to_u16(i);
-    else if constexpr (D == NPG_UINT32) return npg_s_i64_to_u32(i);
-    else if constexpr (D == NPG_UINT64) return npg_s_i64_to_u64(i);
-    else if constexpr (D == NPG_FLOAT16) return npg_s_f64_to_f16(f);
-    else if constexpr (D == NPG_BFLOAT16) return npg_s_f64_to_bf16(f);
-    else {
-        static_assert(D == NPG_INT64, "npg_cu_host_value: unhandled dtype");
-        return i;
-    }
-}
-
 /* Half bits of dtype D -> float32, exact. */
 template <npg_dtype D> __host__ __device__ __forceinline__ float npg_cu_half_to_f32(uint16_t x) {
     return D == NPG_FLOAT16 ? npg_s_f16_to_f32(x) : npg_s_bf16_to_f32(x);
@@ -262,6 +241,14 @@ template <npg_dtype DO, npg_dtype DI> __host__ __device__ __forceinline__ CT<DO>
             return npg_s_i64_to_u8(v);
         }
     }
+}
+
+/* value -> dtype D the way a weak scalar / fill value is read (backend.h):
+ * floats and the half types from `f`, integers from `i` (wrapping), bool as
+ * i != 0: npg_cu_convert's rules, so kernels and scalars agree. */
+template <npg_dtype D> static inline CT<D> npg_cu_host_value(double f, int64_t i) {
+    if constexpr (npg_cu_is_float(D) || npg_cu_is_half(D)) return npg_cu_convert<D, NPG_FLOAT64>(f);
+    else return npg_cu_convert<D, NPG_INT64>(i);
 }
 
 /* ---- the strided indexer ------------------------------------------------------------ */
