@@ -19,6 +19,8 @@ S="$OUT/summary.txt"
 t0=$(date +%s)
 { nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader; nproc; } > "$OUT/machine.txt" 2>&1
 echo "machine: $(head -1 "$OUT/machine.txt")" >> "$S"
+# the carried libraries and dataset are xz-compressed (scripts/gpu-check.sh)
+sh .gpu/unpack.sh || echo "unpack: failed" >> "$S"
 
 # 1. every test suite on the GPU (CPU-only suites run too: same binaries)
 : > "$OUT/tests.log"
@@ -39,11 +41,11 @@ echo "tests took $(( $(date +%s) - t0 )) s" >> "$S"
 # 2. the main job on the GPU
 cnn_epochs=5
 [ "${NPG_GPU_QUICK:-0}" = 1 ] && cnn_epochs=3
-if [ -f .gpu/data/train-images-idx3-ubyte.gz ]; then
+if [ -f /tmp/npg-gpu-data/train-images-idx3-ubyte.gz ]; then
   for m in "mlp 10 float32" "cnn $cnn_epochs float32" "mlp 10 bfloat16" "cnn $cnn_epochs float16"; do
     set -- $m
     NPG_DEVICE=cuda timeout 150 $R .gpu/bin/fashion_mnist --model "$1" --epochs "$2" --precision "$3" \
-      --data .gpu/data --out "$OUT/fm_$3" --seed 0 --quiet >> "$OUT/train.log" 2>&1
+      --data /tmp/npg-gpu-data --out "$OUT/fm_$3" --seed 0 --quiet >> "$OUT/train.log" 2>&1
     echo "train $1 $3: rc=$? $(grep '^epoch' "$OUT/train.log" | tail -1)" >> "$S"
   done
 fi
@@ -52,7 +54,7 @@ fi
 q=""
 [ "${NPG_GPU_QUICK:-0}" = 1 ] && q="--quick"
 timeout 200 $R .gpu/bin/npg-bench $q --device cuda --torch python3 --torch-script .gpu/torch_ref.py \
-  --data .gpu/data --json "$OUT/bench.json" --svg "$OUT/bench.svg" > "$OUT/bench.txt" 2>&1
+  --data /tmp/npg-gpu-data --json "$OUT/bench.json" --svg "$OUT/bench.svg" > "$OUT/bench.txt" 2>&1
 echo "bench: rc=$? (all steps $(( $(date +%s) - t0 )) s)" >> "$S"
 
 # 4. compute-sanitizer (opt-in): out-of-bounds and misaligned accesses in
