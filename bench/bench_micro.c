@@ -5,6 +5,7 @@
  *   overhead_fwd_bwd  ((a*b+c).relu().sum()) forward+backward, 1 elem us
  *   exp / add / mul   elementwise, 1K..64M elements                  GB/s (read + written)
  *   sum / sum_axis0   full sum; column sums of (n/1024, 1024)         GB/s
+ *   sum_axis0_wide    column sums of (n/4096, 4096) (a wide layer's bias gradient) GB/s
  *   matmul            square n x n, n = 64..4096                      GFLOP/s
  *   solve             A x = b, A n x n, b a vector, n = 256..2048      GFLOP/s (2/3 n^3 + 2 n^2)
  * in float32 and float64. Ceilings: on the CPU a copy (memcpy per thread) and
@@ -36,7 +37,7 @@
 
 typedef struct wctx {
     npg_device dev;
-    npg_array *a, *b, *c, *a2; /* operands; a2: a as (n/1024, 1024) */
+    npg_array *a, *b, *c, *a2, *a3; /* operands; a2, a3: a as (n/1024, 1024), (n/4096, 4096) */
     void *pa, *pb, *pc;        /* raw data pointers for the ceilings */
     void *pd;                  /* solve: the right-hand side's copy */
     int *ipiv;                 /* solve: LAPACK's pivots */
@@ -73,6 +74,7 @@ NPG_BODY(body_mul, npg_multiply(w->a, w->b))
 NPG_BODY(body_exp, npg_exp(w->a))
 NPG_BODY(body_sum, npg_sum(w->a, NPG_ALL_AXES, false))
 NPG_BODY(body_sum_axis0, npg_sum(w->a2, NPG_AXES(0), false))
+NPG_BODY(body_sum_axis0_wide, npg_sum(w->a3, NPG_AXES(0), false))
 NPG_BODY(body_matmul, npg_matmul(w->a, w->b))
 NPG_BODY(body_solve, npg_linalg_solve(w->a, w->b))
 
@@ -326,7 +328,8 @@ static void run_elementwise(const bench_opts *o, npg_device dev, bench_results *
                                 {"add", body_add, 3, true},
                                 {"mul", body_mul, 3, true},
                                 {"sum", body_sum, 1, false},
-                                {"sum_axis0", body_sum_axis0, 1, false}};
+                                {"sum_axis0", body_sum_axis0, 1, false},
+                                {"sum_axis0_wide", body_sum_axis0_wide, 1, false}};
     enum { NOPS = sizeof ops / sizeof ops[0] };
     bool want[NOPS], any = false;
     for (int i = 0; i < NOPS; i++) {
@@ -345,9 +348,10 @@ static void run_elementwise(const bench_opts *o, npg_device dev, bench_results *
     w.b = fl ? npg_rand(NPG_SHAPE(n), NPG_OPTS(.dtype = dt, .device = dev))
              : npg_randint(0, 100, NPG_SHAPE(n), NPG_OPTS(.dtype = dt, .device = dev));
     w.c = npg_empty(NPG_SHAPE(n), NPG_OPTS(.dtype = dt, .device = dev));
-    int64_t cols = n >= 1024 ? 1024 : n;
+    int64_t cols = n >= 1024 ? 1024 : n, wcols = n >= 4096 ? 4096 : n;
     w.a2 = npg_reshape(w.a, NPG_SHAPE(n / cols, cols));
-    bool ok = w.a && w.b && w.c && w.a2 && npg_synchronize(dev) == NPG_OK;
+    w.a3 = npg_reshape(w.a, NPG_SHAPE(n / wcols, wcols));
+    bool ok = w.a && w.b && w.c && w.a2 && w.a3 && npg_synchronize(dev) == NPG_OK;
     char why[200] = "";
     if (!ok) snprintf(why, sizeof why, "allocation failed: %.170s", npg_last_error());
     else {
@@ -366,6 +370,7 @@ static void run_elementwise(const bench_opts *o, npg_device dev, bench_results *
         }
         double bytes = ops[i].bytes_per_elem * (double)n * (double)es;
         if (!strcmp(ops[i].name, "sum_axis0")) bytes += (double)cols * (double)es;
+        if (!strcmp(ops[i].name, "sum_axis0_wide")) bytes += (double)wcols * (double)es;
         bench_job job = {ops[i].body, sync_dev, &w};
         const char *cname = "";
         /* binary ops against the triad on the CPU; everything else, and the half

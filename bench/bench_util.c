@@ -58,7 +58,7 @@ void bench_usage(FILE *f, const char *argv0) {
             "  --device cpu|cuda|all   devices to measure (default: all available)\n"
             "  --filter SUBSTR         only workloads whose name contains SUBSTR\n"
             "                          (overhead_add overhead_fwd_bwd exp add mul sum sum_axis0\n"
-            "                           matmul solve mlp_step cnn_step lstm_step mlp_epoch)\n"
+            "                           sum_axis0_wide matmul solve mlp_step cnn_step lstm_step mlp_epoch)\n"
             "  --quick                 small sizes and few repetitions (under a minute)\n"
             "  --json FILE             write the results as JSON\n"
             "  --svg FILE              write a bar chart (npg vs ceiling vs PyTorch)\n"
@@ -182,7 +182,7 @@ const char *bench_data_dir(const bench_opts *o) {
 /* ---- results ------------------------------------------------------------- */
 
 const char *const bench_workloads[] = {"overhead_add", "overhead_fwd_bwd", "exp",      "add",       "mul",
-                                       "sum",          "sum_axis0",        "matmul",   "solve",     "mlp_step",  "cnn_step",
+                                       "sum",          "sum_axis0",        "sum_axis0_wide", "matmul",   "solve",     "mlp_step",  "cnn_step",
                                        "lstm_step",    "mlp_epoch",        NULL};
 
 int bench_workload_rank(const char *name) {

@@ -30,7 +30,7 @@ except Exception as e:  # no PyTorch in this Python
 DTYPES = {"float32": torch.float32, "float64": torch.float64, "float16": torch.float16, "bfloat16": torch.bfloat16,
           "int8": torch.int8}
 UNITS = {"overhead_add": "us", "overhead_fwd_bwd": "us", "exp": "GB/s", "add": "GB/s", "mul": "GB/s",
-         "sum": "GB/s", "sum_axis0": "GB/s", "matmul": "GFLOP/s", "solve": "GFLOP/s", "mlp_step": "ms", "cnn_step": "ms", "lstm_step": "ms",
+         "sum": "GB/s", "sum_axis0": "GB/s", "sum_axis0_wide": "GB/s", "matmul": "GFLOP/s", "solve": "GFLOP/s", "mlp_step": "ms", "cnn_step": "ms", "lstm_step": "ms",
          "mlp_epoch": "s"}
 
 
@@ -106,7 +106,8 @@ def run_elementwise(name, dev, dt, n, a):
         x = torch.randint(0, 100, (n,), dtype=dt, device=dev)
         y = torch.randint(0, 100, (n,), dtype=dt, device=dev)
     es = x.element_size()
-    cols = 1024 if n >= 1024 else n
+    cols = (4096 if name == "sum_axis0_wide" else 1024) if n >= 1024 else n
+    cols = min(cols, n)
     x2 = x.view(n // cols, cols)
     if name == "exp":
         f, nbytes = (lambda: torch.exp(x)), 2 * n * es
@@ -250,7 +251,7 @@ def run_one(name, device, dtype, size, a):
         return run_overhead_add(dev, dt, size, a)
     if name == "overhead_fwd_bwd":
         return run_overhead_fwd_bwd(dev, dt, size, a)
-    if name in ("exp", "add", "mul", "sum", "sum_axis0"):
+    if name in ("exp", "add", "mul", "sum", "sum_axis0", "sum_axis0_wide"):
         return run_elementwise(name, dev, dt, size, a)
     if name == "matmul":
         return run_matmul(dev, dt, size, a)
@@ -275,8 +276,8 @@ def default_plan(quick):
         plan += [("overhead_add", d, "float32", 1), ("overhead_fwd_bwd", d, "float32", 1)]
         for n in elems:
             for dt in ("float32", "float64", "bfloat16", "float16"):
-                plan += [(w, d, dt, n) for w in ("exp", "add", "mul", "sum", "sum_axis0")]
-            plan += [(w, d, "int8", n) for w in ("add", "mul", "sum", "sum_axis0")]
+                plan += [(w, d, dt, n) for w in ("exp", "add", "mul", "sum", "sum_axis0", "sum_axis0_wide")]
+            plan += [(w, d, "int8", n) for w in ("add", "mul", "sum", "sum_axis0", "sum_axis0_wide")]
         plan += [("matmul", d, dt, n) for dt in ("float32", "float64", "bfloat16", "float16") for n in mats]
         plan += [("solve", d, dt, n) for dt in ("float32", "float64") for n in ([256, 1024] if quick else [256, 1024, 2048])]
         plan += [("mlp_step", d, "float32", 128), ("mlp_step", d, "float32", 1024), ("cnn_step", d, "float32", 128),

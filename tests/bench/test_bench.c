@@ -501,10 +501,10 @@ Test(bench, smoke_micro_cpu, .timeout = 300) {
     bench_results r = {0};
     int n = bench_run_micro(&o, NPG_CPU, &r);
     cr_assert_eq(n, r.n);
-    /* 2 overhead + 5 ops x 2 sizes x 4 dtypes (float32, float64, bfloat16, float16) +
-     * 4 ops (no exp) x 2 sizes in int8 + matmul in the 4 float dtypes and solve in
+    /* 2 overhead + 6 ops x 2 sizes x 4 dtypes (float32, float64, bfloat16, float16) +
+     * 5 ops (no exp) x 2 sizes in int8 + matmul in the 4 float dtypes and solve in
      * 2, 1 size each */
-    cr_assert_eq(r.n, 2 + 40 + 8 + 4 + 2, "got %d results", r.n);
+    cr_assert_eq(r.n, 2 + 48 + 10 + 4 + 2, "got %d results", r.n);
     for (int i = 0; i < r.n; i++) {
         const bench_result *x = &r.v[i];
         cr_assert(isfinite(x->value) && x->value > 0, "%s %s %s: value %g (%s)", x->name, x->dtype, x->size_label,

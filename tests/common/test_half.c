@@ -584,6 +584,19 @@ Test(half, reductions_accumulate_in_float32) {
         assert_same_bits(npg_concat(parts, 2, 1), npg_astype(npg_concat((npg_array *[]){xf, xf}, 2, 1), dt), "concat");
         npg_array *mixed[2] = {x, xf};
         cr_assert_eq(npg_dtype_of(npg_concat(mixed, 2, 0)), NPG_FLOAT32);
+        /* column reductions wider than a column group (4096), rows far enough
+         * apart for the four-row passes, a row count that is no multiple of 4,
+         * a negative-step view: the float32 copy's order, bit for bit */
+        npg_array *wide = t_urand(NPG_SHAPE(29, 4501), -3, 3, 60 + d, dt, NULL), *widef = npg_astype(wide, NPG_FLOAT32);
+        assert_same_bits(npg_sum(wide, NPG_AXES(0), false), npg_astype(npg_sum(widef, NPG_AXES(0), false), dt),
+                         "wide sum axis 0");
+        npg_array *wv = NPG_INDEX(wide, NPG_SLICE(NPG_NONE, NPG_NONE, -1));
+        npg_array *wvf = NPG_INDEX(widef, NPG_SLICE(NPG_NONE, NPG_NONE, -1));
+        assert_same_bits(npg_mean(wv, NPG_AXES(0), true), npg_astype(npg_mean(wvf, NPG_AXES(0), true), dt),
+                         "wide mean axis 0, reversed rows");
+        assert_same_bits(npg_max(wv, NPG_AXES(0), false), npg_astype(npg_max(wvf, NPG_AXES(0), false), dt),
+                         "wide max axis 0");
+        assert_same_bits(npg_argmin(wv, 0, false), npg_argmin(wvf, 0, false), "wide argmin axis 0");
         /* empty reductions */
         npg_array *e = npg_zeros(NPG_SHAPE(0, 3), OPT(.dtype = dt));
         double *z = t_read(npg_sum(e, NPG_AXES(0), false));

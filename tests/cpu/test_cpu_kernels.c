@@ -1477,6 +1477,64 @@ Test(cpu_reduce, integers_large_rows_and_columns) {
     cr_assert_eq(r64, 0);
 }
 
+/* Column reductions wider than one column block (1024 outputs): groups of
+ * up to 4096 outputs walked in tiles of rows, four rows per pass where rows
+ * are 8 KB or more apart, remainders of both, a reduced axis run backwards,
+ * two reduced axes in runs shorter than a tile, and 1 to 4 threads (2 and 4
+ * split the rows of the (3000, 1001) one into parts). */
+Test(cpu_reduce, wide_columns_groups_and_tiles) {
+    static const struct {
+        npg_op op;
+        npg_dtype dt;
+        bool wide;
+    } cases[] = {{NPG_OP_SUM, NPG_FLOAT32, false},  {NPG_OP_SUM, NPG_FLOAT64, false}, {NPG_OP_MEAN, NPG_FLOAT32, false},
+                 {NPG_OP_PROD, NPG_FLOAT64, false}, {NPG_OP_MAX, NPG_FLOAT32, false}, {NPG_OP_MIN, NPG_FLOAT64, false},
+                 {NPG_OP_ARGMAX, NPG_FLOAT64, false}, {NPG_OP_ARGMIN, NPG_INT32, false}, {NPG_OP_ALL, NPG_BOOL, false},
+                 {NPG_OP_ANY, NPG_BOOL, false},     {NPG_OP_SUM, NPG_INT8, true},     {NPG_OP_SUM, NPG_UINT16, true},
+                 {NPG_OP_SUM, NPG_INT16, false},    {NPG_OP_SUM, NPG_INT64, false},   {NPG_OP_PROD, NPG_INT32, true},
+                 {NPG_OP_MAX, NPG_UINT8, false},    {NPG_OP_MIN, NPG_UINT64, false}};
+    /* logical shapes, the kept axis first and (column-major) contiguous */
+    static const int64_t s2a[] = {4500, 37}, s2b[] = {3000, 1001}, s3[] = {2100, 3, 7};
+    static const struct {
+        int nd;
+        const int64_t *shape;
+        bool flip; /* the last (reduced) axis runs backwards */
+    } shapes[] = {{2, s2a, false}, {2, s2a, true}, {2, s2b, false}, {3, s3, false}};
+    const int nth0 = npg__cpu_get_num_threads();
+    for (int th = 1; th <= 4; th++) {
+        npg__cpu_set_num_threads(th);
+        for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+            for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
+                if (th != 2 && s != 2) continue; /* threads matter to the split one */
+                npg_dtype dt = cases[c].dt;
+                npg_op op = cases[c].op;
+                tv in = tv_make(dt, shapes[s].nd, shapes[s].shape, L_TRANS);
+                int dom = op == NPG_OP_PROD ? D_NEAR1 : op == NPG_OP_ARGMAX || op == NPG_OP_ARGMIN ? D_SMALLINT
+                          : isflt(dt) && (op == NPG_OP_MAX || op == NPG_OP_MIN) ? D_SPECIAL /* NaNs */
+                                                                               : D_ANY;
+                if (!isflt(dt) && dt != NPG_BOOL && op != NPG_OP_ARGMIN) dom = D_EDGE;
+                tv_fill(&in, dom);
+                if (op == NPG_OP_PROD && !isflt(dt)) /* odd values: the product never becomes 0 */
+                    for (int64_t i = 0; i < in.nalloc; i++) wri(dt, in.mem, i, ri(dt, in.mem, i) | 1);
+                if (op == NPG_OP_ALL) /* mostly true */
+                    for (int64_t i = 0; i < in.nalloc; i++) ((uint8_t *)in.mem)[i] = rnd64() % 500 != 0;
+                if (op == NPG_OP_ANY)
+                    for (int64_t i = 0; i < in.nalloc; i++) ((uint8_t *)in.mem)[i] = rnd64() % 500 == 0;
+                if (shapes[s].flip) {
+                    int last = shapes[s].nd - 1;
+                    in.d.data = (char *)in.mem + (shapes[s].shape[last] - 1) * in.d.strides[last] * (int64_t)esz(dt);
+                    in.d.strides[last] = -in.d.strides[last];
+                }
+                int nred = shapes[s].nd - 1;
+                if (cases[c].wide) check_reduce_w(op, &in.d, nred, 0, true);
+                else check_reduce(op, &in.d, nred, dt == NPG_FLOAT32 ? 2e-6 : 1e-10);
+                tv_free(&in);
+            }
+        }
+    }
+    npg__cpu_set_num_threads(nth0);
+}
+
 Test(cpu_reduce, float32_sum_is_accurate) {
     /* 2^22 values of 0.1: a float32 accumulator drifts by ~1e-3 relative */
     int64_t n = 1 << 22;
