@@ -239,7 +239,18 @@ _Static_assert(HALF_RUN % RED_LANES == 0 && HALF_RUN >= COL_BLOCK, "a run holds 
          * it two rows at a time). The half types decide by their float32 copy's stride,  \
          * so that they add in the same order as it and round its result. */               \
         if (ks == 1 && (rs < 0 ? -rs : rs) * (int64_t)sizeof(RUN_T(t)) >= COL_FOUR_MIN) {       \
-            for (; r + 4 <= nr; r += 4) {                                                        \
+            RUN_T(t) b4[4 * RUN_BUF(t)]; /* float16's four rows as float32 (F16C) */             \
+            (void)b4;                                                                            \
+            for (; NPG_DT_##t == NPG_FLOAT16 && r + 4 <= nr; r += 4) {                           \
+                const NPG_T_##t *row = p + r * rs;                                               \
+                const RUN_T(t) *q0 = RUN_SRC(t, b4, row, kb);                                    \
+                const RUN_T(t) *q1 = RUN_SRC(t, b4 + RUN_BUF(t), row + rs, kb);                  \
+                const RUN_T(t) *q2 = RUN_SRC(t, b4 + 2 * RUN_BUF(t), row + 2 * rs, kb);          \
+                const RUN_T(t) *q3 = RUN_SRC(t, b4 + 3 * RUN_BUF(t), row + 3 * rs, kb);          \
+                NPG_SIMD for (int64_t k = 0; k < kb; k++) acc[k] =                               \
+                    STEP(t, acc[k], STEP(t, STEP##_PAIR(t, A, q0[k], q1[k]), STEP##_PAIR(t, A, q2[k], q3[k]))); \
+            }                                                                                    \
+            for (; r + 4 <= nr; r += 4) { /* the others as they are (bfloat16: a shift) */      \
                 const NPG_T_##t *q0 = p + r * rs, *q1 = q0 + rs, *q2 = q1 + rs, *q3 = q2 + rs;   \
                 NPG_SIMD for (int64_t k = 0; k < kb; k++) acc[k] = STEP(t, acc[k],               \
                     STEP(t, STEP##_PAIR(t, A, LD(t, q0[k]), LD(t, q1[k])), STEP##_PAIR(t, A, LD(t, q2[k]), LD(t, q3[k])))); \
