@@ -584,7 +584,7 @@ Test(half, reductions_accumulate_in_float32) {
         assert_same_bits(npg_concat(parts, 2, 1), npg_astype(npg_concat((npg_array *[]){xf, xf}, 2, 1), dt), "concat");
         npg_array *mixed[2] = {x, xf};
         cr_assert_eq(npg_dtype_of(npg_concat(mixed, 2, 0)), NPG_FLOAT32);
-        /* column reductions wider than a column group (4096), rows far enough
+        /* column reductions wider than two column groups (2048), rows far enough
          * apart for the four-row passes, a row count that is no multiple of 4,
          * a negative-step view: the float32 copy's order, bit for bit */
         npg_array *wide = t_urand(NPG_SHAPE(29, 4501), -3, 3, 60 + d, dt, NULL), *widef = npg_astype(wide, NPG_FLOAT32);

@@ -1478,10 +1478,11 @@ Test(cpu_reduce, integers_large_rows_and_columns) {
 }
 
 /* Column reductions wider than one column block (1024 outputs): groups of
- * up to 4096 outputs walked in tiles of rows, four rows per pass where rows
+ * up to 2048 outputs walked in tiles of rows, four rows per pass where rows
  * are 8 KB or more apart, remainders of both, a reduced axis run backwards,
- * two reduced axes in runs shorter than a tile, and 1 to 4 threads (2 and 4
- * split the rows of the (3000, 1001) one into parts). */
+ * two reduced axes in runs shorter than a tile, and 1 to 4 threads (with 3,
+ * the two groups of the (4000, 1001) one are split into parts of rows; with
+ * 4, it is four single-block groups). */
 Test(cpu_reduce, wide_columns_groups_and_tiles) {
     static const struct {
         npg_op op;
@@ -1494,7 +1495,7 @@ Test(cpu_reduce, wide_columns_groups_and_tiles) {
                  {NPG_OP_SUM, NPG_INT16, false},    {NPG_OP_SUM, NPG_INT64, false},   {NPG_OP_PROD, NPG_INT32, true},
                  {NPG_OP_MAX, NPG_UINT8, false},    {NPG_OP_MIN, NPG_UINT64, false}};
     /* logical shapes, the kept axis first and (column-major) contiguous */
-    static const int64_t s2a[] = {4500, 37}, s2b[] = {3000, 1001}, s3[] = {2100, 3, 7};
+    static const int64_t s2a[] = {4500, 37}, s2b[] = {4000, 1001}, s3[] = {2100, 3, 7};
     static const struct {
         int nd;
         const int64_t *shape;
