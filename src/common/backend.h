@@ -205,7 +205,10 @@ typedef struct npg_backend {
      *          (the inverse of GATHER: `in` is the src with idx's shape, out
      *          is the accumulator, already initialised, with out.ndim ==
      *          src.ndim). Dtypes: every integer, float32, float64; duplicate
-     *          indices accumulate (atomics on CUDA). */
+     *          indices accumulate (atomics on CUDA: float32's flush subnormal
+     *          inputs and sums to zero). An index out of range: CPU, the
+     *          error returned and out untouched; CUDA, the deferred flag, the
+     *          in-range elements added and the others skipped. */
     npg_status (*gather)(int dev, const npg_tdesc *out, const npg_tdesc *in, const npg_tdesc *idx, int axis);
     npg_status (*scatter_add)(int dev, const npg_tdesc *out, const npg_tdesc *src, const npg_tdesc *idx, int axis);
 

@@ -179,7 +179,8 @@ static npg_status check_flag(npg_cu_ctx *c) {
     if (*f) {
         *f = 0;
         return npg__set_error(NPG_ERR_INDEX,
-                              "cuda: a kernel saw an index out of range (take/take_along_axis, or a cross_entropy label)");
+                              "cuda: a kernel saw an index out of range (take/take_along_axis, scatter_add/index_add, "
+                              "or a cross_entropy label)");
     }
     return NPG_OK;
 }
