@@ -575,7 +575,7 @@ static npg_status reduce_rows(const red_geom *g, char *out) {
  * speed that way). A group's states live on the stack (32 KB); groups of
  * 4096 were 5-10% faster there, at twice the stack. */
 #define COL_GROUP 2048
-#define COL_TILE 8
+#define COL_TILE 32
 _Static_assert(COL_GROUP % COL_BLOCK == 0, "a group holds whole column blocks");
 static void col_range(const red_geom *g, rstate *st, int64_t koff, int64_t kw, int64_t lo, int64_t hi) {
     const int64_t ks = g->kstrides[g->nk - 1];
