@@ -24,6 +24,9 @@
 dim3 threadIdx, blockIdx, blockDim, gridDim;
 uint64_t npg_emu_slot[32][32];
 long npg_emu_atomics;
+long npg_emu_cas;
+long npg_emu_cub_calls;
+long npg_emu_radix_sorts;
 void (*npg_emu_on_launch)(const char *kernel, dim3 grid, dim3 block);
 
 namespace {
@@ -133,6 +136,7 @@ namespace npg_emu {
 #include "common.cuh"
 
 static npg_cu_ctx g_ctx;
+static int g_flag; /* the deferred index flag (backend.cu: mapped pinned memory) */
 
 npg_status npg_cu_ctx_get(int, npg_cu_ctx **out) {
     npg_cu_ctx *c = &g_ctx;
@@ -143,6 +147,7 @@ npg_status npg_cu_ctx_get(int, npg_cu_ctx **out) {
         c->reduce_buf_bytes = NPG_CU_REDUCE_BUF_BYTES(c->sm_count);
         c->reduce_buf = calloc(1, c->reduce_buf_bytes); /* zeroed as backend.cu does */
     }
+    c->flag_host = c->flag_dev = &g_flag;
     *out = c;
     return NPG_OK;
 }

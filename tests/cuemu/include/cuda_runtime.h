@@ -12,7 +12,9 @@
  * is not exercised; atomics are plain read-modify-writes; streams are
  * synchronous (cudaMemsetAsync/cudaMemcpyAsync are memset/memcpy); only the
  * built-ins those kernel files use exist (reduce, scan, matmul, elementwise,
- * unary, binary); no cuBLAS (cublas_v2.h stubs), cuRAND or CUB.
+ * unary, binary, index, conv); no cuBLAS (cublas_v2.h stubs) or cuRAND; of
+ * CUB only DeviceSelect::Flagged and DeviceRadixSort::SortPairs (include/cub/,
+ * host implementations).
  */
 #pragma once
 #include <math.h>
@@ -73,6 +75,37 @@ inline unsigned atomicInc(unsigned *p, unsigned val) {
     *p = old >= val ? 0 : old + 1;
     return old;
 }
+/* The other atomics (index.cu's scatter_add): plain read-modify-writes, exact
+ * since fibers switch only at barriers. atomicAdd on float adds as the CPU
+ * does (no flush of subnormals as the hardware's atom.add.f32). */
+extern long npg_emu_cas;               /* atomicCAS calls so far */
+template <class T> inline T npg_emu_atomic_add(T *p, T v) {
+    npg_emu_atomics++;
+    T old = *p;
+    *p = old + v;
+    return old;
+}
+inline float atomicAdd(float *p, float v) { return npg_emu_atomic_add(p, v); }
+inline double atomicAdd(double *p, double v) { return npg_emu_atomic_add(p, v); }
+inline int atomicAdd(int *p, int v) { return (int)npg_emu_atomic_add((unsigned *)p, (unsigned)v); }
+inline unsigned atomicAdd(unsigned *p, unsigned v) { return npg_emu_atomic_add(p, v); }
+inline unsigned long long atomicAdd(unsigned long long *p, unsigned long long v) { return npg_emu_atomic_add(p, v); }
+inline unsigned atomicCAS(unsigned *p, unsigned cmp, unsigned val) {
+    npg_emu_atomics++;
+    npg_emu_cas++;
+    unsigned old = *p;
+    if (old == cmp) *p = val;
+    return old;
+}
+inline unsigned long long atomicCAS(unsigned long long *p, unsigned long long cmp, unsigned long long val) {
+    npg_emu_atomics++;
+    npg_emu_cas++;
+    unsigned long long old = *p;
+    if (old == cmp) *p = val;
+    return old;
+}
+inline unsigned __float_as_uint(float x) { unsigned u; memcpy(&u, &x, 4); return u; }
+inline long long __double_as_longlong(double x) { long long u; memcpy(&u, &x, 8); return u; }
 template <class T> inline T min(T a, T b) { return a < b ? a : b; }
 
 inline int npg_emu_tid() { return threadIdx.x + threadIdx.y * blockDim.x + threadIdx.z * blockDim.x * blockDim.y; }

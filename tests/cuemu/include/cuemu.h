@@ -21,6 +21,9 @@
 
 #include "cublas_v2.h"
 #include "cuda_runtime.h"
+#include <cub/device/device_radix_sort.cuh>
+#include <cub/device/device_select.cuh>
+#include <thrust/iterator/counting_iterator.h>
 
 #include "backend.h"
 #include "blockcache.h"
