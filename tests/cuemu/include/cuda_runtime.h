@@ -12,7 +12,7 @@
  * is not exercised; atomics are plain read-modify-writes; streams are
  * synchronous (cudaMemsetAsync/cudaMemcpyAsync are memset/memcpy); only the
  * built-ins those kernel files use exist (reduce, scan, matmul, elementwise,
- * unary, binary, index, conv); no cuBLAS (cublas_v2.h stubs) or cuRAND; of
+ * unary, binary, index, conv, sort, nn); no cuBLAS (cublas_v2.h stubs) or cuRAND; of
  * CUB only DeviceSelect::Flagged and DeviceRadixSort::SortPairs (include/cub/,
  * host implementations).
  */
@@ -28,6 +28,7 @@
 #define __global__
 #define __forceinline__ inline
 #define __shared__ static
+#define __launch_bounds__(...)
 
 /* names of the emulator's own (no clash with a real CUDA runtime linked into
  * a CUDA-enabled libnpg) */
@@ -109,7 +110,8 @@ inline long long __double_as_longlong(double x) { long long u; memcpy(&u, &x, 8)
 template <class T> inline T min(T a, T b) { return a < b ? a : b; }
 
 inline int npg_emu_tid() { return threadIdx.x + threadIdx.y * blockDim.x + threadIdx.z * blockDim.x * blockDim.y; }
-/* kind 0: down, 1: up, 2: from lane `arg`; all 32 lanes must take part */
+/* kind 0: down, 1: up, 2: from lane `arg`, 3: from lane ^ `arg`; all 32
+ * lanes must take part */
 template <class T> inline T npg_emu_shfl(T v, int kind, int arg) {
     static_assert(sizeof(T) <= 8, "shuffles move at most 8 bytes");
     int t = npg_emu_tid(), lane = t % 32, warp = t / 32;
@@ -122,6 +124,8 @@ template <class T> inline T npg_emu_shfl(T v, int kind, int arg) {
     } else if (kind == 1) {
         src = lane - arg;
         if (src < 0) src = lane;
+    } else if (kind == 3) {
+        src = (lane ^ arg) & 31;
     } else {
         src = arg & 31;
     }
@@ -133,6 +137,7 @@ template <class T> inline T npg_emu_shfl(T v, int kind, int arg) {
 template <class T> inline T __shfl_down_sync(unsigned, T v, int d) { return npg_emu_shfl(v, 0, d); }
 template <class T> inline T __shfl_up_sync(unsigned, T v, int d) { return npg_emu_shfl(v, 1, d); }
 template <class T> inline T __shfl_sync(unsigned, T v, int s) { return npg_emu_shfl(v, 2, s); }
+template <class T> inline T __shfl_xor_sync(unsigned, T v, int m) { return npg_emu_shfl(v, 3, m); }
 
 /* A vector load/store that would fault on a GPU (rewrite.py inserts this
  * into npg_cu_vload / npg_cu_vstore of common.cuh). */
