@@ -676,9 +676,9 @@ npg_array *npg_take_along_axis(npg_array *x, npg_array *indices, int axis);
  * (on CUDA reported by the next synchronising call, as in npg_take, and
  * the result then holds the in-range elements' sums). On CUDA, float32
  * (and the half types, which add in float32) accumulate with the GPU's
- * float atomics, as PyTorch's CUDA scatter_add does: repeated indices add
- * in a varying order, and subnormal values and sums flush to zero there
- * (float64 and the integers are exact). */
+ * float atomics: repeated indices add in a varying order, and subnormal
+ * values and sums flush to zero there (float64 and the integers are
+ * exact). */
 npg_array *npg_scatter_add(npg_array *x, int axis, npg_array *indices, npg_array *src);
 /* x with src's slices added at the 1-d index along axis (PyTorch's
  * index_add, NumPy's np.add.at(x, index, src) for axis 0): src has x's

@@ -111,7 +111,7 @@ __device__ __forceinline__ void npg_cu_atomic_add(uint8_t *p, uint8_t v) { npg_c
 __device__ __forceinline__ void npg_cu_atomic_add(uint16_t *p, uint16_t v) { npg_cu_atomic_add_sub32(p, v); }
 /* float: the hardware atomic (atom.add.f32 flushes subnormal inputs and
  * results to zero, unlike the CPU's add; documented in npg.h at
- * npg_scatter_add, as PyTorch's CUDA scatter_add behaves) */
+ * npg_scatter_add) */
 __device__ __forceinline__ void npg_cu_atomic_add(float *p, float v) { atomicAdd(p, v); }
 __device__ __forceinline__ void npg_cu_atomic_add(double *p, double v) { atomicAdd(p, v); }
 __device__ __forceinline__ void npg_cu_atomic_add(int32_t *p, int32_t v) { atomicAdd((int *)p, (int)v); }
