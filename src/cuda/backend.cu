@@ -315,25 +315,6 @@ static npg_status cu_copy_d2d(int dev, void *dst, const void *src, size_t nbytes
 
 /* ---- the vtable ------------------------------------------------------------------------------ */
 
-/* The fused neural-network entries (nn.cu: rows and optimizers; conv.cu:
- * im2col and pooling). */
-npg_status npg_cu_softmax(int dev, const npg_tdesc *out, const npg_tdesc *in, bool log);
-npg_status npg_cu_softmax_backward(int dev, const npg_tdesc *gin, const npg_tdesc *g, const npg_tdesc *y, bool log);
-npg_status npg_cu_cross_entropy(int dev, const npg_tdesc *loss, const npg_tdesc *lse, const npg_tdesc *x,
-                                const npg_tdesc *labels, double eps, bool has_ignore, int64_t ignore_index);
-npg_status npg_cu_cross_entropy_backward(int dev, const npg_tdesc *gx, const npg_tdesc *gloss, const npg_tdesc *x,
-                                         const npg_tdesc *lse, const npg_tdesc *labels, double eps, bool has_ignore,
-                                         int64_t ignore_index);
-npg_status npg_cu_im2col(int dev, const npg_tdesc *cols, const npg_tdesc *x, const npg_conv_geom *g);
-npg_status npg_cu_col2im(int dev, const npg_tdesc *x, const npg_tdesc *cols, const npg_conv_geom *g);
-npg_status npg_cu_pool2d(int dev, bool is_max, const npg_tdesc *out, const npg_tdesc *argmax, const npg_tdesc *x,
-                         const npg_conv_geom *g);
-npg_status npg_cu_pool2d_backward(int dev, bool is_max, const npg_tdesc *gx, const npg_tdesc *gout,
-                                  const npg_tdesc *argmax, const npg_conv_geom *g);
-npg_status npg_cu_sgd_step(int dev, const npg_tdesc *param, const npg_tdesc *grad, const npg_tdesc *buf,
-                           const npg_sgd_hp *hp);
-npg_status npg_cu_adam_step(int dev, const npg_tdesc *param, const npg_tdesc *grad, const npg_tdesc *m,
-                            const npg_tdesc *v, const npg_adam_hp *hp);
 /* Dense linear algebra (solver.cu: cuSOLVER, cuBLAS for trsm). */
 npg_status npg_cu_potrf(int dev, npg_dtype dt, int64_t batch, int64_t n, void *a, int *info);
 npg_status npg_cu_getrf(int dev, npg_dtype dt, int64_t batch, int64_t n, void *a, int32_t *piv, int *info);

@@ -403,5 +403,24 @@ npg_status npg_cu_sort(int dev, const npg_tdesc *values, const npg_tdesc *indice
 npg_status npg_cu_matmul(int dev, const npg_tdesc *out, const npg_tdesc *a, const npg_tdesc *b, bool allow_tf32);
 npg_status npg_cu_random(int dev, npg_op op, const npg_tdesc *out, uint64_t seed, uint64_t offset,
                          const npg_kparams *p);
+/* The fused neural-network entries (nn.cu: rows and optimizers; conv.cu:
+ * im2col and pooling). */
+npg_status npg_cu_softmax(int dev, const npg_tdesc *out, const npg_tdesc *in, bool log);
+npg_status npg_cu_softmax_backward(int dev, const npg_tdesc *gin, const npg_tdesc *g, const npg_tdesc *y, bool log);
+npg_status npg_cu_cross_entropy(int dev, const npg_tdesc *loss, const npg_tdesc *lse, const npg_tdesc *x,
+                                const npg_tdesc *labels, double eps, bool has_ignore, int64_t ignore_index);
+npg_status npg_cu_cross_entropy_backward(int dev, const npg_tdesc *gx, const npg_tdesc *gloss, const npg_tdesc *x,
+                                         const npg_tdesc *lse, const npg_tdesc *labels, double eps, bool has_ignore,
+                                         int64_t ignore_index);
+npg_status npg_cu_im2col(int dev, const npg_tdesc *cols, const npg_tdesc *x, const npg_conv_geom *g);
+npg_status npg_cu_col2im(int dev, const npg_tdesc *x, const npg_tdesc *cols, const npg_conv_geom *g);
+npg_status npg_cu_pool2d(int dev, bool is_max, const npg_tdesc *out, const npg_tdesc *argmax, const npg_tdesc *x,
+                         const npg_conv_geom *g);
+npg_status npg_cu_pool2d_backward(int dev, bool is_max, const npg_tdesc *gx, const npg_tdesc *gout,
+                                  const npg_tdesc *argmax, const npg_conv_geom *g);
+npg_status npg_cu_sgd_step(int dev, const npg_tdesc *param, const npg_tdesc *grad, const npg_tdesc *buf,
+                           const npg_sgd_hp *hp);
+npg_status npg_cu_adam_step(int dev, const npg_tdesc *param, const npg_tdesc *grad, const npg_tdesc *m,
+                            const npg_tdesc *v, const npg_adam_hp *hp);
 
 #endif /* NPG_CUDA_COMMON_CUH */

@@ -21,15 +21,8 @@ namespace npg_emu {
 #include "common.cuh"
 }
 
-extern "C" {
-npg_status npg__cpu_reduce(int dev, npg_op op, const npg_tdesc *out, const npg_tdesc *in, int nred);
-npg_status npg__cpu_scan(int dev, npg_op op, const npg_tdesc *out, const npg_tdesc *in, int axis);
-npg_status npg__cpu_matmul(int dev, const npg_tdesc *out, const npg_tdesc *a, const npg_tdesc *b, bool allow_tf32);
-npg_status npg__cpu_unary(int dev, npg_op op, const npg_tdesc *out, const npg_tdesc *in, const npg_kparams *p);
-npg_status npg__cpu_binary(int dev, npg_op op, const npg_tdesc *out, const npg_tdesc *a, const npg_tdesc *b);
-npg_status npg__cpu_copy(int dev, const npg_tdesc *out, const npg_tdesc *in);
-npg_status npg__cpu_where(int dev, const npg_tdesc *out, const npg_tdesc *c, const npg_tdesc *a, const npg_tdesc *b);
-npg_status npg__cpu_fill(int dev, const npg_tdesc *out, double v, int64_t iv);
+extern "C" { /* the CPU backend's entries, the reference */
+#include "cpu/cpu.h"
 }
 extern int npg_emu_sms;
 

@@ -12,22 +12,6 @@
  */
 #include "cuemu_test.h"
 
-extern "C" {
-npg_status npg__cpu_im2col(int dev, const npg_tdesc *cols, const npg_tdesc *x, const npg_conv_geom *g);
-npg_status npg__cpu_col2im(int dev, const npg_tdesc *x, const npg_tdesc *cols, const npg_conv_geom *g);
-npg_status npg__cpu_pool2d(int dev, bool is_max, const npg_tdesc *out, const npg_tdesc *argmax, const npg_tdesc *x,
-                           const npg_conv_geom *g);
-npg_status npg__cpu_pool2d_backward(int dev, bool is_max, const npg_tdesc *gx, const npg_tdesc *gout,
-                                    const npg_tdesc *argmax, const npg_conv_geom *g);
-}
-namespace npg_emu { /* conv.cu's entries (not declared in common.cuh) */
-npg_status npg_cu_im2col(int dev, const npg_tdesc *cols, const npg_tdesc *x, const npg_conv_geom *g);
-npg_status npg_cu_col2im(int dev, const npg_tdesc *x, const npg_tdesc *cols, const npg_conv_geom *g);
-npg_status npg_cu_pool2d(int dev, bool is_max, const npg_tdesc *out, const npg_tdesc *argmax, const npg_tdesc *x,
-                         const npg_conv_geom *g);
-npg_status npg_cu_pool2d_backward(int dev, bool is_max, const npg_tdesc *gx, const npg_tdesc *gout,
-                                  const npg_tdesc *argmax, const npg_conv_geom *g);
-} // namespace npg_emu
 
 using namespace cuemu;
 

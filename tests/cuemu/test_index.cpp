@@ -17,11 +17,6 @@
  */
 #include "cuemu_test.h"
 
-extern "C" {
-npg_status npg__cpu_gather(int dev, const npg_tdesc *out, const npg_tdesc *in, const npg_tdesc *idx, int axis);
-npg_status npg__cpu_scatter_add(int dev, const npg_tdesc *out, const npg_tdesc *src, const npg_tdesc *idx, int axis);
-npg_status npg__cpu_nonzero(int dev, const npg_tdesc *out, const npg_tdesc *in);
-}
 extern long npg_emu_cas, npg_emu_cub_calls;
 
 using namespace cuemu;

@@ -20,32 +20,6 @@
  */
 #include "cuemu_test.h"
 
-extern "C" {
-npg_status npg__cpu_softmax(int dev, const npg_tdesc *out, const npg_tdesc *in, bool log);
-npg_status npg__cpu_softmax_backward(int dev, const npg_tdesc *gin, const npg_tdesc *g, const npg_tdesc *y, bool log);
-npg_status npg__cpu_cross_entropy(int dev, const npg_tdesc *loss, const npg_tdesc *lse, const npg_tdesc *x,
-                                  const npg_tdesc *labels, double eps, bool has_ignore, int64_t ignore);
-npg_status npg__cpu_cross_entropy_backward(int dev, const npg_tdesc *gx, const npg_tdesc *gloss, const npg_tdesc *x,
-                                           const npg_tdesc *lse, const npg_tdesc *labels, double eps, bool has_ignore,
-                                           int64_t ignore);
-npg_status npg__cpu_sgd_step(int dev, const npg_tdesc *param, const npg_tdesc *grad, const npg_tdesc *buf,
-                             const npg_sgd_hp *hp);
-npg_status npg__cpu_adam_step(int dev, const npg_tdesc *param, const npg_tdesc *grad, const npg_tdesc *m,
-                              const npg_tdesc *v, const npg_adam_hp *hp);
-}
-namespace npg_emu { /* nn.cu's entries (not declared in common.cuh) */
-npg_status npg_cu_softmax(int dev, const npg_tdesc *out, const npg_tdesc *in, bool log);
-npg_status npg_cu_softmax_backward(int dev, const npg_tdesc *gin, const npg_tdesc *g, const npg_tdesc *y, bool log);
-npg_status npg_cu_cross_entropy(int dev, const npg_tdesc *loss, const npg_tdesc *lse, const npg_tdesc *x,
-                                const npg_tdesc *labels, double eps, bool has_ignore, int64_t ignore);
-npg_status npg_cu_cross_entropy_backward(int dev, const npg_tdesc *gx, const npg_tdesc *gloss, const npg_tdesc *x,
-                                         const npg_tdesc *lse, const npg_tdesc *labels, double eps, bool has_ignore,
-                                         int64_t ignore);
-npg_status npg_cu_sgd_step(int dev, const npg_tdesc *param, const npg_tdesc *grad, const npg_tdesc *buf,
-                           const npg_sgd_hp *hp);
-npg_status npg_cu_adam_step(int dev, const npg_tdesc *param, const npg_tdesc *grad, const npg_tdesc *m,
-                            const npg_tdesc *v, const npg_adam_hp *hp);
-} // namespace npg_emu
 
 using namespace cuemu;
 

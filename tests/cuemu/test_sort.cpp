@@ -10,8 +10,6 @@
  */
 #include "cuemu_test.h"
 
-extern "C" npg_status npg__cpu_sort(int dev, const npg_tdesc *values, const npg_tdesc *indices, const npg_tdesc *in,
-                                    bool descending);
 extern long npg_emu_radix_sorts;
 
 using namespace cuemu;
