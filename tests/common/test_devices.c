@@ -354,7 +354,9 @@ Test(devices, training_step_agrees) {
     double *final[2];
     for (int d = 0; d < 2; d++) {
         npg_device dev = d ? NPG_CUDA(0) : NPG_CPU;
-        npg_array *a = npg_detach(npg_to(w1, dev)), *b = npg_detach(npg_to(w2, dev));
+        /* copies: npg_to onto the array's own device returns the array itself,
+         * and the CPU run's Adam steps would move w1 / w2 under the CUDA run */
+        npg_array *a = npg_detach(npg_copy(npg_to(w1, dev))), *b = npg_detach(npg_copy(npg_to(w2, dev)));
         npg_set_requires_grad(a, true);
         npg_set_requires_grad(b, true);
         npg_array *ps[2] = {a, b};

@@ -288,8 +288,10 @@ Test(cuda, copy_all_pairs) {
 
 /* ---- unary / binary / where ------------------------------------------------------------------------------ */
 
+/* the ops with a bool result, from the op table (a list here missed signbit) */
 static bool unary_bool_out(npg_op op) {
-    return op == NPG_OP_ISNAN || op == NPG_OP_ISINF || op == NPG_OP_ISFINITE || op == NPG_OP_LOGICAL_NOT;
+    npg_rule r = npg__op_info[op].rule;
+    return r == NPG_RULE_TEST || r == NPG_RULE_LOGICAL;
 }
 
 static void run_unary(npg_op op, npg_dtype dt, const npg_kparams *p) {

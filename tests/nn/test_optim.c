@@ -797,10 +797,13 @@ Test(optim, mixed_precision_training_follows_float32, .timeout = 600) {
         cr_assert(fabs(r[1] - f32[1]) < 0.08 * f32[1], "%s: last losses %g vs float32's %g", npg_dtype_name(dts[d]),
                   r[1], f32[1]);
         /* float16 at the default scale 2^16: the scaler skips the steps whose
-         * gradients overflow and lowers the scale (1 of 150 on the VM);
-         * bfloat16 is unscaled */
+         * gradients overflow and lowers the scale, a few at most. Whether any
+         * of the 150 overflows depends on the summation order (the CPU: step
+         * 107; the CUDA backend on the emulator, cuBLAS's order: none), so
+         * the count may be 0; grad_scaler_keeps_float16_gradients_from_underflowing
+         * tests the skip itself, deterministically. bfloat16 is unscaled. */
         if (dts[d] == NPG_FLOAT16)
-            cr_assert(skipped >= 1 && skipped <= 5, "float16: %d steps skipped", skipped);
+            cr_assert(skipped <= 5, "float16: %d steps skipped", skipped);
         else
             cr_assert_eq(skipped, 0, "bfloat16: %d steps skipped", skipped);
     }
