@@ -2,9 +2,12 @@
 # test.sh — the whole test suite, from a fresh clone on Debian 12:
 # installs dependencies, builds (with the CUDA backend when nvcc is present;
 # CUDA tests skip without a GPU), runs every Criterion suite through ctest,
-# then does the same with AddressSanitizer + UndefinedBehaviorSanitizer, runs
+# then runs every suite again with NPG_DEVICE=cuda on the CUDA backend built
+# for the CPU emulator (NPG_CUDA=EMU, tests/cuemu: the real src/cuda code, no
+# GPU), then does the same with AddressSanitizer + UndefinedBehaviorSanitizer, runs
 # a multi-threaded race check under ThreadSanitizer, and
 # runs npg-bench --quick as a smoke test when it is built.
+#   NPG_TEST_SKIP_EMU=1    skip the emulated-CUDA pass
 #   NPG_TEST_SKIP_ASAN=1   skip the sanitizer pass
 #   NPG_TEST_SKIP_TSAN=1   skip the ThreadSanitizer pass
 #   NPG_DEVICE=cuda        run the suites on the GPU
@@ -23,6 +26,14 @@ if [ -x build/bench/npg-bench ]; then
   echo "npg-bench --quick: ok"
 fi
 
+if [ "${NPG_TEST_SKIP_EMU:-0}" != 1 ]; then
+  # src/cuda compiled by the host compiler onto the emulator: the device is
+  # "cuda", every suite runs on it (ctest sets NPG_DEVICE=cuda).
+  cmake -S . -B build-emu -DCMAKE_BUILD_TYPE=RelWithDebInfo -DNPG_CUDA=EMU \
+        -DNPG_BUILD_BENCH=OFF -DNPG_BUILD_EXAMPLES=OFF >/dev/null
+  cmake --build build-emu -j"$jobs"
+  (cd build-emu && ctest --output-on-failure -j"$jobs")
+fi
 if [ "${NPG_TEST_SKIP_ASAN:-0}" != 1 ]; then
   # The sanitizer build is CPU-only: ASan and the CUDA runtime do not mix.
   cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DNPG_SANITIZE=ON -DNPG_CUDA=OFF \

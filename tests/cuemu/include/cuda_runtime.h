@@ -7,14 +7,14 @@
  * per CUDA thread, switched cooperatively. __syncthreads() is barrier 0 and
  * each warp shuffle is a per-warp barrier (1 + warp), so the intra-block
  * semantics (shared memory, barriers, shuffles) are exact; `__shared__` is
- * `static` (one block alive at a time). Limits: blocks never overlap, so the
- * inter-block ordering of e.g. the one-launch reduction's retirement counter
- * is not exercised; atomics are plain read-modify-writes; streams are
- * synchronous (cudaMemsetAsync/cudaMemcpyAsync are memset/memcpy); only the
- * built-ins those kernel files use exist (reduce, scan, matmul, elementwise,
- * unary, binary, index, conv, sort, nn); no cuBLAS (cublas_v2.h stubs) or cuRAND; of
- * CUB only DeviceSelect::Flagged and DeviceRadixSort::SortPairs (include/cub/,
- * host implementations).
+ * `static` (one block alive at a time; launches are serialised by a lock).
+ * Limits: blocks never overlap, so the inter-block ordering of e.g. the
+ * one-launch reduction's retirement counter is not exercised; atomics are
+ * plain read-modify-writes; streams are synchronous (host API below); only
+ * the built-ins npg's kernel files use exist. cuBLAS, cuSOLVER, cuRAND's
+ * Philox and the CUB / thrust calls npg makes have CPU stand-ins next to
+ * this file. With these, the whole of src/cuda builds into libnpg for the
+ * CPU (NPG_CUDA=EMU, see CMakeLists.txt).
  */
 #pragma once
 #include <math.h>
@@ -47,18 +47,134 @@ struct dim3 {
 struct alignas(8) uint2 { unsigned x, y; };
 struct alignas(16) uint4 { unsigned x, y, z, w; };
 
-typedef int cudaError_t;
-enum { cudaSuccess = 0, cudaErrorMemoryAllocation = 2 };
+/* ---- the host API (emu_rt.cpp) ------------------------------------------------
+ * Device memory is one reserved region of host address space (256-byte
+ * granules as cudaMalloc's, filled with 0xA5 garbage), as large as the
+ * emulated device (NPG_EMU_MEM_MB, default 2048) so that out-of-memory
+ * happens, and closed to the host outside device code.
+ * Streams are synchronous: an async copy or memset is done on return, a
+ * launch has run when it returns. NPG_EMU_DEVICES sets the device count
+ * (default 1). Every name is a macro for an npg_emu_ one. */
+#define cudaGetLastError npg_emu_cudaGetLastError
+#define cudaPeekAtLastError npg_emu_cudaPeekAtLastError
+#define cudaGetErrorString npg_emu_cudaGetErrorString
+#define cudaGetDeviceCount npg_emu_cudaGetDeviceCount
+#define cudaSetDevice npg_emu_cudaSetDevice
+#define cudaGetDevice npg_emu_cudaGetDevice
+#define cudaGetDeviceProperties npg_emu_cudaGetDeviceProperties
+#define cudaDeviceProp npg_emu_cudaDeviceProp
+#define cudaDeviceSynchronize npg_emu_cudaDeviceSynchronize
+#define cudaStreamCreate npg_emu_cudaStreamCreate
+#define cudaStreamCreateWithFlags npg_emu_cudaStreamCreateWithFlags
+#define cudaStreamDestroy npg_emu_cudaStreamDestroy
+#define cudaStreamSynchronize npg_emu_cudaStreamSynchronize
+#define cudaMalloc npg_emu_cudaMalloc
+#define cudaFree npg_emu_cudaFree
+#define cudaMallocAsync npg_emu_cudaMallocAsync
+#define cudaFreeAsync npg_emu_cudaFreeAsync
+#define cudaDeviceGetDefaultMemPool npg_emu_cudaDeviceGetDefaultMemPool
+#define cudaMemPoolSetAttribute npg_emu_cudaMemPoolSetAttribute
+#define cudaMemPoolTrimTo npg_emu_cudaMemPoolTrimTo
+#define cudaMemGetInfo npg_emu_cudaMemGetInfo
+#define cudaHostAlloc npg_emu_cudaHostAlloc
+#define cudaHostGetDevicePointer npg_emu_cudaHostGetDevicePointer
+#define cudaFreeHost npg_emu_cudaFreeHost
+#define cudaPointerGetAttributes npg_emu_cudaPointerGetAttributes
+#define cudaPointerAttributes npg_emu_cudaPointerAttributes
+#define cudaMemset npg_emu_cudaMemset
+#define cudaMemsetAsync npg_emu_cudaMemsetAsync
+#define cudaMemcpy npg_emu_cudaMemcpy
+#define cudaMemcpyAsync npg_emu_cudaMemcpyAsync
+
+typedef enum {
+    cudaSuccess = 0,
+    cudaErrorInvalidValue = 1,
+    cudaErrorMemoryAllocation = 2,
+    cudaErrorInvalidConfiguration = 9,
+    cudaErrorInvalidDevicePointer = 17,
+    cudaErrorNoDevice = 100,
+    cudaErrorInvalidDevice = 101,
+    cudaErrorInvalidResourceHandle = 400
+} cudaError_t;
 typedef void *cudaStream_t;
 typedef void *cudaMemPool_t;
-enum { cudaMemcpyDeviceToDevice = 3 };
-inline cudaError_t cudaGetLastError() { return cudaSuccess; }
-inline cudaError_t cudaSetDevice(int) { return cudaSuccess; }
-inline cudaError_t cudaMemsetAsync(void *p, int v, size_t n, cudaStream_t) { memset(p, v, n); return cudaSuccess; }
-inline cudaError_t cudaMemcpyAsync(void *d, const void *s, size_t n, int, cudaStream_t) {
-    memcpy(d, s, n);
-    return cudaSuccess;
-}
+typedef enum {
+    cudaMemcpyHostToHost = 0,
+    cudaMemcpyHostToDevice = 1,
+    cudaMemcpyDeviceToHost = 2,
+    cudaMemcpyDeviceToDevice = 3,
+    cudaMemcpyDefault = 4
+} cudaMemcpyKind;
+enum { cudaStreamDefault = 0, cudaStreamNonBlocking = 1 };
+enum { cudaHostAllocDefault = 0, cudaHostAllocPortable = 1, cudaHostAllocMapped = 2 };
+typedef enum { cudaMemPoolAttrReleaseThreshold = 4 } cudaMemPoolAttr;
+typedef enum {
+    cudaMemoryTypeUnregistered = 0,
+    cudaMemoryTypeHost = 1,
+    cudaMemoryTypeDevice = 2,
+    cudaMemoryTypeManaged = 3
+} cudaMemoryType;
+struct cudaPointerAttributes {
+    cudaMemoryType type;
+    int device;
+    void *devicePointer;
+    void *hostPointer;
+};
+struct cudaDeviceProp {
+    char name[256];
+    size_t totalGlobalMem;
+    int multiProcessorCount;
+    int maxThreadsPerMultiProcessor;
+    int maxThreadsPerBlock;
+    int warpSize;
+    int major, minor;
+};
+
+cudaError_t cudaGetLastError(void);    /* returns and clears this thread's last error */
+cudaError_t cudaPeekAtLastError(void); /* returns it */
+const char *cudaGetErrorString(cudaError_t e);
+cudaError_t cudaGetDeviceCount(int *n);
+cudaError_t cudaSetDevice(int dev);
+cudaError_t cudaGetDevice(int *dev);
+cudaError_t cudaGetDeviceProperties(cudaDeviceProp *prop, int dev);
+cudaError_t cudaDeviceSynchronize(void);
+cudaError_t cudaStreamCreate(cudaStream_t *s);
+cudaError_t cudaStreamCreateWithFlags(cudaStream_t *s, unsigned flags);
+cudaError_t cudaStreamDestroy(cudaStream_t s);
+cudaError_t cudaStreamSynchronize(cudaStream_t s);
+cudaError_t cudaMalloc(void **p, size_t n);
+cudaError_t cudaFree(void *p);
+cudaError_t cudaMallocAsync(void **p, size_t n, cudaStream_t s);
+cudaError_t cudaFreeAsync(void *p, cudaStream_t s);
+cudaError_t cudaDeviceGetDefaultMemPool(cudaMemPool_t *pool, int dev);
+cudaError_t cudaMemPoolSetAttribute(cudaMemPool_t pool, cudaMemPoolAttr attr, void *value);
+cudaError_t cudaMemPoolTrimTo(cudaMemPool_t pool, size_t keep);
+cudaError_t cudaMemGetInfo(size_t *free_bytes, size_t *total_bytes);
+cudaError_t cudaHostAlloc(void **p, size_t n, unsigned flags);
+cudaError_t cudaHostGetDevicePointer(void **dev, void *host, unsigned flags);
+cudaError_t cudaFreeHost(void *p);
+cudaError_t cudaPointerGetAttributes(cudaPointerAttributes *attr, const void *p);
+cudaError_t cudaMemset(void *p, int v, size_t n);
+cudaError_t cudaMemsetAsync(void *p, int v, size_t n, cudaStream_t s = 0);
+cudaError_t cudaMemcpy(void *d, const void *s, size_t n, cudaMemcpyKind kind);
+cudaError_t cudaMemcpyAsync(void *d, const void *s, size_t n, cudaMemcpyKind kind, cudaStream_t st = 0);
+/* Device code running on the host (a launch, a copy, the CUB / cuBLAS /
+ * cuSOLVER stand-ins) opens the device memory for its duration; outside, the
+ * host faults on it as on a GPU (emu_rt.cpp). */
+void npg_emu_device_enter(void);
+void npg_emu_device_exit(void);
+struct npg_emu_device_window {
+    npg_emu_device_window() { npg_emu_device_enter(); }
+    ~npg_emu_device_window() { npg_emu_device_exit(); }
+    npg_emu_device_window(const npg_emu_device_window &) = delete;
+};
+/* a failed launch's error, for cudaGetLastError */
+void npg_emu_set_last_error(cudaError_t e);
+/* SM count the devices report (tests vary it; the library reads NPG_EMU_SMS) */
+extern int npg_emu_sms;
+/* copies and memsets check their device side against the allocations (off
+ * for the kernel tests, whose arrays are plain host memory) */
+extern bool npg_emu_strict_memory;
 
 /* ---- the emulated thread ------------------------------------------------- */
 extern dim3 threadIdx, blockIdx, blockDim, gridDim;
@@ -155,12 +271,18 @@ void npg_emu_run_block(void (*body)(void *), void *arg, dim3 block, dim3 bidx);
 /* Observer of every launch (tests use it to see which launcher path ran). */
 extern void (*npg_emu_on_launch)(const char *kernel, dim3 grid, dim3 block);
 
+/* Launch configuration check as the runtime's (cudaErrorInvalidConfiguration
+ * for cudaGetLastError); takes the lock that serialises launches (the fiber
+ * scheduler is global) and releases it in npg_emu_launch_end. */
+bool npg_emu_launch_begin(const char *kernel, dim3 grid, dim3 block);
+void npg_emu_launch_end(void);
+
 template <class K> struct npg_emu_launcher {
     const char *name;
     K kernel;
     dim3 grid, block;
     template <class... A> void operator()(A... args) const {
-        if (npg_emu_on_launch) npg_emu_on_launch(name, grid, block);
+        if (!npg_emu_launch_begin(name, grid, block)) return;
         gridDim = grid;
         blockDim = block;
         auto call = [&] { kernel(args...); };
@@ -168,6 +290,7 @@ template <class K> struct npg_emu_launcher {
         for (unsigned bz = 0; bz < grid.z; bz++)
             for (unsigned by = 0; by < grid.y; by++)
                 for (unsigned bx = 0; bx < grid.x; bx++) npg_emu_run_block(tramp, &call, block, dim3(bx, by, bz));
+        npg_emu_launch_end();
     }
 };
 /* `kernel<<<grid, block, shmem, stream>>>(args)` is rewritten (rewrite.py) to

@@ -16,11 +16,16 @@
 #include <string.h>
 
 #include <algorithm>
+#include <atomic>
+#include <limits>
+#include <mutex>
 #include <type_traits>
 #include <utility>
 
 #include "cublas_v2.h"
 #include "cuda_runtime.h"
+#include "curand_kernel.h"
+#include "cusolverDn.h"
 #include <cub/device/device_radix_sort.cuh>
 #include <cub/device/device_select.cuh>
 #include <thrust/iterator/counting_iterator.h>

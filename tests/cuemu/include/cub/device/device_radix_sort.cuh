@@ -50,6 +50,7 @@ struct DeviceRadixSort {
                     end_bit, sizeof(K) * 8);
             abort();
         }
+        const npg_emu_device_window window; /* device code: reads and writes device memory */
         memset(d_temp_storage, 0xC3, need);
         npg_emu_radix_sorts++;
         const long long n = (long long)num_items;

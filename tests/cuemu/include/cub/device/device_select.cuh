@@ -29,6 +29,7 @@ struct DeviceSelect {
                     temp_storage_bytes, need);
             abort();
         }
+        const npg_emu_device_window window; /* device code: reads and writes device memory */
         memset(d_temp_storage, 0xC3, need);
         npg_emu_cub_calls++;
         long long c = 0;
