@@ -89,6 +89,59 @@ Test(devices, mixed_devices_are_an_error) {
     npg_scope_end(s);
 }
 
+/* Two GPUs (the emulated pass has two: NPG_EMU_DEVICES=2): arrays on each,
+ * a move between them through npg_to (and its gradient), the mixed-device
+ * error naming both, and each device's own context and memory. */
+Test(devices, two_gpus_move_compute_and_differentiate) {
+    if (npg_device_count(NPG_DEVICE_CUDA) < 2) cr_skip_test("fewer than two CUDA devices");
+    t_live live = t_live_now();
+    npg_scope s = npg_scope_begin();
+    double v[6] = {1, -2, 3.5, 4, 0, -6};
+    npg_array *x0 = npg_from_data(v, NPG_FLOAT64, NPG_SHAPE(2, 3), NPG_OPTS(.device = NPG_CUDA(0), .requires_grad = true));
+    cr_assert(x0, "%s", npg_last_error());
+    npg_array *x1 = npg_to(npg_T(x0), NPG_CUDA(1)); /* non-contiguous source, device to device */
+    cr_assert(x1, "%s", npg_last_error());
+    cr_assert_eq(npg_device_of(x1).type, NPG_DEVICE_CUDA);
+    cr_assert_eq(npg_device_of(x1).index, 1);
+    double want_t[6] = {1, 4, -2, 0, 3.5, -6};
+    t_assert_close(x1, want_t, 6, 0, 0, "cuda:0 -> cuda:1");
+    /* compute on cuda:1, differentiate back to cuda:0 */
+    npg_array *y = npg_sum(npg_multiply(x1, x1), NPG_ALL_AXES, false);
+    cr_assert_eq(npg_device_of(y).index, 1);
+    cr_assert_eq(npg_backward(y, NULL), NPG_OK, "%s", npg_last_error());
+    npg_array *g = npg_grad(x0);
+    cr_assert(g);
+    cr_assert_eq(npg_device_of(g).type, NPG_DEVICE_CUDA);
+    cr_assert_eq(npg_device_of(g).index, 0, "the gradient moves back to cuda:0");
+    double want_g[6];
+    for (int i = 0; i < 6; i++) want_g[i] = 2 * v[i];
+    t_assert_close(g, want_g, 6, 0, 0, "gradient through cuda:0 -> cuda:1");
+    /* operands on the two GPUs: an error naming both */
+    cr_assert_null(npg_add(npg_ones(NPG_SHAPE(3), NPG_OPTS(.device = NPG_CUDA(0))),
+                           npg_ones(NPG_SHAPE(3), NPG_OPTS(.device = NPG_CUDA(1)))));
+    t_assert_error(NPG_ERR_DEVICE, "cuda:0");
+    cr_assert(strstr(npg_last_error(), "cuda:1"), "%s", npg_last_error());
+    npg_clear_error();
+    /* a matmul and a random draw on cuda:1 agree with the CPU */
+    npg_array *a = npg_randn(NPG_SHAPE(5, 7), NPG_OPTS(.device = NPG_CPU)),
+              *b = npg_randn(NPG_SHAPE(7, 3), NPG_OPTS(.device = NPG_CPU));
+    npg_array *m1 = npg_matmul(npg_to(a, NPG_CUDA(1)), npg_to(b, NPG_CUDA(1)));
+    cr_assert(m1, "%s", npg_last_error());
+    double *got = t_read(m1), *want = t_read(npg_matmul(a, b));
+    t_assert_close_buf(got, want, 15, 1e-5, 1e-6, "matmul on cuda:1");
+    free(got);
+    free(want);
+    char name[160];
+    cr_assert_eq(npg_device_name(NPG_CUDA(1), name, sizeof name), NPG_OK, "%s", npg_last_error());
+    cr_assert(!strncmp(name, "cuda:1", 6), "%s", name);
+    size_t fr = 0, tot = 0;
+    cr_assert_eq(npg_device_memory(NPG_CUDA(1), &fr, &tot), NPG_OK, "%s", npg_last_error());
+    cr_assert(tot > 0 && fr <= tot);
+    cr_assert_eq(npg_synchronize(NPG_CUDA(1)), NPG_OK, "%s", npg_last_error());
+    npg_scope_end(s);
+    t_assert_no_leak(live, "two GPUs");
+}
+
 Test(devices, cuda_out_of_memory_is_an_error) {
     t_require_cuda();
     size_t fr = 0, tot = 0;
