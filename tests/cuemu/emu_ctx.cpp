@@ -9,6 +9,7 @@
 /* the kernel tests' arrays are plain malloc'd memory, not emulated device memory */
 static const bool g_loose = [] {
     npg_emu_strict_memory = false;
+    npg_emu_flush_atomics = false;
     return true;
 }();
 

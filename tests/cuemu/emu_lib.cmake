@@ -41,6 +41,8 @@ endif()
 function(npg_emu_configure tgt)
   target_compile_definitions(${tgt} PRIVATE NPG_HAVE_CUDA=1)
   # -O1 without debug info: the elementwise instantiations are large
+  # no -ffp-contract=fast: nvcc contracts a*b+c into FMAs (-fmad=true) and
+  # this build does not, so contraction effects are not emulated
   target_compile_options(${tgt} PRIVATE $<$<COMPILE_LANGUAGE:CXX>:-O1 -g0 -w -fno-math-errno>)
   target_include_directories(${tgt} PRIVATE $<$<COMPILE_LANGUAGE:CXX>:${CMAKE_CURRENT_SOURCE_DIR}/tests/cuemu/include
     ${NPG_EMU_GEN}>)

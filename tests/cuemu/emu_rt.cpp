@@ -137,6 +137,7 @@ void npg_emu_run_block(void (*body)(void *), void *arg, dim3 block, dim3 bidx) {
 
 int npg_emu_sms = 1; /* SM count the launchers see (tests vary it; NPG_EMU_SMS for the library) */
 bool npg_emu_strict_memory = true;
+bool npg_emu_flush_atomics = true;
 
 /* ---- launches ------------------------------------------------------------------- */
 static std::mutex g_launch_lock; /* the scheduler's state is global: one launch at a time */

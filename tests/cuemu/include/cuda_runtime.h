@@ -193,8 +193,7 @@ inline unsigned atomicInc(unsigned *p, unsigned val) {
     return old;
 }
 /* The other atomics (index.cu's scatter_add): plain read-modify-writes, exact
- * since fibers switch only at barriers. atomicAdd on float adds as the CPU
- * does (no flush of subnormals as the hardware's atom.add.f32). */
+ * since fibers switch only at barriers. */
 extern long npg_emu_cas;               /* atomicCAS calls so far */
 template <class T> inline T npg_emu_atomic_add(T *p, T v) {
     npg_emu_atomics++;
@@ -202,7 +201,18 @@ template <class T> inline T npg_emu_atomic_add(T *p, T v) {
     *p = old + v;
     return old;
 }
-inline float atomicAdd(float *p, float v) { return npg_emu_atomic_add(p, v); }
+/* The hardware's atom.add.f32 flushes subnormal inputs and results to a
+ * signed zero (PTX ISA); npg_emu_flush_atomics (on for the library, off for
+ * the kernel tests, which compare bit for bit with the CPU) does the same. */
+extern bool npg_emu_flush_atomics;
+inline float npg_emu_ftz(float x) { return fabsf(x) < 1.17549435e-38f ? copysignf(0.0f, x) : x; }
+inline float atomicAdd(float *p, float v) {
+    if (!npg_emu_flush_atomics) return npg_emu_atomic_add(p, v);
+    npg_emu_atomics++;
+    float old = *p;
+    *p = npg_emu_ftz(npg_emu_ftz(old) + npg_emu_ftz(v));
+    return old;
+}
 inline double atomicAdd(double *p, double v) { return npg_emu_atomic_add(p, v); }
 inline int atomicAdd(int *p, int v) { return (int)npg_emu_atomic_add((unsigned *)p, (unsigned)v); }
 inline unsigned atomicAdd(unsigned *p, unsigned v) { return npg_emu_atomic_add(p, v); }
