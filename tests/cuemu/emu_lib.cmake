@@ -11,22 +11,8 @@ enable_language(CXX)
 file(GLOB NPG_EMU_CU CONFIGURE_DEPENDS RELATIVE ${CMAKE_CURRENT_SOURCE_DIR}/src/cuda
   ${CMAKE_CURRENT_SOURCE_DIR}/src/cuda/*.cu ${CMAKE_CURRENT_SOURCE_DIR}/src/cuda/*.cuh)
 set(NPG_EMU_GEN ${CMAKE_CURRENT_BINARY_DIR}/cuemu_gen)
-set(NPG_EMU_IN "")
-set(NPG_EMU_OUT "")
-foreach(f ${NPG_EMU_CU})
-  list(APPEND NPG_EMU_IN ${CMAKE_CURRENT_SOURCE_DIR}/src/cuda/${f})
-  list(APPEND NPG_EMU_OUT ${NPG_EMU_GEN}/${f})
-  if(f MATCHES "\\.cu$")
-    string(REGEX REPLACE "\\.cu$" "" base ${f})
-    list(APPEND NPG_EMU_OUT ${NPG_EMU_GEN}/emu_${base}.cpp)
-  endif()
-endforeach()
-add_custom_command(OUTPUT ${NPG_EMU_OUT}
-  COMMAND ${Python3_EXECUTABLE} ${CMAKE_CURRENT_SOURCE_DIR}/tests/cuemu/rewrite.py
-          ${CMAKE_CURRENT_SOURCE_DIR}/src/cuda ${NPG_EMU_GEN} ${NPG_EMU_CU}
-  DEPENDS ${NPG_EMU_IN} ${CMAKE_CURRENT_SOURCE_DIR}/tests/cuemu/rewrite.py
-  COMMENT "cuemu: rewriting src/cuda for the CPU emulator (NPG_CUDA=EMU)" VERBATIM)
-list(FILTER NPG_EMU_OUT INCLUDE REGEX "\\.cpp$")
+include(${CMAKE_CURRENT_SOURCE_DIR}/tests/cuemu/rewrite.cmake)
+npg_emu_rewrite(${NPG_EMU_GEN} NPG_EMU_OUT ${NPG_EMU_CU})
 set(NPG_EMU_SRC ${NPG_EMU_OUT} ${CMAKE_CURRENT_SOURCE_DIR}/tests/cuemu/emu_rt.cpp
   ${CMAKE_CURRENT_SOURCE_DIR}/tests/cuemu/emu_cublas.cpp ${CMAKE_CURRENT_SOURCE_DIR}/tests/cuemu/emu_cusolver.cpp)
 # cuRAND's own Philox rounds when the CUDA toolkit's headers are here
