@@ -154,6 +154,28 @@ bool npg_emu_launch_begin(const char *kernel, dim3 grid, dim3 block) {
     if (npg_emu_on_launch) npg_emu_on_launch(kernel, grid, block);
     return true;
 }
+static uint64_t g_launches; /* under g_launch_lock */
+void npg_emu_block_order(uint64_t nb, uint64_t *mul, uint64_t *add) {
+    static const bool forward = [] {
+        const char *e = getenv("NPG_EMU_BLOCK_ORDER");
+        return e && !strcmp(e, "forward");
+    }();
+    *mul = 1, *add = 0;
+    if (forward || nb < 2) return;
+    uint64_t x = ++g_launches * 0x9E3779B97F4A7C15ull; /* a different order each launch */
+    x ^= x >> 29;
+    *add = x % nb;
+    /* nb - 1 (reverse order) every other launch, else a multiplier coprime to nb */
+    if (g_launches & 1) {
+        *mul = nb - 1;
+        return;
+    }
+    for (uint64_t m = (x >> 7) % nb | 1;; m += 2) {
+        uint64_t a = m % nb, b = nb;
+        while (b) { uint64_t t = a % b; a = b; b = t; }
+        if (a == 1) { *mul = m % nb; return; }
+    }
+}
 void npg_emu_launch_end(void) {
     npg_emu_device_exit();
     g_launch_lock.unlock();

@@ -8,8 +8,9 @@
  * each warp shuffle is a per-warp barrier (1 + warp), so the intra-block
  * semantics (shared memory, barriers, shuffles) are exact; `__shared__` is
  * `static` (one block alive at a time; launches are serialised by a lock).
- * Limits: blocks never overlap, so the inter-block ordering of e.g. the
- * one-launch reduction's retirement counter is not exercised; atomics are
+ * Limits: blocks never overlap (they run one after another, in a scrambled
+ * order), so the inter-block ordering of e.g. the one-launch reduction's
+ * retirement counter is exercised only as orders, not as overlaps; atomics are
  * plain read-modify-writes; streams are synchronous (host API below); only
  * the built-ins npg's kernel files use exist. cuBLAS, cuSOLVER, cuRAND's
  * Philox and the CUB / thrust calls npg makes have CPU stand-ins next to
@@ -285,6 +286,9 @@ extern void (*npg_emu_on_launch)(const char *kernel, dim3 grid, dim3 block);
  * for cudaGetLastError); takes the lock that serialises launches (the fiber
  * scheduler is global) and releases it in npg_emu_launch_end. */
 bool npg_emu_launch_begin(const char *kernel, dim3 grid, dim3 block);
+/* This launch's block order: block (mul * i + add) % nblocks runs i-th, mul
+ * coprime to nblocks (NPG_EMU_BLOCK_ORDER=forward: index order). */
+void npg_emu_block_order(uint64_t nblocks, uint64_t *mul, uint64_t *add);
 void npg_emu_launch_end(void);
 
 template <class K> struct npg_emu_launcher {
@@ -297,9 +301,17 @@ template <class K> struct npg_emu_launcher {
         blockDim = block;
         auto call = [&] { kernel(args...); };
         auto tramp = [](void *c) { (*(decltype(call) *)c)(); };
-        for (unsigned bz = 0; bz < grid.z; bz++)
-            for (unsigned by = 0; by < grid.y; by++)
-                for (unsigned bx = 0; bx < grid.x; bx++) npg_emu_run_block(tramp, &call, block, dim3(bx, by, bz));
+        /* the blocks in a scrambled order (an affine permutation that changes
+         * from launch to launch), never in index order: a block that reads
+         * what a lower-numbered block of the same launch wrote races on a GPU */
+        const uint64_t nb = (uint64_t)grid.x * grid.y * grid.z;
+        uint64_t mul, add;
+        npg_emu_block_order(nb, &mul, &add);
+        for (uint64_t i = 0; i < nb; i++) {
+            const uint64_t j = (unsigned __int128)(mul * (unsigned __int128)i + add) % nb;
+            npg_emu_run_block(tramp, &call, block,
+                              dim3((unsigned)(j % grid.x), (unsigned)(j / grid.x % grid.y), (unsigned)(j / grid.x / grid.y)));
+        }
         npg_emu_launch_end();
     }
 };
