@@ -301,7 +301,11 @@ static int64_t npg_cu_geo_init(npg_cu_geo<N> &g, int ndim, const int64_t *shape,
         nd++;
     }
     g.ndim = nd;
+    /* 32-bit index math when every index fits; with a zero-length dim the
+     * other dims can still pass 2^32 (an empty array of shape (2^50, 0)) */
     g.small = numel < (int64_t)INT32_MAX;
+    for (int d = 0; d < nd; d++)
+        if (sz[d] >= (int64_t)INT32_MAX) g.small = false;
     for (int d = 0; d < NPG_MAX_DIMS; d++) {
         g.size[d] = d < nd ? sz[d] : 1;
         g.mag[d] = 1;

@@ -449,6 +449,33 @@ Test(reduce, empty_and_special_values) {
     npg_scope_end(sc);
 }
 
+/* An empty array whose other dims pass 2^32: the CUDA backend's 32-bit
+ * index path was chosen from the element count alone (0) and divided by the
+ * 2^50-long dim truncated to 32 bits, a SIGFPE in host code (found by the
+ * fuzzer on the emulated CUDA backend, seed 104, scale 2). */
+Test(reduce, empty_with_dims_past_2_to_the_32) {
+    t_require_device();
+    npg_scope sc = npg_scope_begin();
+    const int64_t huge = (int64_t)1 << 50;
+    npg_array *e = npg_zeros(NPG_SHAPE(huge, 2, 0, 3), NULL);
+    cr_assert(e, "%s", npg_last_error());
+    t_assert_close(npg_sum(e, NPG_ALL_AXES, false), (double[]){0}, 1, 0, 0, "sum of an empty (2^50, 2, 0, 3)");
+    t_assert_close(npg_prod(e, NPG_ALL_AXES, false), (double[]){1}, 1, 0, 0, "prod of an empty (2^50, 2, 0, 3)");
+    npg_array *r = npg_sum(e, NPG_AXES(2), false); /* (2^50, 2, 3) of zeros: too large to read, check its shape */
+    cr_assert_null(r, "a (2^50, 2, 3) result cannot be allocated");
+    npg_clear_error();
+    npg_array *s1 = npg_sum(e, NPG_AXES(0, 1), false);
+    cr_assert(s1, "%s", npg_last_error());
+    cr_assert_eq(npg_size(s1), 0);
+    npg_array *a = npg_add(e, e);
+    cr_assert(a, "%s", npg_last_error());
+    cr_assert_eq(npg_size(a), 0);
+    npg_array *c = npg_cumsum(e, 0);
+    cr_assert(c, "%s", npg_last_error());
+    cr_assert_eq(npg_size(c), 0);
+    npg_scope_end(sc);
+}
+
 /* The result dtypes, written out (npg.h): sum, prod, cumsum, cumprod give
  * int64 for bool and every integer but uint64, which keeps uint64; floats
  * keep theirs; mean / var / std / logsumexp give float32 for bool and the
