@@ -461,9 +461,6 @@ Test(reduce, empty_with_dims_past_2_to_the_32) {
     cr_assert(e, "%s", npg_last_error());
     t_assert_close(npg_sum(e, NPG_ALL_AXES, false), (double[]){0}, 1, 0, 0, "sum of an empty (2^50, 2, 0, 3)");
     t_assert_close(npg_prod(e, NPG_ALL_AXES, false), (double[]){1}, 1, 0, 0, "prod of an empty (2^50, 2, 0, 3)");
-    npg_array *r = npg_sum(e, NPG_AXES(2), false); /* (2^50, 2, 3) of zeros: too large to read, check its shape */
-    cr_assert_null(r, "a (2^50, 2, 3) result cannot be allocated");
-    npg_clear_error();
     npg_array *s1 = npg_sum(e, NPG_AXES(0, 1), false);
     cr_assert(s1, "%s", npg_last_error());
     cr_assert_eq(npg_size(s1), 0);
