@@ -112,23 +112,27 @@ static inline void make_arr(Rng &r, Arr &A, npg_dtype dt, int nd, const int64_t 
     }
 }
 
-/* a C-contiguous output, pre-filled with a pattern */
-static inline void make_out(Arr &A, npg_dtype dt, int nd, const int64_t *shape) {
+/* a C-contiguous buffer in `store`, pre-filled with a pattern, its data
+ * 16-byte aligned or (misalign) one element past that */
+static inline void make_contig(std::vector<char> &store, npg_tdesc &d, npg_dtype dt, int nd, const int64_t *shape,
+                               bool misalign = false) {
     size_t es = esize(dt);
     int64_t n = 1;
     for (int i = 0; i < nd; i++) n *= shape[i];
-    A.store.assign((size_t)n * es + 64, (char)0x5A);
-    memset(&A.d, 0, sizeof A.d);
-    A.d.data = aligned_base(A);
-    A.d.dtype = dt;
-    A.d.ndim = nd;
+    store.assign((size_t)n * es + 64, (char)0x5A);
+    memset(&d, 0, sizeof d);
+    d.data = store.data() + ((16 - ((uintptr_t)store.data() % 16)) % 16) + (misalign ? es : 0);
+    d.dtype = dt;
+    d.ndim = nd;
     int64_t s = 1;
     for (int i = nd - 1; i >= 0; i--) {
-        A.d.shape[i] = shape[i];
-        A.d.strides[i] = s;
+        d.shape[i] = shape[i];
+        d.strides[i] = s;
         s *= shape[i];
     }
 }
+/* a C-contiguous output, pre-filled with a pattern */
+static inline void make_out(Arr &A, npg_dtype dt, int nd, const int64_t *shape) { make_contig(A.store, A.d, dt, nd, shape); }
 
 /* a second output with the same layout (and contents) as c */
 static inline void twin(Arr &g, const Arr &c) {

@@ -55,6 +55,7 @@
  * Thread safety: calls on different handles may run at once; the only
  * shared state is the handle registry, under its mutex.
  */
+#include "cuda_runtime.h" /* npg_emu_device_window: device memory is closed to the host outside device code */
 #include "cusolverDn.h"
 
 #include <climits>
@@ -103,19 +104,11 @@ struct npg_emu_cusolver_ctx {
     bool busy;    /* a call on this handle is running (under the registry's mutex) */
 };
 
-/* the emulator's device memory is closed to the host outside device code (emu_rt.cpp) */
-void npg_emu_device_enter(void);
-void npg_emu_device_exit(void);
 
 namespace {
 
 /* ---- LAPACK by element type ---- */
 
-struct device_window {
-    device_window() { npg_emu_device_enter(); }
-    ~device_window() { npg_emu_device_exit(); }
-    device_window(const device_window &) = delete;
-};
 
 template <class T> struct La;
 template <> struct La<float> {
@@ -346,7 +339,7 @@ cusolverStatus_t potrf_bs(const char *fn, cusolverDnHandle_t h, cublasFillMode_t
 template <class T>
 cusolverStatus_t potrf(const char *fn, cusolverDnHandle_t h, cublasFillMode_t uplo, int n, T *A, int lda, T *work,
                        int Lwork, int *devInfo) {
-    const device_window window; /* reads and writes device memory */
+    const npg_emu_device_window window; /* reads and writes device memory */
     USE_HANDLE(h);
     if (!uplo_ok(uplo)) return BAD("uplo = %d is not CUBLAS_FILL_MODE_LOWER or UPPER", (int)uplo);
     if (n < 0) return BAD("n = %d < 0", n);
@@ -395,7 +388,7 @@ template <class T> int lu_nopiv(int m, int n, T *A, int lda) {
 template <class T>
 cusolverStatus_t getrf(const char *fn, cusolverDnHandle_t h, int m, int n, T *A, int lda, T *work, int *ipiv,
                        int *devInfo) {
-    const device_window window; /* reads and writes device memory */
+    const npg_emu_device_window window; /* reads and writes device memory */
     USE_HANDLE(h);
     if (m < 0 || n < 0) return BAD("m = %d, n = %d: negative", m, n);
     if (lda < imax(1, m)) return BAD("lda = %d < max(1, m = %d)", lda, m);
@@ -419,7 +412,7 @@ cusolverStatus_t getrf(const char *fn, cusolverDnHandle_t h, int m, int n, T *A,
 template <class T>
 cusolverStatus_t getrs(const char *fn, cusolverDnHandle_t h, cublasOperation_t trans, int n, int nrhs, const T *A,
                        int lda, const int *ipiv, T *B, int ldb, int *devInfo) {
-    const device_window window; /* reads and writes device memory */
+    const npg_emu_device_window window; /* reads and writes device memory */
     USE_HANDLE(h);
     if (trans != CUBLAS_OP_N && trans != CUBLAS_OP_T && trans != CUBLAS_OP_C)
         return BAD("trans = %d is not CUBLAS_OP_N, T or C", (int)trans);
@@ -464,7 +457,7 @@ cusolverStatus_t geqrf_bs(const char *fn, cusolverDnHandle_t h, int m, int n, in
 template <class T>
 cusolverStatus_t geqrf(const char *fn, cusolverDnHandle_t h, int m, int n, T *A, int lda, T *tau, T *work, int Lwork,
                        int *devInfo) {
-    const device_window window; /* reads and writes device memory */
+    const npg_emu_device_window window; /* reads and writes device memory */
     USE_HANDLE(h);
     if (m < 0 || n < 0) return BAD("m = %d, n = %d: negative", m, n);
     if (lda < imax(1, m)) return BAD("lda = %d < max(1, m = %d)", lda, m);
@@ -511,7 +504,7 @@ cusolverStatus_t orgqr_bs(const char *fn, cusolverDnHandle_t h, int m, int n, in
 template <class T>
 cusolverStatus_t orgqr(const char *fn, cusolverDnHandle_t h, int m, int n, int k, T *A, int lda, const T *tau,
                        T *work, int Lwork, int *devInfo) {
-    const device_window window; /* reads and writes device memory */
+    const npg_emu_device_window window; /* reads and writes device memory */
     USE_HANDLE(h);
     cusolverStatus_t st = orgqr_args<T>(fn, m, n, k, lda);
     if (st) return st;
@@ -565,7 +558,7 @@ cusolverStatus_t syevd_bs(const char *fn, cusolverDnHandle_t h, cusolverEigMode_
 template <class T>
 cusolverStatus_t syevd(const char *fn, cusolverDnHandle_t h, cusolverEigMode_t jobz, cublasFillMode_t uplo, int n,
                        T *A, int lda, T *W, T *work, int Lwork, int *devInfo) {
-    const device_window window; /* reads and writes device memory */
+    const npg_emu_device_window window; /* reads and writes device memory */
     USE_HANDLE(h);
     cusolverStatus_t st = syevd_args<T>(fn, jobz, uplo, n, lda);
     if (st) return st;
@@ -608,7 +601,7 @@ template <class T> cusolverStatus_t gesvd_bs(const char *fn, cusolverDnHandle_t 
 template <class T>
 cusolverStatus_t gesvd(const char *fn, cusolverDnHandle_t h, signed char jobu, signed char jobvt, int m, int n, T *A,
                        int lda, T *S, T *U, int ldu, T *VT, int ldvt, T *work, int Lwork, T *rwork, int *devInfo) {
-    const device_window window; /* reads and writes device memory */
+    const npg_emu_device_window window; /* reads and writes device memory */
     USE_HANDLE(h);
     if (!job_ok(jobu)) return BAD("jobu = %d is not 'A', 'S', 'O' or 'N'", (int)jobu);
     if (!job_ok(jobvt)) return BAD("jobvt = %d is not 'A', 'S', 'O' or 'N'", (int)jobvt);

@@ -57,21 +57,7 @@ struct Buf {
     }
 };
 void make_buf(Buf &b, npg_dtype dt, int nd, const int64_t *shape, bool misalign) {
-    size_t es = esize(dt);
-    int64_t n = 1;
-    for (int i = 0; i < nd; i++) n *= shape[i];
-    b.st.assign((size_t)n * es + 64, (char)0x5A);
-    memset(&b.d, 0, sizeof b.d);
-    char *base = b.st.data() + ((16 - ((uintptr_t)b.st.data() % 16)) % 16);
-    b.d.data = base + (misalign ? es : 0);
-    b.d.dtype = dt;
-    b.d.ndim = nd;
-    int64_t s = 1;
-    for (int i = nd - 1; i >= 0; i--) {
-        b.d.shape[i] = shape[i];
-        b.d.strides[i] = s;
-        s *= shape[i];
-    }
+    make_contig(b.st, b.d, dt, nd, shape, misalign);
 }
 void copy_buf(Buf &dst, const Buf &src, bool misalign) {
     make_buf(dst, src.d.dtype, src.d.ndim, src.d.shape, misalign);
