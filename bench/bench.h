@@ -227,6 +227,9 @@ int npgb_cuda_copy(void *dst, const void *src, size_t bytes, int kernel);
  * (exact, no TF32) or F16 / BF16 (cublasGemmEx, float32 compute). */
 enum { NPGB_GEMM_F32 = 0, NPGB_GEMM_F64 = 1, NPGB_GEMM_F16 = 2, NPGB_GEMM_BF16 = 3 };
 int npgb_cuda_gemm(int kind, int ta, int tb, int m, int n, int k, const void *a, const void *b, void *c);
+/* Enqueue n launches of an empty kernel: the host cost of a launch, the
+ * floor under overhead_add. 0 on success. */
+int npgb_cuda_launch_empty(int64_t n);
 int npgb_cuda_sync(void);
 const char *npgb_cuda_last_error(void);
 void npgb_cuda_shutdown(void);

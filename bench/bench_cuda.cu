@@ -2,7 +2,8 @@
  * bench_cuda.cu — npg-bench's GPU ceilings, called from C: a device-to-device
  * copy (cudaMemcpyAsync, or a 16-byte vectorised copy kernel) and direct
  * cuBLAS GEMMs in exact FP32/FP64 (no TF32, like npg's default) and in
- * float16 / bfloat16 (cublasGemmEx, float32 compute, like npg's). Work goes
+ * float16 / bfloat16 (cublasGemmEx, float32 compute, like npg's), and the
+ * launch of an empty kernel (the floor of a small op's host overhead). Work goes
  * on the legacy default stream; callers synchronise with npgb_cuda_sync
  * (cudaDeviceSynchronize), which also waits for npg's own stream.
  * Leaves out: timing (the C harness times around these), memory (the
@@ -52,6 +53,14 @@ extern "C" int npgb_cuda_copy(void *dst, const void *src, size_t bytes, int kern
     if (tail) copy1_kernel<<<1, 32, 0, 0>>>((unsigned char *)dst + n16 * 16, (const unsigned char *)src + n16 * 16, tail);
     cudaError_t e = cudaGetLastError();
     return e == cudaSuccess ? 0 : cuda_fail("copy kernel launch", e);
+}
+
+__global__ void empty_kernel(void) {}
+
+extern "C" int npgb_cuda_launch_empty(int64_t n) {
+    for (int64_t i = 0; i < n; i++) empty_kernel<<<1, 32, 0, 0>>>();
+    cudaError_t e = cudaGetLastError();
+    return e == cudaSuccess ? 0 : cuda_fail("empty kernel launch", e);
 }
 
 extern "C" int npgb_cuda_gemm(int kind, int ta, int tb, int m, int n, int k, const void *a, const void *b, void *c) {

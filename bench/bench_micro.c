@@ -2,6 +2,7 @@
  * bench_micro.c — npg's micro workloads and their ceilings, measured side by
  * side in one run on one device:
  *   overhead_add      a 1-element add (host overhead per op)        us/op
+ *                     (CUDA ceiling: an empty kernel's launch)
  *   overhead_fwd_bwd  ((a*b+c).relu().sum()) forward+backward, 1 elem us
  *   exp / add / mul   elementwise, 1K..64M elements                  GB/s (read + written)
  *   sum / sum_axis0   full sum; column sums of (n/1024, 1024)         GB/s
@@ -70,6 +71,12 @@ static void sync_dev(void *p) {
     }
 
 NPG_BODY(body_add, npg_add(w->a, w->b))
+#ifdef NPG_BENCH_CUDA
+static int body_launch(void *p, int64_t iters) {
+    (void)p;
+    return npgb_cuda_launch_empty(iters);
+}
+#endif
 NPG_BODY(body_mul, npg_multiply(w->a, w->b))
 NPG_BODY(body_exp, npg_exp(w->a))
 NPG_BODY(body_sum, npg_sum(w->a, NPG_ALL_AXES, false))
@@ -293,6 +300,15 @@ static void run_overhead(const bench_opts *o, npg_device dev, bench_results *r, 
             double t = w.a && w.b ? bench_time(body_add, sync_dev, &w, tm) : NAN;
             if (isfinite(t)) x->value = t * 1e6;
             else bench_note_error(x, "failed");
+#ifdef NPG_BENCH_CUDA
+            if (dev.type == NPG_DEVICE_CUDA) { /* the floor: launching an empty kernel */
+                double c = bench_time(body_launch, sync_dev, &w, tm);
+                if (isfinite(c)) {
+                    x->ceiling = c * 1e6;
+                    snprintf(x->ceiling_name, sizeof x->ceiling_name, "empty kernel launch");
+                }
+            }
+#endif
             npg_scope_end(s);
             bench_progress("%s overhead_add: %.3f us", d, x->value);
         }

@@ -70,8 +70,12 @@ typedef struct npg_cu_ctx {
 } npg_cu_ctx;
 
 /* reduce_buf: NPG_CU_REDUCE_PARTIALS_PER_SM partial accumulators of at most
- * 16 bytes per SM, after a 256-byte slot holding the retirement counter. */
-#define NPG_CU_REDUCE_PARTIALS_PER_SM 8
+ * 16 bytes per SM, after a 256-byte slot holding the retirement counter.
+ * The rows kernel is compiled for that many resident blocks per SM
+ * (__launch_bounds__), so a full reduction's blocks run in one wave: with 8
+ * it used 70 registers, 3 blocks fitted per SM and the 8 per SM ran in three
+ * waves (0.68 of the copy bandwidth on an H100). */
+#define NPG_CU_REDUCE_PARTIALS_PER_SM 4
 #define NPG_CU_REDUCE_BUF_BYTES(sms) ((size_t)256 + (size_t)16 * NPG_CU_REDUCE_PARTIALS_PER_SM * (size_t)(sms))
 
 /* The context of `dev`, created on first use; makes dev current on this

@@ -20,7 +20,9 @@
  * A reducer says how: Acc (the accumulator: double for float32/float64
  * SUM/MEAN/PROD, uint64 for integers so they wrap), ident, load, comb,
  * finish. Dtypes as the CPU backend: SUM, PROD the integers and floats;
- * MEAN floats; MAX, MIN, ALL, ANY, ARGMAX, ARGMIN every non-half dtype.
+ * MEAN floats; MAX, MIN, ALL, ANY, ARGMAX, ARGMIN every dtype; float16 and
+ * bfloat16 (half_reduce) run float32's reducers on elements widened as they
+ * are read (npg_cu_r_half), the float32 result rounded once.
  * comb is associative and commutative (ARGMAX/ARGMIN break ties on the
  * index, NaN wins), so the order of combination never changes a result.
  */
@@ -137,6 +139,24 @@ template <npg_dtype D, bool MAX> struct npg_cu_r_arg {
     static NPG_CU_D Out finish(Acc a, int64_t) { return a.i; }
 };
 
+/* A float16 / bfloat16 input (backend.h's half_reduce): float32's reducer R
+ * on the widened elements, read as 2-byte values (eight per 16-byte load);
+ * a float32 result (SUM, MEAN, PROD, MAX, MIN) rounded once to H, the
+ * CPU backend's semantics; ARGMAX/ARGMIN, ALL/ANY keep R's output. */
+template <npg_dtype H, class R> struct npg_cu_r_half {
+    typedef uint16_t In;
+    typedef typename R::Acc Acc;
+    static constexpr bool rounds = std::is_same<typename R::Out, float>::value;
+    typedef std::conditional_t<rounds, uint16_t, typename R::Out> Out;
+    static NPG_CU_D Acc ident() { return R::ident(); }
+    static NPG_CU_D Acc load(In x, int64_t r) { return R::load(npg_cu_half_to_f32<H>(x), r); }
+    static NPG_CU_D Acc comb(Acc a, Acc b) { return R::comb(a, b); }
+    static NPG_CU_D Out finish(Acc a, int64_t n) {
+        if constexpr (rounds) return npg_cu_to_half<H, NPG_FLOAT32>(R::finish(a, n));
+        else return R::finish(a, n);
+    }
+};
+
 /* ---- warp / block combination ---------------------------------------------------------------- */
 
 /* __shfl_down_sync of any trivially copyable value, word by word. */
@@ -206,8 +226,9 @@ NPG_CU_D int64_t npg_cu_roff(const npg_cu_geo<1> &rg, int64_t r) {
  * retire != NULL (one row, nsplit > 1): single pass; a zero counter that the
  * last block of the grid to finish resets after writing out[0] from the
  * partials. */
+#define NPG_CU_REDUCE_THREADS 256
 template <class Red>
-__global__ void npg_cu_reduce_rows_kernel(typename Red::Out *out, typename Red::Acc *partial,
+__global__ void __launch_bounds__(NPG_CU_REDUCE_THREADS, NPG_CU_REDUCE_PARTIALS_PER_SM) npg_cu_reduce_rows_kernel(typename Red::Out *out, typename Red::Acc *partial,
                                           const typename Red::In *in, const npg_cu_geo<1> kg, const npg_cu_geo<1> rg,
                                           int64_t nrows, int64_t rlen, int64_t chunk, int nsplit, int tpr,
                                           unsigned int *retire) {
@@ -384,7 +405,7 @@ template <class Red> static npg_status npg_cu_reduce_run(npg_cu_ctx *ctx, const 
         dim3 grid((unsigned)std::min<int64_t>(colblocks, 1 << 20), (unsigned)nsplit);
         npg_cu_reduce_cols_kernel<Red><<<grid, block, 0, ctx->stream>>>(o, partial, x, kg, rg, nrows, rlen, chunk, nsplit);
     } else {
-        int tpr = 32, threads = 256;
+        int tpr = 32, threads = NPG_CU_REDUCE_THREADS;
         if (nrows < sms * 32 && rlen > 256) {
             /* few rows: a block per segment, rows split so the device fills up */
             tpr = threads;
@@ -458,6 +479,25 @@ template <bool MAX> static npg_status npg_cu_reduce_extreme(npg_cu_ctx *ctx, con
     });
 }
 
+/* Every reduction of a float16 / bfloat16 input through npg_cu_r_half. */
+template <npg_dtype H>
+static npg_status npg_cu_reduce_half(npg_cu_ctx *ctx, npg_op op, const npg_tdesc *out, const npg_tdesc *in, int nred,
+                                     const char *what) {
+    constexpr npg_dtype F = NPG_FLOAT32;
+    switch (op) {
+    case NPG_OP_SUM: return npg_cu_reduce_run<npg_cu_r_half<H, npg_cu_r_sum<F>>>(ctx, out, in, nred, what);
+    case NPG_OP_PROD: return npg_cu_reduce_run<npg_cu_r_half<H, npg_cu_r_prod<F>>>(ctx, out, in, nred, what);
+    case NPG_OP_MEAN: return npg_cu_reduce_run<npg_cu_r_half<H, npg_cu_r_mean<F>>>(ctx, out, in, nred, what);
+    case NPG_OP_MAX: return npg_cu_reduce_run<npg_cu_r_half<H, npg_cu_r_extreme<F, true>>>(ctx, out, in, nred, what);
+    case NPG_OP_MIN: return npg_cu_reduce_run<npg_cu_r_half<H, npg_cu_r_extreme<F, false>>>(ctx, out, in, nred, what);
+    case NPG_OP_ARGMAX: return npg_cu_reduce_run<npg_cu_r_half<H, npg_cu_r_arg<F, true>>>(ctx, out, in, nred, what);
+    case NPG_OP_ARGMIN: return npg_cu_reduce_run<npg_cu_r_half<H, npg_cu_r_arg<F, false>>>(ctx, out, in, nred, what);
+    case NPG_OP_ALL: return npg_cu_reduce_run<npg_cu_r_half<H, npg_cu_r_logic<F, true>>>(ctx, out, in, nred, what);
+    case NPG_OP_ANY: return npg_cu_reduce_run<npg_cu_r_half<H, npg_cu_r_logic<F, false>>>(ctx, out, in, nred, what);
+    default: return npg__set_error(NPG_ERR_UNSUPPORTED, "cuda reduce: op %s is not a reduction", what);
+    }
+}
+
 npg_status npg_cu_reduce(int dev, npg_op op, const npg_tdesc *out, const npg_tdesc *in, int nred) {
     NPG_CU_CTX(ctx, dev);
     const char *what = npg__op_name(op);
@@ -468,6 +508,10 @@ npg_status npg_cu_reduce(int dev, npg_op op, const npg_tdesc *out, const npg_tde
     if (out->dtype != want)
         return npg__set_error(NPG_ERR_DTYPE, "cuda %s: output dtype %s, expected %s", what, npg_dtype_name(out->dtype),
                               npg_dtype_name(want));
+    if (npg_cu_is_half(in->dtype)) {
+        if (in->dtype == NPG_FLOAT16) return npg_cu_reduce_half<NPG_FLOAT16>(ctx, op, out, in, nred, what);
+        return npg_cu_reduce_half<NPG_BFLOAT16>(ctx, op, out, in, nred, what);
+    }
     switch (op) {
     case NPG_OP_SUM: return npg_cu_reduce_arith<npg_cu_r_sum, false>(ctx, out, in, nred, what);
     case NPG_OP_PROD: return npg_cu_reduce_arith<npg_cu_r_prod, false>(ctx, out, in, nred, what);

@@ -308,6 +308,26 @@ __global__ void npg_cu_qr_q_kernel(T *q, const T *a, int64_t m, int64_t n, int64
     }
 }
 
+/* ---- getrf's NaN propagation ------------------------------------------------------------------ */
+
+/* LAPACK's getrf carries a NaN entry into the factors; cuSOLVER's need not
+ * (on an H100 a 3x3 matrix with one NaN gave a finite det, -30, and a finite
+ * inverse). getrf marks each matrix of the batch holding a NaN before the
+ * factorisation and fills its factors with NaN after, so det, slogdet, inv
+ * and solve give NaN, as on the CPU. flag[k] is zeroed before the first
+ * kernel; threads finding NaNs of one matrix all write the same 1. */
+template <class T> __global__ void npg_cu_nan_mark_kernel(const T *a, int64_t nn, int64_t total, int *flag) {
+    for (int64_t idx = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; idx < total;
+         idx += (int64_t)gridDim.x * blockDim.x)
+        if (a[idx] != a[idx]) flag[idx / nn] = 1;
+}
+
+template <class T> __global__ void npg_cu_nan_fill_kernel(T *a, int64_t nn, int64_t total, const int *flag) {
+    for (int64_t idx = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; idx < total;
+         idx += (int64_t)gridDim.x * blockDim.x)
+        if (flag[idx / nn]) a[idx] = T(NAN);
+}
+
 /* ---- the entries, per dtype ----------------------------------------------------------------- */
 
 template <class T> static npg_status npg_cu_potrf_t(npg_cu_ctx *ctx, int64_t batch, int n, T *a, int *info) {
@@ -330,7 +350,7 @@ template <class T> static npg_status npg_cu_potrf_t(npg_cu_ctx *ctx, int64_t bat
 
 template <class T>
 static npg_status npg_cu_getrf_t(npg_cu_ctx *ctx, int64_t batch, int n, T *a, int32_t *piv, int *info) {
-    npg_cu_tmp dinfo(ctx), work(ctx);
+    npg_cu_tmp dinfo(ctx), work(ctx), nanflag(ctx);
     NPG_CU_OK_OR_RETURN(dinfo.get(sizeof(int) * (size_t)batch, "getrf"));
     {
         npg_cu_solver sv(ctx);
@@ -340,10 +360,16 @@ static npg_status npg_cu_getrf_t(npg_cu_ctx *ctx, int64_t batch, int n, T *a, in
         NPG_CU_SOLVER_TRY(sv_getrf_bs(h, n, a, &lwork), "getrf (getrf_bufferSize)");
         NPG_CU_OK_OR_RETURN(npg_cu_check_lwork("getrf", lwork));
         NPG_CU_OK_OR_RETURN(work.get(sizeof(T) * (size_t)std::max(lwork, 1), "getrf"));
-        const int64_t nn = (int64_t)n * n;
+        const int64_t nn = (int64_t)n * n, total = batch * nn;
+        NPG_CU_OK_OR_RETURN(nanflag.get(sizeof(int) * (size_t)batch, "getrf"));
+        NPG_CU_TRY(cudaMemsetAsync(nanflag.as<int>(), 0, sizeof(int) * (size_t)batch, ctx->stream), "getrf");
+        npg_cu_nan_mark_kernel<T><<<npg_cu_grid(ctx, total, 256), 256, 0, ctx->stream>>>(a, nn, total, nanflag.as<int>());
+        NPG_CU_CHECK_LAUNCH("getrf");
         for (int64_t k = 0; k < batch; k++)
             NPG_CU_SOLVER_TRY(sv_getrf(h, n, a + k * nn, work.as<T>(), (int *)piv + k * n, dinfo.as<int>() + k),
                               "getrf");
+        npg_cu_nan_fill_kernel<T><<<npg_cu_grid(ctx, total, 256), 256, 0, ctx->stream>>>(a, nn, total, nanflag.as<int>());
+        NPG_CU_CHECK_LAUNCH("getrf");
     }
     return npg_cu_solver_infos(ctx, info, dinfo.as<int>(), batch, "getrf");
 }

@@ -1093,6 +1093,13 @@ static const double NP_INV_G3[9] = {0.43564356435643564, 0.1188118811881188,  0.
 static const double N3[9] = {1, -1, 3, 0, 2, 1, 2, 1, 0};
 /* rank 2; NumPy 1.24: det 0, slogdet (0, -inf), matrix_rank 2, pinv: */
 static const double R3[9] = {1, 2, 3, 2, 4, 6, 1, 0, 1};
+/* Singular with exact pivoting: LU with partial pivoting of S3 and of its
+ * transpose has multipliers 1/2 and 1/4, so the zero pivot is exactly 0 in
+ * any evaluation order, fused multiply-adds included. R3's LU (transposed:
+ * pivot 3, multipliers 1/3 and 2/3) reaches 0 only by luck of rounding:
+ * cuSOLVER on an H100 gave a nonzero pivot, so the singular-matrix tests
+ * use S3. dup = {1, 2, 1, 2} (2x2) is exact too. */
+static const double S3[9] = {4, 2, 2, 2, 1, 1, 1, 3, 0};
 static const double NP_PINV_R3[9] = {-0.033333333333333964, -0.06666666666666651, 0.833333333333334,
                                      0.06666666666666715,   0.1333333333333331,   -0.6666666666666667,
                                      0.033333333333333236,  0.06666666666666668,  0.1666666666666667};
@@ -1110,14 +1117,10 @@ Test(decomp, inv_det_slogdet_numpy_singular_and_dtypes) {
         cr_assert_eq(npg_linalg_slogdet(n3, &sg, &ld), NPG_OK, "%s", npg_last_error());
         t_assert_close(sg, (double[]){-1}, 1, 0, 0, "slogdet(N3) sign");
         t_assert_close(ld, (double[]){2.70805020110221}, 1, tol, tol, "slogdet(N3) logabsdet vs NumPy");
-        /* singular: det 0, sign 0, logabsdet -inf. Partial pivoting of these
-         * matrices and of their transposes (LAPACK sees the row-major data
-         * transposed) has exact multipliers (powers of two), so the zero
-         * pivot is exactly 0 with or without fused multiply-adds; R3's LU
-         * (pivot 3, multipliers 1/3 and 2/3) reaches 0 only by luck of
-         * rounding and is no test of this. */
-        double dup[4] = {1, 2, 1, 2}, s3[9] = {4, 2, 2, 2, 1, 1, 1, 3, 0};
-        npg_array *sing[2] = {t_arr(s3, dt, NPG_SHAPE(3, 3)), t_arr(dup, dt, NPG_SHAPE(2, 2))};
+        /* singular: det 0, sign 0, logabsdet -inf (S3 and dup: exact
+         * multipliers, so the zero pivot is exactly 0; see S3) */
+        double dup[4] = {1, 2, 1, 2};
+        npg_array *sing[2] = {t_arr(S3, dt, NPG_SHAPE(3, 3)), t_arr(dup, dt, NPG_SHAPE(2, 2))};
         for (int k = 0; k < 2; k++) {
             t_assert_close(npg_linalg_det(sing[k]), (double[]){0}, 1, 0, 0, "det of a singular matrix");
             cr_assert_eq(npg_linalg_slogdet(sing[k], &sg, &ld), NPG_OK, "%s", npg_last_error());
@@ -2120,7 +2123,7 @@ Test(decomp, det_backward_of_a_singular_matrix_is_an_error) {
     t_live l0 = t_live_now();
     npg_scope sc = npg_scope_begin();
     /* header: det's gradient needs an invertible matrix (NPG_ERR_LINALG from the backward) */
-    npg_array *x = leaf(R3, NPG_SHAPE(3, 3)), *g = NULL;
+    npg_array *x = leaf(S3, NPG_SHAPE(3, 3)), *g = NULL;
     npg_array *d = npg_linalg_det(x);
     cr_assert(d, "%s", npg_last_error());
     npg_clear_error();
@@ -2545,6 +2548,16 @@ Test(decomp, non_finite_inputs) {
         expect_nan_or_linalg(npg_linalg_det(x), NPG_OK, "det");
         expect_nan_or_linalg(npg_linalg_inv(x), NPG_OK, "inv");
         expect_nan_or_linalg(npg_linalg_matrix_norm(x, "fro", false), NPG_OK, "matrix_norm fro");
+        /* a batch: only the matrix holding the NaN gives NaN (the CUDA
+         * backend marks NaN matrices itself: cuSOLVER's getrf need not
+         * carry a NaN into the factors) */
+        double bt[12] = {2, 1, 1, 3, 1, NAN, 0, 1, 4, 0, 0, 0.5};
+        npg_array *xb = t_arr(bt, FDT[di], NPG_SHAPE(3, 2, 2)), *db = npg_linalg_det(xb);
+        cr_assert(db, "det of a batch with a NaN matrix: %s", npg_last_error());
+        double *dv = t_read(db);
+        cr_expect(fabs(dv[0] - 5) < 1e-5 && isnan(dv[1]) && fabs(dv[2] - 2) < 1e-5,
+                  "det of a batch with a NaN in matrix 1: %g %g %g, want 5 NaN 2", dv[0], dv[1], dv[2]);
+        free(dv);
         /* NumPy 1.24 with an inf on the diagonal: det inf, inv finite */
         v[4] = INFINITY;
         npg_array *xi = t_arr(v, FDT[di], NPG_SHAPE(3, 3));
@@ -2778,9 +2791,9 @@ Test(decomp, numerical_errors_name_the_batch_index) {
         cr_expect(strstr(msg, "matrix 5") != NULL, "cholesky: the message does not name matrix 5 of the batch: %s", msg);
         FAILS(npg_linalg_cholesky(p, true), NPG_ERR_LINALG, "npg_linalg_cholesky");
         /* a single matrix */
-        npg_array *r3 = t_arr(R3, dt, NPG_SHAPE(3, 3)), *n3 = t_arr(N3, dt, NPG_SHAPE(3, 3)), *ones = npg_ones(NPG_SHAPE(3), OPT(.dtype = dt));
-        FAILS(npg_linalg_inv(r3), NPG_ERR_LINALG, "npg_linalg_inv");
-        FAILS(npg_linalg_solve(r3, ones), NPG_ERR_LINALG, "npg_linalg_solve");
+        npg_array *s3 = t_arr(S3, dt, NPG_SHAPE(3, 3)), *n3 = t_arr(N3, dt, NPG_SHAPE(3, 3)), *ones = npg_ones(NPG_SHAPE(3), OPT(.dtype = dt));
+        FAILS(npg_linalg_inv(s3), NPG_ERR_LINALG, "npg_linalg_inv");
+        FAILS(npg_linalg_solve(s3, ones), NPG_ERR_LINALG, "npg_linalg_solve");
         FAILS(npg_linalg_cholesky(n3, false), NPG_ERR_LINALG, "npg_linalg_cholesky");
         /* the same singular matrices are fine for det, slogdet, pinv, svd */
         npg_array *d = npg_linalg_det(a);
@@ -2807,11 +2820,11 @@ Test(decomp, numerical_errors_name_the_batch_index) {
 Test(decomp, errors_from_composed_functions_name_the_called_function) {
     t_live l0 = t_live_now();
     npg_scope sc = npg_scope_begin();
-    npg_array *r3 = t_arr(R3, NPG_FLOAT64, NPG_SHAPE(3, 3)), *e00 = npg_zeros(NPG_SHAPE(0, 0), OPT(.dtype = NPG_FLOAT64));
+    npg_array *s3 = t_arr(S3, NPG_FLOAT64, NPG_SHAPE(3, 3)), *e00 = npg_zeros(NPG_SHAPE(0, 0), OPT(.dtype = NPG_FLOAT64));
     npg_array *e30 = npg_zeros(NPG_SHAPE(3, 0), OPT(.dtype = NPG_FLOAT64)), *e0 = npg_zeros(NPG_SHAPE(0), OPT(.dtype = NPG_FLOAT64));
     /* a negative power of a singular matrix */
-    FAILS(npg_linalg_matrix_power(r3, -1), NPG_ERR_LINALG, "npg_linalg_matrix_power");
-    FAILS(npg_linalg_matrix_power(r3, -3), NPG_ERR_LINALG, "npg_linalg_matrix_power");
+    FAILS(npg_linalg_matrix_power(s3, -1), NPG_ERR_LINALG, "npg_linalg_matrix_power");
+    FAILS(npg_linalg_matrix_power(s3, -3), NPG_ERR_LINALG, "npg_linalg_matrix_power");
     /* max / min over nothing (NumPy and PyTorch refuse these too) */
     FAILS(npg_linalg_matrix_norm(e00, "2", false), NPG_ERR_SHAPE, "npg_linalg_matrix_norm");
     FAILS(npg_linalg_matrix_norm(e30, "1", false), NPG_ERR_SHAPE, "npg_linalg_matrix_norm");
