@@ -110,11 +110,12 @@ typedef struct npg_backend {
     bool half_matmul;
     bool half_reduce;
     bool half_im2col;
-    /* reduce's SUM and PROD and scan's CUMSUM and CUMPROD also take bool
-     * and integer inputs of any width with an int64 output (uint64 for
-     * uint64 input), accumulating as they read; without it common widens
-     * the input to int64 first. */
+    /* wide_int_sum: reduce's SUM and PROD also take bool and integer
+     * inputs of any width with an int64 output (uint64 for uint64 input),
+     * accumulating as they read; wide_int_scan: the same for scan's CUMSUM
+     * and CUMPROD. Without them common widens the input to int64 first. */
     bool wide_int_sum;
+    bool wide_int_scan;
 
     /* ---- devices ---- */
     /* Number of usable devices (0 if none: the backend is then unavailable). */
@@ -190,7 +191,7 @@ typedef struct npg_backend {
     npg_status (*reduce)(int dev, npg_op op, const npg_tdesc *out, const npg_tdesc *in, int nred);
 
     /* Inclusive scan (CUMSUM, CUMPROD) along `axis`; out and in same shape
-     * and dtype (any integer, wrapping; or floating), or with wide_int_sum
+     * and dtype (any integer, wrapping; or floating), or with wide_int_scan
      * bool / integer in and int64 out; out contiguous. */
     npg_status (*scan)(int dev, npg_op op, const npg_tdesc *out, const npg_tdesc *in, int axis);
 

@@ -272,7 +272,7 @@ static npg_array *scan(npg_op op, const char *fn, npg_array *x, int axis) {
     if (!npg__norm_axis(fn, axis, x->ndim, &a)) return NULL;
     npg_dtype dt = npg_is_floating(x->dtype) ? x->dtype : npg__int_sum_dtype(x->dtype);
     /* the input as it is where the backend widens integers as it reads them */
-    npg_array *xc = npg__cast(x, npg__backend_of(x)->wide_int_sum ? x->dtype : dt);
+    npg_array *xc = npg__cast(x, npg__backend_of(x)->wide_int_scan ? x->dtype : dt);
     if (!xc) return NULL;
     npg_array *out = npg__alloc_like_dev(fn, dt, x->ndim, x->shape, x);
     npg_status st = out ? NPG_OK : npg_last_status();

@@ -254,6 +254,7 @@ const npg_backend npg_cpu_backend = {
     .half_reduce = true, /* elements widened as they are read */
     .half_im2col = true, /* a gather of the 2-byte elements */
     .wide_int_sum = true, /* integers summed into int64 as they are read */
+    .wide_int_scan = true,
     .device_count = cpu_device_count,
     .device_info = cpu_device_info,
     .synchronize = cpu_synchronize,

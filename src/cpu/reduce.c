@@ -708,7 +708,7 @@ npg_status npg__cpu_reduce(int dev, npg_op op, const npg_tdesc *out, const npg_t
 /* out (L, I) rows of one outer index, jb inner positions starting at j0:
  * out[l*I + j0 + j] = op over l' <= l of in[ioff[j] + l'*sa]. */
 /* NAME: a scan of dtype t into OT (t's own type, or int64 for the wide
- * integer scans of wide_int_sum), accumulating in A. */
+ * integer scans of wide_int_scan), accumulating in A. */
 #define SCAN_DEF_T(NAME, t, OT, A, INITV, STEP)                                                  \
     static void NAME(char *out_, const char *in_, const int64_t *ioff, int64_t jb, int64_t L, int64_t sa, \
                      int64_t I) {                                                                \
@@ -752,7 +752,7 @@ static const scan_fn scan_tab[NPG_OP_COUNT][NPG_DTYPE_COUNT] = {
     STAB(CUMSUM, f32) STAB(CUMSUM, f64) INTS(STAB, CUMSUM)
     STAB(CUMPROD, f32) STAB(CUMPROD, f64) INTS(STAB, CUMPROD)
 };
-/* bool and the narrow integers into int64 (wide_int_sum), widened as read */
+/* bool and the narrow integers into int64 (wide_int_scan), widened as read */
 #define SCAN_WIDE(X, t)                                                                          \
     SCAN_DEF_T(scan_CUMSUMW_##t, t, int64_t, uint64_t, 0, SUM_STEP)                              \
     SCAN_DEF_T(scan_CUMPRODW_##t, t, int64_t, uint64_t, 1, PROD_STEP)
@@ -763,7 +763,7 @@ static const scan_fn scan_wide_tab[NPG_OP_COUNT][NPG_DTYPE_COUNT] = {NARROW(STAB
 npg_status npg__cpu_scan(int dev, npg_op op, const npg_tdesc *out, const npg_tdesc *in, int axis) {
     npg_dtype dt = in->dtype;
     bool known = (unsigned)op < NPG_OP_COUNT && dt > NPG_DTYPE_DEFAULT && dt < NPG_DTYPE_COUNT;
-    /* into int64 from bool or a narrow integer (wide_int_sum), or same-dtype */
+    /* into int64 from bool or a narrow integer (wide_int_scan), or same-dtype */
     const bool wide = known && out->dtype == NPG_INT64 && dt != NPG_INT64;
     scan_fn fn = known ? (wide ? scan_wide_tab : scan_tab)[op][dt] : NULL;
     if (!fn || (!wide && out->dtype != dt)) return npg__cpu_unsupported(op, fn ? out->dtype : dt);

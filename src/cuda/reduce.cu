@@ -19,7 +19,8 @@
  *   partials  warp per row over the (rows, nsplit) partial accumulators
  * A reducer says how: Acc (the accumulator: double for float32/float64
  * SUM/MEAN/PROD, uint64 for integers so they wrap), ident, load, comb,
- * finish. Dtypes as the CPU backend: SUM, PROD the integers and floats;
+ * finish. Dtypes as the CPU backend: SUM, PROD the integers and floats,
+ * and bool / integers into int64 (wide_int_sum, npg_cu_r_wide);
  * MEAN floats; MAX, MIN, ALL, ANY, ARGMAX, ARGMIN every dtype; float16 and
  * bfloat16 (half_reduce) run float32's reducers on elements widened as they
  * are read (npg_cu_r_half), the float32 result rounded once.
@@ -65,6 +66,23 @@ template <npg_dtype D> struct npg_cu_r_prod {
     static NPG_CU_D Acc load(In x, int64_t) { return (Acc)x; }
     static NPG_CU_D Acc comb(Acc a, Acc b) { return a * b; }
     static NPG_CU_D Out finish(Acc a, int64_t) { return npg_cu_sum_out<D>(a); }
+};
+
+/* SUM / PROD of bool or an integer dtype DI into int64 (uint64 for uint64),
+ * backend.h's wide_int_sum: each element widened as it is read (signed
+ * ones sign-extended), wrapping uint64 arithmetic, the bits of the
+ * same-width sum of the input cast to int64 first. */
+template <npg_dtype DI, bool PROD> struct npg_cu_r_wide {
+    typedef CT<DI> In;
+    typedef std::conditional_t<DI == NPG_UINT64, uint64_t, int64_t> Out;
+    typedef uint64_t Acc;
+    static NPG_CU_D Acc ident() { return PROD ? Acc(1) : Acc(0); }
+    static NPG_CU_D Acc load(In x, int64_t) {
+        if constexpr (std::is_signed<In>::value) return (Acc)(int64_t)x;
+        else return (Acc)x;
+    }
+    static NPG_CU_D Acc comb(Acc a, Acc b) { return PROD ? a * b : a + b; }
+    static NPG_CU_D Out finish(Acc a, int64_t) { return (Out)a; }
 };
 
 /* max(a, b) / min(a, b) with NaN propagating (floats via scalar_ops.h), OR/AND for bool */
@@ -142,7 +160,7 @@ template <npg_dtype D, bool MAX> struct npg_cu_r_arg {
 /* A float16 / bfloat16 input (backend.h's half_reduce): float32's reducer R
  * on the widened elements, read as 2-byte values (eight per 16-byte load);
  * a float32 result (SUM, MEAN, PROD, MAX, MIN) rounded once to H, the
- * CPU backend's semantics; ARGMAX/ARGMIN, ALL/ANY keep R's output. */
+ * CPU backend's semantics; ARGMAX/ARGMIN keep R's int64 output. */
 template <npg_dtype H, class R> struct npg_cu_r_half {
     typedef uint16_t In;
     typedef typename R::Acc Acc;
@@ -479,7 +497,8 @@ template <bool MAX> static npg_status npg_cu_reduce_extreme(npg_cu_ctx *ctx, con
     });
 }
 
-/* Every reduction of a float16 / bfloat16 input through npg_cu_r_half. */
+/* A reduction of a float16 / bfloat16 input through npg_cu_r_half (ALL and
+ * ANY read bool: common casts their input first). */
 template <npg_dtype H>
 static npg_status npg_cu_reduce_half(npg_cu_ctx *ctx, npg_op op, const npg_tdesc *out, const npg_tdesc *in, int nred,
                                      const char *what) {
@@ -492,8 +511,6 @@ static npg_status npg_cu_reduce_half(npg_cu_ctx *ctx, npg_op op, const npg_tdesc
     case NPG_OP_MIN: return npg_cu_reduce_run<npg_cu_r_half<H, npg_cu_r_extreme<F, false>>>(ctx, out, in, nred, what);
     case NPG_OP_ARGMAX: return npg_cu_reduce_run<npg_cu_r_half<H, npg_cu_r_arg<F, true>>>(ctx, out, in, nred, what);
     case NPG_OP_ARGMIN: return npg_cu_reduce_run<npg_cu_r_half<H, npg_cu_r_arg<F, false>>>(ctx, out, in, nred, what);
-    case NPG_OP_ALL: return npg_cu_reduce_run<npg_cu_r_half<H, npg_cu_r_logic<F, true>>>(ctx, out, in, nred, what);
-    case NPG_OP_ANY: return npg_cu_reduce_run<npg_cu_r_half<H, npg_cu_r_logic<F, false>>>(ctx, out, in, nred, what);
     default: return npg__set_error(NPG_ERR_UNSUPPORTED, "cuda reduce: op %s is not a reduction", what);
     }
 }
@@ -504,6 +521,23 @@ npg_status npg_cu_reduce(int dev, npg_op op, const npg_tdesc *out, const npg_tde
     if (nred < 0 || nred > in->ndim)
         return npg__set_error(NPG_ERR_AXIS, "cuda %s: cannot reduce %d axes of a %d-d array", what, nred, in->ndim);
     const bool arg = op == NPG_OP_ARGMAX || op == NPG_OP_ARGMIN;
+    const bool sum_prod = op == NPG_OP_SUM || op == NPG_OP_PROD;
+    if (sum_prod && (npg_cu_is_int(in->dtype) || in->dtype == NPG_BOOL) && out->dtype != in->dtype) {
+        /* wide_int_sum: into int64 (uint64 for uint64) as the elements are read */
+        const npg_dtype wide = in->dtype == NPG_UINT64 ? NPG_UINT64 : NPG_INT64;
+        if (out->dtype != wide)
+            return npg__set_error(NPG_ERR_DTYPE, "cuda %s: output dtype %s, expected %s or %s", what,
+                                  npg_dtype_name(out->dtype), npg_dtype_name(in->dtype), npg_dtype_name(wide));
+        return npg_cu_dispatch(in->dtype, what, [&](auto tag) -> npg_status {
+            constexpr npg_dtype D = decltype(tag)::value;
+            if constexpr ((npg_cu_is_int(D) || D == NPG_BOOL) && sizeof(CT<D>) < 8) { /* int64 / uint64: same dtype */
+                if (op == NPG_OP_SUM) return npg_cu_reduce_run<npg_cu_r_wide<D, false>>(ctx, out, in, nred, what);
+                return npg_cu_reduce_run<npg_cu_r_wide<D, true>>(ctx, out, in, nred, what);
+            } else {
+                return npg_cu_unsupported(what, D);
+            }
+        });
+    }
     const npg_dtype want = arg ? NPG_INT64 : (op == NPG_OP_ALL || op == NPG_OP_ANY) ? NPG_BOOL : in->dtype;
     if (out->dtype != want)
         return npg__set_error(NPG_ERR_DTYPE, "cuda %s: output dtype %s, expected %s", what, npg_dtype_name(out->dtype),

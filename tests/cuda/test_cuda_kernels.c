@@ -433,11 +433,14 @@ Test(cuda, where) {
 /* ---- reductions and scans --------------------------------------------------------------------------- */
 
 /* in: a view of `in` storage (ndim, shape, strides, off) reducing the last nred axes */
-static void run_reduce(npg_op op, npg_dtype dt, int ndim, const int64_t *shape, const int64_t *st, int nred,
-                       int64_t nstore, const char *label) {
-    npg_dtype odt = (op == NPG_OP_ARGMAX || op == NPG_OP_ARGMIN) ? NPG_INT64
-                    : (op == NPG_OP_ALL || op == NPG_OP_ANY)      ? NPG_BOOL
-                                                                  : dt;
+/* odt0 == NPG_DTYPE_DEFAULT: the op's own output dtype; else that one (the
+ * wide_int_sum form: bool / an integer into int64) */
+static void run_reduce_into(npg_op op, npg_dtype dt, npg_dtype odt0, int ndim, const int64_t *shape,
+                            const int64_t *st, int nred, int64_t nstore, const char *label) {
+    npg_dtype odt = odt0 != NPG_DTYPE_DEFAULT                      ? odt0
+                    : (op == NPG_OP_ARGMAX || op == NPG_OP_ARGMIN) ? NPG_INT64
+                    : (op == NPG_OP_ALL || op == NPG_OP_ANY)       ? NPG_BOOL
+                                                                   : dt;
     int64_t nout = 1;
     for (int i = 0; i < ndim - nred; i++) nout *= shape[i];
     tb in = tb_new(dt, nstore), og = tb_new(odt, nout), oc = tb_new(odt, nout);
@@ -455,6 +458,46 @@ static void run_reduce(npg_op op, npg_dtype dt, int ndim, const int64_t *shape, 
     tb_free(&in);
     tb_free(&og);
     tb_free(&oc);
+}
+
+static void run_reduce(npg_op op, npg_dtype dt, int ndim, const int64_t *shape, const int64_t *st, int nred,
+                       int64_t nstore, const char *label) {
+    run_reduce_into(op, dt, NPG_DTYPE_DEFAULT, ndim, shape, st, nred, nstore, label);
+}
+
+/* backend.h's wide_int_sum on both backends: bool and the narrow integers
+ * summed / multiplied into int64 as they are read (sign-extended), uint64
+ * into uint64; the CPU's results are the reference. */
+Test(cuda, reduce_wide_int_sums) {
+    need_gpu();
+    cr_assert(C->wide_int_sum && G->wide_int_sum);
+    static const npg_dtype dts[] = {NPG_BOOL,  NPG_INT8,   NPG_UINT8,  NPG_INT16,
+                                    NPG_UINT16, NPG_INT32, NPG_UINT32};
+    static const npg_op ops[] = {NPG_OP_SUM, NPG_OP_PROD};
+    for (size_t o = 0; o < 2; o++)
+        for (size_t k = 0; k < sizeof dts / sizeof *dts; k++) {
+            const npg_op op = ops[o];
+            const npg_dtype dt = dts[k];
+            int64_t s1[2] = {13, 1000};
+            run_reduce_into(op, dt, NPG_INT64, 2, s1, NULL, 1, 13 * 1000, "wide rows (13,1000)");
+            int64_t s2[2] = {64, 500}, t2[2] = {1, 64};
+            run_reduce_into(op, dt, NPG_INT64, 2, s2, t2, 1, 64 * 500, "wide cols (64,500)^T");
+            int64_t s3[3] = {5, 6, 7}, t3[3] = {1, 35, 5};
+            run_reduce_into(op, dt, NPG_INT64, 3, s3, t3, 2, 210, "wide permuted (5,6,7)");
+            int64_t s7[1] = {100003}; /* one row split over blocks: the single-pass path */
+            run_reduce_into(op, dt, NPG_INT64, 1, s7, NULL, 1, 100003, "wide one long row");
+            run_reduce_into(op, dt, NPG_INT64, 0, NULL, NULL, 0, 1, "wide 0-d");
+            int64_t s6[2] = {4, 0};
+            run_reduce_into(op, dt, NPG_INT64, 2, s6, NULL, 1, 0, "wide empty");
+        }
+    /* a wrong output dtype is an error on both */
+    tb in = tb_new(NPG_INT8, 4), o = tb_new(NPG_INT32, 1);
+    int64_t s[1] = {4};
+    npg_tdesc ig = td(&in, true, 1, s, NULL, 0), og = td(&o, true, 0, s, NULL, 0);
+    cr_expect_eq(G->reduce(0, NPG_OP_SUM, &og, &ig, 1), NPG_ERR_DTYPE, "%s", npg_last_error());
+    npg_clear_error();
+    tb_free(&in);
+    tb_free(&o);
 }
 
 Test(cuda, reduce_all_ops) {
