@@ -338,7 +338,7 @@ static constexpr npg_backend npg_cu_make_backend(void) {
     b.half_reduce = true;      /* float32 reducers on elements widened as they are read (reduce.cu) */
     b.half_im2col = true;      /* a gather of the 2-byte elements (conv.cu) */
     b.wide_int_sum = true;     /* bool / integers summed into int64 as they are read (reduce.cu) */
-    b.wide_int_scan = false;   /* common widens integer scans to int64 first (scan.cu wraps in place) */
+    b.wide_int_scan = true;    /* and scanned into int64 as they are read (scan.cu) */
     b.device_count = cu_device_count;
     b.device_info = cu_device_info;
     b.synchronize = cu_synchronize;

@@ -4,7 +4,9 @@
  * in: (O, L, I) seen through the axis (any strides), out: (O, L, I) contiguous,
  * a "row" is one (o, i) pair: L elements, in stride in.strides[axis], out
  * stride I. Accumulation is in double for float32/float64 and in uint64
- * (wrapping) for the integers (the CPU backend's dtypes). Three
+ * (wrapping) for the integers (the CPU backend's dtypes); bool and the
+ * integers narrower than 64 bits also scan into int64 as they are read
+ * (backend.h's wide_int_scan, npg_cu_scan_wide). Three
  * strategies:
  *   thread per row   sequential; coalesced across threads when the axis is
  *                    not the last (I > 1), the usual case for axis 0
@@ -23,15 +25,31 @@
 #define NPG_CU_SCAN_CHUNK (NPG_CU_SCAN_THREADS * NPG_CU_SCAN_ROUNDS)
 
 template <npg_dtype D, bool PROD> struct npg_cu_scan_op {
-    typedef CT<D> T;
+    typedef CT<D> In;
+    typedef CT<D> Out;
     typedef std::conditional_t<D == NPG_FLOAT32 || D == NPG_FLOAT64, double, uint64_t> Acc;
     static __device__ __forceinline__ Acc ident() { return PROD ? Acc(1) : Acc(0); }
     static __device__ __forceinline__ Acc comb(Acc a, Acc b) { return PROD ? a * b : a + b; }
-    static __device__ __forceinline__ Acc load(T x) { return (Acc)x; }
-    static __device__ __forceinline__ T store(Acc a) {
-        if constexpr (D == NPG_FLOAT32 || D == NPG_FLOAT64) return (T)a;
+    static __device__ __forceinline__ Acc load(In x) { return (Acc)x; }
+    static __device__ __forceinline__ Out store(Acc a) {
+        if constexpr (D == NPG_FLOAT32 || D == NPG_FLOAT64) return (Out)a;
         else return npg_cu_convert<D, NPG_INT64>((int64_t)a); /* wraps */
     }
+};
+
+/* wide_int_scan: bool or a narrower integer DI into int64, each element
+ * widened as it is read (signed ones sign-extended), wrapping uint64. */
+template <npg_dtype DI, bool PROD> struct npg_cu_scan_wide {
+    typedef CT<DI> In;
+    typedef int64_t Out;
+    typedef uint64_t Acc;
+    static __device__ __forceinline__ Acc ident() { return PROD ? Acc(1) : Acc(0); }
+    static __device__ __forceinline__ Acc comb(Acc a, Acc b) { return PROD ? a * b : a + b; }
+    static __device__ __forceinline__ Acc load(In x) {
+        if constexpr (std::is_signed<In>::value) return (Acc)(int64_t)x;
+        else return (Acc)x;
+    }
+    static __device__ __forceinline__ Out store(Acc a) { return (Out)a; }
 };
 
 /* Row geometry: operand 0 = in (strides without the axis), operand 1 = out. */
@@ -76,7 +94,7 @@ template <class Op> __device__ __forceinline__ typename Op::Acc npg_cu_block_inc
 
 /* out: (rows, L) via g; in: (rows, L) via g. One thread per row. */
 template <class Op>
-__global__ void npg_cu_scan_thread_kernel(typename Op::T *out, const typename Op::T *in, const npg_cu_scan_geo g) {
+__global__ void npg_cu_scan_thread_kernel(typename Op::Out *out, const typename Op::In *in, const npg_cu_scan_geo g) {
     for (int64_t row = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; row < g.nrows;
          row += (int64_t)gridDim.x * blockDim.x) {
         int64_t off[2];
@@ -91,7 +109,7 @@ __global__ void npg_cu_scan_thread_kernel(typename Op::T *out, const typename Op
 
 /* out, in: (rows, L) via g. One warp per row, 32 elements per step. */
 template <class Op>
-__global__ void npg_cu_scan_warp_kernel(typename Op::T *out, const typename Op::T *in, const npg_cu_scan_geo g) {
+__global__ void npg_cu_scan_warp_kernel(typename Op::Out *out, const typename Op::In *in, const npg_cu_scan_geo g) {
     const int lane = threadIdx.x % 32;
     for (int64_t row = ((int64_t)blockIdx.x * blockDim.x + threadIdx.x) / 32; row < g.nrows;
          row += (int64_t)gridDim.x * blockDim.x / 32) {
@@ -110,7 +128,7 @@ __global__ void npg_cu_scan_warp_kernel(typename Op::T *out, const typename Op::
 
 /* Phase 1. tot: (rows, nchunks) chunk totals; in: (rows, L) via g. A block per (row, chunk). */
 template <class Op>
-__global__ void npg_cu_scan_totals_kernel(typename Op::Acc *tot, const typename Op::T *in, const npg_cu_scan_geo g,
+__global__ void npg_cu_scan_totals_kernel(typename Op::Acc *tot, const typename Op::In *in, const npg_cu_scan_geo g,
                                           int64_t nchunks) {
     typedef typename Op::Acc Acc;
     __shared__ Acc part[NPG_CU_SCAN_THREADS];
@@ -153,7 +171,7 @@ template <class Op> __global__ void npg_cu_scan_carries_kernel(typename Op::Acc 
 
 /* Phase 3. out, in: (rows, L) via g; carry: (rows, nchunks). A block per (row, chunk). */
 template <class Op>
-__global__ void npg_cu_scan_chunks_kernel(typename Op::T *out, const typename Op::T *in, const typename Op::Acc *carry,
+__global__ void npg_cu_scan_chunks_kernel(typename Op::Out *out, const typename Op::In *in, const typename Op::Acc *carry,
                                           const npg_cu_scan_geo g, int64_t nchunks) {
     typedef typename Op::Acc Acc;
     for (int64_t b = blockIdx.x; b < g.nrows * nchunks; b += gridDim.x) {
@@ -176,7 +194,6 @@ __global__ void npg_cu_scan_chunks_kernel(typename Op::T *out, const typename Op
 
 template <class Op> static npg_status npg_cu_scan_run(npg_cu_ctx *ctx, const npg_tdesc *out, const npg_tdesc *in,
                                                       int axis, const char *what) {
-    typedef typename Op::T T;
     typedef typename Op::Acc Acc;
     /* rows: the shape without the axis; out's contiguous strides */
     int64_t shape[NPG_MAX_DIMS], ist[NPG_MAX_DIMS], ost[NPG_MAX_DIMS], full[NPG_MAX_DIMS];
@@ -200,8 +217,8 @@ template <class Op> static npg_status npg_cu_scan_run(npg_cu_ctx *ctx, const npg
     g.in_step = in->strides[axis];
     g.out_step = full[axis];
     if (g.nrows == 0 || g.len == 0) return NPG_OK;
-    T *o = (T *)out->data;
-    const T *x = (const T *)in->data;
+    typename Op::Out *o = (typename Op::Out *)out->data;
+    const typename Op::In *x = (const typename Op::In *)in->data;
     const int64_t sms = ctx->sm_count;
 
     if (g.len >= 4096 && g.nrows < sms * 64) {
@@ -242,6 +259,28 @@ npg_status npg_cu_scan(int dev, npg_op op, const npg_tdesc *out, const npg_tdesc
         return npg__set_error(NPG_ERR_UNSUPPORTED, "cuda scan: op %s is not a scan", what);
     /* the 0-d copy below would take any dtype; half is computed in float32 by common */
     if (npg_cu_is_half(in->dtype)) return npg_cu_unsupported(what, in->dtype);
+    const bool prod = op == NPG_OP_CUMPROD;
+    if (out->dtype == NPG_INT64 && in->dtype != NPG_INT64 && (npg_cu_is_int(in->dtype) || in->dtype == NPG_BOOL)) {
+        /* wide_int_scan: into int64 as the elements are read; 0-d as one element of 1-d */
+        npg_tdesc o1 = *out, i1 = *in;
+        if (in->ndim == 0) {
+            o1.ndim = i1.ndim = 1;
+            o1.shape[0] = i1.shape[0] = 1;
+            o1.strides[0] = i1.strides[0] = 1;
+            axis = 0;
+        }
+        if (axis < 0 || axis >= i1.ndim)
+            return npg__set_error(NPG_ERR_AXIS, "cuda %s: axis %d out of range for %d dims", what, axis, in->ndim);
+        return npg_cu_dispatch(in->dtype, what, [&](auto tag) -> npg_status {
+            constexpr npg_dtype D = decltype(tag)::value;
+            if constexpr ((npg_cu_is_int(D) || D == NPG_BOOL) && sizeof(CT<D>) < 8) {
+                return prod ? npg_cu_scan_run<npg_cu_scan_wide<D, true>>(ctx, &o1, &i1, axis, what)
+                            : npg_cu_scan_run<npg_cu_scan_wide<D, false>>(ctx, &o1, &i1, axis, what);
+            } else {
+                return npg_cu_unsupported(what, D);
+            }
+        });
+    }
     if (in->ndim == 0) {
         /* a 0-d array is its own scan */
         size_t es = npg__dtype_size(in->dtype);
@@ -253,7 +292,6 @@ npg_status npg_cu_scan(int dev, npg_op op, const npg_tdesc *out, const npg_tdesc
     if (out->dtype != in->dtype)
         return npg__set_error(NPG_ERR_DTYPE, "cuda %s: output dtype %s differs from the input's %s", what,
                               npg_dtype_name(out->dtype), npg_dtype_name(in->dtype));
-    const bool prod = op == NPG_OP_CUMPROD;
     auto run = [&](auto tag) -> npg_status {
         constexpr npg_dtype D = decltype(tag)::value;
         return prod ? npg_cu_scan_run<npg_cu_scan_op<D, true>>(ctx, out, in, axis, what)

@@ -559,11 +559,12 @@ Test(cuda, argmax_ties_and_nan) {
     tb_free(&o);
 }
 
-static void run_scan(npg_op op, npg_dtype dt, int ndim, const int64_t *shape, const int64_t *st, int axis,
-                     int64_t nstore, const char *label) {
+/* odt: the output dtype (dt, or int64: the wide_int_scan form) */
+static void run_scan_into(npg_op op, npg_dtype dt, npg_dtype odt, int ndim, const int64_t *shape, const int64_t *st,
+                          int axis, int64_t nstore, const char *label) {
     int64_t n = 1;
     for (int i = 0; i < ndim; i++) n *= shape[i];
-    tb in = tb_new(dt, nstore), og = tb_new(dt, n), oc = tb_new(dt, n);
+    tb in = tb_new(dt, nstore), og = tb_new(odt, n), oc = tb_new(odt, n);
     gen(&in, op == NPG_OP_CUMPROD ? V_NEAR1 : V_PLAIN);
     tb_up(&in);
     npg_tdesc ig = td(&in, true, ndim, shape, st, 0), ic = td(&in, false, ndim, shape, st, 0);
@@ -573,11 +574,38 @@ static void run_scan(npg_op op, npg_dtype dt, int ndim, const int64_t *shape, co
     if (both_ok(what, C->scan(0, op, &dc, &ic, axis), G->scan(0, op, &dg, &ig, axis))) {
         tb_down(&og);
         double rt = dt == NPG_FLOAT32 ? 1e-5 : dt == NPG_FLOAT64 ? 1e-11 : 0;
-        cmp(what, dt, og.back, oc.h, n, rt, rt * 10);
+        cmp(what, odt, og.back, oc.h, n, rt, rt * 10);
     }
     tb_free(&in);
     tb_free(&og);
     tb_free(&oc);
+}
+
+static void run_scan(npg_op op, npg_dtype dt, int ndim, const int64_t *shape, const int64_t *st, int axis,
+                     int64_t nstore, const char *label) {
+    run_scan_into(op, dt, dt, ndim, shape, st, axis, nstore, label);
+}
+
+/* backend.h's wide_int_scan on both backends: bool and the narrower
+ * integers scanned into int64 as they are read (sign-extended); the CPU's
+ * results are the reference. */
+Test(cuda, scan_wide_ints) {
+    need_gpu();
+    cr_assert(C->wide_int_scan && G->wide_int_scan);
+    static const npg_dtype dts[] = {NPG_BOOL, NPG_INT8, NPG_UINT8, NPG_INT16, NPG_UINT16, NPG_INT32, NPG_UINT32};
+    static const npg_op ops[] = {NPG_OP_CUMSUM, NPG_OP_CUMPROD};
+    for (int o = 0; o < 2; o++)
+        for (size_t k = 0; k < sizeof dts / sizeof *dts; k++) {
+            const npg_dtype dt = dts[k];
+            int64_t s1[2] = {7, 300};
+            run_scan_into(ops[o], dt, NPG_INT64, 2, s1, NULL, 1, 2100, "wide (7,300) axis 1");
+            run_scan_into(ops[o], dt, NPG_INT64, 2, s1, NULL, 0, 2100, "wide (7,300) axis 0");
+            int64_t s2[2] = {3, 20000};
+            run_scan_into(ops[o], dt, NPG_INT64, 2, s2, NULL, 1, 60000, "wide (3,20000) axis 1");
+            int64_t s4[3] = {4, 5, 6}, t4[3] = {30, 1, 5};
+            run_scan_into(ops[o], dt, NPG_INT64, 3, s4, t4, 1, 120, "wide (4,5,6) permuted axis 1");
+            run_scan_into(ops[o], dt, NPG_INT64, 0, NULL, NULL, 0, 1, "wide 0-d");
+        }
 }
 
 Test(cuda, scan) {
