@@ -192,6 +192,9 @@ static double rtol_of(npg_dtype dt, bool transcendental) {
 static const npg_dtype alldt[] = {NPG_BOOL, NPG_UINT8,  NPG_INT32,  NPG_INT64, NPG_FLOAT32, NPG_FLOAT64,
                                   NPG_INT8, NPG_INT16, NPG_UINT16, NPG_UINT32, NPG_UINT64};
 #define NDT ((int)(sizeof alldt / sizeof alldt[0]))
+/* bool and the integers narrower than 64 bits: the wide_int_sum / wide_int_scan inputs */
+static const npg_dtype narrowdt[] = {NPG_BOOL, NPG_INT8, NPG_UINT8, NPG_INT16, NPG_UINT16, NPG_INT32, NPG_UINT32};
+#define NNARROW ((int)(sizeof narrowdt / sizeof narrowdt[0]))
 static const npg_dtype newints[] = {NPG_INT8, NPG_INT16, NPG_UINT16, NPG_UINT32, NPG_UINT64};
 
 /* Both backends must agree on support: returns true when both computed. */
@@ -471,13 +474,11 @@ static void run_reduce(npg_op op, npg_dtype dt, int ndim, const int64_t *shape, 
 Test(cuda, reduce_wide_int_sums) {
     need_gpu();
     cr_assert(C->wide_int_sum && G->wide_int_sum);
-    static const npg_dtype dts[] = {NPG_BOOL,  NPG_INT8,   NPG_UINT8,  NPG_INT16,
-                                    NPG_UINT16, NPG_INT32, NPG_UINT32};
     static const npg_op ops[] = {NPG_OP_SUM, NPG_OP_PROD};
     for (size_t o = 0; o < 2; o++)
-        for (size_t k = 0; k < sizeof dts / sizeof *dts; k++) {
+        for (int k = 0; k < NNARROW; k++) {
             const npg_op op = ops[o];
-            const npg_dtype dt = dts[k];
+            const npg_dtype dt = narrowdt[k];
             int64_t s1[2] = {13, 1000};
             run_reduce_into(op, dt, NPG_INT64, 2, s1, NULL, 1, 13 * 1000, "wide rows (13,1000)");
             int64_t s2[2] = {64, 500}, t2[2] = {1, 64};
@@ -592,11 +593,10 @@ static void run_scan(npg_op op, npg_dtype dt, int ndim, const int64_t *shape, co
 Test(cuda, scan_wide_ints) {
     need_gpu();
     cr_assert(C->wide_int_scan && G->wide_int_scan);
-    static const npg_dtype dts[] = {NPG_BOOL, NPG_INT8, NPG_UINT8, NPG_INT16, NPG_UINT16, NPG_INT32, NPG_UINT32};
     static const npg_op ops[] = {NPG_OP_CUMSUM, NPG_OP_CUMPROD};
     for (int o = 0; o < 2; o++)
-        for (size_t k = 0; k < sizeof dts / sizeof *dts; k++) {
-            const npg_dtype dt = dts[k];
+        for (int k = 0; k < NNARROW; k++) {
+            const npg_dtype dt = narrowdt[k];
             int64_t s1[2] = {7, 300};
             run_scan_into(ops[o], dt, NPG_INT64, 2, s1, NULL, 1, 2100, "wide (7,300) axis 1");
             run_scan_into(ops[o], dt, NPG_INT64, 2, s1, NULL, 0, 2100, "wide (7,300) axis 0");
